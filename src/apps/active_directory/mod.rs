@@ -1,0 +1,1 @@
+//! The active_directory connector: LDAP connection, reader and applier.

@@ -1,0 +1,21 @@
+//! One module per CLI command; each returns an exit code or an error. `run` is the
+//! only place that wires readers, the planner, renderers and appliers together.
+
+use anyhow::bail;
+
+use crate::cli::{Cli, Command};
+
+/// Run the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let _global = &cli.global;
+    match cli.command {
+        Command::Validate(_) => bail!("validate is not built yet"),
+        Command::Schema => bail!("schema is not built yet"),
+        Command::Diff(_) => bail!("diff is not built yet"),
+        Command::Plan(_) => bail!("plan is not built yet"),
+        Command::Apply(_) => bail!("apply is not built yet"),
+        Command::Drift(_) => bail!("drift is not built yet"),
+        Command::Import(_) => bail!("import is not built yet"),
+        Command::Report(_) => bail!("report is not built yet"),
+    }
+}

@@ -1,0 +1,421 @@
+//! The desired-state model: the types that the identity repository's YAML files
+//! deserialize into, and from which the JSON Schema in `schema/` is generated.
+//!
+//! These types are the contract between the loader (which fills them) and everything
+//! downstream (planner, diff, connectors). They carry no source positions; the loader
+//! keeps those in a [`crate::desired::SourceMap`] beside them.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One YAML file of the identity repository. Every file may carry any of the five
+/// top-level lists; the lists of all files are merged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "roster identity repository file")]
+pub struct RepoFile {
+    /// Provisioning targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<App>,
+    /// People.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<User>,
+    /// Groups, with optional inline members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    /// Group memberships kept apart from the group definitions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memberships: Vec<Membership>,
+    /// Bindings of groups to apps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
+}
+
+/// The whole desired state: all files merged, plus where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DesiredState {
+    pub apps: Vec<App>,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub memberships: Vec<Membership>,
+    pub policies: Vec<Policy>,
+    pub source: SourceInfo,
+}
+
+/// Where a desired state was read from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceInfo {
+    /// The commit id, when the state was read from (or inside) a Git repository.
+    pub commit: Option<String>,
+    /// True when read from a working tree whose files differ from `commit`.
+    pub dirty: bool,
+}
+
+/// A reference to a secret. Secrets are never written literally in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretRef {
+    /// Read the secret from this environment variable.
+    Env(String),
+    /// Read the secret from this file (relative paths are relative to the repository root).
+    File(String),
+}
+
+/// A provisioning target. The `type` key selects the variant; each type has its own keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum App {
+    Office365(Office365App),
+    ActiveDirectory(ActiveDirectoryApp),
+    Scim(ScimApp),
+}
+
+/// The valid values of an app's `type` key.
+pub const APP_TYPES: &[&str] = &["office365", "active_directory", "scim"];
+
+/// Per-app provisioning switches. All default to true except `delete_users`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Switches {
+    pub create_users: bool,
+    pub update_users: bool,
+    pub delete_users: bool,
+    pub password_sync: bool,
+    pub enable_disable_users: bool,
+    pub create_groups: bool,
+    pub delete_groups: bool,
+    pub sync_memberships: bool,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Switches {
+            create_users: true,
+            update_users: true,
+            delete_users: false,
+            password_sync: true,
+            enable_disable_users: true,
+            create_groups: true,
+            delete_groups: true,
+            sync_memberships: true,
+        }
+    }
+}
+
+/// TLS settings for a connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// An extra CA certificate (PEM) to trust, relative to the repository root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The name to verify the server certificate against, when it differs from the URL's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+/// Office 365 credentials: exactly one of the three forms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Office365Credentials {
+    /// OAuth2 client credentials with a client secret.
+    ClientSecret(SecretRef),
+    /// A certificate: a client assertion JWT signed with the private key.
+    Certificate(CertificateCredentials),
+    /// Workload identity federation: an OIDC token exchanged as a client assertion.
+    FederatedToken(SecretRef),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateCredentials {
+    /// PEM certificate file (its thumbprint goes into the assertion's x5t header).
+    pub cert_file: String,
+    /// PEM private key, as a secret reference.
+    pub key_file: SecretRef,
+}
+
+/// A Microsoft 365 tenant, managed through Microsoft Graph v1.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Office365App {
+    pub name: String,
+    /// Tenant id or primary domain (e.g. contoso.onmicrosoft.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Office365Credentials>,
+    /// Graph base URL (default https://graph.microsoft.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_url: Option<String>,
+    /// Token endpoint base URL (default https://login.microsoftonline.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    /// A local sandbox tenant persisted at this path (relative to the repository root):
+    /// the bundled Graph emulator runs in-process; no tenant, no credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+    /// Only users with an email in these domains are provisioned. Default: the tenant's verified domains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub switches: Switches,
+    /// UPNs and group names (glob patterns allowed) that roster never touches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    /// The most user deletes + disables + group deletes one apply may carry out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deletes: Option<u32>,
+}
+
+/// An Active Directory domain, managed over LDAP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveDirectoryApp {
+    pub name: String,
+    /// ldap://host[:port] (StartTLS) or ldaps://host[:port].
+    pub url: String,
+    pub base_dn: String,
+    /// The subtree holding the managed users.
+    pub users_ou: String,
+    /// The subtree holding the managed groups.
+    pub groups_ou: String,
+    pub bind_dn: String,
+    pub bind_password: SecretRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub switches: Switches,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deletes: Option<u32>,
+}
+
+/// Any SCIM 2.0 service provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScimApp {
+    pub name: String,
+    /// The SCIM base URL.
+    pub url: String,
+    /// The bearer token.
+    pub token: SecretRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub switches: Switches,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deletes: Option<u32>,
+}
+
+impl App {
+    pub fn name(&self) -> &str {
+        match self {
+            App::Office365(a) => &a.name,
+            App::ActiveDirectory(a) => &a.name,
+            App::Scim(a) => &a.name,
+        }
+    }
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            App::Office365(_) => "office365",
+            App::ActiveDirectory(_) => "active_directory",
+            App::Scim(_) => "scim",
+        }
+    }
+    /// The explicit authorized domains, if configured.
+    pub fn authorized_domains(&self) -> Option<&[String]> {
+        match self {
+            App::Office365(a) => a.authorized_domains.as_deref(),
+            App::ActiveDirectory(a) => a.authorized_domains.as_deref(),
+            App::Scim(a) => a.authorized_domains.as_deref(),
+        }
+    }
+    pub fn switches(&self) -> &Switches {
+        match self {
+            App::Office365(a) => &a.switches,
+            App::ActiveDirectory(a) => &a.switches,
+            App::Scim(a) => &a.switches,
+        }
+    }
+    pub fn ignore(&self) -> &[String] {
+        match self {
+            App::Office365(a) => &a.ignore,
+            App::ActiveDirectory(a) => &a.ignore,
+            App::Scim(a) => &a.ignore,
+        }
+    }
+    pub fn max_deletes(&self) -> Option<u32> {
+        match self {
+            App::Office365(a) => a.max_deletes,
+            App::ActiveDirectory(a) => a.max_deletes,
+            App::Scim(a) => a.max_deletes,
+        }
+    }
+}
+
+/// A person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Unique identifier of the person in the repository (sAMAccountName in AD).
+    pub username: String,
+    /// Primary email; also the userPrincipalName in Office 365 and AD.
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// Defaults to "first_name last_name".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee_id: Option<String>,
+    /// Two-letter country code; required by Office 365 before a license is assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile_phone: Option<String>,
+    /// Office 365 SKU part numbers (e.g. ENTERPRISEPACK).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
+    /// Initial password, as a secret reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretRef>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl User {
+    /// The display name, defaulting to "first last".
+    pub fn display_name(&self) -> String {
+        match &self.display_name {
+            Some(d) => d.clone(),
+            None => format!("{} {}", self.first_name, self.last_name),
+        }
+    }
+    /// The lower-cased domain part of the email.
+    pub fn email_domain(&self) -> Option<String> {
+        self.email
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+    }
+}
+
+/// The kind of group to create in Office 365. Active Directory always gets a global
+/// security group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKind {
+    #[default]
+    Security,
+    /// A Microsoft 365 ("Unified") group.
+    Microsoft365,
+}
+
+/// A group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Usernames, and nested groups written as `group:NAME`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<GroupKind>,
+}
+
+/// A member reference: a username or a nested group (`group:NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MemberRef<'a> {
+    User(&'a str),
+    Group(&'a str),
+}
+
+/// Parse a member string (`alice` or `group:sales`).
+pub fn parse_member(s: &str) -> MemberRef<'_> {
+    match s.strip_prefix("group:") {
+        Some(g) => MemberRef::Group(g),
+        None => MemberRef::User(s),
+    }
+}
+
+/// Members of a group listed apart from the group definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Membership {
+    pub group: String,
+    /// Usernames, and nested groups written as `group:NAME`.
+    pub users: Vec<String>,
+    /// From this date (YYYY-MM-DD) on, the membership counts as absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// Binds groups to an app: their transitive members are provisioned there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub name: String,
+    pub app: String,
+    pub groups: Vec<String>,
+}
+
+impl DesiredState {
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name() == name)
+    }
+    pub fn user(&self, username: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.username == username)
+    }
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+}
+
+/// Convenience index: group name → direct member strings from inline members and
+/// membership entries that have not expired on `today` (YYYY-MM-DD, compared as text).
+pub fn direct_members(state: &DesiredState, today: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for g in &state.groups {
+        out.entry(g.name.clone())
+            .or_default()
+            .extend(g.members.iter().cloned());
+    }
+    for m in &state.memberships {
+        if let Some(exp) = &m.expires
+            && exp.as_str() <= today
+        {
+            continue;
+        }
+        out.entry(m.group.clone())
+            .or_default()
+            .extend(m.users.iter().cloned());
+    }
+    for v in out.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    out
+}

@@ -1,0 +1,15 @@
+//! roster: a declarative GitOps reconciler for identity.
+//!
+//! See ARCHITECTURE.md for the bird's-eye view and the code map.
+
+pub mod apps;
+pub mod cli;
+pub mod commands;
+pub mod desired;
+pub mod emulator;
+pub mod engine;
+pub mod logging;
+pub mod observed;
+pub mod plan;
+pub mod render;
+pub mod secret;

@@ -1,0 +1,193 @@
+//! The plan as data: what roster will change in each app, and why.
+//!
+//! A [`Plan`] is produced by the pure planner ([`planner::plan`]) and consumed by the
+//! renderers and the apply engine. Its serde form *is* the versioned JSON plan format
+//! (`format_version` "1"), documented in `docs/plan-format.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use crate::desired::SourceInfo;
+
+pub mod planner;
+pub mod saved;
+
+/// The version of the JSON plan format this build writes and reads.
+pub const FORMAT_VERSION: &str = "1";
+
+/// A computed plan for one or more apps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    pub source: SourceInfo,
+    /// Changes in apply order: by app, then phase (see [`Phase`]), then key.
+    pub changes: Vec<Change>,
+    /// Changes that a provisioning switch forbids.
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<Warning>,
+    pub summary: Summary,
+    /// The deletion guard per app: how many deletes + disables the plan carries, and the limit.
+    #[serde(default)]
+    pub deletion_guards: Vec<DeletionGuard>,
+}
+
+/// What kind of object a change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    User,
+    Group,
+    Membership,
+    License,
+}
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Enable,
+    Disable,
+    Delete,
+    Add,
+    Remove,
+}
+
+/// One change to one live object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub app: String,
+    pub object: ObjectKind,
+    /// Username (users, licenses), group name (groups), `GROUP/MEMBER` (memberships).
+    /// For live objects that the repository does not know, the live login or name.
+    pub key: String,
+    pub action: Action,
+    /// Membership changes: the group name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Membership changes: the member (a username or `group:NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// License changes: the SKU part number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// The live id of the object changed, when it exists already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Attribute values before (updates: only the changed ones). Never secrets.
+    pub before: Option<BTreeMap<String, Value>>,
+    /// Attribute values after (updates: only the changed ones). Never secrets.
+    pub after: Option<BTreeMap<String, Value>>,
+    /// Why roster plans this change, in words.
+    pub reason: String,
+}
+
+/// A change a provisioning switch forbids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub app: String,
+    pub object: ObjectKind,
+    pub key: String,
+    pub action: Action,
+    /// The switch that forbids it, e.g. `delete_users`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<String>,
+    pub reason: String,
+}
+
+/// Something a reviewer should know that is not a change.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Warning {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    pub message: String,
+}
+
+/// Count of changes per action.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub enable: usize,
+    pub disable: usize,
+    pub delete: usize,
+    pub add: usize,
+    pub remove: usize,
+}
+
+/// The deletion guard's evaluation for one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionGuard {
+    pub app: String,
+    /// User deletes + user disables + group deletes in this plan.
+    pub deletes: usize,
+    /// `max_deletes`, or the default (25 or 10% of the users in scope, whichever is larger).
+    pub limit: usize,
+}
+
+impl DeletionGuard {
+    pub fn exceeded(&self) -> bool {
+        self.deletes > self.limit
+    }
+}
+
+/// The apply phase of a change; changes run in this order within an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    CreateGroups,
+    CreateUpdateEnableUsers,
+    Licenses,
+    MembershipAdds,
+    MembershipRemoves,
+    DisableDeleteUsers,
+    DeleteGroups,
+    /// Group attribute updates run with group creation.
+    Other,
+}
+
+impl Change {
+    pub fn phase(&self) -> Phase {
+        use Action::*;
+        use ObjectKind::*;
+        match (self.object, self.action) {
+            (Group, Create) | (Group, Update) => Phase::CreateGroups,
+            (User, Create) | (User, Update) | (User, Enable) => Phase::CreateUpdateEnableUsers,
+            (License, _) => Phase::Licenses,
+            (Membership, Add) => Phase::MembershipAdds,
+            (Membership, Remove) => Phase::MembershipRemoves,
+            (User, Disable) | (User, Delete) => Phase::DisableDeleteUsers,
+            (Group, Delete) => Phase::DeleteGroups,
+            _ => Phase::Other,
+        }
+    }
+}
+
+impl Summary {
+    pub fn of(changes: &[Change]) -> Summary {
+        let mut s = Summary::default();
+        for c in changes {
+            match c.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Enable => s.enable += 1,
+                Action::Disable => s.disable += 1,
+                Action::Delete => s.delete += 1,
+                Action::Add => s.add += 1,
+                Action::Remove => s.remove += 1,
+            }
+        }
+        s
+    }
+    pub fn total(&self) -> usize {
+        self.create + self.update + self.enable + self.disable + self.delete + self.add + self.remove
+    }
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}

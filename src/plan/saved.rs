@@ -1,0 +1,1 @@
+//! Saved plan files: the plan plus what `apply` needs to refuse a stale plan.
