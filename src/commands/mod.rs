@@ -5,6 +5,8 @@ use anyhow::bail;
 
 use crate::cli::{Cli, Command};
 
+pub mod report;
+
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let _global = &cli.global;
@@ -16,6 +18,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Apply(_) => bail!("apply is not built yet"),
         Command::Drift(_) => bail!("drift is not built yet"),
         Command::Import(_) => bail!("import is not built yet"),
-        Command::Report(_) => bail!("report is not built yet"),
+        Command::Report(args) => report::run(&cli.global.dir, &args),
     }
 }

@@ -1,2 +1,6 @@
 //! The apply engine: runs a plan through the connectors with the deletion guard,
-//! the stale-plan check and the provisioning report log.
+//! the stale-plan check, the apply lock and the provisioning report log.
+
+pub mod guard;
+pub mod lock;
+pub mod report_log;
