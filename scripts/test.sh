@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of roster on a fresh Debian machine: installs what the tests need
+# (Samba for a real AD domain controller, Microsoft's Graph JavaScript client, actionlint),
+# then runs the Rust test suite. The tests start their own servers (the Graph emulator,
+# the Samba DC) through the project's scripts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+if [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; then
+  log "System packages (Samba AD DC, LDAP tools, OpenSSL)"
+  bash scripts/samba-dc.sh install
+fi
+
+if [ -f tests/js/package.json ]; then
+  log "Microsoft Graph JavaScript client for the emulator conformance test"
+  if ! command -v npm >/dev/null 2>&1; then
+    apt-get install -y --no-install-recommends nodejs npm >/dev/null
+  fi
+  (cd tests/js && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
+fi
+
+if [ -x scripts/install-actionlint.sh ]; then
+  log "actionlint"
+  bash scripts/install-actionlint.sh
+fi
+
+log "cargo test"
+cargo test --locked --no-fail-fast "$@"
