@@ -11,5 +11,6 @@ pub mod engine;
 pub mod logging;
 pub mod observed;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod secret;
