@@ -323,7 +323,9 @@ impl User {
 
 /// The kind of group to create in Office 365. Active Directory always gets a global
 /// security group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupKind {
     #[default]

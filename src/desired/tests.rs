@@ -1,0 +1,2 @@
+//! Unit tests of the loader: conversion, checks and hostile input.
+use super::*;
