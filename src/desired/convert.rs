@@ -852,11 +852,7 @@ fn convert_tls(cx: &mut Cx, obj: &mut Obj, allowed: &[&str]) -> Option<TlsSettin
     let mut t = obj.sub(cx, "tls")?;
     t.check_keys(cx, allowed);
     let ca_file = t.opt_str(cx, "ca_file");
-    let server_name = if allowed.contains(&"server_name") {
-        t.opt_str(cx, "server_name")
-    } else {
-        None
-    };
+    let server_name = t.opt_str(cx, "server_name");
     Some(TlsSettings {
         ca_file,
         server_name,
@@ -1061,7 +1057,7 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
     check_url(cx, obj, "graph_url", &graph_url, &["https", "http"]);
     let login_url = obj.opt_str(cx, "login_url");
     check_url(cx, obj, "login_url", &login_url, &["https", "http"]);
-    let tls = convert_tls(cx, obj, &["ca_file"]);
+    let tls = convert_tls(cx, obj, TLS_KEYS);
     let sandbox = obj.opt_str(cx, "sandbox");
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
     if sandbox.is_none() {

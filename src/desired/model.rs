@@ -141,6 +141,7 @@ pub struct CertificateCredentials {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Office365App {
+    /// Unique name of the app, referenced by policies.
     pub name: String,
     /// Tenant id or primary domain (e.g. contoso.onmicrosoft.com).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +179,7 @@ pub struct Office365App {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveDirectoryApp {
+    /// Unique name of the app, referenced by policies.
     pub name: String,
     /// ldap://host[:port] (StartTLS) or ldaps://host[:port].
     pub url: String,
@@ -204,6 +206,7 @@ pub struct ActiveDirectoryApp {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScimApp {
+    /// Unique name of the app, referenced by policies.
     pub name: String,
     /// The SCIM base URL.
     pub url: String,
@@ -274,6 +277,7 @@ pub struct User {
     /// Unique identifier of the person in the repository (sAMAccountName in AD).
     pub username: String,
     /// Primary email; also the userPrincipalName in Office 365 and AD.
+    #[schemars(extend("format" = "email"))]
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -338,12 +342,15 @@ pub enum GroupKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
+    /// Unique name of the group (its display name / cn in the apps).
     pub name: String,
+    /// Shown in the apps as the group's description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Usernames, and nested groups written as `group:NAME`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// `security` (default) or `microsoft365` (a Microsoft 365 "Unified" group in Office 365).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<GroupKind>,
 }
@@ -367,11 +374,13 @@ pub fn parse_member(s: &str) -> MemberRef<'_> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Membership {
+    /// The group the members are added to.
     pub group: String,
     /// Usernames, and nested groups written as `group:NAME`.
     pub users: Vec<String>,
     /// From this date (YYYY-MM-DD) on, the membership counts as absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date"))]
     pub expires: Option<String>,
 }
 
@@ -379,8 +388,11 @@ pub struct Membership {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// Unique name of the policy.
     pub name: String,
+    /// The app the groups are bound to.
     pub app: String,
+    /// The bound groups: their transitive members are provisioned to the app.
     pub groups: Vec<String>,
 }
 
