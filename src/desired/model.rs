@@ -54,13 +54,94 @@ pub struct SourceInfo {
 }
 
 /// A reference to a secret. Secrets are never written literally in the repository.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+///
+/// Serialized as a one-key mapping (`{ env: NAME }` / `{ file: PATH }`) in every
+/// format; the impls are written out because serde_yaml would otherwise use YAML
+/// tags (`!env NAME`) for enum variants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SecretRef {
     /// Read the secret from this environment variable.
     Env(String),
     /// Read the secret from this file (relative paths are relative to the repository root).
     File(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretRefRepr {
+    #[serde(default)]
+    env: Option<String>,
+    #[serde(default)]
+    file: Option<String>,
+}
+
+impl Serialize for SecretRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            SecretRef::Env(v) => m.serialize_entry("env", v)?,
+            SecretRef::File(v) => m.serialize_entry("file", v)?,
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match SecretRefRepr::deserialize(d)? {
+            SecretRefRepr {
+                env: Some(v),
+                file: None,
+            } => Ok(SecretRef::Env(v)),
+            SecretRefRepr {
+                env: None,
+                file: Some(v),
+            } => Ok(SecretRef::File(v)),
+            _ => Err(serde::de::Error::custom(
+                "a secret reference has exactly one of `env`, `file`",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsRepr {
+    #[serde(default)]
+    client_secret: Option<SecretRef>,
+    #[serde(default)]
+    certificate: Option<CertificateCredentials>,
+    #[serde(default)]
+    federated_token: Option<SecretRef>,
+}
+
+impl Serialize for Office365Credentials {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            Office365Credentials::ClientSecret(v) => m.serialize_entry("client_secret", v)?,
+            Office365Credentials::Certificate(v) => m.serialize_entry("certificate", v)?,
+            Office365Credentials::FederatedToken(v) => m.serialize_entry("federated_token", v)?,
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Office365Credentials {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = CredentialsRepr::deserialize(d)?;
+        match (r.client_secret, r.certificate, r.federated_token) {
+            (Some(v), None, None) => Ok(Office365Credentials::ClientSecret(v)),
+            (None, Some(v), None) => Ok(Office365Credentials::Certificate(v)),
+            (None, None, Some(v)) => Ok(Office365Credentials::FederatedToken(v)),
+            _ => Err(serde::de::Error::custom(
+                "credentials have exactly one of `client_secret`, `certificate`, `federated_token`",
+            )),
+        }
+    }
 }
 
 /// A provisioning target. The `type` key selects the variant; each type has its own keys.
@@ -116,8 +197,9 @@ pub struct TlsSettings {
     pub server_name: Option<String>,
 }
 
-/// Office 365 credentials: exactly one of the three forms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Office 365 credentials: exactly one of the three forms, written as a one-key
+/// mapping (see [`SecretRef`] for why the serde impls are written out).
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Office365Credentials {
     /// OAuth2 client credentials with a client secret.
