@@ -28,10 +28,10 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<u8> {
             let (errors, warnings) = counts(&loaded);
             if loaded.has_errors() {
                 eprintln!(
-                    "{} and {} in {} files",
+                    "{} and {} in {}",
                     plural(errors, "error"),
                     plural(warnings, "warning"),
-                    loaded.files.len()
+                    plural(loaded.files.len(), "file")
                 );
             } else if !global.quiet {
                 println!("{}", summary(&loaded, warnings));
@@ -56,8 +56,8 @@ fn plural(n: usize, word: &str) -> String {
 fn summary(l: &Loaded, warnings: usize) -> String {
     let s = &l.state;
     let mut out = format!(
-        "valid: {} files, {}, {}, {}, {}, {}",
-        l.files.len(),
+        "valid: {}, {}, {}, {}, {}, {}",
+        plural(l.files.len(), "file"),
         plural(s.apps.len(), "app"),
         plural(s.users.len(), "user"),
         plural(s.groups.len(), "group"),

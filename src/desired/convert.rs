@@ -989,9 +989,13 @@ fn convert_app(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
                 ),
             );
         } else {
-            let hint = match suggest(key, allowed.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("valid keys for {ty} apps: {}", allowed.join(", ")),
+            let hint = match (
+                suggest(key, allowed.iter().copied()),
+                suggest(key, SWITCH_KEYS.iter().copied()),
+            ) {
+                (Some(s), _) => format!("did you mean `{s}`?"),
+                (None, Some(s)) => format!("did you mean `switches: {{ {s}: ... }}`?"),
+                (None, None) => format!("valid keys for {ty} apps: {}", allowed.join(", ")),
             };
             cx.err(
                 k.pos,
@@ -1061,26 +1065,20 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
     let sandbox = obj.opt_str(cx, "sandbox");
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
     if sandbox.is_none() {
-        for (key, present) in [
-            ("tenant", tenant.is_some() || obj.get("tenant").is_some()),
-            (
-                "client_id",
-                client_id.is_some() || obj.get("client_id").is_some(),
-            ),
-            (
-                "credentials",
-                credentials.is_some() || obj.get("credentials").is_some(),
-            ),
-        ] {
-            if !present {
-                cx.err(
-                    obj.node.pos,
-                    format!(
-                        "{} needs `{key}` (or `sandbox: PATH` for a local sandbox tenant)",
-                        obj.what
-                    ),
-                );
-            }
+        let missing: Vec<String> = ["tenant", "client_id", "credentials"]
+            .into_iter()
+            .filter(|k| obj.get(k).is_none())
+            .map(|k| format!("`{k}`"))
+            .collect();
+        if !missing.is_empty() {
+            cx.err(
+                obj.node.pos,
+                format!(
+                    "{} needs {} (or `sandbox: PATH` for a local sandbox tenant)",
+                    obj.what,
+                    join_and(&missing)
+                ),
+            );
         }
     }
     Some(App::Office365(Office365App {
@@ -1097,6 +1095,14 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
         ignore,
         max_deletes,
     }))
+}
+
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 fn under_dn(child: &str, base: &str) -> bool {

@@ -54,10 +54,9 @@ pub struct SourceInfo {
 }
 
 /// A reference to a secret. Secrets are never written literally in the repository.
-///
-/// Serialized as a one-key mapping (`{ env: NAME }` / `{ file: PATH }`) in every
-/// format; the impls are written out because serde_yaml would otherwise use YAML
-/// tags (`!env NAME`) for enum variants.
+// Serialized as a one-key mapping (`{ env: NAME }` / `{ file: PATH }`) in every
+// format; the serde impls are written out because serde_yaml would otherwise use
+// YAML tags (`!env NAME`) for enum variants.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SecretRef {
@@ -197,8 +196,8 @@ pub struct TlsSettings {
     pub server_name: Option<String>,
 }
 
-/// Office 365 credentials: exactly one of the three forms, written as a one-key
-/// mapping (see [`SecretRef`] for why the serde impls are written out).
+/// Office 365 credentials: exactly one of the three forms.
+// A one-key mapping in every format (see `SecretRef` for why the impls are manual).
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Office365Credentials {

@@ -59,7 +59,10 @@ fn valid_repo_converts_to_the_model() {
     assert_eq!(l.state.users[0].username, "alice");
     assert!(l.state.users[0].enabled);
     assert_eq!(l.state.groups[0].members, ["alice", "group:team"]);
-    assert_eq!(l.state.memberships[0].expires.as_deref(), Some("2030-01-01"));
+    assert_eq!(
+        l.state.memberships[0].expires.as_deref(),
+        Some("2030-01-01")
+    );
     let App::Office365(app) = &l.state.apps[0] else {
         panic!("office365 app expected")
     };
@@ -102,8 +105,14 @@ fn examples_match_serde_too() {
 #[test]
 fn files_merge_in_path_order() {
     let l = load_files(&[
-        file("a.yaml", "users:\n  - {username: x, email: x@e.com, first_name: X, last_name: Y}\n"),
-        file("b/c.yml", "users:\n  - {username: y, email: y@e.com, first_name: X, last_name: Y}\n"),
+        file(
+            "a.yaml",
+            "users:\n  - {username: x, email: x@e.com, first_name: X, last_name: Y}\n",
+        ),
+        file(
+            "b/c.yml",
+            "users:\n  - {username: y, email: y@e.com, first_name: X, last_name: Y}\n",
+        ),
     ]);
     let names: Vec<&str> = l.state.users.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(names, ["x", "y"]);
@@ -124,22 +133,38 @@ fn duplicates_name_both_locations() {
 
 #[test]
 fn cycle_names_the_cycle() {
-    let l = load_one("groups:\n  - {name: a, members: [group:b]}\n  - {name: b, members: [group:a]}\n  - {name: c, members: [group:c]}\n");
+    let l = load_one(
+        "groups:\n  - {name: a, members: [group:b]}\n  - {name: b, members: [group:a]}\n  - {name: c, members: [group:c]}\n",
+    );
     let msgs = rendered(&l);
-    assert!(msgs.contains(&"f.yaml:2:25: error: membership cycle: a -> b -> a".to_string()), "{msgs:?}");
-    assert!(msgs.contains(&"f.yaml:4:25: error: membership cycle: c -> c".to_string()), "{msgs:?}");
+    assert!(
+        msgs.contains(&"f.yaml:2:25: error: membership cycle: a -> b -> a".to_string()),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.contains(&"f.yaml:4:25: error: membership cycle: c -> c".to_string()),
+        "{msgs:?}"
+    );
     assert_eq!(msgs.len(), 2);
 }
 
 #[test]
 fn cycle_through_membership_entries() {
-    let l = load_one("groups:\n  - {name: a, members: [group:b]}\n  - {name: b}\nmemberships:\n  - {group: b, users: [group:a]}\n");
-    assert!(rendered(&l)[0].contains("membership cycle: a -> b -> a"), "{:?}", rendered(&l));
+    let l = load_one(
+        "groups:\n  - {name: a, members: [group:b]}\n  - {name: b}\nmemberships:\n  - {group: b, users: [group:a]}\n",
+    );
+    assert!(
+        rendered(&l)[0].contains("membership cycle: a -> b -> a"),
+        "{:?}",
+        rendered(&l)
+    );
 }
 
 #[test]
 fn literal_secret_is_not_echoed() {
-    let l = load_one("users:\n  - {username: x, email: x@e.com, first_name: X, last_name: Y, password: S3cr3tValue}\n");
+    let l = load_one(
+        "users:\n  - {username: x, email: x@e.com, first_name: X, last_name: Y, password: S3cr3tValue}\n",
+    );
     let msgs = rendered(&l);
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert!(msgs[0].contains("secret reference"));
@@ -148,21 +173,47 @@ fn literal_secret_is_not_echoed() {
 
 #[test]
 fn secret_reference_shapes() {
-    let l = load_one("apps:\n  - name: ad\n    type: active_directory\n    url: ldaps://dc:636\n    base_dn: DC=x,DC=y\n    users_ou: OU=U,DC=x,DC=y\n    groups_ou: OU=G,DC=x,DC=y\n    bind_dn: CN=a,DC=x,DC=y\n    bind_password: {env: A, file: b}\n");
-    assert!(rendered(&l)[0].contains("exactly one of `env`, `file`"), "{:?}", rendered(&l));
-    let l = load_one("apps:\n  - name: ad\n    type: active_directory\n    url: ldaps://dc:636\n    base_dn: DC=x,DC=y\n    users_ou: OU=U,DC=x,DC=y\n    groups_ou: OU=G,DC=x,DC=y\n    bind_dn: CN=a,DC=x,DC=y\n    bind_password: {evn: A}\n");
-    assert!(rendered(&l)[0].contains("did you mean `env`?"), "{:?}", rendered(&l));
+    let l = load_one(
+        "apps:\n  - name: ad\n    type: active_directory\n    url: ldaps://dc:636\n    base_dn: DC=x,DC=y\n    users_ou: OU=U,DC=x,DC=y\n    groups_ou: OU=G,DC=x,DC=y\n    bind_dn: CN=a,DC=x,DC=y\n    bind_password: {env: A, file: b}\n",
+    );
+    assert!(
+        rendered(&l)[0].contains("exactly one of `env`, `file`"),
+        "{:?}",
+        rendered(&l)
+    );
+    let l = load_one(
+        "apps:\n  - name: ad\n    type: active_directory\n    url: ldaps://dc:636\n    base_dn: DC=x,DC=y\n    users_ou: OU=U,DC=x,DC=y\n    groups_ou: OU=G,DC=x,DC=y\n    bind_dn: CN=a,DC=x,DC=y\n    bind_password: {evn: A}\n",
+    );
+    assert!(
+        rendered(&l)[0].contains("did you mean `env`?"),
+        "{:?}",
+        rendered(&l)
+    );
 }
 
 #[test]
 fn app_type_rules() {
-    let l = load_one("apps:\n  - {name: a, type: ldap}\n  - {name: b, type: office365, sandbox: s.json, base_dn: x}\n  - {name: c}\n");
+    let l = load_one(
+        "apps:\n  - {name: a, type: ldap}\n  - {name: b, type: office365, sandbox: s.json, base_dn: x}\n  - {name: c}\n",
+    );
     let msgs = rendered(&l);
-    assert!(msgs[0].contains("unknown app type `ldap`") && msgs[0].contains("office365, active_directory, scim"), "{msgs:?}");
-    assert!(msgs[1].contains("`base_dn` is a key of active_directory apps, not valid on app `b`"), "{msgs:?}");
-    assert!(msgs[2].contains("missing the required key `type`"), "{msgs:?}");
+    assert!(
+        msgs[0].contains("unknown app type `ldap`")
+            && msgs[0].contains("office365, active_directory, scim"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].contains("`base_dn` is a key of active_directory apps, not valid on app `b`"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[2].contains("missing the required key `type`"),
+        "{msgs:?}"
+    );
     // An app with an unknown type still counts as defined for policies.
-    let l = load_one("apps:\n  - {name: a, type: ldap}\npolicies:\n  - {name: p, app: a, groups: []}\n");
+    let l = load_one(
+        "apps:\n  - {name: a, type: ldap}\npolicies:\n  - {name: p, app: a, groups: []}\n",
+    );
     assert_eq!(l.diagnostics.len(), 1, "{:?}", rendered(&l));
 }
 
@@ -170,14 +221,15 @@ fn app_type_rules() {
 fn office365_needs_credentials_or_sandbox() {
     let l = load_one("apps:\n  - {name: a, type: office365, tenant: t.onmicrosoft.com}\n");
     let msgs = rendered(&l);
-    assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert!(msgs.iter().any(|m| m.contains("needs `client_id`")));
-    assert!(msgs.iter().any(|m| m.contains("needs `credentials`")));
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(msgs[0].contains("needs `client_id` and `credentials` (or `sandbox: PATH`"));
 }
 
 #[test]
 fn wrong_types_and_missing_fields() {
-    let l = load_one("users:\n  - username: x\n    email: [a]\n    first_name: X\n    enabled: maybe\n");
+    let l = load_one(
+        "users:\n  - username: x\n    email: [a]\n    first_name: X\n    enabled: maybe\n",
+    );
     let msgs = rendered(&l);
     assert_eq!(
         msgs,
@@ -191,7 +243,9 @@ fn wrong_types_and_missing_fields() {
 
 #[test]
 fn dangling_references() {
-    let l = load_one("groups:\n  - {name: g, members: [alicee, group:nope, g2]}\n  - {name: g2}\nusers:\n  - {username: alice, email: a@e.com, first_name: A, last_name: B}\nmemberships:\n  - {group: gg, users: [alice]}\npolicies:\n  - {name: p, app: none, groups: [g, x]}\n");
+    let l = load_one(
+        "groups:\n  - {name: g, members: [alicee, group:nope, g2]}\n  - {name: g2}\nusers:\n  - {username: alice, email: a@e.com, first_name: A, last_name: B}\nmemberships:\n  - {group: gg, users: [alice]}\npolicies:\n  - {name: p, app: none, groups: [g, x]}\n",
+    );
     let msgs = rendered(&l);
     assert_eq!(msgs.len(), 6, "{msgs:?}");
     assert!(msgs[0].contains("member `alicee` is not a defined user (did you mean `alice`?)"));
@@ -207,7 +261,9 @@ fn domain_warning_only_for_bound_users_outside_domains() {
     let l = load_one(&BASE.replace("bob@example.com", "bob@other.org"));
     let msgs = rendered(&l);
     assert_eq!(msgs.len(), 1, "{msgs:?}");
-    assert!(msgs[0].starts_with("f.yaml:12:12: warning: user `bob` is bound to app `o365` through group `staff`"));
+    assert!(msgs[0].starts_with(
+        "f.yaml:12:12: warning: user `bob` is bound to app `o365` through group `staff`"
+    ));
     assert!(!l.has_errors());
 }
 
@@ -241,8 +297,14 @@ fn not_a_mapping_and_bad_sections() {
     let l = load_one("users: {a: 1}\ngroups: [x]\nuser: []\n");
     let msgs = rendered(&l);
     assert!(msgs[0].contains("`users` must be a list"), "{msgs:?}");
-    assert!(msgs[1].contains("each entry of `groups` must be a mapping"), "{msgs:?}");
-    assert!(msgs[2].contains("unknown top-level key `user` (did you mean `users`?)"), "{msgs:?}");
+    assert!(
+        msgs[1].contains("each entry of `groups` must be a mapping"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[2].contains("unknown top-level key `user` (did you mean `users`?)"),
+        "{msgs:?}"
+    );
 }
 
 #[test]
@@ -280,11 +342,17 @@ fn key_lists_match_the_schema() {
     assert_eq!(schema_keys(&defs["Policy"]), set(POLICY_KEYS));
     assert_eq!(schema_keys(&defs["Switches"]), set(SWITCH_KEYS));
     assert_eq!(schema_keys(&defs["TlsSettings"]), set(TLS_KEYS));
-    assert_eq!(schema_keys(&defs["CertificateCredentials"]), set(CERTIFICATE_KEYS));
+    assert_eq!(
+        schema_keys(&defs["CertificateCredentials"]),
+        set(CERTIFICATE_KEYS)
+    );
     let variants = defs["App"]["oneOf"].as_array().unwrap();
     let mut seen = BTreeSet::new();
     for v in variants {
-        let ty = v["properties"]["type"]["const"].as_str().unwrap().to_string();
+        let ty = v["properties"]["type"]["const"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let expected = match ty.as_str() {
             "office365" => OFFICE365_KEYS,
             "active_directory" => ACTIVE_DIRECTORY_KEYS,
@@ -366,4 +434,28 @@ fn ref_outside_a_repository_is_an_error() {
     assert!(err.contains("Git repository"), "{err}");
     let l = load(dir.path(), None).unwrap();
     assert_eq!(l.state.source, SourceInfo::default());
+}
+
+#[test]
+fn yaml_written_by_serde_reads_back_identically() {
+    // `import` and other writers serialize the model with serde_yaml; the loader must
+    // read that output back to the same state (secret references included).
+    let l = load_one(BASE);
+    let mut users = l.state.users.clone();
+    users[0].password = Some(SecretRef::Env("ALICE_PW".into()));
+    let repo = RepoFile {
+        apps: l.state.apps.clone(),
+        users,
+        groups: l.state.groups.clone(),
+        memberships: l.state.memberships.clone(),
+        policies: l.state.policies.clone(),
+    };
+    let text = serde_yaml::to_string(&repo).unwrap();
+    assert!(text.contains("env: ALICE_PW"), "{text}");
+    let back = load_one(&text);
+    assert!(back.diagnostics.is_empty(), "{:?}\n{text}", rendered(&back));
+    assert_eq!(back.state.users, repo.users);
+    assert_eq!(back.state.apps, repo.apps);
+    let via_serde: RepoFile = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(via_serde, repo);
 }

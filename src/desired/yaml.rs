@@ -212,10 +212,7 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
     let mut documents = 0usize;
 
     loop {
-        let (event, marker) = parser.next_token().map_err(|e| YamlError {
-            pos: Pos::from_marker(e.marker()),
-            message: format!("YAML syntax error: {}", e.info()),
-        })?;
+        let (event, marker) = parser.next_token().map_err(|e| syntax_error(text, &e))?;
         let pos = Pos::from_marker(&marker);
         let finished: Option<(Node, usize)> = match event {
             Event::StreamStart | Event::Nothing | Event::DocumentEnd => None,
@@ -376,6 +373,39 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
         }
     }
     Ok(root)
+}
+
+fn syntax_error(text: &str, e: &yaml_rust2::ScanError) -> YamlError {
+    // The scanner notices a tab only where it ends a token; point at the line that
+    // indents with a tab instead, which is where the mistake is.
+    if e.info().contains("tab") {
+        for (i, line) in text.lines().enumerate() {
+            let indent: &str = &line[..line.len() - line.trim_start().len()];
+            if let Some(col) = indent.find('\t') {
+                return YamlError {
+                    pos: Pos {
+                        line: i + 1,
+                        col: col + 1,
+                    },
+                    message:
+                        "YAML syntax error: tab character in indentation (YAML indents with spaces)"
+                            .into(),
+                };
+            }
+        }
+    }
+    let message = if e.info().contains("recursion limit") {
+        format!(
+            "nesting deeper than the YAML parser allows; refusing to read further ({})",
+            e.info()
+        )
+    } else {
+        format!("YAML syntax error: {}", e.info())
+    };
+    YamlError {
+        pos: Pos::from_marker(e.marker()),
+        message,
+    }
 }
 
 fn depth_error(pos: Pos) -> YamlError {
