@@ -89,6 +89,9 @@ pub enum Command {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Output format: human (diagnostics on stderr), json or markdown (on stdout).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]

@@ -5,15 +5,18 @@ use anyhow::bail;
 
 use crate::cli::{Cli, Command};
 
+pub mod diff;
+pub mod schema;
+pub mod validate;
 pub mod report;
 
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let _global = &cli.global;
     match cli.command {
-        Command::Validate(_) => bail!("validate is not built yet"),
-        Command::Schema => bail!("schema is not built yet"),
-        Command::Diff(_) => bail!("diff is not built yet"),
+        Command::Validate(args) => validate::run(&cli.global, &args),
+        Command::Schema => schema::run(&cli.global),
+        Command::Diff(args) => diff::run(&cli.global, &args),
         Command::Plan(_) => bail!("plan is not built yet"),
         Command::Apply(_) => bail!("apply is not built yet"),
         Command::Drift(_) => bail!("drift is not built yet"),

@@ -1,6 +1,303 @@
 //! Desired state: the identity repository's YAML, read from a working tree or a Git
 //! revision, validated with exact source positions, and merged into one model.
+//!
+//! Pipeline: [`source`] yields the files' bytes → [`yaml`] builds a marked tree per
+//! file (bounded against hostile input) → `convert` turns it into the model while
+//! checking keys, types and values → `check` runs the cross-object rules on the
+//! merged state. Every problem becomes a [`Diagnostic`]; only I/O and Git failures
+//! are `Err`.
 
+mod check;
+mod convert;
+pub mod diff;
 mod model;
+pub mod source;
+pub mod yaml;
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+pub use convert::{valid_date, valid_domain, valid_email, valid_sku};
 pub use model::*;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem found in the repository, at a 1-based position in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// The file, relative to the repository root, with `/` separators.
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {sev}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+/// A position in a repository file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Loc {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// Where one object (an app, user, group, membership entry or policy) was written:
+/// the start of its mapping, each key's value, and each element of its lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObjLoc {
+    pub at: Loc,
+    pub fields: BTreeMap<String, Loc>,
+    pub items: BTreeMap<String, Vec<Loc>>,
+}
+
+/// Source positions parallel to the lists of a [`DesiredState`]: `users[i]` was
+/// written at `SourceMap::users[i]`, and so on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceMap {
+    pub apps: Vec<ObjLoc>,
+    pub users: Vec<ObjLoc>,
+    pub groups: Vec<ObjLoc>,
+    pub memberships: Vec<ObjLoc>,
+    pub policies: Vec<ObjLoc>,
+}
+
+/// The result of loading a repository.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The merged state (partial when there are errors), with its source recorded.
+    pub state: DesiredState,
+    /// Errors and warnings, sorted by file, line and column.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The repository root the files were read from.
+    pub root: PathBuf,
+    /// Where each object of `state` was written.
+    pub sources: SourceMap,
+    /// The files that were read, relative to `root`, in merge order.
+    pub files: Vec<String>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+    }
+}
+
+/// Load the desired state from the working tree of `dir` (`rev: None`) or from the
+/// revision `rev` of the Git repository containing `dir`.
+///
+/// `Err` only for I/O and Git failures (an unknown revision names it); problems in
+/// the YAML are diagnostics.
+pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("cannot open repository folder {}", dir.display()))?;
+    if !root.is_dir() {
+        anyhow::bail!("{} is not a folder", dir.display());
+    }
+    let (files, source) = match rev {
+        Some(rev) => {
+            let (repo, prefix) = source::discover(&root).with_context(|| {
+                format!(
+                    "--ref {rev} needs a Git repository, and {} is not inside one",
+                    dir.display()
+                )
+            })?;
+            let commit = source::resolve_commit(&repo, rev)?;
+            let tree = commit
+                .tree()
+                .with_context(|| format!("cannot read the tree of revision `{rev}`"))?;
+            let files = source::read_tree(&repo, &tree, &prefix, rev)?;
+            (
+                files,
+                SourceInfo {
+                    commit: Some(commit.id().to_string()),
+                    dirty: false,
+                },
+            )
+        }
+        None => {
+            let files = source::read_worktree(&root)?;
+            let info = match source::discover(&root) {
+                Some((repo, prefix)) => {
+                    let (commit, dirty) = source::worktree_status(&repo, &prefix, &files);
+                    SourceInfo { commit, dirty }
+                }
+                None => SourceInfo::default(),
+            };
+            (files, info)
+        }
+    };
+    let mut loaded = load_files(&files);
+    loaded.state.source = source;
+    loaded.root = root;
+    Ok(loaded)
+}
+
+/// Parse, convert, merge and check already-read files (paths relative to the root).
+pub fn load_files(files: &[source::SourceFile]) -> Loaded {
+    let mut diags = Vec::new();
+    let mut state = DesiredState::default();
+    let mut sources = SourceMap::default();
+    let mut app_decls = Vec::new();
+    for f in files {
+        let Some(text) = decode(f, &mut diags) else {
+            continue;
+        };
+        let tree = match yaml::parse(text) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic {
+                    file: f.path.clone(),
+                    line: e.pos.line,
+                    col: e.pos.col,
+                    severity: Severity::Error,
+                    message: e.message,
+                });
+                continue;
+            }
+        };
+        let out = convert::convert_file(&f.path, tree.as_ref(), &mut diags);
+        state.apps.extend(out.repo.apps);
+        state.users.extend(out.repo.users);
+        state.groups.extend(out.repo.groups);
+        state.memberships.extend(out.repo.memberships);
+        state.policies.extend(out.repo.policies);
+        sources.apps.extend(out.locs.apps);
+        sources.users.extend(out.locs.users);
+        sources.groups.extend(out.locs.groups);
+        sources.memberships.extend(out.locs.memberships);
+        sources.policies.extend(out.locs.policies);
+        app_decls.extend(out.app_decls);
+    }
+    check::check(&state, &sources, &app_decls, &mut diags);
+    sort_diagnostics(&mut diags);
+    Loaded {
+        state,
+        diagnostics: diags,
+        root: PathBuf::new(),
+        sources,
+        files: files.iter().map(|f| f.path.clone()).collect(),
+    }
+}
+
+/// Sort by file, line, column (errors before warnings at one place), and drop repeats.
+pub fn sort_diagnostics(diags: &mut Vec<Diagnostic>) {
+    diags.sort_by(|a, b| {
+        (&a.file, a.line, a.col, a.severity, &a.message)
+            .cmp(&(&b.file, b.line, b.col, b.severity, &b.message))
+    });
+    diags.dedup();
+}
+
+/// The file's text, or a diagnostic saying why it cannot be read as YAML.
+fn decode<'a>(f: &'a source::SourceFile, diags: &mut Vec<Diagnostic>) -> Option<&'a str> {
+    let mut fail = |line: usize, col: usize, message: String| {
+        diags.push(Diagnostic {
+            file: f.path.clone(),
+            line,
+            col,
+            severity: Severity::Error,
+            message,
+        });
+    };
+    let bytes = match &f.content {
+        source::Content::TooLarge(n) => {
+            fail(
+                1,
+                1,
+                format!(
+                    "file is {n} bytes, larger than the {} byte limit; not read",
+                    source::MAX_FILE_BYTES
+                ),
+            );
+            return None;
+        }
+        source::Content::Bytes(b) => b.as_slice(),
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Some(i) = bytes.iter().position(|&b| b == 0) {
+        let (line, col) = line_col(bytes, i);
+        fail(
+            line,
+            col,
+            "binary file (contains a NUL byte); repository files must be UTF-8 YAML text".into(),
+        );
+        return None;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let (line, col) = line_col(bytes, e.valid_up_to());
+            fail(
+                line,
+                col,
+                format!(
+                    "file is not valid UTF-8 (invalid byte at offset {}); repository files must be UTF-8 YAML text",
+                    e.valid_up_to()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    (line, offset - line_start + 1)
+}
+
+/// The JSON Schema of one repository file ([`RepoFile`]), generated from the model.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(RepoFile);
+    serde_json::to_value(&schema).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests;

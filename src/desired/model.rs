@@ -54,13 +54,93 @@ pub struct SourceInfo {
 }
 
 /// A reference to a secret. Secrets are never written literally in the repository.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+// Serialized as a one-key mapping (`{ env: NAME }` / `{ file: PATH }`) in every
+// format; the serde impls are written out because serde_yaml would otherwise use
+// YAML tags (`!env NAME`) for enum variants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SecretRef {
     /// Read the secret from this environment variable.
     Env(String),
     /// Read the secret from this file (relative paths are relative to the repository root).
     File(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretRefRepr {
+    #[serde(default)]
+    env: Option<String>,
+    #[serde(default)]
+    file: Option<String>,
+}
+
+impl Serialize for SecretRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            SecretRef::Env(v) => m.serialize_entry("env", v)?,
+            SecretRef::File(v) => m.serialize_entry("file", v)?,
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match SecretRefRepr::deserialize(d)? {
+            SecretRefRepr {
+                env: Some(v),
+                file: None,
+            } => Ok(SecretRef::Env(v)),
+            SecretRefRepr {
+                env: None,
+                file: Some(v),
+            } => Ok(SecretRef::File(v)),
+            _ => Err(serde::de::Error::custom(
+                "a secret reference has exactly one of `env`, `file`",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsRepr {
+    #[serde(default)]
+    client_secret: Option<SecretRef>,
+    #[serde(default)]
+    certificate: Option<CertificateCredentials>,
+    #[serde(default)]
+    federated_token: Option<SecretRef>,
+}
+
+impl Serialize for Office365Credentials {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            Office365Credentials::ClientSecret(v) => m.serialize_entry("client_secret", v)?,
+            Office365Credentials::Certificate(v) => m.serialize_entry("certificate", v)?,
+            Office365Credentials::FederatedToken(v) => m.serialize_entry("federated_token", v)?,
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Office365Credentials {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = CredentialsRepr::deserialize(d)?;
+        match (r.client_secret, r.certificate, r.federated_token) {
+            (Some(v), None, None) => Ok(Office365Credentials::ClientSecret(v)),
+            (None, Some(v), None) => Ok(Office365Credentials::Certificate(v)),
+            (None, None, Some(v)) => Ok(Office365Credentials::FederatedToken(v)),
+            _ => Err(serde::de::Error::custom(
+                "credentials have exactly one of `client_secret`, `certificate`, `federated_token`",
+            )),
+        }
+    }
 }
 
 /// A provisioning target. The `type` key selects the variant; each type has its own keys.
@@ -117,7 +197,8 @@ pub struct TlsSettings {
 }
 
 /// Office 365 credentials: exactly one of the three forms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+// A one-key mapping in every format (see `SecretRef` for why the impls are manual).
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Office365Credentials {
     /// OAuth2 client credentials with a client secret.
@@ -141,6 +222,7 @@ pub struct CertificateCredentials {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Office365App {
+    /// Unique name of the app, referenced by policies.
     pub name: String,
     /// Tenant id or primary domain (e.g. contoso.onmicrosoft.com).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +260,7 @@ pub struct Office365App {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveDirectoryApp {
+    /// Unique name of the app, referenced by policies.
     pub name: String,
     /// ldap://host[:port] (StartTLS) or ldaps://host[:port].
     pub url: String,
@@ -204,6 +287,7 @@ pub struct ActiveDirectoryApp {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScimApp {
+    /// Unique name of the app, referenced by policies.
     pub name: String,
     /// The SCIM base URL.
     pub url: String,
@@ -274,6 +358,7 @@ pub struct User {
     /// Unique identifier of the person in the repository (sAMAccountName in AD).
     pub username: String,
     /// Primary email; also the userPrincipalName in Office 365 and AD.
+    #[schemars(extend("format" = "email"))]
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -338,12 +423,15 @@ pub enum GroupKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
+    /// Unique name of the group (its display name / cn in the apps).
     pub name: String,
+    /// Shown in the apps as the group's description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Usernames, and nested groups written as `group:NAME`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// `security` (default) or `microsoft365` (a Microsoft 365 "Unified" group in Office 365).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<GroupKind>,
 }
@@ -367,11 +455,13 @@ pub fn parse_member(s: &str) -> MemberRef<'_> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Membership {
+    /// The group the members are added to.
     pub group: String,
     /// Usernames, and nested groups written as `group:NAME`.
     pub users: Vec<String>,
     /// From this date (YYYY-MM-DD) on, the membership counts as absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date"))]
     pub expires: Option<String>,
 }
 
@@ -379,8 +469,11 @@ pub struct Membership {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// Unique name of the policy.
     pub name: String,
+    /// The app the groups are bound to.
     pub app: String,
+    /// The bound groups: their transitive members are provisioned to the app.
     pub groups: Vec<String>,
 }
 

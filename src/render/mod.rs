@@ -1,2 +1,4 @@
 //! Renderers: a plan (or a desired-state diff) as human text, JSON or Markdown,
 //! from the data alone.
+
+pub mod diff;

@@ -1,0 +1,55 @@
+//! `roster diff REV_A REV_B`: the desired-state change between two revisions of the
+//! repository, read from Git's object database; no live access, no credentials.
+
+use std::io::IsTerminal;
+
+use crate::cli::{ColorChoice, DiffArgs, GlobalArgs, OutputFormat};
+use crate::desired::{self, diff::RevInfo};
+use crate::render;
+
+/// Run `diff`; exit 0 with the diff, 1 when a revision cannot be read or has errors.
+pub fn run(global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<u8> {
+    let old = desired::load(&global.dir, Some(&args.rev_a))?;
+    let new = desired::load(&global.dir, Some(&args.rev_b))?;
+    let mut invalid = false;
+    for (rev, loaded) in [(&args.rev_a, &old), (&args.rev_b, &new)] {
+        if loaded.has_errors() {
+            invalid = true;
+            for d in loaded.errors() {
+                eprintln!("{rev}: {d}");
+            }
+        }
+    }
+    if invalid {
+        eprintln!("error: cannot diff revisions whose desired state has errors");
+        return Ok(1);
+    }
+    let d = desired::diff::diff(
+        &old.state,
+        &new.state,
+        RevInfo {
+            rev: args.rev_a.clone(),
+            commit: old.state.source.commit.clone(),
+        },
+        RevInfo {
+            rev: args.rev_b.clone(),
+            commit: new.state.source.commit.clone(),
+        },
+    );
+    let text = match args.format {
+        OutputFormat::Json => render::diff::json(&d),
+        OutputFormat::Markdown => render::diff::markdown(&d),
+        OutputFormat::Human => {
+            let color = match global.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            render::diff::human(&d, color)
+        }
+    };
+    print!("{text}");
+    Ok(0)
+}

@@ -1,0 +1,477 @@
+//! Checks across the merged desired state: duplicate names (naming both places),
+//! dangling references, membership cycles (naming the cycle) and the
+//! authorized-domains warning. Every finding carries a source position from the
+//! [`SourceMap`] recorded while converting.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::convert::suggest;
+use super::{Diagnostic, Loc, ObjLoc, Severity, SourceMap};
+use crate::desired::model::*;
+
+fn diag(loc: &Loc, severity: Severity, message: String) -> Diagnostic {
+    Diagnostic {
+        file: loc.file.clone(),
+        line: loc.line,
+        col: loc.col,
+        severity,
+        message,
+    }
+}
+
+fn field<'a>(o: &'a ObjLoc, key: &str) -> &'a Loc {
+    o.fields.get(key).unwrap_or(&o.at)
+}
+
+fn item<'a>(o: &'a ObjLoc, key: &str, i: usize) -> &'a Loc {
+    o.items
+        .get(key)
+        .and_then(|v| v.get(i))
+        .unwrap_or_else(|| field(o, key))
+}
+
+/// Report every name seen before (case-insensitively), naming the first place.
+fn duplicates<'a>(
+    kind: &str,
+    names: impl Iterator<Item = (&'a str, &'a Loc)>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut seen: HashMap<String, (&str, &Loc)> = HashMap::new();
+    for (name, loc) in names {
+        let key = name.to_lowercase();
+        match seen.get(&key) {
+            Some((first, first_loc)) => {
+                let same = if *first == name {
+                    String::new()
+                } else {
+                    format!(" as `{first}`")
+                };
+                out.push(diag(
+                    loc,
+                    Severity::Error,
+                    format!(
+                        "duplicate {kind} `{name}`: already defined at {}:{}:{}{same}",
+                        first_loc.file, first_loc.line, first_loc.col
+                    ),
+                ));
+            }
+            None => {
+                seen.insert(key, (name, loc));
+            }
+        }
+    }
+}
+
+/// Run all cross-object checks.
+pub fn check(
+    state: &DesiredState,
+    locs: &SourceMap,
+    app_decls: &[(String, Loc)],
+    out: &mut Vec<Diagnostic>,
+) {
+    duplicates(
+        "app name",
+        app_decls.iter().map(|(n, l)| (n.as_str(), l)),
+        out,
+    );
+    duplicates(
+        "username",
+        state
+            .users
+            .iter()
+            .zip(&locs.users)
+            .map(|(u, l)| (u.username.as_str(), field(l, "username"))),
+        out,
+    );
+    duplicates(
+        "email",
+        state
+            .users
+            .iter()
+            .zip(&locs.users)
+            .filter(|(u, _)| !u.email.is_empty())
+            .map(|(u, l)| (u.email.as_str(), field(l, "email"))),
+        out,
+    );
+    duplicates(
+        "group name",
+        state
+            .groups
+            .iter()
+            .zip(&locs.groups)
+            .map(|(g, l)| (g.name.as_str(), field(l, "name"))),
+        out,
+    );
+    duplicates(
+        "policy name",
+        state
+            .policies
+            .iter()
+            .zip(&locs.policies)
+            .map(|(p, l)| (p.name.as_str(), field(l, "name"))),
+        out,
+    );
+
+    let users: BTreeSet<&str> = state.users.iter().map(|u| u.username.as_str()).collect();
+    let groups: BTreeSet<&str> = state.groups.iter().map(|g| g.name.as_str()).collect();
+    let apps: BTreeSet<&str> = app_decls.iter().map(|(n, _)| n.as_str()).collect();
+
+    // Dangling member references, and the group → nested group edges for cycles.
+    let mut owned_edges: Vec<(String, String, Loc)> = Vec::new();
+    for (g, l) in state.groups.iter().zip(&locs.groups) {
+        let what = format!("group `{}`", g.name);
+        for (to, loc) in member_refs(&users, &groups, &what, "members", &g.members, l, out) {
+            owned_edges.push((g.name.clone(), to, loc));
+        }
+    }
+    for (m, l) in state.memberships.iter().zip(&locs.memberships) {
+        let what = format!("membership of group `{}`", m.group);
+        if !m.group.is_empty() && !groups.contains(m.group.as_str()) {
+            let hint = match suggest(&m.group, groups.iter().copied()) {
+                Some(s) => format!(" (did you mean `{s}`?)"),
+                None => String::new(),
+            };
+            out.push(diag(
+                field(l, "group"),
+                Severity::Error,
+                format!(
+                    "membership refers to group `{}`, which is not defined{hint}",
+                    m.group
+                ),
+            ));
+        }
+        for (to, loc) in member_refs(&users, &groups, &what, "users", &m.users, l, out) {
+            if groups.contains(m.group.as_str()) {
+                owned_edges.push((m.group.clone(), to, loc));
+            }
+        }
+    }
+    for (p, l) in state.policies.iter().zip(&locs.policies) {
+        if !p.app.is_empty() && !apps.contains(p.app.as_str()) {
+            let hint = match suggest(&p.app, apps.iter().copied()) {
+                Some(s) => format!(" (did you mean `{s}`?)"),
+                None => String::new(),
+            };
+            out.push(diag(
+                field(l, "app"),
+                Severity::Error,
+                format!(
+                    "policy `{}` refers to app `{}`, which is not defined{hint}",
+                    p.name, p.app
+                ),
+            ));
+        }
+        for (i, g) in p.groups.iter().enumerate() {
+            let name = g.strip_prefix("group:").unwrap_or(g);
+            if !groups.contains(name) {
+                let hint = match suggest(name, groups.iter().copied()) {
+                    Some(s) => format!(" (did you mean `{s}`?)"),
+                    None => String::new(),
+                };
+                out.push(diag(
+                    item(l, "groups", i),
+                    Severity::Error,
+                    format!(
+                        "policy `{}` refers to group `{g}`, which is not defined{hint}",
+                        p.name
+                    ),
+                ));
+            }
+        }
+    }
+
+    let mut edges: BTreeMap<&str, Vec<(&str, &Loc)>> = BTreeMap::new();
+    for (from, to, loc) in &owned_edges {
+        edges
+            .entry(from.as_str())
+            .or_default()
+            .push((to.as_str(), loc));
+    }
+    cycles(&edges, out);
+    domain_warnings(state, locs, out);
+}
+
+/// Report members that are not defined; return the nested groups that are.
+fn member_refs(
+    users: &BTreeSet<&str>,
+    groups: &BTreeSet<&str>,
+    what: &str,
+    key: &str,
+    members: &[String],
+    l: &ObjLoc,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<(String, Loc)> {
+    let mut nested = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let loc = item(l, key, i);
+        match parse_member(m) {
+            MemberRef::User(u) => {
+                if !u.trim().is_empty() && !users.contains(u) {
+                    let hint = match suggest(u, users.iter().copied()) {
+                        Some(s) => format!(" (did you mean `{s}`?)"),
+                        None if groups.contains(u) => {
+                            format!(" (to nest the group, write `group:{u}`)")
+                        }
+                        None => String::new(),
+                    };
+                    out.push(diag(
+                        loc,
+                        Severity::Error,
+                        format!("{what}: member `{u}` is not a defined user{hint}"),
+                    ));
+                }
+            }
+            MemberRef::Group(g) => {
+                if g.is_empty() {
+                    continue;
+                }
+                if groups.contains(g) {
+                    nested.push((g.to_string(), loc.clone()));
+                } else {
+                    let hint = match suggest(g, groups.iter().copied()) {
+                        Some(s) => format!(" (did you mean `group:{s}`?)"),
+                        None => String::new(),
+                    };
+                    out.push(diag(
+                        loc,
+                        Severity::Error,
+                        format!("{what}: member `group:{g}` is not a defined group{hint}"),
+                    ));
+                }
+            }
+        }
+    }
+    nested
+}
+
+/// Find every strongly connected component with a cycle (Tarjan, iterative) and
+/// report one cycle per component, at the edge that leaves its first group.
+fn cycles(edges: &BTreeMap<&str, Vec<(&str, &Loc)>>, out: &mut Vec<Diagnostic>) {
+    let nodes: Vec<&str> = {
+        let mut s: BTreeSet<&str> = edges.keys().copied().collect();
+        for v in edges.values() {
+            for (t, _) in v {
+                s.insert(t);
+            }
+        }
+        s.into_iter().collect()
+    };
+    let idx: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let adj: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|n| {
+            edges
+                .get(n)
+                .map(|v| v.iter().filter_map(|(t, _)| idx.get(t).copied()).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let n = nodes.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut comp = vec![usize::MAX; n];
+    let mut ncomp = 0;
+    let mut counter = 0;
+    for start in 0..n {
+        if index[start] != usize::MAX {
+            continue;
+        }
+        let mut call: Vec<(usize, usize)> = vec![(start, 0)];
+        index[start] = counter;
+        low[start] = counter;
+        counter += 1;
+        stack.push(start);
+        on_stack[start] = true;
+        while let Some(&mut (v, ref mut next)) = call.last_mut() {
+            if *next < adj[v].len() {
+                let w = adj[v][*next];
+                *next += 1;
+                if index[w] == usize::MAX {
+                    index[w] = counter;
+                    low[w] = counter;
+                    counter += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                call.pop();
+                if let Some(&(parent, _)) = call.last() {
+                    low[parent] = low[parent].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    while let Some(w) = stack.pop() {
+                        on_stack[w] = false;
+                        comp[w] = ncomp;
+                        if w == v {
+                            break;
+                        }
+                    }
+                    ncomp += 1;
+                }
+            }
+        }
+    }
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); ncomp];
+    for (v, c) in comp.iter().enumerate() {
+        if *c != usize::MAX {
+            members[*c].push(v);
+        }
+    }
+    for group in members {
+        let Some(&first) = group.iter().min() else {
+            continue;
+        };
+        let c = comp[first];
+        let self_loop = adj[first].contains(&first);
+        if group.len() < 2 && !self_loop {
+            continue;
+        }
+        // Shortest path first → ... → first inside the component (BFS).
+        let mut prev: HashMap<usize, usize> = HashMap::new();
+        let mut queue = std::collections::VecDeque::from([first]);
+        let mut found = self_loop;
+        while let Some(v) = queue.pop_front() {
+            if found {
+                break;
+            }
+            for &w in &adj[v] {
+                if comp[w] != c {
+                    continue;
+                }
+                if w == first {
+                    prev.insert(usize::MAX, v);
+                    found = true;
+                    break;
+                }
+                if let std::collections::hash_map::Entry::Vacant(e) = prev.entry(w) {
+                    e.insert(v);
+                    queue.push_back(w);
+                }
+            }
+        }
+        let mut path = vec![first];
+        if !self_loop {
+            let mut cur = prev.get(&usize::MAX).copied();
+            let mut back = Vec::new();
+            while let Some(v) = cur {
+                if v == first {
+                    break;
+                }
+                back.push(v);
+                cur = prev.get(&v).copied();
+                if back.len() > n {
+                    break;
+                }
+            }
+            back.reverse();
+            path.extend(back);
+        }
+        path.push(first);
+        let names: Vec<&str> = path.iter().map(|&i| nodes[i]).collect();
+        let to = names.get(1).copied().unwrap_or(names[0]);
+        let Some(loc) = edges
+            .get(nodes[first])
+            .and_then(|v| v.iter().find(|(t, _)| *t == to).map(|(_, l)| *l))
+        else {
+            continue;
+        };
+        out.push(diag(
+            loc,
+            Severity::Error,
+            format!("membership cycle: {}", names.join(" -> ")),
+        ));
+    }
+}
+
+/// The users that are transitive members of `group` (cycle-safe), ignoring expiry.
+pub(crate) fn transitive_users<'a>(
+    direct: &'a BTreeMap<String, Vec<String>>,
+    group: &str,
+) -> BTreeSet<&'a str> {
+    let mut users = BTreeSet::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut todo: Vec<&str> = Vec::new();
+    if let Some((k, _)) = direct.get_key_value(group) {
+        todo.push(k.as_str());
+    }
+    while let Some(g) = todo.pop() {
+        if !seen.insert(g) {
+            continue;
+        }
+        for m in direct.get(g).into_iter().flatten() {
+            match parse_member(m) {
+                MemberRef::User(u) => {
+                    users.insert(u);
+                }
+                MemberRef::Group(n) => {
+                    if let Some((k, _)) = direct.get_key_value(n) {
+                        todo.push(k.as_str());
+                    }
+                }
+            }
+        }
+    }
+    users
+}
+
+/// Warn about users bound to an app whose explicit authorized domains exclude them.
+fn domain_warnings(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagnostic>) {
+    // Expiry is ignored here: the warning is about what the files say.
+    let direct = direct_members(state, "");
+    let user_idx: HashMap<&str, usize> = state
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.username.as_str(), i))
+        .collect();
+    // (app, user) → first bound group through which the user reaches the app.
+    let mut reached: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for p in &state.policies {
+        let Some(app) = state.app(&p.app) else {
+            continue;
+        };
+        if app.authorized_domains().is_none() {
+            continue;
+        }
+        let mut gs: Vec<&str> = p
+            .groups
+            .iter()
+            .map(|g| g.strip_prefix("group:").unwrap_or(g))
+            .collect();
+        gs.sort();
+        for g in gs {
+            for u in transitive_users(&direct, g) {
+                reached.entry((app.name(), u)).or_insert(g);
+            }
+        }
+    }
+    for ((app_name, username), group) in reached {
+        let (Some(app), Some(&i)) = (state.app(app_name), user_idx.get(username)) else {
+            continue;
+        };
+        let user = &state.users[i];
+        let Some(domain) = user.email_domain() else {
+            continue;
+        };
+        let allowed = app.authorized_domains().unwrap_or_default();
+        if allowed.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
+            continue;
+        }
+        let Some(l) = locs.users.get(i) else {
+            continue;
+        };
+        out.push(diag(
+            field(l, "email"),
+            Severity::Warning,
+            format!(
+                "user `{username}` is bound to app `{app_name}` through group `{group}`, but `{domain}` is not one of the app's authorized domains ({}); the user will not be provisioned there",
+                allowed.join(", ")
+            ),
+        ));
+    }
+}

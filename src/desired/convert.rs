@@ -1,0 +1,1233 @@
+//! Conversion of one file's marked YAML tree into the model, checking every key,
+//! type and single-value rule on the way (unknown keys with suggestions, wrong
+//! types, missing required keys, literal secrets, emails, dates, SKUs, app types).
+//!
+//! Cross-object rules (duplicates, references, cycles, authorized domains) need the
+//! merged state and live in `check.rs`; this module records the positions they need.
+
+use std::collections::BTreeMap;
+
+use super::yaml::{Node, Pos, ScalarKind, Value};
+use super::{Diagnostic, Loc, ObjLoc, Severity, SourceMap};
+use crate::desired::model::*;
+
+pub const FILE_KEYS: &[&str] = &["apps", "users", "groups", "memberships", "policies"];
+pub const USER_KEYS: &[&str] = &[
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "display_name",
+    "enabled",
+    "department",
+    "job_title",
+    "employee_id",
+    "usage_location",
+    "mobile_phone",
+    "licenses",
+    "password",
+];
+pub const GROUP_KEYS: &[&str] = &["name", "description", "members", "kind"];
+pub const MEMBERSHIP_KEYS: &[&str] = &["group", "users", "expires"];
+pub const POLICY_KEYS: &[&str] = &["name", "app", "groups"];
+pub const OFFICE365_KEYS: &[&str] = &[
+    "type",
+    "name",
+    "tenant",
+    "client_id",
+    "credentials",
+    "graph_url",
+    "login_url",
+    "tls",
+    "sandbox",
+    "authorized_domains",
+    "switches",
+    "ignore",
+    "max_deletes",
+];
+pub const ACTIVE_DIRECTORY_KEYS: &[&str] = &[
+    "type",
+    "name",
+    "url",
+    "base_dn",
+    "users_ou",
+    "groups_ou",
+    "bind_dn",
+    "bind_password",
+    "tls",
+    "authorized_domains",
+    "switches",
+    "ignore",
+    "max_deletes",
+];
+pub const SCIM_KEYS: &[&str] = &[
+    "type",
+    "name",
+    "url",
+    "token",
+    "tls",
+    "authorized_domains",
+    "switches",
+    "ignore",
+    "max_deletes",
+];
+pub const SWITCH_KEYS: &[&str] = &[
+    "create_users",
+    "update_users",
+    "delete_users",
+    "password_sync",
+    "enable_disable_users",
+    "create_groups",
+    "delete_groups",
+    "sync_memberships",
+];
+pub const TLS_KEYS: &[&str] = &["ca_file", "server_name"];
+pub const CREDENTIAL_KEYS: &[&str] = &["client_secret", "certificate", "federated_token"];
+pub const CERTIFICATE_KEYS: &[&str] = &["cert_file", "key_file"];
+pub const SECRET_KEYS: &[&str] = &["env", "file"];
+pub const GROUP_KINDS: &[&str] = &["security", "microsoft365"];
+
+fn app_keys(ty: &str) -> &'static [&'static str] {
+    match ty {
+        "office365" => OFFICE365_KEYS,
+        "active_directory" => ACTIVE_DIRECTORY_KEYS,
+        _ => SCIM_KEYS,
+    }
+}
+
+/// The result of converting one file.
+#[derive(Debug, Default)]
+pub struct FileOut {
+    pub repo: RepoFile,
+    pub locs: SourceMap,
+    /// Every app entry that carried a name, valid or not (for duplicate and reference checks).
+    pub app_decls: Vec<(String, Loc)>,
+}
+
+struct Cx<'a> {
+    file: &'a str,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl Cx<'_> {
+    fn loc(&self, pos: Pos) -> Loc {
+        Loc {
+            file: self.file.to_string(),
+            line: pos.line,
+            col: pos.col,
+        }
+    }
+    fn err(&mut self, pos: Pos, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            file: self.file.to_string(),
+            line: pos.line,
+            col: pos.col,
+            severity: Severity::Error,
+            message: message.into(),
+        });
+    }
+}
+
+/// The closest candidate to `word`, when it is close enough to be a likely typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(&lower, &c.to_ascii_lowercase());
+        let dist = strsim::levenshtein(&lower, &c.to_ascii_lowercase());
+        let ok = score >= 0.85 || dist <= 2.min(c.len().saturating_sub(1));
+        if ok && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// A mapping node with helpers that report problems against `what`.
+struct Obj<'n> {
+    node: &'n Node,
+    entries: &'n [(Node, Node)],
+    what: String,
+    fields: BTreeMap<String, Loc>,
+    items: BTreeMap<String, Vec<Loc>>,
+}
+
+impl<'n> Obj<'n> {
+    fn new(node: &'n Node, what: String) -> Option<Obj<'n>> {
+        match &node.value {
+            Value::Map(entries) => Some(Obj {
+                node,
+                entries,
+                what,
+                fields: BTreeMap::new(),
+                items: BTreeMap::new(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.key_text() == key)
+            .map(|(_, v)| v)
+    }
+
+    fn check_keys(&self, cx: &mut Cx, allowed: &[&str]) {
+        for (k, _) in self.entries {
+            let key = k.key_text();
+            if allowed.contains(&key) {
+                continue;
+            }
+            let hint = match suggest(key, allowed.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("valid keys: {}", allowed.join(", ")),
+            };
+            cx.err(
+                k.pos,
+                format!("unknown key `{key}` in {} ({hint})", self.what),
+            );
+        }
+    }
+
+    fn mark(&mut self, cx: &Cx, key: &str, node: &Node) {
+        self.fields.insert(key.to_string(), cx.loc(node.pos));
+    }
+
+    fn missing(&self, cx: &mut Cx, key: &str) {
+        cx.err(
+            self.node.pos,
+            format!("{} is missing the required key `{key}`", self.what),
+        );
+    }
+
+    /// An optional string; null counts as absent.
+    fn opt_str(&mut self, cx: &mut Cx, key: &str) -> Option<String> {
+        let node = self.get(key)?;
+        self.mark(cx, key, node);
+        if node.is_null() {
+            return None;
+        }
+        as_string(cx, node, &format!("`{key}` of {}", self.what))
+    }
+
+    fn req_str(&mut self, cx: &mut Cx, key: &str) -> Option<String> {
+        match self.get(key) {
+            None => {
+                self.missing(cx, key);
+                None
+            }
+            Some(n) if n.is_null() => {
+                self.mark(cx, key, n);
+                cx.err(n.pos, format!("`{key}` of {} must not be empty", self.what));
+                None
+            }
+            Some(_) => self.opt_str(cx, key),
+        }
+    }
+
+    fn opt_bool(&mut self, cx: &mut Cx, key: &str) -> Option<bool> {
+        let node = self.get(key)?;
+        self.mark(cx, key, node);
+        match &node.value {
+            Value::Scalar(s) => match s.kind() {
+                ScalarKind::Bool(b) => Some(b),
+                ScalarKind::Null => None,
+                _ => {
+                    cx.err(
+                        node.pos,
+                        format!(
+                            "`{key}` of {} must be true or false, found {}",
+                            self.what,
+                            node.type_name()
+                        ),
+                    );
+                    None
+                }
+            },
+            _ => {
+                cx.err(
+                    node.pos,
+                    format!(
+                        "`{key}` of {} must be true or false, found {}",
+                        self.what,
+                        node.type_name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn opt_u32(&mut self, cx: &mut Cx, key: &str) -> Option<u32> {
+        let node = self.get(key)?;
+        self.mark(cx, key, node);
+        if node.is_null() {
+            return None;
+        }
+        if let Value::Scalar(s) = &node.value
+            && s.kind() == ScalarKind::Int
+            && let Ok(v) = s.text.parse::<u32>()
+        {
+            return Some(v);
+        }
+        cx.err(
+            node.pos,
+            format!(
+                "`{key}` of {} must be a whole number from 0 to {}, found {}",
+                self.what,
+                u32::MAX,
+                node.type_name()
+            ),
+        );
+        None
+    }
+
+    /// A list of strings; each element's position is recorded under `key`.
+    fn str_list(&mut self, cx: &mut Cx, key: &str, required: bool) -> Option<Vec<String>> {
+        let Some(node) = self.get(key) else {
+            if required {
+                self.missing(cx, key);
+            }
+            return None;
+        };
+        self.mark(cx, key, node);
+        let what = format!("`{key}` of {}", self.what);
+        match &node.value {
+            Value::Seq(items) => {
+                let mut out = Vec::new();
+                let mut locs = Vec::new();
+                for item in items {
+                    if let Some(s) = as_string(cx, item, &format!("an element of {what}")) {
+                        out.push(s);
+                        locs.push(cx.loc(item.pos));
+                    }
+                }
+                self.items.insert(key.to_string(), locs);
+                Some(out)
+            }
+            _ if node.is_null() => {
+                self.items.insert(key.to_string(), Vec::new());
+                Some(Vec::new())
+            }
+            Value::Scalar(_) => {
+                cx.err(
+                    node.pos,
+                    format!(
+                        "{what} must be a list (write it as [ ... ]), found {}",
+                        node.type_name()
+                    ),
+                );
+                None
+            }
+            Value::Map(_) => {
+                cx.err(node.pos, format!("{what} must be a list, found a mapping"));
+                None
+            }
+        }
+    }
+
+    fn opt_secret(&mut self, cx: &mut Cx, key: &str) -> Option<SecretRef> {
+        let node = self.get(key)?;
+        self.mark(cx, key, node);
+        secret(cx, node, &format!("`{key}` of {}", self.what))
+    }
+
+    fn req_secret(&mut self, cx: &mut Cx, key: &str) -> Option<SecretRef> {
+        if self.get(key).is_none() {
+            self.missing(cx, key);
+            return None;
+        }
+        self.opt_secret(cx, key)
+    }
+
+    fn sub(&mut self, cx: &mut Cx, key: &str) -> Option<Obj<'n>> {
+        let node = self.get(key)?;
+        self.mark(cx, key, node);
+        if node.is_null() {
+            return None;
+        }
+        let what = format!("`{key}` of {}", self.what);
+        match Obj::new(node, what.clone()) {
+            Some(o) => Some(o),
+            None => {
+                cx.err(
+                    node.pos,
+                    format!("{what} must be a mapping, found {}", node.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn into_loc(self, cx: &Cx) -> ObjLoc {
+        ObjLoc {
+            at: cx.loc(self.node.pos),
+            fields: self.fields,
+            items: self.items,
+        }
+    }
+}
+
+fn as_string(cx: &mut Cx, node: &Node, what: &str) -> Option<String> {
+    match &node.value {
+        Value::Scalar(s) => match s.kind() {
+            ScalarKind::Str => Some(s.text.clone()),
+            ScalarKind::Int | ScalarKind::Float => {
+                cx.err(
+                    node.pos,
+                    format!(
+                        "{what} must be a string, found {} (quote it: \"{}\")",
+                        node.type_name(),
+                        s.text
+                    ),
+                );
+                None
+            }
+            _ => {
+                cx.err(
+                    node.pos,
+                    format!("{what} must be a string, found {}", node.type_name()),
+                );
+                None
+            }
+        },
+        _ => {
+            cx.err(
+                node.pos,
+                format!("{what} must be a string, found {}", node.type_name()),
+            );
+            None
+        }
+    }
+}
+
+/// A secret reference. A literal value is an error whose message never contains it.
+fn secret(cx: &mut Cx, node: &Node, what: &str) -> Option<SecretRef> {
+    match &node.value {
+        Value::Scalar(s) if s.kind() != ScalarKind::Null => {
+            cx.err(
+                node.pos,
+                format!(
+                    "{what} must be a secret reference such as {{ env: NAME }} or {{ file: PATH }}, \
+                     not a literal value (the value is not shown)"
+                ),
+            );
+            None
+        }
+        Value::Map(entries) => {
+            let mut found = Vec::new();
+            for (k, v) in entries {
+                let key = k.key_text();
+                match key {
+                    "env" | "file" => {
+                        if let Some(text) = as_string(cx, v, &format!("`{key}` of {what}")) {
+                            if text.trim().is_empty() {
+                                cx.err(v.pos, format!("`{key}` of {what} must not be empty"));
+                            } else if key == "env" {
+                                found.push(SecretRef::Env(text));
+                            } else {
+                                found.push(SecretRef::File(text));
+                            }
+                        }
+                    }
+                    _ => {
+                        let hint = match suggest(key, SECRET_KEYS.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "a secret reference has exactly one of `env`, `file`".into(),
+                        };
+                        cx.err(k.pos, format!("unknown key `{key}` in {what} ({hint})"));
+                    }
+                }
+            }
+            match found.len() {
+                1 => found.pop(),
+                0 if entries.is_empty() => {
+                    cx.err(node.pos, format!("{what} must have one of `env`, `file`"));
+                    None
+                }
+                0 => None,
+                _ => {
+                    cx.err(
+                        node.pos,
+                        format!("{what} must have exactly one of `env`, `file`, not both"),
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            cx.err(
+                node.pos,
+                format!(
+                    "{what} must be a secret reference such as {{ env: NAME }} or {{ file: PATH }}, found {}",
+                    node.type_name()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// True for a plausible email address (local@domain.tld).
+pub fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    if local.is_empty() || local.len() > 64 || domain.contains('@') {
+        return false;
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return false;
+    }
+    let local_ok = local
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    local_ok && valid_domain(domain)
+}
+
+/// True for a DNS domain name with at least two labels.
+pub fn valid_domain(d: &str) -> bool {
+    if d.is_empty() || d.len() > 253 {
+        return false;
+    }
+    let labels: Vec<&str> = d.split('.').collect();
+    if labels.len() < 2 {
+        return false;
+    }
+    let labels_ok = labels.iter().all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    let tld_ok = labels
+        .last()
+        .is_some_and(|t| t.chars().any(|c| c.is_ascii_alphabetic()));
+    labels_ok && tld_ok
+}
+
+/// True for a valid calendar date written YYYY-MM-DD.
+pub fn valid_date(s: &str) -> bool {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    s.len() == 10 && time::Date::parse(s, &fmt).is_ok()
+}
+
+/// True for a plausible Office 365 SKU part number (ENTERPRISEPACK, SPE_E3, ...).
+pub fn valid_sku(s: &str) -> bool {
+    let mut chars = s.chars();
+    s.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_+().-".contains(c))
+}
+
+const USERNAME_FORBIDDEN: &str = "\"/\\[]:;|=,+*?<>@";
+
+/// Convert one file's tree. `root` is `None` for an empty file.
+pub fn convert_file(file: &str, root: Option<&Node>, diags: &mut Vec<Diagnostic>) -> FileOut {
+    let mut out = FileOut::default();
+    let mut cx = Cx { file, diags };
+    let Some(root) = root else {
+        return out;
+    };
+    if root.is_null() {
+        return out;
+    }
+    let Some(top) = Obj::new(root, "this file".into()) else {
+        cx.err(
+            root.pos,
+            format!(
+                "a repository file must be a mapping with any of the keys {}, found {}",
+                FILE_KEYS.join(", "),
+                root.type_name()
+            ),
+        );
+        return out;
+    };
+    for (k, _) in top.entries {
+        let key = k.key_text();
+        if !FILE_KEYS.contains(&key) {
+            let hint = match suggest(key, FILE_KEYS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("valid keys: {}", FILE_KEYS.join(", ")),
+            };
+            cx.err(k.pos, format!("unknown top-level key `{key}` ({hint})"));
+        }
+    }
+    for &section in FILE_KEYS {
+        let Some(list) = top.get(section) else {
+            continue;
+        };
+        let items: &[Node] = match &list.value {
+            Value::Seq(items) => items,
+            _ if list.is_null() => &[],
+            _ => {
+                cx.err(
+                    list.pos,
+                    format!(
+                        "`{section}` must be a list of entries, found {}",
+                        list.type_name()
+                    ),
+                );
+                continue;
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            let singular = section.trim_end_matches('s');
+            let Some(obj) = Obj::new(item, format!("{singular} entry #{}", i + 1)) else {
+                cx.err(
+                    item.pos,
+                    format!(
+                        "each entry of `{section}` must be a mapping, found {}",
+                        item.type_name()
+                    ),
+                );
+                continue;
+            };
+            match section {
+                "apps" => convert_app(&mut cx, obj, &mut out),
+                "users" => convert_user(&mut cx, obj, &mut out),
+                "groups" => convert_group(&mut cx, obj, &mut out),
+                "memberships" => convert_membership(&mut cx, obj, &mut out),
+                _ => convert_policy(&mut cx, obj, &mut out),
+            }
+        }
+    }
+    out
+}
+
+/// Read the object's name key (for messages) before anything else.
+fn name_of(cx: &mut Cx, obj: &mut Obj, key: &str, kind: &str) -> Option<String> {
+    let name = obj.req_str(cx, key);
+    if let Some(n) = &name {
+        if n.trim().is_empty() {
+            if let Some(node) = obj.get(key) {
+                cx.err(
+                    node.pos,
+                    format!("`{key}` of {} must not be empty", obj.what),
+                );
+            }
+            return None;
+        }
+        obj.what = format!("{kind} `{n}`");
+    }
+    name
+}
+
+fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
+    let username = name_of(cx, &mut obj, "username", "user");
+    obj.check_keys(cx, USER_KEYS);
+    if let (Some(u), Some(node)) = (&username, obj.get("username")) {
+        if u.starts_with("group:") {
+            cx.err(node.pos, format!("username `{u}` must not start with `group:` (that prefix names a group in member lists)"));
+        } else if let Some(c) = u
+            .chars()
+            .find(|c| USERNAME_FORBIDDEN.contains(*c) || c.is_whitespace() || c.is_control())
+        {
+            cx.err(
+                node.pos,
+                format!("username `{u}` contains {c:?}; usernames may not contain whitespace or any of {USERNAME_FORBIDDEN}"),
+            );
+        }
+    }
+    let email = obj.req_str(cx, "email");
+    if let (Some(e), Some(node)) = (&email, obj.get("email"))
+        && !valid_email(e)
+    {
+        cx.err(
+            node.pos,
+            format!("invalid email address `{e}` for {}", obj.what),
+        );
+    }
+    let first_name = obj.req_str(cx, "first_name");
+    let last_name = obj.req_str(cx, "last_name");
+    let display_name = obj.opt_str(cx, "display_name");
+    let enabled = obj.opt_bool(cx, "enabled").unwrap_or(true);
+    let department = obj.opt_str(cx, "department");
+    let job_title = obj.opt_str(cx, "job_title");
+    let employee_id = obj.opt_str(cx, "employee_id");
+    let usage_location = obj.opt_str(cx, "usage_location");
+    if let (Some(ul), Some(node)) = (&usage_location, obj.get("usage_location"))
+        && !(ul.len() == 2 && ul.chars().all(|c| c.is_ascii_uppercase()))
+    {
+        cx.err(
+            node.pos,
+            format!("`usage_location` of {} must be a two-letter upper-case country code such as US, found `{ul}`", obj.what),
+        );
+    }
+    let mobile_phone = obj.opt_str(cx, "mobile_phone");
+    let licenses = obj.str_list(cx, "licenses", false).unwrap_or_default();
+    let license_locs = obj.items.get("licenses").cloned().unwrap_or_default();
+    for (sku, loc) in licenses.iter().zip(&license_locs) {
+        if !valid_sku(sku) {
+            cx.err(
+                Pos {
+                    line: loc.line,
+                    col: loc.col,
+                },
+                format!(
+                    "invalid license SKU part number `{sku}` for {}: expected letters, digits and underscores, such as ENTERPRISEPACK or SPE_E3",
+                    obj.what
+                ),
+            );
+        }
+    }
+    let password = obj.opt_secret(cx, "password");
+    let Some(username) = username else {
+        return;
+    };
+    out.repo.users.push(User {
+        username,
+        email: email.unwrap_or_default(),
+        first_name: first_name.unwrap_or_default(),
+        last_name: last_name.unwrap_or_default(),
+        display_name,
+        enabled,
+        department,
+        job_title,
+        employee_id,
+        usage_location,
+        mobile_phone,
+        licenses,
+        password,
+    });
+    out.locs.users.push(obj.into_loc(cx));
+}
+
+fn check_member_strings(cx: &mut Cx, obj: &Obj, key: &str, values: &[String]) {
+    let locs = obj.items.get(key).cloned().unwrap_or_default();
+    for (m, loc) in values.iter().zip(&locs) {
+        let pos = Pos {
+            line: loc.line,
+            col: loc.col,
+        };
+        if m.trim().is_empty() {
+            cx.err(
+                pos,
+                format!("an element of `{key}` of {} is empty", obj.what),
+            );
+        } else if m == "group:" {
+            cx.err(
+                pos,
+                format!(
+                    "`group:` in `{key}` of {} needs a group name after the colon",
+                    obj.what
+                ),
+            );
+        }
+    }
+}
+
+fn convert_group(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
+    let name = name_of(cx, &mut obj, "name", "group");
+    obj.check_keys(cx, GROUP_KEYS);
+    let description = obj.opt_str(cx, "description");
+    let members = obj.str_list(cx, "members", false).unwrap_or_default();
+    check_member_strings(cx, &obj, "members", &members);
+    let kind = match obj.opt_str(cx, "kind") {
+        None => None,
+        Some(k) => match k.as_str() {
+            "security" => Some(GroupKind::Security),
+            "microsoft365" => Some(GroupKind::Microsoft365),
+            _ => {
+                if let Some(node) = obj.get("kind") {
+                    cx.err(
+                        node.pos,
+                        format!(
+                            "unknown group kind `{k}` for {}; valid kinds: {}",
+                            obj.what,
+                            GROUP_KINDS.join(", ")
+                        ),
+                    );
+                }
+                None
+            }
+        },
+    };
+    let Some(name) = name else {
+        return;
+    };
+    out.repo.groups.push(Group {
+        name,
+        description,
+        members,
+        kind,
+    });
+    out.locs.groups.push(obj.into_loc(cx));
+}
+
+fn convert_membership(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
+    let group = obj.req_str(cx, "group");
+    if let Some(g) = &group {
+        obj.what = format!("membership of group `{g}`");
+    }
+    obj.check_keys(cx, MEMBERSHIP_KEYS);
+    let users = obj.str_list(cx, "users", true);
+    if let Some(u) = &users {
+        check_member_strings(cx, &obj, "users", u);
+    }
+    let expires = match obj.get("expires") {
+        Some(node) if !node.is_null() => {
+            obj.mark(cx, "expires", node);
+            match &node.value {
+                Value::Scalar(s) if !valid_date(&s.text) => {
+                    cx.err(
+                        node.pos,
+                        format!(
+                            "invalid date `{}` in `expires` of {}: expected a calendar date written YYYY-MM-DD",
+                            s.text, obj.what
+                        ),
+                    );
+                    None
+                }
+                Value::Scalar(s) => Some(s.text.clone()),
+                _ => {
+                    cx.err(
+                        node.pos,
+                        format!(
+                            "`expires` of {} must be a date YYYY-MM-DD, found {}",
+                            obj.what,
+                            node.type_name()
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let Some(group) = group else {
+        return;
+    };
+    out.repo.memberships.push(Membership {
+        group,
+        users: users.unwrap_or_default(),
+        expires,
+    });
+    out.locs.memberships.push(obj.into_loc(cx));
+}
+
+fn convert_policy(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
+    let name = name_of(cx, &mut obj, "name", "policy");
+    obj.check_keys(cx, POLICY_KEYS);
+    let app = obj.req_str(cx, "app");
+    let groups = obj.str_list(cx, "groups", true);
+    let Some(name) = name else {
+        return;
+    };
+    out.repo.policies.push(Policy {
+        name,
+        app: app.unwrap_or_default(),
+        groups: groups.unwrap_or_default(),
+    });
+    out.locs.policies.push(obj.into_loc(cx));
+}
+
+fn convert_switches(cx: &mut Cx, obj: &mut Obj) -> Switches {
+    let mut sw = Switches::default();
+    let Some(mut s) = obj.sub(cx, "switches") else {
+        return sw;
+    };
+    s.check_keys(cx, SWITCH_KEYS);
+    let fields: [(&str, &mut bool); 8] = [
+        ("create_users", &mut sw.create_users),
+        ("update_users", &mut sw.update_users),
+        ("delete_users", &mut sw.delete_users),
+        ("password_sync", &mut sw.password_sync),
+        ("enable_disable_users", &mut sw.enable_disable_users),
+        ("create_groups", &mut sw.create_groups),
+        ("delete_groups", &mut sw.delete_groups),
+        ("sync_memberships", &mut sw.sync_memberships),
+    ];
+    for (key, slot) in fields {
+        if let Some(v) = s.opt_bool(cx, key) {
+            *slot = v;
+        }
+    }
+    sw
+}
+
+fn convert_tls(cx: &mut Cx, obj: &mut Obj, allowed: &[&str]) -> Option<TlsSettings> {
+    let mut t = obj.sub(cx, "tls")?;
+    t.check_keys(cx, allowed);
+    let ca_file = t.opt_str(cx, "ca_file");
+    let server_name = t.opt_str(cx, "server_name");
+    Some(TlsSettings {
+        ca_file,
+        server_name,
+    })
+}
+
+fn check_url(cx: &mut Cx, obj: &Obj, key: &str, value: &Option<String>, schemes: &[&str]) {
+    let (Some(v), Some(node)) = (value, obj.get(key)) else {
+        return;
+    };
+    match url::Url::parse(v) {
+        Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some() => {}
+        _ => cx.err(
+            node.pos,
+            format!(
+                "`{key}` of {} must be a URL starting with {}",
+                obj.what,
+                schemes
+                    .iter()
+                    .map(|s| format!("{s}://"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        ),
+    }
+}
+
+fn common_app_fields(
+    cx: &mut Cx,
+    obj: &mut Obj,
+) -> (Option<Vec<String>>, Switches, Vec<String>, Option<u32>) {
+    let domains = obj.str_list(cx, "authorized_domains", false);
+    if let Some(ds) = &domains {
+        let locs = obj
+            .items
+            .get("authorized_domains")
+            .cloned()
+            .unwrap_or_default();
+        for (d, loc) in ds.iter().zip(&locs) {
+            if !valid_domain(d) {
+                cx.err(
+                    Pos {
+                        line: loc.line,
+                        col: loc.col,
+                    },
+                    format!(
+                        "invalid domain `{d}` in `authorized_domains` of {}",
+                        obj.what
+                    ),
+                );
+            }
+        }
+    }
+    let switches = convert_switches(cx, obj);
+    let ignore = obj.str_list(cx, "ignore", false).unwrap_or_default();
+    let locs = obj.items.get("ignore").cloned().unwrap_or_default();
+    for (pat, loc) in ignore.iter().zip(&locs) {
+        if let Err(e) = globset::Glob::new(pat) {
+            cx.err(
+                Pos {
+                    line: loc.line,
+                    col: loc.col,
+                },
+                format!(
+                    "invalid glob pattern in `ignore` of {}: {}",
+                    obj.what,
+                    e.kind()
+                ),
+            );
+        }
+    }
+    let max_deletes = obj.opt_u32(cx, "max_deletes");
+    (domains, switches, ignore, max_deletes)
+}
+
+fn convert_app(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
+    let name = name_of(cx, &mut obj, "name", "app");
+    if let (Some(n), Some(node)) = (&name, obj.get("name")) {
+        out.app_decls.push((n.clone(), cx.loc(node.pos)));
+    }
+    let ty = match obj.get("type") {
+        None => {
+            cx.err(
+                obj.node.pos,
+                format!(
+                    "{} is missing the required key `type` (one of {})",
+                    obj.what,
+                    APP_TYPES.join(", ")
+                ),
+            );
+            return;
+        }
+        Some(node) => {
+            obj.mark(cx, "type", node);
+            let Some(t) = as_string(cx, node, &format!("`type` of {}", obj.what)) else {
+                return;
+            };
+            if !APP_TYPES.contains(&t.as_str()) {
+                let hint = match suggest(&t, APP_TYPES.iter().copied()) {
+                    Some(s) => format!(" (did you mean `{s}`?)"),
+                    None => String::new(),
+                };
+                cx.err(
+                    node.pos,
+                    format!(
+                        "unknown app type `{t}` for {}{hint}; valid types: {}",
+                        obj.what,
+                        APP_TYPES.join(", ")
+                    ),
+                );
+                return;
+            }
+            t
+        }
+    };
+    let allowed = app_keys(&ty);
+    for (k, _) in obj.entries {
+        let key = k.key_text();
+        if allowed.contains(&key) {
+            continue;
+        }
+        let owners: Vec<&str> = APP_TYPES
+            .iter()
+            .copied()
+            .filter(|t| *t != ty && app_keys(t).contains(&key))
+            .collect();
+        if !owners.is_empty() {
+            cx.err(
+                k.pos,
+                format!(
+                    "`{key}` is a key of {} apps, not valid on {} (type {ty})",
+                    owners.join(" and "),
+                    obj.what
+                ),
+            );
+        } else {
+            let hint = match (
+                suggest(key, allowed.iter().copied()),
+                suggest(key, SWITCH_KEYS.iter().copied()),
+            ) {
+                (Some(s), _) => format!("did you mean `{s}`?"),
+                (None, Some(s)) => format!("did you mean `switches: {{ {s}: ... }}`?"),
+                (None, None) => format!("valid keys for {ty} apps: {}", allowed.join(", ")),
+            };
+            cx.err(
+                k.pos,
+                format!("unknown key `{key}` in {} ({hint})", obj.what),
+            );
+        }
+    }
+    let app = match ty.as_str() {
+        "office365" => convert_office365(cx, &mut obj, name.clone()),
+        "active_directory" => convert_ad(cx, &mut obj, name.clone()),
+        _ => convert_scim(cx, &mut obj, name.clone()),
+    };
+    if let (Some(app), Some(_)) = (app, name) {
+        out.repo.apps.push(app);
+        out.locs.apps.push(obj.into_loc(cx));
+    }
+}
+
+fn convert_credentials(cx: &mut Cx, obj: &mut Obj) -> Option<Office365Credentials> {
+    let mut c = obj.sub(cx, "credentials")?;
+    c.check_keys(cx, CREDENTIAL_KEYS);
+    let present: Vec<&str> = CREDENTIAL_KEYS
+        .iter()
+        .copied()
+        .filter(|k| c.get(k).is_some())
+        .collect();
+    if present.len() != 1 {
+        cx.err(
+            c.node.pos,
+            format!(
+                "{} must have exactly one of {}",
+                c.what,
+                CREDENTIAL_KEYS.join(", ")
+            ),
+        );
+        return None;
+    }
+    match present[0] {
+        "client_secret" => c
+            .opt_secret(cx, "client_secret")
+            .map(Office365Credentials::ClientSecret),
+        "federated_token" => c
+            .opt_secret(cx, "federated_token")
+            .map(Office365Credentials::FederatedToken),
+        _ => {
+            let mut cert = c.sub(cx, "certificate")?;
+            cert.check_keys(cx, CERTIFICATE_KEYS);
+            let cert_file = cert.req_str(cx, "cert_file");
+            let key_file = cert.req_secret(cx, "key_file");
+            Some(Office365Credentials::Certificate(CertificateCredentials {
+                cert_file: cert_file?,
+                key_file: key_file?,
+            }))
+        }
+    }
+}
+
+fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
+    let tenant = obj.opt_str(cx, "tenant");
+    let client_id = obj.opt_str(cx, "client_id");
+    let credentials = convert_credentials(cx, obj);
+    let graph_url = obj.opt_str(cx, "graph_url");
+    check_url(cx, obj, "graph_url", &graph_url, &["https", "http"]);
+    let login_url = obj.opt_str(cx, "login_url");
+    check_url(cx, obj, "login_url", &login_url, &["https", "http"]);
+    let tls = convert_tls(cx, obj, TLS_KEYS);
+    let sandbox = obj.opt_str(cx, "sandbox");
+    let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    if sandbox.is_none() {
+        let missing: Vec<String> = ["tenant", "client_id", "credentials"]
+            .into_iter()
+            .filter(|k| obj.get(k).is_none())
+            .map(|k| format!("`{k}`"))
+            .collect();
+        if !missing.is_empty() {
+            cx.err(
+                obj.node.pos,
+                format!(
+                    "{} needs {} (or `sandbox: PATH` for a local sandbox tenant)",
+                    obj.what,
+                    join_and(&missing)
+                ),
+            );
+        }
+    }
+    Some(App::Office365(Office365App {
+        name: name?,
+        tenant,
+        client_id,
+        credentials,
+        graph_url,
+        login_url,
+        tls,
+        sandbox,
+        authorized_domains,
+        switches,
+        ignore,
+        max_deletes,
+    }))
+}
+
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn under_dn(child: &str, base: &str) -> bool {
+    let norm = |s: &str| {
+        s.split(',')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+    };
+    let c = norm(child);
+    let b = norm(base);
+    c.len() >= b.len() && c[c.len() - b.len()..] == b[..]
+}
+
+fn convert_ad(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
+    let url = obj.req_str(cx, "url");
+    check_url(cx, obj, "url", &url, &["ldap", "ldaps"]);
+    let base_dn = obj.req_str(cx, "base_dn");
+    let users_ou = obj.req_str(cx, "users_ou");
+    let groups_ou = obj.req_str(cx, "groups_ou");
+    if let Some(base) = &base_dn {
+        for (key, value) in [("users_ou", &users_ou), ("groups_ou", &groups_ou)] {
+            if let (Some(v), Some(node)) = (value, obj.get(key))
+                && !under_dn(v, base)
+            {
+                cx.err(
+                    node.pos,
+                    format!("`{key}` of {} must lie under base_dn `{base}`", obj.what),
+                );
+            }
+        }
+    }
+    let bind_dn = obj.req_str(cx, "bind_dn");
+    let bind_password = obj.req_secret(cx, "bind_password");
+    let tls = convert_tls(cx, obj, TLS_KEYS);
+    let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    Some(App::ActiveDirectory(ActiveDirectoryApp {
+        name: name?,
+        url: url.unwrap_or_default(),
+        base_dn: base_dn.unwrap_or_default(),
+        users_ou: users_ou.unwrap_or_default(),
+        groups_ou: groups_ou.unwrap_or_default(),
+        bind_dn: bind_dn.unwrap_or_default(),
+        bind_password: bind_password?,
+        tls,
+        authorized_domains,
+        switches,
+        ignore,
+        max_deletes,
+    }))
+}
+
+fn convert_scim(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
+    let url = obj.req_str(cx, "url");
+    check_url(cx, obj, "url", &url, &["https", "http"]);
+    let token = obj.req_secret(cx, "token");
+    let tls = convert_tls(cx, obj, TLS_KEYS);
+    let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    Some(App::Scim(ScimApp {
+        name: name?,
+        url: url.unwrap_or_default(),
+        token: token?,
+        tls,
+        authorized_domains,
+        switches,
+        ignore,
+        max_deletes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(valid_email("alice@contoso.com"));
+        assert!(valid_email("a.b+c@sub.example.org"));
+        assert!(!valid_email("alice"));
+        assert!(!valid_email("alice@localhost"));
+        assert!(!valid_email("a@@b.com"));
+        assert!(!valid_email("a b@c.com"));
+        assert!(!valid_email(".a@c.com"));
+        assert!(!valid_email("a@-c.com"));
+    }
+
+    #[test]
+    fn dates() {
+        assert!(valid_date("2026-02-28"));
+        assert!(!valid_date("2026-02-30"));
+        assert!(!valid_date("26-02-01"));
+        assert!(!valid_date("2026-2-1"));
+    }
+
+    #[test]
+    fn skus() {
+        assert!(valid_sku("ENTERPRISEPACK"));
+        assert!(valid_sku("SPE_E3"));
+        assert!(!valid_sku("Office 365 E3"));
+        assert!(!valid_sku(""));
+        assert!(!valid_sku("_X"));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("emial", USER_KEYS.iter().copied()), Some("email"));
+        assert_eq!(
+            suggest("firstname", USER_KEYS.iter().copied()),
+            Some("first_name")
+        );
+        assert_eq!(suggest("zzzz", USER_KEYS.iter().copied()), None);
+    }
+
+    #[test]
+    fn dn_containment() {
+        assert!(under_dn(
+            "OU=Users,DC=corp,DC=example",
+            "DC=corp,DC=example"
+        ));
+        assert!(under_dn(
+            "ou=Users, dc=Corp,dc=example",
+            "DC=corp,DC=example"
+        ));
+        assert!(!under_dn(
+            "OU=Users,DC=other,DC=example",
+            "DC=corp,DC=example"
+        ));
+    }
+}

@@ -1,0 +1,521 @@
+//! A small YAML document tree that keeps the source position of every node, so that
+//! every problem found later (unknown key, wrong type, dangling reference) can be
+//! reported as FILE:LINE:COL.
+//!
+//! Built from yaml-rust2's pull parser with an explicit stack (no recursion), with
+//! hard bounds for hostile input: nesting depth, alias expansion, and a panic guard
+//! around the parser.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// The deepest nesting of sequences and mappings accepted.
+pub const MAX_DEPTH: usize = 64;
+/// The most nodes that alias references may copy into one file's tree.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// A 1-based source position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Pos {
+    fn from_marker(m: &Marker) -> Pos {
+        // yaml-rust2 reports 1-based lines and 0-based columns.
+        Pos {
+            line: m.line().max(1),
+            col: m.col() + 1,
+        }
+    }
+}
+
+/// A scalar's text and whether it was written so that it is always a string
+/// (quoted, block scalar, or tagged `!!str`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    pub text: String,
+    pub quoted: bool,
+}
+
+/// What a plain scalar means under the YAML 1.2 core schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarKind {
+    Null,
+    Bool(bool),
+    Int,
+    Float,
+    Str,
+}
+
+impl Scalar {
+    pub fn kind(&self) -> ScalarKind {
+        if self.quoted {
+            return ScalarKind::Str;
+        }
+        let t = self.text.as_str();
+        match t {
+            "" | "~" | "null" | "Null" | "NULL" => return ScalarKind::Null,
+            "true" | "True" | "TRUE" => return ScalarKind::Bool(true),
+            "false" | "False" | "FALSE" => return ScalarKind::Bool(false),
+            ".inf" | "-.inf" | "+.inf" | ".Inf" | ".INF" | "-.Inf" | "-.INF" | "+.Inf"
+            | "+.INF" | ".nan" | ".NaN" | ".NAN" => return ScalarKind::Float,
+            _ => {}
+        }
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return ScalarKind::Int;
+        }
+        if let Some(h) = t.strip_prefix("0x")
+            && !h.is_empty()
+            && h.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return ScalarKind::Int;
+        }
+        if let Some(o) = t.strip_prefix("0o")
+            && !o.is_empty()
+            && o.bytes().all(|b| (b'0'..=b'7').contains(&b))
+        {
+            return ScalarKind::Int;
+        }
+        if digits.bytes().any(|b| b.is_ascii_digit())
+            && digits.bytes().all(|b| {
+                b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'E' || b == b'-' || b == b'+'
+            })
+            && t.parse::<f64>().is_ok()
+        {
+            return ScalarKind::Float;
+        }
+        ScalarKind::Str
+    }
+}
+
+/// A node of the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub pos: Pos,
+    pub value: Value,
+    /// Number of nodes in this subtree (for the alias budget).
+    size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    /// Keys are scalars (checked while building), kept with their positions.
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// A short description of the node's type, for "expected X, found Y" messages.
+    pub fn type_name(&self) -> &'static str {
+        match &self.value {
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+            Value::Scalar(s) => match s.kind() {
+                ScalarKind::Null => "an empty value",
+                ScalarKind::Bool(_) => "a boolean",
+                ScalarKind::Int => "an integer",
+                ScalarKind::Float => "a number",
+                ScalarKind::Str => "a string",
+            },
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar(s) if s.kind() == ScalarKind::Null)
+    }
+
+    /// The key text of a mapping key node.
+    pub fn key_text(&self) -> &str {
+        match &self.value {
+            Value::Scalar(s) => &s.text,
+            _ => "",
+        }
+    }
+}
+
+/// A YAML problem with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.pos.line, self.pos.col, self.message)
+    }
+}
+
+enum Frame {
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+        size: usize,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+        size: usize,
+    },
+}
+
+thread_local! {
+    static QUIET_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Install (once) a panic hook that stays silent for panics caught inside [`parse`],
+/// and defers to the previous hook for everything else.
+fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANIC.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Parse one YAML document into a tree. `Ok(None)` for an empty stream (only
+/// comments or nothing). A second document in the same stream is an error.
+pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    install_quiet_hook();
+    QUIET_PANIC.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(|| parse_inner(text));
+    QUIET_PANIC.with(|q| q.set(false));
+    match result {
+        Ok(r) => r,
+        Err(_) => Err(YamlError {
+            pos: Pos { line: 1, col: 1 },
+            message: "the YAML parser could not read this file (malformed input)".into(),
+        }),
+    }
+}
+
+fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut alias_nodes: usize = 0;
+    let mut root: Option<Node> = None;
+    let mut documents = 0usize;
+
+    loop {
+        let (event, marker) = parser.next_token().map_err(|e| syntax_error(text, &e))?;
+        let pos = Pos::from_marker(&marker);
+        let finished: Option<(Node, usize)> = match event {
+            Event::StreamStart | Event::Nothing | Event::DocumentEnd => None,
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(YamlError {
+                        pos,
+                        message: "more than one YAML document in this file; put each document in its own file".into(),
+                    });
+                }
+                None
+            }
+            Event::Alias(id) => {
+                let Some(node) = anchors.get(&id) else {
+                    return Err(YamlError {
+                        pos,
+                        message: "alias refers to an anchor that is not defined before it".into(),
+                    });
+                };
+                alias_nodes = alias_nodes.saturating_add(node.size);
+                if alias_nodes > MAX_ALIAS_NODES {
+                    return Err(YamlError {
+                        pos,
+                        message: format!(
+                            "aliases expand to more than {MAX_ALIAS_NODES} nodes; refusing to expand them (alias bomb?)"
+                        ),
+                    });
+                }
+                let mut copy = node.clone();
+                copy.pos = pos;
+                Some((copy, 0))
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let is_str_tag = tag
+                    .as_ref()
+                    .is_some_and(|t| t.handle == "!!" && t.suffix == "str")
+                    || tag
+                        .as_ref()
+                        .is_some_and(|t| t.suffix == "tag:yaml.org,2002:str");
+                let quoted = style != TScalarStyle::Plain || is_str_tag;
+                Some((
+                    Node {
+                        pos,
+                        value: Value::Scalar(Scalar { text, quoted }),
+                        size: 1,
+                    },
+                    anchor,
+                ))
+            }
+            Event::SequenceStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(depth_error(pos));
+                }
+                stack.push(Frame::Seq {
+                    pos,
+                    anchor,
+                    items: Vec::new(),
+                    size: 1,
+                });
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(depth_error(pos));
+                }
+                stack.push(Frame::Map {
+                    pos,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                    size: 1,
+                });
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq {
+                    pos,
+                    anchor,
+                    items,
+                    size,
+                }) => Some((
+                    Node {
+                        pos,
+                        value: Value::Seq(items),
+                        size,
+                    },
+                    anchor,
+                )),
+                _ => return Err(internal(pos)),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map {
+                    pos,
+                    anchor,
+                    entries,
+                    size,
+                    ..
+                }) => Some((
+                    Node {
+                        // Block mappings are reported at the first key's colon;
+                        // the first key itself is the natural place to point at.
+                        pos: entries.first().map_or(pos, |(k, _)| k.pos.min(pos)),
+                        value: Value::Map(entries),
+                        size,
+                    },
+                    anchor,
+                )),
+                _ => return Err(internal(pos)),
+            },
+        };
+        let Some((node, anchor)) = finished else {
+            continue;
+        };
+        if anchor > 0 {
+            anchors.insert(anchor, node.clone());
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq { items, size, .. }) => {
+                *size = size.saturating_add(node.size);
+                items.push(node);
+            }
+            Some(Frame::Map {
+                entries, key, size, ..
+            }) => {
+                *size = size.saturating_add(node.size);
+                match key.take() {
+                    None => {
+                        if !matches!(node.value, Value::Scalar(_)) {
+                            return Err(YamlError {
+                                pos: node.pos,
+                                message:
+                                    "mapping keys must be plain strings, not lists or mappings"
+                                        .into(),
+                            });
+                        }
+                        if let Some((first, _)) = entries
+                            .iter()
+                            .find(|(k, _)| k.key_text() == node.key_text())
+                        {
+                            return Err(YamlError {
+                                pos: node.pos,
+                                message: format!(
+                                    "duplicate key `{}` (first at line {}, column {})",
+                                    node.key_text(),
+                                    first.pos.line,
+                                    first.pos.col
+                                ),
+                            });
+                        }
+                        *key = Some(node);
+                    }
+                    Some(k) => entries.push((k, node)),
+                }
+            }
+        }
+    }
+    Ok(root)
+}
+
+fn syntax_error(text: &str, e: &yaml_rust2::ScanError) -> YamlError {
+    // The scanner notices a tab only where it ends a token; point at the line that
+    // indents with a tab instead, which is where the mistake is.
+    if e.info().contains("tab") {
+        for (i, line) in text.lines().enumerate() {
+            let indent: &str = &line[..line.len() - line.trim_start().len()];
+            if let Some(col) = indent.find('\t') {
+                return YamlError {
+                    pos: Pos {
+                        line: i + 1,
+                        col: col + 1,
+                    },
+                    message:
+                        "YAML syntax error: tab character in indentation (YAML indents with spaces)"
+                            .into(),
+                };
+            }
+        }
+    }
+    let message = if e.info().contains("recursion limit") {
+        format!(
+            "nesting deeper than the YAML parser allows; refusing to read further ({})",
+            e.info()
+        )
+    } else {
+        format!("YAML syntax error: {}", e.info())
+    };
+    YamlError {
+        pos: Pos::from_marker(e.marker()),
+        message,
+    }
+}
+
+fn depth_error(pos: Pos) -> YamlError {
+    YamlError {
+        pos,
+        message: format!("nesting deeper than {MAX_DEPTH} levels; refusing to read further"),
+    }
+}
+
+fn internal(pos: Pos) -> YamlError {
+    YamlError {
+        pos,
+        message: "unbalanced YAML structure".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let n = parse("a:\n  - x\n  - y: 1\n").unwrap().unwrap();
+        let Value::Map(entries) = &n.value else {
+            panic!("map")
+        };
+        assert_eq!(entries[0].0.pos, Pos { line: 1, col: 1 });
+        let Value::Seq(items) = &entries[0].1.value else {
+            panic!("seq")
+        };
+        assert_eq!(items[0].pos, Pos { line: 2, col: 5 });
+        assert_eq!(items[1].pos, Pos { line: 3, col: 5 });
+    }
+
+    #[test]
+    fn empty_stream_is_none() {
+        assert_eq!(parse("# only a comment\n").unwrap(), None);
+        assert_eq!(parse("").unwrap(), None);
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let e = parse("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        assert!(e.message.starts_with("YAML syntax error"), "{e}");
+        assert!(e.pos.line >= 2, "{e}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = parse("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(e.pos.line, 2);
+        assert!(e.message.contains("duplicate key `a`"));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            s.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let e = parse(&s).unwrap_err();
+        assert!(e.message.contains("alias"), "{e}");
+    }
+
+    #[test]
+    fn small_aliases_expand() {
+        let n = parse("a: &x {k: v}\nb: *x\n").unwrap().unwrap();
+        let Value::Map(entries) = &n.value else {
+            panic!("map")
+        };
+        assert_eq!(entries[1].1.pos.line, 2);
+        assert!(matches!(entries[1].1.value, Value::Map(_)));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let s = "[".repeat(10_000);
+        let e = parse(&s).unwrap_err();
+        assert!(
+            e.message.contains("nesting") || e.message.contains("syntax"),
+            "{e}"
+        );
+        let s = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(&s).unwrap_err().message.contains("nesting"));
+    }
+
+    #[test]
+    fn second_document_is_an_error() {
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(e.pos.line, 2);
+    }
+
+    #[test]
+    fn scalar_kinds() {
+        let k = |t: &str| {
+            Scalar {
+                text: t.into(),
+                quoted: false,
+            }
+            .kind()
+        };
+        assert_eq!(k("true"), ScalarKind::Bool(true));
+        assert_eq!(k("~"), ScalarKind::Null);
+        assert_eq!(k("123"), ScalarKind::Int);
+        assert_eq!(k("-1.5e3"), ScalarKind::Float);
+        assert_eq!(k("yes"), ScalarKind::Str);
+        assert_eq!(k("2024-01-01"), ScalarKind::Str);
+        assert_eq!(k("e"), ScalarKind::Str);
+    }
+}
