@@ -1,0 +1,1 @@
+//! Placeholder for the desired-state diff renderer (owned elsewhere); replaced on integration.
