@@ -154,9 +154,17 @@ fn change_lines(c: &Change, color: bool) -> Vec<String> {
             _ => {
                 if multiline(b).is_some() || multiline(a).is_some() {
                     lines.push(format!("    {name}:"));
-                    let old = b.and_then(Value::as_str).unwrap_or("");
-                    let new = a.and_then(Value::as_str).unwrap_or("");
-                    let diff = similar::TextDiff::from_lines(old, new);
+                    // Both sides end with a newline, so that a missing final newline is
+                    // not reported as a difference of its own.
+                    let with_newline = |v: Option<&Value>| {
+                        let mut s = v.and_then(Value::as_str).unwrap_or("").to_string();
+                        if !s.is_empty() && !s.ends_with('\n') {
+                            s.push('\n');
+                        }
+                        s
+                    };
+                    let (old, new) = (with_newline(b), with_newline(a));
+                    let diff = similar::TextDiff::from_lines(&old, &new);
                     let text = diff.unified_diff().context_radius(3).to_string();
                     for l in text.lines() {
                         let painted = match l.chars().next() {
@@ -206,7 +214,7 @@ pub fn drift_line(s: &Summary) -> String {
     }
     if s.enable + s.disable > 0 {
         parts.push(format!(
-            "{} in the wrong enabled state or out of policy",
+            "{} to be enabled or disabled",
             plural(s.enable + s.disable, "user", "users")
         ));
     }

@@ -152,3 +152,72 @@ policies:
     app: o365
     groups: [staff]
 ";
+
+/// A fixed scenario whose plan has every kind of change, skipped item and warning,
+/// and trips the deletion guard: the input of the snapshot and saved-plan tests.
+pub fn fixture() -> (DesiredState, BTreeMap<String, ObservedApp>) {
+    let d = o365(
+        "max_deletes: 2\nswitches: { delete_users: true, delete_groups: false }\nignore: ['admin@*']",
+        "
+users:
+  - username: alice
+    email: alice@contoso.com
+    first_name: Alice
+    last_name: Smith
+    department: Sales
+    usage_location: US
+    licenses: [E3]
+    password: { env: ALICE_INITIAL_PASSWORD }
+  - { username: bob, email: bob@contoso.com, first_name: Bob, last_name: Jones, department: Marketing, enabled: false }
+  - { username: carol, email: carol@contoso.com, first_name: Carol, last_name: King, usage_location: DE, licenses: [E3] }
+  - { username: eve, email: eve@fabrikam.com, first_name: Eve, last_name: Vo }
+groups:
+  - name: staff
+    description: |
+      Everyone who gets an account.
+      Managed by roster.
+    members: [alice, bob, carol, eve]
+  - { name: retired }
+policies:
+  - { name: staff-policy, app: o365, groups: [staff] }
+",
+    );
+    let attrs = |e: &str, f: &str, l: &str| -> Vec<(String, String)> {
+        vec![
+            ("email".into(), e.into()),
+            ("first_name".into(), f.into()),
+            ("last_name".into(), l.into()),
+            ("display_name".into(), format!("{f} {l}")),
+        ]
+    };
+    let mk = |id: &str, login: &str, a: Vec<(String, String)>, enabled: bool| ObservedUser {
+        id: id.into(),
+        login: login.into(),
+        username: None,
+        enabled,
+        attributes: a.into_iter().collect(),
+        licenses: Default::default(),
+        location: None,
+    };
+    let bob = mk("u-bob", "bob@contoso.com", {
+        let mut a = attrs("bob@contoso.com", "Bob", "Jones");
+        a.push(("department".into(), "Sales".into()));
+        a
+    }, true);
+    let mut carol = mk("u-carol", "carol@contoso.com", {
+        let mut a = attrs("carol@contoso.com", "Carol", "King");
+        a.push(("usage_location".into(), "DE".into()));
+        a
+    }, false);
+    carol.licenses.insert("E5".into());
+    let mallory = mk("u-mallory", "mallory@contoso.com", attrs("mallory@contoso.com", "Mal", "Lory"), true);
+    let dan = mk("u-dan", "dan@contoso.com", attrs("dan@contoso.com", "Dan", "Old"), false);
+    let admin = mk("u-admin", "admin@contoso.com", attrs("admin@contoso.com", "Break", "Glass"), true);
+    let guest = mk("u-guest", "guest@fabrikam.com", attrs("guest@fabrikam.com", "Gu", "Est"), true);
+    let mut staff = group("g-staff", "staff", &["u-carol", "u-mallory", "u-guest", "u-admin", "g-retired"]);
+    staff.description = Some("Everyone who gets an account.\nManaged by hand.\n".into());
+    let retired = group("g-retired", "retired", &[]);
+    let mut o = app("o365", vec![admin, bob, carol, dan, guest, mallory], vec![retired, staff]);
+    o.skus = vec![sku("E3", 25, 20), sku("E5", 5, 5)];
+    (d, observed(vec![o]))
+}
