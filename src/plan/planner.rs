@@ -1,2 +1,1225 @@
 //! The planner: a pure, deterministic function of (desired state, observed state,
 //! today) → plan. No I/O, no clock, no hash-map order.
+//!
+//! It decides, per app, which users and groups the repository provisions there
+//! (policies, transitive membership, authorized domains, `ignore`), which live objects
+//! the app owns (the management scope), and the changes that make the second look like
+//! the first, within what the app's provisioning switches allow. Hash maps appear only
+//! as lookup indexes and are never iterated; every output list comes from sorted data.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde_json::Value;
+
+use crate::apps::ReadScope;
+use crate::desired::{App, DesiredState, MemberRef, SecretRef, User, parse_member};
+use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::plan::{
+    Action, Change, DeletionGuard, FORMAT_VERSION, ObjectKind, Plan, Skipped, Summary, Warning,
+};
+
+/// Everything the planner needs; nothing else influences the plan.
+pub struct PlanInput<'a> {
+    pub desired: &'a DesiredState,
+    /// Observed state by app name; only the apps being planned.
+    pub observed: &'a BTreeMap<String, ObservedApp>,
+    /// The day memberships' `expires` dates are evaluated against.
+    pub today: time::Date,
+}
+
+/// Why no plan could be made (a license shortfall, an unknown SKU, an app that is not
+/// defined, an invalid ignore pattern...). Every problem is listed, not only the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanFailure {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for PlanFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.problems.as_slice() {
+            [one] => write!(f, "cannot plan: {one}"),
+            many => {
+                write!(f, "cannot plan ({} problems):", many.len())?;
+                for p in many {
+                    write!(f, "\n  - {p}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for PlanFailure {}
+
+/// The login a user has in an app: the matching key between desired and live users.
+/// office365: the email (userPrincipalName); active_directory and scim: the username.
+pub fn login_for(app: &App, user: &User) -> String {
+    match app {
+        App::Office365(_) => user.email.trim().to_string(),
+        App::ActiveDirectory(_) | App::Scim(_) => user.username.clone(),
+    }
+}
+
+/// The groups whose members a reader must fetch for `app`: the groups bound to it by
+/// a policy (the only groups whose memberships the planner manages).
+pub fn read_scope(desired: &DesiredState, app: &str) -> ReadScope {
+    let groups: BTreeSet<String> = desired
+        .policies
+        .iter()
+        .filter(|p| p.app == app)
+        .flat_map(|p| p.groups.iter().cloned())
+        .collect();
+    ReadScope {
+        member_groups: Some(groups),
+    }
+}
+
+/// The user attributes roster manages in an app of this type (licenses aside).
+pub fn managed_fields(app: &App) -> &'static [&'static str] {
+    match app {
+        App::Office365(_) => &[
+            "email",
+            "first_name",
+            "last_name",
+            "display_name",
+            "department",
+            "job_title",
+            "employee_id",
+            "usage_location",
+            "mobile_phone",
+        ],
+        App::ActiveDirectory(_) => &[
+            "email",
+            "first_name",
+            "last_name",
+            "display_name",
+            "department",
+            "job_title",
+            "employee_id",
+        ],
+        App::Scim(_) => &["email", "first_name", "last_name", "display_name"],
+    }
+}
+
+/// A desired user's value of a managed attribute, trimmed; empty counts as absent.
+pub fn desired_attribute(user: &User, field: &str) -> Option<String> {
+    let v = match field {
+        "email" => Some(user.email.clone()),
+        "first_name" => Some(user.first_name.clone()),
+        "last_name" => Some(user.last_name.clone()),
+        "display_name" => Some(user.display_name()),
+        "department" => user.department.clone(),
+        "job_title" => user.job_title.clone(),
+        "employee_id" => user.employee_id.clone(),
+        "usage_location" => user.usage_location.clone(),
+        "mobile_phone" => user.mobile_phone.clone(),
+        _ => None,
+    };
+    normalize(v.as_deref())
+}
+
+/// Trim; empty and absent are the same thing.
+fn normalize(v: Option<&str>) -> Option<String> {
+    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// Whether two values of a managed attribute are the same after normalisation
+/// (trimmed, absent == empty, email compared case-insensitively).
+pub fn same_value(field: &str, a: Option<&str>, b: Option<&str>) -> bool {
+    let a = a.map(str::trim).filter(|s| !s.is_empty());
+    let b = b.map(str::trim).filter(|s| !s.is_empty());
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) if field == "email" => x.to_lowercase() == y.to_lowercase(),
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// How a password reference is shown in a plan: where it comes from, never a value.
+pub fn password_reference(r: &SecretRef) -> String {
+    match r {
+        SecretRef::Env(name) => format!("(from env {name})"),
+        SecretRef::File(path) => format!("(from file {path})"),
+    }
+}
+
+fn opt_value(v: Option<&str>) -> Value {
+    match v {
+        Some(s) => Value::String(s.to_string()),
+        None => Value::Null,
+    }
+}
+
+fn parse_date(s: &str) -> Option<time::Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s.trim(), &fmt).ok()
+}
+
+/// The lower-cased domain of an address, if it has one.
+fn domain_of(address: &str) -> Option<String> {
+    address
+        .trim()
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_lowercase())
+        .filter(|d| !d.is_empty())
+}
+
+/// Indexes over the desired state shared by every app of one plan.
+struct Index<'a> {
+    desired: &'a DesiredState,
+    /// username → index into `desired.users` (first definition wins).
+    user_idx: HashMap<&'a str, u32>,
+    /// group name → index into `desired.groups` (first definition wins).
+    group_idx: HashMap<&'a str, u32>,
+    /// Per group: direct user members and direct nested groups, from inline members and
+    /// non-expired membership entries. Unknown references are left out.
+    direct_users: Vec<Vec<u32>>,
+    direct_groups: Vec<Vec<u32>>,
+    /// Scratch marks for traversals (epoch-stamped, so they never need clearing).
+    group_mark: Vec<u32>,
+    user_mark: Vec<u32>,
+    epoch: u32,
+}
+
+impl<'a> Index<'a> {
+    fn build(desired: &'a DesiredState, today: time::Date, problems: &mut Vec<String>) -> Self {
+        let mut user_idx = HashMap::with_capacity(desired.users.len());
+        for (i, u) in desired.users.iter().enumerate() {
+            user_idx.entry(u.username.as_str()).or_insert(i as u32);
+        }
+        let mut group_idx = HashMap::with_capacity(desired.groups.len());
+        for (i, g) in desired.groups.iter().enumerate() {
+            group_idx.entry(g.name.as_str()).or_insert(i as u32);
+        }
+        let n = desired.groups.len();
+        let mut ix = Index {
+            desired,
+            user_idx,
+            group_idx,
+            direct_users: vec![Vec::new(); n],
+            direct_groups: vec![Vec::new(); n],
+            group_mark: vec![0; n],
+            user_mark: vec![0; desired.users.len()],
+            epoch: 0,
+        };
+        for g in &desired.groups {
+            if let Some(&gi) = ix.group_idx.get(g.name.as_str()) {
+                for m in &g.members {
+                    ix.add_member(gi, m);
+                }
+            }
+        }
+        for m in &desired.memberships {
+            if let Some(exp) = &m.expires {
+                match parse_date(exp) {
+                    Some(d) if d <= today => continue,
+                    Some(_) => {}
+                    None => {
+                        problems.push(format!(
+                            "membership of group {}: expires {:?} is not a date (YYYY-MM-DD)",
+                            m.group, exp
+                        ));
+                        continue;
+                    }
+                }
+            }
+            if let Some(&gi) = ix.group_idx.get(m.group.as_str()) {
+                for u in &m.users {
+                    ix.add_member(gi, u);
+                }
+            }
+        }
+        for v in ix.direct_users.iter_mut().chain(ix.direct_groups.iter_mut()) {
+            v.sort_unstable();
+            v.dedup();
+        }
+        ix
+    }
+
+    fn add_member(&mut self, gi: u32, m: &str) {
+        match parse_member(m) {
+            MemberRef::User(u) => {
+                if let Some(&ui) = self.user_idx.get(u) {
+                    self.direct_users[gi as usize].push(ui);
+                }
+            }
+            MemberRef::Group(g) => {
+                if let Some(&ci) = self.group_idx.get(g) {
+                    self.direct_groups[gi as usize].push(ci);
+                }
+            }
+        }
+    }
+
+    fn next_epoch(&mut self) -> u32 {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.group_mark.iter_mut().for_each(|m| *m = 0);
+            self.user_mark.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+        self.epoch
+    }
+
+    /// The transitive user members of a group (sorted indices). Iterative and
+    /// cycle-safe: each group is visited once per call.
+    fn flatten(&mut self, root: u32) -> Vec<u32> {
+        let epoch = self.next_epoch();
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        self.group_mark[root as usize] = epoch;
+        while let Some(g) = stack.pop() {
+            for &u in &self.direct_users[g as usize] {
+                if self.user_mark[u as usize] != epoch {
+                    self.user_mark[u as usize] = epoch;
+                    out.push(u);
+                }
+            }
+            for &c in &self.direct_groups[g as usize] {
+                if self.group_mark[c as usize] != epoch {
+                    self.group_mark[c as usize] = epoch;
+                    stack.push(c);
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Everything one plan accumulates over its apps.
+#[derive(Default)]
+struct Acc {
+    changes: Vec<Change>,
+    skipped: Vec<Skipped>,
+    warnings: Vec<Warning>,
+    guards: Vec<DeletionGuard>,
+    problems: Vec<String>,
+}
+
+/// Compute the plan. Identical input gives an identical plan, byte for byte.
+pub fn plan(input: &PlanInput) -> Result<Plan, PlanFailure> {
+    let mut acc = Acc::default();
+    let mut ix = Index::build(input.desired, input.today, &mut acc.problems);
+    for (name, observed) in input.observed {
+        match input.desired.app(name) {
+            Some(app) => AppPlanner::new(&mut ix, app, observed, &mut acc).run(),
+            None => acc.problems.push(format!(
+                "app {name} is not defined in the repository (known apps: {})",
+                known_apps(input.desired)
+            )),
+        }
+    }
+    if !acc.problems.is_empty() {
+        return Err(PlanFailure {
+            problems: acc.problems,
+        });
+    }
+    acc.changes.sort_by(|a, b| change_order(a).cmp(&change_order(b)));
+    acc.skipped.sort_by(|a, b| {
+        (&a.app, a.object, &a.key, a.action).cmp(&(&b.app, b.object, &b.key, b.action))
+    });
+    let summary = Summary::of(&acc.changes);
+    Ok(Plan {
+        format_version: FORMAT_VERSION.to_string(),
+        source: input.desired.source.clone(),
+        changes: acc.changes,
+        skipped: acc.skipped,
+        warnings: acc.warnings,
+        summary,
+        deletion_guards: acc.guards,
+    })
+}
+
+fn known_apps(desired: &DesiredState) -> String {
+    let names: BTreeSet<&str> = desired.apps.iter().map(|a| a.name()).collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.into_iter().collect::<Vec<_>>().join(", ")
+    }
+}
+
+type OrderKey<'c> = (
+    &'c str,
+    crate::plan::Phase,
+    &'c str,
+    ObjectKind,
+    Action,
+    Option<&'c str>,
+    Option<&'c str>,
+);
+
+fn change_order(c: &Change) -> OrderKey<'_> {
+    (
+        &c.app,
+        c.phase(),
+        &c.key,
+        c.object,
+        c.action,
+        c.member.as_deref(),
+        c.sku.as_deref(),
+    )
+}
+
+/// A live user's identity as seen by the planner.
+struct LiveUser<'o> {
+    user: &'o ObservedUser,
+    /// Inside the app's management scope (and not ignored).
+    in_scope: bool,
+    ignored: bool,
+}
+
+/// The planner for one app.
+struct AppPlanner<'i, 'a, 'o> {
+    ix: &'i mut Index<'a>,
+    app: &'a App,
+    name: &'a str,
+    obs: &'o ObservedApp,
+    acc: &'i mut Acc,
+}
+
+impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
+    fn new(ix: &'i mut Index<'a>, app: &'a App, obs: &'o ObservedApp, acc: &'i mut Acc) -> Self {
+        AppPlanner {
+            ix,
+            app,
+            name: app.name(),
+            obs,
+            acc,
+        }
+    }
+
+    fn warn(&mut self, message: String) {
+        self.acc.warnings.push(Warning {
+            app: Some(self.name.to_string()),
+            message,
+        });
+    }
+
+    fn skip(&mut self, object: ObjectKind, key: &str, action: Action, switch: &str, what: &str) {
+        self.acc.skipped.push(Skipped {
+            app: self.name.to_string(),
+            object,
+            key: key.to_string(),
+            action,
+            switch: Some(switch.to_string()),
+            reason: format!("{what}; switch {switch} is off"),
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn change(
+        &mut self,
+        object: ObjectKind,
+        key: &str,
+        action: Action,
+        id: Option<&str>,
+        before: Option<BTreeMap<String, Value>>,
+        after: Option<BTreeMap<String, Value>>,
+        reason: String,
+    ) -> &mut Change {
+        self.acc.changes.push(Change {
+            app: self.name.to_string(),
+            object,
+            key: key.to_string(),
+            action,
+            group: None,
+            member: None,
+            sku: None,
+            id: id.map(str::to_string),
+            before,
+            after,
+            reason,
+        });
+        let last = self.acc.changes.len() - 1;
+        &mut self.acc.changes[last]
+    }
+
+    fn ignore_set(&mut self) -> Option<GlobSet> {
+        let mut b = GlobSetBuilder::new();
+        let mut ok = true;
+        for p in self.app.ignore() {
+            match GlobBuilder::new(p).case_insensitive(true).build() {
+                Ok(g) => {
+                    b.add(g);
+                }
+                Err(e) => {
+                    ok = false;
+                    self.acc.problems.push(format!(
+                        "app {}: ignore pattern {:?} is invalid: {e}",
+                        self.name, p
+                    ));
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        match b.build() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.acc.problems.push(format!(
+                    "app {}: ignore patterns are invalid: {e}",
+                    self.name
+                ));
+                None
+            }
+        }
+    }
+
+    fn run(mut self) {
+        let Some(ignore) = self.ignore_set() else {
+            return;
+        };
+        let desired = self.ix.desired;
+        let switches = *self.app.switches();
+        let is_o365 = matches!(self.app, App::Office365(_));
+        let fields = managed_fields(self.app);
+
+        // Authorized domains: explicit, else the tenant's verified domains.
+        let domains: BTreeSet<String> = match self.app.authorized_domains() {
+            Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
+            None => self
+                .obs
+                .verified_domains
+                .iter()
+                .map(|s| s.trim().to_lowercase())
+                .collect(),
+        };
+        // Outside office365, an app without any domain list does not restrict by domain.
+        let restrict_domains = is_o365 || !domains.is_empty();
+        if is_o365 && domains.is_empty() {
+            self.warn(format!(
+                "app {} has no authorized domains (none configured, none verified in the \
+                 tenant): no user is provisioned and no live user is in scope",
+                self.name
+            ));
+        }
+
+        // Groups bound to the app, by policy.
+        let mut bound: BTreeMap<&'a str, &'a str> = BTreeMap::new(); // group → policy
+        for p in desired.policies.iter().filter(|p| p.app == self.name) {
+            for g in &p.groups {
+                if self.ix.group_idx.contains_key(g.as_str()) {
+                    bound.entry(g.as_str()).or_insert(p.name.as_str());
+                } else {
+                    self.acc.problems.push(format!(
+                        "policy {} binds group {} to app {}, but no such group is defined",
+                        p.name, g, self.name
+                    ));
+                }
+            }
+        }
+        let mut ignored_groups: BTreeSet<&str> = BTreeSet::new();
+        for g in bound.keys() {
+            if ignore.is_match(g) {
+                ignored_groups.insert(g);
+            }
+        }
+        for g in &ignored_groups {
+            bound.remove(g);
+            self.warn(format!(
+                "group {g} is bound to app {} but matches one of its ignore patterns; it is left alone",
+                self.name
+            ));
+        }
+
+        // Transitive members of each bound group; the union is the candidate set.
+        let mut bound_members: BTreeMap<&'a str, Vec<u32>> = BTreeMap::new();
+        let mut via: BTreeMap<u32, &'a str> = BTreeMap::new(); // user → first bound group
+        for &g in bound.keys() {
+            let gi = self.ix.group_idx[g];
+            let members = self.ix.flatten(gi);
+            for &u in &members {
+                via.entry(u).or_insert(g);
+            }
+            bound_members.insert(g, members);
+        }
+
+        // Provisioned users: candidates in an authorized domain and not ignored.
+        let mut provisioned: BTreeMap<u32, String> = BTreeMap::new(); // user → login
+        let mut hands_off_logins: BTreeSet<String> = BTreeSet::new();
+        let mut login_owner: BTreeMap<String, &'a str> = BTreeMap::new();
+        for (&u, &g) in &via {
+            let user = &desired.users[u as usize];
+            let login = login_for(self.app, user);
+            if ignore.is_match(&login) || ignore.is_match(user.email.trim()) {
+                hands_off_logins.insert(login.to_lowercase());
+                self.warn(format!(
+                    "user {} is bound to app {} (group {g}) but matches one of its ignore \
+                     patterns; it is left alone",
+                    user.username, self.name
+                ));
+                continue;
+            }
+            if restrict_domains {
+                let dom = domain_of(&user.email);
+                let authorized = dom.as_ref().is_some_and(|d| domains.contains(d));
+                if !authorized {
+                    self.warn(format!(
+                        "user {} is not provisioned to app {}: email domain {} is not an \
+                         authorized domain of the app",
+                        user.username,
+                        self.name,
+                        dom.as_deref().unwrap_or("(none)")
+                    ));
+                    continue;
+                }
+            }
+            if let Some(other) = login_owner.get(&login.to_lowercase()) {
+                self.acc.problems.push(format!(
+                    "app {}: users {other} and {} would both have the login {login}",
+                    self.name, user.username
+                ));
+                continue;
+            }
+            login_owner.insert(login.to_lowercase(), user.username.as_str());
+            provisioned.insert(u, login);
+        }
+
+        // Desired logins of every repository user (for naming live objects).
+        let mut login_to_username: HashMap<String, &'a str> =
+            HashMap::with_capacity(desired.users.len());
+        for u in &desired.users {
+            login_to_username
+                .entry(login_for(self.app, u).to_lowercase())
+                .or_insert(u.username.as_str());
+        }
+        let repo_groups: BTreeSet<&str> = desired.groups.iter().map(|g| g.name.as_str()).collect();
+
+        // Live users: sorted for determinism, first of duplicate logins wins.
+        let mut live_sorted: Vec<&'o ObservedUser> = self.obs.users.iter().collect();
+        live_sorted.sort_by(|a, b| {
+            (a.login.to_lowercase(), &a.id).cmp(&(b.login.to_lowercase(), &b.id))
+        });
+        let mut live_by_login: BTreeMap<String, LiveUser<'o>> = BTreeMap::new();
+        let mut user_by_id: HashMap<&'o str, &'o ObservedUser> = HashMap::new();
+        let mut scope_users = 0usize;
+        for u in live_sorted {
+            user_by_id.entry(u.id.as_str()).or_insert(u);
+            let lower = u.login.to_lowercase();
+            let email = u.attributes.get("email").map(String::as_str).unwrap_or("");
+            let ignored = ignore.is_match(&u.login)
+                || (!email.is_empty() && ignore.is_match(email))
+                || hands_off_logins.contains(&lower);
+            let scoped = if is_o365 {
+                domain_of(&u.login).is_some_and(|d| domains.contains(&d))
+            } else {
+                true
+            };
+            if live_by_login.contains_key(&lower) {
+                if scoped && !ignored {
+                    self.warn(format!(
+                        "several live users have the login {}; only the first (id {}) is \
+                         managed, id {} is left alone",
+                        u.login,
+                        live_by_login[&lower].user.id,
+                        u.id
+                    ));
+                }
+                continue;
+            }
+            if scoped && !ignored {
+                scope_users += 1;
+            }
+            live_by_login.insert(
+                lower,
+                LiveUser {
+                    user: u,
+                    in_scope: scoped && !ignored,
+                    ignored,
+                },
+            );
+        }
+
+        // Live groups by exact name, first by id among duplicates.
+        let mut live_groups_sorted: Vec<&'o ObservedGroup> = self.obs.groups.iter().collect();
+        live_groups_sorted.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        let mut live_group: BTreeMap<&'o str, (&'o ObservedGroup, bool)> = BTreeMap::new(); // name → (group, in scope)
+        let mut group_by_id: HashMap<&'o str, &'o ObservedGroup> = HashMap::new();
+        for g in live_groups_sorted {
+            group_by_id.entry(g.id.as_str()).or_insert(g);
+            let ignored = ignore.is_match(&g.name);
+            let scoped = !ignored && (!is_o365 || repo_groups.contains(g.name.as_str()));
+            if let Some((first, _)) = live_group.get(g.name.as_str()) {
+                if scoped {
+                    self.warn(format!(
+                        "several live groups are named {}; only the first (id {}) is managed, \
+                         id {} is left alone",
+                        g.name, first.id, g.id
+                    ));
+                }
+                continue;
+            }
+            live_group.insert(g.name.as_str(), (g, scoped));
+        }
+
+        // ---- users: create / update / enable / disable / licenses ----
+        let mut present_users: BTreeSet<u32> = BTreeSet::new(); // live or being created
+        let mut license_delta: BTreeMap<String, (u64, u64)> = BTreeMap::new(); // sku → (adds, removes)
+        let mut matched_live: BTreeSet<String> = BTreeSet::new(); // lower logins owned by provisioned users
+        let sku_names: BTreeMap<String, &str> = self
+            .obs
+            .skus
+            .iter()
+            .map(|s| (s.part_number.to_uppercase(), s.part_number.as_str()))
+            .collect();
+
+        for (&u, login) in &provisioned {
+            let user = &desired.users[u as usize];
+            let lower = login.to_lowercase();
+            let group = via.get(&u).copied().unwrap_or("");
+            let policy = bound.get(group).copied().unwrap_or("");
+            if live_by_login.get(&lower).is_some_and(|l| l.ignored) {
+                self.warn(format!(
+                    "user {} is bound to app {} but its live account {} matches one of the \
+                     app's ignore patterns; it is left alone",
+                    user.username, self.name, login
+                ));
+                continue;
+            }
+            let live = live_by_login.get(&lower).map(|l| l.user);
+            if live.is_some() {
+                matched_live.insert(lower.clone());
+            }
+
+            // Licenses wanted (office365 only), in the tenant's spelling.
+            let mut wanted: BTreeSet<String> = BTreeSet::new();
+            if is_o365 {
+                for l in &user.licenses {
+                    match sku_names.get(&l.trim().to_uppercase()) {
+                        Some(n) => {
+                            wanted.insert((*n).to_string());
+                        }
+                        None => self.acc.problems.push(format!(
+                            "app {}: user {} wants license SKU {}, which the tenant does not \
+                             have (available: {})",
+                            self.name,
+                            user.username,
+                            l,
+                            if sku_names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                sku_names.values().copied().collect::<Vec<_>>().join(", ")
+                            }
+                        )),
+                    }
+                }
+            }
+            let has_location = desired_attribute(user, "usage_location").is_some();
+
+            match live {
+                None => {
+                    if !switches.create_users {
+                        self.skip(
+                            ObjectKind::User,
+                            &user.username,
+                            Action::Create,
+                            "create_users",
+                            "create the user (and its licenses and memberships)",
+                        );
+                        continue;
+                    }
+                    present_users.insert(u);
+                    let mut after = BTreeMap::new();
+                    after.insert("login".to_string(), Value::String(login.clone()));
+                    for f in fields {
+                        if let Some(v) = desired_attribute(user, f) {
+                            after.insert((*f).to_string(), Value::String(v));
+                        }
+                    }
+                    after.insert("enabled".to_string(), Value::Bool(user.enabled));
+                    if switches.password_sync
+                        && let Some(p) = &user.password
+                    {
+                        after.insert("password".to_string(), Value::String(password_reference(p)));
+                    }
+                    self.change(
+                        ObjectKind::User,
+                        &user.username,
+                        Action::Create,
+                        None,
+                        None,
+                        Some(after),
+                        format!(
+                            "provisioned to {} by policy {policy} (group {group}); not found live",
+                            self.name
+                        ),
+                    );
+                    if !wanted.is_empty() {
+                        if !has_location {
+                            self.warn_location(user);
+                        } else {
+                            for sku in &wanted {
+                                license_delta.entry(sku.clone()).or_default().0 += 1;
+                                self.license(user, None, sku, Action::Add);
+                            }
+                        }
+                    }
+                }
+                Some(lu) => {
+                    present_users.insert(u);
+                    // Managed attributes.
+                    let mut before = BTreeMap::new();
+                    let mut after = BTreeMap::new();
+                    for f in fields {
+                        let want = desired_attribute(user, f);
+                        let have = lu.attributes.get(*f).map(String::as_str);
+                        if !same_value(f, want.as_deref(), have) {
+                            before.insert((*f).to_string(), opt_value(normalize(have).as_deref()));
+                            after.insert((*f).to_string(), opt_value(want.as_deref()));
+                        }
+                    }
+                    if !after.is_empty() {
+                        if switches.update_users {
+                            let names: Vec<&str> = after.keys().map(String::as_str).collect();
+                            let reason = format!(
+                                "{} differ{} from the repository",
+                                names.join(", "),
+                                if names.len() == 1 { "s" } else { "" }
+                            );
+                            self.change(
+                                ObjectKind::User,
+                                &user.username,
+                                Action::Update,
+                                Some(&lu.id),
+                                Some(before),
+                                Some(after),
+                                reason,
+                            );
+                        } else {
+                            self.skip(
+                                ObjectKind::User,
+                                &user.username,
+                                Action::Update,
+                                "update_users",
+                                "update the user's attributes",
+                            );
+                        }
+                    }
+                    // Enabled state.
+                    if user.enabled != lu.enabled {
+                        let action = if user.enabled {
+                            Action::Enable
+                        } else {
+                            Action::Disable
+                        };
+                        if switches.enable_disable_users {
+                            let reason = if user.enabled {
+                                "enabled in the repository, disabled live".to_string()
+                            } else {
+                                "disabled in the repository (enabled: false), enabled live"
+                                    .to_string()
+                            };
+                            self.change(
+                                ObjectKind::User,
+                                &user.username,
+                                action,
+                                Some(&lu.id),
+                                Some(BTreeMap::from([(
+                                    "enabled".to_string(),
+                                    Value::Bool(lu.enabled),
+                                )])),
+                                Some(BTreeMap::from([(
+                                    "enabled".to_string(),
+                                    Value::Bool(user.enabled),
+                                )])),
+                                reason,
+                            );
+                        } else {
+                            self.skip(
+                                ObjectKind::User,
+                                &user.username,
+                                action,
+                                "enable_disable_users",
+                                if user.enabled {
+                                    "enable the user"
+                                } else {
+                                    "disable the user"
+                                },
+                            );
+                        }
+                    }
+                    // Licenses.
+                    if is_o365 {
+                        let adds: Vec<&String> = wanted.difference(&lu.licenses).collect();
+                        let removes: Vec<&String> = lu.licenses.difference(&wanted).collect();
+                        if !adds.is_empty() && !has_location {
+                            self.warn_location(user);
+                        }
+                        for sku in adds.into_iter().filter(|_| has_location) {
+                            if switches.update_users {
+                                license_delta.entry(sku.clone()).or_default().0 += 1;
+                                self.license(user, Some(&lu.id), sku, Action::Add);
+                            } else {
+                                self.skip(
+                                    ObjectKind::License,
+                                    &user.username,
+                                    Action::Add,
+                                    "update_users",
+                                    &format!("assign license {sku}"),
+                                );
+                            }
+                        }
+                        for sku in removes {
+                            if switches.update_users {
+                                license_delta.entry(sku.clone()).or_default().1 += 1;
+                                self.license(user, Some(&lu.id), sku, Action::Remove);
+                            } else {
+                                self.skip(
+                                    ObjectKind::License,
+                                    &user.username,
+                                    Action::Remove,
+                                    "update_users",
+                                    &format!("remove license {sku}"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // Seat check.
+        if is_o365 {
+            for (sku, (adds, removes)) in &license_delta {
+                let needed = adds.saturating_sub(*removes);
+                let free = self
+                    .obs
+                    .skus
+                    .iter()
+                    .find(|s| &s.part_number == sku)
+                    .map(|s| u64::from(s.free()))
+                    .unwrap_or(0);
+                if needed > free {
+                    self.acc.problems.push(format!(
+                        "app {}: license SKU {sku} needs {needed} more seat{} but only {free} \
+                         {} free: a shortfall of {}",
+                        self.name,
+                        if needed == 1 { "" } else { "s" },
+                        if free == 1 { "is" } else { "are" },
+                        needed - free
+                    ));
+                }
+            }
+        }
+
+        // ---- deprovisioning of live users ----
+        let mut deleted_user_ids: BTreeSet<&'o str> = BTreeSet::new();
+        for (lower, lu) in &live_by_login {
+            if !lu.in_scope || matched_live.contains(lower) {
+                continue;
+            }
+            let u = lu.user;
+            let key = login_to_username
+                .get(lower)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| u.login.clone());
+            let why = match login_to_username.get(lower) {
+                Some(name) => format!(
+                    "user {name} is live in the scope of {} but not provisioned to it by any policy",
+                    self.name
+                ),
+                None => format!(
+                    "live in the scope of {} but not in the repository",
+                    self.name
+                ),
+            };
+            if switches.delete_users {
+                deleted_user_ids.insert(u.id.as_str());
+                self.change(
+                    ObjectKind::User,
+                    &key,
+                    Action::Delete,
+                    Some(&u.id),
+                    Some(BTreeMap::from([(
+                        "login".to_string(),
+                        Value::String(u.login.clone()),
+                    )])),
+                    None,
+                    why,
+                );
+            } else if switches.enable_disable_users {
+                if u.enabled {
+                    self.change(
+                        ObjectKind::User,
+                        &key,
+                        Action::Disable,
+                        Some(&u.id),
+                        Some(BTreeMap::from([("enabled".to_string(), Value::Bool(true))])),
+                        Some(BTreeMap::from([("enabled".to_string(), Value::Bool(false))])),
+                        format!("{why} (delete_users is off, so it is disabled)"),
+                    );
+                }
+            } else {
+                self.warn(format!(
+                    "user {key} ({}) is live in the scope of {} but not provisioned to it; \
+                     reported only, because delete_users and enable_disable_users are off",
+                    u.login, self.name
+                ));
+            }
+        }
+
+        // ---- groups: create / update / delete ----
+        let mut present_groups: BTreeSet<&str> = BTreeSet::new();
+        for (&g, &policy) in &bound {
+            let dg = &desired.groups[self.ix.group_idx[g] as usize];
+            let want_desc = normalize(dg.description.as_deref());
+            match live_group.get(g) {
+                None => {
+                    if !switches.create_groups {
+                        self.skip(
+                            ObjectKind::Group,
+                            g,
+                            Action::Create,
+                            "create_groups",
+                            "create the group (and its memberships)",
+                        );
+                        continue;
+                    }
+                    present_groups.insert(g);
+                    let mut after = BTreeMap::new();
+                    after.insert("name".to_string(), Value::String(g.to_string()));
+                    if let Some(d) = &want_desc {
+                        after.insert("description".to_string(), Value::String(d.clone()));
+                    }
+                    let kind = match dg.kind.unwrap_or_default() {
+                        crate::desired::GroupKind::Security => "security",
+                        crate::desired::GroupKind::Microsoft365 => "microsoft365",
+                    };
+                    after.insert("kind".to_string(), Value::String(kind.to_string()));
+                    self.change(
+                        ObjectKind::Group,
+                        g,
+                        Action::Create,
+                        None,
+                        None,
+                        Some(after),
+                        format!("bound to {} by policy {policy}; not found live", self.name),
+                    );
+                }
+                Some((lg, scoped)) => {
+                    if !scoped {
+                        // Only possible when ignored; bound ignored groups were removed above.
+                        continue;
+                    }
+                    present_groups.insert(g);
+                    let have = normalize(lg.description.as_deref());
+                    if want_desc != have {
+                        self.change(
+                            ObjectKind::Group,
+                            g,
+                            Action::Update,
+                            Some(&lg.id),
+                            Some(BTreeMap::from([(
+                                "description".to_string(),
+                                opt_value(have.as_deref()),
+                            )])),
+                            Some(BTreeMap::from([(
+                                "description".to_string(),
+                                opt_value(want_desc.as_deref()),
+                            )])),
+                            "description differs from the repository".to_string(),
+                        );
+                    }
+                }
+            }
+        }
+        let mut deleted_group_ids: BTreeSet<&'o str> = BTreeSet::new();
+        for (&name, &(lg, scoped)) in &live_group {
+            if !scoped || bound.contains_key(name) {
+                continue;
+            }
+            let why = if repo_groups.contains(name) {
+                format!(
+                    "group {name} is live in the scope of {} but not bound to it by any policy",
+                    self.name
+                )
+            } else {
+                format!(
+                    "live in the scope of {} but not in the repository",
+                    self.name
+                )
+            };
+            if switches.delete_groups {
+                deleted_group_ids.insert(lg.id.as_str());
+                self.change(
+                    ObjectKind::Group,
+                    name,
+                    Action::Delete,
+                    Some(&lg.id),
+                    None,
+                    None,
+                    why,
+                );
+            } else {
+                self.skip(
+                    ObjectKind::Group,
+                    name,
+                    Action::Delete,
+                    "delete_groups",
+                    &format!("delete the group ({why})"),
+                );
+            }
+        }
+
+        // ---- memberships of bound groups ----
+        for (&g, members) in &bound_members {
+            if !present_groups.contains(g) {
+                continue;
+            }
+            let live = live_group.get(g).map(|(lg, _)| *lg);
+            // Desired: provisioned, present users that are transitive members.
+            let mut want: BTreeMap<String, Option<&'o str>> = BTreeMap::new(); // member → live id
+            for u in members {
+                if !present_users.contains(u) {
+                    continue;
+                }
+                let user = &desired.users[*u as usize];
+                let live_id = provisioned
+                    .get(u)
+                    .and_then(|l| live_by_login.get(&l.to_lowercase()))
+                    .map(|l| l.user.id.as_str());
+                want.insert(user.username.clone(), live_id);
+            }
+            // Live: member ids mapped back to names; ignored and unknown ids are left alone.
+            let mut have: BTreeMap<String, &'o str> = BTreeMap::new();
+            if let Some(lg) = live {
+                for id in &lg.member_ids {
+                    if let Some(u) = user_by_id.get(id.as_str()) {
+                        let lower = u.login.to_lowercase();
+                        let Some(lu) = live_by_login.get(&lower) else {
+                            continue;
+                        };
+                        if lu.ignored || lu.user.id != u.id || deleted_user_ids.contains(id.as_str())
+                        {
+                            continue;
+                        }
+                        let name = login_to_username
+                            .get(&lower)
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| u.login.clone());
+                        have.insert(name, id.as_str());
+                    } else if let Some(c) = group_by_id.get(id.as_str()) {
+                        if ignore.is_match(&c.name) || deleted_group_ids.contains(id.as_str()) {
+                            continue;
+                        }
+                        have.insert(format!("group:{}", c.name), id.as_str());
+                    }
+                }
+            }
+            for (m, live_id) in &want {
+                if have.contains_key(m) {
+                    continue;
+                }
+                let key = format!("{g}/{m}");
+                if switches.sync_memberships {
+                    let c = self.change(
+                        ObjectKind::Membership,
+                        &key,
+                        Action::Add,
+                        *live_id,
+                        None,
+                        None,
+                        format!("{m} is a member of {g} in the repository"),
+                    );
+                    c.group = Some(g.to_string());
+                    c.member = Some(m.clone());
+                } else {
+                    self.skip(
+                        ObjectKind::Membership,
+                        &key,
+                        Action::Add,
+                        "sync_memberships",
+                        "add the member",
+                    );
+                }
+            }
+            for (m, id) in &have {
+                if want.contains_key(m) {
+                    continue;
+                }
+                let key = format!("{g}/{m}");
+                if switches.sync_memberships {
+                    let c = self.change(
+                        ObjectKind::Membership,
+                        &key,
+                        Action::Remove,
+                        Some(id),
+                        None,
+                        None,
+                        format!("{m} is not a member of {g} in the repository"),
+                    );
+                    c.group = Some(g.to_string());
+                    c.member = Some(m.clone());
+                } else {
+                    self.skip(
+                        ObjectKind::Membership,
+                        &key,
+                        Action::Remove,
+                        "sync_memberships",
+                        "remove the member",
+                    );
+                }
+            }
+        }
+
+        // ---- deletion guard ----
+        let guard_deletes = self
+            .acc
+            .changes
+            .iter()
+            .filter(|c| c.app == self.name)
+            .filter(|c| {
+                matches!(
+                    (c.object, c.action),
+                    (ObjectKind::User, Action::Delete)
+                        | (ObjectKind::User, Action::Disable)
+                        | (ObjectKind::Group, Action::Delete)
+                )
+            })
+            .count();
+        let (limit, source) = match self.app.max_deletes() {
+            Some(m) => (m as usize, "max_deletes".to_string()),
+            None => (
+                std::cmp::max(25, scope_users / 10),
+                format!("the default: 25 or 10% of the {scope_users} users in scope"),
+            ),
+        };
+        let guard = DeletionGuard {
+            app: self.name.to_string(),
+            deletes: guard_deletes,
+            limit,
+        };
+        if guard.exceeded() {
+            self.warn(format!(
+                "DELETION GUARD: this plan deletes or disables {} objects in app {}, more than \
+                 the limit of {limit} ({source}); apply will refuse it unless --allow-deletes {} \
+                 is given",
+                guard.deletes, self.name, guard.deletes
+            ));
+        }
+        self.acc.guards.push(guard);
+    }
+
+    fn warn_location(&mut self, user: &User) {
+        self.warn(format!(
+            "user {} has licenses but no usage_location; Office 365 requires a usage location \
+             before a license is assigned, so no license is assigned to it",
+            user.username
+        ));
+    }
+
+    fn license(&mut self, user: &User, id: Option<&str>, sku: &str, action: Action) {
+        let reason = match action {
+            Action::Add => format!("license {sku} is listed for {} in the repository", user.username),
+            _ => format!("license {sku} is not listed for {} in the repository", user.username),
+        };
+        let c = self.change(ObjectKind::License, &user.username, action, id, None, None, reason);
+        c.sku = Some(sku.to_string());
+    }
+}

@@ -1,1 +1,394 @@
 //! Saved plan files: the plan plus what `apply` needs to refuse a stale plan.
+//!
+//! `plan --out FILE` stores the changes together with the commit they were planned
+//! from, a digest of each app's settings and a fingerprint of every live object the
+//! changes depend on. `apply FILE` re-reads live state and calls [`SavedPlan::check`]:
+//! if anything it depends on differs, the plan is refused as stale, naming what
+//! changed. Fingerprints are SHA-256 digests of observed data; no secret is stored
+//! (app settings hold secret references only, never values).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::{Context, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::desired::{App, DesiredState};
+use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::plan::planner::login_for;
+use crate::plan::{Action, Change, FORMAT_VERSION, ObjectKind, Plan};
+
+/// The version of the saved-plan file layout this build writes and reads.
+pub const SAVED_PLAN_VERSION: &str = "1";
+
+/// What a fingerprint records for an object that did not exist when planning.
+pub const ABSENT: &str = "absent";
+
+/// A plan as written by `plan --out` and read by `apply PLANFILE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// Always [`SAVED_PLAN_VERSION`] in files this build writes.
+    pub saved_plan_version: String,
+    pub plan: Plan,
+    /// Per planned app: what the plan depends on.
+    pub apps: BTreeMap<String, SavedApp>,
+}
+
+/// What one app's part of a saved plan depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedApp {
+    /// SHA-256 (hex) of the app's settings as serialized JSON.
+    pub settings_digest: String,
+    /// The live directory the plan was made against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<String>,
+    /// Object label (`user:LOGIN`, `group:NAME`, `members:GROUP`, `sku:PART`) → its
+    /// fingerprint (a digest, `absent`, or for SKUs `free=N`).
+    pub fingerprints: BTreeMap<String, String>,
+}
+
+/// Why a saved plan may not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    pub reasons: Vec<String>,
+}
+
+impl fmt::Display for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stale plan: refusing to apply it because what it was computed from has changed \
+             (run plan again):"
+        )?;
+        for r in &self.reasons {
+            write!(f, "\n  - {r}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Stale {}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn digest_json<T: Serialize>(value: &T) -> String {
+    // Serializing plain data structs cannot fail; fall back to an impossible digest.
+    match serde_json::to_vec(value) {
+        Ok(bytes) => hex(&Sha256::digest(&bytes)),
+        Err(_) => "unserializable".to_string(),
+    }
+}
+
+/// The digest of an app's settings.
+pub fn settings_digest(app: &App) -> String {
+    digest_json(app)
+}
+
+fn user_fingerprint(u: &ObservedUser) -> String {
+    digest_json(&(
+        &u.id,
+        &u.login,
+        &u.username,
+        u.enabled,
+        &u.attributes,
+        &u.licenses,
+    ))
+}
+
+fn group_fingerprint(g: &ObservedGroup) -> String {
+    digest_json(&(&g.id, &g.name, &g.description, &g.kind))
+}
+
+fn members_fingerprint(g: &ObservedGroup) -> String {
+    digest_json(&g.member_ids)
+}
+
+/// Finds live objects the way the planner does: users by login case-insensitively
+/// (lowest id first among duplicates), groups by exact name (lowest id first).
+struct Lookup<'o> {
+    obs: &'o ObservedApp,
+}
+
+impl<'o> Lookup<'o> {
+    fn user_by_login(&self, lower: &str) -> Option<&'o ObservedUser> {
+        self.obs
+            .users
+            .iter()
+            .filter(|u| u.login.to_lowercase() == lower)
+            .min_by(|a, b| a.id.cmp(&b.id))
+    }
+    fn user_by_id(&self, id: &str) -> Option<&'o ObservedUser> {
+        self.obs.users.iter().find(|u| u.id == id)
+    }
+    fn group_by_name(&self, name: &str) -> Option<&'o ObservedGroup> {
+        self.obs
+            .groups
+            .iter()
+            .filter(|g| g.name == name)
+            .min_by(|a, b| a.id.cmp(&b.id))
+    }
+    fn group_by_id(&self, id: &str) -> Option<&'o ObservedGroup> {
+        self.obs.groups.iter().find(|g| g.id == id)
+    }
+    /// The current fingerprint of a labelled object.
+    fn fingerprint(&self, label: &str) -> Option<String> {
+        let (kind, rest) = label.split_once(':')?;
+        Some(match kind {
+            "user" => self
+                .user_by_login(rest)
+                .map(user_fingerprint)
+                .unwrap_or_else(|| ABSENT.to_string()),
+            "group" => self
+                .group_by_name(rest)
+                .map(group_fingerprint)
+                .unwrap_or_else(|| ABSENT.to_string()),
+            "members" => self
+                .group_by_name(rest)
+                .map(members_fingerprint)
+                .unwrap_or_else(|| ABSENT.to_string()),
+            "sku" => self
+                .obs
+                .skus
+                .iter()
+                .find(|s| s.part_number == rest)
+                .map(|s| format!("free={}", s.free()))
+                .unwrap_or_else(|| ABSENT.to_string()),
+            _ => return None,
+        })
+    }
+}
+
+/// The labels of the live objects one change depends on.
+fn dependencies(
+    c: &Change,
+    app: Option<&App>,
+    desired: &DesiredState,
+    look: &Lookup<'_>,
+    out: &mut Vec<String>,
+) {
+    let user_label = |id: Option<&str>, username: &str| -> String {
+        if let Some(u) = id.and_then(|id| look.user_by_id(id)) {
+            return format!("user:{}", u.login.to_lowercase());
+        }
+        let login = match (app, desired.user(username)) {
+            (Some(app), Some(u)) => login_for(app, u),
+            _ => username.to_string(),
+        };
+        format!("user:{}", login.to_lowercase())
+    };
+    match c.object {
+        ObjectKind::User => {
+            if c.action == Action::Create
+                && let Some(login) = c
+                    .after
+                    .as_ref()
+                    .and_then(|a| a.get("login"))
+                    .and_then(|v| v.as_str())
+            {
+                out.push(format!("user:{}", login.to_lowercase()));
+            } else {
+                out.push(user_label(c.id.as_deref(), &c.key));
+            }
+        }
+        ObjectKind::License => {
+            out.push(user_label(c.id.as_deref(), &c.key));
+            if let Some(sku) = &c.sku {
+                out.push(format!("sku:{sku}"));
+            }
+        }
+        ObjectKind::Group => {
+            let name = c
+                .id
+                .as_deref()
+                .and_then(|id| look.group_by_id(id))
+                .map(|g| g.name.clone())
+                .unwrap_or_else(|| c.key.clone());
+            out.push(format!("group:{name}"));
+        }
+        ObjectKind::Membership => {
+            if let Some(g) = &c.group {
+                out.push(format!("group:{g}"));
+                out.push(format!("members:{g}"));
+            }
+            if let Some(m) = &c.member {
+                match m.strip_prefix("group:") {
+                    Some(name) => out.push(format!("group:{name}")),
+                    None => out.push(user_label(c.id.as_deref(), m)),
+                }
+            }
+        }
+    }
+}
+
+fn describe(label: &str, was: &str, now: &str) -> String {
+    let (kind, name) = label.split_once(':').unwrap_or(("object", label));
+    let what = match kind {
+        "user" => format!("user {name}"),
+        "group" => format!("group {name}"),
+        "members" => format!("the members of group {name}"),
+        "sku" => format!("license SKU {name}"),
+        _ => label.to_string(),
+    };
+    match (was == ABSENT, now == ABSENT) {
+        (true, false) => format!("{what} did not exist when the plan was made and exists now"),
+        (false, true) => format!("{what} existed when the plan was made and is gone now"),
+        _ if kind == "sku" => format!("{what} had {was} seats, now {now}"),
+        _ => format!("{what} changed since the plan was made"),
+    }
+}
+
+impl SavedPlan {
+    /// Record `plan` with what it depends on in `desired` and `observed`.
+    pub fn new(
+        plan: Plan,
+        desired: &DesiredState,
+        observed: &BTreeMap<String, ObservedApp>,
+    ) -> SavedPlan {
+        let mut apps = BTreeMap::new();
+        for (name, obs) in observed {
+            let app = desired.app(name);
+            let look = Lookup { obs };
+            let mut labels = Vec::new();
+            for c in plan.changes.iter().filter(|c| &c.app == name) {
+                dependencies(c, app, desired, &look, &mut labels);
+            }
+            let fingerprints = labels
+                .into_iter()
+                .filter_map(|l| look.fingerprint(&l).map(|f| (l, f)))
+                .collect();
+            apps.insert(
+                name.clone(),
+                SavedApp {
+                    settings_digest: app.map(settings_digest).unwrap_or_default(),
+                    directory_id: obs.directory_id.clone(),
+                    fingerprints,
+                },
+            );
+        }
+        SavedPlan {
+            saved_plan_version: SAVED_PLAN_VERSION.to_string(),
+            plan,
+            apps,
+        }
+    }
+
+    /// The file's text: pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        match serde_json::to_string_pretty(self) {
+            Ok(mut s) => {
+                s.push('\n');
+                s
+            }
+            Err(e) => format!("{{\"error\": \"cannot serialize plan: {e}\"}}\n"),
+        }
+    }
+
+    /// Read a plan file's text. Other files, other versions and damaged files are
+    /// refused with a message that says which.
+    pub fn from_json(s: &str) -> anyhow::Result<SavedPlan> {
+        let value: serde_json::Value = serde_json::from_str(s)
+            .context("the plan file is not valid JSON (was it written by `roster plan --out`?)")?;
+        let Some(obj) = value.as_object() else {
+            bail!("the plan file is not a roster plan: expected a JSON object");
+        };
+        let version = match obj.get("saved_plan_version") {
+            Some(serde_json::Value::String(v)) => v.clone(),
+            Some(other) => bail!("the plan file has an invalid saved_plan_version {other}"),
+            None => bail!(
+                "the file is not a roster plan file (no saved_plan_version); write one with \
+                 `roster plan --out FILE`"
+            ),
+        };
+        if version != SAVED_PLAN_VERSION {
+            bail!(
+                "the plan file has version {version:?}, but this roster reads version \
+                 {SAVED_PLAN_VERSION:?}; run `roster plan --out FILE` again with this version"
+            );
+        }
+        let fv = obj
+            .get("plan")
+            .and_then(|p| p.get("format_version"))
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| anyhow!("the plan file has no plan.format_version"))?;
+        if fv != FORMAT_VERSION {
+            bail!(
+                "the plan in the file has format_version {fv:?}, but this roster reads \
+                 {FORMAT_VERSION:?}"
+            );
+        }
+        serde_json::from_value(value).context("the plan file is damaged or incomplete")
+    }
+
+    /// Whether the plan may still be applied: same commit, same app settings, and every
+    /// live object it depends on unchanged. Lists every difference, not only the first.
+    pub fn check(
+        &self,
+        desired: &DesiredState,
+        observed_now: &BTreeMap<String, ObservedApp>,
+    ) -> Result<(), Stale> {
+        let mut reasons = Vec::new();
+        let short = |c: &Option<String>| match c {
+            Some(c) => c.chars().take(12).collect::<String>(),
+            None => "(no commit)".to_string(),
+        };
+        if self.plan.source.commit != desired.source.commit {
+            reasons.push(format!(
+                "the plan was made from commit {}, but the desired state is at commit {}",
+                short(&self.plan.source.commit),
+                short(&desired.source.commit)
+            ));
+        }
+        for (name, saved) in &self.apps {
+            match desired.app(name) {
+                None => reasons.push(format!("app {name} is no longer defined in the repository")),
+                Some(app) => {
+                    if settings_digest(app) != saved.settings_digest {
+                        reasons.push(format!(
+                            "the settings of app {name} changed since the plan was made"
+                        ));
+                    }
+                }
+            }
+            let Some(obs) = observed_now.get(name) else {
+                reasons.push(format!("the live state of app {name} was not read"));
+                continue;
+            };
+            if obs.directory_id != saved.directory_id {
+                reasons.push(format!(
+                    "app {name} now points at another directory ({} instead of {})",
+                    obs.directory_id.as_deref().unwrap_or("unknown"),
+                    saved.directory_id.as_deref().unwrap_or("unknown")
+                ));
+            }
+            let look = Lookup { obs };
+            for (label, was) in &saved.fingerprints {
+                let now = look.fingerprint(label).unwrap_or_else(|| ABSENT.to_string());
+                if &now != was {
+                    reasons.push(format!("app {name}: {}", describe(label, was, &now)));
+                }
+            }
+        }
+        for c in &self.plan.changes {
+            if !self.apps.contains_key(&c.app) {
+                reasons.push(format!(
+                    "the plan changes app {} but records nothing about its live state",
+                    c.app
+                ));
+                break;
+            }
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(Stale { reasons })
+        }
+    }
+}

@@ -1,4 +1,523 @@
 //! Renderers: a plan (or a desired-state diff) as human text, JSON or Markdown,
 //! from the data alone.
+//!
+//! The human view reads like Terraform's (`+` create/add, `~` update/enable/disable,
+//! `-` delete/remove, `old -> new` per attribute), coloured only when asked. Markdown
+//! is for pull-request comments: a summary table first, details collapsed per app.
+//! JSON is the versioned plan format of `docs/plan-format.md`. With `drift` set the
+//! same plan is worded as drift: what differs live from the repository.
+//! Text that came from the repository or a live directory is escaped so that control
+//! characters cannot reach a terminal and Markdown cannot break out of its structure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::plan::{Action, Change, ObjectKind, Plan, Summary};
 
 pub mod diff;
+
+/// How to render.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// ANSI colours (only on a terminal).
+    pub color: bool,
+    /// Word the plan as drift (for `roster drift`).
+    pub drift: bool,
+}
+
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+/// Paint `s` when colour is on.
+fn paint(on: bool, code: &str, s: &str) -> String {
+    if on {
+        format!("{code}{s}{RESET}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Escape control characters (terminal escapes, newlines) in text from outside.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if ch.is_control() {
+            let _ = write!(out, "\\u{{{:x}}}", ch as u32);
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+fn symbol(a: Action) -> &'static str {
+    match a {
+        Action::Create | Action::Add => "+",
+        Action::Update | Action::Enable | Action::Disable => "~",
+        Action::Delete | Action::Remove => "-",
+    }
+}
+
+fn action_color(a: Action) -> &'static str {
+    match a {
+        Action::Create | Action::Add => GREEN,
+        Action::Update | Action::Enable | Action::Disable => YELLOW,
+        Action::Delete | Action::Remove => RED,
+    }
+}
+
+fn object_word(o: ObjectKind) -> &'static str {
+    match o {
+        ObjectKind::User => "user",
+        ObjectKind::Group => "group",
+        ObjectKind::Membership => "membership",
+        ObjectKind::License => "license",
+    }
+}
+
+fn action_word(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Enable => "enable",
+        Action::Disable => "disable",
+        Action::Delete => "delete",
+        Action::Add => "add",
+        Action::Remove => "remove",
+    }
+}
+
+/// A value as shown in the human view: JSON literal syntax (strings quoted and
+/// escaped), `(none)` for absent.
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::Null => "(none)".to_string(),
+        other => serde_json::to_string(other).unwrap_or_else(|_| "?".to_string()),
+    }
+}
+
+fn multiline(v: Option<&Value>) -> Option<&str> {
+    match v {
+        Some(Value::String(s)) if s.contains('\n') => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// The head line of one change, e.g. `+ user alice` or `~ user bob (disable)`.
+fn head(c: &Change) -> String {
+    let mut s = format!(
+        "{} {} {}",
+        symbol(c.action),
+        object_word(c.object),
+        clean(&c.key)
+    );
+    if let Some(sku) = &c.sku {
+        let _ = write!(s, " {}", clean(sku));
+    }
+    if matches!(c.action, Action::Enable | Action::Disable) {
+        let _ = write!(s, " ({})", action_word(c.action));
+    }
+    s
+}
+
+/// The lines of one change (head, attributes, reason), without indentation.
+fn change_lines(c: &Change, color: bool) -> Vec<String> {
+    let mut lines = vec![paint(color, action_color(c.action), &head(c))];
+    let empty = BTreeMap::new();
+    let before = c.before.as_ref().unwrap_or(&empty);
+    let after = c.after.as_ref().unwrap_or(&empty);
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let width = keys.iter().map(|k| clean(k).chars().count()).max().unwrap_or(0);
+    for k in keys {
+        let name = clean(k);
+        let pad = " ".repeat(width.saturating_sub(name.chars().count()));
+        let (b, a) = (before.get(k), after.get(k));
+        match c.action {
+            Action::Create => {
+                if let Some(a) = a {
+                    lines.push(format!("    {name}{pad} = {}", clean(&show_value(a))));
+                }
+            }
+            Action::Delete => {
+                if let Some(b) = b {
+                    lines.push(format!("    {name}{pad} = {}", clean(&show_value(b))));
+                }
+            }
+            _ => {
+                if multiline(b).is_some() || multiline(a).is_some() {
+                    lines.push(format!("    {name}:"));
+                    // Both sides end with a newline, so that a missing final newline is
+                    // not reported as a difference of its own.
+                    let with_newline = |v: Option<&Value>| {
+                        let mut s = v.and_then(Value::as_str).unwrap_or("").to_string();
+                        if !s.is_empty() && !s.ends_with('\n') {
+                            s.push('\n');
+                        }
+                        s
+                    };
+                    let (old, new) = (with_newline(b), with_newline(a));
+                    let diff = similar::TextDiff::from_lines(&old, &new);
+                    let text = diff.unified_diff().context_radius(3).to_string();
+                    for l in text.lines() {
+                        let painted = match l.chars().next() {
+                            Some('+') => paint(color, GREEN, &clean(l)),
+                            Some('-') => paint(color, RED, &clean(l)),
+                            _ => clean(l),
+                        };
+                        lines.push(format!("        {painted}"));
+                    }
+                } else {
+                    let old = b.map(show_value).unwrap_or_else(|| "(none)".into());
+                    let new = a.map(show_value).unwrap_or_else(|| "(none)".into());
+                    lines.push(format!("    {name}{pad} = {} -> {}", clean(&old), clean(&new)));
+                }
+            }
+        }
+    }
+    if !c.reason.is_empty() {
+        lines.push(paint(color, DIM, &format!("    # {}", clean(&c.reason))));
+    }
+    lines
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The final line of a non-empty plan.
+pub fn summary_line(s: &Summary) -> String {
+    format!(
+        "Plan: {} to create, {} to update, {} to enable, {} to disable, {} to delete, {} to add, {} to remove.",
+        s.create, s.update, s.enable, s.disable, s.delete, s.add, s.remove
+    )
+}
+
+/// The final line of a drift report with differences.
+pub fn drift_line(s: &Summary) -> String {
+    let mut parts = Vec::new();
+    if s.create > 0 {
+        parts.push(format!("{} missing live", plural(s.create, "object", "objects")));
+    }
+    if s.update > 0 {
+        parts.push(format!(
+            "{} with attributes that differ",
+            plural(s.update, "object", "objects")
+        ));
+    }
+    if s.enable + s.disable > 0 {
+        parts.push(format!(
+            "{} to be enabled or disabled",
+            plural(s.enable + s.disable, "user", "users")
+        ));
+    }
+    if s.delete > 0 {
+        parts.push(format!(
+            "{} live only (not in the repository)",
+            plural(s.delete, "object", "objects")
+        ));
+    }
+    if s.add > 0 {
+        parts.push(format!("{} missing live", plural(s.add, "member or license", "members or licenses")));
+    }
+    if s.remove > 0 {
+        parts.push(format!(
+            "{} live only",
+            plural(s.remove, "member or license", "members or licenses")
+        ));
+    }
+    format!(
+        "Drift detected: {} — {}.",
+        plural(s.total(), "difference", "differences"),
+        parts.join(", ")
+    )
+}
+
+/// Changes grouped by app, in plan order.
+fn by_app(plan: &Plan) -> Vec<(&str, Vec<&Change>)> {
+    let mut out: Vec<(&str, Vec<&Change>)> = Vec::new();
+    for c in &plan.changes {
+        match out.last_mut() {
+            Some((app, list)) if *app == c.app => list.push(c),
+            _ => out.push((c.app.as_str(), vec![c])),
+        }
+    }
+    out
+}
+
+fn guard_lines(plan: &Plan) -> Vec<String> {
+    plan.deletion_guards
+        .iter()
+        .filter(|g| g.exceeded())
+        .map(|g| {
+            format!(
+                "DELETION GUARD: app {} would delete or disable {} objects, more than its limit of {}. \
+                 apply refuses this unless run with --allow-deletes {}.",
+                clean(&g.app),
+                g.deletes,
+                g.limit,
+                g.deletes
+            )
+        })
+        .collect()
+}
+
+/// The human (terminal) view.
+pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
+    let color = opts.color;
+    let mut out = String::new();
+    let guards = guard_lines(plan);
+    for g in &guards {
+        let _ = writeln!(out, "{}", paint(color, &format!("{BOLD}{RED}"), &format!("!!! {g}")));
+    }
+    if !guards.is_empty() {
+        out.push('\n');
+    }
+    if plan.changes.is_empty() {
+        let line = if opts.drift {
+            "No drift. The live state matches the repository."
+        } else {
+            "No changes. The live state matches the repository."
+        };
+        let _ = writeln!(out, "{}", paint(color, &format!("{BOLD}{GREEN}"), line));
+    } else {
+        let intro = if opts.drift {
+            "The live state differs from the repository (+ missing live, - live only, ~ differs):"
+        } else {
+            "roster will perform the following actions (+ create/add, ~ update, - delete/remove):"
+        };
+        let _ = writeln!(out, "{intro}");
+        for (app, changes) in by_app(plan) {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "{}", paint(color, BOLD, &format!("app {}:", clean(app))));
+            for c in changes {
+                for l in change_lines(c, color) {
+                    let _ = writeln!(out, "  {l}");
+                }
+            }
+        }
+    }
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Skipped (forbidden by a provisioning switch):");
+        for s in &plan.skipped {
+            let _ = writeln!(
+                out,
+                "  {} {}: {} {} {} — {}",
+                paint(color, YELLOW, "!"),
+                clean(&s.app),
+                action_word(s.action),
+                object_word(s.object),
+                clean(&s.key),
+                clean(&s.reason)
+            );
+        }
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Warnings:");
+        for w in &plan.warnings {
+            let prefix = match &w.app {
+                Some(a) => format!("{}: ", clean(a)),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {} {prefix}{}",
+                paint(color, YELLOW, "!"),
+                clean(&w.message)
+            );
+        }
+    }
+    if !plan.changes.is_empty() {
+        let _ = writeln!(out);
+        let line = if opts.drift {
+            drift_line(&plan.summary)
+        } else {
+            summary_line(&plan.summary)
+        };
+        let _ = writeln!(out, "{}", paint(color, BOLD, &line));
+    }
+    out
+}
+
+/// The JSON plan format (SPEC §4), pretty-printed, with a trailing newline.
+pub fn json(plan: &Plan) -> String {
+    match serde_json::to_string_pretty(plan) {
+        Ok(mut s) => {
+            s.push('\n');
+            s
+        }
+        Err(e) => format!("{{\"error\": {:?}}}\n", e.to_string()),
+    }
+}
+
+/// Escape text for Markdown outside code: HTML, table pipes, emphasis, mentions.
+fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("\\|"),
+            '@' => out.push_str("&#64;"),
+            '`' | '*' | '_' | '[' | ']' | '\\' | '#' | '~' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fence longer than any run of backticks inside `body`.
+fn fence_for(body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for ch in body.chars() {
+        if ch == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// The Markdown view, for a pull-request comment.
+pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
+    let mut out = String::new();
+    let title = if opts.drift { "roster drift report" } else { "roster plan" };
+    let _ = writeln!(out, "### {title}");
+    let _ = writeln!(out);
+    let groups = by_app(plan);
+    if plan.changes.is_empty() {
+        let line = if opts.drift {
+            "**No drift.** The live state matches the repository."
+        } else {
+            "**No changes.** The live state matches the repository."
+        };
+        let _ = writeln!(out, "{line}");
+    } else {
+        let _ = writeln!(
+            out,
+            "| App | Create | Update | Enable | Disable | Delete | Add | Remove |"
+        );
+        let _ = writeln!(out, "|:--|--:|--:|--:|--:|--:|--:|--:|");
+        for (app, changes) in &groups {
+            let owned: Vec<Change> = changes.iter().map(|c| (*c).clone()).collect();
+            let s = Summary::of(&owned);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                md(app),
+                s.create,
+                s.update,
+                s.enable,
+                s.disable,
+                s.delete,
+                s.add,
+                s.remove
+            );
+        }
+        let s = &plan.summary;
+        if groups.len() > 1 {
+            let _ = writeln!(
+                out,
+                "| **Total** | **{}** | **{}** | **{}** | **{}** | **{}** | **{}** | **{}** |",
+                s.create, s.update, s.enable, s.disable, s.delete, s.add, s.remove
+            );
+        }
+        let _ = writeln!(out);
+        let line = if opts.drift {
+            drift_line(s)
+        } else {
+            summary_line(s)
+        };
+        let _ = writeln!(out, "**{}**", md(&line));
+    }
+    for g in plan.deletion_guards.iter().filter(|g| g.exceeded()) {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "> [!CAUTION]");
+        let _ = writeln!(
+            out,
+            "> **Deletion guard:** app {} would delete or disable {} objects, more than its limit \
+             of {}. `apply` refuses this unless run with `--allow-deletes {}`.",
+            md(&g.app),
+            g.deletes,
+            g.limit,
+            g.deletes
+        );
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "#### Warnings");
+        let _ = writeln!(out);
+        for w in &plan.warnings {
+            match &w.app {
+                Some(a) => {
+                    let _ = writeln!(out, "- **{}**: {}", md(a), md(&w.message));
+                }
+                None => {
+                    let _ = writeln!(out, "- {}", md(&w.message));
+                }
+            }
+        }
+    }
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "#### Skipped (forbidden by a provisioning switch)");
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| App | Object | Key | Action | Switch | Reason |");
+        let _ = writeln!(out, "|:--|:--|:--|:--|:--|:--|");
+        for s in &plan.skipped {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                md(&s.app),
+                object_word(s.object),
+                md(&s.key),
+                action_word(s.action),
+                md(s.switch.as_deref().unwrap_or("")),
+                md(&s.reason)
+            );
+        }
+    }
+    for (app, changes) in &groups {
+        let mut body = String::new();
+        for c in changes {
+            for l in change_lines(c, false) {
+                let _ = writeln!(body, "{l}");
+            }
+        }
+        let fence = fence_for(&body);
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "<details><summary><b>{}</b>: {}</summary>",
+            md(app),
+            plural(changes.len(), "change", "changes")
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{fence}diff");
+        out.push_str(&body);
+        let _ = writeln!(out, "{fence}");
+        let _ = writeln!(out);
+        let _ = writeln!(out, "</details>");
+    }
+    out
+}

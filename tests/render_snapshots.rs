@@ -1,0 +1,148 @@
+//! Snapshots of the human, JSON and Markdown renderings of a fixed plan (one with every
+//! kind of change, skipped items, warnings and a tripped deletion guard), plus the
+//! escaping rules that keep outside text from breaking a terminal or a PR comment.
+
+#[path = "planner_support/mod.rs"]
+mod support;
+
+use roster::plan::{Action, Change, ObjectKind, Plan, Summary};
+use roster::render::{RenderOptions, human, json, markdown};
+use support::*;
+
+fn fixed_plan() -> Plan {
+    let (d, obs) = fixture();
+    run(&d, &obs)
+}
+
+fn empty_plan() -> Plan {
+    let d = o365("", "");
+    run(&d, &observed(vec![app("o365", vec![], vec![])]))
+}
+
+const PLAIN: RenderOptions = RenderOptions {
+    color: false,
+    drift: false,
+};
+const DRIFT: RenderOptions = RenderOptions {
+    color: false,
+    drift: true,
+};
+
+#[test]
+fn human_plan() {
+    insta::assert_snapshot!("human", human(&fixed_plan(), &PLAIN));
+}
+
+#[test]
+fn human_drift() {
+    insta::assert_snapshot!("human_drift", human(&fixed_plan(), &DRIFT));
+}
+
+#[test]
+fn human_empty() {
+    let p = empty_plan();
+    assert_eq!(human(&p, &PLAIN), "No changes. The live state matches the repository.\n");
+    assert_eq!(human(&p, &DRIFT), "No drift. The live state matches the repository.\n");
+}
+
+#[test]
+fn json_plan() {
+    insta::assert_snapshot!("json", json(&fixed_plan()));
+}
+
+#[test]
+fn markdown_plan() {
+    insta::assert_snapshot!("markdown", markdown(&fixed_plan(), &PLAIN));
+}
+
+#[test]
+fn markdown_drift_and_empty() {
+    insta::assert_snapshot!("markdown_drift", markdown(&fixed_plan(), &DRIFT));
+    let e = markdown(&empty_plan(), &DRIFT);
+    assert!(e.contains("**No drift.**"), "{e}");
+    assert!(!e.contains("<details>"));
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let p = fixed_plan();
+    assert!(!human(&p, &PLAIN).contains('\x1b'));
+    let coloured = human(
+        &p,
+        &RenderOptions {
+            color: true,
+            drift: false,
+        },
+    );
+    assert!(coloured.contains("\x1b[32m+ user alice\x1b[0m"), "{coloured}");
+    assert!(coloured.contains("\x1b[31m- user mallory@contoso.com\x1b[0m"));
+}
+
+#[test]
+fn json_is_the_spec_format() {
+    let p = fixed_plan();
+    let v: serde_json::Value = serde_json::from_str(&json(&p)).unwrap();
+    assert_eq!(v["format_version"], "1");
+    assert_eq!(v["source"]["dirty"], false);
+    for c in v["changes"].as_array().unwrap() {
+        for k in ["app", "object", "key", "action"] {
+            assert!(c[k].is_string(), "{k} in {c}");
+        }
+        if c["object"] == "membership" {
+            assert!(c["group"].is_string() && c["member"].is_string());
+            assert_eq!(
+                c["key"].as_str().unwrap(),
+                format!("{}/{}", c["group"].as_str().unwrap(), c["member"].as_str().unwrap())
+            );
+        }
+    }
+    for k in ["create", "update", "enable", "disable", "delete", "add", "remove"] {
+        assert!(v["summary"][k].is_u64(), "{k}");
+    }
+    let back: Plan = serde_json::from_value(v).unwrap();
+    assert_eq!(back, p);
+}
+
+fn hostile_plan() -> Plan {
+    let change = Change {
+        app: "o365".into(),
+        object: ObjectKind::User,
+        key: "evil\u{1b}[2J|`@here".into(),
+        action: Action::Update,
+        group: None,
+        member: None,
+        sku: None,
+        id: Some("x".into()),
+        before: Some([("department".to_string(), serde_json::json!("a\u{7}"))].into()),
+        after: Some([("department".to_string(), serde_json::json!("```\n</details>\nb"))].into()),
+        reason: "why\u{1b}]0;title\u{7}".into(),
+    };
+    let changes = vec![change];
+    Plan {
+        format_version: "1".into(),
+        source: Default::default(),
+        summary: Summary::of(&changes),
+        changes,
+        skipped: vec![],
+        warnings: vec![roster::plan::Warning {
+            app: Some("o365".into()),
+            message: "ping @everyone <script>".into(),
+        }],
+        deletion_guards: vec![],
+    }
+}
+
+#[test]
+fn outside_text_cannot_reach_the_terminal_or_break_markdown() {
+    let p = hostile_plan();
+    let h = human(&p, &PLAIN);
+    assert!(!h.contains('\u{1b}') && !h.contains('\u{7}'), "{h:?}");
+    assert!(h.contains("evil\\u{1b}[2J"), "{h}");
+    // A multi-line value is shown as a unified diff.
+    assert!(h.contains("+</details>"), "{h}");
+    let m = markdown(&p, &PLAIN);
+    assert!(!m.contains('\u{1b}'));
+    assert!(m.contains("&lt;script&gt;") && !m.contains("@everyone"), "{m}");
+    // The code fence is longer than any backtick run inside it.
+    assert!(m.contains("````diff\n"), "{m}");
+}
