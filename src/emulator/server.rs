@@ -423,9 +423,10 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
                 &ids,
             );
         }
-        let resp = batch(&sh, &app, &base, &bytes);
+        let resp = batch(&sh, &app, &base, &bytes, &ids);
         return finish(resp, &ids);
     }
+    sh.requests.fetch_add(1, Ordering::Relaxed);
     let opts = RequestOptions::from_headers(&parts.headers);
     match execute(
         &sh,
@@ -617,7 +618,6 @@ fn execute(
     opts: &RequestOptions,
     body: &[u8],
 ) -> Result<graph::Resp, GraphError> {
-    sh.requests.fetch_add(1, Ordering::Relaxed);
     let class = graph::classify(method, rel);
     let has_select = query.is_some_and(|q| {
         q.to_ascii_lowercase().contains("%24select=") || q.to_ascii_lowercase().contains("$select=")
@@ -703,14 +703,10 @@ fn batch_url(url: &str) -> Option<(String, Option<String>)> {
     Some((p, q))
 }
 
-fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8]) -> Response {
+fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8], exchange: &Ids) -> Response {
     let bad = |msg: &str| {
         let e = GraphError::odata_bad_request(msg);
-        let ids = Ids {
-            request_id: Uuid::new_v4().to_string(),
-            client_request_id: String::new(),
-        };
-        error_response(&e, &ids)
+        error_response(&e, exchange)
     };
     let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
         return bad(
@@ -788,6 +784,7 @@ fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8]) -> Response {
             break;
         };
         let i = pending.remove(pos);
+        sh.requests.fetch_add(1, Ordering::Relaxed);
         let r = &reqs[i];
         let id = &ids[i];
         let deps_failed = r
