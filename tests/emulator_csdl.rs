@@ -37,8 +37,10 @@ fn attr(line: &str, name: &str) -> Option<String> {
 
 /// Parse the `microsoft.graph` schema's entity, complex and enum types.
 fn parse_csdl() -> Csdl {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/graph/v1.0-Prod.csdl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/graph/v1.0-Prod.csdl");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut types = HashMap::new();
     let mut enums = Vec::new();
     let mut in_graph = false;
@@ -54,7 +56,10 @@ fn parse_csdl() -> Csdl {
         }
         if l.starts_with("<EntityType ") || l.starts_with("<ComplexType ") {
             let name = attr(l, "Name").expect("type name");
-            let def = TypeDef { base: attr(l, "BaseType"), ..Default::default() };
+            let def = TypeDef {
+                base: attr(l, "BaseType"),
+                ..Default::default()
+            };
             if l.ends_with("/>") {
                 types.insert(name, def);
             } else {
@@ -71,7 +76,10 @@ fn parse_csdl() -> Csdl {
             }
         } else if l.starts_with("<NavigationProperty ") {
             if let Some((_, def)) = current.as_mut() {
-                def.nav.insert(attr(l, "Name").expect("nav name"), attr(l, "Type").expect("nav type"));
+                def.nav.insert(
+                    attr(l, "Name").expect("nav name"),
+                    attr(l, "Type").expect("nav type"),
+                );
             }
         } else if l.starts_with("</EntityType>") || l.starts_with("</ComplexType>") {
             if let Some((name, def)) = current.take() {
@@ -84,7 +92,9 @@ fn parse_csdl() -> Csdl {
 
 impl Csdl {
     fn short(ty: &str) -> &str {
-        ty.strip_prefix("graph.").or_else(|| ty.strip_prefix("microsoft.graph.")).unwrap_or(ty)
+        ty.strip_prefix("graph.")
+            .or_else(|| ty.strip_prefix("microsoft.graph."))
+            .unwrap_or(ty)
     }
 
     fn lookup(&self, ty: &str, prop: &str) -> Option<Prop> {
@@ -102,7 +112,9 @@ impl Csdl {
     fn has_nav(&self, ty: &str, prop: &str) -> bool {
         let mut t = Some(Self::short(ty).to_string());
         while let Some(name) = t {
-            let Some(def) = self.types.get(&name) else { return false };
+            let Some(def) = self.types.get(&name) else {
+                return false;
+            };
             if def.nav.contains_key(prop) {
                 return true;
             }
@@ -123,19 +135,33 @@ impl Csdl {
             }
             if let Some(nav) = k.strip_suffix("@delta") {
                 if !self.has_nav(ty, nav) {
-                    problems.push(format!("{path}.{k}: no navigation property '{nav}' on {ty}"));
+                    problems.push(format!(
+                        "{path}.{k}: no navigation property '{nav}' on {ty}"
+                    ));
                 }
                 continue;
             }
             match self.lookup(ty, k) {
-                None => problems.push(format!("{path}.{k}: not a property of {ty} (or its base types)")),
+                None => problems.push(format!(
+                    "{path}.{k}: not a property of {ty} (or its base types)"
+                )),
                 Some(p) => self.check_value(&p.ty, p.nullable, v, &format!("{path}.{k}"), problems),
             }
         }
     }
 
-    fn check_value(&self, ty: &str, nullable: bool, v: &Value, path: &str, problems: &mut Vec<String>) {
-        if let Some(inner) = ty.strip_prefix("Collection(").and_then(|t| t.strip_suffix(')')) {
+    fn check_value(
+        &self,
+        ty: &str,
+        nullable: bool,
+        v: &Value,
+        path: &str,
+        problems: &mut Vec<String>,
+    ) {
+        if let Some(inner) = ty
+            .strip_prefix("Collection(")
+            .and_then(|t| t.strip_suffix(')'))
+        {
             match v {
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
@@ -159,9 +185,10 @@ impl Csdl {
             "Edm.Int32" | "Edm.Int64" | "Edm.Int16" | "Edm.Byte" => v.is_i64() || v.is_u64(),
             "Edm.Double" | "Edm.Single" | "Edm.Decimal" => v.is_number(),
             "Edm.Guid" => v.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
-            "Edm.DateTimeOffset" => v
-                .as_str()
-                .is_some_and(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()),
+            "Edm.DateTimeOffset" => v.as_str().is_some_and(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .is_ok()
+            }),
             other => {
                 let short = Self::short(other);
                 if self.enums.iter().any(|e| e == short) {
@@ -184,13 +211,28 @@ impl Csdl {
 #[test]
 fn csdl_parser_sees_the_entity_chain() {
     let c = parse_csdl();
-    assert_eq!(c.lookup("user", "id").map(|p| p.ty), Some("Edm.String".into()), "id comes from entity");
-    assert!(c.lookup("user", "deletedDateTime").is_some(), "deletedDateTime comes from directoryObject");
-    assert_eq!(c.lookup("user", "accountEnabled").map(|p| p.ty), Some("Edm.Boolean".into()));
+    assert_eq!(
+        c.lookup("user", "id").map(|p| p.ty),
+        Some("Edm.String".into()),
+        "id comes from entity"
+    );
+    assert!(
+        c.lookup("user", "deletedDateTime").is_some(),
+        "deletedDateTime comes from directoryObject"
+    );
+    assert_eq!(
+        c.lookup("user", "accountEnabled").map(|p| p.ty),
+        Some("Edm.Boolean".into())
+    );
     assert!(c.lookup("user", "notAProperty").is_none());
     assert!(c.has_nav("group", "members"));
     let mut problems = Vec::new();
-    c.check_object("user", &json!({"accountEnabled": "yes", "bogus": 1}), "u", &mut problems);
+    c.check_object(
+        "user",
+        &json!({"accountEnabled": "yes", "bogus": 1}),
+        "u",
+        &mut problems,
+    );
     assert_eq!(problems.len(), 2, "{problems:?}");
 }
 
@@ -225,16 +267,32 @@ async fn emulator_output_conforms_to_the_graph_schema() {
     assert_eq!(created.status, 201, "{}", created.text);
     let uid = created.body["id"].as_str().expect("id").to_string();
     csdl.check_object("user", &created.body, "POST /users", &mut problems);
-    let sku = emu.get("/subscribedSkus").await.body["value"][0]["skuId"].as_str().expect("sku").to_string();
-    let r = emu.post(&format!("/users/{uid}/assignLicense"), json!({"addLicenses": [{"skuId": sku, "disabledPlans": []}], "removeLicenses": []})).await;
+    let sku = emu.get("/subscribedSkus").await.body["value"][0]["skuId"]
+        .as_str()
+        .expect("sku")
+        .to_string();
+    let r = emu
+        .post(
+            &format!("/users/{uid}/assignLicense"),
+            json!({"addLicenses": [{"skuId": sku, "disabledPlans": []}], "removeLicenses": []}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     csdl.check_object("user", &r.body, "assignLicense", &mut problems);
     let all_user_props = roster::emulator::model::USER_PROPS.join(",");
-    let full = emu.get(&format!("/users/{uid}?$select={all_user_props}")).await;
+    let full = emu
+        .get(&format!("/users/{uid}?$select={all_user_props}"))
+        .await;
     assert_eq!(full.status, 200, "{}", full.text);
-    assert_eq!(full.body.as_object().map(|o| o.len()), Some(roster::emulator::model::USER_PROPS.len() + 1));
+    assert_eq!(
+        full.body.as_object().map(|o| o.len()),
+        Some(roster::emulator::model::USER_PROPS.len() + 1)
+    );
     csdl.check_object("user", &full.body, "GET /users/{id}", &mut problems);
-    for v in emu.get("/users").await.body["value"].as_array().expect("value") {
+    for v in emu.get("/users").await.body["value"]
+        .as_array()
+        .expect("value")
+    {
         csdl.check_object("user", v, "GET /users", &mut problems);
     }
     // Groups of both kinds, with all properties.
@@ -247,21 +305,46 @@ async fn emulator_output_conforms_to_the_graph_schema() {
         .post("/groups", json!({"displayName": "U", "mailEnabled": true, "mailNickname": "u", "securityEnabled": false, "groupTypes": ["Unified"], "visibility": "Private"}))
         .await;
     csdl.check_object("group", &u.body, "POST /groups (Unified)", &mut problems);
-    emu.post(&format!("/groups/{gid}/members/$ref"), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{uid}")})).await;
+    emu.post(
+        &format!("/groups/{gid}/members/$ref"),
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{uid}")}),
+    )
+    .await;
     let all_group_props = roster::emulator::model::GROUP_PROPS.join(",");
-    for v in emu.get(&format!("/groups?$select={all_group_props}")).await.body["value"].as_array().expect("value") {
+    for v in emu
+        .get(&format!("/groups?$select={all_group_props}"))
+        .await
+        .body["value"]
+        .as_array()
+        .expect("value")
+    {
         csdl.check_object("group", v, "GET /groups", &mut problems);
     }
-    for v in emu.get(&format!("/groups/{gid}/members")).await.body["value"].as_array().expect("value") {
+    for v in emu.get(&format!("/groups/{gid}/members")).await.body["value"]
+        .as_array()
+        .expect("value")
+    {
         csdl.check_object("user", v, "GET members", &mut problems);
     }
-    for v in emu.get("/groups/delta?$select=displayName,description,members").await.body["value"].as_array().expect("value") {
+    for v in emu
+        .get("/groups/delta?$select=displayName,description,members")
+        .await
+        .body["value"]
+        .as_array()
+        .expect("value")
+    {
         csdl.check_object("group", v, "GET /groups/delta", &mut problems);
     }
-    for v in emu.get("/users/delta").await.body["value"].as_array().expect("value") {
+    for v in emu.get("/users/delta").await.body["value"]
+        .as_array()
+        .expect("value")
+    {
         csdl.check_object("user", v, "GET /users/delta", &mut problems);
     }
-    for v in emu.get("/domains").await.body["value"].as_array().expect("value") {
+    for v in emu.get("/domains").await.body["value"]
+        .as_array()
+        .expect("value")
+    {
         csdl.check_object("domain", v, "GET /domains", &mut problems);
     }
     let skus = emu.get("/subscribedSkus").await;
@@ -269,8 +352,18 @@ async fn emulator_output_conforms_to_the_graph_schema() {
         csdl.check_object("subscribedSku", v, "GET /subscribedSkus", &mut problems);
     }
     emu.delete(&format!("/users/{uid}")).await;
-    for v in emu.get("/directory/deletedItems/microsoft.graph.user").await.body["value"].as_array().expect("value") {
+    for v in emu
+        .get("/directory/deletedItems/microsoft.graph.user")
+        .await
+        .body["value"]
+        .as_array()
+        .expect("value")
+    {
         csdl.check_object("user", v, "GET deletedItems", &mut problems);
     }
-    assert!(problems.is_empty(), "schema mismatches:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "schema mismatches:\n{}",
+        problems.join("\n")
+    );
 }

@@ -334,8 +334,12 @@ fn graph_response(r: graph::Resp) -> Response {
 
 /// `scheme://host` for links: the Host the client used when it looks sane, else the
 /// listening address.
-fn base_for(sh: &Shared, headers: &HeaderMap) -> String {
-    let host = header_str(headers, "host")
+fn base_for(sh: &Shared, uri: &axum::http::Uri, headers: &HeaderMap) -> String {
+    // HTTP/2 carries the host in `:authority` (the URI), HTTP/1.1 in `Host`.
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| header_str(headers, "host"))
         .filter(|h| {
             !h.is_empty()
                 && h.len() < 256
@@ -414,7 +418,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         Ok(app) => app,
         Err(e) => return finish(error_response(&e, &ids), &ids),
     };
-    let base = base_for(&sh, &parts.headers);
+    let base = base_for(&sh, &parts.uri, &parts.headers);
     let rel = path.strip_prefix("/v1.0").unwrap_or("");
     if rel.trim_end_matches('/') == "/$batch" {
         if method != "POST" {
