@@ -503,7 +503,10 @@ impl<'a> Applier<'a> {
             if unsure.is_empty() {
                 return;
             }
-            // Look the names up: found → created (by the attempt) or adopted.
+            // Look the names up, after a pause that lets a create that did go through
+            // become visible (replication lag): found → created (by the attempt) or
+            // adopted; not found → created again.
+            tokio::time::sleep(std::time::Duration::from_millis(1000 << round.min(4))).await;
             let lookups: Vec<Work> = unsure
                 .iter()
                 .map(|(i, _)| Work {

@@ -129,6 +129,16 @@ pub enum OpOutcome {
     },
 }
 
+/// How a whole-batch failure is retried.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// 429: after this delay, not counted against the attempts for failures.
+    Throttled(Duration),
+    /// 5xx or transport failure: with backoff (or the given Retry-After), for
+    /// idempotent requests only.
+    Transient(Option<Duration>),
+}
+
 /// A top-level HTTP exchange's outcome.
 enum Exchange {
     Response(GraphResponse, Option<f64>),
@@ -346,12 +356,15 @@ impl Graph {
                     let secs = retry_after.unwrap_or_else(|| self.backoff(throttled).as_secs_f64());
                     self.note_throttle(secs);
                 }
-                Exchange::Response(r, _) if r.status >= 500 => {
+                Exchange::Response(r, retry_after) if r.status >= 500 => {
                     attempts += 1;
                     if attempts >= self.policy.max_attempts {
                         return Ok(r);
                     }
-                    tokio::time::sleep(self.backoff(attempts)).await;
+                    let d = retry_after
+                        .map(|s| Duration::from_secs_f64(s).min(self.policy.max_retry_after))
+                        .unwrap_or_else(|| self.backoff(attempts));
+                    tokio::time::sleep(d).await;
                 }
                 Exchange::Response(r, _) => return Ok(r),
                 Exchange::Transport(e) => {
@@ -510,30 +523,35 @@ impl Graph {
                             chunk: Vec<Pending>,
                             error: String,
                             request_id: Option<String>,
-                            throttled_for: Option<Duration>,
+                            retry: Retry,
                             on_done: &mut dyn FnMut(usize, OpOutcome)| {
                 for mut p in chunk {
-                    if let Some(d) = throttled_for {
-                        p.throttled += 1;
-                        if p.throttled < self.policy.max_throttled {
-                            p.not_before = Instant::now() + d;
-                            queue.push_back(p);
-                            continue;
+                    match retry {
+                        Retry::Throttled(d) => {
+                            p.throttled += 1;
+                            if p.throttled < self.policy.max_throttled {
+                                p.not_before = Instant::now() + d;
+                                queue.push_back(p);
+                                continue;
+                            }
                         }
-                    } else if ops[p.idx].idempotent {
-                        p.attempts += 1;
-                        if p.attempts < self.policy.max_attempts {
-                            p.not_before = Instant::now() + self.backoff(p.attempts);
-                            queue.push_back(p);
-                            continue;
+                        Retry::Transient(after) if ops[p.idx].idempotent => {
+                            p.attempts += 1;
+                            if p.attempts < self.policy.max_attempts {
+                                let d = after.unwrap_or_else(|| self.backoff(p.attempts));
+                                p.not_before = Instant::now() + d;
+                                queue.push_back(p);
+                                continue;
+                            }
                         }
+                        Retry::Transient(_) => {}
                     }
                     on_done(
                         p.idx,
                         OpOutcome::Failed {
                             error: error.clone(),
                             request_id: request_id.clone(),
-                            ambiguous: throttled_for.is_none(),
+                            ambiguous: matches!(retry, Retry::Transient(_)),
                         },
                     );
                 }
@@ -560,7 +578,7 @@ impl Graph {
                         chunk,
                         format!("$batch: {e}"),
                         None,
-                        None,
+                        Retry::Transient(None),
                         &mut on_done,
                     );
                     continue;
@@ -575,7 +593,7 @@ impl Graph {
                     chunk,
                     resp.describe(),
                     resp.request_id.clone(),
-                    Some(d),
+                    Retry::Throttled(d),
                     &mut on_done,
                 );
                 continue;
@@ -583,12 +601,14 @@ impl Graph {
             if !resp.is_success() {
                 let err = format!("$batch {}", resp.describe());
                 if resp.status >= 500 {
+                    let after = retry_after
+                        .map(|s| Duration::from_secs_f64(s).min(self.policy.max_retry_after));
                     fail_all(
                         &mut queue,
                         chunk,
                         err,
                         resp.request_id.clone(),
-                        None,
+                        Retry::Transient(after),
                         &mut on_done,
                     );
                 } else {
@@ -646,7 +666,7 @@ impl Graph {
                         vec![p],
                         "the $batch answer has no response for this request".into(),
                         resp.request_id.clone(),
-                        None,
+                        Retry::Transient(None),
                         &mut on_done,
                     );
                     continue;
@@ -665,7 +685,12 @@ impl Graph {
                     if op.idempotent {
                         p.attempts += 1;
                         if p.attempts < self.policy.max_attempts {
-                            p.not_before = Instant::now() + self.backoff(p.attempts);
+                            let d = retry_after
+                                .map(|s| {
+                                    Duration::from_secs_f64(s).min(self.policy.max_retry_after)
+                                })
+                                .unwrap_or_else(|| self.backoff(p.attempts));
+                            p.not_before = Instant::now() + d;
                             queue.push_back(p);
                             continue;
                         }
@@ -792,5 +817,170 @@ mod tests {
         assert_eq!(odata_literal("O'Brien & co"), "O%27%27Brien%20%26%20co");
         assert_eq!(path_segment("a.b@c.com"), "a.b@c.com");
         assert_eq!(path_segment("a#b/c"), "a%23b%2Fc");
+    }
+
+    /// A minimal Graph stand-in: a token endpoint and a `$batch` endpoint whose inner
+    /// requests are throttled (429, Retry-After 0.3) or fail (503) on their first try.
+    mod mock {
+        use super::*;
+        use crate::apps::office365::auth::{Credential, TokenProvider};
+        use crate::secret::Secret;
+        use axum::routing::post;
+        use std::sync::Arc;
+
+        #[derive(Default)]
+        pub struct Seen {
+            pub batches: Vec<(Instant, usize)>,
+            pub tries: HashMap<String, u32>,
+        }
+
+        pub async fn serve(seen: Arc<Mutex<Seen>>) -> String {
+            let s2 = seen.clone();
+            let app = axum::Router::new()
+                .route(
+                    "/t/oauth2/v2.0/token",
+                    post(|| async { axum::Json(json!({"access_token": "tok", "expires_in": 3600})) }),
+                )
+                .route(
+                    "/v1.0/$batch",
+                    post(move |axum::Json(body): axum::Json<Value>| {
+                        let seen = s2.clone();
+                        async move {
+                            let reqs = body["requests"].as_array().cloned().unwrap_or_default();
+                            let mut out = Vec::new();
+                            let mut g = seen.lock().expect("lock");
+                            g.batches.push((Instant::now(), reqs.len()));
+                            for r in reqs {
+                                let url = r["url"].as_str().unwrap_or("").to_string();
+                                let n = {
+                                    let t = g.tries.entry(url.clone()).or_insert(0);
+                                    *t += 1;
+                                    *t
+                                };
+                                let id = r["id"].clone();
+                                if url.contains("throttle") && n == 1 {
+                                    out.push(json!({"id": id, "status": 429, "headers": {"Retry-After": "0.3"},
+                                        "body": {"error": {"code": "TooManyRequests", "message": "slow down"}}}));
+                                } else if url.contains("flaky") && n == 1 {
+                                    out.push(json!({"id": id, "status": 503, "body": {"error": {"code": "serviceNotAvailable", "message": "x"}}}));
+                                } else if url.contains("missing") {
+                                    out.push(json!({"id": id, "status": 404, "body": {"error": {"code": "Request_ResourceNotFound", "message": "gone", "innerError": {"request-id": "rid-1"}}}}));
+                                } else {
+                                    out.push(json!({"id": id, "status": 200, "body": {"ok": url}}));
+                                }
+                            }
+                            axum::Json(json!({"responses": out}))
+                        }
+                    }),
+                );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            format!("http://{addr}")
+        }
+
+        pub fn graph(base: &str) -> Graph {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client");
+            let auth = TokenProvider::new(
+                http.clone(),
+                "mock",
+                format!("{base}/t/oauth2/v2.0/token"),
+                "cid".into(),
+                "https://graph.microsoft.com/.default".into(),
+                Credential::Secret(Secret::new("s")),
+            );
+            let policy = RetryPolicy {
+                base_delay: Duration::from_millis(10),
+                ..RetryPolicy::default()
+            };
+            Graph::new(http, base, auth, "mock", policy)
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_honour_inner_retry_after_and_retry_transient_failures() {
+        let seen = std::sync::Arc::new(Mutex::new(mock::Seen::default()));
+        let base = mock::serve(seen.clone()).await;
+        let graph = mock::graph(&base);
+        let mut ops: Vec<BatchOp> = (0..45)
+            .map(|i| BatchOp::new("GET", format!("/ok/{i}"), None))
+            .collect();
+        ops.push(BatchOp::new("GET", "/throttle/1", None));
+        ops.push(BatchOp::new("GET", "/flaky/1", None));
+        ops.push(BatchOp::new("GET", "/missing/1", None));
+        let mut outcomes: HashMap<usize, OpOutcome> = HashMap::new();
+        graph
+            .run_batched(&ops, |i, o| {
+                assert!(outcomes.insert(i, o).is_none(), "one outcome per op");
+            })
+            .await;
+        assert_eq!(outcomes.len(), ops.len());
+        for (i, o) in &outcomes {
+            match o {
+                OpOutcome::Done(r) if ops[*i].url.contains("missing") => {
+                    assert_eq!(r.status, 404);
+                    assert_eq!(r.request_id.as_deref(), Some("rid-1"));
+                }
+                OpOutcome::Done(r) => assert_eq!(r.status, 200, "{}", ops[*i].url),
+                other => panic!("{other:?}"),
+            }
+        }
+        let g = seen.lock().expect("lock");
+        assert!(g.batches.iter().all(|(_, n)| *n <= BATCH_SIZE));
+        let first_round = 48usize.div_ceil(BATCH_SIZE);
+        assert!(
+            g.batches.len() <= first_round + 2,
+            "{} batches",
+            g.batches.len()
+        );
+        assert_eq!(g.tries.get("/throttle/1"), Some(&2));
+        assert_eq!(g.tries.get("/flaky/1"), Some(&2));
+        // After the 429, nothing was sent for the Retry-After window.
+        let throttled_at = g
+            .batches
+            .iter()
+            .take(first_round)
+            .map(|(t, _)| *t)
+            .max()
+            .expect("batches");
+        for (t, _) in g.batches.iter().skip(first_round) {
+            assert!(
+                t.duration_since(throttled_at) >= Duration::from_millis(250),
+                "a batch was sent into the throttled window"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn lag_retries_only_for_objects_created_in_this_run() {
+        let seen = std::sync::Arc::new(Mutex::new(mock::Seen::default()));
+        let base = mock::serve(seen.clone()).await;
+        let graph = mock::graph(&base);
+        let mut lagging = BatchOp::new("GET", "/missing/lag", None);
+        lagging.lag_retry = true;
+        let ops = vec![lagging, BatchOp::new("GET", "/missing/plain", None)];
+        let mut statuses = Vec::new();
+        graph
+            .run_batched(&ops, |i, o| {
+                if let OpOutcome::Done(r) = o {
+                    statuses.push((i, r.status));
+                }
+            })
+            .await;
+        statuses.sort();
+        assert_eq!(statuses, vec![(0, 404), (1, 404)]);
+        let g = seen.lock().expect("lock");
+        assert_eq!(
+            g.tries.get("/missing/lag"),
+            Some(&graph.policy.max_lag_attempts)
+        );
+        assert_eq!(g.tries.get("/missing/plain"), Some(&1));
     }
 }

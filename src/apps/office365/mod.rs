@@ -39,6 +39,25 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 /// The default Microsoft identity platform root.
 pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
 
+/// The client-credentials scope for a Graph root: the national clouds' own resource
+/// ids, else the global service's (also what emulators and proxies in front of it
+/// expect).
+pub fn token_scope(graph_url: &str) -> String {
+    const CLOUDS: &[&str] = &[
+        "graph.microsoft.com",
+        "graph.microsoft.us",
+        "dod-graph.microsoft.us",
+        "microsoftgraph.chinacloudapi.cn",
+    ];
+    let host = url::Url::parse(graph_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    match host {
+        Some(h) if CLOUDS.contains(&h.as_str()) => format!("https://{h}/.default"),
+        _ => "https://graph.microsoft.com/.default".to_string(),
+    }
+}
+
 /// A connected office365 app.
 pub struct Office365Connector {
     app: Office365App,
@@ -56,6 +75,8 @@ pub(crate) struct Endpoint {
     pub client_id: String,
     pub credential: auth::Credential,
     pub ca_file: Option<PathBuf>,
+    /// Connect directly, never through a proxy (the in-process sandbox).
+    pub no_proxy: bool,
 }
 
 impl Office365Connector {
@@ -128,6 +149,7 @@ impl Office365Connector {
                 .as_ref()
                 .and_then(|t| t.ca_file.as_ref())
                 .map(|f| ctx.repo_root.join(f)),
+            no_proxy: false,
         })
     }
 
@@ -151,6 +173,9 @@ impl Office365Connector {
             .timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(16)
             .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")));
+        if ep.no_proxy {
+            builder = builder.no_proxy();
+        }
         if let Some(ca) = &ep.ca_file {
             let pem = std::fs::read(ca)
                 .with_context(|| format!("app {name}: cannot read tls.ca_file {}", ca.display()))?;
@@ -184,7 +209,7 @@ impl Office365Connector {
             name,
             token_url,
             ep.client_id,
-            format!("{graph_url}/.default"),
+            token_scope(&graph_url),
             ep.credential,
         );
         // Authenticate now, so that bad credentials fail before any read.
@@ -227,11 +252,41 @@ impl Office365Connector {
         &self.graph.base
     }
 
+    /// The emulator's base URL when this is a sandbox app.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(|s| s.base_url())
+    }
+
     /// Stops the sandbox emulator (persisting its state), if any.
     pub async fn close(self) -> Result<()> {
         match self.sandbox {
             Some(sb) => sb.stop().await,
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_follow_the_cloud() {
+        assert_eq!(
+            token_scope("https://graph.microsoft.com"),
+            "https://graph.microsoft.com/.default"
+        );
+        assert_eq!(
+            token_scope("https://graph.microsoft.us/"),
+            "https://graph.microsoft.us/.default"
+        );
+        assert_eq!(
+            token_scope("http://127.0.0.1:8080"),
+            "https://graph.microsoft.com/.default"
+        );
+        assert_eq!(
+            token_scope("not a url"),
+            "https://graph.microsoft.com/.default"
+        );
     }
 }

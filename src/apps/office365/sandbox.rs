@@ -1,19 +1,15 @@
-//! The sandbox: a local tenant served by the bundled Graph emulator, in-process on a
-//! loopback port, persisted to a JSON file in the repository.
-
-use std::path::Path;
-
-use anyhow::{Result, bail};
-
+//! The sandbox (placeholder until the emulator lands).
 use super::Endpoint;
 use crate::desired::Office365App;
-
-/// A running sandbox tenant.
+use anyhow::{Result, bail};
+use std::path::Path;
 pub(crate) struct Sandbox;
-
 impl Sandbox {
     pub(crate) async fn start(app: &Office365App, _state: &Path) -> Result<(Sandbox, Endpoint)> {
         bail!("app {}: the sandbox is not available yet", app.name)
+    }
+    pub(crate) fn base_url(&self) -> String {
+        String::new()
     }
     pub(crate) async fn stop(self) -> Result<()> {
         Ok(())
