@@ -476,7 +476,8 @@ impl<'a> Applier<'a> {
                     }
                 })
                 .collect();
-            let mut unsure: Vec<(usize, ChangeResult)> = Vec::new();
+            // (change, its error, whether the create may have gone through)
+            let mut unsure: Vec<(usize, ChangeResult, bool)> = Vec::new();
             self.run(&works, |st, this, w, o| {
                 let i = w.changes[0];
                 let c = this.change(i);
@@ -489,10 +490,10 @@ impl<'a> Applier<'a> {
                         }
                         this.report(i, applied(id, r));
                     }
-                    OpOutcome::Done(r) if already_exists(r) => unsure.push((i, failed(&o))),
+                    OpOutcome::Done(r) if already_exists(r) => unsure.push((i, failed(&o), false)),
                     OpOutcome::Failed {
                         ambiguous: true, ..
-                    } => unsure.push((i, failed(&o))),
+                    } => unsure.push((i, failed(&o), true)),
                     _ => {
                         st.failed_groups.insert(c.key.clone());
                         this.report(i, failed(&o));
@@ -506,10 +507,12 @@ impl<'a> Applier<'a> {
             // Look the names up, after a pause that lets a create that did go through
             // become visible (replication lag): found → created (by the attempt) or
             // adopted; not found → created again.
-            tokio::time::sleep(std::time::Duration::from_millis(1000 << round.min(4))).await;
+            if unsure.iter().any(|u| u.2) {
+                tokio::time::sleep(std::time::Duration::from_millis(1000 << round.min(4))).await;
+            }
             let lookups: Vec<Work> = unsure
                 .iter()
-                .map(|(i, _)| Work {
+                .map(|(i, _, _)| Work {
                     op: BatchOp::new(
                         "GET",
                         format!(
@@ -522,7 +525,9 @@ impl<'a> Applier<'a> {
                     tag: 0,
                 })
                 .collect();
-            let last_errors: HashMap<usize, ChangeResult> = unsure.into_iter().collect();
+            let resend: HashSet<usize> = unsure.iter().filter(|u| u.2).map(|u| u.0).collect();
+            let last_errors: HashMap<usize, ChangeResult> =
+                unsure.into_iter().map(|(i, e, _)| (i, e)).collect();
             let mut again = Vec::new();
             let last_round = round + 1 == CREATE_ROUNDS;
             self.run(&lookups, |st, this, w, o| {
@@ -554,7 +559,10 @@ impl<'a> Applier<'a> {
                             },
                         );
                     }
-                    None if !last_round && matches!(&o, OpOutcome::Done(r) if r.is_success()) => {
+                    None if !last_round
+                        && resend.contains(&i)
+                        && matches!(&o, OpOutcome::Done(r) if r.is_success()) =>
+                    {
                         again.push(i)
                     }
                     None => {

@@ -463,16 +463,21 @@ impl Graph {
             // Fill the pipeline with ready requests.
             let now = Instant::now();
             while in_flight.len() < self.policy.concurrency.max(1) {
+                // Take up to 20 ready requests from the front; set aside the ones
+                // still waiting (retries), and put them back afterwards.
                 let mut chunk = Vec::new();
-                let mut rest = VecDeque::with_capacity(queue.len());
-                while let Some(p) = queue.pop_front() {
-                    if chunk.len() < BATCH_SIZE && p.not_before <= now {
+                let mut waiting = Vec::new();
+                while chunk.len() < BATCH_SIZE {
+                    let Some(p) = queue.pop_front() else { break };
+                    if p.not_before <= now {
                         chunk.push(p);
                     } else {
-                        rest.push_back(p);
+                        waiting.push(p);
                     }
                 }
-                queue = rest;
+                for p in waiting.into_iter().rev() {
+                    queue.push_front(p);
+                }
                 if chunk.is_empty() {
                     break;
                 }
