@@ -1,0 +1,769 @@
+//! OData query options as Graph's directory endpoints accept them: `$select`, `$top`,
+//! `$skiptoken`, `$filter` (a small expression language with Graph's default vs.
+//! advanced-query rules), `$count`, `$deltatoken` — parsed strictly, with Graph's 400s.
+
+use base64::Engine;
+use serde_json::Value;
+
+use super::error::GraphError;
+
+/// The query options of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Decoded (name, value) pairs in request order, used to rebuild nextLinks.
+    pub raw: Vec<(String, String)>,
+    pub select: Option<Vec<String>>,
+    pub top: Option<usize>,
+    pub skiptoken: Option<String>,
+    pub filter: Option<String>,
+    pub count: bool,
+    pub deltatoken: Option<String>,
+    pub expand: Option<String>,
+    pub orderby: Option<String>,
+    pub search: Option<String>,
+}
+
+const KNOWN: &[&str] = &[
+    "$select",
+    "$top",
+    "$skiptoken",
+    "$filter",
+    "$count",
+    "$deltatoken",
+    "$expand",
+    "$orderby",
+    "$search",
+    "$skip",
+    "$format",
+];
+
+impl Query {
+    pub fn parse(query: Option<&str>) -> Result<Query, GraphError> {
+        let mut q = Query::default();
+        let Some(qs) = query else { return Ok(q) };
+        let mut seen: Vec<String> = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(qs.as_bytes()) {
+            let k = k.into_owned();
+            let v = v.into_owned();
+            q.raw.push((k.clone(), v.clone()));
+            let lk = k.to_ascii_lowercase();
+            if !lk.starts_with('$') {
+                continue;
+            }
+            if !KNOWN.contains(&lk.as_str()) {
+                return Err(GraphError::odata_bad_request(format!(
+                    "The query parameter '{k}' is not supported."
+                )));
+            }
+            if seen.contains(&lk) {
+                return Err(GraphError::odata_bad_request(format!(
+                    "Query option '{k}' was specified more than once, but it must be specified at most once."
+                )));
+            }
+            seen.push(lk.clone());
+            match lk.as_str() {
+                "$select" => {
+                    let props: Vec<String> = v
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    if props.is_empty() {
+                        return Err(GraphError::odata_bad_request(
+                            "Syntax error: '$select' is empty.",
+                        ));
+                    }
+                    q.select = Some(props);
+                }
+                "$top" => {
+                    let n: i64 = v.trim().parse().map_err(|_| {
+                        GraphError::odata_bad_request(format!(
+                            "Invalid value '{v}' for $top query option found. The $top query option requires a non-negative integer value."
+                        ))
+                    })?;
+                    if !(1..=999).contains(&n) {
+                        return Err(GraphError::unsupported_query(format!(
+                            "Invalid page size specified: '{n}'. Must be between 1 and 999 inclusive."
+                        )));
+                    }
+                    q.top = Some(n as usize);
+                }
+                "$skiptoken" => q.skiptoken = Some(v),
+                "$filter" => q.filter = Some(v),
+                "$count" => match v.as_str() {
+                    "true" => q.count = true,
+                    "false" => q.count = false,
+                    _ => {
+                        return Err(GraphError::odata_bad_request(format!(
+                            "'{v}' is not a valid count option."
+                        )));
+                    }
+                },
+                "$deltatoken" => q.deltatoken = Some(v),
+                "$expand" => q.expand = Some(v),
+                "$orderby" => q.orderby = Some(v),
+                "$search" => q.search = Some(v),
+                "$skip" => {
+                    return Err(GraphError::unsupported_query(
+                        "'$skip' is not supported by the service.",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+
+    /// The query string for the next page: every option kept, `$skiptoken` replaced.
+    pub fn with_skiptoken(&self, token: &str) -> String {
+        self.rebuild(&[("$skiptoken", token)], &["$skiptoken", "$deltatoken"])
+    }
+
+    /// Rebuild a query string, dropping `drop` (case-insensitive) and appending `add`.
+    pub fn rebuild(&self, add: &[(&str, &str)], drop: &[&str]) -> String {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.raw {
+            if drop.iter().any(|d| d.eq_ignore_ascii_case(k)) {
+                continue;
+            }
+            ser.append_pair(k, v);
+        }
+        for (k, v) in add {
+            ser.append_pair(k, v);
+        }
+        // Graph's links keep `$` and `,` readable; clients accept either form.
+        ser.finish().replace("%24", "$").replace("%2C", ",")
+    }
+}
+
+/// Encode an opaque continuation token.
+pub fn encode_token(v: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+}
+
+/// Decode a token made by [`encode_token`]; `None` when it is not one.
+pub fn decode_token(s: &str) -> Option<Value> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim().as_bytes())
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// $filter
+// ---------------------------------------------------------------------------------------
+
+/// A literal in a filter expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lit {
+    Str(String),
+    Bool(bool),
+    Null,
+    Num(f64),
+}
+
+/// A parsed filter expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Cmp {
+        prop: String,
+        op: String,
+        lit: Lit,
+    },
+    In {
+        prop: String,
+        lits: Vec<Lit>,
+    },
+    Func {
+        name: String,
+        prop: String,
+        arg: Lit,
+    },
+    /// `prop/any(x: x eq 'v')` or `prop/any(x: x/sub eq v)`.
+    Any {
+        prop: String,
+        sub: Option<String>,
+        op: String,
+        lit: Lit,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(f64),
+    LParen,
+    RParen,
+    Comma,
+    Colon,
+}
+
+fn syntax(msg: &str) -> GraphError {
+    GraphError::odata_bad_request(format!("Invalid filter clause: {msg}"))
+}
+
+fn lex(s: &str) -> Result<Vec<Tok>, GraphError> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '(' {
+            out.push(Tok::LParen);
+            i += 1;
+        } else if c == ')' {
+            out.push(Tok::RParen);
+            i += 1;
+        } else if c == ',' {
+            out.push(Tok::Comma);
+            i += 1;
+        } else if c == ':' {
+            out.push(Tok::Colon);
+            i += 1;
+        } else if c == '\'' {
+            let mut v = String::new();
+            i += 1;
+            loop {
+                if i >= chars.len() {
+                    return Err(syntax("unterminated string literal."));
+                }
+                if chars[i] == '\'' {
+                    if i + 1 < chars.len() && chars[i + 1] == '\'' {
+                        v.push('\'');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                v.push(chars[i]);
+                i += 1;
+            }
+            out.push(Tok::Str(v));
+        } else if c.is_ascii_digit() || c == '-' {
+            let start = i;
+            i += 1;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '-' || chars[i] == '.')
+            {
+                i += 1;
+            }
+            let text: String = chars[start..i].iter().collect();
+            if let Ok(n) = text.parse::<f64>() {
+                out.push(Tok::Num(n));
+            } else if uuid::Uuid::parse_str(&text).is_ok() {
+                out.push(Tok::Str(text));
+            } else {
+                return Err(syntax(&format!("unexpected '{text}'.")));
+            }
+        } else if c.is_alphabetic() || c == '_' || c == '@' || c == '$' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric()
+                    || chars[i] == '_'
+                    || chars[i] == '/'
+                    || chars[i] == '.'
+                    || chars[i] == '-'
+                    || chars[i] == '@'
+                    || chars[i] == '$')
+            {
+                i += 1;
+            }
+            let text: String = chars[start..i].iter().collect();
+            // A GUID literal starting with a letter.
+            if uuid::Uuid::parse_str(&text).is_ok() {
+                out.push(Tok::Str(text));
+            } else {
+                out.push(Tok::Ident(text));
+            }
+        } else {
+            return Err(syntax(&format!("unexpected character '{c}'.")));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+    fn expect(&mut self, t: Tok) -> Result<(), GraphError> {
+        match self.next() {
+            Some(x) if x == t => Ok(()),
+            _ => Err(syntax(&format!("expected {t:?}."))),
+        }
+    }
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Ident(s)) if s.eq_ignore_ascii_case(kw))
+    }
+    fn or(&mut self) -> Result<Expr, GraphError> {
+        self.depth += 1;
+        if self.depth > 64 {
+            return Err(syntax("expression is nested too deeply."));
+        }
+        let mut l = self.and()?;
+        while self.is_kw("or") {
+            self.pos += 1;
+            let r = self.and()?;
+            l = Expr::Or(Box::new(l), Box::new(r));
+        }
+        self.depth -= 1;
+        Ok(l)
+    }
+    fn and(&mut self) -> Result<Expr, GraphError> {
+        let mut l = self.unary()?;
+        while self.is_kw("and") {
+            self.pos += 1;
+            let r = self.unary()?;
+            l = Expr::And(Box::new(l), Box::new(r));
+        }
+        Ok(l)
+    }
+    fn unary(&mut self) -> Result<Expr, GraphError> {
+        if self.is_kw("not") {
+            self.pos += 1;
+            self.depth += 1;
+            if self.depth > 64 {
+                return Err(syntax("expression is nested too deeply."));
+            }
+            let e = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(e)));
+        }
+        self.primary()
+    }
+    fn lit(&mut self) -> Result<Lit, GraphError> {
+        match self.next() {
+            Some(Tok::Str(s)) => Ok(Lit::Str(s)),
+            Some(Tok::Num(n)) => Ok(Lit::Num(n)),
+            Some(Tok::Ident(s)) if s == "true" => Ok(Lit::Bool(true)),
+            Some(Tok::Ident(s)) if s == "false" => Ok(Lit::Bool(false)),
+            Some(Tok::Ident(s)) if s == "null" => Ok(Lit::Null),
+            _ => Err(syntax("expected a literal.")),
+        }
+    }
+    fn primary(&mut self) -> Result<Expr, GraphError> {
+        match self.next() {
+            Some(Tok::LParen) => {
+                let e = self.or()?;
+                self.expect(Tok::RParen)?;
+                Ok(e)
+            }
+            Some(Tok::Ident(name)) => {
+                if matches!(self.peek(), Some(Tok::LParen)) {
+                    // function call: startsWith(prop, 'x') / endsWith(...)
+                    self.pos += 1;
+                    if let Some(prop) = name.strip_suffix("/any") {
+                        let var = match self.next() {
+                            Some(Tok::Ident(v)) => v,
+                            _ => return Err(syntax("expected a lambda variable.")),
+                        };
+                        self.expect(Tok::Colon)?;
+                        let lhs = match self.next() {
+                            Some(Tok::Ident(v)) => v,
+                            _ => return Err(syntax("expected a lambda body.")),
+                        };
+                        let sub = if lhs == var {
+                            None
+                        } else if let Some(s) = lhs.strip_prefix(&format!("{var}/")) {
+                            Some(s.to_string())
+                        } else {
+                            return Err(syntax("lambda body must use the lambda variable."));
+                        };
+                        let op = match self.next() {
+                            Some(Tok::Ident(op)) => op.to_ascii_lowercase(),
+                            _ => return Err(syntax("expected an operator.")),
+                        };
+                        let lit = self.lit()?;
+                        self.expect(Tok::RParen)?;
+                        return Ok(Expr::Any {
+                            prop: prop.to_string(),
+                            sub,
+                            op,
+                            lit,
+                        });
+                    }
+                    let prop = match self.next() {
+                        Some(Tok::Ident(p)) => p,
+                        _ => return Err(syntax("expected a property name.")),
+                    };
+                    self.expect(Tok::Comma)?;
+                    let arg = self.lit()?;
+                    self.expect(Tok::RParen)?;
+                    return Ok(Expr::Func {
+                        name: name.to_ascii_lowercase(),
+                        prop,
+                        arg,
+                    });
+                }
+                let op = match self.next() {
+                    Some(Tok::Ident(op)) => op.to_ascii_lowercase(),
+                    _ => return Err(syntax("expected an operator.")),
+                };
+                if op == "in" {
+                    self.expect(Tok::LParen)?;
+                    let mut lits = vec![self.lit()?];
+                    while matches!(self.peek(), Some(Tok::Comma)) {
+                        self.pos += 1;
+                        lits.push(self.lit()?);
+                    }
+                    self.expect(Tok::RParen)?;
+                    if lits.len() > 15 {
+                        return Err(GraphError::unsupported_query(
+                            "Too many child clauses specified in search filter expression containing 'OR' operators: 16. Max allowed: 15.",
+                        ));
+                    }
+                    return Ok(Expr::In { prop: name, lits });
+                }
+                if !["eq", "ne", "ge", "le", "gt", "lt"].contains(&op.as_str()) {
+                    return Err(syntax(&format!("unknown operator '{op}'.")));
+                }
+                let lit = self.lit()?;
+                Ok(Expr::Cmp {
+                    prop: name,
+                    op,
+                    lit,
+                })
+            }
+            _ => Err(syntax("expected an expression.")),
+        }
+    }
+}
+
+/// Parse a `$filter` value.
+pub fn parse_filter(s: &str) -> Result<Expr, GraphError> {
+    if s.len() > 4096 {
+        return Err(syntax("the filter is too long."));
+    }
+    let toks = lex(s)?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
+    let e = p.or()?;
+    if p.pos < p.toks.len() {
+        return Err(syntax("unexpected trailing tokens."));
+    }
+    Ok(e)
+}
+
+/// What one entity type allows in `$filter` without advanced queries.
+pub struct FilterRules {
+    pub resource: &'static str,
+    /// (property, operators allowed by default)
+    pub default_ops: &'static [(&'static str, &'static [&'static str])],
+    /// Every filterable property (advanced queries).
+    pub filterable: &'static [&'static str],
+}
+
+pub const USER_RULES: FilterRules = FilterRules {
+    resource: "User",
+    default_ops: &[
+        ("id", &["eq", "in"]),
+        ("userPrincipalName", &["eq", "in", "startswith"]),
+        ("displayName", &["eq", "in", "startswith"]),
+        ("givenName", &["eq", "in", "startswith"]),
+        ("surname", &["eq", "in", "startswith"]),
+        ("mail", &["eq", "in", "startswith"]),
+        ("mailNickname", &["eq", "in", "startswith"]),
+        ("jobTitle", &["eq", "in", "startswith"]),
+        ("employeeId", &["eq", "in", "startswith"]),
+        ("accountEnabled", &["eq"]),
+        ("userType", &["eq", "in"]),
+        ("usageLocation", &["eq"]),
+        ("otherMails", &["any"]),
+        ("assignedLicenses", &["any"]),
+    ],
+    filterable: &[
+        "id",
+        "userPrincipalName",
+        "displayName",
+        "givenName",
+        "surname",
+        "mail",
+        "mailNickname",
+        "jobTitle",
+        "employeeId",
+        "accountEnabled",
+        "userType",
+        "usageLocation",
+        "department",
+        "companyName",
+        "city",
+        "country",
+        "mobilePhone",
+        "officeLocation",
+        "employeeType",
+        "otherMails",
+        "assignedLicenses",
+        "createdDateTime",
+        "preferredLanguage",
+    ],
+};
+
+pub const GROUP_RULES: FilterRules = FilterRules {
+    resource: "Group",
+    default_ops: &[
+        ("id", &["eq", "in"]),
+        ("displayName", &["eq", "in", "startswith"]),
+        ("mail", &["eq", "in", "startswith"]),
+        ("mailNickname", &["eq", "in", "startswith"]),
+        ("mailEnabled", &["eq"]),
+        ("securityEnabled", &["eq", "in"]),
+        ("groupTypes", &["any"]),
+    ],
+    filterable: &[
+        "id",
+        "displayName",
+        "mail",
+        "mailNickname",
+        "mailEnabled",
+        "securityEnabled",
+        "groupTypes",
+        "description",
+        "createdDateTime",
+        "visibility",
+    ],
+};
+
+/// Check a filter against the type's rules. `advanced` = ConsistencyLevel eventual + $count.
+pub fn check_filter(e: &Expr, rules: &FilterRules, advanced: bool) -> Result<(), GraphError> {
+    let unsupported_prop = |p: &str| {
+        GraphError::unsupported_query(format!(
+            "Unsupported or invalid query filter clause specified for property '{p}' of resource '{}'.",
+            rules.resource
+        ))
+    };
+    let needs_advanced = |op: &str| {
+        GraphError::unsupported_query(format!(
+            "Operator '{op}' is not supported because the 'ConsistencyLevel:eventual' header is missing. Refer to https://aka.ms/graph-docs/advanced-queries for more information"
+        ))
+    };
+    let allowed = |p: &str, op: &str| -> Result<(), GraphError> {
+        if !rules.filterable.contains(&p) {
+            return Err(unsupported_prop(p));
+        }
+        if advanced {
+            return Ok(());
+        }
+        match rules.default_ops.iter().find(|(n, _)| *n == p) {
+            Some((_, ops)) if ops.contains(&op) => Ok(()),
+            Some(_) if ["ne", "endswith", "not"].contains(&op) => Err(needs_advanced(op)),
+            _ => Err(unsupported_prop(p)),
+        }
+    };
+    match e {
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            check_filter(a, rules, advanced)?;
+            check_filter(b, rules, advanced)
+        }
+        Expr::Not(inner) => {
+            if !advanced {
+                return Err(needs_advanced("not"));
+            }
+            check_filter(inner, rules, advanced)
+        }
+        Expr::Cmp { prop, op, lit } => {
+            if *lit == Lit::Null && !advanced {
+                return Err(needs_advanced(op));
+            }
+            if ["ge", "le", "gt", "lt"].contains(&op.as_str()) && !advanced {
+                return Err(unsupported_prop(prop));
+            }
+            allowed(prop, op)
+        }
+        Expr::In { prop, .. } => allowed(prop, "in"),
+        Expr::Func { name, prop, .. } => match name.as_str() {
+            "startswith" => allowed(prop, "startswith"),
+            "endswith" => {
+                if !advanced {
+                    return Err(needs_advanced("endsWith"));
+                }
+                allowed(prop, "endswith")
+            }
+            other => Err(GraphError::odata_bad_request(format!(
+                "An unknown function with name '{other}' was found."
+            ))),
+        },
+        Expr::Any { prop, .. } => allowed(prop, "any"),
+    }
+}
+
+fn lit_matches(v: &Value, op: &str, lit: &Lit) -> bool {
+    let ord = match (v, lit) {
+        (Value::Null, Lit::Null) => Some(std::cmp::Ordering::Equal),
+        (Value::Null, _) | (_, Lit::Null) => None,
+        (Value::String(a), Lit::Str(b)) => Some(a.to_lowercase().cmp(&b.to_lowercase())),
+        (Value::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
+        (Value::Number(a), Lit::Num(b)) => a.as_f64().and_then(|a| a.partial_cmp(b)),
+        _ => None,
+    };
+    match op {
+        "eq" => ord == Some(std::cmp::Ordering::Equal),
+        "ne" => ord != Some(std::cmp::Ordering::Equal),
+        "ge" => matches!(
+            ord,
+            Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+        ),
+        "le" => matches!(
+            ord,
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        ),
+        "gt" => ord == Some(std::cmp::Ordering::Greater),
+        "lt" => ord == Some(std::cmp::Ordering::Less),
+        _ => false,
+    }
+}
+
+/// Evaluate a checked filter against an entity through its property accessor.
+pub fn eval(e: &Expr, get: &dyn Fn(&str) -> Option<Value>) -> bool {
+    match e {
+        Expr::And(a, b) => eval(a, get) && eval(b, get),
+        Expr::Or(a, b) => eval(a, get) || eval(b, get),
+        Expr::Not(a) => !eval(a, get),
+        Expr::Cmp { prop, op, lit } => lit_matches(&get(prop).unwrap_or(Value::Null), op, lit),
+        Expr::In { prop, lits } => {
+            let v = get(prop).unwrap_or(Value::Null);
+            lits.iter().any(|l| lit_matches(&v, "eq", l))
+        }
+        Expr::Func { name, prop, arg } => {
+            let (Some(Value::String(v)), Lit::Str(a)) = (get(prop), arg) else {
+                return false;
+            };
+            let (v, a) = (v.to_lowercase(), a.to_lowercase());
+            match name.as_str() {
+                "startswith" => v.starts_with(&a),
+                "endswith" => v.ends_with(&a),
+                _ => false,
+            }
+        }
+        Expr::Any { prop, sub, op, lit } => {
+            let Some(Value::Array(items)) = get(prop) else {
+                return false;
+            };
+            items.iter().any(|item| {
+                let v = match sub {
+                    Some(s) => item.get(s).cloned().unwrap_or(Value::Null),
+                    None => item.clone(),
+                };
+                lit_matches(&v, op, lit)
+            })
+        }
+    }
+}
+
+/// When a filter pins the result to a few keys of an index (`prop eq 'x'` or `prop in (...)`,
+/// possibly and-ed with more), return those keys, so the lookup avoids a scan.
+pub fn index_keys(e: &Expr, prop: &str) -> Option<Vec<String>> {
+    match e {
+        Expr::Cmp {
+            prop: p,
+            op,
+            lit: Lit::Str(s),
+        } if p == prop && op == "eq" => Some(vec![s.clone()]),
+        Expr::In { prop: p, lits } if p == prop => lits
+            .iter()
+            .map(|l| {
+                if let Lit::Str(s) = l {
+                    Some(s.clone())
+                } else {
+                    None
+                }
+            })
+            .collect(),
+        Expr::And(a, b) => index_keys(a, prop).or_else(|| index_keys(b, prop)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn top_bounds() {
+        assert!(Query::parse(Some("$top=999")).is_ok());
+        let e = Query::parse(Some("$top=1000")).expect_err("out of range");
+        assert_eq!(e.code, "Request_UnsupportedQuery");
+        assert!(Query::parse(Some("$top=0")).is_err());
+        assert!(Query::parse(Some("$top=abc")).is_err());
+        assert!(Query::parse(Some("$top=1&$top=2")).is_err());
+        assert!(Query::parse(Some("$bogus=1")).is_err());
+    }
+
+    #[test]
+    fn filter_parse_and_eval() {
+        let e = parse_filter("startsWith(displayName,'Al') and accountEnabled eq true")
+            .expect("parses");
+        check_filter(&e, &USER_RULES, false).expect("default-supported");
+        let get = |p: &str| match p {
+            "displayName" => Some(json!("alice")),
+            "accountEnabled" => Some(json!(true)),
+            _ => None,
+        };
+        assert!(eval(&e, &get));
+        let e = parse_filter("groupTypes/any(c:c eq 'Unified')").expect("parses");
+        check_filter(&e, &GROUP_RULES, false).expect("ok");
+        assert!(eval(&e, &|_| Some(json!(["Unified"]))));
+        assert!(!eval(&e, &|_| Some(json!([]))));
+    }
+
+    #[test]
+    fn advanced_operators_need_consistency_level() {
+        let e = parse_filter("endsWith(mail,'@contoso.com')").expect("parses");
+        let err = check_filter(&e, &USER_RULES, false).expect_err("needs advanced");
+        assert!(err.message.contains("ConsistencyLevel"));
+        check_filter(&e, &USER_RULES, true).expect("advanced ok");
+        let e = parse_filter("department eq 'Sales'").expect("parses");
+        assert!(check_filter(&e, &USER_RULES, false).is_err());
+        assert!(check_filter(&e, &USER_RULES, true).is_ok());
+    }
+
+    #[test]
+    fn malformed_filters_are_errors_not_panics() {
+        for f in [
+            "",
+            "(",
+            "displayName eq",
+            "eq 'x'",
+            "startsWith(",
+            "a/any(",
+            "x in (",
+            "'unterminated",
+            "((((",
+            "not",
+        ] {
+            assert!(parse_filter(f).is_err(), "{f}");
+        }
+        let deep = "(".repeat(500) + "id eq 'x'" + &")".repeat(500);
+        assert!(parse_filter(&deep).is_err());
+    }
+
+    #[test]
+    fn index_keys_found() {
+        let e = parse_filter("userPrincipalName in ('a@x.com','b@x.com')").expect("parses");
+        assert_eq!(
+            index_keys(&e, "userPrincipalName").map(|v| v.len()),
+            Some(2)
+        );
+    }
+}

@@ -1,0 +1,963 @@
+//! The HTTP side of the emulator: routing (token endpoint, Graph, `$batch`, stats),
+//! request ids, bearer checks, throttling, seeded fault injection, replication lag,
+//! HTTP/HTTPS serving and debounced atomic persistence of the tenant.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::auth::{self, AuthConfig};
+use super::error::{GraphError, graph_date};
+use super::graph::{self, Ctx};
+use super::model::Tenant;
+use super::throttle::{self, Throttle};
+use super::{EmulatorConfig, EmulatorHandle, Stats};
+
+const MAX_BODY: usize = 4 * 1024 * 1024;
+const JSON_CT: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+struct Inner {
+    tenant: Tenant,
+    /// Created objects still within the replication-lag window.
+    recent: HashMap<Uuid, Instant>,
+    throttles: HashMap<String, Throttle>,
+    rng: ChaCha8Rng,
+}
+
+/// State shared by all connections.
+pub(crate) struct Shared {
+    pub config: EmulatorConfig,
+    inner: Mutex<Inner>,
+    requests: AtomicU64,
+    http_requests: AtomicU64,
+    throttled: AtomicU64,
+    writes: AtomicU64,
+    faults: AtomicU64,
+    token_requests: AtomicU64,
+    signing_key: [u8; 32],
+    scheme: &'static str,
+    fallback_host: String,
+    dirty: AtomicBool,
+    notify: tokio::sync::Notify,
+    save_lock: tokio::sync::Mutex<()>,
+    tmp_counter: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            requests: self.requests.load(Ordering::Relaxed),
+            http_requests: self.http_requests.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            faults: self.faults.load(Ordering::Relaxed),
+            token_requests: self.token_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn tenant_id(&self) -> String {
+        self.lock().tenant.tenant_id.to_string()
+    }
+
+    fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+}
+
+/// Load the tenant from the state file, or make a new one.
+fn load_tenant(config: &EmulatorConfig) -> anyhow::Result<(Tenant, bool)> {
+    if let Some(path) = &config.state_file {
+        if path.exists() {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading emulator state file {}", path.display()))?;
+            let mut t = Tenant::from_json_bytes(&bytes).with_context(|| {
+                format!(
+                    "emulator state file {} is not a valid tenant",
+                    path.display()
+                )
+            })?;
+            t.merge_config(&config.domains, &config.skus);
+            return Ok((t, false));
+        }
+    }
+    Ok((
+        Tenant::new(&config.tenant, &config.domains, &config.skus),
+        true,
+    ))
+}
+
+pub(crate) async fn start(
+    config: EmulatorConfig,
+    listen: SocketAddr,
+) -> anyhow::Result<EmulatorHandle> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (tenant, fresh) = load_tenant(&config)?;
+    let std_listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    std_listener.set_nonblocking(true)?;
+    let local_addr = std_listener.local_addr()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut key = [0u8; 32];
+    rand::rng().fill(&mut key);
+    let now = Instant::now();
+    let shared = Arc::new(Shared {
+        inner: Mutex::new(Inner {
+            tenant,
+            recent: HashMap::new(),
+            throttles: HashMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+        }),
+        requests: AtomicU64::new(0),
+        http_requests: AtomicU64::new(0),
+        throttled: AtomicU64::new(0),
+        writes: AtomicU64::new(0),
+        faults: AtomicU64::new(0),
+        token_requests: AtomicU64::new(0),
+        signing_key: key,
+        scheme,
+        fallback_host: local_addr.to_string(),
+        dirty: AtomicBool::new(false),
+        notify: tokio::sync::Notify::new(),
+        save_lock: tokio::sync::Mutex::new(()),
+        tmp_counter: AtomicU64::new(0),
+        config,
+    });
+    let _ = now;
+    if fresh && shared.config.state_file.is_some() {
+        save_now(&shared).await?;
+    }
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(shared.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = match &shared.config.tls {
+        Some((cert, key)) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let handle = axum_server::Handle::new();
+            let h2 = handle.clone();
+            let srv = axum_server::from_tcp_rustls(std_listener, tls)?.handle(handle);
+            tokio::spawn(async move {
+                tokio::spawn(async move {
+                    let _ = rx.await;
+                    h2.graceful_shutdown(Some(Duration::from_secs(2)));
+                });
+                let _ = srv.serve(app.into_make_service()).await;
+            })
+        }
+        None => {
+            let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await;
+            })
+        }
+    };
+    let persister = shared.config.state_file.as_ref().map(|_| {
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                sh.notify.notified().await;
+                tokio::time::sleep(Duration::from_millis(sh.config.persist_debounce_ms)).await;
+                if sh.dirty.load(Ordering::SeqCst) {
+                    if let Err(e) = save_now(&sh).await {
+                        tracing::warn!("emulator: could not persist state: {e:#}");
+                    }
+                }
+            }
+        })
+    });
+    Ok(EmulatorHandle {
+        base_url: format!("{scheme}://{local_addr}"),
+        local_addr,
+        shared,
+        shutdown: Some(tx),
+        server,
+        persister,
+    })
+}
+
+/// Write the tenant to the state file atomically (temp file in the same directory,
+/// fsync, rename). A no-op without a state file.
+pub(crate) async fn save_now(sh: &Arc<Shared>) -> anyhow::Result<()> {
+    let Some(path) = sh.config.state_file.clone() else {
+        return Ok(());
+    };
+    let _guard = sh.save_lock.lock().await;
+    sh.dirty.store(false, Ordering::SeqCst);
+    let sh2 = sh.clone();
+    let n = sh.tmp_counter.fetch_add(1, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let bytes = sh2.lock().tenant.to_json_bytes()?;
+        write_atomic(&path, &bytes, n)
+    })
+    .await
+    .context("persisting emulator state")??;
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], n: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state.json".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------------------
+// Request handling
+// ---------------------------------------------------------------------------------------
+
+struct Ids {
+    request_id: String,
+    client_request_id: String,
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn finish(mut resp: Response, ids: &Ids) -> Response {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ids.request_id) {
+        h.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ids.client_request_id) {
+        h.insert("client-request-id", v);
+    }
+    resp
+}
+
+fn json_response(status: u16, body: &Value, headers: &[(String, String)]) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static(JSON_CT));
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::try_from(k.as_str()),
+            HeaderValue::from_str(v),
+        ) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    r
+}
+
+fn error_response(e: &GraphError, ids: &Ids) -> Response {
+    let body = e.body(
+        &ids.request_id,
+        &ids.client_request_id,
+        &graph_date(time::OffsetDateTime::now_utc()),
+    );
+    json_response(e.status, &body, &e.headers)
+}
+
+fn graph_response(r: graph::Resp) -> Response {
+    match r.body {
+        graph::Body::Json(v) => json_response(r.status, &v, &r.headers),
+        graph::Body::Text(s) => {
+            let mut resp = Response::new(Body::from(s));
+            *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+            resp.headers_mut()
+                .insert("content-type", HeaderValue::from_static("text/plain"));
+            resp
+        }
+        graph::Body::Empty => {
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::NO_CONTENT);
+            for (k, v) in &r.headers {
+                if let (Ok(k), Ok(v)) = (
+                    axum::http::HeaderName::try_from(k.as_str()),
+                    HeaderValue::from_str(v),
+                ) {
+                    resp.headers_mut().insert(k, v);
+                }
+            }
+            resp
+        }
+    }
+}
+
+/// `scheme://host` for links: the Host the client used when it looks sane, else the
+/// listening address.
+fn base_for(sh: &Shared, headers: &HeaderMap) -> String {
+    let host = header_str(headers, "host")
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() < 256
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or(&sh.fallback_host);
+    format!("{}://{}", sh.scheme, host)
+}
+
+async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let request_id = Uuid::new_v4().to_string();
+    let client_request_id = header_str(&parts.headers, "client-request-id")
+        .filter(|s| s.len() <= 128 && s.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| request_id.clone());
+    let ids = Ids {
+        request_id,
+        client_request_id,
+    };
+    let path = parts.uri.path().to_string();
+    if path == "/_emulator/stats" {
+        let v = serde_json::to_value(sh.stats()).unwrap_or(Value::Null);
+        return finish(json_response(200, &v, &[]), &ids);
+    }
+    sh.http_requests.fetch_add(1, Ordering::Relaxed);
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = GraphError::new(
+                413,
+                "Request_EntityTooLarge",
+                "The request body exceeds the 4 MB limit.",
+            );
+            return finish(error_response(&e, &ids), &ids);
+        }
+    };
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let method = parts.method.as_str().to_ascii_uppercase();
+    if let [tenant, "oauth2", "v2.0", "token"] = segs.as_slice() {
+        return finish(token(&sh, &method, tenant, &bytes), &ids);
+    }
+    match segs.first() {
+        Some(&"v1.0") => {}
+        Some(v) if *v == "beta" => {
+            let e = GraphError::odata_bad_request("The beta endpoint is not emulated; use v1.0.");
+            return finish(error_response(&e, &ids), &ids);
+        }
+        _ => {
+            let e = GraphError::odata_bad_request(format!(
+                "Invalid version: {}",
+                segs.first().copied().unwrap_or("")
+            ));
+            return finish(error_response(&e, &ids), &ids);
+        }
+    }
+    // Seeded fault injection.
+    if sh.config.fault_rate > 0.0 {
+        let roll = {
+            let mut inner = sh.lock();
+            let hit = inner.rng.random::<f64>() < sh.config.fault_rate;
+            if hit {
+                Some(inner.rng.random_range(0..3u8))
+            } else {
+                None
+            }
+        };
+        if let Some(kind) = roll {
+            sh.faults.fetch_add(1, Ordering::Relaxed);
+            return finish(fault(kind, &ids), &ids);
+        }
+    }
+    let app = match auth::check_bearer(header_str(&parts.headers, "authorization"), &sh.signing_key)
+    {
+        Ok(app) => app,
+        Err(e) => return finish(error_response(&e, &ids), &ids),
+    };
+    let base = base_for(&sh, &parts.headers);
+    let rel = path.strip_prefix("/v1.0").unwrap_or("");
+    if rel.trim_end_matches('/') == "/$batch" {
+        if method != "POST" {
+            return finish(
+                error_response(&GraphError::method_not_allowed(), &ids),
+                &ids,
+            );
+        }
+        let resp = batch(&sh, &app, &base, &bytes);
+        return finish(resp, &ids);
+    }
+    let opts = RequestOptions::from_headers(&parts.headers);
+    match execute(
+        &sh,
+        &app,
+        &base,
+        &method,
+        rel,
+        parts.uri.query(),
+        &opts,
+        &bytes,
+    ) {
+        Ok(r) => finish(graph_response(r), &ids),
+        Err(e) => finish(error_response(&e, &ids), &ids),
+    }
+}
+
+fn fault(kind: u8, ids: &Ids) -> Response {
+    match kind {
+        0 => {
+            let e = GraphError::new(
+                503,
+                "serviceNotAvailable",
+                "Service unavailable. Please retry later.",
+            )
+            .with_header("Retry-After", "1");
+            error_response(&e, ids)
+        }
+        1 => {
+            let e = GraphError::new(
+                504,
+                "UnknownError",
+                "The gateway did not receive a timely response from the upstream server.",
+            );
+            error_response(&e, ids)
+        }
+        _ => {
+            // A dropped connection: the body fails before anything useful is sent, and the
+            // connection is closed.
+            let stream = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected fault",
+                ))
+            });
+            let mut r = Response::new(Body::from_stream(stream));
+            r.headers_mut()
+                .insert("content-type", HeaderValue::from_static(JSON_CT));
+            r
+        }
+    }
+}
+
+fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response {
+    sh.token_requests.fetch_add(1, Ordering::Relaxed);
+    let trace = Uuid::new_v4().to_string();
+    let corr = Uuid::new_v4().to_string();
+    let now = time::OffsetDateTime::now_utc();
+    if method != "POST" {
+        let e = auth_error_405();
+        return json_response(e.status, &e.body(&trace, &corr, now), &[]);
+    }
+    let (tenant_name, tenant_id, domains) = {
+        let inner = sh.lock();
+        let t = &inner.tenant;
+        (
+            t.tenant_name.clone(),
+            t.tenant_id.to_string(),
+            t.domains.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        )
+    };
+    let mut names = vec![
+        sh.config.tenant.clone(),
+        tenant_name.clone(),
+        format!("{tenant_name}.onmicrosoft.com"),
+    ];
+    names.extend(domains);
+    let local = format!("{}://{}", sh.scheme, sh.fallback_host);
+    let mut audiences = Vec::new();
+    for n in names.iter().chain(std::iter::once(&tenant_id)) {
+        audiences.push(format!(
+            "https://login.microsoftonline.com/{n}/oauth2/v2.0/token"
+        ));
+        audiences.push(format!("{local}/{n}/oauth2/v2.0/token"));
+        audiences.push(format!(
+            "https://localhost:{}/{n}/oauth2/v2.0/token",
+            sh.fallback_host.rsplit(':').next().unwrap_or("")
+        ));
+        audiences.push(format!(
+            "http://localhost:{}/{n}/oauth2/v2.0/token",
+            sh.fallback_host.rsplit(':').next().unwrap_or("")
+        ));
+    }
+    audiences.push(format!(
+        "https://login.microsoftonline.com/{tenant_id}/v2.0"
+    ));
+    let cfg = AuthConfig {
+        tenant_names: names,
+        tenant_id,
+        clients: &sh.config.clients,
+        certificates: &sh.config.certificates,
+        federated: &sh.config.federated,
+        assertion_audiences: audiences,
+        token_lifetime_secs: sh.config.token_lifetime_secs,
+        signing_key: &sh.signing_key,
+    };
+    match auth::token(&cfg, tenant, form, now.unix_timestamp()) {
+        Ok(v) => {
+            let mut r = json_response(200, &v, &[]);
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            r
+        }
+        Err(e) => {
+            let mut r = json_response(e.status, &e.body(&trace, &corr, now), &[]);
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            r
+        }
+    }
+}
+
+fn auth_error_405() -> auth::OAuthError {
+    auth::OAuthError {
+        status: 405,
+        error: "invalid_request",
+        code: 900561,
+        description: "The endpoint only accepts POST requests.".into(),
+    }
+}
+
+/// Header-derived options of one (possibly batched) request.
+#[derive(Default, Clone)]
+struct RequestOptions {
+    eventual: bool,
+    max_page: Option<usize>,
+    content_type: Option<String>,
+}
+
+impl RequestOptions {
+    fn from_headers(h: &HeaderMap) -> Self {
+        let mut o = RequestOptions::default();
+        o.eventual = header_str(h, "consistencylevel")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
+        o.max_page = header_str(h, "prefer").and_then(parse_prefer);
+        o.content_type = header_str(h, "content-type").map(str::to_string);
+        o
+    }
+
+    fn from_json(h: Option<&Value>) -> Self {
+        let mut o = RequestOptions::default();
+        if let Some(Value::Object(m)) = h {
+            for (k, v) in m {
+                let Some(v) = v.as_str() else { continue };
+                match k.to_ascii_lowercase().as_str() {
+                    "consistencylevel" => o.eventual = v.trim().eq_ignore_ascii_case("eventual"),
+                    "prefer" => o.max_page = parse_prefer(v),
+                    "content-type" => o.content_type = Some(v.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        o
+    }
+}
+
+fn parse_prefer(v: &str) -> Option<usize> {
+    v.split(',').find_map(|p| {
+        let p = p.trim();
+        p.strip_prefix("odata.maxpagesize=")
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .map(|n| n.clamp(1, 999))
+    })
+}
+
+/// Run one Graph request (plain or batched) under the tenant lock: throttling, replication
+/// lag, the handler, persistence marking and counters.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    sh: &Arc<Shared>,
+    app: &str,
+    base: &str,
+    method: &str,
+    rel: &str,
+    query: Option<&str>,
+    opts: &RequestOptions,
+    body: &[u8],
+) -> Result<graph::Resp, GraphError> {
+    sh.requests.fetch_add(1, Ordering::Relaxed);
+    let class = graph::classify(method, rel);
+    let has_select = query.is_some_and(|q| {
+        q.to_ascii_lowercase().contains("%24select=") || q.to_ascii_lowercase().contains("$select=")
+    });
+    let ru = throttle::resource_units(class, has_select);
+    let write = class == graph::Cost::Write;
+    let now = Instant::now();
+    let mut inner = sh.lock();
+    if sh.config.ru_per_10s.is_some() || sh.config.writes_per_150s.is_some() {
+        let th = inner
+            .throttles
+            .entry(app.to_string())
+            .or_insert_with(|| Throttle::new(sh.config.ru_per_10s, sh.config.writes_per_150s, now));
+        if let Err(wait) = th.admit(ru, write, now) {
+            sh.throttled.fetch_add(1, Ordering::Relaxed);
+            return Err(
+                GraphError::throttled(wait).with_header("x-ms-resource-unit", ru.to_string())
+            );
+        }
+    }
+    let hidden: HashSet<Uuid> = if sh.config.replication_lag_ms > 0 {
+        let lag = Duration::from_millis(sh.config.replication_lag_ms);
+        inner
+            .recent
+            .retain(|_, t| now.saturating_duration_since(*t) < lag);
+        inner.recent.keys().copied().collect()
+    } else {
+        HashSet::new()
+    };
+    let mut ctx = Ctx {
+        base,
+        now: time::OffsetDateTime::now_utc(),
+        hidden: &hidden,
+        eventual: opts.eventual,
+        max_page: opts.max_page,
+        delta_ttl_secs: sh.config.delta_token_ttl_secs,
+        created: Vec::new(),
+    };
+    let result = graph::handle(&mut inner.tenant, &mut ctx, method, rel, query, body);
+    let created = std::mem::take(&mut ctx.created);
+    if sh.config.replication_lag_ms > 0 {
+        for id in created {
+            inner.recent.insert(id, now);
+        }
+    }
+    drop(inner);
+    match result {
+        Ok(mut r) => {
+            if r.wrote {
+                sh.writes.fetch_add(1, Ordering::Relaxed);
+                sh.mark_dirty();
+            }
+            r.headers
+                .push(("x-ms-resource-unit".into(), ru.to_string()));
+            Ok(r)
+        }
+        Err(e) => Err(e.with_header("x-ms-resource-unit", ru.to_string())),
+    }
+}
+
+/// Split a batch part's URL into a path relative to `/v1.0` and a query.
+fn batch_url(url: &str) -> Option<(String, Option<String>)> {
+    let mut u = url.trim();
+    if let Some(rest) = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+    {
+        u = rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
+    }
+    let u = u.strip_prefix("/v1.0").unwrap_or(u);
+    let u = if u.starts_with('/') {
+        u.to_string()
+    } else {
+        format!("/{u}")
+    };
+    let (p, q) = match u.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (u, None),
+    };
+    if p.len() > 4096 {
+        return None;
+    }
+    Some((p, q))
+}
+
+fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8]) -> Response {
+    let bad = |msg: &str| {
+        let e = GraphError::odata_bad_request(msg);
+        let ids = Ids {
+            request_id: Uuid::new_v4().to_string(),
+            client_request_id: String::new(),
+        };
+        error_response(&e, &ids)
+    };
+    let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
+        return bad(
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        );
+    };
+    let Some(Value::Array(reqs)) = root.get("requests") else {
+        return bad("Invalid batch payload format: the 'requests' property is missing.");
+    };
+    if reqs.is_empty() {
+        return bad("Invalid batch payload format: the batch contains no requests.");
+    }
+    if reqs.len() > 20 {
+        return bad("Limit of 20 requests per batch exceeded.");
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for r in reqs {
+        let id = match r.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return bad("Invalid batch payload format: every request needs an 'id'."),
+        };
+        if ids.contains(&id) {
+            return bad(&format!(
+                "Batch request ids must be unique; '{id}' is used more than once."
+            ));
+        }
+        ids.push(id);
+        if r.get("method").and_then(Value::as_str).is_none()
+            || r.get("url").and_then(Value::as_str).is_none()
+        {
+            return bad(
+                "Invalid batch payload format: every request needs a 'method' and a 'url'.",
+            );
+        }
+    }
+    for r in reqs {
+        if let Some(d) = r.get("dependsOn") {
+            let Some(arr) = d.as_array() else {
+                return bad("Invalid batch payload format: 'dependsOn' must be an array.");
+            };
+            for x in arr {
+                let Some(x) = x.as_str() else {
+                    return bad("Invalid batch payload format: 'dependsOn' entries must be ids.");
+                };
+                if !ids.iter().any(|i| i == x) {
+                    return bad(&format!(
+                        "Request id '{x}' named in dependsOn was not found in the batch."
+                    ));
+                }
+            }
+        }
+    }
+    let mut statuses: HashMap<String, u16> = HashMap::new();
+    let mut responses = Vec::new();
+    let mut pending: Vec<usize> = (0..reqs.len()).collect();
+    // Run requests whose dependencies are done, in order; a cycle fails the remainder.
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|&i| {
+            reqs[i]
+                .get("dependsOn")
+                .and_then(Value::as_array)
+                .is_none_or(|d| {
+                    d.iter()
+                        .filter_map(Value::as_str)
+                        .all(|x| statuses.contains_key(x))
+                })
+        });
+        let Some(pos) = ready else {
+            for &i in &pending {
+                let e =
+                    GraphError::odata_bad_request("Circular dependency between batch requests.");
+                responses.push(part(&ids[i], Err(e)));
+            }
+            break;
+        };
+        let i = pending.remove(pos);
+        let r = &reqs[i];
+        let id = &ids[i];
+        let deps_failed = r
+            .get("dependsOn")
+            .and_then(Value::as_array)
+            .is_some_and(|d| {
+                d.iter()
+                    .filter_map(Value::as_str)
+                    .any(|x| statuses.get(x).is_none_or(|s| !(200..300).contains(s)))
+            });
+        let result = if deps_failed {
+            Err(GraphError::new(
+                424,
+                "FailedDependency",
+                "The request failed because a request it depends on failed.",
+            ))
+        } else {
+            run_part(sh, app, base, r)
+        };
+        let status = match &result {
+            Ok(r) => r.status,
+            Err(e) => e.status,
+        };
+        if status == 429 {
+            // counted in execute
+        }
+        statuses.insert(id.clone(), status);
+        responses.push(part(id, result));
+    }
+    json_response(200, &json!({ "responses": responses }), &[])
+}
+
+fn run_part(sh: &Arc<Shared>, app: &str, base: &str, r: &Value) -> Result<graph::Resp, GraphError> {
+    let method = r
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET")
+        .to_ascii_uppercase();
+    if !["GET", "POST", "PATCH", "PUT", "DELETE"].contains(&method.as_str()) {
+        return Err(GraphError::odata_bad_request(format!(
+            "Invalid method '{method}' in batch request."
+        )));
+    }
+    let Some((path, query)) = r.get("url").and_then(Value::as_str).and_then(batch_url) else {
+        return Err(GraphError::odata_bad_request(
+            "Invalid request URL in batch request.",
+        ));
+    };
+    if path.trim_end_matches('/') == "/$batch" {
+        return Err(GraphError::odata_bad_request(
+            "Nested batch requests are not supported.",
+        ));
+    }
+    let opts = RequestOptions::from_json(r.get("headers"));
+    let body: Vec<u8> = match r.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(b) => {
+            if opts.content_type.is_none() {
+                return Err(GraphError::odata_bad_request(format!(
+                    "Write request id : {} does not contain Content-Type header or body.",
+                    r.get("id").map(|v| v.to_string()).unwrap_or_default()
+                )));
+            }
+            match b {
+                Value::String(s) => {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s.as_bytes())
+                        .unwrap_or_else(|_| s.as_bytes().to_vec())
+                }
+                other => other.to_string().into_bytes(),
+            }
+        }
+    };
+    execute(
+        sh,
+        app,
+        base,
+        &method,
+        &path,
+        query.as_deref(),
+        &opts,
+        &body,
+    )
+}
+
+fn part(id: &str, result: Result<graph::Resp, GraphError>) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(id));
+    match result {
+        Ok(r) => {
+            m.insert("status".into(), json!(r.status));
+            let mut h = Map::new();
+            for (k, v) in &r.headers {
+                h.insert(k.clone(), json!(v));
+            }
+            match r.body {
+                graph::Body::Json(v) => {
+                    h.insert("Content-Type".into(), json!(JSON_CT));
+                    m.insert("headers".into(), Value::Object(h));
+                    m.insert("body".into(), v);
+                }
+                graph::Body::Text(s) => {
+                    h.insert("Content-Type".into(), json!("text/plain"));
+                    m.insert("headers".into(), Value::Object(h));
+                    m.insert("body".into(), json!(s));
+                }
+                graph::Body::Empty => {
+                    m.insert("headers".into(), Value::Object(h));
+                }
+            }
+        }
+        Err(e) => {
+            m.insert("status".into(), json!(e.status));
+            let mut h = Map::new();
+            for (k, v) in &e.headers {
+                h.insert(k.clone(), json!(v));
+            }
+            h.insert("Content-Type".into(), json!("application/json"));
+            m.insert("headers".into(), Value::Object(h));
+            let rid = Uuid::new_v4().to_string();
+            m.insert(
+                "body".into(),
+                e.body(&rid, &rid, &graph_date(time::OffsetDateTime::now_utc())),
+            );
+        }
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_urls() {
+        assert_eq!(
+            batch_url("/users?$top=1"),
+            Some(("/users".into(), Some("$top=1".into())))
+        );
+        assert_eq!(batch_url("users/x"), Some(("/users/x".into(), None)));
+        assert_eq!(
+            batch_url("https://graph.microsoft.com/v1.0/groups"),
+            Some(("/groups".into(), None))
+        );
+        assert_eq!(batch_url("/v1.0/me"), Some(("/me".into(), None)));
+    }
+
+    #[test]
+    fn prefer_header() {
+        assert_eq!(parse_prefer("odata.maxpagesize=5"), Some(5));
+        assert_eq!(
+            parse_prefer("return=minimal, odata.maxpagesize=5000"),
+            Some(999)
+        );
+        assert_eq!(parse_prefer("nope"), None);
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("s.json");
+        write_atomic(&p, b"one", 0).expect("write");
+        write_atomic(&p, b"two", 1).expect("write");
+        assert_eq!(std::fs::read(&p).expect("read"), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .flatten()
+            .filter(|e| e.file_name() != "s.json")
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}
