@@ -1,1 +1,292 @@
-//! The office365 connector: Microsoft Graph v1.0 client, reader and applier.
+//! The office365 connector: reads a Microsoft 365 tenant through Microsoft Graph
+//! v1.0 into the observed state and carries out plan changes there. A `sandbox:` app
+//! runs the bundled Graph emulator in-process and goes through the very same client.
+//!
+//! Layout: [`auth`] (tokens), [`http`] (requests, paging, `$batch`, retries),
+//! [`read`] (observed state), [`apply`] (changes), [`sandbox`] (the local tenant).
+//!
+//! Choices worth knowing:
+//! - A create of a user whose UPN belongs to a soft-deleted user creates a new user;
+//!   it does not restore the deleted one. Restoring would bring back group memberships
+//!   and licenses that the repository does not list, and a deleted user's UPN is
+//!   rewritten by the service, so a match would need an advanced query per user.
+//! - With password sync (the user has a `password` reference and the app's
+//!   `password_sync` switch is on) the password is sent on create with
+//!   `forceChangePasswordNextSignIn: false`; otherwise a random 24-character password
+//!   is generated and the user must change it at first sign-in. Passwords are never
+//!   logged or reported.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::apps::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
+use crate::desired::Office365App;
+use crate::observed::ObservedApp;
+
+pub mod apply;
+pub mod auth;
+pub mod http;
+pub mod read;
+pub mod sandbox;
+
+pub use http::RetryPolicy;
+
+/// The default Graph service root.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
+/// The default Microsoft identity platform root.
+pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
+
+/// The client-credentials scope for a Graph root: the national clouds' own resource
+/// ids, else the global service's (also what emulators and proxies in front of it
+/// expect).
+pub fn token_scope(graph_url: &str) -> String {
+    const CLOUDS: &[&str] = &[
+        "graph.microsoft.com",
+        "graph.microsoft.us",
+        "dod-graph.microsoft.us",
+        "microsoftgraph.chinacloudapi.cn",
+    ];
+    let host = url::Url::parse(graph_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    match host {
+        Some(h) if CLOUDS.contains(&h.as_str()) => format!("https://{h}/.default"),
+        _ => "https://graph.microsoft.com/.default".to_string(),
+    }
+}
+
+/// A connected office365 app.
+pub struct Office365Connector {
+    app: Office365App,
+    repo_root: PathBuf,
+    graph: Arc<http::Graph>,
+    directory_id: Option<String>,
+    sandbox: Option<sandbox::Sandbox>,
+}
+
+/// Everything needed to build the client, after settings and sandbox are resolved.
+pub(crate) struct Endpoint {
+    pub graph_url: String,
+    pub login_url: String,
+    pub tenant: String,
+    pub client_id: String,
+    pub credential: auth::Credential,
+    pub ca_file: Option<PathBuf>,
+    /// Connect directly, never through a proxy (the in-process sandbox).
+    pub no_proxy: bool,
+}
+
+impl Office365Connector {
+    /// Builds the client and authenticates. With `app.sandbox = Some(path)` the
+    /// emulator is started in-process on a loopback port with its tenant persisted at
+    /// `repo_root/path`, and the connector talks to it like to any tenant.
+    pub async fn connect(app: &Office365App, ctx: &ConnectContext) -> Result<Self> {
+        Self::connect_with(app, ctx, RetryPolicy::default()).await
+    }
+
+    /// [`Self::connect`] with explicit retry and concurrency settings.
+    pub async fn connect_with(
+        app: &Office365App,
+        ctx: &ConnectContext,
+        policy: RetryPolicy,
+    ) -> Result<Self> {
+        let (endpoint, sandbox) = match &app.sandbox {
+            Some(path) => {
+                let (sb, ep) = sandbox::Sandbox::start(app, &ctx.repo_root.join(path)).await?;
+                (ep, Some(sb))
+            }
+            None => (Self::endpoint(app, ctx)?, None),
+        };
+        let result = Self::build(app, ctx, endpoint, policy).await;
+        match result {
+            Ok((graph, directory_id)) => Ok(Office365Connector {
+                app: app.clone(),
+                repo_root: ctx.repo_root.clone(),
+                graph: Arc::new(graph),
+                directory_id,
+                sandbox,
+            }),
+            Err(e) => {
+                if let Some(sb) = sandbox {
+                    let _ = sb.stop().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn endpoint(app: &Office365App, ctx: &ConnectContext) -> Result<Endpoint> {
+        let name = &app.name;
+        let tenant = app.tenant.clone().ok_or_else(|| {
+            anyhow!("app {name}: `tenant` is required (or `sandbox:` for a local tenant)")
+        })?;
+        let client_id = app
+            .client_id
+            .clone()
+            .ok_or_else(|| anyhow!("app {name}: `client_id` is required"))?;
+        let creds = app
+            .credentials
+            .as_ref()
+            .ok_or_else(|| anyhow!("app {name}: `credentials` are required (client_secret, certificate or federated_token)"))?;
+        let credential = auth::Credential::from_settings(name, creds, &ctx.repo_root)?;
+        Ok(Endpoint {
+            graph_url: app
+                .graph_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_GRAPH_URL.into()),
+            login_url: app
+                .login_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LOGIN_URL.into()),
+            tenant,
+            client_id,
+            credential,
+            ca_file: app
+                .tls
+                .as_ref()
+                .and_then(|t| t.ca_file.as_ref())
+                .map(|f| ctx.repo_root.join(f)),
+            no_proxy: false,
+        })
+    }
+
+    async fn build(
+        app: &Office365App,
+        _ctx: &ConnectContext,
+        ep: Endpoint,
+        policy: RetryPolicy,
+    ) -> Result<(http::Graph, Option<String>)> {
+        let name = &app.name;
+        for (key, u) in [("graph_url", &ep.graph_url), ("login_url", &ep.login_url)] {
+            let parsed = url::Url::parse(u)
+                .with_context(|| format!("app {name}: `{key}` is not a URL: {u}"))?;
+            if !matches!(parsed.scheme(), "https" | "http") {
+                bail!("app {name}: `{key}` must be an http(s) URL: {u}");
+            }
+        }
+        // reqwest honours HTTPS_PROXY / NO_PROXY from the environment by default.
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(16)
+            .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")));
+        if ep.no_proxy {
+            builder = builder.no_proxy();
+        }
+        if let Some(ca) = &ep.ca_file {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("app {name}: cannot read tls.ca_file {}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                anyhow!(
+                    "app {name}: tls.ca_file {} is not a PEM certificate: {e}",
+                    ca.display()
+                )
+            })?;
+            if certs.is_empty() {
+                bail!(
+                    "app {name}: tls.ca_file {} holds no certificate",
+                    ca.display()
+                );
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| anyhow!("app {name}: cannot build the HTTP client: {e}"))?;
+        let graph_url = ep.graph_url.trim_end_matches('/').to_string();
+        let token_url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            ep.login_url.trim_end_matches('/'),
+            http::path_segment(&ep.tenant)
+        );
+        let tokens = auth::TokenProvider::new(
+            client.clone(),
+            name,
+            token_url,
+            ep.client_id,
+            token_scope(&graph_url),
+            ep.credential,
+        );
+        // Authenticate now, so that bad credentials fail before any read.
+        let token = tokens.token().await?;
+        let directory_id = auth::tenant_id_of(&token).or(Some(ep.tenant));
+        Ok((
+            http::Graph::new(client, &graph_url, tokens, name, policy),
+            directory_id,
+        ))
+    }
+
+    /// Reads users, groups, the members of the groups in `scope`, verified domains
+    /// and license SKUs.
+    pub async fn read(&self, scope: &ReadScope) -> Result<ObservedApp> {
+        let mut observed = read::read(&self.graph, scope, self.directory_id.clone()).await?;
+        observed.app = self.app.name.clone();
+        Ok(observed)
+    }
+
+    /// Carries out the changes (already in plan order, all for this app); reports every
+    /// change's outcome through `sink` as soon as it is known; never stops at the first
+    /// failure.
+    pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
+        if let Some(c) = input.changes.iter().find(|c| c.app != self.app.name) {
+            bail!(
+                "app {}: asked to apply a change of app {} ({})",
+                self.app.name,
+                c.app,
+                c.key
+            );
+        }
+        apply::Applier::new(&self.graph, &self.app, &self.repo_root, &input, sink)
+            .apply()
+            .await;
+        Ok(())
+    }
+
+    /// The Graph base URL this connector talks to (the emulator's for a sandbox).
+    pub fn graph_url(&self) -> &str {
+        &self.graph.base
+    }
+
+    /// The emulator's base URL when this is a sandbox app.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(|s| s.base_url())
+    }
+
+    /// Stops the sandbox emulator (persisting its state), if any.
+    pub async fn close(self) -> Result<()> {
+        match self.sandbox {
+            Some(sb) => sb.stop().await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_follow_the_cloud() {
+        assert_eq!(
+            token_scope("https://graph.microsoft.com"),
+            "https://graph.microsoft.com/.default"
+        );
+        assert_eq!(
+            token_scope("https://graph.microsoft.us/"),
+            "https://graph.microsoft.us/.default"
+        );
+        assert_eq!(
+            token_scope("http://127.0.0.1:8080"),
+            "https://graph.microsoft.com/.default"
+        );
+        assert_eq!(
+            token_scope("not a url"),
+            "https://graph.microsoft.com/.default"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! Office365 connector benchmark against the in-process Graph emulator: the cost of
+//! applying many user creates and membership adds, and of reading the resulting
+//! tenant, in HTTP requests, Graph requests and wall time.
+//!
+//! Sizes come from the environment: `ROSTER_BENCH_USERS` (default 10000),
+//! `ROSTER_BENCH_GROUPS` (500), `ROSTER_BENCH_MEMBERS` (50000); set
+//! `ROSTER_BENCH_THROTTLE=1` to run with the emulator's throttle budgets
+//! (`ROSTER_BENCH_RU_PER_10S`, default 10000; `ROSTER_BENCH_WRITES_PER_150S`, default
+//! 30000). Run with `cargo bench --bench o365`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use roster::apps::office365::Office365Connector;
+use roster::apps::{ApplyInput, ChangeResult, ConnectContext, OutcomeSink, ReadScope};
+use roster::desired::{DesiredState, Office365App, Office365Credentials, SecretRef, Switches};
+use roster::emulator::{EmulatorConfig, Stats};
+use roster::observed::ObservedApp;
+use roster::plan::{Action, Change, ObjectKind};
+use serde_json::json;
+
+struct Count {
+    ok: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl OutcomeSink for Count {
+    fn record(&self, _change: &Change, result: &ChangeResult) {
+        if result.is_failure() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn change(object: ObjectKind, key: String, action: Action) -> Change {
+    Change {
+        app: "bench".into(),
+        object,
+        key,
+        action,
+        group: None,
+        member: None,
+        sku: None,
+        id: None,
+        before: None,
+        after: None,
+        reason: "bench".into(),
+    }
+}
+
+fn delta(a: Stats, b: Stats) -> (u64, u64, u64, u64) {
+    (
+        b.http_requests - a.http_requests,
+        b.requests - a.requests,
+        b.writes - a.writes,
+        b.throttled - a.throttled,
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let users = env_num("ROSTER_BENCH_USERS", 10_000);
+    let groups = env_num("ROSTER_BENCH_GROUPS", 500).max(1);
+    let members = env_num("ROSTER_BENCH_MEMBERS", 50_000);
+    let throttle = std::env::var("ROSTER_BENCH_THROTTLE").is_ok_and(|v| v == "1");
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("secret"), "bench-secret")?;
+    let mut cfg = EmulatorConfig {
+        tenant: "bench".into(),
+        domains: vec!["bench.example".into()],
+        clients: vec![("bench-client".into(), "bench-secret".into())],
+        ..EmulatorConfig::default()
+    };
+    if throttle {
+        cfg.ru_per_10s = Some(env_num("ROSTER_BENCH_RU_PER_10S", 10_000) as u32);
+        cfg.writes_per_150s = Some(env_num("ROSTER_BENCH_WRITES_PER_150S", 30_000) as u32);
+    }
+    let emu = roster::emulator::start(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let app = Office365App {
+        name: "bench".into(),
+        tenant: Some("bench".into()),
+        client_id: Some("bench-client".into()),
+        credentials: Some(Office365Credentials::ClientSecret(SecretRef::File("secret".into()))),
+        graph_url: Some(emu.base_url()),
+        login_url: Some(emu.base_url()),
+        tls: None,
+        sandbox: None,
+        authorized_domains: None,
+        switches: Switches::default(),
+        ignore: Vec::new(),
+        max_deletes: None,
+    };
+    let ctx = ConnectContext {
+        repo_root: dir.path().to_path_buf(),
+    };
+    let conn = Office365Connector::connect(&app, &ctx).await?;
+
+    let mut changes = Vec::with_capacity(groups + users + members);
+    for g in 0..groups {
+        changes.push(change(ObjectKind::Group, format!("group{g:05}"), Action::Create));
+    }
+    for u in 0..users {
+        let mut c = change(ObjectKind::User, format!("user{u:06}"), Action::Create);
+        let after: BTreeMap<_, _> = [
+            ("email".to_string(), json!(format!("user{u:06}@bench.example"))),
+            ("first_name".to_string(), json!("Bench")),
+            ("last_name".to_string(), json!(format!("User{u}"))),
+            ("department".to_string(), json!("Load")),
+        ]
+        .into();
+        c.after = Some(after);
+        changes.push(c);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut k = 0usize;
+    while seen.len() < members.min(users * groups) {
+        let g = k % groups;
+        let u = (k / groups * 7919 + g * 104_729) % users.max(1);
+        k += 1;
+        if seen.insert((g, u)) {
+            let gname = format!("group{g:05}");
+            let uname = format!("user{u:06}");
+            let mut c = change(ObjectKind::Membership, format!("{gname}/{uname}"), Action::Add);
+            c.group = Some(gname);
+            c.member = Some(uname);
+            changes.push(c);
+        }
+    }
+    let desired = DesiredState::default();
+    let observed = ObservedApp::default();
+    let sink = Count {
+        ok: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+    };
+    let s0 = emu.stats();
+    let t0 = Instant::now();
+    conn.apply(
+        ApplyInput {
+            changes: &changes,
+            desired: &desired,
+            observed: &observed,
+        },
+        &sink,
+    )
+    .await?;
+    let apply_time = t0.elapsed();
+    let s1 = emu.stats();
+    let (http, graph, writes, throttled) = delta(s0, s1);
+    println!("office365 connector benchmark (emulator in-process, throttling {})", if throttle { "on" } else { "off" });
+    println!("| step | changes | HTTP requests | Graph requests | Graph writes | throttled | wall time | writes per HTTP request |");
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| apply: {groups} group + {users} user creates, {} member adds | {} ok / {} failed | {http} | {graph} | {writes} | {throttled} | {:.2?} | {:.1} |",
+        seen.len(),
+        sink.ok.load(Ordering::Relaxed),
+        sink.failed.load(Ordering::Relaxed),
+        apply_time,
+        writes as f64 / http.max(1) as f64
+    );
+
+    let t1 = Instant::now();
+    let o = conn.read(&ReadScope::default()).await?;
+    let read_time = t1.elapsed();
+    let s2 = emu.stats();
+    let (http, graph, _, throttled) = delta(s1, s2);
+    let floor = users.div_ceil(999) + groups.div_ceil(999) + groups.div_ceil(20) + 2;
+    let m: usize = o.groups.iter().map(|g| g.member_ids.len()).sum();
+    println!(
+        "| full read: {} users, {} groups, {m} memberships | - | {http} (floor {floor}, ratio {:.2}) | {graph} | 0 | {throttled} | {:.2?} | - |",
+        o.users.len(),
+        o.groups.len(),
+        http as f64 / floor as f64,
+        read_time
+    );
+    conn.close().await?;
+    emu.shutdown().await?;
+    Ok(())
+}

@@ -1,0 +1,1204 @@
+//! Carrying out a plan's changes against Graph: phase by phase in plan order
+//! (create groups → create/update/enable users → licenses → member adds → member
+//! removes → disable/delete users → delete groups), every write through `$batch`,
+//! member adds 20 per `members@odata.bind` PATCH, each change's outcome reported as
+//! soon as it is known, dependants of a failed create skipped, and "already exists"
+//! answers turned into success when the live object matches.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+use super::http::{
+    BATCH_SIZE, BatchOp, Graph, GraphResponse, OpOutcome, odata_literal, path_segment,
+};
+use super::read::{USER_ATTRIBUTES, USER_SELECT};
+use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
+use crate::desired::{GroupKind, Office365App, User};
+use crate::plan::{Action, Change, ObjectKind, Phase};
+
+/// Rounds of "create, then look up what an ambiguous failure left behind".
+const CREATE_ROUNDS: usize = 4;
+
+/// A failed change's result from an outcome.
+fn failed(outcome: &OpOutcome) -> ChangeResult {
+    match outcome {
+        OpOutcome::Done(r) => ChangeResult::Failed {
+            error: r.describe(),
+            request_id: r.request_id.clone(),
+        },
+        OpOutcome::Failed {
+            error, request_id, ..
+        } => ChangeResult::Failed {
+            error: error.clone(),
+            request_id: request_id.clone(),
+        },
+    }
+}
+
+fn applied(id: Option<String>, r: &GraphResponse) -> ChangeResult {
+    ChangeResult::Applied {
+        id,
+        request_id: r.request_id.clone(),
+    }
+}
+
+fn fail(msg: impl Into<String>) -> ChangeResult {
+    ChangeResult::Failed {
+        error: msg.into(),
+        request_id: None,
+    }
+}
+
+fn already_exists(r: &GraphResponse) -> bool {
+    r.status == 400 && r.error_message().contains("already exist")
+}
+
+/// A Graph `mailNickname` from a name: ASCII letters, digits, `.`, `-`, `_`, at most
+/// 64 characters, never empty.
+pub fn mail_nickname(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(64)
+        .collect();
+    s = s.trim_matches('.').to_string();
+    if s.is_empty() {
+        let n: u32 = rand::rng().random();
+        s = format!("roster{n:08x}");
+    }
+    s
+}
+
+/// A random strong password: 24 characters with upper, lower, digit and symbol.
+pub fn random_password() -> String {
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    const DIGIT: &[u8] = b"23456789";
+    const SYMBOL: &[u8] = b"!#$%*+-=?@^_";
+    let mut rng = rand::rng();
+    let all: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].concat();
+    let mut out: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL]
+        .iter()
+        .map(|set| set[rng.random_range(0..set.len())])
+        .collect();
+    while out.len() < 24 {
+        out.push(all[rng.random_range(0..all.len())]);
+    }
+    // Shuffle so the class characters are not always first.
+    for i in (1..out.len()).rev() {
+        let j = rng.random_range(0..=i);
+        out.swap(i, j);
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Graph user properties from roster attributes (only the managed ones; empty or null
+/// values become null, which clears the property).
+pub fn user_patch(after: &BTreeMap<String, Value>) -> Map<String, Value> {
+    let mut body = Map::new();
+    for (k, v) in after {
+        if let Some((_, graph)) = USER_ATTRIBUTES.iter().find(|(r, _)| r == k) {
+            body.insert(
+                (*graph).to_string(),
+                value_text(v).map(Value::String).unwrap_or(Value::Null),
+            );
+        } else if k == "enabled"
+            && let Some(b) = v.as_bool()
+        {
+            body.insert("accountEnabled".into(), Value::Bool(b));
+        }
+    }
+    body
+}
+
+/// The profile of a user to create: the desired user's attributes, overridden by
+/// the change's `after` values (the plan is applied as saved).
+fn user_profile(
+    user: Option<&User>,
+    after: Option<&BTreeMap<String, Value>>,
+) -> Map<String, Value> {
+    let mut attrs: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some(u) = user {
+        let mut put = |k: &str, v: Option<&String>| {
+            if let Some(v) = v {
+                attrs.insert(k.to_string(), Value::String(v.clone()));
+            }
+        };
+        put("email", Some(&u.email));
+        put("first_name", Some(&u.first_name));
+        put("last_name", Some(&u.last_name));
+        put("display_name", Some(&u.display_name()));
+        put("department", u.department.as_ref());
+        put("job_title", u.job_title.as_ref());
+        put("employee_id", u.employee_id.as_ref());
+        put("usage_location", u.usage_location.as_ref());
+        put("mobile_phone", u.mobile_phone.as_ref());
+        attrs.insert("enabled".into(), Value::Bool(u.enabled));
+    }
+    if let Some(a) = after {
+        for (k, v) in a {
+            attrs.insert(k.clone(), v.clone());
+        }
+    }
+    let mut body = user_patch(&attrs);
+    body.retain(|_, v| !v.is_null());
+    body.entry("accountEnabled").or_insert(Value::Bool(true));
+    body
+}
+
+/// One unit of work in a phase: a request and the changes it settles.
+struct Work {
+    op: BatchOp,
+    changes: Vec<usize>,
+    /// A phase-specific index (member adds: the chunk).
+    tag: usize,
+}
+
+/// Mutable bookkeeping of one apply.
+#[derive(Default)]
+struct State {
+    /// Lower-cased userPrincipalName → id.
+    user_ids: HashMap<String, String>,
+    /// Group display name → id.
+    group_ids: HashMap<String, String>,
+    /// Usernames/keys of users whose create failed.
+    failed_users: HashSet<String>,
+    /// Names of groups whose create failed.
+    failed_groups: HashSet<String>,
+    /// Ids created in this run (their reads may lag).
+    created: HashSet<String>,
+}
+
+/// Runs one apply.
+pub(crate) struct Applier<'a> {
+    graph: &'a Graph,
+    app: &'a Office365App,
+    repo_root: &'a Path,
+    input: &'a ApplyInput<'a>,
+    sink: &'a dyn OutcomeSink,
+    st: State,
+}
+
+/// Why a reference could not be resolved to a live id.
+enum Unresolved {
+    Dependency(String),
+    Missing(String),
+}
+
+impl<'a> Applier<'a> {
+    pub(crate) fn new(
+        graph: &'a Graph,
+        app: &'a Office365App,
+        repo_root: &'a Path,
+        input: &'a ApplyInput<'a>,
+        sink: &'a dyn OutcomeSink,
+    ) -> Self {
+        let mut st = State::default();
+        for u in &input.observed.users {
+            st.user_ids
+                .insert(u.login.to_ascii_lowercase(), u.id.clone());
+        }
+        for g in &input.observed.groups {
+            st.group_ids
+                .entry(g.name.clone())
+                .or_insert_with(|| g.id.clone());
+        }
+        Applier {
+            graph,
+            app,
+            repo_root,
+            input,
+            sink,
+            st,
+        }
+    }
+
+    fn change(&self, i: usize) -> &'a Change {
+        &self.input.changes[i]
+    }
+
+    fn report(&self, i: usize, r: ChangeResult) {
+        self.sink.record(&self.input.changes[i], &r);
+    }
+
+    /// The userPrincipalName of a user key: the desired user's email, or the key
+    /// itself when it is a live login.
+    fn login_of(&self, key: &str) -> Option<String> {
+        self.input
+            .desired
+            .user(key)
+            .map(|u| u.email.to_ascii_lowercase())
+            .or_else(|| key.contains('@').then(|| key.to_ascii_lowercase()))
+    }
+
+    fn user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, Unresolved> {
+        if self.st.failed_users.contains(key) {
+            return Err(Unresolved::Dependency(format!("user {key}")));
+        }
+        if let Some(id) = self
+            .login_of(key)
+            .and_then(|l| self.st.user_ids.get(&l).cloned())
+        {
+            return Ok(id);
+        }
+        if let Some(id) = fallback {
+            return Ok(id.clone());
+        }
+        Err(Unresolved::Missing(format!(
+            "user {key} has no live object in app {}",
+            self.app.name
+        )))
+    }
+
+    fn group_id(&self, name: &str, fallback: Option<&String>) -> Result<String, Unresolved> {
+        if self.st.failed_groups.contains(name) {
+            return Err(Unresolved::Dependency(format!("group {name}")));
+        }
+        if let Some(id) = self.st.group_ids.get(name) {
+            return Ok(id.clone());
+        }
+        if let Some(id) = fallback {
+            return Ok(id.clone());
+        }
+        Err(Unresolved::Missing(format!(
+            "group {name} has no live object in app {}",
+            self.app.name
+        )))
+    }
+
+    fn report_unresolved(&self, i: usize, u: Unresolved) {
+        match u {
+            Unresolved::Dependency(on) => self.report(i, ChangeResult::SkippedDependency { on }),
+            Unresolved::Missing(m) => self.report(i, fail(m)),
+        }
+    }
+
+    /// Runs works; `settle` decides each outcome (and may collect follow-ups).
+    async fn run(
+        &mut self,
+        works: &[Work],
+        mut settle: impl FnMut(&mut State, &Self, &Work, OpOutcome),
+    ) {
+        let ops: Vec<BatchOp> = works.iter().map(|w| w.op.clone()).collect();
+        let graph = self.graph;
+        let mut st = std::mem::take(&mut self.st);
+        {
+            let this: &Self = self;
+            graph
+                .run_batched(&ops, |k, outcome| settle(&mut st, this, &works[k], outcome))
+                .await;
+        }
+        self.st = st;
+    }
+
+    /// Applies all changes, phase by phase.
+    pub(crate) async fn apply(mut self) {
+        let order = [
+            Phase::CreateGroups,
+            Phase::CreateUpdateEnableUsers,
+            Phase::Licenses,
+            Phase::MembershipAdds,
+            Phase::MembershipRemoves,
+            Phase::DisableDeleteUsers,
+            Phase::DeleteGroups,
+            Phase::Other,
+        ];
+        for phase in order {
+            let idx: Vec<usize> = (0..self.input.changes.len())
+                .filter(|&i| self.change(i).phase() == phase)
+                .collect();
+            if idx.is_empty() {
+                continue;
+            }
+            match phase {
+                Phase::CreateGroups => self.groups_phase(&idx).await,
+                Phase::CreateUpdateEnableUsers => self.users_phase(&idx).await,
+                Phase::Licenses => self.licenses_phase(&idx).await,
+                Phase::MembershipAdds => self.member_adds(&idx).await,
+                Phase::MembershipRemoves => self.member_removes(&idx).await,
+                Phase::DisableDeleteUsers | Phase::DeleteGroups => self.simple_phase(&idx).await,
+                Phase::Other => {
+                    for i in idx {
+                        let c = self.change(i);
+                        self.report(
+                            i,
+                            fail(format!(
+                                "{:?} {:?} is not something the office365 connector can do",
+                                c.action, c.object
+                            )),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- groups -------------------------------------------------------------------
+
+    async fn groups_phase(&mut self, idx: &[usize]) {
+        let mut creates = Vec::new();
+        let mut works = Vec::new();
+        for &i in idx {
+            let c = self.change(i);
+            match c.action {
+                Action::Create => creates.push(i),
+                _ => match self.group_id(&c.key, c.id.as_ref()) {
+                    Err(u) => self.report_unresolved(i, u),
+                    Ok(id) => {
+                        let mut body = Map::new();
+                        let mut unsupported = Vec::new();
+                        for (k, v) in c.after.iter().flatten() {
+                            match k.as_str() {
+                                "description" => {
+                                    body.insert(
+                                        "description".into(),
+                                        value_text(v).map(Value::String).unwrap_or(Value::Null),
+                                    );
+                                }
+                                "name" | "display_name" => {
+                                    if let Some(n) = value_text(v) {
+                                        body.insert("displayName".into(), Value::String(n));
+                                    }
+                                }
+                                other => unsupported.push(other.to_string()),
+                            }
+                        }
+                        if !unsupported.is_empty() {
+                            self.report(
+                                i,
+                                fail(format!(
+                                    "group {}: Graph cannot change {} of an existing group",
+                                    c.key,
+                                    unsupported.join(", ")
+                                )),
+                            );
+                        } else if body.is_empty() {
+                            self.report(
+                                i,
+                                ChangeResult::Applied {
+                                    id: Some(id),
+                                    request_id: None,
+                                },
+                            );
+                        } else {
+                            works.push(Work {
+                                op: BatchOp::new(
+                                    "PATCH",
+                                    format!("/groups/{}", path_segment(&id)),
+                                    Some(Value::Object(body)),
+                                ),
+                                changes: vec![i],
+                                tag: 0,
+                            });
+                        }
+                    }
+                },
+            }
+        }
+        self.create_groups(creates).await;
+        self.run(&works, |_, this, w, o| match &o {
+            OpOutcome::Done(r) if r.is_success() => this.report(w.changes[0], applied(None, r)),
+            _ => this.report(w.changes[0], failed(&o)),
+        })
+        .await;
+    }
+
+    fn group_create_body(&self, c: &Change) -> Value {
+        let g = self.input.desired.group(&c.key);
+        let mut description = g.and_then(|g| g.description.clone());
+        let mut kind = g.and_then(|g| g.kind).unwrap_or_default();
+        for (k, v) in c.after.iter().flatten() {
+            match k.as_str() {
+                "description" => description = value_text(v),
+                "kind" => {
+                    kind = if v.as_str() == Some("microsoft365") {
+                        GroupKind::Microsoft365
+                    } else {
+                        GroupKind::Security
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut body = json!({
+            "displayName": c.key,
+            "mailNickname": mail_nickname(&c.key),
+        });
+        match kind {
+            GroupKind::Security => {
+                body["securityEnabled"] = json!(true);
+                body["mailEnabled"] = json!(false);
+                body["groupTypes"] = json!([]);
+            }
+            GroupKind::Microsoft365 => {
+                body["securityEnabled"] = json!(false);
+                body["mailEnabled"] = json!(true);
+                body["groupTypes"] = json!(["Unified"]);
+            }
+        }
+        if let Some(d) = description {
+            body["description"] = Value::String(d);
+        }
+        body
+    }
+
+    /// Group names are not unique in Graph, so a create whose fate is unknown is
+    /// never resent blindly: roster first looks the name up.
+    async fn create_groups(&mut self, mut pending: Vec<usize>) {
+        for round in 0..CREATE_ROUNDS {
+            if pending.is_empty() {
+                return;
+            }
+            let works: Vec<Work> = pending
+                .iter()
+                .map(|&i| {
+                    let mut op = BatchOp::new(
+                        "POST",
+                        "/groups",
+                        Some(self.group_create_body(self.change(i))),
+                    );
+                    op.idempotent = false;
+                    Work {
+                        op,
+                        changes: vec![i],
+                        tag: 0,
+                    }
+                })
+                .collect();
+            // (change, its error, whether the create may have gone through)
+            let mut unsure: Vec<(usize, ChangeResult, bool)> = Vec::new();
+            self.run(&works, |st, this, w, o| {
+                let i = w.changes[0];
+                let c = this.change(i);
+                match &o {
+                    OpOutcome::Done(r) if r.is_success() => {
+                        let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
+                        if let Some(id) = &id {
+                            st.group_ids.insert(c.key.clone(), id.clone());
+                            st.created.insert(id.clone());
+                        }
+                        this.report(i, applied(id, r));
+                    }
+                    OpOutcome::Done(r) if already_exists(r) => unsure.push((i, failed(&o), false)),
+                    OpOutcome::Failed {
+                        ambiguous: true, ..
+                    } => unsure.push((i, failed(&o), true)),
+                    _ => {
+                        st.failed_groups.insert(c.key.clone());
+                        this.report(i, failed(&o));
+                    }
+                }
+            })
+            .await;
+            if unsure.is_empty() {
+                return;
+            }
+            // Look the names up, after a pause that lets a create that did go through
+            // become visible (replication lag): found → created (by the attempt) or
+            // adopted; not found → created again.
+            if unsure.iter().any(|u| u.2) {
+                tokio::time::sleep(std::time::Duration::from_millis(1000 << round.min(4))).await;
+            }
+            let lookups: Vec<Work> = unsure
+                .iter()
+                .map(|(i, _, _)| Work {
+                    op: BatchOp::new(
+                        "GET",
+                        format!(
+                            "/groups?$filter=displayName%20eq%20'{}'&$select=id,displayName",
+                            odata_literal(&self.change(*i).key)
+                        ),
+                        None,
+                    ),
+                    changes: vec![*i],
+                    tag: 0,
+                })
+                .collect();
+            let resend: HashSet<usize> = unsure.iter().filter(|u| u.2).map(|u| u.0).collect();
+            let last_errors: HashMap<usize, ChangeResult> =
+                unsure.into_iter().map(|(i, e, _)| (i, e)).collect();
+            let mut again = Vec::new();
+            let last_round = round + 1 == CREATE_ROUNDS;
+            self.run(&lookups, |st, this, w, o| {
+                let i = w.changes[0];
+                let c = this.change(i);
+                let found = match &o {
+                    OpOutcome::Done(r) if r.is_success() => r
+                        .body
+                        .get("value")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.iter().find_map(|g| g.get("id").and_then(Value::as_str)))
+                        .map(str::to_string),
+                    _ => None,
+                };
+                match found {
+                    Some(id) => {
+                        st.group_ids.insert(c.key.clone(), id.clone());
+                        st.created.insert(id.clone());
+                        let rid = if let OpOutcome::Done(r) = &o {
+                            r.request_id.clone()
+                        } else {
+                            None
+                        };
+                        this.report(
+                            i,
+                            ChangeResult::Applied {
+                                id: Some(id),
+                                request_id: rid,
+                            },
+                        );
+                    }
+                    None if !last_round
+                        && resend.contains(&i)
+                        && matches!(&o, OpOutcome::Done(r) if r.is_success()) =>
+                    {
+                        again.push(i)
+                    }
+                    None => {
+                        st.failed_groups.insert(c.key.clone());
+                        let r = last_errors.get(&i).cloned().unwrap_or_else(|| failed(&o));
+                        this.report(i, r);
+                    }
+                }
+            })
+            .await;
+            pending = again;
+        }
+    }
+
+    // ----- users --------------------------------------------------------------------
+
+    async fn users_phase(&mut self, idx: &[usize]) {
+        let mut works = Vec::new();
+        let mut creates = Vec::new();
+        for &i in idx {
+            let c = self.change(i);
+            match c.action {
+                Action::Create => match self.user_create_body(c) {
+                    Ok(body) => {
+                        let mut op = BatchOp::new("POST", "/users", Some(body));
+                        // userPrincipalName is unique: a resent create cannot duplicate.
+                        op.idempotent = true;
+                        creates.push(Work {
+                            op,
+                            changes: vec![i],
+                            tag: 0,
+                        });
+                    }
+                    Err(e) => {
+                        self.st.failed_users.insert(c.key.clone());
+                        self.report(i, fail(e));
+                    }
+                },
+                Action::Update | Action::Enable => match self.user_id(&c.key, c.id.as_ref()) {
+                    Err(u) => self.report_unresolved(i, u),
+                    Ok(id) => {
+                        let mut body = match (&c.action, &c.after) {
+                            (Action::Update, Some(after)) => user_patch(after),
+                            _ => Map::new(),
+                        };
+                        if c.action == Action::Enable {
+                            body.insert("accountEnabled".into(), Value::Bool(true));
+                        }
+                        if body.is_empty() {
+                            self.report(
+                                i,
+                                ChangeResult::Applied {
+                                    id: Some(id),
+                                    request_id: None,
+                                },
+                            );
+                            continue;
+                        }
+                        let mut op = BatchOp::new(
+                            "PATCH",
+                            format!("/users/{}", path_segment(&id)),
+                            Some(Value::Object(body)),
+                        );
+                        op.lag_retry = self.st.created.contains(&id);
+                        works.push(Work {
+                            op,
+                            changes: vec![i],
+                            tag: 0,
+                        });
+                    }
+                },
+                _ => self.report(
+                    i,
+                    fail(format!(
+                        "user {}: unexpected {:?} in the user phase",
+                        c.key, c.action
+                    )),
+                ),
+            }
+        }
+        let mut conflicts: Vec<(usize, Value)> = Vec::new();
+        self.run(&creates, |st, this, w, o| {
+            let i = w.changes[0];
+            let c = this.change(i);
+            match &o {
+                OpOutcome::Done(r) if r.is_success() => {
+                    let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
+                    if let Some(id) = &id {
+                        if let Some(upn) =
+                            w.op.body
+                                .as_ref()
+                                .and_then(|b| b.get("userPrincipalName"))
+                                .and_then(Value::as_str)
+                        {
+                            st.user_ids.insert(upn.to_ascii_lowercase(), id.clone());
+                        }
+                        st.created.insert(id.clone());
+                    }
+                    this.report(i, applied(id, r));
+                }
+                OpOutcome::Done(r) if already_exists(r) => {
+                    conflicts.push((i, w.op.body.clone().unwrap_or(Value::Null)));
+                }
+                _ => {
+                    st.failed_users.insert(c.key.clone());
+                    this.report(i, failed(&o));
+                }
+            }
+        })
+        .await;
+        self.adopt_existing_users(conflicts).await;
+        self.run(&works, |_, this, w, o| match &o {
+            OpOutcome::Done(r) if r.is_success() => this.report(w.changes[0], applied(None, r)),
+            _ => this.report(w.changes[0], failed(&o)),
+        })
+        .await;
+    }
+
+    /// A create answered "already exists" (a resent create whose first attempt went
+    /// through, or a user made meanwhile): the live user with that UPN is read, and
+    /// patched where it differs, so that it matches what the create asked for.
+    async fn adopt_existing_users(&mut self, conflicts: Vec<(usize, Value)>) {
+        if conflicts.is_empty() {
+            return;
+        }
+        let lookups: Vec<Work> = conflicts
+            .iter()
+            .map(|(i, body)| {
+                let upn = body
+                    .get("userPrincipalName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let mut op = BatchOp::new(
+                    "GET",
+                    format!("/users/{}?$select={USER_SELECT}", path_segment(upn)),
+                    None,
+                );
+                op.lag_retry = true;
+                Work {
+                    op,
+                    changes: vec![*i],
+                    tag: 0,
+                }
+            })
+            .collect();
+        let bodies: HashMap<usize, Value> = conflicts.into_iter().collect();
+        let mut patches: Vec<Work> = Vec::new();
+        let mut ids: HashMap<usize, String> = HashMap::new();
+        self.run(&lookups, |st, this, w, o| {
+            let i = w.changes[0];
+            let c = this.change(i);
+            let live = match &o {
+                OpOutcome::Done(r) if r.is_success() => r.body.clone(),
+                _ => {
+                    st.failed_users.insert(c.key.clone());
+                    this.report(i, failed(&o));
+                    return;
+                }
+            };
+            let Some(id) = live.get("id").and_then(Value::as_str).map(str::to_string) else {
+                st.failed_users.insert(c.key.clone());
+                this.report(
+                    i,
+                    fail(format!("user {}: Graph returned a user without id", c.key)),
+                );
+                return;
+            };
+            if let Some(upn) = live.get("userPrincipalName").and_then(Value::as_str) {
+                st.user_ids.insert(upn.to_ascii_lowercase(), id.clone());
+            }
+            let wanted = bodies.get(&i).and_then(Value::as_object);
+            let mut patch = Map::new();
+            for (k, v) in wanted.into_iter().flatten() {
+                if matches!(
+                    k.as_str(),
+                    "passwordProfile" | "mailNickname" | "userPrincipalName"
+                ) {
+                    continue;
+                }
+                if live.get(k) != Some(v) {
+                    patch.insert(k.clone(), v.clone());
+                }
+            }
+            if patch.is_empty() {
+                this.report(
+                    i,
+                    applied(
+                        Some(id),
+                        match &o {
+                            OpOutcome::Done(r) => r,
+                            _ => return,
+                        },
+                    ),
+                );
+            } else {
+                ids.insert(i, id.clone());
+                patches.push(Work {
+                    op: BatchOp::new(
+                        "PATCH",
+                        format!("/users/{}", path_segment(&id)),
+                        Some(Value::Object(patch)),
+                    ),
+                    changes: vec![i],
+                    tag: 0,
+                });
+            }
+        })
+        .await;
+        self.run(&patches, |st, this, w, o| {
+            let i = w.changes[0];
+            match &o {
+                OpOutcome::Done(r) if r.is_success() => {
+                    this.report(i, applied(ids.get(&i).cloned(), r))
+                }
+                _ => {
+                    st.failed_users.insert(this.change(i).key.clone());
+                    this.report(i, failed(&o));
+                }
+            }
+        })
+        .await;
+    }
+
+    fn user_create_body(&self, c: &Change) -> Result<Value, String> {
+        let user = self.input.desired.user(&c.key);
+        let mut body = user_profile(user, c.after.as_ref());
+        let upn = body
+            .get("mail")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("user {}: no email to use as userPrincipalName", c.key))?;
+        body.insert("userPrincipalName".into(), Value::String(upn.clone()));
+        body.entry("displayName")
+            .or_insert_with(|| Value::String(c.key.clone()));
+        let nick_source = user
+            .map(|u| u.username.as_str())
+            .unwrap_or_else(|| upn.split('@').next().unwrap_or(&upn));
+        body.insert(
+            "mailNickname".into(),
+            Value::String(mail_nickname(nick_source)),
+        );
+        let sync = user.and_then(|u| u.password.as_ref()).filter(|_| {
+            self.app.switches.password_sync
+                || c.after.as_ref().is_some_and(|a| a.contains_key("password"))
+        });
+        let profile = match sync {
+            Some(reference) => {
+                let secret = crate::secret::resolve(reference, self.repo_root)
+                    .map_err(|e| format!("user {}: password ({reference}): {e}", c.key))?;
+                json!({"password": secret.expose(), "forceChangePasswordNextSignIn": false})
+            }
+            None => json!({"password": random_password(), "forceChangePasswordNextSignIn": true}),
+        };
+        body.insert("passwordProfile".into(), profile);
+        Ok(Value::Object(body))
+    }
+
+    // ----- licenses -----------------------------------------------------------------
+
+    async fn licenses_phase(&mut self, idx: &[usize]) {
+        let sku_ids: HashMap<String, String> = self
+            .input
+            .observed
+            .skus
+            .iter()
+            .map(|s| (s.part_number.to_ascii_uppercase(), s.sku_id.clone()))
+            .collect();
+        // One assignLicense per user, carrying all of that user's license changes.
+        let mut per_user: BTreeMap<String, (Vec<Value>, Vec<Value>, Vec<usize>)> = BTreeMap::new();
+        for &i in idx {
+            let c = self.change(i);
+            let Some(sku) = c.sku.as_deref() else {
+                self.report(
+                    i,
+                    fail(format!("license change for {} names no SKU", c.key)),
+                );
+                continue;
+            };
+            let Some(sku_id) = sku_ids.get(&sku.to_ascii_uppercase()) else {
+                self.report(
+                    i,
+                    fail(format!(
+                        "SKU {sku} is not subscribed in the tenant of app {}",
+                        self.app.name
+                    )),
+                );
+                continue;
+            };
+            let id = match self.user_id(&c.key, None) {
+                Ok(id) => id,
+                Err(u) => {
+                    self.report_unresolved(i, u);
+                    continue;
+                }
+            };
+            let e = per_user.entry(id).or_default();
+            match c.action {
+                Action::Remove | Action::Delete | Action::Disable => {
+                    e.1.push(Value::String(sku_id.clone()))
+                }
+                _ => e.0.push(json!({"skuId": sku_id, "disabledPlans": []})),
+            }
+            e.2.push(i);
+        }
+        let works: Vec<Work> = per_user
+            .into_iter()
+            .map(|(id, (add, remove, changes))| {
+                let mut op = BatchOp::new(
+                    "POST",
+                    format!("/users/{}/assignLicense", path_segment(&id)),
+                    Some(json!({"addLicenses": add, "removeLicenses": remove})),
+                );
+                op.lag_retry = self.st.created.contains(&id);
+                Work {
+                    op,
+                    changes,
+                    tag: 0,
+                }
+            })
+            .collect();
+        self.run(&works, |_, this, w, o| {
+            let r = match &o {
+                OpOutcome::Done(r) if r.is_success() => applied(None, r),
+                _ => failed(&o),
+            };
+            for &i in &w.changes {
+                this.report(i, r.clone());
+            }
+        })
+        .await;
+    }
+
+    // ----- memberships --------------------------------------------------------------
+
+    /// The group name and member reference of a membership change.
+    fn membership_parts(c: &Change) -> Option<(String, String)> {
+        match (&c.group, &c.member) {
+            (Some(g), Some(m)) => Some((g.clone(), m.clone())),
+            _ => c
+                .key
+                .split_once('/')
+                .map(|(g, m)| (g.to_string(), m.to_string())),
+        }
+    }
+
+    fn member_id(&self, member: &str) -> Result<String, Unresolved> {
+        match member.strip_prefix("group:") {
+            Some(g) => self.group_id(g, None),
+            None => self.user_id(member, None),
+        }
+    }
+
+    /// Resolves membership changes to (group id, member id) or reports them.
+    fn resolve_memberships(&self, idx: &[usize]) -> Vec<(usize, String, String)> {
+        let mut out = Vec::new();
+        for &i in idx {
+            let c = self.change(i);
+            let Some((group, member)) = Self::membership_parts(c) else {
+                self.report(
+                    i,
+                    fail(format!(
+                        "membership change {} names no group and member",
+                        c.key
+                    )),
+                );
+                continue;
+            };
+            let gid = match self.group_id(&group, None) {
+                Ok(g) => g,
+                Err(u) => {
+                    self.report_unresolved(i, u);
+                    continue;
+                }
+            };
+            let mid = match self.member_id(&member) {
+                Ok(m) => m,
+                Err(Unresolved::Missing(m)) if c.action == Action::Remove => match &c.id {
+                    Some(id) => id.clone(),
+                    None => {
+                        self.report(i, fail(m));
+                        continue;
+                    }
+                },
+                Err(u) => {
+                    self.report_unresolved(i, u);
+                    continue;
+                }
+            };
+            out.push((i, gid, mid));
+        }
+        out
+    }
+
+    async fn member_adds(&mut self, idx: &[usize]) {
+        let resolved = self.resolve_memberships(idx);
+        // group id → member id → changes
+        let mut per_group: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
+        for (i, gid, mid) in resolved {
+            per_group
+                .entry(gid)
+                .or_default()
+                .entry(mid)
+                .or_default()
+                .push(i);
+        }
+        let mut works = Vec::new();
+        let mut members_of: Vec<(String, Vec<(String, Vec<usize>)>)> = Vec::new();
+        for (gid, members) in per_group {
+            let members: Vec<(String, Vec<usize>)> = members.into_iter().collect();
+            for chunk in members.chunks(BATCH_SIZE) {
+                let refs: Vec<Value> = chunk
+                    .iter()
+                    .map(|(m, _)| Value::String(self.graph.directory_object_ref(m)))
+                    .collect();
+                let mut op = BatchOp::new(
+                    "PATCH",
+                    format!("/groups/{}", path_segment(&gid)),
+                    Some(json!({"members@odata.bind": refs})),
+                );
+                op.lag_retry = self.st.created.contains(&gid)
+                    || chunk.iter().any(|(m, _)| self.st.created.contains(m));
+                works.push(Work {
+                    op,
+                    changes: chunk.iter().flat_map(|(_, c)| c.iter().copied()).collect(),
+                    tag: members_of.len(),
+                });
+                members_of.push((gid.clone(), chunk.to_vec()));
+            }
+        }
+        // Chunks that failed as a whole are retried member by member with `$ref`, so
+        // that "already a member" counts as success and only the bad ones fail.
+        let mut singles: Vec<(String, String, Vec<usize>)> = Vec::new();
+        {
+            let works_ref = &works;
+            let members_ref = &members_of;
+            self.run(works_ref, |_, this, w, o| {
+                let Some((gid, chunk)) = members_ref.get(w.tag) else {
+                    return;
+                };
+                match &o {
+                    OpOutcome::Done(r) if r.is_success() => {
+                        for &i in &w.changes {
+                            this.report(i, applied(None, r));
+                        }
+                    }
+                    OpOutcome::Done(r)
+                        if r.status >= 400
+                            && r.status < 500
+                            && (chunk.len() > 1 || already_exists(r)) =>
+                    {
+                        if chunk.len() == 1 {
+                            for &i in &w.changes {
+                                this.report(i, applied(None, r));
+                            }
+                        } else {
+                            for (m, cs) in chunk {
+                                singles.push((gid.clone(), m.clone(), cs.clone()));
+                            }
+                        }
+                    }
+                    _ => {
+                        for &i in &w.changes {
+                            this.report(i, failed(&o));
+                        }
+                    }
+                }
+            })
+            .await;
+        }
+        let single_works: Vec<Work> = singles
+            .into_iter()
+            .map(|(gid, mid, changes)| {
+                let mut op = BatchOp::new(
+                    "POST",
+                    format!("/groups/{}/members/$ref", path_segment(&gid)),
+                    Some(json!({"@odata.id": self.graph.directory_object_ref(&mid)})),
+                );
+                op.lag_retry = self.st.created.contains(&gid) || self.st.created.contains(&mid);
+                Work {
+                    op,
+                    changes,
+                    tag: 0,
+                }
+            })
+            .collect();
+        self.run(&single_works, |_, this, w, o| {
+            let r = match &o {
+                OpOutcome::Done(r) if r.is_success() || already_exists(r) => applied(None, r),
+                _ => failed(&o),
+            };
+            for &i in &w.changes {
+                this.report(i, r.clone());
+            }
+        })
+        .await;
+    }
+
+    async fn member_removes(&mut self, idx: &[usize]) {
+        let works: Vec<Work> = self
+            .resolve_memberships(idx)
+            .into_iter()
+            .map(|(i, gid, mid)| Work {
+                op: BatchOp::new(
+                    "DELETE",
+                    format!(
+                        "/groups/{}/members/{}/$ref",
+                        path_segment(&gid),
+                        path_segment(&mid)
+                    ),
+                    None,
+                ),
+                changes: vec![i],
+                tag: 0,
+            })
+            .collect();
+        self.run(&works, |_, this, w, o| {
+            let r = match &o {
+                // Not a member (any more): the live state matches.
+                OpOutcome::Done(r) if r.is_success() || r.status == 404 => applied(None, r),
+                _ => failed(&o),
+            };
+            this.report(w.changes[0], r);
+        })
+        .await;
+    }
+
+    // ----- disables and deletes -----------------------------------------------------
+
+    async fn simple_phase(&mut self, idx: &[usize]) {
+        let mut works = Vec::new();
+        for &i in idx {
+            let c = self.change(i);
+            let (op, id) = match (c.object, c.action) {
+                (ObjectKind::User, Action::Disable) => match self.user_id(&c.key, c.id.as_ref()) {
+                    Ok(id) => (
+                        BatchOp::new(
+                            "PATCH",
+                            format!("/users/{}", path_segment(&id)),
+                            Some(json!({"accountEnabled": false})),
+                        ),
+                        id,
+                    ),
+                    Err(u) => {
+                        self.report_unresolved(i, u);
+                        continue;
+                    }
+                },
+                (ObjectKind::User, Action::Delete) => match self.user_id(&c.key, c.id.as_ref()) {
+                    Ok(id) => (
+                        BatchOp::new("DELETE", format!("/users/{}", path_segment(&id)), None),
+                        id,
+                    ),
+                    Err(u) => {
+                        self.report_unresolved(i, u);
+                        continue;
+                    }
+                },
+                (ObjectKind::Group, Action::Delete) => match self.group_id(&c.key, c.id.as_ref()) {
+                    Ok(id) => (
+                        BatchOp::new("DELETE", format!("/groups/{}", path_segment(&id)), None),
+                        id,
+                    ),
+                    Err(u) => {
+                        self.report_unresolved(i, u);
+                        continue;
+                    }
+                },
+                _ => {
+                    self.report(
+                        i,
+                        fail(format!("{:?} {:?} is not supported", c.action, c.object)),
+                    );
+                    continue;
+                }
+            };
+            let _ = id;
+            works.push(Work {
+                op,
+                changes: vec![i],
+                tag: 0,
+            });
+        }
+        self.run(&works, |_, this, w, o| {
+            let r = match &o {
+                OpOutcome::Done(r) if r.is_success() => applied(None, r),
+                // Already deleted: the live state matches.
+                OpOutcome::Done(r) if r.status == 404 && w.op.method == "DELETE" => {
+                    applied(None, r)
+                }
+                _ => failed(&o),
+            };
+            this.report(w.changes[0], r);
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicknames_are_sanitised() {
+        assert_eq!(mail_nickname("alice.smith"), "alice.smith");
+        assert_eq!(mail_nickname("Sales Team (EU)"), "SalesTeamEU");
+        assert_eq!(mail_nickname(".x."), "x");
+        assert!(mail_nickname("äöü").starts_with("roster"));
+        assert_eq!(mail_nickname(&"a".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn random_passwords_are_strong_and_differ() {
+        let a = random_password();
+        let b = random_password();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().any(|c| c.is_ascii_uppercase()));
+        assert!(a.chars().any(|c| c.is_ascii_lowercase()));
+        assert!(a.chars().any(|c| c.is_ascii_digit()));
+        assert!(a.chars().any(|c| !c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn patches_map_names_and_clear_empty_values() {
+        let after = BTreeMap::from([
+            ("job_title".to_string(), json!("Boss")),
+            ("department".to_string(), Value::Null),
+            ("mobile_phone".to_string(), json!("")),
+            ("enabled".to_string(), json!(false)),
+            ("licenses".to_string(), json!(["E3"])),
+        ]);
+        let p = user_patch(&after);
+        assert_eq!(p.get("jobTitle"), Some(&json!("Boss")));
+        assert_eq!(p.get("department"), Some(&Value::Null));
+        assert_eq!(p.get("mobilePhone"), Some(&Value::Null));
+        assert_eq!(p.get("accountEnabled"), Some(&json!(false)));
+        assert_eq!(p.len(), 4);
+    }
+}

@@ -1,0 +1,991 @@
+//! The Graph HTTP layer: authenticated requests, paging, `$batch` execution with
+//! bounded concurrency, and the retry rules (Retry-After on 429 — also inside batch
+//! responses — with a shared throttle window that no request is sent into, backoff
+//! with jitter on 5xx and transport failures, and retries of 404s caused by
+//! replication lag on objects created moments ago).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::auth::{TokenProvider, without_url};
+
+/// Graph's limit of requests per `$batch`.
+pub const BATCH_SIZE: usize = 20;
+
+/// Retry and concurrency settings.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts for 5xx and transport failures (per request).
+    pub max_attempts: u32,
+    /// Attempts for 429 responses (per request); throttling is expected under load.
+    pub max_throttled: u32,
+    /// Attempts for 404s on objects created in this run (replication lag).
+    pub max_lag_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// `$batch` requests in flight at once.
+    pub concurrency: usize,
+    /// The longest Retry-After honoured; longer values are capped.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            max_throttled: 40,
+            max_lag_attempts: 8,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            concurrency: 4,
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A response of Graph (top-level or inside a batch).
+#[derive(Debug, Clone)]
+pub struct GraphResponse {
+    pub status: u16,
+    pub body: Value,
+    pub request_id: Option<String>,
+}
+
+impl GraphResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+    /// The Graph error code (`error.code`), if any.
+    pub fn error_code(&self) -> &str {
+        self.body
+            .pointer("/error/code")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+    /// The Graph error message (`error.message`), if any.
+    pub fn error_message(&self) -> &str {
+        self.body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+    /// A one-line description of a failed response.
+    pub fn describe(&self) -> String {
+        let code = self.error_code();
+        let msg = self.error_message();
+        match (code.is_empty(), msg.is_empty()) {
+            (true, true) => format!("HTTP {}", self.status),
+            (false, true) => format!("HTTP {} {code}", self.status),
+            (true, false) => format!("HTTP {}: {msg}", self.status),
+            (false, false) => format!("HTTP {} {code}: {msg}", self.status),
+        }
+    }
+}
+
+/// One Graph request to run inside a `$batch`.
+#[derive(Debug, Clone)]
+pub struct BatchOp {
+    pub method: &'static str,
+    /// Relative to the version root, starting with `/` (e.g. `/users/ID`).
+    pub url: String,
+    pub body: Option<Value>,
+    /// Whether resending is harmless (false for creates of objects without a unique
+    /// key: an ambiguous failure is then returned instead of retried).
+    pub idempotent: bool,
+    /// Whether a 404 (or a "does not exist" 400) may be replication lag.
+    pub lag_retry: bool,
+}
+
+impl BatchOp {
+    pub fn new(method: &'static str, url: impl Into<String>, body: Option<Value>) -> Self {
+        BatchOp {
+            method,
+            url: url.into(),
+            body,
+            idempotent: true,
+            lag_retry: false,
+        }
+    }
+}
+
+/// The final outcome of one batched request.
+#[derive(Debug, Clone)]
+pub enum OpOutcome {
+    /// Graph answered (success or a final error).
+    Done(GraphResponse),
+    /// No final answer: retries exhausted, or a non-idempotent request whose fate is
+    /// unknown (`ambiguous`: it may have been carried out).
+    Failed {
+        error: String,
+        request_id: Option<String>,
+        ambiguous: bool,
+    },
+}
+
+/// How a whole-batch failure is retried.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// 429: after this delay, not counted against the attempts for failures.
+    Throttled(Duration),
+    /// 5xx or transport failure: with backoff (or the given Retry-After), for
+    /// idempotent requests only.
+    Transient(Option<Duration>),
+}
+
+/// A top-level HTTP exchange's outcome.
+enum Exchange {
+    Response(GraphResponse, Option<f64>),
+    Transport(String),
+}
+
+/// The Graph client of one app.
+pub struct Graph {
+    pub(crate) http: reqwest::Client,
+    /// The service root, e.g. `https://graph.microsoft.com` (no trailing slash).
+    pub(crate) base: String,
+    /// `{base}/v1.0`.
+    pub(crate) root: String,
+    pub(crate) auth: TokenProvider,
+    pub(crate) app: String,
+    pub(crate) policy: RetryPolicy,
+    /// No request is sent before this instant (a known throttled window).
+    throttled_until: Mutex<Option<Instant>>,
+}
+
+/// Parses a Retry-After value in (possibly fractional) seconds.
+pub fn parse_retry_after(v: &str) -> Option<f64> {
+    let s: f64 = v.trim().parse().ok()?;
+    (s.is_finite() && s >= 0.0).then_some(s)
+}
+
+fn header_ci<'a>(headers: &'a Value, name: &str) -> Option<&'a Value> {
+    headers
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+fn value_as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The request id of a response: the `request-id` header, else the error's innerError.
+fn request_id_of(headers: Option<&Value>, body: &Value) -> Option<String> {
+    headers
+        .and_then(|h| header_ci(h, "request-id"))
+        .and_then(value_as_text)
+        .or_else(|| {
+            body.pointer("/error/innerError/request-id")
+                .or_else(|| body.pointer("/error/innererror/request-id"))
+                .and_then(value_as_text)
+        })
+}
+
+/// Whether a failed response of a lag-sensitive request looks like replication lag.
+fn looks_like_lag(r: &GraphResponse) -> bool {
+    r.status == 404
+        || (r.status == 400
+            && (r.error_message().contains("does not exist")
+                || r.error_code() == "Request_ResourceNotFound"))
+}
+
+impl Graph {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        base: &str,
+        auth: TokenProvider,
+        app: &str,
+        policy: RetryPolicy,
+    ) -> Self {
+        let base = base.trim_end_matches('/').to_string();
+        Graph {
+            http,
+            root: format!("{base}/v1.0"),
+            base,
+            auth,
+            app: app.to_string(),
+            policy,
+            throttled_until: Mutex::new(None),
+        }
+    }
+
+    /// The absolute URL of a path relative to the version root.
+    pub fn url(&self, rel: &str) -> String {
+        format!("{}{rel}", self.root)
+    }
+
+    /// The `@odata.id` of a directory object, for `members@odata.bind` and `$ref`.
+    pub fn directory_object_ref(&self, id: &str) -> String {
+        format!("{}/directoryObjects/{id}", self.root)
+    }
+
+    /// The path relative to the version root of an absolute link Graph returned, or
+    /// an error when the link leaves the service (the token is never sent elsewhere).
+    pub fn relative(&self, link: &str) -> Result<String> {
+        match link.strip_prefix(&self.root) {
+            Some(rest) if rest.starts_with('/') => Ok(rest.to_string()),
+            _ => bail!(
+                "app {}: Graph returned a link outside {}: {}",
+                self.app,
+                self.root,
+                link
+            ),
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .policy
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt.min(16)));
+        let capped = exp.min(self.policy.max_delay);
+        let jitter: f64 = rand::rng().random_range(0.5..1.0);
+        capped.mul_f64(jitter)
+    }
+
+    fn note_throttle(&self, secs: f64) -> Duration {
+        let d = Duration::from_secs_f64(secs).min(self.policy.max_retry_after);
+        let until = Instant::now() + d;
+        if let Ok(mut t) = self.throttled_until.lock() {
+            if t.is_none_or(|cur| cur < until) {
+                *t = Some(until);
+            }
+        }
+        d
+    }
+
+    async fn wait_gate(&self) {
+        loop {
+            let until = self.throttled_until.lock().ok().and_then(|t| *t);
+            match until {
+                Some(u) if u > Instant::now() => tokio::time::sleep_until(u.into()).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// One HTTP exchange (after the throttle window), with one re-authentication on 401.
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Exchange> {
+        let mut reauthed = false;
+        loop {
+            self.wait_gate().await;
+            let token = self.auth.token().await?;
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token.expose())
+                .header("Accept", "application/json");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => return Ok(Exchange::Transport(without_url(&e))),
+            };
+            let status = resp.status().as_u16();
+            let request_id = resp
+                .headers()
+                .get("request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let bytes = match resp.bytes().await {
+                Ok(b) => b,
+                Err(e) => return Ok(Exchange::Transport(without_url(&e))),
+            };
+            let body: Value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+            };
+            if status == 401 && !reauthed {
+                reauthed = true;
+                self.auth.invalidate().await;
+                continue;
+            }
+            let request_id = request_id.or_else(|| request_id_of(None, &body));
+            return Ok(Exchange::Response(
+                GraphResponse {
+                    status,
+                    body,
+                    request_id,
+                },
+                retry_after,
+            ));
+        }
+    }
+
+    /// A single request with the retry rules; returns Graph's final answer (which may
+    /// be an error status), or an error when no answer came after all attempts.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<GraphResponse> {
+        let mut attempts = 0u32;
+        let mut throttled = 0u32;
+        loop {
+            match self.exchange(method.clone(), url, body).await? {
+                Exchange::Response(r, retry_after) if r.status == 429 => {
+                    throttled += 1;
+                    if throttled >= self.policy.max_throttled {
+                        return Ok(r);
+                    }
+                    let secs = retry_after.unwrap_or_else(|| self.backoff(throttled).as_secs_f64());
+                    self.note_throttle(secs);
+                }
+                Exchange::Response(r, retry_after) if r.status >= 500 => {
+                    attempts += 1;
+                    if attempts >= self.policy.max_attempts {
+                        return Ok(r);
+                    }
+                    let d = retry_after
+                        .map(|s| Duration::from_secs_f64(s).min(self.policy.max_retry_after))
+                        .unwrap_or_else(|| self.backoff(attempts));
+                    tokio::time::sleep(d).await;
+                }
+                Exchange::Response(r, _) => return Ok(r),
+                Exchange::Transport(e) => {
+                    attempts += 1;
+                    if attempts >= self.policy.max_attempts {
+                        bail!(
+                            "app {}: {method} {} failed: {e}",
+                            self.app,
+                            strip_query(url)
+                        );
+                    }
+                    tokio::time::sleep(self.backoff(attempts)).await;
+                }
+            }
+        }
+    }
+
+    /// GET a JSON document; non-2xx answers are errors naming the request.
+    pub async fn get_json(&self, url: &str) -> Result<Value> {
+        let r = self.request(reqwest::Method::GET, url, None).await?;
+        if !r.is_success() {
+            bail!(
+                "app {}: GET {} failed: {}{}",
+                self.app,
+                strip_query(url),
+                r.describe(),
+                rid(&r.request_id)
+            );
+        }
+        Ok(r.body)
+    }
+
+    /// GET every page of a collection, following `@odata.nextLink` exactly as given,
+    /// and hand each item to `each`.
+    pub async fn get_all(
+        &self,
+        first_url: &str,
+        mut each: impl FnMut(Value) -> Result<()>,
+    ) -> Result<()> {
+        let mut url = first_url.to_string();
+        let mut pages = 0usize;
+        loop {
+            let mut body = self.get_json(&url).await?;
+            pages += 1;
+            if let Some(Value::Array(items)) = body.get_mut("value").map(Value::take) {
+                for item in items {
+                    each(item)?;
+                }
+            } else {
+                bail!(
+                    "app {}: GET {} answered without a `value` list",
+                    self.app,
+                    strip_query(&url)
+                );
+            }
+            match body.get("@odata.nextLink").and_then(Value::as_str) {
+                Some(next) => {
+                    // Only links into the same service; never send the token elsewhere.
+                    self.relative(next)?;
+                    if pages > 1_000_000 {
+                        bail!(
+                            "app {}: paging of {} does not end",
+                            self.app,
+                            strip_query(first_url)
+                        );
+                    }
+                    url = next.to_string();
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs `ops` through `$batch` requests of up to 20, with at most
+    /// `policy.concurrency` batches in flight, retrying per the rules. `on_done` gets
+    /// each op's index and final outcome as soon as it is known.
+    pub async fn run_batched(&self, ops: &[BatchOp], mut on_done: impl FnMut(usize, OpOutcome)) {
+        struct Pending {
+            idx: usize,
+            attempts: u32,
+            throttled: u32,
+            lag: u32,
+            not_before: Instant,
+        }
+        let mut queue: VecDeque<Pending> = (0..ops.len())
+            .map(|idx| Pending {
+                idx,
+                attempts: 0,
+                throttled: 0,
+                lag: 0,
+                not_before: Instant::now(),
+            })
+            .collect();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            // Fill the pipeline with ready requests.
+            let now = Instant::now();
+            while in_flight.len() < self.policy.concurrency.max(1) {
+                // Take up to 20 ready requests from the front; set aside the ones
+                // still waiting (retries), and put them back afterwards.
+                let mut chunk = Vec::new();
+                let mut waiting = Vec::new();
+                while chunk.len() < BATCH_SIZE {
+                    let Some(p) = queue.pop_front() else { break };
+                    if p.not_before <= now {
+                        chunk.push(p);
+                    } else {
+                        waiting.push(p);
+                    }
+                }
+                for p in waiting.into_iter().rev() {
+                    queue.push_front(p);
+                }
+                if chunk.is_empty() {
+                    break;
+                }
+                let body = json!({
+                    "requests": chunk.iter().map(|p| {
+                        let op = &ops[p.idx];
+                        let mut r = json!({"id": p.idx.to_string(), "method": op.method, "url": op.url});
+                        if let Some(b) = &op.body {
+                            r["body"] = b.clone();
+                            r["headers"] = json!({"Content-Type": "application/json"});
+                        }
+                        r
+                    }).collect::<Vec<_>>()
+                });
+                in_flight.push(async move {
+                    let url = format!("{}/$batch", self.root);
+                    let ex = self
+                        .exchange(reqwest::Method::POST, &url, Some(&body))
+                        .await;
+                    (chunk, ex)
+                });
+            }
+            if in_flight.is_empty() && queue.is_empty() {
+                return;
+            }
+            let earliest = queue.iter().map(|p| p.not_before).min();
+            let completed = if in_flight.is_empty() {
+                if let Some(t) = earliest {
+                    tokio::time::sleep_until(t.into()).await;
+                }
+                None
+            } else {
+                match earliest {
+                    Some(t) if in_flight.len() < self.policy.concurrency.max(1) => {
+                        tokio::select! {
+                            c = in_flight.next() => c,
+                            _ = tokio::time::sleep_until(t.into()) => None,
+                        }
+                    }
+                    _ => in_flight.next().await,
+                }
+            };
+            let Some((chunk, ex)) = completed else {
+                continue;
+            };
+            // A whole-batch failure: requeue (or give up on) every request of it.
+            let fail_all = |queue: &mut VecDeque<Pending>,
+                            chunk: Vec<Pending>,
+                            error: String,
+                            request_id: Option<String>,
+                            retry: Retry,
+                            on_done: &mut dyn FnMut(usize, OpOutcome)| {
+                for mut p in chunk {
+                    match retry {
+                        Retry::Throttled(d) => {
+                            p.throttled += 1;
+                            if p.throttled < self.policy.max_throttled {
+                                p.not_before = Instant::now() + d;
+                                queue.push_back(p);
+                                continue;
+                            }
+                        }
+                        Retry::Transient(after) if ops[p.idx].idempotent => {
+                            p.attempts += 1;
+                            if p.attempts < self.policy.max_attempts {
+                                let d = after.unwrap_or_else(|| self.backoff(p.attempts));
+                                p.not_before = Instant::now() + d;
+                                queue.push_back(p);
+                                continue;
+                            }
+                        }
+                        Retry::Transient(_) => {}
+                    }
+                    on_done(
+                        p.idx,
+                        OpOutcome::Failed {
+                            error: error.clone(),
+                            request_id: request_id.clone(),
+                            ambiguous: matches!(retry, Retry::Transient(_)),
+                        },
+                    );
+                }
+            };
+            let (resp, retry_after) = match ex {
+                Err(e) => {
+                    // Authentication failed: nothing of the batch was sent.
+                    let msg = format!("{e:#}");
+                    for p in chunk {
+                        on_done(
+                            p.idx,
+                            OpOutcome::Failed {
+                                error: msg.clone(),
+                                request_id: None,
+                                ambiguous: false,
+                            },
+                        );
+                    }
+                    continue;
+                }
+                Ok(Exchange::Transport(e)) => {
+                    fail_all(
+                        &mut queue,
+                        chunk,
+                        format!("$batch: {e}"),
+                        None,
+                        Retry::Transient(None),
+                        &mut on_done,
+                    );
+                    continue;
+                }
+                Ok(Exchange::Response(r, ra)) => (r, ra),
+            };
+            if resp.status == 429 {
+                let secs = retry_after.unwrap_or_else(|| self.backoff(2).as_secs_f64());
+                let d = self.note_throttle(secs);
+                fail_all(
+                    &mut queue,
+                    chunk,
+                    resp.describe(),
+                    resp.request_id.clone(),
+                    Retry::Throttled(d),
+                    &mut on_done,
+                );
+                continue;
+            }
+            if !resp.is_success() {
+                let err = format!("$batch {}", resp.describe());
+                if resp.status >= 500 {
+                    let after = retry_after
+                        .map(|s| Duration::from_secs_f64(s).min(self.policy.max_retry_after));
+                    fail_all(
+                        &mut queue,
+                        chunk,
+                        err,
+                        resp.request_id.clone(),
+                        Retry::Transient(after),
+                        &mut on_done,
+                    );
+                } else {
+                    for p in chunk {
+                        on_done(
+                            p.idx,
+                            OpOutcome::Failed {
+                                error: err.clone(),
+                                request_id: resp.request_id.clone(),
+                                ambiguous: false,
+                            },
+                        );
+                    }
+                }
+                continue;
+            }
+            let mut by_id: HashMap<String, (GraphResponse, Option<f64>)> = HashMap::new();
+            if let Some(Value::Array(items)) = resp.body.get("responses") {
+                for item in items {
+                    let Some(id) = item.get("id").and_then(value_as_text) else {
+                        continue;
+                    };
+                    let status = item
+                        .get("status")
+                        .and_then(Value::as_u64)
+                        .and_then(|s| u16::try_from(s).ok())
+                        .unwrap_or(0);
+                    let headers = item.get("headers");
+                    let body = item.get("body").cloned().unwrap_or(Value::Null);
+                    let retry_after = headers
+                        .and_then(|h| header_ci(h, "retry-after"))
+                        .and_then(value_as_text)
+                        .and_then(|s| parse_retry_after(&s));
+                    let request_id =
+                        request_id_of(headers, &body).or_else(|| resp.request_id.clone());
+                    by_id.insert(
+                        id,
+                        (
+                            GraphResponse {
+                                status,
+                                body,
+                                request_id,
+                            },
+                            retry_after,
+                        ),
+                    );
+                }
+            }
+            for mut p in chunk {
+                let op = &ops[p.idx];
+                let Some((r, retry_after)) = by_id.remove(&p.idx.to_string()) else {
+                    // Missing from the answer: unknown fate.
+                    fail_all(
+                        &mut queue,
+                        vec![p],
+                        "the $batch answer has no response for this request".into(),
+                        resp.request_id.clone(),
+                        Retry::Transient(None),
+                        &mut on_done,
+                    );
+                    continue;
+                };
+                if r.status == 429 {
+                    p.throttled += 1;
+                    if p.throttled < self.policy.max_throttled {
+                        let secs =
+                            retry_after.unwrap_or_else(|| self.backoff(p.throttled).as_secs_f64());
+                        let d = self.note_throttle(secs);
+                        p.not_before = Instant::now() + d;
+                        queue.push_back(p);
+                        continue;
+                    }
+                } else if r.status >= 500 || r.status == 0 {
+                    if op.idempotent {
+                        p.attempts += 1;
+                        if p.attempts < self.policy.max_attempts {
+                            let d = retry_after
+                                .map(|s| {
+                                    Duration::from_secs_f64(s).min(self.policy.max_retry_after)
+                                })
+                                .unwrap_or_else(|| self.backoff(p.attempts));
+                            p.not_before = Instant::now() + d;
+                            queue.push_back(p);
+                            continue;
+                        }
+                    } else {
+                        on_done(
+                            p.idx,
+                            OpOutcome::Failed {
+                                error: r.describe(),
+                                request_id: r.request_id,
+                                ambiguous: true,
+                            },
+                        );
+                        continue;
+                    }
+                } else if op.lag_retry && looks_like_lag(&r) {
+                    p.lag += 1;
+                    if p.lag < self.policy.max_lag_attempts {
+                        p.not_before = Instant::now() + self.backoff(p.lag);
+                        queue.push_back(p);
+                        continue;
+                    }
+                }
+                on_done(p.idx, OpOutcome::Done(r));
+            }
+        }
+    }
+}
+
+/// A URL without its query, for messages.
+pub fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// " (request-id X)" or nothing.
+pub fn rid(id: &Option<String>) -> String {
+    id.as_ref()
+        .map(|r| format!(" (request-id {r})"))
+        .unwrap_or_default()
+}
+
+/// Escapes a string for an OData string literal in `$filter` (quotes doubled) and
+/// percent-encodes it for a URL query.
+pub fn odata_literal(s: &str) -> String {
+    let doubled = s.replace('\'', "''");
+    percent_encoding::utf8_percent_encode(&doubled, QUERY).to_string()
+}
+
+/// Characters escaped in a query value.
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'@');
+
+/// Percent-encodes a path segment (a UPN used as a key, say).
+pub fn path_segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, QUERY).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_fractions_and_refuses_garbage() {
+        assert_eq!(parse_retry_after("2.5"), Some(2.5));
+        assert_eq!(parse_retry_after(" 3 "), Some(3.0));
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("NaN"), None);
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn request_id_comes_from_headers_or_inner_error() {
+        let h = json!({"Request-Id": "abc"});
+        assert_eq!(
+            request_id_of(Some(&h), &Value::Null).as_deref(),
+            Some("abc")
+        );
+        let b = json!({"error": {"code": "x", "innerError": {"request-id": "def"}}});
+        assert_eq!(request_id_of(None, &b).as_deref(), Some("def"));
+        assert_eq!(request_id_of(Some(&json!({})), &json!({})), None);
+    }
+
+    #[test]
+    fn describe_uses_code_and_message() {
+        let r = GraphResponse {
+            status: 400,
+            body: json!({"error": {"code": "Request_BadRequest", "message": "bad"}}),
+            request_id: None,
+        };
+        assert_eq!(r.describe(), "HTTP 400 Request_BadRequest: bad");
+        let r2 = GraphResponse {
+            status: 502,
+            body: Value::Null,
+            request_id: None,
+        };
+        assert_eq!(r2.describe(), "HTTP 502");
+    }
+
+    #[test]
+    fn lag_detection() {
+        let mk = |status, code: &str, msg: &str| GraphResponse {
+            status,
+            body: json!({"error": {"code": code, "message": msg}}),
+            request_id: None,
+        };
+        assert!(looks_like_lag(&mk(404, "Request_ResourceNotFound", "x")));
+        assert!(looks_like_lag(&mk(
+            400,
+            "Request_BadRequest",
+            "Resource 'x' does not exist or one of its queried reference-property objects are not present."
+        )));
+        assert!(!looks_like_lag(&mk(
+            400,
+            "Request_BadRequest",
+            "One or more added object references already exist"
+        )));
+    }
+
+    #[test]
+    fn odata_literals_are_quoted_and_encoded() {
+        assert_eq!(odata_literal("O'Brien & co"), "O%27%27Brien%20%26%20co");
+        assert_eq!(path_segment("a.b@c.com"), "a.b@c.com");
+        assert_eq!(path_segment("a#b/c"), "a%23b%2Fc");
+    }
+
+    /// A minimal Graph stand-in: a token endpoint and a `$batch` endpoint whose inner
+    /// requests are throttled (429, Retry-After 0.3) or fail (503) on their first try.
+    mod mock {
+        use super::*;
+        use crate::apps::office365::auth::{Credential, TokenProvider};
+        use crate::secret::Secret;
+        use axum::routing::post;
+        use std::sync::Arc;
+
+        #[derive(Default)]
+        pub struct Seen {
+            pub batches: Vec<(Instant, usize)>,
+            pub tries: HashMap<String, u32>,
+        }
+
+        pub async fn serve(seen: Arc<Mutex<Seen>>) -> String {
+            let s2 = seen.clone();
+            let app = axum::Router::new()
+                .route(
+                    "/t/oauth2/v2.0/token",
+                    post(|| async { axum::Json(json!({"access_token": "tok", "expires_in": 3600})) }),
+                )
+                .route(
+                    "/v1.0/$batch",
+                    post(move |axum::Json(body): axum::Json<Value>| {
+                        let seen = s2.clone();
+                        async move {
+                            let reqs = body["requests"].as_array().cloned().unwrap_or_default();
+                            let mut out = Vec::new();
+                            let mut g = seen.lock().expect("lock");
+                            g.batches.push((Instant::now(), reqs.len()));
+                            for r in reqs {
+                                let url = r["url"].as_str().unwrap_or("").to_string();
+                                let n = {
+                                    let t = g.tries.entry(url.clone()).or_insert(0);
+                                    *t += 1;
+                                    *t
+                                };
+                                let id = r["id"].clone();
+                                if url.contains("throttle") && n == 1 {
+                                    out.push(json!({"id": id, "status": 429, "headers": {"Retry-After": "0.3"},
+                                        "body": {"error": {"code": "TooManyRequests", "message": "slow down"}}}));
+                                } else if url.contains("flaky") && n == 1 {
+                                    out.push(json!({"id": id, "status": 503, "body": {"error": {"code": "serviceNotAvailable", "message": "x"}}}));
+                                } else if url.contains("missing") {
+                                    out.push(json!({"id": id, "status": 404, "body": {"error": {"code": "Request_ResourceNotFound", "message": "gone", "innerError": {"request-id": "rid-1"}}}}));
+                                } else {
+                                    out.push(json!({"id": id, "status": 200, "body": {"ok": url}}));
+                                }
+                            }
+                            axum::Json(json!({"responses": out}))
+                        }
+                    }),
+                );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            format!("http://{addr}")
+        }
+
+        pub fn graph(base: &str) -> Graph {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client");
+            let auth = TokenProvider::new(
+                http.clone(),
+                "mock",
+                format!("{base}/t/oauth2/v2.0/token"),
+                "cid".into(),
+                "https://graph.microsoft.com/.default".into(),
+                Credential::Secret(Secret::new("s")),
+            );
+            let policy = RetryPolicy {
+                base_delay: Duration::from_millis(10),
+                ..RetryPolicy::default()
+            };
+            Graph::new(http, base, auth, "mock", policy)
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_honour_inner_retry_after_and_retry_transient_failures() {
+        let seen = std::sync::Arc::new(Mutex::new(mock::Seen::default()));
+        let base = mock::serve(seen.clone()).await;
+        let graph = mock::graph(&base);
+        let mut ops: Vec<BatchOp> = (0..45)
+            .map(|i| BatchOp::new("GET", format!("/ok/{i}"), None))
+            .collect();
+        ops.push(BatchOp::new("GET", "/throttle/1", None));
+        ops.push(BatchOp::new("GET", "/flaky/1", None));
+        ops.push(BatchOp::new("GET", "/missing/1", None));
+        let mut outcomes: HashMap<usize, OpOutcome> = HashMap::new();
+        graph
+            .run_batched(&ops, |i, o| {
+                assert!(outcomes.insert(i, o).is_none(), "one outcome per op");
+            })
+            .await;
+        assert_eq!(outcomes.len(), ops.len());
+        for (i, o) in &outcomes {
+            match o {
+                OpOutcome::Done(r) if ops[*i].url.contains("missing") => {
+                    assert_eq!(r.status, 404);
+                    assert_eq!(r.request_id.as_deref(), Some("rid-1"));
+                }
+                OpOutcome::Done(r) => assert_eq!(r.status, 200, "{}", ops[*i].url),
+                other => panic!("{other:?}"),
+            }
+        }
+        let g = seen.lock().expect("lock");
+        assert!(g.batches.iter().all(|(_, n)| *n <= BATCH_SIZE));
+        let first_round = 48usize.div_ceil(BATCH_SIZE);
+        assert!(
+            g.batches.len() <= first_round + 2,
+            "{} batches",
+            g.batches.len()
+        );
+        assert_eq!(g.tries.get("/throttle/1"), Some(&2));
+        assert_eq!(g.tries.get("/flaky/1"), Some(&2));
+        // After the 429, nothing was sent for the Retry-After window.
+        let throttled_at = g
+            .batches
+            .iter()
+            .take(first_round)
+            .map(|(t, _)| *t)
+            .max()
+            .expect("batches");
+        for (t, _) in g.batches.iter().skip(first_round) {
+            assert!(
+                t.duration_since(throttled_at) >= Duration::from_millis(250),
+                "a batch was sent into the throttled window"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn lag_retries_only_for_objects_created_in_this_run() {
+        let seen = std::sync::Arc::new(Mutex::new(mock::Seen::default()));
+        let base = mock::serve(seen.clone()).await;
+        let graph = mock::graph(&base);
+        let mut lagging = BatchOp::new("GET", "/missing/lag", None);
+        lagging.lag_retry = true;
+        let ops = vec![lagging, BatchOp::new("GET", "/missing/plain", None)];
+        let mut statuses = Vec::new();
+        graph
+            .run_batched(&ops, |i, o| {
+                if let OpOutcome::Done(r) = o {
+                    statuses.push((i, r.status));
+                }
+            })
+            .await;
+        statuses.sort();
+        assert_eq!(statuses, vec![(0, 404), (1, 404)]);
+        let g = seen.lock().expect("lock");
+        assert_eq!(
+            g.tries.get("/missing/lag"),
+            Some(&graph.policy.max_lag_attempts)
+        );
+        assert_eq!(g.tries.get("/missing/plain"), Some(&1));
+    }
+}

@@ -1,0 +1,391 @@
+//! Reading a tenant into [`ObservedApp`]: users and groups with `$select` of only
+//! the managed properties and pages of 999, member lists of the wanted groups through
+//! `$batch` (20 listings per request), verified domains and license SKUs — at the
+//! request floor of the API.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::{Result, bail};
+use serde_json::Value;
+
+use super::http::{BatchOp, Graph, OpOutcome, rid};
+use crate::apps::ReadScope;
+use crate::observed::{ObservedApp, ObservedGroup, ObservedSku, ObservedUser};
+
+/// The user properties roster manages, as Graph names them.
+pub const USER_SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses";
+/// The group properties roster reads.
+pub const GROUP_SELECT: &str = "id,displayName,description,groupTypes,securityEnabled,mailEnabled";
+/// Page size: Graph's maximum.
+pub const PAGE: usize = 999;
+
+/// roster attribute name ↔ Graph user property, for the string attributes.
+pub const USER_ATTRIBUTES: &[(&str, &str)] = &[
+    ("email", "mail"),
+    ("first_name", "givenName"),
+    ("last_name", "surname"),
+    ("display_name", "displayName"),
+    ("department", "department"),
+    ("job_title", "jobTitle"),
+    ("employee_id", "employeeId"),
+    ("usage_location", "usageLocation"),
+    ("mobile_phone", "mobilePhone"),
+];
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Maps one Graph user to an [`ObservedUser`]; `skus` maps skuId → part number.
+pub fn map_user(v: &Value, skus: &HashMap<String, String>) -> Option<ObservedUser> {
+    let id = text(v, "id")?;
+    let login = text(v, "userPrincipalName")?;
+    let mut attributes = BTreeMap::new();
+    for (roster, graph) in USER_ATTRIBUTES {
+        if let Some(val) = text(v, graph) {
+            attributes.insert((*roster).to_string(), val);
+        }
+    }
+    let licenses: BTreeSet<String> = v
+        .get("assignedLicenses")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.get("skuId").and_then(Value::as_str))
+                .map(|sku| {
+                    skus.get(&sku.to_ascii_lowercase())
+                        .cloned()
+                        .unwrap_or_else(|| sku.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(ObservedUser {
+        id,
+        login,
+        username: None,
+        enabled: v
+            .get("accountEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        attributes,
+        licenses,
+        location: None,
+    })
+}
+
+/// Maps one Graph group to an [`ObservedGroup`] (without members).
+pub fn map_group(v: &Value) -> Option<ObservedGroup> {
+    let id = text(v, "id")?;
+    let name = text(v, "displayName")?;
+    let unified = v
+        .get("groupTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|t| t.as_str() == Some("Unified")));
+    Some(ObservedGroup {
+        id,
+        name,
+        description: text(v, "description"),
+        kind: if unified { "microsoft365" } else { "security" }.to_string(),
+        member_ids: BTreeSet::new(),
+        location: None,
+    })
+}
+
+/// Maps one subscribedSku.
+pub fn map_sku(v: &Value) -> Option<ObservedSku> {
+    let as_u32 = |p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_u64)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .unwrap_or(0)
+    };
+    Some(ObservedSku {
+        sku_id: text(v, "skuId")?,
+        part_number: text(v, "skuPartNumber")?,
+        enabled: as_u32("/prepaidUnits/enabled"),
+        consumed: as_u32("/consumedUnits"),
+    })
+}
+
+/// Reads the whole observed state of the app.
+pub async fn read(
+    graph: &Graph,
+    scope: &ReadScope,
+    directory_id: Option<String>,
+) -> Result<ObservedApp> {
+    let skus_url =
+        graph.url("/subscribedSkus?$select=skuId,skuPartNumber,prepaidUnits,consumedUnits");
+    let domains_url = graph.url("/domains?$select=id,isVerified");
+    let users_url = graph.url(&format!("/users?$select={USER_SELECT}&$top={PAGE}"));
+    let groups_url = graph.url(&format!("/groups?$select={GROUP_SELECT}&$top={PAGE}"));
+
+    let skus_fut = async {
+        let mut skus = Vec::new();
+        graph
+            .get_all(&skus_url, |v| {
+                if let Some(s) = map_sku(&v) {
+                    skus.push(s);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok::<_, anyhow::Error>(skus)
+    };
+    let domains_fut = async {
+        let mut domains = Vec::new();
+        graph
+            .get_all(&domains_url, |v| {
+                if v.get("isVerified").and_then(Value::as_bool) == Some(true)
+                    && let Some(id) = text(&v, "id")
+                {
+                    domains.push(id.to_ascii_lowercase());
+                }
+                Ok(())
+            })
+            .await?;
+        Ok::<_, anyhow::Error>(domains)
+    };
+    // Users are kept raw only for their license skuIds; mapping waits for the SKUs.
+    let users_fut = async {
+        let mut users: Vec<(ObservedUser, Vec<String>)> = Vec::new();
+        let empty = HashMap::new();
+        graph
+            .get_all(&users_url, |v| {
+                let sku_ids: Vec<String> = v
+                    .get("assignedLicenses")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|l| l.get("skuId").and_then(Value::as_str))
+                            .map(str::to_ascii_lowercase)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(u) = map_user(&v, &empty) {
+                    users.push((u, sku_ids));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok::<_, anyhow::Error>(users)
+    };
+    let groups_fut = async {
+        let mut groups = Vec::new();
+        graph
+            .get_all(&groups_url, |v| {
+                if let Some(g) = map_group(&v) {
+                    groups.push(g);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok::<_, anyhow::Error>(groups)
+    };
+    let (skus, domains, users, groups) =
+        tokio::try_join!(skus_fut, domains_fut, users_fut, groups_fut)?;
+
+    let sku_names: HashMap<String, String> = skus
+        .iter()
+        .map(|s| (s.sku_id.to_ascii_lowercase(), s.part_number.clone()))
+        .collect();
+    let mut users: Vec<ObservedUser> = users
+        .into_iter()
+        .map(|(mut u, ids)| {
+            u.licenses = ids
+                .into_iter()
+                .map(|id| sku_names.get(&id).cloned().unwrap_or(id))
+                .collect();
+            u
+        })
+        .collect();
+    users.sort_by(|a, b| {
+        a.login
+            .to_ascii_lowercase()
+            .cmp(&b.login.to_ascii_lowercase())
+    });
+
+    let mut groups = groups;
+    read_members(graph, scope, &mut groups).await?;
+    groups.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+
+    let mut verified_domains = domains;
+    verified_domains.sort();
+    verified_domains.dedup();
+    let mut skus = skus;
+    skus.sort_by(|a, b| a.part_number.cmp(&b.part_number));
+
+    Ok(ObservedApp {
+        app: graph.app.clone(),
+        users,
+        groups,
+        verified_domains,
+        skus,
+        directory_id,
+    })
+}
+
+/// Fills `member_ids` of the groups the scope asks for: one `$batch` of 20 member
+/// listings per request; groups with more than 999 members continue in later batches
+/// from their nextLink.
+async fn read_members(
+    graph: &Graph,
+    scope: &ReadScope,
+    groups: &mut [ObservedGroup],
+) -> Result<()> {
+    let wanted: Vec<usize> = groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| {
+            scope
+                .member_groups
+                .as_ref()
+                .is_none_or(|s| s.contains(&g.name))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    // (group index, relative url)
+    let mut round: Vec<(usize, String)> = wanted
+        .into_iter()
+        .map(|i| {
+            (
+                i,
+                format!(
+                    "/groups/{}/members?$select=id&$top={PAGE}",
+                    super::http::path_segment(&groups[i].id)
+                ),
+            )
+        })
+        .collect();
+    let mut rounds = 0usize;
+    while !round.is_empty() {
+        rounds += 1;
+        if rounds > 100_000 {
+            bail!("app {}: member paging does not end", graph.app);
+        }
+        let ops: Vec<BatchOp> = round
+            .iter()
+            .map(|(_, url)| BatchOp::new("GET", url.clone(), None))
+            .collect();
+        let mut next: Vec<(usize, String)> = Vec::new();
+        let mut first_error: Option<String> = None;
+        graph
+            .run_batched(&ops, |k, outcome| {
+                let gi = round[k].0;
+                let group = &mut groups[gi];
+                match outcome {
+                    OpOutcome::Done(r) if r.is_success() => {
+                        if let Some(items) = r.body.get("value").and_then(Value::as_array) {
+                            group.member_ids.extend(
+                                items
+                                    .iter()
+                                    .filter_map(|m| m.get("id").and_then(Value::as_str))
+                                    .map(str::to_string),
+                            );
+                        }
+                        if let Some(link) = r.body.get("@odata.nextLink").and_then(Value::as_str) {
+                            match graph.relative(link) {
+                                Ok(rel) => next.push((gi, rel)),
+                                Err(e) => {
+                                    first_error.get_or_insert(format!("{e:#}"));
+                                }
+                            }
+                        }
+                    }
+                    OpOutcome::Done(r) => {
+                        first_error.get_or_insert(format!(
+                            "app {}: reading the members of group {} failed: {}{}",
+                            graph.app,
+                            group.name,
+                            r.describe(),
+                            rid(&r.request_id)
+                        ));
+                    }
+                    OpOutcome::Failed {
+                        error, request_id, ..
+                    } => {
+                        first_error.get_or_insert(format!(
+                            "app {}: reading the members of group {} failed: {error}{}",
+                            graph.app,
+                            group.name,
+                            rid(&request_id)
+                        ));
+                    }
+                }
+            })
+            .await;
+        if let Some(e) = first_error {
+            bail!(e);
+        }
+        round = next;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn users_map_to_roster_names_and_drop_empty_values() {
+        let skus = HashMap::from([(
+            "6fd2c87f-b296-42f0-b197-1e91e994b900".to_string(),
+            "ENTERPRISEPACK".to_string(),
+        )]);
+        let v = json!({
+            "id": "u1", "userPrincipalName": "Alice@Contoso.com", "mail": "alice@contoso.com",
+            "givenName": "Alice", "surname": "", "displayName": "Alice S", "department": null,
+            "jobTitle": "Rep", "employeeId": "42", "usageLocation": "US", "mobilePhone": null,
+            "accountEnabled": false,
+            "assignedLicenses": [{"skuId": "6FD2C87F-B296-42F0-B197-1E91E994B900", "disabledPlans": []},
+                                 {"skuId": "unknown-sku"}]
+        });
+        let u = map_user(&v, &skus).expect("mapped");
+        assert_eq!(u.login, "Alice@Contoso.com");
+        assert!(!u.enabled);
+        assert_eq!(
+            u.attributes.get("email").map(String::as_str),
+            Some("alice@contoso.com")
+        );
+        assert_eq!(
+            u.attributes.get("first_name").map(String::as_str),
+            Some("Alice")
+        );
+        assert_eq!(
+            u.attributes.get("job_title").map(String::as_str),
+            Some("Rep")
+        );
+        assert!(!u.attributes.contains_key("last_name"));
+        assert!(!u.attributes.contains_key("department"));
+        assert_eq!(
+            u.licenses,
+            BTreeSet::from(["ENTERPRISEPACK".to_string(), "unknown-sku".to_string()])
+        );
+        assert!(map_user(&json!({"id": "x"}), &skus).is_none());
+    }
+
+    #[test]
+    fn groups_map_kind_from_group_types() {
+        let g = map_group(&json!({"id": "g", "displayName": "Team", "groupTypes": ["Unified"], "description": ""}))
+            .expect("mapped");
+        assert_eq!(g.kind, "microsoft365");
+        assert_eq!(g.description, None);
+        let s = map_group(
+            &json!({"id": "g", "displayName": "Sec", "groupTypes": [], "description": "d"}),
+        )
+        .expect("mapped");
+        assert_eq!(s.kind, "security");
+        assert_eq!(s.description.as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn skus_map_seats() {
+        let s = map_sku(&json!({"skuId": "s", "skuPartNumber": "E3", "prepaidUnits": {"enabled": 25}, "consumedUnits": 7}))
+            .expect("mapped");
+        assert_eq!((s.enabled, s.consumed, s.free()), (25, 7, 18));
+    }
+}
