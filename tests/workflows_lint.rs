@@ -15,11 +15,18 @@ fn actionlint() -> PathBuf {
         .status()
         .expect("run scripts/install-actionlint.sh");
     assert!(status.success(), "scripts/install-actionlint.sh failed");
-    if Command::new("actionlint").arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if Command::new("actionlint")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         return PathBuf::from("actionlint");
     }
     let out = Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .output()
         .expect("python3");
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -45,7 +52,10 @@ fn workflows() -> Vec<PathBuf> {
 #[test]
 fn every_workflow_passes_actionlint() {
     let files = workflows();
-    assert!(files.len() >= 4, "expected the CI workflow and three examples, found {files:?}");
+    assert!(
+        files.len() >= 4,
+        "expected the CI workflow and three examples, found {files:?}"
+    );
     let out = Command::new(actionlint())
         .args(["-no-color"])
         .args(&files)
@@ -76,5 +86,8 @@ fn actionlint_catches_a_broken_workflow() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(!out.status.success(), "actionlint accepted a broken workflow");
+    assert!(
+        !out.status.success(),
+        "actionlint accepted a broken workflow"
+    );
 }

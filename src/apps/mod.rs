@@ -13,6 +13,7 @@ use crate::observed::ObservedApp;
 use crate::plan::Change;
 
 pub mod active_directory;
+pub mod connector;
 pub mod office365;
 
 /// What every connector needs from its surroundings.

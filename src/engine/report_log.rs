@@ -170,7 +170,8 @@ pub fn read_all(path: &Path) -> anyhow::Result<Vec<ReportRecord>> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the report log {}", path.display()));
+            return Err(e)
+                .with_context(|| format!("cannot read the report log {}", path.display()));
         }
     };
     let mut out = Vec::new();

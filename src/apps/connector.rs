@@ -1,0 +1,52 @@
+//! Dispatch over the connectors by app type: the one place that maps an app's `type`
+//! to the code that speaks its protocol.
+
+use anyhow::bail;
+
+use super::office365::Office365Connector;
+use super::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
+use crate::desired::App;
+use crate::observed::ObservedApp;
+
+/// A connected app.
+pub enum Connector {
+    Office365(Box<Office365Connector>),
+}
+
+impl Connector {
+    /// Connects and authenticates; errors name the app.
+    pub async fn connect(app: &App, ctx: &ConnectContext) -> anyhow::Result<Connector> {
+        let connected = match app {
+            App::Office365(a) => Office365Connector::connect(a, ctx)
+                .await
+                .map(|c| Connector::Office365(Box::new(c))),
+            App::ActiveDirectory(_) => bail!(
+                "app {}: type active_directory is not available yet",
+                app.name()
+            ),
+            App::Scim(_) => bail!(
+                "app {}: type scim is not supported by this version of roster yet",
+                app.name()
+            ),
+        };
+        connected.map_err(|e| e.context(format!("app {}: cannot connect", app.name())))
+    }
+
+    pub async fn read(&self, scope: &ReadScope) -> anyhow::Result<ObservedApp> {
+        match self {
+            Connector::Office365(c) => c.read(scope).await,
+        }
+    }
+
+    pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> anyhow::Result<()> {
+        match self {
+            Connector::Office365(c) => c.apply(input, sink).await,
+        }
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Connector::Office365(c) => c.close().await,
+        }
+    }
+}

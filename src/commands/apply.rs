@@ -1,0 +1,207 @@
+//! `roster apply`: carry out a saved plan exactly (refusing a stale one), or plan and
+//! apply after confirmation; one outcome line per change, recorded in the report log.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, bail};
+
+use super::report::default_log_path;
+use super::session::{self, Live};
+use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
+use crate::cli::{ApplyArgs, GlobalArgs};
+use crate::engine::guard;
+use crate::engine::lock::ApplyLock;
+use crate::engine::report_log::{Counts, ReportLog};
+use crate::plan::saved::SavedPlan;
+use crate::plan::{Change, Plan};
+use crate::progress::Progress;
+use crate::render::{self, RenderOptions};
+
+pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
+    let saved = match &args.plan_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the plan file {}", path.display()))?;
+            Some(
+                SavedPlan::from_json(&text)
+                    .with_context(|| format!("{} is not a usable plan file", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let loaded = session::load(&global.dir, args.source.rev.as_deref())?;
+    let apps = match &saved {
+        Some(s) => {
+            let mut names: Vec<String> = s.plan.changes.iter().map(|c| c.app.clone()).collect();
+            names.extend(s.plan.deletion_guards.iter().map(|g| g.app.clone()));
+            names.sort();
+            names.dedup();
+            if names.is_empty() {
+                println!("The saved plan has no changes. Nothing to apply.");
+                return Ok(0);
+            }
+            session::select_apps(&loaded.state, &names)?
+        }
+        None => session::select_apps(&loaded.state, &args.apps)?,
+    };
+    let _lock = ApplyLock::acquire(&loaded.root)?;
+    let color = session::use_color(global);
+    let rt = session::runtime()?;
+    rt.block_on(async {
+        let live = Live::read(&loaded, &apps, crate::progress::enabled(global.quiet)).await?;
+        let result = async {
+            let plan = match &saved {
+                Some(s) => {
+                    if let Err(stale) = s.check(&loaded.state, &live.observed) {
+                        bail!("{stale}\nNothing was applied. Run `roster plan` again and review the new plan.");
+                    }
+                    s.plan.clone()
+                }
+                None => {
+                    let plan = live.plan(&loaded.state)?;
+                    print!("{}", render::human(&plan, &RenderOptions { color, drift: false }));
+                    if plan.is_empty() {
+                        return Ok(0);
+                    }
+                    if let Err(refusals) = guard::check(&plan, args.allow_deletes) {
+                        bail!("{}", refusals.join("\n"));
+                    }
+                    if !args.auto_approve && !confirm()? {
+                        println!("Apply cancelled; nothing was changed.");
+                        return Ok(0);
+                    }
+                    plan
+                }
+            };
+            if let Err(refusals) = guard::check(&plan, args.allow_deletes) {
+                bail!("{}", refusals.join("\n"));
+            }
+            let log_path = args
+                .report_log
+                .clone()
+                .unwrap_or_else(|| default_log_path(&loaded.root));
+            let log = ReportLog::open(&log_path, plan.source.commit.clone())?;
+            let progress = Progress::bar(
+                plan.changes.len() as u64,
+                "applying".into(),
+                crate::progress::enabled(global.quiet),
+            );
+            let sink = PrintingSink { log: &log, progress: &progress, quiet: global.quiet };
+            execute(&plan, &loaded.state, &live, &sink).await?;
+            progress.finish();
+            let counts = log.counts();
+            print_summary(&counts);
+            Ok(if counts.failed > 0 || counts.skipped > 0 { 1 } else { 0 })
+        }
+        .await;
+        live.close().await;
+        result
+    })
+}
+
+/// Runs the changes app by app, each through its connector.
+async fn execute(
+    plan: &Plan,
+    state: &crate::desired::DesiredState,
+    live: &Live,
+    sink: &dyn OutcomeSink,
+) -> anyhow::Result<()> {
+    let mut by_app: std::collections::BTreeMap<&str, Vec<Change>> = Default::default();
+    for c in &plan.changes {
+        by_app.entry(c.app.as_str()).or_default().push(c.clone());
+    }
+    for (app, changes) in by_app {
+        let (Some(connector), Some(observed)) = (live.connectors.get(app), live.observed.get(app))
+        else {
+            bail!("app {app} of the plan is not connected");
+        };
+        let input = ApplyInput {
+            changes: &changes,
+            desired: state,
+            observed,
+        };
+        if let Err(e) = connector.apply(input, sink).await {
+            // Outcomes already reported stand; anything not reported did not happen.
+            eprintln!("error: app {app}: {e:#}");
+        }
+    }
+    Ok(())
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "apply needs confirmation: run it on a terminal, or pass --auto-approve (or apply a saved plan file)"
+        );
+    }
+    print!("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
+    std::io::stdout().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+fn print_summary(c: &Counts) {
+    println!(
+        "\nApply {}: {} applied, {} failed, {} not attempted.",
+        if c.failed + c.skipped == 0 {
+            "complete"
+        } else {
+            "incomplete"
+        },
+        c.applied,
+        c.failed,
+        c.skipped
+    );
+    if c.failed + c.skipped > 0 {
+        println!(
+            "Run `roster apply` again after fixing the cause: it converges without duplicates."
+        );
+    }
+}
+
+/// Records each outcome in the report log and prints one line for it.
+struct PrintingSink<'a> {
+    log: &'a ReportLog,
+    progress: &'a Progress,
+    quiet: bool,
+}
+
+impl OutcomeSink for PrintingSink<'_> {
+    fn record(&self, change: &Change, result: &ChangeResult) {
+        self.log.record(change, result);
+        self.progress.inc();
+        let what = format!(
+            "{} {} {}",
+            word(&change.object),
+            change.key,
+            word(&change.action)
+        );
+        let line = match result {
+            ChangeResult::Applied { .. } if self.quiet => return,
+            ChangeResult::Applied { .. } => format!("  ok      {}: {what}", change.app),
+            ChangeResult::Failed { error, request_id } => format!(
+                "  FAILED  {}: {what}: {error}{}",
+                change.app,
+                request_id
+                    .as_deref()
+                    .map(|r| format!(" (request-id {r})"))
+                    .unwrap_or_default()
+            ),
+            ChangeResult::SkippedDependency { on } => {
+                format!(
+                    "  SKIPPED {}: {what}: not attempted because {on} failed",
+                    change.app
+                )
+            }
+        };
+        self.progress.println(&line);
+    }
+}
+
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}

@@ -1,0 +1,97 @@
+//! `roster plan` and `roster drift`: read live state, compute the plan, print it (and
+//! for `plan --out`, save it for a later `apply`).
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::session::{self, Live};
+use crate::cli::{DriftArgs, GlobalArgs, OutputFormat, PlanArgs};
+use crate::plan::Plan;
+use crate::plan::saved::SavedPlan;
+use crate::render::{self, RenderOptions};
+
+pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
+    let loaded = session::load(&global.dir, args.source.rev.as_deref())?;
+    let apps = session::select_apps(&loaded.state, &args.apps)?;
+    let rt = session::runtime()?;
+    let (plan, saved) = rt.block_on(async {
+        let live = Live::read(&loaded, &apps, crate::progress::enabled(global.quiet)).await?;
+        let plan = live.plan(&loaded.state);
+        let saved = plan
+            .as_ref()
+            .ok()
+            .filter(|_| args.out.is_some())
+            .map(|p| SavedPlan::new(p.clone(), &loaded.state, &live.observed));
+        live.close().await;
+        anyhow::Ok((plan?, saved))
+    })?;
+    let opts = RenderOptions {
+        color: session::use_color(global),
+        drift: false,
+    };
+    print!("{}", render_plan(&plan, args.format, &opts));
+    if let (Some(out), Some(saved)) = (&args.out, saved) {
+        write_atomic(out, saved.to_json().as_bytes())
+            .with_context(|| format!("cannot save the plan to {}", out.display()))?;
+        if !global.quiet {
+            eprintln!(
+                "Saved the plan to {}; apply it with: roster apply {}",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    })
+}
+
+pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<u8> {
+    let loaded = session::load(&global.dir, args.source.rev.as_deref())?;
+    let apps = session::select_apps(&loaded.state, &args.apps)?;
+    let rt = session::runtime()?;
+    let plan = rt.block_on(async {
+        let live = Live::read(&loaded, &apps, crate::progress::enabled(global.quiet)).await?;
+        let plan = live.plan(&loaded.state);
+        live.close().await;
+        plan
+    })?;
+    let opts = RenderOptions {
+        color: session::use_color(global),
+        drift: true,
+    };
+    print!("{}", render_plan(&plan, args.format, &opts));
+    Ok(if plan.is_empty() { 0 } else { 2 })
+}
+
+pub fn render_plan(plan: &Plan, format: OutputFormat, opts: &RenderOptions) -> String {
+    match format {
+        OutputFormat::Human => render::human(plan, opts),
+        OutputFormat::Json => render::json(plan),
+        OutputFormat::Markdown => render::markdown(plan, opts),
+    }
+}
+
+/// Writes through a temporary file in the same folder and a rename, so a reader never
+/// sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,163 @@
+//! What plan, drift and apply share: load the desired state (stopping on validation
+//! errors), connect to the selected apps, read their live state, and plan.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use futures::future::join_all;
+
+use crate::apps::ConnectContext;
+use crate::apps::connector::Connector;
+use crate::cli::{ColorChoice, GlobalArgs};
+use crate::desired::{self, DesiredState, Loaded};
+use crate::observed::ObservedApp;
+use crate::plan::Plan;
+use crate::plan::planner::{self, PlanInput};
+use crate::progress::Progress;
+
+/// Validation failed; the diagnostics were printed already. Maps to exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("the identity repository has {0} error(s); nothing was read or changed")]
+pub struct InvalidRepository(pub usize);
+
+/// Loads the desired state and prints its diagnostics to stderr.
+pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
+    let loaded = desired::load(dir, rev)?;
+    for d in &loaded.diagnostics {
+        eprintln!("{d}");
+    }
+    if loaded.has_errors() {
+        let n = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| matches!(d.severity, desired::Severity::Error))
+            .count();
+        return Err(InvalidRepository(n).into());
+    }
+    Ok(loaded)
+}
+
+/// The apps to work on: the named ones (each must exist), or every app of the repository.
+pub fn select_apps(state: &DesiredState, names: &[String]) -> anyhow::Result<Vec<String>> {
+    if names.is_empty() {
+        if state.apps.is_empty() {
+            bail!("the identity repository defines no apps");
+        }
+        return Ok(state.apps.iter().map(|a| a.name().to_string()).collect());
+    }
+    let known: Vec<&str> = state.apps.iter().map(|a| a.name()).collect();
+    let mut out = Vec::new();
+    for n in names {
+        if !known.contains(&n.as_str()) {
+            bail!(
+                "no app named '{n}' in the repository (apps: {})",
+                known.join(", ")
+            );
+        }
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Connected apps and what was read from them.
+pub struct Live {
+    pub connectors: BTreeMap<String, Connector>,
+    pub observed: BTreeMap<String, ObservedApp>,
+}
+
+impl Live {
+    /// Connects to every selected app and reads it, all apps at once.
+    pub async fn read(loaded: &Loaded, apps: &[String], progress: bool) -> anyhow::Result<Live> {
+        let ctx = ConnectContext {
+            repo_root: loaded.root.clone(),
+        };
+        let state = &loaded.state;
+        let tasks = apps.iter().map(|name| {
+            let ctx = ctx.clone();
+            async move {
+                let app = state.app(name).context("app vanished")?;
+                let spinner = Progress::spinner(format!("reading {name}"), progress);
+                let connector = Connector::connect(app, &ctx).await?;
+                let scope = planner::read_scope(state, name);
+                tracing::info!(app = %name, "reading live state");
+                let read = connector.read(&scope).await;
+                spinner.finish();
+                let observed = match read {
+                    Ok(o) => o,
+                    Err(e) => {
+                        let _ = connector.close().await;
+                        return Err(e.context(format!("app {name}: cannot read live state")));
+                    }
+                };
+                anyhow::Ok((name.clone(), connector, observed))
+            }
+        });
+        let mut connectors = BTreeMap::new();
+        let mut observed = BTreeMap::new();
+        let mut first_err = None;
+        for r in join_all(tasks).await {
+            match r {
+                Ok((name, c, mut o)) => {
+                    o.app = name.clone();
+                    connectors.insert(name.clone(), c);
+                    observed.insert(name, o);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        let live = Live {
+            connectors,
+            observed,
+        };
+        if let Some(e) = first_err {
+            live.close().await;
+            return Err(e);
+        }
+        Ok(live)
+    }
+
+    /// Plans against what was read.
+    pub fn plan(&self, state: &DesiredState) -> anyhow::Result<Plan> {
+        let today = time::OffsetDateTime::now_utc().date();
+        planner::plan(&PlanInput {
+            desired: state,
+            observed: &self.observed,
+            today,
+        })
+        .map_err(|f| anyhow::anyhow!("{f}"))
+    }
+
+    /// Closes every connection (a sandbox persists its tenant here).
+    pub async fn close(self) {
+        for (name, c) in self.connectors {
+            if let Err(e) = c.close().await {
+                tracing::warn!(app = %name, "closing: {e:#}");
+            }
+        }
+    }
+}
+
+/// Whether human output gets colour.
+pub fn use_color(global: &GlobalArgs) -> bool {
+    match global.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    }
+}
+
+/// A multi-threaded runtime for the commands that talk to apps.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
