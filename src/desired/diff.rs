@@ -127,8 +127,12 @@ impl StateDiff {
 
 /// Flatten a serialized object to dotted paths; lists stay whole values.
 fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+    let is_secret_ref = |m: &serde_json::Map<String, Value>| {
+        m.len() == 1 && (m.contains_key("env") || m.contains_key("file"))
+    };
     match v {
-        Value::Object(map) if !map.is_empty() => {
+        // A secret reference stays one value: `{"env": "X"} -> {"file": "y"}`.
+        Value::Object(map) if !map.is_empty() && !is_secret_ref(map) => {
             for (k, v) in map {
                 let p = if prefix.is_empty() {
                     k.clone()

@@ -153,17 +153,6 @@ pub fn json(d: &StateDiff) -> String {
     s
 }
 
-fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\`*_{}[]<>()#+-.!|".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn md_code(s: &str) -> String {
     let s = s.replace('`', "'").replace('|', "\\|");
     format!("`{s}`")
@@ -244,7 +233,7 @@ pub fn markdown(d: &StateDiff) -> String {
                     ChangeKind::Added => md_code(&value(&f.new)),
                     _ => format!("{} → {}", md_code(&value(&f.old)), md_code(&value(&f.new))),
                 };
-                let _ = writeln!(out, "  - {}: {text}", md_escape(&f.field));
+                let _ = writeln!(out, "  - {}: {text}", md_code(&f.field));
             }
         }
         let _ = writeln!(out, "\n</details>");
