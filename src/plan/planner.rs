@@ -597,10 +597,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             (a.login.to_lowercase(), &a.id).cmp(&(b.login.to_lowercase(), &b.id))
         });
         let mut live_by_login: BTreeMap<String, LiveUser<'o>> = BTreeMap::new();
-        let mut user_by_id: HashMap<&'o str, &'o ObservedUser> = HashMap::new();
         let mut scope_users = 0usize;
         for u in live_sorted {
-            user_by_id.entry(u.id.as_str()).or_insert(u);
             let lower = u.login.to_lowercase();
             let email = u.attributes.get("email").map(String::as_str).unwrap_or("");
             let ignored = ignore.is_match(&u.login)
@@ -640,9 +638,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         let mut live_groups_sorted: Vec<&'o ObservedGroup> = self.obs.groups.iter().collect();
         live_groups_sorted.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         let mut live_group: BTreeMap<&'o str, (&'o ObservedGroup, bool)> = BTreeMap::new(); // name → (group, in scope)
-        let mut group_by_id: HashMap<&'o str, &'o ObservedGroup> = HashMap::new();
         for g in live_groups_sorted {
-            group_by_id.entry(g.id.as_str()).or_insert(g);
             let ignored = ignore.is_match(&g.name);
             let scoped = !ignored && (!is_o365 || repo_groups.contains(g.name.as_str()));
             if let Some((first, _)) = live_group.get(g.name.as_str()) {
@@ -660,6 +656,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
 
         // ---- users: create / update / enable / disable / licenses ----
         let mut present_users: BTreeSet<u32> = BTreeSet::new(); // live or being created
+        let mut live_id_of: BTreeMap<u32, &'o str> = BTreeMap::new();
         let mut license_delta: BTreeMap<String, (u64, u64)> = BTreeMap::new(); // sku → (adds, removes)
         let mut matched_live: BTreeSet<String> = BTreeSet::new(); // lower logins owned by provisioned users
         let sku_names: BTreeMap<String, &str> = self
@@ -763,6 +760,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 }
                 Some(lu) => {
                     present_users.insert(u);
+                    live_id_of.insert(u, lu.id.as_str());
                     // Managed attributes.
                     let mut before = BTreeMap::new();
                     let mut after = BTreeMap::new();
@@ -1068,67 +1066,93 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         }
 
         // ---- memberships of bound groups ----
+        // How each live object appears as a member: its name, or None when it is left
+        // alone (ignored, a duplicate, or deleted by this plan anyway).
+        let mut member_name: HashMap<&'o str, Option<String>> =
+            HashMap::with_capacity(self.obs.users.len() + self.obs.groups.len());
+        for (lower, lu) in &live_by_login {
+            let id = lu.user.id.as_str();
+            let name = (!lu.ignored && !deleted_user_ids.contains(id)).then(|| {
+                login_to_username
+                    .get(lower)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| lu.user.login.clone())
+            });
+            member_name.insert(id, name);
+        }
+        for g in &self.obs.groups {
+            let id = g.id.as_str();
+            if member_name.contains_key(id) {
+                continue; // a user with the same id, or a duplicate id: the first one wins
+            }
+            let name = (!ignore.is_match(&g.name) && !deleted_group_ids.contains(id))
+                .then(|| format!("group:{}", g.name));
+            member_name.insert(id, name);
+        }
         for (&g, members) in &bound_members {
             if !present_groups.contains(g) {
                 continue;
             }
-            let live = live_group.get(g).map(|(lg, _)| *lg);
             // Desired: provisioned, present users that are transitive members.
-            let mut want: BTreeMap<String, Option<&'o str>> = BTreeMap::new(); // member → live id
-            for u in members {
-                if !present_users.contains(u) {
-                    continue;
-                }
-                let user = &desired.users[*u as usize];
-                let live_id = provisioned
-                    .get(u)
-                    .and_then(|l| live_by_login.get(&l.to_lowercase()))
-                    .map(|l| l.user.id.as_str());
-                want.insert(user.username.clone(), live_id);
-            }
-            // Live: member ids mapped back to names; ignored and unknown ids are left alone.
-            let mut have: BTreeMap<String, &'o str> = BTreeMap::new();
-            if let Some(lg) = live {
+            let mut want: Vec<(&'a str, Option<&'o str>)> = members
+                .iter()
+                .filter(|u| present_users.contains(u))
+                .map(|u| {
+                    (
+                        desired.users[*u as usize].username.as_str(),
+                        live_id_of.get(u).copied(),
+                    )
+                })
+                .collect();
+            want.sort_unstable();
+            // Live: member ids mapped back to names; unknown ids are left alone.
+            let mut have: Vec<(&str, &'o str)> = Vec::new();
+            if let Some((lg, _)) = live_group.get(g) {
                 for id in &lg.member_ids {
-                    if let Some(u) = user_by_id.get(id.as_str()) {
-                        let lower = u.login.to_lowercase();
-                        let Some(lu) = live_by_login.get(&lower) else {
-                            continue;
-                        };
-                        if lu.ignored || lu.user.id != u.id || deleted_user_ids.contains(id.as_str())
-                        {
-                            continue;
-                        }
-                        let name = login_to_username
-                            .get(&lower)
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| u.login.clone());
-                        have.insert(name, id.as_str());
-                    } else if let Some(c) = group_by_id.get(id.as_str()) {
-                        if ignore.is_match(&c.name) || deleted_group_ids.contains(id.as_str()) {
-                            continue;
-                        }
-                        have.insert(format!("group:{}", c.name), id.as_str());
+                    if let Some(Some(name)) = member_name.get(id.as_str()) {
+                        have.push((name.as_str(), id.as_str()));
                     }
                 }
             }
-            for (m, live_id) in &want {
-                if have.contains_key(m) {
-                    continue;
+            have.sort_unstable();
+            let (mut i, mut j) = (0, 0);
+            let mut adds = Vec::new();
+            let mut removes = Vec::new();
+            while i < want.len() || j < have.len() {
+                match (want.get(i), have.get(j)) {
+                    (Some(w), Some(h)) if w.0 == h.0 => {
+                        i += 1;
+                        j += 1;
+                    }
+                    (Some(w), Some(h)) if w.0 < h.0 => {
+                        adds.push(*w);
+                        i += 1;
+                    }
+                    (Some(w), None) => {
+                        adds.push(*w);
+                        i += 1;
+                    }
+                    (_, Some(h)) => {
+                        removes.push(*h);
+                        j += 1;
+                    }
+                    (None, None) => break,
                 }
+            }
+            for (m, live_id) in adds {
                 let key = format!("{g}/{m}");
                 if switches.sync_memberships {
                     let c = self.change(
                         ObjectKind::Membership,
                         &key,
                         Action::Add,
-                        *live_id,
+                        live_id,
                         None,
                         None,
                         format!("{m} is a member of {g} in the repository"),
                     );
                     c.group = Some(g.to_string());
-                    c.member = Some(m.clone());
+                    c.member = Some(m.to_string());
                 } else {
                     self.skip(
                         ObjectKind::Membership,
@@ -1139,10 +1163,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     );
                 }
             }
-            for (m, id) in &have {
-                if want.contains_key(m) {
-                    continue;
-                }
+            for (m, id) in removes {
                 let key = format!("{g}/{m}");
                 if switches.sync_memberships {
                     let c = self.change(
@@ -1155,7 +1176,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         format!("{m} is not a member of {g} in the repository"),
                     );
                     c.group = Some(g.to_string());
-                    c.member = Some(m.clone());
+                    c.member = Some(m.to_string());
                 } else {
                     self.skip(
                         ObjectKind::Membership,
