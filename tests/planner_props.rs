@@ -61,16 +61,24 @@ struct Scenario {
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
-    let duser = (0u8..3, any::<bool>(), 0u8..5, any::<bool>(), 0u8..4, any::<bool>()).prop_map(
-        |(domain, enabled, dept, location, licenses, password)| DUser {
-            domain,
-            enabled,
-            dept,
-            location,
-            licenses,
-            password,
-        },
-    );
+    let duser = (
+        0u8..3,
+        any::<bool>(),
+        0u8..5,
+        any::<bool>(),
+        0u8..4,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(domain, enabled, dept, location, licenses, password)| DUser {
+                domain,
+                enabled,
+                dept,
+                location,
+                licenses,
+                password,
+            },
+        );
     let luser = (
         any::<bool>(),
         any::<bool>(),
@@ -80,17 +88,24 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         any::<bool>(),
         0u8..4,
     )
-        .prop_map(|(present, upper, enabled, first, dept, email_ok, licenses)| LUser {
+        .prop_map(
+            |(present, upper, enabled, first, dept, email_ok, licenses)| LUser {
+                present,
+                upper,
+                enabled,
+                first,
+                dept,
+                email_ok,
+                licenses,
+            },
+        );
+    let lgroup = (any::<bool>(), 0u8..3, prop::collection::vec(0u8..16, 0..6)).prop_map(
+        |(present, desc, members)| LGroup {
             present,
-            upper,
-            enabled,
-            first,
-            dept,
-            email_ok,
-            licenses,
-        });
-    let lgroup = (any::<bool>(), 0u8..3, prop::collection::vec(0u8..16, 0..6))
-        .prop_map(|(present, desc, members)| LGroup { present, desc, members });
+            desc,
+            members,
+        },
+    );
     (
         any::<bool>(),
         prop::collection::vec(any::<bool>(), 8),
@@ -204,7 +219,10 @@ fn build(s: &Scenario) -> (DesiredState, BTreeMap<String, ObservedApp>) {
                 .filter(|&&c| c as usize > g)
                 .map(|c| format!("group:g{c}")),
         );
-        y.push_str(&format!("  - name: g{g}\n    members: [{}]\n", members.join(", ")));
+        y.push_str(&format!(
+            "  - name: g{g}\n    members: [{}]\n",
+            members.join(", ")
+        ));
         if s.group_desc[g] > 0 {
             y.push_str(&format!("    description: 'D{}'\n", s.group_desc[g]));
         }
@@ -233,9 +251,23 @@ fn build(s: &Scenario) -> (DesiredState, BTreeMap<String, ObservedApp>) {
     let mut users = Vec::new();
     for (i, l) in s.live_users.iter().enumerate().filter(|(_, l)| l.present) {
         let (base, domain) = if i < N_USERS {
-            (format!("u{i}"), if i % 3 == 2 { "fabrikam.com" } else { "contoso.com" })
+            (
+                format!("u{i}"),
+                if i % 3 == 2 {
+                    "fabrikam.com"
+                } else {
+                    "contoso.com"
+                },
+            )
         } else {
-            (format!("s{i}"), if i % 2 == 0 { "contoso.com" } else { "fabrikam.com" })
+            (
+                format!("s{i}"),
+                if i % 2 == 0 {
+                    "contoso.com"
+                } else {
+                    "fabrikam.com"
+                },
+            )
         };
         let login = match (s.ad, l.upper) {
             (true, false) => base.clone(),

@@ -28,7 +28,10 @@ fn empty_tenant_gets_groups_users_and_memberships_in_apply_order() {
     assert_eq!(after["display_name"], json!("Alice Smith"));
     assert_eq!(after["department"], json!("Sales"));
     assert_eq!(after["enabled"], json!(true));
-    assert!(!after.contains_key("job_title"), "absent attributes are left out");
+    assert!(
+        !after.contains_key("job_title"),
+        "absent attributes are left out"
+    );
     assert!(alice.before.is_none());
     let m = &p.changes[3];
     assert_eq!(m.group.as_deref(), Some("staff"));
@@ -53,7 +56,10 @@ groups:
 policies:
   - { name: p, app: o365, groups: [staff] }
 ";
-    let p = run(&o365("", users), &observed(vec![app("o365", vec![], vec![])]));
+    let p = run(
+        &o365("", users),
+        &observed(vec![app("o365", vec![], vec![])]),
+    );
     let c = p.changes.iter().find(|c| c.key == "alice").unwrap();
     assert_eq!(
         c.after.as_ref().unwrap()["password"],
@@ -83,11 +89,17 @@ groups:
 policies:
   - { name: p, app: o365, groups: [all] }
 ";
-    let p = run(&o365("", rest), &observed(vec![app("o365", vec![], vec![])]));
+    let p = run(
+        &o365("", rest),
+        &observed(vec![app("o365", vec![], vec![])]),
+    );
     let l = lines(&p);
     assert!(l.contains(&"membership add all/bob".to_string()), "{l:?}");
     assert!(l.contains(&"membership add all/alice".to_string()));
-    assert!(!l.iter().any(|x| x.contains("team") || x.contains("core")), "{l:?}");
+    assert!(
+        !l.iter().any(|x| x.contains("team") || x.contains("core")),
+        "{l:?}"
+    );
 }
 
 #[test]
@@ -101,7 +113,10 @@ groups:
 policies:
   - { name: p, app: o365, groups: [b] }
 ";
-    let p = run(&o365("", rest), &observed(vec![app("o365", vec![], vec![])]));
+    let p = run(
+        &o365("", rest),
+        &observed(vec![app("o365", vec![], vec![])]),
+    );
     assert!(lines(&p).contains(&"membership add b/alice".to_string()));
 }
 
@@ -122,7 +137,10 @@ policies:
   - { name: p, app: o365, groups: [staff] }
 ";
     // today = 2026-06-01: alice expires today (absent), bob tomorrow (present).
-    let p = run(&o365("", rest), &observed(vec![app("o365", vec![], vec![])]));
+    let p = run(
+        &o365("", rest),
+        &observed(vec![app("o365", vec![], vec![])]),
+    );
     let users: Vec<&str> = p
         .changes
         .iter()
@@ -140,7 +158,11 @@ groups:
 memberships:
   - { group: staff, users: [], expires: 'soon' }
 ";
-    let err = try_plan(&o365("", rest), &observed(vec![app("o365", vec![], vec![])])).unwrap_err();
+    let err = try_plan(
+        &o365("", rest),
+        &observed(vec![app("o365", vec![], vec![])]),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("soon"), "{err}");
 }
 
@@ -155,13 +177,23 @@ groups:
 policies:
   - { name: p, app: o365, groups: [staff] }
 ";
-    let p = run(&o365("", rest), &observed(vec![app("o365", vec![], vec![])]));
+    let p = run(
+        &o365("", rest),
+        &observed(vec![app("o365", vec![], vec![])]),
+    );
     let l = lines(&p);
-    assert!(l.contains(&"user create alice".to_string()), "domain compare ignores case: {l:?}");
+    assert!(
+        l.contains(&"user create alice".to_string()),
+        "domain compare ignores case: {l:?}"
+    );
     assert!(!l.iter().any(|x| x.contains("eve")), "{l:?}");
     let w = &p.warnings[0];
     assert_eq!(w.app.as_deref(), Some("o365"));
-    assert!(w.message.contains("eve") && w.message.contains("fabrikam.com") && w.message.contains("o365"));
+    assert!(
+        w.message.contains("eve")
+            && w.message.contains("fabrikam.com")
+            && w.message.contains("o365")
+    );
 }
 
 #[test]
@@ -245,9 +277,16 @@ fn updates_carry_only_changed_managed_fields() {
     assert_eq!(c.id.as_deref(), Some("u1"));
     let before = c.before.as_ref().unwrap();
     let after = c.after.as_ref().unwrap();
-    assert_eq!(before.keys().collect::<Vec<_>>(), ["department", "job_title"]);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        ["department", "job_title"]
+    );
     assert_eq!(after["department"], json!("Sales"));
-    assert_eq!(after["job_title"], json!(null), "absent in the repo clears the live value");
+    assert_eq!(
+        after["job_title"],
+        json!(null),
+        "absent in the repo clears the live value"
+    );
     assert_eq!(before["job_title"], json!("Boss"));
 }
 
@@ -271,10 +310,17 @@ policies:
             ("display_name", if f == "A" { "A S" } else { "B J" }),
         ]
     };
-    let a = user("u1", "alice@contoso.com", &attrs("A", "S", "alice@contoso.com"));
+    let a = user(
+        "u1",
+        "alice@contoso.com",
+        &attrs("A", "S", "alice@contoso.com"),
+    );
     let mut b = user("u2", "bob@contoso.com", &attrs("B", "J", "bob@contoso.com"));
     b.enabled = false;
-    let p = run(&o365("", rest), &observed(vec![app("o365", vec![a.clone(), b.clone()], vec![])]));
+    let p = run(
+        &o365("", rest),
+        &observed(vec![app("o365", vec![a.clone(), b.clone()], vec![])]),
+    );
     let l = lines(&p);
     assert!(l.contains(&"user disable alice".to_string()), "{l:?}");
     assert!(l.contains(&"user enable bob".to_string()), "{l:?}");
@@ -316,13 +362,23 @@ users:
     );
     assert_eq!(
         lines(&p),
-        ["user delete dave", "user delete mallory@contoso.com", "user delete old@contoso.com"]
+        [
+            "user delete dave",
+            "user delete mallory@contoso.com",
+            "user delete old@contoso.com"
+        ]
     );
     assert_eq!(p.changes[0].id.as_deref(), Some("x1"));
     assert!(p.changes[0].reason.contains("not provisioned"));
     // default: delete_users off, enable_disable_users on → disable the enabled ones.
-    let p = run(&o365("", rest), &observed(vec![app("o365", live.clone(), vec![])]));
-    assert_eq!(lines(&p), ["user disable dave", "user disable mallory@contoso.com"]);
+    let p = run(
+        &o365("", rest),
+        &observed(vec![app("o365", live.clone(), vec![])]),
+    );
+    assert_eq!(
+        lines(&p),
+        ["user disable dave", "user disable mallory@contoso.com"]
+    );
     // both off → reported only.
     let p = run(
         &o365("switches: { enable_disable_users: false }", rest),
@@ -350,7 +406,11 @@ groups:
         &o365("switches: { delete_users: true }", rest),
         &observed(vec![app("o365", live, groups)]),
     );
-    assert_eq!(lines(&p), ["group delete staff-old"], "out-of-scope objects are never touched");
+    assert_eq!(
+        lines(&p),
+        ["group delete staff-old"],
+        "out-of-scope objects are never touched"
+    );
 }
 
 #[test]
@@ -375,7 +435,11 @@ policies:
   - { name: p, app: ad, groups: [staff] }
 ",
     );
-    let mut o = app("ad", vec![stray("x1", "Handmade", true)], vec![group("g9", "Other", &[])]);
+    let mut o = app(
+        "ad",
+        vec![stray("x1", "Handmade", true)],
+        vec![group("g9", "Other", &[])],
+    );
     o.verified_domains.clear();
     o.skus.clear();
     let p = run(&d, &observed(vec![o]));
@@ -391,8 +455,17 @@ policies:
     );
     let create = &p.changes[1];
     assert_eq!(create.after.as_ref().unwrap()["login"], json!("alice"));
-    assert!(!create.after.as_ref().unwrap().contains_key("usage_location"));
-    assert_eq!(login_for(d.app("ad").unwrap(), d.user("alice").unwrap()), "alice");
+    assert!(
+        !create
+            .after
+            .as_ref()
+            .unwrap()
+            .contains_key("usage_location")
+    );
+    assert_eq!(
+        login_for(d.app("ad").unwrap(), d.user("alice").unwrap()),
+        "alice"
+    );
 }
 
 #[test]
@@ -423,8 +496,16 @@ policies:
         "ignored users are neither deleted nor removed from groups: {:?}",
         lines(&p)
     );
-    assert!(p.warnings.iter().any(|w| w.message.contains("svc-backup") && w.message.contains("ignore")));
-    assert!(p.warnings.iter().any(|w| w.message.contains("Admins-Break-Glass")));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message.contains("svc-backup") && w.message.contains("ignore"))
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message.contains("Admins-Break-Glass"))
+    );
 }
 
 #[test]
@@ -443,7 +524,10 @@ fn switches_turn_changes_into_skipped_entries() {
         "switches: { create_users: false, create_groups: false, delete_groups: false }",
         ALICE_BOB,
     );
-    let p = run(&d, &observed(vec![app("o365", vec![], vec![group("g1", "old", &[])])]));
+    let p = run(
+        &d,
+        &observed(vec![app("o365", vec![], vec![group("g1", "old", &[])])]),
+    );
     assert!(p.is_empty(), "{:?}", lines(&p));
     let s: Vec<(String, Option<String>)> = p
         .skipped
@@ -455,10 +539,17 @@ fn switches_turn_changes_into_skipped_entries() {
     // "old" is not in the repository, hence out of the office365 scope: nothing at all.
     assert!(!s.iter().any(|(k, _)| k == "old"));
 
-    let d = o365("switches: { sync_memberships: false, delete_groups: false }", &format!("{ALICE_BOB}\n  - {{ name: p2, app: o365, groups: [] }}\n"));
+    let d = o365(
+        "switches: { sync_memberships: false, delete_groups: false }",
+        &format!("{ALICE_BOB}\n  - {{ name: p2, app: o365, groups: [] }}\n"),
+    );
     let p = run(&d, &observed(vec![app("o365", vec![], vec![])]));
     assert!(lines(&p).iter().all(|l| !l.starts_with("membership")));
-    assert!(p.skipped.iter().any(|s| s.key == "staff/alice" && s.switch.as_deref() == Some("sync_memberships")));
+    assert!(
+        p.skipped
+            .iter()
+            .any(|s| s.key == "staff/alice" && s.switch.as_deref() == Some("sync_memberships"))
+    );
 }
 
 #[test]
@@ -482,7 +573,11 @@ fn group_description_is_managed() {
     let mut g = group("g1", "staff", &[]);
     g.description = Some("Old text".into());
     let p = run(&d, &observed(vec![app("o365", vec![], vec![g])]));
-    let c = p.changes.iter().find(|c| c.object == ObjectKind::Group).unwrap();
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.object == ObjectKind::Group)
+        .unwrap();
     assert_eq!(c.action, Action::Update);
     assert_eq!(c.before.as_ref().unwrap()["description"], json!("Old text"));
     assert_eq!(c.after.as_ref().unwrap()["description"], json!("Everyone"));
@@ -517,11 +612,28 @@ fn licenses_are_added_and_removed_with_usage_location_required() {
     o.skus.push(sku("POWER_BI", 5, 5));
     let p = run(&o365("", LICENSED), &observed(vec![o]));
     let l = lines(&p);
-    assert!(l.contains(&"license add alice ENTERPRISEPACK".to_string()), "tenant spelling: {l:?}");
-    assert!(l.contains(&"license remove alice POWER_BI".to_string()), "{l:?}");
-    assert!(l.contains(&"license add bob ENTERPRISEPACK".to_string()), "{l:?}");
-    assert!(!l.iter().any(|x| x.starts_with("license") && x.contains("carol")), "{l:?}");
-    assert!(p.warnings.iter().any(|w| w.message.contains("carol") && w.message.contains("usage_location")));
+    assert!(
+        l.contains(&"license add alice ENTERPRISEPACK".to_string()),
+        "tenant spelling: {l:?}"
+    );
+    assert!(
+        l.contains(&"license remove alice POWER_BI".to_string()),
+        "{l:?}"
+    );
+    assert!(
+        l.contains(&"license add bob ENTERPRISEPACK".to_string()),
+        "{l:?}"
+    );
+    assert!(
+        !l.iter()
+            .any(|x| x.starts_with("license") && x.contains("carol")),
+        "{l:?}"
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message.contains("carol") && w.message.contains("usage_location"))
+    );
     // Licenses come after user creates and before memberships.
     let pos = |s: &str| l.iter().position(|x| x == s).unwrap();
     assert!(pos("user create bob") < pos("license add bob ENTERPRISEPACK"));
@@ -553,17 +665,33 @@ fn unknown_sku_fails_the_plan() {
 fn memberships_remove_strangers_and_nested_live_groups() {
     let d = o365("", ALICE_BOB);
     let attrs = |e: &'static str, f: &'static str, l: &'static str, dn: &'static str| {
-        vec![("email", e), ("first_name", f), ("last_name", l), ("display_name", dn)]
+        vec![
+            ("email", e),
+            ("first_name", f),
+            ("last_name", l),
+            ("display_name", dn),
+        ]
     };
-    let mut a = user("u1", "alice@contoso.com", &attrs("alice@contoso.com", "Alice", "Smith", "Alice Smith"));
+    let mut a = user(
+        "u1",
+        "alice@contoso.com",
+        &attrs("alice@contoso.com", "Alice", "Smith", "Alice Smith"),
+    );
     a.attributes.insert("department".into(), "Sales".into());
     a.attributes.insert("usage_location".into(), "US".into());
-    let b = user("u2", "bob@contoso.com", &attrs("bob@contoso.com", "Bob", "Jones", "Bob Jones"));
+    let b = user(
+        "u2",
+        "bob@contoso.com",
+        &attrs("bob@contoso.com", "Bob", "Jones", "Bob Jones"),
+    );
     let guest = stray("u3", "guest@fabrikam.com", true);
     let mut staff = group("g1", "staff", &["u1", "u3", "g2", "unknown-device"]);
     staff.description = Some("Everyone".into());
     let nested = group("g2", "staff", &[]); // a second group of the same name, nested
-    let p = run(&d, &observed(vec![app("o365", vec![a, b, guest], vec![staff, nested])]));
+    let p = run(
+        &d,
+        &observed(vec![app("o365", vec![a, b, guest], vec![staff, nested])]),
+    );
     let l = lines(&p);
     assert_eq!(
         l,
@@ -578,7 +706,11 @@ fn memberships_remove_strangers_and_nested_live_groups() {
     let rm = &p.changes[2];
     assert_eq!(rm.id.as_deref(), Some("u3"));
     assert_eq!(rm.member.as_deref(), Some("guest@fabrikam.com"));
-    assert!(p.warnings.iter().any(|w| w.message.contains("several live groups")));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message.contains("several live groups"))
+    );
 }
 
 #[test]
@@ -593,11 +725,19 @@ groups:
         .collect();
     let groups = vec![group("g1", "g-a", &[]), group("g2", "g-b", &[])];
     let obs = observed(vec![app("o365", live, groups)]);
-    let p = run(&o365("max_deletes: 5\nswitches: { delete_users: true }", rest), &obs);
+    let p = run(
+        &o365("max_deletes: 5\nswitches: { delete_users: true }", rest),
+        &obs,
+    );
     let g = &p.deletion_guards[0];
     assert_eq!((g.deletes, g.limit), (42, 5));
     assert!(g.exceeded());
-    assert!(p.warnings.iter().any(|w| w.message.contains("DELETION GUARD") && w.message.contains("--allow-deletes 42")));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message.contains("DELETION GUARD")
+                && w.message.contains("--allow-deletes 42"))
+    );
     // Default limit: max(25, 10% of users in scope) = 25 for 40 users.
     let p = run(&o365("", rest), &obs);
     let g = &p.deletion_guards[0];
@@ -605,7 +745,11 @@ groups:
     // Within the limit: no warning.
     let p = run(&o365("max_deletes: 100", rest), &obs);
     assert!(!p.deletion_guards[0].exceeded());
-    assert!(p.warnings.iter().all(|w| !w.message.contains("DELETION GUARD")));
+    assert!(
+        p.warnings
+            .iter()
+            .all(|w| !w.message.contains("DELETION GUARD"))
+    );
 }
 
 #[test]
@@ -615,7 +759,10 @@ fn default_guard_limit_is_ten_percent_of_a_large_scope() {
         .collect();
     let p = run(&o365("", ""), &observed(vec![app("o365", live, vec![])]));
     assert_eq!(p.deletion_guards[0].limit, 40);
-    assert_eq!(p.deletion_guards[0].deletes, 0, "already disabled users are not disabled again");
+    assert_eq!(
+        p.deletion_guards[0].deletes, 0,
+        "already disabled users are not disabled again"
+    );
 }
 
 #[test]
@@ -634,7 +781,10 @@ policies:
   - { name: q, app: alpha, groups: [staff] }
 ",
     );
-    let obs = observed(vec![app("zeta", vec![], vec![]), app("alpha", vec![], vec![])]);
+    let obs = observed(vec![
+        app("zeta", vec![], vec![]),
+        app("alpha", vec![], vec![]),
+    ]);
     let p = run(&d, &obs);
     let apps: Vec<&str> = p.changes.iter().map(|c| c.app.as_str()).collect();
     assert_eq!(apps[0], "alpha");
@@ -657,7 +807,11 @@ groups:
 policies:
   - { name: p, app: o365, groups: [staff] }
 ";
-    let err = try_plan(&o365("", rest), &observed(vec![app("o365", vec![], vec![])])).unwrap_err();
+    let err = try_plan(
+        &o365("", rest),
+        &observed(vec![app("o365", vec![], vec![])]),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("alice2"), "{err}");
 }
 
@@ -682,11 +836,13 @@ fn planning_is_deterministic_regardless_of_observed_order() {
     reversed.reverse();
     let a = run(&d, &observed(vec![app("o365", users, vec![])]));
     let b = run(&d, &observed(vec![app("o365", reversed, vec![])]));
-    assert_eq!(
-        roster::render::json(&a),
-        roster::render::json(&b)
-    );
-    let keys: Vec<&str> = a.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.key.as_str()).collect();
+    assert_eq!(roster::render::json(&a), roster::render::json(&b));
+    let keys: Vec<&str> = a
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.key.as_str())
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);

@@ -7,7 +7,11 @@ mod support;
 use roster::plan::saved::SavedPlan;
 use support::*;
 
-fn saved() -> (roster::desired::DesiredState, std::collections::BTreeMap<String, roster::observed::ObservedApp>, SavedPlan) {
+fn saved() -> (
+    roster::desired::DesiredState,
+    std::collections::BTreeMap<String, roster::observed::ObservedApp>,
+    SavedPlan,
+) {
     let (d, obs) = fixture();
     let p = run(&d, &obs);
     assert!(!p.is_empty());
@@ -28,7 +32,10 @@ fn round_trip_keeps_everything_and_checks_clean() {
     assert_eq!(app.fingerprints["user:alice@contoso.com"], "absent");
     assert!(app.fingerprints.contains_key("members:staff"));
     assert_eq!(app.fingerprints["sku:E3"], "free=5");
-    assert!(!app.fingerprints.contains_key("user:admin@contoso.com"), "ignored objects are no dependency");
+    assert!(
+        !app.fingerprints.contains_key("user:admin@contoso.com"),
+        "ignored objects are no dependency"
+    );
     assert!(text.contains("(from env ALICE_INITIAL_PASSWORD)"));
 }
 
@@ -38,26 +45,45 @@ fn changed_dependencies_make_the_plan_stale_naming_each() {
     let o = obs.get_mut("o365").unwrap();
     // bob's department edited by hand, alice created meanwhile, a member added to staff,
     // a seat consumed.
-    let bob = o.users.iter_mut().find(|u| u.login == "bob@contoso.com").unwrap();
+    let bob = o
+        .users
+        .iter_mut()
+        .find(|u| u.login == "bob@contoso.com")
+        .unwrap();
     bob.attributes.insert("department".into(), "Legal".into());
     o.users.push(user("u-new", "Alice@Contoso.com", &[]));
-    o.groups.iter_mut().find(|g| g.name == "staff").unwrap().member_ids.insert("u-x".into());
+    o.groups
+        .iter_mut()
+        .find(|g| g.name == "staff")
+        .unwrap()
+        .member_ids
+        .insert("u-x".into());
     o.skus[0].consumed += 1;
     let err = s.check(&d, &obs).unwrap_err();
     let msg = err.to_string();
     assert!(msg.starts_with("stale plan"), "{msg}");
     assert_eq!(err.reasons.len(), 4, "{msg}");
     assert!(msg.contains("user bob@contoso.com changed"), "{msg}");
-    assert!(msg.contains("user alice@contoso.com did not exist when the plan was made"), "{msg}");
+    assert!(
+        msg.contains("user alice@contoso.com did not exist when the plan was made"),
+        "{msg}"
+    );
     assert!(msg.contains("the members of group staff changed"), "{msg}");
-    assert!(msg.contains("license SKU E3 had free=5 seats, now free=4"), "{msg}");
+    assert!(
+        msg.contains("license SKU E3 had free=5 seats, now free=4"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unrelated_live_changes_do_not_make_the_plan_stale() {
     let (d, mut obs, s) = saved();
     let o = obs.get_mut("o365").unwrap();
-    let admin = o.users.iter_mut().find(|u| u.login == "admin@contoso.com").unwrap();
+    let admin = o
+        .users
+        .iter_mut()
+        .find(|u| u.login == "admin@contoso.com")
+        .unwrap();
     admin.attributes.insert("department".into(), "IT".into());
     o.users.push(user("u-other", "someone@fabrikam.com", &[]));
     assert!(s.check(&d, &obs).is_ok());
@@ -69,7 +95,11 @@ fn deleted_object_is_named() {
     let o = obs.get_mut("o365").unwrap();
     o.users.retain(|u| u.login != "mallory@contoso.com");
     let err = s.check(&d, &obs).unwrap_err();
-    assert!(err.to_string().contains("user mallory@contoso.com existed when the plan was made and is gone now"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("user mallory@contoso.com existed when the plan was made and is gone now"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -85,7 +115,10 @@ fn other_commit_or_changed_settings_are_refused() {
         a.max_deletes = Some(1000);
     }
     let err = s.check(&d, &obs).unwrap_err();
-    assert!(err.to_string().contains("settings of app o365 changed"), "{err}");
+    assert!(
+        err.to_string().contains("settings of app o365 changed"),
+        "{err}"
+    );
 
     let (d, mut obs, s) = saved();
     obs.get_mut("o365").unwrap().directory_id = Some("tenant-2".into());
@@ -108,10 +141,16 @@ fn bad_files_are_refused_with_a_clear_error() {
     assert!(err.to_string().contains("saved_plan_version"), "{err}");
 
     let (_, _, s) = saved();
-    let text = s.to_json().replacen("\"saved_plan_version\": \"1\"", "\"saved_plan_version\": \"7\"", 1);
+    let text = s.to_json().replacen(
+        "\"saved_plan_version\": \"1\"",
+        "\"saved_plan_version\": \"7\"",
+        1,
+    );
     let err = SavedPlan::from_json(&text).unwrap_err();
     assert!(err.to_string().contains("\"7\""), "{err}");
-    let text = s.to_json().replacen("\"format_version\": \"1\"", "\"format_version\": \"2\"", 1);
+    let text = s
+        .to_json()
+        .replacen("\"format_version\": \"1\"", "\"format_version\": \"2\"", 1);
     let err = SavedPlan::from_json(&text).unwrap_err();
     assert!(err.to_string().contains("format_version \"2\""), "{err}");
     let text = s.to_json().replacen("\"changes\"", "\"chang\"", 1);

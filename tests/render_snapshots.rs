@@ -41,8 +41,14 @@ fn human_drift() {
 #[test]
 fn human_empty() {
     let p = empty_plan();
-    assert_eq!(human(&p, &PLAIN), "No changes. The live state matches the repository.\n");
-    assert_eq!(human(&p, &DRIFT), "No drift. The live state matches the repository.\n");
+    assert_eq!(
+        human(&p, &PLAIN),
+        "No changes. The live state matches the repository.\n"
+    );
+    assert_eq!(
+        human(&p, &DRIFT),
+        "No drift. The live state matches the repository.\n"
+    );
 }
 
 #[test]
@@ -74,7 +80,10 @@ fn colour_only_when_asked() {
             drift: false,
         },
     );
-    assert!(coloured.contains("\x1b[32m+ user alice\x1b[0m"), "{coloured}");
+    assert!(
+        coloured.contains("\x1b[32m+ user alice\x1b[0m"),
+        "{coloured}"
+    );
     assert!(coloured.contains("\x1b[31m- user mallory@contoso.com\x1b[0m"));
 }
 
@@ -92,11 +101,17 @@ fn json_is_the_spec_format() {
             assert!(c["group"].is_string() && c["member"].is_string());
             assert_eq!(
                 c["key"].as_str().unwrap(),
-                format!("{}/{}", c["group"].as_str().unwrap(), c["member"].as_str().unwrap())
+                format!(
+                    "{}/{}",
+                    c["group"].as_str().unwrap(),
+                    c["member"].as_str().unwrap()
+                )
             );
         }
     }
-    for k in ["create", "update", "enable", "disable", "delete", "add", "remove"] {
+    for k in [
+        "create", "update", "enable", "disable", "delete", "add", "remove",
+    ] {
         assert!(v["summary"][k].is_u64(), "{k}");
     }
     let back: Plan = serde_json::from_value(v).unwrap();
@@ -114,7 +129,13 @@ fn hostile_plan() -> Plan {
         sku: None,
         id: Some("x".into()),
         before: Some([("department".to_string(), serde_json::json!("a\u{7}"))].into()),
-        after: Some([("department".to_string(), serde_json::json!("```\n</details>\nb"))].into()),
+        after: Some(
+            [(
+                "department".to_string(),
+                serde_json::json!("```\n</details>\nb"),
+            )]
+            .into(),
+        ),
         reason: "why\u{1b}]0;title\u{7}".into(),
     };
     let changes = vec![change];
@@ -142,7 +163,10 @@ fn outside_text_cannot_reach_the_terminal_or_break_markdown() {
     assert!(h.contains("+</details>"), "{h}");
     let m = markdown(&p, &PLAIN);
     assert!(!m.contains('\u{1b}'));
-    assert!(m.contains("&lt;script&gt;") && !m.contains("@everyone"), "{m}");
+    assert!(
+        m.contains("&lt;script&gt;") && !m.contains("@everyone"),
+        "{m}"
+    );
     // The code fence is longer than any backtick run inside it.
     assert!(m.contains("````diff\n"), "{m}");
 }

@@ -122,7 +122,9 @@ pub fn desired_attribute(user: &User, field: &str) -> Option<String> {
 
 /// Trim; empty and absent are the same thing.
 fn normalize(v: Option<&str>) -> Option<String> {
-    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// Whether two values of a managed attribute are the same after normalisation
@@ -232,7 +234,11 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        for v in ix.direct_users.iter_mut().chain(ix.direct_groups.iter_mut()) {
+        for v in ix
+            .direct_users
+            .iter_mut()
+            .chain(ix.direct_groups.iter_mut())
+        {
             v.sort_unstable();
             v.dedup();
         }
@@ -318,7 +324,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanFailure> {
             problems: acc.problems,
         });
     }
-    acc.changes.sort_by(|a, b| change_order(a).cmp(&change_order(b)));
+    acc.changes
+        .sort_by(|a, b| change_order(a).cmp(&change_order(b)));
     acc.skipped.sort_by(|a, b| {
         (&a.app, a.object, &a.key, a.action).cmp(&(&b.app, b.object, &b.key, b.action))
     });
@@ -593,9 +600,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
 
         // Live users: sorted for determinism, first of duplicate logins wins.
         let mut live_sorted: Vec<&'o ObservedUser> = self.obs.users.iter().collect();
-        live_sorted.sort_by(|a, b| {
-            (a.login.to_lowercase(), &a.id).cmp(&(b.login.to_lowercase(), &b.id))
-        });
+        live_sorted
+            .sort_by(|a, b| (a.login.to_lowercase(), &a.id).cmp(&(b.login.to_lowercase(), &b.id)));
         let mut live_by_login: BTreeMap<String, LiveUser<'o>> = BTreeMap::new();
         let mut scope_users = 0usize;
         for u in live_sorted {
@@ -614,9 +620,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     self.warn(format!(
                         "several live users have the login {}; only the first (id {}) is \
                          managed, id {} is left alone",
-                        u.login,
-                        live_by_login[&lower].user.id,
-                        u.id
+                        u.login, live_by_login[&lower].user.id, u.id
                     ));
                 }
                 continue;
@@ -949,7 +953,10 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         Action::Disable,
                         Some(&u.id),
                         Some(BTreeMap::from([("enabled".to_string(), Value::Bool(true))])),
-                        Some(BTreeMap::from([("enabled".to_string(), Value::Bool(false))])),
+                        Some(BTreeMap::from([(
+                            "enabled".to_string(),
+                            Value::Bool(false),
+                        )])),
                         format!("{why} (delete_users is off, so it is disabled)"),
                     );
                 }
@@ -1237,10 +1244,24 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
 
     fn license(&mut self, user: &User, id: Option<&str>, sku: &str, action: Action) {
         let reason = match action {
-            Action::Add => format!("license {sku} is listed for {} in the repository", user.username),
-            _ => format!("license {sku} is not listed for {} in the repository", user.username),
+            Action::Add => format!(
+                "license {sku} is listed for {} in the repository",
+                user.username
+            ),
+            _ => format!(
+                "license {sku} is not listed for {} in the repository",
+                user.username
+            ),
         };
-        let c = self.change(ObjectKind::License, &user.username, action, id, None, None, reason);
+        let c = self.change(
+            ObjectKind::License,
+            &user.username,
+            action,
+            id,
+            None,
+            None,
+            reason,
+        );
         c.sku = Some(sku.to_string());
     }
 }

@@ -205,12 +205,11 @@ fn dependencies(
             }
         }
         ObjectKind::Group => {
-            let name = c
-                .id
-                .as_deref()
-                .and_then(|id| look.group_by_id(id))
-                .map(|g| g.name.clone())
-                .unwrap_or_else(|| c.key.clone());
+            let name =
+                c.id.as_deref()
+                    .and_then(|id| look.group_by_id(id))
+                    .map(|g| g.name.clone())
+                    .unwrap_or_else(|| c.key.clone());
             out.push(format!("group:{name}"));
         }
         ObjectKind::Membership => {
@@ -370,7 +369,9 @@ impl SavedPlan {
             }
             let look = Lookup { obs };
             for (label, was) in &saved.fingerprints {
-                let now = look.fingerprint(label).unwrap_or_else(|| ABSENT.to_string());
+                let now = look
+                    .fingerprint(label)
+                    .unwrap_or_else(|| ABSENT.to_string());
                 if &now != was {
                     reasons.push(format!("app {name}: {}", describe(label, was, &now)));
                 }

@@ -30,7 +30,8 @@ pub fn apply_in_memory(
     for obs in observed.values_mut() {
         obs.users
             .sort_by(|a, b| (a.login.to_lowercase(), &a.id).cmp(&(b.login.to_lowercase(), &b.id)));
-        obs.groups.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        obs.groups
+            .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     }
 }
 
@@ -85,7 +86,10 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
     match (c.object, c.action) {
         (ObjectKind::User, Action::Create) => {
             let Some(after) = &c.after else { return };
-            let login = after.get("login").and_then(text).unwrap_or_else(|| c.key.clone());
+            let login = after
+                .get("login")
+                .and_then(text)
+                .unwrap_or_else(|| c.key.clone());
             let mut attributes = BTreeMap::new();
             for (k, v) in after {
                 if matches!(k.as_str(), "login" | "enabled" | "password") {
@@ -104,7 +108,10 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                 id,
                 login,
                 username,
-                enabled: after.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+                enabled: after
+                    .get("enabled")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
                 attributes,
                 ..Default::default()
             });
@@ -165,7 +172,10 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
             let id = fresh_id(obs, "group");
             obs.groups.push(ObservedGroup {
                 id,
-                name: after.get("name").and_then(text).unwrap_or_else(|| c.key.clone()),
+                name: after
+                    .get("name")
+                    .and_then(text)
+                    .unwrap_or_else(|| c.key.clone()),
                 description: after.get("description").and_then(text),
                 kind: after
                     .get("kind")
@@ -204,8 +214,9 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                         .iter()
                         .find(|g| &g.name == name)
                         .map(|g| g.id.clone()),
-                    None => find_user(obs, app, desired, None, member)
-                        .map(|i| obs.users[i].id.clone()),
+                    None => {
+                        find_user(obs, app, desired, None, member).map(|i| obs.users[i].id.clone())
+                    }
                 },
             };
             let Some(member_id) = member_id else { return };

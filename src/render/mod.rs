@@ -135,7 +135,11 @@ fn change_lines(c: &Change, color: bool) -> Vec<String> {
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
     keys.sort();
     keys.dedup();
-    let width = keys.iter().map(|k| clean(k).chars().count()).max().unwrap_or(0);
+    let width = keys
+        .iter()
+        .map(|k| clean(k).chars().count())
+        .max()
+        .unwrap_or(0);
     for k in keys {
         let name = clean(k);
         let pad = " ".repeat(width.saturating_sub(name.chars().count()));
@@ -177,7 +181,11 @@ fn change_lines(c: &Change, color: bool) -> Vec<String> {
                 } else {
                     let old = b.map(show_value).unwrap_or_else(|| "(none)".into());
                     let new = a.map(show_value).unwrap_or_else(|| "(none)".into());
-                    lines.push(format!("    {name}{pad} = {} -> {}", clean(&old), clean(&new)));
+                    lines.push(format!(
+                        "    {name}{pad} = {} -> {}",
+                        clean(&old),
+                        clean(&new)
+                    ));
                 }
             }
         }
@@ -204,7 +212,10 @@ pub fn summary_line(s: &Summary) -> String {
 pub fn drift_line(s: &Summary) -> String {
     let mut parts = Vec::new();
     if s.create > 0 {
-        parts.push(format!("{} missing live", plural(s.create, "object", "objects")));
+        parts.push(format!(
+            "{} missing live",
+            plural(s.create, "object", "objects")
+        ));
     }
     if s.update > 0 {
         parts.push(format!(
@@ -225,7 +236,10 @@ pub fn drift_line(s: &Summary) -> String {
         ));
     }
     if s.add > 0 {
-        parts.push(format!("{} missing live", plural(s.add, "member or license", "members or licenses")));
+        parts.push(format!(
+            "{} missing live",
+            plural(s.add, "member or license", "members or licenses")
+        ));
     }
     if s.remove > 0 {
         parts.push(format!(
@@ -275,7 +289,11 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
     let mut out = String::new();
     let guards = guard_lines(plan);
     for g in &guards {
-        let _ = writeln!(out, "{}", paint(color, &format!("{BOLD}{RED}"), &format!("!!! {g}")));
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(color, &format!("{BOLD}{RED}"), &format!("!!! {g}"))
+        );
     }
     if !guards.is_empty() {
         out.push('\n');
@@ -296,7 +314,11 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
         let _ = writeln!(out, "{intro}");
         for (app, changes) in by_app(plan) {
             let _ = writeln!(out);
-            let _ = writeln!(out, "{}", paint(color, BOLD, &format!("app {}:", clean(app))));
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(color, BOLD, &format!("app {}:", clean(app)))
+            );
             for c in changes {
                 for l in change_lines(c, color) {
                     let _ = writeln!(out, "  {l}");
@@ -401,7 +423,11 @@ fn fence_for(body: &str) -> String {
 /// The Markdown view, for a pull-request comment.
 pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
     let mut out = String::new();
-    let title = if opts.drift { "roster drift report" } else { "roster plan" };
+    let title = if opts.drift {
+        "roster drift report"
+    } else {
+        "roster plan"
+    };
     let _ = writeln!(out, "### {title}");
     let _ = writeln!(out);
     let groups = by_app(plan);

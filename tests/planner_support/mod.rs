@@ -122,10 +122,7 @@ pub fn lines(p: &Plan) -> Vec<String> {
 /// An office365 app named `o365` with contoso.com authorized, plus `extra` YAML lines
 /// indented under it, followed by `rest` (users, groups, policies...).
 pub fn o365(extra: &str, rest: &str) -> DesiredState {
-    let extra: String = extra
-        .lines()
-        .map(|l| format!("    {l}\n"))
-        .collect();
+    let extra: String = extra.lines().map(|l| format!("    {l}\n")).collect();
     desired(&format!(
         "apps:\n  - name: o365\n    type: office365\n    authorized_domains: [contoso.com]\n{extra}{rest}"
     ))
@@ -199,25 +196,63 @@ policies:
         licenses: Default::default(),
         location: None,
     };
-    let bob = mk("u-bob", "bob@contoso.com", {
-        let mut a = attrs("bob@contoso.com", "Bob", "Jones");
-        a.push(("department".into(), "Sales".into()));
-        a
-    }, true);
-    let mut carol = mk("u-carol", "carol@contoso.com", {
-        let mut a = attrs("carol@contoso.com", "Carol", "King");
-        a.push(("usage_location".into(), "DE".into()));
-        a
-    }, false);
+    let bob = mk(
+        "u-bob",
+        "bob@contoso.com",
+        {
+            let mut a = attrs("bob@contoso.com", "Bob", "Jones");
+            a.push(("department".into(), "Sales".into()));
+            a
+        },
+        true,
+    );
+    let mut carol = mk(
+        "u-carol",
+        "carol@contoso.com",
+        {
+            let mut a = attrs("carol@contoso.com", "Carol", "King");
+            a.push(("usage_location".into(), "DE".into()));
+            a
+        },
+        false,
+    );
     carol.licenses.insert("E5".into());
-    let mallory = mk("u-mallory", "mallory@contoso.com", attrs("mallory@contoso.com", "Mal", "Lory"), true);
-    let dan = mk("u-dan", "dan@contoso.com", attrs("dan@contoso.com", "Dan", "Old"), false);
-    let admin = mk("u-admin", "admin@contoso.com", attrs("admin@contoso.com", "Break", "Glass"), true);
-    let guest = mk("u-guest", "guest@fabrikam.com", attrs("guest@fabrikam.com", "Gu", "Est"), true);
-    let mut staff = group("g-staff", "staff", &["u-carol", "u-mallory", "u-guest", "u-admin", "g-retired"]);
+    let mallory = mk(
+        "u-mallory",
+        "mallory@contoso.com",
+        attrs("mallory@contoso.com", "Mal", "Lory"),
+        true,
+    );
+    let dan = mk(
+        "u-dan",
+        "dan@contoso.com",
+        attrs("dan@contoso.com", "Dan", "Old"),
+        false,
+    );
+    let admin = mk(
+        "u-admin",
+        "admin@contoso.com",
+        attrs("admin@contoso.com", "Break", "Glass"),
+        true,
+    );
+    let guest = mk(
+        "u-guest",
+        "guest@fabrikam.com",
+        attrs("guest@fabrikam.com", "Gu", "Est"),
+        true,
+    );
+    let mut staff = group(
+        "g-staff",
+        "staff",
+        &["u-carol", "u-mallory", "u-guest", "u-admin", "g-retired"],
+    );
     staff.description = Some("Everyone who gets an account.\nManaged by hand.\n".into());
     let retired = group("g-retired", "retired", &[]);
-    let mut o = app("o365", vec![admin, bob, carol, dan, guest, mallory], vec![retired, staff]);
+    let mut o = app(
+        "o365",
+        vec![admin, bob, carol, dan, guest, mallory],
+        vec![retired, staff],
+    );
     o.skus = vec![sku("E3", 25, 20), sku("E5", 5, 5)];
     (d, observed(vec![o]))
 }
