@@ -380,6 +380,37 @@ struct LiveUser<'o> {
     ignored: bool,
 }
 
+/// What [`AppPlanner::scope`] works out once for the other steps.
+struct Scope<'a, 'o> {
+    ignore: GlobSet,
+    /// Bound group → the first policy binding it.
+    bound: BTreeMap<&'a str, &'a str>,
+    /// Bound group → its transitive user members.
+    bound_members: BTreeMap<&'a str, Vec<u32>>,
+    /// Candidate user → the first bound group providing it.
+    via: BTreeMap<u32, &'a str>,
+    /// Provisioned user → its login in the app.
+    provisioned: BTreeMap<u32, String>,
+    /// Lower-cased login → username, for every repository user (lookup only).
+    login_to_username: HashMap<String, &'a str>,
+    repo_groups: BTreeSet<&'a str>,
+    /// Lower-cased login → live user (the first of duplicates).
+    live_by_login: BTreeMap<String, LiveUser<'o>>,
+    /// Name → (live group, in scope) (the first of duplicates).
+    live_group: BTreeMap<&'o str, (&'o ObservedGroup, bool)>,
+    scope_users: usize,
+}
+
+/// What [`AppPlanner::plan_users`] leaves for the membership step.
+struct UserPass<'o> {
+    /// Provisioned users that exist live or are created by this plan.
+    present_users: BTreeSet<u32>,
+    /// Provisioned user → its live id.
+    live_id_of: BTreeMap<u32, &'o str>,
+    /// Lower-cased logins of live users owned by provisioned users.
+    matched_live: BTreeSet<String>,
+}
+
 /// The planner for one app.
 struct AppPlanner<'i, 'a, 'o> {
     ix: &'i mut Index<'a>,
@@ -479,14 +510,28 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
     }
 
     fn run(mut self) {
-        let Some(ignore) = self.ignore_set() else {
+        let Some(sc) = self.scope() else {
             return;
         };
-        let desired = self.ix.desired;
-        let switches = *self.app.switches();
-        let is_o365 = matches!(self.app, App::Office365(_));
-        let fields = managed_fields(self.app);
+        let users = self.plan_users(&sc);
+        let deleted_users = self.deprovision_users(&sc, &users.matched_live);
+        let (present_groups, deleted_groups) = self.plan_groups(&sc);
+        self.plan_memberships(
+            &sc,
+            &users,
+            &present_groups,
+            &deleted_users,
+            &deleted_groups,
+        );
+        self.deletion_guard(sc.scope_users);
+    }
 
+    /// Who is provisioned and what the app owns: bound groups, their transitive
+    /// members, the provisioned users, and the live objects indexed and scoped.
+    fn scope(&mut self) -> Option<Scope<'a, 'o>> {
+        let desired = self.ix.desired;
+        let is_o365 = matches!(self.app, App::Office365(_));
+        let ignore = self.ignore_set()?;
         // Authorized domains: explicit, else the tenant's verified domains.
         let domains: BTreeSet<String> = match self.app.authorized_domains() {
             Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
@@ -658,6 +703,34 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             live_group.insert(g.name.as_str(), (g, scoped));
         }
 
+        Some(Scope {
+            ignore,
+            bound,
+            bound_members,
+            via,
+            provisioned,
+            login_to_username,
+            repo_groups,
+            live_by_login,
+            live_group,
+            scope_users,
+        })
+    }
+
+    /// Creates, updates, enables/disables and license changes of provisioned users,
+    /// then the seat check.
+    fn plan_users(&mut self, sc: &Scope<'a, 'o>) -> UserPass<'o> {
+        let fields = managed_fields(self.app);
+        let desired = self.ix.desired;
+        let switches = *self.app.switches();
+        let is_o365 = matches!(self.app, App::Office365(_));
+        let Scope {
+            bound,
+            via,
+            provisioned,
+            live_by_login,
+            ..
+        } = sc;
         // ---- users: create / update / enable / disable / licenses ----
         let mut present_users: BTreeSet<u32> = BTreeSet::new(); // live or being created
         let mut live_id_of: BTreeMap<u32, &'o str> = BTreeMap::new();
@@ -670,7 +743,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             .map(|s| (s.part_number.to_uppercase(), s.part_number.as_str()))
             .collect();
 
-        for (&u, login) in &provisioned {
+        for (&u, login) in provisioned {
             let user = &desired.users[u as usize];
             let lower = login.to_lowercase();
             let group = via.get(&u).copied().unwrap_or("");
@@ -910,9 +983,28 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
 
+        UserPass {
+            present_users,
+            live_id_of,
+            matched_live,
+        }
+    }
+
+    /// Deletes or disables (or reports) live users in scope that are not provisioned.
+    fn deprovision_users(
+        &mut self,
+        sc: &Scope<'a, 'o>,
+        matched_live: &BTreeSet<String>,
+    ) -> BTreeSet<&'o str> {
+        let switches = *self.app.switches();
+        let Scope {
+            login_to_username,
+            live_by_login,
+            ..
+        } = sc;
         // ---- deprovisioning of live users ----
         let mut deleted_user_ids: BTreeSet<&'o str> = BTreeSet::new();
-        for (lower, lu) in &live_by_login {
+        for (lower, lu) in live_by_login {
             if !lu.in_scope || matched_live.contains(lower) {
                 continue;
             }
@@ -969,9 +1061,22 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
 
+        deleted_user_ids
+    }
+
+    /// Creates and updates bound groups; deletes (or skips) unbound groups in scope.
+    fn plan_groups(&mut self, sc: &Scope<'a, 'o>) -> (BTreeSet<&'a str>, BTreeSet<&'o str>) {
+        let desired = self.ix.desired;
+        let switches = *self.app.switches();
+        let Scope {
+            bound,
+            repo_groups,
+            live_group,
+            ..
+        } = sc;
         // ---- groups: create / update / delete ----
         let mut present_groups: BTreeSet<&str> = BTreeSet::new();
-        for (&g, &policy) in &bound {
+        for (&g, &policy) in bound {
             let dg = &desired.groups[self.ix.group_idx[g] as usize];
             let want_desc = normalize(dg.description.as_deref());
             match live_group.get(g) {
@@ -1035,7 +1140,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
         let mut deleted_group_ids: BTreeSet<&'o str> = BTreeSet::new();
-        for (&name, &(lg, scoped)) in &live_group {
+        for (&name, &(lg, scoped)) in live_group {
             if !scoped || bound.contains_key(name) {
                 continue;
             }
@@ -1072,12 +1177,39 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
 
+        (present_groups, deleted_group_ids)
+    }
+
+    /// Adds and removes members of the bound groups that exist or are being created.
+    fn plan_memberships(
+        &mut self,
+        sc: &Scope<'a, 'o>,
+        users: &UserPass<'o>,
+        present_groups: &BTreeSet<&'a str>,
+        deleted_user_ids: &BTreeSet<&'o str>,
+        deleted_group_ids: &BTreeSet<&'o str>,
+    ) {
+        let desired = self.ix.desired;
+        let switches = *self.app.switches();
+        let Scope {
+            ignore,
+            bound_members,
+            login_to_username,
+            live_by_login,
+            live_group,
+            ..
+        } = sc;
+        let UserPass {
+            present_users,
+            live_id_of,
+            ..
+        } = users;
         // ---- memberships of bound groups ----
         // How each live object appears as a member: its name, or None when it is left
         // alone (ignored, a duplicate, or deleted by this plan anyway).
         let mut member_name: HashMap<&'o str, Option<String>> =
             HashMap::with_capacity(self.obs.users.len() + self.obs.groups.len());
-        for (lower, lu) in &live_by_login {
+        for (lower, lu) in live_by_login {
             let id = lu.user.id.as_str();
             let name = (!lu.ignored && !deleted_user_ids.contains(id)).then(|| {
                 login_to_username
@@ -1096,7 +1228,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 .then(|| format!("group:{}", g.name));
             member_name.insert(id, name);
         }
-        for (&g, members) in &bound_members {
+        for (&g, members) in bound_members {
             if !present_groups.contains(g) {
                 continue;
             }
@@ -1195,7 +1327,10 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 }
             }
         }
+    }
 
+    /// Counts deletes + disables against the app's limit.
+    fn deletion_guard(&mut self, scope_users: usize) {
         // ---- deletion guard ----
         let guard_deletes = self
             .acc
