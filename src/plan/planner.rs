@@ -380,6 +380,37 @@ struct LiveUser<'o> {
     ignored: bool,
 }
 
+/// What [`AppPlanner::scope`] works out once for the other steps.
+struct Scope<'a, 'o> {
+    ignore: GlobSet,
+    /// Bound group → the first policy binding it.
+    bound: BTreeMap<&'a str, &'a str>,
+    /// Bound group → its transitive user members.
+    bound_members: BTreeMap<&'a str, Vec<u32>>,
+    /// Candidate user → the first bound group providing it.
+    via: BTreeMap<u32, &'a str>,
+    /// Provisioned user → its login in the app.
+    provisioned: BTreeMap<u32, String>,
+    /// Lower-cased login → username, for every repository user (lookup only).
+    login_to_username: HashMap<String, &'a str>,
+    repo_groups: BTreeSet<&'a str>,
+    /// Lower-cased login → live user (the first of duplicates).
+    live_by_login: BTreeMap<String, LiveUser<'o>>,
+    /// Name → (live group, in scope) (the first of duplicates).
+    live_group: BTreeMap<&'o str, (&'o ObservedGroup, bool)>,
+    scope_users: usize,
+}
+
+/// What [`AppPlanner::plan_users`] leaves for the membership step.
+struct UserPass<'o> {
+    /// Provisioned users that exist live or are created by this plan.
+    present_users: BTreeSet<u32>,
+    /// Provisioned user → its live id.
+    live_id_of: BTreeMap<u32, &'o str>,
+    /// Lower-cased logins of live users owned by provisioned users.
+    matched_live: BTreeSet<String>,
+}
+
 /// The planner for one app.
 struct AppPlanner<'i, 'a, 'o> {
     ix: &'i mut Index<'a>,
@@ -479,14 +510,28 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
     }
 
     fn run(mut self) {
-        let Some(ignore) = self.ignore_set() else {
+        let Some(sc) = self.scope() else {
             return;
         };
-        let desired = self.ix.desired;
-        let switches = *self.app.switches();
-        let is_o365 = matches!(self.app, App::Office365(_));
-        let fields = managed_fields(self.app);
+        let users = self.plan_users(&sc);
+        let deleted_users = self.deprovision_users(&sc, &users.matched_live);
+        let (present_groups, deleted_groups) = self.plan_groups(&sc);
+        self.plan_memberships(
+            &sc,
+            &users,
+            &present_groups,
+            &deleted_users,
+            &deleted_groups,
+        );
+        self.deletion_guard(sc.scope_users);
+    }
 
+    /// Who is provisioned and what the app owns: bound groups, their transitive
+    /// members, the provisioned users, and the live objects indexed and scoped.
+    fn scope(&mut self) -> Option<Scope<'a, 'o>> {
+        let desired = self.ix.desired;
+        let is_o365 = matches!(self.app, App::Office365(_));
+        let ignore = self.ignore_set()?;
         // Authorized domains: explicit, else the tenant's verified domains.
         let domains: BTreeSet<String> = match self.app.authorized_domains() {
             Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
@@ -603,10 +648,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         live_sorted
             .sort_by(|a, b| (a.login.to_lowercase(), &a.id).cmp(&(b.login.to_lowercase(), &b.id)));
         let mut live_by_login: BTreeMap<String, LiveUser<'o>> = BTreeMap::new();
-        let mut user_by_id: HashMap<&'o str, &'o ObservedUser> = HashMap::new();
         let mut scope_users = 0usize;
         for u in live_sorted {
-            user_by_id.entry(u.id.as_str()).or_insert(u);
             let lower = u.login.to_lowercase();
             let email = u.attributes.get("email").map(String::as_str).unwrap_or("");
             let ignored = ignore.is_match(&u.login)
@@ -644,9 +687,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         let mut live_groups_sorted: Vec<&'o ObservedGroup> = self.obs.groups.iter().collect();
         live_groups_sorted.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         let mut live_group: BTreeMap<&'o str, (&'o ObservedGroup, bool)> = BTreeMap::new(); // name → (group, in scope)
-        let mut group_by_id: HashMap<&'o str, &'o ObservedGroup> = HashMap::new();
         for g in live_groups_sorted {
-            group_by_id.entry(g.id.as_str()).or_insert(g);
             let ignored = ignore.is_match(&g.name);
             let scoped = !ignored && (!is_o365 || repo_groups.contains(g.name.as_str()));
             if let Some((first, _)) = live_group.get(g.name.as_str()) {
@@ -662,8 +703,37 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             live_group.insert(g.name.as_str(), (g, scoped));
         }
 
+        Some(Scope {
+            ignore,
+            bound,
+            bound_members,
+            via,
+            provisioned,
+            login_to_username,
+            repo_groups,
+            live_by_login,
+            live_group,
+            scope_users,
+        })
+    }
+
+    /// Creates, updates, enables/disables and license changes of provisioned users,
+    /// then the seat check.
+    fn plan_users(&mut self, sc: &Scope<'a, 'o>) -> UserPass<'o> {
+        let fields = managed_fields(self.app);
+        let desired = self.ix.desired;
+        let switches = *self.app.switches();
+        let is_o365 = matches!(self.app, App::Office365(_));
+        let Scope {
+            bound,
+            via,
+            provisioned,
+            live_by_login,
+            ..
+        } = sc;
         // ---- users: create / update / enable / disable / licenses ----
         let mut present_users: BTreeSet<u32> = BTreeSet::new(); // live or being created
+        let mut live_id_of: BTreeMap<u32, &'o str> = BTreeMap::new();
         let mut license_delta: BTreeMap<String, (u64, u64)> = BTreeMap::new(); // sku → (adds, removes)
         let mut matched_live: BTreeSet<String> = BTreeSet::new(); // lower logins owned by provisioned users
         let sku_names: BTreeMap<String, &str> = self
@@ -673,7 +743,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             .map(|s| (s.part_number.to_uppercase(), s.part_number.as_str()))
             .collect();
 
-        for (&u, login) in &provisioned {
+        for (&u, login) in provisioned {
             let user = &desired.users[u as usize];
             let lower = login.to_lowercase();
             let group = via.get(&u).copied().unwrap_or("");
@@ -767,6 +837,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 }
                 Some(lu) => {
                     present_users.insert(u);
+                    live_id_of.insert(u, lu.id.as_str());
                     // Managed attributes.
                     let mut before = BTreeMap::new();
                     let mut after = BTreeMap::new();
@@ -912,9 +983,28 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
 
+        UserPass {
+            present_users,
+            live_id_of,
+            matched_live,
+        }
+    }
+
+    /// Deletes or disables (or reports) live users in scope that are not provisioned.
+    fn deprovision_users(
+        &mut self,
+        sc: &Scope<'a, 'o>,
+        matched_live: &BTreeSet<String>,
+    ) -> BTreeSet<&'o str> {
+        let switches = *self.app.switches();
+        let Scope {
+            login_to_username,
+            live_by_login,
+            ..
+        } = sc;
         // ---- deprovisioning of live users ----
         let mut deleted_user_ids: BTreeSet<&'o str> = BTreeSet::new();
-        for (lower, lu) in &live_by_login {
+        for (lower, lu) in live_by_login {
             if !lu.in_scope || matched_live.contains(lower) {
                 continue;
             }
@@ -971,9 +1061,22 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
 
+        deleted_user_ids
+    }
+
+    /// Creates and updates bound groups; deletes (or skips) unbound groups in scope.
+    fn plan_groups(&mut self, sc: &Scope<'a, 'o>) -> (BTreeSet<&'a str>, BTreeSet<&'o str>) {
+        let desired = self.ix.desired;
+        let switches = *self.app.switches();
+        let Scope {
+            bound,
+            repo_groups,
+            live_group,
+            ..
+        } = sc;
         // ---- groups: create / update / delete ----
         let mut present_groups: BTreeSet<&str> = BTreeSet::new();
-        for (&g, &policy) in &bound {
+        for (&g, &policy) in bound {
             let dg = &desired.groups[self.ix.group_idx[g] as usize];
             let want_desc = normalize(dg.description.as_deref());
             match live_group.get(g) {
@@ -1037,7 +1140,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
         let mut deleted_group_ids: BTreeSet<&'o str> = BTreeSet::new();
-        for (&name, &(lg, scoped)) in &live_group {
+        for (&name, &(lg, scoped)) in live_group {
             if !scoped || bound.contains_key(name) {
                 continue;
             }
@@ -1074,70 +1177,121 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
 
+        (present_groups, deleted_group_ids)
+    }
+
+    /// Adds and removes members of the bound groups that exist or are being created.
+    fn plan_memberships(
+        &mut self,
+        sc: &Scope<'a, 'o>,
+        users: &UserPass<'o>,
+        present_groups: &BTreeSet<&'a str>,
+        deleted_user_ids: &BTreeSet<&'o str>,
+        deleted_group_ids: &BTreeSet<&'o str>,
+    ) {
+        let desired = self.ix.desired;
+        let switches = *self.app.switches();
+        let Scope {
+            ignore,
+            bound_members,
+            login_to_username,
+            live_by_login,
+            live_group,
+            ..
+        } = sc;
+        let UserPass {
+            present_users,
+            live_id_of,
+            ..
+        } = users;
         // ---- memberships of bound groups ----
-        for (&g, members) in &bound_members {
+        // How each live object appears as a member: its name, or None when it is left
+        // alone (ignored, a duplicate, or deleted by this plan anyway).
+        let mut member_name: HashMap<&'o str, Option<String>> =
+            HashMap::with_capacity(self.obs.users.len() + self.obs.groups.len());
+        for (lower, lu) in live_by_login {
+            let id = lu.user.id.as_str();
+            let name = (!lu.ignored && !deleted_user_ids.contains(id)).then(|| {
+                login_to_username
+                    .get(lower)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| lu.user.login.clone())
+            });
+            member_name.insert(id, name);
+        }
+        for g in &self.obs.groups {
+            let id = g.id.as_str();
+            if member_name.contains_key(id) {
+                continue; // a user with the same id, or a duplicate id: the first one wins
+            }
+            let name = (!ignore.is_match(&g.name) && !deleted_group_ids.contains(id))
+                .then(|| format!("group:{}", g.name));
+            member_name.insert(id, name);
+        }
+        for (&g, members) in bound_members {
             if !present_groups.contains(g) {
                 continue;
             }
-            let live = live_group.get(g).map(|(lg, _)| *lg);
             // Desired: provisioned, present users that are transitive members.
-            let mut want: BTreeMap<String, Option<&'o str>> = BTreeMap::new(); // member → live id
-            for u in members {
-                if !present_users.contains(u) {
-                    continue;
-                }
-                let user = &desired.users[*u as usize];
-                let live_id = provisioned
-                    .get(u)
-                    .and_then(|l| live_by_login.get(&l.to_lowercase()))
-                    .map(|l| l.user.id.as_str());
-                want.insert(user.username.clone(), live_id);
-            }
-            // Live: member ids mapped back to names; ignored and unknown ids are left alone.
-            let mut have: BTreeMap<String, &'o str> = BTreeMap::new();
-            if let Some(lg) = live {
+            let mut want: Vec<(&'a str, Option<&'o str>)> = members
+                .iter()
+                .filter(|u| present_users.contains(u))
+                .map(|u| {
+                    (
+                        desired.users[*u as usize].username.as_str(),
+                        live_id_of.get(u).copied(),
+                    )
+                })
+                .collect();
+            want.sort_unstable();
+            // Live: member ids mapped back to names; unknown ids are left alone.
+            let mut have: Vec<(&str, &'o str)> = Vec::new();
+            if let Some((lg, _)) = live_group.get(g) {
                 for id in &lg.member_ids {
-                    if let Some(u) = user_by_id.get(id.as_str()) {
-                        let lower = u.login.to_lowercase();
-                        let Some(lu) = live_by_login.get(&lower) else {
-                            continue;
-                        };
-                        if lu.ignored
-                            || lu.user.id != u.id
-                            || deleted_user_ids.contains(id.as_str())
-                        {
-                            continue;
-                        }
-                        let name = login_to_username
-                            .get(&lower)
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| u.login.clone());
-                        have.insert(name, id.as_str());
-                    } else if let Some(c) = group_by_id.get(id.as_str()) {
-                        if ignore.is_match(&c.name) || deleted_group_ids.contains(id.as_str()) {
-                            continue;
-                        }
-                        have.insert(format!("group:{}", c.name), id.as_str());
+                    if let Some(Some(name)) = member_name.get(id.as_str()) {
+                        have.push((name.as_str(), id.as_str()));
                     }
                 }
             }
-            for (m, live_id) in &want {
-                if have.contains_key(m) {
-                    continue;
+            have.sort_unstable();
+            let (mut i, mut j) = (0, 0);
+            let mut adds = Vec::new();
+            let mut removes = Vec::new();
+            while i < want.len() || j < have.len() {
+                match (want.get(i), have.get(j)) {
+                    (Some(w), Some(h)) if w.0 == h.0 => {
+                        i += 1;
+                        j += 1;
+                    }
+                    (Some(w), Some(h)) if w.0 < h.0 => {
+                        adds.push(*w);
+                        i += 1;
+                    }
+                    (Some(w), None) => {
+                        adds.push(*w);
+                        i += 1;
+                    }
+                    (_, Some(h)) => {
+                        removes.push(*h);
+                        j += 1;
+                    }
+                    (None, None) => break,
                 }
+            }
+            for (m, live_id) in adds {
                 let key = format!("{g}/{m}");
                 if switches.sync_memberships {
                     let c = self.change(
                         ObjectKind::Membership,
                         &key,
                         Action::Add,
-                        *live_id,
+                        live_id,
                         None,
                         None,
                         format!("{m} is a member of {g} in the repository"),
                     );
                     c.group = Some(g.to_string());
-                    c.member = Some(m.clone());
+                    c.member = Some(m.to_string());
                 } else {
                     self.skip(
                         ObjectKind::Membership,
@@ -1148,10 +1302,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     );
                 }
             }
-            for (m, id) in &have {
-                if want.contains_key(m) {
-                    continue;
-                }
+            for (m, id) in removes {
                 let key = format!("{g}/{m}");
                 if switches.sync_memberships {
                     let c = self.change(
@@ -1164,7 +1315,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         format!("{m} is not a member of {g} in the repository"),
                     );
                     c.group = Some(g.to_string());
-                    c.member = Some(m.clone());
+                    c.member = Some(m.to_string());
                 } else {
                     self.skip(
                         ObjectKind::Membership,
@@ -1176,7 +1327,10 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 }
             }
         }
+    }
 
+    /// Counts deletes + disables against the app's limit.
+    fn deletion_guard(&mut self, scope_users: usize) {
         // ---- deletion guard ----
         let guard_deletes = self
             .acc
