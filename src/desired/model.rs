@@ -190,6 +190,10 @@ pub struct ActiveDirectoryApp {
     pub bind_password: SecretRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
+    /// For `ldap://` URLs: upgrade the connection with StartTLS (default true). `false`
+    /// sends everything in clear text; roster then refuses to set passwords.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized_domains: Option<Vec<String>>,
     #[serde(default)]
@@ -323,7 +327,9 @@ impl User {
 
 /// The kind of group to create in Office 365. Active Directory always gets a global
 /// security group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupKind {
     #[default]

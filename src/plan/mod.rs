@@ -182,7 +182,13 @@ impl Summary {
         s
     }
     pub fn total(&self) -> usize {
-        self.create + self.update + self.enable + self.disable + self.delete + self.add + self.remove
+        self.create
+            + self.update
+            + self.enable
+            + self.disable
+            + self.delete
+            + self.add
+            + self.remove
     }
 }
 
