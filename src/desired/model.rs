@@ -273,6 +273,10 @@ pub struct ActiveDirectoryApp {
     pub bind_password: SecretRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
+    /// For `ldap://` URLs: upgrade the connection with StartTLS (default true). `false`
+    /// sends everything in clear text; roster then refuses to set passwords.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized_domains: Option<Vec<String>>,
     #[serde(default)]

@@ -1,1 +1,126 @@
-//! The active_directory connector: LDAP connection, reader and applier.
+//! The active_directory connector: manages users and groups of an Active Directory
+//! domain over LDAP (ldaps:// or ldap:// with StartTLS), within the app's `users_ou`
+//! and `groups_ou`.
+//!
+//! Mapping (see `docs/active-directory.md`): a user's id is its objectGUID, its login
+//! and username its sAMAccountName; email ← `mail`; a group's id is its objectGUID and
+//! its name its `cn`. Members that are neither users under `users_ou` nor groups under
+//! `groups_ou` appear in `member_ids` as `dn:<DN>`.
+
+use anyhow::{Context, bail};
+use ldap3::Ldap;
+
+use crate::apps::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
+use crate::desired::ActiveDirectoryApp;
+use crate::observed::ObservedApp;
+
+pub mod apply;
+pub mod codec;
+pub mod conn;
+pub mod read;
+
+pub use read::DN_ID_PREFIX;
+
+/// The roster user attributes this connector reads and writes; others (licenses,
+/// usage_location, mobile_phone) do not exist for it.
+pub const MANAGED_USER_ATTRIBUTES: &[&str] = &[
+    "email",
+    "first_name",
+    "last_name",
+    "display_name",
+    "department",
+    "job_title",
+    "employee_id",
+];
+
+/// A bound connection to one domain controller, for one app.
+pub struct ActiveDirectoryConnector {
+    app: ActiveDirectoryApp,
+    endpoint: conn::Endpoint,
+    ctx: ConnectContext,
+    ldap: Ldap,
+    directory_id: Option<String>,
+}
+
+impl std::fmt::Debug for ActiveDirectoryConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveDirectoryConnector")
+            .field("app", &self.app.name)
+            .field("url", &self.endpoint.url)
+            .finish()
+    }
+}
+
+impl ActiveDirectoryConnector {
+    /// Connect, bind, and check that `users_ou` and `groups_ou` exist.
+    pub async fn connect(app: &ActiveDirectoryApp, ctx: &ConnectContext) -> anyhow::Result<Self> {
+        let endpoint = conn::Endpoint::from_app(app, &ctx.repo_root)?;
+        let password = crate::secret::resolve(&app.bind_password, &ctx.repo_root)
+            .with_context(|| format!("app {}: bind_password", app.name))?;
+        let ldap = conn::connect(&endpoint, &app.bind_dn, password.expose())
+            .await
+            .with_context(|| format!("app {}", app.name))?;
+        for (key, dn) in [("users_ou", &app.users_ou), ("groups_ou", &app.groups_ou)] {
+            if read::read_base(&ldap, dn, &["1.1"])
+                .await
+                .with_context(|| format!("app {}: checking {key}", app.name))?
+                .is_none()
+            {
+                bail!(
+                    "app {}: {key} {dn} does not exist on {} (or the bind account cannot see it)",
+                    app.name,
+                    endpoint.url
+                );
+            }
+        }
+        let directory_id = read::read_base(&ldap, &app.base_dn, &["objectSid"])
+            .await
+            .ok()
+            .flatten()
+            .and_then(|e| read::first_bin(&e, "objectSid"))
+            .and_then(|raw| codec::sid_to_string(&raw));
+        Ok(ActiveDirectoryConnector {
+            app: app.clone(),
+            endpoint,
+            ctx: ctx.clone(),
+            ldap,
+            directory_id,
+        })
+    }
+
+    /// Read the users under `users_ou` and the groups under `groups_ou`.
+    pub async fn read(&self, scope: &ReadScope) -> anyhow::Result<ObservedApp> {
+        read::read(&self.ldap, &self.app, scope, self.directory_id.clone()).await
+    }
+
+    /// Carry out one app's changes in plan order; each outcome goes to `sink`. Returns
+    /// an error only when the apply could not run at all.
+    pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> anyhow::Result<()> {
+        let mut applier = apply::Applier::new(
+            &self.ldap,
+            &self.app,
+            &self.endpoint,
+            &self.ctx.repo_root,
+            input,
+        );
+        applier.run(sink).await;
+        Ok(())
+    }
+
+    /// Whether the connection is encrypted (ldaps:// or StartTLS).
+    pub fn is_tls(&self) -> bool {
+        self.endpoint.is_tls()
+    }
+
+    /// The domain SID, when readable.
+    pub fn directory_id(&self) -> Option<&str> {
+        self.directory_id.as_deref()
+    }
+
+    /// Unbind and close the connection.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        conn::timed(conn::OP_TIMEOUT, self.ldap.unbind())
+            .await
+            .with_context(|| format!("app {}: unbind", self.app.name))
+    }
+}

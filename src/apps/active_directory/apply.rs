@@ -1,0 +1,734 @@
+//! The applier: carries out one app's planned changes on the directory, in plan
+//! order, reporting an outcome per change. Users are created disabled, get their
+//! password over TLS, and only then are enabled; enable/disable flips only the
+//! ACCOUNTDISABLE bit; membership changes to one group are sent as multi-valued
+//! modifies in chunks, and "already a member" / "not a member" count as done.
+//! Objects outside `users_ou` / `groups_ou` are never written.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+use anyhow::{Context, anyhow, bail};
+use ldap3::{Ldap, Mod};
+use serde_json::Value;
+
+use super::codec;
+use super::conn::{Endpoint, OP_TIMEOUT, text_suffix, timed};
+use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, USER_FILTER};
+use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
+use crate::desired::ActiveDirectoryApp;
+use crate::plan::{Action, Change, ObjectKind};
+use crate::secret::Secret;
+
+/// Values per membership modify operation.
+pub const MEMBER_CHUNK: usize = 500;
+/// userAccountControl of a new account: NORMAL_ACCOUNT | ACCOUNTDISABLE.
+pub const UAC_NEW_DISABLED: u32 = 0x200 | ACCOUNTDISABLE;
+/// groupType of a global security group.
+pub const GLOBAL_SECURITY_GROUP: &str = "-2147483646";
+
+/// A short name for common LDAP result codes, for messages.
+pub fn rc_name(rc: u32) -> &'static str {
+    match rc {
+        0 => "success",
+        1 => "operationsError",
+        10 => "referral",
+        16 => "noSuchAttribute",
+        19 => "constraintViolation",
+        20 => "attributeOrValueExists",
+        21 => "invalidAttributeSyntax",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        53 => "unwillingToPerform",
+        64 => "namingViolation",
+        65 => "objectClassViolation",
+        66 => "notAllowedOnNonLeaf",
+        68 => "entryAlreadyExists",
+        80 => "other",
+        _ => "error",
+    }
+}
+
+/// An LDAP operation's failure, with its result code kept for decisions.
+#[derive(Debug)]
+pub struct LdapFailure {
+    pub rc: u32,
+    pub message: String,
+}
+
+impl std::fmt::Display for LdapFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for LdapFailure {}
+
+fn check(what: &str, res: ldap3::LdapResult) -> Result<(), LdapFailure> {
+    if res.rc == 0 {
+        Ok(())
+    } else {
+        Err(LdapFailure {
+            rc: res.rc,
+            message: format!(
+                "{what}: LDAP result {} ({}){}",
+                res.rc,
+                rc_name(res.rc),
+                text_suffix(&res)
+            ),
+        })
+    }
+}
+
+fn rc_of(e: &anyhow::Error) -> Option<u32> {
+    e.downcast_ref::<LdapFailure>().map(|f| f.rc)
+}
+
+async fn ldap_add<S: AsRef<[u8]> + Eq + Hash + Send + Sync>(
+    ldap: &Ldap,
+    dn: &str,
+    attrs: Vec<(S, HashSet<S>)>,
+) -> anyhow::Result<()> {
+    let mut ldap = ldap.clone();
+    let res = timed(OP_TIMEOUT, ldap.add(dn, attrs))
+        .await
+        .with_context(|| format!("add {dn}"))?;
+    Ok(check(&format!("add {dn}"), res)?)
+}
+
+async fn ldap_modify<S: AsRef<[u8]> + Eq + Hash + Send + Sync>(
+    ldap: &Ldap,
+    dn: &str,
+    mods: Vec<Mod<S>>,
+) -> anyhow::Result<()> {
+    let mut ldap = ldap.clone();
+    let res = timed(OP_TIMEOUT, ldap.modify(dn, mods))
+        .await
+        .with_context(|| format!("modify {dn}"))?;
+    Ok(check(&format!("modify {dn}"), res)?)
+}
+
+async fn ldap_delete(ldap: &Ldap, dn: &str) -> anyhow::Result<()> {
+    let mut ldap = ldap.clone();
+    let res = timed(OP_TIMEOUT, ldap.delete(dn))
+        .await
+        .with_context(|| format!("delete {dn}"))?;
+    Ok(check(&format!("delete {dn}"), res)?)
+}
+
+fn set1<S: Eq + Hash>(v: S) -> HashSet<S> {
+    let mut s = HashSet::with_capacity(1);
+    s.insert(v);
+    s
+}
+
+/// The LDAP attributes a roster user attribute is written to.
+fn user_ldap_attrs(roster: &str) -> &'static [&'static str] {
+    match roster {
+        "email" => &["mail", "userPrincipalName"],
+        "first_name" => &["givenName"],
+        "last_name" => &["sn"],
+        "display_name" => &["displayName"],
+        "department" => &["department"],
+        "job_title" => &["title"],
+        "employee_id" => &["employeeID"],
+        _ => &[],
+    }
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Carries out the changes of one apply.
+pub struct Applier<'a> {
+    pub ldap: &'a Ldap,
+    pub app: &'a ActiveDirectoryApp,
+    pub endpoint: &'a Endpoint,
+    pub repo_root: &'a std::path::Path,
+    pub input: ApplyInput<'a>,
+    /// DNs of users by lower-cased login, learned during this apply.
+    user_dns: HashMap<String, String>,
+    /// DNs of groups by name, learned during this apply.
+    group_dns: HashMap<String, String>,
+    /// Users and groups whose create failed ("user:KEY", "group:NAME").
+    failed: HashSet<String>,
+}
+
+impl<'a> Applier<'a> {
+    pub fn new(
+        ldap: &'a Ldap,
+        app: &'a ActiveDirectoryApp,
+        endpoint: &'a Endpoint,
+        repo_root: &'a std::path::Path,
+        input: ApplyInput<'a>,
+    ) -> Self {
+        Applier {
+            ldap,
+            app,
+            endpoint,
+            repo_root,
+            input,
+            user_dns: HashMap::new(),
+            group_dns: HashMap::new(),
+            failed: HashSet::new(),
+        }
+    }
+
+    pub async fn run(&mut self, sink: &dyn OutcomeSink) {
+        let changes = self.input.changes;
+        let mut i = 0;
+        while i < changes.len() {
+            let change = &changes[i];
+            if change.object == ObjectKind::Membership {
+                // A run of membership changes of one group and action: one batch.
+                let mut j = i + 1;
+                while j < changes.len()
+                    && changes[j].object == ObjectKind::Membership
+                    && changes[j].action == change.action
+                    && changes[j].group == change.group
+                {
+                    j += 1;
+                }
+                self.memberships(&changes[i..j], sink).await;
+                i = j;
+                continue;
+            }
+            let result = match self.one(change).await {
+                Ok(id) => ChangeResult::Applied {
+                    id,
+                    request_id: None,
+                },
+                Err(e) => {
+                    if change.action == Action::Create {
+                        let kind = if change.object == ObjectKind::User {
+                            "user"
+                        } else {
+                            "group"
+                        };
+                        self.failed.insert(format!("{kind}:{}", change.key));
+                    }
+                    ChangeResult::Failed {
+                        error: format!("{e:#}"),
+                        request_id: None,
+                    }
+                }
+            };
+            sink.record(change, &result);
+            i += 1;
+        }
+    }
+
+    async fn one(&mut self, change: &Change) -> anyhow::Result<Option<String>> {
+        match (change.object, change.action) {
+            (ObjectKind::User, Action::Create) => self.create_user(change).await.map(Some),
+            (ObjectKind::User, Action::Update) => self.update_user(change).await.map(|_| None),
+            (ObjectKind::User, Action::Enable) => {
+                let dn = self.user_dn(&change.key, change.id.as_deref()).await?;
+                self.set_disabled(&dn, false).await?;
+                Ok(change.id.clone())
+            }
+            (ObjectKind::User, Action::Disable) => {
+                let dn = self.user_dn(&change.key, change.id.as_deref()).await?;
+                self.set_disabled(&dn, true).await?;
+                Ok(change.id.clone())
+            }
+            (ObjectKind::User, Action::Delete) => {
+                let dn = self.user_dn(&change.key, change.id.as_deref()).await?;
+                self.delete_dn(&dn).await?;
+                Ok(change.id.clone())
+            }
+            (ObjectKind::Group, Action::Create) => self.create_group(change).await.map(Some),
+            (ObjectKind::Group, Action::Update) => self.update_group(change).await.map(|_| None),
+            (ObjectKind::Group, Action::Delete) => {
+                let dn = self.group_dn(&change.key, change.id.as_deref()).await?;
+                self.delete_dn(&dn).await?;
+                Ok(change.id.clone())
+            }
+            (object, action) => bail!(
+                "{object:?} {action:?} is not supported by active_directory app {}",
+                self.app.name
+            ),
+        }
+    }
+
+    fn require_in(&self, dn: &str, ou: &str, what: &str) -> anyhow::Result<()> {
+        if codec::is_within(dn, ou) {
+            Ok(())
+        } else {
+            bail!("{what} {dn} is outside {ou}; roster does not touch it")
+        }
+    }
+
+    /// Find a user's DN: learned in this apply, observed (by id, then login), or
+    /// searched by sAMAccountName under users_ou.
+    async fn user_dn(&mut self, login: &str, id: Option<&str>) -> anyhow::Result<String> {
+        if let Some(dn) = self.user_dns.get(&login.to_lowercase()) {
+            return Ok(dn.clone());
+        }
+        let observed = self.input.observed;
+        let found = id
+            .and_then(|id| observed.users.iter().find(|u| u.id == id))
+            .or_else(|| observed.user_by_login(login))
+            .and_then(|u| u.location.clone());
+        let dn = match found {
+            Some(dn) => dn,
+            None => {
+                let filter = format!(
+                    "(&{USER_FILTER}(sAMAccountName={}))",
+                    codec::filter_value(login)
+                );
+                let hits =
+                    read::paged_search(self.ldap, &self.app.users_ou, &filter, &["1.1"]).await?;
+                match hits.as_slice() {
+                    [one] => one.dn.clone(),
+                    [] => bail!("user {login} not found under {}", self.app.users_ou),
+                    _ => bail!("user {login} is ambiguous under {}", self.app.users_ou),
+                }
+            }
+        };
+        self.require_in(&dn, &self.app.users_ou, "user")?;
+        self.user_dns.insert(login.to_lowercase(), dn.clone());
+        Ok(dn)
+    }
+
+    async fn group_dn(&mut self, name: &str, id: Option<&str>) -> anyhow::Result<String> {
+        if let Some(dn) = self.group_dns.get(name) {
+            return Ok(dn.clone());
+        }
+        let observed = self.input.observed;
+        let found = id
+            .and_then(|id| observed.groups.iter().find(|g| g.id == id))
+            .or_else(|| observed.group_by_name(name))
+            .and_then(|g| g.location.clone());
+        let dn = match found {
+            Some(dn) => dn,
+            None => {
+                let filter = format!("(&{GROUP_FILTER}(cn={}))", codec::filter_value(name));
+                let hits =
+                    read::paged_search(self.ldap, &self.app.groups_ou, &filter, &["1.1"]).await?;
+                match hits.as_slice() {
+                    [one] => one.dn.clone(),
+                    [] => bail!("group {name} not found under {}", self.app.groups_ou),
+                    _ => bail!("group {name} is ambiguous under {}", self.app.groups_ou),
+                }
+            }
+        };
+        self.require_in(&dn, &self.app.groups_ou, "group")?;
+        self.group_dns.insert(name.to_string(), dn.clone());
+        Ok(dn)
+    }
+
+    /// The DN of a member reference: `dn:DN`, `group:NAME`, a live id, or a username.
+    async fn member_dn(&mut self, member: &str) -> anyhow::Result<String> {
+        if let Some(dn) = member.strip_prefix(DN_ID_PREFIX) {
+            return Ok(dn.to_string());
+        }
+        if let Some(name) = member.strip_prefix("group:") {
+            return self.group_dn(name, None).await;
+        }
+        let observed = self.input.observed;
+        if let Some(dn) = observed
+            .users
+            .iter()
+            .find(|u| u.id == member)
+            .and_then(|u| u.location.clone())
+            .or_else(|| {
+                observed
+                    .groups
+                    .iter()
+                    .find(|g| g.id == member)
+                    .and_then(|g| g.location.clone())
+            })
+        {
+            return Ok(dn);
+        }
+        self.user_dn(member, None).await
+    }
+
+    async fn guid_of_dn(&self, dn: &str) -> anyhow::Result<String> {
+        let entry = read::read_base(self.ldap, dn, &["objectGUID"])
+            .await?
+            .ok_or_else(|| anyhow!("{dn} is gone right after it was written"))?;
+        read::guid_of(&entry)
+    }
+
+    fn password_for(&self, change: &Change, enabled: bool) -> anyhow::Result<Option<Secret>> {
+        let desired = self.input.desired.user(&change.key);
+        let reference = desired.and_then(|u| u.password.as_ref());
+        match reference {
+            Some(r) if self.app.switches.password_sync => {
+                let secret = crate::secret::resolve(r, self.repo_root)
+                    .with_context(|| format!("password of user {} ({r})", change.key))?;
+                Ok(Some(secret))
+            }
+            _ if enabled => Ok(Some(Secret::new(codec::generate_password()))),
+            _ => Ok(None),
+        }
+    }
+
+    fn refuse_plain_password(&self, login: &str) -> anyhow::Result<()> {
+        if self.endpoint.is_tls() {
+            Ok(())
+        } else {
+            bail!(
+                "refusing to send the password of user {login} over {} without TLS; \
+                 use ldaps:// or ldap:// with StartTLS",
+                self.endpoint.url
+            )
+        }
+    }
+
+    async fn set_password(&self, dn: &str, login: &str, password: &Secret) -> anyhow::Result<()> {
+        self.refuse_plain_password(login)?;
+        let value = codec::unicode_pwd(password.expose());
+        let mods = vec![Mod::Replace(b"unicodePwd".to_vec(), set1(value))];
+        let mut ldap = self.ldap.clone();
+        let res = timed(OP_TIMEOUT, ldap.modify(dn, mods))
+            .await
+            .with_context(|| format!("setting the password of user {login}"))?;
+        let what = format!("setting the password of user {login}");
+        check(&what, res).map_err(|mut f| {
+            if f.rc == 19 {
+                f.message
+                    .push_str(" (the password does not meet the domain's password policy)");
+            }
+            anyhow::Error::new(f)
+        })
+    }
+
+    async fn set_disabled(&self, dn: &str, disabled: bool) -> anyhow::Result<()> {
+        let entry = read::read_base(self.ldap, dn, &["userAccountControl"])
+            .await?
+            .ok_or_else(|| anyhow!("user {dn} does not exist"))?;
+        let uac = read::first(&entry, "userAccountControl")
+            .and_then(|v| v.parse::<i64>().ok())
+            .ok_or_else(|| anyhow!("{dn} has no readable userAccountControl"))?
+            as u32;
+        let new = if disabled {
+            uac | ACCOUNTDISABLE
+        } else {
+            uac & !ACCOUNTDISABLE
+        };
+        if new == uac {
+            return Ok(());
+        }
+        let mods = vec![Mod::Replace(
+            "userAccountControl".to_string(),
+            set1((new as i32).to_string()),
+        )];
+        ldap_modify(self.ldap, dn, mods).await
+    }
+
+    async fn delete_dn(&self, dn: &str) -> anyhow::Result<()> {
+        match ldap_delete(self.ldap, dn).await {
+            Ok(()) => Ok(()),
+            Err(e) if rc_of(&e) == Some(32) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_user(&mut self, change: &Change) -> anyhow::Result<String> {
+        let login = change.key.as_str();
+        let after = change.after.clone().unwrap_or_default();
+        let desired = self.input.desired.user(login);
+        let text = |k: &str| after.get(k).and_then(value_text);
+        let enabled = after
+            .get("enabled")
+            .and_then(Value::as_bool)
+            .or(desired.map(|u| u.enabled))
+            .unwrap_or(true);
+        let password = self.password_for(change, enabled)?;
+        if password.is_some() {
+            // Refused before any write, as real AD would refuse the unicodePwd.
+            self.refuse_plain_password(login)?;
+        }
+        let display = text("display_name")
+            .or_else(|| desired.map(|u| u.display_name()))
+            .or_else(|| {
+                let joined = [text("first_name"), text("last_name")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (!joined.is_empty()).then_some(joined)
+            })
+            .unwrap_or_else(|| login.to_string());
+        let mut attrs: Vec<(String, HashSet<String>)> = vec![
+            (
+                "objectClass".into(),
+                ["top", "person", "organizationalPerson", "user"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+            ("sAMAccountName".into(), set1(login.to_string())),
+            (
+                "userAccountControl".into(),
+                set1(UAC_NEW_DISABLED.to_string()),
+            ),
+        ];
+        for (roster, _) in read::USER_ATTRS {
+            if let Some(v) = text(roster) {
+                for ldap_name in user_ldap_attrs(roster) {
+                    attrs.push((ldap_name.to_string(), set1(v.clone())));
+                }
+            }
+        }
+        if text("display_name").is_none() {
+            attrs.push(("displayName".into(), set1(display.clone())));
+        }
+        let cn = truncate_cn(&display);
+        let mut dn = codec::cn_dn(&cn, &self.app.users_ou);
+        let mut with_cn = attrs.clone();
+        with_cn.push(("cn".into(), set1(cn.clone())));
+        match ldap_add(self.ldap, &dn, with_cn).await {
+            Ok(()) => {}
+            Err(e) if rc_of(&e) == Some(68) => {
+                // Another object has this CN (two people with one display name): add
+                // the login to make the RDN unique.
+                let cn = truncate_cn(&format!("{display} ({login})"));
+                dn = codec::cn_dn(&cn, &self.app.users_ou);
+                attrs.push(("cn".into(), set1(cn)));
+                ldap_add(self.ldap, &dn, attrs)
+                    .await
+                    .with_context(|| format!("creating user {login}"))?;
+            }
+            Err(e) => return Err(e.context(format!("creating user {login}"))),
+        }
+        self.user_dns.insert(login.to_lowercase(), dn.clone());
+        if let Some(password) = &password {
+            self.set_password(&dn, login, password)
+                .await
+                .with_context(|| format!("user {login} was created disabled at {dn}"))?;
+        }
+        if enabled {
+            self.set_disabled(&dn, false)
+                .await
+                .with_context(|| format!("enabling user {login} created at {dn}"))?;
+        }
+        self.guid_of_dn(&dn).await
+    }
+
+    async fn update_user(&mut self, change: &Change) -> anyhow::Result<()> {
+        let login = change.key.as_str();
+        let dn = self.user_dn(login, change.id.as_deref()).await?;
+        let after = change.after.clone().unwrap_or_default();
+        let mut mods: Vec<Mod<String>> = Vec::new();
+        for (key, value) in &after {
+            for ldap_name in user_ldap_attrs(key) {
+                let values = value_text(value).map(set1).unwrap_or_default();
+                mods.push(Mod::Replace(ldap_name.to_string(), values));
+            }
+        }
+        if after.contains_key("password") {
+            let desired = self.input.desired.user(login);
+            if let Some(r) = desired.and_then(|u| u.password.as_ref()) {
+                let secret = crate::secret::resolve(r, self.repo_root)
+                    .with_context(|| format!("password of user {login} ({r})"))?;
+                self.set_password(&dn, login, &secret).await?;
+            }
+        }
+        if !mods.is_empty() {
+            ldap_modify(self.ldap, &dn, mods)
+                .await
+                .with_context(|| format!("updating user {login}"))?;
+        }
+        if let Some(enabled) = after.get("enabled").and_then(Value::as_bool) {
+            self.set_disabled(&dn, !enabled).await?;
+        }
+        Ok(())
+    }
+
+    async fn create_group(&mut self, change: &Change) -> anyhow::Result<String> {
+        let name = change.key.as_str();
+        let after = change.after.clone().unwrap_or_default();
+        let description = after
+            .get("description")
+            .and_then(value_text)
+            .or_else(|| {
+                self.input
+                    .desired
+                    .group(name)
+                    .and_then(|g| g.description.clone())
+            })
+            .filter(|d| !d.is_empty());
+        let dn = codec::cn_dn(name, &self.app.groups_ou);
+        let mut attrs: Vec<(String, HashSet<String>)> = vec![
+            (
+                "objectClass".into(),
+                ["top", "group"].iter().map(|s| s.to_string()).collect(),
+            ),
+            ("cn".into(), set1(name.to_string())),
+            (
+                "sAMAccountName".into(),
+                set1(codec::group_sam_account_name(name)),
+            ),
+            ("groupType".into(), set1(GLOBAL_SECURITY_GROUP.to_string())),
+        ];
+        if let Some(d) = description {
+            attrs.push(("description".into(), set1(d)));
+        }
+        ldap_add(self.ldap, &dn, attrs)
+            .await
+            .with_context(|| format!("creating group {name}"))?;
+        self.group_dns.insert(name.to_string(), dn.clone());
+        self.guid_of_dn(&dn).await
+    }
+
+    async fn update_group(&mut self, change: &Change) -> anyhow::Result<()> {
+        let name = change.key.as_str();
+        let dn = self.group_dn(name, change.id.as_deref()).await?;
+        let after = change.after.clone().unwrap_or_default();
+        let mut mods: Vec<Mod<String>> = Vec::new();
+        if let Some(v) = after.get("description") {
+            mods.push(Mod::Replace(
+                "description".into(),
+                value_text(v).map(set1).unwrap_or_default(),
+            ));
+        }
+        if mods.is_empty() {
+            return Ok(());
+        }
+        ldap_modify(self.ldap, &dn, mods)
+            .await
+            .with_context(|| format!("updating group {name}"))
+    }
+
+    /// Membership changes of one group and one action.
+    async fn memberships(&mut self, batch: &[Change], sink: &dyn OutcomeSink) {
+        let Some(first) = batch.first() else { return };
+        let add = first.action == Action::Add;
+        let group = first
+            .group
+            .clone()
+            .or_else(|| first.key.split_once('/').map(|(g, _)| g.to_string()))
+            .unwrap_or_default();
+        let fail = |c: &Change, error: String| {
+            sink.record(
+                c,
+                &ChangeResult::Failed {
+                    error,
+                    request_id: None,
+                },
+            )
+        };
+        if self.failed.contains(&format!("group:{group}")) {
+            for c in batch {
+                sink.record(
+                    c,
+                    &ChangeResult::SkippedDependency {
+                        on: format!("group {group}"),
+                    },
+                );
+            }
+            return;
+        }
+        let group_dn = match self.group_dn(&group, None).await {
+            Ok(dn) => dn,
+            Err(e) => {
+                for c in batch {
+                    fail(c, format!("{e:#}"));
+                }
+                return;
+            }
+        };
+        // Resolve members; failures are reported one by one.
+        let mut resolved: Vec<(&Change, String)> = Vec::with_capacity(batch.len());
+        for c in batch {
+            let member = c
+                .member
+                .clone()
+                .or_else(|| c.key.split_once('/').map(|(_, m)| m.to_string()))
+                .unwrap_or_default();
+            let dep = if let Some(g) = member.strip_prefix("group:") {
+                format!("group:{g}")
+            } else {
+                format!("user:{member}")
+            };
+            if self.failed.contains(&dep) {
+                sink.record(
+                    c,
+                    &ChangeResult::SkippedDependency {
+                        on: dep.replacen(':', " ", 1),
+                    },
+                );
+                continue;
+            }
+            match self.member_dn(&member).await {
+                Ok(dn) => resolved.push((c, dn)),
+                Err(e) => fail(c, format!("{e:#}")),
+            }
+        }
+        for chunk in resolved.chunks(MEMBER_CHUNK) {
+            let values: HashSet<String> = chunk.iter().map(|(_, dn)| dn.clone()).collect();
+            let m = if add {
+                Mod::Add("member".to_string(), values)
+            } else {
+                Mod::Delete("member".to_string(), values)
+            };
+            match ldap_modify(self.ldap, &group_dn, vec![m]).await {
+                Ok(()) => {
+                    for (c, _) in chunk {
+                        sink.record(
+                            c,
+                            &ChangeResult::Applied {
+                                id: None,
+                                request_id: None,
+                            },
+                        );
+                    }
+                }
+                Err(_) => {
+                    // One value spoils a multi-valued modify: retry one by one, where
+                    // "already a member" / "not a member" mean done.
+                    for (c, dn) in chunk {
+                        let m = if add {
+                            Mod::Add("member".to_string(), set1(dn.clone()))
+                        } else {
+                            Mod::Delete("member".to_string(), set1(dn.clone()))
+                        };
+                        let result = match ldap_modify(self.ldap, &group_dn, vec![m]).await {
+                            Ok(()) => Ok(()),
+                            Err(e) => match (add, rc_of(&e)) {
+                                (true, Some(68 | 20)) => Ok(()),
+                                (false, Some(53 | 16)) => Ok(()),
+                                _ => Err(e),
+                            },
+                        };
+                        match result {
+                            Ok(()) => sink.record(
+                                c,
+                                &ChangeResult::Applied {
+                                    id: None,
+                                    request_id: None,
+                                },
+                            ),
+                            Err(e) => fail(
+                                c,
+                                format!(
+                                    "{} {dn} {} group {group}: {e:#}",
+                                    if add { "adding" } else { "removing" },
+                                    if add { "to" } else { "from" }
+                                ),
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// CN values are limited to 64 characters in AD.
+fn truncate_cn(s: &str) -> String {
+    s.chars().take(64).collect()
+}

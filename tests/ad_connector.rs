@@ -1,0 +1,778 @@
+//! The active_directory connector against a real Samba AD DC: reading, user and group
+//! lifecycle, memberships, escaping, TLS and error cases. Results are checked with raw
+//! LDAP searches, independently of roster's reader.
+
+#[path = "support/samba.rs"]
+mod samba;
+
+use ldap3::Mod;
+use roster::apps::active_directory::ActiveDirectoryConnector;
+use roster::apps::{ApplyInput, ChangeResult, ReadScope};
+use roster::desired::{DesiredState, TlsSettings, User};
+use roster::observed::ObservedApp;
+use roster::plan::{Action, ObjectKind};
+use samba::*;
+use serde_json::json;
+
+fn user(username: &str, email: &str, first: &str, last: &str) -> User {
+    User {
+        username: username.into(),
+        email: email.into(),
+        first_name: first.into(),
+        last_name: last.into(),
+        display_name: None,
+        enabled: true,
+        department: None,
+        job_title: None,
+        employee_id: None,
+        usage_location: None,
+        mobile_phone: None,
+        licenses: Vec::new(),
+        password: None,
+    }
+}
+
+async fn connect(fx: &Fixture) -> ActiveDirectoryConnector {
+    ActiveDirectoryConnector::connect(&fx.app, &fx.ctx())
+        .await
+        .expect("connect")
+}
+
+async fn apply(
+    conn: &ActiveDirectoryConnector,
+    changes: &[roster::plan::Change],
+    desired: &DesiredState,
+    observed: &ObservedApp,
+) -> Collect {
+    let sink = Collect::default();
+    conn.apply(
+        ApplyInput {
+            changes,
+            desired,
+            observed,
+        },
+        &sink,
+    )
+    .await
+    .expect("apply runs");
+    sink
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_maps_users_groups_and_members_by_guid() {
+    let fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let alice = add_user(
+        &mut ldap,
+        &fx.users_ou,
+        "Alice Smith",
+        &format!("a-{}", fx.token),
+    )
+    .await;
+    modify(
+        &mut ldap,
+        &alice,
+        vec![
+            Mod::Replace("mail".into(), ["alice@example.test".to_string()].into()),
+            Mod::Replace("givenName".into(), ["Alice".to_string()].into()),
+            Mod::Replace("sn".into(), ["Smith".to_string()].into()),
+            Mod::Replace("title".into(), ["Engineer".to_string()].into()),
+            Mod::Replace("employeeID".into(), ["E-1".to_string()].into()),
+        ],
+    )
+    .await;
+    let group = add_group(
+        &mut ldap,
+        &fx.groups_ou,
+        "Sales",
+        &format!("g-{}", fx.token),
+    )
+    .await;
+    let sub = add_group(&mut ldap, &fx.groups_ou, "Sub", &format!("s-{}", fx.token)).await;
+    // A user outside users_ou that is a member: kept as a dn: id.
+    let outside = add_user(&mut ldap, &fx.ou, "Outsider", &format!("o-{}", fx.token)).await;
+    modify(
+        &mut ldap,
+        &group,
+        vec![Mod::Add(
+            "member".into(),
+            [alice.clone(), sub.clone(), outside.clone()].into(),
+        )],
+    )
+    .await;
+
+    let conn = connect(&fx).await;
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    assert_eq!(
+        observed.users.len(),
+        1,
+        "only users under users_ou: {observed:?}"
+    );
+    let u = &observed.users[0];
+    let raw_alice = read(&mut ldap, &alice, &["objectGUID"])
+        .await
+        .expect("alice");
+    assert_eq!(u.id, guid(&raw_alice));
+    assert_eq!(u.login, format!("a-{}", fx.token));
+    assert_eq!(u.username.as_deref(), Some(u.login.as_str()));
+    assert!(!u.enabled, "514 is disabled");
+    assert_eq!(
+        u.attributes.get("email").map(String::as_str),
+        Some("alice@example.test")
+    );
+    assert_eq!(
+        u.attributes.get("first_name").map(String::as_str),
+        Some("Alice")
+    );
+    assert_eq!(
+        u.attributes.get("last_name").map(String::as_str),
+        Some("Smith")
+    );
+    assert_eq!(
+        u.attributes.get("job_title").map(String::as_str),
+        Some("Engineer")
+    );
+    assert_eq!(
+        u.attributes.get("employee_id").map(String::as_str),
+        Some("E-1")
+    );
+    assert!(!u.attributes.contains_key("department"));
+    assert_eq!(
+        u.location.as_deref().map(str::to_lowercase),
+        Some(alice.to_lowercase())
+    );
+
+    let names: Vec<&str> = observed.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["Sales", "Sub"]);
+    let sales = &observed.groups[0];
+    assert_eq!(sales.kind, "security");
+    let raw_sub = read(&mut ldap, &sub, &["objectGUID"]).await.expect("sub");
+    assert!(sales.member_ids.contains(&u.id));
+    assert!(sales.member_ids.contains(&guid(&raw_sub)));
+    let outside_ids: Vec<&String> = sales
+        .member_ids
+        .iter()
+        .filter(|m| m.starts_with("dn:"))
+        .collect();
+    assert_eq!(outside_ids.len(), 1);
+    assert_eq!(
+        outside_ids[0].to_lowercase(),
+        format!("dn:{outside}").to_lowercase()
+    );
+    assert!(
+        observed
+            .directory_id
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("S-1-5-21-")
+    );
+
+    // Member lists only for the groups asked for.
+    let scope = ReadScope {
+        member_groups: Some(["Sub".to_string()].into()),
+    };
+    let partial = conn.read(&scope).await.expect("read");
+    assert!(
+        partial
+            .group_by_name("Sales")
+            .expect("sales")
+            .member_ids
+            .is_empty()
+    );
+    conn.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_lifecycle_create_update_disable_enable_delete() {
+    let fx = Fixture::new().await;
+    let login = format!("u{}", fx.token);
+    let password = "Corr3ct-Horse-Battery!";
+    let mut desired = DesiredState::default();
+    let mut u = user(&login, &format!("{login}@example.test"), "Jürgen", "Ölmez");
+    u.password = Some(fx.secret_file("user.pw", password));
+    desired.users.push(u);
+    let conn = connect(&fx).await;
+    let app = fx.app.name.clone();
+
+    let create = with_after(
+        change(&app, ObjectKind::User, Action::Create, &login),
+        &[
+            ("email", json!(format!("{login}@example.test"))),
+            ("first_name", json!("Jürgen")),
+            ("last_name", json!("Ölmez")),
+            ("display_name", json!("Jürgen Ölmez")),
+            ("department", json!("Sales")),
+            ("job_title", json!("Rep")),
+            ("enabled", json!(true)),
+            ("password", json!("file user.pw")),
+        ],
+    );
+    let empty = ObservedApp::default();
+    let sink = apply(&conn, &[create], &desired, &empty).await;
+    sink.assert_all_applied();
+    let id = match &sink.results()[0].1 {
+        ChangeResult::Applied { id, .. } => id.clone().expect("id of created user"),
+        _ => unreachable!(),
+    };
+
+    let mut ldap = raw().await;
+    let filter = format!("(sAMAccountName={login})");
+    let found = search(&mut ldap, &fx.users_ou, &filter, &["*", "objectGUID"]).await;
+    assert_eq!(found.len(), 1);
+    let e = &found[0];
+    assert_eq!(guid(e), id);
+    assert_eq!(attr(e, "userAccountControl"), Some("512"));
+    assert_eq!(attr(e, "cn"), Some("Jürgen Ölmez"));
+    assert_eq!(
+        attr(e, "userPrincipalName"),
+        Some(format!("{login}@example.test").as_str())
+    );
+    assert_eq!(
+        attr(e, "mail"),
+        Some(format!("{login}@example.test").as_str())
+    );
+    assert_eq!(attr(e, "givenName"), Some("Jürgen"));
+    assert_eq!(attr(e, "department"), Some("Sales"));
+    let dn = e.dn.clone();
+    // The password from the secret reference works.
+    assert_eq!(try_bind(&dn, password).await, 0);
+    assert_eq!(try_bind(&dn, "Wrong-Passw0rd!").await, 49);
+
+    // Update: only what changed; a null value removes the attribute.
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    let mut update = with_after(
+        change(&app, ObjectKind::User, Action::Update, &login),
+        &[("department", json!("Support")), ("job_title", json!(null))],
+    );
+    update.id = Some(id.clone());
+    apply(&conn, &[update], &desired, &observed)
+        .await
+        .assert_all_applied();
+    let e = read(&mut ldap, &dn, &["*"]).await.expect("user");
+    assert_eq!(attr(e_ref(&e), "department"), Some("Support"));
+    assert_eq!(attr(&e, "title"), None);
+    assert_eq!(attr(&e, "givenName"), Some("Jürgen"));
+
+    // Disable keeps other bits (DONT_EXPIRE_PASSWORD 0x10000 set by hand).
+    modify(
+        &mut ldap,
+        &dn,
+        vec![Mod::Replace(
+            "userAccountControl".into(),
+            ["66048".to_string()].into(),
+        )],
+    )
+    .await;
+    let mut disable = change(&app, ObjectKind::User, Action::Disable, &login);
+    disable.id = Some(id.clone());
+    apply(&conn, &[disable], &desired, &observed)
+        .await
+        .assert_all_applied();
+    let e = read(&mut ldap, &dn, &["userAccountControl"])
+        .await
+        .expect("user");
+    assert_eq!(attr(&e, "userAccountControl"), Some("66050"));
+    let after = conn.read(&ReadScope::default()).await.expect("read");
+    assert!(!after.user_by_login(&login).expect("user").enabled);
+
+    let mut enable = change(&app, ObjectKind::User, Action::Enable, &login);
+    enable.id = Some(id.clone());
+    apply(&conn, &[enable], &desired, &observed)
+        .await
+        .assert_all_applied();
+    let e = read(&mut ldap, &dn, &["userAccountControl"])
+        .await
+        .expect("user");
+    assert_eq!(attr(&e, "userAccountControl"), Some("66048"));
+
+    let mut delete = change(&app, ObjectKind::User, Action::Delete, &login);
+    delete.id = Some(id.clone());
+    apply(&conn, &[delete.clone()], &desired, &observed)
+        .await
+        .assert_all_applied();
+    assert!(read(&mut ldap, &dn, &["1.1"]).await.is_none());
+    // Deleting again is idempotent.
+    apply(&conn, &[delete], &desired, &observed)
+        .await
+        .assert_all_applied();
+}
+
+fn e_ref(e: &ldap3::SearchEntry) -> &ldap3::SearchEntry {
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_user_without_password_gets_a_generated_one_and_is_enabled() {
+    let fx = Fixture::new().await;
+    let login = format!("g{}", fx.token);
+    let conn = connect(&fx).await;
+    let desired = DesiredState::default();
+    let create = with_after(
+        change(&fx.app.name, ObjectKind::User, Action::Create, &login),
+        &[
+            ("email", json!(format!("{login}@example.test"))),
+            ("first_name", json!("Gen")),
+            ("last_name", json!("Erated")),
+            ("enabled", json!(true)),
+        ],
+    );
+    apply(&conn, &[create], &desired, &ObservedApp::default())
+        .await
+        .assert_all_applied();
+    let mut ldap = raw().await;
+    let found = search(
+        &mut ldap,
+        &fx.users_ou,
+        &format!("(sAMAccountName={login})"),
+        &["userAccountControl", "pwdLastSet", "displayName"],
+    )
+    .await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(attr(&found[0], "userAccountControl"), Some("512"));
+    assert_ne!(
+        attr(&found[0], "pwdLastSet"),
+        Some("0"),
+        "a password was set"
+    );
+    assert_eq!(attr(&found[0], "displayName"), Some("Gen Erated"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_and_memberships_in_batches_idempotently() {
+    let fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let mut user_dns = Vec::new();
+    for i in 0..5 {
+        user_dns.push(
+            add_user(
+                &mut ldap,
+                &fx.users_ou,
+                &format!("User {i}"),
+                &format!("m{i}{}", fx.token),
+            )
+            .await,
+        );
+    }
+    let conn = connect(&fx).await;
+    let app = fx.app.name.clone();
+    let desired = DesiredState::default();
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    let mut changes = vec![
+        with_after(
+            change(&app, ObjectKind::Group, Action::Create, "team"),
+            &[("description", json!("The team"))],
+        ),
+        change(&app, ObjectKind::Group, Action::Create, "inner"),
+    ];
+    for i in 0..4 {
+        changes.push(membership(
+            &app,
+            Action::Add,
+            "team",
+            &format!("m{i}{}", fx.token),
+        ));
+    }
+    changes.push(membership(&app, Action::Add, "team", "group:inner"));
+    let sink = apply(&conn, &changes, &desired, &observed).await;
+    sink.assert_all_applied();
+    assert_eq!(sink.results().len(), changes.len());
+
+    let groups = search(
+        &mut ldap,
+        &fx.groups_ou,
+        "(cn=team)",
+        &["member", "groupType", "description"],
+    )
+    .await;
+    assert_eq!(groups.len(), 1);
+    let team_dn = groups[0].dn.clone();
+    assert_eq!(attr(&groups[0], "groupType"), Some("-2147483646"));
+    assert_eq!(attr(&groups[0], "description"), Some("The team"));
+    assert_eq!(attr_all(&groups[0], "member").len(), 5);
+
+    // m0 again (already a member) together with m4 (new): the batch fails as a
+    // whole on the server, roster falls back and both end applied.
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    let changes = vec![
+        membership(&app, Action::Add, "team", &format!("m0{}", fx.token)),
+        membership(&app, Action::Add, "team", &format!("m4{}", fx.token)),
+        membership(&app, Action::Remove, "team", &format!("m1{}", fx.token)),
+        membership(&app, Action::Remove, "team", &format!("m4{}", fx.token)),
+        membership(&app, Action::Remove, "team", "group:inner"),
+    ];
+    // Removing m4 right after adding it; then remove m1 twice below.
+    let sink = apply(&conn, &changes, &desired, &observed).await;
+    sink.assert_all_applied();
+    let e = read(&mut ldap, &team_dn, &["member"]).await.expect("team");
+    let mut members: Vec<String> = attr_all(&e, "member")
+        .iter()
+        .map(|m| m.to_lowercase())
+        .collect();
+    members.sort();
+    let mut expected: Vec<String> = [&user_dns[0], &user_dns[2], &user_dns[3]]
+        .iter()
+        .map(|d| d.to_lowercase())
+        .collect();
+    expected.sort();
+    assert_eq!(members, expected);
+    // Removing a non-member (m1, removed above) counts as done.
+    let again = vec![
+        membership(&app, Action::Remove, "team", &format!("m1{}", fx.token)),
+        membership(&app, Action::Remove, "team", &format!("m2{}", fx.token)),
+    ];
+    apply(&conn, &again, &desired, &observed)
+        .await
+        .assert_all_applied();
+    let e = read(&mut ldap, &team_dn, &["member"]).await.expect("team");
+    assert_eq!(attr_all(&e, "member").len(), 2);
+
+    // Group update and delete.
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    let changes = vec![
+        with_after(
+            change(&app, ObjectKind::Group, Action::Update, "team"),
+            &[("description", json!("Renamed team"))],
+        ),
+        change(&app, ObjectKind::Group, Action::Delete, "inner"),
+    ];
+    apply(&conn, &changes, &desired, &observed)
+        .await
+        .assert_all_applied();
+    let e = read(&mut ldap, &team_dn, &["description"])
+        .await
+        .expect("team");
+    assert_eq!(attr(&e, "description"), Some("Renamed team"));
+    assert!(
+        search(&mut ldap, &fx.groups_ou, "(cn=inner)", &["1.1"])
+            .await
+            .is_empty()
+    );
+
+    // A failed group create skips its membership adds.
+    let changes = vec![
+        change(&app, ObjectKind::Group, Action::Create, "team"),
+        membership(&app, Action::Add, "team", &format!("m3{}", fx.token)),
+    ];
+    let results = apply(&conn, &changes, &desired, &observed).await.results();
+    assert!(matches!(&results[0].1, ChangeResult::Failed { error, .. } if error.contains("team")));
+    assert!(matches!(
+        &results[1].1,
+        ChangeResult::SkippedDependency { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_special_characters_are_escaped() {
+    let fx = Fixture::new().await;
+    let conn = connect(&fx).await;
+    let app = fx.app.name.clone();
+    let login = format!("e{}", fx.token);
+    let display = r#"#Smith, J+r "Q" \ <a> ; b=c * (x) Ærø "#;
+    let group = r#"#Sales, EU+"x" \ <y> ; z=1 * (all) Ünïcødé"#;
+    let desired = DesiredState::default();
+    let changes = vec![
+        change(&app, ObjectKind::Group, Action::Create, group),
+        with_after(
+            change(&app, ObjectKind::User, Action::Create, &login),
+            &[
+                ("email", json!(format!("{login}@example.test"))),
+                ("first_name", json!("J")),
+                ("last_name", json!("Smith")),
+                ("display_name", json!(display)),
+                ("enabled", json!(true)),
+            ],
+        ),
+        membership(&app, Action::Add, group, &login),
+    ];
+    apply(&conn, &changes, &desired, &ObservedApp::default())
+        .await
+        .assert_all_applied();
+
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    let g = observed
+        .group_by_name(group)
+        .expect("group name round-trips");
+    let u = observed.user_by_login(&login).expect("user");
+    assert_eq!(
+        u.attributes.get("display_name").map(String::as_str),
+        Some(display)
+    );
+    assert!(g.member_ids.contains(&u.id));
+
+    let mut ldap = raw().await;
+    let filter = format!("(cn={})", ldap3::ldap_escape(group));
+    let raw_groups = search(&mut ldap, &fx.groups_ou, &filter, &["cn", "sAMAccountName"]).await;
+    assert_eq!(raw_groups.len(), 1);
+    assert_eq!(attr(&raw_groups[0], "cn"), Some(group));
+    let filter = format!("(cn={})", ldap3::ldap_escape(display.trim_end()));
+    let raw_users = search(&mut ldap, &fx.users_ou, &filter, &["cn"]).await;
+    assert_eq!(raw_users.len(), 1, "CN is the display name");
+
+    // Lookup by name through a filter (not from the observed state) and removal.
+    let changes = vec![
+        membership(&app, Action::Remove, group, &login),
+        change(&app, ObjectKind::Group, Action::Delete, group),
+    ];
+    apply(&conn, &changes, &desired, &ObservedApp::default())
+        .await
+        .assert_all_applied();
+    assert!(
+        search(&mut ldap, &fx.groups_ou, "(objectClass=group)", &["1.1"])
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_display_name_twice_gets_unique_cn() {
+    let fx = Fixture::new().await;
+    let conn = connect(&fx).await;
+    let app = fx.app.name.clone();
+    let changes: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|s| {
+            let login = format!("{s}{}", fx.token);
+            with_after(
+                change(&app, ObjectKind::User, Action::Create, &login),
+                &[
+                    ("email", json!(format!("{login}@example.test"))),
+                    ("display_name", json!("Pat Doe")),
+                    ("enabled", json!(false)),
+                ],
+            )
+        })
+        .collect();
+    apply(
+        &conn,
+        &changes,
+        &DesiredState::default(),
+        &ObservedApp::default(),
+    )
+    .await
+    .assert_all_applied();
+    let mut ldap = raw().await;
+    let found = search(
+        &mut ldap,
+        &fx.users_ou,
+        "(displayName=Pat Doe)",
+        &["cn", "userAccountControl"],
+    )
+    .await;
+    assert_eq!(found.len(), 2);
+    assert!(
+        found
+            .iter()
+            .all(|e| attr(e, "userAccountControl") == Some("514"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_outside_the_ous_are_never_touched() {
+    let fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let sam = format!("x{}", fx.token);
+    let outside = add_user(&mut ldap, &fx.ou, "Outside User", &sam).await;
+    let conn = connect(&fx).await;
+    let app = fx.app.name.clone();
+    let changes = vec![
+        change(&app, ObjectKind::User, Action::Delete, &sam),
+        change(&app, ObjectKind::User, Action::Enable, &sam),
+    ];
+    let results = apply(
+        &conn,
+        &changes,
+        &DesiredState::default(),
+        &ObservedApp::default(),
+    )
+    .await
+    .results();
+    assert!(results.iter().all(|(_, r)| r.is_failure()));
+    let e = read(&mut ldap, &outside, &["userAccountControl"])
+        .await
+        .expect("still there");
+    assert_eq!(attr(&e, "userAccountControl"), Some("514"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_over_plain_ldap_is_refused_before_any_write() {
+    let fx = Fixture::new().await;
+    let mut app = fx.app.clone();
+    app.url = dc().ldap_url.clone();
+    app.starttls = Some(false);
+    let conn = ActiveDirectoryConnector::connect(&app, &fx.ctx())
+        .await
+        .expect("plain connect");
+    assert!(!conn.is_tls());
+    let login = format!("p{}", fx.token);
+    let enabled = with_after(
+        change(&app.name, ObjectKind::User, Action::Create, &login),
+        &[
+            ("email", json!(format!("{login}@example.test"))),
+            ("enabled", json!(true)),
+        ],
+    );
+    let results = apply(
+        &conn,
+        &[enabled],
+        &DesiredState::default(),
+        &ObservedApp::default(),
+    )
+    .await
+    .results();
+    match &results[0].1 {
+        ChangeResult::Failed { error, .. } => {
+            assert!(error.contains("without TLS"), "{error}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let mut ldap = raw().await;
+    assert!(
+        search(
+            &mut ldap,
+            &fx.users_ou,
+            &format!("(sAMAccountName={login})"),
+            &["1.1"]
+        )
+        .await
+        .is_empty(),
+        "nothing was written"
+    );
+    // A disabled user without a password needs no password: allowed.
+    let disabled = with_after(
+        change(&app.name, ObjectKind::User, Action::Create, &login),
+        &[("enabled", json!(false))],
+    );
+    apply(
+        &conn,
+        &[disabled],
+        &DesiredState::default(),
+        &ObservedApp::default(),
+    )
+    .await
+    .assert_all_applied();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_server_name() {
+    let fx = Fixture::new().await;
+    let mut app = fx.app.clone();
+    app.url = dc().ldap_url.clone();
+    let conn = ActiveDirectoryConnector::connect(&app, &fx.ctx())
+        .await
+        .expect("StartTLS connect");
+    assert!(conn.is_tls());
+    conn.read(&ReadScope::default())
+        .await
+        .expect("read over StartTLS");
+
+    let mut app = fx.app.clone();
+    app.tls = Some(TlsSettings {
+        ca_file: Some(dc().ca.clone()),
+        server_name: Some("dc1.example.test".into()),
+    });
+    ActiveDirectoryConnector::connect(&app, &fx.ctx())
+        .await
+        .expect("server_name in the certificate's SANs");
+
+    app.tls = Some(TlsSettings {
+        ca_file: Some(dc().ca.clone()),
+        server_name: Some("other.example.test".into()),
+    });
+    let err = ActiveDirectoryConnector::connect(&app, &fx.ctx())
+        .await
+        .expect_err("name mismatch");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("TLS") && msg.contains("other.example.test"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_errors_are_clear() {
+    let fx = Fixture::new().await;
+    // Wrong CA, on ldaps:// and on StartTLS.
+    for url in [dc().url.clone(), dc().ldap_url.clone()] {
+        let mut app = fx.app.clone();
+        app.url = url.clone();
+        app.tls = Some(TlsSettings {
+            ca_file: Some(dc().wrong_ca.clone()),
+            server_name: None,
+        });
+        let msg = format!(
+            "{:#}",
+            ActiveDirectoryConnector::connect(&app, &fx.ctx())
+                .await
+                .expect_err("wrong CA")
+        );
+        eprintln!("wrong CA via {url}: {msg}");
+        assert!(msg.contains("TLS"), "{url}: {msg}");
+        assert!(msg.contains(&dc().wrong_ca), "names the CA file: {msg}");
+    }
+    // No CA given: the system store does not know the test CA.
+    let mut app = fx.app.clone();
+    app.tls = None;
+    let msg = format!(
+        "{:#}",
+        ActiveDirectoryConnector::connect(&app, &fx.ctx())
+            .await
+            .expect_err("unknown CA")
+    );
+    assert!(msg.contains("TLS"), "{msg}");
+
+    // Refused bind; the password never appears.
+    std::fs::write(fx.repo.path().join("bad.pw"), "Not-The-Passw0rd").expect("write");
+    let mut app = fx.app.clone();
+    app.bind_password = roster::desired::SecretRef::File("bad.pw".into());
+    let msg = format!(
+        "{:#}",
+        ActiveDirectoryConnector::connect(&app, &fx.ctx())
+            .await
+            .expect_err("bad password")
+    );
+    assert!(
+        msg.contains("refused") && msg.contains("invalid credentials"),
+        "{msg}"
+    );
+    assert!(msg.contains(&dc().bind_dn), "{msg}");
+    assert!(!msg.contains("Not-The-Passw0rd"), "{msg}");
+
+    // Unreachable server.
+    let mut app = fx.app.clone();
+    app.url = "ldaps://127.0.0.1:1".into();
+    let msg = format!(
+        "{:#}",
+        ActiveDirectoryConnector::connect(&app, &fx.ctx())
+            .await
+            .expect_err("unreachable")
+    );
+    assert!(
+        msg.contains("cannot reach") && msg.contains("127.0.0.1:1"),
+        "{msg}"
+    );
+
+    // Missing OU.
+    let mut app = fx.app.clone();
+    app.users_ou = format!("OU=Nope,{}", fx.ou);
+    let msg = format!(
+        "{:#}",
+        ActiveDirectoryConnector::connect(&app, &fx.ctx())
+            .await
+            .expect_err("missing OU")
+    );
+    assert!(
+        msg.contains("users_ou") && msg.contains(&app.users_ou),
+        "{msg}"
+    );
+
+    // A bad scheme.
+    let mut app = fx.app.clone();
+    app.url = "http://127.0.0.1".into();
+    let msg = format!(
+        "{:#}",
+        ActiveDirectoryConnector::connect(&app, &fx.ctx())
+            .await
+            .expect_err("scheme")
+    );
+    assert!(msg.contains("ldaps://"), "{msg}");
+}
