@@ -3,6 +3,7 @@
 
 use anyhow::bail;
 
+use super::active_directory::ActiveDirectoryConnector;
 use super::office365::Office365Connector;
 use super::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
 use crate::desired::App;
@@ -11,6 +12,7 @@ use crate::observed::ObservedApp;
 /// A connected app.
 pub enum Connector {
     Office365(Box<Office365Connector>),
+    ActiveDirectory(Box<ActiveDirectoryConnector>),
 }
 
 impl Connector {
@@ -20,10 +22,9 @@ impl Connector {
             App::Office365(a) => Office365Connector::connect(a, ctx)
                 .await
                 .map(|c| Connector::Office365(Box::new(c))),
-            App::ActiveDirectory(_) => bail!(
-                "app {}: type active_directory is not available yet",
-                app.name()
-            ),
+            App::ActiveDirectory(a) => ActiveDirectoryConnector::connect(a, ctx)
+                .await
+                .map(|c| Connector::ActiveDirectory(Box::new(c))),
             App::Scim(_) => bail!(
                 "app {}: type scim is not supported by this version of roster yet",
                 app.name()
@@ -35,18 +36,21 @@ impl Connector {
     pub async fn read(&self, scope: &ReadScope) -> anyhow::Result<ObservedApp> {
         match self {
             Connector::Office365(c) => c.read(scope).await,
+            Connector::ActiveDirectory(c) => c.read(scope).await,
         }
     }
 
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> anyhow::Result<()> {
         match self {
             Connector::Office365(c) => c.apply(input, sink).await,
+            Connector::ActiveDirectory(c) => c.apply(input, sink).await,
         }
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
         match self {
             Connector::Office365(c) => c.close().await,
+            Connector::ActiveDirectory(c) => c.close().await,
         }
     }
 }

@@ -54,6 +54,7 @@ pub const ACTIVE_DIRECTORY_KEYS: &[&str] = &[
     "groups_ou",
     "bind_dn",
     "bind_password",
+    "starttls",
     "tls",
     "authorized_domains",
     "switches",
@@ -1136,6 +1137,7 @@ fn convert_ad(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
     }
     let bind_dn = obj.req_str(cx, "bind_dn");
     let bind_password = obj.req_secret(cx, "bind_password");
+    let starttls = obj.opt_bool(cx, "starttls");
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
     Some(App::ActiveDirectory(ActiveDirectoryApp {
@@ -1146,6 +1148,7 @@ fn convert_ad(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
         groups_ou: groups_ou.unwrap_or_default(),
         bind_dn: bind_dn.unwrap_or_default(),
         bind_password: bind_password?,
+        starttls,
         tls,
         authorized_domains,
         switches,
