@@ -53,7 +53,9 @@ fn examples_reference_the_schema_by_a_correct_relative_path() {
         .canonicalize()
         .expect("schema");
     let mut files = Vec::new();
-    yaml_files(&root.join("examples"), &mut files);
+    // The identity repositories among the examples (not the GitHub workflows).
+    yaml_files(&root.join("examples/quickstart"), &mut files);
+    yaml_files(&root.join("examples/acme"), &mut files);
     assert!(
         files.len() >= 10,
         "expected the quickstart and acme examples"

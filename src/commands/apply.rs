@@ -58,7 +58,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                     s.plan.clone()
                 }
                 None => {
-                    let plan = live.plan(&loaded.state)?;
+                    let plan = live.plan(&loaded)?;
                     print!("{}", render::human(&plan, &RenderOptions { color, drift: false }));
                     if plan.is_empty() {
                         return Ok(0);

@@ -17,7 +17,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
     let rt = session::runtime()?;
     let (plan, saved) = rt.block_on(async {
         let live = Live::read(&loaded, &apps, crate::progress::enabled(global.quiet)).await?;
-        let plan = live.plan(&loaded.state);
+        let plan = live.plan(&loaded);
         let saved = plan
             .as_ref()
             .ok()
@@ -55,7 +55,7 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<u8> {
     let rt = session::runtime()?;
     let plan = rt.block_on(async {
         let live = Live::read(&loaded, &apps, crate::progress::enabled(global.quiet)).await?;
-        let plan = live.plan(&loaded.state);
+        let plan = live.plan(&loaded);
         live.close().await;
         plan
     })?;

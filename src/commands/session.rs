@@ -122,15 +122,18 @@ impl Live {
         Ok(live)
     }
 
-    /// Plans against what was read.
-    pub fn plan(&self, state: &DesiredState) -> anyhow::Result<Plan> {
+    /// Plans against what was read, refusing a read that came back empty where the
+    /// previous read of the app saw users (see `engine::read_guard`).
+    pub fn plan(&self, loaded: &Loaded) -> anyhow::Result<Plan> {
         let today = time::OffsetDateTime::now_utc().date();
-        planner::plan(&PlanInput {
-            desired: state,
+        let plan = planner::plan(&PlanInput {
+            desired: &loaded.state,
             observed: &self.observed,
             today,
         })
-        .map_err(|f| anyhow::anyhow!("{f}"))
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+        crate::engine::read_guard::check_and_record(&loaded.root, &self.observed, &plan)?;
+        Ok(plan)
     }
 
     /// Closes every connection (a sandbox persists its tenant here).

@@ -3,4 +3,5 @@
 
 pub mod guard;
 pub mod lock;
+pub mod read_guard;
 pub mod report_log;

@@ -1,0 +1,290 @@
+//! End to end against a real Samba AD domain controller (started by
+//! `scripts/samba-dc.sh` through the test support), driving the `roster` binary on the
+//! `examples/acme` organisation. Results are checked with raw LDAP searches, not with
+//! roster's own reader.
+
+#[path = "support/samba.rs"]
+mod samba;
+mod support;
+
+use std::path::Path;
+
+use samba::*;
+use support::{Run, roster};
+
+const PASSWORD: &str = "Acme-Init1al!Pass";
+
+/// Copies examples/acme into the fixture's repository and points its AD app at the
+/// test DC and the fixture's OUs.
+fn acme_repo(fx: &Fixture, users_ou: Option<&str>) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    copy_dir(&src, fx.repo.path());
+    let apps_path = fx.repo.path().join("apps.yaml");
+    let mut apps: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&apps_path).unwrap()).unwrap();
+    let dc = dc();
+    for app in apps["apps"].as_sequence_mut().unwrap() {
+        if app["type"] == "active_directory" {
+            app["url"] = dc.url.clone().into();
+            app["base_dn"] = dc.base_dn.clone().into();
+            app["users_ou"] = users_ou.unwrap_or(&fx.users_ou).to_string().into();
+            app["groups_ou"] = fx.groups_ou.clone().into();
+            app["bind_dn"] = dc.bind_dn.clone().into();
+            app["bind_password"] = serde_yaml::from_str("{file: bind.pw}").unwrap();
+            app["tls"] = serde_yaml::from_str(&format!("{{ca_file: '{}'}}", dc.ca)).unwrap();
+        }
+    }
+    std::fs::write(&apps_path, serde_yaml::to_string(&apps).unwrap()).unwrap();
+    // A leaver: in the repository, member of ad-users, but disabled.
+    std::fs::write(
+        fx.repo.path().join("users/leaver.yaml"),
+        "users:\n  - username: leaver\n    email: leaver@acme.example\n    first_name: Lee\n    last_name: Ver\n    enabled: false\nmemberships:\n  - group: ad-users\n    users: [leaver]\n",
+    )
+    .unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn run(fx: &Fixture, args: &[&str]) -> Run {
+    let mut all = vec![];
+    all.extend_from_slice(args);
+    roster(
+        fx.repo.path(),
+        &all,
+        &[("ROSTER_INITIAL_PASSWORD", PASSWORD)],
+    )
+}
+
+async fn user_entry(ldap: &mut ldap3::Ldap, fx: &Fixture, sam: &str) -> Option<ldap3::SearchEntry> {
+    search(
+        ldap,
+        &fx.users_ou,
+        &format!("(sAMAccountName={sam})"),
+        &["*", "objectGUID"],
+    )
+    .await
+    .into_iter()
+    .next()
+}
+
+fn uac(e: &ldap3::SearchEntry) -> u32 {
+    attr(e, "userAccountControl")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// acme's usernames and group names live domain-wide (sAMAccountName is unique in a
+/// domain), so the steps run in one test, after removing leftovers of an earlier run
+/// on the same DC.
+async fn remove_leftovers(ldap: &mut ldap3::Ldap) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    let mut names = vec!["leaver".to_string()];
+    for f in [
+        "users/engineering.yaml",
+        "users/executive.yaml",
+        "users/finance.yaml",
+        "users/it.yaml",
+        "users/marketing.yaml",
+        "users/people.yaml",
+        "users/sales.yaml",
+        "groups.yaml",
+    ] {
+        let v: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(src.join(f)).unwrap()).unwrap();
+        for u in v["users"].as_sequence().into_iter().flatten() {
+            names.push(u["username"].as_str().unwrap().to_string());
+        }
+        for g in v["groups"].as_sequence().into_iter().flatten() {
+            names.push(g["name"].as_str().unwrap().to_string());
+        }
+    }
+    let filter: String = names
+        .iter()
+        .map(|n| format!("(sAMAccountName={n})"))
+        .collect();
+    let base = dc().base_dn.clone();
+    for e in search(ldap, &base, &format!("(|{filter})"), &["sAMAccountName"]).await {
+        if e.dn.contains(",OU=t-") {
+            let _ = ldap.delete(&e.dn).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_on_a_real_domain_controller() {
+    let fx = Fixture::new().await;
+    acme_repo(&fx, None);
+    let mut ldap = raw().await;
+    remove_leftovers(&mut ldap).await;
+
+    // Something outside the managed OUs that must never be touched.
+    let outside_dn = add_user(
+        &mut ldap,
+        &fx.ou,
+        "Outside Person",
+        &format!("out{}", &fx.token[..6]),
+    )
+    .await;
+    let outside_before = read(&mut ldap, &outside_dn, &["*"]).await.unwrap();
+
+    let plan = run(&fx, &["plan", "--app", "corp-ad", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let apply = run(&fx, &["apply", "--app", "corp-ad", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let again = run(&fx, &["plan", "--app", "corp-ad", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "plan after apply is empty:\n{}", again.all());
+
+    // Raw LDAP: the ad-users group holds the flattened members; kreyes can bind with
+    // the password from the secret reference; the leaver is disabled.
+    let group = search(&mut ldap, &fx.groups_ou, "(cn=ad-users)", &["member"]).await;
+    assert_eq!(group.len(), 1, "ad-users exists once");
+    let members = attr_all(&group[0], "member");
+    assert!(
+        members.len() >= 8,
+        "engineering + it + executives members: {members:?}"
+    );
+    let kreyes = user_entry(&mut ldap, &fx, "kreyes")
+        .await
+        .expect("kreyes created");
+    assert_eq!(uac(&kreyes) & 2, 0, "kreyes enabled");
+    assert_eq!(
+        try_bind(&kreyes.dn, PASSWORD).await,
+        0,
+        "kreyes binds with the initial password"
+    );
+    let leaver = user_entry(&mut ldap, &fx, "leaver")
+        .await
+        .expect("leaver created");
+    assert_eq!(uac(&leaver) & 2, 2, "leaver disabled");
+
+    // Out-of-band: a user created by hand in users_ou, a member removed by hand, the
+    // disabled leaver re-enabled by hand.
+    let intruder = format!("intr{}", &fx.token[..6]);
+    add_user(&mut ldap, &fx.users_ou, "Intruder Hand", &intruder).await;
+    let removed = members[0].clone();
+    modify(
+        &mut ldap,
+        &group[0].dn,
+        vec![ldap3::Mod::Delete(
+            "member".to_string(),
+            [removed.clone()].into(),
+        )],
+    )
+    .await;
+    modify(
+        &mut ldap,
+        &leaver.dn,
+        vec![ldap3::Mod::Replace(
+            "userAccountControl".to_string(),
+            [(uac(&leaver) & !2).to_string()].into(),
+        )],
+    )
+    .await;
+
+    let drift = run(&fx, &["drift", "--app", "corp-ad"]);
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    assert!(
+        drift.stdout.contains(&intruder),
+        "names the hand-made user: {}",
+        drift.stdout
+    );
+    assert!(
+        drift.stdout.contains("leaver"),
+        "names the re-enabled account: {}",
+        drift.stdout
+    );
+    assert!(
+        drift.stdout.contains("ad-users/"),
+        "names the removed membership: {}",
+        drift.stdout
+    );
+
+    let revert = run(&fx, &["apply", "--app", "corp-ad", "--auto-approve"]);
+    assert_eq!(revert.code, 0, "{}", revert.all());
+    assert!(
+        user_entry(&mut ldap, &fx, &intruder).await.is_none(),
+        "hand-made user deleted"
+    );
+    let group = search(&mut ldap, &fx.groups_ou, "(cn=ad-users)", &["member"]).await;
+    assert!(
+        attr_all(&group[0], "member").contains(&removed),
+        "member restored"
+    );
+    let leaver = user_entry(&mut ldap, &fx, "leaver").await.unwrap();
+    assert_eq!(uac(&leaver) & 2, 2, "leaver disabled again");
+    assert_eq!(run(&fx, &["drift", "--app", "corp-ad"]).code, 0);
+
+    // Never touched: the object outside the OUs is exactly as it was.
+    let outside_after = read(&mut ldap, &outside_dn, &["*"])
+        .await
+        .expect("outside user still exists");
+    assert_eq!(
+        outside_before.attrs.get("uSNChanged"),
+        outside_after.attrs.get("uSNChanged")
+    );
+
+    // Import: a new repository with only the AD app; after import, plan is empty.
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fx.repo.path().join("apps.yaml"),
+        fresh.path().join("apps.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(fx.repo.path().join("bind.pw"), fresh.path().join("bind.pw")).unwrap();
+    // Keep only the AD app.
+    let apps: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(fresh.path().join("apps.yaml")).unwrap())
+            .unwrap();
+    let ad: Vec<serde_yaml::Value> = apps["apps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == "active_directory")
+        .cloned()
+        .collect();
+    std::fs::write(
+        fresh.path().join("apps.yaml"),
+        serde_yaml::to_string(&serde_yaml::Value::Mapping(
+            [("apps".into(), ad.into())].into_iter().collect(),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let import = roster(fresh.path(), &["import", "--app", "corp-ad"], &[]);
+    assert_eq!(import.code, 0, "{}", import.all());
+    let plan = roster(
+        fresh.path(),
+        &["plan", "--app", "corp-ad", "--detailed-exitcode"],
+        &[],
+    );
+    assert_eq!(
+        plan.code,
+        0,
+        "plan right after import is empty:\n{}",
+        plan.all()
+    );
+
+    // A users_ou that does not exist is named.
+    let missing = format!("OU=Nope,{}", fx.ou);
+    acme_repo(&fx, Some(&missing));
+    let plan = run(&fx, &["plan", "--app", "corp-ad"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    assert!(
+        plan.stderr.contains("OU=Nope"),
+        "names the OU: {}",
+        plan.all()
+    );
+
+    remove_leftovers(&mut ldap).await;
+}
