@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::check::transitive_users;
+use super::check::{direct_refs, transitive_users};
 use super::model::*;
 
 /// The kind of repository object a change is about.
@@ -250,7 +250,7 @@ fn effective_members(s: &DesiredState) -> BTreeMap<String, BTreeMap<String, Opti
 
 /// app → user → bound groups granting access (explicit authorized domains applied).
 fn access(s: &DesiredState) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
-    let direct = direct_members(s, "");
+    let direct = direct_refs(s);
     let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for p in &s.policies {
         let Some(app) = s.app(&p.app) else {

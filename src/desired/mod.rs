@@ -14,7 +14,6 @@ mod model;
 pub mod source;
 pub mod yaml;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +22,9 @@ use serde::Serialize;
 
 pub use convert::{valid_date, valid_domain, valid_email, valid_sku};
 pub use model::*;
+
+/// At most this many problems are listed per file (the rest are counted).
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 500;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -58,9 +60,10 @@ impl fmt::Display for Diagnostic {
 }
 
 /// A position in a repository file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Loc {
-    pub file: String,
+    /// Relative to the repository root; shared by all positions in one file.
+    pub file: std::sync::Arc<str>,
     pub line: usize,
     pub col: usize,
 }
@@ -72,17 +75,54 @@ impl fmt::Display for Loc {
 }
 
 /// Where one object (an app, user, group, membership entry or policy) was written:
-/// the start of its mapping, each key's value, and each element of its lists.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// the start of its mapping, each key's value, and each element of its lists. An
+/// object lives in one file, so positions are kept compact, without the file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjLoc {
-    pub at: Loc,
-    pub fields: BTreeMap<String, Loc>,
-    pub items: BTreeMap<String, Vec<Loc>>,
+    pub file: std::sync::Arc<str>,
+    pub at: yaml::Pos,
+    pub fields: Vec<(&'static str, yaml::Pos)>,
+    pub items: Vec<(&'static str, Vec<yaml::Pos>)>,
+}
+
+impl ObjLoc {
+    fn loc(&self, pos: yaml::Pos) -> Loc {
+        Loc {
+            file: self.file.clone(),
+            line: pos.line,
+            col: pos.col,
+        }
+    }
+    /// The start of the object.
+    pub fn at(&self) -> Loc {
+        self.loc(self.at)
+    }
+    /// The value of `key`, or the object's start when the key is absent.
+    pub fn field(&self, key: &str) -> Loc {
+        match self.fields.iter().find(|(k, _)| *k == key) {
+            Some((_, p)) => self.loc(*p),
+            None => self.at(),
+        }
+    }
+    /// Element `i` of the list under `key`, or the key's value when there is none.
+    pub fn item(&self, key: &str, i: usize) -> Loc {
+        match self.item_positions(key).get(i) {
+            Some(p) => self.loc(*p),
+            None => self.field(key),
+        }
+    }
+    /// The positions of the elements of the list under `key`.
+    pub fn item_positions(&self, key: &str) -> &[yaml::Pos] {
+        self.items
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
 }
 
 /// Source positions parallel to the lists of a [`DesiredState`]: `users[i]` was
 /// written at `SourceMap::users[i]`, and so on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceMap {
     pub apps: Vec<ObjLoc>,
     pub users: Vec<ObjLoc>,
@@ -198,7 +238,23 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
                 continue;
             }
         };
+        let before = diags.len();
         let out = convert::convert_file(&f.path, tree.as_ref(), &mut diags);
+        if diags.len() - before > MAX_DIAGNOSTICS_PER_FILE {
+            let mut mine = diags.split_off(before);
+            sort_diagnostics(&mut mine);
+            let omitted = mine.len() - MAX_DIAGNOSTICS_PER_FILE;
+            mine.truncate(MAX_DIAGNOSTICS_PER_FILE);
+            let last = mine.last().map_or((1, 1), |d| (d.line, d.col));
+            diags.extend(mine);
+            diags.push(Diagnostic {
+                file: f.path.clone(),
+                line: last.0,
+                col: last.1,
+                severity: Severity::Error,
+                message: format!("... and {omitted} more problems in this file, not shown"),
+            });
+        }
         state.apps.extend(out.repo.apps);
         state.users.extend(out.repo.users);
         state.groups.extend(out.repo.groups);

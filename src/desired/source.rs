@@ -1,7 +1,8 @@
 //! Where the repository's YAML bytes come from: the working tree, or a Git revision
 //! read straight from the object database (no checkout). Both walks apply the same
 //! rules — every `*.yaml`/`*.yml`, recursively, skipping hidden (dot) folders and
-//! files — and return files sorted by path, so the merge order is deterministic.
+//! files and symbolic links — and return files sorted by path, so the merge order
+//! is deterministic.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,8 +34,8 @@ fn hidden(name: &str) -> bool {
     name.starts_with('.')
 }
 
-/// Read every YAML file under `root` in the working tree. Symbolic links to files
-/// are followed; symbolic links to folders are not (no loops).
+/// Read every YAML file under `root` in the working tree. Symbolic links are not
+/// followed (no loops, and the same files as Git's tree, where links are skipped).
 pub fn read_worktree(root: &Path) -> anyhow::Result<Vec<SourceFile>> {
     let mut out = Vec::new();
     let mut todo: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
@@ -60,15 +61,14 @@ pub fn read_worktree(root: &Path) -> anyhow::Result<Vec<SourceFile>> {
                 todo.push((path, rel_path));
                 continue;
             }
-            if !is_yaml(&name) {
+            // Symbolic links are skipped, as in a Git tree, so that a working tree and
+            // its commit read the same files.
+            if !ft.is_file() || !is_yaml(&name) {
                 continue;
             }
-            // Follows a symlink to a file; a dangling link is an error naming it.
-            let meta = std::fs::metadata(&path)
+            let meta = entry
+                .metadata()
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            if !meta.is_file() {
-                continue;
-            }
             let content = if meta.len() > MAX_FILE_BYTES {
                 Content::TooLarge(meta.len())
             } else {

@@ -69,8 +69,14 @@ fn valid_repo_converts_to_the_model() {
     assert_eq!(app.sandbox.as_deref(), Some(".roster/t.json"));
     assert!(!app.switches.delete_users && app.switches.create_users);
     // Positions parallel to the state.
-    assert_eq!(l.sources.users[1].fields["email"].line, 12);
-    assert_eq!(l.sources.groups[0].items["members"][1].col, 22);
+    assert_eq!(l.sources.users[1].field("email").line, 12);
+    assert_eq!(l.sources.groups[0].item("members", 1).col, 22);
+    assert_eq!(&*l.sources.groups[0].item("members", 1).file, "f.yaml");
+    // Absent keys fall back to the object's start.
+    assert_eq!(
+        l.sources.users[1].field("department"),
+        l.sources.users[1].at()
+    );
 }
 
 #[test]

@@ -16,6 +16,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 pub const MAX_DEPTH: usize = 64;
 /// The most nodes that alias references may copy into one file's tree.
 pub const MAX_ALIAS_NODES: usize = 100_000;
+/// The most nodes that anchors may hold in total (each anchored node is kept aside
+/// for later aliases, so nested anchors would otherwise multiply memory).
+pub const MAX_ANCHORED_NODES: usize = 1_000_000;
 
 /// A 1-based source position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -58,6 +61,15 @@ impl Scalar {
             return ScalarKind::Str;
         }
         let t = self.text.as_str();
+        // Fast path: most values are names and addresses starting with a letter
+        // that begins none of the special words.
+        match t.as_bytes().first() {
+            None => return ScalarKind::Null,
+            Some(b) if b.is_ascii_alphabetic() && !b"nNtTfF".contains(b) => {
+                return ScalarKind::Str;
+            }
+            _ => {}
+        }
         match t {
             "" | "~" | "null" | "Null" | "NULL" => return ScalarKind::Null,
             "true" | "True" | "TRUE" => return ScalarKind::Bool(true),
@@ -164,6 +176,7 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         entries: Vec<(Node, Node)>,
+        keys: std::collections::HashSet<String>,
         key: Option<Node>,
         size: usize,
     },
@@ -208,6 +221,7 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut alias_nodes: usize = 0;
+    let mut anchored_nodes: usize = 0;
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
 
@@ -284,6 +298,7 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
                     pos,
                     anchor,
                     entries: Vec::new(),
+                    keys: std::collections::HashSet::new(),
                     key: None,
                     size: 1,
                 });
@@ -329,6 +344,15 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
             continue;
         };
         if anchor > 0 {
+            anchored_nodes = anchored_nodes.saturating_add(node.size);
+            if anchored_nodes > MAX_ANCHORED_NODES {
+                return Err(YamlError {
+                    pos: node.pos,
+                    message: format!(
+                        "anchors hold more than {MAX_ANCHORED_NODES} nodes; refusing to keep them"
+                    ),
+                });
+            }
             anchors.insert(anchor, node.clone());
         }
         match stack.last_mut() {
@@ -338,7 +362,11 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
                 items.push(node);
             }
             Some(Frame::Map {
-                entries, key, size, ..
+                entries,
+                keys,
+                key,
+                size,
+                ..
             }) => {
                 *size = size.saturating_add(node.size);
                 match key.take() {
@@ -351,9 +379,10 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
                                         .into(),
                             });
                         }
-                        if let Some((first, _)) = entries
-                            .iter()
-                            .find(|(k, _)| k.key_text() == node.key_text())
+                        if !keys.insert(node.key_text().to_string())
+                            && let Some((first, _)) = entries
+                                .iter()
+                                .find(|(k, _)| k.key_text() == node.key_text())
                         {
                             return Err(YamlError {
                                 pos: node.pos,
