@@ -194,7 +194,18 @@ pub fn check(
             ));
         }
         for (i, g) in p.groups.iter().enumerate() {
-            let name = g.strip_prefix("group:").unwrap_or(g);
+            if let Some(bare) = g.strip_prefix("group:") {
+                out.push(diag(
+                    item(l, "groups", i),
+                    Severity::Error,
+                    format!(
+                        "policy `{}` lists `{g}`: policy groups are plain group names; write `{bare}`",
+                        p.name
+                    ),
+                ));
+                continue;
+            }
+            let name = g.as_str();
             if !groups.contains(name) {
                 let hint = match groups.suggest(name) {
                     Some(s) => format!(" (did you mean `{s}`?)"),

@@ -711,7 +711,17 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
 
 fn check_member_strings(cx: &mut Cx, obj: &Obj, key: &'static str, values: &[String]) {
     let locs = obj.item_positions(key);
+    let mut seen = std::collections::HashSet::new();
     for (m, loc) in values.iter().zip(&locs) {
+        if !seen.insert(m.as_str()) {
+            cx.diags.push(Diagnostic {
+                file: cx.file.to_string(),
+                line: loc.line,
+                col: loc.col,
+                severity: Severity::Warning,
+                message: format!("`{m}` is listed twice in `{key}` of {}", obj.what),
+            });
+        }
         let pos = *loc;
         if m.trim().is_empty() {
             cx.err(

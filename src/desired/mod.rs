@@ -180,7 +180,7 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
         Some(rev) => {
             let (repo, prefix) = source::discover(&root).with_context(|| {
                 format!(
-                    "--ref {rev} needs a Git repository, and {} is not inside one",
+                    "cannot read revision `{rev}`: {} is not inside a Git repository",
                     dir.display()
                 )
             })?;

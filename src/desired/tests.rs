@@ -465,3 +465,34 @@ fn yaml_written_by_serde_reads_back_identically() {
     let via_serde: RepoFile = serde_yaml::from_str(&text).unwrap();
     assert_eq!(via_serde, repo);
 }
+
+#[test]
+fn repeated_members_warn_and_prefixed_policy_groups_fail() {
+    let l = load_one(
+        "apps:\n  - {name: a, type: office365, sandbox: s.json}\ngroups:\n  - {name: g, members: [group:h, group:h]}\n  - {name: h}\npolicies:\n  - {name: p, app: a, groups: [group:g]}\n",
+    );
+    assert_eq!(
+        rendered(&l),
+        [
+            "f.yaml:4:34: warning: `group:h` is listed twice in `members` of group `g`",
+            "f.yaml:7:32: error: policy `p` lists `group:g`: policy groups are plain group names; write `g`",
+        ]
+    );
+}
+
+#[test]
+fn problems_per_file_are_capped() {
+    let mut text = String::from(
+        "users:\n  - username: x\n    email: x@example.com\n    first_name: X\n    last_name: Y\n",
+    );
+    for i in 0..5000 {
+        text.push_str(&format!("    unknown_{i}: 1\n"));
+    }
+    let l = load_one(&text);
+    assert_eq!(l.diagnostics.len(), MAX_DIAGNOSTICS_PER_FILE + 1);
+    assert!(
+        l.diagnostics
+            .iter()
+            .any(|d| d.message.contains("4500 more problems"))
+    );
+}
