@@ -428,6 +428,11 @@ fn git_revisions_and_dirty_state() {
     std::fs::remove_file(sub.join("new.yml")).unwrap();
     std::fs::write(sub.join("notes.txt"), "x").unwrap();
     assert!(!load(&sub, None).unwrap().state.source.dirty);
+    // A changed YAML file does; restoring it makes the state clean again.
+    std::fs::write(sub.join("g.yaml"), "groups:\n  - name: changed\n").unwrap();
+    assert!(load(&sub, None).unwrap().state.source.dirty);
+    std::fs::write(sub.join("g.yaml"), "groups:\n  - name: two\n").unwrap();
+    assert!(!load(&sub, None).unwrap().state.source.dirty);
 
     let err = load(&sub, Some("no-such-rev")).unwrap_err().to_string();
     assert!(err.contains("no-such-rev"), "{err}");
