@@ -223,7 +223,7 @@ pub fn worktree_status(
         }
         match &f.content {
             Content::Bytes(b) => {
-                git2::Oid::hash_object(git2::ObjectType::Blob, b).is_ok_and(|oid| oid == *id)
+                !git2::Oid::hash_object(git2::ObjectType::Blob, b).is_ok_and(|oid| oid == *id)
             }
             // Not read: compare sizes only.
             Content::TooLarge(n) => odb
