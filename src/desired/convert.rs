@@ -100,6 +100,8 @@ pub struct FileOut {
     pub locs: SourceMap,
     /// Every app entry that carried a name, valid or not (for duplicate and reference checks).
     pub app_decls: Vec<(String, Loc)>,
+    /// Problems not reported because the per-file cap was reached.
+    pub omitted: usize,
 }
 
 struct Cx<'a> {
@@ -107,6 +109,9 @@ struct Cx<'a> {
     /// The same name, shared by every recorded position.
     shared: std::sync::Arc<str>,
     diags: &'a mut Vec<Diagnostic>,
+    /// Problems reported for this file, and those dropped over the cap.
+    count: usize,
+    omitted: usize,
 }
 
 impl Cx<'_> {
@@ -118,13 +123,28 @@ impl Cx<'_> {
         }
     }
     fn err(&mut self, pos: Pos, message: impl Into<String>) {
+        self.report(pos, Severity::Error, message.into());
+    }
+    fn warn(&mut self, pos: Pos, message: impl Into<String>) {
+        self.report(pos, Severity::Warning, message.into());
+    }
+    fn report(&mut self, pos: Pos, severity: Severity, message: String) {
+        if self.full() {
+            self.omitted += 1;
+            return;
+        }
+        self.count += 1;
         self.diags.push(Diagnostic {
             file: self.file.to_string(),
             line: pos.line,
             col: pos.col,
-            severity: Severity::Error,
-            message: message.into(),
+            severity,
+            message,
         });
+    }
+    /// True once the per-file cap is reached: callers skip costly messages.
+    fn full(&self) -> bool {
+        self.count >= super::MAX_DIAGNOSTICS_PER_FILE
     }
 }
 
@@ -177,6 +197,10 @@ impl<'n> Obj<'n> {
         for (k, _) in self.entries {
             let key = k.key_text();
             if allowed.contains(&key) {
+                continue;
+            }
+            if cx.full() {
+                cx.omitted += 1;
                 continue;
             }
             let hint = match suggest(key, allowed.iter().copied()) {
@@ -539,12 +563,20 @@ const USERNAME_FORBIDDEN: &str = "\"/\\[]:;|=,+*?<>@";
 
 /// Convert one file's tree. `root` is `None` for an empty file.
 pub fn convert_file(file: &str, root: Option<&Node>, diags: &mut Vec<Diagnostic>) -> FileOut {
-    let mut out = FileOut::default();
     let mut cx = Cx {
         file,
         shared: file.into(),
         diags,
+        count: 0,
+        omitted: 0,
     };
+    let mut out = convert_root(&mut cx, root);
+    out.omitted = cx.omitted;
+    out
+}
+
+fn convert_root(cx: &mut Cx, root: Option<&Node>) -> FileOut {
+    let mut out = FileOut::default();
     let Some(root) = root else {
         return out;
     };
@@ -565,6 +597,10 @@ pub fn convert_file(file: &str, root: Option<&Node>, diags: &mut Vec<Diagnostic>
     for (k, _) in top.entries {
         let key = k.key_text();
         if !FILE_KEYS.contains(&key) {
+            if cx.full() {
+                cx.omitted += 1;
+                continue;
+            }
             let hint = match suggest(key, FILE_KEYS.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("valid keys: {}", FILE_KEYS.join(", ")),
@@ -603,11 +639,11 @@ pub fn convert_file(file: &str, root: Option<&Node>, diags: &mut Vec<Diagnostic>
                 continue;
             };
             match section {
-                "apps" => convert_app(&mut cx, obj, &mut out),
-                "users" => convert_user(&mut cx, obj, &mut out),
-                "groups" => convert_group(&mut cx, obj, &mut out),
-                "memberships" => convert_membership(&mut cx, obj, &mut out),
-                _ => convert_policy(&mut cx, obj, &mut out),
+                "apps" => convert_app(cx, obj, &mut out),
+                "users" => convert_user(cx, obj, &mut out),
+                "groups" => convert_group(cx, obj, &mut out),
+                "memberships" => convert_membership(cx, obj, &mut out),
+                _ => convert_policy(cx, obj, &mut out),
             }
         }
     }
@@ -714,13 +750,10 @@ fn check_member_strings(cx: &mut Cx, obj: &Obj, key: &'static str, values: &[Str
     let mut seen = std::collections::HashSet::new();
     for (m, loc) in values.iter().zip(&locs) {
         if !seen.insert(m.as_str()) {
-            cx.diags.push(Diagnostic {
-                file: cx.file.to_string(),
-                line: loc.line,
-                col: loc.col,
-                severity: Severity::Warning,
-                message: format!("`{m}` is listed twice in `{key}` of {}", obj.what),
-            });
+            cx.warn(
+                *loc,
+                format!("`{m}` is listed twice in `{key}` of {}", obj.what),
+            );
         }
         let pos = *loc;
         if m.trim().is_empty() {

@@ -14,6 +14,7 @@ mod model;
 pub mod source;
 pub mod yaml;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -221,6 +222,7 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     let mut state = DesiredState::default();
     let mut sources = SourceMap::default();
     let mut app_decls = Vec::new();
+    let mut omitted: BTreeMap<String, usize> = BTreeMap::new();
     for f in files {
         let Some(text) = decode(f, &mut diags) else {
             continue;
@@ -238,22 +240,9 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
                 continue;
             }
         };
-        let before = diags.len();
         let out = convert::convert_file(&f.path, tree.as_ref(), &mut diags);
-        if diags.len() - before > MAX_DIAGNOSTICS_PER_FILE {
-            let mut mine = diags.split_off(before);
-            sort_diagnostics(&mut mine);
-            let omitted = mine.len() - MAX_DIAGNOSTICS_PER_FILE;
-            mine.truncate(MAX_DIAGNOSTICS_PER_FILE);
-            let last = mine.last().map_or((1, 1), |d| (d.line, d.col));
-            diags.extend(mine);
-            diags.push(Diagnostic {
-                file: f.path.clone(),
-                line: last.0,
-                col: last.1,
-                severity: Severity::Error,
-                message: format!("... and {omitted} more problems in this file, not shown"),
-            });
+        if out.omitted > 0 {
+            *omitted.entry(f.path.clone()).or_default() += out.omitted;
         }
         state.apps.extend(out.repo.apps);
         state.users.extend(out.repo.users);
@@ -269,6 +258,7 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     }
     check::check(&state, &sources, &app_decls, &mut diags);
     sort_diagnostics(&mut diags);
+    cap_per_file(&mut diags, omitted);
     Loaded {
         state,
         diagnostics: diags,
@@ -276,6 +266,43 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
         sources,
         files: files.iter().map(|f| f.path.clone()).collect(),
     }
+}
+
+/// Keep the first [`MAX_DIAGNOSTICS_PER_FILE`] problems of each file (sorted
+/// input), and end each truncated file's list with a count of the rest.
+fn cap_per_file(diags: &mut Vec<Diagnostic>, mut omitted: BTreeMap<String, usize>) {
+    let mut kept: Vec<Diagnostic> = Vec::with_capacity(diags.len().min(1 << 16));
+    let mut per_file = 0usize;
+    for d in diags.drain(..) {
+        if kept.last().is_none_or(|k| k.file != d.file) {
+            per_file = 0;
+        }
+        if per_file < MAX_DIAGNOSTICS_PER_FILE {
+            per_file += 1;
+            kept.push(d);
+        } else {
+            *omitted.entry(d.file).or_default() += 1;
+        }
+    }
+    for (file, n) in omitted {
+        let last = kept
+            .iter()
+            .rev()
+            .find(|d| d.file == file)
+            .map_or((1, 1), |d| (d.line, d.col));
+        kept.push(Diagnostic {
+            file,
+            line: last.0,
+            col: last.1,
+            severity: Severity::Error,
+            message: format!("... and {n} more problems in this file, not shown"),
+        });
+    }
+    sort_diagnostics(&mut kept);
+    // Each count goes last in its file's list.
+    let is_count = |d: &Diagnostic| d.message.starts_with("... and ");
+    kept.sort_by(|a, b| (&a.file, is_count(a)).cmp(&(&b.file, is_count(b))));
+    *diags = kept;
 }
 
 /// Sort by file, line, column (errors before warnings at one place), and drop repeats.

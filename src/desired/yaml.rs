@@ -176,7 +176,8 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         entries: Vec<(Node, Node)>,
-        keys: std::collections::HashSet<String>,
+        /// Hashes of the keys so far: duplicate detection without a second copy.
+        keys: std::collections::HashSet<u64>,
         key: Option<Node>,
         size: usize,
     },
@@ -379,7 +380,7 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
                                         .into(),
                             });
                         }
-                        if !keys.insert(node.key_text().to_string())
+                        if !keys.insert(key_hash(node.key_text()))
                             && let Some((first, _)) = entries
                                 .iter()
                                 .find(|(k, _)| k.key_text() == node.key_text())
@@ -402,6 +403,13 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
         }
     }
     Ok(root)
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 fn syntax_error(text: &str, e: &yaml_rust2::ScanError) -> YamlError {
