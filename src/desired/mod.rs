@@ -228,7 +228,18 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
             continue;
         };
         let tree = match yaml::parse(text) {
-            Ok(t) => t,
+            Ok((t, problems)) => {
+                for e in problems {
+                    diags.push(Diagnostic {
+                        file: f.path.clone(),
+                        line: e.pos.line,
+                        col: e.pos.col,
+                        severity: Severity::Error,
+                        message: e.message,
+                    });
+                }
+                t
+            }
             Err(e) => {
                 diags.push(Diagnostic {
                     file: f.path.clone(),

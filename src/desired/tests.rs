@@ -501,3 +501,18 @@ fn problems_per_file_are_capped() {
             .any(|d| d.message.contains("4500 more problems"))
     );
 }
+
+#[test]
+fn duplicate_yaml_keys_do_not_hide_other_problems() {
+    let l = load_one(
+        "users:\n  - username: x\n    username: y\n    email: bad\n    first_name: X\n    last_name: Y\n    colour: red\n",
+    );
+    assert_eq!(
+        rendered(&l),
+        [
+            "f.yaml:3:5: error: duplicate key `username` (first at line 2, column 5); this entry is ignored",
+            "f.yaml:4:12: error: invalid email address `bad` for user `x`",
+            "f.yaml:7:5: error: unknown key `colour` in user `x` (valid keys: username, email, first_name, last_name, display_name, enabled, department, job_title, employee_id, usage_location, mobile_phone, licenses, password)",
+        ]
+    );
+}
