@@ -216,6 +216,30 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
     Ok(loaded)
 }
 
+/// Whether the folder `dir` exists at revision `rev` of the Git repository that
+/// contains it, and that revision's commit id. `Err` when `rev` cannot be resolved
+/// or `dir` is not inside a Git repository.
+pub fn folder_at(dir: &Path, rev: &str) -> anyhow::Result<(bool, String)> {
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("cannot open repository folder {}", dir.display()))?;
+    let (repo, prefix) = source::discover(&root).with_context(|| {
+        format!(
+            "cannot read revision `{rev}`: {} is not inside a Git repository",
+            dir.display()
+        )
+    })?;
+    let commit = source::resolve_commit(&repo, rev)?;
+    let tree = commit
+        .tree()
+        .with_context(|| format!("cannot read the tree of revision `{rev}`"))?;
+    let exists = prefix.as_os_str().is_empty()
+        || tree
+            .get_path(&prefix)
+            .is_ok_and(|e| e.kind() == Some(git2::ObjectType::Tree));
+    Ok((exists, commit.id().to_string()))
+}
+
 /// Parse, convert, merge and check already-read files (paths relative to the root).
 pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     let mut diags = Vec::new();
