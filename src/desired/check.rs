@@ -17,7 +17,7 @@ fn diag(loc: impl std::borrow::Borrow<Loc>, severity: Severity, message: String)
         line: loc.line,
         col: loc.col,
         severity,
-        message,
+        message: super::clip_message(message),
     }
 }
 

@@ -139,7 +139,7 @@ impl Cx<'_> {
             line: pos.line,
             col: pos.col,
             severity,
-            message,
+            message: super::clip_message(message),
         });
     }
     /// True once the per-file cap is reached: callers skip costly messages.

@@ -259,7 +259,7 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
                         line: e.pos.line,
                         col: e.pos.col,
                         severity: Severity::Error,
-                        message: e.message,
+                        message: clip_message(e.message),
                     });
                 }
                 t
@@ -270,7 +270,7 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
                     line: e.pos.line,
                     col: e.pos.col,
                     severity: Severity::Error,
-                    message: e.message,
+                    message: clip_message(e.message),
                 });
                 continue;
             }
@@ -338,6 +338,21 @@ fn cap_per_file(diags: &mut Vec<Diagnostic>, mut omitted: BTreeMap<String, usize
     let is_count = |d: &Diagnostic| d.message.starts_with("... and ");
     kept.sort_by(|a, b| (&a.file, is_count(a)).cmp(&(&b.file, is_count(b))));
     *diags = kept;
+}
+
+/// Messages quote values from the files; a hostile value must not make a line of
+/// output megabytes long.
+pub(crate) fn clip_message(mut message: String) -> String {
+    const MAX: usize = 400;
+    if message.len() > MAX {
+        let mut end = MAX;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("…");
+    }
+    message
 }
 
 /// Sort by file, line, column (errors before warnings at one place), and drop repeats.

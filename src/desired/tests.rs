@@ -516,3 +516,14 @@ fn duplicate_yaml_keys_do_not_hide_other_problems() {
         ]
     );
 }
+
+#[test]
+fn long_values_are_clipped_in_messages() {
+    let long = "x".repeat(100_000);
+    let l = load_one(&format!(
+        "users:\n  - {{username: u, email: {long}, first_name: A, last_name: B}}\n"
+    ));
+    assert_eq!(l.diagnostics.len(), 1);
+    assert!(l.diagnostics[0].message.len() < 500);
+    assert!(l.diagnostics[0].message.ends_with('…'));
+}
