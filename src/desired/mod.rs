@@ -350,7 +350,7 @@ pub(crate) fn clip_message(mut message: String) -> String {
             end -= 1;
         }
         message.truncate(end);
-        message.push_str("…");
+        message.push('…');
     }
     message
 }
