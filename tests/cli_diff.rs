@@ -321,3 +321,26 @@ fn invalid_revision_or_invalid_state_exits_1() {
     let r = roster(dir.path(), &["diff", "HEAD~1", "HEAD"]);
     insta::assert_snapshot!("invalid_state", snapshot_text(r));
 }
+
+#[test]
+fn folder_missing_in_the_old_revision_counts_as_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let repo = git2::Repository::init(d).expect("init");
+    write(d, &[("README.md", "hello\n")]);
+    commit_all(&repo, "no identity folder yet", 1_700_000_000);
+    write(d, &[("identity/users.yaml", USERS_V2)]);
+    commit_all(&repo, "identity folder", 1_700_000_100);
+    let (code, out, err) = roster(
+        &d.join("identity"),
+        &["diff", "HEAD~1", "HEAD", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["summary"]["added"], 4);
+    assert_eq!(v["summary"]["removed"], 0);
+    // validate, unlike diff, reports the missing folder.
+    let (code, _, err) = roster(&d.join("identity"), &["validate", "--ref", "HEAD~1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not exist at revision HEAD~1"), "{err}");
+}

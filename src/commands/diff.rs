@@ -7,10 +7,26 @@ use crate::cli::{ColorChoice, DiffArgs, GlobalArgs, OutputFormat};
 use crate::desired::{self, diff::RevInfo};
 use crate::render;
 
+/// The state at `rev`; an empty one when the repository folder does not exist in
+/// that revision yet (or any more), so that a change creating or removing the whole
+/// folder shows everything added or removed.
+fn load_or_empty(global: &GlobalArgs, rev: &str) -> anyhow::Result<desired::Loaded> {
+    let (exists, commit) = desired::folder_at(&global.dir, rev)?;
+    if exists {
+        return desired::load(&global.dir, Some(rev));
+    }
+    let mut loaded = desired::load_files(&[]);
+    loaded.state.source = desired::SourceInfo {
+        commit: Some(commit),
+        dirty: false,
+    };
+    Ok(loaded)
+}
+
 /// Run `diff`; exit 0 with the diff, 1 when a revision cannot be read or has errors.
 pub fn run(global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<u8> {
-    let old = desired::load(&global.dir, Some(&args.rev_a))?;
-    let new = desired::load(&global.dir, Some(&args.rev_b))?;
+    let old = load_or_empty(global, &args.rev_a)?;
+    let new = load_or_empty(global, &args.rev_b)?;
     let mut invalid = false;
     for (rev, loaded) in [(&args.rev_a, &old), (&args.rev_b, &new)] {
         if loaded.has_errors() {

@@ -3,40 +3,72 @@
 //! authorized-domains warning. Every finding carries a source position from the
 //! [`SourceMap`] recorded while converting.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::convert::suggest;
 use super::{Diagnostic, Loc, ObjLoc, Severity, SourceMap};
 use crate::desired::model::*;
 
-fn diag(loc: &Loc, severity: Severity, message: String) -> Diagnostic {
+fn diag(loc: impl std::borrow::Borrow<Loc>, severity: Severity, message: String) -> Diagnostic {
+    let loc = loc.borrow();
     Diagnostic {
-        file: loc.file.clone(),
+        file: loc.file.to_string(),
         line: loc.line,
         col: loc.col,
         severity,
-        message,
+        message: super::clip_message(message),
     }
 }
 
-fn field<'a>(o: &'a ObjLoc, key: &str) -> &'a Loc {
-    o.fields.get(key).unwrap_or(&o.at)
+fn field(o: &ObjLoc, key: &str) -> Loc {
+    o.field(key)
 }
 
-fn item<'a>(o: &'a ObjLoc, key: &str, i: usize) -> &'a Loc {
-    o.items
-        .get(key)
-        .and_then(|v| v.get(i))
-        .unwrap_or_else(|| field(o, key))
+fn item(o: &ObjLoc, key: &str, i: usize) -> Loc {
+    o.item(key, i)
+}
+
+/// A set of defined names: O(1) lookups, and "did you mean" suggestions over the
+/// sorted names (deterministic) within a total comparison budget, so that thousands
+/// of dangling references against a large repository stay fast.
+struct Names<'a> {
+    set: HashSet<&'a str>,
+    sorted: Vec<&'a str>,
+    budget: Cell<usize>,
+}
+
+impl<'a> Names<'a> {
+    fn new(names: impl Iterator<Item = &'a str>) -> Self {
+        let set: HashSet<&str> = names.collect();
+        let mut sorted: Vec<&str> = set.iter().copied().collect();
+        sorted.sort_unstable();
+        Names {
+            set,
+            sorted,
+            budget: Cell::new(2_000_000),
+        }
+    }
+    fn contains(&self, name: &str) -> bool {
+        self.set.contains(name)
+    }
+    fn suggest(&self, word: &str) -> Option<&'a str> {
+        let left = self.budget.get();
+        if left < self.sorted.len() {
+            return None;
+        }
+        self.budget.set(left - self.sorted.len());
+        suggest(word, self.sorted.iter().copied())
+    }
 }
 
 /// Report every name seen before (case-insensitively), naming the first place.
 fn duplicates<'a>(
     kind: &str,
-    names: impl Iterator<Item = (&'a str, &'a Loc)>,
+    names: impl Iterator<Item = (&'a str, Loc)>,
     out: &mut Vec<Diagnostic>,
 ) {
-    let mut seen: HashMap<String, (&str, &Loc)> = HashMap::new();
+    let mut seen: HashMap<String, (&str, Loc)> = HashMap::new();
     for (name, loc) in names {
         let key = name.to_lowercase();
         match seen.get(&key) {
@@ -71,7 +103,7 @@ pub fn check(
 ) {
     duplicates(
         "app name",
-        app_decls.iter().map(|(n, l)| (n.as_str(), l)),
+        app_decls.iter().map(|(n, l)| (n.as_str(), l.clone())),
         out,
     );
     duplicates(
@@ -112,9 +144,9 @@ pub fn check(
         out,
     );
 
-    let users: BTreeSet<&str> = state.users.iter().map(|u| u.username.as_str()).collect();
-    let groups: BTreeSet<&str> = state.groups.iter().map(|g| g.name.as_str()).collect();
-    let apps: BTreeSet<&str> = app_decls.iter().map(|(n, _)| n.as_str()).collect();
+    let users = Names::new(state.users.iter().map(|u| u.username.as_str()));
+    let groups = Names::new(state.groups.iter().map(|g| g.name.as_str()));
+    let apps = Names::new(app_decls.iter().map(|(n, _)| n.as_str()));
 
     // Dangling member references, and the group → nested group edges for cycles.
     let mut owned_edges: Vec<(String, String, Loc)> = Vec::new();
@@ -127,7 +159,7 @@ pub fn check(
     for (m, l) in state.memberships.iter().zip(&locs.memberships) {
         let what = format!("membership of group `{}`", m.group);
         if !m.group.is_empty() && !groups.contains(m.group.as_str()) {
-            let hint = match suggest(&m.group, groups.iter().copied()) {
+            let hint = match groups.suggest(&m.group) {
                 Some(s) => format!(" (did you mean `{s}`?)"),
                 None => String::new(),
             };
@@ -148,7 +180,7 @@ pub fn check(
     }
     for (p, l) in state.policies.iter().zip(&locs.policies) {
         if !p.app.is_empty() && !apps.contains(p.app.as_str()) {
-            let hint = match suggest(&p.app, apps.iter().copied()) {
+            let hint = match apps.suggest(&p.app) {
                 Some(s) => format!(" (did you mean `{s}`?)"),
                 None => String::new(),
             };
@@ -162,9 +194,20 @@ pub fn check(
             ));
         }
         for (i, g) in p.groups.iter().enumerate() {
-            let name = g.strip_prefix("group:").unwrap_or(g);
+            if let Some(bare) = g.strip_prefix("group:") {
+                out.push(diag(
+                    item(l, "groups", i),
+                    Severity::Error,
+                    format!(
+                        "policy `{}` lists `{g}`: policy groups are plain group names; write `{bare}`",
+                        p.name
+                    ),
+                ));
+                continue;
+            }
+            let name = g.as_str();
             if !groups.contains(name) {
-                let hint = match suggest(name, groups.iter().copied()) {
+                let hint = match groups.suggest(name) {
                     Some(s) => format!(" (did you mean `{s}`?)"),
                     None => String::new(),
                 };
@@ -193,8 +236,8 @@ pub fn check(
 
 /// Report members that are not defined; return the nested groups that are.
 fn member_refs(
-    users: &BTreeSet<&str>,
-    groups: &BTreeSet<&str>,
+    users: &Names,
+    groups: &Names,
     what: &str,
     key: &str,
     members: &[String],
@@ -207,7 +250,7 @@ fn member_refs(
         match parse_member(m) {
             MemberRef::User(u) => {
                 if !u.trim().is_empty() && !users.contains(u) {
-                    let hint = match suggest(u, users.iter().copied()) {
+                    let hint = match users.suggest(u) {
                         Some(s) => format!(" (did you mean `{s}`?)"),
                         None if groups.contains(u) => {
                             format!(" (to nest the group, write `group:{u}`)")
@@ -228,7 +271,7 @@ fn member_refs(
                 if groups.contains(g) {
                     nested.push((g.to_string(), loc.clone()));
                 } else {
-                    let hint = match suggest(g, groups.iter().copied()) {
+                    let hint = match groups.suggest(g) {
                         Some(s) => format!(" (did you mean `group:{s}`?)"),
                         None => String::new(),
                     };
@@ -388,17 +431,31 @@ fn cycles(edges: &BTreeMap<&str, Vec<(&str, &Loc)>>, out: &mut Vec<Diagnostic>) 
     }
 }
 
-/// The users that are transitive members of `group` (cycle-safe), ignoring expiry.
+/// Direct members per group, inline and membership entries together, expiry
+/// ignored, borrowed from the state (no copies of the member strings).
+pub(crate) fn direct_refs(state: &DesiredState) -> HashMap<&str, Vec<&str>> {
+    let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
+    for g in &state.groups {
+        out.entry(g.name.as_str())
+            .or_default()
+            .extend(g.members.iter().map(String::as_str));
+    }
+    for m in &state.memberships {
+        out.entry(m.group.as_str())
+            .or_default()
+            .extend(m.users.iter().map(String::as_str));
+    }
+    out
+}
+
+/// The users that are transitive members of `group` (cycle-safe).
 pub(crate) fn transitive_users<'a>(
-    direct: &'a BTreeMap<String, Vec<String>>,
+    direct: &HashMap<&'a str, Vec<&'a str>>,
     group: &str,
 ) -> BTreeSet<&'a str> {
     let mut users = BTreeSet::new();
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-    let mut todo: Vec<&str> = Vec::new();
-    if let Some((k, _)) = direct.get_key_value(group) {
-        todo.push(k.as_str());
-    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut todo: Vec<&str> = vec![group];
     while let Some(g) = todo.pop() {
         if !seen.insert(g) {
             continue;
@@ -408,11 +465,7 @@ pub(crate) fn transitive_users<'a>(
                 MemberRef::User(u) => {
                     users.insert(u);
                 }
-                MemberRef::Group(n) => {
-                    if let Some((k, _)) = direct.get_key_value(n) {
-                        todo.push(k.as_str());
-                    }
-                }
+                MemberRef::Group(n) => todo.push(n),
             }
         }
     }
@@ -422,7 +475,7 @@ pub(crate) fn transitive_users<'a>(
 /// Warn about users bound to an app whose explicit authorized domains exclude them.
 fn domain_warnings(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagnostic>) {
     // Expiry is ignored here: the warning is about what the files say.
-    let direct = direct_members(state, "");
+    let direct = direct_refs(state);
     let user_idx: HashMap<&str, usize> = state
         .users
         .iter()

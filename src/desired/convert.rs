@@ -5,8 +5,6 @@
 //! Cross-object rules (duplicates, references, cycles, authorized domains) need the
 //! merged state and live in `check.rs`; this module records the positions they need.
 
-use std::collections::BTreeMap;
-
 use super::yaml::{Node, Pos, ScalarKind, Value};
 use super::{Diagnostic, Loc, ObjLoc, Severity, SourceMap};
 use crate::desired::model::*;
@@ -103,29 +101,51 @@ pub struct FileOut {
     pub locs: SourceMap,
     /// Every app entry that carried a name, valid or not (for duplicate and reference checks).
     pub app_decls: Vec<(String, Loc)>,
+    /// Problems not reported because the per-file cap was reached.
+    pub omitted: usize,
 }
 
 struct Cx<'a> {
     file: &'a str,
+    /// The same name, shared by every recorded position.
+    shared: std::sync::Arc<str>,
     diags: &'a mut Vec<Diagnostic>,
+    /// Problems reported for this file, and those dropped over the cap.
+    count: usize,
+    omitted: usize,
 }
 
 impl Cx<'_> {
     fn loc(&self, pos: Pos) -> Loc {
         Loc {
-            file: self.file.to_string(),
+            file: self.shared.clone(),
             line: pos.line,
             col: pos.col,
         }
     }
     fn err(&mut self, pos: Pos, message: impl Into<String>) {
+        self.report(pos, Severity::Error, message.into());
+    }
+    fn warn(&mut self, pos: Pos, message: impl Into<String>) {
+        self.report(pos, Severity::Warning, message.into());
+    }
+    fn report(&mut self, pos: Pos, severity: Severity, message: String) {
+        if self.full() {
+            self.omitted += 1;
+            return;
+        }
+        self.count += 1;
         self.diags.push(Diagnostic {
             file: self.file.to_string(),
             line: pos.line,
             col: pos.col,
-            severity: Severity::Error,
-            message: message.into(),
+            severity,
+            message: super::clip_message(message),
         });
+    }
+    /// True once the per-file cap is reached: callers skip costly messages.
+    fn full(&self) -> bool {
+        self.count >= super::MAX_DIAGNOSTICS_PER_FILE
     }
 }
 
@@ -149,8 +169,8 @@ struct Obj<'n> {
     node: &'n Node,
     entries: &'n [(Node, Node)],
     what: String,
-    fields: BTreeMap<String, Loc>,
-    items: BTreeMap<String, Vec<Loc>>,
+    fields: Vec<(&'static str, Pos)>,
+    items: Vec<(&'static str, Vec<Pos>)>,
 }
 
 impl<'n> Obj<'n> {
@@ -160,8 +180,8 @@ impl<'n> Obj<'n> {
                 node,
                 entries,
                 what,
-                fields: BTreeMap::new(),
-                items: BTreeMap::new(),
+                fields: Vec::new(),
+                items: Vec::new(),
             }),
             _ => None,
         }
@@ -180,6 +200,10 @@ impl<'n> Obj<'n> {
             if allowed.contains(&key) {
                 continue;
             }
+            if cx.full() {
+                cx.omitted += 1;
+                continue;
+            }
             let hint = match suggest(key, allowed.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("valid keys: {}", allowed.join(", ")),
@@ -191,11 +215,15 @@ impl<'n> Obj<'n> {
         }
     }
 
-    fn mark(&mut self, cx: &Cx, key: &str, node: &Node) {
-        self.fields.insert(key.to_string(), cx.loc(node.pos));
+    fn mark(&mut self, cx: &Cx, key: &'static str, node: &Node) {
+        let _ = cx;
+        match self.fields.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = node.pos,
+            None => self.fields.push((key, node.pos)),
+        }
     }
 
-    fn missing(&self, cx: &mut Cx, key: &str) {
+    fn missing(&self, cx: &mut Cx, key: &'static str) {
         cx.err(
             self.node.pos,
             format!("{} is missing the required key `{key}`", self.what),
@@ -203,7 +231,7 @@ impl<'n> Obj<'n> {
     }
 
     /// An optional string; null counts as absent.
-    fn opt_str(&mut self, cx: &mut Cx, key: &str) -> Option<String> {
+    fn opt_str(&mut self, cx: &mut Cx, key: &'static str) -> Option<String> {
         let node = self.get(key)?;
         self.mark(cx, key, node);
         if node.is_null() {
@@ -212,7 +240,7 @@ impl<'n> Obj<'n> {
         as_string(cx, node, &format!("`{key}` of {}", self.what))
     }
 
-    fn req_str(&mut self, cx: &mut Cx, key: &str) -> Option<String> {
+    fn req_str(&mut self, cx: &mut Cx, key: &'static str) -> Option<String> {
         match self.get(key) {
             None => {
                 self.missing(cx, key);
@@ -227,7 +255,7 @@ impl<'n> Obj<'n> {
         }
     }
 
-    fn opt_bool(&mut self, cx: &mut Cx, key: &str) -> Option<bool> {
+    fn opt_bool(&mut self, cx: &mut Cx, key: &'static str) -> Option<bool> {
         let node = self.get(key)?;
         self.mark(cx, key, node);
         match &node.value {
@@ -260,7 +288,7 @@ impl<'n> Obj<'n> {
         }
     }
 
-    fn opt_u32(&mut self, cx: &mut Cx, key: &str) -> Option<u32> {
+    fn opt_u32(&mut self, cx: &mut Cx, key: &'static str) -> Option<u32> {
         let node = self.get(key)?;
         self.mark(cx, key, node);
         if node.is_null() {
@@ -285,7 +313,7 @@ impl<'n> Obj<'n> {
     }
 
     /// A list of strings; each element's position is recorded under `key`.
-    fn str_list(&mut self, cx: &mut Cx, key: &str, required: bool) -> Option<Vec<String>> {
+    fn str_list(&mut self, cx: &mut Cx, key: &'static str, required: bool) -> Option<Vec<String>> {
         let Some(node) = self.get(key) else {
             if required {
                 self.missing(cx, key);
@@ -301,14 +329,14 @@ impl<'n> Obj<'n> {
                 for item in items {
                     if let Some(s) = as_string(cx, item, &format!("an element of {what}")) {
                         out.push(s);
-                        locs.push(cx.loc(item.pos));
+                        locs.push(item.pos);
                     }
                 }
-                self.items.insert(key.to_string(), locs);
+                self.items.push((key, locs));
                 Some(out)
             }
             _ if node.is_null() => {
-                self.items.insert(key.to_string(), Vec::new());
+                self.items.push((key, Vec::new()));
                 Some(Vec::new())
             }
             Value::Scalar(_) => {
@@ -328,13 +356,13 @@ impl<'n> Obj<'n> {
         }
     }
 
-    fn opt_secret(&mut self, cx: &mut Cx, key: &str) -> Option<SecretRef> {
+    fn opt_secret(&mut self, cx: &mut Cx, key: &'static str) -> Option<SecretRef> {
         let node = self.get(key)?;
         self.mark(cx, key, node);
         secret(cx, node, &format!("`{key}` of {}", self.what))
     }
 
-    fn req_secret(&mut self, cx: &mut Cx, key: &str) -> Option<SecretRef> {
+    fn req_secret(&mut self, cx: &mut Cx, key: &'static str) -> Option<SecretRef> {
         if self.get(key).is_none() {
             self.missing(cx, key);
             return None;
@@ -342,7 +370,7 @@ impl<'n> Obj<'n> {
         self.opt_secret(cx, key)
     }
 
-    fn sub(&mut self, cx: &mut Cx, key: &str) -> Option<Obj<'n>> {
+    fn sub(&mut self, cx: &mut Cx, key: &'static str) -> Option<Obj<'n>> {
         let node = self.get(key)?;
         self.mark(cx, key, node);
         if node.is_null() {
@@ -361,9 +389,18 @@ impl<'n> Obj<'n> {
         }
     }
 
+    fn item_positions(&self, key: &str) -> Vec<Pos> {
+        self.items
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
     fn into_loc(self, cx: &Cx) -> ObjLoc {
         ObjLoc {
-            at: cx.loc(self.node.pos),
+            file: cx.shared.clone(),
+            at: self.node.pos,
             fields: self.fields,
             items: self.items,
         }
@@ -527,8 +564,20 @@ const USERNAME_FORBIDDEN: &str = "\"/\\[]:;|=,+*?<>@";
 
 /// Convert one file's tree. `root` is `None` for an empty file.
 pub fn convert_file(file: &str, root: Option<&Node>, diags: &mut Vec<Diagnostic>) -> FileOut {
+    let mut cx = Cx {
+        file,
+        shared: file.into(),
+        diags,
+        count: 0,
+        omitted: 0,
+    };
+    let mut out = convert_root(&mut cx, root);
+    out.omitted = cx.omitted;
+    out
+}
+
+fn convert_root(cx: &mut Cx, root: Option<&Node>) -> FileOut {
     let mut out = FileOut::default();
-    let mut cx = Cx { file, diags };
     let Some(root) = root else {
         return out;
     };
@@ -549,6 +598,10 @@ pub fn convert_file(file: &str, root: Option<&Node>, diags: &mut Vec<Diagnostic>
     for (k, _) in top.entries {
         let key = k.key_text();
         if !FILE_KEYS.contains(&key) {
+            if cx.full() {
+                cx.omitted += 1;
+                continue;
+            }
             let hint = match suggest(key, FILE_KEYS.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("valid keys: {}", FILE_KEYS.join(", ")),
@@ -587,11 +640,11 @@ pub fn convert_file(file: &str, root: Option<&Node>, diags: &mut Vec<Diagnostic>
                 continue;
             };
             match section {
-                "apps" => convert_app(&mut cx, obj, &mut out),
-                "users" => convert_user(&mut cx, obj, &mut out),
-                "groups" => convert_group(&mut cx, obj, &mut out),
-                "memberships" => convert_membership(&mut cx, obj, &mut out),
-                _ => convert_policy(&mut cx, obj, &mut out),
+                "apps" => convert_app(cx, obj, &mut out),
+                "users" => convert_user(cx, obj, &mut out),
+                "groups" => convert_group(cx, obj, &mut out),
+                "memberships" => convert_membership(cx, obj, &mut out),
+                _ => convert_policy(cx, obj, &mut out),
             }
         }
     }
@@ -599,7 +652,7 @@ pub fn convert_file(file: &str, root: Option<&Node>, diags: &mut Vec<Diagnostic>
 }
 
 /// Read the object's name key (for messages) before anything else.
-fn name_of(cx: &mut Cx, obj: &mut Obj, key: &str, kind: &str) -> Option<String> {
+fn name_of(cx: &mut Cx, obj: &mut Obj, key: &'static str, kind: &str) -> Option<String> {
     let name = obj.req_str(cx, key);
     if let Some(n) = &name {
         if n.trim().is_empty() {
@@ -659,14 +712,11 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
     }
     let mobile_phone = obj.opt_str(cx, "mobile_phone");
     let licenses = obj.str_list(cx, "licenses", false).unwrap_or_default();
-    let license_locs = obj.items.get("licenses").cloned().unwrap_or_default();
+    let license_locs = obj.item_positions("licenses");
     for (sku, loc) in licenses.iter().zip(&license_locs) {
         if !valid_sku(sku) {
             cx.err(
-                Pos {
-                    line: loc.line,
-                    col: loc.col,
-                },
+                *loc,
                 format!(
                     "invalid license SKU part number `{sku}` for {}: expected letters, digits and underscores, such as ENTERPRISEPACK or SPE_E3",
                     obj.what
@@ -696,13 +746,17 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
     out.locs.users.push(obj.into_loc(cx));
 }
 
-fn check_member_strings(cx: &mut Cx, obj: &Obj, key: &str, values: &[String]) {
-    let locs = obj.items.get(key).cloned().unwrap_or_default();
+fn check_member_strings(cx: &mut Cx, obj: &Obj, key: &'static str, values: &[String]) {
+    let locs = obj.item_positions(key);
+    let mut seen = std::collections::HashSet::new();
     for (m, loc) in values.iter().zip(&locs) {
-        let pos = Pos {
-            line: loc.line,
-            col: loc.col,
-        };
+        if !seen.insert(m.as_str()) {
+            cx.warn(
+                *loc,
+                format!("`{m}` is listed twice in `{key}` of {}", obj.what),
+            );
+        }
+        let pos = *loc;
         if m.trim().is_empty() {
             cx.err(
                 pos,
@@ -860,7 +914,7 @@ fn convert_tls(cx: &mut Cx, obj: &mut Obj, allowed: &[&str]) -> Option<TlsSettin
     })
 }
 
-fn check_url(cx: &mut Cx, obj: &Obj, key: &str, value: &Option<String>, schemes: &[&str]) {
+fn check_url(cx: &mut Cx, obj: &Obj, key: &'static str, value: &Option<String>, schemes: &[&str]) {
     let (Some(v), Some(node)) = (value, obj.get(key)) else {
         return;
     };
@@ -887,18 +941,11 @@ fn common_app_fields(
 ) -> (Option<Vec<String>>, Switches, Vec<String>, Option<u32>) {
     let domains = obj.str_list(cx, "authorized_domains", false);
     if let Some(ds) = &domains {
-        let locs = obj
-            .items
-            .get("authorized_domains")
-            .cloned()
-            .unwrap_or_default();
+        let locs = obj.item_positions("authorized_domains");
         for (d, loc) in ds.iter().zip(&locs) {
             if !valid_domain(d) {
                 cx.err(
-                    Pos {
-                        line: loc.line,
-                        col: loc.col,
-                    },
+                    *loc,
                     format!(
                         "invalid domain `{d}` in `authorized_domains` of {}",
                         obj.what
@@ -909,14 +956,11 @@ fn common_app_fields(
     }
     let switches = convert_switches(cx, obj);
     let ignore = obj.str_list(cx, "ignore", false).unwrap_or_default();
-    let locs = obj.items.get("ignore").cloned().unwrap_or_default();
+    let locs = obj.item_positions("ignore");
     for (pat, loc) in ignore.iter().zip(&locs) {
         if let Err(e) = globset::Glob::new(pat) {
             cx.err(
-                Pos {
-                    line: loc.line,
-                    col: loc.col,
-                },
+                *loc,
                 format!(
                     "invalid glob pattern in `ignore` of {}: {}",
                     obj.what,

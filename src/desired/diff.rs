@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::check::transitive_users;
+use super::check::{direct_refs, transitive_users};
 use super::model::*;
 
 /// The kind of repository object a change is about.
@@ -250,7 +250,7 @@ fn effective_members(s: &DesiredState) -> BTreeMap<String, BTreeMap<String, Opti
 
 /// app → user → bound groups granting access (explicit authorized domains applied).
 fn access(s: &DesiredState) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
-    let direct = direct_members(s, "");
+    let direct = direct_refs(s);
     let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for p in &s.policies {
         let Some(app) = s.app(&p.app) else {
@@ -390,5 +390,78 @@ pub fn diff(old: &DesiredState, new: &DesiredState, from: RevInfo, to: RevInfo) 
         memberships,
         access: access_changes,
         summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::load;
+
+    fn rev(name: &str) -> RevInfo {
+        RevInfo {
+            rev: name.into(),
+            commit: None,
+        }
+    }
+
+    fn example(name: &str) -> DesiredState {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        load(&dir, None).expect("example loads").state
+    }
+
+    #[test]
+    fn identical_states_have_no_changes() {
+        let a = example("acme");
+        let d = diff(&a, &a.clone(), rev("a"), rev("b"));
+        assert!(d.is_empty());
+        assert_eq!(d.summary, DiffSummary::default());
+    }
+
+    #[test]
+    fn from_nothing_everything_is_added_and_reversal_swaps() {
+        let a = example("acme");
+        let empty = DesiredState::default();
+        let d = diff(&empty, &a, rev("a"), rev("b"));
+        assert_eq!(
+            d.summary.added,
+            a.apps.len() + a.users.len() + a.groups.len() + a.policies.len()
+        );
+        assert_eq!(d.summary.removed + d.summary.changed, 0);
+        // Everyone reachable through a policy gains access, except the user outside
+        // the office365 app's authorized domains (who gains only the AD app).
+        let gains: Vec<_> = d
+            .access
+            .iter()
+            .filter(|x| x.user == "pcontractor")
+            .map(|x| x.app.as_str())
+            .collect();
+        assert_eq!(gains, ["corp-ad"]);
+        let back = diff(&a, &empty, rev("b"), rev("a"));
+        assert_eq!(back.summary.removed, d.summary.added);
+        assert_eq!(back.summary.access_lost, d.summary.access_gained);
+        assert_eq!(back.summary.members_removed, d.summary.members_added);
+    }
+
+    #[test]
+    fn expiry_changes_are_membership_changes() {
+        let mut a = example("acme");
+        let mut b = a.clone();
+        for m in &mut b.memberships {
+            if m.expires.is_some() {
+                m.expires = Some("2028-01-01".into());
+            }
+        }
+        let d = diff(&a, &b, rev("a"), rev("b"));
+        assert_eq!(d.objects.len(), 0);
+        assert_eq!(d.memberships.len(), 1);
+        assert_eq!(d.memberships[0].change, ChangeKind::Changed);
+        assert_eq!(d.memberships[0].new_expires.as_deref(), Some("2028-01-01"));
+        // A permanent listing wins over a time-bound one.
+        a.groups[0].members.push("pcontractor".into());
+        let d = diff(&a, &b, rev("a"), rev("b"));
+        assert_eq!(d.memberships[0].old_expires, None);
     }
 }

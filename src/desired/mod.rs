@@ -24,6 +24,9 @@ use serde::Serialize;
 pub use convert::{valid_date, valid_domain, valid_email, valid_sku};
 pub use model::*;
 
+/// At most this many problems are listed per file (the rest are counted).
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 500;
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,9 +61,10 @@ impl fmt::Display for Diagnostic {
 }
 
 /// A position in a repository file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Loc {
-    pub file: String,
+    /// Relative to the repository root; shared by all positions in one file.
+    pub file: std::sync::Arc<str>,
     pub line: usize,
     pub col: usize,
 }
@@ -72,17 +76,54 @@ impl fmt::Display for Loc {
 }
 
 /// Where one object (an app, user, group, membership entry or policy) was written:
-/// the start of its mapping, each key's value, and each element of its lists.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// the start of its mapping, each key's value, and each element of its lists. An
+/// object lives in one file, so positions are kept compact, without the file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjLoc {
-    pub at: Loc,
-    pub fields: BTreeMap<String, Loc>,
-    pub items: BTreeMap<String, Vec<Loc>>,
+    pub file: std::sync::Arc<str>,
+    pub at: yaml::Pos,
+    pub fields: Vec<(&'static str, yaml::Pos)>,
+    pub items: Vec<(&'static str, Vec<yaml::Pos>)>,
+}
+
+impl ObjLoc {
+    fn loc(&self, pos: yaml::Pos) -> Loc {
+        Loc {
+            file: self.file.clone(),
+            line: pos.line,
+            col: pos.col,
+        }
+    }
+    /// The start of the object.
+    pub fn at(&self) -> Loc {
+        self.loc(self.at)
+    }
+    /// The value of `key`, or the object's start when the key is absent.
+    pub fn field(&self, key: &str) -> Loc {
+        match self.fields.iter().find(|(k, _)| *k == key) {
+            Some((_, p)) => self.loc(*p),
+            None => self.at(),
+        }
+    }
+    /// Element `i` of the list under `key`, or the key's value when there is none.
+    pub fn item(&self, key: &str, i: usize) -> Loc {
+        match self.item_positions(key).get(i) {
+            Some(p) => self.loc(*p),
+            None => self.field(key),
+        }
+    }
+    /// The positions of the elements of the list under `key`.
+    pub fn item_positions(&self, key: &str) -> &[yaml::Pos] {
+        self.items
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
 }
 
 /// Source positions parallel to the lists of a [`DesiredState`]: `users[i]` was
 /// written at `SourceMap::users[i]`, and so on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceMap {
     pub apps: Vec<ObjLoc>,
     pub users: Vec<ObjLoc>,
@@ -140,7 +181,7 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
         Some(rev) => {
             let (repo, prefix) = source::discover(&root).with_context(|| {
                 format!(
-                    "--ref {rev} needs a Git repository, and {} is not inside one",
+                    "cannot read revision `{rev}`: {} is not inside a Git repository",
                     dir.display()
                 )
             })?;
@@ -175,30 +216,69 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
     Ok(loaded)
 }
 
+/// Whether the folder `dir` exists at revision `rev` of the Git repository that
+/// contains it, and that revision's commit id. `Err` when `rev` cannot be resolved
+/// or `dir` is not inside a Git repository.
+pub fn folder_at(dir: &Path, rev: &str) -> anyhow::Result<(bool, String)> {
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("cannot open repository folder {}", dir.display()))?;
+    let (repo, prefix) = source::discover(&root).with_context(|| {
+        format!(
+            "cannot read revision `{rev}`: {} is not inside a Git repository",
+            dir.display()
+        )
+    })?;
+    let commit = source::resolve_commit(&repo, rev)?;
+    let tree = commit
+        .tree()
+        .with_context(|| format!("cannot read the tree of revision `{rev}`"))?;
+    let exists = prefix.as_os_str().is_empty()
+        || tree
+            .get_path(&prefix)
+            .is_ok_and(|e| e.kind() == Some(git2::ObjectType::Tree));
+    Ok((exists, commit.id().to_string()))
+}
+
 /// Parse, convert, merge and check already-read files (paths relative to the root).
 pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     let mut diags = Vec::new();
     let mut state = DesiredState::default();
     let mut sources = SourceMap::default();
     let mut app_decls = Vec::new();
+    let mut omitted: BTreeMap<String, usize> = BTreeMap::new();
     for f in files {
         let Some(text) = decode(f, &mut diags) else {
             continue;
         };
         let tree = match yaml::parse(text) {
-            Ok(t) => t,
+            Ok((t, problems)) => {
+                for e in problems {
+                    diags.push(Diagnostic {
+                        file: f.path.clone(),
+                        line: e.pos.line,
+                        col: e.pos.col,
+                        severity: Severity::Error,
+                        message: clip_message(e.message),
+                    });
+                }
+                t
+            }
             Err(e) => {
                 diags.push(Diagnostic {
                     file: f.path.clone(),
                     line: e.pos.line,
                     col: e.pos.col,
                     severity: Severity::Error,
-                    message: e.message,
+                    message: clip_message(e.message),
                 });
                 continue;
             }
         };
         let out = convert::convert_file(&f.path, tree.as_ref(), &mut diags);
+        if out.omitted > 0 {
+            *omitted.entry(f.path.clone()).or_default() += out.omitted;
+        }
         state.apps.extend(out.repo.apps);
         state.users.extend(out.repo.users);
         state.groups.extend(out.repo.groups);
@@ -213,6 +293,7 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     }
     check::check(&state, &sources, &app_decls, &mut diags);
     sort_diagnostics(&mut diags);
+    cap_per_file(&mut diags, omitted);
     Loaded {
         state,
         diagnostics: diags,
@@ -220,6 +301,58 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
         sources,
         files: files.iter().map(|f| f.path.clone()).collect(),
     }
+}
+
+/// Keep the first [`MAX_DIAGNOSTICS_PER_FILE`] problems of each file (sorted
+/// input), and end each truncated file's list with a count of the rest.
+fn cap_per_file(diags: &mut Vec<Diagnostic>, mut omitted: BTreeMap<String, usize>) {
+    let mut kept: Vec<Diagnostic> = Vec::with_capacity(diags.len().min(1 << 16));
+    let mut per_file = 0usize;
+    for d in diags.drain(..) {
+        if kept.last().is_none_or(|k| k.file != d.file) {
+            per_file = 0;
+        }
+        if per_file < MAX_DIAGNOSTICS_PER_FILE {
+            per_file += 1;
+            kept.push(d);
+        } else {
+            *omitted.entry(d.file).or_default() += 1;
+        }
+    }
+    for (file, n) in omitted {
+        let last = kept
+            .iter()
+            .rev()
+            .find(|d| d.file == file)
+            .map_or((1, 1), |d| (d.line, d.col));
+        kept.push(Diagnostic {
+            file,
+            line: last.0,
+            col: last.1,
+            severity: Severity::Error,
+            message: format!("... and {n} more problems in this file, not shown"),
+        });
+    }
+    sort_diagnostics(&mut kept);
+    // Each count goes last in its file's list.
+    let is_count = |d: &Diagnostic| d.message.starts_with("... and ");
+    kept.sort_by(|a, b| (&a.file, is_count(a)).cmp(&(&b.file, is_count(b))));
+    *diags = kept;
+}
+
+/// Messages quote values from the files; a hostile value must not make a line of
+/// output megabytes long.
+pub(crate) fn clip_message(mut message: String) -> String {
+    const MAX: usize = 400;
+    if message.len() > MAX {
+        let mut end = MAX;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }
 
 /// Sort by file, line, column (errors before warnings at one place), and drop repeats.

@@ -1,9 +1,9 @@
 //! Where the repository's YAML bytes come from: the working tree, or a Git revision
 //! read straight from the object database (no checkout). Both walks apply the same
 //! rules — every `*.yaml`/`*.yml`, recursively, skipping hidden (dot) folders and
-//! files — and return files sorted by path, so the merge order is deterministic.
+//! files and symbolic links — and return files sorted by path, so the merge order
+//! is deterministic.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
@@ -33,8 +33,8 @@ fn hidden(name: &str) -> bool {
     name.starts_with('.')
 }
 
-/// Read every YAML file under `root` in the working tree. Symbolic links to files
-/// are followed; symbolic links to folders are not (no loops).
+/// Read every YAML file under `root` in the working tree. Symbolic links are not
+/// followed (no loops, and the same files as Git's tree, where links are skipped).
 pub fn read_worktree(root: &Path) -> anyhow::Result<Vec<SourceFile>> {
     let mut out = Vec::new();
     let mut todo: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
@@ -60,15 +60,14 @@ pub fn read_worktree(root: &Path) -> anyhow::Result<Vec<SourceFile>> {
                 todo.push((path, rel_path));
                 continue;
             }
-            if !is_yaml(&name) {
+            // Symbolic links are skipped, as in a Git tree, so that a working tree and
+            // its commit read the same files.
+            if !ft.is_file() || !is_yaml(&name) {
                 continue;
             }
-            // Follows a symlink to a file; a dangling link is an error naming it.
-            let meta = std::fs::metadata(&path)
+            let meta = entry
+                .metadata()
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            if !meta.is_file() {
-                continue;
-            }
             let content = if meta.len() > MAX_FILE_BYTES {
                 Content::TooLarge(meta.len())
             } else {
@@ -87,14 +86,14 @@ pub fn read_worktree(root: &Path) -> anyhow::Result<Vec<SourceFile>> {
     Ok(out)
 }
 
-/// Read every YAML file under `prefix` (a folder inside the tree, `""` for the top)
-/// from a Git tree object.
-pub fn read_tree(
+/// The YAML blobs under `prefix` (a folder inside the tree, `""` for the top):
+/// relative path and blob id, sorted by path, same walk rules as the working tree.
+pub fn list_tree(
     repo: &git2::Repository,
     tree: &git2::Tree,
     prefix: &Path,
     rev: &str,
-) -> anyhow::Result<Vec<SourceFile>> {
+) -> anyhow::Result<Vec<(String, git2::Oid)>> {
     let sub;
     let start = if prefix.as_os_str().is_empty() {
         tree
@@ -113,7 +112,6 @@ pub fn read_tree(
             .map_err(|_| anyhow!("{} is not a folder at revision {rev}", prefix.display()))?;
         &sub
     };
-    let odb = repo.odb().context("cannot open the Git object database")?;
     let mut out = Vec::new();
     let mut todo: Vec<(git2::Tree, String)> = vec![(start.clone(), String::new())];
     while let Some((t, rel)) = todo.pop() {
@@ -134,32 +132,42 @@ pub fn read_tree(
                         .with_context(|| format!("cannot read folder {rel_path} at {rev}"))?;
                     todo.push((sub, rel_path));
                 }
-                Some(git2::ObjectType::Blob) if is_yaml(&name) => {
-                    // 0o120000: a symbolic link, whose blob is the link target; skipped.
-                    if entry.filemode() == 0o120000 {
-                        continue;
-                    }
-                    let (size, _) = odb
-                        .read_header(entry.id())
-                        .with_context(|| format!("cannot read {rel_path} at {rev}"))?;
-                    let content = if size as u64 > MAX_FILE_BYTES {
-                        Content::TooLarge(size as u64)
-                    } else {
-                        let blob = repo
-                            .find_blob(entry.id())
-                            .with_context(|| format!("cannot read {rel_path} at {rev}"))?;
-                        Content::Bytes(blob.content().to_vec())
-                    };
-                    out.push(SourceFile {
-                        path: rel_path,
-                        content,
-                    });
+                // 0o120000 is a symbolic link (its blob is the link target): skipped.
+                Some(git2::ObjectType::Blob) if is_yaml(&name) && entry.filemode() != 0o120000 => {
+                    out.push((rel_path, entry.id()));
                 }
                 _ => {}
             }
         }
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.sort();
+    Ok(out)
+}
+
+/// Read every YAML file under `prefix` from a Git tree object, straight from the
+/// object database. Blobs over the size cap are not loaded.
+pub fn read_tree(
+    repo: &git2::Repository,
+    tree: &git2::Tree,
+    prefix: &Path,
+    rev: &str,
+) -> anyhow::Result<Vec<SourceFile>> {
+    let odb = repo.odb().context("cannot open the Git object database")?;
+    let mut out = Vec::new();
+    for (path, id) in list_tree(repo, tree, prefix, rev)? {
+        let (size, _) = odb
+            .read_header(id)
+            .with_context(|| format!("cannot read {path} at {rev}"))?;
+        let content = if size as u64 > MAX_FILE_BYTES {
+            Content::TooLarge(size as u64)
+        } else {
+            let blob = repo
+                .find_blob(id)
+                .with_context(|| format!("cannot read {path} at {rev}"))?;
+            Content::Bytes(blob.content().to_vec())
+        };
+        out.push(SourceFile { path, content });
+    }
     Ok(out)
 }
 
@@ -190,32 +198,41 @@ pub fn resolve_commit<'r>(
 }
 
 /// HEAD's commit id and whether the YAML files read from the working tree differ
-/// from HEAD's (added, removed or changed files under the same root, same rules).
+/// from HEAD's (a file added, removed or changed under the same root, same walk
+/// rules). Compares Git blob ids, so HEAD's blobs are not loaded.
 pub fn worktree_status(
     repo: &git2::Repository,
     prefix: &Path,
     files: &[SourceFile],
 ) -> (Option<String>, bool) {
     let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
-        return (None, !files.is_empty());
+        return (None, false);
     };
     let commit = Some(head.id().to_string());
-    let Ok(tree) = head.tree() else {
+    let committed = match head.tree() {
+        Ok(tree) => list_tree(repo, &tree, prefix, "HEAD").unwrap_or_default(),
+        Err(_) => return (commit, true),
+    };
+    if committed.len() != files.len() {
         return (commit, true);
-    };
-    let committed = match read_tree(repo, &tree, prefix, "HEAD") {
-        Ok(f) => f,
-        Err(_) => return (commit, !files.is_empty()),
-    };
-    let a: BTreeMap<&str, &Content> = files
-        .iter()
-        .map(|f| (f.path.as_str(), &f.content))
-        .collect();
-    let b: BTreeMap<&str, &Content> = committed
-        .iter()
-        .map(|f| (f.path.as_str(), &f.content))
-        .collect();
-    (commit, a != b)
+    }
+    let odb = repo.odb().ok();
+    let dirty = files.iter().zip(&committed).any(|(f, (path, id))| {
+        if f.path != *path {
+            return true;
+        }
+        match &f.content {
+            Content::Bytes(b) => {
+                !git2::Oid::hash_object(git2::ObjectType::Blob, b).is_ok_and(|oid| oid == *id)
+            }
+            // Not read: compare sizes only.
+            Content::TooLarge(n) => odb
+                .as_ref()
+                .and_then(|o| o.read_header(*id).ok())
+                .is_none_or(|(size, _)| size as u64 != *n),
+        }
+    });
+    (commit, dirty)
 }
 
 #[cfg(test)]

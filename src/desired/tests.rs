@@ -69,8 +69,14 @@ fn valid_repo_converts_to_the_model() {
     assert_eq!(app.sandbox.as_deref(), Some(".roster/t.json"));
     assert!(!app.switches.delete_users && app.switches.create_users);
     // Positions parallel to the state.
-    assert_eq!(l.sources.users[1].fields["email"].line, 12);
-    assert_eq!(l.sources.groups[0].items["members"][1].col, 22);
+    assert_eq!(l.sources.users[1].field("email").line, 12);
+    assert_eq!(l.sources.groups[0].item("members", 1).col, 22);
+    assert_eq!(&*l.sources.groups[0].item("members", 1).file, "f.yaml");
+    // Absent keys fall back to the object's start.
+    assert_eq!(
+        l.sources.users[1].field("department"),
+        l.sources.users[1].at()
+    );
 }
 
 #[test]
@@ -422,6 +428,11 @@ fn git_revisions_and_dirty_state() {
     std::fs::remove_file(sub.join("new.yml")).unwrap();
     std::fs::write(sub.join("notes.txt"), "x").unwrap();
     assert!(!load(&sub, None).unwrap().state.source.dirty);
+    // A changed YAML file does; restoring it makes the state clean again.
+    std::fs::write(sub.join("g.yaml"), "groups:\n  - name: changed\n").unwrap();
+    assert!(load(&sub, None).unwrap().state.source.dirty);
+    std::fs::write(sub.join("g.yaml"), "groups:\n  - name: two\n").unwrap();
+    assert!(!load(&sub, None).unwrap().state.source.dirty);
 
     let err = load(&sub, Some("no-such-rev")).unwrap_err().to_string();
     assert!(err.contains("no-such-rev"), "{err}");
@@ -458,4 +469,61 @@ fn yaml_written_by_serde_reads_back_identically() {
     assert_eq!(back.state.apps, repo.apps);
     let via_serde: RepoFile = serde_yaml::from_str(&text).unwrap();
     assert_eq!(via_serde, repo);
+}
+
+#[test]
+fn repeated_members_warn_and_prefixed_policy_groups_fail() {
+    let l = load_one(
+        "apps:\n  - {name: a, type: office365, sandbox: s.json}\ngroups:\n  - {name: g, members: [group:h, group:h]}\n  - {name: h}\npolicies:\n  - {name: p, app: a, groups: [group:g]}\n",
+    );
+    assert_eq!(
+        rendered(&l),
+        [
+            "f.yaml:4:34: warning: `group:h` is listed twice in `members` of group `g`",
+            "f.yaml:7:32: error: policy `p` lists `group:g`: policy groups are plain group names; write `g`",
+        ]
+    );
+}
+
+#[test]
+fn problems_per_file_are_capped() {
+    let mut text = String::from(
+        "users:\n  - username: x\n    email: x@example.com\n    first_name: X\n    last_name: Y\n",
+    );
+    for i in 0..5000 {
+        text.push_str(&format!("    unknown_{i}: 1\n"));
+    }
+    let l = load_one(&text);
+    assert_eq!(l.diagnostics.len(), MAX_DIAGNOSTICS_PER_FILE + 1);
+    assert!(
+        l.diagnostics
+            .iter()
+            .any(|d| d.message.contains("4500 more problems"))
+    );
+}
+
+#[test]
+fn duplicate_yaml_keys_do_not_hide_other_problems() {
+    let l = load_one(
+        "users:\n  - username: x\n    username: y\n    email: bad\n    first_name: X\n    last_name: Y\n    colour: red\n",
+    );
+    assert_eq!(
+        rendered(&l),
+        [
+            "f.yaml:3:5: error: duplicate key `username` (first at line 2, column 5); this entry is ignored",
+            "f.yaml:4:12: error: invalid email address `bad` for user `x`",
+            "f.yaml:7:5: error: unknown key `colour` in user `x` (valid keys: username, email, first_name, last_name, display_name, enabled, department, job_title, employee_id, usage_location, mobile_phone, licenses, password)",
+        ]
+    );
+}
+
+#[test]
+fn long_values_are_clipped_in_messages() {
+    let long = "x".repeat(100_000);
+    let l = load_one(&format!(
+        "users:\n  - {{username: u, email: {long}, first_name: A, last_name: B}}\n"
+    ));
+    assert_eq!(l.diagnostics.len(), 1);
+    assert!(l.diagnostics[0].message.len() < 500);
+    assert!(l.diagnostics[0].message.ends_with('…'));
 }

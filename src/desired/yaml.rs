@@ -16,6 +16,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 pub const MAX_DEPTH: usize = 64;
 /// The most nodes that alias references may copy into one file's tree.
 pub const MAX_ALIAS_NODES: usize = 100_000;
+/// The most nodes that anchors may hold in total (each anchored node is kept aside
+/// for later aliases, so nested anchors would otherwise multiply memory).
+pub const MAX_ANCHORED_NODES: usize = 1_000_000;
 
 /// A 1-based source position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -58,6 +61,15 @@ impl Scalar {
             return ScalarKind::Str;
         }
         let t = self.text.as_str();
+        // Fast path: most values are names and addresses starting with a letter
+        // that begins none of the special words.
+        match t.as_bytes().first() {
+            None => return ScalarKind::Null,
+            Some(b) if b.is_ascii_alphabetic() && !b"nNtTfF".contains(b) => {
+                return ScalarKind::Str;
+            }
+            _ => {}
+        }
         match t {
             "" | "~" | "null" | "Null" | "NULL" => return ScalarKind::Null,
             "true" | "True" | "TRUE" => return ScalarKind::Bool(true),
@@ -164,7 +176,11 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         entries: Vec<(Node, Node)>,
-        key: Option<Node>,
+        /// Hashes of the keys so far: duplicate detection without a second copy.
+        keys: std::collections::HashSet<u64>,
+        /// The pending key, and whether its entry is dropped (a duplicate or
+        /// non-scalar key, already reported).
+        key: Option<(Node, bool)>,
         size: usize,
     },
 }
@@ -187,9 +203,14 @@ fn install_quiet_hook() {
     });
 }
 
-/// Parse one YAML document into a tree. `Ok(None)` for an empty stream (only
-/// comments or nothing). A second document in the same stream is an error.
-pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+/// A parsed document: the tree (`None` for an empty stream: only comments or
+/// nothing) and the problems that did not stop parsing (duplicate keys, non-scalar
+/// keys; those entries are left out of the tree).
+pub type Parsed = (Option<Node>, Vec<YamlError>);
+
+/// Parse one YAML document into a tree. A syntax error, a second document in the
+/// same stream, or a bound exceeded is `Err`.
+pub fn parse(text: &str) -> Result<Parsed, YamlError> {
     install_quiet_hook();
     QUIET_PANIC.with(|q| q.set(true));
     let result = std::panic::catch_unwind(|| parse_inner(text));
@@ -203,11 +224,13 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     }
 }
 
-fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
+fn parse_inner(text: &str) -> Result<Parsed, YamlError> {
+    let mut problems: Vec<YamlError> = Vec::new();
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut alias_nodes: usize = 0;
+    let mut anchored_nodes: usize = 0;
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
 
@@ -284,6 +307,7 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
                     pos,
                     anchor,
                     entries: Vec::new(),
+                    keys: std::collections::HashSet::new(),
                     key: None,
                     size: 1,
                 });
@@ -329,6 +353,15 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
             continue;
         };
         if anchor > 0 {
+            anchored_nodes = anchored_nodes.saturating_add(node.size);
+            if anchored_nodes > MAX_ANCHORED_NODES {
+                return Err(YamlError {
+                    pos: node.pos,
+                    message: format!(
+                        "anchors hold more than {MAX_ANCHORED_NODES} nodes; refusing to keep them"
+                    ),
+                });
+            }
             anchors.insert(anchor, node.clone());
         }
         match stack.last_mut() {
@@ -338,41 +371,70 @@ fn parse_inner(text: &str) -> Result<Option<Node>, YamlError> {
                 items.push(node);
             }
             Some(Frame::Map {
-                entries, key, size, ..
+                entries,
+                keys,
+                key,
+                size,
+                ..
             }) => {
                 *size = size.saturating_add(node.size);
                 match key.take() {
                     None => {
+                        let mut drop = false;
                         if !matches!(node.value, Value::Scalar(_)) {
-                            return Err(YamlError {
-                                pos: node.pos,
-                                message:
-                                    "mapping keys must be plain strings, not lists or mappings"
-                                        .into(),
-                            });
-                        }
-                        if let Some((first, _)) = entries
-                            .iter()
-                            .find(|(k, _)| k.key_text() == node.key_text())
+                            note(
+                                &mut problems,
+                                YamlError {
+                                    pos: node.pos,
+                                    message:
+                                        "mapping keys must be plain strings, not lists or mappings"
+                                            .into(),
+                                },
+                            );
+                            drop = true;
+                        } else if !keys.insert(key_hash(node.key_text()))
+                            && let Some((first, _)) = entries
+                                .iter()
+                                .find(|(k, _)| k.key_text() == node.key_text())
                         {
-                            return Err(YamlError {
-                                pos: node.pos,
-                                message: format!(
-                                    "duplicate key `{}` (first at line {}, column {})",
-                                    node.key_text(),
-                                    first.pos.line,
-                                    first.pos.col
-                                ),
-                            });
+                            note(
+                                &mut problems,
+                                YamlError {
+                                    pos: node.pos,
+                                    message: format!(
+                                        "duplicate key `{}` (first at line {}, column {}); this entry is ignored",
+                                        node.key_text(),
+                                        first.pos.line,
+                                        first.pos.col
+                                    ),
+                                },
+                            );
+                            drop = true;
                         }
-                        *key = Some(node);
+                        *key = Some((node, drop));
                     }
-                    Some(k) => entries.push((k, node)),
+                    Some((_, true)) => {}
+                    Some((k, false)) => entries.push((k, node)),
                 }
             }
         }
     }
-    Ok(root)
+    Ok((root, problems))
+}
+
+/// Record a problem that does not stop parsing; past a thousand, further ones would
+/// only be counted away by the per-file cap, so they are not kept.
+fn note(problems: &mut Vec<YamlError>, e: YamlError) {
+    if problems.len() < 1000 {
+        problems.push(e);
+    }
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 fn syntax_error(text: &str, e: &yaml_rust2::ScanError) -> YamlError {
@@ -428,7 +490,7 @@ mod tests {
 
     #[test]
     fn positions_are_one_based() {
-        let n = parse("a:\n  - x\n  - y: 1\n").unwrap().unwrap();
+        let n = parse("a:\n  - x\n  - y: 1\n").unwrap().0.unwrap();
         let Value::Map(entries) = &n.value else {
             panic!("map")
         };
@@ -442,8 +504,8 @@ mod tests {
 
     #[test]
     fn empty_stream_is_none() {
-        assert_eq!(parse("# only a comment\n").unwrap(), None);
-        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(parse("# only a comment\n").unwrap(), (None, vec![]));
+        assert_eq!(parse("").unwrap(), (None, vec![]));
     }
 
     #[test]
@@ -454,10 +516,21 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_errors() {
-        let e = parse("a: 1\na: 2\n").unwrap_err();
-        assert_eq!(e.pos.line, 2);
-        assert!(e.message.contains("duplicate key `a`"));
+    fn duplicate_keys_are_reported_and_dropped() {
+        let (root, problems) = parse("a: 1\na: 2\nb: 3\n").unwrap();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].pos.line, 2);
+        assert!(problems[0].message.contains("duplicate key `a`"));
+        let Some(Node {
+            value: Value::Map(entries),
+            ..
+        }) = root
+        else {
+            panic!("map")
+        };
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.key_text()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(entries[0].1.pos.line, 1);
     }
 
     #[test]
@@ -475,7 +548,7 @@ mod tests {
 
     #[test]
     fn small_aliases_expand() {
-        let n = parse("a: &x {k: v}\nb: *x\n").unwrap().unwrap();
+        let n = parse("a: &x {k: v}\nb: *x\n").unwrap().0.unwrap();
         let Value::Map(entries) = &n.value else {
             panic!("map")
         };
