@@ -81,10 +81,10 @@ fn parse_csdl() -> Csdl {
                     attr(l, "Type").expect("nav type"),
                 );
             }
-        } else if l.starts_with("</EntityType>") || l.starts_with("</ComplexType>") {
-            if let Some((name, def)) = current.take() {
-                types.insert(name, def);
-            }
+        } else if (l.starts_with("</EntityType>") || l.starts_with("</ComplexType>"))
+            && let Some((name, def)) = current.take()
+        {
+            types.insert(name, def);
         }
     }
     Csdl { types, enums }

@@ -84,19 +84,19 @@ impl Shared {
 
 /// Load the tenant from the state file, or make a new one.
 fn load_tenant(config: &EmulatorConfig) -> anyhow::Result<(Tenant, bool)> {
-    if let Some(path) = &config.state_file {
-        if path.exists() {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("reading emulator state file {}", path.display()))?;
-            let mut t = Tenant::from_json_bytes(&bytes).with_context(|| {
-                format!(
-                    "emulator state file {} is not a valid tenant",
-                    path.display()
-                )
-            })?;
-            t.merge_config(&config.domains, &config.skus);
-            return Ok((t, false));
-        }
+    if let Some(path) = &config.state_file
+        && path.exists()
+    {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading emulator state file {}", path.display()))?;
+        let mut t = Tenant::from_json_bytes(&bytes).with_context(|| {
+            format!(
+                "emulator state file {} is not a valid tenant",
+                path.display()
+            )
+        })?;
+        t.merge_config(&config.domains, &config.skus);
+        return Ok((t, false));
     }
     Ok((
         Tenant::new(&config.tenant, &config.domains, &config.skus),
@@ -188,13 +188,19 @@ pub(crate) async fn start(
     let persister = shared.config.state_file.as_ref().map(|_| {
         let sh = shared.clone();
         tokio::spawn(async move {
+            // Saving a large tenant holds the tenant lock while it is serialized; keep
+            // that to a small share of the time by spacing saves at least 4x their cost.
+            let mut last_cost = Duration::ZERO;
             loop {
                 sh.notify.notified().await;
-                tokio::time::sleep(Duration::from_millis(sh.config.persist_debounce_ms)).await;
+                let wait = Duration::from_millis(sh.config.persist_debounce_ms).max(last_cost * 4);
+                tokio::time::sleep(wait).await;
                 if sh.dirty.load(Ordering::SeqCst) {
+                    let t0 = Instant::now();
                     if let Err(e) = save_now(&sh).await {
                         tracing::warn!("emulator: could not persist state: {e:#}");
                     }
+                    last_cost = t0.elapsed();
                 }
             }
         })
@@ -207,6 +213,16 @@ pub(crate) async fn start(
         server,
         persister,
     })
+}
+
+/// Save at shutdown: when something changed since the last save, or the file is missing.
+pub(crate) async fn save_if_needed(sh: &Arc<Shared>) -> anyhow::Result<()> {
+    let missing = sh.config.state_file.as_ref().is_some_and(|p| !p.exists());
+    if sh.dirty.load(Ordering::SeqCst) || missing {
+        save_now(sh).await
+    } else {
+        Ok(())
+    }
 }
 
 /// Write the tenant to the state file atomically (temp file in the same directory,
@@ -303,7 +319,7 @@ fn error_response(e: &GraphError, ids: &Ids) -> Response {
         &ids.client_request_id,
         &graph_date(time::OffsetDateTime::now_utc()),
     );
-    json_response(e.status, &body, &e.headers)
+    json_response(e.status, &body, e.headers())
 }
 
 fn graph_response(r: graph::Resp) -> Response {
@@ -575,12 +591,12 @@ struct RequestOptions {
 
 impl RequestOptions {
     fn from_headers(h: &HeaderMap) -> Self {
-        let mut o = RequestOptions::default();
-        o.eventual = header_str(h, "consistencylevel")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
-        o.max_page = header_str(h, "prefer").and_then(parse_prefer);
-        o.content_type = header_str(h, "content-type").map(str::to_string);
-        o
+        RequestOptions {
+            eventual: header_str(h, "consistencylevel")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual")),
+            max_page: header_str(h, "prefer").and_then(parse_prefer),
+            content_type: header_str(h, "content-type").map(str::to_string),
+        }
     }
 
     fn from_json(h: Option<&Value>) -> Self {
@@ -812,9 +828,6 @@ fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8], exchange: &Ids) -
             Ok(r) => r.status,
             Err(e) => e.status,
         };
-        if status == 429 {
-            // counted in execute
-        }
         statuses.insert(id.clone(), status);
         responses.push(part(id, result));
     }
@@ -904,7 +917,7 @@ fn part(id: &str, result: Result<graph::Resp, GraphError>) -> Value {
         Err(e) => {
             m.insert("status".into(), json!(e.status));
             let mut h = Map::new();
-            for (k, v) in &e.headers {
+            for (k, v) in e.headers() {
                 h.insert(k.clone(), json!(v));
             }
             h.insert("Content-Type".into(), json!("application/json"));
