@@ -388,7 +388,7 @@ struct Scope<'a, 'o> {
     /// Bound group → its transitive user members.
     bound_members: BTreeMap<&'a str, Vec<u32>>,
     /// Candidate user → the first bound group providing it.
-    via: BTreeMap<u32, &'a str>,
+    via: Vec<Option<&'a str>>,
     /// Provisioned user → its login in the app.
     provisioned: BTreeMap<u32, String>,
     /// Lower-cased login → username, for every repository user (lookup only).
@@ -404,9 +404,9 @@ struct Scope<'a, 'o> {
 /// What [`AppPlanner::plan_users`] leaves for the membership step.
 struct UserPass<'o> {
     /// Provisioned users that exist live or are created by this plan.
-    present_users: BTreeSet<u32>,
+    present_users: Vec<bool>,
     /// Provisioned user → its live id.
-    live_id_of: BTreeMap<u32, &'o str>,
+    live_id_of: Vec<Option<&'o str>>,
     /// Lower-cased logins of live users owned by provisioned users.
     matched_live: BTreeSet<String>,
 }
@@ -582,12 +582,12 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
 
         // Transitive members of each bound group; the union is the candidate set.
         let mut bound_members: BTreeMap<&'a str, Vec<u32>> = BTreeMap::new();
-        let mut via: BTreeMap<u32, &'a str> = BTreeMap::new(); // user → first bound group
+        let mut via: Vec<Option<&'a str>> = vec![None; desired.users.len()]; // user → first bound group
         for &g in bound.keys() {
             let gi = self.ix.group_idx[g];
             let members = self.ix.flatten(gi);
             for &u in &members {
-                via.entry(u).or_insert(g);
+                via[u as usize].get_or_insert(g);
             }
             bound_members.insert(g, members);
         }
@@ -596,7 +596,11 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         let mut provisioned: BTreeMap<u32, String> = BTreeMap::new(); // user → login
         let mut hands_off_logins: BTreeSet<String> = BTreeSet::new();
         let mut login_owner: BTreeMap<String, &'a str> = BTreeMap::new();
-        for (&u, &g) in &via {
+        for (u, g) in via
+            .iter()
+            .enumerate()
+            .filter_map(|(u, g)| g.map(|g| (u as u32, g)))
+        {
             let user = &desired.users[u as usize];
             let login = login_for(self.app, user);
             if ignore.is_match(&login) || ignore.is_match(user.email.trim()) {
@@ -644,13 +648,16 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         let repo_groups: BTreeSet<&str> = desired.groups.iter().map(|g| g.name.as_str()).collect();
 
         // Live users: sorted for determinism, first of duplicate logins wins.
-        let mut live_sorted: Vec<&'o ObservedUser> = self.obs.users.iter().collect();
-        live_sorted
-            .sort_by(|a, b| (a.login.to_lowercase(), &a.id).cmp(&(b.login.to_lowercase(), &b.id)));
+        let mut live_sorted: Vec<(String, &'o ObservedUser)> = self
+            .obs
+            .users
+            .iter()
+            .map(|u| (u.login.to_lowercase(), u))
+            .collect();
+        live_sorted.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
         let mut live_by_login: BTreeMap<String, LiveUser<'o>> = BTreeMap::new();
         let mut scope_users = 0usize;
-        for u in live_sorted {
-            let lower = u.login.to_lowercase();
+        for (lower, u) in live_sorted {
             let email = u.attributes.get("email").map(String::as_str).unwrap_or("");
             let ignored = ignore.is_match(&u.login)
                 || (!email.is_empty() && ignore.is_match(email))
@@ -732,8 +739,9 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             ..
         } = sc;
         // ---- users: create / update / enable / disable / licenses ----
-        let mut present_users: BTreeSet<u32> = BTreeSet::new(); // live or being created
-        let mut live_id_of: BTreeMap<u32, &'o str> = BTreeMap::new();
+        let n = self.ix.desired.users.len();
+        let mut present_users = vec![false; n]; // live or being created
+        let mut live_id_of: Vec<Option<&'o str>> = vec![None; n];
         let mut license_delta: BTreeMap<String, (u64, u64)> = BTreeMap::new(); // sku → (adds, removes)
         let mut matched_live: BTreeSet<String> = BTreeSet::new(); // lower logins owned by provisioned users
         let sku_names: BTreeMap<String, &str> = self
@@ -746,7 +754,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         for (&u, login) in provisioned {
             let user = &desired.users[u as usize];
             let lower = login.to_lowercase();
-            let group = via.get(&u).copied().unwrap_or("");
+            let group = via[u as usize].unwrap_or("");
             let policy = bound.get(group).copied().unwrap_or("");
             if live_by_login.get(&lower).is_some_and(|l| l.ignored) {
                 self.warn(format!(
@@ -798,7 +806,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         );
                         continue;
                     }
-                    present_users.insert(u);
+                    present_users[u as usize] = true;
                     let mut after = BTreeMap::new();
                     after.insert("login".to_string(), Value::String(login.clone()));
                     for f in fields {
@@ -836,8 +844,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     }
                 }
                 Some(lu) => {
-                    present_users.insert(u);
-                    live_id_of.insert(u, lu.id.as_str());
+                    present_users[u as usize] = true;
+                    live_id_of[u as usize] = Some(lu.id.as_str());
                     // Managed attributes.
                     let mut before = BTreeMap::new();
                     let mut after = BTreeMap::new();
@@ -1235,11 +1243,11 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             // Desired: provisioned, present users that are transitive members.
             let mut want: Vec<(&'a str, Option<&'o str>)> = members
                 .iter()
-                .filter(|u| present_users.contains(u))
+                .filter(|u| present_users[**u as usize])
                 .map(|u| {
                     (
                         desired.users[*u as usize].username.as_str(),
-                        live_id_of.get(u).copied(),
+                        live_id_of[*u as usize],
                     )
                 })
                 .collect();
