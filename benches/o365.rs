@@ -91,7 +91,9 @@ async fn main() -> anyhow::Result<()> {
         name: "bench".into(),
         tenant: Some("bench".into()),
         client_id: Some("bench-client".into()),
-        credentials: Some(Office365Credentials::ClientSecret(SecretRef::File("secret".into()))),
+        credentials: Some(Office365Credentials::ClientSecret(SecretRef::File(
+            "secret".into(),
+        ))),
         graph_url: Some(emu.base_url()),
         login_url: Some(emu.base_url()),
         tls: None,
@@ -108,12 +110,19 @@ async fn main() -> anyhow::Result<()> {
 
     let mut changes = Vec::with_capacity(groups + users + members);
     for g in 0..groups {
-        changes.push(change(ObjectKind::Group, format!("group{g:05}"), Action::Create));
+        changes.push(change(
+            ObjectKind::Group,
+            format!("group{g:05}"),
+            Action::Create,
+        ));
     }
     for u in 0..users {
         let mut c = change(ObjectKind::User, format!("user{u:06}"), Action::Create);
         let after: BTreeMap<_, _> = [
-            ("email".to_string(), json!(format!("user{u:06}@bench.example"))),
+            (
+                "email".to_string(),
+                json!(format!("user{u:06}@bench.example")),
+            ),
             ("first_name".to_string(), json!("Bench")),
             ("last_name".to_string(), json!(format!("User{u}"))),
             ("department".to_string(), json!("Load")),
@@ -131,7 +140,11 @@ async fn main() -> anyhow::Result<()> {
         if seen.insert((g, u)) {
             let gname = format!("group{g:05}");
             let uname = format!("user{u:06}");
-            let mut c = change(ObjectKind::Membership, format!("{gname}/{uname}"), Action::Add);
+            let mut c = change(
+                ObjectKind::Membership,
+                format!("{gname}/{uname}"),
+                Action::Add,
+            );
             c.group = Some(gname);
             c.member = Some(uname);
             changes.push(c);
@@ -157,8 +170,13 @@ async fn main() -> anyhow::Result<()> {
     let apply_time = t0.elapsed();
     let s1 = emu.stats();
     let (http, graph, writes, throttled) = delta(s0, s1);
-    println!("office365 connector benchmark (emulator in-process, throttling {})", if throttle { "on" } else { "off" });
-    println!("| step | changes | HTTP requests | Graph requests | Graph writes | throttled | wall time | writes per HTTP request |");
+    println!(
+        "office365 connector benchmark (emulator in-process, throttling {})",
+        if throttle { "on" } else { "off" }
+    );
+    println!(
+        "| step | changes | HTTP requests | Graph requests | Graph writes | throttled | wall time | writes per HTTP request |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     println!(
         "| apply: {groups} group + {users} user creates, {} member adds | {} ok / {} failed | {http} | {graph} | {writes} | {throttled} | {:.2?} | {:.1} |",

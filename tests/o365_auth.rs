@@ -36,8 +36,12 @@ fn oidc_token(subject: &str, audience: &str) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = json!({"iss": ISSUER, "sub": subject, "aud": audience, "iat": now, "nbf": now - 5, "exp": now + 300});
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(TEST_KEY.as_bytes()).expect("key");
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key)
-        .expect("sign")
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .expect("sign")
 }
 
 #[tokio::test]
@@ -58,10 +62,25 @@ async fn missing_settings_and_secrets_are_named() {
     app.credentials = Some(Office365Credentials::ClientSecret(SecretRef::Env(
         "ROSTER_O365_TEST_UNSET_SECRET".into(),
     )));
-    let e = format!("{:#}", Office365Connector::connect(&app, &env.ctx).await.err().expect("fails"));
-    assert!(e.contains("ROSTER_O365_TEST_UNSET_SECRET") && e.contains(APP), "{e}");
+    let e = format!(
+        "{:#}",
+        Office365Connector::connect(&app, &env.ctx)
+            .await
+            .err()
+            .expect("fails")
+    );
+    assert!(
+        e.contains("ROSTER_O365_TEST_UNSET_SECRET") && e.contains(APP),
+        "{e}"
+    );
     app.tenant = None;
-    let e = format!("{:#}", Office365Connector::connect(&app, &env.ctx).await.err().expect("fails"));
+    let e = format!(
+        "{:#}",
+        Office365Connector::connect(&app, &env.ctx)
+            .await
+            .err()
+            .expect("fails")
+    );
     assert!(e.contains("tenant"), "{e}");
     env.emu.shutdown().await.expect("shutdown");
 }
@@ -114,12 +133,25 @@ fn federated_config(dir: &std::path::Path) -> roster::emulator::EmulatorConfig {
 async fn federated_token_files_authenticate_and_a_wrong_subject_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut env = start(federated_config(dir.path())).await;
-    write(env.dir.path(), "oidc.jwt", &oidc_token(SUBJECT, "api://AzureADTokenExchange"));
-    env.app.credentials = Some(Office365Credentials::FederatedToken(SecretRef::File("oidc.jwt".into())));
+    write(
+        env.dir.path(),
+        "oidc.jwt",
+        &oidc_token(SUBJECT, "api://AzureADTokenExchange"),
+    );
+    env.app.credentials = Some(Office365Credentials::FederatedToken(SecretRef::File(
+        "oidc.jwt".into(),
+    )));
     let conn = env.connect().await;
     assert!(read_all(&conn).await.users.is_empty());
 
-    write(env.dir.path(), "oidc.jwt", &oidc_token("repo:someone/else:ref:refs/heads/main", "api://AzureADTokenExchange"));
+    write(
+        env.dir.path(),
+        "oidc.jwt",
+        &oidc_token(
+            "repo:someone/else:ref:refs/heads/main",
+            "api://AzureADTokenExchange",
+        ),
+    );
     let e = connect_err(&env).await;
     assert!(e.contains("AADSTS700213"), "{e}");
     assert!(e.contains("subject"), "{e}");
@@ -147,18 +179,31 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
         max_deletes: None,
     };
     let state_file = repo.path().join(".roster/sandbox-tenant.json");
-    let conn = Office365Connector::connect(&app, &ctx).await.expect("sandbox starts");
-    assert!(conn.sandbox_url().is_some_and(|u| u.starts_with("http://127.0.0.1:")));
+    let conn = Office365Connector::connect(&app, &ctx)
+        .await
+        .expect("sandbox starts");
+    assert!(
+        conn.sandbox_url()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:"))
+    );
     assert!(state_file.exists(), "state file created on first use");
     let o = read_all(&conn).await;
     assert_eq!(o.app, "sandbox");
     assert_eq!(o.verified_domains, vec!["example.org".to_string()]);
-    assert!(o.skus.iter().any(|s| s.part_number == "ENTERPRISEPACK" && s.enabled > 0));
+    assert!(
+        o.skus
+            .iter()
+            .any(|s| s.part_number == "ENTERPRISEPACK" && s.enabled > 0)
+    );
 
     let mut u = user("zoe");
     u.email = "zoe@example.org".into();
     let state = desired(vec![u.clone()], vec![group("Crew", GroupKind::Security)]);
-    let mut c = vec![group_create("Crew"), user_create(&u), member("Crew", "zoe", Action::Add)];
+    let mut c = vec![
+        group_create("Crew"),
+        user_create(&u),
+        member("Crew", "zoe", Action::Add),
+    ];
     for ch in &mut c {
         ch.app = "sandbox".into();
     }
@@ -167,7 +212,9 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
     conn.close().await.expect("close persists");
 
     // A second run finds the same tenant.
-    let conn2 = Office365Connector::connect(&app, &ctx).await.expect("sandbox restarts");
+    let conn2 = Office365Connector::connect(&app, &ctx)
+        .await
+        .expect("sandbox restarts");
     let o2: ObservedApp = read_all(&conn2).await;
     assert_eq!(o2.users.len(), 1);
     assert_eq!(o2.users[0].login, "zoe@example.org");

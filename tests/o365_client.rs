@@ -33,7 +33,11 @@ async fn apply_and_read_back_every_kind_of_change() {
     let empty = read_all(&conn).await;
     assert!(empty.users.is_empty());
     assert_eq!(empty.verified_domains, vec![DOMAIN.to_string()]);
-    let sku = empty.skus.iter().find(|s| s.part_number == SKU).expect("sku");
+    let sku = empty
+        .skus
+        .iter()
+        .find(|s| s.part_number == SKU)
+        .expect("sku");
     assert_eq!((sku.enabled, sku.consumed), (500, 0));
     assert!(empty.directory_id.is_some());
 
@@ -74,14 +78,34 @@ async fn apply_and_read_back_every_kind_of_change() {
     let o = read_all(&conn).await;
     assert_eq!(o.users.len(), 3);
     let a = o.user_by_login("alice@contoso.com").expect("alice");
-    assert_eq!(a.attributes.get("first_name").map(String::as_str), Some("Firstalice"));
-    assert_eq!(a.attributes.get("job_title").map(String::as_str), Some("Rep"));
-    assert_eq!(a.attributes.get("email").map(String::as_str), Some("alice@contoso.com"));
-    assert_eq!(a.attributes.get("usage_location").map(String::as_str), Some("US"));
-    assert_eq!(a.attributes.get("display_name").map(String::as_str), Some("Firstalice Lastalice"));
+    assert_eq!(
+        a.attributes.get("first_name").map(String::as_str),
+        Some("Firstalice")
+    );
+    assert_eq!(
+        a.attributes.get("job_title").map(String::as_str),
+        Some("Rep")
+    );
+    assert_eq!(
+        a.attributes.get("email").map(String::as_str),
+        Some("alice@contoso.com")
+    );
+    assert_eq!(
+        a.attributes.get("usage_location").map(String::as_str),
+        Some("US")
+    );
+    assert_eq!(
+        a.attributes.get("display_name").map(String::as_str),
+        Some("Firstalice Lastalice")
+    );
     assert!(a.enabled);
     assert_eq!(a.licenses, BTreeSet::from([SKU.to_string()]));
-    assert!(o.user_by_login("bob@contoso.com").expect("bob").licenses.is_empty());
+    assert!(
+        o.user_by_login("bob@contoso.com")
+            .expect("bob")
+            .licenses
+            .is_empty()
+    );
     // The user create's reported id is the live id.
     match rec.result_of(ObjectKind::User, "alice", Action::Create) {
         Some(ChangeResult::Applied { id: Some(id), .. }) => assert_eq!(id, a.id),
@@ -89,7 +113,10 @@ async fn apply_and_read_back_every_kind_of_change() {
     }
     assert_eq!(group_of(&o, "Team").kind, "microsoft365");
     assert_eq!(group_of(&o, "Sales").kind, "security");
-    assert_eq!(group_of(&o, "Sales").description.as_deref(), Some("Sales group"));
+    assert_eq!(
+        group_of(&o, "Sales").description.as_deref(),
+        Some("Sales group")
+    );
     let sales_members = &group_of(&o, "Sales").member_ids;
     let expected: BTreeSet<String> = [
         id_of(&o, "alice@contoso.com"),
@@ -107,7 +134,10 @@ async fn apply_and_read_back_every_kind_of_change() {
     // Second round: updates, enable/disable, license removal, member removal, an add
     // that already exists, a create of a user that already exists, deletes.
     let changes2 = vec![
-        user_update("bob", &[("job_title", json!("Manager")), ("department", json!(null))]),
+        user_update(
+            "bob",
+            &[("job_title", json!("Manager")), ("department", json!(null))],
+        ),
         user_action("carol", Action::Disable),
         license("alice", SKU, Action::Remove),
         member("Sales", "alice", Action::Add),
@@ -120,15 +150,28 @@ async fn apply_and_read_back_every_kind_of_change() {
     let rec2 = apply(&conn, &changes2, &desired_state, &o).await;
     assert_eq!(rec2.failures(), vec![], "all applied");
     match rec2.result_of(ObjectKind::User, "alice", Action::Create) {
-        Some(ChangeResult::Applied { id: Some(id), .. }) => assert_eq!(id, a.id, "adopted, not duplicated"),
+        Some(ChangeResult::Applied { id: Some(id), .. }) => {
+            assert_eq!(id, a.id, "adopted, not duplicated")
+        }
         other => panic!("alice re-create: {other:?}"),
     }
     let o2 = read_all(&conn).await;
     assert_eq!(o2.users.len(), 2, "carol deleted, alice not duplicated");
     let b = o2.user_by_login("bob@contoso.com").expect("bob");
-    assert_eq!(b.attributes.get("job_title").map(String::as_str), Some("Manager"));
-    assert!(!b.attributes.contains_key("department"), "department cleared");
-    assert!(o2.user_by_login("alice@contoso.com").expect("alice").licenses.is_empty());
+    assert_eq!(
+        b.attributes.get("job_title").map(String::as_str),
+        Some("Manager")
+    );
+    assert!(
+        !b.attributes.contains_key("department"),
+        "department cleared"
+    );
+    assert!(
+        o2.user_by_login("alice@contoso.com")
+            .expect("alice")
+            .licenses
+            .is_empty()
+    );
     assert!(o2.group_by_name("Nested").is_none());
     assert_eq!(
         group_of(&o2, "Sales").member_ids,
@@ -137,7 +180,10 @@ async fn apply_and_read_back_every_kind_of_change() {
     assert_eq!(o2.skus[0].consumed, 0);
 
     // Removing what is already gone, and deleting what is already deleted, succeed.
-    let changes3 = vec![member("Sales", "bob", Action::Remove), user_action("bob", Action::Enable)];
+    let changes3 = vec![
+        member("Sales", "bob", Action::Remove),
+        user_action("bob", Action::Enable),
+    ];
     let rec3 = apply(&conn, &changes3, &desired_state, &o2).await;
     assert_eq!(rec3.failures(), vec![]);
     conn.close().await.expect("close");
@@ -152,7 +198,10 @@ async fn failed_prerequisites_skip_their_dependants_and_report_request_ids() {
     let mut outsider = user("dave");
     outsider.email = "dave@not-verified.example".into();
     let good = user("erin");
-    let state = desired(vec![outsider.clone(), good.clone()], vec![group("Ops", GroupKind::Security)]);
+    let state = desired(
+        vec![outsider.clone(), good.clone()],
+        vec![group("Ops", GroupKind::Security)],
+    );
     let changes = vec![
         group_create("Ops"),
         user_create(&outsider),
@@ -230,12 +279,18 @@ async fn reads_and_writes_stay_at_the_request_floor() {
     let after_write = env.emu.stats();
     let writes = after_write.writes - before.writes;
     let http = after_write.http_requests - before.http_requests;
-    let member_adds = changes.iter().filter(|c| c.object == ObjectKind::Membership).count();
+    let member_adds = changes
+        .iter()
+        .filter(|c| c.object == ObjectKind::Membership)
+        .count();
     // Member adds go 20 per PATCH, so Graph sees fewer writes than changes.
     assert!(writes as usize >= u + g, "writes {writes}");
     assert!(writes as usize <= u + g + member_adds, "writes {writes}");
     let writes_floor = (u + g).div_ceil(20) as u64 + (writes - (u + g) as u64).div_ceil(20);
-    println!("populate: {} changes, {writes} Graph writes, {http} HTTP requests", changes.len());
+    println!(
+        "populate: {} changes, {writes} Graph writes, {http} HTTP requests",
+        changes.len()
+    );
     assert!(
         http <= writes_floor + 4 + 3,
         "at most one HTTP request per 20 writes: {http} for {writes} writes"
@@ -265,9 +320,17 @@ async fn reads_and_writes_stay_at_the_request_floor() {
         .expect("read");
     let s3 = env.emu.stats();
     let reads2 = s3.http_requests - s2.http_requests;
-    assert!(reads2 <= read_floor(u, g, wanted.len()) + 3, "{reads2} requests");
+    assert!(
+        reads2 <= read_floor(u, g, wanted.len()) + 3,
+        "{reads2} requests"
+    );
     for gr in &o2.groups {
-        assert_eq!(gr.member_ids.is_empty(), !wanted.contains(&gr.name), "{}", gr.name);
+        assert_eq!(
+            gr.member_ids.is_empty(),
+            !wanted.contains(&gr.name),
+            "{}",
+            gr.name
+        );
     }
     env.emu.shutdown().await.expect("shutdown");
 }
@@ -323,8 +386,14 @@ async fn faults_and_replication_lag_still_converge_without_duplicates() {
         .iter()
         .map(|u| (u.id.as_str(), u.login.as_str()))
         .collect();
-    for c in changes.iter().filter(|c| c.object == ObjectKind::Membership) {
-        let (gname, uname) = (c.group.as_deref().unwrap_or(""), c.member.as_deref().unwrap_or(""));
+    for c in changes
+        .iter()
+        .filter(|c| c.object == ObjectKind::Membership)
+    {
+        let (gname, uname) = (
+            c.group.as_deref().unwrap_or(""),
+            c.member.as_deref().unwrap_or(""),
+        );
         let gr = group_of(&o, gname);
         assert!(
             gr.member_ids
@@ -338,22 +407,33 @@ async fn faults_and_replication_lag_still_converge_without_duplicates() {
 
 #[tokio::test]
 async fn throttling_is_honoured_and_converges() {
+    // A budget of 6 requests per second (burst 60): the apply must wait for it.
     let mut cfg = config();
-    cfg.writes_per_150s = Some(100_000);
-    cfg.ru_per_10s = Some(400);
+    cfg.ru_per_10s = Some(60);
     let env = start(cfg).await;
-    let policy = RetryPolicy {
-        max_throttled: 1000,
-        ..RetryPolicy::default()
-    };
-    let conn = Office365Connector::connect_with(&env.app, &env.ctx, policy)
-        .await
-        .expect("connects");
-    let (u, g) = (400usize, 10usize);
-    let (_state, _changes) = populate(&conn, u, g, 5).await;
+    let conn = env.connect().await;
+    let (u, g) = (120usize, 6usize);
+    let t0 = std::time::Instant::now();
+    let (_state, changes) = populate(&conn, u, g, 5).await;
+    let elapsed = t0.elapsed();
     let s = env.emu.stats();
-    println!("throttled {} of {} requests ({} HTTP)", s.throttled, s.requests, s.http_requests);
+    println!(
+        "throttled {} of {} requests ({} HTTP, {} writes) in {elapsed:?} for {} changes",
+        s.throttled,
+        s.requests,
+        s.http_requests,
+        s.writes,
+        changes.len()
+    );
     assert!(s.throttled > 0, "the budget was exceeded");
+    // Pacing keeps refusals and extra batches few: within twice the batching floor.
+    let floor = s.writes.div_ceil(20);
+    assert!(
+        s.http_requests <= 2 * floor + 6,
+        "{} HTTP requests for {} writes",
+        s.http_requests,
+        s.writes
+    );
     let o = read_all(&conn).await;
     assert_eq!(o.users.len(), u);
     assert_eq!(o.groups.len(), g);

@@ -20,8 +20,12 @@ fn oidc_token(subject: &str, audience: &str) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = json!({"iss": ISSUER, "sub": subject, "aud": audience, "iat": now, "nbf": now - 5, "exp": now + 300});
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(TEST_KEY.as_bytes()).expect("key");
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key)
-        .expect("sign")
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .expect("sign")
 }
 
 fn federated_config(dir: &std::path::Path) -> roster::emulator::EmulatorConfig {
@@ -89,4 +93,3 @@ async fn github_actions_oidc_tokens_are_fetched_with_the_federation_audience() {
     assert!(read_all(&conn).await.users.is_empty());
     env.emu.shutdown().await.expect("shutdown");
 }
-

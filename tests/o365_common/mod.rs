@@ -56,7 +56,9 @@ pub async fn start(cfg: EmulatorConfig) -> Env {
         name: APP.into(),
         tenant: Some(TENANT.into()),
         client_id: Some(CLIENT_ID.into()),
-        credentials: Some(Office365Credentials::ClientSecret(SecretRef::File("secret.txt".into()))),
+        credentials: Some(Office365Credentials::ClientSecret(SecretRef::File(
+            "secret.txt".into(),
+        ))),
         graph_url: Some(base.clone()),
         login_url: Some(base),
         tls: None,
@@ -181,7 +183,12 @@ pub fn user_create(u: &User) -> Change {
 
 pub fn user_update(username: &str, after: &[(&str, Value)]) -> Change {
     let mut c = change(ObjectKind::User, username, Action::Update);
-    c.after = Some(after.iter().map(|(k, v)| (k.to_string(), v.clone())).collect());
+    c.after = Some(
+        after
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    );
     c
 }
 

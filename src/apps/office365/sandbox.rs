@@ -34,14 +34,20 @@ impl Sandbox {
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir).with_context(|| {
-                format!("app {name}: cannot create the sandbox directory {}", dir.display())
+                format!(
+                    "app {name}: cannot create the sandbox directory {}",
+                    dir.display()
+                )
             })?;
         }
         let domains = match app.authorized_domains.as_deref() {
             Some(d) if !d.is_empty() => d.iter().map(|d| d.to_ascii_lowercase()).collect(),
             _ => vec![SANDBOX_DOMAIN.to_string()],
         };
-        let tenant = app.tenant.clone().unwrap_or_else(|| SANDBOX_TENANT.to_string());
+        let tenant = app
+            .tenant
+            .clone()
+            .unwrap_or_else(|| SANDBOX_TENANT.to_string());
         let client_id = uuid::Uuid::new_v4().to_string();
         let secret = super::apply::random_password();
         let config = EmulatorConfig {
@@ -55,7 +61,12 @@ impl Sandbox {
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let handle = crate::emulator::start(config, listen)
             .await
-            .with_context(|| format!("app {name}: cannot start the sandbox tenant at {}", state.display()))?;
+            .with_context(|| {
+                format!(
+                    "app {name}: cannot start the sandbox tenant at {}",
+                    state.display()
+                )
+            })?;
         let base = handle.base_url();
         let endpoint = Endpoint {
             graph_url: base.clone(),
