@@ -516,12 +516,10 @@ fn federated_key(
 /// The DER bytes of the first certificate in a PEM file.
 pub fn first_cert_der(pem: &[u8]) -> Option<Vec<u8>> {
     let mut rd = std::io::BufReader::new(pem);
-    for item in rustls_pemfile::certs(&mut rd) {
-        if let Ok(c) = item {
-            return Some(c.as_ref().to_vec());
-        }
-    }
-    None
+    rustls_pemfile::certs(&mut rd)
+        .flatten()
+        .next()
+        .map(|c| c.as_ref().to_vec())
 }
 
 /// Check `Authorization: Bearer …` against the emulator's signing key; returns the app id.

@@ -4,13 +4,20 @@
 
 use serde_json::{Value, json};
 
-/// An error a Graph request ends in: HTTP status, Graph error code and message, optional
-/// `details` and extra response headers (e.g. `Retry-After`).
+/// An error a Graph request ends in: HTTP status, Graph error code and message, and
+/// rarely used extras (`details`, response headers such as `Retry-After`) kept boxed so
+/// the error stays small on the success path.
 #[derive(Debug, Clone)]
 pub struct GraphError {
     pub status: u16,
-    pub code: String,
+    pub code: &'static str,
     pub message: String,
+    pub extra: Option<Box<ErrorExtra>>,
+}
+
+/// The less common parts of an error.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorExtra {
     pub details: Vec<Value>,
     pub headers: Vec<(String, String)>,
     /// Extra members of `innerError` (the throttling body carries `code`/`status` there).
@@ -18,25 +25,38 @@ pub struct GraphError {
 }
 
 impl GraphError {
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         GraphError {
             status,
-            code: code.to_string(),
+            code,
             message: message.into(),
-            details: Vec::new(),
-            headers: Vec::new(),
-            inner_extra: Vec::new(),
+            extra: None,
         }
     }
 
+    fn extra_mut(&mut self) -> &mut ErrorExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Extra response headers of this error.
+    pub fn headers(&self) -> &[(String, String)] {
+        self.extra
+            .as_ref()
+            .map(|e| e.headers.as_slice())
+            .unwrap_or(&[])
+    }
+
     pub fn with_detail(mut self, code: &str, target: &str) -> Self {
-        self.details
+        self.extra_mut()
+            .details
             .push(json!({ "code": code, "message": "", "target": target }));
         self
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_string(), value.into()));
+        self.extra_mut()
+            .headers
+            .push((name.to_string(), value.into()));
         self
     }
 
@@ -121,10 +141,11 @@ impl GraphError {
         let ra = format_retry_after(retry_after_secs);
         let mut e = GraphError::new(429, "TooManyRequests", "Please retry again later.")
             .with_header("Retry-After", ra);
-        e.inner_extra.push(("code".into(), json!("429")));
-        e.inner_extra
+        let x = e.extra_mut();
+        x.inner_extra.push(("code".into(), json!("429")));
+        x.inner_extra
             .push(("message".into(), json!("Please retry after")));
-        e.inner_extra.push(("status".into(), json!("429")));
+        x.inner_extra.push(("status".into(), json!("429")));
         e
     }
 
@@ -134,14 +155,16 @@ impl GraphError {
         inner.insert("date".into(), json!(date));
         inner.insert("request-id".into(), json!(request_id));
         inner.insert("client-request-id".into(), json!(client_request_id));
-        for (k, v) in &self.inner_extra {
-            inner.insert(k.clone(), v.clone());
+        if let Some(x) = &self.extra {
+            for (k, v) in &x.inner_extra {
+                inner.insert(k.clone(), v.clone());
+            }
         }
         let mut err = serde_json::Map::new();
         err.insert("code".into(), json!(self.code));
         err.insert("message".into(), json!(self.message));
-        if !self.details.is_empty() {
-            err.insert("details".into(), Value::Array(self.details.clone()));
+        if let Some(x) = self.extra.as_ref().filter(|x| !x.details.is_empty()) {
+            err.insert("details".into(), Value::Array(x.details.clone()));
         }
         err.insert("innerError".into(), Value::Object(inner));
         json!({ "error": Value::Object(err) })

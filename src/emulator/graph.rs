@@ -590,13 +590,11 @@ fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
         };
         out.insert("@odata.count".into(), json!(n));
     }
-    if more {
-        if let Some(last) = page.last() {
-            out.insert(
-                "@odata.nextLink".into(),
-                json!(next_link(ctx, "users", q, "users", &last.id)),
-            );
-        }
+    if more && let Some(last) = page.last() {
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(ctx, "users", q, "users", &last.id)),
+        );
     }
     let value: Vec<Value> = page
         .iter()
@@ -648,10 +646,10 @@ fn validate_upn(t: &Tenant, upn: &str, except: Option<Uuid>) -> Result<(), Graph
         )
         .with_detail("InvalidValue", "userPrincipalName"));
     }
-    if let Some(existing) = t.user_by_upn(upn) {
-        if Some(existing) != except {
-            return Err(GraphError::conflict_property("userPrincipalName"));
-        }
+    if let Some(existing) = t.user_by_upn(upn)
+        && Some(existing) != except
+    {
+        return Err(GraphError::conflict_property("userPrincipalName"));
     }
     Ok(())
 }
@@ -830,14 +828,13 @@ fn assign_license(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid) -> R {
         }
     }
     for (sku, d) in &seat_delta {
-        if *d > 0 {
-            if let Some(s) = t.skus.iter().find(|s| s.sku_id == *sku) {
-                if i64::from(s.consumed) + d > i64::from(s.enabled) {
-                    return Err(GraphError::bad_request(format!(
-                        "Subscription with SKU {sku} does not have any available licenses."
-                    )));
-                }
-            }
+        if *d > 0
+            && let Some(s) = t.skus.iter().find(|s| s.sku_id == *sku)
+            && i64::from(s.consumed) + d > i64::from(s.enabled)
+        {
+            return Err(GraphError::bad_request(format!(
+                "Subscription with SKU {sku} does not have any available licenses."
+            )));
         }
     }
     for (sku, d) in seat_delta {
@@ -969,13 +966,11 @@ fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
             json!(t.groups.values().filter(|g| matches(g)).count()),
         );
     }
-    if more {
-        if let Some(last) = page.last() {
-            out.insert(
-                "@odata.nextLink".into(),
-                json!(next_link(ctx, "groups", q, "groups", &last.id)),
-            );
-        }
+    if more && let Some(last) = page.last() {
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(ctx, "groups", q, "groups", &last.id)),
+        );
     }
     let value: Vec<Value> = page
         .iter()
@@ -1264,10 +1259,10 @@ fn list_links(
         if ctx.hidden.contains(id) {
             return false;
         }
-        if let Some(c) = cast {
-            if t.kind_of(id) != Some(c) {
-                return false;
-            }
+        if let Some(c) = cast
+            && t.kind_of(id) != Some(c)
+        {
+            return false;
         }
         if let Some(e) = &f {
             return match (t.users.get(id), t.groups.get(id)) {
@@ -1545,13 +1540,13 @@ fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
         }
         // Seats come back with the user; refuse when the SKU is full.
         for l in &d.user.assigned_licenses {
-            if let Some(s) = t.skus.iter().find(|s| s.sku_id == l.sku_id) {
-                if s.consumed >= s.enabled {
-                    return Err(GraphError::bad_request(format!(
-                        "Subscription with SKU {} does not have any available licenses.",
-                        l.sku_id
-                    )));
-                }
+            if let Some(s) = t.skus.iter().find(|s| s.sku_id == l.sku_id)
+                && s.consumed >= s.enabled
+            {
+                return Err(GraphError::bad_request(format!(
+                    "Subscription with SKU {} does not have any available licenses.",
+                    l.sku_id
+                )));
             }
         }
         let Some(d) = t.deleted_users.remove(&id) else {
@@ -1566,10 +1561,10 @@ fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
         }
         t.insert_user(u);
         for gid in d.groups {
-            if let Some(g) = t.groups.get_mut(&gid) {
-                if g.members.insert(id) {
-                    t.record_member_event(gid, id, true);
-                }
+            if let Some(g) = t.groups.get_mut(&gid)
+                && g.members.insert(id)
+            {
+                t.record_member_event(gid, id, true);
             }
         }
         if let Some(u) = t.users.get(&id) {
@@ -1587,10 +1582,10 @@ fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
             t.record_member_event(id, mid, true);
         }
         for pid in d.member_of {
-            if let Some(p) = t.groups.get_mut(&pid) {
-                if p.members.insert(id) {
-                    t.record_member_event(pid, id, true);
-                }
+            if let Some(p) = t.groups.get_mut(&pid)
+                && p.members.insert(id)
+            {
+                t.record_member_event(pid, id, true);
             }
         }
         if let Some(g) = t.groups.get(&id) {
@@ -1725,16 +1720,14 @@ fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
                     break;
                 }
                 if let Some(mut m) = project(id) {
-                    if want_members {
-                        if let Some(g) = t.groups.get(id) {
-                            let md: Vec<Value> = g
+                    if want_members && let Some(g) = t.groups.get(id) {
+                        let md: Vec<Value> = g
                                 .members
                                 .iter()
                                 .filter(|mid| !ctx.hidden.contains(mid))
                                 .map(|mid| json!({ "@odata.type": format!("#microsoft.graph.{}", t.kind_of(mid).unwrap_or("user")), "id": mid.to_string() }))
                                 .collect();
-                            m.insert("members@delta".into(), Value::Array(md));
-                        }
+                        m.insert("members@delta".into(), Value::Array(md));
                     }
                     value.push(Value::Object(m));
                     last = Some(*id);
@@ -1807,9 +1800,8 @@ fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
                             continue;
                         }
                         if let Some(mut m) = project(&id) {
-                            if want_members {
-                                if let Some(evs) = member_changes.get(&id) {
-                                    let md: Vec<Value> = evs
+                            if want_members && let Some(evs) = member_changes.get(&id) {
+                                let md: Vec<Value> = evs
                                         .iter()
                                         .map(|(mid, added)| {
                                             let kind = t.kind_of(mid).unwrap_or("user");
@@ -1820,8 +1812,7 @@ fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
                                             }
                                         })
                                         .collect();
-                                    m.insert("members@delta".into(), Value::Array(md));
-                                }
+                                m.insert("members@delta".into(), Value::Array(md));
                             }
                             value.push(Value::Object(m));
                         }

@@ -151,10 +151,10 @@ pub fn sku_id_for(part: &str) -> Uuid {
         ("POWER_BI_PRO", "f8a1db68-be16-40ed-86d5-cb42ce701560"),
     ];
     for (p, id) in known {
-        if p.eq_ignore_ascii_case(part) {
-            if let Ok(u) = Uuid::parse_str(id) {
-                return u;
-            }
+        if p.eq_ignore_ascii_case(part)
+            && let Ok(u) = Uuid::parse_str(id)
+        {
+            return u;
         }
     }
     name_uuid(&format!("sku:{}", part.to_ascii_uppercase()))
@@ -772,10 +772,10 @@ pub fn set_user_prop(u: &mut User, key: &str, v: &Value) -> Result<(), GraphErro
         "employeeType" => u.employee_type = want_opt_string(v, key, R)?,
         "usageLocation" => {
             let s = want_opt_string(v, key, R)?;
-            if let Some(s) = &s {
-                if s.len() != 2 || !s.chars().all(|c| c.is_ascii_alphabetic()) {
-                    return Err(GraphError::invalid_value(key, R));
-                }
+            if let Some(s) = &s
+                && (s.len() != 2 || !s.chars().all(|c| c.is_ascii_alphabetic()))
+            {
+                return Err(GraphError::invalid_value(key, R));
             }
             u.usage_location = s.map(|s| s.to_ascii_uppercase());
         }

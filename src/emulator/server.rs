@@ -84,19 +84,19 @@ impl Shared {
 
 /// Load the tenant from the state file, or make a new one.
 fn load_tenant(config: &EmulatorConfig) -> anyhow::Result<(Tenant, bool)> {
-    if let Some(path) = &config.state_file {
-        if path.exists() {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("reading emulator state file {}", path.display()))?;
-            let mut t = Tenant::from_json_bytes(&bytes).with_context(|| {
-                format!(
-                    "emulator state file {} is not a valid tenant",
-                    path.display()
-                )
-            })?;
-            t.merge_config(&config.domains, &config.skus);
-            return Ok((t, false));
-        }
+    if let Some(path) = &config.state_file
+        && path.exists()
+    {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading emulator state file {}", path.display()))?;
+        let mut t = Tenant::from_json_bytes(&bytes).with_context(|| {
+            format!(
+                "emulator state file {} is not a valid tenant",
+                path.display()
+            )
+        })?;
+        t.merge_config(&config.domains, &config.skus);
+        return Ok((t, false));
     }
     Ok((
         Tenant::new(&config.tenant, &config.domains, &config.skus),
@@ -191,10 +191,10 @@ pub(crate) async fn start(
             loop {
                 sh.notify.notified().await;
                 tokio::time::sleep(Duration::from_millis(sh.config.persist_debounce_ms)).await;
-                if sh.dirty.load(Ordering::SeqCst) {
-                    if let Err(e) = save_now(&sh).await {
-                        tracing::warn!("emulator: could not persist state: {e:#}");
-                    }
+                if sh.dirty.load(Ordering::SeqCst)
+                    && let Err(e) = save_now(&sh).await
+                {
+                    tracing::warn!("emulator: could not persist state: {e:#}");
                 }
             }
         })
@@ -303,7 +303,7 @@ fn error_response(e: &GraphError, ids: &Ids) -> Response {
         &ids.client_request_id,
         &graph_date(time::OffsetDateTime::now_utc()),
     );
-    json_response(e.status, &body, &e.headers)
+    json_response(e.status, &body, e.headers())
 }
 
 fn graph_response(r: graph::Resp) -> Response {
@@ -334,8 +334,12 @@ fn graph_response(r: graph::Resp) -> Response {
 
 /// `scheme://host` for links: the Host the client used when it looks sane, else the
 /// listening address.
-fn base_for(sh: &Shared, headers: &HeaderMap) -> String {
-    let host = header_str(headers, "host")
+fn base_for(sh: &Shared, uri: &axum::http::Uri, headers: &HeaderMap) -> String {
+    // HTTP/2 carries the host in `:authority` (the URI), HTTP/1.1 in `Host`.
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| header_str(headers, "host"))
         .filter(|h| {
             !h.is_empty()
                 && h.len() < 256
@@ -414,7 +418,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         Ok(app) => app,
         Err(e) => return finish(error_response(&e, &ids), &ids),
     };
-    let base = base_for(&sh, &parts.headers);
+    let base = base_for(&sh, &parts.uri, &parts.headers);
     let rel = path.strip_prefix("/v1.0").unwrap_or("");
     if rel.trim_end_matches('/') == "/$batch" {
         if method != "POST" {
@@ -423,9 +427,10 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
                 &ids,
             );
         }
-        let resp = batch(&sh, &app, &base, &bytes);
+        let resp = batch(&sh, &app, &base, &bytes, &ids);
         return finish(resp, &ids);
     }
+    sh.requests.fetch_add(1, Ordering::Relaxed);
     let opts = RequestOptions::from_headers(&parts.headers);
     match execute(
         &sh,
@@ -570,12 +575,12 @@ struct RequestOptions {
 
 impl RequestOptions {
     fn from_headers(h: &HeaderMap) -> Self {
-        let mut o = RequestOptions::default();
-        o.eventual = header_str(h, "consistencylevel")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
-        o.max_page = header_str(h, "prefer").and_then(parse_prefer);
-        o.content_type = header_str(h, "content-type").map(str::to_string);
-        o
+        RequestOptions {
+            eventual: header_str(h, "consistencylevel")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual")),
+            max_page: header_str(h, "prefer").and_then(parse_prefer),
+            content_type: header_str(h, "content-type").map(str::to_string),
+        }
     }
 
     fn from_json(h: Option<&Value>) -> Self {
@@ -617,7 +622,6 @@ fn execute(
     opts: &RequestOptions,
     body: &[u8],
 ) -> Result<graph::Resp, GraphError> {
-    sh.requests.fetch_add(1, Ordering::Relaxed);
     let class = graph::classify(method, rel);
     let has_select = query.is_some_and(|q| {
         q.to_ascii_lowercase().contains("%24select=") || q.to_ascii_lowercase().contains("$select=")
@@ -703,14 +707,10 @@ fn batch_url(url: &str) -> Option<(String, Option<String>)> {
     Some((p, q))
 }
 
-fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8]) -> Response {
+fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8], exchange: &Ids) -> Response {
     let bad = |msg: &str| {
         let e = GraphError::odata_bad_request(msg);
-        let ids = Ids {
-            request_id: Uuid::new_v4().to_string(),
-            client_request_id: String::new(),
-        };
-        error_response(&e, &ids)
+        error_response(&e, exchange)
     };
     let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
         return bad(
@@ -788,6 +788,7 @@ fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8]) -> Response {
             break;
         };
         let i = pending.remove(pos);
+        sh.requests.fetch_add(1, Ordering::Relaxed);
         let r = &reqs[i];
         let id = &ids[i];
         let deps_failed = r
@@ -811,9 +812,6 @@ fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8]) -> Response {
             Ok(r) => r.status,
             Err(e) => e.status,
         };
-        if status == 429 {
-            // counted in execute
-        }
         statuses.insert(id.clone(), status);
         responses.push(part(id, result));
     }
@@ -903,7 +901,7 @@ fn part(id: &str, result: Result<graph::Resp, GraphError>) -> Value {
         Err(e) => {
             m.insert("status".into(), json!(e.status));
             let mut h = Map::new();
-            for (k, v) in &e.headers {
+            for (k, v) in e.headers() {
                 h.insert(k.clone(), json!(v));
             }
             h.insert("Content-Type".into(), json!("application/json"));

@@ -85,10 +85,8 @@ impl Throttle {
         if let Some(b) = &mut self.ru {
             wait = wait.max(b.wait_for(f64::from(ru), now));
         }
-        if write {
-            if let Some(b) = &mut self.writes {
-                wait = wait.max(b.wait_for(1.0, now));
-            }
+        if write && let Some(b) = &mut self.writes {
+            wait = wait.max(b.wait_for(1.0, now));
         }
         if wait > 0.0 {
             return Err(wait);
@@ -96,10 +94,8 @@ impl Throttle {
         if let Some(b) = &mut self.ru {
             b.take(f64::from(ru));
         }
-        if write {
-            if let Some(b) = &mut self.writes {
-                b.take(1.0);
-            }
+        if write && let Some(b) = &mut self.writes {
+            b.take(1.0);
         }
         Ok(())
     }

@@ -1,0 +1,210 @@
+//! Microsoft's own JavaScript Graph client (`@microsoft/microsoft-graph-client`) drives the
+//! emulator over HTTPS: its page iterator walks 2,500 users, it sends a JSON batch, and it
+//! surfaces a Graph error with the right code. The test installs the npm package into
+//! `tests/js` when missing, makes a throw-away TLS certificate with the openssl CLI, starts
+//! the emulator on a free port and runs `node tests/js/graph-client.mjs` against it.
+
+#[path = "emulator_support.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use roster::emulator::{self, EmulatorConfig};
+use serde_json::{Value, json};
+use support::*;
+
+fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+fn ensure_npm_install() {
+    let dir = js_dir();
+    if dir
+        .join("node_modules/@microsoft/microsoft-graph-client")
+        .exists()
+    {
+        return;
+    }
+    let out = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .output()
+        .expect("npm is installed");
+    assert!(
+        out.status.success(),
+        "npm install failed in {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A throw-away CA and a server certificate for localhost/127.0.0.1 signed by it, made with
+/// the openssl CLI. Returns (CA PEM, server cert PEM, server key PEM).
+fn make_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl CLI is installed");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=roster test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[tokio::test]
+async fn microsoft_graph_js_client_pages_batches_and_sees_errors() {
+    ensure_npm_install();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = make_cert(tmp.path());
+    let cfg = EmulatorConfig {
+        tls: Some((cert, key)),
+        ..config()
+    };
+    let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator starts");
+    let port = handle.local_addr().port();
+    assert!(handle.base_url().starts_with("https://"));
+    let base = format!("https://localhost:{port}");
+    let pem = std::fs::read(&ca).expect("ca");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .build()
+        .expect("client");
+    let token = get_token(&http, &base, "contoso").await;
+    let emu = Emu {
+        handle,
+        http,
+        token,
+        base: base.clone(),
+    };
+    // Seed 2,500 users through $batch (20 per request).
+    for chunk in 0..125 {
+        let reqs: Vec<Value> = (0..20)
+            .map(|i| {
+                let n = chunk * 20 + i;
+                json!({"id": i.to_string(), "method": "POST", "url": "/users",
+                       "headers": {"Content-Type": "application/json"}, "body": new_user(&format!("js{n:04}"))})
+            })
+            .collect();
+        let r = emu.post("/$batch", json!({ "requests": reqs })).await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body["responses"]
+                .as_array()
+                .expect("responses")
+                .iter()
+                .all(|x| x["status"] == 201),
+            "{}",
+            r.text
+        );
+    }
+    let next = emu.get("/users?$top=999").await.body["@odata.nextLink"]
+        .as_str()
+        .map(str::to_string)
+        .expect("nextLink");
+    assert!(
+        next.starts_with(&format!("https://localhost:{port}/v1.0/")),
+        "{next}"
+    );
+
+    let emu_for_node = emu.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("graph-client.mjs")
+            .current_dir(js_dir())
+            .env("NODE_EXTRA_CA_CERTS", &ca)
+            .env("EMULATOR_BASE", emu_for_node)
+            .env("EMULATOR_TENANT", "contoso")
+            .env("EMULATOR_CLIENT_ID", CLIENT)
+            .env("EMULATOR_CLIENT_SECRET", SECRET)
+            .output()
+            .expect("node is installed")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().expect("summary line");
+    let v: Value = serde_json::from_str(line).expect("JSON summary");
+    assert_eq!(v["users_seen"], 2500, "{v}");
+    assert_eq!(v["unique_ids"], 2500, "{v}");
+    assert_eq!(v["pages"], 3, "999 + 999 + 502: {v}");
+    assert_eq!(v["batch_statuses"]["1"], 200, "{v}");
+    assert_eq!(v["batch_statuses"]["2"], 201, "{v}");
+    assert_eq!(v["batch_statuses"]["3"], 200, "{v}");
+    assert_eq!(
+        v["batch_found"], 1,
+        "the dependent request saw the created group: {v}"
+    );
+    assert_eq!(v["error"]["statusCode"], 404, "{v}");
+    assert_eq!(v["error"]["code"], "Request_ResourceNotFound", "{v}");
+    assert!(
+        v["error"]["requestId"].is_string(),
+        "the SDK read the request id from the error body: {v}"
+    );
+    emu.handle.shutdown().await.expect("shutdown");
+}

@@ -1,0 +1,223 @@
+//! Helpers shared by the emulator test suites: start an in-process emulator with a
+//! known app registration, fetch a token and make Graph calls with it.
+//! (Included by the `emulator_*` test files with `#[path]`; it has no tests of its own.)
+#![allow(dead_code)]
+
+use reqwest::header::HeaderMap;
+use roster::emulator::{self, EmulatorConfig, EmulatorHandle};
+use serde_json::{Value, json};
+
+pub const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+pub const SECRET: &str = "test-secret-value";
+
+pub struct Emu {
+    pub handle: EmulatorHandle,
+    pub http: reqwest::Client,
+    pub token: String,
+    pub base: String,
+}
+
+/// A response: status, headers, JSON body (Null when empty or not JSON).
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+    pub fn code(&self) -> String {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+    pub fn message(&self) -> String {
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+pub fn config() -> EmulatorConfig {
+    EmulatorConfig {
+        clients: vec![(CLIENT.into(), SECRET.into())],
+        skus: vec![("ENTERPRISEPACK".into(), 3)],
+        domains: vec!["contoso.com".into(), "fabrikam.com".into()],
+        ..EmulatorConfig::default()
+    }
+}
+
+pub async fn start_with(cfg: EmulatorConfig) -> Emu {
+    let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator starts");
+    let base = handle.base_url();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let token = get_token(&http, &base, "contoso").await;
+    Emu {
+        handle,
+        http,
+        token,
+        base,
+    }
+}
+
+pub async fn start() -> Emu {
+    start_with(config()).await
+}
+
+pub async fn get_token(http: &reqwest::Client, base: &str, tenant: &str) -> String {
+    let r = http
+        .post(format!("{base}/{tenant}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("client_secret", SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.expect("json");
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+pub async fn to_resp(r: reqwest::Response) -> Resp {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+impl Emu {
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}/v1.0{}", self.base, path)
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut rb = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        to_resp(rb.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(reqwest::Method::GET, path, None, &[]).await
+    }
+    pub async fn get_h(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send(reqwest::Method::GET, path, None, headers).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(body), &[])
+            .await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::PATCH, path, Some(body), &[])
+            .await
+    }
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(reqwest::Method::DELETE, path, None, &[]).await
+    }
+
+    /// Create a user `name@contoso.com`; returns its id.
+    pub async fn user(&self, name: &str) -> String {
+        let r = self.post("/users", new_user(name)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Create a security group; returns its id.
+    pub async fn group(&self, name: &str) -> String {
+        let r = self
+            .post("/groups", json!({"displayName": name, "mailEnabled": false, "mailNickname": name, "securityEnabled": true}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Follow nextLinks from `path`, collecting every item.
+    pub async fn all(&self, path: &str, headers: &[(&str, &str)]) -> (Vec<Value>, usize) {
+        let mut items = Vec::new();
+        let mut url = self.url(path);
+        let mut pages = 0;
+        loop {
+            let r = self.get_h(&url, headers).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            pages += 1;
+            items.extend(r.body["value"].as_array().cloned().unwrap_or_default());
+            match r.body["@odata.nextLink"].as_str() {
+                Some(n) => url = n.to_string(),
+                None => break,
+            }
+        }
+        (items, pages)
+    }
+}
+
+pub fn new_user(name: &str) -> Value {
+    json!({
+        "accountEnabled": true,
+        "displayName": format!("User {name}"),
+        "mailNickname": name,
+        "userPrincipalName": format!("{name}@contoso.com"),
+        "passwordProfile": { "forceChangePasswordNextSignIn": true, "password": "Str0ng!Passw0rd" }
+    })
+}
+
+/// Assert Graph's error body shape and return the code.
+pub fn assert_graph_error(r: &Resp, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    let e = &r.body["error"];
+    assert_eq!(e["code"], code, "{}", r.text);
+    assert!(e["message"].is_string(), "{}", r.text);
+    let inner = &e["innerError"];
+    assert!(inner["date"].is_string(), "{}", r.text);
+    let rid = inner["request-id"].as_str().expect("request-id");
+    assert_eq!(
+        Some(rid.to_string()),
+        r.header("request-id"),
+        "body and header request-id agree"
+    );
+    assert_eq!(
+        inner["client-request-id"].as_str().map(str::to_string),
+        r.header("client-request-id")
+    );
+}
