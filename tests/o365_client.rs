@@ -7,7 +7,7 @@ mod o365_common;
 use std::collections::{BTreeSet, HashMap};
 
 use o365_common::*;
-use roster::apps::office365::{Office365Connector, RetryPolicy};
+use roster::apps::office365::Office365Connector;
 use roster::apps::{ChangeResult, ReadScope};
 use roster::desired::{GroupKind, SecretRef};
 use roster::observed::ObservedApp;
