@@ -7,7 +7,7 @@ mod o365_common;
 use std::collections::{BTreeSet, HashMap};
 
 use o365_common::*;
-use roster::apps::office365::{Office365Connector, RetryPolicy};
+use roster::apps::office365::Office365Connector;
 use roster::apps::{ChangeResult, ReadScope};
 use roster::desired::{GroupKind, SecretRef};
 use roster::observed::ObservedApp;
@@ -407,25 +407,33 @@ async fn faults_and_replication_lag_still_converge_without_duplicates() {
 
 #[tokio::test]
 async fn throttling_is_honoured_and_converges() {
+    // A budget of 6 requests per second (burst 60): the apply must wait for it.
     let mut cfg = config();
-    cfg.writes_per_150s = Some(100_000);
-    cfg.ru_per_10s = Some(400);
+    cfg.ru_per_10s = Some(60);
     let env = start(cfg).await;
-    let policy = RetryPolicy {
-        max_throttled: 1000,
-        ..RetryPolicy::default()
-    };
-    let conn = Office365Connector::connect_with(&env.app, &env.ctx, policy)
-        .await
-        .expect("connects");
-    let (u, g) = (400usize, 10usize);
-    let (_state, _changes) = populate(&conn, u, g, 5).await;
+    let conn = env.connect().await;
+    let (u, g) = (120usize, 6usize);
+    let t0 = std::time::Instant::now();
+    let (_state, changes) = populate(&conn, u, g, 5).await;
+    let elapsed = t0.elapsed();
     let s = env.emu.stats();
     println!(
-        "throttled {} of {} requests ({} HTTP)",
-        s.throttled, s.requests, s.http_requests
+        "throttled {} of {} requests ({} HTTP, {} writes) in {elapsed:?} for {} changes",
+        s.throttled,
+        s.requests,
+        s.http_requests,
+        s.writes,
+        changes.len()
     );
     assert!(s.throttled > 0, "the budget was exceeded");
+    // Pacing keeps refusals and extra batches few: within twice the batching floor.
+    let floor = s.writes.div_ceil(20);
+    assert!(
+        s.http_requests <= 2 * floor + 6,
+        "{} HTTP requests for {} writes",
+        s.http_requests,
+        s.writes
+    );
     let o = read_all(&conn).await;
     assert_eq!(o.users.len(), u);
     assert_eq!(o.groups.len(), g);

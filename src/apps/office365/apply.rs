@@ -165,6 +165,11 @@ struct Work {
     tag: usize,
 }
 
+/// One user's license work: SKUs to add, SKUs to remove, and the changes settled.
+type LicenseWork = (Vec<Value>, Vec<Value>, Vec<usize>);
+/// A member id and the changes that add it.
+type MemberChanges = (String, Vec<usize>);
+
 /// Mutable bookkeeping of one apply.
 #[derive(Default)]
 struct State {
@@ -176,6 +181,8 @@ struct State {
     failed_users: HashSet<String>,
     /// Names of groups whose create failed.
     failed_groups: HashSet<String>,
+    /// User key of a create in this run → id.
+    created_users: HashMap<String, String>,
     /// Ids created in this run (their reads may lag).
     created: HashSet<String>,
 }
@@ -245,6 +252,9 @@ impl<'a> Applier<'a> {
     fn user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, Unresolved> {
         if self.st.failed_users.contains(key) {
             return Err(Unresolved::Dependency(format!("user {key}")));
+        }
+        if let Some(id) = self.st.created_users.get(key) {
+            return Ok(id.clone());
         }
         if let Some(id) = self
             .login_of(key)
@@ -659,6 +669,7 @@ impl<'a> Applier<'a> {
                         {
                             st.user_ids.insert(upn.to_ascii_lowercase(), id.clone());
                         }
+                        st.created_users.insert(c.key.clone(), id.clone());
                         st.created.insert(id.clone());
                     }
                     this.report(i, applied(id, r));
@@ -733,6 +744,7 @@ impl<'a> Applier<'a> {
             if let Some(upn) = live.get("userPrincipalName").and_then(Value::as_str) {
                 st.user_ids.insert(upn.to_ascii_lowercase(), id.clone());
             }
+            st.created_users.insert(c.key.clone(), id.clone());
             let wanted = bodies.get(&i).and_then(Value::as_object);
             let mut patch = Map::new();
             for (k, v) in wanted.into_iter().flatten() {
@@ -831,7 +843,7 @@ impl<'a> Applier<'a> {
             .map(|s| (s.part_number.to_ascii_uppercase(), s.sku_id.clone()))
             .collect();
         // One assignLicense per user, carrying all of that user's license changes.
-        let mut per_user: BTreeMap<String, (Vec<Value>, Vec<Value>, Vec<usize>)> = BTreeMap::new();
+        let mut per_user: BTreeMap<String, LicenseWork> = BTreeMap::new();
         for &i in idx {
             let c = self.change(i);
             let Some(sku) = c.sku.as_deref() else {
@@ -969,9 +981,9 @@ impl<'a> Applier<'a> {
                 .push(i);
         }
         let mut works = Vec::new();
-        let mut members_of: Vec<(String, Vec<(String, Vec<usize>)>)> = Vec::new();
+        let mut members_of: Vec<(String, Vec<MemberChanges>)> = Vec::new();
         for (gid, members) in per_group {
-            let members: Vec<(String, Vec<usize>)> = members.into_iter().collect();
+            let members: Vec<MemberChanges> = members.into_iter().collect();
             for chunk in members.chunks(BATCH_SIZE) {
                 let refs: Vec<Value> = chunk
                     .iter()

@@ -40,7 +40,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 6,
-            max_throttled: 40,
+            max_throttled: 100,
             max_lag_attempts: 8,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
@@ -157,7 +157,27 @@ pub struct Graph {
     pub(crate) policy: RetryPolicy,
     /// No request is sent before this instant (a known throttled window).
     throttled_until: Mutex<Option<Instant>>,
+    pacer: Mutex<Pacer>,
 }
+
+/// Client-side pacing of `$batch` requests once the service throttles: batches are
+/// sent `interval` apart, and the interval follows how many requests of each batch
+/// the service accepted, so that throughput stays at the service's budget without
+/// sending requests that are bound to be refused.
+#[derive(Debug)]
+struct Pacer {
+    /// Time per request; zero: no pacing (the service has not throttled lately).
+    per_request: Duration,
+    next: Instant,
+    /// Accepted requests per batch answer over the last [`PACE_WINDOW`].
+    history: VecDeque<(Instant, usize)>,
+}
+
+/// How far back accepted requests count when measuring the service's rate.
+const PACE_WINDOW: Duration = Duration::from_secs(5);
+
+/// The slowest pace: one request per this long.
+const MAX_PACE: Duration = Duration::from_secs(5);
 
 /// Parses a Retry-After value in (possibly fractional) seconds.
 pub fn parse_retry_after(v: &str) -> Option<f64> {
@@ -218,6 +238,11 @@ impl Graph {
             app: app.to_string(),
             policy,
             throttled_until: Mutex::new(None),
+            pacer: Mutex::new(Pacer {
+                per_request: Duration::ZERO,
+                next: Instant::now(),
+                history: VecDeque::new(),
+            }),
         }
     }
 
@@ -258,12 +283,81 @@ impl Graph {
     fn note_throttle(&self, secs: f64) -> Duration {
         let d = Duration::from_secs_f64(secs).min(self.policy.max_retry_after);
         let until = Instant::now() + d;
-        if let Ok(mut t) = self.throttled_until.lock() {
-            if t.is_none_or(|cur| cur < until) {
-                *t = Some(until);
-            }
+        if let Ok(mut t) = self.throttled_until.lock()
+            && t.is_none_or(|cur| cur < until)
+        {
+            *t = Some(until);
         }
         d
+    }
+
+    /// The instant the next batch of `n` requests may be sent.
+    fn reserve_slot(&self, n: usize) -> Instant {
+        let now = Instant::now();
+        let Ok(mut p) = self.pacer.lock() else {
+            return now;
+        };
+        if p.per_request.is_zero() {
+            return now;
+        }
+        let slot = p.next.max(now);
+        p.next = slot + p.per_request * u32::try_from(n).unwrap_or(u32::MAX);
+        slot
+    }
+
+    /// Adapts the pace to a batch's answer: `throttled` of `n` requests were refused.
+    /// While the service refuses requests its budget is exhausted, so the requests it
+    /// accepted over the last few seconds measure its rate; without refusals the pace
+    /// slowly speeds up again.
+    fn adapt_pace(&self, n: usize, throttled: usize, retry_after: Option<f64>) {
+        let Ok(mut p) = self.pacer.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        p.history.push_back((now, n.saturating_sub(throttled)));
+        while p
+            .history
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > PACE_WINDOW)
+        {
+            p.history.pop_front();
+        }
+        if throttled == 0 {
+            if !p.per_request.is_zero() {
+                p.per_request = p.per_request.mul_f64(0.99);
+                if p.per_request < Duration::from_micros(100) {
+                    p.per_request = Duration::ZERO;
+                }
+            }
+            return;
+        }
+        if p.per_request.is_zero() {
+            // Throttling starts now: what was accepted before spent the service's
+            // burst capacity and says nothing about its rate.
+            p.history.clear();
+            p.history.push_back((now, n.saturating_sub(throttled)));
+        }
+        // Requests accepted after the window's first answer, over the time since it.
+        let accepted: usize = p.history.iter().skip(1).map(|(_, a)| *a).sum();
+        let span = p
+            .history
+            .front()
+            .map(|(t, _)| now.duration_since(*t))
+            .unwrap_or_default()
+            .max(Duration::from_millis(200));
+        p.per_request = if p.history.len() < 2 {
+            Duration::from_secs_f64(retry_after.unwrap_or(0.1).clamp(0.001, 60.0) / n.max(1) as f64)
+                .max(p.per_request)
+        } else if accepted == 0 {
+            let floor = Duration::from_secs_f64(
+                retry_after.unwrap_or(0.1).clamp(0.001, 60.0) / n.max(1) as f64,
+            );
+            (p.per_request * 2).max(floor)
+        } else {
+            // A little slower than measured, so that few requests are refused.
+            (span / u32::try_from(accepted).unwrap_or(u32::MAX)).mul_f64(1.08)
+        }
+        .min(MAX_PACE);
     }
 
     async fn wait_gate(&self) {
@@ -492,7 +586,9 @@ impl Graph {
                         r
                     }).collect::<Vec<_>>()
                 });
+                let slot = self.reserve_slot(chunk.len());
                 in_flight.push(async move {
+                    tokio::time::sleep_until(slot.into()).await;
                     let url = format!("{}/$batch", self.root);
                     let ex = self
                         .exchange(reqwest::Method::POST, &url, Some(&body))
@@ -591,6 +687,7 @@ impl Graph {
                 Ok(Exchange::Response(r, ra)) => (r, ra),
             };
             if resp.status == 429 {
+                self.adapt_pace(chunk.len(), chunk.len(), retry_after);
                 let secs = retry_after.unwrap_or_else(|| self.backoff(2).as_secs_f64());
                 let d = self.note_throttle(secs);
                 fail_all(
@@ -662,6 +759,13 @@ impl Graph {
                     );
                 }
             }
+            let refused = by_id.values().filter(|(r, _)| r.status == 429).count();
+            let max_after = by_id
+                .values()
+                .filter(|(r, _)| r.status == 429)
+                .filter_map(|(_, ra)| *ra)
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+            self.adapt_pace(chunk.len(), refused, max_after);
             for mut p in chunk {
                 let op = &ops[p.idx];
                 let Some((r, retry_after)) = by_id.remove(&p.idx.to_string()) else {
