@@ -577,9 +577,31 @@ impl<'a> Applier<'a> {
         if let Some(d) = description {
             attrs.push(("description".into(), set1(d)));
         }
-        ldap_add(self.ldap, &dn, attrs)
-            .await
-            .with_context(|| format!("creating group {name}"))?;
+        match ldap_add(self.ldap, &dn, attrs.clone()).await {
+            Ok(()) => {}
+            Err(e)
+                if rc_of(&e) == Some(68)
+                    && read::read_base(self.ldap, &dn, &["1.1"]).await?.is_none() =>
+            {
+                // The sAMAccountName is taken elsewhere in the domain (it is unique
+                // domain-wide, the cn only within the OU): qualify it by the DN.
+                let sam = codec::group_sam_account_name(&format!("{name}\u{0}{dn}"));
+                let head: String = codec::group_sam_account_name(name)
+                    .chars()
+                    .take(50)
+                    .collect();
+                let suffix = sam.rsplit('-').next().unwrap_or_default().to_string();
+                for (k, v) in attrs.iter_mut() {
+                    if k == "sAMAccountName" {
+                        *v = set1(format!("{head}-{suffix}"));
+                    }
+                }
+                ldap_add(self.ldap, &dn, attrs)
+                    .await
+                    .with_context(|| format!("creating group {name}"))?;
+            }
+            Err(e) => return Err(e.context(format!("creating group {name}"))),
+        }
         self.group_dns.insert(name.to_string(), dn.clone());
         self.guid_of_dn(&dn).await
     }
