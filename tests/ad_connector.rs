@@ -242,17 +242,28 @@ async fn user_lifecycle_create_update_disable_enable_delete() {
     let observed = conn.read(&ReadScope::default()).await.expect("read");
     let mut update = with_after(
         change(&app, ObjectKind::User, Action::Update, &login),
-        &[("department", json!("Support")), ("job_title", json!(null))],
+        &[
+            ("department", json!("Support")),
+            ("job_title", json!(null)),
+            ("display_name", json!("Jürgen Q. Ölmez, Jr.")),
+        ],
     );
     update.id = Some(id.clone());
     apply(&conn, &[update], &desired, &observed)
         .await
         .assert_all_applied();
+    // The CN follows the display name.
+    assert!(read(&mut ldap, &dn, &["1.1"]).await.is_none(), "renamed");
+    let found = search(&mut ldap, &fx.users_ou, &filter, &["cn"]).await;
+    assert_eq!(attr(&found[0], "cn"), Some("Jürgen Q. Ölmez, Jr."));
+    let dn = found[0].dn.clone();
     let e = read(&mut ldap, &dn, &["*"]).await.expect("user");
     assert_eq!(attr(e_ref(&e), "department"), Some("Support"));
+    assert_eq!(attr(&e, "displayName"), Some("Jürgen Q. Ölmez, Jr."));
     assert_eq!(attr(&e, "title"), None);
     assert_eq!(attr(&e, "givenName"), Some("Jürgen"));
 
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
     // Disable keeps other bits (DONT_EXPIRE_PASSWORD 0x10000 set by hand).
     modify(
         &mut ldap,
