@@ -242,17 +242,28 @@ async fn user_lifecycle_create_update_disable_enable_delete() {
     let observed = conn.read(&ReadScope::default()).await.expect("read");
     let mut update = with_after(
         change(&app, ObjectKind::User, Action::Update, &login),
-        &[("department", json!("Support")), ("job_title", json!(null))],
+        &[
+            ("department", json!("Support")),
+            ("job_title", json!(null)),
+            ("display_name", json!("Jürgen Q. Ölmez, Jr.")),
+        ],
     );
     update.id = Some(id.clone());
     apply(&conn, &[update], &desired, &observed)
         .await
         .assert_all_applied();
+    // The CN follows the display name.
+    assert!(read(&mut ldap, &dn, &["1.1"]).await.is_none(), "renamed");
+    let found = search(&mut ldap, &fx.users_ou, &filter, &["cn"]).await;
+    assert_eq!(attr(&found[0], "cn"), Some("Jürgen Q. Ölmez, Jr."));
+    let dn = found[0].dn.clone();
     let e = read(&mut ldap, &dn, &["*"]).await.expect("user");
     assert_eq!(attr(e_ref(&e), "department"), Some("Support"));
+    assert_eq!(attr(&e, "displayName"), Some("Jürgen Q. Ölmez, Jr."));
     assert_eq!(attr(&e, "title"), None);
     assert_eq!(attr(&e, "givenName"), Some("Jürgen"));
 
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
     // Disable keeps other bits (DONT_EXPIRE_PASSWORD 0x10000 set by hand).
     modify(
         &mut ldap,
@@ -775,4 +786,119 @@ async fn connection_errors_are_clear() {
             .expect_err("scheme")
     );
     assert!(msg.contains("ldaps://"), "{msg}");
+}
+
+/// What the planner compares must round-trip: after creating users and a group from a
+/// desired state, the read-back attributes equal the desired ones (so the next plan is
+/// empty), and hand-made drift (a member removed, a disabled account re-enabled) shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applied_state_reads_back_as_desired_and_drift_shows() {
+    let fx = Fixture::new().await;
+    let conn = connect(&fx).await;
+    let app = fx.app.name.clone();
+    let mut desired = DesiredState::default();
+    for (i, (first, last)) in [("Ada", "Lovelace"), ("Émile", "Borel"), ("Zoë", "O'Brien")]
+        .iter()
+        .enumerate()
+    {
+        let login = format!("r{i}{}", fx.token);
+        let mut u = user(&login, &format!("{login}@example.test"), first, last);
+        u.department = Some("R&D".into());
+        u.employee_id = Some(format!("{i}"));
+        u.enabled = i != 2;
+        desired.users.push(u);
+    }
+    let mut changes = vec![with_after(
+        change(&app, ObjectKind::Group, Action::Create, "R&D (all)"),
+        &[("description", json!("Research, development"))],
+    )];
+    for u in &desired.users {
+        changes.push(with_after(
+            change(&app, ObjectKind::User, Action::Create, &u.username),
+            &[
+                ("email", json!(u.email)),
+                ("first_name", json!(u.first_name)),
+                ("last_name", json!(u.last_name)),
+                ("display_name", json!(u.display_name())),
+                ("department", json!(u.department)),
+                ("employee_id", json!(u.employee_id)),
+                ("enabled", json!(u.enabled)),
+            ],
+        ));
+    }
+    for u in &desired.users {
+        changes.push(membership(&app, Action::Add, "R&D (all)", &u.username));
+    }
+    apply(&conn, &changes, &desired, &ObservedApp::default())
+        .await
+        .assert_all_applied();
+
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    assert_eq!(observed.users.len(), 3);
+    for u in &desired.users {
+        let o = observed.user_by_login(&u.username).expect("user read back");
+        let expected: std::collections::BTreeMap<String, String> = [
+            ("email", Some(u.email.clone())),
+            ("first_name", Some(u.first_name.clone())),
+            ("last_name", Some(u.last_name.clone())),
+            ("display_name", Some(u.display_name())),
+            ("department", u.department.clone()),
+            ("employee_id", u.employee_id.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect();
+        assert_eq!(o.attributes, expected, "{}", u.username);
+        assert_eq!(o.enabled, u.enabled, "{}", u.username);
+    }
+    let g = observed.group_by_name("R&D (all)").expect("group");
+    assert_eq!(g.description.as_deref(), Some("Research, development"));
+    let ids: std::collections::BTreeSet<String> =
+        observed.users.iter().map(|u| u.id.clone()).collect();
+    assert_eq!(g.member_ids, ids);
+
+    // Drift made by hand: a member removed, the disabled account enabled.
+    let mut ldap = raw().await;
+    let r0 = observed
+        .user_by_login(&desired.users[0].username)
+        .expect("r0");
+    let r2 = observed
+        .user_by_login(&desired.users[2].username)
+        .expect("r2");
+    let group_dn = g.location.clone().expect("dn");
+    let r0_dn = r0.location.clone().expect("dn");
+    modify(
+        &mut ldap,
+        &group_dn,
+        vec![Mod::Delete("member".into(), [r0_dn].into())],
+    )
+    .await;
+    modify(
+        &mut ldap,
+        r2.location.as_deref().expect("dn"),
+        vec![Mod::Replace(
+            "userAccountControl".into(),
+            ["512".to_string()].into(),
+        )],
+    )
+    .await;
+    let drifted = conn.read(&ReadScope::default()).await.expect("read");
+    let g2 = drifted.group_by_name("R&D (all)").expect("group");
+    assert!(!g2.member_ids.contains(&r0.id));
+    assert_eq!(g2.member_ids.len(), 2);
+    assert!(drifted.user_by_login(&r2.login).expect("r2").enabled);
+
+    // Reverting the drift.
+    let mut disable = change(&app, ObjectKind::User, Action::Disable, &r2.login);
+    disable.id = Some(r2.id.clone());
+    let changes = vec![
+        membership(&app, Action::Add, "R&D (all)", &r0.login),
+        disable,
+    ];
+    apply(&conn, &changes, &desired, &drifted)
+        .await
+        .assert_all_applied();
+    let reverted = conn.read(&ReadScope::default()).await.expect("read");
+    assert_eq!(reverted.users, observed.users);
+    assert_eq!(reverted.groups, observed.groups);
 }

@@ -233,7 +233,19 @@ impl<'a> Applier<'a> {
             (ObjectKind::User, Action::Update) => self.update_user(change).await.map(|_| None),
             (ObjectKind::User, Action::Enable) => {
                 let dn = self.user_dn(&change.key, change.id.as_deref()).await?;
-                self.set_disabled(&dn, false).await?;
+                match self.set_disabled(&dn, false).await {
+                    Ok(()) => {}
+                    // Real AD refuses to enable an account without a usable password
+                    // (53, or 19 under a policy): give it one, then enable.
+                    Err(e) if matches!(rc_of(&e), Some(53 | 19)) => {
+                        let password = self
+                            .password_for(change, true)?
+                            .unwrap_or_else(|| Secret::new(codec::generate_password()));
+                        self.set_password(&dn, &change.key, &password).await?;
+                        self.set_disabled(&dn, false).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
                 Ok(change.id.clone())
             }
             (ObjectKind::User, Action::Disable) => {
@@ -545,7 +557,49 @@ impl<'a> Applier<'a> {
         if let Some(enabled) = after.get("enabled").and_then(Value::as_bool) {
             self.set_disabled(&dn, !enabled).await?;
         }
+        if let Some(display) = after.get("display_name").and_then(value_text) {
+            self.rename_user(&dn, login, &display).await;
+        }
         Ok(())
+    }
+
+    /// Keep the CN in step with the display name. A rename that fails (a name taken
+    /// twice, rights) leaves the old CN: the attributes are what matters.
+    async fn rename_user(&mut self, dn: &str, login: &str, display: &str) {
+        let Some(parent) = codec::parent_dn(dn).map(str::to_string) else {
+            return;
+        };
+        for cn in [
+            truncate_cn(display),
+            truncate_cn(&format!("{display} ({login})")),
+        ] {
+            let new_dn = codec::cn_dn(&cn, &parent);
+            if codec::dn_key(&new_dn) == codec::dn_key(dn) {
+                return;
+            }
+            let rdn = format!("CN={}", codec::rdn_value(&cn));
+            let mut ldap = self.ldap.clone();
+            match timed(OP_TIMEOUT, ldap.modifydn(dn, &rdn, true, None)).await {
+                Ok(res) if res.rc == 0 => {
+                    self.user_dns.insert(login.to_lowercase(), new_dn);
+                    return;
+                }
+                Ok(res) if res.rc == 68 => continue,
+                Ok(res) => {
+                    tracing::warn!(
+                        user = login,
+                        rc = res.rc,
+                        "renaming the CN failed: {}",
+                        res.text
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(user = login, "renaming the CN failed: {e:#}");
+                    return;
+                }
+            }
+        }
     }
 
     async fn create_group(&mut self, change: &Change) -> anyhow::Result<String> {
@@ -577,9 +631,31 @@ impl<'a> Applier<'a> {
         if let Some(d) = description {
             attrs.push(("description".into(), set1(d)));
         }
-        ldap_add(self.ldap, &dn, attrs)
-            .await
-            .with_context(|| format!("creating group {name}"))?;
+        match ldap_add(self.ldap, &dn, attrs.clone()).await {
+            Ok(()) => {}
+            Err(e)
+                if rc_of(&e) == Some(68)
+                    && read::read_base(self.ldap, &dn, &["1.1"]).await?.is_none() =>
+            {
+                // The sAMAccountName is taken elsewhere in the domain (it is unique
+                // domain-wide, the cn only within the OU): qualify it by the DN.
+                let sam = codec::group_sam_account_name(&format!("{name}\u{0}{dn}"));
+                let head: String = codec::group_sam_account_name(name)
+                    .chars()
+                    .take(50)
+                    .collect();
+                let suffix = sam.rsplit('-').next().unwrap_or_default().to_string();
+                for (k, v) in attrs.iter_mut() {
+                    if k == "sAMAccountName" {
+                        *v = set1(format!("{head}-{suffix}"));
+                    }
+                }
+                ldap_add(self.ldap, &dn, attrs)
+                    .await
+                    .with_context(|| format!("creating group {name}"))?;
+            }
+            Err(e) => return Err(e.context(format!("creating group {name}"))),
+        }
         self.group_dns.insert(name.to_string(), dn.clone());
         self.guid_of_dn(&dn).await
     }

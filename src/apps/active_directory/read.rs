@@ -306,3 +306,59 @@ pub async fn read(
         directory_id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(attrs: &[(&str, &[&str])]) -> SearchEntry {
+        SearchEntry {
+            dn: "CN=g,DC=x".into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            bin_attrs: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn ranged_member_reads_bounds() {
+        let e = entry(&[("member;range=0-1499", &["a", "b"])]);
+        assert_eq!(
+            ranged_member(&e).unwrap(),
+            Some((vec!["a".into(), "b".into()], Some(1499)))
+        );
+        let e = entry(&[("Member;Range=1500-*", &["c"])]);
+        assert_eq!(ranged_member(&e).unwrap(), Some((vec!["c".into()], None)));
+        let e = entry(&[("member", &["d"])]);
+        assert_eq!(ranged_member(&e).unwrap(), Some((vec!["d".into()], None)));
+        assert_eq!(ranged_member(&entry(&[("cn", &["g"])])).unwrap(), None);
+        assert!(ranged_member(&entry(&[("member;range=0-x", &["a"])])).is_err());
+        assert!(ranged_member(&entry(&[("member;range=7", &["a"])])).is_err());
+    }
+
+    #[test]
+    fn user_entries_map_and_bad_ones_are_errors() {
+        let mut e = entry(&[
+            ("sAMAccountName", &["alice"]),
+            ("userAccountControl", &["66050"]),
+            ("mail", &["alice@example.test"]),
+            ("title", &[""]),
+        ]);
+        e.bin_attrs.insert("objectGUID".into(), vec![vec![1; 16]]);
+        let u = user_from_entry(&e).unwrap();
+        assert_eq!(u.id, "01010101-0101-0101-0101-010101010101");
+        assert!(!u.enabled);
+        assert_eq!(
+            u.attributes.get("email").map(String::as_str),
+            Some("alice@example.test")
+        );
+        assert!(
+            !u.attributes.contains_key("job_title"),
+            "empty values are left out"
+        );
+        e.bin_attrs.insert("objectGUID".into(), vec![vec![1; 3]]);
+        assert!(user_from_entry(&e).is_err());
+    }
+}

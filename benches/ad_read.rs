@@ -1,0 +1,328 @@
+//! Benchmark: the active_directory connector's full read against `ldapsearch` with
+//! paging dumping the same entries, on a Samba AD DC holding 10,000 users, 2,000
+//! groups and 100,000 memberships (SPEC §7: within 1.5× of ldapsearch).
+//!
+//! Runs its own DC on 127.0.0.2 (`/var/tmp/roster-samba-bench`), populated once over
+//! LDAP (several minutes) and reused while it runs. Sizes can be lowered with
+//! ROSTER_BENCH_USERS / ROSTER_BENCH_GROUPS / ROSTER_BENCH_MEMBERS_PER_GROUP.
+//!
+//!     cargo bench --bench ad_read
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use roster::apps::active_directory::ActiveDirectoryConnector;
+use roster::apps::active_directory::read::{GROUP_FILTER, USER_FILTER};
+use roster::apps::{ConnectContext, ReadScope};
+use roster::desired::{ActiveDirectoryApp, SecretRef, Switches, TlsSettings};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+const ROOT: &str = "/var/tmp/roster-samba-bench";
+const IP: &str = "127.0.0.2";
+const RUNS: usize = 3;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Dc {
+    url: String,
+    ca: String,
+    bind_dn: String,
+    password: String,
+    base_dn: String,
+}
+
+fn start_dc() -> Dc {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/samba-dc.sh");
+    let status = Command::new(&script)
+        .arg("install")
+        .status()
+        .expect("samba-dc.sh install");
+    assert!(status.success(), "samba-dc.sh install failed");
+    let out = Command::new(&script)
+        .arg("start")
+        .env("ROSTER_SAMBA_ROOT", ROOT)
+        .env("ROSTER_SAMBA_IP", IP)
+        .output()
+        .expect("samba-dc.sh start");
+    assert!(
+        out.status.success(),
+        "samba-dc.sh start failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in {text}"))
+            .to_string()
+    };
+    Dc {
+        url: get("ROSTER_TEST_AD_URL"),
+        ca: get("ROSTER_TEST_AD_CA"),
+        bind_dn: get("ROSTER_TEST_AD_BIND_DN"),
+        password: get("ROSTER_TEST_AD_PASSWORD"),
+        base_dn: get("ROSTER_TEST_AD_BASE_DN"),
+    }
+}
+
+async fn raw(dc: &Dc) -> Ldap {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&dc.ca).expect("CA") {
+        roots.add(cert.expect("CA PEM")).expect("add CA");
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("tls")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let settings = LdapConnSettings::new().set_config(Arc::new(config));
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &dc.url)
+        .await
+        .expect("connect");
+    ldap3::drive!(conn);
+    ldap.simple_bind(&dc.bind_dn, &dc.password)
+        .await
+        .expect("bind")
+        .success()
+        .expect("bind result");
+    ldap
+}
+
+async fn add(ldap: &mut Ldap, dn: &str, attrs: Vec<(&str, Vec<String>)>) {
+    let attrs: Vec<(String, HashSet<String>)> = attrs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_iter().collect()))
+        .collect();
+    ldap.add(dn, attrs)
+        .await
+        .expect("add")
+        .success()
+        .unwrap_or_else(|e| panic!("add {dn}: {e}"));
+}
+
+fn s(v: &str) -> Vec<String> {
+    vec![v.to_string()]
+}
+
+async fn populate(dc: &Dc, ou: &str, users: usize, groups: usize, per_group: usize) {
+    let mut ldap = raw(dc).await;
+    let marker = format!("users={users} groups={groups} members_per_group={per_group}");
+    let existing = ldap
+        .search(ou, Scope::Base, "(objectClass=*)", vec!["description"])
+        .await
+        .expect("search");
+    if let Some(e) = existing.0.into_iter().next().map(SearchEntry::construct) {
+        if e.attrs.get("description").and_then(|v| v.first()) == Some(&marker) {
+            eprintln!("reusing populated {ou} ({marker})");
+            return;
+        }
+        panic!(
+            "{ou} exists with other sizes; restart the bench DC: ROSTER_SAMBA_ROOT={ROOT} ROSTER_SAMBA_IP={IP} scripts/samba-dc.sh stop"
+        );
+    }
+    let t = Instant::now();
+    let users_ou = format!("OU=Users,{ou}");
+    let groups_ou = format!("OU=Groups,{ou}");
+    for dn in [ou, &users_ou, &groups_ou] {
+        add(
+            &mut ldap,
+            dn,
+            vec![("objectClass", s("organizationalUnit"))],
+        )
+        .await;
+    }
+    let user_dns: Vec<String> = (0..users)
+        .map(|i| format!("CN=Bench User {i},{users_ou}"))
+        .collect();
+    futures::stream::iter(0..users)
+        .map(|i| {
+            let mut ldap = ldap.clone();
+            let dn = user_dns[i].clone();
+            async move {
+                add(
+                    &mut ldap,
+                    &dn,
+                    vec![
+                        ("objectClass", vec!["user".into()]),
+                        ("sAMAccountName", vec![format!("bench{i}")]),
+                        ("userPrincipalName", vec![format!("bench{i}@example.test")]),
+                        ("mail", vec![format!("bench{i}@example.test")]),
+                        ("givenName", s("Bench")),
+                        ("sn", vec![format!("User {i}")]),
+                        ("displayName", vec![format!("Bench User {i}")]),
+                        ("department", vec![format!("Dept {}", i % 20)]),
+                        ("title", s("Tester")),
+                        ("employeeID", vec![format!("E{i}")]),
+                        ("userAccountControl", s("514")),
+                    ],
+                )
+                .await;
+                if i % 1000 == 999 {
+                    eprintln!("  {} users", i + 1);
+                }
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
+    futures::stream::iter(0..groups)
+        .map(|g| {
+            let mut ldap = ldap.clone();
+            let members: Vec<String> = (0..per_group)
+                .map(|k| user_dns[(g * 37 + k * 211) % users].clone())
+                .collect();
+            let dn = format!("CN=Bench Group {g},{groups_ou}");
+            async move {
+                let mut attrs = vec![
+                    ("objectClass", s("group")),
+                    ("sAMAccountName", vec![format!("benchgroup{g}")]),
+                    ("groupType", s("-2147483646")),
+                    ("description", vec![format!("Group {g}")]),
+                ];
+                if !members.is_empty() {
+                    attrs.push(("member", members));
+                }
+                add(&mut ldap, &dn, attrs).await;
+                if g % 200 == 199 {
+                    eprintln!("  {} groups", g + 1);
+                }
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
+    ldap.modify(
+        ou,
+        vec![ldap3::Mod::Replace(
+            "description".to_string(),
+            [marker.clone()].into(),
+        )],
+    )
+    .await
+    .expect("modify")
+    .success()
+    .expect("mark populated");
+    eprintln!("populated {ou} ({marker}) in {:?}", t.elapsed());
+}
+
+fn ldapsearch(dc: &Dc, base: &str, filter: &str, attrs: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = Command::new("ldapsearch")
+        .env("LDAPTLS_CACERT", &dc.ca)
+        .args(["-LLL", "-x", "-o", "ldif-wrap=no", "-E", "pr=1000/noprompt"])
+        .args(["-H", &dc.url, "-D", &dc.bind_dn, "-w", &dc.password])
+        .args(["-b", base, "-s", "sub", filter])
+        .args(attrs)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run ldapsearch");
+    assert!(out.success(), "ldapsearch failed");
+    t.elapsed()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("ad_read: benchmark");
+        return;
+    }
+    let users = env_usize("ROSTER_BENCH_USERS", 10_000);
+    let groups = env_usize("ROSTER_BENCH_GROUPS", 2_000);
+    let per_group = env_usize("ROSTER_BENCH_MEMBERS_PER_GROUP", 50).min(users);
+    let dc = start_dc();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ou = format!("OU=roster-bench,{}", dc.base_dn);
+    rt.block_on(populate(&dc, &ou, users, groups, per_group));
+
+    let repo = tempfile::tempdir().expect("tempdir");
+    std::fs::write(repo.path().join("bind.pw"), &dc.password).expect("pw");
+    let app = ActiveDirectoryApp {
+        name: "bench".into(),
+        url: dc.url.clone(),
+        base_dn: dc.base_dn.clone(),
+        users_ou: format!("OU=Users,{ou}"),
+        groups_ou: format!("OU=Groups,{ou}"),
+        bind_dn: dc.bind_dn.clone(),
+        bind_password: SecretRef::File("bind.pw".into()),
+        tls: Some(TlsSettings {
+            ca_file: Some(dc.ca.clone()),
+            server_name: None,
+        }),
+        starttls: None,
+        authorized_domains: None,
+        switches: Switches::default(),
+        ignore: Vec::new(),
+        max_deletes: None,
+    };
+    let ctx = ConnectContext {
+        repo_root: repo.path().to_path_buf(),
+    };
+
+    let user_attrs = [
+        "objectGUID",
+        "sAMAccountName",
+        "userAccountControl",
+        "mail",
+        "givenName",
+        "sn",
+        "displayName",
+        "department",
+        "title",
+        "employeeID",
+    ];
+    let group_attrs = ["objectGUID", "cn", "description", "member;range=0-1499"];
+    let mut roster_times = Vec::new();
+    let mut ldapsearch_times = Vec::new();
+    for run in 0..RUNS {
+        let t = Instant::now();
+        let observed = rt.block_on(async {
+            let conn = ActiveDirectoryConnector::connect(&app, &ctx)
+                .await
+                .expect("connect");
+            let observed = conn.read(&ReadScope::default()).await.expect("read");
+            conn.close().await.expect("close");
+            observed
+        });
+        let roster_time = t.elapsed();
+        let memberships: usize = observed.groups.iter().map(|g| g.member_ids.len()).sum();
+        assert_eq!(observed.users.len(), users);
+        assert_eq!(observed.groups.len(), groups);
+        assert_eq!(memberships, groups * per_group);
+        let ls = ldapsearch(&dc, &app.users_ou, USER_FILTER, &user_attrs)
+            + ldapsearch(&dc, &app.groups_ou, GROUP_FILTER, &group_attrs);
+        println!(
+            "run {}: roster read {:.3} s, ldapsearch -E pr=1000 {:.3} s ({} users, {} groups, {} memberships)",
+            run + 1,
+            roster_time.as_secs_f64(),
+            ls.as_secs_f64(),
+            observed.users.len(),
+            observed.groups.len(),
+            memberships
+        );
+        roster_times.push(roster_time);
+        ldapsearch_times.push(ls);
+    }
+    let best = |v: &[Duration]| v.iter().min().copied().unwrap_or_default();
+    let (r, l) = (best(&roster_times), best(&ldapsearch_times));
+    println!(
+        "ad_read best of {RUNS}: roster {:.3} s, ldapsearch {:.3} s, ratio {:.2} (target <= 1.5)",
+        r.as_secs_f64(),
+        l.as_secs_f64(),
+        r.as_secs_f64() / l.as_secs_f64().max(1e-9)
+    );
+}
