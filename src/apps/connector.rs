@@ -4,6 +4,7 @@
 use anyhow::bail;
 
 use super::office365::Office365Connector;
+use super::scim::ScimConnector;
 use super::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
 use crate::desired::App;
 use crate::observed::ObservedApp;
@@ -11,6 +12,7 @@ use crate::observed::ObservedApp;
 /// A connected app.
 pub enum Connector {
     Office365(Box<Office365Connector>),
+    Scim(Box<ScimConnector>),
 }
 
 impl Connector {
@@ -24,10 +26,9 @@ impl Connector {
                 "app {}: type active_directory is not available yet",
                 app.name()
             ),
-            App::Scim(_) => bail!(
-                "app {}: type scim is not supported by this version of roster yet",
-                app.name()
-            ),
+            App::Scim(a) => ScimConnector::connect(a, ctx)
+                .await
+                .map(|c| Connector::Scim(Box::new(c))),
         };
         connected.map_err(|e| e.context(format!("app {}: cannot connect", app.name())))
     }
@@ -35,18 +36,21 @@ impl Connector {
     pub async fn read(&self, scope: &ReadScope) -> anyhow::Result<ObservedApp> {
         match self {
             Connector::Office365(c) => c.read(scope).await,
+            Connector::Scim(c) => c.read(scope).await,
         }
     }
 
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> anyhow::Result<()> {
         match self {
             Connector::Office365(c) => c.apply(input, sink).await,
+            Connector::Scim(c) => c.apply(input, sink).await,
         }
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
         match self {
             Connector::Office365(c) => c.close().await,
+            Connector::Scim(c) => c.close().await,
         }
     }
 }
