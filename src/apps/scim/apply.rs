@@ -688,6 +688,12 @@ impl<'a> Applier<'a> {
             .and_then(|a| a.get("login"))
             .and_then(text)
             .unwrap_or_else(|| c.key.clone());
+        if login.trim().is_empty() {
+            return Err(anyhow!(
+                "user {:?}: an empty userName cannot be provisioned",
+                c.key
+            ));
+        }
         let attrs = profile(user, c.after.as_ref());
         let mut body = user_resource(&login, &c.key, &attrs);
         let wants_password = c.after.as_ref().is_some_and(|a| a.contains_key("password"));

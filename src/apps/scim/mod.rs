@@ -40,8 +40,8 @@ pub struct ScimConnector {
 }
 
 impl ScimConnector {
-    /// Builds the client, resolves the token and discovers the provider's features
-    /// (which also proves the URL and token work).
+    /// Builds the client, resolves the token, discovers the provider's features and
+    /// proves the token with one small read.
     pub async fn connect(app: &ScimApp, ctx: &ConnectContext) -> Result<Self> {
         Self::connect_with(app, ctx, RetryPolicy::default()).await
     }
@@ -96,6 +96,19 @@ impl ScimConnector {
             .await
             .with_context(|| format!("app {name}: discovery at {} failed", client.base))?;
         tracing::debug!(app = %name, ?caps, "SCIM service provider capabilities");
+        // Discovery endpoints may be served without authentication (RFC 7644 §4), so
+        // one small authenticated read proves the token before any plan is made.
+        client
+            .get(
+                &caps.users_endpoint,
+                &[
+                    ("startIndex", "1".to_string()),
+                    ("count", "1".to_string()),
+                    ("attributes", "userName".to_string()),
+                ],
+            )
+            .await
+            .with_context(|| format!("app {name}: the token is not accepted at {}", client.base))?;
         Ok(ScimConnector {
             app: app.clone(),
             repo_root: ctx.repo_root.clone(),
