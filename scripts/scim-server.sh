@@ -77,11 +77,15 @@ check_port() {
   [[ "${1:-}" =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ] && [ "$1" -lt 65536 ] || die "PORT must be a TCP port number, got '${1:-}'"
 }
 
-answers() { # PORT TOKEN
-  local code
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" \
-    "http://127.0.0.1:$1/v2/ServiceProviderConfig" 2>/dev/null) || return 1
-  [ "$code" = 200 ]
+answers() { # PORT TOKEN: whether the server serves its configuration
+  "$VENV/bin/python" - "$1" "$2" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+req = urllib.request.Request(
+    f"http://127.0.0.1:{sys.argv[1]}/v2/ServiceProviderConfig",
+    headers={"Authorization": f"Bearer {sys.argv[2]}"},
+)
+sys.exit(0 if urllib.request.urlopen(req, timeout=2).status == 200 else 1)
+PY
 }
 
 cmd="${1:-}"

@@ -114,11 +114,10 @@ fn ctx(r: &Repo) -> ConnectContext {
     }
 }
 
-fn with_token<T>(f: impl FnOnce() -> T) -> T {
-    // The token reference is `{ env: ROSTER_TEST_SCIM_TOKEN }`; every test uses the
-    // same value, so setting it from several threads is harmless.
+/// Sets the variable the apps' token reference (`{ env: ROSTER_TEST_SCIM_TOKEN }`)
+/// names; every test sets the same value, so concurrent calls are harmless.
+fn set_token() {
     unsafe { std::env::set_var(TOKEN_ENV.0, TOKEN_ENV.1) };
-    f()
 }
 
 fn plan_for(state: &DesiredState, observed: roster::observed::ObservedApp) -> Plan {
@@ -162,7 +161,7 @@ fn discovery_read_mapping_apply_and_convergence() {
     // A user created by hand, to be adopted by username and corrected.
     let alice_id = server.create_user("alice", "Alicia", "Smith", "ALICE@example.com");
     let r = repo(&server.url, "", PEOPLE);
-    with_token(|| ());
+    set_token();
     block(async {
         let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
             .await
@@ -249,7 +248,7 @@ fn deprovisioning_membership_removal_and_deletes() {
         "    switches: { delete_users: false, enable_disable_users: true }\n",
         PEOPLE,
     );
-    with_token(|| ());
+    set_token();
     block(async {
         let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
             .await
@@ -333,7 +332,7 @@ fn without_patch_or_filter_roster_puts_whole_resources_and_pages_by_max_results(
     let server = ScimServer::start_with(Some(minimal_config(2)));
     server.create_user("alice", "Alicia", "Smith", "alice@example.com");
     let r = repo(&server.url, "", PEOPLE);
-    with_token(|| ());
+    set_token();
     block(async {
         let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
             .await
@@ -387,7 +386,7 @@ fn without_patch_or_filter_roster_puts_whole_resources_and_pages_by_max_results(
 fn a_conflicting_create_adopts_the_existing_user() {
     let server = ScimServer::start();
     let r = repo(&server.url, "", PEOPLE);
-    with_token(|| ());
+    set_token();
     block(async {
         let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
             .await
@@ -433,7 +432,7 @@ fn errors_name_status_scim_type_and_detail_and_never_the_token() {
     assert!(msg.contains("HTTP 401"), "{msg}");
     assert!(!msg.contains("wrong-token-value-77"), "{msg}");
 
-    with_token(|| ());
+    set_token();
     block(async {
         let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
             .await
@@ -579,7 +578,7 @@ fn throttling_429_and_503_honour_retry_after() {
         let _ = axum::serve(listener, router).await;
     });
     let r = repo(&format!("http://{addr}/scim"), "", PEOPLE);
-    with_token(|| ());
+    set_token();
     let conn = rt
         .block_on(ScimConnector::connect_with(
             &app(&r.state),
