@@ -635,3 +635,57 @@ fn throttling_429_and_503_honour_retry_after() {
     assert!(got.iter().any(|(c, r)| c.object == ObjectKind::Membership
         && matches!(r, ChangeResult::SkippedDependency { .. })));
 }
+
+/// A provider whose paging lies (a `totalResults` it never delivers, pages that
+/// ignore `startIndex`) still gives a read that ends.
+#[test]
+fn broken_paging_ends() {
+    use axum::routing::get;
+
+    let router = axum::Router::new()
+        .route(
+            "/scim/ServiceProviderConfig",
+            get(|| async { json!({"filter": {"supported": false, "maxResults": 2}}).to_string() }),
+        )
+        .route(
+            "/scim/Users",
+            // Always the same two users, whatever startIndex says; claims five.
+            get(|| async {
+                json!({"totalResults": 5, "Resources": [
+                    {"id": "1", "userName": "u1"}, {"id": "2", "userName": "u2"}
+                ]})
+                .to_string()
+            }),
+        )
+        .route(
+            "/scim/Groups",
+            // Claims a million groups and delivers none.
+            get(|| async { json!({"totalResults": 1_000_000, "Resources": []}).to_string() }),
+        );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let r = repo(&format!("http://{addr}/scim"), "", PEOPLE);
+    set_token();
+    let conn = rt
+        .block_on(ScimConnector::connect(&app(&r.state), &ctx(&r)))
+        .unwrap();
+    let observed = rt.block_on(conn.read(&ReadScope::default())).unwrap();
+    // Three pages of two (startIndex 1, 3, 5), then past totalResults.
+    assert_eq!(observed.users.len(), 6);
+    assert!(observed.groups.is_empty());
+    // The planner warns about the duplicates rather than acting twice.
+    let p = plan_for(&r.state, observed);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message.contains("several live users")),
+        "{:?}",
+        p.warnings
+    );
+}
