@@ -26,5 +26,8 @@ if [ -x scripts/install-actionlint.sh ]; then
   bash scripts/install-actionlint.sh
 fi
 
+log "SCIM 2.0 server (scim2-server from PyPI) for the scim tests"
+bash scripts/scim-server.sh install >/dev/null
+
 log "cargo test"
 cargo test --locked --no-fail-fast "$@"

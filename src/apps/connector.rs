@@ -1,10 +1,9 @@
 //! Dispatch over the connectors by app type: the one place that maps an app's `type`
 //! to the code that speaks its protocol.
 
-use anyhow::bail;
-
 use super::active_directory::ActiveDirectoryConnector;
 use super::office365::Office365Connector;
+use super::scim::ScimConnector;
 use super::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
 use crate::desired::App;
 use crate::observed::ObservedApp;
@@ -13,6 +12,7 @@ use crate::observed::ObservedApp;
 pub enum Connector {
     Office365(Box<Office365Connector>),
     ActiveDirectory(Box<ActiveDirectoryConnector>),
+    Scim(Box<ScimConnector>),
 }
 
 impl Connector {
@@ -25,10 +25,9 @@ impl Connector {
             App::ActiveDirectory(a) => ActiveDirectoryConnector::connect(a, ctx)
                 .await
                 .map(|c| Connector::ActiveDirectory(Box::new(c))),
-            App::Scim(_) => bail!(
-                "app {}: type scim is not supported by this version of roster yet",
-                app.name()
-            ),
+            App::Scim(a) => ScimConnector::connect(a, ctx)
+                .await
+                .map(|c| Connector::Scim(Box::new(c))),
         };
         connected.map_err(|e| e.context(format!("app {}: cannot connect", app.name())))
     }
@@ -37,6 +36,7 @@ impl Connector {
         match self {
             Connector::Office365(c) => c.read(scope).await,
             Connector::ActiveDirectory(c) => c.read(scope).await,
+            Connector::Scim(c) => c.read(scope).await,
         }
     }
 
@@ -44,6 +44,7 @@ impl Connector {
         match self {
             Connector::Office365(c) => c.apply(input, sink).await,
             Connector::ActiveDirectory(c) => c.apply(input, sink).await,
+            Connector::Scim(c) => c.apply(input, sink).await,
         }
     }
 
@@ -51,6 +52,7 @@ impl Connector {
         match self {
             Connector::Office365(c) => c.close().await,
             Connector::ActiveDirectory(c) => c.close().await,
+            Connector::Scim(c) => c.close().await,
         }
     }
 }

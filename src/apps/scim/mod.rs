@@ -1,0 +1,159 @@
+//! The scim connector: provisions users, groups and memberships to any SCIM 2.0
+//! service provider (RFC 7643 / RFC 7644) with a bearer token.
+//!
+//! Layout: [`http`] (requests, retries, RFC 7644 §3.12 errors, paging),
+//! [`discovery`] (what the provider announces), [`read`] (observed state),
+//! [`apply`] (changes).
+//!
+//! Choices worth knowing:
+//! - Users are matched by `userName`, which roster sets to the username; `externalId`
+//!   carries the username too. Email is the primary entry of `emails`.
+//! - Optional protocol features are used only when `/ServiceProviderConfig` announces
+//!   them: PATCH (else GET + PUT), filtering (else listing), ETags (`If-Match` on PUT).
+//!   Bulk is discovered but not used: every change is its own request, so that each
+//!   change's outcome is exact. List pages never ask for more than `maxResults`.
+//! - The core Group schema has no `description`; it is read and written only when the
+//!   provider's `/Schemas` lists one.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::apps::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
+use crate::desired::ScimApp;
+use crate::observed::ObservedApp;
+
+pub mod apply;
+pub mod discovery;
+pub mod http;
+pub mod read;
+
+pub use discovery::Capabilities;
+pub use http::{RetryPolicy, ScimError};
+
+/// A connected scim app.
+pub struct ScimConnector {
+    app: ScimApp,
+    repo_root: std::path::PathBuf,
+    client: http::Client,
+    caps: Capabilities,
+}
+
+impl ScimConnector {
+    /// Builds the client, resolves the token, discovers the provider's features and
+    /// proves the token with one small read.
+    pub async fn connect(app: &ScimApp, ctx: &ConnectContext) -> Result<Self> {
+        Self::connect_with(app, ctx, RetryPolicy::default()).await
+    }
+
+    /// [`Self::connect`] with explicit retry and concurrency settings.
+    pub async fn connect_with(
+        app: &ScimApp,
+        ctx: &ConnectContext,
+        policy: RetryPolicy,
+    ) -> Result<Self> {
+        let name = &app.name;
+        let parsed = url::Url::parse(app.url.trim())
+            .with_context(|| format!("app {name}: `url` is not a URL: {}", app.url))?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            bail!("app {name}: `url` must be an http(s) URL: {}", app.url);
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            bail!("app {name}: `url` must be the SCIM base URL, without a query or fragment");
+        }
+        let token = crate::secret::resolve(&app.token, &ctx.repo_root)
+            .map_err(|e| anyhow!("app {name}: cannot read `token`: {e}"))?;
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = app.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
+            let path = ctx.repo_root.join(ca);
+            let pem = std::fs::read(&path).with_context(|| {
+                format!("app {name}: cannot read tls.ca_file {}", path.display())
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                anyhow!(
+                    "app {name}: tls.ca_file {} is not a PEM certificate: {e}",
+                    path.display()
+                )
+            })?;
+            if certs.is_empty() {
+                bail!(
+                    "app {name}: tls.ca_file {} holds no certificate",
+                    path.display()
+                );
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| anyhow!("app {name}: cannot build the HTTP client: {e}"))?;
+        let client = http::Client::new(http, app.url.trim(), token, name, policy);
+        let caps = Capabilities::discover(&client)
+            .await
+            .with_context(|| format!("app {name}: discovery at {} failed", client.base))?;
+        tracing::debug!(app = %name, ?caps, "SCIM service provider capabilities");
+        // Discovery endpoints may be served without authentication (RFC 7644 §4), so
+        // one small authenticated read proves the token before any plan is made.
+        client
+            .get(
+                &caps.users_endpoint,
+                &[
+                    ("startIndex", "1".to_string()),
+                    ("count", "1".to_string()),
+                    ("attributes", "userName".to_string()),
+                ],
+            )
+            .await
+            .with_context(|| format!("app {name}: the token is not accepted at {}", client.base))?;
+        Ok(ScimConnector {
+            app: app.clone(),
+            repo_root: ctx.repo_root.clone(),
+            client,
+            caps,
+        })
+    }
+
+    /// What discovery found.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// Reads every user and group (with the members of the groups in `scope`).
+    pub async fn read(&self, scope: &ReadScope) -> Result<ObservedApp> {
+        read::read(&self.client, &self.caps, scope, &self.app.name).await
+    }
+
+    /// Carries out the changes (in plan order, all for this app); reports every
+    /// change's outcome through `sink` as soon as it is known; never stops at the
+    /// first failure.
+    pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
+        if let Some(c) = input.changes.iter().find(|c| c.app != self.app.name) {
+            bail!(
+                "app {}: asked to apply a change of app {} ({})",
+                self.app.name,
+                c.app,
+                c.key
+            );
+        }
+        apply::Applier::new(
+            &self.client,
+            &self.caps,
+            &self.app,
+            &self.repo_root,
+            &input,
+            sink,
+        )
+        .apply()
+        .await;
+        Ok(())
+    }
+
+    /// Nothing to release: the HTTP client closes its connections on drop.
+    pub async fn close(self) -> Result<()> {
+        Ok(())
+    }
+}
