@@ -208,7 +208,7 @@ pub fn to_repo_files(app: &App, observed: &ObservedApp) -> ([RepoFile; 3], Vec<S
         ));
         groups.push(Group {
             name,
-            description: Some("Users imported without a group".into()),
+            description: None,
             members: loose,
             kind: None,
         });
