@@ -847,3 +847,28 @@ fn planning_is_deterministic_regardless_of_observed_order() {
     sorted.sort();
     assert_eq!(keys, sorted);
 }
+
+#[test]
+fn the_full_fixture_converges_after_applying_its_plan() {
+    let (d, mut obs) = fixture();
+    let first = run(&d, &obs);
+    assert!(first.changes.len() > 10);
+    roster::plan::simulate::apply_in_memory(&mut obs, &d, &first);
+    let second = run(&d, &obs);
+    assert!(second.is_empty(), "{:?}", lines(&second));
+    // Seats were accounted for: E3 went from 5 free to 3 free.
+    let e3 = obs["o365"]
+        .skus
+        .iter()
+        .find(|s| s.part_number == "E3")
+        .unwrap();
+    assert_eq!(e3.free(), 3);
+    // The skipped group delete and the ignored admin are still there, untouched.
+    assert!(obs["o365"].groups.iter().any(|g| g.name == "retired"));
+    assert!(
+        obs["o365"]
+            .users
+            .iter()
+            .any(|u| u.login == "admin@contoso.com")
+    );
+}

@@ -212,7 +212,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                     Some(name) => obs
                         .groups
                         .iter()
-                        .find(|g| &g.name == name)
+                        .find(|g| g.name == name)
                         .map(|g| g.id.clone()),
                     None => {
                         find_user(obs, app, desired, None, member).map(|i| obs.users[i].id.clone())
