@@ -144,7 +144,7 @@ impl EmulatorHandle {
             p.abort();
             let _ = p.await;
         }
-        server::save_now(&self.shared).await
+        server::save_if_needed(&self.shared).await
     }
 }
 

@@ -767,3 +767,24 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn filter_parser_never_panics(s in "[a-zA-Z0-9 '()/:,.@$-]{0,120}") {
+            if let Ok(e) = parse_filter(&s) {
+                let _ = check_filter(&e, &USER_RULES, false);
+                let _ = eval(&e, &|_| None);
+            }
+        }
+
+        #[test]
+        fn query_parser_never_panics(s in "\\PC{0,120}") {
+            let _ = Query::parse(Some(&s));
+        }
+    }
+}

@@ -188,13 +188,19 @@ pub(crate) async fn start(
     let persister = shared.config.state_file.as_ref().map(|_| {
         let sh = shared.clone();
         tokio::spawn(async move {
+            // Saving a large tenant holds the tenant lock while it is serialized; keep
+            // that to a small share of the time by spacing saves at least 4x their cost.
+            let mut last_cost = Duration::ZERO;
             loop {
                 sh.notify.notified().await;
-                tokio::time::sleep(Duration::from_millis(sh.config.persist_debounce_ms)).await;
-                if sh.dirty.load(Ordering::SeqCst)
-                    && let Err(e) = save_now(&sh).await
-                {
-                    tracing::warn!("emulator: could not persist state: {e:#}");
+                let wait = Duration::from_millis(sh.config.persist_debounce_ms).max(last_cost * 4);
+                tokio::time::sleep(wait).await;
+                if sh.dirty.load(Ordering::SeqCst) {
+                    let t0 = Instant::now();
+                    if let Err(e) = save_now(&sh).await {
+                        tracing::warn!("emulator: could not persist state: {e:#}");
+                    }
+                    last_cost = t0.elapsed();
                 }
             }
         })
@@ -207,6 +213,16 @@ pub(crate) async fn start(
         server,
         persister,
     })
+}
+
+/// Save at shutdown: when something changed since the last save, or the file is missing.
+pub(crate) async fn save_if_needed(sh: &Arc<Shared>) -> anyhow::Result<()> {
+    let missing = sh.config.state_file.as_ref().is_some_and(|p| !p.exists());
+    if sh.dirty.load(Ordering::SeqCst) || missing {
+        save_now(sh).await
+    } else {
+        Ok(())
+    }
 }
 
 /// Write the tenant to the state file atomically (temp file in the same directory,
