@@ -280,8 +280,19 @@ impl Graph {
         capped.mul_f64(jitter)
     }
 
+    /// A Retry-After value as a delay, capped at `policy.max_retry_after`.
+    fn retry_delay(&self, secs: f64) -> Duration {
+        let max = self.policy.max_retry_after.as_secs_f64();
+        let s = if secs.is_finite() {
+            secs.clamp(0.0, max)
+        } else {
+            max
+        };
+        Duration::from_secs_f64(s)
+    }
+
     fn note_throttle(&self, secs: f64) -> Duration {
-        let d = Duration::from_secs_f64(secs).min(self.policy.max_retry_after);
+        let d = self.retry_delay(secs);
         let until = Instant::now() + d;
         if let Ok(mut t) = self.throttled_until.lock()
             && t.is_none_or(|cur| cur < until)
@@ -456,7 +467,7 @@ impl Graph {
                         return Ok(r);
                     }
                     let d = retry_after
-                        .map(|s| Duration::from_secs_f64(s).min(self.policy.max_retry_after))
+                        .map(|s| self.retry_delay(s))
                         .unwrap_or_else(|| self.backoff(attempts));
                     tokio::time::sleep(d).await;
                 }
@@ -703,8 +714,7 @@ impl Graph {
             if !resp.is_success() {
                 let err = format!("$batch {}", resp.describe());
                 if resp.status >= 500 {
-                    let after = retry_after
-                        .map(|s| Duration::from_secs_f64(s).min(self.policy.max_retry_after));
+                    let after = retry_after.map(|s| self.retry_delay(s));
                     fail_all(
                         &mut queue,
                         chunk,
@@ -795,9 +805,7 @@ impl Graph {
                         p.attempts += 1;
                         if p.attempts < self.policy.max_attempts {
                             let d = retry_after
-                                .map(|s| {
-                                    Duration::from_secs_f64(s).min(self.policy.max_retry_after)
-                                })
+                                .map(|s| self.retry_delay(s))
                                 .unwrap_or_else(|| self.backoff(p.attempts));
                             p.not_before = Instant::now() + d;
                             queue.push_back(p);
@@ -1065,6 +1073,15 @@ mod tests {
                 "a batch was sent into the throttled window"
             );
         }
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_capped() {
+        let g = mock::graph("http://127.0.0.1:9");
+        assert_eq!(g.retry_delay(1e300), g.policy.max_retry_after);
+        assert_eq!(g.retry_delay(f64::INFINITY), g.policy.max_retry_after);
+        assert_eq!(g.retry_delay(0.25), Duration::from_millis(250));
+        assert_eq!(g.note_throttle(1e300), g.policy.max_retry_after);
     }
 
     #[tokio::test]
