@@ -233,6 +233,25 @@ fn discovery_read_mapping_apply_and_convergence() {
             ["alice", "bob", "carol"]
         );
 
+        // bob, carol and dave were created in one bulk request.
+        let requests = server.requests();
+        assert_eq!(
+            requests
+                .iter()
+                .filter(|l| l.contains("\"POST /v2/Bulk"))
+                .count(),
+            1,
+            "{requests:#?}"
+        );
+        assert_eq!(
+            requests
+                .iter()
+                .filter(|l| l.contains("\"POST /v2/Users"))
+                .count(),
+            1,
+            "only alice, created by hand: {requests:#?}"
+        );
+
         // Converged: a second plan is empty.
         let again = conn.read(&ReadScope::default()).await.expect("read");
         let p2 = plan_for(&r.state, again);
@@ -392,7 +411,8 @@ fn a_conflicting_create_adopts_the_existing_user() {
             .await
             .unwrap();
         // Plan against an empty read, then create bob by hand before applying: the
-        // create meets a uniqueness conflict (409) and adopts the account.
+        // create, sent in a bulk request, meets a uniqueness conflict (409), is retried
+        // alone, meets it again and adopts the account.
         let observed = conn.read(&ReadScope::default()).await.unwrap();
         let p = plan_for(&r.state, observed.clone());
         let bob_id = server.create_user("bob", "B", "J", "old@example.com");

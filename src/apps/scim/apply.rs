@@ -21,6 +21,8 @@ use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
 use crate::desired::{ScimApp, User};
 use crate::plan::{Action, Change, ObjectKind, Phase};
 
+/// The schema URN of bulk requests.
+pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 /// Members added or removed per request.
 pub const MEMBERS_PER_REQUEST: usize = 100;
 /// Attempts of a GET + PUT whose `If-Match` lost a race (412).
@@ -342,10 +344,27 @@ impl<'a> Applier<'a> {
     async fn one_by_one(&mut self, idx: &[usize]) {
         let done: Vec<Done> = {
             let this: &Self = self;
-            let mut stream = futures::stream::iter(idx.iter().copied())
+            let mut done = Vec::with_capacity(idx.len());
+            // User creates go through /Bulk when the provider announces it; whatever
+            // bulk does not settle is done one by one.
+            let (creates, mut rest): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| {
+                let c = this.change(i);
+                c.object == ObjectKind::User && c.action == Action::Create
+            });
+            if this.caps.bulk && creates.len() > 1 {
+                let (settled, leftover) = this.bulk_create_users(&creates).await;
+                for d in settled {
+                    this.report(d.idx, &d.result);
+                    done.push(d);
+                }
+                rest.extend(leftover);
+            } else {
+                rest.extend(creates);
+            }
+            rest.sort_unstable();
+            let mut stream = futures::stream::iter(rest)
                 .map(|i| this.one(i))
                 .buffer_unordered(this.client.policy.concurrency.max(1));
-            let mut done = Vec::with_capacity(idx.len());
             while let Some(d) = stream.next().await {
                 this.report(d.idx, &d.result);
                 done.push(d);
@@ -679,8 +698,8 @@ impl<'a> Applier<'a> {
 
     // ----- users ----------------------------------------------------------------------
 
-    /// Creates a user; returns (login, id).
-    async fn create_user(&self, c: &Change) -> Result<(String, String)> {
+    /// The userName, roster profile and SCIM resource of a user to create.
+    fn new_user(&self, c: &Change) -> Result<(String, BTreeMap<String, Value>, Value)> {
         let user = self.input.desired.user(&c.key);
         let login = c
             .after
@@ -705,6 +724,12 @@ impl<'a> Applier<'a> {
                 .map_err(|e| anyhow!("user {}: cannot read the password: {e}", c.key))?;
             body["password"] = Value::String(secret.expose().to_string());
         }
+        Ok((login, attrs, body))
+    }
+
+    /// Creates a user; returns (login, id).
+    async fn create_user(&self, c: &Change) -> Result<(String, String)> {
+        let (login, attrs, body) = self.new_user(c)?;
         let endpoint = &self.caps.users_endpoint;
         match self
             .client
@@ -733,6 +758,131 @@ impl<'a> Applier<'a> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Creates users through `/Bulk` (RFC 7644 §3.7), within the announced
+    /// `maxOperations` and `maxPayloadSize`. Returns the settled creates and the
+    /// changes left for one-by-one handling (refused operations, so that conflicts are
+    /// adopted; everything of a bulk request that failed as a whole).
+    async fn bulk_create_users(&self, idx: &[usize]) -> (Vec<Done>, Vec<usize>) {
+        let max_ops = self
+            .caps
+            .bulk_max_operations
+            .filter(|&n| n > 0)
+            .unwrap_or(100)
+            .min(1000);
+        // Leave room for the envelope.
+        let max_bytes = self
+            .caps
+            .bulk_max_payload
+            .filter(|&n| n > 0)
+            .unwrap_or(1 << 20)
+            .saturating_sub(1024);
+        let mut settled = Vec::new();
+        let mut leftover = Vec::new();
+        // (change index, login, operation)
+        let mut chunk: Vec<(usize, String, Value)> = Vec::new();
+        let mut chunk_bytes = 0usize;
+        let mut chunks: Vec<Vec<(usize, String, Value)>> = Vec::new();
+        for &i in idx {
+            let c = self.change(i);
+            match self.new_user(c) {
+                Err(e) => settled.push(Done {
+                    idx: i,
+                    result: failed(&e),
+                    created: None,
+                }),
+                Ok((login, _, body)) => {
+                    let op = json!({
+                        "method": "POST",
+                        "path": self.caps.users_endpoint,
+                        "bulkId": format!("u{i}"),
+                        "data": body,
+                    });
+                    let size = op.to_string().len();
+                    if size > max_bytes {
+                        leftover.push(i);
+                        continue;
+                    }
+                    if !chunk.is_empty()
+                        && (chunk.len() >= max_ops || chunk_bytes + size > max_bytes)
+                    {
+                        chunks.push(std::mem::take(&mut chunk));
+                        chunk_bytes = 0;
+                    }
+                    chunk_bytes += size + 1;
+                    chunk.push((i, login, op));
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            chunks.push(chunk);
+        }
+        for chunk in chunks {
+            let body = json!({
+                "schemas": [BULK_REQUEST],
+                "Operations": chunk.iter().map(|(_, _, op)| op.clone()).collect::<Vec<_>>(),
+            });
+            let resp = match self
+                .client
+                .send(Method::POST, "/Bulk", &[], Some(&body), None)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(app = %self.app.name, error = %e, "bulk request failed; creating one by one");
+                    leftover.extend(chunk.iter().map(|(i, _, _)| *i));
+                    continue;
+                }
+            };
+            let results: HashMap<String, &Value> = resp
+                .body
+                .get("Operations")
+                .and_then(Value::as_array)
+                .map(|ops| {
+                    ops.iter()
+                        .filter_map(|o| Some((o.get("bulkId")?.as_str()?.to_string(), o)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (i, login, _) in chunk {
+                let id = results.get(&format!("u{i}")).and_then(|o| {
+                    let status = match o.get("status") {
+                        Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
+                        Some(Value::Number(n)) => n.as_u64().map(|n| n as u16),
+                        _ => None,
+                    };
+                    if status != Some(201) && status != Some(200) {
+                        return None;
+                    }
+                    o.get("response")
+                        .and_then(|r| r.get("id"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .or_else(|| {
+                            o.get("location")
+                                .and_then(Value::as_str)
+                                .and_then(|l| l.trim_end_matches('/').rsplit('/').next())
+                                .filter(|s| !s.is_empty())
+                                .map(|s| {
+                                    percent_encoding::percent_decode_str(s)
+                                        .decode_utf8_lossy()
+                                        .into_owned()
+                                })
+                        })
+                });
+                match id {
+                    Some(id) => settled.push(Done {
+                        idx: i,
+                        result: applied(Some(id.clone())),
+                        created: Some((login, id)),
+                    }),
+                    // Refused or unanswered: retried alone (a conflict is adopted there).
+                    None => leftover.push(i),
+                }
+            }
+        }
+        (settled, leftover)
     }
 
     // ----- memberships ----------------------------------------------------------------

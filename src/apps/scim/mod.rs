@@ -9,9 +9,10 @@
 //! - Users are matched by `userName`, which roster sets to the username; `externalId`
 //!   carries the username too. Email is the primary entry of `emails`.
 //! - Optional protocol features are used only when `/ServiceProviderConfig` announces
-//!   them: PATCH (else GET + PUT), filtering (else listing), ETags (`If-Match` on PUT).
-//!   Bulk is discovered but not used: every change is its own request, so that each
-//!   change's outcome is exact. List pages never ask for more than `maxResults`.
+//!   them: PATCH (else GET + PUT), filtering (else listing), ETags (`If-Match` on PUT),
+//!   bulk (user creates, within `maxOperations` / `maxPayloadSize`; an operation the
+//!   provider refuses is retried alone). List pages never ask for more than
+//!   `maxResults`.
 //! - The core Group schema has no `description`; it is read and written only when the
 //!   provider's `/Schemas` lists one.
 
