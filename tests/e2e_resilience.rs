@@ -62,7 +62,10 @@ fn a_flaky_service_is_reported_precisely_and_two_more_applies_finish() {
     let emu = Emulator::start(&["--fault-rate", "0.1", "--seed", "11"]);
     let n = 60;
     let repo = repo(&[
-        ("apps.yaml", &o365_app(&emu.url, "    authorized_domains: [contoso.com]\n")),
+        (
+            "apps.yaml",
+            &o365_app(&emu.url, "    authorized_domains: [contoso.com]\n"),
+        ),
         ("people.yaml", &org(n)),
     ]);
     let mut runs = 0;
@@ -72,20 +75,33 @@ fn a_flaky_service_is_reported_precisely_and_two_more_applies_finish() {
         let run = roster(repo.path(), &["apply", "--auto-approve"], &env());
         let new = &report_lines(repo.path())[before..];
         // Precise: every FAILED line printed is a failed record in the report, and back.
-        let printed_failures = run.stdout.lines().filter(|l| l.trim_start().starts_with("FAILED")).count();
+        let printed_failures = run
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("FAILED"))
+            .count();
         let logged_failures = new.iter().filter(|r| r["result"] == "failed").count();
         assert_eq!(printed_failures, logged_failures, "{}", run.all());
         if run.code == 0 {
             break;
         }
         assert!(
-            run.stdout.contains("FAILED") || run.stdout.contains("SKIPPED") || run.stderr.contains("error"),
+            run.stdout.contains("FAILED")
+                || run.stdout.contains("SKIPPED")
+                || run.stderr.contains("error"),
             "a failing apply says what failed: {}",
             run.all()
         );
-        assert!(runs < 3, "at most two more applies finish the job:\n{}", run.all());
+        assert!(
+            runs < 3,
+            "at most two more applies finish the job:\n{}",
+            run.all()
+        );
     }
-    assert_eq!(roster(repo.path(), &["plan", "--detailed-exitcode"], &env()).code, 0);
+    assert_eq!(
+        roster(repo.path(), &["plan", "--detailed-exitcode"], &env()).code,
+        0
+    );
     assert_exactly_declared(&emu, n);
 }
 
@@ -94,7 +110,10 @@ fn kill_9_in_the_middle_of_a_large_apply_then_apply_again_converges() {
     let emu = Emulator::start(&[]);
     let n = 2000;
     let repo = repo(&[
-        ("apps.yaml", &o365_app(&emu.url, "    authorized_domains: [contoso.com]\n")),
+        (
+            "apps.yaml",
+            &o365_app(&emu.url, "    authorized_domains: [contoso.com]\n"),
+        ),
         ("people.yaml", &org(n)),
     ]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
@@ -129,9 +148,15 @@ fn kill_9_in_the_middle_of_a_large_apply_then_apply_again_converges() {
 
     let again = roster(repo.path(), &["apply", "--auto-approve", "--quiet"], &env());
     assert_eq!(again.code, 0, "{}", again.all());
-    assert_eq!(roster(repo.path(), &["plan", "--detailed-exitcode"], &env()).code, 0);
+    assert_eq!(
+        roster(repo.path(), &["plan", "--detailed-exitcode"], &env()).code,
+        0
+    );
     assert_exactly_declared(&emu, n);
     // Every line of the report log is a whole JSON record (report_lines panics otherwise).
     let all = report_lines(repo.path());
-    assert!(all.len() > done_before, "the second run's changes are reported too");
+    assert!(
+        all.len() > done_before,
+        "the second run's changes are reported too"
+    );
 }

@@ -52,7 +52,11 @@ struct StepRun {
 fn run_step(script: &str, bin: &Path, cwd: &Path, env: &[(&str, String)]) -> StepRun {
     let gh_out = cwd.join("github_output");
     std::fs::write(&gh_out, "").unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut cmd = Command::new("bash");
     cmd.args(["-e", "-o", "pipefail", "-c", script])
         .current_dir(cwd)
@@ -66,7 +70,11 @@ fn run_step(script: &str, bin: &Path, cwd: &Path, env: &[(&str, String)]) -> Ste
     let out = cmd.output().unwrap();
     StepRun {
         code: out.status.code().unwrap_or(-1),
-        output: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
         github_output: std::fs::read_to_string(&gh_out).unwrap(),
     }
 }
@@ -78,7 +86,10 @@ groups:\n  - name: staff\n    members: [alice]\npolicies:\n  - name: p\n    app:
 fn the_action_plans_applies_the_saved_plan_and_reports_drift() {
     let emu = Emulator::start(&[]);
     let repo = repo(&[
-        ("apps.yaml", &o365_app(&emu.url, "    authorized_domains: [contoso.com]\n")),
+        (
+            "apps.yaml",
+            &o365_app(&emu.url, "    authorized_domains: [contoso.com]\n"),
+        ),
         ("people.yaml", PEOPLE),
     ]);
     let bin = bin_dir();
@@ -89,22 +100,37 @@ fn the_action_plans_applies_the_saved_plan_and_reports_drift() {
             &script,
             bin.path(),
             repo.path(),
-            &[("ROSTER_ARGS", args.to_string()), ("ROSTER_DIR", dir.clone()), ("ROSTER_OUT", out.to_string())],
+            &[
+                ("ROSTER_ARGS", args.to_string()),
+                ("ROSTER_DIR", dir.clone()),
+                ("ROSTER_OUT", out.to_string()),
+            ],
         )
     };
 
     // Pull request: the plan as Markdown into a file, saved for the apply job.
     let plan = step("plan --format markdown --out roster.plan", "plan.md");
     assert_eq!(plan.code, 0, "{}", plan.output);
-    assert!(plan.github_output.contains("exit-code=0"), "{}", plan.github_output);
+    assert!(
+        plan.github_output.contains("exit-code=0"),
+        "{}",
+        plan.github_output
+    );
     let md = std::fs::read_to_string(repo.path().join("plan.md")).unwrap();
-    assert!(md.contains("alice") && md.contains('|'), "Markdown with a summary table: {md}");
+    assert!(
+        md.contains("alice") && md.contains('|'),
+        "Markdown with a summary table: {md}"
+    );
     assert!(repo.path().join("roster.plan").exists());
 
     // Drift before apply: exit 2 is a result, not a failed step.
     let drift = step("drift --format markdown", "drift.md");
     assert_eq!(drift.code, 0, "{}", drift.output);
-    assert!(drift.github_output.contains("exit-code=2"), "{}", drift.github_output);
+    assert!(
+        drift.github_output.contains("exit-code=2"),
+        "{}",
+        drift.github_output
+    );
 
     // Approved job: apply the saved plan exactly.
     let apply = step("apply roster.plan", "");
@@ -112,7 +138,11 @@ fn the_action_plans_applies_the_saved_plan_and_reports_drift() {
     assert!(emu.graph().user("alice@contoso.com").is_some());
 
     let drift = step("drift", "");
-    assert!(drift.github_output.contains("exit-code=0"), "{}", drift.github_output);
+    assert!(
+        drift.github_output.contains("exit-code=0"),
+        "{}",
+        drift.github_output
+    );
 
     // An error (exit 1) fails the step.
     let bad = step("plan --app nosuch", "");
@@ -122,7 +152,10 @@ fn the_action_plans_applies_the_saved_plan_and_reports_drift() {
 
 #[test]
 fn the_drift_workflow_opens_updates_and_closes_one_issue() {
-    let script = step_script("examples/github-workflows/roster-drift.yml", "Open, update or close the drift issue");
+    let script = step_script(
+        "examples/github-workflows/roster-drift.yml",
+        "Open, update or close the drift issue",
+    );
     let bin = bin_dir();
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("gh.log");
@@ -136,7 +169,11 @@ fn the_drift_workflow_opens_updates_and_closes_one_issue() {
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bin.path().join("gh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        bin.path().join("gh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     std::fs::write(work.path().join("drift.md"), "drift report").unwrap();
     let env = |code: &str, open: &str| {
         vec![
@@ -156,9 +193,15 @@ fn the_drift_workflow_opens_updates_and_closes_one_issue() {
     assert!(created.contains("issue create"), "{created}");
     let updated = calls(&run_step(&script, bin.path(), work.path(), &env("2", "7")));
     assert!(updated.contains("issue edit 7"), "{updated}");
-    assert!(!updated.contains("issue create"), "one issue, not a new one: {updated}");
+    assert!(
+        !updated.contains("issue create"),
+        "one issue, not a new one: {updated}"
+    );
     let closed = calls(&run_step(&script, bin.path(), work.path(), &env("0", "7")));
     assert!(closed.contains("issue close 7"), "{closed}");
     let nothing = calls(&run_step(&script, bin.path(), work.path(), &env("0", "")));
-    assert!(!nothing.contains("close") && !nothing.contains("create"), "{nothing}");
+    assert!(
+        !nothing.contains("close") && !nothing.contains("create"),
+        "{nothing}"
+    );
 }
