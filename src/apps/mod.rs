@@ -75,3 +75,30 @@ pub struct ReadScope {
     /// Groups whose members are wanted; `None` means every group.
     pub member_groups: Option<std::collections::BTreeSet<String>>,
 }
+
+/// Adds the PEM certificates of an app's `tls.ca_file` to an HTTP client's trusted
+/// roots (shared by the HTTP connectors); errors name the app and the file.
+pub fn trust_ca_file(
+    builder: reqwest::ClientBuilder,
+    app: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    use anyhow::Context;
+    let pem = std::fs::read(path)
+        .with_context(|| format!("app {app}: cannot read tls.ca_file {}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        anyhow::anyhow!(
+            "app {app}: tls.ca_file {} is not a PEM certificate: {e}",
+            path.display()
+        )
+    })?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "app {app}: tls.ca_file {} holds no certificate",
+            path.display()
+        );
+    }
+    Ok(certs
+        .into_iter()
+        .fold(builder, |b, c| b.add_root_certificate(c)))
+}

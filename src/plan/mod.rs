@@ -149,6 +149,20 @@ pub enum Phase {
     Other,
 }
 
+impl Phase {
+    /// Every phase, in the order an apply runs them.
+    pub const APPLY_ORDER: [Phase; 8] = [
+        Phase::CreateGroups,
+        Phase::CreateUpdateEnableUsers,
+        Phase::Licenses,
+        Phase::MembershipAdds,
+        Phase::MembershipRemoves,
+        Phase::DisableDeleteUsers,
+        Phase::DeleteGroups,
+        Phase::Other,
+    ];
+}
+
 impl Change {
     pub fn phase(&self) -> Phase {
         use Action::*;

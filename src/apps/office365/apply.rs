@@ -314,17 +314,7 @@ impl<'a> Applier<'a> {
 
     /// Applies all changes, phase by phase.
     pub(crate) async fn apply(mut self) {
-        let order = [
-            Phase::CreateGroups,
-            Phase::CreateUpdateEnableUsers,
-            Phase::Licenses,
-            Phase::MembershipAdds,
-            Phase::MembershipRemoves,
-            Phase::DisableDeleteUsers,
-            Phase::DeleteGroups,
-            Phase::Other,
-        ];
-        for phase in order {
+        for phase in Phase::APPLY_ORDER {
             let idx: Vec<usize> = (0..self.input.changes.len())
                 .filter(|&i| self.change(i).phase() == phase)
                 .collect();

@@ -177,23 +177,7 @@ impl Office365Connector {
             builder = builder.no_proxy();
         }
         if let Some(ca) = &ep.ca_file {
-            let pem = std::fs::read(ca)
-                .with_context(|| format!("app {name}: cannot read tls.ca_file {}", ca.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                anyhow!(
-                    "app {name}: tls.ca_file {} is not a PEM certificate: {e}",
-                    ca.display()
-                )
-            })?;
-            if certs.is_empty() {
-                bail!(
-                    "app {name}: tls.ca_file {} holds no certificate",
-                    ca.display()
-                );
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+            builder = crate::apps::trust_ca_file(builder, name, ca)?;
         }
         let client = builder
             .build()

@@ -69,25 +69,7 @@ impl ScimConnector {
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = app.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
-            let path = ctx.repo_root.join(ca);
-            let pem = std::fs::read(&path).with_context(|| {
-                format!("app {name}: cannot read tls.ca_file {}", path.display())
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                anyhow!(
-                    "app {name}: tls.ca_file {} is not a PEM certificate: {e}",
-                    path.display()
-                )
-            })?;
-            if certs.is_empty() {
-                bail!(
-                    "app {name}: tls.ca_file {} holds no certificate",
-                    path.display()
-                );
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+            builder = crate::apps::trust_ca_file(builder, name, &ctx.repo_root.join(ca))?;
         }
         let http = builder
             .build()
