@@ -227,3 +227,47 @@ fn a_missing_secret_is_named_without_a_value_and_nothing_is_read() {
         "never echoes a secret"
     );
 }
+
+#[test]
+fn a_populated_scope_that_reads_as_empty_is_refused_not_obeyed() {
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("tenant.json");
+    let state_arg = state.to_str().unwrap();
+    let emu = Emulator::start(&["--state", state_arg]);
+    let app = o365_app(
+        &emu.url,
+        "    authorized_domains: [contoso.com]\n    switches: { delete_users: true }\n",
+    );
+    let repo = repo(&[("apps.yaml", &app), ("people.yaml", &org(10, "", ""))]);
+    assert_eq!(
+        roster(repo.path(), &["apply", "--auto-approve"], &env()).code,
+        0
+    );
+    emu.terminate();
+
+    // The same tenant, now answering user listings with nothing.
+    let emu = Emulator::start(&["--state", state_arg, "--fault-empty-user-lists"]);
+    let app = o365_app(
+        &emu.url,
+        "    authorized_domains: [contoso.com]\n    switches: { delete_users: true }\n",
+    );
+    std::fs::write(repo.path().join("apps.yaml"), app).unwrap();
+    for cmd in [
+        &["plan"][..],
+        &["drift"][..],
+        &["apply", "--auto-approve"][..],
+    ] {
+        let run = roster(repo.path(), cmd, &env());
+        assert_eq!(run.code, 1, "{cmd:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("returned no users"),
+            "{cmd:?}: {}",
+            run.all()
+        );
+    }
+    assert_eq!(
+        emu.stats()["writes"],
+        0,
+        "nothing was written from the empty read"
+    );
+}

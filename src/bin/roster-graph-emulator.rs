@@ -44,6 +44,9 @@ struct Args {
     /// Probability (0..1) of an injected 503, 504 or dropped connection per Graph request.
     #[arg(long = "fault-rate", default_value_t = 0.0)]
     fault_rate: f64,
+    /// Fault mode: user listings come back empty although the tenant has users.
+    #[arg(long = "fault-empty-user-lists")]
+    fault_empty_user_lists: bool,
     /// Seed of the fault injection.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -131,6 +134,7 @@ async fn main() {
         ru_per_10s: args.ru_per_10s,
         writes_per_150s: args.writes_per_150s,
         fault_rate: args.fault_rate,
+        fault_empty_user_lists: args.fault_empty_user_lists,
         seed: args.seed,
         replication_lag_ms: args.replication_lag_ms,
         tls: args.tls_cert.zip(args.tls_key),

@@ -88,6 +88,8 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
             );
             let sink = PrintingSink { log: &log, progress: &progress, quiet: global.quiet };
             execute(&plan, &loaded.state, &live, &sink).await?;
+            // What the directory should hold now, for the empty-read guard of later runs.
+            crate::engine::read_guard::record_after_apply(&loaded.root, &live.observed, &plan.changes);
             progress.finish();
             let counts = log.counts();
             print_summary(&counts);

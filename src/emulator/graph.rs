@@ -25,6 +25,9 @@ pub struct Ctx<'a> {
     pub max_page: Option<usize>,
     /// Delta tokens older than this are expired.
     pub delta_ttl_secs: i64,
+    /// Fault mode: user collection listings come back empty (a populated tenant that
+    /// reads as empty), to prove clients refuse to act on such a read.
+    pub empty_user_lists: bool,
     /// Out: objects created by this request (they become subject to replication lag).
     pub created: Vec<Uuid>,
 }
@@ -518,7 +521,7 @@ fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
     let top = page_size(ctx, q);
     let after = skip_after(q, "users")?;
     let matches = |u: &User| -> bool {
-        if ctx.hidden.contains(&u.id) {
+        if ctx.empty_user_lists || ctx.hidden.contains(&u.id) {
             return false;
         }
         match &f.expr {
@@ -1907,6 +1910,7 @@ mod tests {
                 eventual: query.len() % 2 == 0,
                 max_page: None,
                 delta_ttl_secs: 10,
+                empty_user_lists: false,
                 created: Vec::new(),
             };
             let path = format!("/{}", segs.join("/"));

@@ -54,6 +54,8 @@ pub struct EmulatorConfig {
     pub delta_token_ttl_secs: i64,
     /// Write the state file at most this often (and always at shutdown).
     pub persist_debounce_ms: u64,
+    /// Fault mode: `GET /users` listings return no users although the tenant has some.
+    pub fault_empty_user_lists: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -73,6 +75,7 @@ impl Default for EmulatorConfig {
             certificates: Vec::new(),
             federated: Vec::new(),
             token_lifetime_secs: 3599,
+            fault_empty_user_lists: false,
             delta_token_ttl_secs: 7 * 24 * 3600,
             persist_debounce_ms: 500,
         }

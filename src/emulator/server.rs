@@ -674,6 +674,7 @@ fn execute(
         eventual: opts.eventual,
         max_page: opts.max_page,
         delta_ttl_secs: sh.config.delta_token_ttl_secs,
+        empty_user_lists: sh.config.fault_empty_user_lists,
         created: Vec::new(),
     };
     let result = graph::handle(&mut inner.tenant, &mut ctx, method, rel, query, body);

@@ -61,6 +61,49 @@ pub fn suspicious(
     out
 }
 
+/// Records what an apply left behind: the counts read before it, plus the user and
+/// group creates, minus the deletes, that it applied.
+pub fn record_after_apply(
+    root: &Path,
+    observed: &BTreeMap<String, ObservedApp>,
+    applied: &[crate::plan::Change],
+) {
+    let mut counts = load(root);
+    for (app, o) in observed {
+        let net = |object: ObjectKind| {
+            let n = |action: Action| {
+                applied
+                    .iter()
+                    .filter(|c| &c.app == app && c.object == object && c.action == action)
+                    .count()
+            };
+            (n(Action::Create), n(Action::Delete))
+        };
+        let (uc, ud) = net(ObjectKind::User);
+        let (gc, gd) = net(ObjectKind::Group);
+        counts.insert(
+            app.clone(),
+            Counts {
+                users: (o.users.len() + uc).saturating_sub(ud),
+                groups: (o.groups.len() + gc).saturating_sub(gd),
+            },
+        );
+    }
+    save(root, &counts);
+}
+
+fn save(root: &Path, counts: &BTreeMap<String, Counts>) {
+    let p = path(root);
+    if let Some(dir) = p.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(text) = serde_json::to_vec_pretty(counts)
+        && let Err(e) = crate::commands::plan::write_atomic(&p, &text)
+    {
+        tracing::warn!("cannot record read counts in {}: {e}", p.display());
+    }
+}
+
 /// Refuses a suspicious read; otherwise records the counts of this read.
 pub fn check_and_record(
     root: &Path,

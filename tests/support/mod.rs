@@ -97,6 +97,16 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// Stops the emulator with SIGTERM (it saves its state file) and waits for it.
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
