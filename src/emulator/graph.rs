@@ -454,6 +454,18 @@ fn next_link(ctx: &Ctx<'_>, path: &str, q: &Query, tag: &str, last: &Uuid) -> St
     format!("{}/v1.0/{}?{}", ctx.base, path, q.with_skiptoken(&tok))
 }
 
+/// The first `top` items and whether more follow (the page and its nextLink).
+fn take_page<'a, T>(items: impl Iterator<Item = &'a T>, top: usize) -> (Vec<&'a T>, bool) {
+    let mut page = Vec::with_capacity(top.min(1000));
+    for item in items {
+        if page.len() == top {
+            return (page, true);
+        }
+        page.push(item);
+    }
+    (page, false)
+}
+
 fn range_after<V>(
     map: &BTreeMap<Uuid, V>,
     after: Option<Uuid>,
@@ -552,35 +564,21 @@ fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
             candidates = Some(v);
         }
     }
-    let mut page: Vec<&User> = Vec::with_capacity(top.min(1000));
-    let mut more = false;
-    match &candidates {
-        Some(c) => {
-            for u in c
-                .iter()
+    let (page, more) = match &candidates {
+        Some(c) => take_page(
+            c.iter()
+                .copied()
                 .filter(|u| after.is_none_or(|a| u.id > a))
-                .filter(|u| matches(u))
-            {
-                if page.len() == top {
-                    more = true;
-                    break;
-                }
-                page.push(u);
-            }
-        }
-        None => {
-            for (_, u) in range_after(&t.users, after) {
-                if !matches(u) {
-                    continue;
-                }
-                if page.len() == top {
-                    more = true;
-                    break;
-                }
-                page.push(u);
-            }
-        }
-    }
+                .filter(|u| matches(u)),
+            top,
+        ),
+        None => take_page(
+            range_after(&t.users, after)
+                .map(|(_, u)| u)
+                .filter(|u| matches(u)),
+            top,
+        ),
+    };
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
@@ -921,43 +919,30 @@ fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
             None => true,
         }
     };
-    let mut page: Vec<&Group> = Vec::new();
-    let mut more = false;
     let ids: Option<Vec<Uuid>> = f
         .expr
         .as_ref()
         .and_then(|e| odata::index_keys(e, "id"))
         .map(|k| k.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect());
-    match ids {
+    let (page, more) = match ids {
         Some(mut ids) => {
             ids.sort();
             ids.dedup();
-            for g in ids
-                .iter()
-                .filter(|id| after.is_none_or(|a| **id > a))
-                .filter_map(|id| t.groups.get(id))
-                .filter(|g| matches(g))
-            {
-                if page.len() == top {
-                    more = true;
-                    break;
-                }
-                page.push(g);
-            }
+            take_page(
+                ids.iter()
+                    .filter(|id| after.is_none_or(|a| **id > a))
+                    .filter_map(|id| t.groups.get(id))
+                    .filter(|g| matches(g)),
+                top,
+            )
         }
-        None => {
-            for (_, g) in range_after(&t.groups, after) {
-                if !matches(g) {
-                    continue;
-                }
-                if page.len() == top {
-                    more = true;
-                    break;
-                }
-                page.push(g);
-            }
-        }
-    }
+        None => take_page(
+            range_after(&t.groups, after)
+                .map(|(_, g)| g)
+                .filter(|g| matches(g)),
+            top,
+        ),
+    };
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
