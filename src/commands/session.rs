@@ -25,6 +25,14 @@ pub struct InvalidRepository(pub usize);
 /// Loads the desired state and prints its diagnostics to stderr.
 pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
     let loaded = desired::load(dir, rev)?;
+    tracing::info!(
+        root = %loaded.root.display(),
+        commit = loaded.state.source.commit.as_deref().unwrap_or("none"),
+        dirty = loaded.state.source.dirty,
+        users = loaded.state.users.len(),
+        groups = loaded.state.groups.len(),
+        "desired state loaded"
+    );
     for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
