@@ -16,7 +16,7 @@ fi
 if [ -f tests/js/package.json ]; then
   log "Microsoft Graph JavaScript client for the emulator conformance test"
   if ! command -v npm >/dev/null 2>&1; then
-    apt-get install -y --no-install-recommends nodejs npm >/dev/null
+    apt-get update -qq && apt-get install -y --no-install-recommends nodejs npm >/dev/null
   fi
   (cd tests/js && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
 fi
