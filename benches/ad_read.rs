@@ -271,6 +271,7 @@ fn main() {
     };
     let ctx = ConnectContext {
         repo_root: repo.path().to_path_buf(),
+        cache_dir: None,
     };
 
     let user_attrs = [

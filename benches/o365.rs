@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let ctx = ConnectContext {
         repo_root: dir.path().to_path_buf(),
+        cache_dir: None,
     };
     let conn = Office365Connector::connect(&app, &ctx).await?;
 

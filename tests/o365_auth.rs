@@ -164,6 +164,7 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
     let repo = tempfile::tempdir().expect("tempdir");
     let ctx = ConnectContext {
         repo_root: repo.path().to_path_buf(),
+        cache_dir: None,
     };
     let app = roster::desired::Office365App {
         name: "sandbox".into(),

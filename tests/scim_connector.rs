@@ -111,6 +111,7 @@ fn app(state: &DesiredState) -> roster::desired::ScimApp {
 fn ctx(r: &Repo) -> ConnectContext {
     ConnectContext {
         repo_root: r.dir.path().to_path_buf(),
+        cache_dir: None,
     }
 }
 

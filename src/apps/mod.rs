@@ -23,6 +23,9 @@ pub struct ConnectContext {
     /// The repository root: relative paths in app settings (CA files, secret files,
     /// sandbox state) are relative to it.
     pub repo_root: PathBuf,
+    /// Where connectors keep snapshots for incremental reads (`.roster/cache`);
+    /// `None` reads in full every time (`--no-cache`, tests that count requests).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The result of applying one change.

@@ -38,6 +38,7 @@ pub fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
     let observed = rt.block_on(async {
         let ctx = crate::apps::ConnectContext {
             repo_root: loaded.root.clone(),
+            cache_dir: None,
         };
         let connector = crate::apps::connector::Connector::connect(&app, &ctx).await?;
         let read = connector

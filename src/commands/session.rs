@@ -78,10 +78,18 @@ pub struct Live {
 }
 
 impl Live {
-    /// Connects to every selected app and reads it, all apps at once.
-    pub async fn read(loaded: &Loaded, apps: &[String], progress: bool) -> anyhow::Result<Live> {
+    /// Connects to every selected app and reads it, all apps at once; with `cache`,
+    /// connectors that can read incrementally keep their snapshots under
+    /// `.roster/cache`.
+    pub async fn read(
+        loaded: &Loaded,
+        apps: &[String],
+        progress: bool,
+        cache: bool,
+    ) -> anyhow::Result<Live> {
         let ctx = ConnectContext {
             repo_root: loaded.root.clone(),
+            cache_dir: cache.then(|| loaded.root.join(".roster").join("cache")),
         };
         let state = &loaded.state;
         let tasks = apps.iter().map(|name| {

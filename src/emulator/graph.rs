@@ -1621,7 +1621,7 @@ fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
     } else if let Some(tok) = &q.deltatoken {
         if tok == "latest" {
             let dl = odata::encode_token(
-                &json!({ "k": coll, "s": t.seq, "t": now_unix, "sel": q.select }),
+                &json!({ "k": coll, "g": t.sync_generation.to_string(), "s": t.seq, "t": now_unix, "sel": q.select }),
             );
             return Ok(Resp::ok(json!({
                 "@odata.context": format!("{}/v1.0/$metadata#{coll}", ctx.base),
@@ -1631,15 +1631,24 @@ fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
         }
         let v = odata::decode_token(tok).ok_or_else(bad_token)?;
         let s = v.get("s").and_then(Value::as_u64).ok_or_else(bad_token)?;
+        // A token of another state of the tenant (replaced or reset), or from its future.
+        if v.get("g").and_then(Value::as_str) != Some(t.sync_generation.to_string().as_str())
+            || s > t.seq
+        {
+            return Err(delta_expired());
+        }
         let sel = if q.select.is_some() {
             json!(q.select)
         } else {
             v.get("sel").cloned().unwrap_or(Value::Null)
         };
-        json!({ "k": coll, "p": "inc", "b": s, "c": s, "e": t.seq, "t": v.get("t").cloned().unwrap_or(json!(0)), "sel": sel })
+        json!({ "k": coll, "g": t.sync_generation.to_string(), "p": "inc", "b": s, "c": s, "e": t.seq, "t": v.get("t").cloned().unwrap_or(json!(0)), "sel": sel })
     } else {
-        json!({ "k": coll, "p": "init", "e": t.seq, "t": now_unix, "sel": q.select })
+        json!({ "k": coll, "g": t.sync_generation.to_string(), "p": "init", "e": t.seq, "t": now_unix, "sel": q.select })
     };
+    if state.get("g").and_then(Value::as_str) != Some(t.sync_generation.to_string().as_str()) {
+        return Err(delta_expired());
+    }
     if state.get("k").and_then(Value::as_str) != Some(coll) {
         return Err(bad_token());
     }
@@ -1828,8 +1837,9 @@ fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
             );
         }
         None => {
-            let dl =
-                odata::encode_token(&json!({ "k": coll, "s": end, "t": now_unix, "sel": select }));
+            let dl = odata::encode_token(
+                &json!({ "k": coll, "g": t.sync_generation.to_string(), "s": end, "t": now_unix, "sel": select }),
+            );
             out.insert(
                 "@odata.deltaLink".into(),
                 json!(format!("{}/v1.0/{coll}/delta?$deltatoken={dl}", ctx.base)),

@@ -195,6 +195,10 @@ pub struct Tenant {
     /// Delta tokens older than this sequence number are expired.
     #[serde(default)]
     pub log_floor: u64,
+    /// The generation of the change log: delta tokens carry it, so that tokens of
+    /// another tenant state (a replaced or reset state file) are refused.
+    #[serde(default = "Uuid::new_v4")]
+    pub sync_generation: Uuid,
     /// Removals (tombstones) by sequence number, per kind.
     #[serde(default)]
     pub user_removals: BTreeMap<u64, Change>,
@@ -226,6 +230,7 @@ impl Tenant {
             deleted_groups: BTreeMap::new(),
             seq: 0,
             log_floor: 0,
+            sync_generation: Uuid::new_v4(),
             user_removals: BTreeMap::new(),
             group_removals: BTreeMap::new(),
             member_events: BTreeMap::new(),

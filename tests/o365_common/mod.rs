@@ -70,6 +70,7 @@ pub async fn start(cfg: EmulatorConfig) -> Env {
     };
     let ctx = ConnectContext {
         repo_root: dir.path().to_path_buf(),
+        cache_dir: None,
     };
     Env { emu, dir, app, ctx }
 }

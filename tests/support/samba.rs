@@ -297,6 +297,7 @@ impl Fixture {
     pub fn ctx(&self) -> ConnectContext {
         ConnectContext {
             repo_root: self.repo.path().to_path_buf(),
+            cache_dir: None,
         }
     }
 

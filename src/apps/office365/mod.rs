@@ -29,6 +29,7 @@ use crate::observed::ObservedApp;
 pub mod apply;
 pub mod auth;
 pub mod http;
+pub mod incremental;
 pub mod read;
 pub mod sandbox;
 
@@ -65,6 +66,8 @@ pub struct Office365Connector {
     graph: Arc<http::Graph>,
     directory_id: Option<String>,
     sandbox: Option<sandbox::Sandbox>,
+    /// The snapshot of incremental reads, when the context allows one.
+    snapshot: Option<PathBuf>,
 }
 
 /// Everything needed to build the client, after settings and sandbox are resolved.
@@ -108,6 +111,10 @@ impl Office365Connector {
                 graph: Arc::new(graph),
                 directory_id,
                 sandbox,
+                snapshot: ctx
+                    .cache_dir
+                    .as_ref()
+                    .map(|d| incremental::snapshot_path(d, &app.name)),
             }),
             Err(e) => {
                 if let Some(sb) = sandbox {
@@ -206,11 +213,42 @@ impl Office365Connector {
     }
 
     /// Reads users, groups, the members of the groups in `scope`, verified domains
-    /// and license SKUs.
+    /// and license SKUs: incrementally from the snapshot when there is one (see
+    /// [`incremental`]), else in full.
     pub async fn read(&self, scope: &ReadScope) -> Result<ObservedApp> {
-        let mut observed = read::read(&self.graph, scope, self.directory_id.clone()).await?;
+        Ok(self.read_reporting(scope).await?.0)
+    }
+
+    /// [`Self::read`], also saying whether the read was full or incremental.
+    pub async fn read_reporting(
+        &self,
+        scope: &ReadScope,
+    ) -> Result<(ObservedApp, incremental::ReadKind)> {
+        let (mut observed, kind) = match &self.snapshot {
+            Some(path) => {
+                let identity = incremental::Identity::new(
+                    &self.app.name,
+                    &self.service(),
+                    self.directory_id.clone(),
+                );
+                incremental::read_cached(&self.graph, scope, &identity, path).await?
+            }
+            None => (
+                read::read(&self.graph, scope, self.directory_id.clone()).await?,
+                incremental::ReadKind::Full(None),
+            ),
+        };
         observed.app = self.app.name.clone();
-        Ok(observed)
+        Ok((observed, kind))
+    }
+
+    /// What a snapshot of this app is bound to: the Graph root, or the sandbox's state
+    /// file (its port changes every run).
+    fn service(&self) -> String {
+        match &self.app.sandbox {
+            Some(p) => format!("sandbox:{p}"),
+            None => self.graph.base.clone(),
+        }
     }
 
     /// Carries out the changes (already in plan order, all for this app); reports every

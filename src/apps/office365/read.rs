@@ -111,18 +111,34 @@ pub fn map_sku(v: &Value) -> Option<ObservedSku> {
     })
 }
 
+/// What one read of a tenant produced, before license ids are named: users carry
+/// the lower-cased skuIds of their licenses in `licenses`, and `members_known` lists
+/// the groups whose `member_ids` are complete. Incremental reads keep this form in
+/// their snapshot (see [`super::incremental`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawTenant {
+    pub users: Vec<ObservedUser>,
+    pub groups: Vec<ObservedGroup>,
+    pub members_known: BTreeSet<String>,
+    pub verified_domains: Vec<String>,
+    pub skus: Vec<ObservedSku>,
+}
+
 /// Reads the whole observed state of the app.
 pub async fn read(
     graph: &Graph,
     scope: &ReadScope,
     directory_id: Option<String>,
 ) -> Result<ObservedApp> {
+    let raw = read_raw(graph, scope).await?;
+    Ok(finish(&graph.app, raw, scope, directory_id))
+}
+
+/// Verified domains and license SKUs: read on every read, full or incremental.
+pub async fn read_domains_and_skus(graph: &Graph) -> Result<(Vec<String>, Vec<ObservedSku>)> {
     let skus_url =
         graph.url("/subscribedSkus?$select=skuId,skuPartNumber,prepaidUnits,consumedUnits");
     let domains_url = graph.url("/domains?$select=id,isVerified");
-    let users_url = graph.url(&format!("/users?$select={USER_SELECT}&$top={PAGE}"));
-    let groups_url = graph.url(&format!("/groups?$select={GROUP_SELECT}&$top={PAGE}"));
-
     let skus_fut = async {
         let mut skus = Vec::new();
         graph
@@ -149,24 +165,39 @@ pub async fn read(
             .await?;
         Ok::<_, anyhow::Error>(domains)
     };
-    // Users are kept raw only for their license skuIds; mapping waits for the SKUs.
+    tokio::try_join!(domains_fut, skus_fut)
+}
+
+/// The lower-cased skuIds of a Graph user's `assignedLicenses`.
+pub fn license_ids(v: &Value) -> Option<Vec<String>> {
+    v.get("assignedLicenses")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.get("skuId").and_then(Value::as_str))
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+}
+
+/// Maps a Graph user keeping its license skuIds unnamed (lower case).
+pub fn map_user_raw(v: &Value) -> Option<ObservedUser> {
+    let mut u = map_user(v, &HashMap::new())?;
+    u.licenses = license_ids(v).unwrap_or_default().into_iter().collect();
+    Some(u)
+}
+
+/// Reads users, groups, the members of the groups in `scope`, domains and SKUs.
+pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
+    let users_url = graph.url(&format!("/users?$select={USER_SELECT}&$top={PAGE}"));
+    let groups_url = graph.url(&format!("/groups?$select={GROUP_SELECT}&$top={PAGE}"));
+
     let users_fut = async {
-        let mut users: Vec<(ObservedUser, Vec<String>)> = Vec::new();
-        let empty = HashMap::new();
+        let mut users: Vec<ObservedUser> = Vec::new();
         graph
             .get_all(&users_url, |v| {
-                let sku_ids: Vec<String> = v
-                    .get("assignedLicenses")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|l| l.get("skuId").and_then(Value::as_str))
-                            .map(str::to_ascii_lowercase)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let Some(u) = map_user(&v, &empty) {
-                    users.push((u, sku_ids));
+                if let Some(u) = map_user_raw(&v) {
+                    users.push(u);
                 }
                 Ok(())
             })
@@ -185,72 +216,93 @@ pub async fn read(
             .await?;
         Ok::<_, anyhow::Error>(groups)
     };
-    let (skus, domains, users, groups) =
-        tokio::try_join!(skus_fut, domains_fut, users_fut, groups_fut)?;
+    let ((verified_domains, skus), users, mut groups) =
+        tokio::try_join!(read_domains_and_skus(graph), users_fut, groups_fut)?;
 
+    let wanted: Vec<usize> = (0..groups.len())
+        .filter(|&i| wants_members(scope, &groups[i]))
+        .collect();
+    read_members(graph, &mut groups, &wanted).await?;
+    let members_known = wanted.iter().map(|&i| groups[i].id.clone()).collect();
+    Ok(RawTenant {
+        users,
+        groups,
+        members_known,
+        verified_domains,
+        skus,
+    })
+}
+
+/// Whether the scope wants the members of this group.
+pub fn wants_members(scope: &ReadScope, g: &ObservedGroup) -> bool {
+    scope
+        .member_groups
+        .as_ref()
+        .is_none_or(|s| s.contains(&g.name))
+}
+
+/// The observed state of a raw read: license ids named by the tenant's SKUs, member
+/// lists only for the groups the scope asks for, everything in its canonical order.
+/// A full and an incremental read of the same tenant give equal results.
+pub fn finish(
+    app: &str,
+    raw: RawTenant,
+    scope: &ReadScope,
+    directory_id: Option<String>,
+) -> ObservedApp {
+    let RawTenant {
+        users,
+        mut groups,
+        members_known: _,
+        verified_domains: mut domains,
+        mut skus,
+    } = raw;
     let sku_names: HashMap<String, String> = skus
         .iter()
         .map(|s| (s.sku_id.to_ascii_lowercase(), s.part_number.clone()))
         .collect();
     let mut users: Vec<ObservedUser> = users
         .into_iter()
-        .map(|(mut u, ids)| {
-            u.licenses = ids
+        .map(|mut u| {
+            u.licenses = std::mem::take(&mut u.licenses)
                 .into_iter()
                 .map(|id| sku_names.get(&id).cloned().unwrap_or(id))
                 .collect();
             u
         })
         .collect();
-    users.sort_by(|a, b| {
-        a.login
-            .to_ascii_lowercase()
-            .cmp(&b.login.to_ascii_lowercase())
-    });
-
-    let mut groups = groups;
-    read_members(graph, scope, &mut groups).await?;
+    users.sort_by_cached_key(|u| u.login.to_ascii_lowercase());
+    for g in groups.iter_mut() {
+        if !wants_members(scope, g) {
+            g.member_ids.clear();
+        }
+    }
     groups.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-
-    let mut verified_domains = domains;
-    verified_domains.sort();
-    verified_domains.dedup();
-    let mut skus = skus;
+    domains.sort();
+    domains.dedup();
     skus.sort_by(|a, b| a.part_number.cmp(&b.part_number));
-
-    Ok(ObservedApp {
-        app: graph.app.clone(),
+    ObservedApp {
+        app: app.to_string(),
         users,
         groups,
-        verified_domains,
+        verified_domains: domains,
         skus,
         directory_id,
-    })
+    }
 }
 
-/// Fills `member_ids` of the groups the scope asks for: one `$batch` of 20 member
-/// listings per request; groups with more than 999 members continue in later batches
-/// from their nextLink.
-async fn read_members(
+/// Fills `member_ids` of the groups at `wanted` (indexes into `groups`): one `$batch`
+/// of 20 member listings per request; groups with more than 999 members continue in
+/// later batches from their nextLink.
+pub async fn read_members(
     graph: &Graph,
-    scope: &ReadScope,
     groups: &mut [ObservedGroup],
+    wanted: &[usize],
 ) -> Result<()> {
-    let wanted: Vec<usize> = groups
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| {
-            scope
-                .member_groups
-                .as_ref()
-                .is_none_or(|s| s.contains(&g.name))
-        })
-        .map(|(i, _)| i)
-        .collect();
     // (group index, relative url)
     let mut round: Vec<(usize, String)> = wanted
-        .into_iter()
-        .map(|i| {
+        .iter()
+        .map(|&i| {
             (
                 i,
                 format!(

@@ -1,0 +1,971 @@
+//! Incremental reads: a compact snapshot of the tenant as last read, with Graph delta
+//! links for users and groups, kept per app under `.roster/cache`, so that a drift check
+//! after a few out-of-band changes costs a few requests instead of a full re-read.
+//!
+//! How a read goes:
+//! - With a usable snapshot: the stored users and groups delta links are followed
+//!   (with domains and SKUs, which are always read whole, all at once), the changes
+//!   are merged into the snapshot, member lists that the scope now wants but the
+//!   snapshot lacks are listed, and a new snapshot is written.
+//! - Otherwise (no snapshot; unreadable, corrupt or from another roster format; for
+//!   another app, service or tenant; older than [`MAX_AGE_SECS`]; its delta token
+//!   refused, e.g. `410 syncStateNotFound`): delta links for "now" are fetched first
+//!   (`$deltatoken=latest`, so no change made during the read is lost), then the tenant
+//!   is read in full and the snapshot written.
+//!
+//! A full and an incremental read of the same tenant give equal [`ObservedApp`]s (tests
+//! check it), so plans and saved-plan fingerprints do not depend on the path taken.
+//! The snapshot file is safe to delete; `--no-cache` skips it.
+//!
+//! File format: one JSON header line (format, identity, delta links, times, the
+//! SHA-256 and length of the body), then the body: users as arrays with attributes in
+//! a fixed order, groups with members as indexes into the id table (users, then
+//! groups, then other directory objects), so a million memberships take a few MB.
+//! Written to a temporary file and renamed, so a crash never leaves half a snapshot.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::http::{Graph, rid, strip_query};
+use super::read::{
+    self, GROUP_SELECT, RawTenant, USER_ATTRIBUTES, USER_SELECT, license_ids, map_group,
+    map_user_raw, wants_members,
+};
+use crate::apps::ReadScope;
+use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+
+/// The snapshot file format; a file of another format is ignored (full read).
+pub const FORMAT: u32 = 1;
+
+/// A snapshot whose last full read is older than this is not used: Graph's delta
+/// tokens for directory objects last about a week, and a periodic full read bounds
+/// how long any divergence could live.
+pub const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
+
+/// What a snapshot is valid for; any difference means a full read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub app: String,
+    /// The service: the Graph root, or `sandbox:PATH` for an embedded tenant (whose
+    /// port changes every run).
+    pub service: String,
+    /// The tenant id (from the token), so a snapshot of another tenant is never used.
+    pub directory_id: Option<String>,
+    /// What was selected; a roster that reads more properties reads in full once.
+    pub user_select: String,
+    pub group_select: String,
+}
+
+impl Identity {
+    pub fn new(app: &str, service: &str, directory_id: Option<String>) -> Self {
+        Identity {
+            app: app.to_string(),
+            service: service.to_string(),
+            directory_id,
+            user_select: USER_SELECT.to_string(),
+            group_select: GROUP_SELECT.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    format: u32,
+    identity: Identity,
+    /// Unix seconds of the last full read this snapshot descends from.
+    full_read_at: i64,
+    /// Unix seconds this snapshot was written.
+    written_at: i64,
+    /// Delta links, relative to the version root (`/users/delta?$deltatoken=…`).
+    users_delta: String,
+    groups_delta: String,
+    body_len: u64,
+    body_sha256: String,
+}
+
+/// One user on disk: id, login, enabled, attributes in [`USER_ATTRIBUTES`] order,
+/// lower-cased license skuIds.
+#[derive(Debug, Serialize, Deserialize)]
+struct DiskUser(String, String, bool, Vec<Option<String>>, Vec<String>);
+
+/// One group on disk: id, name, description, unified, member indexes (`None`: not
+/// known).
+#[derive(Debug, Serialize, Deserialize)]
+struct DiskGroup(String, String, Option<String>, bool, Option<Vec<u32>>);
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Body {
+    users: Vec<DiskUser>,
+    groups: Vec<DiskGroup>,
+    /// Member ids that are neither a known user nor a known group.
+    extra_ids: Vec<String>,
+}
+
+/// A snapshot in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub full_read_at: i64,
+    pub users_delta: String,
+    pub groups_delta: String,
+    /// Users by id; `licenses` hold lower-cased skuIds.
+    pub users: BTreeMap<String, ObservedUser>,
+    /// Groups by id; `member_ids` are meaningful only for ids in `members_known`.
+    pub groups: BTreeMap<String, ObservedGroup>,
+    pub members_known: BTreeSet<String>,
+}
+
+/// Where the snapshot of an app lives.
+pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
+    let safe: String = app
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    cache_dir.join(format!("office365-{safe}.snapshot"))
+}
+
+/// Encodes a snapshot as header line + body.
+pub fn encode(snap: &Snapshot, identity: &Identity, now: i64) -> Result<Vec<u8>> {
+    let mut index: HashMap<&str, u32> =
+        HashMap::with_capacity(snap.users.len() + snap.groups.len());
+    let mut next = 0u32;
+    for id in snap.users.keys().chain(snap.groups.keys()) {
+        index.insert(id.as_str(), next);
+        next += 1;
+    }
+    let mut extra_ids: Vec<String> = Vec::new();
+    let mut extra_index: HashMap<String, u32> = HashMap::new();
+    let mut body = Body {
+        users: Vec::with_capacity(snap.users.len()),
+        groups: Vec::with_capacity(snap.groups.len()),
+        extra_ids: Vec::new(),
+    };
+    for u in snap.users.values() {
+        body.users.push(DiskUser(
+            u.id.clone(),
+            u.login.clone(),
+            u.enabled,
+            USER_ATTRIBUTES
+                .iter()
+                .map(|(name, _)| u.attributes.get(*name).cloned())
+                .collect(),
+            u.licenses.iter().cloned().collect(),
+        ));
+    }
+    for g in snap.groups.values() {
+        let members = snap.members_known.contains(&g.id).then(|| {
+            g.member_ids
+                .iter()
+                .map(|m| match index.get(m.as_str()) {
+                    Some(i) => *i,
+                    None => *extra_index.entry(m.clone()).or_insert_with(|| {
+                        extra_ids.push(m.clone());
+                        next + extra_ids.len() as u32 - 1
+                    }),
+                })
+                .collect()
+        });
+        body.groups.push(DiskGroup(
+            g.id.clone(),
+            g.name.clone(),
+            g.description.clone(),
+            g.kind == "microsoft365",
+            members,
+        ));
+    }
+    body.extra_ids = extra_ids;
+    let body_bytes = serde_json::to_vec(&body)?;
+    let header = Header {
+        format: FORMAT,
+        identity: identity.clone(),
+        full_read_at: snap.full_read_at,
+        written_at: now,
+        users_delta: snap.users_delta.clone(),
+        groups_delta: snap.groups_delta.clone(),
+        body_len: body_bytes.len() as u64,
+        body_sha256: hex(&Sha256::digest(&body_bytes)),
+    };
+    let mut out = serde_json::to_vec(&header)?;
+    out.push(b'\n');
+    out.extend_from_slice(&body_bytes);
+    Ok(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why a snapshot cannot be used (logged; the read is then a full one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
+fn unusable(msg: impl Into<String>) -> Unusable {
+    Unusable(msg.into())
+}
+
+/// Decodes and checks a snapshot for `identity` at time `now`.
+pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, Unusable> {
+    let nl = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| unusable("no header line"))?;
+    let header: Header = serde_json::from_slice(&bytes[..nl])
+        .map_err(|e| unusable(format!("unreadable header: {e}")))?;
+    if header.format != FORMAT {
+        return Err(unusable(format!(
+            "written in format {} (this roster reads format {FORMAT})",
+            header.format
+        )));
+    }
+    if header.identity.app != identity.app {
+        return Err(unusable(format!("written for app {}", header.identity.app)));
+    }
+    if header.identity.service != identity.service {
+        return Err(unusable(format!(
+            "written for another service ({})",
+            header.identity.service
+        )));
+    }
+    if header.identity.directory_id != identity.directory_id {
+        return Err(unusable(format!(
+            "written for another tenant ({})",
+            header.identity.directory_id.as_deref().unwrap_or("unknown")
+        )));
+    }
+    if header.identity.user_select != identity.user_select
+        || header.identity.group_select != identity.group_select
+    {
+        return Err(unusable("written by a roster that reads other properties"));
+    }
+    if now - header.full_read_at > MAX_AGE_SECS {
+        return Err(unusable(format!(
+            "its last full read is {} days old",
+            (now - header.full_read_at) / 86_400
+        )));
+    }
+    if header.full_read_at > now + 300 || header.written_at > now + 300 {
+        return Err(unusable(
+            "written in the future (clock skew or a copied file)",
+        ));
+    }
+    let body = &bytes[nl + 1..];
+    if body.len() as u64 != header.body_len {
+        return Err(unusable(format!(
+            "truncated or extended: body of {} bytes, header says {}",
+            body.len(),
+            header.body_len
+        )));
+    }
+    if hex(&Sha256::digest(body)) != header.body_sha256 {
+        return Err(unusable("corrupt: checksum mismatch"));
+    }
+    for (what, link) in [
+        ("users", &header.users_delta),
+        ("groups", &header.groups_delta),
+    ] {
+        if !link.starts_with(&format!("/{what}/delta?")) {
+            return Err(unusable(format!("bad {what} delta link")));
+        }
+    }
+    let body: Body =
+        serde_json::from_slice(body).map_err(|e| unusable(format!("unreadable body: {e}")))?;
+    let mut table: Vec<&str> = Vec::with_capacity(body.users.len() + body.groups.len());
+    table.extend(body.users.iter().map(|u| u.0.as_str()));
+    table.extend(body.groups.iter().map(|g| g.0.as_str()));
+    table.extend(body.extra_ids.iter().map(String::as_str));
+    let mut users = BTreeMap::new();
+    for DiskUser(id, login, enabled, attrs, licenses) in &body.users {
+        if attrs.len() != USER_ATTRIBUTES.len() {
+            return Err(unusable(format!("user {id}: wrong attribute count")));
+        }
+        let attributes = USER_ATTRIBUTES
+            .iter()
+            .zip(attrs)
+            .filter_map(|((name, _), v)| v.clone().map(|v| ((*name).to_string(), v)))
+            .collect();
+        let u = ObservedUser {
+            id: id.clone(),
+            login: login.clone(),
+            username: None,
+            enabled: *enabled,
+            attributes,
+            licenses: licenses.iter().cloned().collect(),
+            location: None,
+        };
+        if users.insert(id.clone(), u).is_some() {
+            return Err(unusable(format!("user {id} appears twice")));
+        }
+    }
+    let mut groups = BTreeMap::new();
+    let mut members_known = BTreeSet::new();
+    for DiskGroup(id, name, description, unified, members) in &body.groups {
+        let mut member_ids = BTreeSet::new();
+        if let Some(m) = members {
+            for i in m {
+                let mid = table.get(*i as usize).ok_or_else(|| {
+                    unusable(format!("group {id}: member index {i} out of range"))
+                })?;
+                member_ids.insert((*mid).to_string());
+            }
+            members_known.insert(id.clone());
+        }
+        let g = ObservedGroup {
+            id: id.clone(),
+            name: name.clone(),
+            description: description.clone(),
+            kind: if *unified { "microsoft365" } else { "security" }.to_string(),
+            member_ids,
+            location: None,
+        };
+        if groups.insert(id.clone(), g).is_some() {
+            return Err(unusable(format!("group {id} appears twice")));
+        }
+    }
+    Ok(Snapshot {
+        full_read_at: header.full_read_at,
+        users_delta: header.users_delta,
+        groups_delta: header.groups_delta,
+        users,
+        groups,
+        members_known,
+    })
+}
+
+/// Loads the snapshot at `path`: `Ok(None)` when there is none.
+pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapshot>, Unusable> {
+    match std::fs::read(path) {
+        Ok(bytes) => decode(&bytes, identity, now).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unusable(format!("cannot read it: {e}"))),
+    }
+}
+
+/// Writes the snapshot atomically (temporary file, then rename).
+pub fn save(path: &Path, snap: &Snapshot, identity: &Identity, now: i64) -> Result<()> {
+    let bytes = encode(snap, identity, now)?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| anyhow!("snapshot path {} has no folder", path.display()))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("snapshot"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, &bytes)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Merging delta items (pure)
+// ---------------------------------------------------------------------------------------
+
+fn removed(v: &Value) -> bool {
+    v.get("@removed").is_some()
+}
+
+fn id_of(v: &Value) -> Option<&str> {
+    v.get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// A present string property: `Some(Some(v))` set, `Some(None)` cleared (null or
+/// empty), `None` not in the item (unchanged).
+fn prop<'a>(v: &'a Value, key: &str) -> Option<Option<&'a str>> {
+    match v.get(key) {
+        None => None,
+        Some(Value::String(s)) if !s.is_empty() => Some(Some(s)),
+        Some(_) => Some(None),
+    }
+}
+
+/// Merges one users-delta item into `users`; returns the id of a removed user.
+/// Properties in the item overwrite (null clears); absent ones keep their value, as
+/// Graph's delta (default or `return=minimal`) leaves out unchanged or never-set
+/// properties.
+pub fn merge_user(users: &mut BTreeMap<String, ObservedUser>, v: &Value) -> Result<Option<String>> {
+    let id = id_of(v).ok_or_else(|| anyhow!("a users delta item without an id"))?;
+    if removed(v) {
+        users.remove(id);
+        return Ok(Some(id.to_string()));
+    }
+    match users.get_mut(id) {
+        Some(u) => {
+            if let Some(Some(upn)) = prop(v, "userPrincipalName") {
+                u.login = upn.to_string();
+            }
+            for (name, graph) in USER_ATTRIBUTES {
+                match prop(v, graph) {
+                    Some(Some(val)) => {
+                        u.attributes.insert((*name).to_string(), val.to_string());
+                    }
+                    Some(None) => {
+                        u.attributes.remove(*name);
+                    }
+                    None => {}
+                }
+            }
+            if let Some(b) = v.get("accountEnabled").and_then(Value::as_bool) {
+                u.enabled = b;
+            }
+            if v.get("assignedLicenses").is_some() {
+                u.licenses = license_ids(v).unwrap_or_default().into_iter().collect();
+            }
+        }
+        None => {
+            let u = map_user_raw(v).ok_or_else(|| {
+                anyhow!("users delta: new user {id} comes without a userPrincipalName")
+            })?;
+            users.insert(id.to_string(), u);
+        }
+    }
+    Ok(None)
+}
+
+/// Merges one groups-delta item; returns the id of a removed group. A group new to the
+/// snapshot has unknown members (they are listed if the scope wants them); member
+/// changes apply to groups whose members are known.
+pub fn merge_group(
+    groups: &mut BTreeMap<String, ObservedGroup>,
+    members_known: &mut BTreeSet<String>,
+    v: &Value,
+) -> Result<Option<String>> {
+    let id = id_of(v).ok_or_else(|| anyhow!("a groups delta item without an id"))?;
+    if removed(v) {
+        groups.remove(id);
+        members_known.remove(id);
+        return Ok(Some(id.to_string()));
+    }
+    match groups.get_mut(id) {
+        Some(g) => {
+            if let Some(Some(name)) = prop(v, "displayName") {
+                g.name = name.to_string();
+            }
+            if let Some(d) = prop(v, "description") {
+                g.description = d.map(str::to_string);
+            }
+            if v.get("groupTypes").is_some()
+                && let Some(fresh) = map_group(&serde_json::json!({
+                    "id": id, "displayName": "x", "groupTypes": v.get("groupTypes")
+                }))
+            {
+                g.kind = fresh.kind;
+            }
+            if members_known.contains(id)
+                && let Some(Value::Array(md)) = v.get("members@delta")
+            {
+                for m in md {
+                    let Some(mid) = id_of(m) else { continue };
+                    if removed(m) {
+                        g.member_ids.remove(mid);
+                    } else {
+                        g.member_ids.insert(mid.to_string());
+                    }
+                }
+            }
+        }
+        None => {
+            let g = map_group(v).ok_or_else(|| {
+                anyhow!("groups delta: new group {id} comes without a displayName")
+            })?;
+            members_known.remove(id);
+            groups.insert(id.to_string(), g);
+        }
+    }
+    Ok(None)
+}
+
+/// Removes ids of deleted objects from every known member list, as a full read would
+/// not list them.
+pub fn drop_members(groups: &mut BTreeMap<String, ObservedGroup>, gone: &BTreeSet<String>) {
+    if gone.is_empty() {
+        return;
+    }
+    for g in groups.values_mut() {
+        g.member_ids.retain(|m| !gone.contains(m));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading (the shell)
+// ---------------------------------------------------------------------------------------
+
+/// The outcome of a delta round that the service refused or that could not be merged.
+#[derive(Debug)]
+enum RoundError {
+    /// The token or the snapshot cannot be continued: read in full.
+    Restart(String),
+    /// The service could not be read at all.
+    Fatal(anyhow::Error),
+}
+
+/// Follows a delta link (relative to the version root) to its end, handing each item
+/// to `each`; returns the new delta link, relative.
+async fn round(
+    graph: &Graph,
+    first: &str,
+    mut each: impl FnMut(&Value) -> Result<()>,
+) -> Result<String, RoundError> {
+    let mut url = graph.url(first);
+    let mut pages = 0usize;
+    loop {
+        pages += 1;
+        if pages > 1_000_000 {
+            return Err(RoundError::Fatal(anyhow!(
+                "app {}: delta paging of {} does not end",
+                graph.app,
+                strip_query(first)
+            )));
+        }
+        let r = graph
+            .request(reqwest::Method::GET, &url, None)
+            .await
+            .map_err(RoundError::Fatal)?;
+        if !r.is_success() {
+            let why = format!(
+                "GET {} answered {}{}",
+                strip_query(&url),
+                r.describe(),
+                rid(&r.request_id)
+            );
+            // 4xx: the token is expired, unknown or malformed (Graph answers 410
+            // syncStateNotFound / resyncRequired, sometimes 400): start over in full.
+            return Err(
+                if (400..500).contains(&r.status) && r.status != 401 && r.status != 403 {
+                    RoundError::Restart(why)
+                } else {
+                    RoundError::Fatal(anyhow!("app {}: {why}", graph.app))
+                },
+            );
+        }
+        let Some(items) = r.body.get("value").and_then(Value::as_array) else {
+            return Err(RoundError::Restart(format!(
+                "GET {} answered without a `value` list",
+                strip_query(&url)
+            )));
+        };
+        for item in items {
+            each(item).map_err(|e| RoundError::Restart(format!("{e:#}")))?;
+        }
+        if let Some(next) = r.body.get("@odata.nextLink").and_then(Value::as_str) {
+            let rel = graph.relative(next).map_err(RoundError::Fatal)?;
+            url = graph.url(&rel);
+            continue;
+        }
+        return match r.body.get("@odata.deltaLink").and_then(Value::as_str) {
+            Some(link) => graph.relative(link).map_err(RoundError::Fatal),
+            None => Err(RoundError::Restart(format!(
+                "GET {} ended without a deltaLink",
+                strip_query(&url)
+            ))),
+        };
+    }
+}
+
+/// The first delta links: "from now on", without reading any object.
+pub fn latest_users() -> String {
+    format!("/users/delta?$select={USER_SELECT}&$deltatoken=latest")
+}
+pub fn latest_groups() -> String {
+    format!("/groups/delta?$select={GROUP_SELECT},members&$deltatoken=latest")
+}
+
+/// How a cached read went, for logs and benchmarks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadKind {
+    /// A full read (the reason the snapshot was not used, if there was one).
+    Full(Option<String>),
+    /// Delta rounds on the snapshot: changed users, changed groups, groups listed.
+    Incremental {
+        users: usize,
+        groups: usize,
+        listed: usize,
+    },
+}
+
+/// Reads the tenant using (and refreshing) the snapshot at `path`.
+pub async fn read_cached(
+    graph: &Graph,
+    scope: &ReadScope,
+    identity: &Identity,
+    path: &Path,
+) -> Result<(ObservedApp, ReadKind)> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let directory_id = identity.directory_id.clone();
+    let reason = match load(path, identity, now) {
+        Ok(Some(snap)) => match incremental(graph, scope, snap).await {
+            Ok((snap, raw_extra, kind)) => {
+                let raw = to_raw(&snap, raw_extra);
+                if let Err(e) = save(path, &snap, identity, now) {
+                    tracing::warn!(app = %graph.app, "cannot write the snapshot {}: {e:#}", path.display());
+                }
+                tracing::info!(app = %graph.app, ?kind, "incremental read");
+                return Ok((read::finish(&graph.app, raw, scope, directory_id), kind));
+            }
+            Err(RoundError::Fatal(e)) => return Err(e),
+            Err(RoundError::Restart(why)) => Some(why),
+        },
+        Ok(None) => None,
+        Err(Unusable(why)) => Some(format!("snapshot not used: {why}")),
+    };
+    if let Some(why) = &reason {
+        tracing::warn!(app = %graph.app, "full read: {why}");
+    }
+    // Tokens first: whatever changes during the full read shows up in the next round.
+    let (first_users, first_groups) = (latest_users(), latest_groups());
+    let (users_delta, groups_delta) =
+        tokio::try_join!(latest(graph, &first_users), latest(graph, &first_groups))?;
+    let raw = read::read_raw(graph, scope).await?;
+    let snap = Snapshot {
+        full_read_at: now,
+        users_delta,
+        groups_delta,
+        users: raw
+            .users
+            .iter()
+            .map(|u| (u.id.clone(), u.clone()))
+            .collect(),
+        groups: raw
+            .groups
+            .iter()
+            .map(|g| (g.id.clone(), g.clone()))
+            .collect(),
+        members_known: raw.members_known.clone(),
+    };
+    if let Err(e) = save(path, &snap, identity, now) {
+        tracing::warn!(app = %graph.app, "cannot write the snapshot {}: {e:#}", path.display());
+    }
+    drop(snap);
+    Ok((
+        read::finish(&graph.app, raw, scope, directory_id),
+        ReadKind::Full(reason),
+    ))
+}
+
+async fn latest(graph: &Graph, rel: &str) -> Result<String> {
+    match round(graph, rel, |_| Ok(())).await {
+        Ok(link) => Ok(link),
+        Err(RoundError::Fatal(e)) => Err(e),
+        Err(RoundError::Restart(why)) => {
+            bail!("app {}: cannot start change tracking: {why}", graph.app)
+        }
+    }
+}
+
+/// Domains and SKUs of an incremental read (not part of the snapshot).
+struct Extra {
+    verified_domains: Vec<String>,
+    skus: Vec<crate::observed::ObservedSku>,
+}
+
+fn to_raw(snap: &Snapshot, extra: Extra) -> RawTenant {
+    RawTenant {
+        users: snap.users.values().cloned().collect(),
+        groups: snap.groups.values().cloned().collect(),
+        members_known: snap.members_known.clone(),
+        verified_domains: extra.verified_domains,
+        skus: extra.skus,
+    }
+}
+
+async fn incremental(
+    graph: &Graph,
+    scope: &ReadScope,
+    snap: Snapshot,
+) -> Result<(Snapshot, Extra, ReadKind), RoundError> {
+    let Snapshot {
+        full_read_at,
+        users_delta,
+        groups_delta,
+        mut users,
+        mut groups,
+        mut members_known,
+    } = snap;
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    let mut gone_groups: BTreeSet<String> = BTreeSet::new();
+    let mut user_items = 0usize;
+    let mut group_items = 0usize;
+    let users_fut = round(graph, &users_delta, |v| {
+        user_items += 1;
+        if let Some(id) = merge_user(&mut users, v)? {
+            gone.insert(id);
+        }
+        Ok(())
+    });
+    let groups_fut = round(graph, &groups_delta, |v| {
+        group_items += 1;
+        if let Some(id) = merge_group(&mut groups, &mut members_known, v)? {
+            gone_groups.insert(id);
+        }
+        Ok(())
+    });
+    let extra_fut = async {
+        read::read_domains_and_skus(graph)
+            .await
+            .map_err(RoundError::Fatal)
+    };
+    let (users_delta, groups_delta, (verified_domains, skus)) =
+        tokio::try_join!(users_fut, groups_fut, extra_fut)?;
+    gone.extend(gone_groups);
+    drop_members(&mut groups, &gone);
+
+    // Member lists the scope wants that the snapshot does not have (groups new to it,
+    // renamed into the scope, or bound by a policy since the last read).
+    let mut list: Vec<ObservedGroup> = groups
+        .values()
+        .filter(|g| wants_members(scope, g) && !members_known.contains(&g.id))
+        .cloned()
+        .collect();
+    let listed = list.len();
+    if !list.is_empty() {
+        for g in list.iter_mut() {
+            g.member_ids.clear();
+        }
+        let idx: Vec<usize> = (0..list.len()).collect();
+        read::read_members(graph, &mut list, &idx)
+            .await
+            .map_err(RoundError::Fatal)?;
+        for g in list {
+            members_known.insert(g.id.clone());
+            groups.insert(g.id.clone(), g);
+        }
+    }
+    Ok((
+        Snapshot {
+            full_read_at,
+            users_delta,
+            groups_delta,
+            users,
+            groups,
+            members_known,
+        },
+        Extra {
+            verified_domains,
+            skus,
+        },
+        ReadKind::Incremental {
+            users: user_items,
+            groups: group_items,
+            listed,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn identity() -> Identity {
+        Identity::new("o365", "http://graph.test", Some("tid".into()))
+    }
+
+    fn sample() -> Snapshot {
+        let mut users = BTreeMap::new();
+        for (id, upn) in [("u1", "a@x.com"), ("u2", "b@x.com")] {
+            let mut u = map_user_raw(&json!({
+                "id": id, "userPrincipalName": upn, "givenName": "G", "mail": upn,
+                "accountEnabled": true, "assignedLicenses": [{"skuId": "SKU-1"}]
+            }))
+            .expect("user");
+            u.attributes.insert("department".into(), "Sales".into());
+            users.insert(id.to_string(), u);
+        }
+        let mut groups = BTreeMap::new();
+        let mut g1 =
+            map_group(&json!({"id": "g1", "displayName": "One", "groupTypes": []})).expect("g");
+        g1.member_ids = ["u1", "g2", "device-9"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let g2 = map_group(&json!({"id": "g2", "displayName": "Two", "groupTypes": ["Unified"], "description": "d"}))
+            .expect("g");
+        groups.insert("g1".to_string(), g1);
+        groups.insert("g2".to_string(), g2);
+        Snapshot {
+            full_read_at: 1000,
+            users_delta: "/users/delta?$deltatoken=a".into(),
+            groups_delta: "/groups/delta?$deltatoken=b".into(),
+            users,
+            groups,
+            members_known: BTreeSet::from(["g1".to_string()]),
+        }
+    }
+
+    #[test]
+    fn snapshots_round_trip() {
+        let s = sample();
+        let bytes = encode(&s, &identity(), 1010).expect("encode");
+        let back = decode(&bytes, &identity(), 1020).expect("decode");
+        assert_eq!(back, s);
+        assert_eq!(
+            back.users["u1"].licenses,
+            BTreeSet::from(["sku-1".to_string()])
+        );
+    }
+
+    #[test]
+    fn unusable_snapshots_are_detected() {
+        let s = sample();
+        let bytes = encode(&s, &identity(), 1010).expect("encode");
+        // Another tenant, another service, another app.
+        let mut other = identity();
+        other.directory_id = Some("other".into());
+        assert!(
+            decode(&bytes, &other, 1020)
+                .unwrap_err()
+                .0
+                .contains("another tenant")
+        );
+        let mut other = identity();
+        other.service = "sandbox:x".into();
+        assert!(
+            decode(&bytes, &other, 1020)
+                .unwrap_err()
+                .0
+                .contains("another service")
+        );
+        let mut other = identity();
+        other.app = "b".into();
+        assert!(decode(&bytes, &other, 1020).is_err());
+        // Too old.
+        assert!(
+            decode(&bytes, &identity(), 1000 + MAX_AGE_SECS + 1)
+                .unwrap_err()
+                .0
+                .contains("days old")
+        );
+        // A flipped byte in the body, a truncated file, garbage.
+        let mut flipped = bytes.clone();
+        let n = flipped.len();
+        flipped[n - 10] ^= 0x01;
+        assert!(
+            decode(&flipped, &identity(), 1020)
+                .unwrap_err()
+                .0
+                .contains("checksum")
+        );
+        assert!(
+            decode(&bytes[..n - 5], &identity(), 1020)
+                .unwrap_err()
+                .0
+                .contains("truncated")
+        );
+        assert!(decode(b"not a snapshot", &identity(), 1020).is_err());
+        assert!(decode(b"{}\n{}", &identity(), 1020).is_err());
+    }
+
+    #[test]
+    fn user_items_merge_like_graph_delta() {
+        let mut s = sample();
+        // Changed: present properties overwrite, null clears, absent keeps.
+        merge_user(
+            &mut s.users,
+            &json!({"id": "u1", "givenName": "New", "department": null, "accountEnabled": false}),
+        )
+        .expect("merge");
+        let u = &s.users["u1"];
+        assert_eq!(
+            u.attributes.get("first_name").map(String::as_str),
+            Some("New")
+        );
+        assert!(!u.attributes.contains_key("department"));
+        assert_eq!(
+            u.attributes.get("email").map(String::as_str),
+            Some("a@x.com")
+        );
+        assert!(!u.enabled);
+        assert_eq!(u.licenses.len(), 1);
+        // Licenses replaced when present.
+        merge_user(&mut s.users, &json!({"id": "u1", "assignedLicenses": []})).expect("merge");
+        assert!(s.users["u1"].licenses.is_empty());
+        // New user, removed user.
+        merge_user(
+            &mut s.users,
+            &json!({"id": "u3", "userPrincipalName": "c@x.com"}),
+        )
+        .expect("merge");
+        assert_eq!(s.users["u3"].login, "c@x.com");
+        assert_eq!(
+            merge_user(
+                &mut s.users,
+                &json!({"id": "u2", "@removed": {"reason": "changed"}})
+            )
+            .expect("merge"),
+            Some("u2".to_string())
+        );
+        assert!(!s.users.contains_key("u2"));
+        // A new user without its UPN cannot be merged.
+        assert!(merge_user(&mut s.users, &json!({"id": "u4", "givenName": "x"})).is_err());
+        assert!(merge_user(&mut s.users, &json!({"givenName": "x"})).is_err());
+    }
+
+    #[test]
+    fn group_items_merge_members_only_where_known() {
+        let mut s = sample();
+        merge_group(
+            &mut s.groups,
+            &mut s.members_known,
+            &json!({"id": "g1", "description": "now", "members@delta": [
+                {"id": "u2"}, {"id": "u1", "@removed": {"reason": "deleted"}}
+            ]}),
+        )
+        .expect("merge");
+        let g1 = &s.groups["g1"];
+        assert_eq!(g1.description.as_deref(), Some("now"));
+        assert_eq!(g1.name, "One");
+        assert!(g1.member_ids.contains("u2") && !g1.member_ids.contains("u1"));
+        // g2's members are not known: member changes are not guessed.
+        merge_group(
+            &mut s.groups,
+            &mut s.members_known,
+            &json!({"id": "g2", "displayName": "Renamed", "members@delta": [{"id": "u1"}]}),
+        )
+        .expect("merge");
+        assert!(s.groups["g2"].member_ids.is_empty());
+        assert_eq!(s.groups["g2"].name, "Renamed");
+        assert_eq!(s.groups["g2"].kind, "microsoft365");
+        // A new group starts with unknown members.
+        merge_group(
+            &mut s.groups,
+            &mut s.members_known,
+            &json!({"id": "g3", "displayName": "Three", "members@delta": [{"id": "u1"}]}),
+        )
+        .expect("merge");
+        assert!(!s.members_known.contains("g3"));
+        // Removal, and deleted objects leave member lists.
+        let gone = merge_group(
+            &mut s.groups,
+            &mut s.members_known,
+            &json!({"id": "g2", "@removed": {}}),
+        )
+        .expect("merge");
+        assert_eq!(gone.as_deref(), Some("g2"));
+        drop_members(
+            &mut s.groups,
+            &BTreeSet::from(["g2".to_string(), "u2".to_string()]),
+        );
+        assert_eq!(
+            s.groups["g1"].member_ids,
+            BTreeSet::from(["device-9".to_string()])
+        );
+    }
+}
