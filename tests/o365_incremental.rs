@@ -420,3 +420,89 @@ async fn tokens_the_service_no_longer_knows_fall_back_to_a_full_read() {
     assert_eq!(o, full(&env, &sc).await);
     env.emu.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn members_of_many_wanted_groups_come_from_one_groups_delta_round() {
+    let env = start(config()).await;
+    let conn = env.connect().await;
+    let empty = read_all(&conn).await;
+    let users: Vec<_> = (0..10).map(|i| user(&format!("m{i}"))).collect();
+    let names: Vec<String> = (0..45).map(|j| format!("G{j:02}")).collect();
+    let mut changes: Vec<_> = names.iter().map(|g| group_create(g)).collect();
+    changes.extend(users.iter().map(user_create));
+    for (j, g) in names.iter().enumerate() {
+        changes.push(member(g, &users[j % 10].username, Action::Add));
+        changes.push(member(g, &users[(j + 3) % 10].username, Action::Add));
+    }
+    changes.push(member("G00", "group:G01", Action::Add));
+    let d = desired(
+        users,
+        names
+            .iter()
+            .map(|g| group(g, GroupKind::Security))
+            .collect(),
+    );
+    assert_eq!(apply(&conn, &changes, &d, &empty).await.failures(), vec![]);
+
+    // 45 wanted groups: listing their members would take 3 batches; one delta page
+    // with members is cheaper. Users, groups, the delta page, domains, SKUs.
+    let all = ReadScope::default();
+    let (o, n) = requests(&env, async { conn.read(&all).await.expect("read") }).await;
+    assert_eq!(n, 5, "{n} requests");
+    for name in ["G00", "G07", "G44"] {
+        // A single wanted group is listed by $batch: the same members.
+        let one = conn.read(&scope(&[name])).await.expect("read");
+        assert_eq!(
+            o.group_by_name(name).expect("group").member_ids,
+            one.group_by_name(name).expect("group").member_ids
+        );
+        assert_eq!(
+            o.group_by_name(name).expect("group").member_ids.len(),
+            if name == "G00" { 3 } else { 2 }
+        );
+    }
+
+    // Through the cache: the round's delta link is kept, so the next read is incremental.
+    let cconn = cached(&env).await;
+    let (first, kind) = cconn.read_reporting(&all).await.expect("read");
+    assert_eq!(kind, ReadKind::Full(None));
+    assert_eq!(first, o);
+    let g5 = group_id(&o, "G05");
+    let m0 = user_id(&o, "m0");
+    let bind = json!({ "@odata.id": format!("{}/v1.0/directoryObjects/{m0}", env.emu.base_url()) });
+    assert_eq!(
+        graph(
+            &env,
+            reqwest::Method::POST,
+            &format!("/groups/{g5}/members/$ref"),
+            Some(bind)
+        )
+        .await,
+        204
+    );
+    let ((second, kind), n) = requests(&env, async {
+        cconn.read_reporting(&all).await.expect("read")
+    })
+    .await;
+    assert!(
+        matches!(
+            kind,
+            ReadKind::Incremental {
+                groups: 1,
+                listed: 0,
+                ..
+            }
+        ),
+        "{kind:?}"
+    );
+    assert_eq!(n, 4);
+    assert_eq!(second, conn.read(&all).await.expect("read"));
+    assert!(
+        second
+            .group_by_name("G05")
+            .expect("G05")
+            .member_ids
+            .contains(&m0)
+    );
+    env.emu.shutdown().await.expect("shutdown");
+}

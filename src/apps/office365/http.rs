@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rand::Rng;
@@ -143,6 +143,25 @@ enum Retry {
 enum Exchange {
     Response(GraphResponse, Option<f64>),
     Transport(String),
+}
+
+/// Why a delta round ended without a new delta link.
+#[derive(Debug)]
+pub enum DeltaError {
+    /// The token or the merged state cannot be continued: read in full instead.
+    Restart(String),
+    /// The service could not be read at all.
+    Fatal(anyhow::Error),
+}
+
+impl DeltaError {
+    /// As an error of a read that has no fallback.
+    pub fn into_error(self, app: &str) -> anyhow::Error {
+        match self {
+            DeltaError::Fatal(e) => e,
+            DeltaError::Restart(why) => anyhow!("app {app}: {why}"),
+        }
+    }
 }
 
 /// The Graph client of one app.
@@ -540,6 +559,70 @@ impl Graph {
                 }
                 None => return Ok(()),
             }
+        }
+    }
+
+    /// Follows a delta link (relative to the version root) to the end of its round,
+    /// handing each item to `each`; returns the round's new delta link, relative.
+    /// A 4xx answer (an expired, unknown or malformed token: Graph answers 410
+    /// `syncStateNotFound` / `resyncRequired`, sometimes 400) and an item `each`
+    /// rejects are [`DeltaError::Restart`]: the caller starts over without the token.
+    pub async fn delta_round(
+        &self,
+        first: &str,
+        mut each: impl FnMut(&Value) -> Result<()>,
+    ) -> std::result::Result<String, DeltaError> {
+        let mut url = self.url(first);
+        let mut pages = 0usize;
+        loop {
+            pages += 1;
+            if pages > 1_000_000 {
+                return Err(DeltaError::Fatal(anyhow!(
+                    "app {}: delta paging of {} does not end",
+                    self.app,
+                    strip_query(first)
+                )));
+            }
+            let r = self
+                .request(reqwest::Method::GET, &url, None)
+                .await
+                .map_err(DeltaError::Fatal)?;
+            if !r.is_success() {
+                let why = format!(
+                    "GET {} answered {}{}",
+                    strip_query(&url),
+                    r.describe(),
+                    rid(&r.request_id)
+                );
+                return Err(
+                    if (400..500).contains(&r.status) && r.status != 401 && r.status != 403 {
+                        DeltaError::Restart(why)
+                    } else {
+                        DeltaError::Fatal(anyhow!("app {}: {why}", self.app))
+                    },
+                );
+            }
+            let Some(items) = r.body.get("value").and_then(Value::as_array) else {
+                return Err(DeltaError::Restart(format!(
+                    "GET {} answered without a `value` list",
+                    strip_query(&url)
+                )));
+            };
+            for item in items {
+                each(item).map_err(|e| DeltaError::Restart(format!("{e:#}")))?;
+            }
+            if let Some(next) = r.body.get("@odata.nextLink").and_then(Value::as_str) {
+                let rel = self.relative(next).map_err(DeltaError::Fatal)?;
+                url = self.url(&rel);
+                continue;
+            }
+            return match r.body.get("@odata.deltaLink").and_then(Value::as_str) {
+                Some(link) => self.relative(link).map_err(DeltaError::Fatal),
+                None => Err(DeltaError::Restart(format!(
+                    "GET {} ended without a deltaLink",
+                    strip_query(&url)
+                ))),
+            };
         }
     }
 

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::http::{Graph, rid, strip_query};
+use super::http::{DeltaError as RoundError, Graph};
 use super::read::{
     self, GROUP_SELECT, RawTenant, USER_ATTRIBUTES, USER_SELECT, license_ids, map_group,
     map_user_raw, wants_members,
@@ -134,13 +134,42 @@ pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
     cache_dir.join(format!("office365-{safe}.snapshot"))
 }
 
+/// What a snapshot file holds, borrowed for writing (from a [`Snapshot`] or straight
+/// from a full read, without copying it).
+pub struct SnapshotRef<'a> {
+    pub full_read_at: i64,
+    pub users_delta: &'a str,
+    pub groups_delta: &'a str,
+    pub users: Vec<&'a ObservedUser>,
+    pub groups: Vec<&'a ObservedGroup>,
+    pub members_known: &'a BTreeSet<String>,
+}
+
+impl Snapshot {
+    pub fn as_ref(&self) -> SnapshotRef<'_> {
+        SnapshotRef {
+            full_read_at: self.full_read_at,
+            users_delta: &self.users_delta,
+            groups_delta: &self.groups_delta,
+            users: self.users.values().collect(),
+            groups: self.groups.values().collect(),
+            members_known: &self.members_known,
+        }
+    }
+}
+
 /// Encodes a snapshot as header line + body.
-pub fn encode(snap: &Snapshot, identity: &Identity, now: i64) -> Result<Vec<u8>> {
+pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<Vec<u8>> {
     let mut index: HashMap<&str, u32> =
         HashMap::with_capacity(snap.users.len() + snap.groups.len());
     let mut next = 0u32;
-    for id in snap.users.keys().chain(snap.groups.keys()) {
-        index.insert(id.as_str(), next);
+    for id in snap
+        .users
+        .iter()
+        .map(|u| u.id.as_str())
+        .chain(snap.groups.iter().map(|g| g.id.as_str()))
+    {
+        index.insert(id, next);
         next += 1;
     }
     let mut extra_ids: Vec<String> = Vec::new();
@@ -150,7 +179,7 @@ pub fn encode(snap: &Snapshot, identity: &Identity, now: i64) -> Result<Vec<u8>>
         groups: Vec::with_capacity(snap.groups.len()),
         extra_ids: Vec::new(),
     };
-    for u in snap.users.values() {
+    for u in &snap.users {
         body.users.push(DiskUser(
             u.id.clone(),
             u.login.clone(),
@@ -162,7 +191,7 @@ pub fn encode(snap: &Snapshot, identity: &Identity, now: i64) -> Result<Vec<u8>>
             u.licenses.iter().cloned().collect(),
         ));
     }
-    for g in snap.groups.values() {
+    for g in &snap.groups {
         let members = snap.members_known.contains(&g.id).then(|| {
             g.member_ids
                 .iter()
@@ -190,8 +219,8 @@ pub fn encode(snap: &Snapshot, identity: &Identity, now: i64) -> Result<Vec<u8>>
         identity: identity.clone(),
         full_read_at: snap.full_read_at,
         written_at: now,
-        users_delta: snap.users_delta.clone(),
-        groups_delta: snap.groups_delta.clone(),
+        users_delta: snap.users_delta.to_string(),
+        groups_delta: snap.groups_delta.to_string(),
         body_len: body_bytes.len() as u64,
         body_sha256: hex(&Sha256::digest(&body_bytes)),
     };
@@ -352,7 +381,7 @@ pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapsho
 }
 
 /// Writes the snapshot atomically (temporary file, then rename).
-pub fn save(path: &Path, snap: &Snapshot, identity: &Identity, now: i64) -> Result<()> {
+pub fn save(path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<()> {
     let bytes = encode(snap, identity, now)?;
     let dir = path
         .parent()
@@ -508,78 +537,6 @@ pub fn drop_members(groups: &mut BTreeMap<String, ObservedGroup>, gone: &BTreeSe
 // Reading (the shell)
 // ---------------------------------------------------------------------------------------
 
-/// The outcome of a delta round that the service refused or that could not be merged.
-#[derive(Debug)]
-enum RoundError {
-    /// The token or the snapshot cannot be continued: read in full.
-    Restart(String),
-    /// The service could not be read at all.
-    Fatal(anyhow::Error),
-}
-
-/// Follows a delta link (relative to the version root) to its end, handing each item
-/// to `each`; returns the new delta link, relative.
-async fn round(
-    graph: &Graph,
-    first: &str,
-    mut each: impl FnMut(&Value) -> Result<()>,
-) -> Result<String, RoundError> {
-    let mut url = graph.url(first);
-    let mut pages = 0usize;
-    loop {
-        pages += 1;
-        if pages > 1_000_000 {
-            return Err(RoundError::Fatal(anyhow!(
-                "app {}: delta paging of {} does not end",
-                graph.app,
-                strip_query(first)
-            )));
-        }
-        let r = graph
-            .request(reqwest::Method::GET, &url, None)
-            .await
-            .map_err(RoundError::Fatal)?;
-        if !r.is_success() {
-            let why = format!(
-                "GET {} answered {}{}",
-                strip_query(&url),
-                r.describe(),
-                rid(&r.request_id)
-            );
-            // 4xx: the token is expired, unknown or malformed (Graph answers 410
-            // syncStateNotFound / resyncRequired, sometimes 400): start over in full.
-            return Err(
-                if (400..500).contains(&r.status) && r.status != 401 && r.status != 403 {
-                    RoundError::Restart(why)
-                } else {
-                    RoundError::Fatal(anyhow!("app {}: {why}", graph.app))
-                },
-            );
-        }
-        let Some(items) = r.body.get("value").and_then(Value::as_array) else {
-            return Err(RoundError::Restart(format!(
-                "GET {} answered without a `value` list",
-                strip_query(&url)
-            )));
-        };
-        for item in items {
-            each(item).map_err(|e| RoundError::Restart(format!("{e:#}")))?;
-        }
-        if let Some(next) = r.body.get("@odata.nextLink").and_then(Value::as_str) {
-            let rel = graph.relative(next).map_err(RoundError::Fatal)?;
-            url = graph.url(&rel);
-            continue;
-        }
-        return match r.body.get("@odata.deltaLink").and_then(Value::as_str) {
-            Some(link) => graph.relative(link).map_err(RoundError::Fatal),
-            None => Err(RoundError::Restart(format!(
-                "GET {} ended without a deltaLink",
-                strip_query(&url)
-            ))),
-        };
-    }
-}
-
 /// The first delta links: "from now on", without reading any object.
 pub fn latest_users() -> String {
     format!("/users/delta?$select={USER_SELECT}&$deltatoken=latest")
@@ -613,10 +570,10 @@ pub async fn read_cached(
     let reason = match load(path, identity, now) {
         Ok(Some(snap)) => match incremental(graph, scope, snap).await {
             Ok((snap, raw_extra, kind)) => {
-                let raw = to_raw(&snap, raw_extra);
-                if let Err(e) = save(path, &snap, identity, now) {
+                if let Err(e) = save(path, &snap.as_ref(), identity, now) {
                     tracing::warn!(app = %graph.app, "cannot write the snapshot {}: {e:#}", path.display());
                 }
+                let raw = into_raw(snap, raw_extra);
                 tracing::info!(app = %graph.app, ?kind, "incremental read");
                 return Ok((read::finish(&graph.app, raw, scope, directory_id), kind));
             }
@@ -634,21 +591,14 @@ pub async fn read_cached(
     let (users_delta, groups_delta) =
         tokio::try_join!(latest(graph, &first_users), latest(graph, &first_groups))?;
     let raw = read::read_raw(graph, scope).await?;
-    let snap = Snapshot {
+    let snap = SnapshotRef {
         full_read_at: now,
-        users_delta,
-        groups_delta,
-        users: raw
-            .users
-            .iter()
-            .map(|u| (u.id.clone(), u.clone()))
-            .collect(),
-        groups: raw
-            .groups
-            .iter()
-            .map(|g| (g.id.clone(), g.clone()))
-            .collect(),
-        members_known: raw.members_known.clone(),
+        users_delta: &users_delta,
+        // A groups delta round that read the members ends with a newer link.
+        groups_delta: raw.groups_delta.as_deref().unwrap_or(&groups_delta),
+        users: raw.users.iter().collect(),
+        groups: raw.groups.iter().collect(),
+        members_known: &raw.members_known,
     };
     if let Err(e) = save(path, &snap, identity, now) {
         tracing::warn!(app = %graph.app, "cannot write the snapshot {}: {e:#}", path.display());
@@ -661,7 +611,7 @@ pub async fn read_cached(
 }
 
 async fn latest(graph: &Graph, rel: &str) -> Result<String> {
-    match round(graph, rel, |_| Ok(())).await {
+    match graph.delta_round(rel, |_| Ok(())).await {
         Ok(link) => Ok(link),
         Err(RoundError::Fatal(e)) => Err(e),
         Err(RoundError::Restart(why)) => {
@@ -676,13 +626,14 @@ struct Extra {
     skus: Vec<crate::observed::ObservedSku>,
 }
 
-fn to_raw(snap: &Snapshot, extra: Extra) -> RawTenant {
+fn into_raw(snap: Snapshot, extra: Extra) -> RawTenant {
     RawTenant {
-        users: snap.users.values().cloned().collect(),
-        groups: snap.groups.values().cloned().collect(),
-        members_known: snap.members_known.clone(),
+        users: snap.users.into_values().collect(),
+        groups: snap.groups.into_values().collect(),
+        members_known: snap.members_known,
         verified_domains: extra.verified_domains,
         skus: extra.skus,
+        groups_delta: None,
     }
 }
 
@@ -703,14 +654,14 @@ async fn incremental(
     let mut gone_groups: BTreeSet<String> = BTreeSet::new();
     let mut user_items = 0usize;
     let mut group_items = 0usize;
-    let users_fut = round(graph, &users_delta, |v| {
+    let users_fut = graph.delta_round(&users_delta, |v| {
         user_items += 1;
         if let Some(id) = merge_user(&mut users, v)? {
             gone.insert(id);
         }
         Ok(())
     });
-    let groups_fut = round(graph, &groups_delta, |v| {
+    let groups_fut = graph.delta_round(&groups_delta, |v| {
         group_items += 1;
         if let Some(id) = merge_group(&mut groups, &mut members_known, v)? {
             gone_groups.insert(id);
@@ -813,7 +764,7 @@ mod tests {
     #[test]
     fn snapshots_round_trip() {
         let s = sample();
-        let bytes = encode(&s, &identity(), 1010).expect("encode");
+        let bytes = encode(&s.as_ref(), &identity(), 1010).expect("encode");
         let back = decode(&bytes, &identity(), 1020).expect("decode");
         assert_eq!(back, s);
         assert_eq!(
@@ -825,7 +776,7 @@ mod tests {
     #[test]
     fn unusable_snapshots_are_detected() {
         let s = sample();
-        let bytes = encode(&s, &identity(), 1010).expect("encode");
+        let bytes = encode(&s.as_ref(), &identity(), 1010).expect("encode");
         // Another tenant, another service, another app.
         let mut other = identity();
         other.directory_id = Some("other".into());

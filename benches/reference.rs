@@ -1,0 +1,453 @@
+//! The reference tenant of SPEC §7 end to end (`cargo bench --bench reference`): it is
+//! generated twice, consistently — as an emulator state file and as an identity
+//! repository of YAML files — then the real binaries run against each other over
+//! loopback: `roster-graph-emulator --state …` serves the tenant, and `roster plan` /
+//! `roster drift` run as child processes. Prints, per run, wall time, peak RSS of the
+//! roster process, HTTP requests and Graph requests (from `/_emulator/stats`), and the
+//! request floor they compare with. Asserts nothing timed.
+//!
+//! Runs: a full plan without the snapshot cache (`--no-cache`); the first plan with
+//! the cache (full read, snapshot written); `drift` after N out-of-band changes made
+//! through Graph (incremental: delta links + snapshot); `drift` with nothing changed.
+//!
+//! Sizes: `ROSTER_BENCH_USERS` (100000), `ROSTER_BENCH_GROUPS` (20000),
+//! `ROSTER_BENCH_PER_GROUP` (50 members each), `ROSTER_BENCH_CHANGES` (100).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use roster::emulator::Stats;
+use roster::emulator::model::{Group, Tenant, User};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const CLIENT: &str = "bench-client";
+const SECRET: &str = "bench-secret-value";
+const DOMAIN: &str = "contoso.com";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Sizes {
+    users: usize,
+    groups: usize,
+    per_group: usize,
+}
+
+fn member_index(s: &Sizes, g: usize, k: usize) -> usize {
+    (g * s.per_group + k * 7) % s.users
+}
+
+/// The tenant as the emulator stores it: exactly what the repository asks for.
+fn tenant(s: &Sizes) -> (Tenant, Vec<Uuid>, Vec<Uuid>) {
+    let mut t = Tenant::new(
+        "contoso",
+        &[DOMAIN.into()],
+        &[("ENTERPRISEPACK".into(), 1_000)],
+    );
+    let uid = |i: usize| Uuid::from_u128(0x1000_0000_0000_0000_0000_0000_0000_0000 + i as u128);
+    let gid = |j: usize| Uuid::from_u128(0x2000_0000_0000_0000_0000_0000_0000_0000 + j as u128);
+    for i in 0..s.users {
+        let id = uid(i);
+        t.users.insert(
+            id,
+            User {
+                id,
+                account_enabled: true,
+                display_name: format!("First{i} Last{i}"),
+                given_name: Some(format!("First{i}")),
+                surname: Some(format!("Last{i}")),
+                mail_nickname: format!("u{i}"),
+                user_principal_name: format!("u{i}@{DOMAIN}"),
+                mail: Some(format!("u{i}@{DOMAIN}")),
+                department: Some(format!("Dept{}", i % 50)),
+                employee_id: Some(format!("{i:06}")),
+                usage_location: Some("US".into()),
+                created_date_time: "2026-01-01T00:00:00Z".into(),
+                ..Default::default()
+            },
+        );
+    }
+    for j in 0..s.groups {
+        let id = gid(j);
+        let members: BTreeSet<Uuid> = (0..s.per_group)
+            .map(|k| uid(member_index(s, j, k)))
+            .collect();
+        t.groups.insert(
+            id,
+            Group {
+                id,
+                display_name: format!("g{j}"),
+                description: Some(format!("Group {j}")),
+                mail_nickname: format!("g{j}"),
+                security_enabled: true,
+                created_date_time: "2026-01-01T00:00:00Z".into(),
+                members,
+                ..Default::default()
+            },
+        );
+    }
+    t.rebuild_indexes();
+    (
+        t,
+        (0..s.users).map(uid).collect(),
+        (0..s.groups).map(gid).collect(),
+    )
+}
+
+/// The same organisation as an identity repository (files of 10,000 users / 2,000
+/// groups, one policy binding every group).
+fn repository(s: &Sizes, root: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(root.join("users"))?;
+    std::fs::create_dir_all(root.join("groups"))?;
+    for (f, chunk) in (0..s.users).collect::<Vec<_>>().chunks(10_000).enumerate() {
+        let mut y = String::from("users:\n");
+        for &i in chunk {
+            let _ = write!(
+                y,
+                "  - username: u{i}\n    email: u{i}@{DOMAIN}\n    first_name: First{i}\n    last_name: Last{i}\n    department: Dept{}\n    employee_id: \"{i:06}\"\n    usage_location: US\n",
+                i % 50
+            );
+        }
+        std::fs::write(root.join(format!("users/users-{f:03}.yaml")), y)?;
+    }
+    for (f, chunk) in (0..s.groups).collect::<Vec<_>>().chunks(2_000).enumerate() {
+        let mut y = String::from("groups:\n");
+        for &j in chunk {
+            let _ = write!(
+                y,
+                "  - name: g{j}\n    description: Group {j}\n    members: ["
+            );
+            for k in 0..s.per_group {
+                if k > 0 {
+                    y.push_str(", ");
+                }
+                let _ = write!(y, "u{}", member_index(s, j, k));
+            }
+            y.push_str("]\n");
+        }
+        std::fs::write(root.join(format!("groups/groups-{f:03}.yaml")), y)?;
+    }
+    let mut p = String::from("policies:\n  - name: everyone\n    app: o365\n    groups:\n");
+    for j in 0..s.groups {
+        let _ = writeln!(p, "      - g{j}");
+    }
+    std::fs::write(root.join("policies.yaml"), p)?;
+    Ok(())
+}
+
+fn apps_yaml(root: &Path, base: &str) -> anyhow::Result<()> {
+    std::fs::write(
+        root.join("apps.yaml"),
+        format!(
+            "apps:\n  - name: o365\n    type: office365\n    tenant: contoso\n    client_id: {CLIENT}\n    credentials:\n      client_secret: {{ env: ROSTER_BENCH_SECRET }}\n    graph_url: {base}\n    login_url: {base}\n    authorized_domains: [{DOMAIN}]\n    max_deletes: 100000\n"
+        ),
+    )?;
+    Ok(())
+}
+
+struct Emulator {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_emulator(state: &Path) -> anyhow::Result<Emulator> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roster-graph-emulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--tenant",
+            "contoso",
+            "--domain",
+            DOMAIN,
+        ])
+        .arg("--client")
+        .arg(format!("{CLIENT}:{SECRET}"))
+        .arg("--state")
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow::anyhow!("unexpected emulator output: {line:?}"))?
+        .to_string();
+    Ok(Emulator { child, base })
+}
+
+struct Run {
+    label: String,
+    exit: i32,
+    wall: Duration,
+    max_rss_kib: i64,
+    http: u64,
+    graph: u64,
+    changes: usize,
+}
+
+fn stats(rt: &tokio::runtime::Runtime, base: &str) -> Stats {
+    rt.block_on(async {
+        reqwest::get(format!("{base}/_emulator/stats"))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json")
+    })
+}
+
+/// Runs roster as a child and measures it (peak RSS through wait4's rusage).
+fn run_roster(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    label: &str,
+    repo: &Path,
+    args: &[&str],
+) -> anyhow::Result<Run> {
+    let before = stats(rt, &emu.base);
+    let t0 = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .arg("-C")
+        .arg(repo)
+        .args(["--quiet", "--color", "never"])
+        .args(args)
+        .env("ROSTER_BENCH_SECRET", SECRET)
+        .env_remove("ROSTER_NO_CACHE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id() as libc::pid_t;
+    // Read the pipes on threads so the child never blocks on a full pipe.
+    let mut child = child;
+    let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let err_t = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child, not yet reaped; the pointers are valid for the call.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = t0.elapsed();
+    anyhow::ensure!(r == pid, "wait4 failed");
+    let exit = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    if exit == 1 || exit < 0 {
+        anyhow::bail!("{label}: roster exited {exit}: {stderr}");
+    }
+    let after = stats(rt, &emu.base);
+    let changes = serde_json::from_str::<Value>(&stdout)
+        .ok()
+        .and_then(|v| v.get("changes").and_then(Value::as_array).map(Vec::len))
+        .unwrap_or(0);
+    Ok(Run {
+        label: label.to_string(),
+        exit,
+        wall,
+        max_rss_kib: usage.ru_maxrss,
+        http: after.http_requests - before.http_requests,
+        graph: after.requests - before.requests,
+        changes,
+    })
+}
+
+/// Makes `n` out-of-band changes through Graph, 20 per `$batch`: job title updates
+/// of users and member adds, half each.
+fn change_tenant(
+    rt: &tokio::runtime::Runtime,
+    base: &str,
+    users: &[Uuid],
+    groups: &[Uuid],
+    n: usize,
+) -> anyhow::Result<()> {
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let token: Value = http
+            .post(format!("{base}/contoso/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = token["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut ops = Vec::new();
+        for k in 0..n {
+            if k % 2 == 0 {
+                ops.push(json!({
+                    "id": k.to_string(), "method": "PATCH",
+                    "url": format!("/users/{}", users[(k * 997) % users.len()]),
+                    "headers": {"Content-Type": "application/json"},
+                    "body": {"jobTitle": format!("Changed {k}")}
+                }));
+            } else {
+                // A user that is not yet a member (member indexes step by 7 from g*per_group).
+                let g = (k * 13) % groups.len();
+                let u = users[(g * 50 + 3) % users.len()];
+                ops.push(json!({
+                    "id": k.to_string(), "method": "POST",
+                    "url": format!("/groups/{}/members/$ref", groups[g]),
+                    "headers": {"Content-Type": "application/json"},
+                    "body": {"@odata.id": format!("{base}/v1.0/directoryObjects/{u}")}
+                }));
+            }
+        }
+        for chunk in ops.chunks(20) {
+            let r: Value = http
+                .post(format!("{base}/v1.0/$batch"))
+                .bearer_auth(&token)
+                .json(&json!({ "requests": chunk }))
+                .send()
+                .await?
+                .json()
+                .await?;
+            for resp in r["responses"].as_array().into_iter().flatten() {
+                let status = resp["status"].as_u64().unwrap_or(0);
+                anyhow::ensure!((200..300).contains(&status), "change failed: {resp}");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let s = Sizes {
+        users: env_usize("ROSTER_BENCH_USERS", 100_000),
+        groups: env_usize("ROSTER_BENCH_GROUPS", 20_000).max(1),
+        per_group: env_usize("ROSTER_BENCH_PER_GROUP", 50),
+    };
+    let n_changes = env_usize("ROSTER_BENCH_CHANGES", 100);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    let repo: PathBuf = dir.path().join("repo");
+    let state = dir.path().join("tenant.json");
+
+    let t0 = Instant::now();
+    let (t, user_ids, group_ids) = tenant(&s);
+    std::fs::write(&state, t.to_json_bytes()?)?;
+    drop(t);
+    repository(&s, &repo)?;
+    println!(
+        "reference tenant: {} users, {} groups, {} memberships; generated in {:.1} s",
+        s.users,
+        s.groups,
+        s.groups * s.per_group,
+        t0.elapsed().as_secs_f64()
+    );
+
+    let t0 = Instant::now();
+    let emu = start_emulator(&state)?;
+    println!(
+        "emulator ready in {:.1} s at {}",
+        t0.elapsed().as_secs_f64(),
+        emu.base
+    );
+    apps_yaml(&repo, &emu.base)?;
+
+    let mut runs = Vec::new();
+    runs.push(run_roster(
+        &rt,
+        &emu,
+        "validate (the desired state alone, no live read)",
+        &repo,
+        &["validate"],
+    )?);
+    runs.push(run_roster(
+        &rt,
+        &emu,
+        "plan, full read (--no-cache)",
+        &repo,
+        &["--no-cache", "plan", "--format", "json"],
+    )?);
+    runs.push(run_roster(
+        &rt,
+        &emu,
+        "plan, first with cache (full read + snapshot)",
+        &repo,
+        &["plan", "--format", "json"],
+    )?);
+    change_tenant(&rt, &emu.base, &user_ids, &group_ids, n_changes)?;
+    runs.push(run_roster(
+        &rt,
+        &emu,
+        &format!("drift after {n_changes} changes (incremental)"),
+        &repo,
+        &["drift", "--format", "json"],
+    )?);
+    runs.push(run_roster(
+        &rt,
+        &emu,
+        "drift, nothing changed since (incremental)",
+        &repo,
+        &["drift", "--format", "json"],
+    )?);
+
+    println!();
+    println!(
+        "| run | exit | changes | wall | peak RSS of roster | HTTP requests | Graph requests |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in &runs {
+        println!(
+            "| {} | {} | {} | {:.2} s | {:.0} MiB | {} | {} |",
+            r.label,
+            r.exit,
+            r.changes,
+            r.wall.as_secs_f64(),
+            r.max_rss_kib as f64 / 1024.0,
+            r.http,
+            r.graph
+        );
+    }
+    let pages = |n: usize, per: usize| n.div_ceil(per);
+    let batch_floor = pages(s.users, 999) + pages(s.groups, 999) + pages(s.groups, 20) + 2;
+    let delta_floor = pages(s.users, 999) + pages(s.groups, 50) + 2;
+    println!();
+    println!(
+        "read floors for the emulator's page sizes: users at 999 per page ({}), domains + SKUs (2), and members either as $batch listings of 20 groups after listing groups at 999 ({} + {}) = {batch_floor}, or a groups delta round with members at 50 groups per page ({}) = {delta_floor}",
+        pages(s.users, 999),
+        pages(s.groups, 999),
+        pages(s.groups, 20),
+        pages(s.groups, 50),
+    );
+    let floor = batch_floor.min(delta_floor) as f64;
+    println!(
+        "full plan: {} HTTP requests = {:.2} x the lower floor ({floor})",
+        runs[1].http,
+        runs[1].http as f64 / floor
+    );
+    Ok(())
+}
