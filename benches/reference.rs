@@ -11,7 +11,8 @@
 //! through Graph (incremental: delta links + snapshot); `drift` with nothing changed.
 //!
 //! Sizes: `ROSTER_BENCH_USERS` (100000), `ROSTER_BENCH_GROUPS` (20000),
-//! `ROSTER_BENCH_PER_GROUP` (50 members each), `ROSTER_BENCH_CHANGES` (100).
+//! `ROSTER_BENCH_PER_GROUP` (50 members each), `ROSTER_BENCH_CHANGES` (100);
+//! `ROSTER_BENCH_DIR` keeps the generated repository and state file there.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -351,9 +352,14 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let dir = tempfile::tempdir()?;
-    let repo: PathBuf = dir.path().join("repo");
-    let state = dir.path().join("tenant.json");
+    // ROSTER_BENCH_DIR keeps the generated repository and tenant for a closer look.
+    let tmp = tempfile::tempdir()?;
+    let dir: PathBuf = std::env::var_os("ROSTER_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let repo: PathBuf = dir.join("repo");
+    let state = dir.join("tenant.json");
 
     let t0 = Instant::now();
     let (t, user_ids, group_ids) = tenant(&s);

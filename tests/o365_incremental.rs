@@ -506,3 +506,107 @@ async fn members_of_many_wanted_groups_come_from_one_groups_delta_round() {
     );
     env.emu.shutdown().await.expect("shutdown");
 }
+
+/// Random out-of-band changes between reads, with the snapshot sometimes rewritten and
+/// sometimes replayed: every incremental read equals a full read of the same moment.
+#[tokio::test]
+async fn random_changes_keep_incremental_and_full_reads_equal() {
+    use rand::{Rng, SeedableRng};
+    use reqwest::Method;
+    let env = start(config()).await;
+    let o = seed(&env).await;
+    let sc = scope(&["A", "B", "C", "D", "E", "F"]);
+    let conn = cached(&env).await;
+    conn.read_reporting(&sc).await.expect("first read");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut users: Vec<String> = o.users.iter().map(|u| u.id.clone()).collect();
+    let mut deleted: Vec<String> = Vec::new();
+    let groups: Vec<String> = o.groups.iter().map(|g| g.id.clone()).collect();
+    let bind = |id: &str| json!({ "@odata.id": format!("{}/v1.0/directoryObjects/{id}", env.emu.base_url()) });
+    for step in 0..60 {
+        let u = users[rng.random_range(0..users.len())].clone();
+        let g = groups[rng.random_range(0..groups.len())].clone();
+        match rng.random_range(0..7) {
+            0 => {
+                graph(
+                    &env,
+                    Method::PATCH,
+                    &format!("/users/{u}"),
+                    Some(json!({"jobTitle": format!("t{step}")})),
+                )
+                .await;
+            }
+            1 => {
+                graph(
+                    &env,
+                    Method::PATCH,
+                    &format!("/users/{u}"),
+                    Some(json!({"accountEnabled": rng.random_bool(0.5), "mobilePhone": null})),
+                )
+                .await;
+            }
+            2 => {
+                graph(
+                    &env,
+                    Method::POST,
+                    &format!("/groups/{g}/members/$ref"),
+                    Some(bind(&u)),
+                )
+                .await;
+            }
+            3 => {
+                graph(
+                    &env,
+                    Method::DELETE,
+                    &format!("/groups/{g}/members/{u}/$ref"),
+                    None,
+                )
+                .await;
+            }
+            4 if users.len() > 10 => {
+                if graph(&env, Method::DELETE, &format!("/users/{u}"), None).await == 204 {
+                    users.retain(|x| *x != u);
+                    deleted.push(u);
+                }
+            }
+            5 if !deleted.is_empty() => {
+                let d = deleted.remove(rng.random_range(0..deleted.len()));
+                if graph(
+                    &env,
+                    Method::POST,
+                    &format!("/directory/deletedItems/{d}/restore"),
+                    None,
+                )
+                .await
+                    == 200
+                {
+                    users.push(d);
+                }
+            }
+            _ => {
+                graph(
+                    &env,
+                    Method::PATCH,
+                    &format!("/groups/{g}"),
+                    Some(json!({"description": format!("d{step}")})),
+                )
+                .await;
+            }
+        }
+        if step % 3 == 2 {
+            let (inc, kind) = conn.read_reporting(&sc).await.expect("read");
+            assert!(
+                matches!(kind, ReadKind::Incremental { .. }),
+                "step {step}: {kind:?}"
+            );
+            assert_eq!(inc, full(&env, &sc).await, "step {step}");
+            if rng.random_bool(0.3) {
+                // Forget the snapshot's age: the next read rewrites it.
+                let path = snapshot_path(&cache_dir(&env), APP);
+                std::fs::remove_file(&path).expect("remove");
+                conn.read_reporting(&sc).await.expect("full read");
+            }
+        }
+    }
+    env.emu.shutdown().await.expect("shutdown");
+}

@@ -48,7 +48,10 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    Ok(if args.detailed_exitcode && !plan.is_empty() {
+    let changes = !plan.is_empty();
+    session::discard(plan);
+    session::discard(loaded);
+    Ok(if args.detailed_exitcode && changes {
         2
     } else {
         0
@@ -76,7 +79,10 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<u8> {
         drift: true,
     };
     print!("{}", render_plan(&plan, args.format, &opts));
-    Ok(if plan.is_empty() { 0 } else { 2 })
+    let drift = !plan.is_empty();
+    session::discard(plan);
+    session::discard(loaded);
+    Ok(if drift { 2 } else { 0 })
 }
 
 pub fn render_plan(plan: &Plan, format: OutputFormat, opts: &RenderOptions) -> String {

@@ -482,13 +482,33 @@ fn domain_warnings(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagnos
         .enumerate()
         .map(|(i, u)| (u.username.as_str(), i))
         .collect();
+    // Users outside an app's explicit domains, per app (usually none, so the walk
+    // through the bound groups below is skipped).
+    let outside = |allowed: &[String]| -> HashSet<&str> {
+        state
+            .users
+            .iter()
+            .filter(|u| {
+                u.email_domain()
+                    .is_some_and(|d| !allowed.iter().any(|a| a.eq_ignore_ascii_case(&d)))
+            })
+            .map(|u| u.username.as_str())
+            .collect()
+    };
+    let mut outside_by_app: HashMap<&str, HashSet<&str>> = HashMap::new();
     // (app, user) → first bound group through which the user reaches the app.
     let mut reached: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     for p in &state.policies {
         let Some(app) = state.app(&p.app) else {
             continue;
         };
-        if app.authorized_domains().is_none() {
+        let Some(allowed) = app.authorized_domains() else {
+            continue;
+        };
+        let out_here = outside_by_app
+            .entry(app.name())
+            .or_insert_with(|| outside(allowed));
+        if out_here.is_empty() {
             continue;
         }
         let mut gs: Vec<&str> = p
@@ -499,7 +519,9 @@ fn domain_warnings(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagnos
         gs.sort();
         for g in gs {
             for u in transitive_users(&direct, g) {
-                reached.entry((app.name(), u)).or_insert(g);
+                if out_here.contains(u) {
+                    reached.entry((app.name(), u)).or_insert(g);
+                }
             }
         }
     }

@@ -247,35 +247,11 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     let mut sources = SourceMap::default();
     let mut app_decls = Vec::new();
     let mut omitted: BTreeMap<String, usize> = BTreeMap::new();
-    for f in files {
-        let Some(text) = decode(f, &mut diags) else {
-            continue;
-        };
-        let tree = match yaml::parse(text) {
-            Ok((t, problems)) => {
-                for e in problems {
-                    diags.push(Diagnostic {
-                        file: f.path.clone(),
-                        line: e.pos.line,
-                        col: e.pos.col,
-                        severity: Severity::Error,
-                        message: clip_message(e.message),
-                    });
-                }
-                t
-            }
-            Err(e) => {
-                diags.push(Diagnostic {
-                    file: f.path.clone(),
-                    line: e.pos.line,
-                    col: e.pos.col,
-                    severity: Severity::Error,
-                    message: clip_message(e.message),
-                });
-                continue;
-            }
-        };
-        let out = convert::convert_file(&f.path, tree.as_ref(), &mut diags);
+    // Files are parsed and converted independently, on every core; their results are
+    // merged in file order, so the outcome does not depend on the threads.
+    for (f, (file_diags, out)) in files.iter().zip(parse_all(files)) {
+        diags.extend(file_diags);
+        let Some(out) = out else { continue };
         if out.omitted > 0 {
             *omitted.entry(f.path.clone()).or_default() += out.omitted;
         }
@@ -301,6 +277,85 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
         sources,
         files: files.iter().map(|f| f.path.clone()).collect(),
     }
+}
+
+/// Parses and converts every file, in parallel over the available cores; results in
+/// file order.
+fn parse_all(files: &[source::SourceFile]) -> Vec<(Vec<Diagnostic>, Option<convert::FileOut>)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len())
+        .min(8);
+    if threads <= 1 {
+        return files.iter().map(parse_one).collect();
+    }
+    // Files go to workers in turn from a shared counter, so one large file does not
+    // hold up a whole share of others.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<(Vec<Diagnostic>, Option<convert::FileOut>)>> =
+        (0..files.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(f) = files.get(i) else { break };
+                        done.push((i, parse_one(f)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for w in workers {
+            // A worker panicking is a bug; re-raise it on this thread.
+            let done = w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            for (i, r) in done {
+                results[i] = Some(r);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .zip(files)
+        .map(|(r, f)| r.unwrap_or_else(|| parse_one(f)))
+        .collect()
+}
+
+/// One file: decoded, parsed and converted, with its diagnostics.
+fn parse_one(f: &source::SourceFile) -> (Vec<Diagnostic>, Option<convert::FileOut>) {
+    let mut diags = Vec::new();
+    let Some(text) = decode(f, &mut diags) else {
+        return (diags, None);
+    };
+    let tree = match yaml::parse(text) {
+        Ok((t, problems)) => {
+            for e in problems {
+                diags.push(Diagnostic {
+                    file: f.path.clone(),
+                    line: e.pos.line,
+                    col: e.pos.col,
+                    severity: Severity::Error,
+                    message: clip_message(e.message),
+                });
+            }
+            t
+        }
+        Err(e) => {
+            diags.push(Diagnostic {
+                file: f.path.clone(),
+                line: e.pos.line,
+                col: e.pos.col,
+                severity: Severity::Error,
+                message: clip_message(e.message),
+            });
+            return (diags, None);
+        }
+    };
+    let out = convert::convert_file(&f.path, tree.as_ref(), &mut diags);
+    (diags, Some(out))
 }
 
 /// Keep the first [`MAX_DIAGNOSTICS_PER_FILE`] problems of each file (sorted

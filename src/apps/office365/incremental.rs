@@ -47,6 +47,31 @@ pub const FORMAT: u32 = 1;
 /// how long any divergence could live.
 pub const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
 
+/// An incremental read rewrites the snapshot only when it merged at least this many
+/// changes, listed members the snapshot lacked, or the file is older than
+/// [`REWRITE_AFTER_SECS`]: otherwise the next read replays the same few changes from
+/// the same delta links (merging is idempotent), which costs less than rewriting a
+/// snapshot of a large tenant on every drift check.
+pub const REWRITE_AFTER_CHANGES: usize = 1_000;
+/// See [`REWRITE_AFTER_CHANGES`].
+pub const REWRITE_AFTER_SECS: i64 = 3_600;
+
+/// Whether an incremental read should write its snapshot back.
+pub fn should_rewrite(kind: &ReadKind, written_at: i64, now: i64) -> bool {
+    match kind {
+        ReadKind::Full(_) => true,
+        ReadKind::Incremental {
+            users,
+            groups,
+            listed,
+        } => {
+            users + groups >= REWRITE_AFTER_CHANGES
+                || *listed > 0
+                || now - written_at >= REWRITE_AFTER_SECS
+        }
+    }
+}
+
 /// What a snapshot is valid for; any difference means a full read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
@@ -110,6 +135,8 @@ struct Body {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub full_read_at: i64,
+    /// When the file was written (its delta links were issued then).
+    pub written_at: i64,
     pub users_delta: String,
     pub groups_delta: String,
     /// Users by id; `licenses` hold lower-cased skuIds.
@@ -363,6 +390,7 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
     }
     Ok(Snapshot {
         full_read_at: header.full_read_at,
+        written_at: header.written_at,
         users_delta: header.users_delta,
         groups_delta: header.groups_delta,
         users,
@@ -570,7 +598,9 @@ pub async fn read_cached(
     let reason = match load(path, identity, now) {
         Ok(Some(snap)) => match incremental(graph, scope, snap).await {
             Ok((snap, raw_extra, kind)) => {
-                if let Err(e) = save(path, &snap.as_ref(), identity, now) {
+                if should_rewrite(&kind, snap.written_at, now)
+                    && let Err(e) = save(path, &snap.as_ref(), identity, now)
+                {
                     tracing::warn!(app = %graph.app, "cannot write the snapshot {}: {e:#}", path.display());
                 }
                 let raw = into_raw(snap, raw_extra);
@@ -644,6 +674,7 @@ async fn incremental(
 ) -> Result<(Snapshot, Extra, ReadKind), RoundError> {
     let Snapshot {
         full_read_at,
+        written_at,
         users_delta,
         groups_delta,
         mut users,
@@ -676,6 +707,8 @@ async fn incremental(
     let (users_delta, groups_delta, (verified_domains, skus)) =
         tokio::try_join!(users_fut, groups_fut, extra_fut)?;
     gone.extend(gone_groups);
+    // An object removed and back (restored) within the round is not gone.
+    gone.retain(|id| !users.contains_key(id) && !groups.contains_key(id));
     drop_members(&mut groups, &gone);
 
     // Member lists the scope wants that the snapshot does not have (groups new to it,
@@ -702,6 +735,7 @@ async fn incremental(
     Ok((
         Snapshot {
             full_read_at,
+            written_at,
             users_delta,
             groups_delta,
             users,
@@ -753,6 +787,7 @@ mod tests {
         groups.insert("g2".to_string(), g2);
         Snapshot {
             full_read_at: 1000,
+            written_at: 1010,
             users_delta: "/users/delta?$deltatoken=a".into(),
             groups_delta: "/groups/delta?$deltatoken=b".into(),
             users,
