@@ -1067,6 +1067,54 @@ async fn expired_delta_tokens_are_410_sync_state_not_found() {
     assert_graph_error(&r, 410, "syncStateNotFound");
 }
 
+#[tokio::test]
+async fn delta_tokens_survive_a_restart_but_not_a_new_tenant_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tenant.json");
+    let cfg = EmulatorConfig {
+        state_file: Some(path.clone()),
+        persist_debounce_ms: 50,
+        ..config()
+    };
+    let emu = start_with(cfg.clone()).await;
+    emu.user("d1").await;
+    // "Sync from now": an empty page with a deltaLink.
+    let r = emu
+        .get("/users/delta?$select=displayName&$deltatoken=latest")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["value"].as_array().map(Vec::len), Some(0));
+    let dl = r.body["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_string();
+    let token = dl.split("$deltatoken=").nth(1).expect("token").to_string();
+    emu.user("d2").await;
+    emu.handle.shutdown().await.expect("shutdown");
+
+    // The same state file: the token still works and shows the change made after it.
+    let emu = start_with(cfg).await;
+    let r = emu.get(&format!("/users/delta?$deltatoken={token}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let names: Vec<&str> = r.body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|u| u["displayName"].as_str())
+        .collect();
+    assert_eq!(names, vec!["User d2"]);
+    emu.handle.shutdown().await.expect("shutdown");
+
+    // A fresh tenant state (same tenant id, another change log): the token is refused.
+    let other = start().await;
+    other.user("x1").await;
+    other.user("x2").await;
+    let r = other
+        .get(&format!("/users/delta?$deltatoken={token}"))
+        .await;
+    assert_graph_error(&r, 410, "syncStateNotFound");
+}
+
 // ------------------------------------------------------------------ licenses & domains
 
 #[tokio::test]
