@@ -191,6 +191,31 @@ pub async fn modify(ldap: &mut Ldap, dn: &str, mods: Vec<ldap3::Mod<String>>) {
         .unwrap_or_else(|e| panic!("raw modify {dn}: {e}"));
 }
 
+pub async fn delete(ldap: &mut Ldap, dn: &str) {
+    ldap.delete(dn)
+        .await
+        .expect("raw delete")
+        .success()
+        .unwrap_or_else(|e| panic!("raw delete {dn}: {e}"));
+}
+
+/// Rename (`rdn`, e.g. `CN=New`) and/or move (`new_parent`) an entry; its new DN.
+pub async fn move_to(ldap: &mut Ldap, dn: &str, rdn: &str, new_parent: Option<&str>) -> String {
+    ldap.modifydn(dn, rdn, true, new_parent)
+        .await
+        .expect("raw modifydn")
+        .success()
+        .unwrap_or_else(|e| panic!("raw modifydn {dn}: {e}"));
+    let parent = match new_parent {
+        Some(p) => p.to_string(),
+        None => dn
+            .split_once(',')
+            .map(|(_, p)| p.to_string())
+            .expect("dn has a parent"),
+    };
+    format!("{rdn},{parent}")
+}
+
 /// A raw user (disabled, no password) with the given CN and sAMAccountName.
 pub async fn add_user(ldap: &mut Ldap, parent: &str, cn: &str, sam: &str) -> String {
     let dn = format!("CN={},{parent}", ldap3::dn_escape(cn));

@@ -244,14 +244,27 @@ pub fn text_suffix(res: &LdapResult) -> String {
     }
 }
 
-/// Run one LDAP operation with a timeout, turning protocol errors into anyhow.
+/// A failure of the connection itself (I/O, protocol, timeout), as opposed to an LDAP
+/// result code: callers that could fall back to another way of reading must not, since
+/// the connection is likely gone. Find it with [`is_transport`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Transport(pub String);
+
+/// Whether an error (or any error it was given context for) is a [`Transport`] failure.
+pub fn is_transport(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Transport>())
+}
+
+/// Run one LDAP operation with a timeout, turning protocol errors into anyhow (as
+/// [`Transport`] errors).
 pub async fn timed<T>(
     limit: Duration,
     fut: impl std::future::Future<Output = Result<T, LdapError>>,
 ) -> anyhow::Result<T> {
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(anyhow!("{}", error_chain(&e))),
-        Err(_) => Err(anyhow!("no answer from the LDAP server within {limit:?}")),
+        Ok(Err(e)) => Err(Transport(error_chain(&e)).into()),
+        Err(_) => Err(Transport(format!("no answer from the LDAP server within {limit:?}")).into()),
     }
 }

@@ -17,6 +17,7 @@ use crate::observed::ObservedApp;
 pub mod apply;
 pub mod codec;
 pub mod conn;
+pub mod incremental;
 pub mod read;
 
 pub use read::DN_ID_PREFIX;
@@ -40,6 +41,8 @@ pub struct ActiveDirectoryConnector {
     ctx: ConnectContext,
     ldap: Ldap,
     directory_id: Option<String>,
+    /// The snapshot of incremental reads, when the context allows one.
+    snapshot: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ActiveDirectoryConnector {
@@ -85,12 +88,41 @@ impl ActiveDirectoryConnector {
             ctx: ctx.clone(),
             ldap,
             directory_id,
+            snapshot: ctx
+                .cache_dir
+                .as_ref()
+                .map(|d| incremental::snapshot_path(d, &app.name)),
         })
     }
 
-    /// Read the users under `users_ou` and the groups under `groups_ou`.
+    /// Read the users under `users_ou` and the groups under `groups_ou`: incrementally
+    /// from the snapshot when the context has a cache folder (see [`incremental`]),
+    /// else in full.
     pub async fn read(&self, scope: &ReadScope) -> anyhow::Result<ObservedApp> {
-        read::read(&self.ldap, &self.app, scope, self.directory_id.clone()).await
+        Ok(self.read_reporting(scope).await?.0)
+    }
+
+    /// [`Self::read`], also saying whether the read was full or incremental.
+    pub async fn read_reporting(
+        &self,
+        scope: &ReadScope,
+    ) -> anyhow::Result<(ObservedApp, incremental::ReadKind)> {
+        match &self.snapshot {
+            Some(path) => {
+                incremental::read_cached(
+                    &self.ldap,
+                    &self.app,
+                    scope,
+                    self.directory_id.clone(),
+                    path,
+                )
+                .await
+            }
+            None => Ok((
+                read::read(&self.ldap, &self.app, scope, self.directory_id.clone()).await?,
+                incremental::ReadKind::Full(None),
+            )),
+        }
     }
 
     /// Carry out one app's changes in plan order; each outcome goes to `sink`. Returns

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, anyhow, bail};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::controls::RawControl;
 use ldap3::{Ldap, Scope, SearchEntry};
 
 use super::codec;
@@ -48,7 +49,21 @@ pub async fn paged_search(
     filter: &str,
     attrs: &[&str],
 ) -> anyhow::Result<Vec<SearchEntry>> {
+    paged_search_with(ldap, base, filter, attrs, Vec::new()).await
+}
+
+/// [`paged_search`] with extra request controls (sent with every page).
+pub async fn paged_search_with(
+    ldap: &Ldap,
+    base: &str,
+    filter: &str,
+    attrs: &[&str],
+    controls: Vec<RawControl>,
+) -> anyhow::Result<Vec<SearchEntry>> {
     let mut ldap = ldap.clone();
+    if !controls.is_empty() {
+        ldap.with_controls(controls);
+    }
     let attrs: Vec<String> = attrs.iter().map(|s| s.to_string()).collect();
     let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
         Box::new(EntriesOnly::new()),
@@ -184,16 +199,18 @@ fn ranged_member(entry: &SearchEntry) -> anyhow::Result<Option<RangedValues>> {
     Ok(None)
 }
 
-/// Read all `member` values of a group, range by range, starting at `start` and
-/// having already `have` (the values of the first range, read with the group).
+/// Read all `member` values of a group, range by range, starting at value `next`,
+/// appending them to `out`; `reads` counts the base reads made.
 async fn read_members_from(
     ldap: &Ldap,
     dn: &str,
     mut next: usize,
     out: &mut Vec<String>,
+    reads: &mut usize,
 ) -> anyhow::Result<()> {
     loop {
         let attr = format!("member;range={}-{}", next, next + RANGE_SIZE - 1);
+        *reads += 1;
         let entry = read_base(ldap, dn, &[attr.as_str()])
             .await?
             .ok_or_else(|| anyhow!("group {dn} vanished while its members were read"))?;
@@ -214,6 +231,122 @@ async fn read_members_from(
     }
 }
 
+/// The attributes a user search asks for.
+pub fn user_attr_names() -> Vec<&'static str> {
+    let mut attrs = vec!["objectGUID", "sAMAccountName", "userAccountControl"];
+    attrs.extend(USER_ATTRS.iter().map(|(_, l)| *l));
+    attrs
+}
+
+/// The attribute that asks for the first range of `member` with a group.
+pub fn first_member_range() -> String {
+    format!("member;range=0-{}", RANGE_SIZE - 1)
+}
+
+/// The attributes a group search asks for; with `first_range` (from
+/// [`first_member_range`]) the first range of members comes with each group.
+pub fn group_attr_names(first_range: Option<&str>) -> Vec<&str> {
+    let mut attrs = vec!["objectGUID", "cn", "description"];
+    attrs.extend(first_range);
+    attrs
+}
+
+/// Whether the scope wants the members of the group named `name`.
+pub fn wants_members(scope: &ReadScope, name: &str) -> bool {
+    match &scope.member_groups {
+        None => true,
+        Some(set) => set.contains(name),
+    }
+}
+
+/// Turn a group entry into an observed group without members.
+pub fn group_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedGroup> {
+    let id = guid_of(entry)?;
+    let name = first(entry, "cn")
+        .ok_or_else(|| anyhow!("{} has no cn", entry.dn))?
+        .to_string();
+    Ok(ObservedGroup {
+        id,
+        name,
+        description: first(entry, "description")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string),
+        kind: "security".into(),
+        member_ids: BTreeSet::new(),
+        location: Some(entry.dn.clone()),
+    })
+}
+
+/// The member DNs of a group entry: the first range from the entry itself when the
+/// search asked for it (`first_in_entry`), the rest (or all) by ranged base reads,
+/// counted in `reads`.
+pub async fn group_member_dns(
+    ldap: &Ldap,
+    entry: &SearchEntry,
+    first_in_entry: bool,
+    reads: &mut usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut member_dns = Vec::new();
+    let next = if first_in_entry {
+        match ranged_member(entry)? {
+            Some((values, hi)) => {
+                member_dns.extend(values);
+                hi.map(|h| h + 1)
+            }
+            None => None,
+        }
+    } else {
+        Some(0)
+    };
+    if let Some(next) = next {
+        read_members_from(ldap, &entry.dn, next, &mut member_dns, reads).await?;
+    }
+    Ok(member_dns)
+}
+
+/// The member DNs of the group at `dn`, read range by range (counted in `reads`).
+pub async fn member_dns_of(
+    ldap: &Ldap,
+    dn: &str,
+    reads: &mut usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    read_members_from(ldap, dn, 0, &mut out, reads).await?;
+    Ok(out)
+}
+
+/// Member DNs to ids: the objectGUID of a user or group that was read (`by_dn`, keyed
+/// by [`codec::dn_key`]), else `dn:<DN>`.
+pub fn resolve_members(dns: &[String], by_dn: &HashMap<String, String>) -> BTreeSet<String> {
+    dns.iter()
+        .map(|dn| match by_dn.get(&codec::dn_key(dn)) {
+            Some(id) => id.clone(),
+            None => format!("{DN_ID_PREFIX}{dn}"),
+        })
+        .collect()
+}
+
+/// The observed state from users and groups in any order.
+pub fn assemble(
+    app: &str,
+    mut users: Vec<ObservedUser>,
+    mut groups: Vec<ObservedGroup>,
+    directory_id: Option<String>,
+) -> ObservedApp {
+    // Ties (two groups of one name in different OUs) are broken by id, so that the
+    // order does not depend on the server's search order.
+    users.sort_by(|a, b| a.login.cmp(&b.login).then_with(|| a.id.cmp(&b.id)));
+    groups.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    ObservedApp {
+        app: app.to_string(),
+        users,
+        groups,
+        verified_domains: Vec::new(),
+        skus: Vec::new(),
+        directory_id,
+    }
+}
+
 /// Read the app's users and groups.
 pub async fn read(
     ldap: &Ldap,
@@ -221,20 +354,28 @@ pub async fn read(
     scope: &ReadScope,
     directory_id: Option<String>,
 ) -> anyhow::Result<ObservedApp> {
-    let mut user_attrs = vec!["objectGUID", "sAMAccountName", "userAccountControl"];
-    user_attrs.extend(USER_ATTRS.iter().map(|(_, l)| *l));
-    let first_range = format!("member;range=0-{}", RANGE_SIZE - 1);
+    Ok(read_counted(ldap, app, scope, directory_id).await?.0)
+}
+
+/// [`read`], also returning how many entries the server sent (search entries plus
+/// ranged member reads).
+pub async fn read_counted(
+    ldap: &Ldap,
+    app: &ActiveDirectoryApp,
+    scope: &ReadScope,
+    directory_id: Option<String>,
+) -> anyhow::Result<(ObservedApp, usize)> {
+    let user_attrs = user_attr_names();
     let all_members = scope.member_groups.is_none();
-    let mut group_attrs = vec!["objectGUID", "cn", "description"];
-    if all_members {
-        group_attrs.push(first_range.as_str());
-    }
+    let first_range = first_member_range();
+    let group_attrs = group_attr_names(all_members.then_some(first_range.as_str()));
     let (users, groups) = tokio::join!(
         paged_search(ldap, &app.users_ou, USER_FILTER, &user_attrs),
         paged_search(ldap, &app.groups_ou, GROUP_FILTER, &group_attrs),
     );
     let users = users.with_context(|| format!("app {}: reading users_ou", app.name))?;
     let groups = groups.with_context(|| format!("app {}: reading groups_ou", app.name))?;
+    let mut entries = users.len() + groups.len();
 
     let mut by_dn: HashMap<String, String> = HashMap::with_capacity(users.len() + groups.len());
     let mut observed_users = Vec::with_capacity(users.len());
@@ -245,66 +386,24 @@ pub async fn read(
     }
     let mut pending = Vec::with_capacity(groups.len());
     for entry in groups {
-        let id = guid_of(&entry).with_context(|| format!("app {}", app.name))?;
-        by_dn.insert(codec::dn_key(&entry.dn), id.clone());
-        pending.push((id, entry));
+        let group = group_from_entry(&entry).with_context(|| format!("app {}", app.name))?;
+        by_dn.insert(codec::dn_key(&entry.dn), group.id.clone());
+        pending.push((group, entry));
     }
     let mut observed_groups = Vec::with_capacity(pending.len());
-    for (id, entry) in pending {
-        let name = first(&entry, "cn")
-            .ok_or_else(|| anyhow!("app {}: {} has no cn", app.name, entry.dn))?
-            .to_string();
-        let wanted = match &scope.member_groups {
-            None => true,
-            Some(set) => set.contains(&name),
-        };
-        let mut member_dns = Vec::new();
-        if wanted {
-            let next = if all_members {
-                match ranged_member(&entry)? {
-                    Some((values, hi)) => {
-                        member_dns.extend(values);
-                        hi.map(|h| h + 1)
-                    }
-                    None => None,
-                }
-            } else {
-                Some(0)
-            };
-            if let Some(next) = next {
-                read_members_from(ldap, &entry.dn, next, &mut member_dns)
-                    .await
-                    .with_context(|| format!("app {}: reading members", app.name))?;
-            }
+    for (mut group, entry) in pending {
+        if wants_members(scope, &group.name) {
+            let member_dns = group_member_dns(ldap, &entry, all_members, &mut entries)
+                .await
+                .with_context(|| format!("app {}: reading members", app.name))?;
+            group.member_ids = resolve_members(&member_dns, &by_dn);
         }
-        let member_ids = member_dns
-            .iter()
-            .map(|dn| match by_dn.get(&codec::dn_key(dn)) {
-                Some(id) => id.clone(),
-                None => format!("{DN_ID_PREFIX}{dn}"),
-            })
-            .collect();
-        observed_groups.push(ObservedGroup {
-            id,
-            name,
-            description: first(&entry, "description")
-                .filter(|d| !d.is_empty())
-                .map(str::to_string),
-            kind: "security".into(),
-            member_ids,
-            location: Some(entry.dn.clone()),
-        });
+        observed_groups.push(group);
     }
-    observed_users.sort_by(|a, b| a.login.cmp(&b.login));
-    observed_groups.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(ObservedApp {
-        app: app.name.clone(),
-        users: observed_users,
-        groups: observed_groups,
-        verified_domains: Vec::new(),
-        skus: Vec::new(),
-        directory_id,
-    })
+    Ok((
+        assemble(&app.name, observed_users, observed_groups, directory_id),
+        entries,
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,1349 @@
+//! Incremental reads: a snapshot of the app's users and groups as last read, kept per
+//! app under `.roster/cache` with the domain controller's `highestCommittedUSN` of that
+//! read, so that a drift check after a few changes searches only what changed
+//! (`uSNChanged` above the snapshot's USN) instead of every user, group and member list.
+//!
+//! How a read goes, with L the snapshot's USN and H the DC's `highestCommittedUSN`
+//! (always read first, so that a change made during the read is seen again next time):
+//! 1. The change scan: a paged search of the OUs' naming context with the Show Deleted
+//!    control for users, groups, contacts, foreign principals and containers with
+//!    `uSNChanged > L` (objectGUID, objectClass, uSNCreated only).
+//! 2. Then users under `users_ou` and groups under `groups_ou` with `uSNChanged > L`,
+//!    with the attributes of a full read; they replace their snapshot entries (by
+//!    objectGUID: the DN may have changed).
+//! 3. Users and groups of the snapshot that the scan saw but step 2 did not are no
+//!    longer in scope (deleted or moved out) and are removed.
+//! 4. Member lists are read again, as a full read reads them, for every wanted group
+//!    that changed, whose members the snapshot lacks, or, when something outside the
+//!    scope changed or an object moved into it, that has a `dn:` member or a member
+//!    just removed: a deleted or moved member leaves or changes a group's `member`
+//!    without changing the group's `uSNChanged`.
+//! 5. The observed state is built as a full read builds it, and the snapshot is
+//!    written with USN H.
+//!
+//! The scan runs before the searches of step 2: an object the scan sees changed is then
+//! also seen by step 2 if it is still in scope, so a change landing between the two is
+//! never mistaken for a departure.
+//!
+//! Samba (4.17) showed two things a USN watermark alone misses, and both hold for
+//! Windows AD too: deleting a member does not change the group's `uSNChanged` (hence
+//! step 4's rule), and renaming or moving an OU does not change the `uSNChanged` of the
+//! objects beneath it, although their DNs change. The snapshot therefore also keeps the
+//! OUs and containers in scope; when one of them changed its DN and the snapshot holds
+//! objects beneath it, or an OU moved into scope, the read is a full one.
+//!
+//! Any doubt means a full read, logged as a warning: no snapshot; a corrupt, foreign
+//! (another app, URL, OUs, domain, domain controller or database incarnation — USNs
+//! are per DC and per `invocationId`) or old (last full read more than
+//! [`MAX_AGE_SECS`] ago) snapshot; any failure of the incremental path other than a
+//! transport failure (which is an error, as for a full read). A full read writes the
+//! snapshot too. Failing to write it is a warning. An incremental read returns an
+//! [`ObservedApp`] equal to what a full read returns at the same moment (tests check
+//! it against Samba), so plans do not depend on the path taken.
+//!
+//! File format: one JSON header line (format, identity, times, USN, the SHA-256 and
+//! length of the body), then the JSON body: users and groups as arrays, group members
+//! as indexes into the id table (users, then groups, then `dn:` ids). Written to a
+//! temporary file and renamed. It holds no secret.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use ldap3::Ldap;
+use ldap3::SearchEntry;
+use ldap3::controls::RawControl;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::codec;
+use super::conn::is_transport;
+use super::read::{self, DN_ID_PREFIX, GROUP_FILTER, USER_ATTRS, USER_FILTER};
+use crate::apps::ReadScope;
+use crate::desired::ActiveDirectoryApp;
+use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+
+/// The snapshot file format; a file of another format is ignored (full read).
+pub const FORMAT: u32 = 1;
+
+/// A snapshot whose last full read is older than this is not used: a periodic full
+/// read bounds how long any divergence could live (and stays far inside the
+/// tombstone lifetime, after which deletions can no longer be seen).
+pub const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
+
+/// The LDAP_SERVER_SHOW_DELETED_OID control: deleted objects (tombstones) are returned.
+pub const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
+
+/// Classes whose objects can hold users or groups; their DN changes are tracked.
+const CONTAINER_CLASSES: &[&str] = &["organizationalUnit", "container", "organization"];
+
+/// Classes the change scan looks at: what can be in scope or a member (users include
+/// computers and inetOrgPersons), and containers.
+const SCAN_CLASSES: &[&str] = &[
+    "user",
+    "group",
+    "contact",
+    "foreignSecurityPrincipal",
+    "organizationalUnit",
+    "container",
+    "organization",
+];
+
+fn class_filter(classes: &[&str]) -> String {
+    let parts: String = classes
+        .iter()
+        .map(|c| format!("(objectClass={c})"))
+        .collect();
+    format!("(|{parts})")
+}
+
+/// How a cached read went, for logs, tests and benchmarks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadKind {
+    /// A full read (the reason the snapshot was not used, if there was one).
+    Full(Option<String>),
+    /// From the snapshot: users and groups that changed in scope, snapshot objects
+    /// that left it, member lists read, entries of the change scan (which covers the
+    /// whole domain), and entries the server sent in all (the scan, the changed objects
+    /// and the ranged member reads).
+    Incremental {
+        changed: usize,
+        removed: usize,
+        member_lists: usize,
+        scanned: usize,
+        entries: usize,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// The domain controller and the snapshot's identity
+// ---------------------------------------------------------------------------------------
+
+/// What the rootDSE says about the domain controller, read at the start of every read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dsa {
+    /// `highestCommittedUSN`.
+    pub usn: u64,
+    /// `dsServiceName`: the DC's NTDS Settings object.
+    pub service_name: String,
+    /// That object's `invocationId` (changes when the database is restored).
+    pub invocation_id: String,
+    /// `namingContexts`.
+    pub naming_contexts: Vec<String>,
+}
+
+/// Reads the rootDSE and the DC's invocationId.
+pub async fn read_dsa(ldap: &Ldap) -> Result<Dsa> {
+    let root = read::read_base(
+        ldap,
+        "",
+        &["highestCommittedUSN", "dsServiceName", "namingContexts"],
+    )
+    .await?
+    .ok_or_else(|| anyhow!("the server has no rootDSE"))?;
+    let usn = read::first(&root, "highestCommittedUSN")
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| anyhow!("the rootDSE has no highestCommittedUSN"))?;
+    let service_name = read::first(&root, "dsServiceName")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow!("the rootDSE has no dsServiceName"))?
+        .to_string();
+    let naming_contexts = root
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("namingContexts"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let ntds = read::read_base(ldap, &service_name, &["invocationId"])
+        .await?
+        .ok_or_else(|| anyhow!("{service_name} does not exist"))?;
+    let invocation_id = read::first_bin(&ntds, "invocationId")
+        .and_then(|raw| codec::guid_to_string(&raw))
+        .ok_or_else(|| anyhow!("{service_name} has no valid invocationId"))?;
+    Ok(Dsa {
+        usn,
+        service_name,
+        invocation_id,
+        naming_contexts,
+    })
+}
+
+/// What a snapshot is valid for; any difference means a full read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub app: String,
+    pub url: String,
+    pub base_dn: String,
+    pub users_ou: String,
+    pub groups_ou: String,
+    /// The domain SID.
+    pub directory_id: Option<String>,
+    /// The DC's `dsServiceName` and `invocationId`: USNs mean nothing elsewhere.
+    pub dsa: String,
+    pub invocation_id: String,
+    /// The attributes read; a roster that reads others reads in full once.
+    pub attributes: String,
+}
+
+impl Identity {
+    pub fn new(app: &ActiveDirectoryApp, directory_id: Option<String>, dsa: &Dsa) -> Self {
+        Identity {
+            app: app.name.clone(),
+            url: app.url.clone(),
+            base_dn: app.base_dn.clone(),
+            users_ou: app.users_ou.clone(),
+            groups_ou: app.groups_ou.clone(),
+            directory_id,
+            dsa: dsa.service_name.clone(),
+            invocation_id: dsa.invocation_id.clone(),
+            attributes: format!(
+                "{};{}",
+                read::user_attr_names().join(","),
+                read::group_attr_names(None).join(",")
+            ),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The snapshot file
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    format: u32,
+    identity: Identity,
+    /// Unix seconds of the last full read this snapshot descends from.
+    full_read_at: i64,
+    /// Unix seconds this snapshot was written.
+    written_at: i64,
+    /// The `highestCommittedUSN` read before the reads that produced the body.
+    usn: u64,
+    body_len: u64,
+    body_sha256: String,
+}
+
+/// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes in
+/// [`USER_ATTRS`] order.
+#[derive(Debug, Serialize, Deserialize)]
+struct DiskUser(String, String, String, bool, Vec<Option<String>>);
+
+/// One group on disk: objectGUID, DN, cn, description, member indexes (`None`: not
+/// known).
+#[derive(Debug, Serialize, Deserialize)]
+struct DiskGroup(String, String, String, Option<String>, Option<Vec<u32>>);
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Body {
+    users: Vec<DiskUser>,
+    groups: Vec<DiskGroup>,
+    /// Member ids that are neither a user nor a group of the snapshot (`dn:` ids).
+    extra_ids: Vec<String>,
+    /// OUs and containers in scope: objectGUID, DN.
+    containers: Vec<(String, String)>,
+}
+
+/// A snapshot in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub full_read_at: i64,
+    pub written_at: i64,
+    pub usn: u64,
+    /// Users by objectGUID, as a full read maps them (`location` is the DN).
+    pub users: BTreeMap<String, ObservedUser>,
+    /// Groups by objectGUID; `member_ids` are meaningful only for ids in
+    /// `members_known`.
+    pub groups: BTreeMap<String, ObservedGroup>,
+    pub members_known: BTreeSet<String>,
+    /// OUs and containers under `users_ou` and `groups_ou` (themselves included):
+    /// objectGUID → DN.
+    pub containers: BTreeMap<String, String>,
+}
+
+/// What a snapshot file holds, borrowed for writing (from a [`Snapshot`] or straight
+/// from a full read).
+pub struct SnapshotRef<'a> {
+    pub full_read_at: i64,
+    pub usn: u64,
+    pub users: Vec<&'a ObservedUser>,
+    pub groups: Vec<&'a ObservedGroup>,
+    pub members_known: &'a BTreeSet<String>,
+    pub containers: &'a BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    pub fn as_ref(&self) -> SnapshotRef<'_> {
+        SnapshotRef {
+            full_read_at: self.full_read_at,
+            usn: self.usn,
+            users: self.users.values().collect(),
+            groups: self.groups.values().collect(),
+            members_known: &self.members_known,
+            containers: &self.containers,
+        }
+    }
+}
+
+/// Where the snapshot of an app lives.
+pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
+    let safe: String = app
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    cache_dir.join(format!("active_directory-{safe}.snapshot"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Encodes a snapshot as header line + body.
+pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<Vec<u8>> {
+    let mut index: HashMap<&str, u32> =
+        HashMap::with_capacity(snap.users.len() + snap.groups.len());
+    let mut next = 0u32;
+    for id in snap
+        .users
+        .iter()
+        .map(|u| u.id.as_str())
+        .chain(snap.groups.iter().map(|g| g.id.as_str()))
+    {
+        index.insert(id, next);
+        next += 1;
+    }
+    let mut extra_ids: Vec<String> = Vec::new();
+    let mut extra_index: HashMap<&str, u32> = HashMap::new();
+    let mut body = Body::default();
+    for u in &snap.users {
+        body.users.push(DiskUser(
+            u.id.clone(),
+            u.location.clone().unwrap_or_default(),
+            u.login.clone(),
+            u.enabled,
+            USER_ATTRS
+                .iter()
+                .map(|(name, _)| u.attributes.get(*name).cloned())
+                .collect(),
+        ));
+    }
+    for g in &snap.groups {
+        let members = snap.members_known.contains(&g.id).then(|| {
+            g.member_ids
+                .iter()
+                .map(|m| match index.get(m.as_str()) {
+                    Some(i) => *i,
+                    None => *extra_index.entry(m.as_str()).or_insert_with(|| {
+                        extra_ids.push(m.clone());
+                        next + extra_ids.len() as u32 - 1
+                    }),
+                })
+                .collect()
+        });
+        body.groups.push(DiskGroup(
+            g.id.clone(),
+            g.location.clone().unwrap_or_default(),
+            g.name.clone(),
+            g.description.clone(),
+            members,
+        ));
+    }
+    body.extra_ids = extra_ids;
+    body.containers = snap
+        .containers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let body_bytes = serde_json::to_vec(&body)?;
+    let header = Header {
+        format: FORMAT,
+        identity: identity.clone(),
+        full_read_at: snap.full_read_at,
+        written_at: now,
+        usn: snap.usn,
+        body_len: body_bytes.len() as u64,
+        body_sha256: hex(&Sha256::digest(&body_bytes)),
+    };
+    let mut out = serde_json::to_vec(&header)?;
+    out.push(b'\n');
+    out.extend_from_slice(&body_bytes);
+    Ok(out)
+}
+
+/// Why a snapshot cannot be used (logged; the read is then a full one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
+fn unusable(msg: impl Into<String>) -> Unusable {
+    Unusable(msg.into())
+}
+
+/// Decodes and checks a snapshot for `identity` at time `now`.
+pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, Unusable> {
+    let nl = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| unusable("no header line"))?;
+    let header: Header = serde_json::from_slice(&bytes[..nl])
+        .map_err(|e| unusable(format!("unreadable header: {e}")))?;
+    if header.format != FORMAT {
+        return Err(unusable(format!(
+            "written in format {} (this roster reads format {FORMAT})",
+            header.format
+        )));
+    }
+    let theirs = &header.identity;
+    if theirs.app != identity.app {
+        return Err(unusable(format!("written for app {}", theirs.app)));
+    }
+    if theirs.url != identity.url || theirs.base_dn != identity.base_dn {
+        return Err(unusable(format!(
+            "written for another directory ({} {})",
+            theirs.url, theirs.base_dn
+        )));
+    }
+    if theirs.users_ou != identity.users_ou || theirs.groups_ou != identity.groups_ou {
+        return Err(unusable("written for other users_ou or groups_ou"));
+    }
+    if theirs.directory_id != identity.directory_id {
+        return Err(unusable(format!(
+            "written for another domain ({})",
+            theirs.directory_id.as_deref().unwrap_or("unknown")
+        )));
+    }
+    if theirs.dsa != identity.dsa {
+        return Err(unusable(format!(
+            "written against another domain controller ({})",
+            theirs.dsa
+        )));
+    }
+    if theirs.invocation_id != identity.invocation_id {
+        return Err(unusable(
+            "the domain controller's database changed incarnation (invocationId), e.g. a restore",
+        ));
+    }
+    if theirs.attributes != identity.attributes {
+        return Err(unusable("written by a roster that reads other attributes"));
+    }
+    if now - header.full_read_at > MAX_AGE_SECS {
+        return Err(unusable(format!(
+            "its last full read is {} days old",
+            (now - header.full_read_at) / 86_400
+        )));
+    }
+    if header.full_read_at > now + 300 || header.written_at > now + 300 {
+        return Err(unusable(
+            "written in the future (clock skew or a copied file)",
+        ));
+    }
+    let body = &bytes[nl + 1..];
+    if body.len() as u64 != header.body_len {
+        return Err(unusable(format!(
+            "truncated or extended: body of {} bytes, header says {}",
+            body.len(),
+            header.body_len
+        )));
+    }
+    if hex(&Sha256::digest(body)) != header.body_sha256 {
+        return Err(unusable("corrupt: checksum mismatch"));
+    }
+    let body: Body =
+        serde_json::from_slice(body).map_err(|e| unusable(format!("unreadable body: {e}")))?;
+    let mut table: Vec<&str> = Vec::with_capacity(body.users.len() + body.groups.len());
+    table.extend(body.users.iter().map(|u| u.0.as_str()));
+    table.extend(body.groups.iter().map(|g| g.0.as_str()));
+    table.extend(body.extra_ids.iter().map(String::as_str));
+    let mut users = BTreeMap::new();
+    for DiskUser(id, dn, login, enabled, attrs) in &body.users {
+        if attrs.len() != USER_ATTRS.len() {
+            return Err(unusable(format!("user {id}: wrong attribute count")));
+        }
+        if dn.is_empty() || login.is_empty() {
+            return Err(unusable(format!("user {id}: no DN or login")));
+        }
+        let attributes = USER_ATTRS
+            .iter()
+            .zip(attrs)
+            .filter_map(|((name, _), v)| v.clone().map(|v| ((*name).to_string(), v)))
+            .collect();
+        let u = ObservedUser {
+            id: id.clone(),
+            login: login.clone(),
+            username: Some(login.clone()),
+            enabled: *enabled,
+            attributes,
+            licenses: BTreeSet::new(),
+            location: Some(dn.clone()),
+        };
+        if users.insert(id.clone(), u).is_some() {
+            return Err(unusable(format!("user {id} appears twice")));
+        }
+    }
+    let mut groups = BTreeMap::new();
+    let mut members_known = BTreeSet::new();
+    for DiskGroup(id, dn, name, description, members) in &body.groups {
+        if dn.is_empty() {
+            return Err(unusable(format!("group {id}: no DN")));
+        }
+        let mut member_ids = BTreeSet::new();
+        if let Some(m) = members {
+            for i in m {
+                let mid = table.get(*i as usize).ok_or_else(|| {
+                    unusable(format!("group {id}: member index {i} out of range"))
+                })?;
+                member_ids.insert((*mid).to_string());
+            }
+            members_known.insert(id.clone());
+        }
+        let g = ObservedGroup {
+            id: id.clone(),
+            name: name.clone(),
+            description: description.clone(),
+            kind: "security".into(),
+            member_ids,
+            location: Some(dn.clone()),
+        };
+        if users.contains_key(id) || groups.insert(id.clone(), g).is_some() {
+            return Err(unusable(format!("group {id} appears twice")));
+        }
+    }
+    Ok(Snapshot {
+        full_read_at: header.full_read_at,
+        written_at: header.written_at,
+        usn: header.usn,
+        users,
+        groups,
+        members_known,
+        containers: body.containers.into_iter().collect(),
+    })
+}
+
+/// Loads the snapshot at `path`: `Ok(None)` when there is none.
+pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapshot>, Unusable> {
+    match std::fs::read(path) {
+        Ok(bytes) => decode(&bytes, identity, now).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unusable(format!("cannot read it: {e}"))),
+    }
+}
+
+/// Writes the snapshot atomically (temporary file, then rename).
+pub fn save(path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<()> {
+    let bytes = encode(snap, identity, now)?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| anyhow!("snapshot path {} has no folder", path.display()))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("snapshot"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, &bytes)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Merging the changes (pure)
+// ---------------------------------------------------------------------------------------
+
+/// One entry of the change scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub id: String,
+    /// The current DN (under `CN=Deleted Objects` for a deleted object).
+    pub dn: String,
+    /// An OU or container (else a user, group, contact or foreign principal).
+    pub container: bool,
+    pub usn_created: u64,
+}
+
+/// What [`merge`] leaves to the reader.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// Groups whose member lists must be read again (if the scope wants them; the
+    /// others are left with unknown members). Their `member_ids` are cleared.
+    pub reread: BTreeSet<String>,
+    /// Users and groups in scope that changed.
+    pub changed: usize,
+    /// Snapshot objects that left the scope.
+    pub removed: usize,
+}
+
+/// Merges the change scan and the changed users and groups (each with its uSNCreated)
+/// into the snapshot. `Err` gives the reason a full read is needed instead.
+pub fn merge(
+    snap: &mut Snapshot,
+    users: Vec<(ObservedUser, u64)>,
+    groups: Vec<(ObservedGroup, u64)>,
+    changes: &[Changed],
+    users_ou: &str,
+    groups_ou: &str,
+) -> Result<Merged, String> {
+    let since = snap.usn;
+    let in_scope = |dn: &str| codec::is_within(dn, users_ou) || codec::is_within(dn, groups_ou);
+    let fresh: HashSet<String> = users
+        .iter()
+        .map(|(u, _)| u.id.clone())
+        .chain(groups.iter().map(|(g, _)| g.id.clone()))
+        .collect();
+
+    // Objects that changed but are not in scope any more, or were never in it (first:
+    // what left the scope cannot hold a container in place below).
+    let mut removed: BTreeSet<String> = BTreeSet::new();
+    let mut outside = false;
+    for c in changes.iter().filter(|c| !c.container) {
+        if fresh.contains(&c.id) {
+            continue;
+        }
+        outside = true;
+        if snap.users.remove(&c.id).is_some() || snap.groups.remove(&c.id).is_some() {
+            snap.members_known.remove(&c.id);
+            removed.insert(c.id.clone());
+        }
+    }
+
+    // Containers: a DN change moves everything beneath without touching its uSNChanged.
+    for c in changes.iter().filter(|c| c.container) {
+        match snap.containers.get(&c.id).cloned() {
+            Some(old) if codec::dn_key(&old) == codec::dn_key(&c.dn) => {}
+            Some(old) => {
+                let beneath = |dn: &Option<String>| {
+                    dn.as_deref().is_some_and(|dn| codec::is_within(dn, &old))
+                };
+                let holds = snap
+                    .users
+                    .values()
+                    .filter(|u| !fresh.contains(&u.id))
+                    .any(|u| beneath(&u.location))
+                    || snap
+                        .groups
+                        .values()
+                        .filter(|g| !fresh.contains(&g.id))
+                        .any(|g| beneath(&g.location))
+                    || snap
+                        .containers
+                        .iter()
+                        .any(|(id, dn)| *id != c.id && codec::is_within(dn, &old));
+                if holds {
+                    return Err(format!(
+                        "{old} was renamed, moved or deleted, which changes the DNs beneath it without changing their uSNChanged"
+                    ));
+                }
+                if in_scope(&c.dn) {
+                    snap.containers.insert(c.id.clone(), c.dn.clone());
+                } else {
+                    snap.containers.remove(&c.id);
+                }
+            }
+            None if in_scope(&c.dn) => {
+                if c.usn_created <= since {
+                    return Err(format!("{} moved into scope with whatever it holds", c.dn));
+                }
+                snap.containers.insert(c.id.clone(), c.dn.clone());
+            }
+            None => {}
+        }
+    }
+
+    // Changed objects in scope replace their entries.
+    let mut moved_in = false;
+    let changed = users.len() + groups.len();
+    let mut reread = BTreeSet::new();
+    for (u, created) in users {
+        if !snap.users.contains_key(&u.id) && created <= since {
+            moved_in = true;
+        }
+        snap.users.insert(u.id.clone(), u);
+    }
+    for (g, created) in groups {
+        if !snap.groups.contains_key(&g.id) && created <= since {
+            moved_in = true;
+        }
+        reread.insert(g.id.clone());
+        snap.groups.insert(g.id.clone(), g);
+    }
+
+    let dn_rule = outside || moved_in;
+    for g in snap.groups.values() {
+        let stale = !snap.members_known.contains(&g.id)
+            || (dn_rule
+                && g.member_ids
+                    .iter()
+                    .any(|m| m.starts_with(DN_ID_PREFIX) || removed.contains(m)));
+        if stale {
+            reread.insert(g.id.clone());
+        }
+    }
+    for id in &reread {
+        snap.members_known.remove(id);
+        if let Some(g) = snap.groups.get_mut(id) {
+            g.member_ids.clear();
+        }
+    }
+    Ok(Merged {
+        reread,
+        changed,
+        removed: removed.len(),
+    })
+}
+
+/// The observed state of a snapshot whose wanted groups all have known members.
+pub fn observed_from(
+    snap: Snapshot,
+    app: &str,
+    scope: &ReadScope,
+    directory_id: Option<String>,
+) -> ObservedApp {
+    let groups = snap
+        .groups
+        .into_values()
+        .map(|mut g| {
+            if !read::wants_members(scope, &g.name) {
+                g.member_ids.clear();
+            }
+            g
+        })
+        .collect();
+    read::assemble(
+        app,
+        snap.users.into_values().collect(),
+        groups,
+        directory_id,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading (the shell)
+// ---------------------------------------------------------------------------------------
+
+/// Why an incremental read did not finish.
+enum Failure {
+    /// The connection failed: the read fails, as a full read would.
+    Fatal(anyhow::Error),
+    /// Anything else: a full read follows.
+    Restart(String),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        if is_transport(&e) {
+            Failure::Fatal(e)
+        } else {
+            Failure::Restart(format!("{e:#}"))
+        }
+    }
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn usn_created(entry: &SearchEntry) -> Result<u64> {
+    read::first(entry, "uSNCreated")
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| anyhow!("{} has no uSNCreated", entry.dn))
+}
+
+fn changed_from_entry(entry: &SearchEntry) -> Result<Changed> {
+    let container = entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("objectClass"))
+        .is_some_and(|(_, v)| {
+            v.iter()
+                .any(|c| CONTAINER_CLASSES.iter().any(|k| c.eq_ignore_ascii_case(k)))
+        });
+    Ok(Changed {
+        id: read::guid_of(entry)?,
+        dn: entry.dn.clone(),
+        container,
+        usn_created: usn_created(entry)?,
+    })
+}
+
+/// The naming contexts holding `users_ou` and `groups_ou`: deleted objects live in
+/// their `CN=Deleted Objects`, and a moved-out object anywhere in them, so the change
+/// scan searches them rather than `base_dn` (which may be narrower).
+fn scan_bases(app: &ActiveDirectoryApp, dsa: &Dsa) -> Result<Vec<String>> {
+    let mut bases = Vec::new();
+    for ou in [&app.users_ou, &app.groups_ou] {
+        let nc = dsa
+            .naming_contexts
+            .iter()
+            .filter(|nc| codec::is_within(ou, nc))
+            .max_by_key(|nc| nc.len())
+            .ok_or_else(|| anyhow!("no naming context of the server holds {ou}"))?;
+        if !bases
+            .iter()
+            .any(|b: &String| codec::dn_key(b) == codec::dn_key(nc))
+        {
+            bases.push(nc.clone());
+        }
+    }
+    Ok(bases)
+}
+
+/// The OUs and containers under `users_ou` and `groups_ou`, themselves included.
+async fn read_containers(
+    ldap: &Ldap,
+    app: &ActiveDirectoryApp,
+) -> Result<BTreeMap<String, String>> {
+    let filter = class_filter(CONTAINER_CLASSES);
+    let mut out = BTreeMap::new();
+    for ou in [&app.users_ou, &app.groups_ou] {
+        for entry in read::paged_search(ldap, ou, &filter, &["objectGUID"]).await? {
+            out.insert(read::guid_of(&entry)?, entry.dn);
+        }
+    }
+    Ok(out)
+}
+
+async fn incremental(
+    ldap: &Ldap,
+    app: &ActiveDirectoryApp,
+    scope: &ReadScope,
+    mut snap: Snapshot,
+    dsa: &Dsa,
+) -> Result<(Snapshot, ReadKind), Failure> {
+    if dsa.usn < snap.usn {
+        return Err(Failure::Restart(format!(
+            "the domain controller's highestCommittedUSN {} is below the snapshot's {}",
+            dsa.usn, snap.usn
+        )));
+    }
+    let since = snap.usn + 1;
+
+    // 1. The change scan, before the searches in scope (see the module doc).
+    let scan_filter = format!("(&{}(uSNChanged>={since}))", class_filter(SCAN_CLASSES));
+    let show_deleted = RawControl {
+        ctype: SHOW_DELETED_OID.to_string(),
+        crit: true,
+        val: None,
+    };
+    let mut changes = Vec::new();
+    let mut entries = 0usize;
+    for base in scan_bases(app, dsa)? {
+        let scan = read::paged_search_with(
+            ldap,
+            &base,
+            &scan_filter,
+            &["objectGUID", "objectClass", "uSNCreated"],
+            vec![show_deleted.clone()],
+        )
+        .await
+        .with_context(|| format!("scanning changes under {base}"))?;
+        entries += scan.len();
+        for entry in &scan {
+            changes.push(changed_from_entry(entry)?);
+        }
+    }
+
+    let scanned = entries;
+
+    // 2. What changed in scope, with what a full read asks for.
+    let mut user_attrs = read::user_attr_names();
+    user_attrs.push("uSNCreated");
+    let all_members = scope.member_groups.is_none();
+    let first_range = read::first_member_range();
+    let mut group_attrs = read::group_attr_names(all_members.then_some(first_range.as_str()));
+    group_attrs.push("uSNCreated");
+    let user_filter = format!("(&{USER_FILTER}(uSNChanged>={since}))");
+    let group_filter = format!("(&{GROUP_FILTER}(uSNChanged>={since}))");
+    let (user_entries, group_entries) = tokio::join!(
+        read::paged_search(ldap, &app.users_ou, &user_filter, &user_attrs),
+        read::paged_search(ldap, &app.groups_ou, &group_filter, &group_attrs),
+    );
+    let user_entries = user_entries.context("reading changed users")?;
+    let group_entries = group_entries.context("reading changed groups")?;
+    entries += user_entries.len() + group_entries.len();
+    let mut users = Vec::with_capacity(user_entries.len());
+    for entry in &user_entries {
+        users.push((read::user_from_entry(entry)?, usn_created(entry)?));
+    }
+    let mut groups = Vec::with_capacity(group_entries.len());
+    let mut group_entry: HashMap<String, SearchEntry> = HashMap::new();
+    for entry in group_entries {
+        let g = read::group_from_entry(&entry)?;
+        groups.push((g.clone(), usn_created(&entry)?));
+        group_entry.insert(g.id, entry);
+    }
+
+    // 3. Merge: replace, remove, decide which member lists to read.
+    let merged = merge(
+        &mut snap,
+        users,
+        groups,
+        &changes,
+        &app.users_ou,
+        &app.groups_ou,
+    )
+    .map_err(Failure::Restart)?;
+
+    // 4. Member lists, resolved as a full read resolves them.
+    let mut by_dn: HashMap<String, String> =
+        HashMap::with_capacity(snap.users.len() + snap.groups.len());
+    for (id, dn) in snap
+        .users
+        .values()
+        .map(|u| (&u.id, &u.location))
+        .chain(snap.groups.values().map(|g| (&g.id, &g.location)))
+    {
+        if let Some(dn) = dn {
+            by_dn.insert(codec::dn_key(dn), id.clone());
+        }
+    }
+    let mut member_lists = 0usize;
+    for id in &merged.reread {
+        let Some(g) = snap.groups.get(id) else {
+            continue;
+        };
+        if !read::wants_members(scope, &g.name) {
+            continue;
+        }
+        let dn = g.location.clone().unwrap_or_default();
+        let dns = match group_entry.get(id) {
+            Some(entry) => read::group_member_dns(ldap, entry, all_members, &mut entries).await,
+            None => read::member_dns_of(ldap, &dn, &mut entries).await,
+        }
+        .with_context(|| format!("reading the members of {dn}"))?;
+        member_lists += 1;
+        let members = read::resolve_members(&dns, &by_dn);
+        if let Some(g) = snap.groups.get_mut(id) {
+            g.member_ids = members;
+            snap.members_known.insert(id.clone());
+        }
+    }
+    if let Some(g) = snap
+        .groups
+        .values()
+        .find(|g| read::wants_members(scope, &g.name) && !snap.members_known.contains(&g.id))
+    {
+        return Err(Failure::Restart(format!(
+            "the members of {} are unknown",
+            g.name
+        )));
+    }
+    snap.usn = dsa.usn;
+    Ok((
+        snap,
+        ReadKind::Incremental {
+            changed: merged.changed,
+            removed: merged.removed,
+            member_lists,
+            scanned,
+            entries,
+        },
+    ))
+}
+
+/// Reads the app using (and refreshing) the snapshot at `path`.
+pub async fn read_cached(
+    ldap: &Ldap,
+    app: &ActiveDirectoryApp,
+    scope: &ReadScope,
+    directory_id: Option<String>,
+    path: &Path,
+) -> Result<(ObservedApp, ReadKind)> {
+    let now = now_unix();
+    let dsa = match read_dsa(ldap).await {
+        Ok(dsa) => dsa,
+        Err(e) if is_transport(&e) => {
+            return Err(e.context(format!("app {}: reading the rootDSE", app.name)));
+        }
+        Err(e) => {
+            let why = format!("cannot read the change watermark: {e:#}");
+            tracing::warn!(app = %app.name, "full read, no snapshot: {why}");
+            let observed = read::read(ldap, app, scope, directory_id).await?;
+            return Ok((observed, ReadKind::Full(Some(why))));
+        }
+    };
+    let identity = Identity::new(app, directory_id.clone(), &dsa);
+    let reason = match load(path, &identity, now) {
+        Ok(Some(snap)) => match incremental(ldap, app, scope, snap, &dsa).await {
+            Ok((snap, kind)) => {
+                if let Err(e) = save(path, &snap.as_ref(), &identity, now) {
+                    tracing::warn!(app = %app.name, "cannot write the snapshot {}: {e:#}", path.display());
+                }
+                tracing::info!(app = %app.name, ?kind, usn = dsa.usn, "incremental read");
+                return Ok((observed_from(snap, &app.name, scope, directory_id), kind));
+            }
+            Err(Failure::Fatal(e)) => {
+                return Err(e.context(format!("app {}: incremental read", app.name)));
+            }
+            Err(Failure::Restart(why)) => Some(format!("the incremental read failed: {why}")),
+        },
+        Ok(None) => None,
+        Err(Unusable(why)) => Some(format!("snapshot not used: {why}")),
+    };
+    if let Some(why) = &reason {
+        tracing::warn!(app = %app.name, "full read: {why}");
+    }
+    // The USN was read before these searches: what changes during them is seen again.
+    let (observed, containers) = tokio::join!(
+        read::read_counted(ldap, app, scope, directory_id),
+        read_containers(ldap, app),
+    );
+    let (observed, entries) = observed?;
+    match containers {
+        Ok(containers) => {
+            let members_known: BTreeSet<String> = observed
+                .groups
+                .iter()
+                .filter(|g| read::wants_members(scope, &g.name))
+                .map(|g| g.id.clone())
+                .collect();
+            let snap = SnapshotRef {
+                full_read_at: now,
+                usn: dsa.usn,
+                users: observed.users.iter().collect(),
+                groups: observed.groups.iter().collect(),
+                members_known: &members_known,
+                containers: &containers,
+            };
+            if let Err(e) = save(path, &snap, &identity, now) {
+                tracing::warn!(app = %app.name, "cannot write the snapshot {}: {e:#}", path.display());
+            }
+        }
+        Err(e) if is_transport(&e) => {
+            return Err(e.context(format!("app {}: reading the OUs in scope", app.name)));
+        }
+        Err(e) => {
+            tracing::warn!(app = %app.name, "no snapshot written: cannot read the OUs in scope: {e:#}");
+        }
+    }
+    tracing::info!(app = %app.name, entries, usn = dsa.usn, "full read");
+    Ok((observed, ReadKind::Full(reason)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USERS: &str = "OU=Users,OU=T,DC=x";
+    const GROUPS: &str = "OU=Groups,OU=T,DC=x";
+
+    fn dsa() -> Dsa {
+        Dsa {
+            usn: 100,
+            service_name: "CN=NTDS Settings,CN=DC1,DC=x".into(),
+            invocation_id: "inv-1".into(),
+            naming_contexts: vec!["DC=x".into(), "CN=Configuration,DC=x".into()],
+        }
+    }
+
+    fn app() -> ActiveDirectoryApp {
+        ActiveDirectoryApp {
+            name: "ad".into(),
+            url: "ldaps://dc.x".into(),
+            base_dn: "DC=x".into(),
+            users_ou: USERS.into(),
+            groups_ou: GROUPS.into(),
+            bind_dn: "CN=a,DC=x".into(),
+            bind_password: crate::desired::SecretRef::Env("PW".into()),
+            tls: None,
+            starttls: None,
+            authorized_domains: None,
+            switches: crate::desired::Switches::default(),
+            ignore: Vec::new(),
+            max_deletes: None,
+        }
+    }
+
+    fn identity() -> Identity {
+        Identity::new(&app(), Some("S-1-5-21-1".into()), &dsa())
+    }
+
+    fn user(id: &str, cn: &str) -> ObservedUser {
+        ObservedUser {
+            id: id.into(),
+            login: cn.to_lowercase(),
+            username: Some(cn.to_lowercase()),
+            enabled: true,
+            attributes: BTreeMap::from([("email".to_string(), format!("{cn}@x"))]),
+            licenses: BTreeSet::new(),
+            location: Some(format!("CN={cn},{USERS}")),
+        }
+    }
+
+    fn group(id: &str, cn: &str, members: &[&str]) -> ObservedGroup {
+        ObservedGroup {
+            id: id.into(),
+            name: cn.into(),
+            description: None,
+            kind: "security".into(),
+            member_ids: members.iter().map(|s| s.to_string()).collect(),
+            location: Some(format!("CN={cn},{GROUPS}")),
+        }
+    }
+
+    fn sample() -> Snapshot {
+        let users = [user("u1", "A"), user("u2", "B"), user("u3", "C")];
+        let groups = [
+            group("g1", "G1", &["u1", "g2", "dn:CN=Out,OU=T,DC=x"]),
+            group("g2", "G2", &["u2"]),
+            group("g3", "G3", &[]),
+            group("g4", "G4", &["u3"]),
+        ];
+        Snapshot {
+            full_read_at: 1000,
+            written_at: 1010,
+            usn: 50,
+            users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            groups: groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
+            members_known: ["g1", "g2", "g4"].iter().map(|s| s.to_string()).collect(),
+            containers: BTreeMap::from([
+                ("c-users".to_string(), USERS.to_string()),
+                ("c-groups".to_string(), GROUPS.to_string()),
+                ("c-sub".to_string(), format!("OU=Sub,{USERS}")),
+            ]),
+        }
+    }
+
+    fn changed(id: &str, dn: &str, container: bool, usn_created: u64) -> Changed {
+        Changed {
+            id: id.into(),
+            dn: dn.into(),
+            container,
+            usn_created,
+        }
+    }
+
+    #[test]
+    fn snapshots_round_trip() {
+        let mut s = sample();
+        // Unknown members are not written: decoding gives them back empty.
+        s.groups.get_mut("g3").expect("g3").member_ids.clear();
+        let bytes = encode(&s.as_ref(), &identity(), 1010).expect("encode");
+        let back = decode(&bytes, &identity(), 1020).expect("decode");
+        assert_eq!(back, s);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("PW"), "no secret reference in the file");
+    }
+
+    #[test]
+    fn unusable_snapshots_are_detected() {
+        let bytes = encode(&sample().as_ref(), &identity(), 1010).expect("encode");
+        let why = |id: &Identity, now: i64, bytes: &[u8]| decode(bytes, id, now).unwrap_err().0;
+        let mut other = identity();
+        other.app = "other".into();
+        assert!(why(&other, 1020, &bytes).contains("written for app ad"));
+        let mut other = identity();
+        other.directory_id = Some("S-1-5-21-2".into());
+        assert!(why(&other, 1020, &bytes).contains("another domain"));
+        let mut other = identity();
+        other.dsa = "CN=NTDS Settings,CN=DC2,DC=x".into();
+        assert!(why(&other, 1020, &bytes).contains("another domain controller"));
+        let mut other = identity();
+        other.invocation_id = "inv-2".into();
+        assert!(why(&other, 1020, &bytes).contains("invocationId"));
+        let mut other = identity();
+        other.users_ou = "OU=Else,DC=x".into();
+        assert!(why(&other, 1020, &bytes).contains("users_ou"));
+        let mut other = identity();
+        other.attributes = "x".into();
+        assert!(why(&other, 1020, &bytes).contains("other attributes"));
+        assert!(why(&identity(), 1000 + MAX_AGE_SECS + 1, &bytes).contains("days old"));
+        assert!(why(&identity(), 10, &bytes).contains("future"));
+        let mut flipped = bytes.clone();
+        let n = flipped.len();
+        flipped[n - 10] ^= 0x01;
+        assert!(why(&identity(), 1020, &flipped).contains("checksum"));
+        assert!(why(&identity(), 1020, &bytes[..n - 5]).contains("truncated"));
+        assert!(why(&identity(), 1020, b"not a snapshot").contains("header"));
+        assert!(why(&identity(), 1020, b"{}\n{}").contains("header"));
+    }
+
+    #[test]
+    fn changed_objects_replace_and_changed_groups_are_reread() {
+        let mut s = sample();
+        let mut a = user("u1", "A");
+        a.enabled = false;
+        let m = merge(
+            &mut s,
+            vec![(a, 10)],
+            vec![(group("g2", "G2", &[]), 12)],
+            &[changed("u1", "x", false, 10), changed("g2", "x", false, 12)],
+            USERS,
+            GROUPS,
+        )
+        .expect("merge");
+        assert!(!s.users["u1"].enabled);
+        // g2 changed, g3's members are unknown; g1 and g4 keep theirs.
+        assert_eq!(m.reread, BTreeSet::from(["g2".into(), "g3".into()]));
+        assert_eq!((m.changed, m.removed), (2, 0));
+        assert_eq!(s.groups["g1"].member_ids.len(), 3);
+    }
+
+    #[test]
+    fn departures_reread_groups_that_held_them_or_dn_members() {
+        let mut s = sample();
+        // u3 deleted (its tombstone), u2 moved out: no longer in the scoped searches.
+        let m = merge(
+            &mut s,
+            vec![],
+            vec![],
+            &[
+                changed("u3", "CN=C\\0ADEL:u3,CN=Deleted Objects,DC=x", false, 5),
+                changed("u2", "CN=B,OU=Else,DC=x", false, 6),
+            ],
+            USERS,
+            GROUPS,
+        )
+        .expect("merge");
+        assert!(!s.users.contains_key("u3") && !s.users.contains_key("u2"));
+        assert_eq!(m.removed, 2);
+        // g1 has a dn: member, g2 held u2, g4 held u3; g3 is unknown.
+        assert_eq!(
+            m.reread,
+            ["g1", "g2", "g3", "g4"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        );
+        assert!(s.members_known.is_empty());
+    }
+
+    #[test]
+    fn a_change_outside_or_a_move_in_rereads_dn_member_groups_only() {
+        let mut s = sample();
+        let m = merge(
+            &mut s,
+            vec![],
+            vec![],
+            &[changed("elsewhere", "CN=Out,OU=T,DC=x", false, 5)],
+            USERS,
+            GROUPS,
+        )
+        .expect("merge");
+        assert_eq!(m.reread, BTreeSet::from(["g1".into(), "g3".into()]));
+
+        let mut s = sample();
+        let mut out = user("u9", "Out");
+        out.location = Some(format!("CN=Out,{USERS}"));
+        let m = merge(
+            &mut s,
+            vec![(out.clone(), 40)],
+            vec![],
+            &[changed("u9", &format!("CN=Out,{USERS}"), false, 40)],
+            USERS,
+            GROUPS,
+        )
+        .expect("merge");
+        assert_eq!(m.reread, BTreeSet::from(["g1".into(), "g3".into()]));
+
+        // Created after the snapshot: no group can hold it unless the group changed.
+        let mut s = sample();
+        let m = merge(&mut s, vec![(out, 60)], vec![], &[], USERS, GROUPS).expect("merge");
+        assert_eq!(m.reread, BTreeSet::from(["g3".into()]));
+    }
+
+    #[test]
+    fn container_dn_changes_need_a_full_read_when_they_hold_objects() {
+        let mut s = sample();
+        s.users.get_mut("u1").expect("u1").location = Some(format!("CN=A,OU=Sub,{USERS}"));
+        let renamed = changed("c-sub", &format!("OU=Sub2,{USERS}"), true, 3);
+        assert!(
+            merge(
+                &mut s.clone(),
+                vec![],
+                vec![],
+                std::slice::from_ref(&renamed),
+                USERS,
+                GROUPS
+            )
+            .unwrap_err()
+            .contains("renamed, moved or deleted")
+        );
+        // Unless every object beneath it was read again anyway.
+        let mut a = user("u1", "A");
+        a.location = Some(format!("CN=A,OU=Sub2,{USERS}"));
+        let mut t = s.clone();
+        merge(
+            &mut t,
+            vec![(a, 2)],
+            vec![],
+            std::slice::from_ref(&renamed),
+            USERS,
+            GROUPS,
+        )
+        .expect("merge");
+        assert_eq!(t.containers["c-sub"], format!("OU=Sub2,{USERS}"));
+        // An attribute change (same DN) is nothing.
+        let same = changed("c-sub", &format!("ou=sub,{USERS}"), true, 3);
+        merge(&mut s.clone(), vec![], vec![], &[same], USERS, GROUPS).expect("merge");
+        // An OU moved into scope may hold anything; a new one is tracked.
+        let moved_in = changed("c-new", &format!("OU=New,{GROUPS}"), true, 7);
+        assert!(
+            merge(&mut s.clone(), vec![], vec![], &[moved_in], USERS, GROUPS)
+                .unwrap_err()
+                .contains("moved into scope")
+        );
+        let created = changed("c-new", &format!("OU=New,{GROUPS}"), true, 70);
+        let mut t = s.clone();
+        merge(&mut t, vec![], vec![], &[created], USERS, GROUPS).expect("merge");
+        assert!(t.containers.contains_key("c-new"));
+        // An empty one deleted is forgotten.
+        let mut t = s.clone();
+        t.users.get_mut("u1").expect("u1").location = Some(format!("CN=A,{USERS}"));
+        let deleted = changed("c-sub", "OU=Sub\\0ADEL:c,CN=Deleted Objects,DC=x", true, 3);
+        merge(
+            &mut t,
+            vec![],
+            vec![],
+            std::slice::from_ref(&deleted),
+            USERS,
+            GROUPS,
+        )
+        .expect("merge");
+        assert!(!t.containers.contains_key("c-sub"));
+        // So is one emptied in the same round.
+        let mut t = s.clone();
+        let gone = changed("u1", "CN=A\\0ADEL:u1,CN=Deleted Objects,DC=x", false, 2);
+        merge(&mut t, vec![], vec![], &[deleted, gone], USERS, GROUPS).expect("merge");
+        assert!(!t.containers.contains_key("c-sub") && !t.users.contains_key("u1"));
+    }
+
+    #[test]
+    fn unwanted_groups_come_out_without_members() {
+        let s = sample();
+        let scope = ReadScope {
+            member_groups: Some(BTreeSet::from(["G2".to_string()])),
+        };
+        let o = observed_from(s, "ad", &scope, None);
+        assert_eq!(o.users.len(), 3);
+        let by_name = |n: &str| o.groups.iter().find(|g| g.name == n).expect("group");
+        assert!(by_name("G1").member_ids.is_empty());
+        assert_eq!(by_name("G2").member_ids.len(), 1);
+    }
+
+    #[test]
+    fn scan_bases_are_the_naming_contexts_of_the_ous() {
+        assert_eq!(scan_bases(&app(), &dsa()).expect("bases"), vec!["DC=x"]);
+        let mut d = dsa();
+        d.naming_contexts = vec!["DC=y".into()];
+        assert!(scan_bases(&app(), &d).is_err());
+    }
+
+    #[test]
+    fn transport_errors_are_recognised_through_context() {
+        let e: anyhow::Error = super::super::conn::Transport("reset".into()).into();
+        let e = e.context("scanning").context("app x");
+        assert!(is_transport(&e));
+        assert!(matches!(Failure::from(e), Failure::Fatal(_)));
+        let e = anyhow!("search failed: LDAP result 12").context("scanning");
+        assert!(matches!(Failure::from(e), Failure::Restart(w) if w.contains("result 12")));
+    }
+}
