@@ -195,6 +195,11 @@ struct Pacer {
 /// How far back accepted requests count when measuring the service's rate.
 const PACE_WINDOW: Duration = Duration::from_secs(5);
 
+/// The rate is measured once the window spans this long or holds this many accepted
+/// requests; before that, Retry-After is the guide.
+const MIN_MEASURE: Duration = Duration::from_millis(250);
+const MIN_MEASURED_REQUESTS: usize = 5;
+
 /// The slowest pace: one request per this long.
 const MAX_PACE: Duration = Duration::from_secs(5);
 
@@ -337,8 +342,9 @@ impl Graph {
 
     /// Adapts the pace to a batch's answer: `throttled` of `n` requests were refused.
     /// While the service refuses requests its budget is exhausted, so the requests it
-    /// accepted over the last few seconds measure its rate; without refusals the pace
-    /// slowly speeds up again.
+    /// accepted over the last few seconds measure its rate (until enough were accepted,
+    /// one request per Retry-After); without refusals the pace speeds up again by 5% a
+    /// batch.
     fn adapt_pace(&self, n: usize, throttled: usize, retry_after: Option<f64>) {
         let Ok(mut p) = self.pacer.lock() else {
             return;
@@ -354,7 +360,7 @@ impl Graph {
         }
         if throttled == 0 {
             if !p.per_request.is_zero() {
-                p.per_request = p.per_request.mul_f64(0.99);
+                p.per_request = p.per_request.mul_f64(0.95);
                 if p.per_request < Duration::from_micros(100) {
                     p.per_request = Duration::ZERO;
                 }
@@ -373,21 +379,21 @@ impl Graph {
             .history
             .front()
             .map(|(t, _)| now.duration_since(*t))
-            .unwrap_or_default()
-            .max(Duration::from_millis(200));
-        p.per_request = if p.history.len() < 2 {
-            Duration::from_secs_f64(retry_after.unwrap_or(0.1).clamp(0.001, 60.0) / n.max(1) as f64)
-                .max(p.per_request)
+            .unwrap_or_default();
+        // The service's hint: a refused request fits again after Retry-After, so until
+        // the rate can be measured one request per Retry-After is the best guess
+        // (bounded, as a Retry-After of whole seconds says nothing about the rate).
+        let hint = Duration::from_secs_f64(retry_after.unwrap_or(0.01).clamp(0.0001, 1.0));
+        p.per_request = if span < MIN_MEASURE && accepted < MIN_MEASURED_REQUESTS {
+            p.per_request.max(hint)
         } else if accepted == 0 {
-            let floor = Duration::from_secs_f64(
-                retry_after.unwrap_or(0.1).clamp(0.001, 60.0) / n.max(1) as f64,
-            );
-            (p.per_request * 2).max(floor)
+            (p.per_request * 2).max(hint)
         } else {
             // A little slower than measured, so that few requests are refused.
             (span / u32::try_from(accepted).unwrap_or(u32::MAX)).mul_f64(1.08)
         }
         .min(MAX_PACE);
+        tracing::debug!(app = %self.app, per_request_us = p.per_request.as_micros() as u64, throttled, "pace adapted");
     }
 
     async fn wait_gate(&self) {
@@ -859,6 +865,7 @@ impl Graph {
                 .filter_map(|(_, ra)| *ra)
                 .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
             self.adapt_pace(chunk.len(), refused, max_after);
+            tracing::trace!(app = %self.app, requests = chunk.len(), refused, retry_after = ?max_after, "batch answered");
             for mut p in chunk {
                 let op = &ops[p.idx];
                 let Some((r, retry_after)) = by_id.remove(&p.idx.to_string()) else {
