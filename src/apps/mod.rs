@@ -16,6 +16,7 @@ pub mod active_directory;
 pub mod connector;
 pub mod office365;
 pub mod scim;
+pub mod snapshot_file;
 
 /// What every connector needs from its surroundings.
 #[derive(Debug, Clone)]

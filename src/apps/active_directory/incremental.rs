@@ -54,12 +54,12 @@ use ldap3::Ldap;
 use ldap3::SearchEntry;
 use ldap3::controls::RawControl;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::codec;
 use super::conn::is_transport;
 use super::read::{self, DN_ID_PREFIX, GROUP_FILTER, USER_ATTRS, USER_FILTER};
 use crate::apps::ReadScope;
+use crate::apps::snapshot_file::{self, IdTable, Seal, Unusable, unusable};
 use crate::desired::ActiveDirectoryApp;
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 
@@ -219,8 +219,8 @@ struct Header {
     written_at: i64,
     /// The `highestCommittedUSN` read before the reads that produced the body.
     usn: u64,
-    body_len: u64,
-    body_sha256: String,
+    #[serde(flatten)]
+    seal: Seal,
 }
 
 /// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes in
@@ -286,39 +286,17 @@ impl Snapshot {
 
 /// Where the snapshot of an app lives.
 pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
-    let safe: String = app
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    cache_dir.join(format!("active_directory-{safe}.snapshot"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    snapshot_file::path(cache_dir, "active_directory", app)
 }
 
 /// Encodes a snapshot as header line + body.
 pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<Vec<u8>> {
-    let mut index: HashMap<&str, u32> =
-        HashMap::with_capacity(snap.users.len() + snap.groups.len());
-    let mut next = 0u32;
-    for id in snap
-        .users
-        .iter()
-        .map(|u| u.id.as_str())
-        .chain(snap.groups.iter().map(|g| g.id.as_str()))
-    {
-        index.insert(id, next);
-        next += 1;
-    }
-    let mut extra_ids: Vec<String> = Vec::new();
-    let mut extra_index: HashMap<&str, u32> = HashMap::new();
+    let mut table = IdTable::new(
+        snap.users
+            .iter()
+            .map(|u| u.id.as_str())
+            .chain(snap.groups.iter().map(|g| g.id.as_str())),
+    );
     let mut body = Body::default();
     for u in &snap.users {
         body.users.push(DiskUser(
@@ -333,18 +311,10 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
         ));
     }
     for g in &snap.groups {
-        let members = snap.members_known.contains(&g.id).then(|| {
-            g.member_ids
-                .iter()
-                .map(|m| match index.get(m.as_str()) {
-                    Some(i) => *i,
-                    None => *extra_index.entry(m.as_str()).or_insert_with(|| {
-                        extra_ids.push(m.clone());
-                        next + extra_ids.len() as u32 - 1
-                    }),
-                })
-                .collect()
-        });
+        let members = snap
+            .members_known
+            .contains(&g.id)
+            .then(|| table.encode(&g.member_ids));
         body.groups.push(DiskGroup(
             g.id.clone(),
             g.location.clone().unwrap_or_default(),
@@ -353,7 +323,7 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
             members,
         ));
     }
-    body.extra_ids = extra_ids;
+    body.extra_ids = table.into_extra();
     body.containers = snap
         .containers
         .iter()
@@ -366,38 +336,22 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
         full_read_at: snap.full_read_at,
         written_at: now,
         usn: snap.usn,
-        body_len: body_bytes.len() as u64,
-        body_sha256: hex(&Sha256::digest(&body_bytes)),
+        seal: Seal::of(&body_bytes),
     };
-    let mut out = serde_json::to_vec(&header)?;
-    out.push(b'\n');
-    out.extend_from_slice(&body_bytes);
-    Ok(out)
-}
-
-/// Why a snapshot cannot be used (logged; the read is then a full one).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Unusable(pub String);
-
-fn unusable(msg: impl Into<String>) -> Unusable {
-    Unusable(msg.into())
+    snapshot_file::frame(&header, &body_bytes)
 }
 
 /// Decodes and checks a snapshot for `identity` at time `now`.
 pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, Unusable> {
-    let nl = bytes
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or_else(|| unusable("no header line"))?;
-    let header: Header = serde_json::from_slice(&bytes[..nl])
-        .map_err(|e| unusable(format!("unreadable header: {e}")))?;
-    if header.format != FORMAT {
-        return Err(unusable(format!(
-            "written in format {} (this roster reads format {FORMAT})",
-            header.format
-        )));
-    }
+    let (header, body): (Header, &[u8]) = snapshot_file::split(bytes)?;
+    snapshot_file::check_format_and_age(
+        header.format,
+        FORMAT,
+        header.full_read_at,
+        header.written_at,
+        now,
+        MAX_AGE_SECS,
+    )?;
     let theirs = &header.identity;
     if theirs.app != identity.app {
         return Err(unusable(format!("written for app {}", theirs.app)));
@@ -431,28 +385,7 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
     if theirs.attributes != identity.attributes {
         return Err(unusable("written by a roster that reads other attributes"));
     }
-    if now - header.full_read_at > MAX_AGE_SECS {
-        return Err(unusable(format!(
-            "its last full read is {} days old",
-            (now - header.full_read_at) / 86_400
-        )));
-    }
-    if header.full_read_at > now + 300 || header.written_at > now + 300 {
-        return Err(unusable(
-            "written in the future (clock skew or a copied file)",
-        ));
-    }
-    let body = &bytes[nl + 1..];
-    if body.len() as u64 != header.body_len {
-        return Err(unusable(format!(
-            "truncated or extended: body of {} bytes, header says {}",
-            body.len(),
-            header.body_len
-        )));
-    }
-    if hex(&Sha256::digest(body)) != header.body_sha256 {
-        return Err(unusable("corrupt: checksum mismatch"));
-    }
+    header.seal.check(body)?;
     let body: Body =
         serde_json::from_slice(body).map_err(|e| unusable(format!("unreadable body: {e}")))?;
     let mut table: Vec<&str> = Vec::with_capacity(body.users.len() + body.groups.len());
@@ -493,12 +426,7 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
         }
         let mut member_ids = BTreeSet::new();
         if let Some(m) = members {
-            for i in m {
-                let mid = table.get(*i as usize).ok_or_else(|| {
-                    unusable(format!("group {id}: member index {i} out of range"))
-                })?;
-                member_ids.insert((*mid).to_string());
-            }
+            member_ids = snapshot_file::decode_members(&table, id, m)?;
             members_known.insert(id.clone());
         }
         let g = ObservedGroup {
@@ -526,33 +454,15 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
 
 /// Loads the snapshot at `path`: `Ok(None)` when there is none.
 pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapshot>, Unusable> {
-    match std::fs::read(path) {
-        Ok(bytes) => decode(&bytes, identity, now).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(unusable(format!("cannot read it: {e}"))),
+    match snapshot_file::read(path)? {
+        Some(bytes) => decode(&bytes, identity, now).map(Some),
+        None => Ok(None),
     }
 }
 
 /// Writes the snapshot atomically (temporary file, then rename).
 pub fn save(path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<()> {
-    let bytes = encode(snap, identity, now)?;
-    let dir = path
-        .parent()
-        .ok_or_else(|| anyhow!("snapshot path {} has no folder", path.display()))?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("snapshot"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, &bytes)?;
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
-    }
-    Ok(())
+    snapshot_file::write(path, &encode(snap, identity, now)?)
 }
 
 // ---------------------------------------------------------------------------------------

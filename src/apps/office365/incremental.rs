@@ -23,13 +23,12 @@
 //! groups, then other directory objects), so a million memberships take a few MB.
 //! Written to a temporary file and renamed, so a crash never leaves half a snapshot.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::http::{DeltaError as RoundError, Graph};
 use super::read::{
@@ -37,6 +36,7 @@ use super::read::{
     map_user_raw, wants_members,
 };
 use crate::apps::ReadScope;
+use crate::apps::snapshot_file::{self, IdTable, Seal, Unusable, unusable};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 
 /// The snapshot file format; a file of another format is ignored (full read).
@@ -109,8 +109,8 @@ struct Header {
     /// Delta links, relative to the version root (`/users/delta?$deltatoken=…`).
     users_delta: String,
     groups_delta: String,
-    body_len: u64,
-    body_sha256: String,
+    #[serde(flatten)]
+    seal: Seal,
 }
 
 /// One user on disk: id, login, enabled, attributes in [`USER_ATTRIBUTES`] order,
@@ -148,17 +148,7 @@ pub struct Snapshot {
 
 /// Where the snapshot of an app lives.
 pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
-    let safe: String = app
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    cache_dir.join(format!("office365-{safe}.snapshot"))
+    snapshot_file::path(cache_dir, "office365", app)
 }
 
 /// What a snapshot file holds, borrowed for writing (from a [`Snapshot`] or straight
@@ -187,20 +177,12 @@ impl Snapshot {
 
 /// Encodes a snapshot as header line + body.
 pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<Vec<u8>> {
-    let mut index: HashMap<&str, u32> =
-        HashMap::with_capacity(snap.users.len() + snap.groups.len());
-    let mut next = 0u32;
-    for id in snap
-        .users
-        .iter()
-        .map(|u| u.id.as_str())
-        .chain(snap.groups.iter().map(|g| g.id.as_str()))
-    {
-        index.insert(id, next);
-        next += 1;
-    }
-    let mut extra_ids: Vec<String> = Vec::new();
-    let mut extra_index: HashMap<String, u32> = HashMap::new();
+    let mut table = IdTable::new(
+        snap.users
+            .iter()
+            .map(|u| u.id.as_str())
+            .chain(snap.groups.iter().map(|g| g.id.as_str())),
+    );
     let mut body = Body {
         users: Vec::with_capacity(snap.users.len()),
         groups: Vec::with_capacity(snap.groups.len()),
@@ -219,18 +201,10 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
         ));
     }
     for g in &snap.groups {
-        let members = snap.members_known.contains(&g.id).then(|| {
-            g.member_ids
-                .iter()
-                .map(|m| match index.get(m.as_str()) {
-                    Some(i) => *i,
-                    None => *extra_index.entry(m.clone()).or_insert_with(|| {
-                        extra_ids.push(m.clone());
-                        next + extra_ids.len() as u32 - 1
-                    }),
-                })
-                .collect()
-        });
+        let members = snap
+            .members_known
+            .contains(&g.id)
+            .then(|| table.encode(&g.member_ids));
         body.groups.push(DiskGroup(
             g.id.clone(),
             g.name.clone(),
@@ -239,7 +213,7 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
             members,
         ));
     }
-    body.extra_ids = extra_ids;
+    body.extra_ids = table.into_extra();
     let body_bytes = serde_json::to_vec(&body)?;
     let header = Header {
         format: FORMAT,
@@ -248,42 +222,22 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
         written_at: now,
         users_delta: snap.users_delta.to_string(),
         groups_delta: snap.groups_delta.to_string(),
-        body_len: body_bytes.len() as u64,
-        body_sha256: hex(&Sha256::digest(&body_bytes)),
+        seal: Seal::of(&body_bytes),
     };
-    let mut out = serde_json::to_vec(&header)?;
-    out.push(b'\n');
-    out.extend_from_slice(&body_bytes);
-    Ok(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Why a snapshot cannot be used (logged; the read is then a full one).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Unusable(pub String);
-
-fn unusable(msg: impl Into<String>) -> Unusable {
-    Unusable(msg.into())
+    snapshot_file::frame(&header, &body_bytes)
 }
 
 /// Decodes and checks a snapshot for `identity` at time `now`.
 pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, Unusable> {
-    let nl = bytes
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or_else(|| unusable("no header line"))?;
-    let header: Header = serde_json::from_slice(&bytes[..nl])
-        .map_err(|e| unusable(format!("unreadable header: {e}")))?;
-    if header.format != FORMAT {
-        return Err(unusable(format!(
-            "written in format {} (this roster reads format {FORMAT})",
-            header.format
-        )));
-    }
+    let (header, body): (Header, &[u8]) = snapshot_file::split(bytes)?;
+    snapshot_file::check_format_and_age(
+        header.format,
+        FORMAT,
+        header.full_read_at,
+        header.written_at,
+        now,
+        MAX_AGE_SECS,
+    )?;
     if header.identity.app != identity.app {
         return Err(unusable(format!("written for app {}", header.identity.app)));
     }
@@ -304,28 +258,7 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
     {
         return Err(unusable("written by a roster that reads other properties"));
     }
-    if now - header.full_read_at > MAX_AGE_SECS {
-        return Err(unusable(format!(
-            "its last full read is {} days old",
-            (now - header.full_read_at) / 86_400
-        )));
-    }
-    if header.full_read_at > now + 300 || header.written_at > now + 300 {
-        return Err(unusable(
-            "written in the future (clock skew or a copied file)",
-        ));
-    }
-    let body = &bytes[nl + 1..];
-    if body.len() as u64 != header.body_len {
-        return Err(unusable(format!(
-            "truncated or extended: body of {} bytes, header says {}",
-            body.len(),
-            header.body_len
-        )));
-    }
-    if hex(&Sha256::digest(body)) != header.body_sha256 {
-        return Err(unusable("corrupt: checksum mismatch"));
-    }
+    header.seal.check(body)?;
     for (what, link) in [
         ("users", &header.users_delta),
         ("groups", &header.groups_delta),
@@ -368,12 +301,7 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
     for DiskGroup(id, name, description, unified, members) in &body.groups {
         let mut member_ids = BTreeSet::new();
         if let Some(m) = members {
-            for i in m {
-                let mid = table.get(*i as usize).ok_or_else(|| {
-                    unusable(format!("group {id}: member index {i} out of range"))
-                })?;
-                member_ids.insert((*mid).to_string());
-            }
+            member_ids = snapshot_file::decode_members(&table, id, m)?;
             members_known.insert(id.clone());
         }
         let g = ObservedGroup {
@@ -401,33 +329,15 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
 
 /// Loads the snapshot at `path`: `Ok(None)` when there is none.
 pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapshot>, Unusable> {
-    match std::fs::read(path) {
-        Ok(bytes) => decode(&bytes, identity, now).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(unusable(format!("cannot read it: {e}"))),
+    match snapshot_file::read(path)? {
+        Some(bytes) => decode(&bytes, identity, now).map(Some),
+        None => Ok(None),
     }
 }
 
 /// Writes the snapshot atomically (temporary file, then rename).
 pub fn save(path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<()> {
-    let bytes = encode(snap, identity, now)?;
-    let dir = path
-        .parent()
-        .ok_or_else(|| anyhow!("snapshot path {} has no folder", path.display()))?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("snapshot"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, &bytes)?;
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
-    }
-    Ok(())
+    snapshot_file::write(path, &encode(snap, identity, now)?)
 }
 
 // ---------------------------------------------------------------------------------------

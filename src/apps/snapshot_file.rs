@@ -1,0 +1,319 @@
+//! The file framing shared by the connectors' snapshots for incremental reads: one JSON
+//! header line, then a body whose length and SHA-256 the header seals; written to a
+//! temporary file and renamed, so a crash never leaves half a snapshot; read back with
+//! every check failing as an [`Unusable`] reason (which means a full read, never an
+//! error). What the header and body hold is each connector's business.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Why a snapshot cannot be used (logged; the read is then a full one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
+/// An [`Unusable`] with this reason.
+pub fn unusable(msg: impl Into<String>) -> Unusable {
+    Unusable(msg.into())
+}
+
+/// The body's length and checksum, kept in the header (flattened into it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    pub body_len: u64,
+    pub body_sha256: String,
+}
+
+impl Seal {
+    pub fn of(body: &[u8]) -> Seal {
+        Seal {
+            body_len: body.len() as u64,
+            body_sha256: hex(&Sha256::digest(body)),
+        }
+    }
+
+    /// Checks the body against the seal: truncated, extended or altered bodies fail.
+    pub fn check(&self, body: &[u8]) -> Result<(), Unusable> {
+        if body.len() as u64 != self.body_len {
+            return Err(unusable(format!(
+                "truncated or extended: body of {} bytes, header says {}",
+                body.len(),
+                self.body_len
+            )));
+        }
+        if hex(&Sha256::digest(body)) != self.body_sha256 {
+            return Err(unusable("corrupt: checksum mismatch"));
+        }
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Header line + body.
+pub fn frame<H: Serialize>(header: &H, body: &[u8]) -> Result<Vec<u8>> {
+    let mut out = serde_json::to_vec(header)?;
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    Ok(out)
+}
+
+/// The header and the (not yet checked) body of a framed file.
+pub fn split<H: DeserializeOwned>(bytes: &[u8]) -> Result<(H, &[u8]), Unusable> {
+    let nl = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| unusable("no header line"))?;
+    let header: H = serde_json::from_slice(&bytes[..nl])
+        .map_err(|e| unusable(format!("unreadable header: {e}")))?;
+    Ok((header, &bytes[nl + 1..]))
+}
+
+/// The format and age checks every snapshot makes: its format, a last full read no
+/// older than `max_age_secs`, and no time in the future (clock skew, a copied file).
+pub fn check_format_and_age(
+    format: u32,
+    expected_format: u32,
+    full_read_at: i64,
+    written_at: i64,
+    now: i64,
+    max_age_secs: i64,
+) -> Result<(), Unusable> {
+    if format != expected_format {
+        return Err(unusable(format!(
+            "written in format {format} (this roster reads format {expected_format})"
+        )));
+    }
+    if now - full_read_at > max_age_secs {
+        return Err(unusable(format!(
+            "its last full read is {} days old",
+            (now - full_read_at) / 86_400
+        )));
+    }
+    if full_read_at > now + 300 || written_at > now + 300 {
+        return Err(unusable(
+            "written in the future (clock skew or a copied file)",
+        ));
+    }
+    Ok(())
+}
+
+/// The snapshot file of an app: `<cache_dir>/<kind>-<app>.snapshot`, the app name
+/// reduced to characters safe in a file name.
+pub fn path(cache_dir: &Path, kind: &str, app: &str) -> PathBuf {
+    let safe: String = app
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    cache_dir.join(format!("{kind}-{safe}.snapshot"))
+}
+
+/// The bytes at `path`: `Ok(None)` when there is no file.
+pub fn read(path: &Path) -> Result<Option<Vec<u8>>, Unusable> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unusable(format!("cannot read it: {e}"))),
+    }
+}
+
+/// Writes atomically: a temporary file in the same folder, then a rename.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| anyhow!("snapshot path {} has no folder", path.display()))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("snapshot"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Member lists on disk as indexes into one id table — the snapshot's users, then its
+/// groups, then any other member ids — so that a million memberships take a few bytes
+/// each instead of a 36-character id.
+pub struct IdTable<'a> {
+    index: HashMap<&'a str, u32>,
+    known: u32,
+    extra: Vec<String>,
+    extra_index: HashMap<String, u32>,
+}
+
+impl<'a> IdTable<'a> {
+    /// The table of these object ids (users first, then groups), in order.
+    pub fn new(ids: impl Iterator<Item = &'a str>) -> Self {
+        let index: HashMap<&str, u32> = ids.zip(0u32..).collect();
+        IdTable {
+            known: index.len() as u32,
+            index,
+            extra: Vec::new(),
+            extra_index: HashMap::new(),
+        }
+    }
+
+    /// The indexes of a member list; ids not in the table are appended as extras.
+    pub fn encode(&mut self, members: &BTreeSet<String>) -> Vec<u32> {
+        members
+            .iter()
+            .map(|m| match self.index.get(m.as_str()) {
+                Some(i) => *i,
+                None => match self.extra_index.get(m) {
+                    Some(i) => *i,
+                    None => {
+                        let i = self.known + self.extra.len() as u32;
+                        self.extra.push(m.clone());
+                        self.extra_index.insert(m.clone(), i);
+                        i
+                    }
+                },
+            })
+            .collect()
+    }
+
+    /// The extra ids, to be stored after the users and groups.
+    pub fn into_extra(self) -> Vec<String> {
+        self.extra
+    }
+}
+
+/// Resolves member indexes against the ids of a decoded body (users, groups, extras in
+/// that order); an index out of range makes the snapshot unusable.
+pub fn decode_members(
+    table: &[&str],
+    group: &str,
+    indexes: &[u32],
+) -> Result<BTreeSet<String>, Unusable> {
+    indexes
+        .iter()
+        .map(|i| {
+            table
+                .get(*i as usize)
+                .map(|m| (*m).to_string())
+                .ok_or_else(|| unusable(format!("group {group}: member index {i} out of range")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct H {
+        n: u32,
+        #[serde(flatten)]
+        seal: Seal,
+    }
+
+    #[test]
+    fn framed_files_round_trip_and_detect_damage() {
+        let body = b"{\"x\":1}";
+        let bytes = frame(
+            &H {
+                n: 7,
+                seal: Seal::of(body),
+            },
+            body,
+        )
+        .expect("frame");
+        let (h, b): (H, &[u8]) = split(&bytes).expect("split");
+        assert_eq!(h.n, 7);
+        h.seal.check(b).expect("intact");
+        assert!(h.seal.check(&b[..3]).unwrap_err().0.contains("truncated"));
+        assert!(
+            h.seal
+                .check(b"{\"x\":2}")
+                .unwrap_err()
+                .0
+                .contains("checksum")
+        );
+        assert!(split::<H>(b"no newline").is_err());
+        assert!(split::<H>(b"{}\nbody").is_err());
+    }
+
+    #[test]
+    fn member_lists_become_indexes_and_back() {
+        let ids = ["u1", "u2", "g1"];
+        let mut t = IdTable::new(ids.iter().copied());
+        let members: BTreeSet<String> = ["g1", "u2", "x9", "dn:CN=a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let idx = t.encode(&members);
+        let again = t.encode(&BTreeSet::from(["x9".to_string()]));
+        let extra = t.into_extra();
+        assert_eq!(extra.len(), 2);
+        assert_eq!(again.len(), 1);
+        let mut table: Vec<&str> = ids.to_vec();
+        table.extend(extra.iter().map(String::as_str));
+        assert_eq!(decode_members(&table, "g", &idx).expect("decode"), members);
+        assert!(
+            decode_members(&table, "g", &[99])
+                .unwrap_err()
+                .0
+                .contains("out of range")
+        );
+    }
+
+    #[test]
+    fn ages_and_formats() {
+        assert!(check_format_and_age(1, 1, 100, 100, 200, 1000).is_ok());
+        assert!(
+            check_format_and_age(2, 1, 100, 100, 200, 1000)
+                .unwrap_err()
+                .0
+                .contains("format 2")
+        );
+        assert!(
+            check_format_and_age(1, 1, 100, 100, 2000, 1000)
+                .unwrap_err()
+                .0
+                .contains("days old")
+        );
+        assert!(
+            check_format_and_age(1, 1, 100, 900, 200, 1000)
+                .unwrap_err()
+                .0
+                .contains("future")
+        );
+    }
+
+    #[test]
+    fn writes_are_atomic_and_names_safe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = path(&dir.path().join("cache"), "kind", "a/b c");
+        assert!(p.ends_with("kind-a_b_c.snapshot"));
+        assert_eq!(read(&p).expect("read"), None);
+        write(&p, b"one").expect("write");
+        write(&p, b"two").expect("write");
+        assert_eq!(read(&p).expect("read").as_deref(), Some(&b"two"[..]));
+        let names: Vec<_> = std::fs::read_dir(p.parent().expect("dir"))
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+    }
+}
