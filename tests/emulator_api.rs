@@ -1115,6 +1115,40 @@ async fn delta_tokens_survive_a_restart_but_not_a_new_tenant_state() {
     assert_graph_error(&r, 410, "syncStateNotFound");
 }
 
+#[tokio::test]
+async fn objects_still_replicating_come_in_a_later_delta_round() {
+    let emu = start_with(EmulatorConfig {
+        replication_lag_ms: 300,
+        ..config()
+    })
+    .await;
+    let r = emu
+        .get("/users/delta?$select=displayName&$deltatoken=latest")
+        .await;
+    let first = r.body["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_string();
+    emu.user("lagging").await;
+    // While the new user replicates, a round neither shows it nor moves past it.
+    let r = emu.get(&first).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["value"].as_array().map(Vec::len), Some(0));
+    let second = r.body["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = emu.get(&second).await;
+    let names: Vec<&str> = r.body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|u| u["displayName"].as_str())
+        .collect();
+    assert_eq!(names, vec!["User lagging"]);
+}
+
 // ------------------------------------------------------------------ licenses & domains
 
 #[tokio::test]

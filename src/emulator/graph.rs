@@ -1615,13 +1615,26 @@ fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
     }
     let now_unix = ctx.now.unix_timestamp();
     let bad_token = || GraphError::bad_request("Invalid delta or skip token.");
+    // Objects still replicating are not part of this replica's state yet: a token never
+    // covers their changes, so they come in a later round once visible.
+    let visible_seq = ctx
+        .hidden
+        .iter()
+        .filter_map(|id| {
+            t.users
+                .get(id)
+                .map(|u| u.seq)
+                .or_else(|| t.groups.get(id).map(|g| g.seq))
+        })
+        .min()
+        .map_or(t.seq, |s| s.saturating_sub(1).min(t.seq));
     // State carried in tokens: select, members wanted, phase, positions.
     let state: Value = if let Some(tok) = &q.skiptoken {
         odata::decode_token(tok).ok_or_else(bad_token)?
     } else if let Some(tok) = &q.deltatoken {
         if tok == "latest" {
             let dl = odata::encode_token(
-                &json!({ "k": coll, "g": t.sync_generation.to_string(), "s": t.seq, "t": now_unix, "sel": q.select }),
+                &json!({ "k": coll, "g": t.sync_generation.to_string(), "s": visible_seq, "t": now_unix, "sel": q.select }),
             );
             return Ok(Resp::ok(json!({
                 "@odata.context": format!("{}/v1.0/$metadata#{coll}", ctx.base),
@@ -1642,9 +1655,9 @@ fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
         } else {
             v.get("sel").cloned().unwrap_or(Value::Null)
         };
-        json!({ "k": coll, "g": t.sync_generation.to_string(), "p": "inc", "b": s, "c": s, "e": t.seq, "t": v.get("t").cloned().unwrap_or(json!(0)), "sel": sel })
+        json!({ "k": coll, "g": t.sync_generation.to_string(), "p": "inc", "b": s, "c": s, "e": visible_seq.max(s), "t": v.get("t").cloned().unwrap_or(json!(0)), "sel": sel })
     } else {
-        json!({ "k": coll, "g": t.sync_generation.to_string(), "p": "init", "e": t.seq, "t": now_unix, "sel": q.select })
+        json!({ "k": coll, "g": t.sync_generation.to_string(), "p": "init", "e": visible_seq, "t": now_unix, "sel": q.select })
     };
     if state.get("g").and_then(Value::as_str) != Some(t.sync_generation.to_string().as_str()) {
         return Err(delta_expired());
