@@ -17,6 +17,26 @@ use sha2::{Digest, Sha256};
 #[error("{0}")]
 pub struct Unusable(pub String);
 
+/// How the reason of a snapshot that aged out begins: the periodic full read, routine
+/// rather than a problem.
+const AGED_OUT: &str = "its last full read is";
+
+impl Unusable {
+    /// Whether this is the routine periodic full read (logged at info, not as a warning).
+    pub fn is_routine(&self) -> bool {
+        self.0.starts_with(AGED_OUT)
+    }
+}
+
+/// Logs why a read is a full one: a warning, unless it is the routine periodic one.
+pub fn log_full_read(app: &str, why: &str, routine: bool) {
+    if routine {
+        tracing::info!(app = %app, "full read: {why}");
+    } else {
+        tracing::warn!(app = %app, "full read: {why}");
+    }
+}
+
 /// An [`Unusable`] with this reason.
 pub fn unusable(msg: impl Into<String>) -> Unusable {
     Unusable(msg.into())
@@ -93,7 +113,7 @@ pub fn check_format_and_age(
     }
     if now - full_read_at > max_age_secs {
         return Err(unusable(format!(
-            "its last full read is {} days old",
+            "{AGED_OUT} {} days old",
             (now - full_read_at) / 86_400
         )));
     }

@@ -881,6 +881,7 @@ pub async fn read_cached(
         }
     };
     let identity = Identity::new(app, directory_id.clone(), &dsa);
+    let mut routine = false;
     let reason = match load(path, &identity, now) {
         Ok(Some(snap)) => match incremental(ldap, app, scope, snap, &dsa).await {
             Ok((snap, kind)) => {
@@ -896,10 +897,13 @@ pub async fn read_cached(
             Err(Failure::Restart(why)) => Some(format!("the incremental read failed: {why}")),
         },
         Ok(None) => None,
-        Err(Unusable(why)) => Some(format!("snapshot not used: {why}")),
+        Err(u) => {
+            routine = u.is_routine();
+            Some(format!("snapshot not used: {u}"))
+        }
     };
     if let Some(why) = &reason {
-        tracing::warn!(app = %app.name, "full read: {why}");
+        snapshot_file::log_full_read(&app.name, why, routine);
     }
     // The USN was read before these searches: what changes during them is seen again.
     let (observed, containers) = tokio::join!(

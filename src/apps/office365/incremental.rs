@@ -505,6 +505,7 @@ pub async fn read_cached(
 ) -> Result<(ObservedApp, ReadKind)> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let directory_id = identity.directory_id.clone();
+    let mut routine = false;
     let reason = match load(path, identity, now) {
         Ok(Some(snap)) => match incremental(graph, scope, snap).await {
             Ok((snap, raw_extra, kind)) => {
@@ -521,10 +522,13 @@ pub async fn read_cached(
             Err(RoundError::Restart(why)) => Some(why),
         },
         Ok(None) => None,
-        Err(Unusable(why)) => Some(format!("snapshot not used: {why}")),
+        Err(u) => {
+            routine = u.is_routine();
+            Some(format!("snapshot not used: {u}"))
+        }
     };
     if let Some(why) = &reason {
-        tracing::warn!(app = %graph.app, "full read: {why}");
+        snapshot_file::log_full_read(&graph.app, why, routine);
     }
     // Tokens first: whatever changes during the full read shows up in the next round.
     let (first_users, first_groups) = (latest_users(), latest_groups());
