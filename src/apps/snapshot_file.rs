@@ -1,8 +1,9 @@
-//! The file framing shared by the connectors' snapshots for incremental reads: one JSON
-//! header line, then a body whose length and SHA-256 the header seals; written to a
-//! temporary file and renamed, so a crash never leaves half a snapshot; read back with
-//! every check failing as an [`Unusable`] reason (which means a full read, never an
-//! error). What the header and body hold is each connector's business.
+//! The file framing shared by the connectors' snapshots for incremental reads: a JSON
+//! header line, a seal line (the length of the body and the SHA-256 of header line and
+//! body together), then the body; written to a private temporary file, synced and
+//! renamed, so a crash never leaves half a snapshot; read back with every check failing
+//! as an [`Unusable`] reason (which means a full read, never an error). What the header
+//! and body hold is each connector's business.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -42,58 +43,67 @@ pub fn unusable(msg: impl Into<String>) -> Unusable {
     Unusable(msg.into())
 }
 
-/// The body's length and checksum, kept in the header (flattened into it).
+/// The seal line: the body's length and the checksum of header line and body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Seal {
-    pub body_len: u64,
-    pub body_sha256: String,
+struct Seal {
+    body_len: u64,
+    sha256: String,
 }
 
-impl Seal {
-    pub fn of(body: &[u8]) -> Seal {
-        Seal {
-            body_len: body.len() as u64,
-            body_sha256: hex(&Sha256::digest(body)),
-        }
-    }
-
-    /// Checks the body against the seal: truncated, extended or altered bodies fail.
-    pub fn check(&self, body: &[u8]) -> Result<(), Unusable> {
-        if body.len() as u64 != self.body_len {
-            return Err(unusable(format!(
-                "truncated or extended: body of {} bytes, header says {}",
-                body.len(),
-                self.body_len
-            )));
-        }
-        if hex(&Sha256::digest(body)) != self.body_sha256 {
-            return Err(unusable("corrupt: checksum mismatch"));
-        }
-        Ok(())
-    }
+fn digest(header: &[u8], body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(header);
+    h.update(b"\n");
+    h.update(body);
+    hex(&h.finalize())
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Header line + body.
+/// Header line, seal line, body.
 pub fn frame<H: Serialize>(header: &H, body: &[u8]) -> Result<Vec<u8>> {
-    let mut out = serde_json::to_vec(header)?;
+    let head = serde_json::to_vec(header)?;
+    let seal = serde_json::to_vec(&Seal {
+        body_len: body.len() as u64,
+        sha256: digest(&head, body),
+    })?;
+    let mut out = Vec::with_capacity(head.len() + seal.len() + body.len() + 2);
+    out.extend_from_slice(&head);
+    out.push(b'\n');
+    out.extend_from_slice(&seal);
     out.push(b'\n');
     out.extend_from_slice(body);
     Ok(out)
 }
 
-/// The header and the (not yet checked) body of a framed file.
+/// The header and the body of a framed file, once the seal holds: a truncated,
+/// extended or altered file (header or body) is unusable.
 pub fn split<H: DeserializeOwned>(bytes: &[u8]) -> Result<(H, &[u8]), Unusable> {
-    let nl = bytes
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or_else(|| unusable("no header line"))?;
-    let header: H = serde_json::from_slice(&bytes[..nl])
-        .map_err(|e| unusable(format!("unreadable header: {e}")))?;
-    Ok((header, &bytes[nl + 1..]))
+    let (head, rest) = line(bytes).ok_or_else(|| unusable("no header line"))?;
+    let (seal, body) = line(rest).ok_or_else(|| unusable("no seal line"))?;
+    let seal: Seal =
+        serde_json::from_slice(seal).map_err(|e| unusable(format!("unreadable seal: {e}")))?;
+    if body.len() as u64 != seal.body_len {
+        return Err(unusable(format!(
+            "truncated or extended: body of {} bytes, the seal says {}",
+            body.len(),
+            seal.body_len
+        )));
+    }
+    if digest(head, body) != seal.sha256 {
+        return Err(unusable("corrupt: checksum mismatch"));
+    }
+    let header: H =
+        serde_json::from_slice(head).map_err(|e| unusable(format!("unreadable header: {e}")))?;
+    Ok((header, body))
+}
+
+/// The first line and the rest.
+fn line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let nl = bytes.iter().position(|b| *b == b'\n')?;
+    Some((&bytes[..nl], &bytes[nl + 1..]))
 }
 
 /// The format and age checks every snapshot makes: its format, a last full read no
@@ -111,13 +121,11 @@ pub fn check_format_and_age(
             "written in format {format} (this roster reads format {expected_format})"
         )));
     }
-    if now - full_read_at > max_age_secs {
-        return Err(unusable(format!(
-            "{AGED_OUT} {} days old",
-            (now - full_read_at) / 86_400
-        )));
+    let age = now.saturating_sub(full_read_at);
+    if age > max_age_secs {
+        return Err(unusable(format!("{AGED_OUT} {} days old", age / 86_400)));
     }
-    if full_read_at > now + 300 || written_at > now + 300 {
+    if full_read_at > now.saturating_add(300) || written_at > now.saturating_add(300) {
         return Err(unusable(
             "written in the future (clock skew or a copied file)",
         ));
@@ -163,12 +171,28 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
             .unwrap_or("snapshot"),
         std::process::id()
     ));
-    std::fs::write(&tmp, bytes)?;
-    if let Err(e) = std::fs::rename(&tmp, path) {
+    let written = write_private(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(e.into());
     }
     Ok(())
+}
+
+/// Writes a new file readable by its owner only (snapshots hold directory data such as
+/// names and email addresses), synced before it replaces the old one.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Member lists on disk as indexes into one id table — the snapshot's users, then its
@@ -243,32 +267,28 @@ mod tests {
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct H {
         n: u32,
-        #[serde(flatten)]
-        seal: Seal,
     }
 
     #[test]
     fn framed_files_round_trip_and_detect_damage() {
         let body = b"{\"x\":1}";
-        let bytes = frame(
-            &H {
-                n: 7,
-                seal: Seal::of(body),
-            },
-            body,
-        )
-        .expect("frame");
+        let bytes = frame(&H { n: 7 }, body).expect("frame");
         let (h, b): (H, &[u8]) = split(&bytes).expect("split");
-        assert_eq!(h.n, 7);
-        h.seal.check(b).expect("intact");
-        assert!(h.seal.check(&b[..3]).unwrap_err().0.contains("truncated"));
+        assert_eq!((h.n, b), (7, &body[..]));
+        // Truncated, a byte changed in the body, a byte changed in the header.
+        let n = bytes.len();
         assert!(
-            h.seal
-                .check(b"{\"x\":2}")
+            split::<H>(&bytes[..n - 2])
                 .unwrap_err()
                 .0
-                .contains("checksum")
+                .contains("truncated")
         );
+        let mut body_flip = bytes.clone();
+        body_flip[n - 2] ^= 0x01;
+        assert!(split::<H>(&body_flip).unwrap_err().0.contains("checksum"));
+        let mut head_flip = bytes.clone();
+        head_flip[5] = b'8';
+        assert!(split::<H>(&head_flip).unwrap_err().0.contains("checksum"));
         assert!(split::<H>(b"no newline").is_err());
         assert!(split::<H>(b"{}\nbody").is_err());
     }
@@ -295,6 +315,12 @@ mod tests {
                 .0
                 .contains("out of range")
         );
+    }
+
+    #[test]
+    fn absurd_times_do_not_overflow() {
+        assert!(check_format_and_age(1, 1, i64::MIN, 0, i64::MAX, 1000).is_err());
+        assert!(check_format_and_age(1, 1, i64::MAX, i64::MAX, 0, 1000).is_err());
     }
 
     #[test]
@@ -335,5 +361,11 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "owner-only: {mode:o}");
+        }
     }
 }

@@ -59,12 +59,12 @@ use super::codec;
 use super::conn::is_transport;
 use super::read::{self, DN_ID_PREFIX, GROUP_FILTER, USER_ATTRS, USER_FILTER};
 use crate::apps::ReadScope;
-use crate::apps::snapshot_file::{self, IdTable, Seal, Unusable, unusable};
+use crate::apps::snapshot_file::{self, IdTable, Unusable, unusable};
 use crate::desired::ActiveDirectoryApp;
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 
 /// The snapshot file format; a file of another format is ignored (full read).
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// A snapshot whose last full read is older than this is not used: a periodic full
 /// read bounds how long any divergence could live (and stays far inside the
@@ -219,8 +219,6 @@ struct Header {
     written_at: i64,
     /// The `highestCommittedUSN` read before the reads that produced the body.
     usn: u64,
-    #[serde(flatten)]
-    seal: Seal,
 }
 
 /// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes in
@@ -336,7 +334,6 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
         full_read_at: snap.full_read_at,
         written_at: now,
         usn: snap.usn,
-        seal: Seal::of(&body_bytes),
     };
     snapshot_file::frame(&header, &body_bytes)
 }
@@ -385,7 +382,6 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
     if theirs.attributes != identity.attributes {
         return Err(unusable("written by a roster that reads other attributes"));
     }
-    header.seal.check(body)?;
     let body: Body =
         serde_json::from_slice(body).map_err(|e| unusable(format!("unreadable body: {e}")))?;
     let mut table: Vec<&str> = Vec::with_capacity(body.users.len() + body.groups.len());
@@ -527,6 +523,9 @@ pub fn merge(
 
     // Containers: a DN change moves everything beneath without touching its uSNChanged.
     for c in changes.iter().filter(|c| c.container) {
+        // A renamed or moved container may rename `dn:` members (objects outside the
+        // scope) without any change to them or their groups.
+        outside = true;
         match snap.containers.get(&c.id).cloned() {
             Some(old) if codec::dn_key(&old) == codec::dn_key(&c.dn) => {}
             Some(old) => {
@@ -588,7 +587,11 @@ pub fn merge(
 
     let dn_rule = outside || moved_in;
     for g in snap.groups.values() {
-        let stale = !snap.members_known.contains(&g.id)
+        // An object moved into the scope or restored from the Recycle Bin brings its
+        // group links back without changing those groups' uSNChanged, and its old
+        // `dn:` id may not be the DN it had: every member list is read again.
+        let stale = moved_in
+            || !snap.members_known.contains(&g.id)
             || (dn_rule
                 && g.member_ids
                     .iter()
@@ -1077,7 +1080,7 @@ mod tests {
         assert!(why(&identity(), 1020, &flipped).contains("checksum"));
         assert!(why(&identity(), 1020, &bytes[..n - 5]).contains("truncated"));
         assert!(why(&identity(), 1020, b"not a snapshot").contains("header"));
-        assert!(why(&identity(), 1020, b"{}\n{}").contains("header"));
+        assert!(why(&identity(), 1020, b"{}\n{}").contains("seal"));
     }
 
     #[test]
@@ -1131,7 +1134,7 @@ mod tests {
     }
 
     #[test]
-    fn a_change_outside_or_a_move_in_rereads_dn_member_groups_only() {
+    fn a_change_outside_rereads_dn_member_groups_and_a_move_in_rereads_all() {
         let mut s = sample();
         let m = merge(
             &mut s,
@@ -1156,7 +1159,14 @@ mod tests {
             GROUPS,
         )
         .expect("merge");
-        assert_eq!(m.reread, BTreeSet::from(["g1".into(), "g3".into()]));
+        // Moved in (or restored): its links may be back in any group.
+        assert_eq!(
+            m.reread,
+            ["g1", "g2", "g3", "g4"]
+                .iter()
+                .map(|g| g.to_string())
+                .collect()
+        );
 
         // Created after the snapshot: no group can hold it unless the group changed.
         let mut s = sample();

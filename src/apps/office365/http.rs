@@ -383,7 +383,15 @@ impl Graph {
         // The service's hint: a refused request fits again after Retry-After, so until
         // the rate can be measured one request per Retry-After is the best guess
         // (bounded, as a Retry-After of whole seconds says nothing about the rate).
-        let hint = Duration::from_secs_f64(retry_after.unwrap_or(0.01).clamp(0.0001, 1.0));
+        // A fractional Retry-After is the time until one more request fits; whole
+        // seconds are a window for the batch as a whole.
+        let after = retry_after.unwrap_or(0.01).clamp(0.0001, 60.0);
+        let per = if after >= 1.0 {
+            after / n.max(1) as f64
+        } else {
+            after
+        };
+        let hint = Duration::from_secs_f64(per.min(1.0));
         p.per_request = if span < MIN_MEASURE && accepted < MIN_MEASURED_REQUESTS {
             p.per_request.max(hint)
         } else if accepted == 0 {
@@ -570,9 +578,10 @@ impl Graph {
 
     /// Follows a delta link (relative to the version root) to the end of its round,
     /// handing each item to `each`; returns the round's new delta link, relative.
-    /// A 4xx answer (an expired, unknown or malformed token: Graph answers 410
-    /// `syncStateNotFound` / `resyncRequired`, sometimes 400) and an item `each`
-    /// rejects are [`DeltaError::Restart`]: the caller starts over without the token.
+    /// An answer about the token (an expired, unknown or malformed token: Graph answers
+    /// 410 `syncStateNotFound` / `resyncRequired`, sometimes 400 or 404) and an item
+    /// `each` rejects are [`DeltaError::Restart`]: the caller starts over without the
+    /// token. Anything else (429 after its retries, 401/403, 5xx) is fatal.
     pub async fn delta_round(
         &self,
         first: &str,
@@ -600,13 +609,13 @@ impl Graph {
                     r.describe(),
                     rid(&r.request_id)
                 );
-                return Err(
-                    if (400..500).contains(&r.status) && r.status != 401 && r.status != 403 {
-                        DeltaError::Restart(why)
-                    } else {
-                        DeltaError::Fatal(anyhow!("app {}: {why}", self.app))
-                    },
-                );
+                // Only answers about the token restart; throttling that outlasted its
+                // retries, auth and server errors would fail a full read as well.
+                return Err(if matches!(r.status, 400 | 404 | 410) {
+                    DeltaError::Restart(why)
+                } else {
+                    DeltaError::Fatal(anyhow!("app {}: {why}", self.app))
+                });
             }
             let Some(items) = r.body.get("value").and_then(Value::as_array) else {
                 return Err(DeltaError::Restart(format!(

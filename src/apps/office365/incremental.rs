@@ -36,11 +36,11 @@ use super::read::{
     map_user_raw, wants_members,
 };
 use crate::apps::ReadScope;
-use crate::apps::snapshot_file::{self, IdTable, Seal, Unusable, unusable};
+use crate::apps::snapshot_file::{self, IdTable, Unusable, unusable};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 
 /// The snapshot file format; a file of another format is ignored (full read).
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// A snapshot whose last full read is older than this is not used: Graph's delta
 /// tokens for directory objects last about a week, and a periodic full read bounds
@@ -109,8 +109,6 @@ struct Header {
     /// Delta links, relative to the version root (`/users/delta?$deltatoken=…`).
     users_delta: String,
     groups_delta: String,
-    #[serde(flatten)]
-    seal: Seal,
 }
 
 /// One user on disk: id, login, enabled, attributes in [`USER_ATTRIBUTES`] order,
@@ -222,7 +220,6 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
         written_at: now,
         users_delta: snap.users_delta.to_string(),
         groups_delta: snap.groups_delta.to_string(),
-        seal: Seal::of(&body_bytes),
     };
     snapshot_file::frame(&header, &body_bytes)
 }
@@ -258,7 +255,6 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
     {
         return Err(unusable("written by a roster that reads other properties"));
     }
-    header.seal.check(body)?;
     for (what, link) in [
         ("users", &header.users_delta),
         ("groups", &header.groups_delta),
@@ -439,7 +435,7 @@ pub fn merge_group(
             if members_known.contains(id)
                 && let Some(Value::Array(md)) = v.get("members@delta")
             {
-                for m in md {
+                for m in md.iter().filter(|m| read::is_listed_member(m)) {
                     let Some(mid) = id_of(m) else { continue };
                     if removed(m) {
                         g.member_ids.remove(mid);
@@ -825,7 +821,8 @@ mod tests {
             &mut s.groups,
             &mut s.members_known,
             &json!({"id": "g1", "description": "now", "members@delta": [
-                {"id": "u2"}, {"id": "u1", "@removed": {"reason": "deleted"}}
+                {"id": "u2"}, {"id": "u1", "@removed": {"reason": "deleted"}},
+                {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp1"}
             ]}),
         )
         .expect("merge");
@@ -833,6 +830,10 @@ mod tests {
         assert_eq!(g1.description.as_deref(), Some("now"));
         assert_eq!(g1.name, "One");
         assert!(g1.member_ids.contains("u2") && !g1.member_ids.contains("u1"));
+        assert!(
+            !g1.member_ids.contains("sp1"),
+            "service principals are not listed members"
+        );
         // g2's members are not known: member changes are not guessed.
         merge_group(
             &mut s.groups,
