@@ -380,11 +380,10 @@ impl Graph {
             .front()
             .map(|(t, _)| now.duration_since(*t))
             .unwrap_or_default();
-        // The service's hint: a refused request fits again after Retry-After, so until
-        // the rate can be measured one request per Retry-After is the best guess
-        // (bounded, as a Retry-After of whole seconds says nothing about the rate).
-        // A fractional Retry-After is the time until one more request fits; whole
-        // seconds are a window for the batch as a whole.
+        // Until the rate can be measured, the service's hint guides: a fractional
+        // Retry-After is the time until one more request fits; whole seconds are a
+        // window for the batch as a whole. Bounded, as a long window says little about
+        // the rate.
         let after = retry_after.unwrap_or(0.01).clamp(0.0001, 60.0);
         let per = if after >= 1.0 {
             after / n.max(1) as f64
