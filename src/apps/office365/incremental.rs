@@ -269,8 +269,30 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
     table.extend(body.users.iter().map(|u| u.0.as_str()));
     table.extend(body.groups.iter().map(|g| g.0.as_str()));
     table.extend(body.extra_ids.iter().map(String::as_str));
+    // Users and groups are rebuilt side by side (the member lists are the larger half).
+    let (users, groups) = std::thread::scope(|scope| {
+        let groups = scope.spawn(|| decode_groups(&body.groups, &table));
+        let users = decode_users(&body.users);
+        let groups = groups
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (users, groups)
+    });
+    let (users, (groups, members_known)) = (users?, groups?);
+    Ok(Snapshot {
+        full_read_at: header.full_read_at,
+        written_at: header.written_at,
+        users_delta: header.users_delta,
+        groups_delta: header.groups_delta,
+        users,
+        groups,
+        members_known,
+    })
+}
+
+fn decode_users(disk: &[DiskUser]) -> Result<BTreeMap<String, ObservedUser>, Unusable> {
     let mut users = BTreeMap::new();
-    for DiskUser(id, login, enabled, attrs, licenses) in &body.users {
+    for DiskUser(id, login, enabled, attrs, licenses) in disk {
         if attrs.len() != USER_ATTRIBUTES.len() {
             return Err(unusable(format!("user {id}: wrong attribute count")));
         }
@@ -292,12 +314,18 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
             return Err(unusable(format!("user {id} appears twice")));
         }
     }
+    Ok(users)
+}
+
+type DecodedGroups = (BTreeMap<String, ObservedGroup>, BTreeSet<String>);
+
+fn decode_groups(disk: &[DiskGroup], table: &[&str]) -> Result<DecodedGroups, Unusable> {
     let mut groups = BTreeMap::new();
     let mut members_known = BTreeSet::new();
-    for DiskGroup(id, name, description, unified, members) in &body.groups {
+    for DiskGroup(id, name, description, unified, members) in disk {
         let mut member_ids = BTreeSet::new();
         if let Some(m) = members {
-            member_ids = snapshot_file::decode_members(&table, id, m)?;
+            member_ids = snapshot_file::decode_members(table, id, m)?;
             members_known.insert(id.clone());
         }
         let g = ObservedGroup {
@@ -312,15 +340,7 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
             return Err(unusable(format!("group {id} appears twice")));
         }
     }
-    Ok(Snapshot {
-        full_read_at: header.full_read_at,
-        written_at: header.written_at,
-        users_delta: header.users_delta,
-        groups_delta: header.groups_delta,
-        users,
-        groups,
-        members_known,
-    })
+    Ok((groups, members_known))
 }
 
 /// Loads the snapshot at `path`: `Ok(None)` when there is none.
