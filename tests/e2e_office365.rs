@@ -420,3 +420,84 @@ fn import_writes_yaml_that_plans_empty() {
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("--force"), "{}", again.all());
 }
+
+#[test]
+fn drift_checks_read_incrementally_and_agree_with_full_reads() {
+    let emu = Emulator::start(&[]);
+    let repo = repo(&[
+        (
+            "apps.yaml",
+            &o365_app(&emu.url, "    authorized_domains: [contoso.com]\n"),
+        ),
+        ("people.yaml", &people("")),
+    ]);
+    let apply = roster(repo.path(), &["apply", "--auto-approve"], &env());
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let clean = roster(repo.path(), &["drift", "--format", "json"], &env());
+    assert_eq!(clean.code, 0, "{}", clean.all());
+    let snapshot = repo.path().join(".roster/cache/office365-o365.snapshot");
+    assert!(snapshot.exists(), "the drift check left its snapshot");
+
+    // Out-of-band changes in the portal: a hand-made user, an edited one, a member gone.
+    let g = emu.graph();
+    g.create_user("mallory@contoso.com", Some("Ops"));
+    let alice = g.user("alice@contoso.com").expect("alice")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        g.call(
+            "PATCH",
+            &format!("/users/{alice}"),
+            Some(serde_json::json!({"department": "Legal"}))
+        )
+        .0,
+        204
+    );
+    let sales = g.group_id("sales").expect("sales");
+    let bob = g.user("bob@contoso.com").expect("bob")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        g.call(
+            "DELETE",
+            &format!("/groups/{sales}/members/{bob}/$ref"),
+            None
+        )
+        .0,
+        204
+    );
+
+    let before = emu.stats();
+    let drift = roster(repo.path(), &["drift", "--format", "json"], &env());
+    let after = emu.stats();
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    let requests = after["requests"].as_u64().unwrap() - before["requests"].as_u64().unwrap();
+    assert!(
+        requests <= 6,
+        "an incremental drift check made {requests} Graph requests"
+    );
+    // The same report as a full read.
+    let full = roster(
+        repo.path(),
+        &["--no-cache", "drift", "--format", "json"],
+        &env(),
+    );
+    assert_eq!(full.code, 2, "{}", full.all());
+    let changes = |out: &str| {
+        serde_json::from_str::<serde_json::Value>(out).expect("json")["changes"].clone()
+    };
+    assert_eq!(changes(&drift.stdout), changes(&full.stdout));
+    let text = drift.stdout.clone();
+    assert!(
+        text.contains("mallory") && text.contains("Legal") && text.contains("sales/bob"),
+        "{text}"
+    );
+
+    // A snapshot that is not trusted is a full read with the same answer.
+    std::fs::write(&snapshot, "garbage").expect("write");
+    let again = roster(repo.path(), &["drift", "--format", "json"], &env());
+    assert_eq!(again.code, 2, "{}", again.all());
+    assert_eq!(changes(&again.stdout), changes(&full.stdout));
+}
