@@ -48,7 +48,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
     let color = session::use_color(global);
     let rt = session::runtime()?;
     rt.block_on(async {
-        let live = Live::read(&loaded, &apps, crate::progress::enabled(global.quiet), !global.no_cache).await?;
+        let live = Live::read(&loaded, &apps, global).await?;
         let result = async {
             let plan = match &saved {
                 Some(s) => {

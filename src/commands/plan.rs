@@ -16,13 +16,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
     let apps = session::select_apps(&loaded.state, &args.apps)?;
     let rt = session::runtime()?;
     let (plan, saved) = rt.block_on(async {
-        let live = Live::read(
-            &loaded,
-            &apps,
-            crate::progress::enabled(global.quiet),
-            !global.no_cache,
-        )
-        .await?;
+        let live = Live::read(&loaded, &apps, global).await?;
         let plan = live.plan(&loaded);
         let saved = plan
             .as_ref()
@@ -63,13 +57,7 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<u8> {
     let apps = session::select_apps(&loaded.state, &args.apps)?;
     let rt = session::runtime()?;
     let plan = rt.block_on(async {
-        let live = Live::read(
-            &loaded,
-            &apps,
-            crate::progress::enabled(global.quiet),
-            !global.no_cache,
-        )
-        .await?;
+        let live = Live::read(&loaded, &apps, global).await?;
         let plan = live.plan(&loaded);
         live.close().await;
         plan

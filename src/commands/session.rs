@@ -78,18 +78,18 @@ pub struct Live {
 }
 
 impl Live {
-    /// Connects to every selected app and reads it, all apps at once; with `cache`,
-    /// connectors that can read incrementally keep their snapshots under
-    /// `.roster/cache`.
+    /// Connects to every selected app and reads it, all apps at once; unless
+    /// `--no-cache`, connectors that can read incrementally keep their snapshots under
+    /// `.roster/cache`; progress spinners unless `--quiet` (or no terminal).
     pub async fn read(
         loaded: &Loaded,
         apps: &[String],
-        progress: bool,
-        cache: bool,
+        global: &GlobalArgs,
     ) -> anyhow::Result<Live> {
+        let progress = crate::progress::enabled(global.quiet);
         let ctx = ConnectContext {
             repo_root: loaded.root.clone(),
-            cache_dir: cache.then(|| loaded.root.join(".roster").join("cache")),
+            cache_dir: (!global.no_cache).then(|| loaded.root.join(".roster").join("cache")),
         };
         let state = &loaded.state;
         let tasks = apps.iter().map(|name| {

@@ -330,27 +330,20 @@ fn parse_one(f: &source::SourceFile) -> (Vec<Diagnostic>, Option<convert::FileOu
     let Some(text) = decode(f, &mut diags) else {
         return (diags, None);
     };
+    let error = |e: yaml::YamlError| Diagnostic {
+        file: f.path.clone(),
+        line: e.pos.line,
+        col: e.pos.col,
+        severity: Severity::Error,
+        message: clip_message(e.message),
+    };
     let tree = match yaml::parse(text) {
         Ok((t, problems)) => {
-            for e in problems {
-                diags.push(Diagnostic {
-                    file: f.path.clone(),
-                    line: e.pos.line,
-                    col: e.pos.col,
-                    severity: Severity::Error,
-                    message: clip_message(e.message),
-                });
-            }
+            diags.extend(problems.into_iter().map(error));
             t
         }
         Err(e) => {
-            diags.push(Diagnostic {
-                file: f.path.clone(),
-                line: e.pos.line,
-                col: e.pos.col,
-                severity: Severity::Error,
-                message: clip_message(e.message),
-            });
+            diags.push(error(e));
             return (diags, None);
         }
     };
