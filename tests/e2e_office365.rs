@@ -489,6 +489,16 @@ fn drift_checks_read_incrementally_and_agree_with_full_reads() {
         serde_json::from_str::<serde_json::Value>(out).expect("json")["changes"].clone()
     };
     assert_eq!(changes(&drift.stdout), changes(&full.stdout));
+    // ROSTER_NO_CACHE=1 reads in full as well: more requests, the same answer.
+    let before = emu.stats();
+    let mut no_cache_env = env();
+    no_cache_env.push(("ROSTER_NO_CACHE", "1"));
+    let by_env = roster(repo.path(), &["drift", "--format", "json"], &no_cache_env);
+    let full_requests =
+        emu.stats()["requests"].as_u64().unwrap() - before["requests"].as_u64().unwrap();
+    assert_eq!(by_env.code, 2, "{}", by_env.all());
+    assert_eq!(changes(&by_env.stdout), changes(&full.stdout));
+    assert!(full_requests > requests, "{full_requests} vs {requests}");
     let text = drift.stdout.clone();
     assert!(
         text.contains("mallory") && text.contains("Legal") && text.contains("sales/bob"),

@@ -5,6 +5,7 @@
 
 mod o365_common;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use o365_common::*;
@@ -44,10 +45,15 @@ async fn requests<T>(env: &Env, f: impl std::future::Future<Output = T>) -> (T, 
     (out, env.emu.stats().requests - before)
 }
 
-/// A raw Graph call, as an admin in the portal would make it.
-async fn graph(env: &Env, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
-    let http = reqwest::Client::new();
-    let token: Value = http
+/// A token of the test app for this emulator, fetched once per emulator.
+async fn admin_token(env: &Env) -> String {
+    static TOKENS: std::sync::Mutex<BTreeMap<String, String>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let base = env.emu.base_url();
+    if let Some(t) = TOKENS.lock().expect("tokens").get(&base) {
+        return t.clone();
+    }
+    let token: Value = reqwest::Client::new()
         .post(env.emu.token_url())
         .form(&[
             ("grant_type", "client_credentials"),
@@ -61,9 +67,19 @@ async fn graph(env: &Env, method: reqwest::Method, path: &str, body: Option<Valu
         .json()
         .await
         .expect("token json");
-    let mut req = http
+    let token = token["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string();
+    TOKENS.lock().expect("tokens").insert(base, token.clone());
+    token
+}
+
+/// A raw Graph call, as an admin in the portal would make it.
+async fn graph(env: &Env, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
+    let mut req = reqwest::Client::new()
         .request(method, format!("{}/v1.0{path}", env.emu.base_url()))
-        .bearer_auth(token["access_token"].as_str().expect("access token"));
+        .bearer_auth(admin_token(env).await);
     if let Some(b) = body {
         req = req.json(&b);
     }

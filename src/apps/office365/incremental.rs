@@ -727,6 +727,29 @@ mod tests {
     }
 
     #[test]
+    fn small_rounds_replay_instead_of_rewriting() {
+        let inc = |users, groups, listed| ReadKind::Incremental {
+            users,
+            groups,
+            listed,
+        };
+        assert!(should_rewrite(&ReadKind::Full(None), 0, 0));
+        assert!(!should_rewrite(&inc(50, 50, 0), 1000, 1010));
+        assert!(
+            should_rewrite(&inc(600, 400, 0), 1000, 1010),
+            "1,000 changes"
+        );
+        assert!(
+            should_rewrite(&inc(0, 1, 1), 1000, 1010),
+            "members were listed"
+        );
+        assert!(
+            should_rewrite(&inc(0, 0, 0), 1000, 1000 + REWRITE_AFTER_SECS),
+            "an hour old"
+        );
+    }
+
+    #[test]
     fn snapshots_round_trip() {
         let s = sample();
         let bytes = encode(&s.as_ref(), &identity(), 1010).expect("encode");
