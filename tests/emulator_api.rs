@@ -1067,8 +1067,8 @@ async fn expired_delta_tokens_are_410_sync_state_not_found() {
     assert_graph_error(&r, 410, "syncStateNotFound");
 }
 
-#[tokio::test]
-async fn delta_tokens_survive_a_restart_but_not_a_new_tenant_state() {
+/// A tenant persisted to a state file in a fresh folder (kept alive by the guard).
+fn persisted() -> (tempfile::TempDir, std::path::PathBuf, EmulatorConfig) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("tenant.json");
     let cfg = EmulatorConfig {
@@ -1076,6 +1076,22 @@ async fn delta_tokens_survive_a_restart_but_not_a_new_tenant_state() {
         persist_debounce_ms: 50,
         ..config()
     };
+    (dir, path, cfg)
+}
+
+/// The displayName of every item of a collection page.
+fn display_names(r: &Resp) -> Vec<&str> {
+    r.body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|u| u["displayName"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn delta_tokens_survive_a_restart_but_not_a_new_tenant_state() {
+    let (_dir, _path, cfg) = persisted();
     let emu = start_with(cfg.clone()).await;
     emu.user("d1").await;
     // "Sync from now": an empty page with a deltaLink.
@@ -1096,12 +1112,7 @@ async fn delta_tokens_survive_a_restart_but_not_a_new_tenant_state() {
     let emu = start_with(cfg).await;
     let r = emu.get(&format!("/users/delta?$deltatoken={token}")).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let names: Vec<&str> = r.body["value"]
-        .as_array()
-        .expect("value")
-        .iter()
-        .filter_map(|u| u["displayName"].as_str())
-        .collect();
+    let names = display_names(&r);
     assert_eq!(names, vec!["User d2"]);
     emu.handle.shutdown().await.expect("shutdown");
 
@@ -1140,12 +1151,7 @@ async fn objects_still_replicating_come_in_a_later_delta_round() {
         .to_string();
     tokio::time::sleep(Duration::from_millis(400)).await;
     let r = emu.get(&second).await;
-    let names: Vec<&str> = r.body["value"]
-        .as_array()
-        .expect("value")
-        .iter()
-        .filter_map(|u| u["displayName"].as_str())
-        .collect();
+    let names = display_names(&r);
     assert_eq!(names, vec!["User lagging"]);
 }
 
@@ -1334,13 +1340,7 @@ async fn replication_lag_hides_new_objects_from_reads_and_refs() {
 
 #[tokio::test]
 async fn state_file_persists_atomically_and_its_tenant_wins() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tenant.json");
-    let cfg = EmulatorConfig {
-        state_file: Some(path.clone()),
-        persist_debounce_ms: 50,
-        ..config()
-    };
+    let (dir, path, cfg) = persisted();
     let emu = start_with(cfg.clone()).await;
     assert!(path.exists(), "created on start");
     let uid = emu.user("persist").await;
