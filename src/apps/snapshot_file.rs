@@ -158,6 +158,14 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, Unusable> {
     }
 }
 
+/// Writes a freshly encoded snapshot; failing to encode or write it is a warning, never
+/// an error (the read it records succeeded, and the next read is then a full one).
+pub fn write_or_warn(app: &str, path: &Path, encoded: Result<Vec<u8>>) {
+    if let Err(e) = encoded.and_then(|bytes| write(path, &bytes)) {
+        tracing::warn!(app = %app, "cannot write the snapshot {}: {e:#}", path.display());
+    }
+}
+
 /// Writes atomically: a temporary file in the same folder, then a rename.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path

@@ -456,9 +456,10 @@ pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapsho
     }
 }
 
-/// Writes the snapshot atomically (temporary file, then rename).
-pub fn save(path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<()> {
-    snapshot_file::write(path, &encode(snap, identity, now)?)
+/// Writes the snapshot atomically (temporary file, then rename); a failure is a
+/// warning.
+pub fn save(app: &str, path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) {
+    snapshot_file::write_or_warn(app, path, encode(snap, identity, now));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -888,9 +889,7 @@ pub async fn read_cached(
     let reason = match load(path, &identity, now) {
         Ok(Some(snap)) => match incremental(ldap, app, scope, snap, &dsa).await {
             Ok((snap, kind)) => {
-                if let Err(e) = save(path, &snap.as_ref(), &identity, now) {
-                    tracing::warn!(app = %app.name, "cannot write the snapshot {}: {e:#}", path.display());
-                }
+                save(&app.name, path, &snap.as_ref(), &identity, now);
                 tracing::info!(app = %app.name, ?kind, usn = dsa.usn, "incremental read");
                 return Ok((observed_from(snap, &app.name, scope, directory_id), kind));
             }
@@ -930,9 +929,7 @@ pub async fn read_cached(
                 members_known: &members_known,
                 containers: &containers,
             };
-            if let Err(e) = save(path, &snap, &identity, now) {
-                tracing::warn!(app = %app.name, "cannot write the snapshot {}: {e:#}", path.display());
-            }
+            save(&app.name, path, &snap, &identity, now);
         }
         Err(e) if is_transport(&e) => {
             return Err(e.context(format!("app {}: reading the OUs in scope", app.name)));

@@ -351,9 +351,10 @@ pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapsho
     }
 }
 
-/// Writes the snapshot atomically (temporary file, then rename).
-pub fn save(path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<()> {
-    snapshot_file::write(path, &encode(snap, identity, now)?)
+/// Writes the snapshot atomically (temporary file, then rename); a failure is a
+/// warning.
+pub fn save(app: &str, path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) {
+    snapshot_file::write_or_warn(app, path, encode(snap, identity, now));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -525,10 +526,8 @@ pub async fn read_cached(
     let reason = match load(path, identity, now) {
         Ok(Some(snap)) => match incremental(graph, scope, snap).await {
             Ok((snap, raw_extra, kind)) => {
-                if should_rewrite(&kind, snap.written_at, now)
-                    && let Err(e) = save(path, &snap.as_ref(), identity, now)
-                {
-                    tracing::warn!(app = %graph.app, "cannot write the snapshot {}: {e:#}", path.display());
+                if should_rewrite(&kind, snap.written_at, now) {
+                    save(&graph.app, path, &snap.as_ref(), identity, now);
                 }
                 let raw = into_raw(snap, raw_extra);
                 tracing::info!(app = %graph.app, ?kind, "incremental read");
@@ -560,9 +559,7 @@ pub async fn read_cached(
         groups: raw.groups.iter().collect(),
         members_known: &raw.members_known,
     };
-    if let Err(e) = save(path, &snap, identity, now) {
-        tracing::warn!(app = %graph.app, "cannot write the snapshot {}: {e:#}", path.display());
-    }
+    save(&graph.app, path, &snap, identity, now);
     drop(snap);
     Ok((
         read::finish(&graph.app, raw, scope, directory_id),
