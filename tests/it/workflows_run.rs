@@ -3,7 +3,7 @@
 //! file, plan saved), apply of the saved plan, and drift (exit codes 0 and 2 reported
 //! through GITHUB_OUTPUT), and the drift workflow's issue step with `gh` stubbed.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,8 +2,7 @@
 //! states, applying the plan's changes to the observed state in memory and planning
 //! again gives an empty plan; and planning twice gives identical plans.
 
-#[path = "planner_support/mod.rs"]
-mod support;
+use crate::planner_support as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,8 +3,7 @@
 //! full read (no cache) at the same moment, and read far less; unusable snapshots must
 //! lead to a full read that says why.
 
-#[path = "support/samba.rs"]
-mod samba;
+use crate::samba;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -2,8 +2,7 @@
 //! subscribedSku exists on that entity type (or its base types directoryObject/entity) in
 //! Microsoft's published Graph v1.0 CSDL, with a compatible JSON type.
 
-#[path = "emulator_support.rs"]
-mod support;
+use crate::emulator_support as support;
 
 use std::collections::HashMap;
 
@@ -38,7 +37,7 @@ fn attr(line: &str, name: &str) -> Option<String> {
 /// Parse the `microsoft.graph` schema's entity, complex and enum types.
 fn parse_csdl() -> Csdl {
     let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/graph/v1.0-Prod.csdl");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/graph/v1.0-Prod.csdl");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut types = HashMap::new();

@@ -1,7 +1,6 @@
 //! Planner rules, one test (or a few) per rule of SPEC §2/§4/§5 and issue 4 item 1.
 
-#[path = "planner_support/mod.rs"]
-mod support;
+use crate::planner_support as support;
 
 use roster::plan::planner::{login_for, read_scope};
 use roster::plan::{Action, ObjectKind};

@@ -4,8 +4,7 @@
 //! `tests/js` when missing, makes a throw-away TLS certificate with the openssl CLI, starts
 //! the emulator on a free port and runs `node tests/js/graph-client.mjs` against it.
 
-#[path = "emulator_support.rs"]
-mod support;
+use crate::emulator_support as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -8,7 +8,7 @@
 //! Where scim2-server 0.8.3 departs from RFC 7643/7644 or leaves a choice open, the
 //! test that meets it says so in a comment starting with "scim2-server:".
 
-mod scim_support;
+use crate::scim_support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -3,8 +3,7 @@
 //! assertions (issuer/subject/audience, verified with a PEM public key or a JWKS file).
 //! Also the standalone binary: CLI flags, the ready line, SIGTERM saving state.
 
-#[path = "emulator_support.rs"]
-mod support;
+use crate::emulator_support as support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

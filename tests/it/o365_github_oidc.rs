@@ -3,7 +3,7 @@
 //! exchanged at the emulator's token endpoint. Alone in its binary because it sets
 //! process environment variables.
 
-mod o365_common;
+use crate::o365_common;
 
 use std::net::SocketAddr;
 

@@ -3,7 +3,7 @@
 //! costs a handful of requests; snapshots that are corrupt, expired or refused fall back
 //! to a full read.
 
-mod o365_common;
+use crate::o365_common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! deletion guard, partial failure with a report per change, the apply lock, and the
 //! refusal to act on a scope that came back empty after roster had populated it.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 

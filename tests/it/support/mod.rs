@@ -28,6 +28,14 @@ pub fn roster(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
     cmd.arg("-C").arg(dir).args(args).stdin(Stdio::null());
     cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    // All tests share one process: variables other tests set for in-process connectors
+    // must not leak into the binary under test, which gets exactly the `env` given.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("ROSTER_") || k.starts_with("ACTIONS_ID_TOKEN_") {
+            cmd.env_remove(&*k);
+        }
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }

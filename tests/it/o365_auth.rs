@@ -2,7 +2,7 @@
 //! endpoint (client secret, certificate, federated token from a file and from a
 //! GitHub-Actions-style OIDC service), its error messages, and the sandbox tenant.
 
-mod o365_common;
+use crate::o365_common;
 
 use std::path::PathBuf;
 

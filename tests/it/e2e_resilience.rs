@@ -2,7 +2,7 @@
 //! a large apply. Either way a rerun converges to exactly the declared objects, and
 //! the report log stays valid JSON line by line.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! to the observed state, applies carry out every kind of change, requests stay at the
 //! API's floor, and faults, replication lag and throttling still converge.
 
-mod o365_common;
+use crate::o365_common;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -3,9 +3,8 @@
 //! `examples/acme` organisation. Results are checked with raw LDAP searches, not with
 //! roster's own reader.
 
-#[path = "support/samba.rs"]
-mod samba;
-mod support;
+use crate::samba;
+use crate::support;
 
 use std::path::Path;
 

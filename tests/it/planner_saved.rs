@@ -1,8 +1,7 @@
 //! Saved plans: round trip through the file format, and stale detection naming what
 //! changed (live objects the changes depend on, commit, app settings).
 
-#[path = "planner_support/mod.rs"]
-mod support;
+use crate::planner_support as support;
 
 use roster::plan::saved::SavedPlan;
 use support::*;

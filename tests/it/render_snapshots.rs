@@ -2,8 +2,7 @@
 //! kind of change, skipped items, warnings and a tripped deletion guard), plus the
 //! escaping rules that keep outside text from breaking a terminal or a PR comment.
 
-#[path = "planner_support/mod.rs"]
-mod support;
+use crate::planner_support as support;
 
 use roster::plan::{Action, Change, ObjectKind, Plan, Summary};
 use roster::render::{RenderOptions, human, json, markdown};

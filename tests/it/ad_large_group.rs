@@ -3,8 +3,7 @@
 //! (the server answers `member;range=0-1499` with exactly 1,500 values, so reading
 //! all 3,000 proves the ranges are followed), and removes a third of them.
 
-#[path = "support/samba.rs"]
-mod samba;
+use crate::samba;
 
 use futures::StreamExt;
 use roster::apps::active_directory::ActiveDirectoryConnector;

@@ -18,8 +18,8 @@
 //!   (no `sortBy` was asked for); with PATCH or filtering not announced it answers 501
 //!   (§3.12), and it caps `count` at the announced `maxResults` (§3.4.2.4).
 
-mod scim_support;
-mod support;
+use crate::scim_support;
+use crate::support;
 
 use scim_support::*;
 use support::{Run, repo, roster};

@@ -2,8 +2,7 @@
 //! lifecycle, memberships, escaping, TLS and error cases. Results are checked with raw
 //! LDAP searches, independently of roster's reader.
 
-#[path = "support/samba.rs"]
-mod samba;
+use crate::samba;
 
 use ldap3::Mod;
 use roster::apps::active_directory::ActiveDirectoryConnector;

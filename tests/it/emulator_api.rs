@@ -2,8 +2,7 @@
 //! OData paging/select/filter/count, $batch, delta, licenses, deleted items, throttling,
 //! faults, replication lag, persistence and the error body shape.
 
-#[path = "emulator_support.rs"]
-mod support;
+use crate::emulator_support as support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! binary as a user would: plan → apply → empty plan; drift after out-of-band changes;
 //! stale saved plans; license shortfall; authorized domains; ignore patterns; faults.
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -1,0 +1,42 @@
+//! roster's integration tests, in one test binary: CLI snapshot tests, the Graph
+//! emulator's conformance tests, connector tests against real servers (Samba AD DC,
+//! scim2-server) and end-to-end runs of the binaries. Servers are started by the
+//! support modules through the project's scripts.
+
+mod emulator_support;
+mod o365_common;
+mod planner_support;
+#[path = "support/samba.rs"]
+mod samba;
+mod scim_support;
+mod support;
+
+mod ad_connector;
+mod ad_incremental;
+mod ad_large_group;
+mod cli_diff;
+mod cli_logging;
+mod cli_validate;
+mod desired_proptest;
+mod desired_scale;
+mod desired_schema;
+mod e2e_active_directory;
+mod e2e_office365;
+mod e2e_resilience;
+mod e2e_safety;
+mod emulator_api;
+mod emulator_auth;
+mod emulator_csdl;
+mod emulator_js;
+mod o365_auth;
+mod o365_client;
+mod o365_github_oidc;
+mod o365_incremental;
+mod planner_props;
+mod planner_rules;
+mod planner_saved;
+mod render_snapshots;
+mod scim_connector;
+mod scim_e2e;
+mod workflows_lint;
+mod workflows_run;
