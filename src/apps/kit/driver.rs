@@ -1,0 +1,1 @@
+//! The apply driver shared by every connector.

@@ -1,0 +1,5 @@
+//! The connector kit: what every connector shares, so that a connector supplies only its
+//! protocol (connect, read, and per-change write primitives).
+
+pub mod driver;
+pub mod retry;
