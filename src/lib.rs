@@ -10,6 +10,7 @@ pub mod emulator;
 pub mod engine;
 pub mod logging;
 pub mod observed;
+pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod render;

@@ -8,10 +8,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = roster::cli::Cli::parse();
     roster::logging::init(&cli.global);
-    match roster::commands::run(cli) {
+    let outcome = roster::commands::run(cli);
+    roster::output::flush();
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            roster::output::diag(&format!("error: {err:#}"));
             ExitCode::from(1)
         }
     }

@@ -56,8 +56,8 @@ impl Progress {
     /// Prints a line above the bar (or plainly when there is none) on stdout.
     pub fn println(&self, line: &str) {
         match &self.bar {
-            Some(b) => b.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(b) => b.suspend(|| crate::output::line(line)),
+            None => crate::output::line(line),
         }
     }
 

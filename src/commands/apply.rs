@@ -1,7 +1,7 @@
 //! `roster apply`: carry out a saved plan exactly (refusing a stale one), or plan and
 //! apply after confirmation; one outcome line per change, recorded in the report log.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 
@@ -37,7 +37,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
             names.sort();
             names.dedup();
             if names.is_empty() {
-                println!("The saved plan has no changes. Nothing to apply.");
+                crate::output::line("The saved plan has no changes. Nothing to apply.");
                 return Ok(0);
             }
             session::select_apps(&loaded.state, &names)?
@@ -59,7 +59,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                 }
                 None => {
                     let plan = live.plan(&loaded)?;
-                    print!("{}", render::human(&plan, &RenderOptions { color, drift: false }));
+                    crate::output::text(&render::human(&plan, &RenderOptions { color, drift: false }));
                     if plan.is_empty() {
                         return Ok(0);
                     }
@@ -67,7 +67,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                         bail!("{}", refusals.join("\n"));
                     }
                     if !args.auto_approve && !confirm()? {
-                        println!("Apply cancelled; nothing was changed.");
+                        crate::output::line("Apply cancelled; nothing was changed.");
                         return Ok(0);
                     }
                     plan
@@ -93,6 +93,13 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
             progress.finish();
             let counts = log.counts();
             print_summary(&counts);
+            crate::output::flush();
+            if crate::output::stdout_closed() {
+                crate::output::diag(&format!(
+                    "note: standard output was closed during the apply; it went on, and every outcome is in {}",
+                    log_path.display()
+                ));
+            }
             Ok(if counts.failed > 0 || counts.skipped > 0 { 1 } else { 0 })
         }
         .await;
@@ -124,7 +131,7 @@ async fn execute(
         };
         if let Err(e) = connector.apply(input, sink).await {
             // Outcomes already reported stand; anything not reported did not happen.
-            eprintln!("error: app {app}: {e:#}");
+            crate::output::diag(&format!("error: app {app}: {e:#}"));
         }
     }
     Ok(())
@@ -136,15 +143,14 @@ fn confirm() -> anyhow::Result<bool> {
             "apply needs confirmation: run it on a terminal, or pass --auto-approve (or apply a saved plan file)"
         );
     }
-    print!("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
-    std::io::stdout().flush().ok();
+    crate::output::prompt("\nDo you want to apply these changes? Only 'yes' will be accepted: ");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")
 }
 
 fn print_summary(c: &Counts) {
-    println!(
+    crate::output::line(&format!(
         "\nApply {}: {} applied, {} failed, {} not attempted.",
         if c.failed + c.skipped == 0 {
             "complete"
@@ -154,10 +160,10 @@ fn print_summary(c: &Counts) {
         c.applied,
         c.failed,
         c.skipped
-    );
+    ));
     if c.failed + c.skipped > 0 {
-        println!(
-            "Run `roster apply` again after fixing the cause: it converges without duplicates."
+        crate::output::line(
+            "Run `roster apply` again after fixing the cause: it converges without duplicates.",
         );
     }
 }

@@ -32,12 +32,12 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<u8> {
         if loaded.has_errors() {
             invalid = true;
             for d in loaded.errors() {
-                eprintln!("{rev}: {d}");
+                crate::output::diag(&format!("{rev}: {d}"));
             }
         }
     }
     if invalid {
-        eprintln!("error: cannot diff revisions whose desired state has errors");
+        crate::output::diag("error: cannot diff revisions whose desired state has errors");
         return Ok(1);
     }
     let d = desired::diff::diff(
@@ -66,6 +66,6 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<u8> {
             render::diff::human(&d, color)
         }
     };
-    print!("{text}");
+    crate::output::text(&text);
     Ok(0)
 }

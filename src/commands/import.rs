@@ -61,11 +61,11 @@ pub fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
         super::plan::write_atomic(path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         if !global.quiet {
-            eprintln!("wrote {}", path.display());
+            crate::output::diag(&format!("wrote {}", path.display()));
         }
     }
     for n in notes {
-        eprintln!("note: {n}");
+        crate::output::diag(&format!("note: {n}"));
     }
     Ok(0)
 }

@@ -30,16 +30,16 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
         color: session::use_color(global),
         drift: false,
     };
-    print!("{}", render_plan(&plan, args.format, &opts));
+    crate::output::text(&render_plan(&plan, args.format, &opts));
     if let (Some(out), Some(saved)) = (&args.out, saved) {
         write_atomic(out, saved.to_json().as_bytes())
             .with_context(|| format!("cannot save the plan to {}", out.display()))?;
         if !global.quiet {
-            eprintln!(
+            crate::output::diag(&format!(
                 "Saved the plan to {}; apply it with: roster apply {}",
                 out.display(),
                 out.display()
-            );
+            ));
         }
     }
     let changes = !plan.is_empty();
@@ -66,7 +66,7 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<u8> {
         color: session::use_color(global),
         drift: true,
     };
-    print!("{}", render_plan(&plan, args.format, &opts));
+    crate::output::text(&render_plan(&plan, args.format, &opts));
     let drift = !plan.is_empty();
     session::discard(plan);
     session::discard(loaded);

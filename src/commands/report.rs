@@ -47,7 +47,7 @@ pub fn run(dir: &Path, args: &ReportArgs) -> anyhow::Result<u8> {
         ReportFormat::Csv => csv(&selected),
         ReportFormat::Table => table(&selected),
     };
-    print!("{out}");
+    crate::output::text(&out);
     Ok(0)
 }
 

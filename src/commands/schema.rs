@@ -13,6 +13,6 @@ pub fn schema_text() -> String {
 
 /// Run `schema`; always exit 0.
 pub fn run(_global: &GlobalArgs) -> anyhow::Result<u8> {
-    print!("{}", schema_text());
+    crate::output::text(&schema_text());
     Ok(0)
 }

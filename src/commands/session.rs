@@ -34,7 +34,7 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
         "desired state loaded"
     );
     for d in &loaded.diagnostics {
-        eprintln!("{d}");
+        crate::output::diag(&d.to_string());
     }
     if loaded.has_errors() {
         let n = loaded

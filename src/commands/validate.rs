@@ -18,23 +18,23 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<u8> {
                 "files": loaded.files,
                 "diagnostics": loaded.diagnostics,
             });
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::output::line(&serde_json::to_string_pretty(&report)?);
         }
-        OutputFormat::Markdown => print!("{}", markdown(&loaded)),
+        OutputFormat::Markdown => crate::output::text(&markdown(&loaded)),
         OutputFormat::Human => {
             for d in &loaded.diagnostics {
-                eprintln!("{d}");
+                crate::output::diag(&d.to_string());
             }
             let (errors, warnings) = counts(&loaded);
             if loaded.has_errors() {
-                eprintln!(
+                crate::output::diag(&format!(
                     "{} and {} in {}",
                     plural(errors, "error"),
                     plural(warnings, "warning"),
                     plural(loaded.files.len(), "file")
-                );
+                ));
             } else if !global.quiet {
-                println!("{}", summary(&loaded, warnings));
+                crate::output::line(&summary(&loaded, warnings));
             }
         }
     }
