@@ -125,6 +125,7 @@ pub fn check(
             .map(|(u, l)| (u.email.as_str(), field(l, "email"))),
         out,
     );
+    credential_secrets_are_not_passwords(state, locs, out);
     duplicates(
         "group name",
         state
@@ -433,6 +434,47 @@ fn cycles(edges: &BTreeMap<&str, Vec<(&str, &Loc)>>, out: &mut Vec<Diagnostic>) 
 
 /// Direct members per group, inline and membership entries together, expiry
 /// ignored, borrowed from the state (no copies of the member strings).
+/// A secret that an app authenticates with can never be a user's password: otherwise a
+/// pull request could set a user's password to the app's own client secret, bind
+/// password or token, and learn it by signing in.
+fn credential_secrets_are_not_passwords(
+    state: &DesiredState,
+    locs: &SourceMap,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut credentials: BTreeMap<&SecretRef, &str> = BTreeMap::new();
+    for app in &state.apps {
+        let refs: Vec<&SecretRef> = match app {
+            App::Office365(a) => match &a.credentials {
+                Some(Office365Credentials::ClientSecret(r))
+                | Some(Office365Credentials::FederatedToken(r)) => vec![r],
+                Some(Office365Credentials::Certificate(c)) => vec![&c.key_file],
+                None => vec![],
+            },
+            App::ActiveDirectory(a) => vec![&a.bind_password],
+            App::Scim(a) => vec![&a.token],
+        };
+        for r in refs {
+            credentials.entry(r).or_insert(app.name());
+        }
+    }
+    if credentials.is_empty() {
+        return;
+    }
+    for (u, l) in state.users.iter().zip(&locs.users) {
+        if let Some(app) = u.password.as_ref().and_then(|p| credentials.get(p)) {
+            out.push(diag(
+                field(l, "password"),
+                Severity::Error,
+                format!(
+                    "the password of user {} is the secret that app {app} authenticates with; a user's password must be a secret of its own",
+                    u.username
+                ),
+            ));
+        }
+    }
+}
+
 pub(crate) fn direct_refs(state: &DesiredState) -> HashMap<&str, Vec<&str>> {
     let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
     for g in &state.groups {

@@ -935,6 +935,100 @@ fn check_url(cx: &mut Cx, obj: &Obj, key: &'static str, value: &Option<String>, 
     }
 }
 
+/// Microsoft's documented Graph and sign-in hosts: the global service, US Government
+/// L4 and L5 (DoD), and the China cloud operated by 21Vianet.
+const MICROSOFT_GRAPH_HOSTS: &[&str] = &[
+    "graph.microsoft.com",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "microsoftgraph.chinacloudapi.cn",
+];
+const MICROSOFT_LOGIN_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+];
+
+/// The operator's list of further endpoint hosts that may receive credentials
+/// (`ROSTER_ALLOW_ENDPOINTS`, comma- or space-separated). It comes from the environment
+/// of the run, never from the repository, so a pull request cannot extend it.
+fn operator_allowed_endpoints() -> &'static [String] {
+    static ALLOWED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ALLOWED.get_or_init(|| {
+        std::env::var("ROSTER_ALLOW_ENDPOINTS")
+            .unwrap_or_default()
+            .split([',', ' '])
+            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect()
+    })
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        // Hosts of non-special schemes (ldap://) are opaque: IPv4 addresses come as text.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Transport rules for an endpoint that receives credentials: `https://` unless the
+/// host is a loopback address, and, for Microsoft endpoints (`known` is not empty), one
+/// of Microsoft's documented hosts, a loopback address, or a host the operator allowed.
+/// Checked when the repository is loaded, before anything touches the network.
+fn check_endpoint(
+    cx: &mut Cx,
+    obj: &Obj,
+    key: &'static str,
+    value: &Option<String>,
+    known: &[&str],
+) {
+    let (Some(v), Some(node)) = (value, obj.get(key)) else {
+        return;
+    };
+    let Ok(u) = url::Url::parse(v) else {
+        return; // check_url reported it
+    };
+    if is_loopback(&u) {
+        return;
+    }
+    let host = u
+        .host_str()
+        .unwrap_or_default()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if u.scheme() == "http" {
+        cx.err(
+            node.pos,
+            format!(
+                "`{key}` of {} must use https:// (http:// is accepted only for a loopback address): credentials and access tokens would cross the network in clear text",
+                obj.what
+            ),
+        );
+        return;
+    }
+    if !known.is_empty()
+        && !known.contains(&host.as_str())
+        && !operator_allowed_endpoints().contains(&host)
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`{key}` of {} points at {host}, which is not a Microsoft endpoint (global, US Government L4/L5 or China: {}); roster would send the app's credentials there. If this host is yours, allow it in the environment of the run: ROSTER_ALLOW_ENDPOINTS={host}",
+                obj.what,
+                known.join(", ")
+            ),
+        );
+    }
+}
+
 fn common_app_fields(
     cx: &mut Cx,
     obj: &mut Obj,
@@ -1104,8 +1198,10 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
     let credentials = convert_credentials(cx, obj);
     let graph_url = obj.opt_str(cx, "graph_url");
     check_url(cx, obj, "graph_url", &graph_url, &["https", "http"]);
+    check_endpoint(cx, obj, "graph_url", &graph_url, MICROSOFT_GRAPH_HOSTS);
     let login_url = obj.opt_str(cx, "login_url");
     check_url(cx, obj, "login_url", &login_url, &["https", "http"]);
+    check_endpoint(cx, obj, "login_url", &login_url, MICROSOFT_LOGIN_HOSTS);
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let sandbox = obj.opt_str(cx, "sandbox");
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
@@ -1182,6 +1278,20 @@ fn convert_ad(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
     let bind_dn = obj.req_str(cx, "bind_dn");
     let bind_password = obj.req_secret(cx, "bind_password");
     let starttls = obj.opt_bool(cx, "starttls");
+    if starttls == Some(false)
+        && let (Some(u), Some(node)) = (url.as_deref(), obj.get("starttls"))
+        && let Ok(parsed) = url::Url::parse(u)
+        && parsed.scheme() == "ldap"
+        && !is_loopback(&parsed)
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`starttls: false` with an ldap:// URL would send the bind password of {} in clear text; use ldaps:// or StartTLS (plain LDAP is accepted only for a loopback address)",
+                obj.what
+            ),
+        );
+    }
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
     Some(App::ActiveDirectory(ActiveDirectoryApp {
@@ -1204,6 +1314,7 @@ fn convert_ad(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
 fn convert_scim(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
     let url = obj.req_str(cx, "url");
     check_url(cx, obj, "url", &url, &["https", "http"]);
+    check_endpoint(cx, obj, "url", &url, &[]);
     let token = obj.req_secret(cx, "token");
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);

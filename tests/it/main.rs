@@ -17,6 +17,7 @@ mod ad_large_group;
 mod cli_diff;
 mod cli_logging;
 mod cli_output;
+mod cli_transport;
 mod cli_validate;
 mod desired_proptest;
 mod desired_scale;
