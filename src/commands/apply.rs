@@ -129,12 +129,49 @@ async fn execute(
             desired: state,
             observed,
         };
-        if let Err(e) = connector.apply(input, sink).await {
-            // Outcomes already reported stand; anything not reported did not happen.
+        let tracked = Tracked {
+            inner: sink,
+            seen: Default::default(),
+        };
+        if let Err(e) = connector.apply(input, &tracked).await {
+            // Outcomes already reported stand; every change not reported did not happen,
+            // and is recorded as not attempted, so that each change of the plan ends
+            // with an outcome in the report log.
             crate::output::diag(&format!("error: app {app}: {e:#}"));
+            let seen = tracked.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            for c in changes.iter().filter(|c| !seen.contains(&identity(c))) {
+                sink.record(
+                    c,
+                    &ChangeResult::SkippedDependency {
+                        on: format!("the apply of app {app}"),
+                    },
+                );
+            }
         }
     }
     Ok(())
+}
+
+type Identity = (crate::plan::ObjectKind, String, crate::plan::Action);
+
+fn identity(c: &Change) -> Identity {
+    (c.object, c.key.clone(), c.action)
+}
+
+/// Passes outcomes on and remembers which changes got one.
+struct Tracked<'a> {
+    inner: &'a dyn OutcomeSink,
+    seen: std::sync::Mutex<std::collections::HashSet<Identity>>,
+}
+
+impl OutcomeSink for Tracked<'_> {
+    fn record(&self, change: &Change, result: &ChangeResult) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(identity(change));
+        self.inner.record(change, result);
+    }
 }
 
 fn confirm() -> anyhow::Result<bool> {
