@@ -14,4 +14,5 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod render;
+pub mod repo_paths;
 pub mod secret;

@@ -35,6 +35,8 @@ pub enum SecretError {
     EnvMissing(String),
     #[error("environment variable {0} is empty")]
     EnvEmpty(String),
+    #[error(transparent)]
+    Path(#[from] crate::repo_paths::PathError),
     #[error("cannot read secret file {path}: {source}")]
     File {
         path: String,
@@ -43,7 +45,8 @@ pub enum SecretError {
     },
 }
 
-/// Resolve a reference; relative file paths are relative to `base`.
+/// Resolve a reference; relative file paths are relative to `base` (the repository
+/// root) and must stay inside it, symlinks included.
 pub fn resolve(reference: &SecretRef, base: &Path) -> Result<Secret, SecretError> {
     match reference {
         SecretRef::Env(name) => match std::env::var(name) {
@@ -52,7 +55,7 @@ pub fn resolve(reference: &SecretRef, base: &Path) -> Result<Secret, SecretError
             Err(_) => Err(SecretError::EnvMissing(name.clone())),
         },
         SecretRef::File(path) => {
-            let full = base.join(path);
+            let full = crate::repo_paths::resolve(base, path, "secret file", true)?;
             std::fs::read_to_string(&full)
                 .map(|s| Secret(s.trim_end_matches(['\n', '\r']).to_string()))
                 .map_err(|source| SecretError::File {

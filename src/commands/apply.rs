@@ -138,7 +138,11 @@ async fn execute(
             // and is recorded as not attempted, so that each change of the plan ends
             // with an outcome in the report log.
             crate::output::diag(&format!("error: app {app}: {e:#}"));
-            let seen = tracked.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let seen = tracked
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             for c in changes.iter().filter(|c| !seen.contains(&identity(c))) {
                 sink.record(
                     c,

@@ -465,6 +465,16 @@ fn secret(cx: &mut Cx, node: &Node, what: &str) -> Option<SecretRef> {
                             } else if key == "env" {
                                 found.push(SecretRef::Env(text));
                             } else {
+                                if !std::path::Path::new(&text).is_absolute()
+                                    && crate::repo_paths::has_parent_component(&text)
+                                {
+                                    cx.err(
+                                        v.pos,
+                                        format!(
+                                            "`file` of {what} must stay inside the repository (no `..`); an absolute path such as /run/secrets/NAME is accepted"
+                                        ),
+                                    );
+                                }
                                 found.push(SecretRef::File(text));
                             }
                         }
@@ -907,11 +917,45 @@ fn convert_tls(cx: &mut Cx, obj: &mut Obj, allowed: &[&str]) -> Option<TlsSettin
     let mut t = obj.sub(cx, "tls")?;
     t.check_keys(cx, allowed);
     let ca_file = t.opt_str(cx, "ca_file");
+    check_repo_path(cx, &t, "ca_file", &ca_file, true);
     let server_name = t.opt_str(cx, "server_name");
     Some(TlsSettings {
         ca_file,
         server_name,
     })
+}
+
+/// A path setting resolved against the repository root: relative paths must not climb
+/// out with `..`; absolute paths only where the setting allows them.
+fn check_repo_path(
+    cx: &mut Cx,
+    obj: &Obj,
+    key: &'static str,
+    value: &Option<String>,
+    allow_absolute: bool,
+) {
+    let (Some(v), Some(node)) = (value, obj.get(key)) else {
+        return;
+    };
+    if std::path::Path::new(v).is_absolute() {
+        if !allow_absolute {
+            cx.err(
+                node.pos,
+                format!(
+                    "`{key}` of {} must be a path relative to the repository root",
+                    obj.what
+                ),
+            );
+        }
+    } else if crate::repo_paths::has_parent_component(v) {
+        cx.err(
+            node.pos,
+            format!(
+                "`{key}` of {} must stay inside the repository (no `..` in `{v}`)",
+                obj.what
+            ),
+        );
+    }
 }
 
 fn check_url(cx: &mut Cx, obj: &Obj, key: &'static str, value: &Option<String>, schemes: &[&str]) {
@@ -1183,6 +1227,7 @@ fn convert_credentials(cx: &mut Cx, obj: &mut Obj) -> Option<Office365Credential
             let mut cert = c.sub(cx, "certificate")?;
             cert.check_keys(cx, CERTIFICATE_KEYS);
             let cert_file = cert.req_str(cx, "cert_file");
+            check_repo_path(cx, &cert, "cert_file", &cert_file, true);
             let key_file = cert.req_secret(cx, "key_file");
             Some(Office365Credentials::Certificate(CertificateCredentials {
                 cert_file: cert_file?,
@@ -1204,6 +1249,7 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
     check_endpoint(cx, obj, "login_url", &login_url, MICROSOFT_LOGIN_HOSTS);
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let sandbox = obj.opt_str(cx, "sandbox");
+    check_repo_path(cx, obj, "sandbox", &sandbox, false);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
     if sandbox.is_none() {
         let missing: Vec<String> = ["tenant", "client_id", "credentials"]

@@ -142,3 +142,44 @@ fn an_app_credential_cannot_be_a_users_password() {
         run.stderr
     );
 }
+
+#[test]
+fn paths_named_by_the_repository_stay_inside_it() {
+    let files = [(
+        "apps.yaml",
+        "apps:\n  - name: box\n    type: office365\n    sandbox: ../../outside.json\n  - name: hr\n    type: scim\n    url: https://scim.example.com/v2\n    token: { file: ../token }\n    tls: { ca_file: certs/../../ca.pem }\n  - name: box2\n    type: office365\n    sandbox: /tmp/roster-sandbox.json\n",
+    )];
+    let repo = repo(&files);
+    let run = roster(repo.path(), &["validate"], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    for expected in [
+        "apps.yaml:4:14: error: `sandbox` of app `box` must stay inside the repository",
+        "apps.yaml:8:20: error: `file` of `token` of app `hr` must stay inside the repository",
+        "apps.yaml:9:21: error: `ca_file` of `tls` of app `hr` must stay inside the repository",
+        "apps.yaml:12:14: error: `sandbox` of app `box2` must be a path relative to the repository root",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
+    assert!(!repo.path().join("../../outside.json").exists());
+}
+
+#[test]
+fn a_secret_file_symlinked_out_of_the_repository_is_not_read() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("token"), "stolen-value-42").unwrap();
+    let repo = repo(&[(
+        "apps.yaml",
+        "apps:\n  - name: hr\n    type: scim\n    url: http://127.0.0.1:9/v2\n    token: { file: secrets/token }\n",
+    )]);
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("secrets")).unwrap();
+    let run = roster(repo.path(), &["plan"], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "secret file `secrets/token` leads outside the repository through a symbolic link"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("stolen-value-42"));
+}
