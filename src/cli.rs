@@ -113,6 +113,11 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Take the app definitions (endpoints, credentials, tls, switches, scope) from this
+    /// trusted revision, e.g. the base branch of a pull request; users, groups and
+    /// policies still come from the working tree or --ref.
+    #[arg(long = "apps-from", value_name = "REV")]
+    pub apps_from: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +147,11 @@ pub struct DriftArgs {
     pub apps: Vec<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Take the app definitions (endpoints, credentials, tls, switches, scope) from this
+    /// trusted revision, e.g. the base branch of a pull request; users, groups and
+    /// policies still come from the working tree or --ref.
+    #[arg(long = "apps-from", value_name = "REV")]
+    pub apps_from: Option<String>,
 }
 
 #[derive(Debug, Args)]

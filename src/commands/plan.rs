@@ -12,7 +12,11 @@ use crate::plan::saved::SavedPlan;
 use crate::render::{self, RenderOptions};
 
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
-    let loaded = session::load(&global.dir, args.source.rev.as_deref())?;
+    let loaded = session::load_trusting(
+        &global.dir,
+        args.source.rev.as_deref(),
+        args.apps_from.as_deref(),
+    )?;
     let apps = session::select_apps(&loaded.state, &args.apps)?;
     let rt = session::runtime()?;
     let (plan, saved) = rt.block_on(async {
@@ -53,7 +57,11 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
 }
 
 pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<u8> {
-    let loaded = session::load(&global.dir, args.source.rev.as_deref())?;
+    let loaded = session::load_trusting(
+        &global.dir,
+        args.source.rev.as_deref(),
+        args.apps_from.as_deref(),
+    )?;
     let apps = session::select_apps(&loaded.state, &args.apps)?;
     let rt = session::runtime()?;
     let plan = rt.block_on(async {

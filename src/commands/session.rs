@@ -24,7 +24,20 @@ pub struct InvalidRepository(pub usize);
 
 /// Loads the desired state and prints its diagnostics to stderr.
 pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
-    let loaded = desired::load(dir, rev)?;
+    load_trusting(dir, rev, None)
+}
+
+/// Loads the desired state with the app definitions of the trusted revision
+/// `apps_from` when given (`--apps-from`), and prints its diagnostics to stderr.
+pub fn load_trusting(
+    dir: &Path,
+    rev: Option<&str>,
+    apps_from: Option<&str>,
+) -> anyhow::Result<Loaded> {
+    let loaded = match apps_from {
+        Some(trusted) => desired::load_with_apps_from(dir, rev, trusted)?,
+        None => desired::load(dir, rev)?,
+    };
     tracing::info!(
         root = %loaded.root.display(),
         commit = loaded.state.source.commit.as_deref().unwrap_or("none"),
@@ -149,6 +162,16 @@ impl Live {
         })
         .map_err(|f| anyhow::anyhow!("{f}"))?;
         crate::engine::read_guard::check_and_record(&loaded.root, &self.observed, &plan)?;
+        // Where the app settings came from leads the warnings.
+        let mut plan = plan;
+        let notes = loaded
+            .app_notes
+            .iter()
+            .map(|(app, message)| crate::plan::Warning {
+                app: Some(app.clone()),
+                message: message.clone(),
+            });
+        plan.warnings.splice(0..0, notes);
         Ok(plan)
     }
 

@@ -145,6 +145,9 @@ pub struct Loaded {
     pub sources: SourceMap,
     /// The files that were read, relative to `root`, in merge order.
     pub files: Vec<String>,
+    /// What a reviewer must know about where the app settings came from (`--apps-from`):
+    /// (app, message), in app order.
+    pub app_notes: Vec<(String, String)>,
 }
 
 impl Loaded {
@@ -216,6 +219,96 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
     Ok(loaded)
 }
 
+/// Loads the desired state as [`load`] does, but with every app definition (type,
+/// endpoints, credentials, tls, switches, scope keys) taken from the trusted revision
+/// `apps_rev` (`--apps-from`): a change to an app's settings in the working tree or
+/// `rev` cannot point credentials elsewhere before it is merged.
+pub fn load_with_apps_from(
+    dir: &Path,
+    rev: Option<&str>,
+    apps_rev: &str,
+) -> anyhow::Result<Loaded> {
+    let loaded = load(dir, rev)?;
+    let trusted = load(dir, Some(apps_rev))
+        .with_context(|| format!("cannot read the app settings of `--apps-from {apps_rev}`"))?;
+    Ok(trust_apps(loaded, trusted, apps_rev))
+}
+
+/// Replaces the apps of `loaded` by those of `trusted` (read from revision `rev`):
+/// apps new in `loaded` are left out with their policies, changed settings are
+/// replaced, and each difference becomes an app note for the plan.
+pub fn trust_apps(mut loaded: Loaded, trusted: Loaded, rev: &str) -> Loaded {
+    let mut notes = Vec::new();
+    let trusted_errors = trusted
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if trusted_errors > 0 {
+        loaded.diagnostics.push(Diagnostic {
+            file: trusted.files.first().cloned().unwrap_or_default(),
+            line: 1,
+            col: 1,
+            severity: Severity::Error,
+            message: format!(
+                "revision {rev} of `--apps-from` has {trusted_errors} error(s), so its app settings cannot be trusted; run `roster validate --ref {rev}`"
+            ),
+        });
+    }
+    let settings = |a: &App| serde_json::to_value(a).unwrap_or_default();
+    for app in &loaded.state.apps {
+        match trusted.state.app(app.name()) {
+            None => notes.push((
+                app.name().to_string(),
+                format!(
+                    "app {} is new in this change and is not planned: app settings come from {rev} (`--apps-from`); it is planned once the change is merged",
+                    app.name()
+                ),
+            )),
+            Some(t) if settings(t) != settings(app) => notes.push((
+                app.name().to_string(),
+                format!(
+                    "this change edits the settings of app {}; this plan uses its settings at {rev} (`--apps-from`); the new settings take effect once the change is merged",
+                    app.name()
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    for app in &trusted.state.apps {
+        if loaded.state.app(app.name()).is_none() {
+            notes.push((
+                app.name().to_string(),
+                format!(
+                    "this change removes app {}; this plan still reads it with its settings at {rev} (`--apps-from`)",
+                    app.name()
+                ),
+            ));
+        }
+    }
+    // Policies of apps that are not trusted cannot be planned.
+    let keep: Vec<bool> = loaded
+        .state
+        .policies
+        .iter()
+        .map(|p| trusted.state.app(&p.app).is_some())
+        .collect();
+    let mut k = keep.iter();
+    loaded.state.policies.retain(|_| *k.next().unwrap_or(&true));
+    if loaded.sources.policies.len() == keep.len() {
+        let mut k = keep.iter();
+        loaded
+            .sources
+            .policies
+            .retain(|_| *k.next().unwrap_or(&true));
+    }
+    loaded.state.apps = trusted.state.apps;
+    loaded.sources.apps = trusted.sources.apps;
+    notes.sort();
+    loaded.app_notes = notes;
+    loaded
+}
+
 /// Whether the folder `dir` exists at revision `rev` of the Git repository that
 /// contains it, and that revision's commit id. `Err` when `rev` cannot be resolved
 /// or `dir` is not inside a Git repository.
@@ -276,6 +369,7 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
         root: PathBuf::new(),
         sources,
         files: files.iter().map(|f| f.path.clone()).collect(),
+        app_notes: Vec::new(),
     }
 }
 
