@@ -9,6 +9,17 @@ use crate::desired::{self, Loaded};
 /// Run `validate`; returns the exit code (0 valid, 1 errors).
 pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<u8> {
     let loaded = desired::load(&global.dir, args.source.rev.as_deref())?;
+    if loaded.files.is_empty() {
+        anyhow::bail!(
+            "no YAML files (*.yaml, *.yml) in {}{}: nothing to validate\nhint: point roster at the identity repository with -C DIR",
+            loaded.root.display(),
+            args.source
+                .rev
+                .as_deref()
+                .map(|r| format!(" at revision {r}"))
+                .unwrap_or_default()
+        );
+    }
     let code = if loaded.has_errors() { 1 } else { 0 };
     match args.format {
         OutputFormat::Json => {

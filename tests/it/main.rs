@@ -16,9 +16,10 @@ mod ad_incremental;
 mod ad_large_group;
 mod cli_apps_from;
 mod cli_diff;
+mod cli_load_checks;
 mod cli_logging;
 mod cli_output;
-mod cli_transport;
+
 mod cli_validate;
 mod desired_proptest;
 mod desired_scale;

@@ -1,5 +1,6 @@
-//! Transport rules for the endpoints that receive credentials, checked when the
-//! repository is loaded (with positions), before anything touches the network.
+//! Checks made when the repository is loaded, with positions, before anything touches
+//! the network: transport rules for endpoints that receive credentials, paths that must
+//! stay inside the repository, secrets that cannot be reused, an empty folder.
 
 use crate::support::{Run, repo, roster};
 
@@ -182,4 +183,18 @@ fn a_secret_file_symlinked_out_of_the_repository_is_not_read() {
         run.stderr
     );
     assert!(!run.all().contains("stolen-value-42"));
+}
+
+#[test]
+fn validate_of_a_folder_without_yaml_is_an_error() {
+    let dir = repo(&[("README.md", "# not an identity repository\n")]);
+    let run = roster(dir.path(), &["validate"], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("error: no YAML files (*.yaml, *.yml) in"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
