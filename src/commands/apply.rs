@@ -86,10 +86,17 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                 "applying".into(),
                 crate::progress::enabled(global.quiet),
             );
-            let sink = PrintingSink { log: &log, progress: &progress, quiet: global.quiet };
+            let sink = PrintingSink {
+                log: &log,
+                progress: &progress,
+                quiet: global.quiet,
+                applied: Default::default(),
+            };
             execute(&plan, &loaded.state, &live, &sink).await?;
-            // What the directory should hold now, for the empty-read guard of later runs.
-            crate::engine::read_guard::record_after_apply(&loaded.root, &live.observed, &plan.changes);
+            // What the directory holds now, for the empty-read guard of later runs: the
+            // changes that were applied, not the ones that were planned.
+            let applied = sink.applied.into_inner().unwrap_or_else(|p| p.into_inner());
+            crate::engine::read_guard::record_after_apply(&loaded.root, &live.observed, &applied);
             progress.finish();
             let counts = log.counts();
             print_summary(&counts);
@@ -209,17 +216,25 @@ fn print_summary(c: &Counts) {
     }
 }
 
-/// Records each outcome in the report log and prints one line for it.
+/// Records each outcome in the report log and prints one line for it; keeps the
+/// changes that were applied.
 struct PrintingSink<'a> {
     log: &'a ReportLog,
     progress: &'a Progress,
     quiet: bool,
+    applied: std::sync::Mutex<Vec<Change>>,
 }
 
 impl OutcomeSink for PrintingSink<'_> {
     fn record(&self, change: &Change, result: &ChangeResult) {
         self.log.record(change, result);
         self.progress.inc();
+        if matches!(result, ChangeResult::Applied { .. }) {
+            self.applied
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(change.clone());
+        }
         let what = format!(
             "{} {} {}",
             word(&change.object),

@@ -271,3 +271,34 @@ fn a_populated_scope_that_reads_as_empty_is_refused_not_obeyed() {
         "nothing was written from the empty read"
     );
 }
+
+#[test]
+fn a_first_apply_whose_creates_all_failed_does_not_lock_the_repository_out() {
+    // Every user is in fabrikam.com: authorized in the repository but not a verified
+    // domain of the tenant, so Graph refuses each create.
+    let emu = Emulator::start(&[]);
+    let app = o365_app(&emu.url, "    authorized_domains: [fabrikam.com]\n");
+    let mut people = String::from("users:\n");
+    for i in 0..3 {
+        let _ = write!(
+            people,
+            "  - username: f{i}\n    email: f{i}@fabrikam.com\n    first_name: F\n    last_name: N{i}\n"
+        );
+    }
+    people.push_str("groups:\n  - name: all\n    members: [f0, f1, f2]\npolicies:\n  - name: p\n    app: o365\n    groups: [all]\n");
+    let repo = repo(&[("apps.yaml", &app), ("people.yaml", &people)]);
+
+    let first = roster(repo.path(), &["apply", "--auto-approve"], &env());
+    assert_eq!(first.code, 1, "{}", first.all());
+    assert_eq!(first.stdout.matches("FAILED").count(), 3, "{}", first.all());
+
+    // The read guard remembers what the apply did, not what it planned: the tenant
+    // still has no users, and planning the creates again is not a suspicious read.
+    let again = roster(repo.path(), &["plan"], &env());
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(
+        again.stdout.contains("f0") && !again.all().contains("refusing"),
+        "{}",
+        again.all()
+    );
+}
