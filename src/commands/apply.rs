@@ -55,7 +55,20 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                     if let Err(stale) = s.check(&loaded.state, &live.observed) {
                         bail!("{stale}\nNothing was applied. Run `roster plan` again and review the new plan.");
                     }
-                    s.plan.clone()
+                    // The file is not trusted: each saved change must be one the
+                    // repository asks for now, against the live state read now.
+                    let fresh = live.plan(&loaded)?;
+                    let verified = crate::plan::verify::verify(&s.plan.changes, &fresh)
+                        .map_err(|r| {
+                            anyhow::anyhow!(
+                                "{r}\nRun `roster plan` again and review the new plan."
+                            )
+                        })?;
+                    note_extra(&verified.extra);
+                    let mut plan = s.plan.clone();
+                    plan.changes = verified.changes;
+                    plan.deletion_guards = verified.deletion_guards;
+                    plan
                 }
                 None => {
                     let plan = live.plan(&loaded)?;
@@ -161,6 +174,23 @@ async fn execute(
         }
     }
     Ok(())
+}
+
+/// Lists what the repository asks for now beyond the saved plan: not applied.
+fn note_extra(extra: &[Change]) {
+    if extra.is_empty() {
+        return;
+    }
+    crate::output::diag(&format!(
+        "note: {} change(s) the repository asks for now are not in the saved plan and are not applied (run `roster plan` for them):",
+        extra.len()
+    ));
+    for c in extra.iter().take(20) {
+        crate::output::diag(&format!("  - {}", crate::plan::verify::describe(c)));
+    }
+    if extra.len() > 20 {
+        crate::output::diag(&format!("  … and {} more", extra.len() - 20));
+    }
 }
 
 type Identity = (crate::plan::ObjectKind, String, crate::plan::Action);

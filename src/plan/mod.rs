@@ -14,6 +14,7 @@ pub use crate::desired::SourceInfo;
 pub mod planner;
 pub mod saved;
 pub mod simulate;
+pub mod verify;
 
 /// The version of the JSON plan format this build writes and reads.
 pub const FORMAT_VERSION: &str = "1";

@@ -28,6 +28,7 @@ mod e2e_active_directory;
 mod e2e_office365;
 mod e2e_resilience;
 mod e2e_safety;
+mod e2e_saved_plans;
 mod emulator_api;
 mod emulator_auth;
 mod emulator_csdl;

@@ -1,0 +1,201 @@
+//! Saved plans are not trusted: `apply PLANFILE` plans again from the repository and
+//! the live state, and refuses, before any write, a file whose changes are not exactly
+//! what the repository asks for now; the deletion guard is computed again.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const PEOPLE: &str = "users:
+  - username: alice
+    email: alice@contoso.com
+    first_name: Alice
+    last_name: Smith
+    department: Sales
+  - username: bob
+    email: bob@contoso.com
+    first_name: Bob
+    last_name: Jones
+  - username: carol
+    email: carol@contoso.com
+    first_name: Carol
+    last_name: White
+groups:
+  - name: sales
+    members: [alice, bob]
+  - name: everyone
+    members: [group:sales, carol]
+policies:
+  - name: p
+    app: o365
+    groups: [everyone]
+";
+
+struct Setup {
+    emu: Emulator,
+    repo: tempfile::TempDir,
+    admin_id: String,
+}
+
+/// A converged tenant with an ignored break-glass admin; then the repository drops bob
+/// (a disable) and moves carol to Legal (an update), and a plan is saved.
+fn setup(app_extra: &str) -> (Setup, Value) {
+    let emu = Emulator::start(&[]);
+    let admin_id = emu.graph().create_user("admin@contoso.com", Some("IT"));
+    let app = o365_app(
+        &emu.url,
+        &format!("    authorized_domains: [contoso.com]\n    ignore: [\"admin@*\"]\n{app_extra}"),
+    );
+    let repo = repo(&[("apps.yaml", &app), ("people.yaml", PEOPLE)]);
+    let first = roster(repo.path(), &["apply", "--auto-approve"], &[SECRET_ENV]);
+    assert_eq!(first.code, 0, "{}", first.all());
+
+    let next = PEOPLE
+        .replace("members: [alice, bob]", "members: [alice]")
+        .replace(
+            "    last_name: White\n",
+            "    last_name: White\n    department: Legal\n",
+        );
+    std::fs::write(repo.path().join("people.yaml"), next).unwrap();
+    let file = repo.path().join("saved.plan");
+    let plan = roster(
+        repo.path(),
+        &["plan", "--out", file.to_str().unwrap()],
+        &[SECRET_ENV],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.path().join("saved.plan")).unwrap())
+            .unwrap();
+    (
+        Setup {
+            emu,
+            repo,
+            admin_id,
+        },
+        saved,
+    )
+}
+
+fn writes(emu: &Emulator) -> u64 {
+    emu.stats()["writes"].as_u64().unwrap()
+}
+
+/// Writes `plan` as the plan file and applies it; returns the run.
+fn apply(s: &Setup, plan: &Value) -> Run {
+    std::fs::write(
+        s.repo.path().join("edited.plan"),
+        serde_json::to_string_pretty(plan).unwrap(),
+    )
+    .unwrap();
+    let file = s.repo.path().join("edited.plan");
+    roster(
+        s.repo.path(),
+        &["apply", file.to_str().unwrap()],
+        &[SECRET_ENV],
+    )
+}
+
+fn changes(plan: &mut Value) -> &mut Vec<Value> {
+    plan["plan"]["changes"].as_array_mut().unwrap()
+}
+
+#[test]
+fn hand_edited_plans_are_refused_with_nothing_written() {
+    let (s, saved) = setup("");
+    let before = writes(&s.emu);
+
+    // 1. A delete of the ignored break-glass admin, by raw id, with delete_users off.
+    let mut p = saved.clone();
+    changes(&mut p).push(json!({
+        "app": "o365", "object": "user", "key": "admin@contoso.com", "action": "delete",
+        "id": s.admin_id, "before": null, "after": null, "reason": "cleanup"
+    }));
+    let run = apply(&s, &p);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("user admin@contoso.com delete: not what the repository asks for now"),
+        "{}",
+        run.stderr
+    );
+
+    // 2. An attribute rewritten: carol's update goes to another department.
+    let mut p = saved.clone();
+    for c in changes(&mut p) {
+        if c["key"] == "carol" && c["action"] == "update" {
+            c["after"]["department"] = json!("Domain Admins");
+        }
+    }
+    let run = apply(&s, &p);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("user carol update: the repository asks for it with other values"),
+        "{}",
+        run.stderr
+    );
+
+    // 3. bob's disable turned into a delete (delete_users is off).
+    let mut p = saved.clone();
+    for c in changes(&mut p) {
+        if c["key"] == "bob" && c["action"] == "disable" {
+            c["action"] = json!("delete");
+        }
+    }
+    let run = apply(&s, &p);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("user bob delete"), "{}", run.stderr);
+
+    // 4. A membership the repository does not ask for: bob back into sales.
+    let mut p = saved.clone();
+    changes(&mut p).push(json!({
+        "app": "o365", "object": "membership", "key": "sales/carol", "action": "add",
+        "group": "sales", "member": "carol", "before": null, "after": null, "reason": "x"
+    }));
+    let run = apply(&s, &p);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("sales/carol add"), "{}", run.stderr);
+
+    assert_eq!(writes(&s.emu), before, "nothing was written by any of them");
+
+    // The file as saved applies.
+    let run = apply(&s, &saved);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(writes(&s.emu) > before);
+}
+
+#[test]
+fn the_deletion_guard_is_recomputed_not_read_from_the_file() {
+    let (s, saved) = setup("    max_deletes: 0\n");
+    let before = writes(&s.emu);
+    let mut p = saved.clone();
+    p["plan"]["deletion_guards"] = json!([{ "app": "o365", "deletes": 0, "limit": 100 }]);
+    let run = apply(&s, &p);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("more than max_deletes 0"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(writes(&s.emu), before);
+}
+
+#[test]
+fn changes_the_repository_asks_for_beyond_the_saved_plan_are_listed_not_applied() {
+    let (s, saved) = setup("");
+    // Dropping bob's disable from the file: the rest applies, bob stays enabled.
+    let mut p = saved.clone();
+    changes(&mut p).retain(|c| !(c["key"] == "bob" && c["action"] == "disable"));
+    let run = apply(&s, &p);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("not in the saved plan and are not applied")
+            && run.stderr.contains("user bob disable"),
+        "{}",
+        run.stderr
+    );
+    let bob = s.emu.graph().user("bob@contoso.com").unwrap();
+    assert_eq!(bob["accountEnabled"], true);
+}
