@@ -31,6 +31,12 @@ pub struct SavedPlan {
     /// Always [`SAVED_PLAN_VERSION`] in files this build writes.
     pub saved_plan_version: String,
     pub plan: Plan,
+    /// SHA-256 (hex) of the desired state the plan was made from, as parsed: the same
+    /// on a merge, squash or rebase commit with identical YAML content, and unchanged by
+    /// comments, formatting or files that are not YAML. Absent in older files, which
+    /// are then bound to their commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_digest: Option<String>,
     /// Per planned app: what the plan depends on.
     pub apps: BTreeMap<String, SavedApp>,
 }
@@ -85,6 +91,17 @@ fn digest_json<T: Serialize>(value: &T) -> String {
         Ok(bytes) => hex(&Sha256::digest(&bytes)),
         Err(_) => "unserializable".to_string(),
     }
+}
+
+/// The digest of a desired state's content (everything but where it was read from).
+pub fn desired_digest(desired: &DesiredState) -> String {
+    digest_json(&(
+        &desired.apps,
+        &desired.users,
+        &desired.groups,
+        &desired.memberships,
+        &desired.policies,
+    ))
 }
 
 /// The digest of an app's settings.
@@ -275,6 +292,7 @@ impl SavedPlan {
         SavedPlan {
             saved_plan_version: SAVED_PLAN_VERSION.to_string(),
             plan,
+            desired_digest: Some(desired_digest(desired)),
             apps,
         }
     }
@@ -326,7 +344,8 @@ impl SavedPlan {
         serde_json::from_value(value).context("the plan file is damaged or incomplete")
     }
 
-    /// Whether the plan may still be applied: same commit, same app settings, and every
+    /// Whether the plan may still be applied: the same desired state (by content), the
+    /// same app settings, and every
     /// live object it depends on unchanged. Lists every difference, not only the first.
     pub fn check(
         &self,
@@ -338,12 +357,24 @@ impl SavedPlan {
             Some(c) => c.chars().take(12).collect::<String>(),
             None => "(no commit)".to_string(),
         };
-        if self.plan.source.commit != desired.source.commit {
-            reasons.push(format!(
-                "the plan was made from commit {}, but the desired state is at commit {}",
-                short(&self.plan.source.commit),
-                short(&desired.source.commit)
-            ));
+        match &self.desired_digest {
+            Some(digest) => {
+                if *digest != desired_digest(desired) {
+                    reasons.push(format!(
+                        "the desired state changed since the plan was made (it was made from commit {}; the repository is now at {})",
+                        short(&self.plan.source.commit),
+                        short(&desired.source.commit)
+                    ));
+                }
+            }
+            None if self.plan.source.commit != desired.source.commit => {
+                reasons.push(format!(
+                    "the plan was made from commit {}, but the desired state is at commit {}",
+                    short(&self.plan.source.commit),
+                    short(&desired.source.commit)
+                ));
+            }
+            None => {}
         }
         for (name, saved) in &self.apps {
             match desired.app(name) {

@@ -199,3 +199,101 @@ fn changes_the_repository_asks_for_beyond_the_saved_plan_are_listed_not_applied(
     let bob = s.emu.graph().user("bob@contoso.com").unwrap();
     assert_eq!(bob["accountEnabled"], true);
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A plan saved on a pull request's head commit, then `land` turns main into what the
+/// merge made of it; returns the apply of the saved plan on main.
+fn plan_on_pr_then_apply_on_main(land: &dyn Fn(&std::path::Path)) -> (Run, Emulator) {
+    let emu = Emulator::start(&[]);
+    let app = o365_app(&emu.url, "    authorized_domains: [contoso.com]\n");
+    let repo = repo(&[("apps.yaml", &app), ("people.yaml", PEOPLE)]);
+    let dir = repo.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "base"]);
+    git(dir, &["checkout", "-q", "-b", "pr"]);
+    std::fs::write(
+        dir.join("people.yaml"),
+        PEOPLE.replace(
+            "    last_name: White\n",
+            "    last_name: White\n    department: Legal\n",
+        ),
+    )
+    .unwrap();
+    git(dir, &["commit", "-q", "-am", "carol moves to Legal"]);
+    let plan_file = tempfile::NamedTempFile::new().unwrap();
+    let plan_path = plan_file.path().to_str().unwrap();
+    let plan = roster(dir, &["plan", "--out", plan_path], &[SECRET_ENV]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    git(dir, &["checkout", "-q", "main"]);
+    land(dir);
+    let run = roster(dir, &["apply", plan_path], &[SECRET_ENV]);
+    (run, emu)
+}
+
+#[test]
+fn a_plan_made_on_the_pull_request_applies_after_merge_squash_or_a_readme_commit() {
+    let merge = |d: &std::path::Path| git(d, &["merge", "-q", "--no-ff", "-m", "Merge pr", "pr"]);
+    let squash = |d: &std::path::Path| {
+        git(d, &["merge", "-q", "--squash", "pr"]);
+        git(d, &["commit", "-q", "-m", "carol moves to Legal (#1)"]);
+    };
+    let readme = |d: &std::path::Path| {
+        git(d, &["merge", "-q", "--ff-only", "pr"]);
+        std::fs::write(d.join("README.md"), "# identities\n").unwrap();
+        // A comment and reformatting in YAML do not change the desired state either.
+        let people = std::fs::read_to_string(d.join("people.yaml")).unwrap();
+        std::fs::write(
+            d.join("people.yaml"),
+            format!("# people of contoso\n{people}\n\n"),
+        )
+        .unwrap();
+        git(d, &["add", "."]);
+        git(d, &["commit", "-q", "-m", "docs"]);
+    };
+    for (name, land) in [
+        ("merge", &merge as &dyn Fn(&std::path::Path)),
+        ("squash", &squash),
+        ("readme", &readme),
+    ] {
+        let (run, emu) = plan_on_pr_then_apply_on_main(land);
+        assert_eq!(run.code, 0, "{name}: {}", run.all());
+        let carol = emu.graph().user("carol@contoso.com").expect("carol");
+        assert_eq!(carol["department"], "Legal", "{name}");
+    }
+}
+
+#[test]
+fn a_yaml_change_after_the_plan_makes_it_stale() {
+    let (run, emu) = plan_on_pr_then_apply_on_main(&|d| {
+        git(d, &["merge", "-q", "--no-ff", "-m", "Merge pr", "pr"]);
+        let people = std::fs::read_to_string(d.join("people.yaml")).unwrap();
+        std::fs::write(
+            d.join("people.yaml"),
+            people.replace("last_name: Jones", "last_name: Jonas"),
+        )
+        .unwrap();
+        git(d, &["commit", "-q", "-am", "typo"]);
+    });
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("the desired state changed since the plan was made"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(writes(&emu), 0);
+}

@@ -102,12 +102,31 @@ fn deleted_object_is_named() {
 }
 
 #[test]
-fn other_commit_or_changed_settings_are_refused() {
+fn other_content_or_changed_settings_are_refused() {
+    // Another commit with the same content (a merge, squash or rebase commit).
     let (mut d, obs, s) = saved();
+    d.source.commit = Some("fedcba9876543210".into());
+    d.source.dirty = true;
+    assert_eq!(s.check(&d, &obs), Ok(()));
+
+    // Any change to the desired state makes it stale, naming both commits.
+    let (mut d, obs, s) = saved();
+    d.source.commit = Some("fedcba9876543210".into());
+    d.users[0].department = Some("Somewhere else".into());
+    let err = s.check(&d, &obs).unwrap_err();
+    assert!(
+        err.to_string().contains("the desired state changed"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("commit 0123456789ab"), "{err}");
+    assert!(err.to_string().contains("fedcba987654"), "{err}");
+
+    // A file written before the digest existed stays bound to its commit.
+    let (mut d, obs, mut s) = saved();
+    s.desired_digest = None;
     d.source.commit = Some("fedcba9876543210".into());
     let err = s.check(&d, &obs).unwrap_err();
     assert!(err.to_string().contains("commit 0123456789ab"), "{err}");
-    assert!(err.to_string().contains("fedcba987654"), "{err}");
 
     let (mut d, obs, s) = saved();
     if let roster::desired::App::Office365(a) = &mut d.apps[0] {
