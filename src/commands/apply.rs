@@ -22,6 +22,24 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the plan file {}", path.display()))?;
+            let text = match crate::plan::signing::key_from_env()? {
+                Some(key) => crate::plan::signing::verify(&text, &key).with_context(|| {
+                    format!(
+                        "refusing the plan file {}; nothing was applied",
+                        path.display()
+                    )
+                })?,
+                None => {
+                    if crate::plan::signing::is_signed(&text) {
+                        crate::output::diag(&format!(
+                            "note: {} is signed, but {} is not set here, so its signature was not checked",
+                            path.display(),
+                            crate::plan::signing::KEY_ENV
+                        ));
+                    }
+                    crate::plan::signing::without_signature(&text)
+                }
+            };
             Some(
                 SavedPlan::from_json(&text)
                     .with_context(|| format!("{} is not a usable plan file", path.display()))?,

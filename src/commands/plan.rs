@@ -36,7 +36,11 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
     };
     crate::output::text(&render_plan(&plan, args.format, &opts));
     if let (Some(out), Some(saved)) = (&args.out, saved) {
-        write_atomic(out, saved.to_json().as_bytes())
+        let mut text = saved.to_json();
+        if let Some(key) = crate::plan::signing::key_from_env()? {
+            text = crate::plan::signing::sign(&text, &key);
+        }
+        write_atomic(out, text.as_bytes())
             .with_context(|| format!("cannot save the plan to {}", out.display()))?;
         if !global.quiet {
             crate::output::diag(&format!(

@@ -13,6 +13,7 @@ pub use crate::desired::SourceInfo;
 
 pub mod planner;
 pub mod saved;
+pub mod signing;
 pub mod simulate;
 pub mod verify;
 

@@ -297,3 +297,74 @@ fn a_yaml_change_after_the_plan_makes_it_stale() {
     );
     assert_eq!(writes(&emu), 0);
 }
+
+#[test]
+fn with_a_plan_key_only_plans_signed_with_it_apply() {
+    const KEY: (&str, &str) = (
+        "ROSTER_PLAN_KEY",
+        "k3y-for-tests-0123456789abcdef-0123456789",
+    );
+    let emu = Emulator::start(&[]);
+    let app = o365_app(&emu.url, "    authorized_domains: [contoso.com]\n");
+    let repo = repo(&[("apps.yaml", &app), ("people.yaml", PEOPLE)]);
+    let file = repo.path().join("signed.plan");
+    let file = file.to_str().unwrap();
+    let plan = roster(repo.path(), &["plan", "--out", file], &[SECRET_ENV, KEY]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("\"signature\"") && text.contains("HMAC-SHA256"));
+    assert!(!text.contains(KEY.1), "the key is never written");
+
+    let edited = repo.path().join("edited.plan");
+    let edited = edited.to_str().unwrap();
+    let try_apply = |path: &str, env: &[(&str, &str)]| {
+        let run = roster(repo.path(), &["apply", path], env);
+        assert!(!run.all().contains(KEY.1), "the key is never printed");
+        run
+    };
+    // Any edit, even one the verified apply would let through (a reason reworded).
+    std::fs::write(
+        edited,
+        text.replacen("\"reason\": \"", "\"reason\": \"x", 1),
+    )
+    .unwrap();
+    let run = try_apply(edited, &[SECRET_ENV, KEY]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("signature does not match"),
+        "{}",
+        run.stderr
+    );
+    // Another key.
+    let other = (
+        "ROSTER_PLAN_KEY",
+        "another-key-0123456789abcdef-0123456789ab",
+    );
+    let run = try_apply(file, &[SECRET_ENV, other]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("signature does not match"),
+        "{}",
+        run.stderr
+    );
+    // Unsigned.
+    let unsigned = roster(repo.path(), &["plan", "--out", edited], &[SECRET_ENV]);
+    assert_eq!(unsigned.code, 0);
+    let run = try_apply(edited, &[SECRET_ENV, KEY]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("not signed"), "{}", run.stderr);
+    // A short key is refused before anything else.
+    let run = try_apply(file, &[SECRET_ENV, ("ROSTER_PLAN_KEY", "short")]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("shorter than 32 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(writes(&emu), 0);
+
+    // The signed file with its key applies.
+    let run = try_apply(file, &[SECRET_ENV, KEY]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(emu.graph().user("alice@contoso.com").is_some());
+}
