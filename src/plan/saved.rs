@@ -358,15 +358,14 @@ impl SavedPlan {
             None => "(no commit)".to_string(),
         };
         match &self.desired_digest {
-            Some(digest) => {
-                if *digest != desired_digest(desired) {
-                    reasons.push(format!(
-                        "the desired state changed since the plan was made (it was made from commit {}; the repository is now at {})",
-                        short(&self.plan.source.commit),
-                        short(&desired.source.commit)
-                    ));
-                }
+            Some(digest) if *digest != desired_digest(desired) => {
+                reasons.push(format!(
+                    "the desired state changed since the plan was made (it was made from commit {}; the repository is now at {})",
+                    short(&self.plan.source.commit),
+                    short(&desired.source.commit)
+                ));
             }
+            Some(_) => {}
             None if self.plan.source.commit != desired.source.commit => {
                 reasons.push(format!(
                     "the plan was made from commit {}, but the desired state is at commit {}",
