@@ -122,7 +122,7 @@ pub fn verify(text: &str, key: &Secret) -> Result<String, SignatureError> {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
