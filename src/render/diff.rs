@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::desired::diff::{AccessKind, ChangeKind, RevInfo, StateDiff};
+use crate::desired::diff::{AccessKind, ChangeKind, ObjectChange, ObjectType, RevInfo, StateDiff};
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -86,9 +86,19 @@ pub fn human(d: &StateDiff, color: bool) -> String {
         let _ = writeln!(out, "\nNo changes.");
         return out;
     }
-    if !d.objects.is_empty() {
-        let _ = writeln!(out, "\nObjects:");
-        for o in &d.objects {
+    let (apps, others) = split_apps(d);
+    for (title, objects) in [
+        (
+            "App settings (endpoints, credentials, switches, scope; `plan --apps-from` uses them only once merged):",
+            &apps,
+        ),
+        ("Objects:", &others),
+    ] {
+        if objects.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title}");
+        for o in objects.iter().copied() {
             let head = format!("{} {} {}", sign(o.change), o.object.as_str(), o.key);
             let _ = writeln!(out, "  {}", paint(code_of(o.change), &head));
             if o.change == ChangeKind::Removed {
@@ -158,6 +168,33 @@ fn md_code(s: &str) -> String {
     format!("`{s}`")
 }
 
+/// App settings changes apart from the other objects: they decide where credentials go.
+fn split_apps(d: &StateDiff) -> (Vec<&ObjectChange>, Vec<&ObjectChange>) {
+    d.objects.iter().partition(|o| o.object == ObjectType::App)
+}
+
+fn md_objects(out: &mut String, objects: &[&ObjectChange]) {
+    for o in objects {
+        let _ = writeln!(
+            out,
+            "- `{}` {} {}",
+            sign(o.change),
+            o.object.as_str(),
+            md_code(&o.key)
+        );
+        if o.change == ChangeKind::Removed {
+            continue;
+        }
+        for f in &o.fields {
+            let text = match o.change {
+                ChangeKind::Added => md_code(&value(&f.new)),
+                _ => format!("{} → {}", md_code(&value(&f.old)), md_code(&value(&f.new))),
+            };
+            let _ = writeln!(out, "  - {}: {text}", md_code(&f.field));
+        }
+    }
+}
+
 /// Markdown for a pull-request comment: a summary table first, details collapsible.
 pub fn markdown(d: &StateDiff) -> String {
     let mut out = String::new();
@@ -211,31 +248,22 @@ pub fn markdown(d: &StateDiff) -> String {
             );
         }
     }
-    if !d.objects.is_empty() {
+    let (apps, others) = split_apps(d);
+    if !apps.is_empty() {
+        // Shown open: a change of where credentials go deserves every reviewer's eyes.
+        let _ = writeln!(
+            out,
+            "\n#### App settings\n\nThis change edits app settings (endpoints, credentials, switches, scope); a plan made with `--apps-from` uses them only once merged.\n"
+        );
+        md_objects(&mut out, &apps);
+    }
+    if !others.is_empty() {
         let _ = writeln!(
             out,
             "\n<details><summary>Objects ({})</summary>\n",
-            d.objects.len()
+            others.len()
         );
-        for o in &d.objects {
-            let _ = writeln!(
-                out,
-                "- `{}` {} {}",
-                sign(o.change),
-                o.object.as_str(),
-                md_code(&o.key)
-            );
-            if o.change == ChangeKind::Removed {
-                continue;
-            }
-            for f in &o.fields {
-                let text = match o.change {
-                    ChangeKind::Added => md_code(&value(&f.new)),
-                    _ => format!("{} → {}", md_code(&value(&f.old)), md_code(&value(&f.new))),
-                };
-                let _ = writeln!(out, "  - {}: {text}", md_code(&f.field));
-            }
-        }
+        md_objects(&mut out, &others);
         let _ = writeln!(out, "\n</details>");
     }
     if !d.memberships.is_empty() {
