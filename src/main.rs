@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     match roster::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprint!("{}", roster::error_report::render(&err));
             ExitCode::from(1)
         }
     }

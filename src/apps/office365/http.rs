@@ -156,10 +156,10 @@ pub enum DeltaError {
 
 impl DeltaError {
     /// As an error of a read that has no fallback.
-    pub fn into_error(self, app: &str) -> anyhow::Error {
+    pub fn into_error(self) -> anyhow::Error {
         match self {
             DeltaError::Fatal(e) => e,
-            DeltaError::Restart(why) => anyhow!("app {app}: {why}"),
+            DeltaError::Restart(why) => anyhow!("{why}"),
         }
     }
 }
@@ -285,12 +285,7 @@ impl Graph {
     pub fn relative(&self, link: &str) -> Result<String> {
         match link.strip_prefix(&self.root) {
             Some(rest) if rest.starts_with('/') => Ok(rest.to_string()),
-            _ => bail!(
-                "app {}: Graph returned a link outside {}: {}",
-                self.app,
-                self.root,
-                link
-            ),
+            _ => bail!("Graph returned a link outside {}: {}", self.root, link),
         }
     }
 
@@ -507,11 +502,7 @@ impl Graph {
                 Exchange::Transport(e) => {
                     attempts += 1;
                     if attempts >= self.policy.max_attempts {
-                        bail!(
-                            "app {}: {method} {} failed: {e}",
-                            self.app,
-                            strip_query(url)
-                        );
+                        bail!("{method} {} failed: {e}", strip_query(url));
                     }
                     tokio::time::sleep(self.backoff(attempts)).await;
                 }
@@ -524,8 +515,7 @@ impl Graph {
         let r = self.request(reqwest::Method::GET, url, None).await?;
         if !r.is_success() {
             bail!(
-                "app {}: GET {} failed: {}{}",
-                self.app,
+                "GET {} failed: {}{}",
                 strip_query(url),
                 r.describe(),
                 rid(&r.request_id)
@@ -551,22 +541,14 @@ impl Graph {
                     each(item)?;
                 }
             } else {
-                bail!(
-                    "app {}: GET {} answered without a `value` list",
-                    self.app,
-                    strip_query(&url)
-                );
+                bail!("GET {} answered without a `value` list", strip_query(&url));
             }
             match body.get("@odata.nextLink").and_then(Value::as_str) {
                 Some(next) => {
                     // Only links into the same service; never send the token elsewhere.
                     self.relative(next)?;
                     if pages > 1_000_000 {
-                        bail!(
-                            "app {}: paging of {} does not end",
-                            self.app,
-                            strip_query(first_url)
-                        );
+                        bail!("paging of {} does not end", strip_query(first_url));
                     }
                     url = next.to_string();
                 }
@@ -592,8 +574,7 @@ impl Graph {
             pages += 1;
             if pages > 1_000_000 {
                 return Err(DeltaError::Fatal(anyhow!(
-                    "app {}: delta paging of {} does not end",
-                    self.app,
+                    "delta paging of {} does not end",
                     strip_query(first)
                 )));
             }
@@ -613,7 +594,7 @@ impl Graph {
                 return Err(if matches!(r.status, 400 | 404 | 410) {
                     DeltaError::Restart(why)
                 } else {
-                    DeltaError::Fatal(anyhow!("app {}: {why}", self.app))
+                    DeltaError::Fatal(anyhow!("{why}"))
                 });
             }
             let Some(items) = r.body.get("value").and_then(Value::as_array) else {

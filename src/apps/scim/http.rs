@@ -216,11 +216,7 @@ impl Client {
                 Err(e) => {
                     failures += 1;
                     if failures >= self.policy.max_attempts {
-                        return Err(anyhow!(
-                            "app {}: {method} {path}: {}",
-                            self.app,
-                            describe_transport(&e)
-                        ));
+                        return Err(anyhow!("{method} {path}: {}", describe_transport(&e)));
                     }
                     tracing::debug!(app = %self.app, %method, path, error = %describe_transport(&e), "retrying after a transport error");
                     tokio::time::sleep(self.backoff(failures)).await;
@@ -243,7 +239,7 @@ impl Client {
                 Err(e) => {
                     failures += 1;
                     if failures >= self.policy.max_attempts {
-                        return Err(anyhow!("app {}: {method} {path}: {e}", self.app));
+                        return Err(anyhow!("{method} {path}: {e}"));
                     }
                     tokio::time::sleep(self.backoff(failures)).await;
                     continue;
@@ -255,8 +251,7 @@ impl Client {
                 } else {
                     serde_json::from_str(&text).map_err(|e| {
                         anyhow!(
-                            "app {}: {method} {path}: the response is not JSON ({e}): {}",
-                            self.app,
+                            "{method} {path}: the response is not JSON ({e}): {}",
                             excerpt(text.trim(), 120)
                         )
                     })?
@@ -322,8 +317,7 @@ impl Client {
                 None | Some(Value::Null) => Vec::new(),
                 Some(_) => {
                     return Err(anyhow!(
-                        "app {}: GET {path}: `Resources` of the list response is not an array",
-                        self.app
+                        "GET {path}: `Resources` of the list response is not an array"
                     ));
                 }
             };
@@ -341,8 +335,7 @@ impl Client {
             }
         }
         Err(anyhow!(
-            "app {}: GET {path}: more than {MAX_PAGES} pages; giving up",
-            self.app
+            "GET {path}: more than {MAX_PAGES} pages; giving up"
         ))
     }
 }
