@@ -15,6 +15,7 @@ mod ad_connector;
 mod ad_incremental;
 mod ad_large_group;
 mod cli_diff;
+mod cli_errors;
 mod cli_logging;
 mod cli_validate;
 mod desired_proptest;

@@ -150,6 +150,6 @@ impl ActiveDirectoryConnector {
     pub async fn close(mut self) -> anyhow::Result<()> {
         conn::timed(conn::OP_TIMEOUT, self.ldap.unbind())
             .await
-            .with_context(|| format!("unbind"))
+            .context("unbind")
     }
 }

@@ -373,8 +373,8 @@ pub async fn read_counted(
         paged_search(ldap, &app.users_ou, USER_FILTER, &user_attrs),
         paged_search(ldap, &app.groups_ou, GROUP_FILTER, &group_attrs),
     );
-    let users = users.with_context(|| format!("reading users_ou"))?;
-    let groups = groups.with_context(|| format!("reading groups_ou"))?;
+    let users = users.context("reading users_ou")?;
+    let groups = groups.context("reading groups_ou")?;
     let mut entries = users.len() + groups.len();
 
     let mut by_dn: HashMap<String, String> = HashMap::with_capacity(users.len() + groups.len());
@@ -395,7 +395,7 @@ pub async fn read_counted(
         if wants_members(scope, &group.name) {
             let member_dns = group_member_dns(ldap, &entry, all_members, &mut entries)
                 .await
-                .with_context(|| format!("reading members"))?;
+                .context("reading members")?;
             group.member_ids = resolve_members(&member_dns, &by_dn);
         }
         observed_groups.push(group);

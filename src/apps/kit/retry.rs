@@ -154,7 +154,7 @@ pub fn classify_transport(err: &(dyn StdError + 'static)) -> Failure {
     {
         return Failure::Permanent;
     }
-    if chain(err).any(|e| is_permanent_cause(e)) {
+    if chain(err).any(is_permanent_cause) {
         Failure::Permanent
     } else {
         Failure::Transient { retry_after: None }

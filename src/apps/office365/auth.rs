@@ -134,7 +134,7 @@ impl Credential {
                 let key = resolve(&c.key_file, base)
                     .with_context(|| format!("certificate key ({})", c.key_file))?;
                 let signer = CertificateSigner::load(&cert, &cert_path.display().to_string(), &key)
-                    .with_context(|| format!("bad certificate credentials"))?;
+                    .context("bad certificate credentials")?;
                 Ok(Credential::Certificate(signer))
             }
             Office365Credentials::FederatedToken(SecretRef::Env(name))
@@ -263,7 +263,7 @@ impl TokenProvider {
             .header("Authorization", format!("bearer {}", bearer.expose()))
             .send()
             .await
-            .with_context(|| format!("cannot reach the GitHub OIDC token service"))?;
+            .context("cannot reach the GitHub OIDC token service")?;
         let status = resp.status();
         if !status.is_success() {
             bail!("the GitHub OIDC token service answered HTTP {status}");
@@ -275,7 +275,7 @@ impl TokenProvider {
         let v: V = resp
             .json()
             .await
-            .with_context(|| format!("unexpected answer from the GitHub OIDC token service"))?;
+            .context("unexpected answer from the GitHub OIDC token service")?;
         Ok(Secret::new(v.value))
     }
 

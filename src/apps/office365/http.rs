@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use rand::Rng;
 use serde_json::{Value, json};
 
 use super::auth::{TokenProvider, without_url};
+use crate::apps::kit::retry;
 
 /// Graph's limit of requests per `$batch`.
 pub const BATCH_SIZE: usize = 20;
@@ -203,10 +203,9 @@ const MIN_MEASURED_REQUESTS: usize = 5;
 /// The slowest pace: one request per this long.
 const MAX_PACE: Duration = Duration::from_secs(5);
 
-/// Parses a Retry-After value in (possibly fractional) seconds.
+/// Parses a Retry-After value (seconds, fractions or an HTTP date) as seconds.
 pub fn parse_retry_after(v: &str) -> Option<f64> {
-    let s: f64 = v.trim().parse().ok()?;
-    (s.is_finite() && s >= 0.0).then_some(s)
+    retry::parse_retry_after(v, std::time::SystemTime::now()).map(|d| d.as_secs_f64())
 }
 
 fn header_ci<'a>(headers: &'a Value, name: &str) -> Option<&'a Value> {
@@ -289,14 +288,15 @@ impl Graph {
         }
     }
 
+    /// Full-jitter backoff under the kit's exponential ceiling.
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .policy
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt.min(16)));
-        let capped = exp.min(self.policy.max_delay);
-        let jitter: f64 = rand::rng().random_range(0.5..1.0);
-        capped.mul_f64(jitter)
+        retry::RetryPolicy {
+            max_attempts: self.policy.max_attempts,
+            base: self.policy.base_delay,
+            cap: self.policy.max_delay,
+            max_total: Duration::MAX,
+        }
+        .backoff(attempt.saturating_add(1), &mut rand::rng())
     }
 
     /// A Retry-After value as a delay, capped at `policy.max_retry_after`.
@@ -429,6 +429,10 @@ impl Graph {
             }
             let resp = match req.send().await {
                 Ok(r) => r,
+                // A certificate or DNS failure will not pass by waiting: report it now.
+                Err(e) if !retry::classify_transport(&e).is_transient() => {
+                    bail!("{method} {} failed: {}", strip_query(url), without_url(&e))
+                }
                 Err(e) => return Ok(Exchange::Transport(without_url(&e))),
             };
             let status = resp.status().as_u16();
