@@ -120,3 +120,74 @@ fn the_app_is_named_once() {
     assert_eq!(run.stderr.matches("app o365").count(), 1, "{}", run.stderr);
     let _ = (TENANT, CLIENT_ID);
 }
+
+#[test]
+fn scim_401() {
+    let server = crate::scim_support::ScimServer::start();
+    let dir = repo(&[("apps.yaml", &crate::scim_support::scim_app(&server.url, ""))]);
+    let run = roster(
+        dir.path(),
+        &["plan"],
+        &[(crate::scim_support::TOKEN_ENV.0, "wrong-token-value-77")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("wrong-token-value-77"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: the service refused the bearer token"),
+        "{}",
+        run.stderr
+    );
+    assert_error_snapshot!("scim_401", run);
+}
+
+/// An AD app at the test DC with the given bind password and users OU.
+fn ad_plan(password: &str, users_ou: &str) -> Run {
+    let dc = crate::samba::dc();
+    let apps = format!(
+        "apps:\n  - name: ad\n    type: active_directory\n    url: {}\n    base_dn: '{}'\n    \
+         users_ou: '{users_ou}'\n    groups_ou: '{}'\n    bind_dn: '{}'\n    \
+         bind_password: {{ env: ROSTER_TEST_BIND_PW }}\n    tls: {{ ca_file: '{}' }}\n",
+        dc.url, dc.base_dn, dc.base_dn, dc.bind_dn, dc.ca
+    );
+    let dir = repo(&[("apps.yaml", &apps)]);
+    roster(dir.path(), &["plan"], &[("ROSTER_TEST_BIND_PW", password)])
+}
+
+#[test]
+fn ldap_bind_refused() {
+    let dc = crate::samba::dc();
+    let run = ad_plan("surely-not-the-password", &dc.base_dn);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("LDAP result 49"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: the directory refused the bind"),
+        "{}",
+        run.stderr
+    );
+    let text = snapshot(&run)
+        .replace(&dc.bind_dn, "BIND_DN")
+        .replace(&dc.url, "LDAP_URL");
+    insta::assert_snapshot!("ldap_bind_refused", text);
+}
+
+#[test]
+fn missing_ou() {
+    let dc = crate::samba::dc();
+    let ou = format!("OU=roster-surely-missing,{}", dc.base_dn);
+    let run = ad_plan(&dc.password, &ou);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: the OU was not found"),
+        "{}",
+        run.stderr
+    );
+    let text = snapshot(&run)
+        .replace(&dc.base_dn, "BASE_DN")
+        .replace(&dc.url, "LDAP_URL");
+    insta::assert_snapshot!("missing_ou", text);
+}
