@@ -873,28 +873,36 @@ impl Graph {
                     );
                     continue;
                 };
-                if r.status == 429 {
-                    p.throttled += 1;
-                    if p.throttled < self.policy.max_throttled {
-                        let secs =
-                            retry_after.unwrap_or_else(|| self.backoff(p.throttled).as_secs_f64());
+                let mut st = AttemptState {
+                    attempts: p.attempts,
+                    throttled: p.throttled,
+                    lag: p.lag,
+                };
+                let decision = decide(&r, retry_after, op, &mut st, &self.policy);
+                (p.attempts, p.throttled, p.lag) = (st.attempts, st.throttled, st.lag);
+                match decision {
+                    Decision::Done => {}
+                    Decision::RetryAfter(after) => {
+                        let secs = after.unwrap_or_else(|| self.backoff(p.throttled).as_secs_f64());
                         let d = self.note_throttle(secs);
                         p.not_before = Instant::now() + d;
                         queue.push_back(p);
                         continue;
                     }
-                } else if r.status >= 500 || r.status == 0 {
-                    if op.idempotent {
-                        p.attempts += 1;
-                        if p.attempts < self.policy.max_attempts {
-                            let d = retry_after
-                                .map(|s| self.retry_delay(s))
-                                .unwrap_or_else(|| self.backoff(p.attempts));
-                            p.not_before = Instant::now() + d;
-                            queue.push_back(p);
-                            continue;
-                        }
-                    } else {
+                    Decision::Retry(after) => {
+                        let d = after
+                            .map(|s| self.retry_delay(s))
+                            .unwrap_or_else(|| self.backoff(p.attempts));
+                        p.not_before = Instant::now() + d;
+                        queue.push_back(p);
+                        continue;
+                    }
+                    Decision::LagRetry => {
+                        p.not_before = Instant::now() + self.backoff(p.lag);
+                        queue.push_back(p);
+                        continue;
+                    }
+                    Decision::FailAmbiguous => {
                         on_done(
                             p.idx,
                             OpOutcome::Failed {
@@ -905,18 +913,68 @@ impl Graph {
                         );
                         continue;
                     }
-                } else if op.lag_retry && looks_like_lag(&r) {
-                    p.lag += 1;
-                    if p.lag < self.policy.max_lag_attempts {
-                        p.not_before = Instant::now() + self.backoff(p.lag);
-                        queue.push_back(p);
-                        continue;
-                    }
                 }
                 on_done(p.idx, OpOutcome::Done(r));
             }
         }
     }
+}
+
+/// How many times one request inside `$batch` was sent back, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AttemptState {
+    /// 5xx answers (and transport failures) so far.
+    pub attempts: u32,
+    /// 429 answers so far.
+    pub throttled: u32,
+    /// Replication-lag answers so far.
+    pub lag: u32,
+}
+
+/// What to do with one sub-response of a `$batch`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Decision {
+    /// The answer is final (success, or an error to report as it is).
+    Done,
+    /// Throttled: send again after the Retry-After seconds (backoff when absent).
+    RetryAfter(Option<f64>),
+    /// A transient failure of an idempotent request: send again.
+    Retry(Option<f64>),
+    /// Replication lag on an object created moments ago: send again after a backoff.
+    LagRetry,
+    /// A transient failure of a request that is not safe to resend: its fate is unknown.
+    FailAmbiguous,
+}
+
+/// The pure per-response rule of `$batch` execution: counts the attempt in `st` and
+/// says whether the request is done, retried (and why) or failed. No clock, no I/O.
+pub(crate) fn decide(
+    r: &GraphResponse,
+    retry_after: Option<f64>,
+    op: &BatchOp,
+    st: &mut AttemptState,
+    policy: &RetryPolicy,
+) -> Decision {
+    if r.status == 429 {
+        st.throttled += 1;
+        if st.throttled < policy.max_throttled {
+            return Decision::RetryAfter(retry_after);
+        }
+    } else if r.status >= 500 || r.status == 0 {
+        if !op.idempotent {
+            return Decision::FailAmbiguous;
+        }
+        st.attempts += 1;
+        if st.attempts < policy.max_attempts {
+            return Decision::Retry(retry_after);
+        }
+    } else if op.lag_retry && looks_like_lag(r) {
+        st.lag += 1;
+        if st.lag < policy.max_lag_attempts {
+            return Decision::LagRetry;
+        }
+    }
+    Decision::Done
 }
 
 /// A URL without its query, for messages.
@@ -954,6 +1012,109 @@ pub fn path_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, code: &str) -> GraphResponse {
+        GraphResponse {
+            status,
+            body: json!({"error": {"code": code, "message": ""}}),
+            request_id: None,
+        }
+    }
+
+    fn op(idempotent: bool, lag_retry: bool) -> BatchOp {
+        let mut o = BatchOp::new("GET", "/users/x", None);
+        o.idempotent = idempotent;
+        o.lag_retry = lag_retry;
+        o
+    }
+
+    #[test]
+    fn a_success_or_a_plain_error_is_done() {
+        let p = RetryPolicy::default();
+        let mut st = AttemptState::default();
+        for (status, code) in [
+            (200, ""),
+            (400, "Request_BadRequest"),
+            (403, "Authorization_RequestDenied"),
+        ] {
+            let d = decide(&answer(status, code), None, &op(true, true), &mut st, &p);
+            assert_eq!(d, Decision::Done, "{status}");
+        }
+        assert_eq!(st, AttemptState::default());
+    }
+
+    #[test]
+    fn throttling_is_retried_after_retry_after_until_the_budget_is_spent() {
+        let p = RetryPolicy {
+            max_throttled: 3,
+            ..RetryPolicy::default()
+        };
+        let mut st = AttemptState::default();
+        let r = answer(429, "TooManyRequests");
+        assert_eq!(
+            decide(&r, Some(1.5), &op(false, false), &mut st, &p),
+            Decision::RetryAfter(Some(1.5))
+        );
+        assert_eq!(
+            decide(&r, None, &op(false, false), &mut st, &p),
+            Decision::RetryAfter(None)
+        );
+        assert_eq!(
+            decide(&r, None, &op(false, false), &mut st, &p),
+            Decision::Done
+        );
+        assert_eq!(st.throttled, 3);
+    }
+
+    #[test]
+    fn server_errors_retry_idempotent_requests_only() {
+        let p = RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let r = answer(503, "serviceNotAvailable");
+        let mut st = AttemptState::default();
+        assert_eq!(
+            decide(&r, Some(2.0), &op(true, false), &mut st, &p),
+            Decision::Retry(Some(2.0))
+        );
+        assert_eq!(
+            decide(&r, None, &op(true, false), &mut st, &p),
+            Decision::Done
+        );
+        let mut st = AttemptState::default();
+        assert_eq!(
+            decide(&r, None, &op(false, false), &mut st, &p),
+            Decision::FailAmbiguous
+        );
+        assert_eq!(
+            decide(&answer(0, ""), None, &op(false, false), &mut st, &p),
+            Decision::FailAmbiguous
+        );
+    }
+
+    #[test]
+    fn replication_lag_is_retried_for_lag_sensitive_requests() {
+        let p = RetryPolicy {
+            max_lag_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let r = answer(404, "Request_ResourceNotFound");
+        let mut st = AttemptState::default();
+        assert_eq!(
+            decide(&r, None, &op(true, false), &mut st, &p),
+            Decision::Done
+        );
+        assert_eq!(
+            decide(&r, None, &op(true, true), &mut st, &p),
+            Decision::LagRetry
+        );
+        assert_eq!(
+            decide(&r, None, &op(true, true), &mut st, &p),
+            Decision::Done
+        );
+        assert_eq!(st.lag, 2);
+    }
 
     #[test]
     fn retry_after_accepts_fractions_and_refuses_garbage() {
