@@ -8,6 +8,7 @@ pub mod commands;
 pub mod desired;
 pub mod emulator;
 pub mod engine;
+pub mod error_report;
 pub mod logging;
 pub mod observed;
 pub mod output;

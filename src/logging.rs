@@ -8,7 +8,7 @@ use crate::cli::{ColorChoice, GlobalArgs, LogFormat};
 
 pub fn init(global: &GlobalArgs) {
     let default = match global.verbose {
-        0 => "warn",
+        0 => "roster=warn",
         1 => "roster=info",
         _ => "roster=debug",
     };

@@ -85,23 +85,20 @@ pub struct ReadScope {
 /// roots (shared by the HTTP connectors); errors name the app and the file.
 pub fn trust_ca_file(
     builder: reqwest::ClientBuilder,
-    app: &str,
+    _app: &str,
     path: &std::path::Path,
 ) -> anyhow::Result<reqwest::ClientBuilder> {
     use anyhow::Context;
     let pem = std::fs::read(path)
-        .with_context(|| format!("app {app}: cannot read tls.ca_file {}", path.display()))?;
+        .with_context(|| format!("cannot read tls.ca_file {}", path.display()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
         anyhow::anyhow!(
-            "app {app}: tls.ca_file {} is not a PEM certificate: {e}",
+            "tls.ca_file {} is not a PEM certificate: {e}",
             path.display()
         )
     })?;
     if certs.is_empty() {
-        anyhow::bail!(
-            "app {app}: tls.ca_file {} holds no certificate",
-            path.display()
-        );
+        anyhow::bail!("tls.ca_file {} holds no certificate", path.display());
     }
     Ok(certs
         .into_iter()

@@ -445,9 +445,13 @@ fn errors_name_status_scim_type_and_detail_and_never_the_token() {
     unsafe { std::env::set_var("ROSTER_TEST_SCIM_BAD_TOKEN", "wrong-token-value-77") };
     let mut bad = app(&r.state);
     bad.token = roster::desired::SecretRef::Env("ROSTER_TEST_SCIM_BAD_TOKEN".into());
-    let err = block(ScimConnector::connect(&bad, &ctx(&r)))
-        .err()
-        .expect("a wrong token is refused");
+    // Through the dispatch, which names the app.
+    let err = block(roster::apps::connector::Connector::connect(
+        &roster::desired::App::Scim(bad.clone()),
+        &ctx(&r),
+    ))
+    .err()
+    .expect("a wrong token is refused");
     let msg = format!("{err:#}");
     assert!(msg.contains("app hr"), "{msg}");
     assert!(msg.contains("HTTP 401"), "{msg}");

@@ -40,20 +40,19 @@ pub struct Endpoint {
 impl Endpoint {
     pub fn from_app(app: &ActiveDirectoryApp, repo_root: &Path) -> anyhow::Result<Endpoint> {
         let parsed = url::Url::parse(&app.url)
-            .with_context(|| format!("app {}: url {:?} is not a valid URL", app.name, app.url))?;
+            .with_context(|| format!("url {:?} is not a valid URL", app.url))?;
         let ldaps = match parsed.scheme() {
             "ldaps" => true,
             "ldap" => false,
             other => bail!(
-                "app {}: url {:?} has scheme {other:?}; use ldap:// (StartTLS) or ldaps://",
-                app.name,
+                "url {:?} has scheme {other:?}; use ldap:// (StartTLS) or ldaps://",
                 app.url
             ),
         };
         let host = parsed
             .host_str()
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| anyhow!("app {}: url {:?} has no host", app.name, app.url))?
+            .ok_or_else(|| anyhow!("url {:?} has no host", app.url))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();

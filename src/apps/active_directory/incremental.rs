@@ -875,7 +875,7 @@ pub async fn read_cached(
     let dsa = match read_dsa(ldap).await {
         Ok(dsa) => dsa,
         Err(e) if is_transport(&e) => {
-            return Err(e.context(format!("app {}: reading the rootDSE", app.name)));
+            return Err(e.context("reading the rootDSE"));
         }
         Err(e) => {
             let why = format!("cannot read the change watermark: {e:#}");
@@ -894,7 +894,7 @@ pub async fn read_cached(
                 return Ok((observed_from(snap, &app.name, scope, directory_id), kind));
             }
             Err(Failure::Fatal(e)) => {
-                return Err(e.context(format!("app {}: incremental read", app.name)));
+                return Err(e.context("incremental read"));
             }
             Err(Failure::Restart(why)) => Some(format!("the incremental read failed: {why}")),
         },
@@ -932,7 +932,7 @@ pub async fn read_cached(
             save(&app.name, path, &snap, &identity, now);
         }
         Err(e) if is_transport(&e) => {
-            return Err(e.context(format!("app {}: reading the OUs in scope", app.name)));
+            return Err(e.context("reading the OUs in scope"));
         }
         Err(e) => {
             tracing::warn!(app = %app.name, "no snapshot written: cannot read the OUs in scope: {e:#}");

@@ -58,20 +58,17 @@ impl ActiveDirectoryConnector {
     /// Connect, bind, and check that `users_ou` and `groups_ou` exist.
     pub async fn connect(app: &ActiveDirectoryApp, ctx: &ConnectContext) -> anyhow::Result<Self> {
         let endpoint = conn::Endpoint::from_app(app, &ctx.repo_root)?;
-        let password = crate::secret::resolve(&app.bind_password, &ctx.repo_root)
-            .with_context(|| format!("app {}: bind_password", app.name))?;
-        let ldap = conn::connect(&endpoint, &app.bind_dn, password.expose())
-            .await
-            .with_context(|| format!("app {}", app.name))?;
+        let password =
+            crate::secret::resolve(&app.bind_password, &ctx.repo_root).context("bind_password")?;
+        let ldap = conn::connect(&endpoint, &app.bind_dn, password.expose()).await?;
         for (key, dn) in [("users_ou", &app.users_ou), ("groups_ou", &app.groups_ou)] {
             if read::read_base(&ldap, dn, &["1.1"])
                 .await
-                .with_context(|| format!("app {}: checking {key}", app.name))?
+                .with_context(|| format!("checking {key}"))?
                 .is_none()
             {
                 bail!(
-                    "app {}: {key} {dn} does not exist on {} (or the bind account cannot see it)",
-                    app.name,
+                    "{key} {dn} does not exist on {} (or the bind account cannot see it)",
                     endpoint.url
                 );
             }
@@ -153,6 +150,6 @@ impl ActiveDirectoryConnector {
     pub async fn close(mut self) -> anyhow::Result<()> {
         conn::timed(conn::OP_TIMEOUT, self.ldap.unbind())
             .await
-            .with_context(|| format!("app {}: unbind", self.app.name))
+            .context("unbind")
     }
 }

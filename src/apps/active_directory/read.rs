@@ -373,20 +373,20 @@ pub async fn read_counted(
         paged_search(ldap, &app.users_ou, USER_FILTER, &user_attrs),
         paged_search(ldap, &app.groups_ou, GROUP_FILTER, &group_attrs),
     );
-    let users = users.with_context(|| format!("app {}: reading users_ou", app.name))?;
-    let groups = groups.with_context(|| format!("app {}: reading groups_ou", app.name))?;
+    let users = users.context("reading users_ou")?;
+    let groups = groups.context("reading groups_ou")?;
     let mut entries = users.len() + groups.len();
 
     let mut by_dn: HashMap<String, String> = HashMap::with_capacity(users.len() + groups.len());
     let mut observed_users = Vec::with_capacity(users.len());
     for entry in &users {
-        let user = user_from_entry(entry).with_context(|| format!("app {}", app.name))?;
+        let user = user_from_entry(entry)?;
         by_dn.insert(codec::dn_key(&entry.dn), user.id.clone());
         observed_users.push(user);
     }
     let mut pending = Vec::with_capacity(groups.len());
     for entry in groups {
-        let group = group_from_entry(&entry).with_context(|| format!("app {}", app.name))?;
+        let group = group_from_entry(&entry)?;
         by_dn.insert(codec::dn_key(&entry.dn), group.id.clone());
         pending.push((group, entry));
     }
@@ -395,7 +395,7 @@ pub async fn read_counted(
         if wants_members(scope, &group.name) {
             let member_dns = group_member_dns(ldap, &entry, all_members, &mut entries)
                 .await
-                .with_context(|| format!("app {}: reading members", app.name))?;
+                .context("reading members")?;
             group.member_ids = resolve_members(&member_dns, &by_dn);
         }
         observed_groups.push(group);

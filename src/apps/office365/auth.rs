@@ -28,6 +28,15 @@ pub const GITHUB_TOKEN_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 /// The environment variable with the GitHub Actions OIDC token service URL.
 pub const GITHUB_URL_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 /// A token is renewed this long before it expires.
+/// The token request's retries: brief, since a token endpoint that keeps failing is
+/// better reported than waited for; certificate and DNS failures are never retried.
+const TOKEN_RETRY: crate::apps::kit::retry::RetryPolicy = crate::apps::kit::retry::RetryPolicy {
+    max_attempts: 4,
+    base: Duration::from_millis(300),
+    cap: Duration::from_secs(3),
+    max_total: Duration::from_secs(30),
+};
+
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
 /// Where the client proves its identity from.
@@ -69,8 +78,9 @@ struct AssertionClaims<'a> {
 impl CertificateSigner {
     /// Loads a PEM certificate and a PEM RSA private key (PKCS#1 or PKCS#8).
     pub(crate) fn load(cert_pem: &[u8], cert_name: &str, key_pem: &Secret) -> Result<Self> {
-        let mut reader = std::io::BufReader::new(cert_pem);
-        let der = rustls_pemfile::certs(&mut reader)
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let der = CertificateDer::pem_slice_iter(cert_pem)
             .next()
             .ok_or_else(|| anyhow!("{cert_name} holds no PEM CERTIFICATE block"))?
             .with_context(|| format!("{cert_name} is not a readable PEM certificate"))?;
@@ -108,25 +118,23 @@ impl Credential {
     /// Builds the credential from the app's settings, resolving every reference now
     /// so that a missing variable or file is reported before any request.
     pub(crate) fn from_settings(
-        app: &str,
+        _app: &str,
         creds: &Office365Credentials,
         base: &Path,
     ) -> Result<Credential> {
         match creds {
             Office365Credentials::ClientSecret(r) => {
-                let s =
-                    resolve(r, base).with_context(|| format!("app {app}: client secret ({r})"))?;
+                let s = resolve(r, base).with_context(|| format!("client secret ({r})"))?;
                 Ok(Credential::Secret(s))
             }
             Office365Credentials::Certificate(c) => {
                 let cert_path = base.join(&c.cert_file);
-                let cert = std::fs::read(&cert_path).with_context(|| {
-                    format!("app {app}: cannot read certificate {}", cert_path.display())
-                })?;
+                let cert = std::fs::read(&cert_path)
+                    .with_context(|| format!("cannot read certificate {}", cert_path.display()))?;
                 let key = resolve(&c.key_file, base)
-                    .with_context(|| format!("app {app}: certificate key ({})", c.key_file))?;
+                    .with_context(|| format!("certificate key ({})", c.key_file))?;
                 let signer = CertificateSigner::load(&cert, &cert_path.display().to_string(), &key)
-                    .with_context(|| format!("app {app}: bad certificate credentials"))?;
+                    .context("bad certificate credentials")?;
                 Ok(Credential::Certificate(signer))
             }
             Office365Credentials::FederatedToken(SecretRef::Env(name))
@@ -134,17 +142,17 @@ impl Credential {
             {
                 let bearer = resolve(&SecretRef::Env(name.clone()), base).with_context(|| {
                     format!(
-                        "app {app}: federated token from GitHub Actions ({name}; does the job have `permissions: id-token: write`?)"
+                        "federated token from GitHub Actions ({name}; does the job have `permissions: id-token: write`?)"
                     )
                 })?;
                 let url = std::env::var(GITHUB_URL_VAR).map_err(|_| {
-                    anyhow!("app {app}: federated token from GitHub Actions: environment variable {GITHUB_URL_VAR} is not set")
+                    anyhow!("federated token from GitHub Actions: environment variable {GITHUB_URL_VAR} is not set")
                 })?;
                 Ok(Credential::GithubOidc { url, bearer })
             }
             Office365Credentials::FederatedToken(r) => {
                 // Resolve once now to fail early; it is read again at each token request.
-                resolve(r, base).with_context(|| format!("app {app}: federated token ({r})"))?;
+                resolve(r, base).with_context(|| format!("federated token ({r})"))?;
                 Ok(Credential::FederatedRef {
                     reference: r.clone(),
                     base: base.to_path_buf(),
@@ -238,15 +246,15 @@ impl TokenProvider {
             )),
             Credential::FederatedRef { reference, base } => Some(
                 resolve(reference, base)
-                    .with_context(|| format!("app {}: federated token ({reference})", self.app))?,
+                    .with_context(|| format!("federated token ({reference})"))?,
             ),
             Credential::GithubOidc { url, bearer } => Some(self.github_oidc(url, bearer).await?),
         })
     }
 
     async fn github_oidc(&self, url: &str, bearer: &Secret) -> Result<Secret> {
-        let mut u = url::Url::parse(url)
-            .with_context(|| format!("app {}: {GITHUB_URL_VAR} is not a URL", self.app))?;
+        let mut u =
+            url::Url::parse(url).with_context(|| format!("{GITHUB_URL_VAR} is not a URL"))?;
         u.query_pairs_mut()
             .append_pair("audience", FEDERATION_AUDIENCE);
         let resp = self
@@ -255,38 +263,29 @@ impl TokenProvider {
             .header("Authorization", format!("bearer {}", bearer.expose()))
             .send()
             .await
-            .with_context(|| {
-                format!(
-                    "app {}: cannot reach the GitHub OIDC token service",
-                    self.app
-                )
-            })?;
+            .context("cannot reach the GitHub OIDC token service")?;
         let status = resp.status();
         if !status.is_success() {
-            bail!(
-                "app {}: the GitHub OIDC token service answered HTTP {status}",
-                self.app
-            );
+            bail!("the GitHub OIDC token service answered HTTP {status}");
         }
         #[derive(Deserialize)]
         struct V {
             value: String,
         }
-        let v: V = resp.json().await.with_context(|| {
-            format!(
-                "app {}: unexpected answer from the GitHub OIDC token service",
-                self.app
-            )
-        })?;
+        let v: V = resp
+            .json()
+            .await
+            .context("unexpected answer from the GitHub OIDC token service")?;
         Ok(Secret::new(v.value))
     }
 
     async fn fetch(&self) -> Result<(Secret, Duration)> {
-        let mut last_err = None;
-        for attempt in 0..4u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(300 * 2u64.pow(attempt))).await;
-            }
+        use crate::apps::kit::retry::{self, Failure};
+        let policy = TOKEN_RETRY;
+        let started = std::time::Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
             let mut form: Vec<(&str, String)> = vec![
                 ("grant_type", "client_credentials".into()),
                 ("client_id", self.client_id.clone()),
@@ -301,50 +300,64 @@ impl TokenProvider {
                     }
                 }
             }
-            let resp = match self.http.post(&self.token_url).form(&form).send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    last_err = Some(anyhow!(
-                        "app {}: cannot reach the token endpoint {}: {}",
-                        self.app,
+            let (failure, err) = match self.http.post(&self.token_url).form(&form).send().await {
+                Err(e) => (
+                    retry::classify_transport(&e),
+                    anyhow!(
+                        "cannot reach the token endpoint {}: {}",
                         self.token_url,
                         without_url(&e)
-                    ));
-                    continue;
+                    ),
+                ),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
+                    let body = resp.bytes().await.unwrap_or_default();
+                    if status.is_success() {
+                        let t: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+                            anyhow!(
+                                "the token endpoint {} answered without an access token",
+                                self.token_url
+                            )
+                        })?;
+                        let secs = match &t.expires_in {
+                            Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(3600),
+                            Some(serde_json::Value::String(s)) => s.parse().unwrap_or(3600),
+                            _ => 3600,
+                        };
+                        return Ok((
+                            Secret::new(t.access_token),
+                            Duration::from_secs(secs.min(86_400)),
+                        ));
+                    }
+                    match retry::classify_status(status.as_u16(), retry_after) {
+                        Failure::Permanent => {
+                            let e: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
+                            bail!("{}", self.describe_oauth_error(status.as_u16(), &e));
+                        }
+                        transient => (
+                            transient,
+                            anyhow!(
+                                "the token endpoint {} answered HTTP {status}",
+                                self.token_url
+                            ),
+                        ),
+                    }
                 }
             };
-            let status = resp.status();
-            let body = resp.bytes().await.unwrap_or_default();
-            if status.is_success() {
-                let t: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-                    anyhow!(
-                        "app {}: the token endpoint {} answered without an access token",
-                        self.app,
-                        self.token_url
-                    )
-                })?;
-                let secs = match &t.expires_in {
-                    Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(3600),
-                    Some(serde_json::Value::String(s)) => s.parse().unwrap_or(3600),
-                    _ => 3600,
-                };
-                return Ok((
-                    Secret::new(t.access_token),
-                    Duration::from_secs(secs.min(86_400)),
-                ));
+            let delay = policy.next_delay(attempt, failure, started.elapsed(), &mut rand::rng());
+            match delay {
+                Some(d) => {
+                    tracing::debug!(app = %self.app, attempt, error = %err, "retrying the token request");
+                    tokio::time::sleep(d).await;
+                }
+                None => return Err(err),
             }
-            if status.is_server_error() || status.as_u16() == 429 {
-                last_err = Some(anyhow!(
-                    "app {}: the token endpoint {} answered HTTP {status}",
-                    self.app,
-                    self.token_url
-                ));
-                continue;
-            }
-            let e: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
-            bail!("{}", self.describe_oauth_error(status.as_u16(), &e));
         }
-        Err(last_err.unwrap_or_else(|| anyhow!("app {}: authentication failed", self.app)))
     }
 
     fn describe_oauth_error(&self, status: u16, e: &OAuthError) -> String {
@@ -356,8 +369,8 @@ impl TokenProvider {
         // The description's first line carries the AADSTS code; trace ids follow.
         let desc = e.error_description.lines().next().unwrap_or("").trim();
         let mut msg = format!(
-            "app {}: authentication with {kind} for client {} failed (HTTP {status}",
-            self.app, self.client_id
+            "authentication with {kind} for client {} failed (HTTP {status}",
+            self.client_id
         );
         if !e.error.is_empty() {
             msg.push_str(", ");
@@ -434,7 +447,6 @@ mod tests {
         };
         let m = p.describe_oauth_error(401, &e);
         assert!(m.contains("AADSTS7000215"), "{m}");
-        assert!(m.contains("o365"), "{m}");
         assert!(!m.contains("Trace ID"), "{m}");
         assert!(!m.contains("hunter2"), "{m}");
         let e2 = OAuthError {
@@ -455,7 +467,7 @@ mod tests {
             .map(|e| format!("{e:#}"))
             .unwrap_or_default();
         assert!(
-            e.contains("o365") && e.contains("ROSTER_TEST_SURELY_UNSET_VAR_1"),
+            e.contains("client secret") && e.contains("ROSTER_TEST_SURELY_UNSET_VAR_1"),
             "{e}"
         );
     }
@@ -473,6 +485,6 @@ mod tests {
             .err()
             .map(|e| format!("{e:#}"))
             .unwrap_or_default();
-        assert!(e.contains("o365") && e.contains("certificate"), "{e}");
+        assert!(e.contains("c.pem") && e.contains("certificate"), "{e}");
     }
 }

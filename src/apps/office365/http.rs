@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use rand::Rng;
 use serde_json::{Value, json};
 
 use super::auth::{TokenProvider, without_url};
+use crate::apps::kit::retry;
 
 /// Graph's limit of requests per `$batch`.
 pub const BATCH_SIZE: usize = 20;
@@ -156,10 +156,10 @@ pub enum DeltaError {
 
 impl DeltaError {
     /// As an error of a read that has no fallback.
-    pub fn into_error(self, app: &str) -> anyhow::Error {
+    pub fn into_error(self) -> anyhow::Error {
         match self {
             DeltaError::Fatal(e) => e,
-            DeltaError::Restart(why) => anyhow!("app {app}: {why}"),
+            DeltaError::Restart(why) => anyhow!("{why}"),
         }
     }
 }
@@ -203,10 +203,9 @@ const MIN_MEASURED_REQUESTS: usize = 5;
 /// The slowest pace: one request per this long.
 const MAX_PACE: Duration = Duration::from_secs(5);
 
-/// Parses a Retry-After value in (possibly fractional) seconds.
+/// Parses a Retry-After value (seconds, fractions or an HTTP date) as seconds.
 pub fn parse_retry_after(v: &str) -> Option<f64> {
-    let s: f64 = v.trim().parse().ok()?;
-    (s.is_finite() && s >= 0.0).then_some(s)
+    retry::parse_retry_after(v, std::time::SystemTime::now()).map(|d| d.as_secs_f64())
 }
 
 fn header_ci<'a>(headers: &'a Value, name: &str) -> Option<&'a Value> {
@@ -285,23 +284,19 @@ impl Graph {
     pub fn relative(&self, link: &str) -> Result<String> {
         match link.strip_prefix(&self.root) {
             Some(rest) if rest.starts_with('/') => Ok(rest.to_string()),
-            _ => bail!(
-                "app {}: Graph returned a link outside {}: {}",
-                self.app,
-                self.root,
-                link
-            ),
+            _ => bail!("Graph returned a link outside {}: {}", self.root, link),
         }
     }
 
+    /// Full-jitter backoff under the kit's exponential ceiling.
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .policy
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt.min(16)));
-        let capped = exp.min(self.policy.max_delay);
-        let jitter: f64 = rand::rng().random_range(0.5..1.0);
-        capped.mul_f64(jitter)
+        retry::RetryPolicy {
+            max_attempts: self.policy.max_attempts,
+            base: self.policy.base_delay,
+            cap: self.policy.max_delay,
+            max_total: Duration::MAX,
+        }
+        .backoff(attempt.saturating_add(1), &mut rand::rng())
     }
 
     /// A Retry-After value as a delay, capped at `policy.max_retry_after`.
@@ -434,6 +429,10 @@ impl Graph {
             }
             let resp = match req.send().await {
                 Ok(r) => r,
+                // A certificate or DNS failure will not pass by waiting: report it now.
+                Err(e) if !retry::classify_transport(&e).is_transient() => {
+                    bail!("{method} {} failed: {}", strip_query(url), without_url(&e))
+                }
                 Err(e) => return Ok(Exchange::Transport(without_url(&e))),
             };
             let status = resp.status().as_u16();
@@ -507,11 +506,7 @@ impl Graph {
                 Exchange::Transport(e) => {
                     attempts += 1;
                     if attempts >= self.policy.max_attempts {
-                        bail!(
-                            "app {}: {method} {} failed: {e}",
-                            self.app,
-                            strip_query(url)
-                        );
+                        bail!("{method} {} failed: {e}", strip_query(url));
                     }
                     tokio::time::sleep(self.backoff(attempts)).await;
                 }
@@ -524,8 +519,7 @@ impl Graph {
         let r = self.request(reqwest::Method::GET, url, None).await?;
         if !r.is_success() {
             bail!(
-                "app {}: GET {} failed: {}{}",
-                self.app,
+                "GET {} failed: {}{}",
                 strip_query(url),
                 r.describe(),
                 rid(&r.request_id)
@@ -551,22 +545,14 @@ impl Graph {
                     each(item)?;
                 }
             } else {
-                bail!(
-                    "app {}: GET {} answered without a `value` list",
-                    self.app,
-                    strip_query(&url)
-                );
+                bail!("GET {} answered without a `value` list", strip_query(&url));
             }
             match body.get("@odata.nextLink").and_then(Value::as_str) {
                 Some(next) => {
                     // Only links into the same service; never send the token elsewhere.
                     self.relative(next)?;
                     if pages > 1_000_000 {
-                        bail!(
-                            "app {}: paging of {} does not end",
-                            self.app,
-                            strip_query(first_url)
-                        );
+                        bail!("paging of {} does not end", strip_query(first_url));
                     }
                     url = next.to_string();
                 }
@@ -592,8 +578,7 @@ impl Graph {
             pages += 1;
             if pages > 1_000_000 {
                 return Err(DeltaError::Fatal(anyhow!(
-                    "app {}: delta paging of {} does not end",
-                    self.app,
+                    "delta paging of {} does not end",
                     strip_query(first)
                 )));
             }
@@ -613,7 +598,7 @@ impl Graph {
                 return Err(if matches!(r.status, 400 | 404 | 410) {
                     DeltaError::Restart(why)
                 } else {
-                    DeltaError::Fatal(anyhow!("app {}: {why}", self.app))
+                    DeltaError::Fatal(anyhow!("{why}"))
                 });
             }
             let Some(items) = r.body.get("value").and_then(Value::as_array) else {
@@ -888,28 +873,36 @@ impl Graph {
                     );
                     continue;
                 };
-                if r.status == 429 {
-                    p.throttled += 1;
-                    if p.throttled < self.policy.max_throttled {
-                        let secs =
-                            retry_after.unwrap_or_else(|| self.backoff(p.throttled).as_secs_f64());
+                let mut st = AttemptState {
+                    attempts: p.attempts,
+                    throttled: p.throttled,
+                    lag: p.lag,
+                };
+                let decision = decide(&r, retry_after, op, &mut st, &self.policy);
+                (p.attempts, p.throttled, p.lag) = (st.attempts, st.throttled, st.lag);
+                match decision {
+                    Decision::Done => {}
+                    Decision::RetryAfter(after) => {
+                        let secs = after.unwrap_or_else(|| self.backoff(p.throttled).as_secs_f64());
                         let d = self.note_throttle(secs);
                         p.not_before = Instant::now() + d;
                         queue.push_back(p);
                         continue;
                     }
-                } else if r.status >= 500 || r.status == 0 {
-                    if op.idempotent {
-                        p.attempts += 1;
-                        if p.attempts < self.policy.max_attempts {
-                            let d = retry_after
-                                .map(|s| self.retry_delay(s))
-                                .unwrap_or_else(|| self.backoff(p.attempts));
-                            p.not_before = Instant::now() + d;
-                            queue.push_back(p);
-                            continue;
-                        }
-                    } else {
+                    Decision::Retry(after) => {
+                        let d = after
+                            .map(|s| self.retry_delay(s))
+                            .unwrap_or_else(|| self.backoff(p.attempts));
+                        p.not_before = Instant::now() + d;
+                        queue.push_back(p);
+                        continue;
+                    }
+                    Decision::LagRetry => {
+                        p.not_before = Instant::now() + self.backoff(p.lag);
+                        queue.push_back(p);
+                        continue;
+                    }
+                    Decision::FailAmbiguous => {
                         on_done(
                             p.idx,
                             OpOutcome::Failed {
@@ -920,18 +913,68 @@ impl Graph {
                         );
                         continue;
                     }
-                } else if op.lag_retry && looks_like_lag(&r) {
-                    p.lag += 1;
-                    if p.lag < self.policy.max_lag_attempts {
-                        p.not_before = Instant::now() + self.backoff(p.lag);
-                        queue.push_back(p);
-                        continue;
-                    }
                 }
                 on_done(p.idx, OpOutcome::Done(r));
             }
         }
     }
+}
+
+/// How many times one request inside `$batch` was sent back, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AttemptState {
+    /// 5xx answers (and transport failures) so far.
+    pub attempts: u32,
+    /// 429 answers so far.
+    pub throttled: u32,
+    /// Replication-lag answers so far.
+    pub lag: u32,
+}
+
+/// What to do with one sub-response of a `$batch`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Decision {
+    /// The answer is final (success, or an error to report as it is).
+    Done,
+    /// Throttled: send again after the Retry-After seconds (backoff when absent).
+    RetryAfter(Option<f64>),
+    /// A transient failure of an idempotent request: send again.
+    Retry(Option<f64>),
+    /// Replication lag on an object created moments ago: send again after a backoff.
+    LagRetry,
+    /// A transient failure of a request that is not safe to resend: its fate is unknown.
+    FailAmbiguous,
+}
+
+/// The pure per-response rule of `$batch` execution: counts the attempt in `st` and
+/// says whether the request is done, retried (and why) or failed. No clock, no I/O.
+pub(crate) fn decide(
+    r: &GraphResponse,
+    retry_after: Option<f64>,
+    op: &BatchOp,
+    st: &mut AttemptState,
+    policy: &RetryPolicy,
+) -> Decision {
+    if r.status == 429 {
+        st.throttled += 1;
+        if st.throttled < policy.max_throttled {
+            return Decision::RetryAfter(retry_after);
+        }
+    } else if r.status >= 500 || r.status == 0 {
+        if !op.idempotent {
+            return Decision::FailAmbiguous;
+        }
+        st.attempts += 1;
+        if st.attempts < policy.max_attempts {
+            return Decision::Retry(retry_after);
+        }
+    } else if op.lag_retry && looks_like_lag(r) {
+        st.lag += 1;
+        if st.lag < policy.max_lag_attempts {
+            return Decision::LagRetry;
+        }
+    }
+    Decision::Done
 }
 
 /// A URL without its query, for messages.
@@ -969,6 +1012,109 @@ pub fn path_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, code: &str) -> GraphResponse {
+        GraphResponse {
+            status,
+            body: json!({"error": {"code": code, "message": ""}}),
+            request_id: None,
+        }
+    }
+
+    fn op(idempotent: bool, lag_retry: bool) -> BatchOp {
+        let mut o = BatchOp::new("GET", "/users/x", None);
+        o.idempotent = idempotent;
+        o.lag_retry = lag_retry;
+        o
+    }
+
+    #[test]
+    fn a_success_or_a_plain_error_is_done() {
+        let p = RetryPolicy::default();
+        let mut st = AttemptState::default();
+        for (status, code) in [
+            (200, ""),
+            (400, "Request_BadRequest"),
+            (403, "Authorization_RequestDenied"),
+        ] {
+            let d = decide(&answer(status, code), None, &op(true, true), &mut st, &p);
+            assert_eq!(d, Decision::Done, "{status}");
+        }
+        assert_eq!(st, AttemptState::default());
+    }
+
+    #[test]
+    fn throttling_is_retried_after_retry_after_until_the_budget_is_spent() {
+        let p = RetryPolicy {
+            max_throttled: 3,
+            ..RetryPolicy::default()
+        };
+        let mut st = AttemptState::default();
+        let r = answer(429, "TooManyRequests");
+        assert_eq!(
+            decide(&r, Some(1.5), &op(false, false), &mut st, &p),
+            Decision::RetryAfter(Some(1.5))
+        );
+        assert_eq!(
+            decide(&r, None, &op(false, false), &mut st, &p),
+            Decision::RetryAfter(None)
+        );
+        assert_eq!(
+            decide(&r, None, &op(false, false), &mut st, &p),
+            Decision::Done
+        );
+        assert_eq!(st.throttled, 3);
+    }
+
+    #[test]
+    fn server_errors_retry_idempotent_requests_only() {
+        let p = RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let r = answer(503, "serviceNotAvailable");
+        let mut st = AttemptState::default();
+        assert_eq!(
+            decide(&r, Some(2.0), &op(true, false), &mut st, &p),
+            Decision::Retry(Some(2.0))
+        );
+        assert_eq!(
+            decide(&r, None, &op(true, false), &mut st, &p),
+            Decision::Done
+        );
+        let mut st = AttemptState::default();
+        assert_eq!(
+            decide(&r, None, &op(false, false), &mut st, &p),
+            Decision::FailAmbiguous
+        );
+        assert_eq!(
+            decide(&answer(0, ""), None, &op(false, false), &mut st, &p),
+            Decision::FailAmbiguous
+        );
+    }
+
+    #[test]
+    fn replication_lag_is_retried_for_lag_sensitive_requests() {
+        let p = RetryPolicy {
+            max_lag_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let r = answer(404, "Request_ResourceNotFound");
+        let mut st = AttemptState::default();
+        assert_eq!(
+            decide(&r, None, &op(true, false), &mut st, &p),
+            Decision::Done
+        );
+        assert_eq!(
+            decide(&r, None, &op(true, true), &mut st, &p),
+            Decision::LagRetry
+        );
+        assert_eq!(
+            decide(&r, None, &op(true, true), &mut st, &p),
+            Decision::Done
+        );
+        assert_eq!(st.lag, 2);
+    }
 
     #[test]
     fn retry_after_accepts_fractions_and_refuses_garbage() {

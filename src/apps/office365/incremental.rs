@@ -572,7 +572,7 @@ async fn latest(graph: &Graph, rel: &str) -> Result<String> {
         Ok(link) => Ok(link),
         Err(RoundError::Fatal(e)) => Err(e),
         Err(RoundError::Restart(why)) => {
-            bail!("app {}: cannot start change tracking: {why}", graph.app)
+            bail!("cannot start change tracking: {why}")
         }
     }
 }

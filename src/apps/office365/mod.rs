@@ -127,17 +127,17 @@ impl Office365Connector {
 
     fn endpoint(app: &Office365App, ctx: &ConnectContext) -> Result<Endpoint> {
         let name = &app.name;
-        let tenant = app.tenant.clone().ok_or_else(|| {
-            anyhow!("app {name}: `tenant` is required (or `sandbox:` for a local tenant)")
-        })?;
+        let tenant = app
+            .tenant
+            .clone()
+            .ok_or_else(|| anyhow!("`tenant` is required (or `sandbox:` for a local tenant)"))?;
         let client_id = app
             .client_id
             .clone()
-            .ok_or_else(|| anyhow!("app {name}: `client_id` is required"))?;
-        let creds = app
-            .credentials
-            .as_ref()
-            .ok_or_else(|| anyhow!("app {name}: `credentials` are required (client_secret, certificate or federated_token)"))?;
+            .ok_or_else(|| anyhow!("`client_id` is required"))?;
+        let creds = app.credentials.as_ref().ok_or_else(|| {
+            anyhow!("`credentials` are required (client_secret, certificate or federated_token)")
+        })?;
         let credential = auth::Credential::from_settings(name, creds, &ctx.repo_root)?;
         Ok(Endpoint {
             graph_url: app
@@ -168,10 +168,10 @@ impl Office365Connector {
     ) -> Result<(http::Graph, Option<String>)> {
         let name = &app.name;
         for (key, u) in [("graph_url", &ep.graph_url), ("login_url", &ep.login_url)] {
-            let parsed = url::Url::parse(u)
-                .with_context(|| format!("app {name}: `{key}` is not a URL: {u}"))?;
+            let parsed =
+                url::Url::parse(u).with_context(|| format!("`{key}` is not a URL: {u}"))?;
             if !matches!(parsed.scheme(), "https" | "http") {
-                bail!("app {name}: `{key}` must be an http(s) URL: {u}");
+                bail!("`{key}` must be an http(s) URL: {u}");
             }
         }
         // reqwest honours HTTPS_PROXY / NO_PROXY from the environment by default.
@@ -188,7 +188,7 @@ impl Office365Connector {
         }
         let client = builder
             .build()
-            .map_err(|e| anyhow!("app {name}: cannot build the HTTP client: {e}"))?;
+            .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         let graph_url = ep.graph_url.trim_end_matches('/').to_string();
         let token_url = format!(
             "{}/{}/oauth2/v2.0/token",
@@ -256,12 +256,7 @@ impl Office365Connector {
     /// failure.
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
         if let Some(c) = input.changes.iter().find(|c| c.app != self.app.name) {
-            bail!(
-                "app {}: asked to apply a change of app {} ({})",
-                self.app.name,
-                c.app,
-                c.key
-            );
+            bail!("asked to apply a change of app {} ({})", c.app, c.key);
         }
         apply::Applier::new(&self.graph, &self.app, &self.repo_root, &input, sink)
             .apply()

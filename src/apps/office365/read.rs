@@ -292,7 +292,7 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
                 merge_initial_group(&mut by_id, v)
             })
             .await
-            .map_err(|e| e.into_error(&graph.app))?;
+            .map_err(|e| e.into_error())?;
         let members_known = by_id.keys().cloned().collect();
         return Ok(RawTenant {
             users,
@@ -399,7 +399,7 @@ pub async fn read_members(
     while !round.is_empty() {
         rounds += 1;
         if rounds > 100_000 {
-            bail!("app {}: member paging does not end", graph.app);
+            bail!("member paging does not end");
         }
         let ops: Vec<BatchOp> = round
             .iter()
@@ -432,8 +432,7 @@ pub async fn read_members(
                     }
                     OpOutcome::Done(r) => {
                         first_error.get_or_insert(format!(
-                            "app {}: reading the members of group {} failed: {}{}",
-                            graph.app,
+                            "reading the members of group {} failed: {}{}",
                             group.name,
                             r.describe(),
                             rid(&r.request_id)
@@ -443,8 +442,7 @@ pub async fn read_members(
                         error, request_id, ..
                     } => {
                         first_error.get_or_insert(format!(
-                            "app {}: reading the members of group {} failed: {error}{}",
-                            graph.app,
+                            "reading the members of group {} failed: {error}{}",
                             group.name,
                             rid(&request_id)
                         ));

@@ -29,15 +29,11 @@ pub(crate) struct Sandbox {
 impl Sandbox {
     /// Starts the emulator with its tenant at `state` (created on first use).
     pub(crate) async fn start(app: &Office365App, state: &Path) -> Result<(Sandbox, Endpoint)> {
-        let name = &app.name;
         if let Some(dir) = state.parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir).with_context(|| {
-                format!(
-                    "app {name}: cannot create the sandbox directory {}",
-                    dir.display()
-                )
+                format!("cannot create the sandbox directory {}", dir.display())
             })?;
         }
         let domains = match app.authorized_domains.as_deref() {
@@ -61,12 +57,7 @@ impl Sandbox {
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let handle = crate::emulator::start(config, listen)
             .await
-            .with_context(|| {
-                format!(
-                    "app {name}: cannot start the sandbox tenant at {}",
-                    state.display()
-                )
-            })?;
+            .with_context(|| format!("cannot start the sandbox tenant at {}", state.display()))?;
         let base = handle.base_url();
         let endpoint = Endpoint {
             graph_url: base.clone(),

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use crate::apps::kit::retry;
 use anyhow::{Result, anyhow};
-use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -129,17 +129,9 @@ pub struct Response {
     pub body: Value,
 }
 
-/// Parses `Retry-After`: delay-seconds (fractions tolerated) or an HTTP-date.
+/// Parses `Retry-After`: delay-seconds (fractions tolerated) or an HTTP date.
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(s) = v.parse::<f64>() {
-        return (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(86_400.0)));
-    }
-    let fmt = time::format_description::well_known::Rfc2822;
-    let when = time::OffsetDateTime::parse(v, &fmt).ok()?;
-    let now = time::OffsetDateTime::now_utc();
-    let secs = (when - now).as_seconds_f64();
-    Some(Duration::from_secs_f64(secs.clamp(0.0, 86_400.0)))
+    retry::parse_retry_after(v, std::time::SystemTime::now())
 }
 
 /// A SCIM client for one base URL.
@@ -169,14 +161,15 @@ impl Client {
         }
     }
 
+    /// Full-jitter backoff under the kit's exponential ceiling.
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .policy
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt.min(16)));
-        let capped = exp.min(self.policy.max_delay);
-        let jitter = rand::rng().random_range(0.5..1.0);
-        capped.mul_f64(jitter)
+        retry::RetryPolicy {
+            max_attempts: self.policy.max_attempts,
+            base: self.policy.base_delay,
+            cap: self.policy.max_delay,
+            max_total: Duration::MAX,
+        }
+        .backoff(attempt.saturating_add(1), &mut rand::rng())
     }
 
     /// Sends one request (with retries); returns the response on success (2xx), a
@@ -215,12 +208,10 @@ impl Client {
                 Ok(r) => r,
                 Err(e) => {
                     failures += 1;
-                    if failures >= self.policy.max_attempts {
-                        return Err(anyhow!(
-                            "app {}: {method} {path}: {}",
-                            self.app,
-                            describe_transport(&e)
-                        ));
+                    if failures >= self.policy.max_attempts
+                        || !retry::classify_transport(&e).is_transient()
+                    {
+                        return Err(anyhow!("{method} {path}: {}", describe_transport(&e)));
                     }
                     tracing::debug!(app = %self.app, %method, path, error = %describe_transport(&e), "retrying after a transport error");
                     tokio::time::sleep(self.backoff(failures)).await;
@@ -243,7 +234,7 @@ impl Client {
                 Err(e) => {
                     failures += 1;
                     if failures >= self.policy.max_attempts {
-                        return Err(anyhow!("app {}: {method} {path}: {e}", self.app));
+                        return Err(anyhow!("{method} {path}: {e}"));
                     }
                     tokio::time::sleep(self.backoff(failures)).await;
                     continue;
@@ -255,8 +246,7 @@ impl Client {
                 } else {
                     serde_json::from_str(&text).map_err(|e| {
                         anyhow!(
-                            "app {}: {method} {path}: the response is not JSON ({e}): {}",
-                            self.app,
+                            "{method} {path}: the response is not JSON ({e}): {}",
                             excerpt(text.trim(), 120)
                         )
                     })?
@@ -322,8 +312,7 @@ impl Client {
                 None | Some(Value::Null) => Vec::new(),
                 Some(_) => {
                     return Err(anyhow!(
-                        "app {}: GET {path}: `Resources` of the list response is not an array",
-                        self.app
+                        "GET {path}: `Resources` of the list response is not an array"
                     ));
                 }
             };
@@ -341,8 +330,7 @@ impl Client {
             }
         }
         Err(anyhow!(
-            "app {}: GET {path}: more than {MAX_PAGES} pages; giving up",
-            self.app
+            "GET {path}: more than {MAX_PAGES} pages; giving up"
         ))
     }
 }

@@ -55,15 +55,15 @@ impl ScimConnector {
     ) -> Result<Self> {
         let name = &app.name;
         let parsed = url::Url::parse(app.url.trim())
-            .with_context(|| format!("app {name}: `url` is not a URL: {}", app.url))?;
+            .with_context(|| format!("`url` is not a URL: {}", app.url))?;
         if !matches!(parsed.scheme(), "https" | "http") {
-            bail!("app {name}: `url` must be an http(s) URL: {}", app.url);
+            bail!("`url` must be an http(s) URL: {}", app.url);
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
-            bail!("app {name}: `url` must be the SCIM base URL, without a query or fragment");
+            bail!("`url` must be the SCIM base URL, without a query or fragment");
         }
         let token = crate::secret::resolve(&app.token, &ctx.repo_root)
-            .map_err(|e| anyhow!("app {name}: cannot read `token`: {e}"))?;
+            .map_err(|e| anyhow!("cannot read `token`: {e}"))?;
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(120))
@@ -73,11 +73,11 @@ impl ScimConnector {
         }
         let http = builder
             .build()
-            .map_err(|e| anyhow!("app {name}: cannot build the HTTP client: {e}"))?;
+            .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         let client = http::Client::new(http, app.url.trim(), token, name, policy);
         let caps = Capabilities::discover(&client)
             .await
-            .with_context(|| format!("app {name}: discovery at {} failed", client.base))?;
+            .with_context(|| format!("discovery at {} failed", client.base))?;
         tracing::debug!(app = %name, ?caps, "SCIM service provider capabilities");
         // Discovery endpoints may be served without authentication (RFC 7644 §4), so
         // one small authenticated read proves the token before any plan is made.
@@ -91,7 +91,7 @@ impl ScimConnector {
                 ],
             )
             .await
-            .with_context(|| format!("app {name}: the token is not accepted at {}", client.base))?;
+            .with_context(|| format!("the token is not accepted at {}", client.base))?;
         Ok(ScimConnector {
             app: app.clone(),
             repo_root: ctx.repo_root.clone(),
@@ -115,12 +115,7 @@ impl ScimConnector {
     /// first failure.
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
         if let Some(c) = input.changes.iter().find(|c| c.app != self.app.name) {
-            bail!(
-                "app {}: asked to apply a change of app {} ({})",
-                self.app.name,
-                c.app,
-                c.key
-            );
+            bail!("asked to apply a change of app {} ({})", c.app, c.key);
         }
         apply::Applier::new(
             &self.client,

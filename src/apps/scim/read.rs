@@ -108,7 +108,7 @@ pub async fn read(
             page,
         )
         .await
-        .with_context(|| format!("app {app}: cannot read users"))?;
+        .context("cannot read users")?;
     let mut users = Vec::with_capacity(users_raw.len());
     for u in &users_raw {
         match user_from(u) {
@@ -126,7 +126,7 @@ pub async fn read(
     let groups_raw = client
         .list(&caps.groups_endpoint, &[("attributes", group_attrs)], page)
         .await
-        .with_context(|| format!("app {app}: cannot read groups"))?;
+        .context("cannot read groups")?;
     let mut groups = Vec::with_capacity(groups_raw.len());
     for g in &groups_raw {
         match group_from(g, caps.group_description) {

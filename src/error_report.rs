@@ -1,0 +1,174 @@
+//! How a failed command's error reads on the terminal: `error: …`, one `caused by: …`
+//! line per cause (a cause whose words the line above already says is left out), then
+//! a `hint: …` for the failures roster knows the fix of.
+
+use std::fmt::Write as _;
+
+use crate::apps::kit::retry;
+use crate::apps::scim::http::ScimError;
+use crate::secret::SecretError;
+
+/// The error and its causes as lines for stderr, ending in a newline.
+pub fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut prev = String::new();
+    for (i, cause) in err.chain().enumerate() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if i > 0 && (text.is_empty() || prev.contains(text)) {
+            continue;
+        }
+        if i == 0 {
+            let _ = writeln!(out, "error: {text}");
+        } else {
+            let _ = writeln!(out, "  caused by: {text}");
+        }
+        prev = text.to_string();
+    }
+    for h in hints(err) {
+        let _ = writeln!(out, "hint: {h}");
+    }
+    out
+}
+
+/// The hints that apply to an error's cause chain, each once, in a fixed order.
+pub fn hints(err: &anyhow::Error) -> Vec<&'static str> {
+    let texts: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    let any = |needle: &str| texts.iter().any(|t| t.contains(needle));
+    let mut out = Vec::new();
+    let tls = err.chain().any(retry::is_tls_failure);
+    if any("AADSTS7000215") || any("AADSTS7000222") {
+        out.push(
+            "the client secret is wrong or has expired: check the app's client secret and its \
+             expiry in the app registration (Certificates & secrets)",
+        );
+    }
+    if any("AADSTS700016") {
+        out.push(
+            "no application with this client_id is registered in the tenant: check `client_id` \
+             and `tenant`",
+        );
+    }
+    if any("AADSTS90002") {
+        out.push("the tenant was not found: check `tenant`");
+    }
+    if (tls && any("UnknownIssuer")) || any("invalid peer certificate: UnknownIssuer") {
+        out.push(
+            "the server's certificate is issued by a CA that is not trusted: set `tls.ca_file` \
+             to that CA's PEM certificate",
+        );
+    } else if tls && any("NotValidForName") {
+        out.push(
+            "the server's certificate is not valid for the host name in the URL: check the host \
+             name (or `tls.server_name` where the app has one)",
+        );
+    }
+    if err.chain().any(retry::is_dns_failure) || any("dns error") {
+        out.push(
+            "the host name could not be resolved: check the host name in the app's URL and \
+             this machine's DNS",
+        );
+    } else if any("Connection refused") || any("connection refused") {
+        out.push(
+            "nothing answered at that address: check the host and port, and that the service \
+             is running",
+        );
+    }
+    let missing_env = err.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<SecretError>(),
+            Some(SecretError::EnvMissing(_) | SecretError::EnvEmpty(_))
+        )
+    });
+    if missing_env || any("environment variable") && any("is not set") {
+        out.push(
+            "set that environment variable where roster runs (in CI, map the secret into the \
+             job's env), or fix the `env:` reference",
+        );
+    }
+    if any("Authorization_RequestDenied") || any("HTTP 403 Forbidden") {
+        out.push(
+            "Graph refused the request: grant the app registration the Microsoft Graph \
+             application permissions roster needs (User.ReadWrite.All, Group.ReadWrite.All; \
+             User.Read.All and Group.Read.All to plan only) and an administrator's consent",
+        );
+    }
+    if any("LDAP result 49") {
+        out.push("the directory refused the bind: check `bind_dn` and `bind_password`");
+    }
+    if any("LDAP result 32") || any(" does not exist on ldap") {
+        out.push(
+            "the OU was not found: check `users_ou` / `groups_ou` (the full DN, as the \
+             directory spells it) and that the bind account can read it",
+        );
+    }
+    let scim_401 = err
+        .chain()
+        .any(|c| matches!(c.downcast_ref::<ScimError>(), Some(e) if e.status == 401))
+        || any(": HTTP 401");
+    if scim_401 && !any("AADSTS") {
+        out.push(
+            "the service refused the bearer token: check the app's token (and its expiry) and \
+             that it is meant for this base URL",
+        );
+    }
+    if any("HTTP 429") || any("throttl") {
+        out.push(
+            "the service kept throttling beyond roster's retries: run again later, or read or \
+             apply fewer apps at once",
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::anyhow;
+
+    #[test]
+    fn causes_follow_the_error_one_per_line() {
+        let e = anyhow!("inner")
+            .context("middle")
+            .context("app x: cannot connect");
+        assert_eq!(
+            render(&e),
+            "error: app x: cannot connect\n  caused by: middle\n  caused by: inner\n"
+        );
+    }
+
+    #[test]
+    fn a_cause_already_said_is_left_out() {
+        let e = anyhow!("timed out")
+            .context("cannot reach the token endpoint: timed out")
+            .context("app x: cannot connect");
+        assert_eq!(
+            render(&e),
+            "error: app x: cannot connect\n  caused by: cannot reach the token endpoint: timed out\n"
+        );
+    }
+
+    #[test]
+    fn typed_causes_give_hints() {
+        let e = anyhow::Error::new(SecretError::EnvMissing("X".into())).context("client secret");
+        assert_eq!(hints(&e).len(), 1);
+        assert!(hints(&e)[0].contains("environment variable"));
+
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = anyhow::Error::new(std::io::Error::other(tls)).context("cannot connect");
+        assert!(hints(&e).iter().any(|h| h.contains("tls.ca_file")));
+
+        let scim = ScimError::from_body("GET", "/Users", 401, "");
+        let e = anyhow::Error::new(scim).context("app s: cannot connect");
+        assert!(hints(&e).iter().any(|h| h.contains("bearer token")));
+    }
+
+    #[test]
+    fn text_causes_give_hints() {
+        let e = anyhow!("failed (HTTP 401, invalid_client): AADSTS7000215: Invalid client secret");
+        assert!(hints(&e)[0].contains("client secret"));
+        let e = anyhow!("bind as cn=x at ldap://h refused: invalid credentials (LDAP result 49)");
+        assert!(hints(&e)[0].contains("bind_password"));
+        assert!(hints(&anyhow!("all fine")).is_empty());
+    }
+}

@@ -1,0 +1,198 @@
+//! What a failed `roster plan` prints: exit code and stderr through the binary, for
+//! the failures people meet first (no network, no DNS, an untrusted certificate, a
+//! wrong or missing secret). Ports and temporary paths are filtered out.
+
+use std::time::Instant;
+
+use crate::o365_common::keys::{TLS_SERVER_CERT, TLS_SERVER_KEY};
+use crate::support::{CLIENT_ID, Emulator, Run, SECRET_ENV, TENANT, o365_app, repo, roster};
+
+fn snapshot(run: &Run) -> String {
+    format!("exit code: {}\n{}", run.code, run.stderr)
+}
+
+macro_rules! assert_error_snapshot {
+    ($name:expr, $run:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "TIMESTAMP"),
+            (r"/tmp/[^\s:)]+", "/TMP"),
+            (r"Trace ID: [0-9a-f-]+", "Trace ID: ID"),
+        ]}, {
+            insta::assert_snapshot!($name, snapshot(&$run));
+        });
+    };
+}
+
+/// An office365 app with its login and Graph URLs at `url`.
+fn plan_against(url: &str, env: &[(&str, &str)]) -> Run {
+    let dir = repo(&[("apps.yaml", &o365_app(url, ""))]);
+    roster(dir.path(), &["plan"], env)
+}
+
+#[test]
+fn unreachable_host() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let run = plan_against(&format!("http://127.0.0.1:{port}"), &[SECRET_ENV]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: nothing answered"),
+        "{}",
+        run.stderr
+    );
+    assert_error_snapshot!("unreachable_host", run);
+}
+
+#[test]
+fn dns_failure() {
+    // The operator allows the host (it is not one of Microsoft's), so the run gets as far
+    // as resolving it.
+    let run = plan_against(
+        "https://login.roster-test.invalid",
+        &[SECRET_ENV, ("ROSTER_ALLOW_ENDPOINTS", "login.roster-test.invalid")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hint: the host name could not be resolved"),
+        "{}",
+        run.stderr
+    );
+    // The resolver's own words differ between systems; the shape does not.
+    let first_lines: String = run
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("  caused by: cannot reach"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!(
+        "dns_failure",
+        format!("exit code: {}\n{first_lines}", run.code)
+    );
+}
+
+#[test]
+fn tls_unknown_issuer() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert = certs.path().join("server.pem");
+    let key = certs.path().join("server.key");
+    std::fs::write(&cert, TLS_SERVER_CERT).unwrap();
+    std::fs::write(&key, TLS_SERVER_KEY).unwrap();
+    let emu = Emulator::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(emu.url.starts_with("https://"), "{}", emu.url);
+    let started = Instant::now();
+    let run = plan_against(&emu.url, &[SECRET_ENV]);
+    let took = started.elapsed();
+    eprintln!("office365 TLS failure reported after {took:?}");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("UnknownIssuer"), "{}", run.stderr);
+    assert!(run.stderr.contains("tls.ca_file"), "{}", run.stderr);
+    assert_error_snapshot!("tls_unknown_issuer", run);
+}
+
+#[test]
+fn wrong_client_secret() {
+    let emu = Emulator::start(&[]);
+    let run = plan_against(&emu.url, &[("ROSTER_TEST_SECRET", "not-the-secret")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("AADSTS7000215"), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-the-secret"), "{}", run.stderr);
+    assert_error_snapshot!("wrong_client_secret", run);
+}
+
+#[test]
+fn missing_env_var_of_a_secret() {
+    let run = plan_against("http://127.0.0.1:9", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("ROSTER_TEST_SECRET"), "{}", run.stderr);
+    assert_error_snapshot!("missing_env_var_of_a_secret", run);
+}
+
+#[test]
+fn the_app_is_named_once() {
+    let emu = Emulator::start(&[]);
+    let run = plan_against(&emu.url, &[("ROSTER_TEST_SECRET", "not-the-secret")]);
+    assert_eq!(run.stderr.matches("app o365").count(), 1, "{}", run.stderr);
+    let _ = (TENANT, CLIENT_ID);
+}
+
+#[test]
+fn scim_401() {
+    let server = crate::scim_support::ScimServer::start();
+    let dir = repo(&[("apps.yaml", &crate::scim_support::scim_app(&server.url, ""))]);
+    let run = roster(
+        dir.path(),
+        &["plan"],
+        &[(crate::scim_support::TOKEN_ENV.0, "wrong-token-value-77")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("wrong-token-value-77"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: the service refused the bearer token"),
+        "{}",
+        run.stderr
+    );
+    assert_error_snapshot!("scim_401", run);
+}
+
+/// An AD app at the test DC with the given bind password and users OU.
+fn ad_plan(password: &str, users_ou: &str) -> Run {
+    let dc = crate::samba::dc();
+    let apps = format!(
+        "apps:\n  - name: ad\n    type: active_directory\n    url: {}\n    base_dn: '{}'\n    \
+         users_ou: '{users_ou}'\n    groups_ou: '{}'\n    bind_dn: '{}'\n    \
+         bind_password: {{ env: ROSTER_TEST_BIND_PW }}\n    tls: {{ ca_file: '{}' }}\n",
+        dc.url, dc.base_dn, dc.base_dn, dc.bind_dn, dc.ca
+    );
+    let dir = repo(&[("apps.yaml", &apps)]);
+    roster(dir.path(), &["plan"], &[("ROSTER_TEST_BIND_PW", password)])
+}
+
+#[test]
+fn ldap_bind_refused() {
+    let dc = crate::samba::dc();
+    let run = ad_plan("surely-not-the-password", &dc.base_dn);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("LDAP result 49"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: the directory refused the bind"),
+        "{}",
+        run.stderr
+    );
+    let text = snapshot(&run)
+        .replace(&dc.bind_dn, "BIND_DN")
+        .replace(&dc.url, "LDAP_URL");
+    insta::assert_snapshot!("ldap_bind_refused", text);
+}
+
+#[test]
+fn missing_ou() {
+    let dc = crate::samba::dc();
+    let ou = format!("OU=roster-surely-missing,{}", dc.base_dn);
+    let run = ad_plan(&dc.password, &ou);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: the OU was not found"),
+        "{}",
+        run.stderr
+    );
+    let text = snapshot(&run)
+        .replace(&dc.base_dn, "BASE_DN")
+        .replace(&dc.url, "LDAP_URL");
+    insta::assert_snapshot!("missing_ou", text);
+}
