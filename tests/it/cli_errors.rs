@@ -54,7 +54,10 @@ fn dns_failure() {
     // as resolving it.
     let run = plan_against(
         "https://login.roster-test.invalid",
-        &[SECRET_ENV, ("ROSTER_ALLOW_ENDPOINTS", "login.roster-test.invalid")],
+        &[
+            SECRET_ENV,
+            ("ROSTER_ALLOW_ENDPOINTS", "login.roster-test.invalid"),
+        ],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -195,4 +198,28 @@ fn missing_ou() {
         .replace(&dc.base_dn, "BASE_DN")
         .replace(&dc.url, "LDAP_URL");
     insta::assert_snapshot!("missing_ou", text);
+}
+
+#[test]
+fn usage_errors_exit_64_not_2_which_means_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["plna"][..],
+        &["drift", "--frmat", "json"],
+        &["plan", "--format", "yaml"],
+        &[],
+    ] {
+        let run = roster(dir.path(), args, &[]);
+        assert_eq!(run.code, 64, "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("Usage") || run.stderr.contains("--help"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    for args in [&["--help"][..], &["plan", "--help"], &["--version"]] {
+        let run = roster(dir.path(), args, &[]);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.all());
+        assert!(!run.stdout.is_empty());
+    }
 }
