@@ -69,8 +69,8 @@ struct AssertionClaims<'a> {
 impl CertificateSigner {
     /// Loads a PEM certificate and a PEM RSA private key (PKCS#1 or PKCS#8).
     pub(crate) fn load(cert_pem: &[u8], cert_name: &str, key_pem: &Secret) -> Result<Self> {
-        let mut reader = std::io::BufReader::new(cert_pem);
-        let der = rustls_pemfile::certs(&mut reader)
+        use rustls::pki_types::pem::PemObject as _;
+        let der = rustls::pki_types::CertificateDer::pem_slice_iter(cert_pem)
             .next()
             .ok_or_else(|| anyhow!("{cert_name} holds no PEM CERTIFICATE block"))?
             .with_context(|| format!("{cert_name} is not a readable PEM certificate"))?;
