@@ -29,5 +29,21 @@ fi
 log "SCIM 2.0 server (scim2-server from PyPI) for the scim tests"
 bash scripts/scim-server.sh install >/dev/null
 
+log "cargo deny (licences, bans, sources; advisories when the RustSec database is reachable)"
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  cargo install --locked cargo-deny
+fi
+# The advisory database is a Git repository on GitHub. Without it (no route to GitHub and
+# no earlier copy) the other checks still run; a network outage does not fail the build.
+if timeout 20 git ls-remote --exit-code https://github.com/RustSec/advisory-db HEAD >/dev/null 2>&1; then
+  cargo deny --locked check advisories licenses bans sources
+elif compgen -G "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-*/.git" >/dev/null; then
+  echo "RustSec advisory database unreachable: checking advisories against the local copy" >&2
+  cargo deny --frozen check advisories licenses bans sources
+else
+  echo "RustSec advisory database unreachable: skipping 'cargo deny check advisories'" >&2
+  cargo deny --locked check licenses bans sources
+fi
+
 log "cargo test"
 cargo test --locked --no-fail-fast "$@"

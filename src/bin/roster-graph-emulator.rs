@@ -53,6 +53,10 @@ struct Args {
     /// Milliseconds a just-created object stays invisible to reads and $ref.
     #[arg(long = "replication-lag-ms", default_value_t = 0)]
     replication_lag_ms: u64,
+    /// Test clock: expose POST /_emulator/clock so tests can move the emulator's clock
+    /// (throttling windows, replication lag, token and delta-token lifetimes).
+    #[arg(long = "test-clock")]
+    test_clock: bool,
     /// TLS certificate (PEM); serve HTTPS together with --tls-key.
     #[arg(long = "tls-cert", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -140,6 +144,7 @@ async fn main() {
         tls: args.tls_cert.zip(args.tls_key),
         certificates: args.client_certs,
         federated: args.federated,
+        test_clock: args.test_clock,
         ..defaults
     };
     let handle = match emulator::start(config, args.listen).await {

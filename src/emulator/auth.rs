@@ -515,15 +515,21 @@ fn federated_key(
 
 /// The DER bytes of the first certificate in a PEM file.
 pub fn first_cert_der(pem: &[u8]) -> Option<Vec<u8>> {
-    let mut rd = std::io::BufReader::new(pem);
-    rustls_pemfile::certs(&mut rd)
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    CertificateDer::pem_slice_iter(pem)
         .flatten()
         .next()
         .map(|c| c.as_ref().to_vec())
 }
 
 /// Check `Authorization: Bearer …` against the emulator's signing key; returns the app id.
-pub fn check_bearer(header: Option<&str>, signing_key: &[u8]) -> Result<String, GraphError> {
+/// `now` (Unix seconds, the emulator's clock) decides expiry.
+pub fn check_bearer(
+    header: Option<&str>,
+    signing_key: &[u8],
+    now: i64,
+) -> Result<String, GraphError> {
     let Some(h) = header else {
         return Err(GraphError::unauthorized("Access token is empty."));
     };
@@ -543,7 +549,12 @@ pub fn check_bearer(header: Option<&str>, signing_key: &[u8]) -> Result<String, 
     let mut v = Validation::new(Algorithm::HS256);
     v.set_audience(&[GRAPH_AUD]);
     v.leeway = 0;
+    // Expiry is checked against the emulator's clock, not the library's.
+    v.validate_exp = false;
     match jsonwebtoken::decode::<AccessClaims>(token, &DecodingKey::from_secret(signing_key), &v) {
+        Ok(d) if d.claims.exp <= now => Err(GraphError::unauthorized(
+            "Lifetime validation failed, the token is expired.",
+        )),
         Ok(d) => Ok(d.claims.appid),
         Err(e) => Err(match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
@@ -583,10 +594,10 @@ mod tests {
             .expect("token");
         let at = ok["access_token"].as_str().expect("string");
         assert_eq!(
-            check_bearer(Some(&format!("Bearer {at}")), b"k").expect("valid"),
+            check_bearer(Some(&format!("Bearer {at}")), b"k", now).expect("valid"),
             "app"
         );
-        assert!(check_bearer(Some(&format!("Bearer {at}")), b"other").is_err());
+        assert!(check_bearer(Some(&format!("Bearer {at}")), b"other", now).is_err());
         let bad = token(&c, "contoso", b"grant_type=client_credentials&client_id=app&client_secret=nope&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default", now)
             .expect_err("bad secret");
         assert_eq!(bad.code, 7000215);
@@ -603,7 +614,7 @@ mod tests {
         let ok = token(&c, "contoso", b"grant_type=client_credentials&client_id=app&client_secret=s&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default", now)
             .expect("token");
         let at = ok["access_token"].as_str().expect("string");
-        let e = check_bearer(Some(&format!("Bearer {at}")), b"k").expect_err("expired");
+        let e = check_bearer(Some(&format!("Bearer {at}")), b"k", now).expect_err("expired");
         assert!(e.message.contains("expired"));
     }
 }

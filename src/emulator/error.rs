@@ -178,6 +178,8 @@ pub fn format_retry_after(secs: f64) -> String {
     } else {
         1.0
     };
+    // Rounded up to the millisecond: a client that waits exactly the advice is admitted.
+    let secs = ((secs * 1000.0 - 1e-6).ceil() / 1000.0).max(0.001);
     let s = format!("{secs:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     s.to_string()
@@ -203,6 +205,7 @@ mod tests {
         assert_eq!(format_retry_after(2.0), "2");
         assert_eq!(format_retry_after(2.128), "2.128");
         assert_eq!(format_retry_after(0.5), "0.5");
+        assert_eq!(format_retry_after(10.0 / 3.0), "3.334");
         assert_eq!(format_retry_after(f64::NAN), "1");
     }
 

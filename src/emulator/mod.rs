@@ -6,6 +6,7 @@
 //! persists the tenant. See `docs/emulator.md` for the behaviour it reproduces.
 
 pub mod auth;
+pub mod clock;
 pub mod error;
 pub mod graph;
 pub mod model;
@@ -56,6 +57,9 @@ pub struct EmulatorConfig {
     pub persist_debounce_ms: u64,
     /// Fault mode: `GET /users` listings return no users although the tenant has some.
     pub fault_empty_user_lists: bool,
+    /// Test clock: `POST /_emulator/clock` (and [`EmulatorHandle::advance_clock`]) may move
+    /// the emulator's clock. Off by default, and then the endpoint does not exist.
+    pub test_clock: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -78,6 +82,7 @@ impl Default for EmulatorConfig {
             fault_empty_user_lists: false,
             delta_token_ttl_secs: 7 * 24 * 3600,
             persist_debounce_ms: 500,
+            test_clock: false,
         }
     }
 }
@@ -135,6 +140,27 @@ impl EmulatorHandle {
     /// The tenant id (a GUID) of the emulated tenant.
     pub fn tenant_id(&self) -> String {
         self.shared.tenant_id()
+    }
+
+    /// Move the emulator's clock forward by `by` (throttling windows, replication lag,
+    /// token and delta-token lifetimes). Only on an emulator started with `test_clock`.
+    pub fn advance_clock(&self, by: std::time::Duration) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.shared.config.test_clock,
+            "the emulator was not started with a test clock"
+        );
+        self.shared.clock.advance(by);
+        Ok(())
+    }
+
+    /// Stop (`true`) or restart (`false`) the emulator's clock. Only with `test_clock`.
+    pub fn freeze_clock(&self, frozen: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.shared.config.test_clock,
+            "the emulator was not started with a test clock"
+        );
+        self.shared.clock.freeze(frozen);
+        Ok(())
     }
 
     /// Stop serving and persist the state file (when configured).

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::auth::{self, AuthConfig};
+use super::clock::Clock;
 use super::error::{GraphError, graph_date};
 use super::graph::{self, Ctx};
 use super::model::Tenant;
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     notify: tokio::sync::Notify,
     save_lock: tokio::sync::Mutex<()>,
     tmp_counter: AtomicU64,
+    /// The emulator's clock: the wall clock unless a test moved it.
+    pub clock: Clock,
 }
 
 impl Shared {
@@ -121,7 +124,6 @@ pub(crate) async fn start(
     };
     let mut key = [0u8; 32];
     rand::rng().fill(&mut key);
-    let now = Instant::now();
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             tenant,
@@ -142,9 +144,9 @@ pub(crate) async fn start(
         notify: tokio::sync::Notify::new(),
         save_lock: tokio::sync::Mutex::new(()),
         tmp_counter: AtomicU64::new(0),
+        clock: Clock::default(),
         config,
     });
-    let _ = now;
     if fresh && shared.config.state_file.is_some() {
         save_now(&shared).await?;
     }
@@ -280,6 +282,8 @@ fn write_atomic(path: &Path, bytes: &[u8], n: u64) -> anyhow::Result<()> {
 struct Ids {
     request_id: String,
     client_request_id: String,
+    /// When the exchange started, on the emulator's clock.
+    date: time::OffsetDateTime,
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -317,7 +321,7 @@ fn error_response(e: &GraphError, ids: &Ids) -> Response {
     let body = e.body(
         &ids.request_id,
         &ids.client_request_id,
-        &graph_date(time::OffsetDateTime::now_utc()),
+        &graph_date(ids.date),
     );
     json_response(e.status, &body, e.headers())
 }
@@ -376,11 +380,20 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     let ids = Ids {
         request_id,
         client_request_id,
+        date: sh.clock.now_utc(),
     };
     let path = parts.uri.path().to_string();
     if path == "/_emulator/stats" {
         let v = serde_json::to_value(sh.stats()).unwrap_or(Value::Null);
         return finish(json_response(200, &v, &[]), &ids);
+    }
+    // The clock control exists only on an emulator started with a test clock; otherwise
+    // the path is answered like any other unknown path.
+    if path == "/_emulator/clock" && sh.config.test_clock {
+        let bytes = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .unwrap_or_default();
+        return finish(clock_control(&sh, parts.method.as_str(), &bytes), &ids);
     }
     sh.http_requests.fetch_add(1, Ordering::Relaxed);
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
@@ -429,8 +442,11 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             return finish(fault(kind, &ids), &ids);
         }
     }
-    let app = match auth::check_bearer(header_str(&parts.headers, "authorization"), &sh.signing_key)
-    {
+    let app = match auth::check_bearer(
+        header_str(&parts.headers, "authorization"),
+        &sh.signing_key,
+        ids.date.unix_timestamp(),
+    ) {
         Ok(app) => app,
         Err(e) => return finish(error_response(&e, &ids), &ids),
     };
@@ -461,6 +477,72 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         Ok(r) => finish(graph_response(r), &ids),
         Err(e) => finish(error_response(&e, &ids), &ids),
     }
+}
+
+/// `POST /_emulator/clock` with `{"advance_ms": N}` or `{"set": "RFC 3339 date"}` moves
+/// the emulator's clock and `{"freeze": true|false}` stops or restarts it; `GET` reads
+/// it. Answers `{"now": …, "offset_ms": …, "frozen": …}`.
+fn clock_control(sh: &Shared, method: &str, body: &[u8]) -> Response {
+    let bad = |msg: &str| {
+        json_response(
+            400,
+            &json!({"error": {"code": "BadRequest", "message": msg}}),
+            &[],
+        )
+    };
+    match method {
+        "GET" => {}
+        "POST" => {
+            let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
+                return bad("Expected a JSON object with advance_ms, set or freeze.");
+            };
+            if let Some(f) = m.get("freeze") {
+                let Some(f) = f.as_bool() else {
+                    return bad("freeze must be true or false.");
+                };
+                sh.clock.freeze(f);
+            }
+            match (m.get("advance_ms"), m.get("set")) {
+                (None, None) => {}
+                (Some(ms), None) => {
+                    let Some(ms) = ms.as_u64() else {
+                        return bad("advance_ms must be a non-negative integer.");
+                    };
+                    sh.clock.advance(Duration::from_millis(ms));
+                }
+                (None, Some(at)) => {
+                    let Some(at) = at.as_str().and_then(|s| {
+                        time::OffsetDateTime::parse(
+                            s,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                    }) else {
+                        return bad("set must be an RFC 3339 date and time.");
+                    };
+                    sh.clock.set(at);
+                }
+                _ => return bad("Give exactly one of advance_ms or set."),
+            }
+        }
+        _ => {
+            return json_response(
+                405,
+                &json!({"error": {"code": "MethodNotAllowed", "message": "Use GET or POST."}}),
+                &[],
+            );
+        }
+    }
+    let now = sh
+        .clock
+        .now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    json_response(
+        200,
+        &json!({"now": now, "offset_ms": sh.clock.offset_ms() as i64, "frozen": sh.clock.is_frozen()}),
+        &[],
+    )
 }
 
 fn fault(kind: u8, ids: &Ids) -> Response {
@@ -503,7 +585,7 @@ fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response 
     sh.token_requests.fetch_add(1, Ordering::Relaxed);
     let trace = Uuid::new_v4().to_string();
     let corr = Uuid::new_v4().to_string();
-    let now = time::OffsetDateTime::now_utc();
+    let now = sh.clock.now_utc();
     if method != "POST" {
         let e = auth_error_405();
         return json_response(e.status, &e.body(&trace, &corr, now), &[]);
@@ -644,7 +726,7 @@ fn execute(
     });
     let ru = throttle::resource_units(class, has_select);
     let write = class == graph::Cost::Write;
-    let now = Instant::now();
+    let now = sh.clock.instant();
     let mut inner = sh.lock();
     if sh.config.ru_per_10s.is_some() || sh.config.writes_per_150s.is_some() {
         let th = inner
@@ -669,7 +751,7 @@ fn execute(
     };
     let mut ctx = Ctx {
         base,
-        now: time::OffsetDateTime::now_utc(),
+        now: sh.clock.now_utc(),
         hidden: &hidden,
         eventual: opts.eventual,
         max_page: opts.max_page,
@@ -800,7 +882,7 @@ fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8], exchange: &Ids) -
             for &i in &pending {
                 let e =
                     GraphError::odata_bad_request("Circular dependency between batch requests.");
-                responses.push(part(&ids[i], Err(e)));
+                responses.push(part(&ids[i], Err(e), exchange.date));
             }
             break;
         };
@@ -830,7 +912,7 @@ fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8], exchange: &Ids) -
             Err(e) => e.status,
         };
         statuses.insert(id.clone(), status);
-        responses.push(part(id, result));
+        responses.push(part(id, result, exchange.date));
     }
     json_response(200, &json!({ "responses": responses }), &[])
 }
@@ -889,7 +971,7 @@ fn run_part(sh: &Arc<Shared>, app: &str, base: &str, r: &Value) -> Result<graph:
     )
 }
 
-fn part(id: &str, result: Result<graph::Resp, GraphError>) -> Value {
+fn part(id: &str, result: Result<graph::Resp, GraphError>, date: time::OffsetDateTime) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(id));
     match result {
@@ -924,10 +1006,7 @@ fn part(id: &str, result: Result<graph::Resp, GraphError>) -> Value {
             h.insert("Content-Type".into(), json!("application/json"));
             m.insert("headers".into(), Value::Object(h));
             let rid = Uuid::new_v4().to_string();
-            m.insert(
-                "body".into(),
-                e.body(&rid, &rid, &graph_date(time::OffsetDateTime::now_utc())),
-            );
+            m.insert("body".into(), e.body(&rid, &rid, &graph_date(date)));
         }
     }
     Value::Object(m)

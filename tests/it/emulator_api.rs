@@ -128,12 +128,19 @@ async fn graph_requires_a_valid_unexpired_bearer() {
     assert_graph_error(&r, 401, "InvalidAuthenticationToken");
 
     let cfg = EmulatorConfig {
-        token_lifetime_secs: 1,
+        token_lifetime_secs: 60,
+        test_clock: true,
         ..config()
     };
     let short = start_with(cfg).await;
     assert_eq!(short.get("/users").await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    short.advance(58_000).await;
+    assert_eq!(
+        short.get("/users").await.status,
+        200,
+        "valid until it expires"
+    );
+    short.advance(2_000).await;
     let r = short.get("/users").await;
     assert_graph_error(&r, 401, "InvalidAuthenticationToken");
     assert!(r.message().contains("expired"), "{}", r.text);
@@ -867,9 +874,11 @@ async fn batch_limits_depends_on_and_url_forms() {
 async fn throttling_by_resource_units_with_fractional_retry_after() {
     let cfg = EmulatorConfig {
         ru_per_10s: Some(6),
+        test_clock: true,
         ..config()
     };
     let emu = start_with(cfg).await;
+    emu.freeze().await;
     // List users costs 2 RU; the 4th call in a burst is throttled.
     let mut statuses = Vec::new();
     let mut last = None;
@@ -888,8 +897,16 @@ async fn throttling_by_resource_units_with_fractional_retry_after() {
         .expect("number");
     assert!(ra > 0.0 && ra <= 10.0, "{ra}");
     assert_eq!(r.header("x-ms-resource-unit").as_deref(), Some("2"));
-    // $select makes it cheaper (1 RU): one more fits after waiting the advised time.
-    tokio::time::sleep(Duration::from_secs_f64(ra.min(2.0) + 0.1)).await;
+    // On the frozen clock: just short of the advice the request is still refused, at the
+    // advice it fits.
+    let advised = (ra * 1000.0).ceil() as u64;
+    emu.advance(advised - 10).await;
+    assert_eq!(emu.get("/users").await.status, 429);
+    emu.advance(10).await;
+    assert_eq!(emu.get("/users").await.status, 200);
+    // $select makes it cheaper (1 RU): it fits where the full listing does not.
+    emu.advance(1700).await;
+    assert_eq!(emu.get("/users").await.status, 429);
     let ok = emu.get("/users?$select=id").await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.header("x-ms-resource-unit").as_deref(), Some("1"));
@@ -1051,7 +1068,8 @@ async fn groups_delta_with_members_delta() {
 #[tokio::test]
 async fn expired_delta_tokens_are_410_sync_state_not_found() {
     let cfg = EmulatorConfig {
-        delta_token_ttl_secs: 1,
+        delta_token_ttl_secs: 60,
+        test_clock: true,
         ..config()
     };
     let emu = start_with(cfg).await;
@@ -1061,7 +1079,7 @@ async fn expired_delta_tokens_are_410_sync_state_not_found() {
         .as_str()
         .expect("deltaLink")
         .to_string();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    emu.advance(61_000).await;
     let r = emu.get(&dl).await;
     assert_graph_error(&r, 410, "syncStateNotFound");
 }
@@ -1129,6 +1147,7 @@ async fn delta_tokens_survive_a_restart_but_not_a_new_tenant_state() {
 async fn objects_still_replicating_come_in_a_later_delta_round() {
     let emu = start_with(EmulatorConfig {
         replication_lag_ms: 300,
+        test_clock: true,
         ..config()
     })
     .await;
@@ -1148,7 +1167,7 @@ async fn objects_still_replicating_come_in_a_later_delta_round() {
         .as_str()
         .expect("deltaLink")
         .to_string();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    emu.advance(300).await;
     let r = emu.get(&second).await;
     let names = display_names(&r);
     assert_eq!(names, vec!["User lagging"]);
@@ -1306,6 +1325,7 @@ async fn seeded_faults_are_reproducible() {
 async fn replication_lag_hides_new_objects_from_reads_and_refs() {
     let cfg = EmulatorConfig {
         replication_lag_ms: 600,
+        test_clock: true,
         ..config()
     };
     let emu = start_with(cfg).await;
@@ -1325,12 +1345,12 @@ async fn replication_lag_hides_new_objects_from_reads_and_refs() {
             .map(Vec::len),
         Some(0)
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    emu.advance(600).await;
     let uid2 = emu.user("lagged2").await;
     let r = emu.post(&format!("/groups/{gid}/members/$ref"), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{uid2}")})).await;
     assert_graph_error(&r, 404, "Request_ResourceNotFound");
     assert_eq!(emu.get(&format!("/users/{uid}")).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    emu.advance(600).await;
     let r = emu.post(&format!("/groups/{gid}/members/$ref"), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{uid2}")})).await;
     assert_eq!(r.status, 204);
 }
@@ -1436,4 +1456,66 @@ async fn stats_count_requests_http_exchanges_and_writes() {
     assert_eq!(s["http_requests"], 4, "token + 3 Graph exchanges");
     assert_eq!(s["writes"], 2);
     assert_eq!(s["throttled"], 0);
+}
+
+// ------------------------------------------------------------------ test clock
+
+#[tokio::test]
+async fn the_clock_control_exists_only_with_a_test_clock() {
+    let emu = start().await;
+    let r = to_resp(
+        emu.http
+            .post(format!("{}/_emulator/clock", emu.base))
+            .json(&json!({"advance_ms": 1000}))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    let unknown = to_resp(
+        emu.http
+            .post(format!("{}/_emulator/nothing", emu.base))
+            .json(&json!({"advance_ms": 1000}))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(r.status, unknown.status, "answered like any unknown path");
+    assert_eq!(r.code(), unknown.code());
+    assert!(emu.handle.advance_clock(Duration::from_secs(1)).is_err());
+
+    let emu = start_with(EmulatorConfig {
+        test_clock: true,
+        ..config()
+    })
+    .await;
+    let set = to_resp(
+        emu.http
+            .post(format!("{}/_emulator/clock", emu.base))
+            .json(&json!({"set": "2031-05-06T07:08:09Z", "freeze": true}))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.body["now"], "2031-05-06T07:08:09Z");
+    let bad = to_resp(
+        emu.http
+            .post(format!("{}/_emulator/clock", emu.base))
+            .json(&json!({"advance_ms": -5}))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    // Error bodies carry the emulator's date.
+    let r = emu.get("/users/nobody@contoso.com").await;
+    assert_eq!(
+        r.body["error"]["innerError"]["date"], "2031-05-06T07:08:09",
+        "{}",
+        r.text
+    );
 }

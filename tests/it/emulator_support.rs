@@ -157,6 +157,41 @@ impl Emu {
         self.send(reqwest::Method::DELETE, path, None, &[]).await
     }
 
+    /// Stop the emulator's clock (`POST /_emulator/clock {"freeze": true}`).
+    pub async fn freeze(&self) {
+        let r = to_resp(
+            self.http
+                .post(format!("{}/_emulator/clock", self.base))
+                .json(&serde_json::json!({ "freeze": true }))
+                .send()
+                .await
+                .expect("clock request"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["frozen"], true, "{}", r.text);
+    }
+
+    /// Move the emulator's clock forward through `POST /_emulator/clock` (the emulator
+    /// must have been started with `test_clock`).
+    pub async fn advance(&self, ms: u64) {
+        let r = to_resp(
+            self.http
+                .post(format!("{}/_emulator/clock", self.base))
+                .json(&serde_json::json!({ "advance_ms": ms }))
+                .send()
+                .await
+                .expect("clock request"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            r.body["offset_ms"].as_i64().unwrap_or(0) >= ms as i64,
+            "{}",
+            r.text
+        );
+    }
+
     /// Create a user `name@contoso.com`; returns its id.
     pub async fn user(&self, name: &str) -> String {
         let r = self.post("/users", new_user(name)).await;

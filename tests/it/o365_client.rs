@@ -370,12 +370,15 @@ async fn faults_and_replication_lag_still_converge_without_duplicates() {
     cfg.fault_rate = 0.05;
     cfg.replication_lag_ms = 500;
     cfg.seed = 7;
+    cfg.test_clock = true;
     let env = start(cfg).await;
     let conn = env.connect().await;
     let (u, g, per_group) = (300usize, 30usize, 15usize);
     let (_state, changes) = populate(&conn, u, g, per_group).await;
     assert!(env.emu.stats().faults > 0, "faults were injected");
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    env.emu
+        .advance_clock(std::time::Duration::from_millis(500))
+        .expect("test clock");
     let o = read_all(&conn).await;
     assert_eq!(o.users.len(), u, "no duplicate or missing users");
     let names: BTreeSet<&str> = o.groups.iter().map(|gr| gr.name.as_str()).collect();

@@ -387,7 +387,8 @@ async fn corrupt_or_foreign_snapshots_fall_back_to_a_full_read() {
 #[tokio::test]
 async fn expired_delta_tokens_fall_back_to_a_full_read() {
     let env = start(EmulatorConfig {
-        delta_token_ttl_secs: 1,
+        delta_token_ttl_secs: 60,
+        test_clock: true,
         ..config()
     })
     .await;
@@ -395,7 +396,9 @@ async fn expired_delta_tokens_fall_back_to_a_full_read() {
     let sc = scope(&["A"]);
     let conn = cached(&env).await;
     let (first, _) = conn.read_reporting(&sc).await.expect("read");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    env.emu
+        .advance_clock(std::time::Duration::from_secs(61))
+        .expect("test clock");
     let (o, kind) = conn.read_reporting(&sc).await.expect("read");
     assert!(
         matches!(&kind, ReadKind::Full(Some(why)) if why.contains("410") || why.contains("syncStateNotFound")),
