@@ -70,13 +70,13 @@ fn matches(
             return false;
         }
     }
-    if let Some(action) = &args.action
-        && !serde_json::to_value(r.action).is_ok_and(|v| v.as_str() == Some(action.as_str()))
+    if let Some(action) = args.action
+        && r.action != action
     {
         return false;
     }
-    if let Some(result) = &args.result
-        && &r.result != result
+    if let Some(result) = args.result
+        && r.result != result
     {
         return false;
     }
@@ -123,28 +123,14 @@ fn bad_time(s: &str) -> String {
     )
 }
 
-fn action_word(r: &ReportRecord) -> String {
-    serde_json::to_value(r.action)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
-fn object_word(r: &ReportRecord) -> String {
-    serde_json::to_value(r.object)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 fn columns(r: &ReportRecord) -> [String; 9] {
     [
         r.time.clone(),
         r.app.clone(),
-        object_word(r),
+        r.object.as_str().to_string(),
         r.key.clone(),
-        action_word(r),
-        r.result.clone(),
+        r.action.as_str().to_string(),
+        r.result.as_str().to_string(),
         r.commit.clone().unwrap_or_default(),
         r.request_id.clone().unwrap_or_default(),
         r.error.clone().unwrap_or_default(),

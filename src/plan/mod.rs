@@ -5,6 +5,7 @@
 //! (`format_version` "1"), documented in `docs/plan-format.md`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,9 +35,23 @@ pub struct Plan {
     pub deletion_guards: Vec<DeletionGuard>,
 }
 
-/// What kind of object a change is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What kind of object a change is about. One spelling each: [`ObjectKind::as_str`],
+/// serde and the command line all use the snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum ObjectKind {
     User,
     Group,
@@ -44,9 +59,23 @@ pub enum ObjectKind {
     License,
 }
 
-/// What a change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What a change does. One spelling each: [`Action::as_str`], serde and the command
+/// line (`report --action`) all use the snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Action {
     Create,
     Update,
@@ -55,6 +84,62 @@ pub enum Action {
     Delete,
     Add,
     Remove,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 4] = [
+        ObjectKind::User,
+        ObjectKind::Group,
+        ObjectKind::Membership,
+        ObjectKind::License,
+    ];
+
+    /// The one spelling of this kind (JSON, report log, command line, messages).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::User => "user",
+            ObjectKind::Group => "group",
+            ObjectKind::Membership => "membership",
+            ObjectKind::License => "license",
+        }
+    }
+}
+
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Create,
+        Action::Update,
+        Action::Enable,
+        Action::Disable,
+        Action::Delete,
+        Action::Add,
+        Action::Remove,
+    ];
+
+    /// The one spelling of this action (JSON, report log, command line, messages).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Enable => "enable",
+            Action::Disable => "disable",
+            Action::Delete => "delete",
+            Action::Add => "add",
+            Action::Remove => "remove",
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One change to one live object.
@@ -84,6 +169,15 @@ pub struct Change {
     pub after: Option<BTreeMap<String, Value>>,
     /// Why roster plans this change, in words.
     pub reason: String,
+}
+
+/// What a reader must fetch beyond users: the connector reads all users and groups it
+/// can see (the planner applies the management scope), but member lists only of the
+/// groups named here, so that reads cost what the repository needs.
+#[derive(Debug, Clone, Default)]
+pub struct ReadScope {
+    /// Groups whose members are wanted; `None` means every group.
+    pub member_groups: Option<std::collections::BTreeSet<String>>,
 }
 
 /// A change a provisioning switch forbids.
@@ -210,5 +304,27 @@ impl Summary {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `as_str`, serde and clap spell every action and kind the same way.
+    #[test]
+    fn one_spelling_each() {
+        use clap::ValueEnum;
+        for a in Action::ALL {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+            assert_eq!(a.to_possible_value().unwrap().get_name(), a.as_str());
+            assert_eq!(Action::from_str(a.as_str(), false), Ok(a));
+        }
+        assert_eq!(Action::value_variants().len(), Action::ALL.len());
+        for k in ObjectKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(k.to_possible_value().unwrap().get_name(), k.as_str());
+        }
+        assert_eq!(ObjectKind::value_variants().len(), ObjectKind::ALL.len());
     }
 }

@@ -138,3 +138,68 @@ fn acme_against_empty_apps() {
     let d = example("acme");
     insta::assert_snapshot!("acme", wire(&d, &empty_live(&d)));
 }
+
+/// `report --action` and `--result` take only the spellings the report log writes: a
+/// typo is a usage error naming the valid values, not a filter that matches nothing.
+#[test]
+fn report_filters_reject_unknown_values_naming_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("reports.jsonl");
+    let now = time::macros::datetime!(2026-01-02 03:04:05 UTC);
+    let (d, obs) = fixture();
+    let p = run(&d, &obs);
+    let mut text = String::new();
+    for (c, r) in p.changes.iter().zip([
+        ChangeResult::Applied {
+            id: None,
+            request_id: None,
+        },
+        ChangeResult::Failed {
+            error: "no".into(),
+            request_id: None,
+        },
+    ]) {
+        text.push_str(&serde_json::to_string(&ReportRecord::new(c, &r, None, now)).unwrap());
+        text.push('\n');
+    }
+    std::fs::write(&log, text).unwrap();
+    let log_arg = log.to_str().unwrap();
+
+    let bad = crate::support::roster(
+        dir.path(),
+        &["report", "--report-log", log_arg, "--action", "crate"],
+        &[],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.all());
+    for word in roster::plan::Action::ALL {
+        assert!(bad.stderr.contains(word.as_str()), "{}", bad.stderr);
+    }
+    let bad = crate::support::roster(
+        dir.path(),
+        &["report", "--report-log", log_arg, "--result", "failure"],
+        &[],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.all());
+    for word in roster::engine::report_log::Outcome::ALL {
+        assert!(bad.stderr.contains(word.as_str()), "{}", bad.stderr);
+    }
+
+    let first = p.changes[0].action.as_str();
+    let ok = crate::support::roster(
+        dir.path(),
+        &[
+            "report",
+            "--report-log",
+            log_arg,
+            "--action",
+            first,
+            "--result",
+            "applied",
+            "--format",
+            "csv",
+        ],
+        &[],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.all());
+    assert_eq!(ok.stdout.lines().count(), 2, "header + one: {}", ok.stdout);
+}
