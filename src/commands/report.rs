@@ -9,6 +9,7 @@ use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::engine::report_log::{ReportRecord, read_all};
+use crate::plan::{Member, MembershipKey, ObjectKind};
 
 /// The default report log under a repository root.
 pub fn default_log_path(root: &Path) -> std::path::PathBuf {
@@ -64,7 +65,16 @@ fn matches(
     }
     if let Some(user) = &args.user {
         // A user's own changes (key = username) and the membership changes naming them.
-        let member = r.key.rsplit_once('/').map(|(_, m)| m);
+        let member = match r.object {
+            ObjectKind::Membership => match MembershipKey::parse(&r.key) {
+                Ok(MembershipKey {
+                    member: Member::User(m),
+                    ..
+                }) => Some(m),
+                _ => None,
+            },
+            _ => None,
+        };
         if !r.key.eq_ignore_ascii_case(user) && member.is_none_or(|m| !m.eq_ignore_ascii_case(user))
         {
             return false;

@@ -180,6 +180,84 @@ pub struct ReadScope {
     pub member_groups: Option<std::collections::BTreeSet<String>>,
 }
 
+/// The member of a membership: a user (by username or live login) or a nested group.
+/// Written `NAME` or `group:NAME`, the one spelling used in plans, keys and repositories.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Member {
+    User(String),
+    Group(String),
+}
+
+impl Member {
+    /// `group:NAME` is a group, anything else a user.
+    pub fn parse(s: &str) -> Member {
+        match s.strip_prefix("group:") {
+            Some(g) => Member::Group(g.to_string()),
+            None => Member::User(s.to_string()),
+        }
+    }
+
+    /// The username or group name, without the `group:` prefix.
+    pub fn name(&self) -> &str {
+        match self {
+            Member::User(n) | Member::Group(n) => n,
+        }
+    }
+
+    /// `user:NAME` or `group:NAME`: the label of the object this member is, as used for
+    /// dependencies between changes and plan fingerprints.
+    pub fn label(&self) -> String {
+        match self {
+            Member::User(n) => format!("user:{n}"),
+            Member::Group(n) => format!("group:{n}"),
+        }
+    }
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Member::User(n) => f.write_str(n),
+            Member::Group(n) => write!(f, "group:{n}"),
+        }
+    }
+}
+
+/// The group and member of a membership change: from its `group` and `member` fields,
+/// or else from its key `GROUP/MEMBER`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MembershipKey {
+    pub group: String,
+    pub member: Member,
+}
+
+impl MembershipKey {
+    /// Parses `GROUP/MEMBER`. A nested-group member (`GROUP/group:NAME`) splits at the
+    /// first `/group:`, a user member at the last `/` (group names may hold a slash,
+    /// usernames do not). An empty group or member is an error naming the key.
+    pub fn parse(key: &str) -> Result<MembershipKey, String> {
+        let split = match key.find("/group:") {
+            Some(at) => Some((&key[..at], &key[at + 1..])),
+            None => key.rsplit_once('/'),
+        };
+        match split {
+            Some((g, m)) if !g.is_empty() && !m.is_empty() && m != "group:" => Ok(MembershipKey {
+                group: g.to_string(),
+                member: Member::parse(m),
+            }),
+            _ => Err(format!(
+                "membership key `{key}` is not GROUP/MEMBER (MEMBER a username or group:NAME)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for MembershipKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.group, self.member)
+    }
+}
+
 /// A change a provisioning switch forbids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
@@ -274,6 +352,26 @@ impl Change {
     }
 }
 
+impl Change {
+    /// The group and member of a membership change; an error (in words) for other
+    /// changes or when neither the fields nor the key name both.
+    pub fn membership(&self) -> Result<MembershipKey, String> {
+        if self.object != ObjectKind::Membership {
+            return Err(format!(
+                "{} {} {} is not a membership change",
+                self.object, self.action, self.key
+            ));
+        }
+        match (&self.group, &self.member) {
+            (Some(g), Some(m)) if !g.is_empty() && !m.is_empty() => Ok(MembershipKey {
+                group: g.clone(),
+                member: Member::parse(m),
+            }),
+            _ => MembershipKey::parse(&self.key),
+        }
+    }
+}
+
 impl Summary {
     pub fn of(changes: &[Change]) -> Summary {
         let mut s = Summary::default();
@@ -310,6 +408,26 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn membership_keys_parse_one_way() {
+        let k = MembershipKey::parse("staff/alice").unwrap();
+        assert_eq!(k.group, "staff");
+        assert_eq!(k.member, Member::User("alice".into()));
+        assert_eq!(k.to_string(), "staff/alice");
+        let k = MembershipKey::parse("Sales/EMEA/group:Sales/EMEA/North").unwrap();
+        assert_eq!(k.group, "Sales/EMEA");
+        assert_eq!(k.member, Member::Group("Sales/EMEA/North".into()));
+        assert_eq!(k.to_string(), "Sales/EMEA/group:Sales/EMEA/North");
+        let k = MembershipKey::parse("Sales/EMEA/bob").unwrap();
+        assert_eq!((k.group.as_str(), k.member.name()), ("Sales/EMEA", "bob"));
+        for bad in ["", "staff", "/alice", "staff/", "staff/group:", "/group:x"] {
+            let e = MembershipKey::parse(bad).unwrap_err();
+            assert!(e.contains(&format!("`{bad}`")), "{e}");
+        }
+        assert_eq!(Member::parse("group:x").label(), "group:x");
+        assert_eq!(Member::parse("x").label(), "user:x");
+    }
 
     /// `as_str`, serde and clap spell every action and kind the same way.
     #[test]

@@ -17,7 +17,7 @@ use super::http::{
 use super::read::{USER_ATTRIBUTES, USER_SELECT};
 use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
 use crate::desired::{GroupKind, Office365App, User};
-use crate::plan::{Action, Change, ObjectKind, Phase};
+use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Phase};
 
 /// Rounds of "create, then look up what an ambiguous failure left behind".
 const CREATE_ROUNDS: usize = 4;
@@ -899,21 +899,10 @@ impl<'a> Applier<'a> {
 
     // ----- memberships --------------------------------------------------------------
 
-    /// The group name and member reference of a membership change.
-    fn membership_parts(c: &Change) -> Option<(String, String)> {
-        match (&c.group, &c.member) {
-            (Some(g), Some(m)) => Some((g.clone(), m.clone())),
-            _ => c
-                .key
-                .split_once('/')
-                .map(|(g, m)| (g.to_string(), m.to_string())),
-        }
-    }
-
-    fn member_id(&self, member: &str) -> Result<String, Unresolved> {
-        match member.strip_prefix("group:") {
-            Some(g) => self.group_id(g, None),
-            None => self.user_id(member, None),
+    fn member_id(&self, member: &Member) -> Result<String, Unresolved> {
+        match member {
+            Member::Group(g) => self.group_id(g, None),
+            Member::User(u) => self.user_id(u, None),
         }
     }
 
@@ -922,15 +911,12 @@ impl<'a> Applier<'a> {
         let mut out = Vec::new();
         for &i in idx {
             let c = self.change(i);
-            let Some((group, member)) = Self::membership_parts(c) else {
-                self.report(
-                    i,
-                    fail(format!(
-                        "membership change {} names no group and member",
-                        c.key
-                    )),
-                );
-                continue;
+            let MembershipKey { group, member } = match c.membership() {
+                Ok(k) => k,
+                Err(e) => {
+                    self.report(i, fail(e));
+                    continue;
+                }
             };
             let gid = match self.group_id(&group, None) {
                 Ok(g) => g,

@@ -19,7 +19,7 @@ use super::discovery::{Capabilities, GROUP_SCHEMA, USER_SCHEMA};
 use super::http::{Client, PATCH_OP, ScimError, filter_literal, path_segment};
 use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
 use crate::desired::{ScimApp, User};
-use crate::plan::{Action, Change, ObjectKind, Phase};
+use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Phase};
 
 /// The schema URN of bulk requests.
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -883,24 +883,23 @@ impl<'a> Applier<'a> {
         let mut per_group: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
         for &i in idx {
             let c = self.change(i);
-            let Some(group) = c.group.as_deref() else {
-                self.report(i, &fail(format!("membership {} names no group", c.key)));
-                continue;
+            let MembershipKey { group, member } = match c.membership() {
+                Ok(k) => k,
+                Err(e) => {
+                    self.report(i, &fail(e));
+                    continue;
+                }
             };
-            let Some(member) = c.member.as_deref() else {
-                self.report(i, &fail(format!("membership {} names no member", c.key)));
-                continue;
-            };
-            let gid = match self.group_id(group, None) {
+            let gid = match self.group_id(&group, None) {
                 Ok(id) => id,
                 Err(r) => {
                     self.report(i, &r);
                     continue;
                 }
             };
-            let mid = match member.strip_prefix("group:") {
-                Some(g) => self.group_id(g, c.id.as_ref()),
-                None => self.member_user_id(member, c.id.as_ref()),
+            let mid = match &member {
+                Member::Group(g) => self.group_id(g, c.id.as_ref()),
+                Member::User(u) => self.member_user_id(u, c.id.as_ref()),
             };
             match mid {
                 Ok(mid) => per_group.entry(gid).or_default().push((mid, i)),
