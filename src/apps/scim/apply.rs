@@ -304,13 +304,7 @@ impl<'a> Applier<'a> {
 
     /// Applies all changes, phase by phase; never stops at the first failure.
     pub(crate) async fn apply(mut self) {
-        for phase in Phase::APPLY_ORDER {
-            let idx: Vec<usize> = (0..self.input.changes.len())
-                .filter(|&i| self.change(i).phase() == phase)
-                .collect();
-            if idx.is_empty() {
-                continue;
-            }
+        for (phase, idx) in crate::apps::kit::driver::phases(self.input.changes) {
             match phase {
                 Phase::MembershipAdds | Phase::MembershipRemoves => self.memberships(&idx).await,
                 Phase::Licenses | Phase::Other => {
