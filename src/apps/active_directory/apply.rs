@@ -265,10 +265,7 @@ impl<'a> Applier<'a> {
                 self.delete_dn(&dn).await?;
                 Ok(change.id.clone())
             }
-            (object, action) => bail!(
-                "{object:?} {action:?} is not supported by active_directory app {}",
-                self.app.name
-            ),
+            (object, action) => bail!("{object} {action} is not supported by active_directory"),
         }
     }
 

@@ -266,8 +266,7 @@ impl<'a> Applier<'a> {
             return Ok(id.clone());
         }
         Err(Unresolved::Missing(format!(
-            "user {key} has no live object in app {}",
-            self.app.name
+            "user {key} has no live object"
         )))
     }
 
@@ -282,8 +281,7 @@ impl<'a> Applier<'a> {
             return Ok(id.clone());
         }
         Err(Unresolved::Missing(format!(
-            "group {name} has no live object in app {}",
-            self.app.name
+            "group {name} has no live object"
         )))
     }
 
@@ -840,10 +838,7 @@ impl<'a> Applier<'a> {
             let Some(sku_id) = sku_ids.get(&sku.to_ascii_uppercase()) else {
                 self.report(
                     i,
-                    fail(format!(
-                        "SKU {sku} is not subscribed in the tenant of app {}",
-                        self.app.name
-                    )),
+                    fail(format!("SKU {sku} is not subscribed in the tenant")),
                 );
                 continue;
             };

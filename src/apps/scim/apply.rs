@@ -453,12 +453,9 @@ impl<'a> Applier<'a> {
         if let Some(id) = self.user_ids.get(&key.to_lowercase()) {
             return Ok(id.clone());
         }
-        fallback.cloned().ok_or_else(|| {
-            fail(format!(
-                "user {key} has no live object in app {}",
-                self.app.name
-            ))
-        })
+        fallback
+            .cloned()
+            .ok_or_else(|| fail(format!("user {key} has no live object")))
     }
 
     fn group_id(&self, name: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
@@ -470,12 +467,9 @@ impl<'a> Applier<'a> {
         if let Some(id) = self.group_ids.get(name) {
             return Ok(id.clone());
         }
-        fallback.cloned().ok_or_else(|| {
-            fail(format!(
-                "group {name} has no live object in app {}",
-                self.app.name
-            ))
-        })
+        fallback
+            .cloned()
+            .ok_or_else(|| fail(format!("group {name} has no live object")))
     }
 
     fn resource_path(endpoint: &str, id: &str) -> String {
@@ -619,8 +613,8 @@ impl<'a> Applier<'a> {
                 "description" => {
                     return fail(format!(
                         "group {}: the SCIM service's Group schema has no description attribute \
-                         (leave `description` out of groups bound to app {})",
-                        c.key, self.app.name
+                         (leave `description` out of groups bound to this app)",
+                        c.key
                     ));
                 }
                 other => {
