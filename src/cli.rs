@@ -195,10 +195,12 @@ pub struct ReportArgs {
     pub since: Option<String>,
     #[arg(long)]
     pub until: Option<String>,
-    #[arg(long)]
-    pub action: Option<String>,
-    #[arg(long)]
-    pub result: Option<String>,
+    /// Only changes with this action.
+    #[arg(long, value_enum)]
+    pub action: Option<crate::plan::Action>,
+    /// Only changes with this outcome.
+    #[arg(long, value_enum)]
+    pub result: Option<crate::engine::report_log::Outcome>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     #[arg(long, value_name = "PATH")]

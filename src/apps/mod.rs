@@ -72,14 +72,9 @@ pub struct ApplyInput<'a> {
     pub observed: &'a ObservedApp,
 }
 
-/// What a reader must fetch beyond users: the connector reads all users and groups it
-/// can see (the planner applies the management scope), but member lists only of the
-/// groups named here, so that reads cost what the repository needs.
-#[derive(Debug, Clone, Default)]
-pub struct ReadScope {
-    /// Groups whose members are wanted; `None` means every group.
-    pub member_groups: Option<std::collections::BTreeSet<String>>,
-}
+/// What a reader must fetch; computed from the repository by
+/// [`crate::plan::planner::read_scope`].
+pub use crate::plan::ReadScope;
 
 /// Adds the PEM certificates of an app's `tls.ca_file` to an HTTP client's trusted
 /// roots (shared by the HTTP connectors); errors name the app and the file.

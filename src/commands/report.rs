@@ -9,6 +9,7 @@ use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::engine::report_log::{ReportRecord, read_all};
+use crate::plan::{Member, MembershipKey, ObjectKind};
 
 /// The default report log under a repository root.
 pub fn default_log_path(root: &Path) -> std::path::PathBuf {
@@ -64,19 +65,28 @@ fn matches(
     }
     if let Some(user) = &args.user {
         // A user's own changes (key = username) and the membership changes naming them.
-        let member = r.key.rsplit_once('/').map(|(_, m)| m);
+        let member = match r.object {
+            ObjectKind::Membership => match MembershipKey::parse(&r.key) {
+                Ok(MembershipKey {
+                    member: Member::User(m),
+                    ..
+                }) => Some(m),
+                _ => None,
+            },
+            _ => None,
+        };
         if !r.key.eq_ignore_ascii_case(user) && member.is_none_or(|m| !m.eq_ignore_ascii_case(user))
         {
             return false;
         }
     }
-    if let Some(action) = &args.action
-        && !serde_json::to_value(r.action).is_ok_and(|v| v.as_str() == Some(action.as_str()))
+    if let Some(action) = args.action
+        && r.action != action
     {
         return false;
     }
-    if let Some(result) = &args.result
-        && &r.result != result
+    if let Some(result) = args.result
+        && r.result != result
     {
         return false;
     }
@@ -123,28 +133,14 @@ fn bad_time(s: &str) -> String {
     )
 }
 
-fn action_word(r: &ReportRecord) -> String {
-    serde_json::to_value(r.action)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
-fn object_word(r: &ReportRecord) -> String {
-    serde_json::to_value(r.object)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
-}
-
 fn columns(r: &ReportRecord) -> [String; 9] {
     [
         r.time.clone(),
         r.app.clone(),
-        object_word(r),
+        r.object.as_str().to_string(),
         r.key.clone(),
-        action_word(r),
-        r.result.clone(),
+        r.action.as_str().to_string(),
+        r.result.as_str().to_string(),
         r.commit.clone().unwrap_or_default(),
         r.request_id.clone().unwrap_or_default(),
         r.error.clone().unwrap_or_default(),

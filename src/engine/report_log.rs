@@ -18,6 +18,39 @@ use time::format_description::well_known::Rfc3339;
 use crate::apps::{ChangeResult, OutcomeSink};
 use crate::plan::{Action, Change, ObjectKind};
 
+/// How a change ended, as the report log and `report --result` spell it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Outcome {
+    Applied,
+    Failed,
+    Skipped,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Applied, Outcome::Failed, Outcome::Skipped];
+
+    /// The one spelling of this outcome.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    pub fn of(result: &ChangeResult) -> Outcome {
+        match result {
+            ChangeResult::Applied { .. } => Outcome::Applied,
+            ChangeResult::Failed { .. } => Outcome::Failed,
+            ChangeResult::SkippedDependency { .. } => Outcome::Skipped,
+        }
+    }
+}
+
 /// One line of the report log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportRecord {
@@ -28,8 +61,7 @@ pub struct ReportRecord {
     pub object: ObjectKind,
     pub key: String,
     pub action: Action,
-    /// `applied`, `failed` or `skipped`.
-    pub result: String,
+    pub result: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,21 +78,16 @@ impl ReportRecord {
         commit: Option<String>,
         now: OffsetDateTime,
     ) -> Self {
-        let (result_word, error, request_id, id) = match result {
+        let (error, request_id, id) = match result {
             ChangeResult::Applied { id, request_id } => (
-                "applied",
                 None,
                 request_id.clone(),
                 id.clone().or_else(|| change.id.clone()),
             ),
-            ChangeResult::Failed { error, request_id } => (
-                "failed",
-                Some(error.clone()),
-                request_id.clone(),
-                change.id.clone(),
-            ),
+            ChangeResult::Failed { error, request_id } => {
+                (Some(error.clone()), request_id.clone(), change.id.clone())
+            }
             ChangeResult::SkippedDependency { on } => (
-                "skipped",
                 Some(format!("not attempted: {on} failed")),
                 None,
                 change.id.clone(),
@@ -76,7 +103,7 @@ impl ReportRecord {
             object: change.object,
             key: change.key.clone(),
             action: change.action,
-            result: result_word.to_string(),
+            result: Outcome::of(result),
             error,
             request_id,
             id,
@@ -234,11 +261,11 @@ mod tests {
         let recs = read_all(&path).unwrap();
         assert_eq!(recs.len(), 3);
         assert_eq!(recs[0].key, "alice");
-        assert_eq!(recs[0].result, "applied");
+        assert_eq!(recs[0].result, Outcome::Applied);
         assert_eq!(recs[0].id.as_deref(), Some("1"));
-        assert_eq!(recs[1].result, "failed");
+        assert_eq!(recs[1].result, Outcome::Failed);
         assert_eq!(recs[1].request_id.as_deref(), Some("r1"));
-        assert_eq!(recs[2].result, "skipped");
+        assert_eq!(recs[2].result, Outcome::Skipped);
         assert_eq!(recs[0].commit.as_deref(), Some("abc"));
         assert!(recs[0].time.ends_with('Z'));
         assert_eq!(

@@ -5,6 +5,7 @@
 //! (`format_version` "1"), documented in `docs/plan-format.md`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,9 +37,23 @@ pub struct Plan {
     pub deletion_guards: Vec<DeletionGuard>,
 }
 
-/// What kind of object a change is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What kind of object a change is about. One spelling each: [`ObjectKind::as_str`],
+/// serde and the command line all use the snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum ObjectKind {
     User,
     Group,
@@ -46,9 +61,23 @@ pub enum ObjectKind {
     License,
 }
 
-/// What a change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What a change does. One spelling each: [`Action::as_str`], serde and the command
+/// line (`report --action`) all use the snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Action {
     Create,
     Update,
@@ -57,6 +86,62 @@ pub enum Action {
     Delete,
     Add,
     Remove,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 4] = [
+        ObjectKind::User,
+        ObjectKind::Group,
+        ObjectKind::Membership,
+        ObjectKind::License,
+    ];
+
+    /// The one spelling of this kind (JSON, report log, command line, messages).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::User => "user",
+            ObjectKind::Group => "group",
+            ObjectKind::Membership => "membership",
+            ObjectKind::License => "license",
+        }
+    }
+}
+
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Create,
+        Action::Update,
+        Action::Enable,
+        Action::Disable,
+        Action::Delete,
+        Action::Add,
+        Action::Remove,
+    ];
+
+    /// The one spelling of this action (JSON, report log, command line, messages).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Enable => "enable",
+            Action::Disable => "disable",
+            Action::Delete => "delete",
+            Action::Add => "add",
+            Action::Remove => "remove",
+        }
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One change to one live object.
@@ -86,6 +171,93 @@ pub struct Change {
     pub after: Option<BTreeMap<String, Value>>,
     /// Why roster plans this change, in words.
     pub reason: String,
+}
+
+/// What a reader must fetch beyond users: the connector reads all users and groups it
+/// can see (the planner applies the management scope), but member lists only of the
+/// groups named here, so that reads cost what the repository needs.
+#[derive(Debug, Clone, Default)]
+pub struct ReadScope {
+    /// Groups whose members are wanted; `None` means every group.
+    pub member_groups: Option<std::collections::BTreeSet<String>>,
+}
+
+/// The member of a membership: a user (by username or live login) or a nested group.
+/// Written `NAME` or `group:NAME`, the one spelling used in plans, keys and repositories.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Member {
+    User(String),
+    Group(String),
+}
+
+impl Member {
+    /// `group:NAME` is a group, anything else a user.
+    pub fn parse(s: &str) -> Member {
+        match s.strip_prefix("group:") {
+            Some(g) => Member::Group(g.to_string()),
+            None => Member::User(s.to_string()),
+        }
+    }
+
+    /// The username or group name, without the `group:` prefix.
+    pub fn name(&self) -> &str {
+        match self {
+            Member::User(n) | Member::Group(n) => n,
+        }
+    }
+
+    /// `user:NAME` or `group:NAME`: the label of the object this member is, as used for
+    /// dependencies between changes and plan fingerprints.
+    pub fn label(&self) -> String {
+        match self {
+            Member::User(n) => format!("user:{n}"),
+            Member::Group(n) => format!("group:{n}"),
+        }
+    }
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Member::User(n) => f.write_str(n),
+            Member::Group(n) => write!(f, "group:{n}"),
+        }
+    }
+}
+
+/// The group and member of a membership change: from its `group` and `member` fields,
+/// or else from its key `GROUP/MEMBER`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MembershipKey {
+    pub group: String,
+    pub member: Member,
+}
+
+impl MembershipKey {
+    /// Parses `GROUP/MEMBER`. A nested-group member (`GROUP/group:NAME`) splits at the
+    /// first `/group:`, a user member at the last `/` (group names may hold a slash,
+    /// usernames do not). An empty group or member is an error naming the key.
+    pub fn parse(key: &str) -> Result<MembershipKey, String> {
+        let split = match key.find("/group:") {
+            Some(at) => Some((&key[..at], &key[at + 1..])),
+            None => key.rsplit_once('/'),
+        };
+        match split {
+            Some((g, m)) if !g.is_empty() && !m.is_empty() && m != "group:" => Ok(MembershipKey {
+                group: g.to_string(),
+                member: Member::parse(m),
+            }),
+            _ => Err(format!(
+                "membership key `{key}` is not GROUP/MEMBER (MEMBER a username or group:NAME)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for MembershipKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.group, self.member)
+    }
 }
 
 /// A change a provisioning switch forbids.
@@ -182,6 +354,26 @@ impl Change {
     }
 }
 
+impl Change {
+    /// The group and member of a membership change; an error (in words) for other
+    /// changes or when neither the fields nor the key name both.
+    pub fn membership(&self) -> Result<MembershipKey, String> {
+        if self.object != ObjectKind::Membership {
+            return Err(format!(
+                "{} {} {} is not a membership change",
+                self.object, self.action, self.key
+            ));
+        }
+        match (&self.group, &self.member) {
+            (Some(g), Some(m)) if !g.is_empty() && !m.is_empty() => Ok(MembershipKey {
+                group: g.clone(),
+                member: Member::parse(m),
+            }),
+            _ => MembershipKey::parse(&self.key),
+        }
+    }
+}
+
 impl Summary {
     pub fn of(changes: &[Change]) -> Summary {
         let mut s = Summary::default();
@@ -212,5 +404,47 @@ impl Summary {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_keys_parse_one_way() {
+        let k = MembershipKey::parse("staff/alice").unwrap();
+        assert_eq!(k.group, "staff");
+        assert_eq!(k.member, Member::User("alice".into()));
+        assert_eq!(k.to_string(), "staff/alice");
+        let k = MembershipKey::parse("Sales/EMEA/group:Sales/EMEA/North").unwrap();
+        assert_eq!(k.group, "Sales/EMEA");
+        assert_eq!(k.member, Member::Group("Sales/EMEA/North".into()));
+        assert_eq!(k.to_string(), "Sales/EMEA/group:Sales/EMEA/North");
+        let k = MembershipKey::parse("Sales/EMEA/bob").unwrap();
+        assert_eq!((k.group.as_str(), k.member.name()), ("Sales/EMEA", "bob"));
+        for bad in ["", "staff", "/alice", "staff/", "staff/group:", "/group:x"] {
+            let e = MembershipKey::parse(bad).unwrap_err();
+            assert!(e.contains(&format!("`{bad}`")), "{e}");
+        }
+        assert_eq!(Member::parse("group:x").label(), "group:x");
+        assert_eq!(Member::parse("x").label(), "user:x");
+    }
+
+    /// `as_str`, serde and clap spell every action and kind the same way.
+    #[test]
+    fn one_spelling_each() {
+        use clap::ValueEnum;
+        for a in Action::ALL {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+            assert_eq!(a.to_possible_value().unwrap().get_name(), a.as_str());
+            assert_eq!(Action::from_str(a.as_str(), false), Ok(a));
+        }
+        assert_eq!(Action::value_variants().len(), Action::ALL.len());
+        for k in ObjectKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(k.to_possible_value().unwrap().get_name(), k.as_str());
+        }
+        assert_eq!(ObjectKind::value_variants().len(), ObjectKind::ALL.len());
     }
 }

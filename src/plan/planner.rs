@@ -13,11 +13,11 @@ use std::fmt;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde_json::Value;
 
-use crate::apps::ReadScope;
 use crate::desired::{App, DesiredState, MemberRef, SecretRef, User, parse_member};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 use crate::plan::{
-    Action, Change, DeletionGuard, FORMAT_VERSION, ObjectKind, Plan, Skipped, Summary, Warning,
+    Action, Change, DeletionGuard, FORMAT_VERSION, ObjectKind, Plan, ReadScope, Skipped, Summary,
+    Warning,
 };
 
 /// Everything the planner needs; nothing else influences the plan.

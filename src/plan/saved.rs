@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::desired::{App, DesiredState};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 use crate::plan::planner::login_for;
-use crate::plan::{Action, Change, FORMAT_VERSION, ObjectKind, Plan};
+use crate::plan::{Action, Change, FORMAT_VERSION, Member, ObjectKind, Plan};
 
 /// The version of the saved-plan file layout this build writes and reads.
 pub const SAVED_PLAN_VERSION: &str = "1";
@@ -230,14 +230,12 @@ fn dependencies(
             out.push(format!("group:{name}"));
         }
         ObjectKind::Membership => {
-            if let Some(g) = &c.group {
-                out.push(format!("group:{g}"));
-                out.push(format!("members:{g}"));
-            }
-            if let Some(m) = &c.member {
-                match m.strip_prefix("group:") {
-                    Some(name) => out.push(format!("group:{name}")),
-                    None => out.push(user_label(c.id.as_deref(), m)),
+            if let Ok(k) = c.membership() {
+                out.push(format!("group:{}", k.group));
+                out.push(format!("members:{}", k.group));
+                match &k.member {
+                    Member::Group(name) => out.push(format!("group:{name}")),
+                    Member::User(m) => out.push(user_label(c.id.as_deref(), m)),
                 }
             }
         }
@@ -341,7 +339,16 @@ impl SavedPlan {
                  {FORMAT_VERSION:?}"
             );
         }
-        serde_json::from_value(value).context("the plan file is damaged or incomplete")
+        let saved: SavedPlan =
+            serde_json::from_value(value).context("the plan file is damaged or incomplete")?;
+        for c in &saved.plan.changes {
+            if c.object == ObjectKind::Membership
+                && let Err(e) = c.membership()
+            {
+                bail!("the plan file is damaged: app {}: {e}", c.app);
+            }
+        }
+        Ok(saved)
     }
 
     /// Whether the plan may still be applied: the same desired state (by content), the

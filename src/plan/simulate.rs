@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::desired::{App, DesiredState};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 use crate::plan::planner::login_for;
-use crate::plan::{Action, Change, ObjectKind, Plan};
+use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Plan};
 
 /// Apply every change of `plan` to `observed` (by app name). Changes for apps that are
 /// not in `observed` and changes whose object cannot be found are ignored, like a
@@ -203,24 +203,24 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
             }
         }
         (ObjectKind::Membership, action) => {
-            let (Some(group), Some(member)) = (&c.group, &c.member) else {
+            let Ok(MembershipKey { group, member }) = c.membership() else {
                 return;
             };
             let member_id = match &c.id {
                 Some(id) => Some(id.clone()),
-                None => match member.strip_prefix("group:") {
-                    Some(name) => obs
+                None => match &member {
+                    Member::Group(name) => obs
                         .groups
                         .iter()
-                        .find(|g| g.name == name)
+                        .find(|g| &g.name == name)
                         .map(|g| g.id.clone()),
-                    None => {
+                    Member::User(member) => {
                         find_user(obs, app, desired, None, member).map(|i| obs.users[i].id.clone())
                     }
                 },
             };
             let Some(member_id) = member_id else { return };
-            if let Some(g) = find_group(obs, None, group) {
+            if let Some(g) = find_group(obs, None, &group) {
                 if action == Action::Add {
                     g.member_ids.insert(member_id);
                 } else {

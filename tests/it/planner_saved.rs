@@ -175,3 +175,43 @@ fn bad_files_are_refused_with_a_clear_error() {
     let err = SavedPlan::from_json(&text).unwrap_err();
     assert!(format!("{err:#}").contains("damaged"), "{err:#}");
 }
+
+#[test]
+fn malformed_membership_key_is_a_clear_error() {
+    let (_, _, mut s) = saved();
+    let c = s
+        .plan
+        .changes
+        .iter_mut()
+        .find(|c| c.object == roster::plan::ObjectKind::Membership)
+        .expect("the fixture has a membership change");
+    c.group = None;
+    c.member = None;
+    let good_key = c.key.clone();
+    // Without the fields, the key alone names group and member.
+    let back = SavedPlan::from_json(&s.to_json()).expect("key alone is enough");
+    let k = back
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.key == good_key)
+        .unwrap()
+        .membership()
+        .unwrap();
+    assert_eq!(k.to_string(), good_key);
+    for bad in ["staff", "/alice", "staff/"] {
+        let c = s
+            .plan
+            .changes
+            .iter_mut()
+            .find(|c| c.object == roster::plan::ObjectKind::Membership)
+            .unwrap();
+        c.key = bad.to_string();
+        let err = SavedPlan::from_json(&s.to_json()).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("damaged") && msg.contains(&format!("`{bad}`")),
+            "{msg}"
+        );
+    }
+}

@@ -265,10 +265,7 @@ impl<'a> Applier<'a> {
                 self.delete_dn(&dn).await?;
                 Ok(change.id.clone())
             }
-            (object, action) => bail!(
-                "{object:?} {action:?} is not supported by active_directory app {}",
-                self.app.name
-            ),
+            (object, action) => bail!("{object} {action} is not supported by active_directory"),
         }
     }
 
@@ -683,11 +680,6 @@ impl<'a> Applier<'a> {
     async fn memberships(&mut self, batch: &[Change], sink: &dyn OutcomeSink) {
         let Some(first) = batch.first() else { return };
         let add = first.action == Action::Add;
-        let group = first
-            .group
-            .clone()
-            .or_else(|| first.key.split_once('/').map(|(g, _)| g.to_string()))
-            .unwrap_or_default();
         let fail = |c: &Change, error: String| {
             sink.record(
                 c,
@@ -696,6 +688,15 @@ impl<'a> Applier<'a> {
                     request_id: None,
                 },
             )
+        };
+        let group = match first.membership() {
+            Ok(k) => k.group,
+            Err(e) => {
+                for c in batch {
+                    fail(c, e.clone());
+                }
+                return;
+            }
         };
         if self.failed.contains(&format!("group:{group}")) {
             for c in batch {
@@ -720,16 +721,14 @@ impl<'a> Applier<'a> {
         // Resolve members; failures are reported one by one.
         let mut resolved: Vec<(&Change, String)> = Vec::with_capacity(batch.len());
         for c in batch {
-            let member = c
-                .member
-                .clone()
-                .or_else(|| c.key.split_once('/').map(|(_, m)| m.to_string()))
-                .unwrap_or_default();
-            let dep = if let Some(g) = member.strip_prefix("group:") {
-                format!("group:{g}")
-            } else {
-                format!("user:{member}")
+            let member = match c.membership() {
+                Ok(k) => k.member,
+                Err(e) => {
+                    fail(c, e);
+                    continue;
+                }
             };
+            let dep = member.label();
             if self.failed.contains(&dep) {
                 sink.record(
                     c,
@@ -739,7 +738,7 @@ impl<'a> Applier<'a> {
                 );
                 continue;
             }
-            match self.member_dn(&member).await {
+            match self.member_dn(&member.to_string()).await {
                 Ok(dn) => resolved.push((c, dn)),
                 Err(e) => fail(c, format!("{e:#}")),
             }

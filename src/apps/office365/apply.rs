@@ -17,7 +17,7 @@ use super::http::{
 use super::read::{USER_ATTRIBUTES, USER_SELECT};
 use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
 use crate::desired::{GroupKind, Office365App, User};
-use crate::plan::{Action, Change, ObjectKind, Phase};
+use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Phase};
 
 /// Rounds of "create, then look up what an ambiguous failure left behind".
 const CREATE_ROUNDS: usize = 4;
@@ -266,8 +266,7 @@ impl<'a> Applier<'a> {
             return Ok(id.clone());
         }
         Err(Unresolved::Missing(format!(
-            "user {key} has no live object in app {}",
-            self.app.name
+            "user {key} has no live object"
         )))
     }
 
@@ -282,8 +281,7 @@ impl<'a> Applier<'a> {
             return Ok(id.clone());
         }
         Err(Unresolved::Missing(format!(
-            "group {name} has no live object in app {}",
-            self.app.name
+            "group {name} has no live object"
         )))
     }
 
@@ -314,13 +312,7 @@ impl<'a> Applier<'a> {
 
     /// Applies all changes, phase by phase.
     pub(crate) async fn apply(mut self) {
-        for phase in Phase::APPLY_ORDER {
-            let idx: Vec<usize> = (0..self.input.changes.len())
-                .filter(|&i| self.change(i).phase() == phase)
-                .collect();
-            if idx.is_empty() {
-                continue;
-            }
+        for (phase, idx) in crate::apps::kit::driver::phases(self.input.changes) {
             match phase {
                 Phase::CreateGroups => self.groups_phase(&idx).await,
                 Phase::CreateUpdateEnableUsers => self.users_phase(&idx).await,
@@ -846,10 +838,7 @@ impl<'a> Applier<'a> {
             let Some(sku_id) = sku_ids.get(&sku.to_ascii_uppercase()) else {
                 self.report(
                     i,
-                    fail(format!(
-                        "SKU {sku} is not subscribed in the tenant of app {}",
-                        self.app.name
-                    )),
+                    fail(format!("SKU {sku} is not subscribed in the tenant")),
                 );
                 continue;
             };
@@ -899,21 +888,10 @@ impl<'a> Applier<'a> {
 
     // ----- memberships --------------------------------------------------------------
 
-    /// The group name and member reference of a membership change.
-    fn membership_parts(c: &Change) -> Option<(String, String)> {
-        match (&c.group, &c.member) {
-            (Some(g), Some(m)) => Some((g.clone(), m.clone())),
-            _ => c
-                .key
-                .split_once('/')
-                .map(|(g, m)| (g.to_string(), m.to_string())),
-        }
-    }
-
-    fn member_id(&self, member: &str) -> Result<String, Unresolved> {
-        match member.strip_prefix("group:") {
-            Some(g) => self.group_id(g, None),
-            None => self.user_id(member, None),
+    fn member_id(&self, member: &Member) -> Result<String, Unresolved> {
+        match member {
+            Member::Group(g) => self.group_id(g, None),
+            Member::User(u) => self.user_id(u, None),
         }
     }
 
@@ -922,15 +900,12 @@ impl<'a> Applier<'a> {
         let mut out = Vec::new();
         for &i in idx {
             let c = self.change(i);
-            let Some((group, member)) = Self::membership_parts(c) else {
-                self.report(
-                    i,
-                    fail(format!(
-                        "membership change {} names no group and member",
-                        c.key
-                    )),
-                );
-                continue;
+            let MembershipKey { group, member } = match c.membership() {
+                Ok(k) => k,
+                Err(e) => {
+                    self.report(i, fail(e));
+                    continue;
+                }
             };
             let gid = match self.group_id(&group, None) {
                 Ok(g) => g,

@@ -19,7 +19,7 @@ use super::discovery::{Capabilities, GROUP_SCHEMA, USER_SCHEMA};
 use super::http::{Client, PATCH_OP, ScimError, filter_literal, path_segment};
 use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
 use crate::desired::{ScimApp, User};
-use crate::plan::{Action, Change, ObjectKind, Phase};
+use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Phase};
 
 /// The schema URN of bulk requests.
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -304,13 +304,7 @@ impl<'a> Applier<'a> {
 
     /// Applies all changes, phase by phase; never stops at the first failure.
     pub(crate) async fn apply(mut self) {
-        for phase in Phase::APPLY_ORDER {
-            let idx: Vec<usize> = (0..self.input.changes.len())
-                .filter(|&i| self.change(i).phase() == phase)
-                .collect();
-            if idx.is_empty() {
-                continue;
-            }
+        for (phase, idx) in crate::apps::kit::driver::phases(self.input.changes) {
             match phase {
                 Phase::MembershipAdds | Phase::MembershipRemoves => self.memberships(&idx).await,
                 Phase::Licenses | Phase::Other => {
@@ -459,12 +453,9 @@ impl<'a> Applier<'a> {
         if let Some(id) = self.user_ids.get(&key.to_lowercase()) {
             return Ok(id.clone());
         }
-        fallback.cloned().ok_or_else(|| {
-            fail(format!(
-                "user {key} has no live object in app {}",
-                self.app.name
-            ))
-        })
+        fallback
+            .cloned()
+            .ok_or_else(|| fail(format!("user {key} has no live object")))
     }
 
     fn group_id(&self, name: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
@@ -476,12 +467,9 @@ impl<'a> Applier<'a> {
         if let Some(id) = self.group_ids.get(name) {
             return Ok(id.clone());
         }
-        fallback.cloned().ok_or_else(|| {
-            fail(format!(
-                "group {name} has no live object in app {}",
-                self.app.name
-            ))
-        })
+        fallback
+            .cloned()
+            .ok_or_else(|| fail(format!("group {name} has no live object")))
     }
 
     fn resource_path(endpoint: &str, id: &str) -> String {
@@ -625,8 +613,8 @@ impl<'a> Applier<'a> {
                 "description" => {
                     return fail(format!(
                         "group {}: the SCIM service's Group schema has no description attribute \
-                         (leave `description` out of groups bound to app {})",
-                        c.key, self.app.name
+                         (leave `description` out of groups bound to this app)",
+                        c.key
                     ));
                 }
                 other => {
@@ -883,24 +871,23 @@ impl<'a> Applier<'a> {
         let mut per_group: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
         for &i in idx {
             let c = self.change(i);
-            let Some(group) = c.group.as_deref() else {
-                self.report(i, &fail(format!("membership {} names no group", c.key)));
-                continue;
+            let MembershipKey { group, member } = match c.membership() {
+                Ok(k) => k,
+                Err(e) => {
+                    self.report(i, &fail(e));
+                    continue;
+                }
             };
-            let Some(member) = c.member.as_deref() else {
-                self.report(i, &fail(format!("membership {} names no member", c.key)));
-                continue;
-            };
-            let gid = match self.group_id(group, None) {
+            let gid = match self.group_id(&group, None) {
                 Ok(id) => id,
                 Err(r) => {
                     self.report(i, &r);
                     continue;
                 }
             };
-            let mid = match member.strip_prefix("group:") {
-                Some(g) => self.group_id(g, c.id.as_ref()),
-                None => self.member_user_id(member, c.id.as_ref()),
+            let mid = match &member {
+                Member::Group(g) => self.group_id(g, c.id.as_ref()),
+                Member::User(u) => self.member_user_id(u, c.id.as_ref()),
             };
             match mid {
                 Ok(mid) => per_group.entry(gid).or_default().push((mid, i)),
