@@ -166,41 +166,11 @@ pub fn write_or_warn(app: &str, path: &Path, encoded: Result<Vec<u8>>) {
     }
 }
 
-/// Writes atomically: a temporary file in the same folder, then a rename.
+/// Writes atomically, readable by its owner only (snapshots hold directory data such
+/// as names and email addresses).
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| anyhow!("snapshot path {} has no folder", path.display()))?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("snapshot"),
-        std::process::id()
-    ));
-    let written = write_private(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
-    }
-    Ok(())
-}
-
-/// Writes a new file readable by its owner only (snapshots hold directory data such as
-/// names and email addresses), synced before it replaces the old one.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+    crate::layout::write_atomic(path, bytes, crate::layout::Access::Private)
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }
 
 /// Member lists on disk as indexes into one id table — the snapshot's users, then its

@@ -58,7 +58,7 @@ pub fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
             args.app,
             serde_yaml::to_string(&file)?
         );
-        super::plan::write_atomic(path, text.as_bytes())
+        crate::layout::write_atomic(path, text.as_bytes(), crate::layout::Access::Shared)
             .with_context(|| format!("cannot write {}", path.display()))?;
         if !global.quiet {
             crate::output::diag(&format!("wrote {}", path.display()));

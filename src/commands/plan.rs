@@ -1,8 +1,6 @@
 //! `roster plan` and `roster drift`: read live state, compute the plan, print it (and
 //! for `plan --out`, save it for a later `apply`).
 
-use std::path::Path;
-
 use anyhow::Context;
 
 use super::session::{self, Live};
@@ -40,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
         if let Some(key) = crate::plan::signing::key_from_env()? {
             text = crate::plan::signing::sign(&text, &key);
         }
-        write_atomic(out, text.as_bytes())
+        crate::layout::write_atomic(out, text.as_bytes(), crate::layout::Access::Shared)
             .with_context(|| format!("cannot save the plan to {}", out.display()))?;
         if !global.quiet {
             crate::output::diag(&format!(
@@ -91,25 +89,4 @@ pub fn render_plan(plan: &Plan, format: OutputFormat, opts: &RenderOptions) -> S
         OutputFormat::Json => render::json(plan),
         OutputFormat::Markdown => render::markdown(plan, opts),
     }
-}
-
-/// Writes through a temporary file in the same folder and a rename, so a reader never
-/// sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
 }

@@ -13,7 +13,7 @@ use crate::plan::{Member, MembershipKey, ObjectKind};
 
 /// The default report log under a repository root.
 pub fn default_log_path(root: &Path) -> std::path::PathBuf {
-    root.join(".roster").join("reports.jsonl")
+    crate::layout::reports_log(root)
 }
 
 pub fn run(dir: &Path, args: &ReportArgs) -> anyhow::Result<u8> {

@@ -99,10 +99,12 @@ impl Live {
         apps: &[String],
         global: &GlobalArgs,
     ) -> anyhow::Result<Live> {
+        // The cache and the read counts live under .roster: it must be a real folder.
+        crate::layout::check(&loaded.root)?;
         let progress = crate::progress::enabled(global.quiet);
         let ctx = ConnectContext {
             repo_root: loaded.root.clone(),
-            cache_dir: (!global.no_cache).then(|| loaded.root.join(".roster").join("cache")),
+            cache_dir: (!global.no_cache).then(|| crate::layout::cache_dir(&loaded.root)),
         };
         let state = &loaded.state;
         let tasks = apps.iter().map(|name| {

@@ -21,10 +21,11 @@ pub struct ApplyLock {
 impl ApplyLock {
     /// Takes the lock or refuses at once, naming the lock file and its holder.
     pub fn acquire(root: &Path) -> anyhow::Result<ApplyLock> {
-        let dir = root.join(".roster");
+        crate::layout::check(root)?;
+        let dir = crate::layout::roster_dir(root);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join("apply.lock");
+        let path = crate::layout::apply_lock(root);
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)

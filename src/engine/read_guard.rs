@@ -22,7 +22,7 @@ pub struct Counts {
 }
 
 fn path(root: &Path) -> PathBuf {
-    root.join(".roster").join("cache").join("read-counts.json")
+    crate::layout::read_counts(root)
 }
 
 fn load(root: &Path) -> BTreeMap<String, Counts> {
@@ -98,7 +98,7 @@ fn save(root: &Path, counts: &BTreeMap<String, Counts>) {
         let _ = std::fs::create_dir_all(dir);
     }
     if let Ok(text) = serde_json::to_vec_pretty(counts)
-        && let Err(e) = crate::commands::plan::write_atomic(&p, &text)
+        && let Err(e) = crate::layout::write_atomic(&p, &text, crate::layout::Access::Shared)
     {
         tracing::warn!("cannot record read counts in {}: {e}", p.display());
     }
@@ -129,7 +129,7 @@ pub fn check_and_record(
         let _ = std::fs::create_dir_all(dir);
     }
     if let Ok(text) = serde_json::to_vec_pretty(&previous)
-        && let Err(e) = crate::commands::plan::write_atomic(&p, &text)
+        && let Err(e) = crate::layout::write_atomic(&p, &text, crate::layout::Access::Shared)
     {
         tracing::warn!("cannot record read counts in {}: {e}", p.display());
     }

@@ -198,3 +198,27 @@ fn validate_of_a_folder_without_yaml_is_an_error() {
     );
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+#[test]
+fn a_symlinked_roster_folder_is_refused_before_anything_is_written_through_it() {
+    let outside = tempfile::tempdir().unwrap();
+    let repo = repo(&[(
+        "apps.yaml",
+        "apps:\n  - name: hr\n    type: scim\n    url: http://127.0.0.1:9/v2\n    token: { env: ROSTER_SCIM_TOKEN }\n",
+    )]);
+    std::os::unix::fs::symlink(outside.path(), repo.path().join(".roster")).unwrap();
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let run = roster(repo.path(), args, &[("ROSTER_SCIM_TOKEN", "t")]);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains(".roster is a symbolic link"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+}
