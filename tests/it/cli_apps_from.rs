@@ -2,26 +2,9 @@
 //! revision, so a pull request that edits them cannot send credentials to a host of
 //! its choosing when its plan runs.
 
-use std::path::Path;
-use std::process::Command;
-
 use crate::support::*;
 
 const PEOPLE: &str = "users:\n  - username: alice\n    email: alice@contoso.com\n    first_name: Alice\n    last_name: Smith\ngroups:\n  - name: all\n    members: [alice]\npolicies:\n  - name: p\n    app: o365\n    groups: [all]\n";
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A repository whose committed apps point at `trusted`; the working tree's at `other`.
 fn pr_repo(trusted: &str, other: &str) -> tempfile::TempDir {

@@ -200,20 +200,6 @@ fn changes_the_repository_asks_for_beyond_the_saved_plan_are_listed_not_applied(
     assert_eq!(bob["accountEnabled"], true);
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A plan saved on a pull request's head commit, then `land` turns main into what the
 /// merge made of it; returns the apply of the saved plan on main.
 fn plan_on_pr_then_apply_on_main(land: &dyn Fn(&std::path::Path)) -> (Run, Emulator) {
