@@ -47,6 +47,10 @@ struct Args {
     /// Fault mode: user listings come back empty although the tenant has users.
     #[arg(long = "fault-empty-user-lists")]
     fault_empty_user_lists: bool,
+    /// The app holds read permissions only: every write answers 403
+    /// Authorization_RequestDenied.
+    #[arg(long = "read-only")]
+    read_only: bool,
     /// Seed of the fault injection.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -139,6 +143,7 @@ async fn main() {
         writes_per_150s: args.writes_per_150s,
         fault_rate: args.fault_rate,
         fault_empty_user_lists: args.fault_empty_user_lists,
+        read_only: args.read_only,
         seed: args.seed,
         replication_lag_ms: args.replication_lag_ms,
         tls: args.tls_cert.zip(args.tls_key),

@@ -57,6 +57,10 @@ pub struct EmulatorConfig {
     pub persist_debounce_ms: u64,
     /// Fault mode: `GET /users` listings return no users although the tenant has some.
     pub fault_empty_user_lists: bool,
+    /// The app was granted read permissions only (User.Read.All, Group.Read.All): every
+    /// write answers 403 Authorization_RequestDenied, as Graph does without the
+    /// `*.ReadWrite.All` application permissions.
+    pub read_only: bool,
     /// Test clock: `POST /_emulator/clock` (and [`EmulatorHandle::advance_clock`]) may move
     /// the emulator's clock. Off by default, and then the endpoint does not exist.
     pub test_clock: bool,
@@ -80,6 +84,7 @@ impl Default for EmulatorConfig {
             federated: Vec::new(),
             token_lifetime_secs: 3599,
             fault_empty_user_lists: false,
+            read_only: false,
             delta_token_ttl_secs: 7 * 24 * 3600,
             persist_debounce_ms: 500,
             test_clock: false,

@@ -726,6 +726,13 @@ fn execute(
     });
     let ru = throttle::resource_units(class, has_select);
     let write = class == graph::Cost::Write;
+    if write && sh.config.read_only {
+        return Err(GraphError::new(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
+    }
     let now = sh.clock.instant();
     let mut inner = sh.lock();
     if sh.config.ru_per_10s.is_some() || sh.config.writes_per_150s.is_some() {

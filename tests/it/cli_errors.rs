@@ -223,3 +223,30 @@ fn usage_errors_exit_64_not_2_which_means_changes() {
         assert!(!run.stdout.is_empty());
     }
 }
+
+#[test]
+fn graph_403_without_write_permissions_fails_each_change_with_graphs_words() {
+    let emu = Emulator::start(&["--read-only"]);
+    let people = "users:\n  - username: alice\n    email: alice@contoso.com\n    first_name: Alice\n    last_name: Smith\ngroups:\n  - name: all\n    members: [alice]\npolicies:\n  - name: p\n    app: o365\n    groups: [all]\n";
+    let repo = repo(&[
+        ("apps.yaml", &o365_app(&emu.url, "")),
+        ("people.yaml", people),
+    ]);
+    let run = roster(repo.path(), &["apply", "--auto-approve"], &[SECRET_ENV]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let failed: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("FAILED"))
+        .collect();
+    assert!(!failed.is_empty(), "{}", run.all());
+    for line in &failed {
+        assert!(
+            line.contains("Insufficient privileges to complete the operation")
+                && line.contains("request-id"),
+            "{line}"
+        );
+    }
+    assert!(run.stdout.contains("Apply incomplete"), "{}", run.stdout);
+    assert_eq!(emu.stats()["writes"], 0);
+}
