@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{ColorChoice, GlobalArgs, LogFormat};
+use crate::cli::{GlobalArgs, LogFormat};
 
 pub fn init(global: &GlobalArgs) {
     let default = match global.verbose {
@@ -17,13 +17,7 @@ pub fn init(global: &GlobalArgs) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour only for a person at a terminal: never in files or CI logs.
-        .with_ansi(match global.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-            }
-        })
+        .with_ansi(global.color.enabled(std::io::stderr().is_terminal()))
         // A closed stderr must not end the run: the default reports a failed write with
         // `eprintln!`, which panics when stderr itself is gone.
         .log_internal_errors(false);

@@ -14,26 +14,20 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 /// Writes `text` to standard output as it is. After the first failed write (a closed
 /// pipe, a full disk behind a redirect) every later write is dropped.
 pub fn text(text: &str) {
-    if STDOUT_CLOSED.load(Ordering::Relaxed) {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    if out.write_all(text.as_bytes()).is_err() {
-        STDOUT_CLOSED.store(true, Ordering::Relaxed);
-    }
+    write(&[text.as_bytes()]);
 }
 
 /// Writes `line` and a newline to standard output (see [`text`]).
 pub fn line(line: &str) {
+    write(&[line.as_bytes(), b"\n"]);
+}
+
+fn write(parts: &[&[u8]]) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if out
-        .write_all(line.as_bytes())
-        .and_then(|()| out.write_all(b"\n"))
-        .is_err()
-    {
+    if parts.iter().any(|p| out.write_all(p).is_err()) {
         STDOUT_CLOSED.store(true, Ordering::Relaxed);
     }
 }

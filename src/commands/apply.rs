@@ -285,9 +285,9 @@ impl OutcomeSink for PrintingSink<'_> {
         }
         let what = format!(
             "{} {} {}",
-            word(&change.object),
+            change.object.as_str(),
             change.key,
-            word(&change.action)
+            change.action.as_str()
         );
         let line = match result {
             ChangeResult::Applied { .. } if self.quiet => return,
@@ -309,11 +309,4 @@ impl OutcomeSink for PrintingSink<'_> {
         };
         self.progress.println(&line);
     }
-}
-
-fn word<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }

@@ -1,9 +1,7 @@
 //! `roster diff REV_A REV_B`: the desired-state change between two revisions of the
 //! repository, read from Git's object database; no live access, no credentials.
 
-use std::io::IsTerminal;
-
-use crate::cli::{ColorChoice, DiffArgs, GlobalArgs, OutputFormat};
+use crate::cli::{DiffArgs, GlobalArgs, OutputFormat};
 use crate::desired::{self, diff::RevInfo};
 use crate::render;
 
@@ -55,16 +53,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs) -> anyhow::Result<u8> {
     let text = match args.format {
         OutputFormat::Json => render::diff::json(&d),
         OutputFormat::Markdown => render::diff::markdown(&d),
-        OutputFormat::Human => {
-            let color = match global.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
-            render::diff::human(&d, color)
-        }
+        OutputFormat::Human => render::diff::human(&d, super::session::use_color(global)),
     };
     crate::output::text(&text);
     Ok(0)

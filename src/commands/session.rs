@@ -10,7 +10,7 @@ use futures::future::join_all;
 
 use crate::apps::ConnectContext;
 use crate::apps::connector::Connector;
-use crate::cli::{ColorChoice, GlobalArgs};
+use crate::cli::GlobalArgs;
 use crate::desired::{self, DesiredState, Loaded};
 use crate::observed::ObservedApp;
 use crate::plan::Plan;
@@ -197,13 +197,7 @@ pub fn discard<T>(value: T) {
 
 /// Whether human output gets colour.
 pub fn use_color(global: &GlobalArgs) -> bool {
-    match global.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
-    }
+    global.color.enabled(std::io::stdout().is_terminal())
 }
 
 /// A multi-threaded runtime for the commands that talk to apps.

@@ -338,6 +338,16 @@ impl Phase {
 }
 
 impl Change {
+    /// User deletes and disables and group deletes count against `max_deletes`.
+    pub fn counts_against_deletion_guard(&self) -> bool {
+        matches!(
+            (self.object, self.action),
+            (ObjectKind::User, Action::Delete)
+                | (ObjectKind::User, Action::Disable)
+                | (ObjectKind::Group, Action::Delete)
+        )
+    }
+
     pub fn phase(&self) -> Phase {
         use Action::*;
         use ObjectKind::*;

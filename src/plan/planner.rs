@@ -1344,15 +1344,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             .acc
             .changes
             .iter()
-            .filter(|c| c.app == self.name)
-            .filter(|c| {
-                matches!(
-                    (c.object, c.action),
-                    (ObjectKind::User, Action::Delete)
-                        | (ObjectKind::User, Action::Disable)
-                        | (ObjectKind::Group, Action::Delete)
-                )
-            })
+            .filter(|c| c.app == self.name && c.counts_against_deletion_guard())
             .count();
         let (limit, source) = match self.app.max_deletes() {
             Some(m) => (m as usize, "max_deletes".to_string()),

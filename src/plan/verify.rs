@@ -72,13 +72,12 @@ fn identity(c: &Change) -> Identity<'_> {
 
 /// A change in words, for a refusal: `app o365: user alice delete`.
 pub fn describe(c: &Change) -> String {
-    let word = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
     format!(
         "app {}: {} {} {}",
         c.app,
-        word(serde_json::to_value(c.object).unwrap_or_default()),
+        c.object.as_str(),
         c.key,
-        word(serde_json::to_value(c.action).unwrap_or_default())
+        c.action.as_str()
     )
 }
 
@@ -120,7 +119,7 @@ pub fn verify(saved: &[Change], fresh: &Plan) -> Result<Verified, Refused> {
             app: g.app.clone(),
             deletes: saved
                 .iter()
-                .filter(|c| c.app == g.app && counts_against_guard(c))
+                .filter(|c| c.app == g.app && c.counts_against_deletion_guard())
                 .count(),
             limit: g.limit,
         })
@@ -130,16 +129,6 @@ pub fn verify(saved: &[Change], fresh: &Plan) -> Result<Verified, Refused> {
         deletion_guards,
         extra,
     })
-}
-
-/// User deletes and disables and group deletes count against `max_deletes`.
-pub fn counts_against_guard(c: &Change) -> bool {
-    matches!(
-        (c.object, c.action),
-        (ObjectKind::User, Action::Delete)
-            | (ObjectKind::User, Action::Disable)
-            | (ObjectKind::Group, Action::Delete)
-    )
 }
 
 #[cfg(test)]
