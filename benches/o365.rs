@@ -18,7 +18,7 @@ use roster::apps::{ApplyInput, ChangeResult, ConnectContext, OutcomeSink, ReadSc
 use roster::desired::{DesiredState, Office365App, Office365Credentials, SecretRef, Switches};
 use roster::emulator::{EmulatorConfig, Stats};
 use roster::observed::ObservedApp;
-use roster::plan::{Action, Change, ObjectKind};
+use roster::plan::{Action, Change, ObjectKind, Target};
 use serde_json::json;
 
 struct Count {
@@ -46,12 +46,8 @@ fn env_num(name: &str, default: usize) -> usize {
 fn change(object: ObjectKind, key: String, action: Action) -> Change {
     Change {
         app: "bench".into(),
-        object,
-        key,
+        target: Target::of(object, &key).expect("a valid target"),
         action,
-        group: None,
-        member: None,
-        sku: None,
         id: None,
         before: None,
         after: None,
@@ -146,13 +142,11 @@ async fn main() -> anyhow::Result<()> {
         if seen.insert((g, u)) {
             let gname = format!("group{g:05}");
             let uname = format!("user{u:06}");
-            let mut c = change(
+            let c = change(
                 ObjectKind::Membership,
                 format!("{gname}/{uname}"),
                 Action::Add,
             );
-            c.group = Some(gname);
-            c.member = Some(uname);
             changes.push(c);
         }
     }

@@ -214,7 +214,7 @@ fn note_extra(extra: &[Change]) {
 type Identity = (crate::plan::ObjectKind, String, crate::plan::Action);
 
 fn identity(c: &Change) -> Identity {
-    (c.object, c.key.clone(), c.action)
+    (c.object(), c.key().into_owned(), c.action)
 }
 
 /// Passes outcomes on and remembers which changes got one.
@@ -285,8 +285,8 @@ impl OutcomeSink for PrintingSink<'_> {
         }
         let what = format!(
             "{} {} {}",
-            change.object.as_str(),
-            change.key,
+            change.object().as_str(),
+            change.key(),
             change.action.as_str()
         );
         let line = match result {

@@ -47,7 +47,9 @@ pub fn suspicious(
         let creates = plan
             .changes
             .iter()
-            .filter(|c| &c.app == app && c.object == ObjectKind::User && c.action == Action::Create)
+            .filter(|c| {
+                &c.app == app && c.object() == ObjectKind::User && c.action == Action::Create
+            })
             .count();
         if o.users.is_empty() && prev.users > 0 && creates > 0 {
             out.push(format!(
@@ -74,7 +76,7 @@ pub fn record_after_apply(
             let n = |action: Action| {
                 applied
                     .iter()
-                    .filter(|c| &c.app == app && c.object == object && c.action == action)
+                    .filter(|c| &c.app == app && c.object() == object && c.action == action)
                     .count()
             };
             (n(Action::Create), n(Action::Delete))
@@ -140,18 +142,14 @@ pub fn check_and_record(
 mod tests {
     use super::*;
     use crate::observed::ObservedUser;
-    use crate::plan::{Change, FORMAT_VERSION, SourceInfo, Summary};
+    use crate::plan::{Change, FORMAT_VERSION, SourceInfo, Summary, Target};
 
     fn plan_with_creates(n: usize) -> Plan {
         let changes = (0..n)
             .map(|i| Change {
                 app: "a".into(),
-                object: ObjectKind::User,
-                key: format!("u{i}"),
+                target: Target::of(ObjectKind::User, &format!("u{i}")).expect("a valid target"),
                 action: Action::Create,
-                group: None,
-                member: None,
-                sku: None,
                 id: None,
                 before: None,
                 after: None,

@@ -100,8 +100,8 @@ impl ReportRecord {
                 .unwrap_or_default(),
             commit,
             app: change.app.clone(),
-            object: change.object,
-            key: change.key.clone(),
+            object: change.object(),
+            key: change.key().into_owned(),
             action: change.action,
             result: Outcome::of(result),
             error,
@@ -216,16 +216,13 @@ pub fn read_all(path: &Path) -> anyhow::Result<Vec<ReportRecord>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Target;
 
     fn change(key: &str) -> Change {
         Change {
             app: "o365".into(),
-            object: ObjectKind::User,
-            key: key.into(),
+            target: Target::of(ObjectKind::User, &key).expect("a valid target"),
             action: Action::Create,
-            group: None,
-            member: None,
-            sku: None,
             id: None,
             before: None,
             after: None,

@@ -1,9 +1,12 @@
 //! The plan as data: what roster will change in each app, and why.
 //!
 //! A [`Plan`] is produced by the pure planner ([`planner::plan`]) and consumed by the
-//! renderers and the apply engine. Its serde form *is* the versioned JSON plan format
-//! (`format_version` "1"), documented in `docs/plan-format.md`.
+//! renderers and the apply engine. These are the in-memory types: each change has a
+//! typed [`Target`]. The versioned JSON plan format (`format_version` "1", documented in
+//! `docs/plan-format.md`) lives apart in [`wire`], converted by hand, so the code can
+//! change without changing a byte of the format.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -17,12 +20,13 @@ pub mod saved;
 pub mod signing;
 pub mod simulate;
 pub mod verify;
+pub mod wire;
 
 /// The version of the JSON plan format this build writes and reads.
-pub const FORMAT_VERSION: &str = "1";
+pub use wire::FORMAT_VERSION;
 
 /// A computed plan for one or more apps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub format_version: String,
     pub source: SourceInfo,
@@ -33,7 +37,6 @@ pub struct Plan {
     pub warnings: Vec<Warning>,
     pub summary: Summary,
     /// The deletion guard per app: how many deletes + disables the plan carries, and the limit.
-    #[serde(default)]
     pub deletion_guards: Vec<DeletionGuard>,
 }
 
@@ -145,25 +148,13 @@ impl fmt::Display for Action {
 }
 
 /// One change to one live object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub app: String,
-    pub object: ObjectKind,
-    /// Username (users, licenses), group name (groups), `GROUP/MEMBER` (memberships).
-    /// For live objects that the repository does not know, the live login or name.
-    pub key: String,
+    /// The object changed.
+    pub target: Target,
     pub action: Action,
-    /// Membership changes: the group name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Membership changes: the member (a username or `group:NAME`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member: Option<String>,
-    /// License changes: the SKU part number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sku: Option<String>,
     /// The live id of the object changed, when it exists already.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Attribute values before (updates: only the changed ones). Never secrets.
     pub before: Option<BTreeMap<String, Value>>,
@@ -171,6 +162,49 @@ pub struct Change {
     pub after: Option<BTreeMap<String, Value>>,
     /// Why roster plans this change, in words.
     pub reason: String,
+}
+
+/// The object a change is about. Users are named by username (or, for live users the
+/// repository does not know, their live login), groups by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    User(String),
+    Group(String),
+    Membership(MembershipKey),
+    License { user: String, sku: String },
+}
+
+impl Target {
+    /// The target of a user, group or membership change named by its key (a membership
+    /// key is `GROUP/MEMBER`). A license needs its SKU as well: use [`Target::License`].
+    pub fn of(kind: ObjectKind, key: &str) -> Result<Target, String> {
+        match kind {
+            ObjectKind::User => Ok(Target::User(key.to_string())),
+            ObjectKind::Group => Ok(Target::Group(key.to_string())),
+            ObjectKind::Membership => MembershipKey::parse(key).map(Target::Membership),
+            ObjectKind::License => Err(format!("license {key} names no sku")),
+        }
+    }
+
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Target::User(_) => ObjectKind::User,
+            Target::Group(_) => ObjectKind::Group,
+            Target::Membership(_) => ObjectKind::Membership,
+            Target::License { .. } => ObjectKind::License,
+        }
+    }
+
+    /// The one-line key: the username (users, licenses), the group name (groups), or
+    /// `GROUP/MEMBER` (memberships).
+    pub fn key(&self) -> Cow<'_, str> {
+        match self {
+            Target::User(n) | Target::Group(n) | Target::License { user: n, .. } => {
+                Cow::Borrowed(n)
+            }
+            Target::Membership(k) => Cow::Owned(k.to_string()),
+        }
+    }
 }
 
 /// What a reader must fetch beyond users: the connector reads all users and groups it
@@ -225,8 +259,7 @@ impl fmt::Display for Member {
     }
 }
 
-/// The group and member of a membership change: from its `group` and `member` fields,
-/// or else from its key `GROUP/MEMBER`.
+/// The group and member of a membership change, written `GROUP/MEMBER`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MembershipKey {
     pub group: String,
@@ -261,28 +294,26 @@ impl fmt::Display for MembershipKey {
 }
 
 /// A change a provisioning switch forbids.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub app: String,
     pub object: ObjectKind,
     pub key: String,
     pub action: Action,
     /// The switch that forbids it, e.g. `delete_users`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch: Option<String>,
     pub reason: String,
 }
 
 /// Something a reviewer should know that is not a change.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Warning {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
     pub message: String,
 }
 
 /// Count of changes per action.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub create: usize,
     pub update: usize,
@@ -294,7 +325,7 @@ pub struct Summary {
 }
 
 /// The deletion guard's evaluation for one app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeletionGuard {
     pub app: String,
     /// User deletes + user disables + group deletes in this plan.
@@ -341,7 +372,7 @@ impl Change {
     /// User deletes and disables and group deletes count against `max_deletes`.
     pub fn counts_against_deletion_guard(&self) -> bool {
         matches!(
-            (self.object, self.action),
+            (self.object(), self.action),
             (ObjectKind::User, Action::Delete)
                 | (ObjectKind::User, Action::Disable)
                 | (ObjectKind::Group, Action::Delete)
@@ -351,7 +382,7 @@ impl Change {
     pub fn phase(&self) -> Phase {
         use Action::*;
         use ObjectKind::*;
-        match (self.object, self.action) {
+        match (self.object(), self.action) {
             (Group, Create) | (Group, Update) => Phase::CreateGroups,
             (User, Create) | (User, Update) | (User, Enable) => Phase::CreateUpdateEnableUsers,
             (License, _) => Phase::Licenses,
@@ -365,21 +396,28 @@ impl Change {
 }
 
 impl Change {
-    /// The group and member of a membership change; an error (in words) for other
-    /// changes or when neither the fields nor the key name both.
-    pub fn membership(&self) -> Result<MembershipKey, String> {
-        if self.object != ObjectKind::Membership {
-            return Err(format!(
-                "{} {} {} is not a membership change",
-                self.object, self.action, self.key
-            ));
+    pub fn object(&self) -> ObjectKind {
+        self.target.kind()
+    }
+
+    /// See [`Target::key`].
+    pub fn key(&self) -> Cow<'_, str> {
+        self.target.key()
+    }
+
+    /// The group and member of a membership change.
+    pub fn membership(&self) -> Option<&MembershipKey> {
+        match &self.target {
+            Target::Membership(k) => Some(k),
+            _ => None,
         }
-        match (&self.group, &self.member) {
-            (Some(g), Some(m)) if !g.is_empty() && !m.is_empty() => Ok(MembershipKey {
-                group: g.clone(),
-                member: Member::parse(m),
-            }),
-            _ => MembershipKey::parse(&self.key),
+    }
+
+    /// The SKU part number of a license change.
+    pub fn sku(&self) -> Option<&str> {
+        match &self.target {
+            Target::License { sku, .. } => Some(sku),
+            _ => None,
         }
     }
 }

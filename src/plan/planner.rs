@@ -16,8 +16,8 @@ use serde_json::Value;
 use crate::desired::{App, DesiredState, MemberRef, SecretRef, User, parse_member};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 use crate::plan::{
-    Action, Change, DeletionGuard, FORMAT_VERSION, ObjectKind, Plan, ReadScope, Skipped, Summary,
-    Warning,
+    Action, Change, DeletionGuard, FORMAT_VERSION, Member, MembershipKey, ObjectKind, Plan,
+    ReadScope, Skipped, Summary, Target, Warning,
 };
 
 /// Everything the planner needs; nothing else influences the plan.
@@ -353,22 +353,24 @@ fn known_apps(desired: &DesiredState) -> String {
 type OrderKey<'c> = (
     &'c str,
     crate::plan::Phase,
-    &'c str,
+    std::borrow::Cow<'c, str>,
     ObjectKind,
     Action,
-    Option<&'c str>,
+    Option<String>,
     Option<&'c str>,
 );
 
+/// Apply order: app, phase, key, then kind, action, member and SKU (the order of the
+/// wire format's fields, so that the order is the same whichever side sorts).
 fn change_order(c: &Change) -> OrderKey<'_> {
     (
         &c.app,
         c.phase(),
-        &c.key,
-        c.object,
+        c.key(),
+        c.object(),
         c.action,
-        c.member.as_deref(),
-        c.sku.as_deref(),
+        c.membership().map(|k| k.member.to_string()),
+        c.sku(),
     )
 }
 
@@ -449,32 +451,24 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn change(
         &mut self,
-        object: ObjectKind,
-        key: &str,
+        target: Target,
         action: Action,
         id: Option<&str>,
         before: Option<BTreeMap<String, Value>>,
         after: Option<BTreeMap<String, Value>>,
         reason: String,
-    ) -> &mut Change {
+    ) {
         self.acc.changes.push(Change {
             app: self.name.to_string(),
-            object,
-            key: key.to_string(),
+            target,
             action,
-            group: None,
-            member: None,
-            sku: None,
             id: id.map(str::to_string),
             before,
             after,
             reason,
         });
-        let last = self.acc.changes.len() - 1;
-        &mut self.acc.changes[last]
     }
 
     fn ignore_set(&mut self) -> Option<GlobSet> {
@@ -821,8 +815,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         after.insert("password".to_string(), Value::String(password_reference(p)));
                     }
                     self.change(
-                        ObjectKind::User,
-                        &user.username,
+                        Target::User(user.username.to_string()),
                         Action::Create,
                         None,
                         None,
@@ -866,8 +859,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                                 if names.len() == 1 { "s" } else { "" }
                             );
                             self.change(
-                                ObjectKind::User,
-                                &user.username,
+                                Target::User(user.username.to_string()),
                                 Action::Update,
                                 Some(&lu.id),
                                 Some(before),
@@ -899,8 +891,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                                     .to_string()
                             };
                             self.change(
-                                ObjectKind::User,
-                                &user.username,
+                                Target::User(user.username.to_string()),
                                 action,
                                 Some(&lu.id),
                                 Some(BTreeMap::from([(
@@ -1034,8 +1025,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             if switches.delete_users {
                 deleted_user_ids.insert(u.id.as_str());
                 self.change(
-                    ObjectKind::User,
-                    &key,
+                    Target::User(key.to_string()),
                     Action::Delete,
                     Some(&u.id),
                     Some(BTreeMap::from([(
@@ -1048,8 +1038,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             } else if switches.enable_disable_users {
                 if u.enabled {
                     self.change(
-                        ObjectKind::User,
-                        &key,
+                        Target::User(key.to_string()),
                         Action::Disable,
                         Some(&u.id),
                         Some(BTreeMap::from([("enabled".to_string(), Value::Bool(true))])),
@@ -1111,8 +1100,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     };
                     after.insert("kind".to_string(), Value::String(kind.to_string()));
                     self.change(
-                        ObjectKind::Group,
-                        g,
+                        Target::Group(g.to_string()),
                         Action::Create,
                         None,
                         None,
@@ -1129,8 +1117,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     let have = normalize(lg.description.as_deref());
                     if want_desc != have {
                         self.change(
-                            ObjectKind::Group,
-                            g,
+                            Target::Group(g.to_string()),
                             Action::Update,
                             Some(&lg.id),
                             Some(BTreeMap::from([(
@@ -1166,8 +1153,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             if switches.delete_groups {
                 deleted_group_ids.insert(lg.id.as_str());
                 self.change(
-                    ObjectKind::Group,
-                    name,
+                    Target::Group(name.to_string()),
                     Action::Delete,
                     Some(&lg.id),
                     None,
@@ -1289,17 +1275,17 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             for (m, live_id) in adds {
                 let key = format!("{g}/{m}");
                 if switches.sync_memberships {
-                    let c = self.change(
-                        ObjectKind::Membership,
-                        &key,
+                    self.change(
+                        Target::Membership(MembershipKey {
+                            group: g.to_string(),
+                            member: Member::parse(m),
+                        }),
                         Action::Add,
                         live_id,
                         None,
                         None,
                         format!("{m} is a member of {g} in the repository"),
                     );
-                    c.group = Some(g.to_string());
-                    c.member = Some(m.to_string());
                 } else {
                     self.skip(
                         ObjectKind::Membership,
@@ -1313,17 +1299,17 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             for (m, id) in removes {
                 let key = format!("{g}/{m}");
                 if switches.sync_memberships {
-                    let c = self.change(
-                        ObjectKind::Membership,
-                        &key,
+                    self.change(
+                        Target::Membership(MembershipKey {
+                            group: g.to_string(),
+                            member: Member::parse(m),
+                        }),
                         Action::Remove,
                         Some(id),
                         None,
                         None,
                         format!("{m} is not a member of {g} in the repository"),
                     );
-                    c.group = Some(g.to_string());
-                    c.member = Some(m.to_string());
                 } else {
                     self.skip(
                         ObjectKind::Membership,
@@ -1388,15 +1374,16 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 user.username
             ),
         };
-        let c = self.change(
-            ObjectKind::License,
-            &user.username,
+        self.change(
+            Target::License {
+                user: user.username.clone(),
+                sku: sku.to_string(),
+            },
             action,
             id,
             None,
             None,
             reason,
         );
-        c.sku = Some(sku.to_string());
     }
 }

@@ -30,6 +30,7 @@ pub const ABSENT: &str = "absent";
 pub struct SavedPlan {
     /// Always [`SAVED_PLAN_VERSION`] in files this build writes.
     pub saved_plan_version: String,
+    #[serde(with = "super::wire::as_wire")]
     pub plan: Plan,
     /// SHA-256 (hex) of the desired state the plan was made from, as parsed: the same
     /// on a merge, squash or rebase commit with identical YAML content, and unchanged by
@@ -201,7 +202,7 @@ fn dependencies(
         };
         format!("user:{}", login.to_lowercase())
     };
-    match c.object {
+    match c.object() {
         ObjectKind::User => {
             if c.action == Action::Create
                 && let Some(login) = c
@@ -212,12 +213,12 @@ fn dependencies(
             {
                 out.push(format!("user:{}", login.to_lowercase()));
             } else {
-                out.push(user_label(c.id.as_deref(), &c.key));
+                out.push(user_label(c.id.as_deref(), &c.key()));
             }
         }
         ObjectKind::License => {
-            out.push(user_label(c.id.as_deref(), &c.key));
-            if let Some(sku) = &c.sku {
+            out.push(user_label(c.id.as_deref(), &c.key()));
+            if let Some(sku) = c.sku() {
                 out.push(format!("sku:{sku}"));
             }
         }
@@ -226,11 +227,11 @@ fn dependencies(
                 c.id.as_deref()
                     .and_then(|id| look.group_by_id(id))
                     .map(|g| g.name.clone())
-                    .unwrap_or_else(|| c.key.clone());
+                    .unwrap_or_else(|| c.key().into_owned());
             out.push(format!("group:{name}"));
         }
         ObjectKind::Membership => {
-            if let Ok(k) = c.membership() {
+            if let Some(k) = c.membership() {
                 out.push(format!("group:{}", k.group));
                 out.push(format!("members:{}", k.group));
                 match &k.member {
@@ -341,13 +342,6 @@ impl SavedPlan {
         }
         let saved: SavedPlan =
             serde_json::from_value(value).context("the plan file is damaged or incomplete")?;
-        for c in &saved.plan.changes {
-            if c.object == ObjectKind::Membership
-                && let Err(e) = c.membership()
-            {
-                bail!("the plan file is damaged: app {}: {e}", c.app);
-            }
-        }
         Ok(saved)
     }
 

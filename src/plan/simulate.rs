@@ -83,13 +83,13 @@ fn remove_member_everywhere(obs: &mut ObservedApp, id: &str) {
 }
 
 fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c: &Change) {
-    match (c.object, c.action) {
+    match (c.object(), c.action) {
         (ObjectKind::User, Action::Create) => {
             let Some(after) = &c.after else { return };
             let login = after
                 .get("login")
                 .and_then(text)
-                .unwrap_or_else(|| c.key.clone());
+                .unwrap_or_else(|| c.key().into_owned());
             let mut attributes = BTreeMap::new();
             for (k, v) in after {
                 if matches!(k.as_str(), "login" | "enabled" | "password") {
@@ -101,7 +101,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
             }
             let username = match app {
                 Some(App::Office365(_)) | None => None,
-                Some(_) => Some(c.key.clone()),
+                Some(_) => Some(c.key().into_owned()),
             };
             let id = fresh_id(obs, "user");
             obs.users.push(ObservedUser {
@@ -117,7 +117,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
             });
         }
         (ObjectKind::User, Action::Update) => {
-            let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key) else {
+            let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key()) else {
                 return;
             };
             let Some(after) = &c.after else { return };
@@ -134,12 +134,12 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
             }
         }
         (ObjectKind::User, Action::Enable) | (ObjectKind::User, Action::Disable) => {
-            if let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key) {
+            if let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key()) {
                 obs.users[i].enabled = c.action == Action::Enable;
             }
         }
         (ObjectKind::User, Action::Delete) => {
-            if let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key) {
+            if let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key()) {
                 let user = obs.users.remove(i);
                 for sku in &user.licenses {
                     if let Some(s) = obs.skus.iter_mut().find(|s| &s.part_number == sku) {
@@ -150,16 +150,16 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
             }
         }
         (ObjectKind::License, action) => {
-            let Some(sku) = &c.sku else { return };
-            let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key) else {
+            let Some(sku) = c.sku() else { return };
+            let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key()) else {
                 return;
             };
             let changed = if action == Action::Add {
-                obs.users[i].licenses.insert(sku.clone())
+                obs.users[i].licenses.insert(sku.to_string())
             } else {
                 obs.users[i].licenses.remove(sku)
             };
-            if changed && let Some(s) = obs.skus.iter_mut().find(|s| &s.part_number == sku) {
+            if changed && let Some(s) = obs.skus.iter_mut().find(|s| s.part_number == sku) {
                 if action == Action::Add {
                     s.consumed = s.consumed.saturating_add(1);
                 } else {
@@ -175,7 +175,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                 name: after
                     .get("name")
                     .and_then(text)
-                    .unwrap_or_else(|| c.key.clone()),
+                    .unwrap_or_else(|| c.key().into_owned()),
                 description: after.get("description").and_then(text),
                 kind: after
                     .get("kind")
@@ -186,7 +186,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
         }
         (ObjectKind::Group, Action::Update) => {
             let Some(after) = &c.after else { return };
-            if let Some(g) = find_group(obs, c.id.as_deref(), &c.key)
+            if let Some(g) = find_group(obs, c.id.as_deref(), &c.key())
                 && let Some(d) = after.get("description")
             {
                 g.description = text(d);
@@ -195,7 +195,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
         (ObjectKind::Group, Action::Delete) => {
             let pos = match &c.id {
                 Some(id) => obs.groups.iter().position(|g| &g.id == id),
-                None => obs.groups.iter().position(|g| g.name == c.key),
+                None => obs.groups.iter().position(|g| g.name == c.key()),
             };
             if let Some(i) = pos {
                 let g = obs.groups.remove(i);
@@ -203,7 +203,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
             }
         }
         (ObjectKind::Membership, action) => {
-            let Ok(MembershipKey { group, member }) = c.membership() else {
+            let Some(MembershipKey { group, member }) = c.membership() else {
                 return;
             };
             let member_id = match &c.id {

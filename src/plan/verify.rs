@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, Change, DeletionGuard, ObjectKind, Plan};
+use super::{Action, Change, DeletionGuard, Plan, Target};
 
 /// The saved changes that may run, with the guard recomputed for them, and what the
 /// fresh plan has beyond them (not applied, listed for the operator).
@@ -45,15 +45,7 @@ impl std::fmt::Display for Refused {
 impl std::error::Error for Refused {}
 
 /// What identifies a change for verification: everything but the wording of its reason.
-type Identity<'a> = (
-    &'a str,
-    ObjectKind,
-    &'a str,
-    Action,
-    Option<&'a str>,
-    String,
-    String,
-);
+type Identity<'a> = (&'a str, &'a Target, Action, Option<&'a str>, String, String);
 
 fn identity(c: &Change) -> Identity<'_> {
     let json = |m: &Option<BTreeMap<String, serde_json::Value>>| {
@@ -61,8 +53,7 @@ fn identity(c: &Change) -> Identity<'_> {
     };
     (
         c.app.as_str(),
-        c.object,
-        c.key.as_str(),
+        &c.target,
         c.action,
         c.id.as_deref(),
         json(&c.before),
@@ -75,8 +66,8 @@ pub fn describe(c: &Change) -> String {
     format!(
         "app {}: {} {} {}",
         c.app,
-        c.object.as_str(),
-        c.key,
+        c.object().as_str(),
+        c.key(),
         c.action.as_str()
     )
 }
@@ -90,7 +81,10 @@ pub fn verify(saved: &[Change], fresh: &Plan) -> Result<Verified, Refused> {
         let id = identity(c);
         if !fresh_ids.contains(&id) {
             let same_target = fresh.changes.iter().find(|f| {
-                f.app == c.app && f.object == c.object && f.key == c.key && f.action == c.action
+                f.app == c.app
+                    && f.object() == c.object()
+                    && f.key() == c.key()
+                    && f.action == c.action
             });
             reasons.push(match same_target {
                 Some(_) => format!(
@@ -134,17 +128,13 @@ pub fn verify(saved: &[Change], fresh: &Plan) -> Result<Verified, Refused> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{FORMAT_VERSION, SourceInfo, Summary};
+    use crate::plan::{FORMAT_VERSION, ObjectKind, SourceInfo, Summary};
 
     fn change(key: &str, action: Action, after: Option<&str>) -> Change {
         Change {
             app: "o365".into(),
-            object: ObjectKind::User,
-            key: key.into(),
+            target: Target::of(ObjectKind::User, &key).expect("a valid target"),
             action,
-            group: None,
-            member: None,
-            sku: None,
             id: Some(format!("id-{key}")),
             before: None,
             after: after.map(|v| BTreeMap::from([("department".to_string(), v.into())])),

@@ -114,10 +114,10 @@ fn head(c: &Change) -> String {
     let mut s = format!(
         "{} {} {}",
         symbol(c.action),
-        object_word(c.object),
-        clean(&c.key)
+        object_word(c.object()),
+        clean(&c.key())
     );
-    if let Some(sku) = &c.sku {
+    if let Some(sku) = &c.sku() {
         let _ = write!(s, " {}", clean(sku));
     }
     if matches!(c.action, Action::Enable | Action::Disable) {
@@ -372,13 +372,7 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
 
 /// The JSON plan format (SPEC §4), pretty-printed, with a trailing newline.
 pub fn json(plan: &Plan) -> String {
-    match serde_json::to_string_pretty(plan) {
-        Ok(mut s) => {
-            s.push('\n');
-            s
-        }
-        Err(e) => format!("{{\"error\": {:?}}}\n", e.to_string()),
-    }
+    crate::plan::wire::to_json(plan)
 }
 
 /// Escape text for Markdown outside code: HTML, table pipes, emphasis, mentions.

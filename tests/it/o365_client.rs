@@ -260,7 +260,7 @@ async fn populate(
         }
     }
     let mut seen = BTreeSet::new();
-    changes.retain(|c| seen.insert((c.object, c.key.clone(), c.action)));
+    changes.retain(|c| seen.insert((c.target.clone(), c.action)));
     changes.sort_by_key(|c| c.phase());
     let state = desired(users, groups);
     let empty = ObservedApp::default();
@@ -281,7 +281,7 @@ async fn reads_and_writes_stay_at_the_request_floor() {
     let http = after_write.http_requests - before.http_requests;
     let member_adds = changes
         .iter()
-        .filter(|c| c.object == ObjectKind::Membership)
+        .filter(|c| c.object() == ObjectKind::Membership)
         .count();
     // Member adds go 20 per PATCH, so Graph sees fewer writes than changes.
     assert!(writes as usize >= u + g, "writes {writes}");
@@ -391,12 +391,10 @@ async fn faults_and_replication_lag_still_converge_without_duplicates() {
         .collect();
     for c in changes
         .iter()
-        .filter(|c| c.object == ObjectKind::Membership)
+        .filter(|c| c.object() == ObjectKind::Membership)
     {
-        let (gname, uname) = (
-            c.group.as_deref().unwrap_or(""),
-            c.member.as_deref().unwrap_or(""),
-        );
+        let k = c.membership().expect("a membership");
+        let (gname, uname) = (k.group.as_str(), k.member.name());
         let gr = group_of(&o, gname);
         assert!(
             gr.member_ids

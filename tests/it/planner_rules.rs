@@ -33,8 +33,9 @@ fn empty_tenant_gets_groups_users_and_memberships_in_apply_order() {
     );
     assert!(alice.before.is_none());
     let m = &p.changes[3];
-    assert_eq!(m.group.as_deref(), Some("staff"));
-    assert_eq!(m.member.as_deref(), Some("alice"));
+    let k = m.membership().expect("a membership change");
+    assert_eq!(k.group, "staff");
+    assert_eq!(k.member, roster::plan::Member::User("alice".into()));
     assert_eq!(p.summary.create, 3);
     assert_eq!(p.summary.add, 2);
     assert_eq!(p.source.commit, d.source.commit);
@@ -59,7 +60,7 @@ policies:
         &o365("", users),
         &observed(vec![app("o365", vec![], vec![])]),
     );
-    let c = p.changes.iter().find(|c| c.key == "alice").unwrap();
+    let c = p.changes.iter().find(|c| c.key() == "alice").unwrap();
     assert_eq!(
         c.after.as_ref().unwrap()["password"],
         json!("(from env ALICE_PW)")
@@ -68,7 +69,7 @@ policies:
         &o365("switches: { password_sync: false }", users),
         &observed(vec![app("o365", vec![], vec![])]),
     );
-    let c = p.changes.iter().find(|c| c.key == "alice").unwrap();
+    let c = p.changes.iter().find(|c| c.key() == "alice").unwrap();
     assert!(!c.after.as_ref().unwrap().contains_key("password"));
 }
 
@@ -140,11 +141,11 @@ policies:
         &o365("", rest),
         &observed(vec![app("o365", vec![], vec![])]),
     );
-    let users: Vec<&str> = p
+    let users: Vec<String> = p
         .changes
         .iter()
-        .filter(|c| c.object == ObjectKind::User)
-        .map(|c| c.key.as_str())
+        .filter(|c| c.object() == ObjectKind::User)
+        .map(|c| c.key().into_owned())
         .collect();
     assert_eq!(users, ["bob"]);
 }
@@ -271,7 +272,7 @@ fn updates_carry_only_changed_managed_fields() {
     let c = p
         .changes
         .iter()
-        .find(|c| c.key == "alice" && c.action == Action::Update)
+        .find(|c| c.key() == "alice" && c.action == Action::Update)
         .expect("an update");
     assert_eq!(c.id.as_deref(), Some("u1"));
     let before = c.before.as_ref().unwrap();
@@ -323,7 +324,7 @@ policies:
     let l = lines(&p);
     assert!(l.contains(&"user disable alice".to_string()), "{l:?}");
     assert!(l.contains(&"user enable bob".to_string()), "{l:?}");
-    let carol = p.changes.iter().find(|c| c.key == "carol").unwrap();
+    let carol = p.changes.iter().find(|c| c.key() == "carol").unwrap();
     assert_eq!(carol.action, Action::Create);
     assert_eq!(carol.after.as_ref().unwrap()["enabled"], json!(false));
 
@@ -575,7 +576,7 @@ fn group_description_is_managed() {
     let c = p
         .changes
         .iter()
-        .find(|c| c.object == ObjectKind::Group)
+        .find(|c| c.object() == ObjectKind::Group)
         .unwrap();
     assert_eq!(c.action, Action::Update);
     assert_eq!(c.before.as_ref().unwrap()["description"], json!("Old text"));
@@ -704,7 +705,10 @@ fn memberships_remove_strangers_and_nested_live_groups() {
     );
     let rm = &p.changes[2];
     assert_eq!(rm.id.as_deref(), Some("u3"));
-    assert_eq!(rm.member.as_deref(), Some("guest@fabrikam.com"));
+    assert_eq!(
+        rm.membership().map(|k| k.member.to_string()).as_deref(),
+        Some("guest@fabrikam.com")
+    );
     assert!(
         p.warnings
             .iter()
@@ -836,11 +840,11 @@ fn planning_is_deterministic_regardless_of_observed_order() {
     let a = run(&d, &observed(vec![app("o365", users, vec![])]));
     let b = run(&d, &observed(vec![app("o365", reversed, vec![])]));
     assert_eq!(roster::render::json(&a), roster::render::json(&b));
-    let keys: Vec<&str> = a
+    let keys: Vec<String> = a
         .changes
         .iter()
         .filter(|c| c.action == Action::Delete)
-        .map(|c| c.key.as_str())
+        .map(|c| c.key().into_owned())
         .collect();
     let mut sorted = keys.clone();
     sorted.sort();

@@ -4,7 +4,7 @@
 
 use crate::planner_support as support;
 
-use roster::plan::{Action, Change, ObjectKind, Plan, Summary};
+use roster::plan::{Action, Change, ObjectKind, Plan, Summary, Target};
 use roster::render::{RenderOptions, human, json, markdown};
 use support::*;
 
@@ -113,19 +113,16 @@ fn json_is_the_spec_format() {
     ] {
         assert!(v["summary"][k].is_u64(), "{k}");
     }
-    let back: Plan = serde_json::from_value(v).unwrap();
+    let wire: roster::plan::wire::Plan = serde_json::from_value(v).unwrap();
+    let back = Plan::try_from(wire).unwrap();
     assert_eq!(back, p);
 }
 
 fn hostile_plan() -> Plan {
     let change = Change {
         app: "o365".into(),
-        object: ObjectKind::User,
-        key: "evil\u{1b}[2J|`@here".into(),
+        target: Target::of(ObjectKind::User, "evil\u{1b}[2J|`@here").expect("a valid target"),
         action: Action::Update,
-        group: None,
-        member: None,
-        sku: None,
         id: Some("x".into()),
         before: Some([("department".to_string(), serde_json::json!("a\u{7}"))].into()),
         after: Some(

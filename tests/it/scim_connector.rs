@@ -18,7 +18,7 @@ use roster::apps::scim::{RetryPolicy, ScimConnector};
 use roster::apps::{ApplyInput, ChangeResult, ConnectContext, OutcomeSink, ReadScope};
 use roster::desired::{App, DesiredState};
 use roster::plan::planner::{PlanInput, plan};
-use roster::plan::{Action, Change, ObjectKind, Plan};
+use roster::plan::{Action, Change, ObjectKind, Plan, Target};
 use scim_support::*;
 use serde_json::json;
 
@@ -42,7 +42,7 @@ impl Sink {
             .unwrap()
             .iter()
             .filter(|(_, r)| r.is_failure())
-            .map(|(c, r)| format!("{:?} {:?} {}: {r:?}", c.action, c.object, c.key))
+            .map(|(c, r)| format!("{:?} {:?} {}: {r:?}", c.action, c.object(), c.key()))
             .collect()
     }
     fn count(&self) -> usize {
@@ -152,7 +152,7 @@ async fn converge(r: &Repo, conn: &ScimConnector) -> (Plan, Sink) {
 fn lines(p: &Plan) -> Vec<String> {
     p.changes
         .iter()
-        .map(|c| format!("{:?} {:?} {}", c.object, c.action, c.key).to_lowercase())
+        .map(|c| format!("{:?} {:?} {}", c.object(), c.action, c.key()).to_lowercase())
         .collect()
 }
 
@@ -467,12 +467,8 @@ fn errors_name_status_scim_type_and_detail_and_never_the_token() {
         // provider refuses.
         let ghost = Change {
             app: "hr".into(),
-            object: ObjectKind::User,
-            key: "ghost".into(),
+            target: Target::of(ObjectKind::User, "ghost").expect("a valid target"),
             action: Action::Update,
-            group: None,
-            member: None,
-            sku: None,
             id: Some("no-such-id".into()),
             before: None,
             after: Some(BTreeMap::from([("first_name".into(), json!("G"))])),
@@ -481,13 +477,13 @@ fn errors_name_status_scim_type_and_detail_and_never_the_token() {
         // A delete of a user that is gone already: the goal holds, so it is applied.
         let mut gone = ghost.clone();
         gone.action = Action::Delete;
-        gone.key = "gone".into();
+        gone.target = Target::User("gone".into());
         // scim2-server: it accepts `"userName": ""` on POST (201), although userName is
         // REQUIRED (RFC 7643 §4.1.1) and an empty string counts as unassigned (§2.5);
         // a missing userName gets 400 invalidValue. roster refuses to send an empty one.
         let mut empty = ghost.clone();
         empty.action = Action::Create;
-        empty.key = String::new();
+        empty.target = Target::User(String::new());
         empty.id = None;
         empty.after = Some(BTreeMap::from([("login".into(), json!(" "))]));
         let sink = Sink::default();
@@ -503,7 +499,7 @@ fn errors_name_status_scim_type_and_detail_and_never_the_token() {
         .unwrap();
         let got = sink.0.lock().unwrap().clone();
         assert_eq!(got.len(), 3);
-        let err_of = |key: &str| match &got.iter().find(|(c, _)| c.key == key).unwrap().1 {
+        let err_of = |key: &str| match &got.iter().find(|(c, _)| c.key() == key).unwrap().1 {
             ChangeResult::Failed { error, .. } => error.clone(),
             other => panic!("{key}: {other:?}"),
         };
@@ -513,7 +509,7 @@ fn errors_name_status_scim_type_and_detail_and_never_the_token() {
         assert!(e.contains("PATCH /Users/no-such-id"), "{e}");
         assert!(!e.contains(TOKEN));
         assert!(matches!(
-            got.iter().find(|(c, _)| c.key == "gone").unwrap().1,
+            got.iter().find(|(c, _)| c.key() == "gone").unwrap().1,
             ChangeResult::Applied { .. }
         ));
         let e = err_of("");
@@ -647,7 +643,7 @@ fn throttling_429_and_503_honour_retry_after() {
     let got = sink.0.lock().unwrap().clone();
     let (_, alice) = got
         .iter()
-        .find(|(c, _)| c.key == "alice" && c.object == ObjectKind::User)
+        .find(|(c, _)| c.key() == "alice" && c.object() == ObjectKind::User)
         .expect("alice's outcome");
     match alice {
         ChangeResult::Failed { error, .. } => assert_eq!(
@@ -657,7 +653,7 @@ fn throttling_429_and_503_honour_retry_after() {
         other => panic!("{other:?}"),
     }
     // Memberships of users whose create failed are skipped, not attempted.
-    assert!(got.iter().any(|(c, r)| c.object == ObjectKind::Membership
+    assert!(got.iter().any(|(c, r)| c.object() == ObjectKind::Membership
         && matches!(r, ChangeResult::SkippedDependency { .. })));
 }
 

@@ -188,13 +188,14 @@ impl<'a> Applier<'a> {
         let mut i = 0;
         while i < changes.len() {
             let change = &changes[i];
-            if change.object == ObjectKind::Membership {
+            if change.object() == ObjectKind::Membership {
                 // A run of membership changes of one group and action: one batch.
                 let mut j = i + 1;
                 while j < changes.len()
-                    && changes[j].object == ObjectKind::Membership
+                    && changes[j].object() == ObjectKind::Membership
                     && changes[j].action == change.action
-                    && changes[j].group == change.group
+                    && changes[j].membership().map(|k| &k.group)
+                        == change.membership().map(|k| &k.group)
                 {
                     j += 1;
                 }
@@ -209,12 +210,12 @@ impl<'a> Applier<'a> {
                 },
                 Err(e) => {
                     if change.action == Action::Create {
-                        let kind = if change.object == ObjectKind::User {
+                        let kind = if change.object() == ObjectKind::User {
                             "user"
                         } else {
                             "group"
                         };
-                        self.failed.insert(format!("{kind}:{}", change.key));
+                        self.failed.insert(format!("{kind}:{}", change.key()));
                     }
                     ChangeResult::Failed {
                         error: format!("{e:#}"),
@@ -228,11 +229,11 @@ impl<'a> Applier<'a> {
     }
 
     async fn one(&mut self, change: &Change) -> anyhow::Result<Option<String>> {
-        match (change.object, change.action) {
+        match (change.object(), change.action) {
             (ObjectKind::User, Action::Create) => self.create_user(change).await.map(Some),
             (ObjectKind::User, Action::Update) => self.update_user(change).await.map(|_| None),
             (ObjectKind::User, Action::Enable) => {
-                let dn = self.user_dn(&change.key, change.id.as_deref()).await?;
+                let dn = self.user_dn(&change.key(), change.id.as_deref()).await?;
                 match self.set_disabled(&dn, false).await {
                     Ok(()) => {}
                     // Real AD refuses to enable an account without a usable password
@@ -241,7 +242,7 @@ impl<'a> Applier<'a> {
                         let password = self
                             .password_for(change, true)?
                             .unwrap_or_else(|| Secret::new(codec::generate_password()));
-                        self.set_password(&dn, &change.key, &password).await?;
+                        self.set_password(&dn, &change.key(), &password).await?;
                         self.set_disabled(&dn, false).await?;
                     }
                     Err(e) => return Err(e),
@@ -249,19 +250,19 @@ impl<'a> Applier<'a> {
                 Ok(change.id.clone())
             }
             (ObjectKind::User, Action::Disable) => {
-                let dn = self.user_dn(&change.key, change.id.as_deref()).await?;
+                let dn = self.user_dn(&change.key(), change.id.as_deref()).await?;
                 self.set_disabled(&dn, true).await?;
                 Ok(change.id.clone())
             }
             (ObjectKind::User, Action::Delete) => {
-                let dn = self.user_dn(&change.key, change.id.as_deref()).await?;
+                let dn = self.user_dn(&change.key(), change.id.as_deref()).await?;
                 self.delete_dn(&dn).await?;
                 Ok(change.id.clone())
             }
             (ObjectKind::Group, Action::Create) => self.create_group(change).await.map(Some),
             (ObjectKind::Group, Action::Update) => self.update_group(change).await.map(|_| None),
             (ObjectKind::Group, Action::Delete) => {
-                let dn = self.group_dn(&change.key, change.id.as_deref()).await?;
+                let dn = self.group_dn(&change.key(), change.id.as_deref()).await?;
                 self.delete_dn(&dn).await?;
                 Ok(change.id.clone())
             }
@@ -371,12 +372,12 @@ impl<'a> Applier<'a> {
     }
 
     fn password_for(&self, change: &Change, enabled: bool) -> anyhow::Result<Option<Secret>> {
-        let desired = self.input.desired.user(&change.key);
+        let desired = self.input.desired.user(&change.key());
         let reference = desired.and_then(|u| u.password.as_ref());
         match reference {
             Some(r) if self.app.switches.password_sync => {
                 let secret = crate::secret::resolve(r, self.repo_root)
-                    .with_context(|| format!("password of user {} ({r})", change.key))?;
+                    .with_context(|| format!("password of user {} ({r})", change.key()))?;
                 Ok(Some(secret))
             }
             _ if enabled => Ok(Some(Secret::new(codec::generate_password()))),
@@ -446,7 +447,8 @@ impl<'a> Applier<'a> {
     }
 
     async fn create_user(&mut self, change: &Change) -> anyhow::Result<String> {
-        let login = change.key.as_str();
+        let login_key = change.key();
+        let login: &str = &login_key;
         let after = change.after.clone().unwrap_or_default();
         let desired = self.input.desired.user(login);
         let text = |k: &str| after.get(k).and_then(value_text);
@@ -528,7 +530,8 @@ impl<'a> Applier<'a> {
     }
 
     async fn update_user(&mut self, change: &Change) -> anyhow::Result<()> {
-        let login = change.key.as_str();
+        let login_key = change.key();
+        let login: &str = &login_key;
         let dn = self.user_dn(login, change.id.as_deref()).await?;
         let after = change.after.clone().unwrap_or_default();
         let mut mods: Vec<Mod<String>> = Vec::new();
@@ -600,7 +603,8 @@ impl<'a> Applier<'a> {
     }
 
     async fn create_group(&mut self, change: &Change) -> anyhow::Result<String> {
-        let name = change.key.as_str();
+        let name_key = change.key();
+        let name: &str = &name_key;
         let after = change.after.clone().unwrap_or_default();
         let description = after
             .get("description")
@@ -658,7 +662,8 @@ impl<'a> Applier<'a> {
     }
 
     async fn update_group(&mut self, change: &Change) -> anyhow::Result<()> {
-        let name = change.key.as_str();
+        let name_key = change.key();
+        let name: &str = &name_key;
         let dn = self.group_dn(name, change.id.as_deref()).await?;
         let after = change.after.clone().unwrap_or_default();
         let mut mods: Vec<Mod<String>> = Vec::new();
@@ -689,14 +694,11 @@ impl<'a> Applier<'a> {
                 },
             )
         };
-        let group = match first.membership() {
-            Ok(k) => k.group,
-            Err(e) => {
-                for c in batch {
-                    fail(c, e.clone());
-                }
-                return;
+        let Some(group) = first.membership().map(|k| k.group.clone()) else {
+            for c in batch {
+                fail(c, "not a membership change".to_string());
             }
+            return;
         };
         if self.failed.contains(&format!("group:{group}")) {
             for c in batch {
@@ -721,12 +723,9 @@ impl<'a> Applier<'a> {
         // Resolve members; failures are reported one by one.
         let mut resolved: Vec<(&Change, String)> = Vec::with_capacity(batch.len());
         for c in batch {
-            let member = match c.membership() {
-                Ok(k) => k.member,
-                Err(e) => {
-                    fail(c, e);
-                    continue;
-                }
+            let Some(member) = c.membership().map(|k| k.member.clone()) else {
+                fail(c, "not a membership change".to_string());
+                continue;
             };
             let dep = member.label();
             if self.failed.contains(&dep) {

@@ -1,10 +1,46 @@
 //! The apply driver shared by every connector.
 //!
-//! So far: the phase loop. [`phases`] splits an app's changes (in plan order) into the
-//! phases of [`Phase::APPLY_ORDER`], skipping empty ones, so a connector only says what
-//! each phase does.
+//! [`apply`] carries out one app's changes: phase by phase in [`Phase::APPLY_ORDER`],
+//! each change handed to the connector's [`PhaseWriter`] only when nothing it depends on
+//! failed (otherwise it is recorded as skipped, naming the failed change), changes the
+//! connector does not support failed with the reason, and every outcome streamed to the
+//! [`OutcomeSink`] (report log and terminal) as soon as it is known. The [`Run`] it
+//! hands the writer knows the live ids: the observed ones and those of objects created
+//! earlier in the run. After the last phase any change the writer left without an
+//! outcome is recorded as failed, so every change ends applied, failed or skipped.
+//!
+//! A connector supplies only its protocol: the writes of one phase (batched or one by
+//! one, as its service allows), recording each change's result through [`Run::record`].
 
-use crate::plan::{Change, Phase};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Mutex;
+
+use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
+use crate::desired::User;
+use crate::plan::{Action, Change, Member, Phase, Target};
+
+/// The write side of a connector's protocol.
+pub trait PhaseWriter {
+    /// The app type, for messages (`office365`, `active_directory`, `scim`).
+    const TYPE: &'static str;
+
+    /// The login of a repository user in this app (how observed users are matched).
+    fn login(&self, user: &User) -> String;
+
+    /// Whether this connector can carry out such a change at all.
+    fn supports(&self, change: &Change) -> bool;
+
+    /// Carries out the changes `idx` (indexes into [`Run::changes`], plan order, all of
+    /// one `phase`, none depending on a failed change), recording each outcome with
+    /// [`Run::record`]. A change left unrecorded ends as failed.
+    fn write_phase(
+        &mut self,
+        phase: Phase,
+        idx: &[usize],
+        run: &Run<'_>,
+    ) -> impl Future<Output = ()> + Send;
+}
 
 /// The non-empty phases of `changes` in apply order, each with the indexes of its
 /// changes in plan order.
@@ -20,20 +56,293 @@ pub fn phases(changes: &[Change]) -> Vec<(Phase, Vec<usize>)> {
         .collect()
 }
 
+/// The labels (`user:KEY`, `group:NAME`) of the objects a change needs to exist before
+/// it can run; creates need nothing.
+pub fn dependencies(c: &Change) -> Vec<String> {
+    if c.action == Action::Create {
+        return Vec::new();
+    }
+    match &c.target {
+        Target::User(k) | Target::License { user: k, .. } => vec![format!("user:{k}")],
+        Target::Group(g) => vec![format!("group:{g}")],
+        Target::Membership(k) => vec![format!("group:{}", k.group), k.member.label()],
+    }
+}
+
+/// `user:KEY` / `group:NAME` → `user KEY` / `group NAME`, as a skip names it.
+fn words(label: &str) -> String {
+    label.replacen(':', " ", 1)
+}
+
+/// Carries out `input.changes` (all of one app, plan order) through `writer`.
+/// Errors only when handed changes of another app (nothing is written then).
+pub async fn apply<W: PhaseWriter>(
+    app: &str,
+    writer: &mut W,
+    input: &ApplyInput<'_>,
+    sink: &dyn OutcomeSink,
+) -> anyhow::Result<()> {
+    if let Some(c) = input.changes.iter().find(|c| c.app != app) {
+        anyhow::bail!("asked to apply a change of app {} ({})", c.app, c.key());
+    }
+    let run = Run::new(input, sink, |u| writer.login(u));
+    for (phase, idx) in phases(input.changes) {
+        let mut ready = Vec::with_capacity(idx.len());
+        for i in idx {
+            let c = &input.changes[i];
+            if let Some(on) = run.failed_dependency(c) {
+                run.record(i, ChangeResult::SkippedDependency { on });
+            } else if !writer.supports(c) {
+                run.record(
+                    i,
+                    ChangeResult::Failed {
+                        error: format!(
+                            "{} of a {} is not something the {} connector can do",
+                            c.action,
+                            c.object(),
+                            W::TYPE
+                        ),
+                        request_id: None,
+                    },
+                );
+            } else {
+                ready.push(i);
+            }
+        }
+        if !ready.is_empty() {
+            writer.write_phase(phase, &ready, &run).await;
+        }
+    }
+    run.finish();
+    Ok(())
+}
+
+/// What an apply knows while it runs; shared by the tasks of one connector.
+pub struct Run<'a> {
+    changes: &'a [Change],
+    sink: &'a dyn OutcomeSink,
+    /// Repository username → lower-cased login (users the repository knows).
+    logins: HashMap<&'a str, String>,
+    state: Mutex<RunState>,
+}
+
+#[derive(Default)]
+struct RunState {
+    /// Lower-cased login → id (observed, then created in this run).
+    users: HashMap<String, String>,
+    /// Group name → id.
+    groups: HashMap<String, String>,
+    /// Labels of objects whose create failed.
+    failed: HashSet<String>,
+    /// Ids of objects created in this run (reads of them may lag).
+    created: HashSet<String>,
+    recorded: Vec<bool>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        input: &ApplyInput<'a>,
+        sink: &'a dyn OutcomeSink,
+        login: impl Fn(&User) -> String,
+    ) -> Run<'a> {
+        let mut st = RunState {
+            recorded: vec![false; input.changes.len()],
+            ..RunState::default()
+        };
+        for u in &input.observed.users {
+            st.users
+                .entry(u.login.to_lowercase())
+                .or_insert_with(|| u.id.clone());
+        }
+        for g in &input.observed.groups {
+            st.groups
+                .entry(g.name.clone())
+                .or_insert_with(|| g.id.clone());
+        }
+        let logins = input
+            .desired
+            .users
+            .iter()
+            .map(|u| (u.username.as_str(), login(u).to_lowercase()))
+            .collect();
+        Run {
+            changes: input.changes,
+            sink,
+            logins,
+            state: Mutex::new(st),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
+        // A panic elsewhere cannot leave the maps half-updated (each update is one
+        // insert), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The changes of this apply, plan order.
+    pub fn changes(&self) -> &'a [Change] {
+        self.changes
+    }
+
+    pub fn change(&self, i: usize) -> &'a Change {
+        &self.changes[i]
+    }
+
+    /// Records change `i`'s outcome (streamed to the sink at once) and learns from it:
+    /// an applied create's id, a failed create's label. A second outcome for the same
+    /// change is ignored.
+    pub fn record(&self, i: usize, result: ChangeResult) {
+        let c = &self.changes[i];
+        {
+            let mut st = self.lock();
+            if std::mem::replace(&mut st.recorded[i], true) {
+                return;
+            }
+            if c.action == Action::Create {
+                match (&c.target, &result) {
+                    (Target::User(k), ChangeResult::Applied { id: Some(id), .. }) => {
+                        let login = self.login_of(k);
+                        st.users.insert(login, id.clone());
+                        st.created.insert(id.clone());
+                    }
+                    (Target::Group(g), ChangeResult::Applied { id: Some(id), .. }) => {
+                        st.groups.insert(g.clone(), id.clone());
+                        st.created.insert(id.clone());
+                    }
+                    (Target::User(k), r) if r.is_failure() => {
+                        st.failed.insert(format!("user:{k}"));
+                    }
+                    (Target::Group(g), r) if r.is_failure() => {
+                        st.failed.insert(format!("group:{g}"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.sink.record(c, &result);
+    }
+
+    /// Records a failure with the service's words.
+    pub fn fail(&self, i: usize, error: impl Into<String>) {
+        self.record(
+            i,
+            ChangeResult::Failed {
+                error: error.into(),
+                request_id: None,
+            },
+        );
+    }
+
+    /// Whether change `i` has its outcome.
+    pub fn is_recorded(&self, i: usize) -> bool {
+        self.lock().recorded[i]
+    }
+
+    /// The first object change `c` depends on whose create failed, in words.
+    pub fn failed_dependency(&self, c: &Change) -> Option<String> {
+        let st = self.lock();
+        dependencies(c)
+            .into_iter()
+            .find(|l| st.failed.contains(l))
+            .map(|l| words(&l))
+    }
+
+    /// The lower-cased login of a user key: the repository user's login in this app,
+    /// or the key itself (a live login the repository does not know).
+    pub fn login_of(&self, key: &str) -> String {
+        self.logins
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_lowercase())
+    }
+
+    /// The live id of a user by key; `fallback` is the change's own `id`.
+    pub fn user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
+        let st = self.lock();
+        if st.failed.contains(&format!("user:{key}")) {
+            return Err(ChangeResult::SkippedDependency {
+                on: format!("user {key}"),
+            });
+        }
+        if let Some(id) = st.users.get(&self.login_of(key)) {
+            return Ok(id.clone());
+        }
+        fallback.cloned().ok_or_else(|| ChangeResult::Failed {
+            error: format!("user {key} has no live object"),
+            request_id: None,
+        })
+    }
+
+    /// The live id of a group by name; `fallback` is the change's own `id`.
+    pub fn group_id(&self, name: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
+        let st = self.lock();
+        if st.failed.contains(&format!("group:{name}")) {
+            return Err(ChangeResult::SkippedDependency {
+                on: format!("group {name}"),
+            });
+        }
+        if let Some(id) = st.groups.get(name) {
+            return Ok(id.clone());
+        }
+        fallback.cloned().ok_or_else(|| ChangeResult::Failed {
+            error: format!("group {name} has no live object"),
+            request_id: None,
+        })
+    }
+
+    /// The live id of a membership's member.
+    pub fn member_id(&self, member: &Member) -> Result<String, ChangeResult> {
+        match member {
+            Member::User(k) => self.user_id(k, None),
+            Member::Group(g) => self.group_id(g, None),
+        }
+    }
+
+    /// Learns a live id found during the run (an adopted existing user, say).
+    pub fn learn_user(&self, key: &str, id: &str) {
+        let login = self.login_of(key);
+        self.lock().users.insert(login, id.to_string());
+    }
+
+    /// Learns a group's live id found during the run.
+    pub fn learn_group(&self, name: &str, id: &str) {
+        self.lock().groups.insert(name.to_string(), id.to_string());
+    }
+
+    /// Whether `id` was created in this run (its reads may lag behind).
+    pub fn created_in_run(&self, id: &str) -> bool {
+        self.lock().created.contains(id)
+    }
+
+    /// Changes left without an outcome fail: nothing ends unaccounted for.
+    fn finish(&self) {
+        let missing: Vec<usize> = {
+            let st = self.lock();
+            (0..self.changes.len())
+                .filter(|&i| !st.recorded[i])
+                .collect()
+        };
+        for i in missing {
+            self.fail(
+                i,
+                "the connector ended without an outcome for this change (not applied)",
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Action, ObjectKind};
+    use crate::desired::DesiredState;
+    use crate::observed::{ObservedApp, ObservedUser};
+    use crate::plan::{MembershipKey, ObjectKind};
 
-    fn change(object: ObjectKind, action: Action, key: &str) -> Change {
+    fn change(target: Target, action: Action) -> Change {
         Change {
             app: "a".into(),
-            object,
-            key: key.into(),
+            target,
             action,
-            group: None,
-            member: None,
-            sku: None,
             id: None,
             before: None,
             after: None,
@@ -43,12 +352,13 @@ mod tests {
 
     #[test]
     fn phases_follow_the_apply_order_and_skip_empty_ones() {
+        let t = |k: ObjectKind, key: &str| Target::of(k, key).unwrap();
         let changes = [
-            change(ObjectKind::User, Action::Delete, "old"),
-            change(ObjectKind::Membership, Action::Add, "g/alice"),
-            change(ObjectKind::User, Action::Create, "alice"),
-            change(ObjectKind::Group, Action::Create, "g"),
-            change(ObjectKind::User, Action::Update, "bob"),
+            change(t(ObjectKind::User, "old"), Action::Delete),
+            change(t(ObjectKind::Membership, "g/alice"), Action::Add),
+            change(t(ObjectKind::User, "alice"), Action::Create),
+            change(t(ObjectKind::Group, "g"), Action::Create),
+            change(t(ObjectKind::User, "bob"), Action::Update),
         ];
         assert_eq!(
             phases(&changes),
@@ -60,5 +370,166 @@ mod tests {
             ]
         );
         assert!(phases(&[]).is_empty());
+    }
+
+    #[derive(Default)]
+    struct Log(Mutex<Vec<(String, ChangeResult)>>);
+    impl OutcomeSink for Log {
+        fn record(&self, change: &Change, result: &ChangeResult) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((change.key().into_owned(), result.clone()));
+        }
+    }
+
+    /// Fails every user create, applies everything else, and leaves licenses unrecorded.
+    struct Flaky {
+        seen: Vec<String>,
+    }
+    impl PhaseWriter for Flaky {
+        const TYPE: &'static str = "test";
+        fn login(&self, user: &User) -> String {
+            user.email.clone()
+        }
+        fn supports(&self, c: &Change) -> bool {
+            c.object() != ObjectKind::Group || c.action != Action::Update
+        }
+        async fn write_phase(&mut self, _phase: Phase, idx: &[usize], run: &Run<'_>) {
+            for &i in idx {
+                let c = run.change(i);
+                self.seen.push(c.key().into_owned());
+                match (c.object(), c.action) {
+                    (ObjectKind::User, Action::Create) => run.fail(i, "refused"),
+                    (ObjectKind::License, _) => {}
+                    (ObjectKind::Group, Action::Create) => run.record(
+                        i,
+                        ChangeResult::Applied {
+                            id: Some("g-1".into()),
+                            request_id: None,
+                        },
+                    ),
+                    (ObjectKind::Membership, _) => {
+                        let k = c.membership().unwrap();
+                        let gid = run.group_id(&k.group, None);
+                        assert_eq!(gid, Ok("g-1".to_string()), "created ids are known");
+                        let mid = run.member_id(&k.member);
+                        assert_eq!(mid, Ok("u-bob".to_string()), "observed ids are known");
+                        run.record(
+                            i,
+                            ChangeResult::Applied {
+                                id: None,
+                                request_id: None,
+                            },
+                        );
+                    }
+                    _ => run.record(
+                        i,
+                        ChangeResult::Applied {
+                            id: None,
+                            request_id: None,
+                        },
+                    ),
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn dependants_of_failed_creates_are_skipped_and_nothing_is_left_unrecorded() {
+        let m = |g: &str, u: &str| {
+            Target::Membership(MembershipKey {
+                group: g.into(),
+                member: Member::parse(u),
+            })
+        };
+        let changes = vec![
+            change(Target::Group("g".into()), Action::Create),
+            change(Target::Group("h".into()), Action::Update),
+            change(Target::User("alice".into()), Action::Create),
+            change(
+                Target::License {
+                    user: "bob".into(),
+                    sku: "E3".into(),
+                },
+                Action::Add,
+            ),
+            change(m("g", "alice"), Action::Add),
+            change(m("g", "bob"), Action::Add),
+            change(Target::User("alice".into()), Action::Disable),
+        ];
+        let mut desired = DesiredState::default();
+        desired.users.push(User {
+            username: "bob".into(),
+            email: "Bob@example.com".into(),
+            first_name: "Bob".into(),
+            last_name: "B".into(),
+            display_name: None,
+            enabled: true,
+            department: None,
+            job_title: None,
+            employee_id: None,
+            usage_location: None,
+            mobile_phone: None,
+            licenses: vec![],
+            password: None,
+        });
+        let observed = ObservedApp {
+            users: vec![ObservedUser {
+                id: "u-bob".into(),
+                login: "bob@example.com".into(),
+                ..ObservedUser::default()
+            }],
+            ..ObservedApp::default()
+        };
+        let input = ApplyInput {
+            changes: &changes,
+            desired: &desired,
+            observed: &observed,
+        };
+        let log = Log::default();
+        let mut w = Flaky { seen: vec![] };
+        apply("a", &mut w, &input, &log).await.unwrap();
+        assert_eq!(
+            w.seen,
+            ["g", "alice", "bob", "g/bob"],
+            "dependants never reach the writer"
+        );
+        let got = log.0.into_inner().unwrap();
+        let of = |k: &str| -> Vec<&ChangeResult> {
+            got.iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, r)| r)
+                .collect()
+        };
+        assert!(
+            matches!(of("h")[0], ChangeResult::Failed { error, .. } if error.contains("not something"))
+        );
+        assert_eq!(
+            of("g/alice"),
+            [&ChangeResult::SkippedDependency {
+                on: "user alice".into()
+            }]
+        );
+        assert!(matches!(of("g/bob")[0], ChangeResult::Applied { .. }));
+        // alice: the failed create, then the skipped disable.
+        assert_eq!(of("alice").len(), 2);
+        assert!(
+            matches!(of("bob")[0], ChangeResult::Failed { error, .. } if error.contains("without an outcome"))
+        );
+        assert_eq!(got.len(), changes.len(), "one outcome per change");
+
+        let other = vec![Change {
+            app: "b".into(),
+            ..changes[0].clone()
+        }];
+        let input = ApplyInput {
+            changes: &other,
+            desired: &desired,
+            observed: &observed,
+        };
+        let log = Log::default();
+        assert!(apply("a", &mut w, &input, &log).await.is_err());
+        assert!(log.0.into_inner().unwrap().is_empty());
     }
 }

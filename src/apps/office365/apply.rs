@@ -327,7 +327,8 @@ impl<'a> Applier<'a> {
                             i,
                             fail(format!(
                                 "{:?} {:?} is not something the office365 connector can do",
-                                c.action, c.object
+                                c.action,
+                                c.object()
                             )),
                         );
                     }
@@ -345,7 +346,7 @@ impl<'a> Applier<'a> {
             let c = self.change(i);
             match c.action {
                 Action::Create => creates.push(i),
-                _ => match self.group_id(&c.key, c.id.as_ref()) {
+                _ => match self.group_id(&c.key(), c.id.as_ref()) {
                     Err(u) => self.report_unresolved(i, u),
                     Ok(id) => {
                         let mut body = Map::new();
@@ -371,7 +372,7 @@ impl<'a> Applier<'a> {
                                 i,
                                 fail(format!(
                                     "group {}: Graph cannot change {} of an existing group",
-                                    c.key,
+                                    c.key(),
                                     unsupported.join(", ")
                                 )),
                             );
@@ -407,7 +408,7 @@ impl<'a> Applier<'a> {
     }
 
     fn group_create_body(&self, c: &Change) -> Value {
-        let g = self.input.desired.group(&c.key);
+        let g = self.input.desired.group(&c.key());
         let mut description = g.and_then(|g| g.description.clone());
         let mut kind = g.and_then(|g| g.kind).unwrap_or_default();
         for (k, v) in c.after.iter().flatten() {
@@ -424,8 +425,8 @@ impl<'a> Applier<'a> {
             }
         }
         let mut body = json!({
-            "displayName": c.key,
-            "mailNickname": mail_nickname(&c.key),
+            "displayName": c.key(),
+            "mailNickname": mail_nickname(&c.key()),
         });
         match kind {
             GroupKind::Security => {
@@ -477,7 +478,7 @@ impl<'a> Applier<'a> {
                     OpOutcome::Done(r) if r.is_success() => {
                         let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
                         if let Some(id) = &id {
-                            st.group_ids.insert(c.key.clone(), id.clone());
+                            st.group_ids.insert(c.key().into_owned(), id.clone());
                             st.created.insert(id.clone());
                         }
                         this.report(i, applied(id, r));
@@ -487,7 +488,7 @@ impl<'a> Applier<'a> {
                         ambiguous: true, ..
                     } => unsure.push((i, failed(&o), true)),
                     _ => {
-                        st.failed_groups.insert(c.key.clone());
+                        st.failed_groups.insert(c.key().into_owned());
                         this.report(i, failed(&o));
                     }
                 }
@@ -509,7 +510,7 @@ impl<'a> Applier<'a> {
                         "GET",
                         format!(
                             "/groups?$filter=displayName%20eq%20'{}'&$select=id,displayName",
-                            odata_literal(&self.change(*i).key)
+                            odata_literal(&self.change(*i).key())
                         ),
                         None,
                     ),
@@ -536,7 +537,7 @@ impl<'a> Applier<'a> {
                 };
                 match found {
                     Some(id) => {
-                        st.group_ids.insert(c.key.clone(), id.clone());
+                        st.group_ids.insert(c.key().into_owned(), id.clone());
                         st.created.insert(id.clone());
                         let rid = if let OpOutcome::Done(r) = &o {
                             r.request_id.clone()
@@ -558,7 +559,7 @@ impl<'a> Applier<'a> {
                         again.push(i)
                     }
                     None => {
-                        st.failed_groups.insert(c.key.clone());
+                        st.failed_groups.insert(c.key().into_owned());
                         let r = last_errors.get(&i).cloned().unwrap_or_else(|| failed(&o));
                         this.report(i, r);
                     }
@@ -589,11 +590,11 @@ impl<'a> Applier<'a> {
                         });
                     }
                     Err(e) => {
-                        self.st.failed_users.insert(c.key.clone());
+                        self.st.failed_users.insert(c.key().into_owned());
                         self.report(i, fail(e));
                     }
                 },
-                Action::Update | Action::Enable => match self.user_id(&c.key, c.id.as_ref()) {
+                Action::Update | Action::Enable => match self.user_id(&c.key(), c.id.as_ref()) {
                     Err(u) => self.report_unresolved(i, u),
                     Ok(id) => {
                         let mut body = match (&c.action, &c.after) {
@@ -630,7 +631,8 @@ impl<'a> Applier<'a> {
                     i,
                     fail(format!(
                         "user {}: unexpected {:?} in the user phase",
-                        c.key, c.action
+                        c.key(),
+                        c.action
                     )),
                 ),
             }
@@ -651,7 +653,7 @@ impl<'a> Applier<'a> {
                         {
                             st.user_ids.insert(upn.to_ascii_lowercase(), id.clone());
                         }
-                        st.created_users.insert(c.key.clone(), id.clone());
+                        st.created_users.insert(c.key().into_owned(), id.clone());
                         st.created.insert(id.clone());
                     }
                     this.report(i, applied(id, r));
@@ -660,7 +662,7 @@ impl<'a> Applier<'a> {
                     conflicts.push((i, w.op.body.clone().unwrap_or(Value::Null)));
                 }
                 _ => {
-                    st.failed_users.insert(c.key.clone());
+                    st.failed_users.insert(c.key().into_owned());
                     this.report(i, failed(&o));
                 }
             }
@@ -710,23 +712,26 @@ impl<'a> Applier<'a> {
             let live = match &o {
                 OpOutcome::Done(r) if r.is_success() => r.body.clone(),
                 _ => {
-                    st.failed_users.insert(c.key.clone());
+                    st.failed_users.insert(c.key().into_owned());
                     this.report(i, failed(&o));
                     return;
                 }
             };
             let Some(id) = live.get("id").and_then(Value::as_str).map(str::to_string) else {
-                st.failed_users.insert(c.key.clone());
+                st.failed_users.insert(c.key().into_owned());
                 this.report(
                     i,
-                    fail(format!("user {}: Graph returned a user without id", c.key)),
+                    fail(format!(
+                        "user {}: Graph returned a user without id",
+                        c.key()
+                    )),
                 );
                 return;
             };
             if let Some(upn) = live.get("userPrincipalName").and_then(Value::as_str) {
                 st.user_ids.insert(upn.to_ascii_lowercase(), id.clone());
             }
-            st.created_users.insert(c.key.clone(), id.clone());
+            st.created_users.insert(c.key().into_owned(), id.clone());
             let wanted = bodies.get(&i).and_then(Value::as_object);
             let mut patch = Map::new();
             for (k, v) in wanted.into_iter().flatten() {
@@ -772,7 +777,7 @@ impl<'a> Applier<'a> {
                     this.report(i, applied(ids.get(&i).cloned(), r))
                 }
                 _ => {
-                    st.failed_users.insert(this.change(i).key.clone());
+                    st.failed_users.insert(this.change(i).key().into_owned());
                     this.report(i, failed(&o));
                 }
             }
@@ -781,16 +786,16 @@ impl<'a> Applier<'a> {
     }
 
     fn user_create_body(&self, c: &Change) -> Result<Value, String> {
-        let user = self.input.desired.user(&c.key);
+        let user = self.input.desired.user(&c.key());
         let mut body = user_profile(user, c.after.as_ref());
         let upn = body
             .get("mail")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| format!("user {}: no email to use as userPrincipalName", c.key))?;
+            .ok_or_else(|| format!("user {}: no email to use as userPrincipalName", c.key()))?;
         body.insert("userPrincipalName".into(), Value::String(upn.clone()));
         body.entry("displayName")
-            .or_insert_with(|| Value::String(c.key.clone()));
+            .or_insert_with(|| Value::String(c.key().into_owned()));
         let nick_source = user
             .map(|u| u.username.as_str())
             .unwrap_or_else(|| upn.split('@').next().unwrap_or(&upn));
@@ -805,7 +810,7 @@ impl<'a> Applier<'a> {
         let profile = match sync {
             Some(reference) => {
                 let secret = crate::secret::resolve(reference, self.repo_root)
-                    .map_err(|e| format!("user {}: password ({reference}): {e}", c.key))?;
+                    .map_err(|e| format!("user {}: password ({reference}): {e}", c.key()))?;
                 json!({"password": secret.expose(), "forceChangePasswordNextSignIn": false})
             }
             None => json!({"password": random_password(), "forceChangePasswordNextSignIn": true}),
@@ -828,10 +833,10 @@ impl<'a> Applier<'a> {
         let mut per_user: BTreeMap<String, LicenseWork> = BTreeMap::new();
         for &i in idx {
             let c = self.change(i);
-            let Some(sku) = c.sku.as_deref() else {
+            let Some(sku) = c.sku() else {
                 self.report(
                     i,
-                    fail(format!("license change for {} names no SKU", c.key)),
+                    fail(format!("license change for {} names no SKU", c.key())),
                 );
                 continue;
             };
@@ -842,7 +847,7 @@ impl<'a> Applier<'a> {
                 );
                 continue;
             };
-            let id = match self.user_id(&c.key, None) {
+            let id = match self.user_id(&c.key(), None) {
                 Ok(id) => id,
                 Err(u) => {
                     self.report_unresolved(i, u);
@@ -900,12 +905,9 @@ impl<'a> Applier<'a> {
         let mut out = Vec::new();
         for &i in idx {
             let c = self.change(i);
-            let MembershipKey { group, member } = match c.membership() {
-                Ok(k) => k,
-                Err(e) => {
-                    self.report(i, fail(e));
-                    continue;
-                }
+            let Some(MembershipKey { group, member }) = c.membership() else {
+                self.report(i, fail("not a membership change"));
+                continue;
             };
             let gid = match self.group_id(&group, None) {
                 Ok(g) => g,
@@ -1072,22 +1074,24 @@ impl<'a> Applier<'a> {
         let mut works = Vec::new();
         for &i in idx {
             let c = self.change(i);
-            let (op, id) = match (c.object, c.action) {
-                (ObjectKind::User, Action::Disable) => match self.user_id(&c.key, c.id.as_ref()) {
-                    Ok(id) => (
-                        BatchOp::new(
-                            "PATCH",
-                            format!("/users/{}", path_segment(&id)),
-                            Some(json!({"accountEnabled": false})),
+            let (op, id) = match (c.object(), c.action) {
+                (ObjectKind::User, Action::Disable) => {
+                    match self.user_id(&c.key(), c.id.as_ref()) {
+                        Ok(id) => (
+                            BatchOp::new(
+                                "PATCH",
+                                format!("/users/{}", path_segment(&id)),
+                                Some(json!({"accountEnabled": false})),
+                            ),
+                            id,
                         ),
-                        id,
-                    ),
-                    Err(u) => {
-                        self.report_unresolved(i, u);
-                        continue;
+                        Err(u) => {
+                            self.report_unresolved(i, u);
+                            continue;
+                        }
                     }
-                },
-                (ObjectKind::User, Action::Delete) => match self.user_id(&c.key, c.id.as_ref()) {
+                }
+                (ObjectKind::User, Action::Delete) => match self.user_id(&c.key(), c.id.as_ref()) {
                     Ok(id) => (
                         BatchOp::new("DELETE", format!("/users/{}", path_segment(&id)), None),
                         id,
@@ -1097,7 +1101,8 @@ impl<'a> Applier<'a> {
                         continue;
                     }
                 },
-                (ObjectKind::Group, Action::Delete) => match self.group_id(&c.key, c.id.as_ref()) {
+                (ObjectKind::Group, Action::Delete) => match self.group_id(&c.key(), c.id.as_ref())
+                {
                     Ok(id) => (
                         BatchOp::new("DELETE", format!("/groups/{}", path_segment(&id)), None),
                         id,
@@ -1110,7 +1115,7 @@ impl<'a> Applier<'a> {
                 _ => {
                     self.report(
                         i,
-                        fail(format!("{:?} {:?} is not supported", c.action, c.object)),
+                        fail(format!("{:?} {:?} is not supported", c.action, c.object())),
                     );
                     continue;
                 }

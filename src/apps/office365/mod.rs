@@ -256,7 +256,7 @@ impl Office365Connector {
     /// failure.
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
         if let Some(c) = input.changes.iter().find(|c| c.app != self.app.name) {
-            bail!("asked to apply a change of app {} ({})", c.app, c.key);
+            bail!("asked to apply a change of app {} ({})", c.app, c.key());
         }
         apply::Applier::new(&self.graph, &self.app, &self.repo_root, &input, sink)
             .apply()

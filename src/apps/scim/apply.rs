@@ -314,7 +314,8 @@ impl<'a> Applier<'a> {
                             i,
                             &fail(format!(
                                 "{:?} of a {:?} is not something a SCIM app supports",
-                                c.action, c.object
+                                c.action,
+                                c.object()
                             )),
                         );
                     }
@@ -333,7 +334,7 @@ impl<'a> Applier<'a> {
             // bulk does not settle is done one by one.
             let (creates, mut rest): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| {
                 let c = this.change(i);
-                c.object == ObjectKind::User && c.action == Action::Create
+                c.object() == ObjectKind::User && c.action == Action::Create
             });
             if this.caps.bulk && creates.len() > 1 {
                 let (settled, leftover) = this.bulk_create_users(&creates).await;
@@ -357,7 +358,7 @@ impl<'a> Applier<'a> {
         };
         for d in done {
             let c = self.change(d.idx);
-            match (c.object, &d.result, d.created) {
+            match (c.object(), &d.result, d.created) {
                 (ObjectKind::User, ChangeResult::Applied { .. }, Some((k, id))) => {
                     self.user_ids.insert(k.to_lowercase(), id);
                 }
@@ -365,10 +366,10 @@ impl<'a> Applier<'a> {
                     self.group_ids.insert(k, id);
                 }
                 (ObjectKind::User, r, _) if r.is_failure() && c.action == Action::Create => {
-                    self.failed_users.insert(c.key.clone());
+                    self.failed_users.insert(c.key().into_owned());
                 }
                 (ObjectKind::Group, r, _) if r.is_failure() && c.action == Action::Create => {
-                    self.failed_groups.insert(c.key.clone());
+                    self.failed_groups.insert(c.key().into_owned());
                 }
                 _ => {}
             }
@@ -378,10 +379,10 @@ impl<'a> Applier<'a> {
     async fn one(&self, i: usize) -> Done {
         let c = self.change(i);
         let mut created = None;
-        let result = match (c.object, c.action) {
+        let result = match (c.object(), c.action) {
             (ObjectKind::Group, Action::Create) => match self.create_group(c).await {
                 Ok(id) => {
-                    created = Some((c.key.clone(), id.clone()));
+                    created = Some((c.key().into_owned(), id.clone()));
                     applied(Some(id))
                 }
                 Err(e) => failed(&e),
@@ -424,13 +425,14 @@ impl<'a> Applier<'a> {
                 Err(r) => r,
                 Ok(id) => self.delete(&self.caps.users_endpoint, &id).await,
             },
-            (ObjectKind::Group, Action::Delete) => match self.group_id(&c.key, c.id.as_ref()) {
+            (ObjectKind::Group, Action::Delete) => match self.group_id(&c.key(), c.id.as_ref()) {
                 Err(r) => r,
                 Ok(id) => self.delete(&self.caps.groups_endpoint, &id).await,
             },
             _ => fail(format!(
                 "{:?} of a {:?} is not something a SCIM app supports",
-                c.action, c.object
+                c.action,
+                c.object()
             )),
         };
         Done {
@@ -441,7 +443,7 @@ impl<'a> Applier<'a> {
     }
 
     fn user_id(&self, c: &Change) -> Result<String, ChangeResult> {
-        self.member_user_id(&c.key, c.id.as_ref())
+        self.member_user_id(&c.key(), c.id.as_ref())
     }
 
     fn member_user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
@@ -553,7 +555,7 @@ impl<'a> Applier<'a> {
     // ----- groups ---------------------------------------------------------------------
 
     async fn create_group(&self, c: &Change) -> Result<String> {
-        let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": c.key, "members": []});
+        let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": c.key(), "members": []});
         let description = c
             .after
             .as_ref()
@@ -563,7 +565,7 @@ impl<'a> Applier<'a> {
             if self.caps.group_description {
                 body["description"] = Value::String(d.clone());
             } else {
-                tracing::warn!(app = %self.app.name, group = %c.key, "the provider's Group schema has no description; it is not sent");
+                tracing::warn!(app = %self.app.name, group = %c.key(), "the provider's Group schema has no description; it is not sent");
             }
         }
         match self
@@ -590,7 +592,7 @@ impl<'a> Applier<'a> {
                 }),
             Err(e) if scim_error(&e).is_some_and(ScimError::is_conflict) => {
                 // Created by an earlier, interrupted run (or by hand): adopt it.
-                match self.find("group", &c.key).await? {
+                match self.find("group", &c.key()).await? {
                     Some(id) => Ok(id),
                     None => Err(e),
                 }
@@ -600,7 +602,7 @@ impl<'a> Applier<'a> {
     }
 
     async fn update_group(&self, c: &Change) -> ChangeResult {
-        let id = match self.group_id(&c.key, c.id.as_ref()) {
+        let id = match self.group_id(&c.key(), c.id.as_ref()) {
             Ok(id) => id,
             Err(r) => return r,
         };
@@ -614,13 +616,13 @@ impl<'a> Applier<'a> {
                     return fail(format!(
                         "group {}: the SCIM service's Group schema has no description attribute \
                          (leave `description` out of groups bound to this app)",
-                        c.key
+                        c.key()
                     ));
                 }
                 other => {
                     return fail(format!(
                         "group {}: roster cannot change {other} of a SCIM group",
-                        c.key
+                        c.key()
                     ));
                 }
             }
@@ -678,28 +680,28 @@ impl<'a> Applier<'a> {
 
     /// The userName, roster profile and SCIM resource of a user to create.
     fn new_user(&self, c: &Change) -> Result<(String, BTreeMap<String, Value>, Value)> {
-        let user = self.input.desired.user(&c.key);
+        let user = self.input.desired.user(&c.key());
         let login = c
             .after
             .as_ref()
             .and_then(|a| a.get("login"))
             .and_then(text)
-            .unwrap_or_else(|| c.key.clone());
+            .unwrap_or_else(|| c.key().into_owned());
         if login.trim().is_empty() {
             return Err(anyhow!(
                 "user {:?}: an empty userName cannot be provisioned",
-                c.key
+                c.key()
             ));
         }
         let attrs = profile(user, c.after.as_ref());
-        let mut body = user_resource(&login, &c.key, &attrs);
+        let mut body = user_resource(&login, &c.key(), &attrs);
         let wants_password = c.after.as_ref().is_some_and(|a| a.contains_key("password"));
         if wants_password
             && self.app.switches.password_sync
             && let Some(r) = user.and_then(|u| u.password.as_ref())
         {
             let secret = crate::secret::resolve(r, self.repo_root)
-                .map_err(|e| anyhow!("user {}: cannot read the password: {e}", c.key))?;
+                .map_err(|e| anyhow!("user {}: cannot read the password: {e}", c.key()))?;
             body["password"] = Value::String(secret.expose().to_string());
         }
         Ok((login, attrs, body))
@@ -730,7 +732,10 @@ impl<'a> Applier<'a> {
                     return Err(e);
                 };
                 let mut edits = user_edits(&attrs);
-                edits.push(Edit::Attr("externalId", Some(Value::String(c.key.clone()))));
+                edits.push(Edit::Attr(
+                    "externalId",
+                    Some(Value::String(c.key().into_owned())),
+                ));
                 self.modify(endpoint, &id, &edits).await?;
                 Ok((login, id))
             }
@@ -871,12 +876,9 @@ impl<'a> Applier<'a> {
         let mut per_group: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
         for &i in idx {
             let c = self.change(i);
-            let MembershipKey { group, member } = match c.membership() {
-                Ok(k) => k,
-                Err(e) => {
-                    self.report(i, &fail(e));
-                    continue;
-                }
+            let Some(MembershipKey { group, member }) = c.membership() else {
+                self.report(i, &fail("not a membership change"));
+                continue;
             };
             let gid = match self.group_id(&group, None) {
                 Ok(id) => id,

@@ -115,7 +115,7 @@ impl ScimConnector {
     /// first failure.
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
         if let Some(c) = input.changes.iter().find(|c| c.app != self.app.name) {
-            bail!("asked to apply a change of app {} ({})", c.app, c.key);
+            bail!("asked to apply a change of app {} ({})", c.app, c.key());
         }
         apply::Applier::new(
             &self.client,

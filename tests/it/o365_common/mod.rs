@@ -15,7 +15,7 @@ use roster::desired::{
 };
 use roster::emulator::{EmulatorConfig, EmulatorHandle};
 use roster::observed::ObservedApp;
-use roster::plan::{Action, Change, ObjectKind};
+use roster::plan::{Action, Change, Member, MembershipKey, ObjectKind, Target};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -109,7 +109,7 @@ impl Recorder {
     pub fn result_of(&self, object: ObjectKind, key: &str, action: Action) -> Option<ChangeResult> {
         self.results()
             .into_iter()
-            .find(|(c, _)| c.object == object && c.key == key && c.action == action)
+            .find(|(c, _)| c.object() == object && c.key() == key && c.action == action)
             .map(|(_, r)| r)
     }
 }
@@ -152,12 +152,8 @@ pub fn desired(users: Vec<User>, groups: Vec<Group>) -> DesiredState {
 fn change(object: ObjectKind, key: &str, action: Action) -> Change {
     Change {
         app: APP.into(),
-        object,
-        key: key.into(),
+        target: Target::of(object, key).expect("a valid target"),
         action,
-        group: None,
-        member: None,
-        sku: None,
         id: None,
         before: None,
         after: None,
@@ -206,15 +202,20 @@ pub fn group_delete(name: &str) -> Change {
 }
 
 pub fn license(username: &str, sku: &str, action: Action) -> Change {
-    let mut c = change(ObjectKind::License, username, action);
-    c.sku = Some(sku.into());
+    let mut c = change(ObjectKind::User, username, action);
+    c.target = Target::License {
+        user: username.into(),
+        sku: sku.into(),
+    };
     c
 }
 
 pub fn member(group: &str, member: &str, action: Action) -> Change {
-    let mut c = change(ObjectKind::Membership, &format!("{group}/{member}"), action);
-    c.group = Some(group.into());
-    c.member = Some(member.into());
+    let mut c = change(ObjectKind::User, group, action);
+    c.target = Target::Membership(MembershipKey {
+        group: group.into(),
+        member: Member::parse(member),
+    });
     c
 }
 

@@ -106,11 +106,11 @@ pub fn lines(p: &Plan) -> Vec<String> {
         .map(|c| {
             let mut s = format!(
                 "{} {} {}",
-                serde_json::to_value(c.object).unwrap().as_str().unwrap(),
+                serde_json::to_value(c.object()).unwrap().as_str().unwrap(),
                 serde_json::to_value(c.action).unwrap().as_str().unwrap(),
-                c.key
+                c.key()
             );
-            if let Some(sku) = &c.sku {
+            if let Some(sku) = &c.sku() {
                 s.push(' ');
                 s.push_str(sku);
             }

@@ -356,9 +356,9 @@ impl Collect {
             assert!(
                 matches!(r, ChangeResult::Applied { .. }),
                 "{:?} {:?} {}: {r:?}",
-                c.object,
+                c.object(),
                 c.action,
-                c.key
+                c.key()
             );
         }
     }
@@ -368,12 +368,8 @@ impl Collect {
 pub fn change(app: &str, object: ObjectKind, action: Action, key: &str) -> Change {
     Change {
         app: app.to_string(),
-        object,
-        key: key.to_string(),
+        target: roster::plan::Target::of(object, key).expect("a valid target"),
         action,
-        group: None,
-        member: None,
-        sku: None,
         id: None,
         before: None,
         after: None,
@@ -392,13 +388,10 @@ pub fn with_after(mut c: Change, pairs: &[(&str, serde_json::Value)]) -> Change 
 }
 
 pub fn membership(app: &str, action: Action, group: &str, member: &str) -> Change {
-    let mut c = change(
-        app,
-        ObjectKind::Membership,
-        action,
-        &format!("{group}/{member}"),
-    );
-    c.group = Some(group.to_string());
-    c.member = Some(member.to_string());
+    let mut c = change(app, ObjectKind::User, action, group);
+    c.target = roster::plan::Target::Membership(roster::plan::MembershipKey {
+        group: group.to_string(),
+        member: roster::plan::Member::parse(member),
+    });
     c
 }
