@@ -63,8 +63,9 @@ fn identity(c: &Change) -> Identity<'_> {
 
 /// A change in words, for a refusal: `app o365: user alice delete`.
 pub fn describe(c: &Change) -> String {
+    let sku = c.sku().map(|s| format!(" {s}")).unwrap_or_default();
     format!(
-        "app {}: {} {} {}",
+        "app {}: {} {}{sku} {}",
         c.app,
         c.object().as_str(),
         c.key(),
@@ -133,7 +134,7 @@ mod tests {
     fn change(key: &str, action: Action, after: Option<&str>) -> Change {
         Change {
             app: "o365".into(),
-            target: Target::of(ObjectKind::User, &key).expect("a valid target"),
+            target: Target::of(ObjectKind::User, key).expect("a valid target"),
             action,
             id: Some(format!("id-{key}")),
             before: None,
@@ -192,6 +193,26 @@ mod tests {
         let mut reworded = change("alice", Action::Update, Some("Sales"));
         reworded.reason = "other words".into();
         assert!(verify(&[reworded], &fresh).is_ok());
+        // Another SKU, group or member is another change.
+        let license = |sku: &str| Change {
+            target: Target::License {
+                user: "alice".into(),
+                sku: sku.into(),
+            },
+            action: Action::Add,
+            after: None,
+            ..change("alice", Action::Add, None)
+        };
+        let fresh = plan(vec![license("E3")], 5);
+        assert!(verify(&[license("E3")], &fresh).is_ok());
+        let err = verify(&[license("E5_ADMIN")], &fresh).unwrap_err();
+        assert!(err.reasons[0].contains("other values"), "{:?}", err.reasons);
+        let member = |g: &str| Change {
+            target: Target::of(ObjectKind::Membership, &format!("{g}/alice")).unwrap(),
+            ..change("alice", Action::Add, None)
+        };
+        let fresh = plan(vec![member("staff")], 5);
+        assert!(verify(&[member("Global Admins")], &fresh).is_err());
     }
 
     #[test]

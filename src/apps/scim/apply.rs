@@ -7,7 +7,7 @@
 //! failed create are skipped; a create answered with a uniqueness conflict adopts the
 //! existing object and makes it match.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
@@ -17,8 +17,9 @@ use serde_json::{Map, Value, json};
 
 use super::discovery::{Capabilities, GROUP_SCHEMA, USER_SCHEMA};
 use super::http::{Client, PATCH_OP, ScimError, filter_literal, path_segment};
-use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
-use crate::desired::{ScimApp, User};
+use crate::apps::ChangeResult;
+use crate::apps::kit::driver::{PhaseWriter, Run};
+use crate::desired::{DesiredState, ScimApp, User};
 use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Phase};
 
 /// The schema URN of bulk requests.
@@ -239,160 +240,97 @@ fn scim_error(e: &anyhow::Error) -> Option<&ScimError> {
 struct Done {
     idx: usize,
     result: ChangeResult,
-    /// A user or group that now exists: (key, id).
-    created: Option<(String, String)>,
 }
 
-/// Runs one apply.
-pub(crate) struct Applier<'a> {
-    client: &'a Client,
-    caps: &'a Capabilities,
-    app: &'a ScimApp,
-    repo_root: &'a Path,
-    input: &'a ApplyInput<'a>,
-    sink: &'a dyn OutcomeSink,
-    /// Lower-cased userName → id.
-    user_ids: HashMap<String, String>,
-    /// displayName → id.
-    group_ids: HashMap<String, String>,
-    failed_users: HashSet<String>,
-    failed_groups: HashSet<String>,
+/// The SCIM write primitives, driven by [`crate::apps::kit::driver::apply`].
+pub(crate) struct Writer<'a> {
+    pub client: &'a Client,
+    pub caps: &'a Capabilities,
+    pub app: &'a ScimApp,
+    pub repo_root: &'a Path,
+    pub desired: &'a DesiredState,
 }
 
-impl<'a> Applier<'a> {
-    pub(crate) fn new(
-        client: &'a Client,
-        caps: &'a Capabilities,
-        app: &'a ScimApp,
-        repo_root: &'a Path,
-        input: &'a ApplyInput<'a>,
-        sink: &'a dyn OutcomeSink,
-    ) -> Self {
-        let mut user_ids = HashMap::new();
-        for u in &input.observed.users {
-            user_ids
-                .entry(u.login.to_lowercase())
-                .or_insert_with(|| u.id.clone());
-        }
-        let mut group_ids = HashMap::new();
-        for g in &input.observed.groups {
-            group_ids
-                .entry(g.name.clone())
-                .or_insert_with(|| g.id.clone());
-        }
-        Applier {
-            client,
-            caps,
-            app,
-            repo_root,
-            input,
-            sink,
-            user_ids,
-            group_ids,
-            failed_users: HashSet::new(),
-            failed_groups: HashSet::new(),
-        }
+impl PhaseWriter for Writer<'_> {
+    const TYPE: &'static str = "scim";
+
+    fn login(&self, user: &User) -> String {
+        user.username.clone()
     }
 
-    fn change(&self, i: usize) -> &'a Change {
-        &self.input.changes[i]
+    /// SCIM has users and groups: no licenses.
+    fn supports(&self, c: &Change) -> bool {
+        !matches!(c.phase(), Phase::Licenses | Phase::Other)
+    }
+
+    async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
+        let this = Applier { w: self, run };
+        match phase {
+            Phase::MembershipAdds | Phase::MembershipRemoves => this.memberships(idx).await,
+            _ => this.one_by_one(idx).await,
+        }
+    }
+}
+
+/// One phase of an apply.
+struct Applier<'w, 'a, 'r> {
+    w: &'w Writer<'a>,
+    run: &'w Run<'r>,
+}
+
+impl<'w, 'a, 'r> std::ops::Deref for Applier<'w, 'a, 'r> {
+    type Target = Writer<'a>;
+    fn deref(&self) -> &Writer<'a> {
+        self.w
+    }
+}
+
+impl Applier<'_, '_, '_> {
+    fn change(&self, i: usize) -> &Change {
+        self.run.change(i)
     }
 
     fn report(&self, i: usize, r: &ChangeResult) {
-        self.sink.record(&self.input.changes[i], r);
-    }
-
-    /// Applies all changes, phase by phase; never stops at the first failure.
-    pub(crate) async fn apply(mut self) {
-        for (phase, idx) in crate::apps::kit::driver::phases(self.input.changes) {
-            match phase {
-                Phase::MembershipAdds | Phase::MembershipRemoves => self.memberships(&idx).await,
-                Phase::Licenses | Phase::Other => {
-                    for i in idx {
-                        let c = self.change(i);
-                        self.report(
-                            i,
-                            &fail(format!(
-                                "{:?} of a {:?} is not something a SCIM app supports",
-                                c.action,
-                                c.object()
-                            )),
-                        );
-                    }
-                }
-                _ => self.one_by_one(&idx).await,
-            }
-        }
+        self.run.record(i, r.clone());
     }
 
     /// Runs independent changes with bounded concurrency, reporting each outcome.
-    async fn one_by_one(&mut self, idx: &[usize]) {
-        let done: Vec<Done> = {
-            let this: &Self = self;
-            let mut done = Vec::with_capacity(idx.len());
-            // User creates go through /Bulk when the provider announces it; whatever
-            // bulk does not settle is done one by one.
-            let (creates, mut rest): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| {
-                let c = this.change(i);
-                c.object() == ObjectKind::User && c.action == Action::Create
-            });
-            if this.caps.bulk && creates.len() > 1 {
-                let (settled, leftover) = this.bulk_create_users(&creates).await;
-                for d in settled {
-                    this.report(d.idx, &d.result);
-                    done.push(d);
-                }
-                rest.extend(leftover);
-            } else {
-                rest.extend(creates);
-            }
-            rest.sort_unstable();
-            let mut stream = futures::stream::iter(rest)
-                .map(|i| this.one(i))
-                .buffer_unordered(this.client.policy.concurrency.max(1));
-            while let Some(d) = stream.next().await {
+    async fn one_by_one(&self, idx: &[usize]) {
+        let this = self;
+        // User creates go through /Bulk when the provider announces it; whatever
+        // bulk does not settle is done one by one.
+        let (creates, mut rest): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| {
+            let c = this.change(i);
+            c.object() == ObjectKind::User && c.action == Action::Create
+        });
+        if this.caps.bulk && creates.len() > 1 {
+            let (settled, leftover) = this.bulk_create_users(&creates).await;
+            for d in settled {
                 this.report(d.idx, &d.result);
-                done.push(d);
             }
-            done
-        };
-        for d in done {
-            let c = self.change(d.idx);
-            match (c.object(), &d.result, d.created) {
-                (ObjectKind::User, ChangeResult::Applied { .. }, Some((k, id))) => {
-                    self.user_ids.insert(k.to_lowercase(), id);
-                }
-                (ObjectKind::Group, ChangeResult::Applied { .. }, Some((k, id))) => {
-                    self.group_ids.insert(k, id);
-                }
-                (ObjectKind::User, r, _) if r.is_failure() && c.action == Action::Create => {
-                    self.failed_users.insert(c.key().into_owned());
-                }
-                (ObjectKind::Group, r, _) if r.is_failure() && c.action == Action::Create => {
-                    self.failed_groups.insert(c.key().into_owned());
-                }
-                _ => {}
-            }
+            rest.extend(leftover);
+        } else {
+            rest.extend(creates);
+        }
+        rest.sort_unstable();
+        let mut stream = futures::stream::iter(rest)
+            .map(|i| this.one(i))
+            .buffer_unordered(this.client.policy.concurrency.max(1));
+        while let Some(d) = stream.next().await {
+            this.report(d.idx, &d.result);
         }
     }
 
     async fn one(&self, i: usize) -> Done {
         let c = self.change(i);
-        let mut created = None;
         let result = match (c.object(), c.action) {
             (ObjectKind::Group, Action::Create) => match self.create_group(c).await {
-                Ok(id) => {
-                    created = Some((c.key().into_owned(), id.clone()));
-                    applied(Some(id))
-                }
+                Ok(id) => applied(Some(id)),
                 Err(e) => failed(&e),
             },
             (ObjectKind::Group, Action::Update) => self.update_group(c).await,
             (ObjectKind::User, Action::Create) => match self.create_user(c).await {
-                Ok((login, id)) => {
-                    created = Some((login, id.clone()));
-                    applied(Some(id))
-                }
+                Ok((_login, id)) => applied(Some(id)),
                 Err(e) => failed(&e),
             },
             (ObjectKind::User, Action::Update | Action::Enable | Action::Disable) => {
@@ -435,43 +373,19 @@ impl<'a> Applier<'a> {
                 c.object()
             )),
         };
-        Done {
-            idx: i,
-            result,
-            created,
-        }
+        Done { idx: i, result }
     }
 
     fn user_id(&self, c: &Change) -> Result<String, ChangeResult> {
-        self.member_user_id(&c.key(), c.id.as_ref())
+        self.run.user_id(&c.key(), c.id.as_ref())
     }
 
     fn member_user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
-        if self.failed_users.contains(key) {
-            return Err(ChangeResult::SkippedDependency {
-                on: format!("user {key}"),
-            });
-        }
-        if let Some(id) = self.user_ids.get(&key.to_lowercase()) {
-            return Ok(id.clone());
-        }
-        fallback
-            .cloned()
-            .ok_or_else(|| fail(format!("user {key} has no live object")))
+        self.run.user_id(key, fallback)
     }
 
     fn group_id(&self, name: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
-        if self.failed_groups.contains(name) {
-            return Err(ChangeResult::SkippedDependency {
-                on: format!("group {name}"),
-            });
-        }
-        if let Some(id) = self.group_ids.get(name) {
-            return Ok(id.clone());
-        }
-        fallback
-            .cloned()
-            .ok_or_else(|| fail(format!("group {name} has no live object")))
+        self.run.group_id(name, fallback)
     }
 
     fn resource_path(endpoint: &str, id: &str) -> String {
@@ -680,7 +594,7 @@ impl<'a> Applier<'a> {
 
     /// The userName, roster profile and SCIM resource of a user to create.
     fn new_user(&self, c: &Change) -> Result<(String, BTreeMap<String, Value>, Value)> {
-        let user = self.input.desired.user(&c.key());
+        let user = self.desired.user(&c.key());
         let login = c
             .after
             .as_ref()
@@ -773,7 +687,6 @@ impl<'a> Applier<'a> {
                 Err(e) => settled.push(Done {
                     idx: i,
                     result: failed(&e),
-                    created: None,
                 }),
                 Ok((login, _, body)) => {
                     let op = json!({
@@ -828,7 +741,7 @@ impl<'a> Applier<'a> {
                         .collect()
                 })
                 .unwrap_or_default();
-            for (i, login, _) in chunk {
+            for (i, _, _) in chunk {
                 let id = results.get(&format!("u{i}")).and_then(|o| {
                     let status = match o.get("status") {
                         Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
@@ -857,8 +770,7 @@ impl<'a> Applier<'a> {
                 match id {
                     Some(id) => settled.push(Done {
                         idx: i,
-                        result: applied(Some(id.clone())),
-                        created: Some((login, id)),
+                        result: applied(Some(id)),
                     }),
                     // Refused or unanswered: retried alone (a conflict is adopted there).
                     None => leftover.push(i),
@@ -871,7 +783,7 @@ impl<'a> Applier<'a> {
     // ----- memberships ----------------------------------------------------------------
 
     /// Membership adds or removes: grouped per group, many members per request.
-    async fn memberships(&mut self, idx: &[usize]) {
+    async fn memberships(&self, idx: &[usize]) {
         // group id → (member id, change index) in plan order.
         let mut per_group: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
         for &i in idx {

@@ -114,20 +114,14 @@ impl ScimConnector {
     /// change's outcome through `sink` as soon as it is known; never stops at the
     /// first failure.
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
-        if let Some(c) = input.changes.iter().find(|c| c.app != self.app.name) {
-            bail!("asked to apply a change of app {} ({})", c.app, c.key());
-        }
-        apply::Applier::new(
-            &self.client,
-            &self.caps,
-            &self.app,
-            &self.repo_root,
-            &input,
-            sink,
-        )
-        .apply()
-        .await;
-        Ok(())
+        let mut writer = apply::Writer {
+            client: &self.client,
+            caps: &self.caps,
+            app: &self.app,
+            repo_root: &self.repo_root,
+            desired: input.desired,
+        };
+        crate::apps::kit::driver::apply(&self.app.name, &mut writer, &input, sink).await
     }
 
     /// Nothing to release: the HTTP client closes its connections on drop.
