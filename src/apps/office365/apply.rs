@@ -15,9 +15,11 @@ use super::http::{
     BATCH_SIZE, BatchOp, Graph, GraphResponse, OpOutcome, odata_literal, path_segment,
 };
 use super::read::{USER_ATTRIBUTES, USER_SELECT};
-use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
-use crate::desired::{GroupKind, Office365App, User};
-use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Phase};
+use crate::apps::ChangeResult;
+use crate::apps::kit::driver::{PhaseWriter, Run};
+use crate::desired::{DesiredState, GroupKind, Office365App, User};
+use crate::observed::ObservedApp;
+use crate::plan::{Action, Change, MembershipKey, ObjectKind, Phase};
 
 /// Rounds of "create, then look up what an ambiguous failure left behind".
 const CREATE_ROUNDS: usize = 4;
@@ -170,176 +172,82 @@ type LicenseWork = (Vec<Value>, Vec<Value>, Vec<usize>);
 /// A member id and the changes that add it.
 type MemberChanges = (String, Vec<usize>);
 
-/// Mutable bookkeeping of one apply.
-#[derive(Default)]
-struct State {
-    /// Lower-cased userPrincipalName → id.
-    user_ids: HashMap<String, String>,
-    /// Group display name → id.
-    group_ids: HashMap<String, String>,
-    /// Usernames/keys of users whose create failed.
-    failed_users: HashSet<String>,
-    /// Names of groups whose create failed.
-    failed_groups: HashSet<String>,
-    /// User key of a create in this run → id.
-    created_users: HashMap<String, String>,
-    /// Ids created in this run (their reads may lag).
-    created: HashSet<String>,
+/// The Graph write primitives, driven by [`crate::apps::kit::driver::apply`].
+pub(crate) struct Writer<'a> {
+    pub graph: &'a Graph,
+    pub app: &'a Office365App,
+    pub repo_root: &'a Path,
+    pub desired: &'a DesiredState,
+    pub observed: &'a ObservedApp,
 }
 
-/// Runs one apply.
-pub(crate) struct Applier<'a> {
-    graph: &'a Graph,
-    app: &'a Office365App,
-    repo_root: &'a Path,
-    input: &'a ApplyInput<'a>,
-    sink: &'a dyn OutcomeSink,
-    st: State,
-}
+impl PhaseWriter for Writer<'_> {
+    const TYPE: &'static str = "office365";
 
-/// Why a reference could not be resolved to a live id.
-enum Unresolved {
-    Dependency(String),
-    Missing(String),
-}
-
-impl<'a> Applier<'a> {
-    pub(crate) fn new(
-        graph: &'a Graph,
-        app: &'a Office365App,
-        repo_root: &'a Path,
-        input: &'a ApplyInput<'a>,
-        sink: &'a dyn OutcomeSink,
-    ) -> Self {
-        let mut st = State::default();
-        for u in &input.observed.users {
-            st.user_ids
-                .insert(u.login.to_ascii_lowercase(), u.id.clone());
-        }
-        for g in &input.observed.groups {
-            st.group_ids
-                .entry(g.name.clone())
-                .or_insert_with(|| g.id.clone());
-        }
-        Applier {
-            graph,
-            app,
-            repo_root,
-            input,
-            sink,
-            st,
-        }
+    fn login(&self, user: &User) -> String {
+        user.email.trim().to_string()
     }
 
-    fn change(&self, i: usize) -> &'a Change {
-        &self.input.changes[i]
+    fn supports(&self, c: &Change) -> bool {
+        c.phase() != Phase::Other
+    }
+
+    async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
+        let this = Applier { w: self, run };
+        match phase {
+            Phase::CreateGroups => this.groups_phase(idx).await,
+            Phase::CreateUpdateEnableUsers => this.users_phase(idx).await,
+            Phase::Licenses => this.licenses_phase(idx).await,
+            Phase::MembershipAdds => this.member_adds(idx).await,
+            Phase::MembershipRemoves => this.member_removes(idx).await,
+            Phase::DisableDeleteUsers | Phase::DeleteGroups | Phase::Other => {
+                this.simple_phase(idx).await
+            }
+        }
+    }
+}
+
+/// One phase of an apply.
+struct Applier<'w, 'a, 'r> {
+    w: &'w Writer<'a>,
+    run: &'w Run<'r>,
+}
+
+impl<'a> std::ops::Deref for Applier<'_, 'a, '_> {
+    type Target = Writer<'a>;
+    fn deref(&self) -> &Writer<'a> {
+        self.w
+    }
+}
+
+impl Applier<'_, '_, '_> {
+    fn change(&self, i: usize) -> &Change {
+        self.run.change(i)
     }
 
     fn report(&self, i: usize, r: ChangeResult) {
-        self.sink.record(&self.input.changes[i], &r);
+        self.run.record(i, r);
     }
 
-    /// The userPrincipalName of a user key: the desired user's email, or the key
-    /// itself when it is a live login.
-    fn login_of(&self, key: &str) -> Option<String> {
-        self.input
-            .desired
-            .user(key)
-            .map(|u| u.email.to_ascii_lowercase())
-            .or_else(|| key.contains('@').then(|| key.to_ascii_lowercase()))
+    fn user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
+        self.run.user_id(key, fallback)
     }
 
-    fn user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, Unresolved> {
-        if self.st.failed_users.contains(key) {
-            return Err(Unresolved::Dependency(format!("user {key}")));
-        }
-        if let Some(id) = self.st.created_users.get(key) {
-            return Ok(id.clone());
-        }
-        if let Some(id) = self
-            .login_of(key)
-            .and_then(|l| self.st.user_ids.get(&l).cloned())
-        {
-            return Ok(id);
-        }
-        if let Some(id) = fallback {
-            return Ok(id.clone());
-        }
-        Err(Unresolved::Missing(format!(
-            "user {key} has no live object"
-        )))
+    fn group_id(&self, name: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
+        self.run.group_id(name, fallback)
     }
 
-    fn group_id(&self, name: &str, fallback: Option<&String>) -> Result<String, Unresolved> {
-        if self.st.failed_groups.contains(name) {
-            return Err(Unresolved::Dependency(format!("group {name}")));
-        }
-        if let Some(id) = self.st.group_ids.get(name) {
-            return Ok(id.clone());
-        }
-        if let Some(id) = fallback {
-            return Ok(id.clone());
-        }
-        Err(Unresolved::Missing(format!(
-            "group {name} has no live object"
-        )))
-    }
-
-    fn report_unresolved(&self, i: usize, u: Unresolved) {
-        match u {
-            Unresolved::Dependency(on) => self.report(i, ChangeResult::SkippedDependency { on }),
-            Unresolved::Missing(m) => self.report(i, fail(m)),
-        }
-    }
-
-    /// Runs works; `settle` decides each outcome (and may collect follow-ups).
-    async fn run(
-        &mut self,
-        works: &[Work],
-        mut settle: impl FnMut(&mut State, &Self, &Work, OpOutcome),
-    ) {
+    /// Sends works; `settle` decides each outcome (and may collect follow-ups).
+    async fn send(&self, works: &[Work], mut settle: impl FnMut(&Self, &Work, OpOutcome)) {
         let ops: Vec<BatchOp> = works.iter().map(|w| w.op.clone()).collect();
-        let graph = self.graph;
-        let mut st = std::mem::take(&mut self.st);
-        {
-            let this: &Self = self;
-            graph
-                .run_batched(&ops, |k, outcome| settle(&mut st, this, &works[k], outcome))
-                .await;
-        }
-        self.st = st;
-    }
-
-    /// Applies all changes, phase by phase.
-    pub(crate) async fn apply(mut self) {
-        for (phase, idx) in crate::apps::kit::driver::phases(self.input.changes) {
-            match phase {
-                Phase::CreateGroups => self.groups_phase(&idx).await,
-                Phase::CreateUpdateEnableUsers => self.users_phase(&idx).await,
-                Phase::Licenses => self.licenses_phase(&idx).await,
-                Phase::MembershipAdds => self.member_adds(&idx).await,
-                Phase::MembershipRemoves => self.member_removes(&idx).await,
-                Phase::DisableDeleteUsers | Phase::DeleteGroups => self.simple_phase(&idx).await,
-                Phase::Other => {
-                    for i in idx {
-                        let c = self.change(i);
-                        self.report(
-                            i,
-                            fail(format!(
-                                "{:?} {:?} is not something the office365 connector can do",
-                                c.action,
-                                c.object()
-                            )),
-                        );
-                    }
-                }
-            }
-        }
+        self.graph
+            .run_batched(&ops, |k, outcome| settle(self, &works[k], outcome))
+            .await;
     }
 
     // ----- groups -------------------------------------------------------------------
 
-    async fn groups_phase(&mut self, idx: &[usize]) {
+    async fn groups_phase(&self, idx: &[usize]) {
         let mut creates = Vec::new();
         let mut works = Vec::new();
         for &i in idx {
@@ -347,7 +255,7 @@ impl<'a> Applier<'a> {
             match c.action {
                 Action::Create => creates.push(i),
                 _ => match self.group_id(&c.key(), c.id.as_ref()) {
-                    Err(u) => self.report_unresolved(i, u),
+                    Err(u) => self.report(i, u),
                     Ok(id) => {
                         let mut body = Map::new();
                         let mut unsupported = Vec::new();
@@ -400,7 +308,7 @@ impl<'a> Applier<'a> {
             }
         }
         self.create_groups(creates).await;
-        self.run(&works, |_, this, w, o| match &o {
+        self.send(&works, |this, w, o| match &o {
             OpOutcome::Done(r) if r.is_success() => this.report(w.changes[0], applied(None, r)),
             _ => this.report(w.changes[0], failed(&o)),
         })
@@ -408,7 +316,7 @@ impl<'a> Applier<'a> {
     }
 
     fn group_create_body(&self, c: &Change) -> Value {
-        let g = self.input.desired.group(&c.key());
+        let g = self.desired.group(&c.key());
         let mut description = g.and_then(|g| g.description.clone());
         let mut kind = g.and_then(|g| g.kind).unwrap_or_default();
         for (k, v) in c.after.iter().flatten() {
@@ -448,7 +356,7 @@ impl<'a> Applier<'a> {
 
     /// Group names are not unique in Graph, so a create whose fate is unknown is
     /// never resent blindly: roster first looks the name up.
-    async fn create_groups(&mut self, mut pending: Vec<usize>) {
+    async fn create_groups(&self, mut pending: Vec<usize>) {
         for round in 0..CREATE_ROUNDS {
             if pending.is_empty() {
                 return;
@@ -471,16 +379,11 @@ impl<'a> Applier<'a> {
                 .collect();
             // (change, its error, whether the create may have gone through)
             let mut unsure: Vec<(usize, ChangeResult, bool)> = Vec::new();
-            self.run(&works, |st, this, w, o| {
+            self.send(&works, |this, w, o| {
                 let i = w.changes[0];
-                let c = this.change(i);
                 match &o {
                     OpOutcome::Done(r) if r.is_success() => {
                         let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
-                        if let Some(id) = &id {
-                            st.group_ids.insert(c.key().into_owned(), id.clone());
-                            st.created.insert(id.clone());
-                        }
                         this.report(i, applied(id, r));
                     }
                     OpOutcome::Done(r) if already_exists(r) => unsure.push((i, failed(&o), false)),
@@ -488,7 +391,6 @@ impl<'a> Applier<'a> {
                         ambiguous: true, ..
                     } => unsure.push((i, failed(&o), true)),
                     _ => {
-                        st.failed_groups.insert(c.key().into_owned());
                         this.report(i, failed(&o));
                     }
                 }
@@ -523,9 +425,8 @@ impl<'a> Applier<'a> {
                 unsure.into_iter().map(|(i, e, _)| (i, e)).collect();
             let mut again = Vec::new();
             let last_round = round + 1 == CREATE_ROUNDS;
-            self.run(&lookups, |st, this, w, o| {
+            self.send(&lookups, |this, w, o| {
                 let i = w.changes[0];
-                let c = this.change(i);
                 let found = match &o {
                     OpOutcome::Done(r) if r.is_success() => r
                         .body
@@ -537,8 +438,6 @@ impl<'a> Applier<'a> {
                 };
                 match found {
                     Some(id) => {
-                        st.group_ids.insert(c.key().into_owned(), id.clone());
-                        st.created.insert(id.clone());
                         let rid = if let OpOutcome::Done(r) = &o {
                             r.request_id.clone()
                         } else {
@@ -559,7 +458,6 @@ impl<'a> Applier<'a> {
                         again.push(i)
                     }
                     None => {
-                        st.failed_groups.insert(c.key().into_owned());
                         let r = last_errors.get(&i).cloned().unwrap_or_else(|| failed(&o));
                         this.report(i, r);
                     }
@@ -572,7 +470,7 @@ impl<'a> Applier<'a> {
 
     // ----- users --------------------------------------------------------------------
 
-    async fn users_phase(&mut self, idx: &[usize]) {
+    async fn users_phase(&self, idx: &[usize]) {
         let mut works = Vec::new();
         let mut creates = Vec::new();
         for &i in idx {
@@ -590,12 +488,11 @@ impl<'a> Applier<'a> {
                         });
                     }
                     Err(e) => {
-                        self.st.failed_users.insert(c.key().into_owned());
                         self.report(i, fail(e));
                     }
                 },
                 Action::Update | Action::Enable => match self.user_id(&c.key(), c.id.as_ref()) {
-                    Err(u) => self.report_unresolved(i, u),
+                    Err(u) => self.report(i, u),
                     Ok(id) => {
                         let mut body = match (&c.action, &c.after) {
                             (Action::Update, Some(after)) => user_patch(after),
@@ -619,7 +516,7 @@ impl<'a> Applier<'a> {
                             format!("/users/{}", path_segment(&id)),
                             Some(Value::Object(body)),
                         );
-                        op.lag_retry = self.st.created.contains(&id);
+                        op.lag_retry = self.run.created_in_run(&id);
                         works.push(Work {
                             op,
                             changes: vec![i],
@@ -638,38 +535,24 @@ impl<'a> Applier<'a> {
             }
         }
         let mut conflicts: Vec<(usize, Value)> = Vec::new();
-        self.run(&creates, |st, this, w, o| {
+        self.send(&creates, |this, w, o| {
             let i = w.changes[0];
-            let c = this.change(i);
             match &o {
                 OpOutcome::Done(r) if r.is_success() => {
                     let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
-                    if let Some(id) = &id {
-                        if let Some(upn) =
-                            w.op.body
-                                .as_ref()
-                                .and_then(|b| b.get("userPrincipalName"))
-                                .and_then(Value::as_str)
-                        {
-                            st.user_ids.insert(upn.to_ascii_lowercase(), id.clone());
-                        }
-                        st.created_users.insert(c.key().into_owned(), id.clone());
-                        st.created.insert(id.clone());
-                    }
                     this.report(i, applied(id, r));
                 }
                 OpOutcome::Done(r) if already_exists(r) => {
                     conflicts.push((i, w.op.body.clone().unwrap_or(Value::Null)));
                 }
                 _ => {
-                    st.failed_users.insert(c.key().into_owned());
                     this.report(i, failed(&o));
                 }
             }
         })
         .await;
         self.adopt_existing_users(conflicts).await;
-        self.run(&works, |_, this, w, o| match &o {
+        self.send(&works, |this, w, o| match &o {
             OpOutcome::Done(r) if r.is_success() => this.report(w.changes[0], applied(None, r)),
             _ => this.report(w.changes[0], failed(&o)),
         })
@@ -679,7 +562,7 @@ impl<'a> Applier<'a> {
     /// A create answered "already exists" (a resent create whose first attempt went
     /// through, or a user made meanwhile): the live user with that UPN is read, and
     /// patched where it differs, so that it matches what the create asked for.
-    async fn adopt_existing_users(&mut self, conflicts: Vec<(usize, Value)>) {
+    async fn adopt_existing_users(&self, conflicts: Vec<(usize, Value)>) {
         if conflicts.is_empty() {
             return;
         }
@@ -706,19 +589,17 @@ impl<'a> Applier<'a> {
         let bodies: HashMap<usize, Value> = conflicts.into_iter().collect();
         let mut patches: Vec<Work> = Vec::new();
         let mut ids: HashMap<usize, String> = HashMap::new();
-        self.run(&lookups, |st, this, w, o| {
+        self.send(&lookups, |this, w, o| {
             let i = w.changes[0];
             let c = this.change(i);
             let live = match &o {
                 OpOutcome::Done(r) if r.is_success() => r.body.clone(),
                 _ => {
-                    st.failed_users.insert(c.key().into_owned());
                     this.report(i, failed(&o));
                     return;
                 }
             };
             let Some(id) = live.get("id").and_then(Value::as_str).map(str::to_string) else {
-                st.failed_users.insert(c.key().into_owned());
                 this.report(
                     i,
                     fail(format!(
@@ -728,10 +609,6 @@ impl<'a> Applier<'a> {
                 );
                 return;
             };
-            if let Some(upn) = live.get("userPrincipalName").and_then(Value::as_str) {
-                st.user_ids.insert(upn.to_ascii_lowercase(), id.clone());
-            }
-            st.created_users.insert(c.key().into_owned(), id.clone());
             let wanted = bodies.get(&i).and_then(Value::as_object);
             let mut patch = Map::new();
             for (k, v) in wanted.into_iter().flatten() {
@@ -770,14 +647,13 @@ impl<'a> Applier<'a> {
             }
         })
         .await;
-        self.run(&patches, |st, this, w, o| {
+        self.send(&patches, |this, w, o| {
             let i = w.changes[0];
             match &o {
                 OpOutcome::Done(r) if r.is_success() => {
                     this.report(i, applied(ids.get(&i).cloned(), r))
                 }
                 _ => {
-                    st.failed_users.insert(this.change(i).key().into_owned());
                     this.report(i, failed(&o));
                 }
             }
@@ -786,7 +662,7 @@ impl<'a> Applier<'a> {
     }
 
     fn user_create_body(&self, c: &Change) -> Result<Value, String> {
-        let user = self.input.desired.user(&c.key());
+        let user = self.desired.user(&c.key());
         let mut body = user_profile(user, c.after.as_ref());
         let upn = body
             .get("mail")
@@ -821,9 +697,8 @@ impl<'a> Applier<'a> {
 
     // ----- licenses -----------------------------------------------------------------
 
-    async fn licenses_phase(&mut self, idx: &[usize]) {
+    async fn licenses_phase(&self, idx: &[usize]) {
         let sku_ids: HashMap<String, String> = self
-            .input
             .observed
             .skus
             .iter()
@@ -850,7 +725,7 @@ impl<'a> Applier<'a> {
             let id = match self.user_id(&c.key(), None) {
                 Ok(id) => id,
                 Err(u) => {
-                    self.report_unresolved(i, u);
+                    self.report(i, u);
                     continue;
                 }
             };
@@ -871,7 +746,7 @@ impl<'a> Applier<'a> {
                     format!("/users/{}/assignLicense", path_segment(&id)),
                     Some(json!({"addLicenses": add, "removeLicenses": remove})),
                 );
-                op.lag_retry = self.st.created.contains(&id);
+                op.lag_retry = self.run.created_in_run(&id);
                 Work {
                     op,
                     changes,
@@ -879,7 +754,7 @@ impl<'a> Applier<'a> {
                 }
             })
             .collect();
-        self.run(&works, |_, this, w, o| {
+        self.send(&works, |this, w, o| {
             let r = match &o {
                 OpOutcome::Done(r) if r.is_success() => applied(None, r),
                 _ => failed(&o),
@@ -893,13 +768,6 @@ impl<'a> Applier<'a> {
 
     // ----- memberships --------------------------------------------------------------
 
-    fn member_id(&self, member: &Member) -> Result<String, Unresolved> {
-        match member {
-            Member::Group(g) => self.group_id(g, None),
-            Member::User(u) => self.user_id(u, None),
-        }
-    }
-
     /// Resolves membership changes to (group id, member id) or reports them.
     fn resolve_memberships(&self, idx: &[usize]) -> Vec<(usize, String, String)> {
         let mut out = Vec::new();
@@ -912,21 +780,23 @@ impl<'a> Applier<'a> {
             let gid = match self.group_id(&group, None) {
                 Ok(g) => g,
                 Err(u) => {
-                    self.report_unresolved(i, u);
+                    self.report(i, u);
                     continue;
                 }
             };
-            let mid = match self.member_id(&member) {
+            let mid = match self.run.member_id(member) {
                 Ok(m) => m,
-                Err(Unresolved::Missing(m)) if c.action == Action::Remove => match &c.id {
-                    Some(id) => id.clone(),
-                    None => {
-                        self.report(i, fail(m));
-                        continue;
+                Err(missing @ ChangeResult::Failed { .. }) if c.action == Action::Remove => {
+                    match &c.id {
+                        Some(id) => id.clone(),
+                        None => {
+                            self.report(i, missing);
+                            continue;
+                        }
                     }
-                },
+                }
                 Err(u) => {
-                    self.report_unresolved(i, u);
+                    self.report(i, u);
                     continue;
                 }
             };
@@ -935,7 +805,7 @@ impl<'a> Applier<'a> {
         out
     }
 
-    async fn member_adds(&mut self, idx: &[usize]) {
+    async fn member_adds(&self, idx: &[usize]) {
         let resolved = self.resolve_memberships(idx);
         // group id → member id → changes
         let mut per_group: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
@@ -961,8 +831,8 @@ impl<'a> Applier<'a> {
                     format!("/groups/{}", path_segment(&gid)),
                     Some(json!({"members@odata.bind": refs})),
                 );
-                op.lag_retry = self.st.created.contains(&gid)
-                    || chunk.iter().any(|(m, _)| self.st.created.contains(m));
+                op.lag_retry = self.run.created_in_run(&gid)
+                    || chunk.iter().any(|(m, _)| self.run.created_in_run(m));
                 works.push(Work {
                     op,
                     changes: chunk.iter().flat_map(|(_, c)| c.iter().copied()).collect(),
@@ -977,7 +847,7 @@ impl<'a> Applier<'a> {
         {
             let works_ref = &works;
             let members_ref = &members_of;
-            self.run(works_ref, |_, this, w, o| {
+            self.send(works_ref, |this, w, o| {
                 let Some((gid, chunk)) = members_ref.get(w.tag) else {
                     return;
                 };
@@ -1019,7 +889,7 @@ impl<'a> Applier<'a> {
                     format!("/groups/{}/members/$ref", path_segment(&gid)),
                     Some(json!({"@odata.id": self.graph.directory_object_ref(&mid)})),
                 );
-                op.lag_retry = self.st.created.contains(&gid) || self.st.created.contains(&mid);
+                op.lag_retry = self.run.created_in_run(&gid) || self.run.created_in_run(&mid);
                 Work {
                     op,
                     changes,
@@ -1027,7 +897,7 @@ impl<'a> Applier<'a> {
                 }
             })
             .collect();
-        self.run(&single_works, |_, this, w, o| {
+        self.send(&single_works, |this, w, o| {
             let r = match &o {
                 OpOutcome::Done(r) if r.is_success() || already_exists(r) => applied(None, r),
                 _ => failed(&o),
@@ -1039,7 +909,7 @@ impl<'a> Applier<'a> {
         .await;
     }
 
-    async fn member_removes(&mut self, idx: &[usize]) {
+    async fn member_removes(&self, idx: &[usize]) {
         let works: Vec<Work> = self
             .resolve_memberships(idx)
             .into_iter()
@@ -1057,7 +927,7 @@ impl<'a> Applier<'a> {
                 tag: 0,
             })
             .collect();
-        self.run(&works, |_, this, w, o| {
+        self.send(&works, |this, w, o| {
             let r = match &o {
                 // Not a member (any more): the live state matches.
                 OpOutcome::Done(r) if r.is_success() || r.status == 404 => applied(None, r),
@@ -1070,7 +940,7 @@ impl<'a> Applier<'a> {
 
     // ----- disables and deletes -----------------------------------------------------
 
-    async fn simple_phase(&mut self, idx: &[usize]) {
+    async fn simple_phase(&self, idx: &[usize]) {
         let mut works = Vec::new();
         for &i in idx {
             let c = self.change(i);
@@ -1086,7 +956,7 @@ impl<'a> Applier<'a> {
                             id,
                         ),
                         Err(u) => {
-                            self.report_unresolved(i, u);
+                            self.report(i, u);
                             continue;
                         }
                     }
@@ -1097,7 +967,7 @@ impl<'a> Applier<'a> {
                         id,
                     ),
                     Err(u) => {
-                        self.report_unresolved(i, u);
+                        self.report(i, u);
                         continue;
                     }
                 },
@@ -1108,7 +978,7 @@ impl<'a> Applier<'a> {
                         id,
                     ),
                     Err(u) => {
-                        self.report_unresolved(i, u);
+                        self.report(i, u);
                         continue;
                     }
                 },
@@ -1127,7 +997,7 @@ impl<'a> Applier<'a> {
                 tag: 0,
             });
         }
-        self.run(&works, |_, this, w, o| {
+        self.send(&works, |this, w, o| {
             let r = match &o {
                 OpOutcome::Done(r) if r.is_success() => applied(None, r),
                 // Already deleted: the live state matches.

@@ -255,13 +255,14 @@ impl Office365Connector {
     /// change's outcome through `sink` as soon as it is known; never stops at the first
     /// failure.
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
-        if let Some(c) = input.changes.iter().find(|c| c.app != self.app.name) {
-            bail!("asked to apply a change of app {} ({})", c.app, c.key());
-        }
-        apply::Applier::new(&self.graph, &self.app, &self.repo_root, &input, sink)
-            .apply()
-            .await;
-        Ok(())
+        let mut writer = apply::Writer {
+            graph: &self.graph,
+            app: &self.app,
+            repo_root: &self.repo_root,
+            desired: input.desired,
+            observed: input.observed,
+        };
+        crate::apps::kit::driver::apply(&self.app.name, &mut writer, &input, sink).await
     }
 
     /// The Graph base URL this connector talks to (the emulator's for a sandbox).
