@@ -15,9 +15,11 @@ use serde_json::Value;
 use super::codec;
 use super::conn::{Endpoint, OP_TIMEOUT, text_suffix, timed};
 use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, USER_FILTER};
-use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
-use crate::desired::ActiveDirectoryApp;
-use crate::plan::{Action, Change, ObjectKind};
+use crate::apps::kit::driver::{PhaseWriter, Run};
+use crate::apps::{ApplyInput, ChangeResult};
+use crate::desired::{ActiveDirectoryApp, DesiredState, User};
+use crate::observed::ObservedApp;
+use crate::plan::{Action, Change, ObjectKind, Phase};
 use crate::secret::Secret;
 
 /// Values per membership modify operation.
@@ -148,19 +150,61 @@ fn value_text(v: &Value) -> Option<String> {
     }
 }
 
-/// Carries out the changes of one apply.
+/// The LDAP write primitives, driven by [`crate::apps::kit::driver::apply`].
 pub struct Applier<'a> {
     pub ldap: &'a Ldap,
     pub app: &'a ActiveDirectoryApp,
     pub endpoint: &'a Endpoint,
     pub repo_root: &'a std::path::Path,
-    pub input: ApplyInput<'a>,
+    pub desired: &'a DesiredState,
+    pub observed: &'a ObservedApp,
     /// DNs of users by lower-cased login, learned during this apply.
     user_dns: HashMap<String, String>,
     /// DNs of groups by name, learned during this apply.
     group_dns: HashMap<String, String>,
-    /// Users and groups whose create failed ("user:KEY", "group:NAME").
-    failed: HashSet<String>,
+}
+
+impl PhaseWriter for Applier<'_> {
+    const TYPE: &'static str = "active_directory";
+
+    fn login(&self, user: &User) -> String {
+        user.username.clone()
+    }
+
+    /// AD has users and groups: no licenses.
+    fn supports(&self, c: &Change) -> bool {
+        !matches!(c.phase(), Phase::Licenses | Phase::Other)
+    }
+
+    async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
+        if matches!(phase, Phase::MembershipAdds | Phase::MembershipRemoves) {
+            // A run of membership changes of one group: one batch.
+            let group = |i: usize| run.change(i).membership().map(|k| k.group.clone());
+            let mut a = 0;
+            while a < idx.len() {
+                let mut b = a + 1;
+                while b < idx.len() && group(idx[b]) == group(idx[a]) {
+                    b += 1;
+                }
+                self.memberships(&idx[a..b], run).await;
+                a = b;
+            }
+            return;
+        }
+        for &i in idx {
+            let result = match self.one(run.change(i)).await {
+                Ok(id) => ChangeResult::Applied {
+                    id,
+                    request_id: None,
+                },
+                Err(e) => ChangeResult::Failed {
+                    error: format!("{e:#}"),
+                    request_id: None,
+                },
+            };
+            run.record(i, result);
+        }
+    }
 }
 
 impl<'a> Applier<'a> {
@@ -169,62 +213,17 @@ impl<'a> Applier<'a> {
         app: &'a ActiveDirectoryApp,
         endpoint: &'a Endpoint,
         repo_root: &'a std::path::Path,
-        input: ApplyInput<'a>,
+        input: &ApplyInput<'a>,
     ) -> Self {
         Applier {
             ldap,
             app,
             endpoint,
             repo_root,
-            input,
+            desired: input.desired,
+            observed: input.observed,
             user_dns: HashMap::new(),
             group_dns: HashMap::new(),
-            failed: HashSet::new(),
-        }
-    }
-
-    pub async fn run(&mut self, sink: &dyn OutcomeSink) {
-        let changes = self.input.changes;
-        let mut i = 0;
-        while i < changes.len() {
-            let change = &changes[i];
-            if change.object() == ObjectKind::Membership {
-                // A run of membership changes of one group and action: one batch.
-                let mut j = i + 1;
-                while j < changes.len()
-                    && changes[j].object() == ObjectKind::Membership
-                    && changes[j].action == change.action
-                    && changes[j].membership().map(|k| &k.group)
-                        == change.membership().map(|k| &k.group)
-                {
-                    j += 1;
-                }
-                self.memberships(&changes[i..j], sink).await;
-                i = j;
-                continue;
-            }
-            let result = match self.one(change).await {
-                Ok(id) => ChangeResult::Applied {
-                    id,
-                    request_id: None,
-                },
-                Err(e) => {
-                    if change.action == Action::Create {
-                        let kind = if change.object() == ObjectKind::User {
-                            "user"
-                        } else {
-                            "group"
-                        };
-                        self.failed.insert(format!("{kind}:{}", change.key()));
-                    }
-                    ChangeResult::Failed {
-                        error: format!("{e:#}"),
-                        request_id: None,
-                    }
-                }
-            };
-            sink.record(change, &result);
-            i += 1;
         }
     }
 
@@ -284,7 +283,7 @@ impl<'a> Applier<'a> {
         if let Some(dn) = self.user_dns.get(&login.to_lowercase()) {
             return Ok(dn.clone());
         }
-        let observed = self.input.observed;
+        let observed = self.observed;
         let found = id
             .and_then(|id| observed.users.iter().find(|u| u.id == id))
             .or_else(|| observed.user_by_login(login))
@@ -314,7 +313,7 @@ impl<'a> Applier<'a> {
         if let Some(dn) = self.group_dns.get(name) {
             return Ok(dn.clone());
         }
-        let observed = self.input.observed;
+        let observed = self.observed;
         let found = id
             .and_then(|id| observed.groups.iter().find(|g| g.id == id))
             .or_else(|| observed.group_by_name(name))
@@ -345,7 +344,7 @@ impl<'a> Applier<'a> {
         if let Some(name) = member.strip_prefix("group:") {
             return self.group_dn(name, None).await;
         }
-        let observed = self.input.observed;
+        let observed = self.observed;
         if let Some(dn) = observed
             .users
             .iter()
@@ -372,7 +371,7 @@ impl<'a> Applier<'a> {
     }
 
     fn password_for(&self, change: &Change, enabled: bool) -> anyhow::Result<Option<Secret>> {
-        let desired = self.input.desired.user(&change.key());
+        let desired = self.desired.user(&change.key());
         let reference = desired.and_then(|u| u.password.as_ref());
         match reference {
             Some(r) if self.app.switches.password_sync => {
@@ -450,7 +449,7 @@ impl<'a> Applier<'a> {
         let login_key = change.key();
         let login: &str = &login_key;
         let after = change.after.clone().unwrap_or_default();
-        let desired = self.input.desired.user(login);
+        let desired = self.desired.user(login);
         let text = |k: &str| after.get(k).and_then(value_text);
         let enabled = after
             .get("enabled")
@@ -542,7 +541,7 @@ impl<'a> Applier<'a> {
             }
         }
         if after.contains_key("password") {
-            let desired = self.input.desired.user(login);
+            let desired = self.desired.user(login);
             if let Some(r) = desired.and_then(|u| u.password.as_ref()) {
                 let secret = crate::secret::resolve(r, self.repo_root)
                     .with_context(|| format!("password of user {login} ({r})"))?;
@@ -609,12 +608,7 @@ impl<'a> Applier<'a> {
         let description = after
             .get("description")
             .and_then(value_text)
-            .or_else(|| {
-                self.input
-                    .desired
-                    .group(name)
-                    .and_then(|g| g.description.clone())
-            })
+            .or_else(|| self.desired.group(name).and_then(|g| g.description.clone()))
             .filter(|d| !d.is_empty());
         let dn = codec::cn_dn(name, &self.app.groups_ou);
         let mut attrs: Vec<(String, HashSet<String>)> = vec![
@@ -682,61 +676,41 @@ impl<'a> Applier<'a> {
     }
 
     /// Membership changes of one group and one action.
-    async fn memberships(&mut self, batch: &[Change], sink: &dyn OutcomeSink) {
-        let Some(first) = batch.first() else { return };
-        let add = first.action == Action::Add;
-        let fail = |c: &Change, error: String| {
-            sink.record(
+    async fn memberships(&mut self, batch: &[usize], run: &Run<'_>) {
+        let Some(&first) = batch.first() else { return };
+        let add = run.change(first).action == Action::Add;
+        let fail = |c: usize, error: String| run.fail(c, error);
+        let applied = |c: usize| {
+            run.record(
                 c,
-                &ChangeResult::Failed {
-                    error,
+                ChangeResult::Applied {
+                    id: None,
                     request_id: None,
                 },
             )
         };
-        let Some(group) = first.membership().map(|k| k.group.clone()) else {
-            for c in batch {
+        let Some(group) = run.change(first).membership().map(|k| k.group.clone()) else {
+            for &c in batch {
                 fail(c, "not a membership change".to_string());
             }
             return;
         };
-        if self.failed.contains(&format!("group:{group}")) {
-            for c in batch {
-                sink.record(
-                    c,
-                    &ChangeResult::SkippedDependency {
-                        on: format!("group {group}"),
-                    },
-                );
-            }
-            return;
-        }
         let group_dn = match self.group_dn(&group, None).await {
             Ok(dn) => dn,
             Err(e) => {
-                for c in batch {
+                for &c in batch {
                     fail(c, format!("{e:#}"));
                 }
                 return;
             }
         };
         // Resolve members; failures are reported one by one.
-        let mut resolved: Vec<(&Change, String)> = Vec::with_capacity(batch.len());
-        for c in batch {
-            let Some(member) = c.membership().map(|k| k.member.clone()) else {
+        let mut resolved: Vec<(usize, String)> = Vec::with_capacity(batch.len());
+        for &c in batch {
+            let Some(member) = run.change(c).membership().map(|k| k.member.clone()) else {
                 fail(c, "not a membership change".to_string());
                 continue;
             };
-            let dep = member.label();
-            if self.failed.contains(&dep) {
-                sink.record(
-                    c,
-                    &ChangeResult::SkippedDependency {
-                        on: dep.replacen(':', " ", 1),
-                    },
-                );
-                continue;
-            }
             match self.member_dn(&member.to_string()).await {
                 Ok(dn) => resolved.push((c, dn)),
                 Err(e) => fail(c, format!("{e:#}")),
@@ -751,20 +725,14 @@ impl<'a> Applier<'a> {
             };
             match ldap_modify(self.ldap, &group_dn, vec![m]).await {
                 Ok(()) => {
-                    for (c, _) in chunk {
-                        sink.record(
-                            c,
-                            &ChangeResult::Applied {
-                                id: None,
-                                request_id: None,
-                            },
-                        );
+                    for &(c, _) in chunk {
+                        applied(c);
                     }
                 }
                 Err(_) => {
                     // One value spoils a multi-valued modify: retry one by one, where
                     // "already a member" / "not a member" mean done.
-                    for (c, dn) in chunk {
+                    for &(c, ref dn) in chunk {
                         let m = if add {
                             Mod::Add("member".to_string(), set1(dn.clone()))
                         } else {
@@ -779,13 +747,7 @@ impl<'a> Applier<'a> {
                             },
                         };
                         match result {
-                            Ok(()) => sink.record(
-                                c,
-                                &ChangeResult::Applied {
-                                    id: None,
-                                    request_id: None,
-                                },
-                            ),
+                            Ok(()) => applied(c),
                             Err(e) => fail(
                                 c,
                                 format!(

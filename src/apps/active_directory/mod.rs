@@ -130,10 +130,9 @@ impl ActiveDirectoryConnector {
             &self.app,
             &self.endpoint,
             &self.ctx.repo_root,
-            input,
+            &input,
         );
-        applier.run(sink).await;
-        Ok(())
+        crate::apps::kit::driver::apply(&self.app.name, &mut applier, &input, sink).await
     }
 
     /// Whether the connection is encrypted (ldaps:// or StartTLS).
