@@ -240,7 +240,7 @@ impl<'a> Applier<'a> {
                     Err(e) if matches!(rc_of(&e), Some(53 | 19)) => {
                         let password = self
                             .password_for(change, true)?
-                            .unwrap_or_else(|| Secret::new(codec::generate_password()));
+                            .unwrap_or_else(|| Secret::new(crate::apps::kit::password::random()));
                         self.set_password(&dn, &change.key(), &password).await?;
                         self.set_disabled(&dn, false).await?;
                     }
@@ -379,7 +379,7 @@ impl<'a> Applier<'a> {
                     .with_context(|| format!("password of user {} ({r})", change.key()))?;
                 Ok(Some(secret))
             }
-            _ if enabled => Ok(Some(Secret::new(codec::generate_password()))),
+            _ if enabled => Ok(Some(Secret::new(crate::apps::kit::password::random()))),
             _ => Ok(None),
         }
     }

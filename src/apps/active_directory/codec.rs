@@ -4,9 +4,6 @@
 
 use std::fmt::Write as _;
 
-use rand::Rng;
-use rand::seq::SliceRandom;
-
 /// Escape a value for use as an RDN attribute value (RFC 4514): `, + " \ < > ; =`, NUL,
 /// a leading space or `#` and a trailing space become `\XX`. Non-ASCII letters stay
 /// as UTF-8, which RFC 4514 allows.
@@ -185,24 +182,6 @@ pub fn group_sam_account_name(name: &str) -> String {
     format!("{head}-{suffix}")
 }
 
-/// A random password that meets AD's default complexity rules (upper, lower, digit,
-/// symbol; 24 characters).
-pub fn generate_password() -> String {
-    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
-    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
-    const DIGIT: &[u8] = b"23456789";
-    const SYMBOL: &[u8] = b"!#%&*+-=?@^_~";
-    let mut rng = rand::rng();
-    let mut pick = |set: &[u8]| set[rng.random_range(0..set.len())] as char;
-    let mut chars: Vec<char> = vec![pick(UPPER), pick(LOWER), pick(DIGIT), pick(SYMBOL)];
-    let all: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].concat();
-    while chars.len() < 24 {
-        chars.push(pick(&all));
-    }
-    chars.shuffle(&mut rand::rng());
-    chars.into_iter().collect()
-}
-
 /// The parent of a DN (everything after the first unescaped comma), if any.
 pub fn parent_dn(dn: &str) -> Option<&str> {
     let bytes = dn.as_bytes();
@@ -280,18 +259,6 @@ mod tests {
         assert!(!a.contains(','));
         let long = "x".repeat(200);
         assert!(group_sam_account_name(&long).chars().count() <= 64);
-    }
-
-    #[test]
-    fn generated_passwords_are_complex() {
-        for _ in 0..50 {
-            let p = generate_password();
-            assert_eq!(p.len(), 24);
-            assert!(p.chars().any(|c| c.is_ascii_uppercase()));
-            assert!(p.chars().any(|c| c.is_ascii_lowercase()));
-            assert!(p.chars().any(|c| c.is_ascii_digit()));
-            assert!(p.chars().any(|c| !c.is_ascii_alphanumeric()));
-        }
     }
 
     #[test]

@@ -42,6 +42,30 @@ pub trait PhaseWriter {
     ) -> impl Future<Output = ()> + Send;
 }
 
+/// A connector's writer with the run it writes in: what the code of one phase sees.
+/// It dereferences to the writer, so protocol code reads `self.graph`, `self.app`….
+pub struct Step<'s, 'r, W> {
+    pub w: &'s W,
+    pub run: &'s Run<'r>,
+}
+
+impl<W> std::ops::Deref for Step<'_, '_, W> {
+    type Target = W;
+    fn deref(&self) -> &W {
+        self.w
+    }
+}
+
+impl<W> Step<'_, '_, W> {
+    pub fn change(&self, i: usize) -> &Change {
+        self.run.change(i)
+    }
+
+    pub fn report(&self, i: usize, result: ChangeResult) {
+        self.run.record(i, result);
+    }
+}
+
 /// The non-empty phases of `changes` in apply order, each with the indexes of its
 /// changes in plan order.
 pub fn phases(changes: &[Change]) -> Vec<(Phase, Vec<usize>)> {

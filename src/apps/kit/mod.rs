@@ -2,4 +2,5 @@
 //! protocol (connect, read, and per-change write primitives).
 
 pub mod driver;
+pub mod password;
 pub mod retry;

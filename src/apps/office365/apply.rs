@@ -16,7 +16,8 @@ use super::http::{
 };
 use super::read::{USER_ATTRIBUTES, USER_SELECT};
 use crate::apps::ChangeResult;
-use crate::apps::kit::driver::{PhaseWriter, Run};
+use crate::apps::kit::driver::{PhaseWriter, Run, Step};
+use crate::apps::kit::password;
 use crate::desired::{DesiredState, GroupKind, Office365App, User};
 use crate::observed::ObservedApp;
 use crate::plan::{Action, Change, MembershipKey, ObjectKind, Phase};
@@ -72,29 +73,6 @@ pub fn mail_nickname(name: &str) -> String {
         s = format!("roster{n:08x}");
     }
     s
-}
-
-/// A random strong password: 24 characters with upper, lower, digit and symbol.
-pub fn random_password() -> String {
-    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
-    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
-    const DIGIT: &[u8] = b"23456789";
-    const SYMBOL: &[u8] = b"!#$%*+-=?@^_";
-    let mut rng = rand::rng();
-    let all: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].concat();
-    let mut out: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL]
-        .iter()
-        .map(|set| set[rng.random_range(0..set.len())])
-        .collect();
-    while out.len() < 24 {
-        out.push(all[rng.random_range(0..all.len())]);
-    }
-    // Shuffle so the class characters are not always first.
-    for i in (1..out.len()).rev() {
-        let j = rng.random_range(0..=i);
-        out.swap(i, j);
-    }
-    String::from_utf8(out).unwrap_or_default()
 }
 
 fn value_text(v: &Value) -> Option<String> {
@@ -193,7 +171,7 @@ impl PhaseWriter for Writer<'_> {
     }
 
     async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
-        let this = Applier { w: self, run };
+        let this = Step { w: &*self, run };
         match phase {
             Phase::CreateGroups => this.groups_phase(idx).await,
             Phase::CreateUpdateEnableUsers => this.users_phase(idx).await,
@@ -208,27 +186,9 @@ impl PhaseWriter for Writer<'_> {
 }
 
 /// One phase of an apply.
-struct Applier<'w, 'a, 'r> {
-    w: &'w Writer<'a>,
-    run: &'w Run<'r>,
-}
-
-impl<'a> std::ops::Deref for Applier<'_, 'a, '_> {
-    type Target = Writer<'a>;
-    fn deref(&self) -> &Writer<'a> {
-        self.w
-    }
-}
+type Applier<'s, 'r, 'a> = Step<'s, 'r, Writer<'a>>;
 
 impl Applier<'_, '_, '_> {
-    fn change(&self, i: usize) -> &Change {
-        self.run.change(i)
-    }
-
-    fn report(&self, i: usize, r: ChangeResult) {
-        self.run.record(i, r);
-    }
-
     fn user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
         self.run.user_id(key, fallback)
     }
@@ -689,7 +649,7 @@ impl Applier<'_, '_, '_> {
                     .map_err(|e| format!("user {}: password ({reference}): {e}", c.key()))?;
                 json!({"password": secret.expose(), "forceChangePasswordNextSignIn": false})
             }
-            None => json!({"password": random_password(), "forceChangePasswordNextSignIn": true}),
+            None => json!({"password": password::random(), "forceChangePasswordNextSignIn": true}),
         };
         body.insert("passwordProfile".into(), profile);
         Ok(Value::Object(body))
@@ -1023,18 +983,6 @@ mod tests {
         assert_eq!(mail_nickname(".x."), "x");
         assert!(mail_nickname("äöü").starts_with("roster"));
         assert_eq!(mail_nickname(&"a".repeat(100)).len(), 64);
-    }
-
-    #[test]
-    fn random_passwords_are_strong_and_differ() {
-        let a = random_password();
-        let b = random_password();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 24);
-        assert!(a.chars().any(|c| c.is_ascii_uppercase()));
-        assert!(a.chars().any(|c| c.is_ascii_lowercase()));
-        assert!(a.chars().any(|c| c.is_ascii_digit()));
-        assert!(a.chars().any(|c| !c.is_ascii_alphanumeric()));
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl Sandbox {
             .clone()
             .unwrap_or_else(|| SANDBOX_TENANT.to_string());
         let client_id = uuid::Uuid::new_v4().to_string();
-        let secret = super::apply::random_password();
+        let secret = crate::apps::kit::password::random();
         let config = EmulatorConfig {
             tenant: tenant.clone(),
             domains,

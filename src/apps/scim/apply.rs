@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::discovery::{Capabilities, GROUP_SCHEMA, USER_SCHEMA};
 use super::http::{Client, PATCH_OP, ScimError, filter_literal, path_segment};
 use crate::apps::ChangeResult;
-use crate::apps::kit::driver::{PhaseWriter, Run};
+use crate::apps::kit::driver::{PhaseWriter, Run, Step};
 use crate::desired::{DesiredState, ScimApp, User};
 use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Phase};
 
@@ -264,7 +264,7 @@ impl PhaseWriter for Writer<'_> {
     }
 
     async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
-        let this = Applier { w: self, run };
+        let this = Step { w: &*self, run };
         match phase {
             Phase::MembershipAdds | Phase::MembershipRemoves => this.memberships(idx).await,
             _ => this.one_by_one(idx).await,
@@ -273,27 +273,9 @@ impl PhaseWriter for Writer<'_> {
 }
 
 /// One phase of an apply.
-struct Applier<'w, 'a, 'r> {
-    w: &'w Writer<'a>,
-    run: &'w Run<'r>,
-}
-
-impl<'w, 'a, 'r> std::ops::Deref for Applier<'w, 'a, 'r> {
-    type Target = Writer<'a>;
-    fn deref(&self) -> &Writer<'a> {
-        self.w
-    }
-}
+type Applier<'s, 'r, 'a> = Step<'s, 'r, Writer<'a>>;
 
 impl Applier<'_, '_, '_> {
-    fn change(&self, i: usize) -> &Change {
-        self.run.change(i)
-    }
-
-    fn report(&self, i: usize, r: &ChangeResult) {
-        self.run.record(i, r.clone());
-    }
-
     /// Runs independent changes with bounded concurrency, reporting each outcome.
     async fn one_by_one(&self, idx: &[usize]) {
         let this = self;
@@ -306,7 +288,7 @@ impl Applier<'_, '_, '_> {
         if this.caps.bulk && creates.len() > 1 {
             let (settled, leftover) = this.bulk_create_users(&creates).await;
             for d in settled {
-                this.report(d.idx, &d.result);
+                this.report(d.idx, d.result);
             }
             rest.extend(leftover);
         } else {
@@ -317,7 +299,7 @@ impl Applier<'_, '_, '_> {
             .map(|i| this.one(i))
             .buffer_unordered(this.client.policy.concurrency.max(1));
         while let Some(d) = stream.next().await {
-            this.report(d.idx, &d.result);
+            this.report(d.idx, d.result);
         }
     }
 
@@ -789,13 +771,13 @@ impl Applier<'_, '_, '_> {
         for &i in idx {
             let c = self.change(i);
             let Some(MembershipKey { group, member }) = c.membership() else {
-                self.report(i, &fail("not a membership change"));
+                self.report(i, fail("not a membership change"));
                 continue;
             };
             let gid = match self.group_id(&group, None) {
                 Ok(id) => id,
                 Err(r) => {
-                    self.report(i, &r);
+                    self.report(i, r);
                     continue;
                 }
             };
@@ -805,7 +787,7 @@ impl Applier<'_, '_, '_> {
             };
             match mid {
                 Ok(mid) => per_group.entry(gid).or_default().push((mid, i)),
-                Err(r) => self.report(i, &r),
+                Err(r) => self.report(i, r),
             }
         }
         let mut works: Vec<(String, Vec<(String, usize)>)> = Vec::new();
@@ -838,7 +820,7 @@ impl Applier<'_, '_, '_> {
                     ChangeResult::Applied { .. } => applied(Some(mid)),
                     other => other.clone(),
                 };
-                this.report(i, &res);
+                this.report(i, res);
             }
         }
     }
