@@ -5,12 +5,13 @@
 //! (`rustls-platform-verifier`: the system's roots; on Linux the native certificate
 //! store through `rustls-native-certs`), plus the PEM certificates of `tls.ca_file`.
 //!
-//! `tls.server_name` changes one thing: every server certificate of the app is verified
-//! for that name instead of the URL's host. The connection still goes to the URL's host
-//! and port, requests keep the URL's host in `Host` / `:authority`, and the SNI
-//! extension still carries the URL's host (none for an IP address): reqwest derives SNI
-//! from the URL and offers no way to set it. The name applies to every TLS connection
-//! the app's client makes — for office365 both `login_url` and `graph_url`.
+//! `tls.server_name` changes one thing: the certificate of a server at the host of one
+//! of the app's URLs (for office365 both `login_url` and `graph_url`) is verified for
+//! that name instead of the host. The connection still goes to the URL's host and port,
+//! requests keep the URL's host in `Host` / `:authority`, and the SNI extension still
+//! carries the URL's host (none for an IP address): reqwest derives SNI from the URL
+//! and offers no way to set it. TLS to any other host (an `https://` proxy, a redirect
+//! target) is verified for that host as usual.
 //!
 //! Without `server_name` the client is built by reqwest as before (its own verifier
 //! with the extra roots); with it, roster builds the rustls configuration itself, with
@@ -49,9 +50,14 @@ impl HttpTls {
         }
     }
 
-    /// Sets up the TLS of an HTTP client builder: extra roots, and verification for
-    /// `server_name` when there is one.
-    pub fn configure(&self, builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder> {
+    /// Sets up the TLS of an HTTP client builder: extra roots, and, when there is a
+    /// `server_name`, verification for it on connections to the hosts of `urls` (the
+    /// app's endpoints).
+    pub fn configure(
+        &self,
+        builder: reqwest::ClientBuilder,
+        urls: &[&str],
+    ) -> Result<reqwest::ClientBuilder> {
         let extra = match &self.ca_file {
             Some(path) => read_ca_file(path)?,
             None => Vec::new(),
@@ -63,7 +69,17 @@ impl HttpTls {
                 Ok(b.add_root_certificate(cert))
             });
         };
-        let config = client_config(name, extra, self.ca_file.as_deref())?;
+        let hosts = urls
+            .iter()
+            .map(|u| {
+                let parsed = url::Url::parse(u).with_context(|| format!("{u} is not a URL"))?;
+                parsed
+                    .host()
+                    .map(|h| host_key(&h.to_owned()))
+                    .ok_or_else(|| anyhow!("{u} has no host"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let config = client_config(name, hosts, extra, self.ca_file.as_deref())?;
         Ok(builder.tls_backend_preconfigured(config))
     }
 }
@@ -97,10 +113,31 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
 }
 
+/// A host as compared by [`VerifyFor`]: a lower-case DNS name without a trailing dot,
+/// or an IP address in its canonical form.
+fn host_key(host: &url::Host<String>) -> String {
+    match host {
+        url::Host::Domain(d) => d.trim_end_matches('.').to_ascii_lowercase(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    }
+}
+
+/// [`host_key`] of the name a connection was made to.
+fn server_name_key(name: &ServerName<'_>) -> Option<String> {
+    match name {
+        ServerName::DnsName(d) => Some(d.as_ref().trim_end_matches('.').to_ascii_lowercase()),
+        ServerName::IpAddress(ip) => Some(std::net::IpAddr::from(*ip).to_string()),
+        _ => None,
+    }
+}
+
 /// A rustls client configuration as reqwest builds it (all protocol versions of the
-/// provider, ALPN h2 then http/1.1), whose verifier checks certificates for `name`.
+/// provider, ALPN h2 then http/1.1), whose verifier checks the certificates of the
+/// servers at `hosts` for `name`.
 fn client_config(
     name: &str,
+    hosts: Vec<String>,
     extra_roots: Vec<CertificateDer<'static>>,
     ca_file: Option<&Path>,
 ) -> Result<rustls::ClientConfig> {
@@ -117,6 +154,7 @@ fn client_config(
     })?;
     let verifier = VerifyFor {
         name,
+        hosts,
         inner: Arc::new(inner),
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -129,12 +167,25 @@ fn client_config(
     Ok(config)
 }
 
-/// A verifier that checks every server certificate for one fixed name, whatever host
-/// the connection was made to; everything else is the inner verifier's.
+/// A verifier that checks the certificates of the servers at `hosts` for one fixed
+/// name, and any other server's for its own host; everything else is the inner
+/// verifier's.
 #[derive(Debug)]
 struct VerifyFor {
     name: ServerName<'static>,
+    /// [`host_key`]s of the app's endpoints.
+    hosts: Vec<String>,
     inner: Arc<dyn ServerCertVerifier>,
+}
+
+impl VerifyFor {
+    /// The name a certificate presented by `server_name` is verified for.
+    fn name_for<'a>(&'a self, server_name: &'a ServerName<'a>) -> &'a ServerName<'a> {
+        match server_name_key(server_name) {
+            Some(k) if self.hosts.contains(&k) => &self.name,
+            _ => server_name,
+        }
+    }
 }
 
 impl ServerCertVerifier for VerifyFor {
@@ -142,12 +193,13 @@ impl ServerCertVerifier for VerifyFor {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        server_name: &ServerName<'_>,
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let name = self.name_for(server_name);
         self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+            .verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(
@@ -192,6 +244,85 @@ mod tests {
         assert!(check_server_name("::1").is_ok());
         let e = check_server_name("not a name").unwrap_err().to_string();
         assert!(e.contains("tls.server_name"), "{e}");
+    }
+
+    /// Records the name it is asked to verify for, and accepts.
+    #[derive(Debug, Default)]
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl ServerCertVerifier for Recorder {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            server_name: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(server_name.to_str().into_owned());
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn the_name_stands_in_for_the_app_hosts_only() {
+        let recorder = Arc::new(Recorder::default());
+        let urls = [
+            "https://127.0.0.1:8443",
+            "https://Graph.Example.TEST./v1.0",
+            "https://[::1]:1",
+        ];
+        let hosts = urls
+            .iter()
+            .map(|u| host_key(&url::Url::parse(u).unwrap().host().unwrap().to_owned()))
+            .collect();
+        let v = VerifyFor {
+            name: check_server_name("graph.internal.test").unwrap(),
+            hosts,
+            inner: recorder.clone(),
+        };
+        let cert = CertificateDer::from(vec![0u8]);
+        for host in [
+            "127.0.0.1",
+            "graph.example.test",
+            "::1",
+            "proxy.example.test",
+        ] {
+            let sn = ServerName::try_from(host).unwrap();
+            v.verify_server_cert(&cert, &[], &sn, &[], UnixTime::now())
+                .unwrap();
+        }
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            [
+                "graph.internal.test",
+                "graph.internal.test",
+                "graph.internal.test",
+                "proxy.example.test"
+            ]
+        );
     }
 
     #[test]

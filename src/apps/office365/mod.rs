@@ -183,7 +183,7 @@ impl Office365Connector {
         }
         let client = ep
             .tls
-            .configure(builder)?
+            .configure(builder, &[&ep.graph_url, &ep.login_url])?
             .build()
             .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         let graph_url = ep.graph_url.trim_end_matches('/').to_string();

@@ -70,7 +70,7 @@ impl ScimConnector {
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")));
         let http = HttpTls::from_settings(app.tls.as_ref(), &ctx.repo_root)
-            .configure(builder)?
+            .configure(builder, &[app.url.trim()])?
             .build()
             .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         let client = http::Client::new(http, app.url.trim(), token, name, policy);
