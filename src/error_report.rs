@@ -57,10 +57,13 @@ pub fn hints(err: &anyhow::Error) -> Vec<&'static str> {
             "the server's certificate is issued by a CA that is not trusted: set `tls.ca_file` \
              to that CA's PEM certificate",
         );
-    } else if tls && any("NotValidForName") {
+    } else if (tls && any("NotValidForName"))
+        || any("invalid peer certificate: certificate not valid for name")
+    {
         out.push(
-            "the server's certificate is not valid for the host name in the URL: check the host \
-             name (or `tls.server_name` where the app has one)",
+            "the server's certificate is not valid for the name roster verified it for (the \
+             URL's host, or the app's `tls.server_name`): use a host name the certificate \
+             holds, or set `tls.server_name` to one of them",
         );
     }
     if err.chain().any(retry::is_dns_failure) || any("dns error") {
@@ -157,6 +160,15 @@ mod tests {
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let e = anyhow::Error::new(std::io::Error::other(tls)).context("cannot connect");
         assert!(hints(&e).iter().any(|h| h.contains("tls.ca_file")));
+
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tls =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+                expected: name.to_owned(),
+                presented: vec!["DnsName(\"graph.internal.test\")".into()],
+            });
+        let e = anyhow::Error::new(std::io::Error::other(tls)).context("cannot connect");
+        assert!(hints(&e).iter().any(|h| h.contains("`tls.server_name`")));
 
         let scim = ScimError::from_body("GET", "/Users", 401, "");
         let e = anyhow::Error::new(scim).context("app s: cannot connect");

@@ -75,27 +75,3 @@ pub struct ApplyInput<'a> {
 /// What a reader must fetch; computed from the repository by
 /// [`crate::plan::planner::read_scope`].
 pub use crate::plan::ReadScope;
-
-/// Adds the PEM certificates of an app's `tls.ca_file` to an HTTP client's trusted
-/// roots (shared by the HTTP connectors); errors name the app and the file.
-pub fn trust_ca_file(
-    builder: reqwest::ClientBuilder,
-    _app: &str,
-    path: &std::path::Path,
-) -> anyhow::Result<reqwest::ClientBuilder> {
-    use anyhow::Context;
-    let pem = std::fs::read(path)
-        .with_context(|| format!("cannot read tls.ca_file {}", path.display()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        anyhow::anyhow!(
-            "tls.ca_file {} is not a PEM certificate: {e}",
-            path.display()
-        )
-    })?;
-    if certs.is_empty() {
-        anyhow::bail!("tls.ca_file {} holds no certificate", path.display());
-    }
-    Ok(certs
-        .into_iter()
-        .fold(builder, |b, c| b.add_root_certificate(c)))
-}

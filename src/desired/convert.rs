@@ -919,6 +919,17 @@ fn convert_tls(cx: &mut Cx, obj: &mut Obj, allowed: &[&str]) -> Option<TlsSettin
     let ca_file = t.opt_str(cx, "ca_file");
     check_repo_path(cx, &t, "ca_file", &ca_file, true);
     let server_name = t.opt_str(cx, "server_name");
+    if let (Some(name), Some(node)) = (&server_name, t.get("server_name"))
+        && crate::apps::kit::tls::check_server_name(name).is_err()
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`server_name` of {} must be a DNS name or an IP address (the name the server's certificate is verified for), found {name:?}",
+                t.what
+            ),
+        );
+    }
     Some(TlsSettings {
         ca_file,
         server_name,

@@ -20,6 +20,7 @@ mod cli_errors;
 mod cli_load_checks;
 mod cli_logging;
 mod cli_output;
+mod cli_tls;
 
 mod cli_validate;
 mod desired_proptest;

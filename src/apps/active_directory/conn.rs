@@ -11,8 +11,6 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, StdStream};
 use rustls::ClientConfig;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 use crate::desired::ActiveDirectoryApp;
 
@@ -82,14 +80,7 @@ impl Endpoint {
             let _ = roots.add(cert);
         }
         if let Some(ca) = &self.ca_file {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
-                .with_context(|| format!("cannot read tls.ca_file {}", ca.display()))?
-                .collect::<Result<_, _>>()
-                .with_context(|| format!("tls.ca_file {} is not valid PEM", ca.display()))?;
-            if certs.is_empty() {
-                bail!("tls.ca_file {} holds no certificate", ca.display());
-            }
-            for cert in certs {
+            for cert in crate::apps::kit::tls::read_ca_file(ca)? {
                 roots.add(cert).with_context(|| {
                     format!("tls.ca_file {} holds an unusable certificate", ca.display())
                 })?;

@@ -4,3 +4,4 @@
 pub mod driver;
 pub mod password;
 pub mod retry;
+pub mod tls;

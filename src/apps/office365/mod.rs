@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::apps::kit::tls::HttpTls;
 use crate::apps::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
 use crate::desired::Office365App;
 use crate::observed::ObservedApp;
@@ -77,7 +78,8 @@ pub(crate) struct Endpoint {
     pub tenant: String,
     pub client_id: String,
     pub credential: auth::Credential,
-    pub ca_file: Option<PathBuf>,
+    /// Extra CAs and the name certificates are verified for, for both endpoints.
+    pub tls: HttpTls,
     /// Connect directly, never through a proxy (the in-process sandbox).
     pub no_proxy: bool,
 }
@@ -151,11 +153,7 @@ impl Office365Connector {
             tenant,
             client_id,
             credential,
-            ca_file: app
-                .tls
-                .as_ref()
-                .and_then(|t| t.ca_file.as_ref())
-                .map(|f| ctx.repo_root.join(f)),
+            tls: HttpTls::from_settings(app.tls.as_ref(), &ctx.repo_root),
             no_proxy: false,
         })
     }
@@ -183,10 +181,9 @@ impl Office365Connector {
         if ep.no_proxy {
             builder = builder.no_proxy();
         }
-        if let Some(ca) = &ep.ca_file {
-            builder = crate::apps::trust_ca_file(builder, name, ca)?;
-        }
-        let client = builder
+        let client = ep
+            .tls
+            .configure(builder, &[&ep.graph_url, &ep.login_url])?
             .build()
             .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         let graph_url = ep.graph_url.trim_end_matches('/').to_string();

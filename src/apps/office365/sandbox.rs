@@ -65,7 +65,7 @@ impl Sandbox {
             tenant,
             client_id,
             credential: Credential::Secret(Secret::new(secret)),
-            ca_file: None,
+            tls: Default::default(),
             no_proxy: true,
         };
         Ok((Sandbox { handle }, endpoint))

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::apps::kit::tls::HttpTls;
 use crate::apps::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
 use crate::desired::ScimApp;
 use crate::observed::ObservedApp;
@@ -64,14 +65,12 @@ impl ScimConnector {
         }
         let token = crate::secret::resolve(&app.token, &ctx.repo_root)
             .map_err(|e| anyhow!("cannot read `token`: {e}"))?;
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = app.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
-            builder = crate::apps::trust_ca_file(builder, name, &ctx.repo_root.join(ca))?;
-        }
-        let http = builder
+        let http = HttpTls::from_settings(app.tls.as_ref(), &ctx.repo_root)
+            .configure(builder, &[app.url.trim()])?
             .build()
             .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         let client = http::Client::new(http, app.url.trim(), token, name, policy);

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
+pub mod tls;
+
 /// The outcome of one `roster` run.
 #[derive(Debug)]
 pub struct Run {
