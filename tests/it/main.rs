@@ -23,6 +23,7 @@ mod cli_output;
 mod cli_tls;
 
 mod cli_validate;
+mod connector_guard;
 mod desired_proptest;
 mod desired_scale;
 mod desired_schema;

@@ -9,6 +9,11 @@
 //! earlier in the run. After the last phase any change the writer left without an
 //! outcome is recorded as failed, so every change ends applied, failed or skipped.
 //!
+//! Before any of that, a change the app's settings forbid (a switch that is off, an
+//! `ignore` pattern, outside the management scope) is refused ([`super::guard`]), so no
+//! plan can make a connector do it. (A library caller whose desired state does not
+//! define the app has no settings to check: the CLI always has them.)
+//!
 //! A connector supplies only its protocol: the writes of one phase (batched or one by
 //! one, as its service allows), recording each change's result through [`Run::record`].
 
@@ -16,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Mutex;
 
+use super::guard::Guard;
 use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
 use crate::desired::User;
 use crate::plan::{Action, Change, Member, Phase, Target};
@@ -110,11 +116,17 @@ pub async fn apply<W: PhaseWriter>(
         anyhow::bail!("asked to apply a change of app {} ({})", c.app, c.key());
     }
     let run = Run::new(input, sink, |u| writer.login(u));
+    let guard = input
+        .desired
+        .app(app)
+        .map(|a| Guard::new(a, input.desired, input.observed, input.changes));
     for (phase, idx) in phases(input.changes) {
         let mut ready = Vec::with_capacity(idx.len());
         for i in idx {
             let c = &input.changes[i];
-            if let Some(on) = run.failed_dependency(c) {
+            if let Some(why) = guard.as_ref().and_then(|g| g.refusal(c)) {
+                run.fail(i, why);
+            } else if let Some(on) = run.failed_dependency(c) {
                 run.record(i, ChangeResult::SkippedDependency { on });
             } else if !writer.supports(c) {
                 run.record(

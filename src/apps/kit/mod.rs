@@ -2,6 +2,7 @@
 //! protocol (connect, read, and per-change write primitives).
 
 pub mod driver;
+pub mod guard;
 pub mod password;
 pub mod retry;
 pub mod tls;
