@@ -186,6 +186,27 @@ fn a_secret_file_symlinked_out_of_the_repository_is_not_read() {
 }
 
 #[test]
+fn a_sandbox_tenant_symlinked_out_of_the_repository_is_never_written() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("tenant.json");
+    let repo = repo(&[(
+        "apps.yaml",
+        "apps:\n  - name: box\n    type: office365\n    sandbox: tenants/box.json\n",
+    )]);
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("tenants")).unwrap();
+    let run = roster(repo.path(), &["plan"], &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "sandbox `tenants/box.json` leads outside the repository through a symbolic link"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!target.exists(), "nothing was written outside");
+}
+
+#[test]
 fn validate_of_a_folder_without_yaml_is_an_error() {
     let dir = repo(&[("README.md", "# not an identity repository\n")]);
     let run = roster(dir.path(), &["validate"], &[]);

@@ -100,7 +100,8 @@ impl Office365Connector {
     ) -> Result<Self> {
         let (endpoint, sandbox) = match &app.sandbox {
             Some(path) => {
-                let (sb, ep) = sandbox::Sandbox::start(app, &ctx.repo_root.join(path)).await?;
+                let state = crate::repo_paths::resolve(&ctx.repo_root, path, "sandbox", false)?;
+                let (sb, ep) = sandbox::Sandbox::start(app, &state).await?;
                 (ep, Some(sb))
             }
             None => (Self::endpoint(app, ctx)?, None),
