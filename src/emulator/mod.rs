@@ -101,6 +101,9 @@ pub struct Stats {
     pub http_requests: u64,
     /// 429 responses (including inside batches).
     pub throttled: u64,
+    /// The longest Retry-After sent with a 429, in milliseconds (0: none sent).
+    #[serde(default)]
+    pub max_retry_after_ms: u64,
     /// Successful writes.
     pub writes: u64,
     /// Injected faults (503/504/dropped).
@@ -156,6 +159,16 @@ impl EmulatorHandle {
         );
         self.shared.clock.advance(by);
         Ok(())
+    }
+
+    /// The emulator's clock, shared: a test can read it and move it from anywhere (for
+    /// instance from a client's timer, so that the client waits on this clock instead of
+    /// sleeping). `None` unless the emulator was started with `test_clock`.
+    pub fn test_clock(&self) -> Option<Arc<clock::Clock>> {
+        self.shared
+            .config
+            .test_clock
+            .then(|| self.shared.clock.clone())
     }
 
     /// Stop (`true`) or restart (`false`) the emulator's clock. Only with `test_clock`.

@@ -34,6 +34,8 @@ pub struct RetryPolicy {
     pub concurrency: usize,
     /// The longest Retry-After honoured; longer values are capped.
     pub max_retry_after: Duration,
+    /// The clock and timer of every wait (the real ones by default).
+    pub timer: retry::SharedTimer,
 }
 
 impl Default for RetryPolicy {
@@ -46,6 +48,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(10),
             concurrency: 4,
             max_retry_after: Duration::from_secs(300),
+            timer: retry::SharedTimer::default(),
         }
     }
 }
@@ -253,6 +256,7 @@ impl Graph {
         policy: RetryPolicy,
     ) -> Self {
         let base = base.trim_end_matches('/').to_string();
+        let now = policy.timer.now();
         Graph {
             http,
             root: format!("{base}/v1.0"),
@@ -263,10 +267,20 @@ impl Graph {
             throttled_until: Mutex::new(None),
             pacer: Mutex::new(Pacer {
                 per_request: Duration::ZERO,
-                next: Instant::now(),
+                next: now,
                 history: VecDeque::new(),
             }),
         }
+    }
+
+    /// Now, on the policy's timer (the clock of throttle windows, pacing and retries).
+    fn now(&self) -> Instant {
+        self.policy.timer.now()
+    }
+
+    /// Waits `d` on the policy's timer.
+    pub(crate) async fn sleep(&self, d: Duration) {
+        self.policy.timer.sleep(d).await
     }
 
     /// The absolute URL of a path relative to the version root.
@@ -312,7 +326,7 @@ impl Graph {
 
     fn note_throttle(&self, secs: f64) -> Duration {
         let d = self.retry_delay(secs);
-        let until = Instant::now() + d;
+        let until = self.now() + d;
         if let Ok(mut t) = self.throttled_until.lock()
             && t.is_none_or(|cur| cur < until)
         {
@@ -323,7 +337,7 @@ impl Graph {
 
     /// The instant the next batch of `n` requests may be sent.
     fn reserve_slot(&self, n: usize) -> Instant {
-        let now = Instant::now();
+        let now = self.now();
         let Ok(mut p) = self.pacer.lock() else {
             return now;
         };
@@ -344,7 +358,7 @@ impl Graph {
         let Ok(mut p) = self.pacer.lock() else {
             return;
         };
-        let now = Instant::now();
+        let now = self.now();
         p.history.push_back((now, n.saturating_sub(throttled)));
         while p
             .history
@@ -402,7 +416,7 @@ impl Graph {
         loop {
             let until = self.throttled_until.lock().ok().and_then(|t| *t);
             match until {
-                Some(u) if u > Instant::now() => tokio::time::sleep_until(u.into()).await,
+                Some(u) if u > self.now() => self.policy.timer.sleep_until(u).await,
                 _ => return,
             }
         }
@@ -500,7 +514,7 @@ impl Graph {
                     let d = retry_after
                         .map(|s| self.retry_delay(s))
                         .unwrap_or_else(|| self.backoff(attempts));
-                    tokio::time::sleep(d).await;
+                    self.sleep(d).await;
                 }
                 Exchange::Response(r, _) => return Ok(r),
                 Exchange::Transport(e) => {
@@ -508,7 +522,7 @@ impl Graph {
                     if attempts >= self.policy.max_attempts {
                         bail!("{method} {} failed: {e}", strip_query(url));
                     }
-                    tokio::time::sleep(self.backoff(attempts)).await;
+                    self.sleep(self.backoff(attempts)).await;
                 }
             }
         }
@@ -642,13 +656,13 @@ impl Graph {
                 attempts: 0,
                 throttled: 0,
                 lag: 0,
-                not_before: Instant::now(),
+                not_before: self.now(),
             })
             .collect();
         let mut in_flight = FuturesUnordered::new();
         loop {
             // Fill the pipeline with ready requests.
-            let now = Instant::now();
+            let now = self.now();
             while in_flight.len() < self.policy.concurrency.max(1) {
                 // Take up to 20 ready requests from the front; set aside the ones
                 // still waiting (retries), and put them back afterwards.
@@ -681,7 +695,7 @@ impl Graph {
                 });
                 let slot = self.reserve_slot(chunk.len());
                 in_flight.push(async move {
-                    tokio::time::sleep_until(slot.into()).await;
+                    self.policy.timer.sleep_until(slot).await;
                     let url = format!("{}/$batch", self.root);
                     let ex = self
                         .exchange(reqwest::Method::POST, &url, Some(&body))
@@ -695,7 +709,7 @@ impl Graph {
             let earliest = queue.iter().map(|p| p.not_before).min();
             let completed = if in_flight.is_empty() {
                 if let Some(t) = earliest {
-                    tokio::time::sleep_until(t.into()).await;
+                    self.policy.timer.sleep_until(t).await;
                 }
                 None
             } else {
@@ -703,7 +717,7 @@ impl Graph {
                     Some(t) if in_flight.len() < self.policy.concurrency.max(1) => {
                         tokio::select! {
                             c = in_flight.next() => c,
-                            _ = tokio::time::sleep_until(t.into()) => None,
+                            _ = self.policy.timer.sleep_until(t) => None,
                         }
                     }
                     _ => in_flight.next().await,
@@ -724,7 +738,7 @@ impl Graph {
                         Retry::Throttled(d) => {
                             p.throttled += 1;
                             if p.throttled < self.policy.max_throttled {
-                                p.not_before = Instant::now() + d;
+                                p.not_before = self.now() + d;
                                 queue.push_back(p);
                                 continue;
                             }
@@ -733,7 +747,7 @@ impl Graph {
                             p.attempts += 1;
                             if p.attempts < self.policy.max_attempts {
                                 let d = after.unwrap_or_else(|| self.backoff(p.attempts));
-                                p.not_before = Instant::now() + d;
+                                p.not_before = self.now() + d;
                                 queue.push_back(p);
                                 continue;
                             }
@@ -885,7 +899,7 @@ impl Graph {
                     Decision::RetryAfter(after) => {
                         let secs = after.unwrap_or_else(|| self.backoff(p.throttled).as_secs_f64());
                         let d = self.note_throttle(secs);
-                        p.not_before = Instant::now() + d;
+                        p.not_before = self.now() + d;
                         queue.push_back(p);
                         continue;
                     }
@@ -893,12 +907,12 @@ impl Graph {
                         let d = after
                             .map(|s| self.retry_delay(s))
                             .unwrap_or_else(|| self.backoff(p.attempts));
-                        p.not_before = Instant::now() + d;
+                        p.not_before = self.now() + d;
                         queue.push_back(p);
                         continue;
                     }
                     Decision::LagRetry => {
-                        p.not_before = Instant::now() + self.backoff(p.lag);
+                        p.not_before = self.now() + self.backoff(p.lag);
                         queue.push_back(p);
                         continue;
                     }
