@@ -57,6 +57,10 @@ pub struct EmulatorConfig {
     pub persist_debounce_ms: u64,
     /// Fault mode: `GET /users` listings return no users although the tenant has some.
     pub fault_empty_user_lists: bool,
+    /// Fault mode: every Graph request (each `$batch` part too) answers 429
+    /// TooManyRequests with this Retry-After in seconds, as a tenant whose budget other
+    /// workloads of the app keep spending.
+    pub fault_throttle: Option<f64>,
     /// The app was granted read permissions only (User.Read.All, Group.Read.All): every
     /// write answers 403 Authorization_RequestDenied, as Graph does without the
     /// `*.ReadWrite.All` application permissions.
@@ -84,6 +88,7 @@ impl Default for EmulatorConfig {
             federated: Vec::new(),
             token_lifetime_secs: 3599,
             fault_empty_user_lists: false,
+            fault_throttle: None,
             read_only: false,
             delta_token_ttl_secs: 7 * 24 * 3600,
             persist_debounce_ms: 500,

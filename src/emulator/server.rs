@@ -746,6 +746,10 @@ fn execute(
             "Insufficient privileges to complete the operation.",
         ));
     }
+    if let Some(wait) = sh.config.fault_throttle {
+        sh.note_throttled(wait);
+        return Err(GraphError::throttled(wait).with_header("x-ms-resource-unit", ru.to_string()));
+    }
     let now = sh.clock.instant();
     let mut inner = sh.lock();
     if sh.config.ru_per_10s.is_some() || sh.config.writes_per_150s.is_some() {

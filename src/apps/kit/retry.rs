@@ -15,6 +15,22 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 
+/// The environment variable that bounds how long one request waits for its retries
+/// in all (seconds, fractions allowed); without it, only the attempts are bounded.
+pub const MAX_WAIT_ENV: &str = "ROSTER_RETRY_MAX_SECONDS";
+
+/// The bound set by [`MAX_WAIT_ENV`], if it is set to a number of seconds.
+pub fn max_wait_from_env() -> Option<Duration> {
+    parse_max_wait(&std::env::var(MAX_WAIT_ENV).ok()?)
+}
+
+/// A bound on waits in seconds (fractions allowed), capped at [`MAX_RETRY_AFTER`].
+pub fn parse_max_wait(v: &str) -> Option<Duration> {
+    let s: f64 = v.trim().parse().ok()?;
+    (s.is_finite() && s >= 0.0)
+        .then(|| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
+}
+
 /// How retries tell the time and wait: the clock that schedules retries and throttle
 /// windows, and the wait until such a moment.
 pub trait Timer: Send + Sync + fmt::Debug {
@@ -321,6 +337,16 @@ mod tests {
         );
         assert_eq!(parse_retry_after("0", at(0)), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("99999999", at(0)), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn the_bound_on_waits_is_seconds() {
+        assert_eq!(parse_max_wait("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_max_wait(" 30 "), Some(Duration::from_secs(30)));
+        assert_eq!(parse_max_wait("1e9"), Some(MAX_RETRY_AFTER));
+        for v in ["", "-1", "NaN", "inf", "soon"] {
+            assert_eq!(parse_max_wait(v), None, "{v:?}");
+        }
     }
 
     #[test]

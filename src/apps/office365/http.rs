@@ -34,6 +34,9 @@ pub struct RetryPolicy {
     pub concurrency: usize,
     /// The longest Retry-After honoured; longer values are capped.
     pub max_retry_after: Duration,
+    /// The longest one request waits for its retries in all (Retry-After and backoff);
+    /// `None`: only the attempts are bounded. Set by `ROSTER_RETRY_MAX_SECONDS`.
+    pub max_wait: Option<Duration>,
     /// The clock and timer of every wait (the real ones by default).
     pub timer: retry::SharedTimer,
 }
@@ -48,8 +51,25 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(10),
             concurrency: 4,
             max_retry_after: Duration::from_secs(300),
+            max_wait: None,
             timer: retry::SharedTimer::default(),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// The defaults, with the bound on waits from `ROSTER_RETRY_MAX_SECONDS` when set.
+    pub fn from_env() -> Self {
+        RetryPolicy {
+            max_wait: retry::max_wait_from_env(),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Whether a request that waited `waited` for its retries so far may wait `d` more.
+    fn may_wait(&self, waited: Duration, d: Duration) -> bool {
+        self.max_wait
+            .is_none_or(|max| waited.saturating_add(d) <= max)
     }
 }
 
@@ -166,6 +186,36 @@ impl DeltaError {
         }
     }
 }
+
+/// A request the service still throttled (HTTP 429) when its retries were spent.
+#[derive(Debug)]
+pub struct KeptThrottling {
+    /// Times the request was sent again after a 429.
+    pub retries: u32,
+    /// The waits before those retries, in all.
+    pub waited: Duration,
+    /// The last answer, described (with its request id).
+    pub answer: String,
+}
+
+impl std::fmt::Display for KeptThrottling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = if self.retries == 1 {
+            "retry"
+        } else {
+            "retries"
+        };
+        write!(
+            f,
+            "the service kept throttling after {} {plural} over {:.1}s: {}",
+            self.retries,
+            self.waited.as_secs_f64(),
+            self.answer
+        )
+    }
+}
+
+impl std::error::Error for KeptThrottling {}
 
 /// The Graph client of one app.
 pub struct Graph {
@@ -487,7 +537,9 @@ impl Graph {
     }
 
     /// A single request with the retry rules; returns Graph's final answer (which may
-    /// be an error status), or an error when no answer came after all attempts.
+    /// be an error status), or an error when no answer came after all attempts, or
+    /// when the service still throttled it once its retries were spent
+    /// ([`KeptThrottling`]).
     pub async fn request(
         &self,
         method: reqwest::Method,
@@ -496,33 +548,44 @@ impl Graph {
     ) -> Result<GraphResponse> {
         let mut attempts = 0u32;
         let mut throttled = 0u32;
+        let mut waited = Duration::ZERO;
         loop {
             match self.exchange(method.clone(), url, body).await? {
                 Exchange::Response(r, retry_after) if r.status == 429 => {
                     throttled += 1;
-                    if throttled >= self.policy.max_throttled {
-                        return Ok(r);
-                    }
                     let secs = retry_after.unwrap_or_else(|| self.backoff(throttled).as_secs_f64());
-                    self.note_throttle(secs);
+                    let d = self.retry_delay(secs);
+                    if throttled >= self.policy.max_throttled || !self.policy.may_wait(waited, d) {
+                        let kept = KeptThrottling {
+                            retries: throttled - 1,
+                            waited,
+                            answer: format!("{}{}", r.describe(), rid(&r.request_id)),
+                        };
+                        return Err(anyhow::Error::new(kept)
+                            .context(format!("{method} {} failed", strip_query(url))));
+                    }
+                    waited += self.note_throttle(secs);
                 }
                 Exchange::Response(r, retry_after) if r.status >= 500 => {
                     attempts += 1;
-                    if attempts >= self.policy.max_attempts {
-                        return Ok(r);
-                    }
                     let d = retry_after
                         .map(|s| self.retry_delay(s))
                         .unwrap_or_else(|| self.backoff(attempts));
+                    if attempts >= self.policy.max_attempts || !self.policy.may_wait(waited, d) {
+                        return Ok(r);
+                    }
+                    waited += d;
                     self.sleep(d).await;
                 }
                 Exchange::Response(r, _) => return Ok(r),
                 Exchange::Transport(e) => {
                     attempts += 1;
-                    if attempts >= self.policy.max_attempts {
+                    let d = self.backoff(attempts);
+                    if attempts >= self.policy.max_attempts || !self.policy.may_wait(waited, d) {
                         bail!("{method} {} failed: {e}", strip_query(url));
                     }
-                    self.sleep(self.backoff(attempts)).await;
+                    waited += d;
+                    self.sleep(d).await;
                 }
             }
         }
@@ -648,6 +711,8 @@ impl Graph {
             attempts: u32,
             throttled: u32,
             lag: u32,
+            /// The waits before its retries so far, in all.
+            waited: Duration,
             not_before: Instant,
         }
         let mut queue: VecDeque<Pending> = (0..ops.len())
@@ -656,6 +721,7 @@ impl Graph {
                 attempts: 0,
                 throttled: 0,
                 lag: 0,
+                waited: Duration::ZERO,
                 not_before: self.now(),
             })
             .collect();
@@ -737,7 +803,10 @@ impl Graph {
                     match retry {
                         Retry::Throttled(d) => {
                             p.throttled += 1;
-                            if p.throttled < self.policy.max_throttled {
+                            if p.throttled < self.policy.max_throttled
+                                && self.policy.may_wait(p.waited, d)
+                            {
+                                p.waited += d;
                                 p.not_before = self.now() + d;
                                 queue.push_back(p);
                                 continue;
@@ -745,8 +814,11 @@ impl Graph {
                         }
                         Retry::Transient(after) if ops[p.idx].idempotent => {
                             p.attempts += 1;
-                            if p.attempts < self.policy.max_attempts {
-                                let d = after.unwrap_or_else(|| self.backoff(p.attempts));
+                            let d = after.unwrap_or_else(|| self.backoff(p.attempts));
+                            if p.attempts < self.policy.max_attempts
+                                && self.policy.may_wait(p.waited, d)
+                            {
+                                p.waited += d;
                                 p.not_before = self.now() + d;
                                 queue.push_back(p);
                                 continue;
@@ -899,17 +971,23 @@ impl Graph {
                     Decision::RetryAfter(after) => {
                         let secs = after.unwrap_or_else(|| self.backoff(p.throttled).as_secs_f64());
                         let d = self.note_throttle(secs);
-                        p.not_before = self.now() + d;
-                        queue.push_back(p);
-                        continue;
+                        if self.policy.may_wait(p.waited, d) {
+                            p.waited += d;
+                            p.not_before = self.now() + d;
+                            queue.push_back(p);
+                            continue;
+                        }
                     }
                     Decision::Retry(after) => {
                         let d = after
                             .map(|s| self.retry_delay(s))
                             .unwrap_or_else(|| self.backoff(p.attempts));
-                        p.not_before = self.now() + d;
-                        queue.push_back(p);
-                        continue;
+                        if self.policy.may_wait(p.waited, d) {
+                            p.waited += d;
+                            p.not_before = self.now() + d;
+                            queue.push_back(p);
+                            continue;
+                        }
                     }
                     Decision::LagRetry => {
                         p.not_before = self.now() + self.backoff(p.lag);
@@ -1040,6 +1118,39 @@ mod tests {
         o.idempotent = idempotent;
         o.lag_retry = lag_retry;
         o
+    }
+
+    #[test]
+    fn waits_are_bounded_in_all_only_when_asked() {
+        let unbounded = RetryPolicy::default();
+        assert!(unbounded.may_wait(Duration::from_secs(86_400), Duration::from_secs(300)));
+        let p = RetryPolicy {
+            max_wait: Some(Duration::from_millis(500)),
+            ..RetryPolicy::default()
+        };
+        let ms = Duration::from_millis;
+        assert!(p.may_wait(ms(0), ms(200)));
+        assert!(p.may_wait(ms(200), ms(300)));
+        assert!(!p.may_wait(ms(400), ms(200)));
+    }
+
+    #[test]
+    fn kept_throttling_says_how_often_and_how_long() {
+        let e = KeptThrottling {
+            retries: 1,
+            waited: Duration::from_millis(1250),
+            answer: "HTTP 429 TooManyRequests".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the service kept throttling after 1 retry over 1.2s: HTTP 429 TooManyRequests"
+        );
+        let e = anyhow::Error::new(e).context("GET /users failed");
+        assert!(
+            crate::error_report::hints(&e)
+                .iter()
+                .any(|h| h.contains("ROSTER_RETRY_MAX_SECONDS"))
+        );
     }
 
     #[test]
