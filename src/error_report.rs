@@ -117,8 +117,8 @@ pub fn hints(err: &anyhow::Error) -> Vec<&'static str> {
     }
     if any("HTTP 429") || any("throttl") {
         out.push(
-            "the service kept throttling beyond roster's retries: run again later, or read or \
-             apply fewer apps at once",
+            "the service kept throttling beyond roster's retries: run again later, read or \
+             apply fewer apps at once, or allow longer waits (ROSTER_RETRY_MAX_SECONDS)",
         );
     }
     out

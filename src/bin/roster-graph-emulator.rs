@@ -47,6 +47,10 @@ struct Args {
     /// Fault mode: user listings come back empty although the tenant has users.
     #[arg(long = "fault-empty-user-lists")]
     fault_empty_user_lists: bool,
+    /// Fault mode: every Graph request answers 429 TooManyRequests with Retry-After SECS
+    /// (fractions allowed), as a tenant whose budget other workloads keep spending.
+    #[arg(long = "fault-throttle", value_name = "SECS")]
+    fault_throttle: Option<f64>,
     /// The app holds read permissions only: every write answers 403
     /// Authorization_RequestDenied.
     #[arg(long = "read-only")]
@@ -128,6 +132,13 @@ async fn main() {
         eprintln!("roster-graph-emulator: --fault-rate must be between 0 and 1");
         std::process::exit(2);
     }
+    if args
+        .fault_throttle
+        .is_some_and(|s| !s.is_finite() || s <= 0.0)
+    {
+        eprintln!("roster-graph-emulator: --fault-throttle must be a positive number of seconds");
+        std::process::exit(2);
+    }
     let defaults = EmulatorConfig::default();
     let config = EmulatorConfig {
         tenant: args.tenant,
@@ -143,6 +154,7 @@ async fn main() {
         writes_per_150s: args.writes_per_150s,
         fault_rate: args.fault_rate,
         fault_empty_user_lists: args.fault_empty_user_lists,
+        fault_throttle: args.fault_throttle,
         read_only: args.read_only,
         seed: args.seed,
         replication_lag_ms: args.replication_lag_ms,

@@ -57,6 +57,10 @@ pub struct EmulatorConfig {
     pub persist_debounce_ms: u64,
     /// Fault mode: `GET /users` listings return no users although the tenant has some.
     pub fault_empty_user_lists: bool,
+    /// Fault mode: every Graph request (each `$batch` part too) answers 429
+    /// TooManyRequests with this Retry-After in seconds, as a tenant whose budget other
+    /// workloads of the app keep spending.
+    pub fault_throttle: Option<f64>,
     /// The app was granted read permissions only (User.Read.All, Group.Read.All): every
     /// write answers 403 Authorization_RequestDenied, as Graph does without the
     /// `*.ReadWrite.All` application permissions.
@@ -84,6 +88,7 @@ impl Default for EmulatorConfig {
             federated: Vec::new(),
             token_lifetime_secs: 3599,
             fault_empty_user_lists: false,
+            fault_throttle: None,
             read_only: false,
             delta_token_ttl_secs: 7 * 24 * 3600,
             persist_debounce_ms: 500,
@@ -101,6 +106,9 @@ pub struct Stats {
     pub http_requests: u64,
     /// 429 responses (including inside batches).
     pub throttled: u64,
+    /// The longest Retry-After sent with a 429, in milliseconds (0: none sent).
+    #[serde(default)]
+    pub max_retry_after_ms: u64,
     /// Successful writes.
     pub writes: u64,
     /// Injected faults (503/504/dropped).
@@ -156,6 +164,16 @@ impl EmulatorHandle {
         );
         self.shared.clock.advance(by);
         Ok(())
+    }
+
+    /// The emulator's clock, shared: a test can read it and move it from anywhere (for
+    /// instance from a client's timer, so that the client waits on this clock instead of
+    /// sleeping). `None` unless the emulator was started with `test_clock`.
+    pub fn test_clock(&self) -> Option<Arc<clock::Clock>> {
+        self.shared
+            .config
+            .test_clock
+            .then(|| self.shared.clock.clone())
     }
 
     /// Stop (`true`) or restart (`false`) the emulator's clock. Only with `test_clock`.

@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     requests: AtomicU64,
     http_requests: AtomicU64,
     throttled: AtomicU64,
+    /// The longest Retry-After of a 429 so far, in milliseconds (rounded up, as sent).
+    max_retry_after_ms: AtomicU64,
     writes: AtomicU64,
     faults: AtomicU64,
     token_requests: AtomicU64,
@@ -56,7 +58,7 @@ pub(crate) struct Shared {
     save_lock: tokio::sync::Mutex<()>,
     tmp_counter: AtomicU64,
     /// The emulator's clock: the wall clock unless a test moved it.
-    pub clock: Clock,
+    pub clock: Arc<Clock>,
 }
 
 impl Shared {
@@ -69,10 +71,20 @@ impl Shared {
             requests: self.requests.load(Ordering::Relaxed),
             http_requests: self.http_requests.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
+            max_retry_after_ms: self.max_retry_after_ms.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
             faults: self.faults.load(Ordering::Relaxed),
             token_requests: self.token_requests.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts a 429 answer that asks to wait `wait` seconds.
+    fn note_throttled(&self, wait: f64) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+        let ms = (wait.max(0.0) * 1000.0 - 1e-6)
+            .ceil()
+            .clamp(1.0, u64::MAX as f64) as u64;
+        self.max_retry_after_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
     pub fn tenant_id(&self) -> String {
@@ -134,6 +146,7 @@ pub(crate) async fn start(
         requests: AtomicU64::new(0),
         http_requests: AtomicU64::new(0),
         throttled: AtomicU64::new(0),
+        max_retry_after_ms: AtomicU64::new(0),
         writes: AtomicU64::new(0),
         faults: AtomicU64::new(0),
         token_requests: AtomicU64::new(0),
@@ -144,7 +157,7 @@ pub(crate) async fn start(
         notify: tokio::sync::Notify::new(),
         save_lock: tokio::sync::Mutex::new(()),
         tmp_counter: AtomicU64::new(0),
-        clock: Clock::default(),
+        clock: Arc::new(Clock::default()),
         config,
     });
     if fresh && shared.config.state_file.is_some() {
@@ -733,6 +746,10 @@ fn execute(
             "Insufficient privileges to complete the operation.",
         ));
     }
+    if let Some(wait) = sh.config.fault_throttle {
+        sh.note_throttled(wait);
+        return Err(GraphError::throttled(wait).with_header("x-ms-resource-unit", ru.to_string()));
+    }
     let now = sh.clock.instant();
     let mut inner = sh.lock();
     if sh.config.ru_per_10s.is_some() || sh.config.writes_per_150s.is_some() {
@@ -741,7 +758,7 @@ fn execute(
             .entry(app.to_string())
             .or_insert_with(|| Throttle::new(sh.config.ru_per_10s, sh.config.writes_per_150s, now));
         if let Err(wait) = th.admit(ru, write, now) {
-            sh.throttled.fetch_add(1, Ordering::Relaxed);
+            sh.note_throttled(wait);
             return Err(
                 GraphError::throttled(wait).with_header("x-ms-resource-unit", ru.to_string())
             );

@@ -130,6 +130,37 @@ fn the_app_is_named_once() {
 }
 
 #[test]
+fn throttled_beyond_retries() {
+    // Every Graph request is throttled with `Retry-After: 0.2`; roster may wait 0.5 s in
+    // all per request, so each gives up on its third 429, after two retries.
+    let emu = Emulator::start(&["--fault-throttle", "0.2"]);
+    let started = Instant::now();
+    let run = plan_against(&emu.url, &[SECRET_ENV, ("ROSTER_RETRY_MAX_SECONDS", "0.5")]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the service kept throttling after 2 retries over 0.4s"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: the service kept throttling"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    // The reads run side by side; which one gives up first varies.
+    insta::with_settings!({filters => vec![
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+        (r"/v1\.0/[A-Za-z/]+", "/v1.0/RESOURCE"),
+        (r"request-id [0-9a-f-]+", "request-id ID"),
+    ]}, {
+        insta::assert_snapshot!("throttled_beyond_retries", snapshot(&run));
+    });
+}
+
+#[test]
 fn scim_401() {
     let server = crate::scim_support::ScimServer::start();
     let dir = repo(&[("apps.yaml", &crate::scim_support::scim_app(&server.url, ""))]);

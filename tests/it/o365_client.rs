@@ -5,9 +5,14 @@
 use crate::o365_common;
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use o365_common::*;
-use roster::apps::office365::Office365Connector;
+use roster::apps::kit::retry::{SharedTimer, Timer};
+use roster::apps::office365::{Office365Connector, RetryPolicy};
 use roster::apps::{ChangeResult, ReadScope};
 use roster::desired::{GroupKind, SecretRef};
 use roster::observed::ObservedApp;
@@ -406,25 +411,66 @@ async fn faults_and_replication_lag_still_converge_without_duplicates() {
     env.emu.shutdown().await.expect("shutdown");
 }
 
+/// The connector's retry timer on the emulator's test clock: a wait moves that clock to
+/// its deadline at once instead of sleeping, and the waits are added up. The client and
+/// the emulator read the same clock, so no request reaches the emulator earlier than
+/// the client meant to send it. Waits that would overlap in a real run follow one
+/// another here (a wait jumps the clock while other requests are still in flight), so
+/// this clock runs ahead of the wall clock of a real run.
+#[derive(Debug)]
+struct EmulatorTimer {
+    clock: Arc<roster::emulator::clock::Clock>,
+    waited: Mutex<Duration>,
+}
+
+impl Timer for EmulatorTimer {
+    fn now(&self) -> Instant {
+        self.clock.instant()
+    }
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let ahead = deadline.saturating_duration_since(self.clock.instant());
+        if !ahead.is_zero() {
+            self.clock.advance(ahead);
+            *self.waited.lock().expect("timer lock") += ahead;
+        }
+        Box::pin(tokio::task::yield_now())
+    }
+}
+
 #[tokio::test]
 async fn throttling_is_honoured_and_converges() {
-    // A budget of 6 requests per second (burst 60): the apply must wait for it.
+    // A budget of 6 requests per second (burst 60): the apply must wait for it. The
+    // waits go to the emulator's test clock, so no wall-clock time is spent on them.
     let mut cfg = config();
     cfg.ru_per_10s = Some(60);
+    cfg.test_clock = true;
     let env = start(cfg).await;
-    let conn = env.connect().await;
+    let timer = Arc::new(EmulatorTimer {
+        clock: env.emu.test_clock().expect("a test clock"),
+        waited: Mutex::new(Duration::ZERO),
+    });
+    let policy = RetryPolicy {
+        timer: SharedTimer(timer.clone()),
+        ..RetryPolicy::default()
+    };
+    let conn = Office365Connector::connect_with(&env.app, &env.ctx, policy)
+        .await
+        .expect("connects");
     let (u, g) = (120usize, 6usize);
-    let t0 = std::time::Instant::now();
+    let t0 = Instant::now();
     let (_state, changes) = populate(&conn, u, g, 5).await;
     let elapsed = t0.elapsed();
+    let waited = *timer.waited.lock().expect("timer lock");
     let s = env.emu.stats();
     println!(
-        "throttled {} of {} requests ({} HTTP, {} writes) in {elapsed:?} for {} changes",
+        "throttled {} of {} requests ({} HTTP, {} writes) for {} changes: {waited:?} waited \
+         on the test clock (longest Retry-After {} ms) in {elapsed:?}",
         s.throttled,
         s.requests,
         s.http_requests,
         s.writes,
-        changes.len()
+        changes.len(),
+        s.max_retry_after_ms,
     );
     assert!(s.throttled > 0, "the budget was exceeded");
     // Pacing keeps refusals and extra batches few: within twice the batching floor.
@@ -433,6 +479,22 @@ async fn throttling_is_honoured_and_converges() {
         s.http_requests <= 2 * floor + 6,
         "{} HTTP requests for {} writes",
         s.http_requests,
+        s.writes
+    );
+    // Retry-After was honoured: a refused request was sent again only after the wait
+    // it was given, so the client's clock moved on by at least the longest one (less
+    // the little wall-clock time the run took).
+    assert!(
+        waited + elapsed >= Duration::from_millis(s.max_retry_after_ms),
+        "waited {waited:?} in {elapsed:?}; the service asked for {} ms",
+        s.max_retry_after_ms
+    );
+    // And the waits cover the budget: the writes beyond the burst of 60 come in at 6 per
+    // second of the clock.
+    let needed = Duration::from_secs_f64(s.writes.saturating_sub(60) as f64 / 6.0);
+    assert!(
+        waited + elapsed >= needed,
+        "waited {waited:?} in {elapsed:?} for {} writes",
         s.writes
     );
     let o = read_all(&conn).await;

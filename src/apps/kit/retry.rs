@@ -1,13 +1,92 @@
 //! One retry policy for every connector: transient vs permanent failures, Retry-After,
 //! exponential backoff with full jitter, a bound on total time.
 //!
-//! Everything here is free of I/O and of the clock: callers pass `now`, the time spent
-//! so far and the random source, so each rule is a plain function to test.
+//! The rules are free of I/O and of the clock: callers pass `now`, the time spent so
+//! far and the random source, so each rule is a plain function to test. The waits
+//! themselves go through a [`Timer`]: tokio's timer by default, or one a test supplies
+//! that moves a test clock instead of sleeping.
 
 use std::error::Error as StdError;
-use std::time::{Duration, SystemTime};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
+
+/// The environment variable that bounds how long one request waits for its retries
+/// in all (seconds, fractions allowed); without it, only the attempts are bounded.
+pub const MAX_WAIT_ENV: &str = "ROSTER_RETRY_MAX_SECONDS";
+
+/// The bound set by [`MAX_WAIT_ENV`], if it is set to a number of seconds.
+pub fn max_wait_from_env() -> Option<Duration> {
+    parse_max_wait(&std::env::var(MAX_WAIT_ENV).ok()?)
+}
+
+/// A bound on waits in seconds (fractions allowed), capped at [`MAX_RETRY_AFTER`].
+pub fn parse_max_wait(v: &str) -> Option<Duration> {
+    let s: f64 = v.trim().parse().ok()?;
+    (s.is_finite() && s >= 0.0)
+        .then(|| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
+}
+
+/// How retries tell the time and wait: the clock that schedules retries and throttle
+/// windows, and the wait until such a moment.
+pub trait Timer: Send + Sync + fmt::Debug {
+    /// Now, on this timer's clock.
+    fn now(&self) -> Instant;
+    /// Waits until `deadline` on this timer's clock (at once when it has passed).
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// The real clock and tokio's timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioTimer;
+
+impl Timer for TokioTimer {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+}
+
+/// A shared [`Timer`]; the default is [`TokioTimer`].
+#[derive(Clone)]
+pub struct SharedTimer(pub Arc<dyn Timer>);
+
+impl SharedTimer {
+    pub fn new(timer: impl Timer + 'static) -> Self {
+        SharedTimer(Arc::new(timer))
+    }
+    pub fn now(&self) -> Instant {
+        self.0.now()
+    }
+    pub async fn sleep_until(&self, deadline: Instant) {
+        self.0.sleep_until(deadline).await
+    }
+    pub async fn sleep(&self, d: Duration) {
+        let deadline = self.0.now().checked_add(d);
+        match deadline {
+            Some(t) => self.0.sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Default for SharedTimer {
+    fn default() -> Self {
+        SharedTimer::new(TokioTimer)
+    }
+}
+
+impl fmt::Debug for SharedTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// How often and how long a request may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +337,16 @@ mod tests {
         );
         assert_eq!(parse_retry_after("0", at(0)), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("99999999", at(0)), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn the_bound_on_waits_is_seconds() {
+        assert_eq!(parse_max_wait("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_max_wait(" 30 "), Some(Duration::from_secs(30)));
+        assert_eq!(parse_max_wait("1e9"), Some(MAX_RETRY_AFTER));
+        for v in ["", "-1", "NaN", "inf", "soon"] {
+            assert_eq!(parse_max_wait(v), None, "{v:?}");
+        }
     }
 
     #[test]

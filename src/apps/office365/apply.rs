@@ -363,7 +363,9 @@ impl Applier<'_, '_, '_> {
             // become visible (replication lag): found → created (by the attempt) or
             // adopted; not found → created again.
             if unsure.iter().any(|u| u.2) {
-                tokio::time::sleep(std::time::Duration::from_millis(1000 << round.min(4))).await;
+                self.graph
+                    .sleep(std::time::Duration::from_millis(1000 << round.min(4)))
+                    .await;
             }
             let lookups: Vec<Work> = unsure
                 .iter()

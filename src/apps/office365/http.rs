@@ -34,6 +34,11 @@ pub struct RetryPolicy {
     pub concurrency: usize,
     /// The longest Retry-After honoured; longer values are capped.
     pub max_retry_after: Duration,
+    /// The longest one request waits for its retries in all (Retry-After and backoff);
+    /// `None`: only the attempts are bounded. Set by `ROSTER_RETRY_MAX_SECONDS`.
+    pub max_wait: Option<Duration>,
+    /// The clock and timer of every wait (the real ones by default).
+    pub timer: retry::SharedTimer,
 }
 
 impl Default for RetryPolicy {
@@ -46,7 +51,25 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(10),
             concurrency: 4,
             max_retry_after: Duration::from_secs(300),
+            max_wait: None,
+            timer: retry::SharedTimer::default(),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// The defaults, with the bound on waits from `ROSTER_RETRY_MAX_SECONDS` when set.
+    pub fn from_env() -> Self {
+        RetryPolicy {
+            max_wait: retry::max_wait_from_env(),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Whether a request that waited `waited` for its retries so far may wait `d` more.
+    fn may_wait(&self, waited: Duration, d: Duration) -> bool {
+        self.max_wait
+            .is_none_or(|max| waited.saturating_add(d) <= max)
     }
 }
 
@@ -164,6 +187,36 @@ impl DeltaError {
     }
 }
 
+/// A request the service still throttled (HTTP 429) when its retries were spent.
+#[derive(Debug)]
+pub struct KeptThrottling {
+    /// Times the request was sent again after a 429.
+    pub retries: u32,
+    /// The waits before those retries, in all.
+    pub waited: Duration,
+    /// The last answer, described (with its request id).
+    pub answer: String,
+}
+
+impl std::fmt::Display for KeptThrottling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = if self.retries == 1 {
+            "retry"
+        } else {
+            "retries"
+        };
+        write!(
+            f,
+            "the service kept throttling after {} {plural} over {:.1}s: {}",
+            self.retries,
+            self.waited.as_secs_f64(),
+            self.answer
+        )
+    }
+}
+
+impl std::error::Error for KeptThrottling {}
+
 /// The Graph client of one app.
 pub struct Graph {
     pub(crate) http: reqwest::Client,
@@ -253,6 +306,7 @@ impl Graph {
         policy: RetryPolicy,
     ) -> Self {
         let base = base.trim_end_matches('/').to_string();
+        let now = policy.timer.now();
         Graph {
             http,
             root: format!("{base}/v1.0"),
@@ -263,10 +317,20 @@ impl Graph {
             throttled_until: Mutex::new(None),
             pacer: Mutex::new(Pacer {
                 per_request: Duration::ZERO,
-                next: Instant::now(),
+                next: now,
                 history: VecDeque::new(),
             }),
         }
+    }
+
+    /// Now, on the policy's timer (the clock of throttle windows, pacing and retries).
+    fn now(&self) -> Instant {
+        self.policy.timer.now()
+    }
+
+    /// Waits `d` on the policy's timer.
+    pub(crate) async fn sleep(&self, d: Duration) {
+        self.policy.timer.sleep(d).await
     }
 
     /// The absolute URL of a path relative to the version root.
@@ -312,7 +376,7 @@ impl Graph {
 
     fn note_throttle(&self, secs: f64) -> Duration {
         let d = self.retry_delay(secs);
-        let until = Instant::now() + d;
+        let until = self.now() + d;
         if let Ok(mut t) = self.throttled_until.lock()
             && t.is_none_or(|cur| cur < until)
         {
@@ -323,7 +387,7 @@ impl Graph {
 
     /// The instant the next batch of `n` requests may be sent.
     fn reserve_slot(&self, n: usize) -> Instant {
-        let now = Instant::now();
+        let now = self.now();
         let Ok(mut p) = self.pacer.lock() else {
             return now;
         };
@@ -344,7 +408,7 @@ impl Graph {
         let Ok(mut p) = self.pacer.lock() else {
             return;
         };
-        let now = Instant::now();
+        let now = self.now();
         p.history.push_back((now, n.saturating_sub(throttled)));
         while p
             .history
@@ -402,7 +466,7 @@ impl Graph {
         loop {
             let until = self.throttled_until.lock().ok().and_then(|t| *t);
             match until {
-                Some(u) if u > Instant::now() => tokio::time::sleep_until(u.into()).await,
+                Some(u) if u > self.now() => self.policy.timer.sleep_until(u).await,
                 _ => return,
             }
         }
@@ -473,7 +537,9 @@ impl Graph {
     }
 
     /// A single request with the retry rules; returns Graph's final answer (which may
-    /// be an error status), or an error when no answer came after all attempts.
+    /// be an error status), or an error when no answer came after all attempts, or
+    /// when the service still throttled it once its retries were spent
+    /// ([`KeptThrottling`]).
     pub async fn request(
         &self,
         method: reqwest::Method,
@@ -482,33 +548,44 @@ impl Graph {
     ) -> Result<GraphResponse> {
         let mut attempts = 0u32;
         let mut throttled = 0u32;
+        let mut waited = Duration::ZERO;
         loop {
             match self.exchange(method.clone(), url, body).await? {
                 Exchange::Response(r, retry_after) if r.status == 429 => {
                     throttled += 1;
-                    if throttled >= self.policy.max_throttled {
-                        return Ok(r);
-                    }
                     let secs = retry_after.unwrap_or_else(|| self.backoff(throttled).as_secs_f64());
-                    self.note_throttle(secs);
+                    let d = self.retry_delay(secs);
+                    if throttled >= self.policy.max_throttled || !self.policy.may_wait(waited, d) {
+                        let kept = KeptThrottling {
+                            retries: throttled - 1,
+                            waited,
+                            answer: format!("{}{}", r.describe(), rid(&r.request_id)),
+                        };
+                        return Err(anyhow::Error::new(kept)
+                            .context(format!("{method} {} failed", strip_query(url))));
+                    }
+                    waited += self.note_throttle(secs);
                 }
                 Exchange::Response(r, retry_after) if r.status >= 500 => {
                     attempts += 1;
-                    if attempts >= self.policy.max_attempts {
-                        return Ok(r);
-                    }
                     let d = retry_after
                         .map(|s| self.retry_delay(s))
                         .unwrap_or_else(|| self.backoff(attempts));
-                    tokio::time::sleep(d).await;
+                    if attempts >= self.policy.max_attempts || !self.policy.may_wait(waited, d) {
+                        return Ok(r);
+                    }
+                    waited += d;
+                    self.sleep(d).await;
                 }
                 Exchange::Response(r, _) => return Ok(r),
                 Exchange::Transport(e) => {
                     attempts += 1;
-                    if attempts >= self.policy.max_attempts {
+                    let d = self.backoff(attempts);
+                    if attempts >= self.policy.max_attempts || !self.policy.may_wait(waited, d) {
                         bail!("{method} {} failed: {e}", strip_query(url));
                     }
-                    tokio::time::sleep(self.backoff(attempts)).await;
+                    waited += d;
+                    self.sleep(d).await;
                 }
             }
         }
@@ -634,6 +711,8 @@ impl Graph {
             attempts: u32,
             throttled: u32,
             lag: u32,
+            /// The waits before its retries so far, in all.
+            waited: Duration,
             not_before: Instant,
         }
         let mut queue: VecDeque<Pending> = (0..ops.len())
@@ -642,13 +721,14 @@ impl Graph {
                 attempts: 0,
                 throttled: 0,
                 lag: 0,
-                not_before: Instant::now(),
+                waited: Duration::ZERO,
+                not_before: self.now(),
             })
             .collect();
         let mut in_flight = FuturesUnordered::new();
         loop {
             // Fill the pipeline with ready requests.
-            let now = Instant::now();
+            let now = self.now();
             while in_flight.len() < self.policy.concurrency.max(1) {
                 // Take up to 20 ready requests from the front; set aside the ones
                 // still waiting (retries), and put them back afterwards.
@@ -681,7 +761,7 @@ impl Graph {
                 });
                 let slot = self.reserve_slot(chunk.len());
                 in_flight.push(async move {
-                    tokio::time::sleep_until(slot.into()).await;
+                    self.policy.timer.sleep_until(slot).await;
                     let url = format!("{}/$batch", self.root);
                     let ex = self
                         .exchange(reqwest::Method::POST, &url, Some(&body))
@@ -695,7 +775,7 @@ impl Graph {
             let earliest = queue.iter().map(|p| p.not_before).min();
             let completed = if in_flight.is_empty() {
                 if let Some(t) = earliest {
-                    tokio::time::sleep_until(t.into()).await;
+                    self.policy.timer.sleep_until(t).await;
                 }
                 None
             } else {
@@ -703,7 +783,7 @@ impl Graph {
                     Some(t) if in_flight.len() < self.policy.concurrency.max(1) => {
                         tokio::select! {
                             c = in_flight.next() => c,
-                            _ = tokio::time::sleep_until(t.into()) => None,
+                            _ = self.policy.timer.sleep_until(t) => None,
                         }
                     }
                     _ => in_flight.next().await,
@@ -723,17 +803,23 @@ impl Graph {
                     match retry {
                         Retry::Throttled(d) => {
                             p.throttled += 1;
-                            if p.throttled < self.policy.max_throttled {
-                                p.not_before = Instant::now() + d;
+                            if p.throttled < self.policy.max_throttled
+                                && self.policy.may_wait(p.waited, d)
+                            {
+                                p.waited += d;
+                                p.not_before = self.now() + d;
                                 queue.push_back(p);
                                 continue;
                             }
                         }
                         Retry::Transient(after) if ops[p.idx].idempotent => {
                             p.attempts += 1;
-                            if p.attempts < self.policy.max_attempts {
-                                let d = after.unwrap_or_else(|| self.backoff(p.attempts));
-                                p.not_before = Instant::now() + d;
+                            let d = after.unwrap_or_else(|| self.backoff(p.attempts));
+                            if p.attempts < self.policy.max_attempts
+                                && self.policy.may_wait(p.waited, d)
+                            {
+                                p.waited += d;
+                                p.not_before = self.now() + d;
                                 queue.push_back(p);
                                 continue;
                             }
@@ -885,20 +971,26 @@ impl Graph {
                     Decision::RetryAfter(after) => {
                         let secs = after.unwrap_or_else(|| self.backoff(p.throttled).as_secs_f64());
                         let d = self.note_throttle(secs);
-                        p.not_before = Instant::now() + d;
-                        queue.push_back(p);
-                        continue;
+                        if self.policy.may_wait(p.waited, d) {
+                            p.waited += d;
+                            p.not_before = self.now() + d;
+                            queue.push_back(p);
+                            continue;
+                        }
                     }
                     Decision::Retry(after) => {
                         let d = after
                             .map(|s| self.retry_delay(s))
                             .unwrap_or_else(|| self.backoff(p.attempts));
-                        p.not_before = Instant::now() + d;
-                        queue.push_back(p);
-                        continue;
+                        if self.policy.may_wait(p.waited, d) {
+                            p.waited += d;
+                            p.not_before = self.now() + d;
+                            queue.push_back(p);
+                            continue;
+                        }
                     }
                     Decision::LagRetry => {
-                        p.not_before = Instant::now() + self.backoff(p.lag);
+                        p.not_before = self.now() + self.backoff(p.lag);
                         queue.push_back(p);
                         continue;
                     }
@@ -1026,6 +1118,39 @@ mod tests {
         o.idempotent = idempotent;
         o.lag_retry = lag_retry;
         o
+    }
+
+    #[test]
+    fn waits_are_bounded_in_all_only_when_asked() {
+        let unbounded = RetryPolicy::default();
+        assert!(unbounded.may_wait(Duration::from_secs(86_400), Duration::from_secs(300)));
+        let p = RetryPolicy {
+            max_wait: Some(Duration::from_millis(500)),
+            ..RetryPolicy::default()
+        };
+        let ms = Duration::from_millis;
+        assert!(p.may_wait(ms(0), ms(200)));
+        assert!(p.may_wait(ms(200), ms(300)));
+        assert!(!p.may_wait(ms(400), ms(200)));
+    }
+
+    #[test]
+    fn kept_throttling_says_how_often_and_how_long() {
+        let e = KeptThrottling {
+            retries: 1,
+            waited: Duration::from_millis(1250),
+            answer: "HTTP 429 TooManyRequests".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the service kept throttling after 1 retry over 1.2s: HTTP 429 TooManyRequests"
+        );
+        let e = anyhow::Error::new(e).context("GET /users failed");
+        assert!(
+            crate::error_report::hints(&e)
+                .iter()
+                .any(|h| h.contains("ROSTER_RETRY_MAX_SECONDS"))
+        );
     }
 
     #[test]

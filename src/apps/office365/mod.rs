@@ -87,9 +87,10 @@ pub(crate) struct Endpoint {
 impl Office365Connector {
     /// Builds the client and authenticates. With `app.sandbox = Some(path)` the
     /// emulator is started in-process on a loopback port with its tenant persisted at
-    /// `repo_root/path`, and the connector talks to it like to any tenant.
+    /// `repo_root/path`, and the connector talks to it like to any tenant. Retries
+    /// follow [`RetryPolicy::from_env`].
     pub async fn connect(app: &Office365App, ctx: &ConnectContext) -> Result<Self> {
-        Self::connect_with(app, ctx, RetryPolicy::default()).await
+        Self::connect_with(app, ctx, RetryPolicy::from_env()).await
     }
 
     /// [`Self::connect`] with explicit retry and concurrency settings.

@@ -1,0 +1,188 @@
+//! Directory deleted items: listings by type cast, get, permanent delete (purge) and
+//! restore (memberships, licenses and seats come back with the object).
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::collection::{next_link, page_size, range_after, skip_after};
+use super::{Ctx, R, Resp, check_select};
+use crate::emulator::error::GraphError;
+use crate::emulator::model::{self, Change, Tenant};
+use crate::emulator::odata::Query;
+
+pub(super) fn list_deleted(t: &Tenant, ctx: &Ctx<'_>, q: &Query, users: bool) -> R {
+    let top = page_size(ctx, q);
+    let tag = if users {
+        "deletedUsers"
+    } else {
+        "deletedGroups"
+    };
+    let after = skip_after(q, tag)?;
+    let mut page = Vec::new();
+    let mut more = false;
+    let mut last = None;
+    if users {
+        check_select(&q.select, &model::is_user_prop, "user")?;
+        for (id, d) in range_after(&t.deleted_users, after) {
+            if page.len() == top {
+                more = true;
+                break;
+            }
+            let mut m = model::user_json(&d.user, q.select.as_deref(), true);
+            if q.select.is_none() {
+                m.insert("deletedDateTime".into(), json!(d.user.deleted_date_time));
+            }
+            page.push(Value::Object(m));
+            last = Some(*id);
+        }
+    } else {
+        check_select(&q.select, &model::is_group_prop, "group")?;
+        for (id, d) in range_after(&t.deleted_groups, after) {
+            if page.len() == top {
+                more = true;
+                break;
+            }
+            page.push(Value::Object(model::group_json(
+                &d.group,
+                q.select.as_deref(),
+                true,
+            )));
+            last = Some(*id);
+        }
+    }
+    let cast = if users {
+        "microsoft.graph.user"
+    } else {
+        "microsoft.graph.group"
+    };
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}/v1.0/$metadata#directoryObjects/{cast}",
+            ctx.base
+        )),
+    );
+    if let (true, Some(l)) = (more, last) {
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(
+                ctx,
+                &format!("directory/deletedItems/{cast}"),
+                q,
+                tag,
+                &l
+            )),
+        );
+    }
+    out.insert("value".into(), Value::Array(page));
+    Ok(Resp::ok(Value::Object(out)))
+}
+
+pub(super) fn get_deleted(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
+    let mut m = Map::new();
+    m.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}/v1.0/$metadata#directoryObjects/$entity",
+            ctx.base
+        )),
+    );
+    if let Some(d) = t.deleted_users.get(&id) {
+        check_select(&q.select, &model::is_user_prop, "user")?;
+        m.extend(model::user_json(&d.user, q.select.as_deref(), true));
+        if q.select.is_none() {
+            m.insert("deletedDateTime".into(), json!(d.user.deleted_date_time));
+        }
+    } else if let Some(d) = t.deleted_groups.get(&id) {
+        check_select(&q.select, &model::is_group_prop, "group")?;
+        m.extend(model::group_json(&d.group, q.select.as_deref(), true));
+    } else {
+        return Err(GraphError::not_found(&id.to_string()));
+    }
+    Ok(Resp::ok(Value::Object(m)))
+}
+
+pub(super) fn purge_deleted(t: &mut Tenant, id: Uuid) -> R {
+    let s = t.next_seq();
+    if t.deleted_users.remove(&id).is_some() {
+        t.user_removals.insert(s, Change::Removed(id, true));
+    } else if t.deleted_groups.remove(&id).is_some() {
+        t.group_removals.insert(s, Change::Removed(id, true));
+    } else {
+        return Err(GraphError::not_found(&id.to_string()));
+    }
+    Ok(Resp::no_content())
+}
+
+pub(super) fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
+    let mut m = Map::new();
+    m.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}/v1.0/$metadata#directoryObjects/$entity",
+            ctx.base
+        )),
+    );
+    if let Some(d) = t.deleted_users.get(&id) {
+        if t.user_by_upn(&d.user.user_principal_name).is_some() {
+            return Err(GraphError::conflict_property("userPrincipalName"));
+        }
+        // Seats come back with the user; refuse when the SKU is full.
+        for l in &d.user.assigned_licenses {
+            if let Some(s) = t.skus.iter().find(|s| s.sku_id == l.sku_id)
+                && s.consumed >= s.enabled
+            {
+                return Err(GraphError::bad_request(format!(
+                    "Subscription with SKU {} does not have any available licenses.",
+                    l.sku_id
+                )));
+            }
+        }
+        let Some(d) = t.deleted_users.remove(&id) else {
+            return Err(GraphError::not_found(&id.to_string()));
+        };
+        let mut u = d.user;
+        u.deleted_date_time = None;
+        for l in &u.assigned_licenses {
+            if let Some(s) = t.skus.iter_mut().find(|s| s.sku_id == l.sku_id) {
+                s.consumed += 1;
+            }
+        }
+        t.insert_user(u);
+        for gid in d.groups {
+            if let Some(g) = t.groups.get_mut(&gid)
+                && g.members.insert(id)
+            {
+                t.record_member_event(gid, id, true);
+            }
+        }
+        if let Some(u) = t.users.get(&id) {
+            m.extend(model::user_json(u, None, true));
+        }
+    } else if let Some(d) = t.deleted_groups.remove(&id) {
+        let mut g = d.group;
+        g.deleted_date_time = None;
+        g.members
+            .retain(|mid| t.users.contains_key(mid) || t.groups.contains_key(mid));
+        g.owners.retain(|mid| t.users.contains_key(mid));
+        let members: Vec<Uuid> = g.members.iter().copied().collect();
+        t.insert_group(g);
+        for mid in members {
+            t.record_member_event(id, mid, true);
+        }
+        for pid in d.member_of {
+            if let Some(p) = t.groups.get_mut(&pid)
+                && p.members.insert(id)
+            {
+                t.record_member_event(pid, id, true);
+            }
+        }
+        if let Some(g) = t.groups.get(&id) {
+            m.extend(model::group_json(g, None, true));
+        }
+    } else {
+        return Err(GraphError::not_found(&id.to_string()));
+    }
+    Ok(Resp::ok(Value::Object(m)).wrote())
+}

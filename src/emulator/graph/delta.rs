@@ -1,0 +1,288 @@
+//! Delta queries of users and groups: the initial round, incremental rounds from a
+//! delta token (with `members@delta`), token expiry and replication lag.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::collection::range_after;
+use super::{Ctx, R, Resp, check_select, context};
+use crate::emulator::error::GraphError;
+use crate::emulator::model::{self, Change, Tenant};
+use crate::emulator::odata::{self, Query};
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Kind {
+    User,
+    Group,
+}
+
+fn delta_expired() -> GraphError {
+    GraphError::new(
+        410,
+        "syncStateNotFound",
+        "The sync state generation is not found or has expired. Start a new full synchronization without a delta token.",
+    )
+}
+
+pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
+    let (coll, entity) = match kind {
+        Kind::User => ("users", "user"),
+        Kind::Group => ("groups", "group"),
+    };
+    if q.filter.is_some() || q.orderby.is_some() || q.search.is_some() {
+        return Err(GraphError::unsupported_query(format!(
+            "Only $select and $deltatoken/$skiptoken are supported on {coll}/delta by this tenant."
+        )));
+    }
+    let now_unix = ctx.now.unix_timestamp();
+    let bad_token = || GraphError::bad_request("Invalid delta or skip token.");
+    // Objects still replicating are not part of this replica's state yet: a token never
+    // covers their changes, so they come in a later round once visible.
+    let visible_seq = ctx
+        .hidden
+        .iter()
+        .filter_map(|id| {
+            t.users
+                .get(id)
+                .map(|u| u.seq)
+                .or_else(|| t.groups.get(id).map(|g| g.seq))
+        })
+        .min()
+        .map_or(t.seq, |s| s.saturating_sub(1).min(t.seq));
+    // State carried in tokens: select, members wanted, phase, positions.
+    let state: Value = if let Some(tok) = &q.skiptoken {
+        odata::decode_token(tok).ok_or_else(bad_token)?
+    } else if let Some(tok) = &q.deltatoken {
+        if tok == "latest" {
+            let dl = odata::encode_token(
+                &json!({ "k": coll, "g": t.sync_generation.to_string(), "s": visible_seq, "t": now_unix, "sel": q.select }),
+            );
+            return Ok(Resp::ok(json!({
+                "@odata.context": format!("{}/v1.0/$metadata#{coll}", ctx.base),
+                "@odata.deltaLink": format!("{}/v1.0/{coll}/delta?$deltatoken={dl}", ctx.base),
+                "value": []
+            })));
+        }
+        let v = odata::decode_token(tok).ok_or_else(bad_token)?;
+        let s = v.get("s").and_then(Value::as_u64).ok_or_else(bad_token)?;
+        // A token of another state of the tenant (replaced or reset), or from its future.
+        if v.get("g").and_then(Value::as_str) != Some(t.sync_generation.to_string().as_str())
+            || s > t.seq
+        {
+            return Err(delta_expired());
+        }
+        let sel = if q.select.is_some() {
+            json!(q.select)
+        } else {
+            v.get("sel").cloned().unwrap_or(Value::Null)
+        };
+        json!({ "k": coll, "g": t.sync_generation.to_string(), "p": "inc", "b": s, "c": s, "e": visible_seq.max(s), "t": v.get("t").cloned().unwrap_or(json!(0)), "sel": sel })
+    } else {
+        json!({ "k": coll, "g": t.sync_generation.to_string(), "p": "init", "e": visible_seq, "t": now_unix, "sel": q.select })
+    };
+    if state.get("g").and_then(Value::as_str) != Some(t.sync_generation.to_string().as_str()) {
+        return Err(delta_expired());
+    }
+    if state.get("k").and_then(Value::as_str) != Some(coll) {
+        return Err(bad_token());
+    }
+    let select: Option<Vec<String>> =
+        serde_json::from_value(state.get("sel").cloned().unwrap_or(Value::Null)).unwrap_or(None);
+    let want_members = kind == Kind::Group
+        && select
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|p| p == "members"));
+    let prop_select: Option<Vec<String>> = select
+        .as_ref()
+        .map(|s| s.iter().filter(|p| *p != "members").cloned().collect());
+    match kind {
+        Kind::User => check_select(&prop_select, &model::is_user_prop, entity)?,
+        Kind::Group => check_select(&prop_select, &model::is_group_prop, entity)?,
+    }
+    let issued = state.get("t").and_then(Value::as_i64).unwrap_or(0);
+    let end = state
+        .get("e")
+        .and_then(Value::as_u64)
+        .ok_or_else(bad_token)?;
+    if end > t.seq {
+        // A token from another tenant state (e.g. the file was replaced).
+        return Err(delta_expired());
+    }
+    let top = ctx
+        .max_page
+        .unwrap_or(if want_members { 50 } else { 100 })
+        .clamp(1, 999);
+    let project = |id: &Uuid| -> Option<Map<String, Value>> {
+        let sel = prop_select.as_deref().filter(|s| !s.is_empty());
+        match kind {
+            Kind::User => t.users.get(id).map(|u| {
+                let mut m = model::user_json(u, sel, false);
+                m.insert("id".into(), json!(u.id.to_string()));
+                m
+            }),
+            Kind::Group => t.groups.get(id).map(|g| {
+                let mut m = model::group_json(g, sel, false);
+                m.insert("id".into(), json!(g.id.to_string()));
+                m
+            }),
+        }
+    };
+    let mut value = Vec::new();
+    let mut next_state: Option<Value> = None;
+    let phase = state.get("p").and_then(Value::as_str).unwrap_or("");
+    match phase {
+        "init" => {
+            let after = state
+                .get("a")
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok());
+            let ids: Box<dyn Iterator<Item = &Uuid>> = match kind {
+                Kind::User => Box::new(range_after(&t.users, after).map(|(k, _)| k)),
+                Kind::Group => Box::new(range_after(&t.groups, after).map(|(k, _)| k)),
+            };
+            let mut last = None;
+            for id in ids.filter(|id| !ctx.hidden.contains(id)) {
+                if value.len() == top {
+                    if let Some(l) = last {
+                        let mut s = state.clone();
+                        s["a"] = json!(Uuid::to_string(&l));
+                        next_state = Some(s);
+                    }
+                    break;
+                }
+                if let Some(mut m) = project(id) {
+                    if want_members && let Some(g) = t.groups.get(id) {
+                        let md: Vec<Value> = g
+                                .members
+                                .iter()
+                                .filter(|mid| !ctx.hidden.contains(mid))
+                                .map(|mid| json!({ "@odata.type": format!("#microsoft.graph.{}", t.kind_of(mid).unwrap_or("user")), "id": mid.to_string() }))
+                                .collect();
+                        m.insert("members@delta".into(), Value::Array(md));
+                    }
+                    value.push(Value::Object(m));
+                    last = Some(*id);
+                }
+            }
+        }
+        "inc" => {
+            let base = state
+                .get("b")
+                .and_then(Value::as_u64)
+                .ok_or_else(bad_token)?;
+            let cursor = state
+                .get("c")
+                .and_then(Value::as_u64)
+                .ok_or_else(bad_token)?;
+            if base < t.log_floor
+                || (ctx.delta_ttl_secs > 0 && now_unix - issued > ctx.delta_ttl_secs)
+            {
+                return Err(delta_expired());
+            }
+            let (changes, removals) = match kind {
+                Kind::User => (&t.user_changes, &t.user_removals),
+                Kind::Group => (&t.group_changes, &t.group_removals),
+            };
+            let rng = (Bound::Excluded(cursor), Bound::Included(end));
+            // Merge the two seq-ordered streams.
+            let mut a = changes
+                .range(rng)
+                .map(|(s, id)| (*s, Change::Changed(*id)))
+                .peekable();
+            let mut b = removals.range(rng).map(|(s, c)| (*s, *c)).peekable();
+            // Member events in (base, end] per group, latest state per member.
+            let mut member_changes: HashMap<Uuid, BTreeMap<Uuid, bool>> = HashMap::new();
+            if want_members {
+                for (_, ev) in t
+                    .member_events
+                    .range((Bound::Excluded(base), Bound::Included(end)))
+                {
+                    member_changes
+                        .entry(ev.group)
+                        .or_default()
+                        .insert(ev.member, ev.added);
+                }
+            }
+            let mut last_seq = cursor;
+            loop {
+                let next = match (a.peek(), b.peek()) {
+                    (Some(x), Some(y)) => {
+                        if x.0 <= y.0 {
+                            a.next()
+                        } else {
+                            b.next()
+                        }
+                    }
+                    (Some(_), None) => a.next(),
+                    (None, Some(_)) => b.next(),
+                    (None, None) => None,
+                };
+                let Some((seq, ch)) = next else { break };
+                if value.len() == top {
+                    let mut s = state.clone();
+                    s["c"] = json!(last_seq);
+                    next_state = Some(s);
+                    break;
+                }
+                match ch {
+                    Change::Changed(id) => {
+                        if ctx.hidden.contains(&id) {
+                            last_seq = seq;
+                            continue;
+                        }
+                        if let Some(mut m) = project(&id) {
+                            if want_members && let Some(evs) = member_changes.get(&id) {
+                                let md: Vec<Value> = evs
+                                        .iter()
+                                        .map(|(mid, added)| {
+                                            let kind = t.kind_of(mid).unwrap_or("user");
+                                            if *added {
+                                                json!({ "@odata.type": format!("#microsoft.graph.{kind}"), "id": mid.to_string() })
+                                            } else {
+                                                json!({ "@odata.type": format!("#microsoft.graph.{kind}"), "id": mid.to_string(), "@removed": { "reason": "deleted" } })
+                                            }
+                                        })
+                                        .collect();
+                                m.insert("members@delta".into(), Value::Array(md));
+                            }
+                            value.push(Value::Object(m));
+                        }
+                    }
+                    Change::Removed(id, permanent) => {
+                        value.push(json!({ "id": id.to_string(), "@removed": { "reason": if permanent { "deleted" } else { "changed" } } }));
+                    }
+                }
+                last_seq = seq;
+            }
+        }
+        _ => return Err(bad_token()),
+    }
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), json!(context(ctx, coll, &select)));
+    match next_state {
+        Some(s) => {
+            out.insert(
+                "@odata.nextLink".into(),
+                json!(format!(
+                    "{}/v1.0/{coll}/delta?$skiptoken={}",
+                    ctx.base,
+                    odata::encode_token(&s)
+                )),
+            );
+        }
+        None => {
+            let dl = odata::encode_token(
+                &json!({ "k": coll, "g": t.sync_generation.to_string(), "s": end, "t": now_unix, "sel": select }),
+            );
+            out.insert(
+                "@odata.deltaLink".into(),
+                json!(format!("{}/v1.0/{coll}/delta?$deltatoken={dl}", ctx.base)),
+            );
+        }
+    }
+    out.insert("value".into(), Value::Array(value));
+    Ok(Resp::ok(Value::Object(out)))
+}

@@ -1,0 +1,244 @@
+//! Groups: list, get, create (with `members@odata.bind` / `owners@odata.bind`), update
+//! and delete (Microsoft 365 groups soft-deleted, others permanently).
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::collection::{next_link, page_size, prepare_filter, range_after, skip_after, take_page};
+use super::links::{already_exist, bind_list, check_member_target};
+use super::{Ctx, R, Resp, check_select, context, parse_body};
+use crate::emulator::error::{GraphError, iso_now};
+use crate::emulator::model::{self, DeletedGroup, Group, Tenant};
+use crate::emulator::odata::{self, Query};
+
+pub(super) fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
+    check_select(&q.select, &model::is_group_prop, "group")?;
+    let f = prepare_filter(ctx, q, &odata::GROUP_RULES)?;
+    let top = page_size(ctx, q);
+    let after = skip_after(q, "groups")?;
+    let matches = |g: &Group| -> bool {
+        if ctx.hidden.contains(&g.id) {
+            return false;
+        }
+        match &f.expr {
+            Some(e) => odata::eval(e, &|p| model::group_prop(g, p)),
+            None => true,
+        }
+    };
+    let ids: Option<Vec<Uuid>> = f
+        .expr
+        .as_ref()
+        .and_then(|e| odata::index_keys(e, "id"))
+        .map(|k| k.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect());
+    let (page, more) = match ids {
+        Some(mut ids) => {
+            ids.sort();
+            ids.dedup();
+            take_page(
+                ids.iter()
+                    .filter(|id| after.is_none_or(|a| **id > a))
+                    .filter_map(|id| t.groups.get(id))
+                    .filter(|g| matches(g)),
+                top,
+            )
+        }
+        None => take_page(
+            range_after(&t.groups, after)
+                .map(|(_, g)| g)
+                .filter(|g| matches(g)),
+            top,
+        ),
+    };
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        json!(context(ctx, "groups", &q.select)),
+    );
+    if f.advanced {
+        out.insert(
+            "@odata.count".into(),
+            json!(t.groups.values().filter(|g| matches(g)).count()),
+        );
+    }
+    if more && let Some(last) = page.last() {
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(ctx, "groups", q, "groups", &last.id)),
+        );
+    }
+    let value: Vec<Value> = page
+        .iter()
+        .map(|g| Value::Object(model::group_json(g, q.select.as_deref(), false)))
+        .collect();
+    out.insert("value".into(), Value::Array(value));
+    Ok(Resp::ok(Value::Object(out)))
+}
+
+pub(super) fn get_group(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
+    check_select(&q.select, &model::is_group_prop, "group")?;
+    let g = t
+        .groups
+        .get(&id)
+        .ok_or_else(|| GraphError::not_found(&id.to_string()))?;
+    let mut m = Map::new();
+    m.insert(
+        "@odata.context".into(),
+        json!(format!("{}/$entity", context(ctx, "groups", &q.select))),
+    );
+    m.extend(model::group_json(g, q.select.as_deref(), false));
+    Ok(Resp::ok(Value::Object(m)))
+}
+
+pub(super) fn create_group(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R {
+    let b = parse_body(body)?;
+    for req in [
+        "displayName",
+        "mailEnabled",
+        "mailNickname",
+        "securityEnabled",
+    ] {
+        if b.get(req).is_none_or(Value::is_null) {
+            return Err(GraphError::bad_request(format!(
+                "Property '{req}' is required when creating the object."
+            )));
+        }
+    }
+    let mut g = Group {
+        id: Uuid::new_v4(),
+        created_date_time: iso_now(ctx.now),
+        ..Default::default()
+    };
+    for (k, v) in &b {
+        if k == "members@odata.bind" || k == "owners@odata.bind" {
+            continue;
+        }
+        model::set_group_prop(&mut g, k, v)?;
+    }
+    if g.is_unified() {
+        if !g.mail_enabled {
+            return Err(GraphError::bad_request(
+                "A Microsoft 365 group must be mail-enabled (mailEnabled: true).",
+            ));
+        }
+        let mail = format!("{}@{}", g.mail_nickname, t.default_domain());
+        if t.groups.values().any(|o| {
+            o.mail
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(&mail))
+        }) {
+            return Err(GraphError::conflict_property("proxyAddresses"));
+        }
+        g.mail = Some(mail);
+        if g.visibility.is_none() {
+            g.visibility = Some("Public".into());
+        }
+    } else if g.mail_enabled && !g.security_enabled {
+        return Err(GraphError::bad_request(
+            "Creating mail-enabled distribution groups is not supported through Microsoft Graph.",
+        ));
+    } else if g.mail_enabled {
+        return Err(GraphError::bad_request(
+            "Creating mail-enabled security groups is not supported through Microsoft Graph.",
+        ));
+    }
+    let members = bind_list(&b, "members@odata.bind", "members")?;
+    let owners = bind_list(&b, "owners@odata.bind", "owners")?;
+    if members.len() + owners.len() > 20 {
+        return Err(GraphError::bad_request(
+            "The request exceeds the limit of 20 members and owners that can be added when creating a group.",
+        ));
+    }
+    for m in &members {
+        check_member_target(t, ctx, &g, *m, false)?;
+    }
+    for o in &owners {
+        check_member_target(t, ctx, &g, *o, true)?;
+    }
+    g.members = members.iter().copied().collect();
+    g.owners = owners.iter().copied().collect();
+    let id = g.id;
+    t.insert_group(g);
+    for m in members {
+        t.record_member_event(id, m, true);
+    }
+    ctx.created.push(id);
+    let mut m = Map::new();
+    m.insert(
+        "@odata.context".into(),
+        json!(format!("{}/v1.0/$metadata#groups/$entity", ctx.base)),
+    );
+    if let Some(g) = t.groups.get(&id) {
+        m.extend(model::group_json(g, None, false));
+    }
+    Ok(Resp::json(201, Value::Object(m)).wrote())
+}
+
+pub(super) fn update_group(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid) -> R {
+    let b = parse_body(body)?;
+    let Some(cur) = t.groups.get(&id) else {
+        return Err(GraphError::not_found(&id.to_string()));
+    };
+    let mut g = cur.clone();
+    for (k, v) in &b {
+        if k == "members@odata.bind" || k == "owners@odata.bind" {
+            continue;
+        }
+        if k == "groupTypes" || k == "mailEnabled" {
+            return Err(GraphError::bad_request(format!(
+                "Property '{k}' cannot be changed on an existing group."
+            )));
+        }
+        model::set_group_prop(&mut g, k, v)?;
+    }
+    let members = bind_list(&b, "members@odata.bind", "members")?;
+    let owners = bind_list(&b, "owners@odata.bind", "owners")?;
+    if members.len() > 20 || owners.len() > 20 {
+        return Err(GraphError::bad_request(
+            "The request exceeds the maximum of 20 references that can be added to the 'members' property in a single request.",
+        ));
+    }
+    // All-or-nothing: validate every reference first.
+    let mut seen = HashSet::new();
+    for mid in &members {
+        check_member_target(t, ctx, &g, *mid, false)?;
+        if g.members.contains(mid) || !seen.insert(*mid) {
+            return Err(already_exist(false));
+        }
+    }
+    let mut seen = HashSet::new();
+    for oid in &owners {
+        check_member_target(t, ctx, &g, *oid, true)?;
+        if g.owners.contains(oid) || !seen.insert(*oid) {
+            return Err(already_exist(true));
+        }
+    }
+    g.members.extend(members.iter().copied());
+    g.owners.extend(owners.iter().copied());
+    t.groups.insert(id, g);
+    t.touch_group(id);
+    for mid in members {
+        t.record_member_event(id, mid, true);
+    }
+    Ok(Resp::no_content())
+}
+
+pub(super) fn delete_group(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
+    let unified = t.groups.get(&id).is_some_and(Group::is_unified);
+    // Only Microsoft 365 groups are soft-deleted; other groups are deleted permanently.
+    let Some((mut g, parents)) = t.remove_group(id, !unified) else {
+        return Err(GraphError::not_found(&id.to_string()));
+    };
+    if unified {
+        g.deleted_date_time = Some(iso_now(ctx.now));
+        t.deleted_groups.insert(
+            id,
+            DeletedGroup {
+                group: g,
+                member_of: parents,
+            },
+        );
+    }
+    Ok(Resp::no_content())
+}

@@ -1,0 +1,287 @@
+//! A group's members and owners: listings (typed casts, `$filter` with advanced
+//! queries), `$ref` listings, adds and removes, and the checks of `@odata.id` /
+//! `@odata.bind` references shared with group creates and updates.
+
+use std::ops::Bound;
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::collection::{next_link, page_size, skip_after};
+use super::{Ctx, R, Resp, check_select, context, parse_body, parse_id};
+use crate::emulator::error::GraphError;
+use crate::emulator::model::{self, Group, Tenant};
+use crate::emulator::odata::{self, Query};
+
+/// The object id named by an `@odata.id` / `@odata.bind` URL.
+pub(super) fn ref_target(v: &Value, prop: &str) -> Result<Uuid, GraphError> {
+    let bad = || {
+        GraphError::bad_request(format!(
+            "Invalid URL format specified in @odata.bind for {prop}"
+        ))
+    };
+    let s = v.as_str().ok_or_else(bad)?;
+    let s = s.split(['?', '#']).next().unwrap_or("");
+    let segs: Vec<&str> = s.trim_end_matches('/').rsplit('/').take(2).collect();
+    match segs.as_slice() {
+        [id, coll]
+            if ["directoryObjects", "users", "groups", "servicePrincipals"].contains(coll) =>
+        {
+            Uuid::parse_str(id).map_err(|_| bad())
+        }
+        _ => Err(bad()),
+    }
+}
+
+pub(super) fn bind_list(
+    b: &Map<String, Value>,
+    key: &str,
+    prop: &str,
+) -> Result<Vec<Uuid>, GraphError> {
+    match b.get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(a)) => a.iter().map(|v| ref_target(v, prop)).collect(),
+        Some(_) => Err(GraphError::bad_request(format!(
+            "Invalid URL format specified in @odata.bind for {prop}"
+        ))),
+    }
+}
+
+pub(super) fn check_member_target(
+    t: &Tenant,
+    ctx: &Ctx<'_>,
+    g: &Group,
+    member: Uuid,
+    owners: bool,
+) -> Result<(), GraphError> {
+    if ctx.hidden.contains(&member) {
+        return Err(GraphError::not_found(&member.to_string()));
+    }
+    match t.kind_of(&member) {
+        None => Err(GraphError::not_found(&member.to_string())),
+        Some("group") if owners => Err(GraphError::bad_request(
+            "Only users and service principals can be owners of a group.",
+        )),
+        Some("group") if member == g.id => Err(GraphError::bad_request(
+            "A group cannot be a member of itself.",
+        )),
+        Some("group") if g.is_unified() => Err(GraphError::bad_request(
+            "Microsoft 365 groups cannot have groups as members. Nested groups are not supported for this group type.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn already_exist(owners: bool) -> GraphError {
+    GraphError::bad_request(format!(
+        "One or more added object references already exist for the following modified properties: '{}'.",
+        if owners { "owners" } else { "members" }
+    ))
+}
+
+fn link_json(t: &Tenant, id: &Uuid, select: Option<&[String]>) -> Option<Value> {
+    if let Some(u) = t.users.get(id) {
+        return Some(Value::Object(model::user_json(u, select, true)));
+    }
+    t.groups
+        .get(id)
+        .map(|g| Value::Object(model::group_json(g, select, true)))
+}
+
+pub(super) fn list_links(
+    t: &Tenant,
+    ctx: &Ctx<'_>,
+    q: &Query,
+    gid: Uuid,
+    owners: bool,
+    cast: Option<&str>,
+) -> R {
+    check_select(
+        &q.select,
+        &|p| model::is_user_prop(p) || model::is_group_prop(p),
+        "directoryObject",
+    )?;
+    if q.filter.is_some() && !(ctx.eventual && q.count) {
+        return Err(GraphError::unsupported_query(
+            "Filtering members requires the 'ConsistencyLevel: eventual' header and $count=true.",
+        ));
+    }
+    let f = match &q.filter {
+        Some(fs) => {
+            let e = odata::parse_filter(fs)?;
+            odata::check_filter(&e, &odata::USER_RULES, true)?;
+            Some(e)
+        }
+        None => None,
+    };
+    let top = page_size(ctx, q);
+    let tag = if owners { "owners" } else { "members" };
+    let after = skip_after(q, tag)?;
+    let Some(g) = t.groups.get(&gid) else {
+        return Err(GraphError::not_found(&gid.to_string()));
+    };
+    let set = if owners { &g.owners } else { &g.members };
+    let iter = match after {
+        Some(a) => set.range((Bound::Excluded(a), Bound::Unbounded)),
+        None => set.range::<Uuid, _>(..),
+    };
+    let keep = |id: &Uuid| -> bool {
+        if ctx.hidden.contains(id) {
+            return false;
+        }
+        if let Some(c) = cast
+            && t.kind_of(id) != Some(c)
+        {
+            return false;
+        }
+        if let Some(e) = &f {
+            return match (t.users.get(id), t.groups.get(id)) {
+                (Some(u), _) => odata::eval(e, &|p| model::user_prop(u, p)),
+                (_, Some(g)) => odata::eval(e, &|p| model::group_prop(g, p)),
+                _ => false,
+            };
+        }
+        true
+    };
+    let mut page = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for id in iter {
+        if !keep(id) {
+            continue;
+        }
+        if page.len() == top {
+            more = true;
+            break;
+        }
+        let sel = q.select.as_deref();
+        if let Some(v) = link_json(t, id, sel) {
+            page.push(v);
+            last = Some(*id);
+        }
+    }
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        json!(context(ctx, "directoryObjects", &q.select)),
+    );
+    if ctx.eventual && q.count {
+        out.insert(
+            "@odata.count".into(),
+            json!(set.iter().filter(|id| keep(id)).count()),
+        );
+    }
+    if let (true, Some(l)) = (more, last) {
+        let mut path = format!("groups/{gid}/{tag}");
+        if let Some(c) = cast {
+            path.push_str(&format!("/microsoft.graph.{c}"));
+        }
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(ctx, &path, q, tag, &l)),
+        );
+    }
+    out.insert("value".into(), Value::Array(page));
+    Ok(Resp::ok(Value::Object(out)))
+}
+
+pub(super) fn list_refs(t: &Tenant, ctx: &Ctx<'_>, q: &Query, gid: Uuid, owners: bool) -> R {
+    let top = page_size(ctx, q);
+    let tag = if owners { "owners$ref" } else { "members$ref" };
+    let after = skip_after(q, tag)?;
+    let Some(g) = t.groups.get(&gid) else {
+        return Err(GraphError::not_found(&gid.to_string()));
+    };
+    let set = if owners { &g.owners } else { &g.members };
+    let iter = match after {
+        Some(a) => set.range((Bound::Excluded(a), Bound::Unbounded)),
+        None => set.range::<Uuid, _>(..),
+    };
+    let mut page = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for id in iter.filter(|id| !ctx.hidden.contains(id)) {
+        if page.len() == top {
+            more = true;
+            break;
+        }
+        page.push(json!({ "@odata.id": format!("{}/v2/{}/directoryObjects/{}/Microsoft.DirectoryServices.{}", ctx.base, t.tenant_id, id, if t.users.contains_key(id) { "User" } else { "Group" }) }));
+        last = Some(*id);
+    }
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        json!(format!("{}/v1.0/$metadata#Collection($ref)", ctx.base)),
+    );
+    if let (true, Some(l)) = (more, last) {
+        let rel = if owners { "owners" } else { "members" };
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(
+                ctx,
+                &format!("groups/{gid}/{rel}/$ref"),
+                q,
+                tag,
+                &l
+            )),
+        );
+    }
+    out.insert("value".into(), Value::Array(page));
+    Ok(Resp::ok(Value::Object(out)))
+}
+
+pub(super) fn add_link(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], gid: Uuid, owners: bool) -> R {
+    let b = parse_body(body)?;
+    let prop = if owners { "owners" } else { "members" };
+    let target = match b.get("@odata.id") {
+        Some(v) => ref_target(v, prop)?,
+        None => {
+            return Err(GraphError::bad_request(
+                "The request body is missing the '@odata.id' reference.",
+            ));
+        }
+    };
+    let Some(g) = t.groups.get(&gid) else {
+        return Err(GraphError::not_found(&gid.to_string()));
+    };
+    check_member_target(t, ctx, g, target, owners)?;
+    let exists = if owners {
+        g.owners.contains(&target)
+    } else {
+        g.members.contains(&target)
+    };
+    if exists {
+        return Err(already_exist(owners));
+    }
+    if let Some(g) = t.groups.get_mut(&gid) {
+        if owners {
+            g.owners.insert(target);
+        } else {
+            g.members.insert(target);
+        }
+    }
+    if owners {
+        t.touch_group(gid);
+    } else {
+        t.record_member_event(gid, target, true);
+    }
+    Ok(Resp::no_content())
+}
+
+pub(super) fn remove_link(t: &mut Tenant, gid: Uuid, mid: &str, owners: bool) -> R {
+    let target = parse_id(mid)?;
+    let removed = match t.groups.get_mut(&gid) {
+        Some(g) if owners => g.owners.remove(&target),
+        Some(g) => g.members.remove(&target),
+        None => false,
+    };
+    if !removed {
+        return Err(GraphError::not_found(mid));
+    }
+    if owners {
+        t.touch_group(gid);
+    } else {
+        t.record_member_event(gid, target, false);
+    }
+    Ok(Resp::no_content())
+}

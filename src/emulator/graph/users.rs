@@ -1,0 +1,255 @@
+//! Users: list (with `$filter` index lookups), get, create, update, delete, and a
+//! user's `memberOf`.
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::collection::{next_link, page_size, prepare_filter, range_after, skip_after, take_page};
+use super::{Ctx, R, Resp, check_select, context, parse_body};
+use crate::emulator::error::{GraphError, iso_now};
+use crate::emulator::model::{self, DeletedUser, Tenant, User};
+use crate::emulator::odata::{self, Query};
+
+pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
+    check_select(&q.select, &model::is_user_prop, "user")?;
+    let f = prepare_filter(ctx, q, &odata::USER_RULES)?;
+    let top = page_size(ctx, q);
+    let after = skip_after(q, "users")?;
+    let matches = |u: &User| -> bool {
+        if ctx.empty_user_lists || ctx.hidden.contains(&u.id) {
+            return false;
+        }
+        match &f.expr {
+            Some(e) => odata::eval(e, &|p| model::user_prop(u, p)),
+            None => true,
+        }
+    };
+    // Index lookups for `id`/`userPrincipalName` eq/in.
+    let mut candidates: Option<Vec<&User>> = None;
+    if let Some(e) = &f.expr {
+        if let Some(keys) = odata::index_keys(e, "id") {
+            let mut v: Vec<&User> = keys
+                .iter()
+                .filter_map(|k| Uuid::parse_str(k).ok())
+                .filter_map(|id| t.users.get(&id))
+                .collect();
+            v.sort_by_key(|u| u.id);
+            v.dedup_by_key(|u| u.id);
+            candidates = Some(v);
+        } else if let Some(keys) = odata::index_keys(e, "userPrincipalName") {
+            let mut v: Vec<&User> = keys
+                .iter()
+                .filter_map(|k| t.user_by_upn(k))
+                .filter_map(|id| t.users.get(&id))
+                .collect();
+            v.sort_by_key(|u| u.id);
+            v.dedup_by_key(|u| u.id);
+            candidates = Some(v);
+        }
+    }
+    let (page, more) = match &candidates {
+        Some(c) => take_page(
+            c.iter()
+                .copied()
+                .filter(|u| after.is_none_or(|a| u.id > a))
+                .filter(|u| matches(u)),
+            top,
+        ),
+        None => take_page(
+            range_after(&t.users, after)
+                .map(|(_, u)| u)
+                .filter(|u| matches(u)),
+            top,
+        ),
+    };
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        json!(context(ctx, "users", &q.select)),
+    );
+    if f.advanced {
+        let n = match &candidates {
+            Some(c) => c.iter().filter(|u| matches(u)).count(),
+            None => t.users.values().filter(|u| matches(u)).count(),
+        };
+        out.insert("@odata.count".into(), json!(n));
+    }
+    if more && let Some(last) = page.last() {
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(ctx, "users", q, "users", &last.id)),
+        );
+    }
+    let value: Vec<Value> = page
+        .iter()
+        .map(|u| Value::Object(model::user_json(u, q.select.as_deref(), false)))
+        .collect();
+    out.insert("value".into(), Value::Array(value));
+    Ok(Resp::ok(Value::Object(out)))
+}
+
+pub(super) fn get_user(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
+    check_select(&q.select, &model::is_user_prop, "user")?;
+    let u = t
+        .users
+        .get(&id)
+        .ok_or_else(|| GraphError::not_found(&id.to_string()))?;
+    let mut m = Map::new();
+    m.insert(
+        "@odata.context".into(),
+        json!(format!("{}/$entity", context(ctx, "users", &q.select))),
+    );
+    m.extend(model::user_json(u, q.select.as_deref(), false));
+    Ok(Resp::ok(Value::Object(m)))
+}
+
+fn upn_domain(upn: &str) -> Option<&str> {
+    let (local, domain) = upn.rsplit_once('@')?;
+    if local.is_empty() || domain.is_empty() || local.len() > 64 {
+        return None;
+    }
+    Some(domain)
+}
+
+fn validate_upn(t: &Tenant, upn: &str, except: Option<Uuid>) -> Result<(), GraphError> {
+    let Some(domain) = upn_domain(upn) else {
+        return Err(GraphError::invalid_value("userPrincipalName", "User"));
+    };
+    let local = upn.rsplit_once('@').map(|(l, _)| l).unwrap_or("");
+    if local.starts_with('.')
+        || local.ends_with('.')
+        || local
+            .chars()
+            .any(|c| c.is_whitespace() || "\\\"()<>,;:[]".contains(c))
+    {
+        return Err(GraphError::invalid_value("userPrincipalName", "User"));
+    }
+    if !t.is_verified_domain(domain) {
+        return Err(GraphError::bad_request(
+            "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
+        )
+        .with_detail("InvalidValue", "userPrincipalName"));
+    }
+    if let Some(existing) = t.user_by_upn(upn)
+        && Some(existing) != except
+    {
+        return Err(GraphError::conflict_property("userPrincipalName"));
+    }
+    Ok(())
+}
+
+pub(super) fn create_user(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R {
+    let b = parse_body(body)?;
+    for req in [
+        "accountEnabled",
+        "displayName",
+        "mailNickname",
+        "passwordProfile",
+        "userPrincipalName",
+    ] {
+        if b.get(req).is_none_or(Value::is_null) {
+            return Err(GraphError::bad_request(format!(
+                "Property '{req}' is required when creating the object."
+            )));
+        }
+    }
+    let mut u = User {
+        id: Uuid::new_v4(),
+        created_date_time: iso_now(ctx.now),
+        user_type: Some("Member".into()),
+        ..Default::default()
+    };
+    for (k, v) in &b {
+        model::set_user_prop(&mut u, k, v)?;
+    }
+    validate_upn(t, &u.user_principal_name, None)?;
+    let id = u.id;
+    t.insert_user(u);
+    ctx.created.push(id);
+    let mut m = Map::new();
+    m.insert(
+        "@odata.context".into(),
+        json!(format!("{}/v1.0/$metadata#users/$entity", ctx.base)),
+    );
+    if let Some(u) = t.users.get(&id) {
+        m.extend(model::user_json(u, None, false));
+    }
+    Ok(Resp::json(201, Value::Object(m)).wrote())
+}
+
+pub(super) fn update_user(t: &mut Tenant, body: &[u8], id: Uuid) -> R {
+    let b = parse_body(body)?;
+    let Some(cur) = t.users.get(&id) else {
+        return Err(GraphError::not_found(&id.to_string()));
+    };
+    let mut u = cur.clone();
+    for (k, v) in &b {
+        model::set_user_prop(&mut u, k, v)?;
+    }
+    if u.user_principal_name != cur.user_principal_name {
+        validate_upn(t, &u.user_principal_name, Some(id))?;
+        t.upn_index.remove(&cur.user_principal_name.to_lowercase());
+        t.upn_index.insert(u.user_principal_name.to_lowercase(), id);
+    }
+    if u.usage_location.is_none() && !u.assigned_licenses.is_empty() && cur.usage_location.is_some()
+    {
+        return Err(GraphError::bad_request(
+            "Usage location cannot be removed from a user with assigned licenses.",
+        ));
+    }
+    t.users.insert(id, u);
+    t.touch_user(id);
+    Ok(Resp::no_content())
+}
+
+pub(super) fn delete_user(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
+    let Some((mut u, groups)) = t.remove_user(id, false) else {
+        return Err(GraphError::not_found(&id.to_string()));
+    };
+    u.deleted_date_time = Some(iso_now(ctx.now));
+    t.deleted_users.insert(id, DeletedUser { user: u, groups });
+    Ok(Resp::no_content())
+}
+
+pub(super) fn member_of(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
+    check_select(&q.select, &|p| model::is_group_prop(p), "group")?;
+    let top = page_size(ctx, q);
+    let after = skip_after(q, "memberOf")?;
+    let mut page = Vec::new();
+    let mut more = false;
+    let mut last = None;
+    for (gid, g) in range_after(&t.groups, after) {
+        if ctx.hidden.contains(gid) || !g.members.contains(&id) {
+            continue;
+        }
+        if page.len() == top {
+            more = true;
+            break;
+        }
+        page.push(Value::Object(model::group_json(
+            g,
+            q.select.as_deref(),
+            true,
+        )));
+        last = Some(*gid);
+    }
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        json!(context(ctx, "directoryObjects", &q.select)),
+    );
+    if let (true, Some(l)) = (more, last) {
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(
+                ctx,
+                &format!("users/{id}/memberOf"),
+                q,
+                "memberOf",
+                &l
+            )),
+        );
+    }
+    out.insert("value".into(), Value::Array(page));
+    Ok(Resp::ok(Value::Object(out)))
+}
