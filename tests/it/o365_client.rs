@@ -451,7 +451,7 @@ async fn throttling_is_honoured_and_converges() {
     });
     let policy = RetryPolicy {
         timer: SharedTimer(timer.clone()),
-        ..RetryPolicy::default()
+        ..RetryPolicy::graph()
     };
     let conn = Office365Connector::connect_with(&env.app, &env.ctx, policy)
         .await

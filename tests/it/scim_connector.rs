@@ -440,7 +440,12 @@ fn a_conflicting_create_adopts_the_existing_user() {
 #[test]
 fn errors_name_status_scim_type_and_detail_and_never_the_token() {
     let server = ScimServer::start();
-    let r = repo(&server.url, "", PEOPLE);
+    // delete_users on: the delete of a user that is gone already is allowed.
+    let r = repo(
+        &server.url,
+        "    switches: { delete_users: true }\n",
+        PEOPLE,
+    );
     // A wrong token: discovery fails with the provider's 401.
     unsafe { std::env::set_var("ROSTER_TEST_SCIM_BAD_TOKEN", "wrong-token-value-77") };
     let mut bad = app(&r.state);
@@ -606,7 +611,7 @@ fn throttling_429_and_503_honour_retry_after() {
             &ctx(&r),
             RetryPolicy {
                 base_delay: Duration::from_millis(1),
-                ..RetryPolicy::default()
+                ..RetryPolicy::scim()
             },
         ))
         .expect("connect after throttling");

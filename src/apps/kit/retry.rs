@@ -164,6 +164,97 @@ impl RetryPolicy {
 /// The longest Retry-After taken from a service (a day); longer values are capped.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
+/// Retry and concurrency settings of an HTTP connector's client (Graph, SCIM): how
+/// often each kind of failure is retried, the backoff ceilings, the cap on a
+/// Retry-After, an optional bound on one request's waits in all, requests in flight,
+/// and the timer every wait goes through.
+#[derive(Debug, Clone)]
+pub struct ClientPolicy {
+    /// Attempts for 5xx and transport failures (per request).
+    pub max_attempts: u32,
+    /// Attempts for throttled responses (per request); throttling is expected under load.
+    pub max_throttled: u32,
+    /// Attempts for 404s on objects created in this run (replication lag); Graph only.
+    pub max_lag_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Requests (Graph: `$batch` requests) in flight at once.
+    pub concurrency: usize,
+    /// The longest Retry-After honoured; longer values are capped.
+    pub max_retry_after: Duration,
+    /// The longest one request waits for its retries in all (Retry-After and backoff);
+    /// `None`: only the attempts are bounded. Set by `ROSTER_RETRY_MAX_SECONDS`.
+    pub max_wait: Option<Duration>,
+    /// The clock and timer of every wait (the real ones by default).
+    pub timer: SharedTimer,
+}
+
+impl ClientPolicy {
+    /// Graph's: throttling is routine under load (100 throttled attempts), replication
+    /// lag is retried.
+    pub fn graph() -> Self {
+        ClientPolicy {
+            max_attempts: 6,
+            max_throttled: 100,
+            max_lag_attempts: 8,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            concurrency: 4,
+            max_retry_after: Duration::from_secs(300),
+            max_wait: None,
+            timer: SharedTimer::default(),
+        }
+    }
+
+    /// A SCIM service provider's: fewer retries (providers throttle less and fail
+    /// harder), no replication lag.
+    pub fn scim() -> Self {
+        ClientPolicy {
+            max_attempts: 5,
+            max_throttled: 20,
+            max_lag_attempts: 0,
+            ..ClientPolicy::graph()
+        }
+    }
+
+    /// With the bound on waits from `ROSTER_RETRY_MAX_SECONDS` when set.
+    pub fn with_env(self) -> Self {
+        ClientPolicy {
+            max_wait: max_wait_from_env(),
+            ..self
+        }
+    }
+
+    /// Whether a request that waited `waited` for its retries so far may wait `d` more.
+    pub fn may_wait(&self, waited: Duration, d: Duration) -> bool {
+        self.max_wait
+            .is_none_or(|max| waited.saturating_add(d) <= max)
+    }
+
+    /// Full-jitter backoff after `attempt` failed attempts, under the exponential
+    /// ceiling of [`RetryPolicy::backoff`].
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            base: self.base_delay,
+            cap: self.max_delay,
+            max_total: Duration::MAX,
+        }
+        .backoff(attempt.saturating_add(1), &mut rand::rng())
+    }
+
+    /// A Retry-After of `secs` seconds as a delay, capped at `max_retry_after`.
+    pub fn retry_after(&self, secs: f64) -> Duration {
+        let max = self.max_retry_after.as_secs_f64();
+        let s = if secs.is_finite() {
+            secs.clamp(0.0, max)
+        } else {
+            max
+        };
+        Duration::from_secs_f64(s)
+    }
+}
+
 /// Parses a `Retry-After` value: delay-seconds (fractions tolerated, as Graph sends
 /// them) or an HTTP date (IMF-fixdate, RFC 850 or asctime, RFC 9110 §5.6.7), as the
 /// delay from `now` (zero for a date in the past). Capped at [`MAX_RETRY_AFTER`].

@@ -19,59 +19,8 @@ use crate::apps::kit::retry;
 /// Graph's limit of requests per `$batch`.
 pub const BATCH_SIZE: usize = 20;
 
-/// Retry and concurrency settings.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts for 5xx and transport failures (per request).
-    pub max_attempts: u32,
-    /// Attempts for 429 responses (per request); throttling is expected under load.
-    pub max_throttled: u32,
-    /// Attempts for 404s on objects created in this run (replication lag).
-    pub max_lag_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// `$batch` requests in flight at once.
-    pub concurrency: usize,
-    /// The longest Retry-After honoured; longer values are capped.
-    pub max_retry_after: Duration,
-    /// The longest one request waits for its retries in all (Retry-After and backoff);
-    /// `None`: only the attempts are bounded. Set by `ROSTER_RETRY_MAX_SECONDS`.
-    pub max_wait: Option<Duration>,
-    /// The clock and timer of every wait (the real ones by default).
-    pub timer: retry::SharedTimer,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            max_throttled: 100,
-            max_lag_attempts: 8,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-            concurrency: 4,
-            max_retry_after: Duration::from_secs(300),
-            max_wait: None,
-            timer: retry::SharedTimer::default(),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The defaults, with the bound on waits from `ROSTER_RETRY_MAX_SECONDS` when set.
-    pub fn from_env() -> Self {
-        RetryPolicy {
-            max_wait: retry::max_wait_from_env(),
-            ..RetryPolicy::default()
-        }
-    }
-
-    /// Whether a request that waited `waited` for its retries so far may wait `d` more.
-    fn may_wait(&self, waited: Duration, d: Duration) -> bool {
-        self.max_wait
-            .is_none_or(|max| waited.saturating_add(d) <= max)
-    }
-}
+/// The Graph client's retry and concurrency settings ([`retry::ClientPolicy::graph`]).
+pub type RetryPolicy = retry::ClientPolicy;
 
 /// A response of Graph (top-level or inside a batch).
 #[derive(Debug, Clone)]
@@ -352,26 +301,12 @@ impl Graph {
         }
     }
 
-    /// Full-jitter backoff under the kit's exponential ceiling.
     fn backoff(&self, attempt: u32) -> Duration {
-        retry::RetryPolicy {
-            max_attempts: self.policy.max_attempts,
-            base: self.policy.base_delay,
-            cap: self.policy.max_delay,
-            max_total: Duration::MAX,
-        }
-        .backoff(attempt.saturating_add(1), &mut rand::rng())
+        self.policy.backoff(attempt)
     }
 
-    /// A Retry-After value as a delay, capped at `policy.max_retry_after`.
     fn retry_delay(&self, secs: f64) -> Duration {
-        let max = self.policy.max_retry_after.as_secs_f64();
-        let s = if secs.is_finite() {
-            secs.clamp(0.0, max)
-        } else {
-            max
-        };
-        Duration::from_secs_f64(s)
+        self.policy.retry_after(secs)
     }
 
     fn note_throttle(&self, secs: f64) -> Duration {
@@ -1122,11 +1057,11 @@ mod tests {
 
     #[test]
     fn waits_are_bounded_in_all_only_when_asked() {
-        let unbounded = RetryPolicy::default();
+        let unbounded = RetryPolicy::graph();
         assert!(unbounded.may_wait(Duration::from_secs(86_400), Duration::from_secs(300)));
         let p = RetryPolicy {
             max_wait: Some(Duration::from_millis(500)),
-            ..RetryPolicy::default()
+            ..RetryPolicy::graph()
         };
         let ms = Duration::from_millis;
         assert!(p.may_wait(ms(0), ms(200)));
@@ -1155,7 +1090,7 @@ mod tests {
 
     #[test]
     fn a_success_or_a_plain_error_is_done() {
-        let p = RetryPolicy::default();
+        let p = RetryPolicy::graph();
         let mut st = AttemptState::default();
         for (status, code) in [
             (200, ""),
@@ -1172,7 +1107,7 @@ mod tests {
     fn throttling_is_retried_after_retry_after_until_the_budget_is_spent() {
         let p = RetryPolicy {
             max_throttled: 3,
-            ..RetryPolicy::default()
+            ..RetryPolicy::graph()
         };
         let mut st = AttemptState::default();
         let r = answer(429, "TooManyRequests");
@@ -1195,7 +1130,7 @@ mod tests {
     fn server_errors_retry_idempotent_requests_only() {
         let p = RetryPolicy {
             max_attempts: 2,
-            ..RetryPolicy::default()
+            ..RetryPolicy::graph()
         };
         let r = answer(503, "serviceNotAvailable");
         let mut st = AttemptState::default();
@@ -1222,7 +1157,7 @@ mod tests {
     fn replication_lag_is_retried_for_lag_sensitive_requests() {
         let p = RetryPolicy {
             max_lag_attempts: 2,
-            ..RetryPolicy::default()
+            ..RetryPolicy::graph()
         };
         let r = answer(404, "Request_ResourceNotFound");
         let mut st = AttemptState::default();
@@ -1384,7 +1319,7 @@ mod tests {
             );
             let policy = RetryPolicy {
                 base_delay: Duration::from_millis(10),
-                ..RetryPolicy::default()
+                ..RetryPolicy::graph()
             };
             Graph::new(http, base, auth, "mock", policy)
         }

@@ -88,9 +88,9 @@ impl Office365Connector {
     /// Builds the client and authenticates. With `app.sandbox = Some(path)` the
     /// emulator is started in-process on a loopback port with its tenant persisted at
     /// `repo_root/path`, and the connector talks to it like to any tenant. Retries
-    /// follow [`RetryPolicy::from_env`].
+    /// follow [`RetryPolicy::graph`] with the bound of `ROSTER_RETRY_MAX_SECONDS`.
     pub async fn connect(app: &Office365App, ctx: &ConnectContext) -> Result<Self> {
-        Self::connect_with(app, ctx, RetryPolicy::from_env()).await
+        Self::connect_with(app, ctx, RetryPolicy::graph().with_env()).await
     }
 
     /// [`Self::connect`] with explicit retry and concurrency settings.

@@ -24,33 +24,8 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 /// The most pages one list may take (a defence against a server that never ends).
 const MAX_PAGES: usize = 100_000;
 
-/// Retry settings.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts for 5xx (other than 503) and transport failures.
-    pub max_attempts: u32,
-    /// Attempts for 429 and 503 responses.
-    pub max_throttled: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// The longest Retry-After honoured; longer values are capped.
-    pub max_retry_after: Duration,
-    /// Requests in flight at once during apply.
-    pub concurrency: usize,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            max_throttled: 20,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-            max_retry_after: Duration::from_secs(300),
-            concurrency: 4,
-        }
-    }
-}
+/// The SCIM client's retry and concurrency settings ([`retry::ClientPolicy::scim`]).
+pub type RetryPolicy = retry::ClientPolicy;
 
 /// An error response of a SCIM service provider (RFC 7644 §3.12), or a non-SCIM
 /// error body summarised.
@@ -161,17 +136,6 @@ impl Client {
         }
     }
 
-    /// Full-jitter backoff under the kit's exponential ceiling.
-    fn backoff(&self, attempt: u32) -> Duration {
-        retry::RetryPolicy {
-            max_attempts: self.policy.max_attempts,
-            base: self.policy.base_delay,
-            cap: self.policy.max_delay,
-            max_total: Duration::MAX,
-        }
-        .backoff(attempt.saturating_add(1), &mut rand::rng())
-    }
-
     /// Sends one request (with retries); returns the response on success (2xx), a
     /// [`ScimError`] (wrapped in anyhow) on an HTTP error, or a transport error.
     pub async fn send(
@@ -185,6 +149,7 @@ impl Client {
         let url = format!("{}{}", self.base, path);
         let mut failures = 0u32;
         let mut throttled = 0u32;
+        let mut waited = Duration::ZERO;
         loop {
             let mut req = self
                 .http
@@ -214,7 +179,7 @@ impl Client {
                         return Err(anyhow!("{method} {path}: {}", describe_transport(&e)));
                     }
                     tracing::debug!(app = %self.app, %method, path, error = %describe_transport(&e), "retrying after a transport error");
-                    tokio::time::sleep(self.backoff(failures)).await;
+                    self.policy.timer.sleep(self.policy.backoff(failures)).await;
                     continue;
                 }
             };
@@ -236,7 +201,7 @@ impl Client {
                     if failures >= self.policy.max_attempts {
                         return Err(anyhow!("{method} {path}: {e}"));
                     }
-                    tokio::time::sleep(self.backoff(failures)).await;
+                    self.policy.timer.sleep(self.policy.backoff(failures)).await;
                     continue;
                 }
             };
@@ -279,10 +244,16 @@ impl Client {
                 Some(d) if throttle || status.is_server_error() => {
                     d.min(self.policy.max_retry_after)
                 }
-                _ => self.backoff(failures.max(throttled)),
+                _ => self.policy.backoff(failures.max(throttled)),
             };
+            if !self.policy.may_wait(waited, wait) {
+                return Err(
+                    ScimError::from_body(method.as_str(), path, status.as_u16(), &text).into(),
+                );
+            }
+            waited += wait;
             tracing::debug!(app = %self.app, %method, path, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
-            tokio::time::sleep(wait).await;
+            self.policy.timer.sleep(wait).await;
         }
     }
 

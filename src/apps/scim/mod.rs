@@ -45,7 +45,7 @@ impl ScimConnector {
     /// Builds the client, resolves the token, discovers the provider's features and
     /// proves the token with one small read.
     pub async fn connect(app: &ScimApp, ctx: &ConnectContext) -> Result<Self> {
-        Self::connect_with(app, ctx, RetryPolicy::default()).await
+        Self::connect_with(app, ctx, RetryPolicy::scim().with_env()).await
     }
 
     /// [`Self::connect`] with explicit retry and concurrency settings.
