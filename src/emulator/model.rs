@@ -65,6 +65,10 @@ pub struct Group {
     pub group_types: Vec<String>,
     pub mail: Option<String>,
     pub visibility: Option<String>,
+    /// The client-assigned alternate key (`/groups(uniqueName='…')`): unique in the
+    /// tenant, immutable once set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique_name: Option<String>,
     pub created_date_time: String,
     pub deleted_date_time: Option<String>,
     pub members: BTreeSet<Uuid>,
@@ -403,6 +407,19 @@ impl Tenant {
         self.users.insert(u.id, u);
     }
 
+    /// The live group with this `uniqueName` (compared ignoring case, as Entra
+    /// compares alternate keys), if any.
+    pub fn group_by_unique_name(&self, name: &str) -> Option<Uuid> {
+        self.groups
+            .values()
+            .find(|g| {
+                g.unique_name
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(name))
+            })
+            .map(|g| g.id)
+    }
+
     pub fn insert_group(&mut self, mut g: Group) {
         let s = self.next_seq();
         g.seq = s;
@@ -558,6 +575,7 @@ pub const GROUP_PROPS: &[&str] = &[
     "mailEnabled",
     "mailNickname",
     "securityEnabled",
+    "uniqueName",
     "visibility",
 ];
 
@@ -609,6 +627,7 @@ pub fn group_prop(g: &Group, name: &str) -> Option<Value> {
         "mailNickname" => json!(g.mail_nickname),
         "securityEnabled" => json!(g.security_enabled),
         "visibility" => opt(&g.visibility),
+        "uniqueName" => opt(&g.unique_name),
         _ => return None,
     })
 }
@@ -873,6 +892,18 @@ pub fn set_group_prop(g: &mut Group, key: &str, v: &Value) -> Result<(), GraphEr
         "securityEnabled" => g.security_enabled = want_bool(v, key, R)?,
         "groupTypes" => g.group_types = want_strings(v, key, R)?,
         "visibility" => g.visibility = want_opt_string(v, key, R)?,
+        "uniqueName" => {
+            let s = want_string(v, key, R)?;
+            if s.trim().is_empty() || s.len() > 256 {
+                return Err(GraphError::invalid_value(key, R));
+            }
+            if g.unique_name.as_ref().is_some_and(|cur| *cur != s) {
+                return Err(GraphError::bad_request(
+                    "Property 'uniqueName' is immutable and cannot be changed once set.",
+                ));
+            }
+            g.unique_name = Some(s);
+        }
         "id" | "createdDateTime" | "deletedDateTime" | "mail" => {
             return Err(GraphError::bad_request(format!(
                 "Property '{key}' is read-only and cannot be set."

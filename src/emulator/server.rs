@@ -681,6 +681,8 @@ fn auth_error_405() -> auth::OAuthError {
 struct RequestOptions {
     eventual: bool,
     max_page: Option<usize>,
+    /// `Prefer: create-if-missing` (upsert by alternate key).
+    create_if_missing: bool,
     content_type: Option<String>,
 }
 
@@ -690,6 +692,7 @@ impl RequestOptions {
             eventual: header_str(h, "consistencylevel")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual")),
             max_page: header_str(h, "prefer").and_then(parse_prefer),
+            create_if_missing: header_str(h, "prefer").is_some_and(prefers_create_if_missing),
             content_type: header_str(h, "content-type").map(str::to_string),
         }
     }
@@ -701,7 +704,10 @@ impl RequestOptions {
                 let Some(v) = v.as_str() else { continue };
                 match k.to_ascii_lowercase().as_str() {
                     "consistencylevel" => o.eventual = v.trim().eq_ignore_ascii_case("eventual"),
-                    "prefer" => o.max_page = parse_prefer(v),
+                    "prefer" => {
+                        o.max_page = parse_prefer(v);
+                        o.create_if_missing = prefers_create_if_missing(v);
+                    }
                     "content-type" => o.content_type = Some(v.to_string()),
                     _ => {}
                 }
@@ -709,6 +715,11 @@ impl RequestOptions {
         }
         o
     }
+}
+
+fn prefers_create_if_missing(v: &str) -> bool {
+    v.split(',')
+        .any(|p| p.trim().eq_ignore_ascii_case("create-if-missing"))
 }
 
 fn parse_prefer(v: &str) -> Option<usize> {
@@ -779,6 +790,7 @@ fn execute(
         hidden: &hidden,
         eventual: opts.eventual,
         max_page: opts.max_page,
+        create_if_missing: opts.create_if_missing,
         delta_ttl_secs: sh.config.delta_token_ttl_secs,
         empty_user_lists: sh.config.fault_empty_user_lists,
         created: Vec::new(),

@@ -495,6 +495,59 @@ async fn security_and_unified_groups() {
     assert_eq!(emu.get(&format!("/groups/{uni}")).await.status, 200);
 }
 
+/// Upsert by alternate key (group-upsert.md): `PATCH /groups(uniqueName='…')` with
+/// `Prefer: create-if-missing` creates (201) or updates (204); without it a missing
+/// group is 404; `uniqueName` is unique and immutable; `GET /groups(uniqueName='…')`.
+#[tokio::test]
+async fn groups_upsert_by_unique_name() {
+    let emu = start().await;
+    let body = json!({"displayName": "Golf Assist", "mailEnabled": false,
+        "mailNickname": "golfassist", "securityEnabled": true, "description": "one"});
+    let patch = reqwest::Method::PATCH;
+    let key = "/groups(uniqueName='golf-assist')";
+    let r = emu.send(patch.clone(), key, Some(body.clone()), &[]).await;
+    assert_graph_error(&r, 404, "Request_ResourceNotFound");
+    let prefer = [("Prefer", "create-if-missing")];
+    let r = emu
+        .send(patch.clone(), key, Some(body.clone()), &prefer)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().expect("id").to_string();
+    assert_eq!(r.body["uniqueName"], "golf-assist");
+    // Again: the same group, updated.
+    let mut again = body.clone();
+    again["description"] = json!("two");
+    let r = emu.send(patch.clone(), key, Some(again), &prefer).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = emu
+        .get("/groups(uniqueName='golf-assist')?$select=id,description")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["id"], id.as_str());
+    assert_eq!(r.body["description"], "two");
+    let r = emu
+        .get("/groups?$filter=displayName eq 'Golf Assist'")
+        .await;
+    assert_eq!(
+        r.body["value"].as_array().map(Vec::len),
+        Some(1),
+        "one group"
+    );
+    // Unique: a create with a taken uniqueName is refused; immutable once set.
+    let mut dup = body.clone();
+    dup["uniqueName"] = json!("golf-assist");
+    let r = emu.post("/groups", dup).await;
+    assert_graph_error(&r, 400, "Request_BadRequest");
+    assert!(r.message().contains("uniqueName"), "{}", r.text);
+    let r = emu
+        .patch(&format!("/groups/{id}"), json!({"uniqueName": "other"}))
+        .await;
+    assert_graph_error(&r, 400, "Request_BadRequest");
+    assert_eq!(emu.get("/groups(uniqueName='nope')").await.status, 404);
+    let r = emu.get("/groups(displayName='x')").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}
+
 #[tokio::test]
 async fn members_ref_add_remove_and_errors() {
     let emu = start().await;

@@ -91,6 +91,32 @@ pub(super) fn get_group(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
     Ok(Resp::ok(Value::Object(m)))
 }
 
+/// `PATCH /groups(uniqueName='…')`: with `Prefer: create-if-missing` a missing group
+/// is created (201 and the group, its `uniqueName` the key); an existing one is updated
+/// (204). Without the preference a missing group is 404. The key decides: two upserts
+/// with one key never make two groups.
+pub(super) fn upsert_group(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8], key: &str) -> R {
+    let mut b = parse_body(body)?;
+    if let Some(v) = b.get("uniqueName")
+        && v.as_str().is_none_or(|u| !u.eq_ignore_ascii_case(key))
+    {
+        return Err(GraphError::bad_request(
+            "The uniqueName in the request body does not match the key in the URL.",
+        ));
+    }
+    match t.group_by_unique_name(key) {
+        Some(id) => {
+            b.remove("uniqueName");
+            update_group(t, ctx, &serde_json::to_vec(&b).unwrap_or_default(), id)
+        }
+        None if ctx.create_if_missing => {
+            b.insert("uniqueName".into(), Value::String(key.to_string()));
+            create_group(t, ctx, &serde_json::to_vec(&b).unwrap_or_default())
+        }
+        None => Err(GraphError::not_found(key)),
+    }
+}
+
 pub(super) fn create_group(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R {
     let b = parse_body(body)?;
     for req in [
@@ -115,6 +141,11 @@ pub(super) fn create_group(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R 
             continue;
         }
         model::set_group_prop(&mut g, k, v)?;
+    }
+    if let Some(u) = &g.unique_name
+        && t.group_by_unique_name(u).is_some()
+    {
+        return Err(GraphError::conflict_property("uniqueName"));
     }
     if g.is_unified() {
         if !g.mail_enabled {
@@ -185,12 +216,24 @@ pub(super) fn update_group(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid)
         if k == "members@odata.bind" || k == "owners@odata.bind" {
             continue;
         }
-        if k == "groupTypes" || k == "mailEnabled" {
+        // Stating the current value again (an upsert resending its create body) is
+        // not a change.
+        let same = match k.as_str() {
+            "groupTypes" => model::group_prop(&g, k).as_ref() == Some(v),
+            "mailEnabled" => v.as_bool() == Some(g.mail_enabled),
+            _ => true,
+        };
+        if !same {
             return Err(GraphError::bad_request(format!(
                 "Property '{k}' cannot be changed on an existing group."
             )));
         }
         model::set_group_prop(&mut g, k, v)?;
+    }
+    if let Some(u) = &g.unique_name
+        && t.group_by_unique_name(u).is_some_and(|other| other != id)
+    {
+        return Err(GraphError::conflict_property("uniqueName"));
     }
     let members = bind_list(&b, "members@odata.bind", "members")?;
     let owners = bind_list(&b, "owners@odata.bind", "owners")?;

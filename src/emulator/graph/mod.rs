@@ -25,7 +25,7 @@ use super::odata::Query;
 
 use deleted::{get_deleted, list_deleted, purge_deleted, restore_deleted};
 use delta::{Kind, delta};
-use groups::{create_group, delete_group, get_group, list_groups, update_group};
+use groups::{create_group, delete_group, get_group, list_groups, update_group, upsert_group};
 use licenses::{assign_license, get_sku, list_skus};
 use links::{add_link, list_links, list_refs, remove_link};
 use organization::{get_domain, list_domains, organization};
@@ -42,6 +42,8 @@ pub struct Ctx<'a> {
     pub eventual: bool,
     /// `Prefer: odata.maxpagesize=N`.
     pub max_page: Option<usize>,
+    /// `Prefer: create-if-missing`: a PATCH by alternate key creates a missing object.
+    pub create_if_missing: bool,
     /// Delta tokens older than this are expired.
     pub delta_ttl_secs: i64,
     /// Fault mode: user collection listings come back empty (a populated tenant that
@@ -232,6 +234,20 @@ pub fn handle(
                 .count(),
         ),
         ["groups", "delta" | "delta()"] => only_get(m).and_then(|_| delta(t, ctx, &q, Kind::Group)),
+        [seg] if seg.starts_with("groups(") => {
+            let key = unique_name_key(seg)?;
+            match m {
+                "GET" => {
+                    let id = t
+                        .group_by_unique_name(&key)
+                        .filter(|id| !ctx.hidden.contains(id))
+                        .ok_or_else(|| GraphError::not_found(&key))?;
+                    get_group(t, ctx, &q, id)
+                }
+                "PATCH" => upsert_group(t, ctx, body, &key),
+                _ => Err(GraphError::method_not_allowed()),
+            }
+        }
         ["groups", id] => {
             let id = resolve_group(t, ctx, id)?;
             match m {
@@ -363,6 +379,25 @@ fn count(ctx: &Ctx<'_>, m: &str, n: usize) -> R {
     })
 }
 
+/// The key of `groups(uniqueName='…')` (`''` stands for a quote); any other alternate
+/// key is not one groups have.
+fn unique_name_key(seg: &str) -> Result<String, GraphError> {
+    let inner = seg
+        .strip_prefix("groups(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| GraphError::segment_not_found(seg))?;
+    let literal = inner
+        .strip_prefix("uniqueName=")
+        .and_then(|v| v.strip_prefix('\''))
+        .and_then(|v| v.strip_suffix('\''))
+        .ok_or_else(|| {
+            GraphError::odata_bad_request(format!(
+                "The key '{inner}' is not valid for type 'microsoft.graph.group': groups are addressed by id or uniqueName."
+            ))
+        })?;
+    Ok(literal.replace("''", "'"))
+}
+
 fn parse_id(s: &str) -> Result<Uuid, GraphError> {
     Uuid::parse_str(s).map_err(|_| GraphError::invalid_object_id(s))
 }
@@ -430,6 +465,7 @@ mod tests {
                 "users", "groups", "members", "owners", "$ref", "$count", "delta", "assignLicense",
                 "directory", "deletedItems", "restore", "domains", "subscribedSkus", "memberOf",
                 "a@contoso.com", "00000000-0000-0000-0000-000000000000", "%ZZ", "", "microsoft.graph.user",
+                "groups(uniqueName='k')", "groups(x)", "groups(uniqueName='a''b')",
             ]), 0..6),
             query in "[$a-z=&,'() 0-9%]{0,40}",
             body in prop::sample::select(vec!["", "{}", "null", "[", "{\"@odata.id\":\"x\"}",
@@ -443,6 +479,7 @@ mod tests {
                 hidden: &hidden,
                 eventual: query.len() % 2 == 0,
                 max_page: None,
+                create_if_missing: query.len() % 3 == 0,
                 delta_ttl_secs: 10,
                 empty_user_lists: false,
                 created: Vec::new(),
