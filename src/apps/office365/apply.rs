@@ -5,7 +5,7 @@
 //! soon as it is known, dependants of a failed create skipped, and "already exists"
 //! answers turned into success when the live object matches.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use rand::Rng;
@@ -22,8 +22,15 @@ use crate::desired::{DesiredState, GroupKind, Office365App, User};
 use crate::observed::ObservedApp;
 use crate::plan::{Action, Change, MembershipKey, ObjectKind, Phase};
 
-/// Rounds of "create, then look up what an ambiguous failure left behind".
-const CREATE_ROUNDS: usize = 4;
+/// The alternate key (`uniqueName`) of the group roster creates for a repository
+/// group: `roster-` and 32 hex digits of the SHA-256 of its name, the same in every
+/// checkout and run, so that creates of one group always meet at one object.
+pub fn unique_name(group: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(group.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("roster-{hex}")
+}
 
 /// A failed change's result from an outcome.
 fn failed(outcome: &OpOutcome) -> ChangeResult {
@@ -314,120 +321,79 @@ impl Applier<'_, '_, '_> {
         body
     }
 
-    /// Group names are not unique in Graph, so a create whose fate is unknown is
-    /// never resent blindly: roster first looks the name up.
-    async fn create_groups(&self, mut pending: Vec<usize>) {
-        for round in 0..CREATE_ROUNDS {
-            if pending.is_empty() {
-                return;
-            }
-            let works: Vec<Work> = pending
-                .iter()
-                .map(|&i| {
-                    let mut op = BatchOp::new(
-                        "POST",
-                        "/groups",
-                        Some(self.group_create_body(self.change(i))),
-                    );
-                    op.idempotent = false;
-                    Work {
-                        op,
-                        changes: vec![i],
-                        tag: 0,
-                    }
-                })
-                .collect();
-            // (change, its error, whether the create may have gone through)
-            let mut unsure: Vec<(usize, ChangeResult, bool)> = Vec::new();
-            self.send(&works, |this, w, o| {
-                let i = w.changes[0];
-                match &o {
-                    OpOutcome::Done(r) if r.is_success() => {
-                        let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
-                        this.report(i, applied(id, r));
-                    }
-                    OpOutcome::Done(r) if already_exists(r) => unsure.push((i, failed(&o), false)),
-                    OpOutcome::Failed {
-                        ambiguous: true, ..
-                    } => unsure.push((i, failed(&o), true)),
-                    _ => {
-                        this.report(i, failed(&o));
-                    }
-                }
-            })
-            .await;
-            if unsure.is_empty() {
-                return;
-            }
-            // Look the names up, after a pause that lets a create that did go through
-            // become visible (replication lag): found → created (by the attempt) or
-            // adopted; not found → created again.
-            if unsure.iter().any(|u| u.2) {
-                self.graph
-                    .sleep(std::time::Duration::from_millis(1000 << round.min(4)))
-                    .await;
-            }
-            let lookups: Vec<Work> = unsure
-                .iter()
-                .map(|(i, _, _)| Work {
-                    op: BatchOp::new(
-                        "GET",
-                        format!(
-                            "/groups?$filter=displayName%20eq%20'{}'&$select=id,displayName",
-                            odata_literal(&self.change(*i).key())
-                        ),
-                        None,
-                    ),
-                    changes: vec![*i],
-                    tag: 0,
-                })
-                .collect();
-            let resend: HashSet<usize> = unsure.iter().filter(|u| u.2).map(|u| u.0).collect();
-            let last_errors: HashMap<usize, ChangeResult> =
-                unsure.into_iter().map(|(i, e, _)| (i, e)).collect();
-            let mut again = Vec::new();
-            let last_round = round + 1 == CREATE_ROUNDS;
-            self.send(&lookups, |this, w, o| {
-                let i = w.changes[0];
-                let found = match &o {
-                    OpOutcome::Done(r) if r.is_success() => r
-                        .body
-                        .get("value")
-                        .and_then(Value::as_array)
-                        .and_then(|a| a.iter().find_map(|g| g.get("id").and_then(Value::as_str)))
-                        .map(str::to_string),
-                    _ => None,
-                };
-                match found {
-                    Some(id) => {
-                        let rid = if let OpOutcome::Done(r) = &o {
-                            r.request_id.clone()
-                        } else {
-                            None
-                        };
-                        this.report(
-                            i,
-                            ChangeResult::Applied {
-                                id: Some(id),
-                                request_id: rid,
-                            },
-                        );
-                    }
-                    None if !last_round
-                        && resend.contains(&i)
-                        && matches!(&o, OpOutcome::Done(r) if r.is_success()) =>
-                    {
-                        again.push(i)
-                    }
-                    None => {
-                        let r = last_errors.get(&i).cloned().unwrap_or_else(|| failed(&o));
-                        this.report(i, r);
-                    }
-                }
-            })
-            .await;
-            pending = again;
+    /// Group names are not unique in Graph, so every group roster creates gets an
+    /// alternate key derived from its name ([`unique_name`]) and is created by upsert:
+    /// `PATCH /groups(uniqueName='…')` with `Prefer: create-if-missing`. A resend is
+    /// harmless, and two applies creating one group (two checkouts at once, a re-run
+    /// after a crash whose create went through) meet at the same object: 201 made it,
+    /// 204 found it (its id is then read by the key, allowing for replication lag).
+    async fn create_groups(&self, pending: Vec<usize>) {
+        if pending.is_empty() {
+            return;
         }
+        let works: Vec<Work> = pending
+            .iter()
+            .map(|&i| {
+                let c = self.change(i);
+                let mut op = BatchOp::new(
+                    "PATCH",
+                    format!(
+                        "/groups(uniqueName='{}')",
+                        odata_literal(&unique_name(&c.key()))
+                    ),
+                    Some(self.group_create_body(c)),
+                );
+                op.prefer = Some("create-if-missing");
+                Work {
+                    op,
+                    changes: vec![i],
+                    tag: 0,
+                }
+            })
+            .collect();
+        let mut existing: Vec<usize> = Vec::new();
+        self.send(&works, |this, w, o| {
+            let i = w.changes[0];
+            match &o {
+                OpOutcome::Done(r) if r.status == 204 => existing.push(i),
+                OpOutcome::Done(r) if r.is_success() => {
+                    let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
+                    this.report(i, applied(id, r));
+                }
+                _ => this.report(i, failed(&o)),
+            }
+        })
+        .await;
+        let lookups: Vec<Work> = existing
+            .into_iter()
+            .map(|i| {
+                let mut op = BatchOp::new(
+                    "GET",
+                    format!(
+                        "/groups(uniqueName='{}')?$select=id",
+                        odata_literal(&unique_name(&self.change(i).key()))
+                    ),
+                    None,
+                );
+                op.lag_retry = true;
+                Work {
+                    op,
+                    changes: vec![i],
+                    tag: 0,
+                }
+            })
+            .collect();
+        self.send(&lookups, |this, w, o| {
+            let i = w.changes[0];
+            match &o {
+                OpOutcome::Done(r) if r.is_success() => {
+                    let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
+                    this.report(i, applied(id, r));
+                }
+                _ => this.report(i, failed(&o)),
+            }
+        })
+        .await;
     }
 
     // ----- users --------------------------------------------------------------------

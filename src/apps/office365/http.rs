@@ -73,6 +73,8 @@ pub struct BatchOp {
     pub idempotent: bool,
     /// Whether a 404 (or a "does not exist" 400) may be replication lag.
     pub lag_retry: bool,
+    /// A `Prefer` header (e.g. `create-if-missing` for an upsert).
+    pub prefer: Option<&'static str>,
 }
 
 impl BatchOp {
@@ -83,6 +85,7 @@ impl BatchOp {
             body,
             idempotent: true,
             lag_retry: false,
+            prefer: None,
         }
     }
 }
@@ -690,6 +693,9 @@ impl Graph {
                         if let Some(b) = &op.body {
                             r["body"] = b.clone();
                             r["headers"] = json!({"Content-Type": "application/json"});
+                        }
+                        if let Some(p) = op.prefer {
+                            r["headers"]["Prefer"] = json!(p);
                         }
                         r
                     }).collect::<Vec<_>>()
