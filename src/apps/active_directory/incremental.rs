@@ -59,7 +59,7 @@ use super::codec;
 use super::conn::is_transport;
 use super::read::{self, DN_ID_PREFIX, GROUP_FILTER, USER_ATTRS, USER_FILTER};
 use crate::apps::ReadScope;
-use crate::apps::snapshot_file::{self, IdTable, Unusable, unusable};
+use crate::apps::kit::snapshot::{self, IdTable, Unusable, unusable};
 use crate::desired::ActiveDirectoryApp;
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 
@@ -284,7 +284,7 @@ impl Snapshot {
 
 /// Where the snapshot of an app lives.
 pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
-    snapshot_file::path(cache_dir, "active_directory", app)
+    snapshot::path(cache_dir, "active_directory", app)
 }
 
 /// Encodes a snapshot as header line + body.
@@ -335,13 +335,13 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
         written_at: now,
         usn: snap.usn,
     };
-    snapshot_file::frame(&header, &body_bytes)
+    snapshot::frame(&header, &body_bytes)
 }
 
 /// Decodes and checks a snapshot for `identity` at time `now`.
 pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, Unusable> {
-    let (header, body): (Header, &[u8]) = snapshot_file::split(bytes)?;
-    snapshot_file::check_format_and_age(
+    let (header, body): (Header, &[u8]) = snapshot::split(bytes)?;
+    snapshot::check_format_and_age(
         header.format,
         FORMAT,
         header.full_read_at,
@@ -422,7 +422,7 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
         }
         let mut member_ids = BTreeSet::new();
         if let Some(m) = members {
-            member_ids = snapshot_file::decode_members(&table, id, m)?;
+            member_ids = snapshot::decode_members(&table, id, m)?;
             members_known.insert(id.clone());
         }
         let g = ObservedGroup {
@@ -450,7 +450,7 @@ pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, U
 
 /// Loads the snapshot at `path`: `Ok(None)` when there is none.
 pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapshot>, Unusable> {
-    match snapshot_file::read(path)? {
+    match snapshot::read(path)? {
         Some(bytes) => decode(&bytes, identity, now).map(Some),
         None => Ok(None),
     }
@@ -459,7 +459,7 @@ pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapsho
 /// Writes the snapshot atomically (temporary file, then rename); a failure is a
 /// warning.
 pub fn save(app: &str, path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) {
-    snapshot_file::write_or_warn(app, path, encode(snap, identity, now));
+    snapshot::write_or_warn(app, path, encode(snap, identity, now));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -905,7 +905,7 @@ pub async fn read_cached(
         }
     };
     if let Some(why) = &reason {
-        snapshot_file::log_full_read(&app.name, why, routine);
+        snapshot::log_full_read(&app.name, why, routine);
     }
     // The USN was read before these searches: what changes during them is seen again.
     let (observed, containers) = tokio::join!(

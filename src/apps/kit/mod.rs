@@ -3,3 +3,4 @@
 
 pub mod driver;
 pub mod retry;
+pub mod snapshot;

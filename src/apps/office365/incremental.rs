@@ -36,7 +36,7 @@ use super::read::{
     map_user_raw, wants_members,
 };
 use crate::apps::ReadScope;
-use crate::apps::snapshot_file::{self, IdTable, Unusable, unusable};
+use crate::apps::kit::snapshot::{self, IdTable, Unusable, unusable};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 
 /// The snapshot file format; a file of another format is ignored (full read).
@@ -146,7 +146,7 @@ pub struct Snapshot {
 
 /// Where the snapshot of an app lives.
 pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
-    snapshot_file::path(cache_dir, "office365", app)
+    snapshot::path(cache_dir, "office365", app)
 }
 
 /// What a snapshot file holds, borrowed for writing (from a [`Snapshot`] or straight
@@ -221,13 +221,13 @@ pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<V
         users_delta: snap.users_delta.to_string(),
         groups_delta: snap.groups_delta.to_string(),
     };
-    snapshot_file::frame(&header, &body_bytes)
+    snapshot::frame(&header, &body_bytes)
 }
 
 /// Decodes and checks a snapshot for `identity` at time `now`.
 pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, Unusable> {
-    let (header, body): (Header, &[u8]) = snapshot_file::split(bytes)?;
-    snapshot_file::check_format_and_age(
+    let (header, body): (Header, &[u8]) = snapshot::split(bytes)?;
+    snapshot::check_format_and_age(
         header.format,
         FORMAT,
         header.full_read_at,
@@ -325,7 +325,7 @@ fn decode_groups(disk: &[DiskGroup], table: &[&str]) -> Result<DecodedGroups, Un
     for DiskGroup(id, name, description, unified, members) in disk {
         let mut member_ids = BTreeSet::new();
         if let Some(m) = members {
-            member_ids = snapshot_file::decode_members(table, id, m)?;
+            member_ids = snapshot::decode_members(table, id, m)?;
             members_known.insert(id.clone());
         }
         let g = ObservedGroup {
@@ -345,7 +345,7 @@ fn decode_groups(disk: &[DiskGroup], table: &[&str]) -> Result<DecodedGroups, Un
 
 /// Loads the snapshot at `path`: `Ok(None)` when there is none.
 pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapshot>, Unusable> {
-    match snapshot_file::read(path)? {
+    match snapshot::read(path)? {
         Some(bytes) => decode(&bytes, identity, now).map(Some),
         None => Ok(None),
     }
@@ -354,7 +354,7 @@ pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapsho
 /// Writes the snapshot atomically (temporary file, then rename); a failure is a
 /// warning.
 pub fn save(app: &str, path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) {
-    snapshot_file::write_or_warn(app, path, encode(snap, identity, now));
+    snapshot::write_or_warn(app, path, encode(snap, identity, now));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -543,7 +543,7 @@ pub async fn read_cached(
         }
     };
     if let Some(why) = &reason {
-        snapshot_file::log_full_read(&graph.app, why, routine);
+        snapshot::log_full_read(&graph.app, why, routine);
     }
     // Tokens first: whatever changes during the full read shows up in the next round.
     let (first_users, first_groups) = (latest_users(), latest_groups());
