@@ -761,15 +761,9 @@ mod tests {
         )
         .expect("merge");
         let u = &s.objects.users["u1"];
-        assert_eq!(
-            u.attributes.get("first_name").map(String::as_str),
-            Some("New")
-        );
+        assert_eq!(u.attribute("first_name"), Some("New"));
         assert!(!u.attributes.contains_key("department"));
-        assert_eq!(
-            u.attributes.get("email").map(String::as_str),
-            Some("a@x.com")
-        );
+        assert_eq!(u.attribute("email"), Some("a@x.com"));
         assert!(!u.enabled);
         assert_eq!(u.licenses.len(), 1);
         // Licenses replaced when present.
