@@ -47,6 +47,13 @@ pub struct ObservedUser {
     pub location: Option<String>,
 }
 
+impl ObservedUser {
+    /// The value of a managed attribute, by roster name.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).map(String::as_str)
+    }
+}
+
 /// A live group.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedGroup {

@@ -17,7 +17,6 @@ pub mod connector;
 pub mod kit;
 pub mod office365;
 pub mod scim;
-pub mod snapshot_file;
 
 /// What every connector needs from its surroundings.
 #[derive(Debug, Clone)]

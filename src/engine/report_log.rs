@@ -221,7 +221,7 @@ mod tests {
     fn change(key: &str) -> Change {
         Change {
             app: "o365".into(),
-            target: Target::of(ObjectKind::User, &key).expect("a valid target"),
+            target: Target::of(ObjectKind::User, key).expect("a valid target"),
             action: Action::Create,
             id: None,
             before: None,

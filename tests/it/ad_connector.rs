@@ -115,26 +115,11 @@ async fn read_maps_users_groups_and_members_by_guid() {
     assert_eq!(u.login, format!("a-{}", fx.token));
     assert_eq!(u.username.as_deref(), Some(u.login.as_str()));
     assert!(!u.enabled, "514 is disabled");
-    assert_eq!(
-        u.attributes.get("email").map(String::as_str),
-        Some("alice@example.test")
-    );
-    assert_eq!(
-        u.attributes.get("first_name").map(String::as_str),
-        Some("Alice")
-    );
-    assert_eq!(
-        u.attributes.get("last_name").map(String::as_str),
-        Some("Smith")
-    );
-    assert_eq!(
-        u.attributes.get("job_title").map(String::as_str),
-        Some("Engineer")
-    );
-    assert_eq!(
-        u.attributes.get("employee_id").map(String::as_str),
-        Some("E-1")
-    );
+    assert_eq!(u.attribute("email"), Some("alice@example.test"));
+    assert_eq!(u.attribute("first_name"), Some("Alice"));
+    assert_eq!(u.attribute("last_name"), Some("Smith"));
+    assert_eq!(u.attribute("job_title"), Some("Engineer"));
+    assert_eq!(u.attribute("employee_id"), Some("E-1"));
     assert!(!u.attributes.contains_key("department"));
     assert_eq!(
         u.location.as_deref().map(str::to_lowercase),
@@ -503,10 +488,7 @@ async fn names_with_special_characters_are_escaped() {
         .group_by_name(group)
         .expect("group name round-trips");
     let u = observed.user_by_login(&login).expect("user");
-    assert_eq!(
-        u.attributes.get("display_name").map(String::as_str),
-        Some(display)
-    );
+    assert_eq!(u.attribute("display_name"), Some(display));
     assert!(g.member_ids.contains(&u.id));
 
     let mut ldap = raw().await;

@@ -335,9 +335,9 @@ async fn unusable_snapshots_lead_to_a_full_read_with_a_reason() {
     // what refuses the snapshot.
     let edit_header = |f: &dyn Fn(&mut serde_json::Value)| {
         let (mut header, body): (serde_json::Value, &[u8]) =
-            roster::apps::snapshot_file::split(&good).expect("sealed");
+            roster::apps::kit::snapshot::split(&good).expect("sealed");
         f(&mut header);
-        let out = roster::apps::snapshot_file::frame(&header, body).expect("frame");
+        let out = roster::apps::kit::snapshot::frame(&header, body).expect("frame");
         std::fs::write(&path, out).expect("write");
     };
     // An edited header that is not resealed is corrupt.

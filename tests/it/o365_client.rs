@@ -83,26 +83,11 @@ async fn apply_and_read_back_every_kind_of_change() {
     let o = read_all(&conn).await;
     assert_eq!(o.users.len(), 3);
     let a = o.user_by_login("alice@contoso.com").expect("alice");
-    assert_eq!(
-        a.attributes.get("first_name").map(String::as_str),
-        Some("Firstalice")
-    );
-    assert_eq!(
-        a.attributes.get("job_title").map(String::as_str),
-        Some("Rep")
-    );
-    assert_eq!(
-        a.attributes.get("email").map(String::as_str),
-        Some("alice@contoso.com")
-    );
-    assert_eq!(
-        a.attributes.get("usage_location").map(String::as_str),
-        Some("US")
-    );
-    assert_eq!(
-        a.attributes.get("display_name").map(String::as_str),
-        Some("Firstalice Lastalice")
-    );
+    assert_eq!(a.attribute("first_name"), Some("Firstalice"));
+    assert_eq!(a.attribute("job_title"), Some("Rep"));
+    assert_eq!(a.attribute("email"), Some("alice@contoso.com"));
+    assert_eq!(a.attribute("usage_location"), Some("US"));
+    assert_eq!(a.attribute("display_name"), Some("Firstalice Lastalice"));
     assert!(a.enabled);
     assert_eq!(a.licenses, BTreeSet::from([SKU.to_string()]));
     assert!(
@@ -163,10 +148,7 @@ async fn apply_and_read_back_every_kind_of_change() {
     let o2 = read_all(&conn).await;
     assert_eq!(o2.users.len(), 2, "carol deleted, alice not duplicated");
     let b = o2.user_by_login("bob@contoso.com").expect("bob");
-    assert_eq!(
-        b.attributes.get("job_title").map(String::as_str),
-        Some("Manager")
-    );
+    assert_eq!(b.attribute("job_title"), Some("Manager"));
     assert!(
         !b.attributes.contains_key("department"),
         "department cleared"

@@ -59,7 +59,7 @@ use super::codec;
 use super::conn::is_transport;
 use super::read::{self, DN_ID_PREFIX, GROUP_FILTER, USER_ATTRS, USER_FILTER};
 use crate::apps::ReadScope;
-use crate::apps::snapshot_file::{self, IdTable, Unusable, unusable};
+use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Unusable, unusable};
 use crate::desired::ActiveDirectoryApp;
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 
@@ -205,33 +205,53 @@ impl Identity {
     }
 }
 
+impl snapshot::Identity for Identity {
+    fn app(&self) -> &str {
+        &self.app
+    }
+
+    fn check(&self, theirs: &Self) -> Result<(), Unusable> {
+        if theirs.url != self.url || theirs.base_dn != self.base_dn {
+            return Err(unusable(format!(
+                "written for another directory ({} {})",
+                theirs.url, theirs.base_dn
+            )));
+        }
+        if theirs.users_ou != self.users_ou || theirs.groups_ou != self.groups_ou {
+            return Err(unusable("written for other users_ou or groups_ou"));
+        }
+        snapshot::same_directory("domain", &self.directory_id, &theirs.directory_id)?;
+        if theirs.dsa != self.dsa {
+            return Err(unusable(format!(
+                "written against another domain controller ({})",
+                theirs.dsa
+            )));
+        }
+        if theirs.invocation_id != self.invocation_id {
+            return Err(unusable(
+                "the domain controller's database changed incarnation (invocationId), e.g. a restore",
+            ));
+        }
+        if theirs.attributes != self.attributes {
+            return Err(unusable("written by a roster that reads other attributes"));
+        }
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The snapshot file
 // ---------------------------------------------------------------------------------------
 
+/// Where the next read starts: the `highestCommittedUSN` read before the reads that
+/// produced the body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Header {
-    format: u32,
-    identity: Identity,
-    /// Unix seconds of the last full read this snapshot descends from.
-    full_read_at: i64,
-    /// Unix seconds this snapshot was written.
-    written_at: i64,
-    /// The `highestCommittedUSN` read before the reads that produced the body.
+struct Watermark {
     usn: u64,
 }
 
-/// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes in
-/// [`USER_ATTRS`] order.
+/// The body of the file.
 #[derive(Debug, Serialize, Deserialize)]
-struct DiskUser(String, String, String, bool, Vec<Option<String>>);
-
-/// One group on disk: objectGUID, DN, cn, description, member indexes (`None`: not
-/// known).
-#[derive(Debug, Serialize, Deserialize)]
-struct DiskGroup(String, String, String, Option<String>, Option<Vec<u32>>);
-
-#[derive(Debug, Default, Serialize, Deserialize)]
 struct Body {
     users: Vec<DiskUser>,
     groups: Vec<DiskGroup>,
@@ -241,18 +261,86 @@ struct Body {
     containers: Vec<(String, String)>,
 }
 
+/// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes in
+/// [`USER_ATTRS`] order.
+#[derive(Debug, Serialize, Deserialize)]
+struct DiskUser(String, String, String, bool, Vec<Option<String>>);
+
+impl snapshot::DiskUser for DiskUser {
+    fn id(&self) -> &str {
+        &self.0
+    }
+
+    fn from_observed(u: &ObservedUser) -> Self {
+        let dn = u.location.clone().unwrap_or_default();
+        let attributes = snapshot::encode_attributes(USER_ATTRS, &u.attributes);
+        DiskUser(u.id.clone(), dn, u.login.clone(), u.enabled, attributes)
+    }
+
+    fn to_observed(&self) -> Result<ObservedUser, Unusable> {
+        let DiskUser(id, dn, login, enabled, attrs) = self;
+        let attributes = snapshot::decode_attributes(USER_ATTRS, id, attrs)?;
+        if dn.is_empty() || login.is_empty() {
+            return Err(unusable(format!("user {id}: no DN or login")));
+        }
+        Ok(ObservedUser {
+            id: id.clone(),
+            login: login.clone(),
+            username: Some(login.clone()),
+            enabled: *enabled,
+            attributes,
+            licenses: BTreeSet::new(),
+            location: Some(dn.clone()),
+        })
+    }
+}
+
+/// One group on disk: objectGUID, DN, cn, description, member indexes (`None`: not
+/// known).
+#[derive(Debug, Serialize, Deserialize)]
+struct DiskGroup(String, String, String, Option<String>, Option<Vec<u32>>);
+
+impl snapshot::DiskGroup for DiskGroup {
+    fn id(&self) -> &str {
+        &self.0
+    }
+
+    fn from_observed(g: &ObservedGroup, members: Option<Vec<u32>>) -> Self {
+        let dn = g.location.clone().unwrap_or_default();
+        DiskGroup(
+            g.id.clone(),
+            dn,
+            g.name.clone(),
+            g.description.clone(),
+            members,
+        )
+    }
+
+    fn to_observed(&self) -> Result<(ObservedGroup, Option<&[u32]>), Unusable> {
+        let DiskGroup(id, dn, name, description, members) = self;
+        if dn.is_empty() {
+            return Err(unusable(format!("group {id}: no DN")));
+        }
+        let group = ObservedGroup {
+            id: id.clone(),
+            name: name.clone(),
+            description: description.clone(),
+            kind: "security".into(),
+            member_ids: BTreeSet::new(),
+            location: Some(dn.clone()),
+        };
+        Ok((group, members.as_deref()))
+    }
+}
+
 /// A snapshot in memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub full_read_at: i64,
     pub written_at: i64,
     pub usn: u64,
-    /// Users by objectGUID, as a full read maps them (`location` is the DN).
-    pub users: BTreeMap<String, ObservedUser>,
-    /// Groups by objectGUID; `member_ids` are meaningful only for ids in
-    /// `members_known`.
-    pub groups: BTreeMap<String, ObservedGroup>,
-    pub members_known: BTreeSet<String>,
+    /// Users and groups by objectGUID, as a full read maps them (`location` is the DN).
+    pub objects: Objects,
     /// OUs and containers under `users_ou` and `groups_ou` (themselves included):
     /// objectGUID → DN.
     pub containers: BTreeMap<String, String>,
@@ -263,9 +351,7 @@ pub struct Snapshot {
 pub struct SnapshotRef<'a> {
     pub full_read_at: i64,
     pub usn: u64,
-    pub users: Vec<&'a ObservedUser>,
-    pub groups: Vec<&'a ObservedGroup>,
-    pub members_known: &'a BTreeSet<String>,
+    pub objects: ObjectsRef<'a>,
     pub containers: &'a BTreeMap<String, String>,
 }
 
@@ -274,9 +360,7 @@ impl Snapshot {
         SnapshotRef {
             full_read_at: self.full_read_at,
             usn: self.usn,
-            users: self.users.values().collect(),
-            groups: self.groups.values().collect(),
-            members_known: &self.members_known,
+            objects: self.objects.as_ref(),
             containers: &self.containers,
         }
     }
@@ -284,182 +368,55 @@ impl Snapshot {
 
 /// Where the snapshot of an app lives.
 pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
-    snapshot_file::path(cache_dir, "active_directory", app)
+    snapshot::path(cache_dir, "active_directory", app)
 }
 
 /// Encodes a snapshot as header line + body.
 pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<Vec<u8>> {
-    let mut table = IdTable::new(
-        snap.users
-            .iter()
-            .map(|u| u.id.as_str())
-            .chain(snap.groups.iter().map(|g| g.id.as_str())),
-    );
-    let mut body = Body::default();
-    for u in &snap.users {
-        body.users.push(DiskUser(
-            u.id.clone(),
-            u.location.clone().unwrap_or_default(),
-            u.login.clone(),
-            u.enabled,
-            USER_ATTRS
-                .iter()
-                .map(|(name, _)| u.attributes.get(*name).cloned())
-                .collect(),
-        ));
-    }
-    for g in &snap.groups {
-        let members = snap
-            .members_known
-            .contains(&g.id)
-            .then(|| table.encode(&g.member_ids));
-        body.groups.push(DiskGroup(
-            g.id.clone(),
-            g.location.clone().unwrap_or_default(),
-            g.name.clone(),
-            g.description.clone(),
-            members,
-        ));
-    }
-    body.extra_ids = table.into_extra();
-    body.containers = snap
+    let (users, groups, extra_ids) = snapshot::encode_objects(&snap.objects);
+    let containers = snap
         .containers
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let body_bytes = serde_json::to_vec(&body)?;
-    let header = Header {
-        format: FORMAT,
-        identity: identity.clone(),
-        full_read_at: snap.full_read_at,
-        written_at: now,
-        usn: snap.usn,
+    let body = Body {
+        users,
+        groups,
+        extra_ids,
+        containers,
     };
-    snapshot_file::frame(&header, &body_bytes)
+    let watermark = Watermark { usn: snap.usn };
+    snapshot::seal(FORMAT, identity, snap.full_read_at, now, &watermark, &body)
 }
 
 /// Decodes and checks a snapshot for `identity` at time `now`.
 pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, Unusable> {
-    let (header, body): (Header, &[u8]) = snapshot_file::split(bytes)?;
-    snapshot_file::check_format_and_age(
-        header.format,
-        FORMAT,
-        header.full_read_at,
-        header.written_at,
-        now,
-        MAX_AGE_SECS,
-    )?;
-    let theirs = &header.identity;
-    if theirs.app != identity.app {
-        return Err(unusable(format!("written for app {}", theirs.app)));
-    }
-    if theirs.url != identity.url || theirs.base_dn != identity.base_dn {
-        return Err(unusable(format!(
-            "written for another directory ({} {})",
-            theirs.url, theirs.base_dn
-        )));
-    }
-    if theirs.users_ou != identity.users_ou || theirs.groups_ou != identity.groups_ou {
-        return Err(unusable("written for other users_ou or groups_ou"));
-    }
-    if theirs.directory_id != identity.directory_id {
-        return Err(unusable(format!(
-            "written for another domain ({})",
-            theirs.directory_id.as_deref().unwrap_or("unknown")
-        )));
-    }
-    if theirs.dsa != identity.dsa {
-        return Err(unusable(format!(
-            "written against another domain controller ({})",
-            theirs.dsa
-        )));
-    }
-    if theirs.invocation_id != identity.invocation_id {
-        return Err(unusable(
-            "the domain controller's database changed incarnation (invocationId), e.g. a restore",
-        ));
-    }
-    if theirs.attributes != identity.attributes {
-        return Err(unusable("written by a roster that reads other attributes"));
-    }
-    let body: Body =
-        serde_json::from_slice(body).map_err(|e| unusable(format!("unreadable body: {e}")))?;
-    let mut table: Vec<&str> = Vec::with_capacity(body.users.len() + body.groups.len());
-    table.extend(body.users.iter().map(|u| u.0.as_str()));
-    table.extend(body.groups.iter().map(|g| g.0.as_str()));
-    table.extend(body.extra_ids.iter().map(String::as_str));
-    let mut users = BTreeMap::new();
-    for DiskUser(id, dn, login, enabled, attrs) in &body.users {
-        if attrs.len() != USER_ATTRS.len() {
-            return Err(unusable(format!("user {id}: wrong attribute count")));
-        }
-        if dn.is_empty() || login.is_empty() {
-            return Err(unusable(format!("user {id}: no DN or login")));
-        }
-        let attributes = USER_ATTRS
-            .iter()
-            .zip(attrs)
-            .filter_map(|((name, _), v)| v.clone().map(|v| ((*name).to_string(), v)))
-            .collect();
-        let u = ObservedUser {
-            id: id.clone(),
-            login: login.clone(),
-            username: Some(login.clone()),
-            enabled: *enabled,
-            attributes,
-            licenses: BTreeSet::new(),
-            location: Some(dn.clone()),
-        };
-        if users.insert(id.clone(), u).is_some() {
-            return Err(unusable(format!("user {id} appears twice")));
-        }
-    }
-    let mut groups = BTreeMap::new();
-    let mut members_known = BTreeSet::new();
-    for DiskGroup(id, dn, name, description, members) in &body.groups {
-        if dn.is_empty() {
-            return Err(unusable(format!("group {id}: no DN")));
-        }
-        let mut member_ids = BTreeSet::new();
-        if let Some(m) = members {
-            member_ids = snapshot_file::decode_members(&table, id, m)?;
-            members_known.insert(id.clone());
-        }
-        let g = ObservedGroup {
-            id: id.clone(),
-            name: name.clone(),
-            description: description.clone(),
-            kind: "security".into(),
-            member_ids,
-            location: Some(dn.clone()),
-        };
-        if users.contains_key(id) || groups.insert(id.clone(), g).is_some() {
-            return Err(unusable(format!("group {id} appears twice")));
-        }
+    let (header, body): (Header<Identity, Watermark>, _) =
+        snapshot::open(bytes, FORMAT, MAX_AGE_SECS, identity, now)?;
+    let body: Body = snapshot::body(body)?;
+    let objects = snapshot::decode_objects(&body.users, &body.groups, &body.extra_ids)?;
+    // objectGUIDs are unique across users and groups.
+    if let Some(id) = (objects.groups.keys()).find(|id| objects.users.contains_key(*id)) {
+        return Err(unusable(format!("group {id} appears twice")));
     }
     Ok(Snapshot {
         full_read_at: header.full_read_at,
         written_at: header.written_at,
-        usn: header.usn,
-        users,
-        groups,
-        members_known,
+        usn: header.watermark.usn,
+        objects,
         containers: body.containers.into_iter().collect(),
     })
 }
 
 /// Loads the snapshot at `path`: `Ok(None)` when there is none.
 pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapshot>, Unusable> {
-    match snapshot_file::read(path)? {
-        Some(bytes) => decode(&bytes, identity, now).map(Some),
-        None => Ok(None),
-    }
+    snapshot::load(path, |bytes| decode(bytes, identity, now))
 }
 
 /// Writes the snapshot atomically (temporary file, then rename); a failure is a
 /// warning.
 pub fn save(app: &str, path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) {
-    snapshot_file::write_or_warn(app, path, encode(snap, identity, now));
+    snapshot::write_or_warn(app, path, encode(snap, identity, now));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -516,8 +473,9 @@ pub fn merge(
             continue;
         }
         outside = true;
-        if snap.users.remove(&c.id).is_some() || snap.groups.remove(&c.id).is_some() {
-            snap.members_known.remove(&c.id);
+        if snap.objects.users.remove(&c.id).is_some() || snap.objects.groups.remove(&c.id).is_some()
+        {
+            snap.objects.members_known.remove(&c.id);
             removed.insert(c.id.clone());
         }
     }
@@ -534,11 +492,13 @@ pub fn merge(
                     dn.as_deref().is_some_and(|dn| codec::is_within(dn, &old))
                 };
                 let holds = snap
+                    .objects
                     .users
                     .values()
                     .filter(|u| !fresh.contains(&u.id))
                     .any(|u| beneath(&u.location))
                     || snap
+                        .objects
                         .groups
                         .values()
                         .filter(|g| !fresh.contains(&g.id))
@@ -573,26 +533,26 @@ pub fn merge(
     let changed = users.len() + groups.len();
     let mut reread = BTreeSet::new();
     for (u, created) in users {
-        if !snap.users.contains_key(&u.id) && created <= since {
+        if !snap.objects.users.contains_key(&u.id) && created <= since {
             moved_in = true;
         }
-        snap.users.insert(u.id.clone(), u);
+        snap.objects.users.insert(u.id.clone(), u);
     }
     for (g, created) in groups {
-        if !snap.groups.contains_key(&g.id) && created <= since {
+        if !snap.objects.groups.contains_key(&g.id) && created <= since {
             moved_in = true;
         }
         reread.insert(g.id.clone());
-        snap.groups.insert(g.id.clone(), g);
+        snap.objects.groups.insert(g.id.clone(), g);
     }
 
     let dn_rule = outside || moved_in;
-    for g in snap.groups.values() {
+    for g in snap.objects.groups.values() {
         // An object moved into the scope or restored from the Recycle Bin brings its
         // group links back without changing those groups' uSNChanged, and its old
         // `dn:` id may not be the DN it had: every member list is read again.
         let stale = moved_in
-            || !snap.members_known.contains(&g.id)
+            || !snap.objects.members_known.contains(&g.id)
             || (dn_rule
                 && g.member_ids
                     .iter()
@@ -602,8 +562,8 @@ pub fn merge(
         }
     }
     for id in &reread {
-        snap.members_known.remove(id);
-        if let Some(g) = snap.groups.get_mut(id) {
+        snap.objects.members_known.remove(id);
+        if let Some(g) = snap.objects.groups.get_mut(id) {
             g.member_ids.clear();
         }
     }
@@ -622,6 +582,7 @@ pub fn observed_from(
     directory_id: Option<String>,
 ) -> ObservedApp {
     let groups = snap
+        .objects
         .groups
         .into_values()
         .map(|mut g| {
@@ -633,7 +594,7 @@ pub fn observed_from(
         .collect();
     read::assemble(
         app,
-        snap.users.into_values().collect(),
+        snap.objects.users.into_values().collect(),
         groups,
         directory_id,
     )
@@ -808,12 +769,13 @@ async fn incremental(
 
     // 4. Member lists, resolved as a full read resolves them.
     let mut by_dn: HashMap<String, String> =
-        HashMap::with_capacity(snap.users.len() + snap.groups.len());
+        HashMap::with_capacity(snap.objects.users.len() + snap.objects.groups.len());
     for (id, dn) in snap
+        .objects
         .users
         .values()
         .map(|u| (&u.id, &u.location))
-        .chain(snap.groups.values().map(|g| (&g.id, &g.location)))
+        .chain(snap.objects.groups.values().map(|g| (&g.id, &g.location)))
     {
         if let Some(dn) = dn {
             by_dn.insert(codec::dn_key(dn), id.clone());
@@ -821,7 +783,7 @@ async fn incremental(
     }
     let mut member_lists = 0usize;
     for id in &merged.reread {
-        let Some(g) = snap.groups.get(id) else {
+        let Some(g) = snap.objects.groups.get(id) else {
             continue;
         };
         if !read::wants_members(scope, &g.name) {
@@ -835,16 +797,14 @@ async fn incremental(
         .with_context(|| format!("reading the members of {dn}"))?;
         member_lists += 1;
         let members = read::resolve_members(&dns, &by_dn);
-        if let Some(g) = snap.groups.get_mut(id) {
+        if let Some(g) = snap.objects.groups.get_mut(id) {
             g.member_ids = members;
-            snap.members_known.insert(id.clone());
+            snap.objects.members_known.insert(id.clone());
         }
     }
-    if let Some(g) = snap
-        .groups
-        .values()
-        .find(|g| read::wants_members(scope, &g.name) && !snap.members_known.contains(&g.id))
-    {
+    if let Some(g) = snap.objects.groups.values().find(|g| {
+        read::wants_members(scope, &g.name) && !snap.objects.members_known.contains(&g.id)
+    }) {
         return Err(Failure::Restart(format!(
             "the members of {} are unknown",
             g.name
@@ -885,8 +845,7 @@ pub async fn read_cached(
         }
     };
     let identity = Identity::new(app, directory_id.clone(), &dsa);
-    let mut routine = false;
-    let reason = match load(path, &identity, now) {
+    let full = match load(path, &identity, now) {
         Ok(Some(snap)) => match incremental(ldap, app, scope, snap, &dsa).await {
             Ok((snap, kind)) => {
                 save(&app.name, path, &snap.as_ref(), &identity, now);
@@ -896,17 +855,14 @@ pub async fn read_cached(
             Err(Failure::Fatal(e)) => {
                 return Err(e.context("incremental read"));
             }
-            Err(Failure::Restart(why)) => Some(format!("the incremental read failed: {why}")),
+            Err(Failure::Restart(why)) => {
+                FullRead::failed(format!("the incremental read failed: {why}"))
+            }
         },
-        Ok(None) => None,
-        Err(u) => {
-            routine = u.is_routine();
-            Some(format!("snapshot not used: {u}"))
-        }
+        Ok(None) => FullRead::default(),
+        Err(u) => FullRead::from(u),
     };
-    if let Some(why) = &reason {
-        snapshot_file::log_full_read(&app.name, why, routine);
-    }
+    full.log(&app.name);
     // The USN was read before these searches: what changes during them is seen again.
     let (observed, containers) = tokio::join!(
         read::read_counted(ldap, app, scope, directory_id),
@@ -924,9 +880,7 @@ pub async fn read_cached(
             let snap = SnapshotRef {
                 full_read_at: now,
                 usn: dsa.usn,
-                users: observed.users.iter().collect(),
-                groups: observed.groups.iter().collect(),
-                members_known: &members_known,
+                objects: ObjectsRef::new(&observed.users, &observed.groups, &members_known),
                 containers: &containers,
             };
             save(&app.name, path, &snap, &identity, now);
@@ -939,7 +893,7 @@ pub async fn read_cached(
         }
     }
     tracing::info!(app = %app.name, entries, usn = dsa.usn, "full read");
-    Ok((observed, ReadKind::Full(reason)))
+    Ok((observed, ReadKind::Full(full.why)))
 }
 
 #[cfg(test)]
@@ -1015,9 +969,11 @@ mod tests {
             full_read_at: 1000,
             written_at: 1010,
             usn: 50,
-            users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
-            groups: groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
-            members_known: ["g1", "g2", "g4"].iter().map(|s| s.to_string()).collect(),
+            objects: Objects {
+                users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+                groups: groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
+                members_known: ["g1", "g2", "g4"].iter().map(|s| s.to_string()).collect(),
+            },
             containers: BTreeMap::from([
                 ("c-users".to_string(), USERS.to_string()),
                 ("c-groups".to_string(), GROUPS.to_string()),
@@ -1035,16 +991,29 @@ mod tests {
         }
     }
 
+    /// [`sample`] as a file of this [`FORMAT`], byte for byte: what earlier rosters wrote
+    /// and this one reads.
+    const PINNED: &str = r#"{"format":2,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,mail,givenName,sn,displayName,department,title,employeeID;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
+{"body_len":620,"sha256":"86fae5c5131cfacbc611214ebfcf7cb985c72556f4eed7b3c5ab5d598762fad6"}
+{"users":[["u1","CN=A,OU=Users,OU=T,DC=x","a",true,["A@x",null,null,null,null,null,null]],["u2","CN=B,OU=Users,OU=T,DC=x","b",true,["B@x",null,null,null,null,null,null]],["u3","CN=C,OU=Users,OU=T,DC=x","c",true,["C@x",null,null,null,null,null,null]]],"groups":[["g1","CN=G1,OU=Groups,OU=T,DC=x","G1",null,[7,4,0]],["g2","CN=G2,OU=Groups,OU=T,DC=x","G2",null,[1]],["g3","CN=G3,OU=Groups,OU=T,DC=x","G3",null,null],["g4","CN=G4,OU=Groups,OU=T,DC=x","G4",null,[2]]],"extra_ids":["dn:CN=Out,OU=T,DC=x"],"containers":[["c-groups","OU=Groups,OU=T,DC=x"],["c-sub","OU=Sub,OU=Users,OU=T,DC=x"],["c-users","OU=Users,OU=T,DC=x"]]}"#;
+
     #[test]
     fn snapshots_round_trip() {
         let mut s = sample();
         // Unknown members are not written: decoding gives them back empty.
-        s.groups.get_mut("g3").expect("g3").member_ids.clear();
+        s.objects
+            .groups
+            .get_mut("g3")
+            .expect("g3")
+            .member_ids
+            .clear();
         let bytes = encode(&s.as_ref(), &identity(), 1010).expect("encode");
         let back = decode(&bytes, &identity(), 1020).expect("decode");
         assert_eq!(back, s);
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("PW"), "no secret reference in the file");
+        assert_eq!(text, PINNED);
+        assert_eq!(decode(PINNED.as_bytes(), &identity(), 1020), Ok(s));
     }
 
     #[test]
@@ -1094,11 +1063,11 @@ mod tests {
             GROUPS,
         )
         .expect("merge");
-        assert!(!s.users["u1"].enabled);
+        assert!(!s.objects.users["u1"].enabled);
         // g2 changed, g3's members are unknown; g1 and g4 keep theirs.
         assert_eq!(m.reread, BTreeSet::from(["g2".into(), "g3".into()]));
         assert_eq!((m.changed, m.removed), (2, 0));
-        assert_eq!(s.groups["g1"].member_ids.len(), 3);
+        assert_eq!(s.objects.groups["g1"].member_ids.len(), 3);
     }
 
     #[test]
@@ -1117,7 +1086,7 @@ mod tests {
             GROUPS,
         )
         .expect("merge");
-        assert!(!s.users.contains_key("u3") && !s.users.contains_key("u2"));
+        assert!(!s.objects.users.contains_key("u3") && !s.objects.users.contains_key("u2"));
         assert_eq!(m.removed, 2);
         // g1 has a dn: member, g2 held u2, g4 held u3; g3 is unknown.
         assert_eq!(
@@ -1127,7 +1096,7 @@ mod tests {
                 .map(|s| s.to_string())
                 .collect()
         );
-        assert!(s.members_known.is_empty());
+        assert!(s.objects.members_known.is_empty());
     }
 
     #[test]
@@ -1174,7 +1143,7 @@ mod tests {
     #[test]
     fn container_dn_changes_need_a_full_read_when_they_hold_objects() {
         let mut s = sample();
-        s.users.get_mut("u1").expect("u1").location = Some(format!("CN=A,OU=Sub,{USERS}"));
+        s.objects.users.get_mut("u1").expect("u1").location = Some(format!("CN=A,OU=Sub,{USERS}"));
         let renamed = changed("c-sub", &format!("OU=Sub2,{USERS}"), true, 3);
         assert!(
             merge(
@@ -1218,7 +1187,7 @@ mod tests {
         assert!(t.containers.contains_key("c-new"));
         // An empty one deleted is forgotten.
         let mut t = s.clone();
-        t.users.get_mut("u1").expect("u1").location = Some(format!("CN=A,{USERS}"));
+        t.objects.users.get_mut("u1").expect("u1").location = Some(format!("CN=A,{USERS}"));
         let deleted = changed("c-sub", "OU=Sub\\0ADEL:c,CN=Deleted Objects,DC=x", true, 3);
         merge(
             &mut t,
@@ -1234,7 +1203,7 @@ mod tests {
         let mut t = s.clone();
         let gone = changed("u1", "CN=A\\0ADEL:u1,CN=Deleted Objects,DC=x", false, 2);
         merge(&mut t, vec![], vec![], &[deleted, gone], USERS, GROUPS).expect("merge");
-        assert!(!t.containers.contains_key("c-sub") && !t.users.contains_key("u1"));
+        assert!(!t.containers.contains_key("c-sub") && !t.objects.users.contains_key("u1"));
     }
 
     #[test]

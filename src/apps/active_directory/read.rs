@@ -449,10 +449,7 @@ mod tests {
         let u = user_from_entry(&e).unwrap();
         assert_eq!(u.id, "01010101-0101-0101-0101-010101010101");
         assert!(!u.enabled);
-        assert_eq!(
-            u.attributes.get("email").map(String::as_str),
-            Some("alice@example.test")
-        );
+        assert_eq!(u.attribute("email"), Some("alice@example.test"));
         assert!(
             !u.attributes.contains_key("job_title"),
             "empty values are left out"

@@ -5,4 +5,5 @@ pub mod driver;
 pub mod guard;
 pub mod password;
 pub mod retry;
+pub mod snapshot;
 pub mod tls;

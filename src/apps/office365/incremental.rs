@@ -36,7 +36,7 @@ use super::read::{
     map_user_raw, wants_members,
 };
 use crate::apps::ReadScope;
-use crate::apps::snapshot_file::{self, IdTable, Unusable, unusable};
+use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Unusable, unusable};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
 
 /// The snapshot file format; a file of another format is ignored (full read).
@@ -98,17 +98,41 @@ impl Identity {
     }
 }
 
+impl snapshot::Identity for Identity {
+    fn app(&self) -> &str {
+        &self.app
+    }
+
+    fn check(&self, theirs: &Self) -> Result<(), Unusable> {
+        if theirs.service != self.service {
+            return Err(unusable(format!(
+                "written for another service ({})",
+                theirs.service
+            )));
+        }
+        snapshot::same_directory("tenant", &self.directory_id, &theirs.directory_id)?;
+        if theirs.user_select != self.user_select || theirs.group_select != self.group_select {
+            return Err(unusable("written by a roster that reads other properties"));
+        }
+        Ok(())
+    }
+}
+
+/// Where the next read starts: the delta links, relative to the version root
+/// (`/users/delta?$deltatoken=…`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Header {
-    format: u32,
-    identity: Identity,
-    /// Unix seconds of the last full read this snapshot descends from.
-    full_read_at: i64,
-    /// Unix seconds this snapshot was written.
-    written_at: i64,
-    /// Delta links, relative to the version root (`/users/delta?$deltatoken=…`).
+struct Watermark {
     users_delta: String,
     groups_delta: String,
+}
+
+/// The body of the file.
+#[derive(Debug, Serialize, Deserialize)]
+struct Body {
+    users: Vec<DiskUser>,
+    groups: Vec<DiskGroup>,
+    /// Member ids that are neither a known user nor a known group.
+    extra_ids: Vec<String>,
 }
 
 /// One user on disk: id, login, enabled, attributes in [`USER_ATTRIBUTES`] order,
@@ -116,17 +140,69 @@ struct Header {
 #[derive(Debug, Serialize, Deserialize)]
 struct DiskUser(String, String, bool, Vec<Option<String>>, Vec<String>);
 
+impl snapshot::DiskUser for DiskUser {
+    fn id(&self) -> &str {
+        &self.0
+    }
+
+    fn from_observed(u: &ObservedUser) -> Self {
+        let attributes = snapshot::encode_attributes(USER_ATTRIBUTES, &u.attributes);
+        let licenses = u.licenses.iter().cloned().collect();
+        DiskUser(
+            u.id.clone(),
+            u.login.clone(),
+            u.enabled,
+            attributes,
+            licenses,
+        )
+    }
+
+    fn to_observed(&self) -> Result<ObservedUser, Unusable> {
+        let DiskUser(id, login, enabled, attrs, licenses) = self;
+        Ok(ObservedUser {
+            id: id.clone(),
+            login: login.clone(),
+            enabled: *enabled,
+            attributes: snapshot::decode_attributes(USER_ATTRIBUTES, id, attrs)?,
+            licenses: licenses.iter().cloned().collect(),
+            ..ObservedUser::default()
+        })
+    }
+}
+
 /// One group on disk: id, name, description, unified, member indexes (`None`: not
 /// known).
 #[derive(Debug, Serialize, Deserialize)]
 struct DiskGroup(String, String, Option<String>, bool, Option<Vec<u32>>);
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Body {
-    users: Vec<DiskUser>,
-    groups: Vec<DiskGroup>,
-    /// Member ids that are neither a known user nor a known group.
-    extra_ids: Vec<String>,
+impl snapshot::DiskGroup for DiskGroup {
+    fn id(&self) -> &str {
+        &self.0
+    }
+
+    fn from_observed(g: &ObservedGroup, members: Option<Vec<u32>>) -> Self {
+        let unified = g.kind == "microsoft365";
+        DiskGroup(
+            g.id.clone(),
+            g.name.clone(),
+            g.description.clone(),
+            unified,
+            members,
+        )
+    }
+
+    fn to_observed(&self) -> Result<(ObservedGroup, Option<&[u32]>), Unusable> {
+        let DiskGroup(id, name, description, unified, members) = self;
+        let kind = if *unified { "microsoft365" } else { "security" };
+        let group = ObservedGroup {
+            id: id.clone(),
+            name: name.clone(),
+            description: description.clone(),
+            kind: kind.to_string(),
+            ..ObservedGroup::default()
+        };
+        Ok((group, members.as_deref()))
+    }
 }
 
 /// A snapshot in memory.
@@ -137,16 +213,13 @@ pub struct Snapshot {
     pub written_at: i64,
     pub users_delta: String,
     pub groups_delta: String,
-    /// Users by id; `licenses` hold lower-cased skuIds.
-    pub users: BTreeMap<String, ObservedUser>,
-    /// Groups by id; `member_ids` are meaningful only for ids in `members_known`.
-    pub groups: BTreeMap<String, ObservedGroup>,
-    pub members_known: BTreeSet<String>,
+    /// Users and groups by id; users' `licenses` hold lower-cased skuIds.
+    pub objects: Objects,
 }
 
 /// Where the snapshot of an app lives.
 pub fn snapshot_path(cache_dir: &Path, app: &str) -> PathBuf {
-    snapshot_file::path(cache_dir, "office365", app)
+    snapshot::path(cache_dir, "office365", app)
 }
 
 /// What a snapshot file holds, borrowed for writing (from a [`Snapshot`] or straight
@@ -155,9 +228,7 @@ pub struct SnapshotRef<'a> {
     pub full_read_at: i64,
     pub users_delta: &'a str,
     pub groups_delta: &'a str,
-    pub users: Vec<&'a ObservedUser>,
-    pub groups: Vec<&'a ObservedGroup>,
-    pub members_known: &'a BTreeSet<String>,
+    pub objects: ObjectsRef<'a>,
 }
 
 impl Snapshot {
@@ -166,195 +237,59 @@ impl Snapshot {
             full_read_at: self.full_read_at,
             users_delta: &self.users_delta,
             groups_delta: &self.groups_delta,
-            users: self.users.values().collect(),
-            groups: self.groups.values().collect(),
-            members_known: &self.members_known,
+            objects: self.objects.as_ref(),
         }
     }
 }
 
 /// Encodes a snapshot as header line + body.
 pub fn encode(snap: &SnapshotRef<'_>, identity: &Identity, now: i64) -> Result<Vec<u8>> {
-    let mut table = IdTable::new(
-        snap.users
-            .iter()
-            .map(|u| u.id.as_str())
-            .chain(snap.groups.iter().map(|g| g.id.as_str())),
-    );
-    let mut body = Body {
-        users: Vec::with_capacity(snap.users.len()),
-        groups: Vec::with_capacity(snap.groups.len()),
-        extra_ids: Vec::new(),
+    let (users, groups, extra_ids) = snapshot::encode_objects(&snap.objects);
+    let body = Body {
+        users,
+        groups,
+        extra_ids,
     };
-    for u in &snap.users {
-        body.users.push(DiskUser(
-            u.id.clone(),
-            u.login.clone(),
-            u.enabled,
-            USER_ATTRIBUTES
-                .iter()
-                .map(|(name, _)| u.attributes.get(*name).cloned())
-                .collect(),
-            u.licenses.iter().cloned().collect(),
-        ));
-    }
-    for g in &snap.groups {
-        let members = snap
-            .members_known
-            .contains(&g.id)
-            .then(|| table.encode(&g.member_ids));
-        body.groups.push(DiskGroup(
-            g.id.clone(),
-            g.name.clone(),
-            g.description.clone(),
-            g.kind == "microsoft365",
-            members,
-        ));
-    }
-    body.extra_ids = table.into_extra();
-    let body_bytes = serde_json::to_vec(&body)?;
-    let header = Header {
-        format: FORMAT,
-        identity: identity.clone(),
-        full_read_at: snap.full_read_at,
-        written_at: now,
+    let watermark = Watermark {
         users_delta: snap.users_delta.to_string(),
         groups_delta: snap.groups_delta.to_string(),
     };
-    snapshot_file::frame(&header, &body_bytes)
+    snapshot::seal(FORMAT, identity, snap.full_read_at, now, &watermark, &body)
 }
 
 /// Decodes and checks a snapshot for `identity` at time `now`.
 pub fn decode(bytes: &[u8], identity: &Identity, now: i64) -> Result<Snapshot, Unusable> {
-    let (header, body): (Header, &[u8]) = snapshot_file::split(bytes)?;
-    snapshot_file::check_format_and_age(
-        header.format,
-        FORMAT,
-        header.full_read_at,
-        header.written_at,
-        now,
-        MAX_AGE_SECS,
-    )?;
-    if header.identity.app != identity.app {
-        return Err(unusable(format!("written for app {}", header.identity.app)));
-    }
-    if header.identity.service != identity.service {
-        return Err(unusable(format!(
-            "written for another service ({})",
-            header.identity.service
-        )));
-    }
-    if header.identity.directory_id != identity.directory_id {
-        return Err(unusable(format!(
-            "written for another tenant ({})",
-            header.identity.directory_id.as_deref().unwrap_or("unknown")
-        )));
-    }
-    if header.identity.user_select != identity.user_select
-        || header.identity.group_select != identity.group_select
-    {
-        return Err(unusable("written by a roster that reads other properties"));
-    }
-    for (what, link) in [
-        ("users", &header.users_delta),
-        ("groups", &header.groups_delta),
-    ] {
+    let (header, body): (Header<Identity, Watermark>, _) =
+        snapshot::open(bytes, FORMAT, MAX_AGE_SECS, identity, now)?;
+    let Watermark {
+        users_delta,
+        groups_delta,
+    } = header.watermark;
+    for (what, link) in [("users", &users_delta), ("groups", &groups_delta)] {
         if !link.starts_with(&format!("/{what}/delta?")) {
             return Err(unusable(format!("bad {what} delta link")));
         }
     }
-    let body: Body =
-        serde_json::from_slice(body).map_err(|e| unusable(format!("unreadable body: {e}")))?;
-    let mut table: Vec<&str> = Vec::with_capacity(body.users.len() + body.groups.len());
-    table.extend(body.users.iter().map(|u| u.0.as_str()));
-    table.extend(body.groups.iter().map(|g| g.0.as_str()));
-    table.extend(body.extra_ids.iter().map(String::as_str));
-    // Users and groups are rebuilt side by side (the member lists are the larger half).
-    let (users, groups) = std::thread::scope(|scope| {
-        let groups = scope.spawn(|| decode_groups(&body.groups, &table));
-        let users = decode_users(&body.users);
-        let groups = groups
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (users, groups)
-    });
-    let (users, (groups, members_known)) = (users?, groups?);
+    let body: Body = snapshot::body(body)?;
+    let objects = snapshot::decode_objects(&body.users, &body.groups, &body.extra_ids)?;
     Ok(Snapshot {
         full_read_at: header.full_read_at,
         written_at: header.written_at,
-        users_delta: header.users_delta,
-        groups_delta: header.groups_delta,
-        users,
-        groups,
-        members_known,
+        users_delta,
+        groups_delta,
+        objects,
     })
-}
-
-fn decode_users(disk: &[DiskUser]) -> Result<BTreeMap<String, ObservedUser>, Unusable> {
-    let mut users = BTreeMap::new();
-    for DiskUser(id, login, enabled, attrs, licenses) in disk {
-        if attrs.len() != USER_ATTRIBUTES.len() {
-            return Err(unusable(format!("user {id}: wrong attribute count")));
-        }
-        let attributes = USER_ATTRIBUTES
-            .iter()
-            .zip(attrs)
-            .filter_map(|((name, _), v)| v.clone().map(|v| ((*name).to_string(), v)))
-            .collect();
-        let u = ObservedUser {
-            id: id.clone(),
-            login: login.clone(),
-            username: None,
-            enabled: *enabled,
-            attributes,
-            licenses: licenses.iter().cloned().collect(),
-            location: None,
-        };
-        if users.insert(id.clone(), u).is_some() {
-            return Err(unusable(format!("user {id} appears twice")));
-        }
-    }
-    Ok(users)
-}
-
-type DecodedGroups = (BTreeMap<String, ObservedGroup>, BTreeSet<String>);
-
-fn decode_groups(disk: &[DiskGroup], table: &[&str]) -> Result<DecodedGroups, Unusable> {
-    let mut groups = BTreeMap::new();
-    let mut members_known = BTreeSet::new();
-    for DiskGroup(id, name, description, unified, members) in disk {
-        let mut member_ids = BTreeSet::new();
-        if let Some(m) = members {
-            member_ids = snapshot_file::decode_members(table, id, m)?;
-            members_known.insert(id.clone());
-        }
-        let g = ObservedGroup {
-            id: id.clone(),
-            name: name.clone(),
-            description: description.clone(),
-            kind: if *unified { "microsoft365" } else { "security" }.to_string(),
-            member_ids,
-            location: None,
-        };
-        if groups.insert(id.clone(), g).is_some() {
-            return Err(unusable(format!("group {id} appears twice")));
-        }
-    }
-    Ok((groups, members_known))
 }
 
 /// Loads the snapshot at `path`: `Ok(None)` when there is none.
 pub fn load(path: &Path, identity: &Identity, now: i64) -> Result<Option<Snapshot>, Unusable> {
-    match snapshot_file::read(path)? {
-        Some(bytes) => decode(&bytes, identity, now).map(Some),
-        None => Ok(None),
-    }
+    snapshot::load(path, |bytes| decode(bytes, identity, now))
 }
 
 /// Writes the snapshot atomically (temporary file, then rename); a failure is a
 /// warning.
 pub fn save(app: &str, path: &Path, snap: &SnapshotRef<'_>, identity: &Identity, now: i64) {
-    snapshot_file::write_or_warn(app, path, encode(snap, identity, now));
+    snapshot::write_or_warn(app, path, encode(snap, identity, now));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -522,8 +457,7 @@ pub async fn read_cached(
 ) -> Result<(ObservedApp, ReadKind)> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let directory_id = identity.directory_id.clone();
-    let mut routine = false;
-    let reason = match load(path, identity, now) {
+    let full = match load(path, identity, now) {
         Ok(Some(snap)) => match incremental(graph, scope, snap).await {
             Ok((snap, raw_extra, kind)) => {
                 if should_rewrite(&kind, snap.written_at, now) {
@@ -534,17 +468,12 @@ pub async fn read_cached(
                 return Ok((read::finish(&graph.app, raw, scope, directory_id), kind));
             }
             Err(RoundError::Fatal(e)) => return Err(e),
-            Err(RoundError::Restart(why)) => Some(why),
+            Err(RoundError::Restart(why)) => FullRead::failed(why),
         },
-        Ok(None) => None,
-        Err(u) => {
-            routine = u.is_routine();
-            Some(format!("snapshot not used: {u}"))
-        }
+        Ok(None) => FullRead::default(),
+        Err(u) => FullRead::from(u),
     };
-    if let Some(why) = &reason {
-        snapshot_file::log_full_read(&graph.app, why, routine);
-    }
+    full.log(&graph.app);
     // Tokens first: whatever changes during the full read shows up in the next round.
     let (first_users, first_groups) = (latest_users(), latest_groups());
     let (users_delta, groups_delta) =
@@ -555,15 +484,13 @@ pub async fn read_cached(
         users_delta: &users_delta,
         // A groups delta round that read the members ends with a newer link.
         groups_delta: raw.groups_delta.as_deref().unwrap_or(&groups_delta),
-        users: raw.users.iter().collect(),
-        groups: raw.groups.iter().collect(),
-        members_known: &raw.members_known,
+        objects: ObjectsRef::new(&raw.users, &raw.groups, &raw.members_known),
     };
     save(&graph.app, path, &snap, identity, now);
     drop(snap);
     Ok((
         read::finish(&graph.app, raw, scope, directory_id),
-        ReadKind::Full(reason),
+        ReadKind::Full(full.why),
     ))
 }
 
@@ -585,9 +512,9 @@ struct Extra {
 
 fn into_raw(snap: Snapshot, extra: Extra) -> RawTenant {
     RawTenant {
-        users: snap.users.into_values().collect(),
-        groups: snap.groups.into_values().collect(),
-        members_known: snap.members_known,
+        users: snap.objects.users.into_values().collect(),
+        groups: snap.objects.groups.into_values().collect(),
+        members_known: snap.objects.members_known,
         verified_domains: extra.verified_domains,
         skus: extra.skus,
         groups_delta: None,
@@ -604,9 +531,12 @@ async fn incremental(
         written_at,
         users_delta,
         groups_delta,
-        mut users,
-        mut groups,
-        mut members_known,
+        objects:
+            Objects {
+                mut users,
+                mut groups,
+                mut members_known,
+            },
     } = snap;
     let mut gone: BTreeSet<String> = BTreeSet::new();
     let mut gone_groups: BTreeSet<String> = BTreeSet::new();
@@ -665,9 +595,11 @@ async fn incremental(
             written_at,
             users_delta,
             groups_delta,
-            users,
-            groups,
-            members_known,
+            objects: Objects {
+                users,
+                groups,
+                members_known,
+            },
         },
         Extra {
             verified_domains,
@@ -717,9 +649,11 @@ mod tests {
             written_at: 1010,
             users_delta: "/users/delta?$deltatoken=a".into(),
             groups_delta: "/groups/delta?$deltatoken=b".into(),
-            users,
-            groups,
-            members_known: BTreeSet::from(["g1".to_string()]),
+            objects: Objects {
+                users,
+                groups,
+                members_known: BTreeSet::from(["g1".to_string()]),
+            },
         }
     }
 
@@ -746,6 +680,12 @@ mod tests {
         );
     }
 
+    /// [`sample`] as a file of this [`FORMAT`], byte for byte: what earlier rosters wrote
+    /// and this one reads.
+    const PINNED: &str = r#"{"format":2,"identity":{"app":"o365","service":"http://graph.test","directory_id":"tid","user_select":"id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses","group_select":"id,displayName,description,groupTypes,securityEnabled,mailEnabled"},"full_read_at":1000,"written_at":1010,"users_delta":"/users/delta?$deltatoken=a","groups_delta":"/groups/delta?$deltatoken=b"}
+{"body_len":278,"sha256":"ac670b6745b1f0a92449a319f8347be4a8fb7124d986ed2db776acb99dd1b7f2"}
+{"users":[["u1","a@x.com",true,["a@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"]],["u2","b@x.com",true,["b@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"]]],"groups":[["g1","One",null,false,[4,3,0]],["g2","Two","d",true,null]],"extra_ids":["device-9"]}"#;
+
     #[test]
     fn snapshots_round_trip() {
         let s = sample();
@@ -753,9 +693,11 @@ mod tests {
         let back = decode(&bytes, &identity(), 1020).expect("decode");
         assert_eq!(back, s);
         assert_eq!(
-            back.users["u1"].licenses,
+            back.objects.users["u1"].licenses,
             BTreeSet::from(["sku-1".to_string()])
         );
+        assert_eq!(String::from_utf8(bytes).expect("utf-8"), PINNED);
+        assert_eq!(decode(PINNED.as_bytes(), &identity(), 1020), Ok(s));
     }
 
     #[test]
@@ -814,59 +756,57 @@ mod tests {
         let mut s = sample();
         // Changed: present properties overwrite, null clears, absent keeps.
         merge_user(
-            &mut s.users,
+            &mut s.objects.users,
             &json!({"id": "u1", "givenName": "New", "department": null, "accountEnabled": false}),
         )
         .expect("merge");
-        let u = &s.users["u1"];
-        assert_eq!(
-            u.attributes.get("first_name").map(String::as_str),
-            Some("New")
-        );
+        let u = &s.objects.users["u1"];
+        assert_eq!(u.attribute("first_name"), Some("New"));
         assert!(!u.attributes.contains_key("department"));
-        assert_eq!(
-            u.attributes.get("email").map(String::as_str),
-            Some("a@x.com")
-        );
+        assert_eq!(u.attribute("email"), Some("a@x.com"));
         assert!(!u.enabled);
         assert_eq!(u.licenses.len(), 1);
         // Licenses replaced when present.
-        merge_user(&mut s.users, &json!({"id": "u1", "assignedLicenses": []})).expect("merge");
-        assert!(s.users["u1"].licenses.is_empty());
+        merge_user(
+            &mut s.objects.users,
+            &json!({"id": "u1", "assignedLicenses": []}),
+        )
+        .expect("merge");
+        assert!(s.objects.users["u1"].licenses.is_empty());
         // New user, removed user.
         merge_user(
-            &mut s.users,
+            &mut s.objects.users,
             &json!({"id": "u3", "userPrincipalName": "c@x.com"}),
         )
         .expect("merge");
-        assert_eq!(s.users["u3"].login, "c@x.com");
+        assert_eq!(s.objects.users["u3"].login, "c@x.com");
         assert_eq!(
             merge_user(
-                &mut s.users,
+                &mut s.objects.users,
                 &json!({"id": "u2", "@removed": {"reason": "changed"}})
             )
             .expect("merge"),
             Some("u2".to_string())
         );
-        assert!(!s.users.contains_key("u2"));
+        assert!(!s.objects.users.contains_key("u2"));
         // A new user without its UPN cannot be merged.
-        assert!(merge_user(&mut s.users, &json!({"id": "u4", "givenName": "x"})).is_err());
-        assert!(merge_user(&mut s.users, &json!({"givenName": "x"})).is_err());
+        assert!(merge_user(&mut s.objects.users, &json!({"id": "u4", "givenName": "x"})).is_err());
+        assert!(merge_user(&mut s.objects.users, &json!({"givenName": "x"})).is_err());
     }
 
     #[test]
     fn group_items_merge_members_only_where_known() {
         let mut s = sample();
         merge_group(
-            &mut s.groups,
-            &mut s.members_known,
+            &mut s.objects.groups,
+            &mut s.objects.members_known,
             &json!({"id": "g1", "description": "now", "members@delta": [
                 {"id": "u2"}, {"id": "u1", "@removed": {"reason": "deleted"}},
                 {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp1"}
             ]}),
         )
         .expect("merge");
-        let g1 = &s.groups["g1"];
+        let g1 = &s.objects.groups["g1"];
         assert_eq!(g1.description.as_deref(), Some("now"));
         assert_eq!(g1.name, "One");
         assert!(g1.member_ids.contains("u2") && !g1.member_ids.contains("u1"));
@@ -876,36 +816,36 @@ mod tests {
         );
         // g2's members are not known: member changes are not guessed.
         merge_group(
-            &mut s.groups,
-            &mut s.members_known,
+            &mut s.objects.groups,
+            &mut s.objects.members_known,
             &json!({"id": "g2", "displayName": "Renamed", "members@delta": [{"id": "u1"}]}),
         )
         .expect("merge");
-        assert!(s.groups["g2"].member_ids.is_empty());
-        assert_eq!(s.groups["g2"].name, "Renamed");
-        assert_eq!(s.groups["g2"].kind, "microsoft365");
+        assert!(s.objects.groups["g2"].member_ids.is_empty());
+        assert_eq!(s.objects.groups["g2"].name, "Renamed");
+        assert_eq!(s.objects.groups["g2"].kind, "microsoft365");
         // A new group starts with unknown members.
         merge_group(
-            &mut s.groups,
-            &mut s.members_known,
+            &mut s.objects.groups,
+            &mut s.objects.members_known,
             &json!({"id": "g3", "displayName": "Three", "members@delta": [{"id": "u1"}]}),
         )
         .expect("merge");
-        assert!(!s.members_known.contains("g3"));
+        assert!(!s.objects.members_known.contains("g3"));
         // Removal, and deleted objects leave member lists.
         let gone = merge_group(
-            &mut s.groups,
-            &mut s.members_known,
+            &mut s.objects.groups,
+            &mut s.objects.members_known,
             &json!({"id": "g2", "@removed": {}}),
         )
         .expect("merge");
         assert_eq!(gone.as_deref(), Some("g2"));
         drop_members(
-            &mut s.groups,
+            &mut s.objects.groups,
             &BTreeSet::from(["g2".to_string(), "u2".to_string()]),
         );
         assert_eq!(
-            s.groups["g1"].member_ids,
+            s.objects.groups["g1"].member_ids,
             BTreeSet::from(["device-9".to_string()])
         );
     }

@@ -480,18 +480,9 @@ mod tests {
         let u = map_user(&v, &skus).expect("mapped");
         assert_eq!(u.login, "Alice@Contoso.com");
         assert!(!u.enabled);
-        assert_eq!(
-            u.attributes.get("email").map(String::as_str),
-            Some("alice@contoso.com")
-        );
-        assert_eq!(
-            u.attributes.get("first_name").map(String::as_str),
-            Some("Alice")
-        );
-        assert_eq!(
-            u.attributes.get("job_title").map(String::as_str),
-            Some("Rep")
-        );
+        assert_eq!(u.attribute("email"), Some("alice@contoso.com"));
+        assert_eq!(u.attribute("first_name"), Some("Alice"));
+        assert_eq!(u.attribute("job_title"), Some("Rep"));
         assert!(!u.attributes.contains_key("last_name"));
         assert!(!u.attributes.contains_key("department"));
         assert_eq!(
