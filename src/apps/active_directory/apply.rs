@@ -17,7 +17,7 @@ use super::conn::{Endpoint, OP_TIMEOUT, text_suffix, timed};
 use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, USER_FILTER};
 use crate::apps::kit::driver::{PhaseWriter, Run};
 use crate::apps::{ApplyInput, ChangeResult};
-use crate::desired::{ActiveDirectoryApp, DesiredState, User};
+use crate::desired::{ActiveDirectoryApp, DesiredState};
 use crate::observed::ObservedApp;
 use crate::plan::{Action, Change, ObjectKind, Phase};
 use crate::secret::Secret;
@@ -166,15 +166,6 @@ pub struct Applier<'a> {
 
 impl PhaseWriter for Applier<'_> {
     const TYPE: &'static str = "active_directory";
-
-    fn login(&self, user: &User) -> String {
-        user.username.clone()
-    }
-
-    /// AD has users and groups: no licenses.
-    fn supports(&self, c: &Change) -> bool {
-        !matches!(c.phase(), Phase::Licenses | Phase::Other)
-    }
 
     async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
         if matches!(phase, Phase::MembershipAdds | Phase::MembershipRemoves) {

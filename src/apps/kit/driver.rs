@@ -31,11 +31,17 @@ pub trait PhaseWriter {
     /// The app type, for messages (`office365`, `active_directory`, `scim`).
     const TYPE: &'static str;
 
-    /// The login of a repository user in this app (how observed users are matched).
-    fn login(&self, user: &User) -> String;
+    /// The login of a repository user in this app (how observed users are matched):
+    /// the username unless the app logs in by email.
+    fn login(&self, user: &User) -> String {
+        user.username.clone()
+    }
 
-    /// Whether this connector can carry out such a change at all.
-    fn supports(&self, change: &Change) -> bool;
+    /// Whether this connector can carry out such a change at all: users, groups and
+    /// memberships unless the app has licenses too.
+    fn supports(&self, change: &Change) -> bool {
+        !matches!(change.phase(), Phase::Licenses | Phase::Other)
+    }
 
     /// Carries out the changes `idx` (indexes into [`Run::changes`], plan order, all of
     /// one `phase`, none depending on a failed change), recording each outcome with
@@ -332,6 +338,24 @@ impl<'a> Run<'a> {
             Member::User(k) => self.user_id(k, None),
             Member::Group(g) => self.group_id(g, None),
         }
+    }
+
+    /// The live ids (group, member) of membership change `i`. The member falls back to
+    /// the change's own `id` (its live id when planned).
+    pub fn membership_ids(&self, i: usize) -> Result<(String, String), ChangeResult> {
+        let c = self.change(i);
+        let Some(k) = c.membership() else {
+            return Err(ChangeResult::Failed {
+                error: "not a membership change".into(),
+                request_id: None,
+            });
+        };
+        let gid = self.group_id(&k.group, None)?;
+        let mid = match &k.member {
+            Member::User(u) => self.user_id(u, c.id.as_ref()),
+            Member::Group(g) => self.group_id(g, c.id.as_ref()),
+        }?;
+        Ok((gid, mid))
     }
 
     /// Learns a live id found during the run (an adopted existing user, say).

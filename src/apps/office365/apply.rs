@@ -20,7 +20,7 @@ use crate::apps::kit::driver::{PhaseWriter, Run, Step};
 use crate::apps::kit::password;
 use crate::desired::{DesiredState, GroupKind, Office365App, User};
 use crate::observed::ObservedApp;
-use crate::plan::{Action, Change, MembershipKey, ObjectKind, Phase};
+use crate::plan::{Action, Change, ObjectKind, Phase};
 
 /// The alternate key (`uniqueName`) of the group roster creates for a repository
 /// group: `roster-` and 32 hex digits of the SHA-256 of its name, the same in every
@@ -700,35 +700,10 @@ impl Applier<'_, '_, '_> {
     fn resolve_memberships(&self, idx: &[usize]) -> Vec<(usize, String, String)> {
         let mut out = Vec::new();
         for &i in idx {
-            let c = self.change(i);
-            let Some(MembershipKey { group, member }) = c.membership() else {
-                self.report(i, fail("not a membership change"));
-                continue;
-            };
-            let gid = match self.group_id(&group, None) {
-                Ok(g) => g,
-                Err(u) => {
-                    self.report(i, u);
-                    continue;
-                }
-            };
-            let mid = match self.run.member_id(member) {
-                Ok(m) => m,
-                Err(missing @ ChangeResult::Failed { .. }) if c.action == Action::Remove => {
-                    match &c.id {
-                        Some(id) => id.clone(),
-                        None => {
-                            self.report(i, missing);
-                            continue;
-                        }
-                    }
-                }
-                Err(u) => {
-                    self.report(i, u);
-                    continue;
-                }
-            };
-            out.push((i, gid, mid));
+            match self.run.membership_ids(i) {
+                Ok((gid, mid)) => out.push((i, gid, mid)),
+                Err(r) => self.report(i, r),
+            }
         }
         out
     }

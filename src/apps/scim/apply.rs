@@ -20,7 +20,7 @@ use super::http::{Client, PATCH_OP, ScimError, filter_literal, path_segment};
 use crate::apps::ChangeResult;
 use crate::apps::kit::driver::{PhaseWriter, Run, Step};
 use crate::desired::{DesiredState, ScimApp, User};
-use crate::plan::{Action, Change, Member, MembershipKey, ObjectKind, Phase};
+use crate::plan::{Action, Change, ObjectKind, Phase};
 
 /// The schema URN of bulk requests.
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -254,15 +254,6 @@ pub(crate) struct Writer<'a> {
 impl PhaseWriter for Writer<'_> {
     const TYPE: &'static str = "scim";
 
-    fn login(&self, user: &User) -> String {
-        user.username.clone()
-    }
-
-    /// SCIM has users and groups: no licenses.
-    fn supports(&self, c: &Change) -> bool {
-        !matches!(c.phase(), Phase::Licenses | Phase::Other)
-    }
-
     async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
         let this = Step { w: &*self, run };
         match phase {
@@ -360,10 +351,6 @@ impl Applier<'_, '_, '_> {
 
     fn user_id(&self, c: &Change) -> Result<String, ChangeResult> {
         self.run.user_id(&c.key(), c.id.as_ref())
-    }
-
-    fn member_user_id(&self, key: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
-        self.run.user_id(key, fallback)
     }
 
     fn group_id(&self, name: &str, fallback: Option<&String>) -> Result<String, ChangeResult> {
@@ -769,24 +756,8 @@ impl Applier<'_, '_, '_> {
         // group id → (member id, change index) in plan order.
         let mut per_group: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
         for &i in idx {
-            let c = self.change(i);
-            let Some(MembershipKey { group, member }) = c.membership() else {
-                self.report(i, fail("not a membership change"));
-                continue;
-            };
-            let gid = match self.group_id(&group, None) {
-                Ok(id) => id,
-                Err(r) => {
-                    self.report(i, r);
-                    continue;
-                }
-            };
-            let mid = match &member {
-                Member::Group(g) => self.group_id(g, c.id.as_ref()),
-                Member::User(u) => self.member_user_id(u, c.id.as_ref()),
-            };
-            match mid {
-                Ok(mid) => per_group.entry(gid).or_default().push((mid, i)),
+            match self.run.membership_ids(i) {
+                Ok((gid, mid)) => per_group.entry(gid).or_default().push((mid, i)),
                 Err(r) => self.report(i, r),
             }
         }
