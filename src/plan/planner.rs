@@ -141,6 +141,13 @@ pub fn same_value(field: &str, a: Option<&str>, b: Option<&str>) -> bool {
 }
 
 /// How a password reference is shown in a plan: where it comes from, never a value.
+/// The observed attribute (active_directory) holding `pwdLastSet`: "0" when the
+/// account's password was never set (or must be changed at next logon).
+pub const PWD_LAST_SET: &str = "pwd_last_set";
+
+/// What a plan shows for a password roster generates (never its value).
+pub const RANDOM_PASSWORD: &str = "(random; to be changed at next sign-in)";
+
 pub fn password_reference(r: &SecretRef) -> String {
     match r {
         SecretRef::Env(name) => format!("(from env {name})"),
@@ -884,7 +891,27 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                             Action::Disable
                         };
                         if switches.enable_disable_users {
-                            let reason = if user.enabled {
+                            // AD: a disabled account whose password was never set is
+                            // a create that did not finish (a password refused by
+                            // policy, a crash between the add and the password): it
+                            // gets a password before it is enabled.
+                            let unfinished = user.enabled
+                                && matches!(self.app, App::ActiveDirectory(_))
+                                && lu.attributes.get(PWD_LAST_SET).map(String::as_str) == Some("0");
+                            let mut after = BTreeMap::from([(
+                                "enabled".to_string(),
+                                Value::Bool(user.enabled),
+                            )]);
+                            let reason = if unfinished {
+                                let password = match &user.password {
+                                    Some(p) if switches.password_sync => password_reference(p),
+                                    _ => RANDOM_PASSWORD.to_string(),
+                                };
+                                after.insert("password".to_string(), Value::String(password));
+                                "unfinished create: the account is disabled and its password \
+                                 was never set; a password is set, then it is enabled"
+                                    .to_string()
+                            } else if user.enabled {
                                 "enabled in the repository, disabled live".to_string()
                             } else {
                                 "disabled in the repository (enabled: false), enabled live"
@@ -898,10 +925,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                                     "enabled".to_string(),
                                     Value::Bool(lu.enabled),
                                 )])),
-                                Some(BTreeMap::from([(
-                                    "enabled".to_string(),
-                                    Value::Bool(user.enabled),
-                                )])),
+                                Some(after),
                                 reason,
                             );
                         } else {

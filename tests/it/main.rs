@@ -28,6 +28,7 @@ mod desired_proptest;
 mod desired_scale;
 mod desired_schema;
 mod e2e_active_directory;
+mod e2e_ad_unfinished;
 mod e2e_concurrency;
 mod e2e_office365;
 mod e2e_resilience;

@@ -224,15 +224,22 @@ impl<'a> Applier<'a> {
             (ObjectKind::User, Action::Update) => self.update_user(change).await.map(|_| None),
             (ObjectKind::User, Action::Enable) => {
                 let dn = self.user_dn(&change.key(), change.id.as_deref()).await?;
+                // An unfinished create (its password never set: the plan says so, and
+                // the entry is read again in case the plan was made from a snapshot)
+                // gets its password first: never an enabled account without one.
+                let planned = change
+                    .after
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key("password"));
+                if planned || self.password_never_set(&dn).await? {
+                    self.give_password(&dn, change).await?;
+                }
                 match self.set_disabled(&dn, false).await {
                     Ok(()) => {}
                     // Real AD refuses to enable an account without a usable password
                     // (53, or 19 under a policy): give it one, then enable.
                     Err(e) if matches!(rc_of(&e), Some(53 | 19)) => {
-                        let password = self
-                            .password_for(change, true)?
-                            .unwrap_or_else(|| Secret::new(crate::apps::kit::password::random()));
-                        self.set_password(&dn, &change.key(), &password).await?;
+                        self.give_password(&dn, change).await?;
                         self.set_disabled(&dn, false).await?;
                     }
                     Err(e) => return Err(e),
@@ -359,6 +366,41 @@ impl<'a> Applier<'a> {
             .await?
             .ok_or_else(|| anyhow!("{dn} is gone right after it was written"))?;
         read::guid_of(&entry)
+    }
+
+    /// Whether the account's `pwdLastSet` is 0: no password was ever set (or it must
+    /// be changed at next logon, which a fresh random one also needs).
+    async fn password_never_set(&self, dn: &str) -> anyhow::Result<bool> {
+        let entry = read::read_base(self.ldap, dn, &["pwdLastSet"]).await?;
+        Ok(entry
+            .as_ref()
+            .and_then(|e| e.attrs.get("pwdLastSet"))
+            .and_then(|v| v.first())
+            .is_some_and(|v| v == "0"))
+    }
+
+    /// Sets the user's password: the repository's (with `password_sync`), otherwise a
+    /// random one that must be changed at next logon (`pwdLastSet` 0).
+    async fn give_password(&self, dn: &str, change: &Change) -> anyhow::Result<()> {
+        let login = change.key();
+        match self.password_for(change, false)? {
+            Some(password) => self.set_password(dn, &login, &password).await,
+            None => {
+                let password = Secret::new(crate::apps::kit::password::random());
+                self.set_password(dn, &login, &password).await?;
+                self.must_change_password(dn, &login).await
+            }
+        }
+    }
+
+    async fn must_change_password(&self, dn: &str, login: &str) -> anyhow::Result<()> {
+        let mods = vec![Mod::Replace(
+            "pwdLastSet".to_string(),
+            set1("0".to_string()),
+        )];
+        ldap_modify(self.ldap, dn, mods)
+            .await
+            .with_context(|| format!("requiring user {login} to change the password at next logon"))
     }
 
     fn password_for(&self, change: &Change, enabled: bool) -> anyhow::Result<Option<Secret>> {

@@ -993,9 +993,9 @@ mod tests {
 
     /// [`sample`] as a file of this [`FORMAT`], byte for byte: what earlier rosters wrote
     /// and this one reads.
-    const PINNED: &str = r#"{"format":2,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,mail,givenName,sn,displayName,department,title,employeeID;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
-{"body_len":620,"sha256":"86fae5c5131cfacbc611214ebfcf7cb985c72556f4eed7b3c5ab5d598762fad6"}
-{"users":[["u1","CN=A,OU=Users,OU=T,DC=x","a",true,["A@x",null,null,null,null,null,null]],["u2","CN=B,OU=Users,OU=T,DC=x","b",true,["B@x",null,null,null,null,null,null]],["u3","CN=C,OU=Users,OU=T,DC=x","c",true,["C@x",null,null,null,null,null,null]]],"groups":[["g1","CN=G1,OU=Groups,OU=T,DC=x","G1",null,[7,4,0]],["g2","CN=G2,OU=Groups,OU=T,DC=x","G2",null,[1]],["g3","CN=G3,OU=Groups,OU=T,DC=x","G3",null,null],["g4","CN=G4,OU=Groups,OU=T,DC=x","G4",null,[2]]],"extra_ids":["dn:CN=Out,OU=T,DC=x"],"containers":[["c-groups","OU=Groups,OU=T,DC=x"],["c-sub","OU=Sub,OU=Users,OU=T,DC=x"],["c-users","OU=Users,OU=T,DC=x"]]}"#;
+    const PINNED: &str = r#"{"format":2,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,mail,givenName,sn,displayName,department,title,employeeID,pwdLastSet;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
+{"body_len":635,"sha256":"f64cdd13edc914d161947f53d8d19ba599efbdbf213f66e12ebdd77f95be55b8"}
+{"users":[["u1","CN=A,OU=Users,OU=T,DC=x","a",true,["A@x",null,null,null,null,null,null,null]],["u2","CN=B,OU=Users,OU=T,DC=x","b",true,["B@x",null,null,null,null,null,null,null]],["u3","CN=C,OU=Users,OU=T,DC=x","c",true,["C@x",null,null,null,null,null,null,null]]],"groups":[["g1","CN=G1,OU=Groups,OU=T,DC=x","G1",null,[7,4,0]],["g2","CN=G2,OU=Groups,OU=T,DC=x","G2",null,[1]],["g3","CN=G3,OU=Groups,OU=T,DC=x","G3",null,null],["g4","CN=G4,OU=Groups,OU=T,DC=x","G4",null,[2]]],"extra_ids":["dn:CN=Out,OU=T,DC=x"],"containers":[["c-groups","OU=Groups,OU=T,DC=x"],["c-sub","OU=Sub,OU=Users,OU=T,DC=x"],["c-users","OU=Users,OU=T,DC=x"]]}"#;
 
     #[test]
     fn snapshots_round_trip() {

@@ -36,6 +36,8 @@ pub const USER_ATTRS: &[(&str, &str)] = &[
     ("department", "department"),
     ("job_title", "title"),
     ("employee_id", "employeeID"),
+    // Read, never written from a plan: "0" marks a password never set.
+    (crate::plan::planner::PWD_LAST_SET, "pwdLastSet"),
 ];
 
 /// The prefix of a member id whose DN is outside what was read (users outside
