@@ -9,6 +9,12 @@
 //! Runs: a full plan without the snapshot cache (`--no-cache`); the first plan with
 //! the cache (full read, snapshot written); `drift` after N out-of-band changes made
 //! through Graph (incremental: delta links + snapshot); `drift` with nothing changed.
+//! Then the saved-plan pipeline against the unsaved one, on two copies of the tenant
+//! with the same M out-of-band changes (`ROSTER_BENCH_APPLY_CHANGES`, 10000): `plan
+//! --out` + `apply PLANFILE` (verified: read, plan again, compare, apply) on one copy,
+//! `apply --auto-approve` (read, plan, apply) on the other; all without the cache. The
+//! figure: how much longer `apply PLANFILE` takes than the unsaved apply, against the
+//! time of one plan.
 //!
 //! Sizes: `ROSTER_BENCH_USERS` (100000), `ROSTER_BENCH_GROUPS` (20000),
 //! `ROSTER_BENCH_PER_GROUP` (50 members each), `ROSTER_BENCH_CHANGES` (100);
@@ -145,6 +151,20 @@ fn repository(s: &Sizes, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 fn apps_yaml(root: &Path, base: &str) -> anyhow::Result<()> {
     std::fs::write(
         root.join("apps.yaml"),
@@ -276,13 +296,15 @@ fn run_roster(
     })
 }
 
-/// Makes `n` out-of-band changes through Graph, 20 per `$batch`: job title updates
-/// of users and member adds, half each.
+/// Makes `n` out-of-band changes through Graph (numbered from `first`, so that
+/// successive calls never repeat a member add), 20 per `$batch`: job title updates of
+/// users and member adds, half each.
 fn change_tenant(
     rt: &tokio::runtime::Runtime,
     base: &str,
     users: &[Uuid],
     groups: &[Uuid],
+    first: usize,
     n: usize,
 ) -> anyhow::Result<()> {
     rt.block_on(async {
@@ -304,7 +326,7 @@ fn change_tenant(
             .unwrap_or_default()
             .to_string();
         let mut ops = Vec::new();
-        for k in 0..n {
+        for k in first..first + n {
             if k % 2 == 0 {
                 ops.push(json!({
                     "id": k.to_string(), "method": "PATCH",
@@ -374,6 +396,11 @@ fn main() -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64()
     );
 
+    // A second copy of the tenant, for the unsaved apply the saved pipeline compares with.
+    let state_b = dir.join("tenant-b.json");
+    std::fs::copy(&state, &state_b)?;
+    let apply_changes = env_usize("ROSTER_BENCH_APPLY_CHANGES", 10_000);
+
     let t0 = Instant::now();
     let emu = start_emulator(&state)?;
     println!(
@@ -405,7 +432,7 @@ fn main() -> anyhow::Result<()> {
         &repo,
         &["plan", "--format", "json"],
     )?);
-    change_tenant(&rt, &emu.base, &user_ids, &group_ids, n_changes)?;
+    change_tenant(&rt, &emu.base, &user_ids, &group_ids, 0, n_changes)?;
     runs.push(run_roster(
         &rt,
         &emu,
@@ -419,6 +446,63 @@ fn main() -> anyhow::Result<()> {
         "drift, nothing changed since (incremental)",
         &repo,
         &["drift", "--format", "json"],
+    )?);
+
+    // The saved-plan pipeline: the same out-of-band changes on both copies.
+    change_tenant(
+        &rt,
+        &emu.base,
+        &user_ids,
+        &group_ids,
+        n_changes,
+        apply_changes,
+    )?;
+    let plan_file = dir.join("saved-plan.json");
+    let plan_file_arg = plan_file.to_string_lossy().into_owned();
+    runs.push(run_roster(
+        &rt,
+        &emu,
+        &format!("plan --out, {apply_changes} out-of-band changes to revert"),
+        &repo,
+        &[
+            "--no-cache",
+            "plan",
+            "--format",
+            "json",
+            "--out",
+            &plan_file_arg,
+        ],
+    )?);
+    let saved_apply = runs.len();
+    runs.push(run_roster(
+        &rt,
+        &emu,
+        "apply PLANFILE (verified)",
+        &repo,
+        &["--no-cache", "apply", &plan_file_arg],
+    )?);
+    drop(emu);
+    let emu_b = start_emulator(&state_b)?;
+    let repo_b = dir.join("repo-b");
+    copy_dir(&repo, &repo_b)?;
+    let _ = std::fs::remove_dir_all(repo_b.join(".roster"));
+    apps_yaml(&repo_b, &emu_b.base)?;
+    change_tenant(&rt, &emu_b.base, &user_ids, &group_ids, 0, n_changes)?;
+    change_tenant(
+        &rt,
+        &emu_b.base,
+        &user_ids,
+        &group_ids,
+        n_changes,
+        apply_changes,
+    )?;
+    let unsaved_apply = runs.len();
+    runs.push(run_roster(
+        &rt,
+        &emu_b,
+        "apply --auto-approve (unsaved), same changes on the copy",
+        &repo_b,
+        &["--no-cache", "apply", "--auto-approve"],
     )?);
 
     println!();
@@ -454,6 +538,13 @@ fn main() -> anyhow::Result<()> {
         "full plan: {} HTTP requests = {:.2} x the lower floor ({floor})",
         runs[1].http,
         runs[1].http as f64 / floor
+    );
+    let extra = runs[saved_apply].wall.as_secs_f64() - runs[unsaved_apply].wall.as_secs_f64();
+    let plan = runs[1].wall.as_secs_f64();
+    println!(
+        "apply PLANFILE takes {extra:.2} s longer than the unsaved apply = {:.2} x the time of one plan ({plan:.2} s); its extra HTTP requests: {}",
+        extra / plan,
+        runs[saved_apply].http as i64 - runs[unsaved_apply].http as i64
     );
     Ok(())
 }

@@ -8,18 +8,17 @@
 //! existing object and makes it match.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use anyhow::{Result, anyhow};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::discovery::{Capabilities, GROUP_SCHEMA, USER_SCHEMA};
-use super::http::{Client, PATCH_OP, ScimError, filter_literal, path_segment};
+use super::discovery::{GROUP_SCHEMA, USER_SCHEMA};
+use super::http::{PATCH_OP, ScimError, filter_literal, path_segment};
 use crate::apps::ChangeResult;
 use crate::apps::kit::driver::{PhaseWriter, Run, Step};
-use crate::desired::{DesiredState, ScimApp, User};
+use crate::desired::{DesiredState, User};
 use crate::plan::{Action, Change, ObjectKind, Phase};
 
 /// The schema URN of bulk requests.
@@ -244,10 +243,8 @@ struct Done {
 
 /// The SCIM write primitives, driven by [`crate::apps::kit::driver::apply`].
 pub(crate) struct Writer<'a> {
-    pub client: &'a Client,
-    pub caps: &'a Capabilities,
-    pub app: &'a ScimApp,
-    pub repo_root: &'a Path,
+    /// The connected service provider: client, features, settings.
+    pub conn: &'a super::ScimConnector,
     pub desired: &'a DesiredState,
 }
 
@@ -276,7 +273,7 @@ impl Applier<'_, '_, '_> {
             let c = this.change(i);
             c.object() == ObjectKind::User && c.action == Action::Create
         });
-        if this.caps.bulk && creates.len() > 1 {
+        if this.conn.caps.bulk && creates.len() > 1 {
             let (settled, leftover) = this.bulk_create_users(&creates).await;
             for d in settled {
                 this.report(d.idx, d.result);
@@ -288,7 +285,7 @@ impl Applier<'_, '_, '_> {
         rest.sort_unstable();
         let mut stream = futures::stream::iter(rest)
             .map(|i| this.one(i))
-            .buffer_unordered(this.client.policy.concurrency.max(1));
+            .buffer_unordered(this.conn.client.policy.concurrency.max(1));
         while let Some(d) = stream.next().await {
             this.report(d.idx, d.result);
         }
@@ -324,7 +321,10 @@ impl Applier<'_, '_, '_> {
                         if edits.is_empty() {
                             applied(Some(id))
                         } else {
-                            match self.modify(&self.caps.users_endpoint, &id, &edits).await {
+                            match self
+                                .modify(&self.conn.caps.users_endpoint, &id, &edits)
+                                .await
+                            {
                                 Ok(()) => applied(Some(id)),
                                 Err(e) => failed(&e),
                             }
@@ -334,11 +334,11 @@ impl Applier<'_, '_, '_> {
             }
             (ObjectKind::User, Action::Delete) => match self.user_id(c) {
                 Err(r) => r,
-                Ok(id) => self.delete(&self.caps.users_endpoint, &id).await,
+                Ok(id) => self.delete(&self.conn.caps.users_endpoint, &id).await,
             },
             (ObjectKind::Group, Action::Delete) => match self.group_id(&c.key(), c.id.as_ref()) {
                 Err(r) => r,
-                Ok(id) => self.delete(&self.caps.groups_endpoint, &id).await,
+                Ok(id) => self.delete(&self.conn.caps.groups_endpoint, &id).await,
             },
             _ => fail(format!(
                 "{:?} of a {:?} is not something a SCIM app supports",
@@ -364,6 +364,7 @@ impl Applier<'_, '_, '_> {
     async fn delete(&self, endpoint: &str, id: &str) -> ChangeResult {
         let path = Self::resource_path(endpoint, id);
         match self
+            .conn
             .client
             .send(Method::DELETE, &path, &[], None, None)
             .await
@@ -381,16 +382,17 @@ impl Applier<'_, '_, '_> {
     /// provider answers 501/405 after all), else GET + PUT.
     async fn modify(&self, endpoint: &str, id: &str, edits: &[Edit]) -> Result<()> {
         let path = Self::resource_path(endpoint, id);
-        if self.caps.patch {
+        if self.conn.caps.patch {
             let body = json!({"schemas": [PATCH_OP], "Operations": patch_ops(edits)});
             match self
+                .conn
                 .client
                 .send(Method::PATCH, &path, &[], Some(&body), None)
                 .await
             {
                 Ok(_) => return Ok(()),
                 Err(e) if scim_error(&e).is_some_and(|s| matches!(s.status, 405 | 501)) => {
-                    tracing::debug!(app = %self.app.name, "PATCH refused; falling back to PUT");
+                    tracing::debug!(app = %self.conn.app.name, "PATCH refused; falling back to PUT");
                 }
                 Err(e) => return Err(e),
             }
@@ -403,7 +405,7 @@ impl Applier<'_, '_, '_> {
     async fn put(&self, path: &str, edits: &[Edit]) -> Result<()> {
         let mut last = None;
         for _ in 0..PUT_ROUNDS {
-            let current = self.client.get(path, &[]).await?;
+            let current = self.conn.client.get(path, &[]).await?;
             let version = current.etag.clone().or_else(|| {
                 current
                     .body
@@ -417,12 +419,13 @@ impl Applier<'_, '_, '_> {
                 return Err(anyhow!("GET {path}: the response is not a resource"));
             }
             edit_resource(&mut resource, edits);
-            let if_match = if self.caps.etag {
+            let if_match = if self.conn.caps.etag {
                 version.as_deref()
             } else {
                 None
             };
             match self
+                .conn
                 .client
                 .send(Method::PUT, path, &[], Some(&resource), if_match)
                 .await
@@ -445,17 +448,18 @@ impl Applier<'_, '_, '_> {
             .and_then(|a| a.get("description"))
             .and_then(text);
         if let Some(d) = &description {
-            if self.caps.group_description {
+            if self.conn.caps.group_description {
                 body["description"] = Value::String(d.clone());
             } else {
-                tracing::warn!(app = %self.app.name, group = %c.key(), "the provider's Group schema has no description; it is not sent");
+                tracing::warn!(app = %self.conn.app.name, group = %c.key(), "the provider's Group schema has no description; it is not sent");
             }
         }
         match self
+            .conn
             .client
             .send(
                 Method::POST,
-                &self.caps.groups_endpoint,
+                &self.conn.caps.groups_endpoint,
                 &[],
                 Some(&body),
                 None,
@@ -470,7 +474,7 @@ impl Applier<'_, '_, '_> {
                 .ok_or_else(|| {
                     anyhow!(
                         "POST {}: the created group has no id",
-                        self.caps.groups_endpoint
+                        self.conn.caps.groups_endpoint
                     )
                 }),
             Err(e) if scim_error(&e).is_some_and(ScimError::is_conflict) => {
@@ -492,7 +496,7 @@ impl Applier<'_, '_, '_> {
         let mut edits = Vec::new();
         for (k, v) in c.after.iter().flatten() {
             match k.as_str() {
-                "description" if self.caps.group_description => {
+                "description" if self.conn.caps.group_description => {
                     edits.push(Edit::Attr("description", text(v).map(Value::String)))
                 }
                 "description" => {
@@ -513,7 +517,10 @@ impl Applier<'_, '_, '_> {
         if edits.is_empty() {
             return applied(Some(id));
         }
-        match self.modify(&self.caps.groups_endpoint, &id, &edits).await {
+        match self
+            .modify(&self.conn.caps.groups_endpoint, &id, &edits)
+            .await
+        {
             Ok(()) => applied(Some(id)),
             Err(e) => failed(&e),
         }
@@ -523,8 +530,8 @@ impl Applier<'_, '_, '_> {
     /// provider announces filtering, else by listing.
     async fn find(&self, kind: &str, key: &str) -> Result<Option<String>> {
         let (endpoint, attr) = match kind {
-            "user" => (&self.caps.users_endpoint, "userName"),
-            _ => (&self.caps.groups_endpoint, "displayName"),
+            "user" => (&self.conn.caps.users_endpoint, "userName"),
+            _ => (&self.conn.caps.groups_endpoint, "displayName"),
         };
         let matches = |v: &Value| {
             let have = v.get(attr).and_then(Value::as_str).unwrap_or("");
@@ -534,21 +541,23 @@ impl Applier<'_, '_, '_> {
                 have == key
             }
         };
-        let found = if self.caps.filter {
+        let found = if self.conn.caps.filter {
             let filter = format!("{attr} eq {}", filter_literal(key));
-            self.client
+            self.conn
+                .client
                 .list(
                     endpoint,
                     &[("filter", filter), ("attributes", attr.to_string())],
-                    self.caps.page_size(),
+                    self.conn.caps.page_size(),
                 )
                 .await?
         } else {
-            self.client
+            self.conn
+                .client
                 .list(
                     endpoint,
                     &[("attributes", attr.to_string())],
-                    self.caps.page_size(),
+                    self.conn.caps.page_size(),
                 )
                 .await?
         };
@@ -580,10 +589,10 @@ impl Applier<'_, '_, '_> {
         let mut body = user_resource(&login, &c.key(), &attrs);
         let wants_password = c.after.as_ref().is_some_and(|a| a.contains_key("password"));
         if wants_password
-            && self.app.switches.password_sync
+            && self.conn.app.switches.password_sync
             && let Some(r) = user.and_then(|u| u.password.as_ref())
         {
-            let secret = crate::secret::resolve(r, self.repo_root)
+            let secret = crate::secret::resolve(r, &self.conn.repo_root)
                 .map_err(|e| anyhow!("user {}: cannot read the password: {e}", c.key()))?;
             body["password"] = Value::String(secret.expose().to_string());
         }
@@ -593,8 +602,9 @@ impl Applier<'_, '_, '_> {
     /// Creates a user; returns (login, id).
     async fn create_user(&self, c: &Change) -> Result<(String, String)> {
         let (login, attrs, body) = self.new_user(c)?;
-        let endpoint = &self.caps.users_endpoint;
+        let endpoint = &self.conn.caps.users_endpoint;
         match self
+            .conn
             .client
             .send(Method::POST, endpoint, &[], Some(&body), None)
             .await
@@ -632,6 +642,7 @@ impl Applier<'_, '_, '_> {
     /// adopted; everything of a bulk request that failed as a whole).
     async fn bulk_create_users(&self, idx: &[usize]) -> (Vec<Done>, Vec<usize>) {
         let max_ops = self
+            .conn
             .caps
             .bulk_max_operations
             .filter(|&n| n > 0)
@@ -639,6 +650,7 @@ impl Applier<'_, '_, '_> {
             .min(1000);
         // Leave room for the envelope.
         let max_bytes = self
+            .conn
             .caps
             .bulk_max_payload
             .filter(|&n| n > 0)
@@ -660,7 +672,7 @@ impl Applier<'_, '_, '_> {
                 Ok((login, _, body)) => {
                     let op = json!({
                         "method": "POST",
-                        "path": self.caps.users_endpoint,
+                        "path": self.conn.caps.users_endpoint,
                         "bulkId": format!("u{i}"),
                         "data": body,
                     });
@@ -689,13 +701,14 @@ impl Applier<'_, '_, '_> {
                 "Operations": chunk.iter().map(|(_, _, op)| op.clone()).collect::<Vec<_>>(),
             });
             let resp = match self
+                .conn
                 .client
                 .send(Method::POST, "/Bulk", &[], Some(&body), None)
                 .await
             {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::debug!(app = %self.app.name, error = %e, "bulk request failed; creating one by one");
+                    tracing::debug!(app = %self.conn.app.name, error = %e, "bulk request failed; creating one by one");
                     leftover.extend(chunk.iter().map(|(i, _, _)| *i));
                     continue;
                 }
@@ -777,10 +790,12 @@ impl Applier<'_, '_, '_> {
                 } else {
                     Edit::RemoveMembers(ids)
                 };
-                let r = this.modify(&this.caps.groups_endpoint, &gid, &[edit]).await;
+                let r = this
+                    .modify(&this.conn.caps.groups_endpoint, &gid, &[edit])
+                    .await;
                 (members, r)
             })
-            .buffer_unordered(this.client.policy.concurrency.max(1));
+            .buffer_unordered(this.conn.client.policy.concurrency.max(1));
         while let Some((members, r)) = stream.next().await {
             let result = match &r {
                 Ok(()) => applied(None),

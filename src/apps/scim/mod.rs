@@ -42,13 +42,9 @@ pub struct ScimConnector {
 }
 
 impl ScimConnector {
-    /// Builds the client, resolves the token, discovers the provider's features and
-    /// proves the token with one small read.
-    pub async fn connect(app: &ScimApp, ctx: &ConnectContext) -> Result<Self> {
-        Self::connect_with(app, ctx, RetryPolicy::scim().with_env()).await
-    }
-
-    /// [`Self::connect`] with explicit retry and concurrency settings.
+    /// Builds the client with `policy`, resolves the token, discovers the provider's
+    /// features and proves the token with one small read. [`Self::connect`] uses the
+    /// SCIM defaults.
     pub async fn connect_with(
         app: &ScimApp,
         ctx: &ConnectContext,
@@ -99,6 +95,11 @@ impl ScimConnector {
         })
     }
 
+    /// [`Self::connect_with`] the SCIM retry defaults and `ROSTER_RETRY_MAX_SECONDS`.
+    pub async fn connect(app: &ScimApp, ctx: &ConnectContext) -> Result<Self> {
+        Self::connect_with(app, ctx, RetryPolicy::scim().with_env()).await
+    }
+
     /// What discovery found.
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
@@ -114,10 +115,7 @@ impl ScimConnector {
     /// first failure.
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
         let mut writer = apply::Writer {
-            client: &self.client,
-            caps: &self.caps,
-            app: &self.app,
-            repo_root: &self.repo_root,
+            conn: self,
             desired: input.desired,
         };
         crate::apps::kit::driver::apply(&self.app.name, &mut writer, &input, sink).await
