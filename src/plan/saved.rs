@@ -7,7 +7,7 @@
 //! changed. Fingerprints are SHA-256 digests of observed data; no secret is stored
 //! (app settings hold secret references only, never values).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use anyhow::{Context, anyhow, bail};
@@ -131,30 +131,59 @@ fn members_fingerprint(g: &ObservedGroup) -> String {
 
 /// Finds live objects the way the planner does: users by login case-insensitively
 /// (lowest id first among duplicates), groups by exact name (lowest id first).
+/// Indexes over one app's observed state, built once per plan file (lookup only, never
+/// iterated: the output order comes from the plan). Of duplicate logins or names the
+/// lowest id wins, as everywhere in the saved plan.
 struct Lookup<'o> {
     obs: &'o ObservedApp,
+    users_by_login: HashMap<String, &'o ObservedUser>,
+    users_by_id: HashMap<&'o str, &'o ObservedUser>,
+    groups_by_name: HashMap<&'o str, &'o ObservedGroup>,
+    groups_by_id: HashMap<&'o str, &'o ObservedGroup>,
+    /// Repository users by username.
+    desired_users: HashMap<&'o str, &'o crate::desired::User>,
 }
 
 impl<'o> Lookup<'o> {
+    fn new(obs: &'o ObservedApp, desired: &'o DesiredState) -> Lookup<'o> {
+        let mut users_by_login: HashMap<String, &'o ObservedUser> = HashMap::new();
+        for u in &obs.users {
+            let e = users_by_login.entry(u.login.to_lowercase()).or_insert(u);
+            if u.id < e.id {
+                *e = u;
+            }
+        }
+        let mut groups_by_name: HashMap<&'o str, &'o ObservedGroup> = HashMap::new();
+        for g in &obs.groups {
+            let e = groups_by_name.entry(g.name.as_str()).or_insert(g);
+            if g.id < e.id {
+                *e = g;
+            }
+        }
+        Lookup {
+            obs,
+            users_by_login,
+            users_by_id: obs.users.iter().map(|u| (u.id.as_str(), u)).collect(),
+            groups_by_name,
+            groups_by_id: obs.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+            desired_users: desired
+                .users
+                .iter()
+                .map(|u| (u.username.as_str(), u))
+                .collect(),
+        }
+    }
     fn user_by_login(&self, lower: &str) -> Option<&'o ObservedUser> {
-        self.obs
-            .users
-            .iter()
-            .filter(|u| u.login.to_lowercase() == lower)
-            .min_by(|a, b| a.id.cmp(&b.id))
+        self.users_by_login.get(lower).copied()
     }
     fn user_by_id(&self, id: &str) -> Option<&'o ObservedUser> {
-        self.obs.users.iter().find(|u| u.id == id)
+        self.users_by_id.get(id).copied()
     }
     fn group_by_name(&self, name: &str) -> Option<&'o ObservedGroup> {
-        self.obs
-            .groups
-            .iter()
-            .filter(|g| g.name == name)
-            .min_by(|a, b| a.id.cmp(&b.id))
+        self.groups_by_name.get(name).copied()
     }
     fn group_by_id(&self, id: &str) -> Option<&'o ObservedGroup> {
-        self.obs.groups.iter().find(|g| g.id == id)
+        self.groups_by_id.get(id).copied()
     }
     /// The current fingerprint of a labelled object.
     fn fingerprint(&self, label: &str) -> Option<String> {
@@ -185,18 +214,12 @@ impl<'o> Lookup<'o> {
 }
 
 /// The labels of the live objects one change depends on.
-fn dependencies(
-    c: &Change,
-    app: Option<&App>,
-    desired: &DesiredState,
-    look: &Lookup<'_>,
-    out: &mut Vec<String>,
-) {
+fn dependencies(c: &Change, app: Option<&App>, look: &Lookup<'_>, out: &mut Vec<String>) {
     let user_label = |id: Option<&str>, username: &str| -> String {
         if let Some(u) = id.and_then(|id| look.user_by_id(id)) {
             return format!("user:{}", u.login.to_lowercase());
         }
-        let login = match (app, desired.user(username)) {
+        let login = match (app, look.desired_users.get(username)) {
             (Some(app), Some(u)) => login_for(app, u),
             _ => username.to_string(),
         };
@@ -270,10 +293,10 @@ impl SavedPlan {
         let mut apps = BTreeMap::new();
         for (name, obs) in observed {
             let app = desired.app(name);
-            let look = Lookup { obs };
+            let look = Lookup::new(obs, desired);
             let mut labels = Vec::new();
             for c in plan.changes.iter().filter(|c| &c.app == name) {
-                dependencies(c, app, desired, &look, &mut labels);
+                dependencies(c, app, &look, &mut labels);
             }
             let fingerprints = labels
                 .into_iter()
@@ -398,7 +421,7 @@ impl SavedPlan {
                     saved.directory_id.as_deref().unwrap_or("unknown")
                 ));
             }
-            let look = Lookup { obs };
+            let look = Lookup::new(obs, desired);
             for (label, was) in &saved.fingerprints {
                 let now = look
                     .fingerprint(label)

@@ -8,24 +8,28 @@
 //! Pure: the app's settings, the repository, the observed state and the change in, a
 //! reason out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::desired::{App, DesiredState};
-use crate::observed::ObservedApp;
+use crate::desired::{App, DesiredState, User};
+use crate::observed::{ObservedApp, ObservedUser};
 use crate::plan::{Action, Change, Member, ObjectKind, Target};
 
 /// The rules of one app, prepared once per apply.
 pub struct Guard<'a> {
     app: &'a App,
     desired: &'a DesiredState,
-    observed: &'a ObservedApp,
     ignore: GlobSet,
     /// Lower-cased authorized domains (office365 scope).
     domains: BTreeSet<String>,
     /// Users created by this apply (their licenses come with the create).
     created_users: BTreeSet<&'a str>,
+    /// Repository users by username, live users by id and by lower-cased login
+    /// (lookup only).
+    users: HashMap<&'a str, &'a User>,
+    live_by_id: HashMap<&'a str, &'a ObservedUser>,
+    live_by_login: HashMap<String, &'a ObservedUser>,
 }
 
 impl<'a> Guard<'a> {
@@ -71,8 +75,19 @@ impl<'a> Guard<'a> {
             .collect();
         Guard {
             app,
+            users: desired
+                .users
+                .iter()
+                .map(|u| (u.username.as_str(), u))
+                .collect(),
+            live_by_id: observed.users.iter().map(|u| (u.id.as_str(), u)).collect(),
+            live_by_login: observed
+                .users
+                .iter()
+                .rev()
+                .map(|u| (u.login.to_lowercase(), u))
+                .collect(),
             desired,
-            observed,
             ignore,
             domains,
             created_users,
@@ -124,13 +139,14 @@ impl<'a> Guard<'a> {
     /// and the login of the live user the change names.
     fn user_names(&self, key: &str, id: Option<&str>) -> Vec<String> {
         let mut names = vec![key.to_string()];
-        if let Some(u) = self.desired.user(key) {
+        if let Some(u) = self.users.get(key) {
             names.push(crate::plan::planner::login_for(self.app, u));
             names.push(u.email.trim().to_string());
         }
         let live = id
-            .and_then(|id| self.observed.users.iter().find(|u| u.id == id))
-            .or_else(|| self.observed.user_by_login(key));
+            .and_then(|id| self.live_by_id.get(id))
+            .or_else(|| self.live_by_login.get(&key.to_lowercase()))
+            .copied();
         if let Some(u) = live {
             names.push(u.login.clone());
         }
