@@ -220,7 +220,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                 },
             };
             let Some(member_id) = member_id else { return };
-            if let Some(g) = find_group(obs, None, &group) {
+            if let Some(g) = find_group(obs, None, group) {
                 if action == Action::Add {
                     g.member_ids.insert(member_id);
                 } else {
