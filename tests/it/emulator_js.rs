@@ -199,6 +199,9 @@ async fn microsoft_graph_js_client_pages_batches_and_sees_errors() {
         v["batch_found"], 1,
         "the dependent request saw the created group: {v}"
     );
+    assert_eq!(v["upsert_statuses"], json!([201, 204]), "{v}");
+    assert_eq!(v["upsert_same_group"], true, "{v}");
+    assert_eq!(v["upsert_description"], "second", "{v}");
     assert_eq!(v["error"]["statusCode"], 404, "{v}");
     assert_eq!(v["error"]["code"], "Request_ResourceNotFound", "{v}");
     assert!(

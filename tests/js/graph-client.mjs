@@ -1,5 +1,6 @@
 // Drives the Graph emulator with Microsoft's official JavaScript Graph client:
-// the page iterator over every user, a JSON batch, and a Graph error surfaced by the SDK.
+// the page iterator over every user, a JSON batch, a group upsert by alternate key
+// (group-upsert.md), and a Graph error surfaced by the SDK.
 // Inputs (environment): EMULATOR_BASE (https://host:port), EMULATOR_TENANT,
 // EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET. Prints one JSON summary line on stdout.
 import {
@@ -86,7 +87,27 @@ const statuses = {};
 for (const [id, resp] of batchResponses.getResponses()) statuses[id] = resp.status;
 const found = await batchResponses.getResponseById("3").json();
 
-// 3. A Graph error surfaced by the SDK.
+// 3. Upsert by uniqueName, twice: created (201, with the group), then updated (204).
+const upsertBody = {
+  displayName: "Upserted group",
+  mailEnabled: false,
+  mailNickname: "upserted",
+  securityEnabled: true,
+};
+const upsertStatuses = [];
+let upsertId = null;
+for (const description of ["first", "second"]) {
+  const res = await client
+    .api("/groups(uniqueName='js-upsert')")
+    .header("Prefer", "create-if-missing")
+    .responseType("raw")
+    .patch({ ...upsertBody, description });
+  upsertStatuses.push(res.status);
+  if (res.status === 201) upsertId = (await res.json()).id;
+}
+const upserted = await client.api("/groups(uniqueName='js-upsert')").select("id,description").get();
+
+// 4. A Graph error surfaced by the SDK.
 let error = null;
 try {
   await client.api("/users/nobody@contoso.com").get();
@@ -101,6 +122,9 @@ console.log(
     pages,
     batch_statuses: statuses,
     batch_found: (found.value || []).length,
+    upsert_statuses: upsertStatuses,
+    upsert_same_group: upsertId !== null && upserted.id === upsertId,
+    upsert_description: upserted.description,
     error,
   }),
 );
