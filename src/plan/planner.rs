@@ -1297,7 +1297,6 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 }
             }
             for (m, live_id) in adds {
-                let key = format!("{g}/{m}");
                 if switches.sync_memberships {
                     self.change(
                         Target::Membership(MembershipKey {
@@ -1313,7 +1312,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 } else {
                     self.skip(
                         ObjectKind::Membership,
-                        &key,
+                        &format!("{g}/{m}"),
                         Action::Add,
                         "sync_memberships",
                         "add the member",
@@ -1321,7 +1320,6 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 }
             }
             for (m, id) in removes {
-                let key = format!("{g}/{m}");
                 if switches.sync_memberships {
                     self.change(
                         Target::Membership(MembershipKey {
@@ -1337,7 +1335,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 } else {
                     self.skip(
                         ObjectKind::Membership,
-                        &key,
+                        &format!("{g}/{m}"),
                         Action::Remove,
                         "sync_memberships",
                         "remove the member",

@@ -1,7 +1,8 @@
 //! Microsoft's own JavaScript Graph client (`@microsoft/microsoft-graph-client`) drives the
-//! emulator over HTTPS: its page iterator walks 2,500 users, it sends a JSON batch, and it
-//! surfaces a Graph error with the right code. The test installs the npm package into
-//! `tests/js` when missing, makes a throw-away TLS certificate with the openssl CLI, starts
+//! emulator over HTTPS: its page iterator walks 2,500 users, it sends a JSON batch, it
+//! upserts a group by `uniqueName`, and it surfaces a Graph error with the right code. The
+//! test installs the npm package into `tests/js` when missing, makes a throw-away TLS
+//! certificate (`support::tls::TestCerts`), starts
 //! the emulator on a free port and runs `node tests/js/graph-client.mjs` against it.
 
 use crate::emulator_support as support;
@@ -38,84 +39,13 @@ fn ensure_npm_install() {
     );
 }
 
-/// A throw-away CA and a server certificate for localhost/127.0.0.1 signed by it, made with
-/// the openssl CLI. Returns (CA PEM, server cert PEM, server key PEM).
-fn make_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl CLI is installed");
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=roster test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-    ]);
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "cert.pem",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    )
-}
-
 #[tokio::test]
 async fn microsoft_graph_js_client_pages_batches_and_sees_errors() {
     ensure_npm_install();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (ca, cert, key) = make_cert(tmp.path());
+    let certs = crate::support::tls::TestCerts::for_names(&["DNS:localhost", "IP:127.0.0.1"]);
+    let ca = certs.ca.clone();
     let cfg = EmulatorConfig {
-        tls: Some((cert, key)),
+        tls: Some((certs.cert.clone(), certs.key.clone())),
         ..config()
     };
     let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))

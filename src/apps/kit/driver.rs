@@ -221,11 +221,6 @@ impl<'a> Run<'a> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The changes of this apply, plan order.
-    pub fn changes(&self) -> &'a [Change] {
-        self.changes
-    }
-
     pub fn change(&self, i: usize) -> &'a Change {
         &self.changes[i]
     }
@@ -273,11 +268,6 @@ impl<'a> Run<'a> {
                 request_id: None,
             },
         );
-    }
-
-    /// Whether change `i` has its outcome.
-    pub fn is_recorded(&self, i: usize) -> bool {
-        self.lock().recorded[i]
     }
 
     /// The first object change `c` depends on whose create failed, in words.
@@ -356,17 +346,6 @@ impl<'a> Run<'a> {
             Member::Group(g) => self.group_id(g, c.id.as_ref()),
         }?;
         Ok((gid, mid))
-    }
-
-    /// Learns a live id found during the run (an adopted existing user, say).
-    pub fn learn_user(&self, key: &str, id: &str) {
-        let login = self.login_of(key);
-        self.lock().users.insert(login, id.to_string());
-    }
-
-    /// Learns a group's live id found during the run.
-    pub fn learn_group(&self, name: &str, id: &str) {
-        self.lock().groups.insert(name.to_string(), id.to_string());
     }
 
     /// Whether `id` was created in this run (its reads may lag behind).

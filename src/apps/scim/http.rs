@@ -387,6 +387,58 @@ mod tests {
         assert_eq!(empty.to_string(), "GET /x: HTTP 500");
     }
 
+    /// `ROSTER_RETRY_MAX_SECONDS` (`ClientPolicy::max_wait`) bounds SCIM's waits too: a
+    /// provider that keeps answering 429 with `Retry-After: 1` is given up on at once
+    /// under a 0.5 s bound, with its error, instead of after 20 throttled attempts.
+    #[tokio::test]
+    async fn throttled_requests_stop_at_the_wait_bound() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"slow down"}"#;
+                let resp = format!(
+                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+        });
+        let policy = RetryPolicy {
+            max_wait: Some(Duration::from_millis(500)),
+            ..RetryPolicy::scim()
+        };
+        let client = Client::new(
+            reqwest::Client::new(),
+            &format!("http://{addr}/scim/v2"),
+            Secret::new("t".to_string()),
+            "hr",
+            policy,
+        );
+        let t0 = std::time::Instant::now();
+        let err = client.get("/Users", &[]).await.unwrap_err();
+        let scim = err
+            .downcast_ref::<ScimError>()
+            .expect("the provider's error");
+        assert_eq!(scim.status, 429);
+        assert_eq!(
+            served.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "no retry"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+
     #[test]
     fn retry_after_seconds_and_dates() {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
