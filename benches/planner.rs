@@ -103,6 +103,7 @@ fn converged(d: &DesiredState) -> ObservedApp {
                 attributes,
                 licenses: BTreeSet::new(),
                 location: None,
+                ..Default::default()
             }
         })
         .collect();
@@ -134,6 +135,7 @@ fn converged(d: &DesiredState) -> ObservedApp {
                 kind: "security".into(),
                 member_ids,
                 location: None,
+                ..Default::default()
             }
         })
         .collect();
@@ -149,6 +151,7 @@ fn converged(d: &DesiredState) -> ObservedApp {
             consumed: 0,
         }],
         directory_id: None,
+        ..Default::default()
     }
 }
 

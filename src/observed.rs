@@ -19,6 +19,15 @@ pub struct ObservedApp {
     pub groups: Vec<ObservedGroup>,
     /// Domains verified in the tenant (office365); empty where the notion does not exist.
     pub verified_domains: Vec<String>,
+    /// The tenant's initial `<name>.onmicrosoft.com` domain (office365 `isInitial`):
+    /// where guests and break-glass admins live. In scope only when listed explicitly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_domain: Option<String>,
+    /// Verified domains whose authentication is federated (office365 `type` /
+    /// `authenticationType` `Federated`): users there are created only with an
+    /// `onPremisesImmutableId`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub federated_domains: BTreeSet<String>,
     /// License SKUs of the tenant (office365); empty elsewhere.
     pub skus: Vec<ObservedSku>,
     /// An identifier of the live directory (tenant id, domain SID, SCIM base URL), so
@@ -41,10 +50,49 @@ pub struct ObservedUser {
     /// department, job_title, employee_id, usage_location, mobile_phone. Absent and
     /// empty values are both left out.
     pub attributes: BTreeMap<String, String>,
-    /// Assigned license SKU part numbers (office365).
+    /// License SKU part numbers assigned to the user directly (office365).
     pub licenses: BTreeSet<String>,
+    /// License SKU part numbers the user holds only through a group's assignment
+    /// (office365 `licenseAssignmentStates[].assignedByGroup`): never removed by
+    /// roster, and not the user's own seats.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub inherited_licenses: BTreeSet<String>,
     /// The app's location of the object (AD distinguished name), for messages.
     pub location: Option<String>,
+    /// A guest (office365 `userType: Guest`): outside the scope unless the app opts in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guest: bool,
+    /// What the live directory protects this user from (and roster then leaves alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protections: Vec<Protection>,
+}
+
+/// Why some writes to a live user are refused by the directory, or must not be made.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Protection {
+    /// Mastered in an on-premises directory and synchronised to the cloud (office365
+    /// `onPremisesSyncEnabled`): the cloud refuses deletes, disables and writes of the
+    /// synchronised attributes; licences and cloud group memberships stay managed.
+    SyncedFromOnPremises,
+    /// Holds privileged directory roles (office365 role assignments, by display
+    /// name): never disabled, deleted or changed in sensitive properties.
+    PrivilegedRole { roles: Vec<String> },
+    /// Protected by AdminSDHolder (AD `adminCount=1`): never touched.
+    AdminSdHolder,
+}
+
+impl Protection {
+    /// The protection in words, for plans: `mastered on premises`.
+    pub fn describe(&self) -> String {
+        match self {
+            Protection::SyncedFromOnPremises => "mastered on premises (directory-synced)".into(),
+            Protection::PrivilegedRole { roles } => {
+                format!("holds the privileged role(s) {}", roles.join(", "))
+            }
+            Protection::AdminSdHolder => "protected by AdminSDHolder (adminCount=1)".into(),
+        }
+    }
 }
 
 impl ObservedUser {
@@ -66,6 +114,63 @@ pub struct ObservedGroup {
     /// Direct members: ids of users and groups.
     pub member_ids: BTreeSet<String>,
     pub location: Option<String>,
+    /// The group's alternate key where the target has one (office365 `uniqueName`);
+    /// roster gives every group it creates the key [`roster_group_key`] of its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_name: Option<String>,
+    /// Why roster cannot manage the group's members, if it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restriction: Option<GroupRestriction>,
+}
+
+/// A group whose membership the target manages itself or guards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GroupRestriction {
+    /// Members come from a rule (office365 `DynamicMembership`, `membershipRule`).
+    Dynamic { rule: String },
+    /// A mail-enabled security group: its members are managed in Exchange.
+    MailEnabledSecurity,
+    /// A distribution list: its members are managed in Exchange.
+    Distribution,
+    /// Assignable to directory roles (`isAssignableToRole`): member writes need the
+    /// app's RoleManagement.ReadWrite.Directory permission.
+    RoleAssignable,
+}
+
+impl GroupRestriction {
+    /// The restriction in words, for plans and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            GroupRestriction::Dynamic { rule } => {
+                format!("a dynamic group (members come from the rule `{rule}`)")
+            }
+            GroupRestriction::MailEnabledSecurity => {
+                "a mail-enabled security group (its members are managed in Exchange)".into()
+            }
+            GroupRestriction::Distribution => {
+                "a distribution list (its members are managed in Exchange)".into()
+            }
+            GroupRestriction::RoleAssignable => "a role-assignable group".into(),
+        }
+    }
+}
+
+/// The alternate key roster gives a group it creates for repository group `name`
+/// (office365 `uniqueName`): `roster-` and 32 hex digits of the SHA-256 of the name,
+/// the same in every checkout and run, so that creates of one group always meet at one
+/// object and a live group is known to be roster's own.
+pub fn roster_group_key(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("roster-{hex}")
+}
+
+/// Whether a group's alternate key says roster created it (for any name).
+pub fn is_roster_key(key: &str) -> bool {
+    key.strip_prefix("roster-")
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A license SKU with its seat accounting.

@@ -56,6 +56,7 @@ fn empty_live(d: &DesiredState) -> BTreeMap<String, ObservedApp> {
                     })
                     .collect(),
                 directory_id: Some(format!("dir-{name}")),
+                ..Default::default()
             };
             (name, o)
         })

@@ -297,6 +297,7 @@ fn build(s: &Scenario) -> (DesiredState, BTreeMap<String, ObservedApp>) {
             attributes,
             licenses: skus_of(l.licenses).into_iter().map(String::from).collect(),
             location: None,
+            ..Default::default()
         });
     }
     let group_names = ["g0", "g1", "g2", "g3", "x0", "x1"];
@@ -325,6 +326,7 @@ fn build(s: &Scenario) -> (DesiredState, BTreeMap<String, ObservedApp>) {
             kind: "security".into(),
             member_ids,
             location: None,
+            ..Default::default()
         });
     }
     let mut o = app("app", users, groups);

@@ -291,6 +291,7 @@ impl snapshot::DiskUser for DiskUser {
             attributes,
             licenses: BTreeSet::new(),
             location: Some(dn.clone()),
+            ..Default::default()
         })
     }
 }
@@ -328,6 +329,7 @@ impl snapshot::DiskGroup for DiskGroup {
             kind: "security".into(),
             member_ids: BTreeSet::new(),
             location: Some(dn.clone()),
+            ..Default::default()
         };
         Ok((group, members.as_deref()))
     }
@@ -943,6 +945,7 @@ mod tests {
             attributes: BTreeMap::from([("email".to_string(), format!("{cn}@x"))]),
             licenses: BTreeSet::new(),
             location: Some(format!("CN={cn},{USERS}")),
+            ..Default::default()
         }
     }
 
@@ -954,6 +957,7 @@ mod tests {
             kind: "security".into(),
             member_ids: members.iter().map(|s| s.to_string()).collect(),
             location: Some(format!("CN={cn},{GROUPS}")),
+            ..Default::default()
         }
     }
 

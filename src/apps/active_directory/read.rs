@@ -170,6 +170,7 @@ pub fn user_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedUser> {
         attributes,
         licenses: BTreeSet::new(),
         location: Some(entry.dn.clone()),
+        ..Default::default()
     })
 }
 
@@ -276,6 +277,7 @@ pub fn group_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedGroup> {
         kind: "security".into(),
         member_ids: BTreeSet::new(),
         location: Some(entry.dn.clone()),
+        ..Default::default()
     })
 }
 
@@ -346,6 +348,7 @@ pub fn assemble(
         verified_domains: Vec::new(),
         skus: Vec::new(),
         directory_id,
+        ..Default::default()
     }
 }
 

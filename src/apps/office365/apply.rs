@@ -22,15 +22,7 @@ use crate::desired::{DesiredState, GroupKind, Office365App, User};
 use crate::observed::ObservedApp;
 use crate::plan::{Action, Change, ObjectKind, Phase};
 
-/// The alternate key (`uniqueName`) of the group roster creates for a repository
-/// group: `roster-` and 32 hex digits of the SHA-256 of its name, the same in every
-/// checkout and run, so that creates of one group always meet at one object.
-pub fn unique_name(group: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(group.as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("roster-{hex}")
-}
+pub use crate::observed::roster_group_key as unique_name;
 
 /// A failed change's result from an outcome.
 fn failed(outcome: &OpOutcome) -> ChangeResult {

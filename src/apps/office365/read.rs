@@ -74,6 +74,7 @@ pub fn map_user(v: &Value, skus: &HashMap<String, String>) -> Option<ObservedUse
         attributes,
         licenses,
         location: None,
+        ..Default::default()
     })
 }
 
@@ -92,6 +93,7 @@ pub fn map_group(v: &Value) -> Option<ObservedGroup> {
         kind: if unified { "microsoft365" } else { "security" }.to_string(),
         member_ids: BTreeSet::new(),
         location: None,
+        ..Default::default()
     })
 }
 
@@ -371,6 +373,7 @@ pub fn finish(
         verified_domains: domains,
         skus,
         directory_id,
+        ..Default::default()
     }
 }
 

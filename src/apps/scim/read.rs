@@ -66,6 +66,7 @@ pub fn user_from(v: &Value) -> Result<ObservedUser, String> {
         attributes,
         licenses: Default::default(),
         location: v.get("meta").and_then(|m| text(m, "location")),
+        ..Default::default()
     })
 }
 
@@ -89,6 +90,7 @@ pub fn group_from(v: &Value, with_description: bool) -> Result<ObservedGroup, St
         kind: "security".to_string(),
         member_ids,
         location: v.get("meta").and_then(|m| text(m, "location")),
+        ..Default::default()
     })
 }
 
@@ -149,6 +151,7 @@ pub async fn read(
         verified_domains: Vec::new(),
         skus: Vec::new(),
         directory_id: Some(client.base.clone()),
+        ..Default::default()
     })
 }
 

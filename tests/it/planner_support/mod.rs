@@ -43,6 +43,7 @@ pub fn user(id: &str, login: &str, attrs: &[(&str, &str)]) -> ObservedUser {
             .collect(),
         licenses: Default::default(),
         location: None,
+        ..Default::default()
     }
 }
 
@@ -54,6 +55,7 @@ pub fn group(id: &str, name: &str, members: &[&str]) -> ObservedGroup {
         kind: "security".into(),
         member_ids: members.iter().map(|m| m.to_string()).collect(),
         location: None,
+        ..Default::default()
     }
 }
 
@@ -74,6 +76,7 @@ pub fn app(name: &str, users: Vec<ObservedUser>, groups: Vec<ObservedGroup>) -> 
         verified_domains: vec!["contoso.com".into()],
         skus: vec![sku("ENTERPRISEPACK", 10, 2)],
         directory_id: Some("tenant-1".into()),
+        ..Default::default()
     }
 }
 
@@ -195,6 +198,7 @@ policies:
         attributes: a.into_iter().collect(),
         licenses: Default::default(),
         location: None,
+        ..Default::default()
     };
     let bob = mk(
         "u-bob",
