@@ -167,6 +167,14 @@ pub fn roster_group_key(name: &str) -> String {
     format!("roster-{hex}")
 }
 
+/// The order in which live groups are matched to repository groups by name: by name,
+/// then the one carrying roster's key for that name, then by id. The first of a name
+/// is the managed one, for the planner and the apply driver alike.
+pub fn canonical_group_order(a: &ObservedGroup, b: &ObservedGroup) -> std::cmp::Ordering {
+    let foreign = |g: &ObservedGroup| g.unique_name.as_deref() != Some(&roster_group_key(&g.name));
+    (&a.name, foreign(a), &a.id).cmp(&(&b.name, foreign(b), &b.id))
+}
+
 /// Whether a group's alternate key says roster created it (for any name).
 pub fn is_roster_key(key: &str) -> bool {
     key.strip_prefix("roster-")

@@ -407,6 +407,8 @@ struct Scope<'a, 'o> {
     live_by_login: BTreeMap<String, LiveUser<'o>>,
     /// Name → (live group, in scope) (the first of duplicates).
     live_group: BTreeMap<&'o str, (&'o ObservedGroup, bool)>,
+    /// In-scope live groups that duplicate a name of `live_group`, with the managed one.
+    duplicate_groups: Vec<(&'o ObservedGroup, &'o ObservedGroup)>,
     scope_users: usize,
 }
 
@@ -691,26 +693,23 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             );
         }
 
-        // Live groups by exact name, first by id among duplicates.
+        // Live groups by exact name; of duplicates, the one carrying roster's key for
+        // the name is managed, else the first by id.
         let mut live_groups_sorted: Vec<&'o ObservedGroup> = self.obs.groups.iter().collect();
-        live_groups_sorted.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        live_groups_sorted.sort_by(|a, b| crate::observed::canonical_group_order(a, b));
         let mut live_group: BTreeMap<&'o str, (&'o ObservedGroup, bool)> = BTreeMap::new(); // name → (group, in scope)
+        let mut duplicate_groups = Vec::new();
         for g in live_groups_sorted {
             let ignored = ignore.is_match(&g.name);
             let scoped = !ignored && (!is_o365 || repo_groups.contains(g.name.as_str()));
-            if let Some((first, _)) = live_group.get(g.name.as_str()) {
+            if let Some(&(first, _)) = live_group.get(g.name.as_str()) {
                 if scoped {
-                    self.warn(format!(
-                        "several live groups are named {}; only the first (id {}) is managed, \
-                         id {} is left alone",
-                        g.name, first.id, g.id
-                    ));
+                    duplicate_groups.push((g, first));
                 }
                 continue;
             }
             live_group.insert(g.name.as_str(), (g, scoped));
         }
-
         Some(Scope {
             ignore,
             bound,
@@ -721,6 +720,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             repo_groups,
             live_by_login,
             live_group,
+            duplicate_groups,
             scope_users,
         })
     }
@@ -1195,7 +1195,66 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
 
+        self.plan_duplicate_groups(sc, &mut deleted_group_ids);
         (present_groups, deleted_group_ids)
+    }
+
+    /// Duplicates of a bound group's name: one that roster created (it carries a
+    /// roster key, see [`crate::observed::roster_group_key`]) and that holds no members
+    /// is removed, as any group delete, under `delete_groups`; any other is reported and
+    /// left alone, since it may be someone else's.
+    fn plan_duplicate_groups(&mut self, sc: &Scope<'a, 'o>, deleted: &mut BTreeSet<&'o str>) {
+        let switches = *self.app.switches();
+        for &(dup, managed) in &sc.duplicate_groups {
+            let ours = dup
+                .unique_name
+                .as_deref()
+                .is_some_and(crate::observed::is_roster_key);
+            // Member lists are read for bound groups only: elsewhere "no members" is
+            // not known.
+            let bound = sc.bound.contains_key(dup.name.as_str());
+            if !ours || !bound || !dup.member_ids.is_empty() {
+                let why = if !ours {
+                    "roster did not create it"
+                } else if !bound {
+                    "the group is not bound to this app"
+                } else {
+                    "it has members"
+                };
+                self.warn(format!(
+                    "several live groups are named {}; only id {} is managed, id {} is left \
+                     alone ({why})",
+                    dup.name, managed.id, dup.id
+                ));
+                continue;
+            }
+            let why = format!(
+                "a duplicate of group {} (id {}) that roster created (uniqueName {}) and that \
+                 holds no members",
+                dup.name,
+                managed.id,
+                dup.unique_name.as_deref().unwrap_or_default()
+            );
+            if switches.delete_groups {
+                deleted.insert(dup.id.as_str());
+                self.change(
+                    Target::Group(dup.name.clone()),
+                    Action::Delete,
+                    Some(&dup.id),
+                    None,
+                    None,
+                    why,
+                );
+            } else {
+                self.skip(
+                    ObjectKind::Group,
+                    &dup.name,
+                    Action::Delete,
+                    "delete_groups",
+                    &format!("delete group id {} ({why})", dup.id),
+                );
+            }
+        }
     }
 
     /// Adds and removes members of the bound groups that exist or are being created.

@@ -163,3 +163,78 @@ fn kill_9_then_an_immediate_rerun_under_replication_lag_creates_each_group_once(
         assert_each_group_once(&emu, trial);
     });
 }
+
+/// A duplicate of a group's name that roster created (it carries a roster key) and
+/// that holds no members is planned for removal and removed by its own id; one that
+/// someone else created is reported and left alone.
+#[test]
+fn an_empty_duplicate_roster_created_is_removed_and_a_foreign_one_is_kept() {
+    let emu = Emulator::start(&[]);
+    let dir = repo(&[
+        (
+            "apps.yaml",
+            &o365_app(
+                &emu.url,
+                "    authorized_domains: [contoso.com]\n    switches: { delete_groups: true }\n",
+            ),
+        ),
+        ("people.yaml", &org()),
+    ]);
+    let first = roster(
+        dir.path(),
+        &["apply", "--auto-approve", "--quiet"],
+        &[SECRET_ENV],
+    );
+    assert_eq!(first.code, 0, "{}", first.all());
+    let graph = emu.graph();
+    let managed = graph.group_id("team-03").expect("team-03 exists");
+    // A roster-keyed duplicate (as one created under another key and renamed would be)
+    // and a foreign one, both without members.
+    let mut ids = Vec::new();
+    for key in [
+        Some(roster::observed::roster_group_key("team-03 (old)")),
+        None,
+    ] {
+        let mut body = serde_json::json!({
+            "displayName": "team-03", "mailEnabled": false, "mailNickname": "t3dup",
+            "securityEnabled": true,
+        });
+        if let Some(k) = key {
+            body["uniqueName"] = serde_json::Value::String(k);
+        }
+        let (status, g) = graph.call("POST", "/groups", Some(body));
+        assert_eq!(status, 201, "{g}");
+        ids.push(g["id"].as_str().unwrap().to_string());
+    }
+    let plan = roster(dir.path(), &["plan", "--format", "json"], &[SECRET_ENV]);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json plan");
+    let changes = v["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{}", plan.stdout);
+    assert_eq!(changes[0]["action"], "delete");
+    assert_eq!(changes[0]["id"], ids[0].as_str());
+    assert!(
+        plan.stdout
+            .contains("left alone (roster did not create it)")
+    );
+    let apply = roster(
+        dir.path(),
+        &["apply", "--auto-approve", "--quiet"],
+        &[SECRET_ENV],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let left: Vec<String> = graph
+        .list("/groups?$filter=displayName eq 'team-03'&$select=id")
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut want = vec![managed, ids[1].clone()];
+    want.sort();
+    let mut left = left;
+    left.sort();
+    assert_eq!(
+        left, want,
+        "the managed group and the foreign duplicate remain"
+    );
+    let again = roster(dir.path(), &["plan", "--detailed-exitcode"], &[SECRET_ENV]);
+    assert_eq!(again.code, 0, "{}", again.all());
+}

@@ -196,7 +196,9 @@ impl<'a> Run<'a> {
                 .entry(u.login.to_lowercase())
                 .or_insert_with(|| u.id.clone());
         }
-        for g in &input.observed.groups {
+        let mut groups: Vec<_> = input.observed.groups.iter().collect();
+        groups.sort_by(|a, b| crate::observed::canonical_group_order(a, b));
+        for g in groups {
             st.groups
                 .entry(g.name.clone())
                 .or_insert_with(|| g.id.clone());
@@ -320,6 +322,17 @@ impl<'a> Run<'a> {
             error: format!("group {name} has no live object"),
             request_id: None,
         })
+    }
+
+    /// The live id of the group that change `i` deletes: the id the plan names (a
+    /// duplicate of a name is deleted by its own id, never by the name's managed one),
+    /// else the group's by name.
+    pub fn deleted_group_id(&self, i: usize) -> Result<String, ChangeResult> {
+        let c = self.change(i);
+        match &c.id {
+            Some(id) => Ok(id.clone()),
+            None => self.group_id(&c.key(), None),
+        }
     }
 
     /// The live id of a membership's member.

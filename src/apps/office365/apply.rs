@@ -866,8 +866,7 @@ impl Applier<'_, '_, '_> {
                         continue;
                     }
                 },
-                (ObjectKind::Group, Action::Delete) => match self.group_id(&c.key(), c.id.as_ref())
-                {
+                (ObjectKind::Group, Action::Delete) => match self.run.deleted_group_id(i) {
                     Ok(id) => (
                         BatchOp::new("DELETE", format!("/groups/{}", path_segment(&id)), None),
                         id,

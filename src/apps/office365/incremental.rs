@@ -37,10 +37,10 @@ use super::read::{
 };
 use crate::apps::ReadScope;
 use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Unusable, unusable};
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::observed::{GroupRestriction, ObservedApp, ObservedGroup, ObservedUser, Protection};
 
 /// The snapshot file format; a file of another format is ignored (full read).
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// A snapshot whose last full read is older than this is not used: Graph's delta
 /// tokens for directory objects last about a week, and a periodic full read bounds
@@ -136,9 +136,19 @@ struct Body {
 }
 
 /// One user on disk: id, login, enabled, attributes in [`USER_ATTRIBUTES`] order,
-/// lower-cased license skuIds.
+/// lower-cased skuIds of direct licences, of licences held only through groups, guest,
+/// directory-synced. (Role protections are read afresh on every read.)
 #[derive(Debug, Serialize, Deserialize)]
-struct DiskUser(String, String, bool, Vec<Option<String>>, Vec<String>);
+struct DiskUser(
+    String,
+    String,
+    bool,
+    Vec<Option<String>>,
+    Vec<String>,
+    Vec<String>,
+    bool,
+    bool,
+);
 
 impl snapshot::DiskUser for DiskUser {
     fn id(&self) -> &str {
@@ -148,32 +158,52 @@ impl snapshot::DiskUser for DiskUser {
     fn from_observed(u: &ObservedUser) -> Self {
         let attributes = snapshot::encode_attributes(USER_ATTRIBUTES, &u.attributes);
         let licenses = u.licenses.iter().cloned().collect();
+        let inherited = u.inherited_licenses.iter().cloned().collect();
+        let synced = u.protections.contains(&Protection::SyncedFromOnPremises);
         DiskUser(
             u.id.clone(),
             u.login.clone(),
             u.enabled,
             attributes,
             licenses,
+            inherited,
+            u.guest,
+            synced,
         )
     }
 
     fn to_observed(&self) -> Result<ObservedUser, Unusable> {
-        let DiskUser(id, login, enabled, attrs, licenses) = self;
+        let DiskUser(id, login, enabled, attrs, licenses, inherited, guest, synced) = self;
         Ok(ObservedUser {
             id: id.clone(),
             login: login.clone(),
             enabled: *enabled,
             attributes: snapshot::decode_attributes(USER_ATTRIBUTES, id, attrs)?,
             licenses: licenses.iter().cloned().collect(),
+            inherited_licenses: inherited.iter().cloned().collect(),
+            guest: *guest,
+            protections: if *synced {
+                vec![Protection::SyncedFromOnPremises]
+            } else {
+                Vec::new()
+            },
             ..ObservedUser::default()
         })
     }
 }
 
 /// One group on disk: id, name, description, unified, member indexes (`None`: not
-/// known).
+/// known), uniqueName, restriction.
 #[derive(Debug, Serialize, Deserialize)]
-struct DiskGroup(String, String, Option<String>, bool, Option<Vec<u32>>);
+struct DiskGroup(
+    String,
+    String,
+    Option<String>,
+    bool,
+    Option<Vec<u32>>,
+    Option<String>,
+    Option<GroupRestriction>,
+);
 
 impl snapshot::DiskGroup for DiskGroup {
     fn id(&self) -> &str {
@@ -188,17 +218,21 @@ impl snapshot::DiskGroup for DiskGroup {
             g.description.clone(),
             unified,
             members,
+            g.unique_name.clone(),
+            g.restriction.clone(),
         )
     }
 
     fn to_observed(&self) -> Result<(ObservedGroup, Option<&[u32]>), Unusable> {
-        let DiskGroup(id, name, description, unified, members) = self;
+        let DiskGroup(id, name, description, unified, members, unique_name, restriction) = self;
         let kind = if *unified { "microsoft365" } else { "security" };
         let group = ObservedGroup {
             id: id.clone(),
             name: name.clone(),
             description: description.clone(),
             kind: kind.to_string(),
+            unique_name: unique_name.clone(),
+            restriction: restriction.clone(),
             ..ObservedGroup::default()
         };
         Ok((group, members.as_deref()))
@@ -345,8 +379,25 @@ pub fn merge_user(users: &mut BTreeMap<String, ObservedUser>, v: &Value) -> Resu
             if let Some(b) = v.get("accountEnabled").and_then(Value::as_bool) {
                 u.enabled = b;
             }
-            if v.get("assignedLicenses").is_some() {
+            if v.get("licenseAssignmentStates").is_some() {
+                let (direct, inherited) = read::license_ids_split(v);
+                u.licenses = direct;
+                u.inherited_licenses = inherited;
+            } else if v.get("assignedLicenses").is_some() {
                 u.licenses = license_ids(v).unwrap_or_default().into_iter().collect();
+                for sku in &u.inherited_licenses {
+                    u.licenses.remove(sku);
+                }
+            }
+            if let Some(t) = prop(v, "userType") {
+                u.guest = t == Some("Guest");
+            }
+            if let Some(sync) = v.get("onPremisesSyncEnabled") {
+                u.protections
+                    .retain(|p| *p != Protection::SyncedFromOnPremises);
+                if sync.as_bool() == Some(true) {
+                    u.protections.push(Protection::SyncedFromOnPremises);
+                }
             }
         }
         None => {
@@ -381,12 +432,29 @@ pub fn merge_group(
             if let Some(d) = prop(v, "description") {
                 g.description = d.map(str::to_string);
             }
+            // Delta items carry the changed properties only. Of what decides a
+            // restriction, only groupTypes and membershipRule can change on a live
+            // group (mailEnabled, securityEnabled of Exchange groups and
+            // isAssignableToRole are fixed at creation).
             if v.get("groupTypes").is_some()
                 && let Some(fresh) = map_group(&serde_json::json!({
-                    "id": id, "displayName": "x", "groupTypes": v.get("groupTypes")
+                    "id": id, "displayName": "x", "groupTypes": v.get("groupTypes"),
+                    "membershipRule": v.get("membershipRule").cloned().or_else(|| match &g.restriction {
+                        Some(GroupRestriction::Dynamic { rule }) => Some(Value::String(rule.clone())),
+                        _ => None,
+                    }),
                 }))
             {
                 g.kind = fresh.kind;
+                match (fresh.restriction, &g.restriction) {
+                    (Some(d @ GroupRestriction::Dynamic { .. }), _) => g.restriction = Some(d),
+                    (None, Some(GroupRestriction::Dynamic { .. })) => g.restriction = None,
+                    _ => {}
+                }
+            } else if let Some(Some(rule)) = prop(v, "membershipRule")
+                && let Some(GroupRestriction::Dynamic { rule: r }) = &mut g.restriction
+            {
+                *r = rule.to_string();
             }
             if members_known.contains(id)
                 && let Some(Value::Array(md)) = v.get("members@delta")
@@ -682,9 +750,9 @@ mod tests {
 
     /// [`sample`] as a file of this [`FORMAT`], byte for byte: what earlier rosters wrote
     /// and this one reads.
-    const PINNED: &str = r#"{"format":2,"identity":{"app":"o365","service":"http://graph.test","directory_id":"tid","user_select":"id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses","group_select":"id,displayName,description,groupTypes,securityEnabled,mailEnabled"},"full_read_at":1000,"written_at":1010,"users_delta":"/users/delta?$deltatoken=a","groups_delta":"/groups/delta?$deltatoken=b"}
-{"body_len":278,"sha256":"ac670b6745b1f0a92449a319f8347be4a8fb7124d986ed2db776acb99dd1b7f2"}
-{"users":[["u1","a@x.com",true,["a@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"]],["u2","b@x.com",true,["b@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"]]],"groups":[["g1","One",null,false,[4,3,0]],["g2","Two","d",true,null]],"extra_ids":["device-9"]}"#;
+    const PINNED: &str = r#"{"format":3,"identity":{"app":"o365","service":"http://graph.test","directory_id":"tid","user_select":"id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses","group_select":"id,displayName,description,groupTypes,securityEnabled,mailEnabled,uniqueName"},"full_read_at":1000,"written_at":1010,"users_delta":"/users/delta?$deltatoken=a","groups_delta":"/groups/delta?$deltatoken=b"}
+{"body_len":328,"sha256":"58cff1e6bd8c362916edae0612726e61c0231df1a0030121ce91035eb3434072"}
+{"users":[["u1","a@x.com",true,["a@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"],[],false,false],["u2","b@x.com",true,["b@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"],[],false,false]],"groups":[["g1","One",null,false,[4,3,0],null,null],["g2","Two","d",true,null,null,null]],"extra_ids":["device-9"]}"#;
 
     #[test]
     fn snapshots_round_trip() {

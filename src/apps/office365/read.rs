@@ -10,12 +10,15 @@ use serde_json::Value;
 
 use super::http::{BatchOp, Graph, OpOutcome, rid};
 use crate::apps::ReadScope;
-use crate::observed::{ObservedApp, ObservedGroup, ObservedSku, ObservedUser};
+use crate::observed::{
+    GroupRestriction, ObservedApp, ObservedGroup, ObservedSku, ObservedUser, Protection,
+};
 
 /// The user properties roster manages, as Graph names them.
 pub const USER_SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses";
 /// The group properties roster reads.
-pub const GROUP_SELECT: &str = "id,displayName,description,groupTypes,securityEnabled,mailEnabled";
+pub const GROUP_SELECT: &str =
+    "id,displayName,description,groupTypes,securityEnabled,mailEnabled,uniqueName";
 /// Page size: Graph's maximum.
 pub const PAGE: usize = 999;
 
@@ -49,20 +52,16 @@ pub fn map_user(v: &Value, skus: &HashMap<String, String>) -> Option<ObservedUse
             attributes.insert((*roster).to_string(), val);
         }
     }
-    let licenses: BTreeSet<String> = v
-        .get("assignedLicenses")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.get("skuId").and_then(Value::as_str))
-                .map(|sku| {
-                    skus.get(&sku.to_ascii_lowercase())
-                        .cloned()
-                        .unwrap_or_else(|| sku.to_string())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let name = |sku: &str| {
+        skus.get(&sku.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| sku.to_string())
+    };
+    let (direct, inherited) = license_ids_split(v);
+    let mut protections = Vec::new();
+    if v.get("onPremisesSyncEnabled").and_then(Value::as_bool) == Some(true) {
+        protections.push(Protection::SyncedFromOnPremises);
+    }
     Some(ObservedUser {
         id,
         login,
@@ -72,20 +71,74 @@ pub fn map_user(v: &Value, skus: &HashMap<String, String>) -> Option<ObservedUse
             .and_then(Value::as_bool)
             .unwrap_or(true),
         attributes,
-        licenses,
+        licenses: direct.iter().map(|s| name(s)).collect(),
+        inherited_licenses: inherited.iter().map(|s| name(s)).collect(),
         location: None,
-        ..Default::default()
+        guest: v.get("userType").and_then(Value::as_str) == Some("Guest"),
+        protections,
     })
+}
+
+/// The lower-cased skuIds a Graph user holds directly and those it holds only through
+/// groups. `licenseAssignmentStates` tells them apart (`assignedByGroup` null: direct);
+/// without it every `assignedLicenses` entry counts as direct.
+pub fn license_ids_split(v: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    let assigned: BTreeSet<String> = license_ids(v).unwrap_or_default().into_iter().collect();
+    let Some(states) = v.get("licenseAssignmentStates").and_then(Value::as_array) else {
+        return (assigned, BTreeSet::new());
+    };
+    let mut direct = BTreeSet::new();
+    let mut by_group = BTreeSet::new();
+    for st in states {
+        let Some(sku) = st.get("skuId").and_then(Value::as_str) else {
+            continue;
+        };
+        let sku = sku.to_ascii_lowercase();
+        match st.get("assignedByGroup") {
+            Some(Value::String(g)) if !g.is_empty() => by_group.insert(sku),
+            _ => direct.insert(sku),
+        };
+    }
+    // A SKU in assignedLicenses that no state explains is direct (the safe reading:
+    // roster then manages it as the YAML says).
+    for sku in &assigned {
+        if !by_group.contains(sku) {
+            direct.insert(sku.clone());
+        }
+    }
+    let inherited = by_group.difference(&direct).cloned().collect();
+    (direct, inherited)
 }
 
 /// Maps one Graph group to an [`ObservedGroup`] (without members).
 pub fn map_group(v: &Value) -> Option<ObservedGroup> {
     let id = text(v, "id")?;
     let name = text(v, "displayName")?;
-    let unified = v
+    let types: Vec<&str> = v
         .get("groupTypes")
         .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|t| t.as_str() == Some("Unified")));
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let unified = types.contains(&"Unified");
+    let flag = |k: &str| v.get(k).and_then(Value::as_bool) == Some(true);
+    // groups-overview.md: a mail-enabled group that is not a Microsoft 365 group is
+    // either a mail-enabled security group or a distribution list, both managed in
+    // Exchange; Graph refuses member writes to them.
+    let restriction = if types.contains(&"DynamicMembership") {
+        Some(GroupRestriction::Dynamic {
+            rule: text(v, "membershipRule").unwrap_or_default(),
+        })
+    } else if flag("mailEnabled") && !unified {
+        Some(if flag("securityEnabled") {
+            GroupRestriction::MailEnabledSecurity
+        } else {
+            GroupRestriction::Distribution
+        })
+    } else if flag("isAssignableToRole") {
+        Some(GroupRestriction::RoleAssignable)
+    } else {
+        None
+    };
     Some(ObservedGroup {
         id,
         name,
@@ -93,7 +146,8 @@ pub fn map_group(v: &Value) -> Option<ObservedGroup> {
         kind: if unified { "microsoft365" } else { "security" }.to_string(),
         member_ids: BTreeSet::new(),
         location: None,
-        ..Default::default()
+        unique_name: text(v, "uniqueName"),
+        restriction,
     })
 }
 
@@ -244,9 +298,7 @@ pub fn license_ids(v: &Value) -> Option<Vec<String>> {
 
 /// Maps a Graph user keeping its license skuIds unnamed (lower case).
 pub fn map_user_raw(v: &Value) -> Option<ObservedUser> {
-    let mut u = map_user(v, &HashMap::new())?;
-    u.licenses = license_ids(v).unwrap_or_default().into_iter().collect();
-    Some(u)
+    map_user(v, &HashMap::new())
 }
 
 /// Reads users, groups, the members of the groups in `scope`, domains and SKUs.
@@ -349,10 +401,13 @@ pub fn finish(
     let mut users: Vec<ObservedUser> = users
         .into_iter()
         .map(|mut u| {
-            u.licenses = std::mem::take(&mut u.licenses)
-                .into_iter()
-                .map(|id| sku_names.get(&id).cloned().unwrap_or(id))
-                .collect();
+            let name = |ids: BTreeSet<String>| {
+                ids.into_iter()
+                    .map(|id| sku_names.get(&id).cloned().unwrap_or(id))
+                    .collect()
+            };
+            u.licenses = name(std::mem::take(&mut u.licenses));
+            u.inherited_licenses = name(std::mem::take(&mut u.inherited_licenses));
             u
         })
         .collect();

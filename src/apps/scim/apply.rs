@@ -336,7 +336,7 @@ impl Applier<'_, '_, '_> {
                 Err(r) => r,
                 Ok(id) => self.delete(&self.conn.caps.users_endpoint, &id).await,
             },
-            (ObjectKind::Group, Action::Delete) => match self.group_id(&c.key(), c.id.as_ref()) {
+            (ObjectKind::Group, Action::Delete) => match self.run.deleted_group_id(i) {
                 Err(r) => r,
                 Ok(id) => self.delete(&self.conn.caps.groups_endpoint, &id).await,
             },
