@@ -103,6 +103,8 @@ async fn main() -> anyhow::Result<()> {
         switches: Switches::default(),
         ignore: Vec::new(),
         max_deletes: None,
+        manage_guests: false,
+        manage_role_assignable_groups: false,
     };
     let ctx = ConnectContext {
         repo_root: dir.path().to_path_buf(),

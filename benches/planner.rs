@@ -30,6 +30,7 @@ fn desired() -> DesiredState {
             mobile_phone: None,
             licenses: vec![],
             password: None,
+            immutable_id: None,
         })
         .collect();
     let groups = (0..GROUPS)
@@ -46,6 +47,7 @@ fn desired() -> DesiredState {
                 description: Some(format!("Group {j}")),
                 members,
                 kind: None,
+                membership: None,
             }
         })
         .collect();
@@ -62,6 +64,8 @@ fn desired() -> DesiredState {
         switches: Switches::default(),
         ignore: vec!["admin@*".into()],
         max_deletes: None,
+        manage_guests: false,
+        manage_role_assignable_groups: false,
     });
     DesiredState {
         apps: vec![app],

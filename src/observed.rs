@@ -28,6 +28,10 @@ pub struct ObservedApp {
     /// `onPremisesImmutableId`.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub federated_domains: BTreeSet<String>,
+    /// Why the holders of privileged directory roles are not known (office365: the
+    /// app may not read role assignments), if they are not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles_unknown: Option<String>,
     /// License SKUs of the tenant (office365); empty elsewhere.
     pub skus: Vec<ObservedSku>,
     /// An identifier of the live directory (tenant id, domain SID, SCIM base URL), so
@@ -199,6 +203,18 @@ impl ObservedSku {
 }
 
 impl ObservedApp {
+    /// The domains an office365 app manages when the repository names none: the
+    /// verified domains but the initial `*.onmicrosoft.com` one, where guests and
+    /// break-glass admins live (lower case).
+    pub fn default_authorized_domains(&self) -> std::collections::BTreeSet<String> {
+        let initial = self.initial_domain.as_deref().map(str::to_lowercase);
+        self.verified_domains
+            .iter()
+            .map(|d| d.trim().to_lowercase())
+            .filter(|d| Some(d) != initial.as_ref())
+            .collect()
+    }
+
     /// Find a user by login, case-insensitively.
     pub fn user_by_login(&self, login: &str) -> Option<&ObservedUser> {
         self.users

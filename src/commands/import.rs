@@ -162,6 +162,7 @@ pub fn to_repo_files(app: &App, observed: &ObservedApp) -> ([RepoFile; 3], Vec<S
             mobile_phone: attr("mobile_phone"),
             licenses: u.licenses.iter().cloned().collect(),
             password: None,
+            immutable_id: None,
         });
     }
     let group_name_of: BTreeMap<&str, &str> = observed
@@ -193,6 +194,7 @@ pub fn to_repo_files(app: &App, observed: &ObservedApp) -> ([RepoFile; 3], Vec<S
             description: g.description.clone(),
             members,
             kind: (g.kind == "microsoft365").then_some(GroupKind::Microsoft365),
+            membership: None,
         });
     }
     let loose: Vec<String> = observed
@@ -212,6 +214,7 @@ pub fn to_repo_files(app: &App, observed: &ObservedApp) -> ([RepoFile; 3], Vec<S
             description: None,
             members: loose,
             kind: None,
+            membership: None,
         });
     }
     let policy = Policy {

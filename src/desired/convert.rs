@@ -24,8 +24,9 @@ pub const USER_KEYS: &[&str] = &[
     "mobile_phone",
     "licenses",
     "password",
+    "immutable_id",
 ];
-pub const GROUP_KEYS: &[&str] = &["name", "description", "members", "kind"];
+pub const GROUP_KEYS: &[&str] = &["name", "description", "members", "kind", "membership"];
 pub const MEMBERSHIP_KEYS: &[&str] = &["group", "users", "expires"];
 pub const POLICY_KEYS: &[&str] = &["name", "app", "groups"];
 pub const OFFICE365_KEYS: &[&str] = &[
@@ -42,6 +43,8 @@ pub const OFFICE365_KEYS: &[&str] = &[
     "switches",
     "ignore",
     "max_deletes",
+    "manage_guests",
+    "manage_role_assignable_groups",
 ];
 pub const ACTIVE_DIRECTORY_KEYS: &[&str] = &[
     "type",
@@ -735,6 +738,7 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
         }
     }
     let password = obj.opt_secret(cx, "password");
+    let immutable_id = obj.opt_str(cx, "immutable_id");
     let Some(username) = username else {
         return;
     };
@@ -752,6 +756,7 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
         mobile_phone,
         licenses,
         password,
+        immutable_id,
     });
     out.locs.users.push(obj.into_loc(cx));
 }
@@ -810,6 +815,25 @@ fn convert_group(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
             }
         },
     };
+    let membership = match obj.opt_str(cx, "membership") {
+        None => None,
+        Some(m) => match m.as_str() {
+            "authoritative" => Some(MembershipMode::Authoritative),
+            "additive" => Some(MembershipMode::Additive),
+            _ => {
+                if let Some(node) = obj.get("membership") {
+                    cx.err(
+                        node.pos,
+                        format!(
+                            "unknown membership mode `{m}` for {}; valid modes: authoritative, additive",
+                            obj.what
+                        ),
+                    );
+                }
+                None
+            }
+        },
+    };
     let Some(name) = name else {
         return;
     };
@@ -818,6 +842,7 @@ fn convert_group(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
         description,
         members,
         kind,
+        membership,
     });
     out.locs.groups.push(obj.into_loc(cx));
 }
@@ -1249,6 +1274,10 @@ fn convert_credentials(cx: &mut Cx, obj: &mut Obj) -> Option<Office365Credential
 }
 
 fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
+    let manage_guests = obj.opt_bool(cx, "manage_guests").unwrap_or(false);
+    let manage_role_assignable_groups = obj
+        .opt_bool(cx, "manage_role_assignable_groups")
+        .unwrap_or(false);
     let tenant = obj.opt_str(cx, "tenant");
     let client_id = obj.opt_str(cx, "client_id");
     let credentials = convert_credentials(cx, obj);
@@ -1292,6 +1321,8 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
         switches,
         ignore,
         max_deletes,
+        manage_guests,
+        manage_role_assignable_groups,
     }))
 }
 

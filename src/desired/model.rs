@@ -254,6 +254,14 @@ pub struct Office365App {
     /// The most user deletes + disables + group deletes one apply may carry out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_deletes: Option<u32>,
+    /// Manage guests (`userType: Guest`) too. Default: guests are outside the scope, so
+    /// they are never disabled or deleted for not being in the repository.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manage_guests: bool,
+    /// The app holds RoleManagement.ReadWrite.Directory, so role-assignable groups may be
+    /// bound and their members managed. Default: binding one is a plan error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manage_role_assignable_groups: bool,
 }
 
 /// An Active Directory domain, managed over LDAP.
@@ -388,6 +396,10 @@ pub struct User {
     /// Initial password, as a secret reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
+    /// Office 365 `onPremisesImmutableId` (the base64 of the on-premises objectGUID),
+    /// sent when the user is created: required for users in a federated domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable_id: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -438,6 +450,21 @@ pub struct Group {
     /// `security` (default) or `microsoft365` (a Microsoft 365 "Unified" group in Office 365).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<GroupKind>,
+    /// `authoritative` (default): live members the repository does not list are
+    /// removed. `additive`: roster adds the listed members and removes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<MembershipMode>,
+}
+
+/// Whether roster owns a group's whole member list or only adds to it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipMode {
+    #[default]
+    Authoritative,
+    Additive,
 }
 
 /// A member reference: a username or a nested group (`group:NAME`).

@@ -14,7 +14,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde_json::Value;
 
 use crate::desired::{App, DesiredState, MemberRef, SecretRef, User, parse_member};
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::observed::{GroupRestriction, ObservedApp, ObservedGroup, ObservedUser, Protection};
 use crate::plan::{
     Action, Change, DeletionGuard, FORMAT_VERSION, Member, MembershipKey, ObjectKind, Plan,
     ReadScope, Skipped, Summary, Target, Warning,
@@ -387,6 +387,45 @@ struct LiveUser<'o> {
     /// Inside the app's management scope (and not ignored).
     in_scope: bool,
     ignored: bool,
+    /// A guest of an app that does not manage guests: left alone everywhere.
+    guest: bool,
+}
+
+/// What the live directory protects a user from, as the planner applies it.
+struct Protected<'o> {
+    list: &'o [Protection],
+}
+
+impl<'o> Protected<'o> {
+    fn of(u: &'o ObservedUser) -> Self {
+        Protected {
+            list: &u.protections,
+        }
+    }
+
+    fn any(&self) -> bool {
+        !self.list.is_empty()
+    }
+
+    /// Whether `field` (a managed attribute, or `enabled`) must not be written.
+    fn holds(&self, field: &str) -> bool {
+        self.list.iter().any(|p| match p {
+            Protection::AdminSdHolder => true,
+            // Entra Connect masters every attribute roster maps but the usage location.
+            Protection::SyncedFromOnPremises => field != "usage_location",
+            // user-update.md: accountEnabled, mobilePhone, businessPhones, otherMails,
+            // passwordProfile and userPrincipalName of an admin are sensitive.
+            Protection::PrivilegedRole { .. } => matches!(field, "enabled" | "mobile_phone"),
+        })
+    }
+
+    fn why(&self) -> String {
+        self.list
+            .iter()
+            .map(Protection::describe)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// What [`AppPlanner::scope`] works out once for the other steps.
@@ -457,6 +496,18 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             action,
             switch: Some(switch.to_string()),
             reason: format!("{what}; switch {switch} is off"),
+        });
+    }
+
+    /// Records a change the live directory protects the object from: listed, not made.
+    fn protected(&mut self, object: ObjectKind, key: &str, action: Action, why: String) {
+        self.acc.skipped.push(Skipped {
+            app: self.name.to_string(),
+            object,
+            key: key.to_string(),
+            action,
+            switch: None,
+            reason: why,
         });
     }
 
@@ -538,19 +589,15 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         // Authorized domains: explicit, else the tenant's verified domains.
         let domains: BTreeSet<String> = match self.app.authorized_domains() {
             Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
-            None => self
-                .obs
-                .verified_domains
-                .iter()
-                .map(|s| s.trim().to_lowercase())
-                .collect(),
+            None => self.obs.default_authorized_domains(),
         };
         // Outside office365, an app without any domain list does not restrict by domain.
         let restrict_domains = is_o365 || !domains.is_empty();
         if is_o365 && domains.is_empty() {
             self.warn(format!(
-                "app {} has no authorized domains (none configured, none verified in the \
-                 tenant): no user is provisioned and no live user is in scope",
+                "app {} has no authorized domains (none configured, and none verified in the \
+                 tenant but the initial domain, which is authorized only when listed): no user \
+                 is provisioned and no live user is in scope",
                 self.name
             ));
         }
@@ -660,12 +707,17 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         live_sorted.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
         let mut live_by_login: BTreeMap<String, LiveUser<'o>> = BTreeMap::new();
         let mut scope_users = 0usize;
+        let manage_guests = matches!(self.app, App::Office365(a) if a.manage_guests);
         for (lower, u) in live_sorted {
             let email = u.attributes.get("email").map(String::as_str).unwrap_or("");
             let ignored = ignore.is_match(&u.login)
                 || (!email.is_empty() && ignore.is_match(email))
                 || hands_off_logins.contains(&lower);
-            let scoped = if is_o365 {
+            // Guests (userType Guest, or an `#EXT#` UPN of one read without userType).
+            let guest = is_o365 && !manage_guests && (u.guest || lower.contains("#ext#"));
+            let scoped = if guest {
+                false
+            } else if is_o365 {
                 domain_of(&u.login).is_some_and(|d| domains.contains(&d))
             } else {
                 true
@@ -689,6 +741,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     user: u,
                     in_scope: scoped && !ignored,
                     ignored,
+                    guest,
                 },
             );
         }
@@ -816,6 +869,25 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         }
                     }
                     after.insert("enabled".to_string(), Value::Bool(user.enabled));
+                    if is_o365 {
+                        let domain = domain_of(login).unwrap_or_default();
+                        match &user.immutable_id {
+                            Some(id) => {
+                                after.insert("immutable_id".to_string(), Value::String(id.clone()));
+                            }
+                            None if self.obs.federated_domains.contains(&domain) => {
+                                self.acc.problems.push(format!(
+                                    "app {}: user {} would be created as {login} in the federated \
+                                     domain {domain}, where Office 365 creates users only with \
+                                     an on-premises immutable id: set `immutable_id` on the user \
+                                     (the base64 of its on-premises objectGUID), or let directory \
+                                     synchronisation create it",
+                                    self.name, user.username
+                                ));
+                            }
+                            None => {}
+                        }
+                    }
                     if switches.password_sync
                         && let Some(p) = &user.password
                     {
@@ -846,16 +918,42 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 Some(lu) => {
                     present_users[u as usize] = true;
                     live_id_of[u as usize] = Some(lu.id.as_str());
+                    let guard = Protected::of(lu);
                     // Managed attributes.
                     let mut before = BTreeMap::new();
                     let mut after = BTreeMap::new();
+                    let mut held: Vec<&str> = Vec::new();
                     for f in fields {
                         let want = desired_attribute(user, f);
+                        // Office 365 requires a usage location for licences, and Graph
+                        // does not clear it: absent from the YAML, it is left as it is.
+                        if is_o365 && *f == "usage_location" && want.is_none() {
+                            continue;
+                        }
                         let have = lu.attributes.get(*f).map(String::as_str);
                         if !same_value(f, want.as_deref(), have) {
+                            if guard.holds(f) {
+                                held.push(f);
+                                continue;
+                            }
                             before.insert((*f).to_string(), opt_value(normalize(have).as_deref()));
                             after.insert((*f).to_string(), opt_value(want.as_deref()));
                         }
+                    }
+                    if !held.is_empty() {
+                        self.protected(
+                            ObjectKind::User,
+                            &user.username,
+                            Action::Update,
+                            format!(
+                                "{} differ{} from the repository but the live user is {}; \
+                                 left as {} live",
+                                held.join(", "),
+                                if held.len() == 1 { "s" } else { "" },
+                                guard.why(),
+                                if held.len() == 1 { "it is" } else { "they are" },
+                            ),
+                        );
                     }
                     if !after.is_empty() {
                         if switches.update_users {
@@ -890,7 +988,19 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         } else {
                             Action::Disable
                         };
-                        if switches.enable_disable_users {
+                        if guard.holds("enabled") {
+                            self.protected(
+                                ObjectKind::User,
+                                &user.username,
+                                action,
+                                format!(
+                                    "{} in the repository, but the live user is {}; left as \
+                                     it is",
+                                    if user.enabled { "enabled" } else { "disabled" },
+                                    guard.why()
+                                ),
+                            );
+                        } else if switches.enable_disable_users {
                             // AD: a disabled account whose password was never set is
                             // a create that did not finish (a password refused by
                             // policy, a crash between the add and the password): it
@@ -944,7 +1054,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     }
                     // Licenses.
                     if is_o365 {
-                        let adds: Vec<&String> = wanted.difference(&lu.licenses).collect();
+                        // Only direct assignments are roster's: a listed SKU the user
+                        // holds through a group is there already, and one it holds
+                        // both ways frees no seat when the direct one goes.
+                        let adds: Vec<&String> = wanted
+                            .difference(&lu.licenses)
+                            .filter(|s| !lu.inherited_licenses.contains(*s))
+                            .collect();
                         let removes: Vec<&String> = lu.licenses.difference(&wanted).collect();
                         if !adds.is_empty() && !has_location {
                             self.warn_location(user);
@@ -965,7 +1081,9 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         }
                         for sku in removes {
                             if switches.update_users {
-                                license_delta.entry(sku.clone()).or_default().1 += 1;
+                                if !lu.inherited_licenses.contains(sku) {
+                                    license_delta.entry(sku.clone()).or_default().1 += 1;
+                                }
                                 self.license(user, Some(&lu.id), sku, Action::Remove);
                             } else {
                                 self.skip(
@@ -1036,6 +1154,28 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 .get(lower)
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| u.login.clone());
+            let guard = Protected::of(u);
+            if guard.any() && (switches.delete_users || (switches.enable_disable_users && u.enabled))
+            {
+                let action = if switches.delete_users {
+                    Action::Delete
+                } else {
+                    Action::Disable
+                };
+                self.protected(
+                    ObjectKind::User,
+                    &key,
+                    action,
+                    format!(
+                        "{} is live in the scope of {} but not provisioned to it; it is {}, so it \
+                         is left alone",
+                        u.login,
+                        self.name,
+                        guard.why()
+                    ),
+                );
+                continue;
+            }
             let why = match login_to_username.get(lower) {
                 Some(name) => format!(
                     "user {name} is live in the scope of {} but not provisioned to it by any policy",
@@ -1136,6 +1276,27 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     if !scoped {
                         // Only possible when ignored; bound ignored groups were removed above.
                         continue;
+                    }
+                    if let Some(r) = &lg.restriction {
+                        let allowed = matches!(r, GroupRestriction::RoleAssignable)
+                            && matches!(self.app, App::Office365(a) if a.manage_role_assignable_groups);
+                        if !allowed {
+                            let hint = match r {
+                                GroupRestriction::RoleAssignable => {
+                                    "; once the app holds RoleManagement.ReadWrite.Directory, set \
+                                     `manage_role_assignable_groups: true` on it"
+                                }
+                                _ => "; remove the group from the policy",
+                            };
+                            self.acc.problems.push(format!(
+                                "app {}: group {g} is bound by policy {policy}, but its live \
+                                 group (id {}) is {}: roster cannot manage its members{hint}",
+                                self.name,
+                                lg.id,
+                                r.describe()
+                            ));
+                            continue;
+                        }
                     }
                     present_groups.insert(g);
                     let have = normalize(lg.description.as_deref());
@@ -1283,12 +1444,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         } = users;
         // ---- memberships of bound groups ----
         // How each live object appears as a member: its name, or None when it is left
-        // alone (ignored, a duplicate, or deleted by this plan anyway).
+        // alone (ignored, a guest outside the scope, a duplicate, or deleted by this plan
+        // anyway).
         let mut member_name: HashMap<&'o str, Option<String>> =
             HashMap::with_capacity(self.obs.users.len() + self.obs.groups.len());
         for (lower, lu) in live_by_login {
             let id = lu.user.id.as_str();
-            let name = (!lu.ignored && !deleted_user_ids.contains(id)).then(|| {
+            let name = (!lu.ignored && !lu.guest && !deleted_user_ids.contains(id)).then(|| {
                 login_to_username
                     .get(lower)
                     .map(|s| s.to_string())
@@ -1378,7 +1540,9 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     );
                 }
             }
-            for (m, id) in removes {
+            let additive = desired.groups[self.ix.group_idx[g] as usize].membership
+                == Some(crate::desired::MembershipMode::Additive);
+            for (m, id) in removes.into_iter().filter(|_| !additive) {
                 if switches.sync_memberships {
                     self.change(
                         Target::Membership(MembershipKey {

@@ -28,6 +28,7 @@ fn user(username: &str, email: &str, first: &str, last: &str) -> User {
         mobile_phone: None,
         licenses: Vec::new(),
         password: None,
+        immutable_id: None,
     }
 }
 

@@ -178,6 +178,8 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
         switches: Default::default(),
         ignore: Vec::new(),
         max_deletes: None,
+        manage_guests: false,
+        manage_role_assignable_groups: false,
     };
     let state_file = repo.path().join(".roster/sandbox-tenant.json");
     let conn = Office365Connector::connect(&app, &ctx)

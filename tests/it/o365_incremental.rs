@@ -148,8 +148,8 @@ async fn incremental_reads_equal_full_reads_at_a_handful_of_requests() {
     let path = snapshot_path(&cache_dir(&env), APP);
     assert!(path.exists(), "snapshot written at {}", path.display());
 
-    // Nothing changed: the second read is incremental and costs 4 requests (users
-    // delta, groups delta, domains, SKUs).
+    // Nothing changed: the second read is incremental and costs 5 requests (users
+    // delta, groups delta, domains, SKUs, privileged role assignments).
     let ((second, kind), n) = requests(&env, async {
         conn.read_reporting(&sc).await.expect("read")
     })
@@ -165,7 +165,7 @@ async fn incremental_reads_equal_full_reads_at_a_handful_of_requests() {
         ),
         "{kind:?}"
     );
-    assert_eq!(n, 4);
+    assert_eq!(n, 5);
     assert_eq!(second, first);
 
     // Out-of-band changes of every kind, through Graph.
@@ -464,10 +464,11 @@ async fn members_of_many_wanted_groups_come_from_one_groups_delta_round() {
     assert_eq!(apply(&conn, &changes, &d, &empty).await.failures(), vec![]);
 
     // 45 wanted groups: listing their members would take 3 batches; one delta page
-    // with members is cheaper. Users, groups, the delta page, domains, SKUs.
+    // with members is cheaper. Users, groups, the delta page, domains, SKUs, role
+    // assignments.
     let all = ReadScope::default();
     let (o, n) = requests(&env, async { conn.read(&all).await.expect("read") }).await;
-    assert_eq!(n, 5, "{n} requests");
+    assert_eq!(n, 6, "{n} requests");
     for name in ["G00", "G07", "G44"] {
         // A single wanted group is listed by $batch: the same members.
         let one = conn.read(&scope(&[name])).await.expect("read");
@@ -514,7 +515,7 @@ async fn members_of_many_wanted_groups_come_from_one_groups_delta_round() {
         ),
         "{kind:?}"
     );
-    assert_eq!(n, 4);
+    assert_eq!(n, 5);
     assert_eq!(second, conn.read(&all).await.expect("read"));
     assert!(
         second

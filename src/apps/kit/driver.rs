@@ -525,6 +525,7 @@ mod tests {
             mobile_phone: None,
             licenses: vec![],
             password: None,
+            immutable_id: None,
         });
         let observed = ObservedApp {
             users: vec![ObservedUser {

@@ -60,11 +60,7 @@ impl<'a> Guard<'a> {
         };
         let domains = match app.authorized_domains() {
             Some(d) => d.iter().map(|d| d.trim().to_lowercase()).collect(),
-            None => observed
-                .verified_domains
-                .iter()
-                .map(|d| d.to_lowercase())
-                .collect(),
+            None => observed.default_authorized_domains().into_iter().collect(),
         };
         let created_users = changes
             .iter()

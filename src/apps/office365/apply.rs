@@ -612,6 +612,9 @@ impl Applier<'_, '_, '_> {
             None => json!({"password": password::random(), "forceChangePasswordNextSignIn": true}),
         };
         body.insert("passwordProfile".into(), profile);
+        if let Some(Value::String(id)) = c.after.as_ref().and_then(|a| a.get("immutable_id")) {
+            body.insert("onPremisesImmutableId".into(), Value::String(id.clone()));
+        }
         Ok(Value::Object(body))
     }
 

@@ -572,19 +572,12 @@ async fn latest(graph: &Graph, rel: &str) -> Result<String> {
     }
 }
 
-/// Domains and SKUs of an incremental read (not part of the snapshot).
-struct Extra {
-    verified_domains: Vec<String>,
-    skus: Vec<crate::observed::ObservedSku>,
-}
-
-fn into_raw(snap: Snapshot, extra: Extra) -> RawTenant {
+fn into_raw(snap: Snapshot, facts: read::TenantFacts) -> RawTenant {
     RawTenant {
         users: snap.objects.users.into_values().collect(),
         groups: snap.objects.groups.into_values().collect(),
         members_known: snap.objects.members_known,
-        verified_domains: extra.verified_domains,
-        skus: extra.skus,
+        facts,
         groups_delta: None,
     }
 }
@@ -593,7 +586,7 @@ async fn incremental(
     graph: &Graph,
     scope: &ReadScope,
     snap: Snapshot,
-) -> Result<(Snapshot, Extra, ReadKind), RoundError> {
+) -> Result<(Snapshot, read::TenantFacts, ReadKind), RoundError> {
     let Snapshot {
         full_read_at,
         written_at,
@@ -625,11 +618,11 @@ async fn incremental(
         Ok(())
     });
     let extra_fut = async {
-        read::read_domains_and_skus(graph)
+        read::read_tenant_facts(graph)
             .await
             .map_err(RoundError::Fatal)
     };
-    let (users_delta, groups_delta, (verified_domains, skus)) =
+    let (users_delta, groups_delta, facts) =
         tokio::try_join!(users_fut, groups_fut, extra_fut)?;
     gone.extend(gone_groups);
     // An object removed and back (restored) within the round is not gone.
@@ -669,10 +662,7 @@ async fn incremental(
                 members_known,
             },
         },
-        Extra {
-            verified_domains,
-            skus,
-        },
+        facts,
         ReadKind::Incremental {
             users: user_items,
             groups: group_items,

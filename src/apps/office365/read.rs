@@ -176,8 +176,7 @@ pub struct RawTenant {
     pub users: Vec<ObservedUser>,
     pub groups: Vec<ObservedGroup>,
     pub members_known: BTreeSet<String>,
-    pub verified_domains: Vec<String>,
-    pub skus: Vec<ObservedSku>,
+    pub facts: TenantFacts,
     /// The groups delta link (relative) when members were read by a groups delta
     /// round, which ends with one.
     pub groups_delta: Option<String>,
@@ -250,11 +249,53 @@ pub async fn read(
     Ok(finish(&graph.app, raw, scope, directory_id))
 }
 
-/// Verified domains and license SKUs: read on every read, full or incremental.
-pub async fn read_domains_and_skus(graph: &Graph) -> Result<(Vec<String>, Vec<ObservedSku>)> {
+/// Microsoft Entra built-in roles whose holders an app with `User.ReadWrite.All` may
+/// not disable, delete or change in sensitive properties (user-update.md, "Who can
+/// update sensitive attributes"): template id and display name, as Microsoft publishes
+/// them (permissions-reference of Entra built-in roles).
+pub const PRIVILEGED_ROLES: &[(&str, &str)] = &[
+    ("62e90394-69f5-4237-9190-012177145e10", "Global Administrator"),
+    ("e8611ab8-c189-46e8-94e1-60213ab1f814", "Privileged Role Administrator"),
+    ("7be44c8a-adaf-4e2a-84d6-ab2649e08a13", "Privileged Authentication Administrator"),
+    ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
+    ("c4e39bd9-1100-46d3-8c65-fb160da0071f", "Authentication Administrator"),
+    ("729827e3-9c14-49f7-bb1b-9608f156bbb8", "Helpdesk Administrator"),
+    ("966707d0-3269-4727-9be2-8c3a10f19b9d", "Password Administrator"),
+    ("29232cdf-9323-42fd-ade2-1d097af3e4de", "Exchange Administrator"),
+    ("f28a1f50-f6e7-4571-818b-6a12f2af6b6c", "SharePoint Administrator"),
+    ("194ae4cb-b126-40b2-bd5b-6091b380977d", "Security Administrator"),
+    ("fdd7a751-b60b-444a-984c-02652fe8fa1c", "Groups Administrator"),
+    ("b0f54661-2d74-4c50-afa3-1ec803f12efe", "Billing Administrator"),
+    ("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "Application Administrator"),
+    ("158c047a-c907-4556-b7ef-446551a6b5f7", "Cloud Application Administrator"),
+    ("b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", "Conditional Access Administrator"),
+    ("3a2c62db-5318-420d-8d74-23affee5d9d5", "Intune Administrator"),
+    ("69091246-20e8-4a56-aa4d-066075b2a7a8", "Teams Administrator"),
+    ("8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2", "Hybrid Identity Administrator"),
+    ("4d6ac14f-3453-41d0-bef9-a3e0c569773a", "License Administrator"),
+    ("f2ef992c-3afb-46b9-b7cf-a126ee74c451", "Global Reader"),
+];
+
+/// What a read learns about the tenant beside users and groups, afresh on every read
+/// (full or incremental; none of it is in the snapshot).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantFacts {
+    /// Verified domains, lower case.
+    pub verified_domains: Vec<String>,
+    pub initial_domain: Option<String>,
+    pub federated_domains: BTreeSet<String>,
+    pub skus: Vec<ObservedSku>,
+    /// Principal id → names of the privileged roles it holds.
+    pub role_holders: BTreeMap<String, BTreeSet<String>>,
+    /// Why role assignments could not be read, if they could not.
+    pub roles_unknown: Option<String>,
+}
+
+/// Domains, license SKUs and privileged role assignments.
+pub async fn read_tenant_facts(graph: &Graph) -> Result<TenantFacts> {
     let skus_url =
         graph.url("/subscribedSkus?$select=skuId,skuPartNumber,prepaidUnits,consumedUnits");
-    let domains_url = graph.url("/domains?$select=id,isVerified");
+    let domains_url = graph.url("/domains?$select=id,isVerified,isInitial,authenticationType");
     let skus_fut = async {
         let mut skus = Vec::new();
         graph
@@ -269,19 +310,94 @@ pub async fn read_domains_and_skus(graph: &Graph) -> Result<(Vec<String>, Vec<Ob
     };
     let domains_fut = async {
         let mut domains = Vec::new();
+        let mut initial = None;
+        let mut federated = BTreeSet::new();
         graph
             .get_all(&domains_url, |v| {
                 if v.get("isVerified").and_then(Value::as_bool) == Some(true)
                     && let Some(id) = text(&v, "id")
                 {
-                    domains.push(id.to_ascii_lowercase());
+                    let id = id.to_ascii_lowercase();
+                    if v.get("isInitial").and_then(Value::as_bool) == Some(true) {
+                        initial = Some(id.clone());
+                    }
+                    if text(&v, "authenticationType").as_deref() == Some("Federated") {
+                        federated.insert(id.clone());
+                    }
+                    domains.push(id);
                 }
                 Ok(())
             })
             .await?;
-        Ok::<_, anyhow::Error>(domains)
+        Ok::<_, anyhow::Error>((domains, initial, federated))
     };
-    tokio::try_join!(domains_fut, skus_fut)
+    let ((verified_domains, initial_domain, federated_domains), skus, (role_holders, roles_unknown)) =
+        tokio::try_join!(domains_fut, skus_fut, read_role_holders(graph))?;
+    Ok(TenantFacts {
+        verified_domains,
+        initial_domain,
+        federated_domains,
+        skus,
+        role_holders,
+        roles_unknown,
+    })
+}
+
+/// Holders of [`PRIVILEGED_ROLES`]: one filtered listing of the directory's role
+/// assignments (rbacapplication-list-roleassignments.md; `roleDefinitionId` supports
+/// `$filter` with `in`). An app without a role-reading permission gets 403: the
+/// holders are then unknown, which the plan says, and the read goes on.
+async fn read_role_holders(
+    graph: &Graph,
+) -> Result<(BTreeMap<String, BTreeSet<String>>, Option<String>)> {
+    let ids: Vec<String> = PRIVILEGED_ROLES
+        .iter()
+        .map(|(id, _)| format!("'{id}'"))
+        .collect();
+    let url = graph.url(&format!(
+        "/roleManagement/directory/roleAssignments?$filter=roleDefinitionId in ({})&$select=principalId,roleDefinitionId,directoryScopeId",
+        ids.join(",")
+    ));
+    let names: HashMap<&str, &str> = PRIVILEGED_ROLES.iter().copied().collect();
+    let mut holders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |v: &Value| {
+        if let (Some(p), Some(r)) = (text(v, "principalId"), text(v, "roleDefinitionId"))
+            && let Some(name) = names.get(r.to_ascii_lowercase().as_str())
+        {
+            holders.entry(p).or_default().insert((*name).to_string());
+        }
+    };
+    let first = graph.request(reqwest::Method::GET, &url, None).await?;
+    if matches!(first.status, 400 | 401 | 403 | 404) {
+        return Ok((
+            BTreeMap::new(),
+            Some(format!(
+                "reading directory role assignments was refused (HTTP {}); grant the app \
+                 RoleManagement.Read.Directory so that privileged role holders are recognised",
+                first.status
+            )),
+        ));
+    }
+    if !first.is_success() {
+        bail!(
+            "GET /roleManagement/directory/roleAssignments failed: {}{}",
+            first.describe(),
+            rid(&first.request_id)
+        );
+    }
+    for v in first.body.get("value").and_then(Value::as_array).into_iter().flatten() {
+        add(v);
+    }
+    if let Some(next) = first.body.get("@odata.nextLink").and_then(Value::as_str) {
+        graph.relative(next)?;
+        graph
+            .get_all(next, |v| {
+                add(&v);
+                Ok(())
+            })
+            .await?;
+    }
+    Ok((holders, None))
 }
 
 /// The lower-cased skuIds of a Graph user's `assignedLicenses`.
@@ -330,8 +446,8 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
             .await?;
         Ok::<_, anyhow::Error>(groups)
     };
-    let ((verified_domains, skus), users, mut groups) =
-        tokio::try_join!(read_domains_and_skus(graph), users_fut, groups_fut)?;
+    let (facts, users, mut groups) =
+        tokio::try_join!(read_tenant_facts(graph), users_fut, groups_fut)?;
 
     let wanted: Vec<usize> = (0..groups.len())
         .filter(|&i| wants_members(scope, &groups[i]))
@@ -352,8 +468,7 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
             users,
             groups: by_id.into_values().collect(),
             members_known,
-            verified_domains,
-            skus,
+            facts,
             groups_delta: Some(link),
         });
     }
@@ -363,8 +478,7 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
         users,
         groups,
         members_known,
-        verified_domains,
-        skus,
+        facts,
         groups_delta: None,
     })
 }
@@ -390,10 +504,17 @@ pub fn finish(
         users,
         mut groups,
         members_known: _,
-        verified_domains: mut domains,
-        mut skus,
+        facts,
         groups_delta: _,
     } = raw;
+    let TenantFacts {
+        verified_domains: mut domains,
+        initial_domain,
+        federated_domains,
+        mut skus,
+        role_holders,
+        roles_unknown,
+    } = facts;
     let sku_names: HashMap<String, String> = skus
         .iter()
         .map(|s| (s.sku_id.to_ascii_lowercase(), s.part_number.clone()))
@@ -408,6 +529,12 @@ pub fn finish(
             };
             u.licenses = name(std::mem::take(&mut u.licenses));
             u.inherited_licenses = name(std::mem::take(&mut u.inherited_licenses));
+            if let Some(roles) = role_holders.get(&u.id) {
+                u.protections.push(Protection::PrivilegedRole {
+                    roles: roles.iter().cloned().collect(),
+                });
+            }
+            u.protections.sort();
             u
         })
         .collect();
@@ -426,9 +553,11 @@ pub fn finish(
         users,
         groups,
         verified_domains: domains,
+        initial_domain,
+        federated_domains,
         skus,
         directory_id,
-        ..Default::default()
+        roles_unknown,
     }
 }
 

@@ -67,6 +67,8 @@ pub async fn start(cfg: EmulatorConfig) -> Env {
         switches: Switches::default(),
         ignore: Vec::new(),
         max_deletes: None,
+        manage_guests: false,
+        manage_role_assignable_groups: false,
     };
     let ctx = ConnectContext {
         repo_root: dir.path().to_path_buf(),
@@ -129,6 +131,7 @@ pub fn user(username: &str) -> User {
         mobile_phone: None,
         licenses: Vec::new(),
         password: None,
+        immutable_id: None,
     }
 }
 
@@ -138,6 +141,7 @@ pub fn group(name: &str, kind: GroupKind) -> Group {
         description: Some(format!("{name} group")),
         members: Vec::new(),
         kind: Some(kind),
+        membership: None,
     }
 }
 
