@@ -17,6 +17,7 @@ mod ad_large_group;
 mod cli_apps_from;
 mod cli_diff;
 mod cli_errors;
+mod cli_import;
 mod cli_load_checks;
 mod cli_logging;
 mod cli_output;
