@@ -8,7 +8,7 @@ use ldap3::Mod;
 use roster::apps::active_directory::ActiveDirectoryConnector;
 use roster::apps::{ApplyInput, ChangeResult, ReadScope};
 use roster::desired::{DesiredState, TlsSettings, User};
-use roster::observed::ObservedApp;
+use roster::observed::{ObservedApp, Protection};
 use roster::plan::{Action, ObjectKind};
 use samba::*;
 use serde_json::json;
@@ -164,6 +164,30 @@ async fn read_maps_users_groups_and_members_by_guid() {
             .is_empty()
     );
     conn.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_with_admin_count_are_protected_by_admin_sd_holder() {
+    let fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let admin_sam = format!("adm-{}", fx.token);
+    let plain_sam = format!("pln-{}", fx.token);
+    let admin = add_admin_count_user(&mut ldap, &fx.users_ou, "Admin Count", &admin_sam).await;
+    add_user(&mut ldap, &fx.users_ou, "Plain User", &plain_sam).await;
+    let raw_admin = read(&mut ldap, &admin, &["adminCount"])
+        .await
+        .expect("admin");
+    assert_eq!(attr(&raw_admin, "adminCount"), Some("1"), "the DC holds it");
+
+    let conn = connect(&fx).await;
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    conn.close().await.expect("close");
+    let by_login = |l: &str| observed.user_by_login(l).expect("read back");
+    assert_eq!(
+        by_login(&admin_sam).protections,
+        vec![Protection::AdminSdHolder]
+    );
+    assert!(by_login(&plain_sam).protections.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -236,6 +236,41 @@ pub async fn add_user(ldap: &mut Ldap, parent: &str, cn: &str, sam: &str) -> Str
     dn
 }
 
+/// Set `adminCount` to 1 on `dn`, as AD's SDProp does for members of protected
+/// groups (an LDAP modify as Administrator: Samba runs no SDProp of its own).
+pub async fn set_admin_count(ldap: &mut Ldap, dn: &str) {
+    modify(
+        ldap,
+        dn,
+        vec![ldap3::Mod::Replace(
+            "adminCount".to_string(),
+            ["1".to_string()].into(),
+        )],
+    )
+    .await;
+}
+
+/// A raw user (as [`add_user`]) protected by AdminSDHolder: `adminCount=1`.
+pub async fn add_admin_count_user(ldap: &mut Ldap, parent: &str, cn: &str, sam: &str) -> String {
+    let dn = add_user(ldap, parent, cn, sam).await;
+    set_admin_count(ldap, &dn).await;
+    dn
+}
+
+/// A child object under a user, as Exchange leaves an `ExchangeActiveSyncDevices`
+/// container under a mailbox user in real AD: Samba's schema has no Exchange classes,
+/// but accepts a `classStore` beneath a user. Its DN.
+pub async fn add_child_of_user(ldap: &mut Ldap, user_dn: &str, cn: &str) -> String {
+    let dn = format!("CN={},{user_dn}", ldap3::dn_escape(cn));
+    add(
+        ldap,
+        &dn,
+        vec![("objectClass", vec!["top", "classStore"]), ("cn", vec![cn])],
+    )
+    .await;
+    dn
+}
+
 pub async fn add_group(ldap: &mut Ldap, parent: &str, cn: &str, sam: &str) -> String {
     let dn = format!("CN={},{parent}", ldap3::dn_escape(cn));
     add(
