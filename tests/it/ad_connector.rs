@@ -190,6 +190,84 @@ async fn accounts_with_admin_count_are_protected_by_admin_sd_holder() {
     assert!(by_login(&plain_sam).protections.is_empty());
 }
 
+/// Users are deleted with the Tree Delete control, which AD allows only with the
+/// "Delete subtree" right; an account delegated plain "Delete" still deletes users
+/// without children, and a user with children fails naming the missing right. With
+/// the right, the user goes with its children.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_deletes_without_the_delete_subtree_right() {
+    let mut fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let password = "Dele-Gated1!pw";
+    let delegate = add_account(
+        &mut ldap,
+        &fx.ou,
+        "Delegate",
+        &format!("dg-{}", fx.token),
+        password,
+    )
+    .await;
+    let sid = object_sid(&mut ldap, &delegate).await;
+    let read_and_delete = rights::READ_PROPERTY
+        | rights::LIST_CHILDREN
+        | rights::LIST_OBJECT
+        | rights::READ_CONTROL
+        | rights::DELETE;
+    set_dacl(&mut ldap, &fx.ou, &[(&sid, read_and_delete)]).await;
+    let leaf_sam = format!("lf-{}", fx.token);
+    let parent_sam = format!("pa-{}", fx.token);
+    let leaf = add_user(&mut ldap, &fx.users_ou, "Leaf User", &leaf_sam).await;
+    let parent = add_user(&mut ldap, &fx.users_ou, "Parent User", &parent_sam).await;
+    let child = add_child_of_user(&mut ldap, &parent, "ExchangeActiveSyncDevices").await;
+
+    fx.app.bind_dn = delegate.clone();
+    fx.app.bind_password = fx.secret_file("delegate.pw", password);
+    let conn = connect(&fx).await;
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    let delete = |sam: &str| change(&fx.app.name, ObjectKind::User, Action::Delete, sam);
+    let sink = apply(
+        &conn,
+        &[delete(&leaf_sam), delete(&parent_sam)],
+        &DesiredState::default(),
+        &observed,
+    )
+    .await;
+    let results = sink.results();
+    assert!(
+        matches!(results[0].1, ChangeResult::Applied { .. }),
+        "{results:?}"
+    );
+    match &results[1].1 {
+        ChangeResult::Failed { error, .. } => assert!(
+            error.contains("child objects")
+                && error.contains("Delete subtree")
+                && error.contains("LDAP result 66"),
+            "{error}"
+        ),
+        other => panic!("the user with children is not deleted without the right: {other:?}"),
+    }
+    assert!(read(&mut ldap, &leaf, &["1.1"]).await.is_none());
+    assert!(read(&mut ldap, &child, &["1.1"]).await.is_some());
+
+    set_dacl(
+        &mut ldap,
+        &fx.ou,
+        &[(&sid, read_and_delete | rights::DELETE_TREE)],
+    )
+    .await;
+    let sink = apply(
+        &conn,
+        &[delete(&parent_sam)],
+        &DesiredState::default(),
+        &observed,
+    )
+    .await;
+    sink.assert_all_applied();
+    conn.close().await.expect("close");
+    assert!(read(&mut ldap, &parent, &["1.1"]).await.is_none());
+    assert!(read(&mut ldap, &child, &["1.1"]).await.is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_lifecycle_create_update_disable_enable_delete() {
     let fx = Fixture::new().await;
