@@ -1,6 +1,7 @@
 //! Checks across the merged desired state: duplicate names (naming both places),
 //! dangling references, membership cycles (naming the cycle) and the
-//! authorized-domains warning. Every finding carries a source position from the
+//! authorized-domains warning, and (in [`super::limits`]) the directories' limits on
+//! the values bound to their apps. Every finding carries a source position from the
 //! [`SourceMap`] recorded while converting.
 
 use std::cell::Cell;
@@ -10,7 +11,11 @@ use super::convert::suggest;
 use super::{Diagnostic, Loc, ObjLoc, Severity, SourceMap};
 use crate::desired::model::*;
 
-fn diag(loc: impl std::borrow::Borrow<Loc>, severity: Severity, message: String) -> Diagnostic {
+pub(super) fn diag(
+    loc: impl std::borrow::Borrow<Loc>,
+    severity: Severity,
+    message: String,
+) -> Diagnostic {
     let loc = loc.borrow();
     Diagnostic {
         file: loc.file.to_string(),
@@ -233,6 +238,7 @@ pub fn check(
     }
     cycles(&edges, out);
     domain_warnings(state, locs, out);
+    super::limits::check(state, locs, out);
 }
 
 /// Report members that are not defined; return the nested groups that are.

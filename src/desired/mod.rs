@@ -10,6 +10,7 @@
 mod check;
 mod convert;
 pub mod diff;
+mod limits;
 mod model;
 pub mod source;
 pub mod yaml;

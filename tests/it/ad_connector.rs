@@ -8,7 +8,7 @@ use ldap3::Mod;
 use roster::apps::active_directory::ActiveDirectoryConnector;
 use roster::apps::{ApplyInput, ChangeResult, ReadScope};
 use roster::desired::{DesiredState, TlsSettings, User};
-use roster::observed::ObservedApp;
+use roster::observed::{ObservedApp, Protection};
 use roster::plan::{Action, ObjectKind};
 use samba::*;
 use serde_json::json;
@@ -165,6 +165,108 @@ async fn read_maps_users_groups_and_members_by_guid() {
             .is_empty()
     );
     conn.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_with_admin_count_are_protected_by_admin_sd_holder() {
+    let fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let admin_sam = format!("adm-{}", fx.token);
+    let plain_sam = format!("pln-{}", fx.token);
+    let admin = add_admin_count_user(&mut ldap, &fx.users_ou, "Admin Count", &admin_sam).await;
+    add_user(&mut ldap, &fx.users_ou, "Plain User", &plain_sam).await;
+    let raw_admin = read(&mut ldap, &admin, &["adminCount"])
+        .await
+        .expect("admin");
+    assert_eq!(attr(&raw_admin, "adminCount"), Some("1"), "the DC holds it");
+
+    let conn = connect(&fx).await;
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    conn.close().await.expect("close");
+    let by_login = |l: &str| observed.user_by_login(l).expect("read back");
+    assert_eq!(
+        by_login(&admin_sam).protections,
+        vec![Protection::AdminSdHolder]
+    );
+    assert!(by_login(&plain_sam).protections.is_empty());
+}
+
+/// Users are deleted with the Tree Delete control, which AD allows only with the
+/// "Delete subtree" right; an account delegated plain "Delete" still deletes users
+/// without children, and a user with children fails naming the missing right. With
+/// the right, the user goes with its children.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_deletes_without_the_delete_subtree_right() {
+    let mut fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let password = "Dele-Gated1!pw";
+    let delegate = add_account(
+        &mut ldap,
+        &fx.ou,
+        "Delegate",
+        &format!("dg-{}", fx.token),
+        password,
+    )
+    .await;
+    let sid = object_sid(&mut ldap, &delegate).await;
+    let read_and_delete = rights::READ_PROPERTY
+        | rights::LIST_CHILDREN
+        | rights::LIST_OBJECT
+        | rights::READ_CONTROL
+        | rights::DELETE;
+    set_dacl(&mut ldap, &fx.ou, &[(&sid, read_and_delete)]).await;
+    let leaf_sam = format!("lf-{}", fx.token);
+    let parent_sam = format!("pa-{}", fx.token);
+    let leaf = add_user(&mut ldap, &fx.users_ou, "Leaf User", &leaf_sam).await;
+    let parent = add_user(&mut ldap, &fx.users_ou, "Parent User", &parent_sam).await;
+    let child = add_child_of_user(&mut ldap, &parent, "ExchangeActiveSyncDevices").await;
+
+    fx.app.bind_dn = delegate.clone();
+    fx.app.bind_password = fx.secret_file("delegate.pw", password);
+    let conn = connect(&fx).await;
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    let delete = |sam: &str| change(&fx.app.name, ObjectKind::User, Action::Delete, sam);
+    let sink = apply(
+        &conn,
+        &[delete(&leaf_sam), delete(&parent_sam)],
+        &DesiredState::default(),
+        &observed,
+    )
+    .await;
+    let results = sink.results();
+    assert!(
+        matches!(results[0].1, ChangeResult::Applied { .. }),
+        "{results:?}"
+    );
+    match &results[1].1 {
+        ChangeResult::Failed { error, .. } => assert!(
+            error.contains("child objects")
+                && error.contains("Delete subtree")
+                && error.contains("LDAP result 66"),
+            "{error}"
+        ),
+        other => panic!("the user with children is not deleted without the right: {other:?}"),
+    }
+    assert!(read(&mut ldap, &leaf, &["1.1"]).await.is_none());
+    assert!(read(&mut ldap, &child, &["1.1"]).await.is_some());
+
+    set_dacl(
+        &mut ldap,
+        &fx.ou,
+        &[(&sid, read_and_delete | rights::DELETE_TREE)],
+    )
+    .await;
+    let sink = apply(
+        &conn,
+        &[delete(&parent_sam)],
+        &DesiredState::default(),
+        &observed,
+    )
+    .await;
+    sink.assert_all_applied();
+    conn.close().await.expect("close");
+    assert!(read(&mut ldap, &parent, &["1.1"]).await.is_none());
+    assert!(read(&mut ldap, &child, &["1.1"]).await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

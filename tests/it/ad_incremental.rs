@@ -13,7 +13,7 @@ use ldap3::{Ldap, Mod};
 use roster::apps::active_directory::ActiveDirectoryConnector;
 use roster::apps::active_directory::incremental::{ReadKind, snapshot_path};
 use roster::apps::{ConnectContext, ReadScope};
-use roster::observed::ObservedApp;
+use roster::observed::{ObservedApp, Protection};
 use samba::*;
 
 fn cache_dir(fx: &Fixture) -> PathBuf {
@@ -281,6 +281,50 @@ async fn incremental_read_equals_full_read_after_out_of_band_changes() {
     let (_, kind) = read_both(&fx, &scope).await;
     let (changed, removed, ..) = incremental(&kind);
     assert_eq!((changed, removed), (0, 0), "{kind:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_count_is_seen_incrementally_and_older_snapshots_are_read_in_full() {
+    let fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let users = add_users(&ldap, &fx.users_ou, &fx.token, 3).await;
+    let scope = ReadScope::default();
+    let (before, kind) = read_both(&fx, &scope).await;
+    assert_eq!(kind, ReadKind::Full(None));
+    assert!(before.users.iter().all(|u| u.protections.is_empty()));
+
+    // SDProp's mark, set out of band after the snapshot: an incremental read sees it
+    // (the modify raises the user's uSNChanged) and equals a full read.
+    set_admin_count(&mut ldap, &users[1]).await;
+    let (after, kind) = read_both(&fx, &scope).await;
+    let (changed, ..) = incremental(&kind);
+    assert_eq!(changed, 1, "{kind:?}");
+    let protected: Vec<&str> = after
+        .users
+        .iter()
+        .filter(|u| u.protections == [Protection::AdminSdHolder])
+        .map(|u| u.login.as_str())
+        .collect();
+    assert_eq!(protected, [format!("u01-{}", fx.token)]);
+    // And the snapshot keeps it: the next read, with nothing changed, still says so.
+    let (again, kind) = read_both(&fx, &scope).await;
+    assert_eq!(incremental(&kind).0, 0, "{kind:?}");
+    assert_eq!(again, after);
+
+    // A snapshot in the format of a roster that did not read adminCount is not used.
+    let path = snapshot_file(&fx);
+    let good = std::fs::read(&path).expect("snapshot");
+    let (mut header, body): (serde_json::Value, &[u8]) =
+        roster::apps::kit::snapshot::split(&good).expect("sealed");
+    header["format"] = 2.into();
+    let old = roster::apps::kit::snapshot::frame(&header, body).expect("frame");
+    std::fs::write(&path, old).expect("write");
+    let (full, kind) = read_both(&fx, &scope).await;
+    match &kind {
+        ReadKind::Full(Some(why)) => assert!(why.contains("format 2"), "{why}"),
+        other => panic!("expected a full read, got {other:?}"),
+    }
+    assert_eq!(full, after);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -286,3 +286,93 @@ fn quickstart_example_is_valid_without_warnings() {
     let out = run(&dir, &["validate"]);
     insta::assert_snapshot!(out);
 }
+
+const AD_AND_O365: &str = "\
+apps:
+  - name: corp
+    type: active_directory
+    url: ldaps://dc1.corp.example:636
+    base_dn: DC=corp,DC=example
+    users_ou: OU=Users,DC=corp,DC=example
+    groups_ou: OU=Groups,DC=corp,DC=example
+    bind_dn: CN=svc,DC=corp,DC=example
+    bind_password: { env: AD_PW }
+  - name: o365
+    type: office365
+    sandbox: .roster/sandbox-tenant.json
+    authorized_domains: [example.com]
+";
+
+/// Users and a group whose values are over the directories' limits: a username of
+/// 21 characters (AD sAMAccountName: 20), an employee_id of 17 (Graph employeeId:
+/// 16), a group name of 65 (AD cn: 64).
+fn over_the_limits(policies: &str) -> Vec<(&'static str, String)> {
+    let users = format!(
+        "users:\n  - username: {long_name}\n    email: long@example.com\n    first_name: Lon\n    last_name: Gname\n  - username: carol\n    email: carol@example.com\n    first_name: Carol\n    last_name: Diaz\n    employee_id: \"{long_id}\"\n",
+        long_name = "abcdefghijklmnopqrstu",
+        long_id = "12345678901234567",
+    );
+    let groups = format!(
+        "groups:\n  - name: staff\n    members: [abcdefghijklmnopqrstu, carol]\n  - name: {long_group}\n    members: [carol]\n{policies}",
+        long_group = "g".repeat(65),
+    );
+    vec![
+        ("apps.yaml", AD_AND_O365.to_string()),
+        ("users.yaml", users),
+        ("groups.yaml", groups),
+    ]
+}
+
+fn validate_owned(files: &[(&'static str, String)]) -> String {
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    validate(&borrowed)
+}
+
+#[test]
+fn directory_limits_of_bound_values_are_errors_at_their_positions() {
+    let policies = format!(
+        "policies:\n  - name: ad\n    app: corp\n    groups: [staff, {}]\n  - name: cloud\n    app: o365\n    groups: [staff]\n",
+        "g".repeat(65)
+    );
+    let out = validate_owned(&over_the_limits(&policies));
+    assert!(out.starts_with("exit: 1\n"), "{out}");
+    assert!(
+        out.contains("users.yaml:2:15: error: username `abcdefghijklmnopqrstu` is 21 characters; active_directory app `corp` allows at most 20 (sAMAccountName)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("users.yaml:10:18: error: employee_id `12345678901234567` is 17 characters; office365 app `o365` allows at most 16 (employeeId)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("groups.yaml:4:11: error: group name `gggggggggggggggggggggggggggggggg…` is 65 characters; active_directory app `corp` allows at most 64 (cn)"),
+        "{out}"
+    );
+    assert_eq!(out.matches(": error: ").count(), 3, "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn directory_limits_hold_only_for_apps_of_that_type() {
+    // The same values, bound only where they fit: the long username and the long
+    // group to Office 365 (no 20 or 64 limit on them there), carol's employee_id to
+    // Active Directory only through a group that also holds nobody else.
+    let policies = format!(
+        "  - name: ad-only\n    members: [carol]\npolicies:\n  - name: cloud\n    app: o365\n    groups: [{}]\n  - name: ad\n    app: corp\n    groups: [ad-only]\n",
+        "g".repeat(65)
+    );
+    let mut files = over_the_limits(&policies);
+    // carol is bound to o365 through the long group too; her employee_id would not
+    // fit there, so she leaves that group.
+    files[2].1 = files[2].1.replace(
+        &format!("  - name: {}\n    members: [carol]\n", "g".repeat(65)),
+        &format!(
+            "  - name: {}\n    members: [abcdefghijklmnopqrstu]\n",
+            "g".repeat(65)
+        ),
+    );
+    let out = validate_owned(&files);
+    assert!(out.starts_with("exit: 0\n"), "{out}");
+    assert!(!out.contains(": error: "), "{out}");
+    insta::assert_snapshot!(out);
+}

@@ -287,3 +287,63 @@ async fn acme_on_a_real_domain_controller() {
 
     remove_leftovers(&mut ldap).await;
 }
+
+/// A user with child objects (in real AD, the ActiveSync devices Exchange keeps under
+/// a mailbox user) is deleted with them: roster deletes users with the Tree Delete
+/// control, where a plain delete fails with "not allowed on non-leaf".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_with_child_objects_is_deleted_with_them() {
+    let fx = Fixture::new().await;
+    let dc = dc();
+    let keeper = format!("kp{}", &fx.token[..8]);
+    let yaml = format!(
+        "apps:\n  - name: ad\n    type: active_directory\n    url: {url}\n    base_dn: '{base}'\n    users_ou: '{users}'\n    groups_ou: '{groups}'\n    bind_dn: '{bind}'\n    bind_password: {{ file: bind.pw }}\n    tls: {{ ca_file: '{ca}' }}\n    switches: {{ delete_users: true }}\n\
+         users:\n  - username: {keeper}\n    email: {keeper}@acme.example\n    first_name: Kay\n    last_name: Per\n\
+         groups:\n  - name: g-{token}\n    members: [{keeper}]\n\
+         policies:\n  - name: p\n    app: ad\n    groups: [g-{token}]\n",
+        url = dc.url,
+        base = dc.base_dn,
+        users = fx.users_ou,
+        groups = fx.groups_ou,
+        bind = dc.bind_dn,
+        ca = dc.ca,
+        token = fx.token,
+    );
+    std::fs::write(fx.repo.path().join("org.yaml"), yaml).unwrap();
+
+    // A leaver made by hand, with a child holding a grandchild beneath it.
+    let mut ldap = raw().await;
+    let leaver_sam = format!("lv{}", &fx.token[..8]);
+    let leaver = add_user(&mut ldap, &fx.users_ou, "Lee Ver", &leaver_sam).await;
+    let devices = add_child_of_user(&mut ldap, &leaver, "ExchangeActiveSyncDevices").await;
+    let device = add_child_of_user(&mut ldap, &devices, "Phone 1").await;
+    // Without the control the DC refuses: the child makes the user a non-leaf.
+    let plain = ldap.delete(&leaver).await.expect("plain delete").rc;
+    assert_eq!(
+        plain, 66,
+        "a plain delete of a user with children is refused"
+    );
+
+    let plan = roster(fx.repo.path(), &["plan"], &[]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stdout.contains(&leaver_sam) && plan.stdout.contains("delete"),
+        "the plan deletes the leaver:\n{}",
+        plan.stdout
+    );
+    let apply = roster(fx.repo.path(), &["apply", "--auto-approve"], &[]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+
+    for dn in [&leaver, &devices, &device] {
+        assert!(
+            read(&mut ldap, dn, &["1.1"]).await.is_none(),
+            "{dn} is deleted"
+        );
+    }
+    assert!(
+        user_entry(&mut ldap, &fx, &keeper).await.is_some(),
+        "the repository's user is there"
+    );
+    let again = roster(fx.repo.path(), &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(again.code, 0, "converged:\n{}", again.all());
+}

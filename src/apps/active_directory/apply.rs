@@ -2,13 +2,15 @@
 //! order, reporting an outcome per change. Users are created disabled, get their
 //! password over TLS, and only then are enabled; enable/disable flips only the
 //! ACCOUNTDISABLE bit; membership changes to one group are sent as multi-valued
-//! modifies in chunks, and "already a member" / "not a member" count as done.
+//! modifies in chunks, and "already a member" / "not a member" count as done. A user
+//! is deleted with the Tree Delete control, with whatever lies beneath it.
 //! Objects outside `users_ou` / `groups_ou` are never written.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use anyhow::{Context, anyhow, bail};
+use ldap3::controls::RawControl;
 use ldap3::{Ldap, Mod};
 use serde_json::Value;
 
@@ -35,6 +37,7 @@ pub fn rc_name(rc: u32) -> &'static str {
         0 => "success",
         1 => "operationsError",
         10 => "referral",
+        12 => "unavailableCriticalExtension",
         16 => "noSuchAttribute",
         19 => "constraintViolation",
         20 => "attributeOrValueExists",
@@ -117,6 +120,27 @@ async fn ldap_delete(ldap: &Ldap, dn: &str) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("delete {dn}"))?;
     Ok(check(&format!("delete {dn}"), res)?)
+}
+
+/// The LDAP_SERVER_TREE_DELETE_OID control: the entry is deleted with everything
+/// beneath it ([MS-ADTS] 3.1.1.3.4.1.15), as a user with child objects (the
+/// ActiveSync devices Exchange keeps under a mailbox user) cannot be deleted
+/// otherwise ("not allowed on non-leaf").
+pub const TREE_DELETE_OID: &str = "1.2.840.113556.1.4.805";
+
+/// Delete `dn` and its subtree, with the Tree Delete control marked critical: a server
+/// that does not know it refuses the delete rather than ignoring the control.
+async fn ldap_delete_tree(ldap: &Ldap, dn: &str) -> anyhow::Result<()> {
+    let mut ldap = ldap.clone();
+    ldap.with_controls(RawControl {
+        ctype: TREE_DELETE_OID.to_string(),
+        crit: true,
+        val: None,
+    });
+    let res = timed(OP_TIMEOUT, ldap.delete(dn))
+        .await
+        .with_context(|| format!("delete {dn} with its subtree"))?;
+    Ok(check(&format!("delete {dn} with its subtree"), res)?)
 }
 
 fn set1<S: Eq + Hash>(v: S) -> HashSet<S> {
@@ -253,7 +277,7 @@ impl<'a> Applier<'a> {
             }
             (ObjectKind::User, Action::Delete) => {
                 let dn = self.user_dn(&change.key(), change.id.as_deref()).await?;
-                self.delete_dn(&dn).await?;
+                self.delete_user_dn(&dn).await?;
                 Ok(change.id.clone())
             }
             (ObjectKind::Group, Action::Create) => self.create_group(change).await.map(Some),
@@ -475,6 +499,32 @@ impl<'a> Applier<'a> {
             Ok(()) => Ok(()),
             Err(e) if rc_of(&e) == Some(32) => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Delete a user with whatever lies beneath it (Tree Delete). AD checks the
+    /// "Delete subtree" right for a tree delete, which an account delegated only
+    /// "Delete User objects" lacks; and a server without the control refuses it as
+    /// unavailable. Either way a plain delete follows, which works for a user without
+    /// children; a user with children then fails naming both causes.
+    async fn delete_user_dn(&self, dn: &str) -> anyhow::Result<()> {
+        let tree = match ldap_delete_tree(self.ldap, dn).await {
+            Ok(()) => return Ok(()),
+            Err(e) if rc_of(&e) == Some(32) => return Ok(()),
+            // insufficientAccessRights, unavailableCriticalExtension, unwillingToPerform
+            Err(e) if matches!(rc_of(&e), Some(50 | 12 | 53)) => e,
+            Err(e) => return Err(e),
+        };
+        match ldap_delete(self.ldap, dn).await {
+            Ok(()) => Ok(()),
+            Err(e) if rc_of(&e) == Some(32) => Ok(()),
+            Err(e) if rc_of(&e) == Some(66) => Err(e.context(format!(
+                "the user has child objects (such as ActiveSync devices), and deleting them \
+                 with it was refused ({tree:#}); the bind account needs the \"Delete subtree\" \
+                 right on {}",
+                self.app.users_ou
+            ))),
+            Err(e) => Err(e.context(format!("after the tree delete was refused ({tree:#})"))),
         }
     }
 

@@ -61,10 +61,12 @@ use super::read::{self, DN_ID_PREFIX, GROUP_FILTER, USER_ATTRS, USER_FILTER};
 use crate::apps::ReadScope;
 use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Unusable, unusable};
 use crate::desired::ActiveDirectoryApp;
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
 
 /// The snapshot file format; a file of another format is ignored (full read).
-pub const FORMAT: u32 = 2;
+/// Format 3 added the AdminSDHolder protection (`adminCount`) to every user: a
+/// format-2 file, which never read it, means a full read.
+pub const FORMAT: u32 = 3;
 
 /// A snapshot whose last full read is older than this is not used: a periodic full
 /// read bounds how long any divergence could live (and stays far inside the
@@ -262,9 +264,9 @@ struct Body {
 }
 
 /// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes in
-/// [`USER_ATTRS`] order.
+/// [`USER_ATTRS`] order, protected by AdminSDHolder (`adminCount`).
 #[derive(Debug, Serialize, Deserialize)]
-struct DiskUser(String, String, String, bool, Vec<Option<String>>);
+struct DiskUser(String, String, String, bool, Vec<Option<String>>, bool);
 
 impl snapshot::DiskUser for DiskUser {
     fn id(&self) -> &str {
@@ -274,11 +276,19 @@ impl snapshot::DiskUser for DiskUser {
     fn from_observed(u: &ObservedUser) -> Self {
         let dn = u.location.clone().unwrap_or_default();
         let attributes = snapshot::encode_attributes(USER_ATTRS, &u.attributes);
-        DiskUser(u.id.clone(), dn, u.login.clone(), u.enabled, attributes)
+        let admin = u.protections.contains(&Protection::AdminSdHolder);
+        DiskUser(
+            u.id.clone(),
+            dn,
+            u.login.clone(),
+            u.enabled,
+            attributes,
+            admin,
+        )
     }
 
     fn to_observed(&self) -> Result<ObservedUser, Unusable> {
-        let DiskUser(id, dn, login, enabled, attrs) = self;
+        let DiskUser(id, dn, login, enabled, attrs, admin) = self;
         let attributes = snapshot::decode_attributes(USER_ATTRS, id, attrs)?;
         if dn.is_empty() || login.is_empty() {
             return Err(unusable(format!("user {id}: no DN or login")));
@@ -291,6 +301,11 @@ impl snapshot::DiskUser for DiskUser {
             attributes,
             licenses: BTreeSet::new(),
             location: Some(dn.clone()),
+            protections: if *admin {
+                vec![Protection::AdminSdHolder]
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         })
     }
@@ -962,7 +977,9 @@ mod tests {
     }
 
     fn sample() -> Snapshot {
-        let users = [user("u1", "A"), user("u2", "B"), user("u3", "C")];
+        let mut admin = user("u2", "B");
+        admin.protections = vec![Protection::AdminSdHolder];
+        let users = [user("u1", "A"), admin, user("u3", "C")];
         let groups = [
             group("g1", "G1", &["u1", "g2", "dn:CN=Out,OU=T,DC=x"]),
             group("g2", "G2", &["u2"]),
@@ -997,7 +1014,13 @@ mod tests {
 
     /// [`sample`] as a file of this [`FORMAT`], byte for byte: what earlier rosters wrote
     /// and this one reads.
-    const PINNED: &str = r#"{"format":2,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,mail,givenName,sn,displayName,department,title,employeeID,pwdLastSet;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
+    const PINNED: &str = r#"{"format":3,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,mail,givenName,sn,displayName,department,title,employeeID,pwdLastSet,adminCount;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
+{"body_len":652,"sha256":"5bb9f4d60e09632d37fc8ea38d192694f72434920a5c78f6dd5d163ac72ae6ad"}
+{"users":[["u1","CN=A,OU=Users,OU=T,DC=x","a",true,["A@x",null,null,null,null,null,null,null],false],["u2","CN=B,OU=Users,OU=T,DC=x","b",true,["B@x",null,null,null,null,null,null,null],true],["u3","CN=C,OU=Users,OU=T,DC=x","c",true,["C@x",null,null,null,null,null,null,null],false]],"groups":[["g1","CN=G1,OU=Groups,OU=T,DC=x","G1",null,[7,4,0]],["g2","CN=G2,OU=Groups,OU=T,DC=x","G2",null,[1]],["g3","CN=G3,OU=Groups,OU=T,DC=x","G3",null,null],["g4","CN=G4,OU=Groups,OU=T,DC=x","G4",null,[2]]],"extra_ids":["dn:CN=Out,OU=T,DC=x"],"containers":[["c-groups","OU=Groups,OU=T,DC=x"],["c-sub","OU=Sub,OU=Users,OU=T,DC=x"],["c-users","OU=Users,OU=T,DC=x"]]}"#;
+
+    /// A file of format 2, which knew nothing of `adminCount`: never used, so the
+    /// first read after an upgrade is a full one that sees every protection.
+    const PINNED_V2: &str = r#"{"format":2,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,mail,givenName,sn,displayName,department,title,employeeID,pwdLastSet;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
 {"body_len":635,"sha256":"f64cdd13edc914d161947f53d8d19ba599efbdbf213f66e12ebdd77f95be55b8"}
 {"users":[["u1","CN=A,OU=Users,OU=T,DC=x","a",true,["A@x",null,null,null,null,null,null,null]],["u2","CN=B,OU=Users,OU=T,DC=x","b",true,["B@x",null,null,null,null,null,null,null]],["u3","CN=C,OU=Users,OU=T,DC=x","c",true,["C@x",null,null,null,null,null,null,null]]],"groups":[["g1","CN=G1,OU=Groups,OU=T,DC=x","G1",null,[7,4,0]],["g2","CN=G2,OU=Groups,OU=T,DC=x","G2",null,[1]],["g3","CN=G3,OU=Groups,OU=T,DC=x","G3",null,null],["g4","CN=G4,OU=Groups,OU=T,DC=x","G4",null,[2]]],"extra_ids":["dn:CN=Out,OU=T,DC=x"],"containers":[["c-groups","OU=Groups,OU=T,DC=x"],["c-sub","OU=Sub,OU=Users,OU=T,DC=x"],["c-users","OU=Users,OU=T,DC=x"]]}"#;
 
@@ -1018,6 +1041,12 @@ mod tests {
         assert!(!text.contains("PW"), "no secret reference in the file");
         assert_eq!(text, PINNED);
         assert_eq!(decode(PINNED.as_bytes(), &identity(), 1020), Ok(s));
+        assert!(
+            decode(PINNED_V2.as_bytes(), &identity(), 1020)
+                .unwrap_err()
+                .0
+                .contains("written in format 2"),
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! and `groups_ou`.
 //!
 //! Mapping (see `docs/active-directory.md`): a user's id is its objectGUID, its login
-//! and username its sAMAccountName; email ← `mail`; a group's id is its objectGUID and
+//! and username its sAMAccountName; email ← `mail`; `adminCount` set → the user is
+//! protected by AdminSDHolder (`Protection::AdminSdHolder`); a group's id is its objectGUID and
 //! its name its `cn`. Members that are neither users under `users_ou` nor groups under
 //! `groups_ou` appear in `member_ids` as `dn:<DN>`.
 

@@ -1,7 +1,8 @@
 //! The reader: users under `users_ou` and groups under `groups_ou`, fetched with the
 //! Simple Paged Results control (always, because real AD caps unpaged searches), the
 //! `member` attribute fetched with explicit ranges (real AD returns at most 1,500
-//! values per read), referrals skipped, objectGUID as the stable id.
+//! values per read), referrals skipped, objectGUID as the stable id, a non-zero
+//! `adminCount` as the AdminSDHolder protection.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -14,7 +15,7 @@ use super::codec;
 use super::conn::{OP_TIMEOUT, text_suffix, timed};
 use crate::apps::ReadScope;
 use crate::desired::ActiveDirectoryApp;
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
 
 /// Entries per page of a paged search (AD's default MaxPageSize).
 pub const PAGE_SIZE: i32 = 1000;
@@ -39,6 +40,10 @@ pub const USER_ATTRS: &[(&str, &str)] = &[
     // Read, never written from a plan: "0" marks a password never set.
     (crate::plan::planner::PWD_LAST_SET, "pwdLastSet"),
 ];
+
+/// Read with every user, never written: a non-zero value means AdminSDHolder
+/// protects the account ([`Protection::AdminSdHolder`]).
+pub const ADMIN_COUNT: &str = "adminCount";
 
 /// The prefix of a member id whose DN is outside what was read (users outside
 /// `users_ou`, groups outside `groups_ou`, foreign principals).
@@ -162,6 +167,10 @@ pub fn user_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedUser> {
             attributes.insert(roster.to_string(), v.to_string());
         }
     }
+    let mut protections = Vec::new();
+    if admin_sd_holder(entry) {
+        protections.push(Protection::AdminSdHolder);
+    }
     Ok(ObservedUser {
         id,
         username: Some(login.clone()),
@@ -170,8 +179,18 @@ pub fn user_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedUser> {
         attributes,
         licenses: BTreeSet::new(),
         location: Some(entry.dn.clone()),
+        protections,
         ..Default::default()
     })
+}
+
+/// Whether the entry is protected by AdminSDHolder: `adminCount` set (AD writes 1
+/// on every account that is or was a member of a protected group, and SDProp then
+/// keeps resetting its security descriptor; any non-zero value counts).
+pub fn admin_sd_holder(entry: &SearchEntry) -> bool {
+    first(entry, ADMIN_COUNT)
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .is_some_and(|v| v != 0)
 }
 
 /// A `member;range=LO-HI` attribute of an entry: (values, Some(HI) or None for `*`).
@@ -238,6 +257,7 @@ async fn read_members_from(
 pub fn user_attr_names() -> Vec<&'static str> {
     let mut attrs = vec!["objectGUID", "sAMAccountName", "userAccountControl"];
     attrs.extend(USER_ATTRS.iter().map(|(_, l)| *l));
+    attrs.push(ADMIN_COUNT);
     attrs
 }
 
@@ -459,7 +479,21 @@ mod tests {
             !u.attributes.contains_key("job_title"),
             "empty values are left out"
         );
+        assert!(u.protections.is_empty());
         e.bin_attrs.insert("objectGUID".into(), vec![vec![1; 3]]);
         assert!(user_from_entry(&e).is_err());
+    }
+
+    #[test]
+    fn admin_count_is_the_admin_sd_holder_protection() {
+        let with = |v: &[&str]| {
+            let mut e = entry(&[("sAMAccountName", &["adm"]), ("adminCount", v)]);
+            e.bin_attrs.insert("objectGUID".into(), vec![vec![2; 16]]);
+            user_from_entry(&e).unwrap().protections
+        };
+        assert_eq!(with(&["1"]), vec![Protection::AdminSdHolder]);
+        assert!(with(&["0"]).is_empty());
+        assert!(with(&["junk"]).is_empty());
+        assert!(with(&[]).is_empty());
     }
 }

@@ -236,6 +236,162 @@ pub async fn add_user(ldap: &mut Ldap, parent: &str, cn: &str, sam: &str) -> Str
     dn
 }
 
+/// Set `adminCount` to 1 on `dn`, as AD's SDProp does for members of protected
+/// groups (an LDAP modify as Administrator: Samba runs no SDProp of its own).
+pub async fn set_admin_count(ldap: &mut Ldap, dn: &str) {
+    modify(
+        ldap,
+        dn,
+        vec![ldap3::Mod::Replace(
+            "adminCount".to_string(),
+            ["1".to_string()].into(),
+        )],
+    )
+    .await;
+}
+
+/// A raw user (as [`add_user`]) protected by AdminSDHolder: `adminCount=1`.
+pub async fn add_admin_count_user(ldap: &mut Ldap, parent: &str, cn: &str, sam: &str) -> String {
+    let dn = add_user(ldap, parent, cn, sam).await;
+    set_admin_count(ldap, &dn).await;
+    dn
+}
+
+/// A child object under a user, as Exchange leaves an `ExchangeActiveSyncDevices`
+/// container under a mailbox user in real AD: Samba's schema has no Exchange classes,
+/// but accepts a `classStore` beneath a user. Its DN.
+pub async fn add_child_of_user(ldap: &mut Ldap, user_dn: &str, cn: &str) -> String {
+    let dn = format!("CN={},{user_dn}", ldap3::dn_escape(cn));
+    add(
+        ldap,
+        &dn,
+        vec![("objectClass", vec!["top", "classStore"]), ("cn", vec![cn])],
+    )
+    .await;
+    dn
+}
+
+/// An enabled account with a password (set through `unicodePwd` over LDAPS), for
+/// binding as someone other than Administrator.
+pub async fn add_account(
+    ldap: &mut Ldap,
+    parent: &str,
+    cn: &str,
+    sam: &str,
+    password: &str,
+) -> String {
+    let dn = format!("CN={},{parent}", ldap3::dn_escape(cn));
+    let pwd: Vec<u8> = format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    let attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![
+        (
+            b"objectClass".to_vec(),
+            ["top", "person", "organizationalPerson", "user"]
+                .iter()
+                .map(|v| v.as_bytes().to_vec())
+                .collect(),
+        ),
+        (b"cn".to_vec(), [cn.as_bytes().to_vec()].into()),
+        (b"sAMAccountName".to_vec(), [sam.as_bytes().to_vec()].into()),
+        (b"unicodePwd".to_vec(), [pwd].into()),
+        (b"userAccountControl".to_vec(), [b"512".to_vec()].into()),
+    ];
+    ldap.add(&dn, attrs)
+        .await
+        .expect("raw add")
+        .success()
+        .unwrap_or_else(|e| panic!("raw add {dn}: {e}"));
+    dn
+}
+
+/// Access rights of AD ACEs ([MS-ADTS] 5.1.3.2, [MS-DTYP] 2.4.3).
+pub mod rights {
+    pub const LIST_CHILDREN: u32 = 0x4;
+    pub const READ_PROPERTY: u32 = 0x10;
+    pub const DELETE_TREE: u32 = 0x40;
+    pub const LIST_OBJECT: u32 = 0x80;
+    pub const DELETE: u32 = 0x1_0000;
+    pub const READ_CONTROL: u32 = 0x2_0000;
+    pub const GENERIC_ALL: u32 = 0x1000_0000;
+}
+
+/// The binary objectSid of an entry.
+pub async fn object_sid(ldap: &mut Ldap, dn: &str) -> Vec<u8> {
+    let e = read(ldap, dn, &["objectSid"]).await.expect("entry");
+    e.bin_attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("objectSid"))
+        .and_then(|(_, v)| v.first().cloned())
+        .or_else(|| attr(&e, "objectSid").map(|s| s.as_bytes().to_vec()))
+        .expect("objectSid")
+}
+
+/// A binary SID plus one relative id (the domain SID and 512: Domain Admins).
+pub fn sid_with_rid(sid: &[u8], rid: u32) -> Vec<u8> {
+    let mut out = sid.to_vec();
+    out[1] += 1;
+    out.extend_from_slice(&rid.to_le_bytes());
+    out
+}
+
+/// A self-relative security descriptor ([MS-DTYP] 2.4.6) owned by `owner` (owner and
+/// group) whose DACL allows each (SID, rights) pair, inherited by everything beneath
+/// (CONTAINER_INHERIT_ACE).
+pub fn security_descriptor(owner: &[u8], aces: &[(&[u8], u32)]) -> Vec<u8> {
+    let mut acl_body = Vec::new();
+    for (sid, mask) in aces {
+        acl_body.push(0x00); // ACCESS_ALLOWED_ACE_TYPE
+        acl_body.push(0x02); // CONTAINER_INHERIT_ACE
+        acl_body.extend_from_slice(&((8 + sid.len()) as u16).to_le_bytes());
+        acl_body.extend_from_slice(&mask.to_le_bytes());
+        acl_body.extend_from_slice(sid);
+    }
+    let mut acl = vec![4, 0]; // ACL_REVISION_DS
+    acl.extend_from_slice(&((8 + acl_body.len()) as u16).to_le_bytes());
+    acl.extend_from_slice(&(aces.len() as u16).to_le_bytes());
+    acl.extend_from_slice(&[0, 0]);
+    acl.extend_from_slice(&acl_body);
+    let owner_at = 20u32;
+    let group_at = owner_at + owner.len() as u32;
+    let dacl_at = group_at + owner.len() as u32;
+    let mut sd = vec![1, 0];
+    sd.extend_from_slice(&0x8004u16.to_le_bytes()); // SELF_RELATIVE | DACL_PRESENT
+    for offset in [owner_at, group_at, 0, dacl_at] {
+        sd.extend_from_slice(&offset.to_le_bytes());
+    }
+    sd.extend_from_slice(owner);
+    sd.extend_from_slice(owner);
+    sd.extend_from_slice(&acl);
+    sd
+}
+
+/// Replace the DACL of `dn` (as Administrator): Domain Admins and SYSTEM keep full
+/// control, and each (SID, rights) pair is allowed, everything inherited beneath.
+pub async fn set_dacl(ldap: &mut Ldap, dn: &str, aces: &[(&[u8], u32)]) {
+    let domain = object_sid(ldap, &dc().base_dn).await;
+    let admins = sid_with_rid(&domain, 512);
+    let system: &[u8] = &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
+    let mut all: Vec<(&[u8], u32)> = vec![
+        (&admins, rights::GENERIC_ALL),
+        (system, rights::GENERIC_ALL),
+    ];
+    all.extend_from_slice(aces);
+    let sd = security_descriptor(&admins, &all);
+    ldap.modify(
+        dn,
+        vec![ldap3::Mod::Replace(
+            b"nTSecurityDescriptor".to_vec(),
+            [sd].into(),
+        )],
+    )
+    .await
+    .expect("raw modify")
+    .success()
+    .unwrap_or_else(|e| panic!("setting the security descriptor of {dn}: {e}"));
+}
+
 pub async fn add_group(ldap: &mut Ldap, parent: &str, cn: &str, sam: &str) -> String {
     let dn = format!("CN={},{parent}", ldap3::dn_escape(cn));
     add(
