@@ -452,6 +452,7 @@ mod tests {
             mobile_phone: None,
             licenses: Vec::new(),
             password: None,
+            immutable_id: None,
         }
     }
 
@@ -488,6 +489,7 @@ mod tests {
             description: None,
             members: Vec::new(),
             kind: None,
+            membership: None,
         };
         let ps = group_problems(Kind::ActiveDirectory, &g);
         assert_eq!(ps.len(), 1);
@@ -575,6 +577,7 @@ mod tests {
             description: None,
             members: Vec::new(),
             kind: None,
+            membership: None,
         };
         assert!(group_problems(Kind::Office365, &g).is_empty());
         g.kind = Some(GroupKind::Microsoft365);
