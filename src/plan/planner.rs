@@ -1155,7 +1155,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| u.login.clone());
             let guard = Protected::of(u);
-            if guard.any() && (switches.delete_users || (switches.enable_disable_users && u.enabled))
+            if guard.any()
+                && (switches.delete_users || (switches.enable_disable_users && u.enabled))
             {
                 let action = if switches.delete_users {
                     Action::Delete
@@ -1335,6 +1336,20 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     self.name
                 )
             };
+            // Graph cannot delete groups Exchange manages (group-delete.md).
+            if switches.delete_groups
+                && let Some(
+                    r @ (GroupRestriction::MailEnabledSecurity | GroupRestriction::Distribution),
+                ) = &lg.restriction
+            {
+                self.protected(
+                    ObjectKind::Group,
+                    name,
+                    Action::Delete,
+                    format!("{why}; it is {}, so it is left alone", r.describe()),
+                );
+                continue;
+            }
             if switches.delete_groups {
                 deleted_group_ids.insert(lg.id.as_str());
                 self.change(

@@ -326,10 +326,21 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
             }
         }
     }
-    if !plan.skipped.is_empty() {
+    for (heading, by_switch) in [
+        ("Skipped (forbidden by a provisioning switch):", true),
+        ("Left alone (the live directory protects them):", false),
+    ] {
+        let listed: Vec<_> = plan
+            .skipped
+            .iter()
+            .filter(|s| s.switch.is_some() == by_switch)
+            .collect();
+        if listed.is_empty() {
+            continue;
+        }
         let _ = writeln!(out);
-        let _ = writeln!(out, "Skipped (forbidden by a provisioning switch):");
-        for s in &plan.skipped {
+        let _ = writeln!(out, "{heading}");
+        for s in listed {
             let _ = writeln!(
                 out,
                 "  {} {}: {} {} {} — {}",
@@ -498,13 +509,32 @@ pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
             }
         }
     }
-    if !plan.skipped.is_empty() {
+    let protected = plan.skipped.iter().filter(|s| s.switch.is_none()).count();
+    if protected > 0 {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "#### Left alone (the live directory protects them)");
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| App | Object | Key | Action | Reason |");
+        let _ = writeln!(out, "|:--|:--|:--|:--|:--|");
+        for s in plan.skipped.iter().filter(|s| s.switch.is_none()) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                md(&s.app),
+                object_word(s.object),
+                md(&s.key),
+                action_word(s.action),
+                md(&s.reason)
+            );
+        }
+    }
+    if plan.skipped.len() > protected {
         let _ = writeln!(out);
         let _ = writeln!(out, "#### Skipped (forbidden by a provisioning switch)");
         let _ = writeln!(out);
         let _ = writeln!(out, "| App | Object | Key | Action | Switch | Reason |");
         let _ = writeln!(out, "|:--|:--|:--|:--|:--|:--|");
-        for s in &plan.skipped {
+        for s in plan.skipped.iter().filter(|s| s.switch.is_some()) {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",

@@ -622,8 +622,7 @@ async fn incremental(
             .await
             .map_err(RoundError::Fatal)
     };
-    let (users_delta, groups_delta, facts) =
-        tokio::try_join!(users_fut, groups_fut, extra_fut)?;
+    let (users_delta, groups_delta, facts) = tokio::try_join!(users_fut, groups_fut, extra_fut)?;
     gone.extend(gone_groups);
     // An object removed and back (restored) within the round is not gone.
     gone.retain(|id| !users.contains_key(id) && !groups.contains_key(id));

@@ -254,25 +254,79 @@ pub async fn read(
 /// update sensitive attributes"): template id and display name, as Microsoft publishes
 /// them (permissions-reference of Entra built-in roles).
 pub const PRIVILEGED_ROLES: &[(&str, &str)] = &[
-    ("62e90394-69f5-4237-9190-012177145e10", "Global Administrator"),
-    ("e8611ab8-c189-46e8-94e1-60213ab1f814", "Privileged Role Administrator"),
-    ("7be44c8a-adaf-4e2a-84d6-ab2649e08a13", "Privileged Authentication Administrator"),
+    (
+        "62e90394-69f5-4237-9190-012177145e10",
+        "Global Administrator",
+    ),
+    (
+        "e8611ab8-c189-46e8-94e1-60213ab1f814",
+        "Privileged Role Administrator",
+    ),
+    (
+        "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+        "Privileged Authentication Administrator",
+    ),
     ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
-    ("c4e39bd9-1100-46d3-8c65-fb160da0071f", "Authentication Administrator"),
-    ("729827e3-9c14-49f7-bb1b-9608f156bbb8", "Helpdesk Administrator"),
-    ("966707d0-3269-4727-9be2-8c3a10f19b9d", "Password Administrator"),
-    ("29232cdf-9323-42fd-ade2-1d097af3e4de", "Exchange Administrator"),
-    ("f28a1f50-f6e7-4571-818b-6a12f2af6b6c", "SharePoint Administrator"),
-    ("194ae4cb-b126-40b2-bd5b-6091b380977d", "Security Administrator"),
-    ("fdd7a751-b60b-444a-984c-02652fe8fa1c", "Groups Administrator"),
-    ("b0f54661-2d74-4c50-afa3-1ec803f12efe", "Billing Administrator"),
-    ("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "Application Administrator"),
-    ("158c047a-c907-4556-b7ef-446551a6b5f7", "Cloud Application Administrator"),
-    ("b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", "Conditional Access Administrator"),
-    ("3a2c62db-5318-420d-8d74-23affee5d9d5", "Intune Administrator"),
-    ("69091246-20e8-4a56-aa4d-066075b2a7a8", "Teams Administrator"),
-    ("8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2", "Hybrid Identity Administrator"),
-    ("4d6ac14f-3453-41d0-bef9-a3e0c569773a", "License Administrator"),
+    (
+        "c4e39bd9-1100-46d3-8c65-fb160da0071f",
+        "Authentication Administrator",
+    ),
+    (
+        "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+        "Helpdesk Administrator",
+    ),
+    (
+        "966707d0-3269-4727-9be2-8c3a10f19b9d",
+        "Password Administrator",
+    ),
+    (
+        "29232cdf-9323-42fd-ade2-1d097af3e4de",
+        "Exchange Administrator",
+    ),
+    (
+        "f28a1f50-f6e7-4571-818b-6a12f2af6b6c",
+        "SharePoint Administrator",
+    ),
+    (
+        "194ae4cb-b126-40b2-bd5b-6091b380977d",
+        "Security Administrator",
+    ),
+    (
+        "fdd7a751-b60b-444a-984c-02652fe8fa1c",
+        "Groups Administrator",
+    ),
+    (
+        "b0f54661-2d74-4c50-afa3-1ec803f12efe",
+        "Billing Administrator",
+    ),
+    (
+        "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+        "Application Administrator",
+    ),
+    (
+        "158c047a-c907-4556-b7ef-446551a6b5f7",
+        "Cloud Application Administrator",
+    ),
+    (
+        "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9",
+        "Conditional Access Administrator",
+    ),
+    (
+        "3a2c62db-5318-420d-8d74-23affee5d9d5",
+        "Intune Administrator",
+    ),
+    (
+        "69091246-20e8-4a56-aa4d-066075b2a7a8",
+        "Teams Administrator",
+    ),
+    (
+        "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2",
+        "Hybrid Identity Administrator",
+    ),
+    (
+        "4d6ac14f-3453-41d0-bef9-a3e0c569773a",
+        "License Administrator",
+    ),
     ("f2ef992c-3afb-46b9-b7cf-a126ee74c451", "Global Reader"),
 ];
 
@@ -331,8 +385,11 @@ pub async fn read_tenant_facts(graph: &Graph) -> Result<TenantFacts> {
             .await?;
         Ok::<_, anyhow::Error>((domains, initial, federated))
     };
-    let ((verified_domains, initial_domain, federated_domains), skus, (role_holders, roles_unknown)) =
-        tokio::try_join!(domains_fut, skus_fut, read_role_holders(graph))?;
+    let (
+        (verified_domains, initial_domain, federated_domains),
+        skus,
+        (role_holders, roles_unknown),
+    ) = tokio::try_join!(domains_fut, skus_fut, read_role_holders(graph))?;
     Ok(TenantFacts {
         verified_domains,
         initial_domain,
@@ -385,7 +442,13 @@ async fn read_role_holders(
             rid(&first.request_id)
         );
     }
-    for v in first.body.get("value").and_then(Value::as_array).into_iter().flatten() {
+    for v in first
+        .body
+        .get("value")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         add(v);
     }
     if let Some(next) = first.body.get("@odata.nextLink").and_then(Value::as_str) {
