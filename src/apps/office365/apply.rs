@@ -28,7 +28,14 @@ pub use crate::observed::roster_group_key as unique_name;
 fn failed(outcome: &OpOutcome) -> ChangeResult {
     match outcome {
         OpOutcome::Done(r) => ChangeResult::Failed {
-            error: r.describe(),
+            error: match conflict_of(r) {
+                Some((property, holder)) => format!(
+                    "{} (the {property} value is held by {})",
+                    r.describe(),
+                    holder.as_deref().unwrap_or("another object")
+                ),
+                None => r.describe(),
+            },
             request_id: r.request_id.clone(),
         },
         OpOutcome::Failed {
@@ -55,7 +62,42 @@ fn fail(msg: impl Into<String>) -> ChangeResult {
 }
 
 fn already_exists(r: &GraphResponse) -> bool {
-    r.status == 400 && r.error_message().contains("already exist")
+    match conflict_of(r) {
+        Some((property, _)) => property.eq_ignore_ascii_case("userPrincipalName"),
+        None => r.status == 400 && r.error_message().contains("already exist"),
+    }
+}
+
+/// A uniqueness conflict: the property whose value another object holds, and that
+/// object when Graph names it. Graph answers 400 "Another object with the same value
+/// for property P already exists." with details `ObjectConflict` (target P) and, where
+/// it names the holder, `ConflictingObjects` (target `User_<id>` / `Group_<id>`). Only
+/// a userPrincipalName conflict means the user is there already; a proxyAddresses or
+/// mailNickname one is someone else's address.
+fn conflict_of(r: &GraphResponse) -> Option<(String, Option<String>)> {
+    if r.status != 400 {
+        return None;
+    }
+    let details: &[Value] = r
+        .body
+        .pointer("/error/details")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let target = |code: &str| {
+        details
+            .iter()
+            .find(|d| d.get("code").and_then(Value::as_str) == Some(code))
+            .and_then(|d| d.get("target").and_then(Value::as_str))
+            .map(str::to_string)
+    };
+    let property = target("ObjectConflict").or_else(|| {
+        r.error_message()
+            .strip_prefix("Another object with the same value for property ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+    })?;
+    Some((property, target("ConflictingObjects")))
 }
 
 /// A Graph `mailNickname` from a name: ASCII letters, digits, `.`, `-`, `_`, at most
@@ -941,5 +983,48 @@ mod tests {
         assert_eq!(p.get("mobilePhone"), Some(&Value::Null));
         assert_eq!(p.get("accountEnabled"), Some(&json!(false)));
         assert_eq!(p.len(), 4);
+    }
+
+    fn answer(body: Value) -> GraphResponse {
+        GraphResponse {
+            status: 400,
+            body,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn only_a_upn_conflict_means_the_user_is_there() {
+        let msg = |p: &str| {
+            format!("Another object with the same value for property {p} already exists.")
+        };
+        let upn = answer(
+            json!({"error": {"code": "Request_BadRequest", "message": msg("userPrincipalName"),
+            "details": [{"code": "ObjectConflict", "target": "userPrincipalName"}]}}),
+        );
+        assert!(already_exists(&upn));
+        let proxy = answer(
+            json!({"error": {"code": "Request_BadRequest", "message": msg("proxyAddresses"),
+            "details": [{"code": "ObjectConflict", "target": "proxyAddresses"},
+                        {"code": "ConflictingObjects", "target": "Group_1234"}]}}),
+        );
+        assert!(!already_exists(&proxy));
+        assert_eq!(
+            conflict_of(&proxy),
+            Some(("proxyAddresses".to_string(), Some("Group_1234".to_string())))
+        );
+        let ChangeResult::Failed { error, .. } = failed(&OpOutcome::Done(proxy)) else {
+            panic!("a failure");
+        };
+        assert!(
+            error.contains("proxyAddresses value is held by Group_1234"),
+            "{error}"
+        );
+        // Without details, the property comes from the message.
+        let nick = answer(
+            json!({"error": {"code": "Request_BadRequest", "message": msg("mailNickname")}}),
+        );
+        assert_eq!(conflict_of(&nick), Some(("mailNickname".to_string(), None)));
+        assert!(!already_exists(&nick));
     }
 }
