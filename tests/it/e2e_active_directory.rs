@@ -347,3 +347,62 @@ async fn a_user_with_child_objects_is_deleted_with_them() {
     let again = roster(fx.repo.path(), &["plan", "--detailed-exitcode"], &[]);
     assert_eq!(again.code, 0, "converged:\n{}", again.all());
 }
+
+/// Accounts protected by AdminSDHolder (`adminCount=1`) are never touched: one the
+/// repository does not list is not deleted, one it lists is not updated or disabled;
+/// the plan lists both with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_count_accounts_are_listed_and_never_touched() {
+    let fx = Fixture::new().await;
+    let dc = dc();
+    let mut ldap = raw().await;
+    let listed_sam = format!("ac{}", &fx.token[..8]);
+    let stray_sam = format!("as{}", &fx.token[..8]);
+    let listed = add_admin_count_user(&mut ldap, &fx.users_ou, "Ada Count", &listed_sam).await;
+    let stray = add_admin_count_user(&mut ldap, &fx.users_ou, "Stray Admin", &stray_sam).await;
+    let yaml = format!(
+        "apps:\n  - name: ad\n    type: active_directory\n    url: {url}\n    base_dn: '{base}'\n    users_ou: '{users}'\n    groups_ou: '{groups}'\n    bind_dn: '{bind}'\n    bind_password: {{ file: bind.pw }}\n    tls: {{ ca_file: '{ca}' }}\n    switches: {{ delete_users: true }}\n\
+         users:\n  - username: {listed_sam}\n    email: {listed_sam}@acme.example\n    first_name: Ada\n    last_name: Count\n    department: Changed\n    enabled: false\n\
+         groups:\n  - name: g-{token}\n    members: [{listed_sam}]\n\
+         policies:\n  - name: p\n    app: ad\n    groups: [g-{token}]\n",
+        url = dc.url,
+        base = dc.base_dn,
+        users = fx.users_ou,
+        groups = fx.groups_ou,
+        bind = dc.bind_dn,
+        ca = dc.ca,
+        token = fx.token,
+    );
+    std::fs::write(fx.repo.path().join("org.yaml"), yaml).unwrap();
+    let before_listed = read(&mut ldap, &listed, &["*"]).await.expect("listed user");
+
+    let plan = roster(fx.repo.path(), &["plan", "--format", "json"], &[]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    let touched: Vec<&serde_json::Value> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["object"] == "user")
+        .collect();
+    assert!(touched.is_empty(), "no user change: {touched:?}");
+    let text = roster(fx.repo.path(), &["plan"], &[]);
+    assert!(text.stdout.contains("Left alone"), "{}", text.stdout);
+    assert!(text.stdout.contains(&stray_sam), "{}", text.stdout);
+    assert!(text.stdout.contains("AdminSDHolder"), "{}", text.stdout);
+
+    let apply = roster(fx.repo.path(), &["apply", "--auto-approve"], &[]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert!(
+        read(&mut ldap, &stray, &["1.1"]).await.is_some(),
+        "not deleted"
+    );
+    let after_listed = read(&mut ldap, &listed, &["*"]).await.expect("listed user");
+    for a in ["department", "userAccountControl", "givenName", "sn"] {
+        assert_eq!(
+            attr(&after_listed, a),
+            attr(&before_listed, a),
+            "{a} unchanged"
+        );
+    }
+}
