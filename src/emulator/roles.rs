@@ -324,7 +324,6 @@ pub fn assignment_json(a: &RoleAssignment) -> Value {
         "directoryScopeId": a.directory_scope_id,
         "principalId": a.principal_id.to_string(),
         "roleDefinitionId": a.role_definition_id,
-        "resourceScope": a.directory_scope_id,
     })
 }
 
