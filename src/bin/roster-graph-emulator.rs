@@ -19,7 +19,8 @@ struct Args {
     /// Tenant id or name accepted by the token endpoint.
     #[arg(long, default_value = "contoso")]
     tenant: String,
-    /// Verified domain (repeatable; the first is the default domain).
+    /// Verified domain (repeatable; the first is the default domain). The initial
+    /// TENANT.onmicrosoft.com domain is always added.
     #[arg(long = "domain")]
     domains: Vec<String>,
     /// Subscribed SKU as PART_NUMBER:SEATS (repeatable).

@@ -162,8 +162,9 @@ impl Tenant {
         let old = u.inherited_licenses.clone();
         let direct: BTreeSet<Uuid> = u.assigned_licenses.iter().map(|l| l.sku_id).collect();
         let wanted: Vec<(Uuid, Vec<AssignedLicense>)> = self
-            .groups
-            .values()
+            .licensed_groups
+            .iter()
+            .filter_map(|gid| self.groups.get(gid))
             .filter(|g| !g.assigned_licenses.is_empty() && g.members.contains(&uid))
             .map(|g| (g.id, g.assigned_licenses.clone()))
             .collect();
@@ -250,6 +251,15 @@ impl Tenant {
     /// Reprocess every direct user member of group `gid` (after its licences or its
     /// members changed).
     pub fn reprocess_group_members(&mut self, gid: Uuid, now: &str) {
+        if self
+            .groups
+            .get(&gid)
+            .is_some_and(|g| !g.assigned_licenses.is_empty())
+        {
+            self.licensed_groups.insert(gid);
+        } else {
+            self.licensed_groups.remove(&gid);
+        }
         let members: Vec<Uuid> = self
             .groups
             .get(&gid)

@@ -30,7 +30,8 @@ pub use model::Tenant;
 pub struct EmulatorConfig {
     /// Tenant id or name accepted in `/{tenant}/oauth2/v2.0/token`.
     pub tenant: String,
-    /// Verified domains (the first is the default/initial).
+    /// Verified domains (the first is the default). The tenant's initial
+    /// `<tenant>.onmicrosoft.com` domain is always there besides them.
     pub domains: Vec<String>,
     /// (skuPartNumber, enabled seats)
     pub skus: Vec<(String, u32)>,

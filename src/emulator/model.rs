@@ -341,6 +341,12 @@ pub struct Tenant {
     /// Lower-cased proxy address (`smtp:a@b`) → the live user or group holding it.
     #[serde(skip)]
     pub proxy_index: HashMap<String, Uuid>,
+    /// Live groups with assigned licences (group-based licensing).
+    #[serde(skip)]
+    pub licensed_groups: BTreeSet<Uuid>,
+    /// Live role-assignable groups.
+    #[serde(skip)]
+    pub role_groups: BTreeSet<Uuid>,
     /// seq → object, for changed (present) objects; rebuilt from the objects' `seq`.
     #[serde(skip)]
     pub user_changes: BTreeMap<u64, Uuid>,
@@ -369,6 +375,8 @@ impl Tenant {
             role_assignments: BTreeMap::new(),
             upn_index: HashMap::new(),
             proxy_index: HashMap::new(),
+            licensed_groups: BTreeSet::new(),
+            role_groups: BTreeSet::new(),
             user_changes: BTreeMap::new(),
             group_changes: BTreeMap::new(),
         };
@@ -443,6 +451,18 @@ impl Tenant {
 
     pub fn rebuild_indexes(&mut self) {
         self.rebuild_proxy_index();
+        self.licensed_groups = self
+            .groups
+            .values()
+            .filter(|g| !g.assigned_licenses.is_empty())
+            .map(|g| g.id)
+            .collect();
+        self.role_groups = self
+            .groups
+            .values()
+            .filter(|g| g.is_role_assignable())
+            .map(|g| g.id)
+            .collect();
         self.upn_index.clear();
         self.user_changes.clear();
         self.group_changes.clear();
@@ -573,6 +593,12 @@ impl Tenant {
         let s = self.next_seq();
         g.seq = s;
         self.index_proxies(g.id, &[], &super::proxy::group_proxies(&g));
+        if g.is_role_assignable() {
+            self.role_groups.insert(g.id);
+        }
+        if !g.assigned_licenses.is_empty() {
+            self.licensed_groups.insert(g.id);
+        }
         self.group_changes.insert(s, g.id);
         self.groups.insert(g.id, g);
     }
@@ -620,6 +646,11 @@ impl Tenant {
         let g = self.groups.remove(&id)?;
         self.group_changes.remove(&g.seq);
         self.index_proxies(id, &super::proxy::group_proxies(&g), &[]);
+        if permanent {
+            self.role_assignments.retain(|_, a| a.principal_id != id);
+        }
+        self.role_groups.remove(&id);
+        self.licensed_groups.remove(&id);
         let parents = self.unlink_member(id);
         let s = self.next_seq();
         self.group_removals

@@ -332,9 +332,10 @@ impl Tenant {
     /// role-assignable group it is a direct member of.
     pub fn roles_of(&self, uid: Uuid) -> Vec<String> {
         let groups: Vec<Uuid> = self
-            .groups
-            .values()
-            .filter(|g| g.is_role_assignable() && g.members.contains(&uid))
+            .role_groups
+            .iter()
+            .filter_map(|gid| self.groups.get(gid))
+            .filter(|g| g.members.contains(&uid))
             .map(|g| g.id)
             .collect();
         let mut out: Vec<String> = self

@@ -708,6 +708,15 @@ fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response 
     audiences.push(format!(
         "https://login.microsoftonline.com/{tenant_id}/v2.0"
     ));
+    // A read-only app holds the read permissions only (unless grants say otherwise).
+    let grants: Vec<(String, String)> = if sh.config.read_only && sh.config.grants.is_empty() {
+        ["User.Read.All", "Group.Read.All"]
+            .iter()
+            .map(|p| ("*".to_string(), p.to_string()))
+            .collect()
+    } else {
+        sh.config.grants.clone()
+    };
     let cfg = AuthConfig {
         tenant_names: names,
         tenant_id,
@@ -717,7 +726,7 @@ fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response 
         assertion_audiences: audiences,
         token_lifetime_secs: sh.config.token_lifetime_secs,
         signing_key: &sh.signing_key,
-        grants: &sh.config.grants,
+        grants: &grants,
     };
     match auth::token(&cfg, tenant, form, now.unix_timestamp()) {
         Ok(v) => {
@@ -823,12 +832,8 @@ fn execute(
     });
     let ru = throttle::resource_units(class, has_select);
     let write = class == graph::Cost::Write;
-    if write && sh.config.read_only {
-        return Err(GraphError::new(
-            403,
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.",
-        ));
+    if write && (sh.config.read_only || !graph::write_permitted(rel, &caller.roles)) {
+        return Err(GraphError::forbidden());
     }
     if let Some(wait) = sh.config.fault_throttle {
         sh.note_throttled(wait);

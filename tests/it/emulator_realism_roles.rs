@@ -207,7 +207,7 @@ async fn role_assignments_need_role_management_and_filter_and_expand() {
             .any(|r| r == "RoleManagement.ReadWrite.Directory")
     );
     let admin = emu.user("admin").await;
-    let helper = emu.user("helper").await;
+    let operator = emu.user("operator").await;
     let r = assign(&emu, &admin, GA).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["principalId"], admin);
@@ -220,8 +220,8 @@ async fn role_assignments_need_role_management_and_filter_and_expand() {
             .as_str()
             .is_some_and(|c| c.ends_with("roleManagement/directory/roleAssignments/$entity"))
     );
-    assert_eq!(assign(&emu, &helper, USER_ADMIN).await.status, 201);
-    assert_eq!(assign(&emu, &helper, DIRECTORY_READERS).await.status, 201);
+    assert_eq!(assign(&emu, &operator, USER_ADMIN).await.status, 201);
+    assert_eq!(assign(&emu, &operator, DIRECTORY_READERS).await.status, 201);
     // The same assignment twice, an unknown role, a missing scope, a principal that
     // does not exist.
     let dup = assign(&emu, &admin, GA).await;
@@ -267,7 +267,7 @@ async fn role_assignments_need_role_management_and_filter_and_expand() {
     // eq on principalId, in on roleDefinitionId.
     let h = emu
         .get(&format!(
-            "/roleManagement/directory/roleAssignments?$filter=principalId eq '{helper}'"
+            "/roleManagement/directory/roleAssignments?$filter=principalId eq '{operator}'"
         ))
         .await;
     assert_eq!(
@@ -578,4 +578,59 @@ async fn grants_are_the_tokens_roles_and_per_client() {
     // RoleManagement.Read.Directory reads assignments.
     let r = emu.get("/roleManagement/directory/roleAssignments").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // User.Read.All reads users but writes nothing.
+    assert_eq!(emu.get("/users").await.status, 200);
+    let r = emu.post("/users", new_user("nope")).await;
+    assert_graph_error(&r, 403, "Authorization_RequestDenied");
+    assert_eq!(
+        r.message(),
+        "Insufficient privileges to complete the operation."
+    );
+
+    // GroupMember.ReadWrite.All writes members, not groups.
+    let members_only = start_with(EmulatorConfig {
+        grants: vec![
+            ("*".into(), "GroupMember.ReadWrite.All".into()),
+            ("*".into(), "Directory.Read.All".into()),
+        ],
+        ..config()
+    })
+    .await;
+    let r = members_only
+        .post("/groups", json!({"displayName": "G", "mailEnabled": false, "mailNickname": "g", "securityEnabled": true}))
+        .await;
+    assert_graph_error(&r, 403, "Authorization_RequestDenied");
+    let gid = members_only
+        .door_id("groups", json!({"displayName": "G", "mailNickname": "g", "mailEnabled": false, "securityEnabled": true}))
+        .await;
+    let uid = members_only
+        .door_id(
+            "users",
+            json!({"userPrincipalName": "m@contoso.com", "displayName": "M"}),
+        )
+        .await;
+    assert_eq!(members_only.add_member(&gid, &uid).await.status, 204);
+    let r = members_only
+        .patch(&format!("/groups/{gid}"), json!({"description": "x"}))
+        .await;
+    assert_graph_error(&r, 403, "Authorization_RequestDenied");
+    // Inside a $batch too.
+    let r = members_only
+        .post(
+            "/$batch",
+            json!({"requests": [{"id": "1", "method": "POST", "url": "/users", "headers": {"Content-Type": "application/json"}, "body": new_user("b")}]}),
+        )
+        .await;
+    assert_eq!(r.body["responses"][0]["status"], 403, "{}", r.text);
+
+    // --read-only tokens carry the read permissions.
+    let ro = start_with(EmulatorConfig {
+        read_only: true,
+        ..config()
+    })
+    .await;
+    assert_eq!(
+        token_roles(&ro.token),
+        vec!["Group.Read.All", "User.Read.All"]
+    );
 }

@@ -329,3 +329,73 @@ async fn microsoft_graph_js_client_reads_and_writes_the_realistic_tenant() {
     );
     handle.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn the_binary_takes_realistic_tenant_and_grant_flags() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let bad = Command::new(env!("CARGO_BIN_EXE_roster-graph-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--grant", "not a permission"])
+        .output()
+        .expect("run emulator binary");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("PERMISSION"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roster-graph-emulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--domain",
+            "contoso.com",
+            "--realistic-tenant",
+        ])
+        .args(["--client", &format!("{CLIENT}:{SECRET}")])
+        .args(["--grant", &format!("{CLIENT}:Directory.ReadWrite.All")])
+        .args(["--grant", "RoleManagement.ReadWrite.Directory"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn emulator binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut l);
+        l
+    })
+    .await
+    .expect("join");
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("ready line: {line:?}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let token = get_token(&http, &base, "contoso").await;
+    let emu_get = |p: &str| {
+        http.get(format!("{base}/v1.0{p}"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let r: Value = emu_get("/users/ada.admin@contoso.com?$select=id,displayName")
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["displayName"], "Ada Admin", "{r}");
+    // The grants: role management is allowed, user writes need User.ReadWrite.All or
+    // Directory.ReadWrite.All (granted).
+    let created = http
+        .post(format!("{base}/v1.0/roleManagement/directory/roleAssignments"))
+        .bearer_auth(&token)
+        .json(&json!({"principalId": r["id"], "roleDefinitionId": "88d8e3e3-8f55-4a1e-953a-9b9898b8876b", "directoryScopeId": "/"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status().as_u16(), 201);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -113,6 +113,8 @@ pub(super) fn purge_deleted(t: &mut Tenant, id: Uuid) -> R {
     } else {
         return Err(GraphError::not_found(&id.to_string()));
     }
+    // A purged principal holds no roles any more.
+    t.role_assignments.retain(|_, a| a.principal_id != id);
     Ok(Resp::no_content())
 }
 

@@ -115,6 +115,49 @@ pub enum Cost {
     Write,
 }
 
+/// Whether application permissions `roles` allow a write to `path`: users need
+/// User.ReadWrite.All (licences also LicenseAssignment.ReadWrite.All), groups
+/// Group.ReadWrite.All (members also GroupMember.ReadWrite.All), anything
+/// Directory.ReadWrite.All (the permissions tables of api/user-update.md,
+/// api/group-update.md, api/group-post-members.md, api/user-assignlicense.md,
+/// api/directory-deleteditems-restore.md). Invitations and role management check
+/// their own permissions.
+pub fn write_permitted(path: &str, roles: &[String]) -> bool {
+    use crate::emulator::roles::has_any;
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let first = segs.first().copied().unwrap_or("");
+    let wanted: &[&str] = match first {
+        "invitations" | "roleManagement" | "$batch" => return true,
+        "users" if segs.get(2).is_some_and(|s| s.ends_with("assignLicense")) => &[
+            "User.ReadWrite.All",
+            "LicenseAssignment.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
+        "users" => &["User.ReadWrite.All", "Directory.ReadWrite.All"],
+        "groups"
+            if segs
+                .get(2)
+                .is_some_and(|s| *s == "members" || *s == "owners") =>
+        {
+            &[
+                "Group.ReadWrite.All",
+                "GroupMember.ReadWrite.All",
+                "Directory.ReadWrite.All",
+            ]
+        }
+        f if f == "groups" || f.starts_with("groups(") => {
+            &["Group.ReadWrite.All", "Directory.ReadWrite.All"]
+        }
+        "directory" => &[
+            "User.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
+        _ => &["Directory.ReadWrite.All"],
+    };
+    has_any(roles, wanted)
+}
+
 /// Classify a request for throttling (before it is executed).
 pub fn classify(method: &str, path: &str) -> Cost {
     if method != "GET" {
