@@ -484,9 +484,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         }
         sh.requests.fetch_add(1, Ordering::Relaxed);
         let rel = path.strip_prefix("/beta").unwrap_or("");
-        let inner = sh.lock();
-        let r = graph::beta_role_definitions(&inner.tenant, &base, rel, parts.uri.query());
-        drop(inner);
+        let r = graph::beta_role_definitions(&base, rel, parts.uri.query());
         return match r {
             Ok(r) => finish(graph_response(r), &ids),
             Err(e) => finish(error_response(&e, &ids), &ids),
