@@ -19,7 +19,8 @@ struct Args {
     /// Tenant id or name accepted by the token endpoint.
     #[arg(long, default_value = "contoso")]
     tenant: String,
-    /// Verified domain (repeatable; the first is the default domain).
+    /// Verified domain (repeatable; the first is the default domain). The initial
+    /// TENANT.onmicrosoft.com domain is always added.
     #[arg(long = "domain")]
     domains: Vec<String>,
     /// Subscribed SKU as PART_NUMBER:SEATS (repeatable).
@@ -65,6 +66,16 @@ struct Args {
     /// (throttling windows, replication lag, token and delta-token lifetimes).
     #[arg(long = "test-clock")]
     test_clock: bool,
+    /// Application permission granted to the apps' tokens, as PERMISSION (every app) or
+    /// CLIENT_ID:PERMISSION (repeatable). An app granted nothing holds
+    /// User.ReadWrite.All, Group.ReadWrite.All and Directory.ReadWrite.All.
+    #[arg(long = "grant", value_parser = parse_grant, value_name = "[CLIENT_ID:]PERMISSION")]
+    grants: Vec<(String, String)>,
+    /// Seed a new tenant with the documented realistic mix (guests, administrators,
+    /// synced users in a federated domain, a licence group, dynamic, mail-enabled,
+    /// distribution and role-assignable groups); see docs/emulator.md.
+    #[arg(long = "realistic-tenant")]
+    realistic_tenant: bool,
     /// TLS certificate (PEM); serve HTTPS together with --tls-key.
     #[arg(long = "tls-cert", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -94,6 +105,23 @@ fn parse_client(s: &str) -> Result<(String, String), String> {
         return Err("expected CLIENT_ID:SECRET with both parts non-empty".into());
     }
     Ok((c.to_string(), secret.to_string()))
+}
+
+fn parse_grant(s: &str) -> Result<(String, String), String> {
+    let (client, permission) = match s.split_once(':') {
+        Some((c, p)) => (c.trim().to_string(), p.trim().to_string()),
+        None => ("*".to_string(), s.trim().to_string()),
+    };
+    let well_formed = permission.split('.').count() >= 2
+        && permission
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if client.is_empty() || !well_formed {
+        return Err(format!(
+            "expected PERMISSION or CLIENT_ID:PERMISSION (e.g. RoleManagement.ReadWrite.Directory), got '{s}'"
+        ));
+    }
+    Ok((client, permission))
 }
 
 fn parse_client_cert(s: &str) -> Result<(String, PathBuf), String> {
@@ -162,6 +190,8 @@ async fn main() {
         certificates: args.client_certs,
         federated: args.federated,
         test_clock: args.test_clock,
+        grants: args.grants,
+        realistic_tenant: args.realistic_tenant,
         ..defaults
     };
     let handle = match emulator::start(config, args.listen).await {

@@ -91,6 +91,8 @@ pub struct AuthConfig<'a> {
     pub assertion_audiences: Vec<String>,
     pub token_lifetime_secs: i64,
     pub signing_key: &'a [u8],
+    /// Application permissions granted to apps (see `EmulatorConfig::grants`).
+    pub grants: &'a [(String, String)],
 }
 
 const GRAPH_AUD: &str = "https://graph.microsoft.com";
@@ -245,13 +247,9 @@ pub fn token(
         iat: now,
         nbf: now,
         exp: now + cfg.token_lifetime_secs,
+        roles: super::roles::grants_for(cfg.grants, &client_id),
         appid: client_id,
         tid: cfg.tenant_id.clone(),
-        roles: vec![
-            "User.ReadWrite.All".into(),
-            "Group.ReadWrite.All".into(),
-            "Directory.ReadWrite.All".into(),
-        ],
     };
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -523,13 +521,21 @@ pub fn first_cert_der(pem: &[u8]) -> Option<Vec<u8>> {
         .map(|c| c.as_ref().to_vec())
 }
 
-/// Check `Authorization: Bearer …` against the emulator's signing key; returns the app id.
-/// `now` (Unix seconds, the emulator's clock) decides expiry.
+/// The caller of a Graph request: its app id and the application permissions of its
+/// token (`roles`).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub app: String,
+    pub roles: Vec<String>,
+}
+
+/// Check `Authorization: Bearer …` against the emulator's signing key; returns the
+/// caller. `now` (Unix seconds, the emulator's clock) decides expiry.
 pub fn check_bearer(
     header: Option<&str>,
     signing_key: &[u8],
     now: i64,
-) -> Result<String, GraphError> {
+) -> Result<Caller, GraphError> {
     let Some(h) = header else {
         return Err(GraphError::unauthorized("Access token is empty."));
     };
@@ -555,7 +561,10 @@ pub fn check_bearer(
         Ok(d) if d.claims.exp <= now => Err(GraphError::unauthorized(
             "Lifetime validation failed, the token is expired.",
         )),
-        Ok(d) => Ok(d.claims.appid),
+        Ok(d) => Ok(Caller {
+            app: d.claims.appid,
+            roles: d.claims.roles,
+        }),
         Err(e) => Err(match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                 GraphError::unauthorized("Lifetime validation failed, the token is expired.")
@@ -582,6 +591,7 @@ mod tests {
             assertion_audiences: vec![],
             token_lifetime_secs: 3599,
             signing_key: b"k",
+            grants: &[],
         }
     }
 
@@ -594,7 +604,9 @@ mod tests {
             .expect("token");
         let at = ok["access_token"].as_str().expect("string");
         assert_eq!(
-            check_bearer(Some(&format!("Bearer {at}")), b"k", now).expect("valid"),
+            check_bearer(Some(&format!("Bearer {at}")), b"k", now)
+                .expect("valid")
+                .app,
             "app"
         );
         assert!(check_bearer(Some(&format!("Bearer {at}")), b"other", now).is_err());

@@ -123,10 +123,35 @@ impl GraphError {
     }
 
     pub fn conflict_property(prop: &str) -> Self {
-        GraphError::bad_request(format!(
-            "Another object with the same value for property {prop} already exists."
-        ))
-        .with_detail("ObjectConflict", prop)
+        let msg = format!("Another object with the same value for property {prop} already exists.");
+        let mut e = GraphError::bad_request(msg.clone());
+        e.extra_mut()
+            .details
+            .push(json!({ "code": "ObjectConflict", "message": msg, "target": prop }));
+        e
+    }
+
+    /// A uniqueness conflict naming the object that holds the value, as Graph answers
+    /// it: `ObjectConflict` on the property and `ConflictingObjects` whose target is
+    /// `User_<id>` / `Group_<id>` (the shape Microsoft's ADSyncTools documentation and
+    /// microsoft-graph-docs-contrib issue #8421 show).
+    pub fn conflict_with(prop: &str, target: &str) -> Self {
+        let msg = format!("Another object with the same value for property {prop} already exists.");
+        let mut e = GraphError::conflict_property(prop);
+        e.extra_mut()
+            .details
+            .push(json!({ "code": "ConflictingObjects", "message": msg, "target": target }));
+        e
+    }
+
+    /// `403 Authorization_RequestDenied`: what Graph answers when the app's permissions
+    /// (or the target's protection) forbid the operation.
+    pub fn forbidden() -> Self {
+        GraphError::new(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
     }
 
     pub fn unauthorized(message: &str) -> Self {

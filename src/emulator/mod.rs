@@ -9,8 +9,12 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod graph;
+pub mod licensing;
 pub mod model;
 pub mod odata;
+pub mod proxy;
+pub mod realistic;
+pub mod roles;
 mod server;
 pub mod throttle;
 
@@ -26,7 +30,8 @@ pub use model::Tenant;
 pub struct EmulatorConfig {
     /// Tenant id or name accepted in `/{tenant}/oauth2/v2.0/token`.
     pub tenant: String,
-    /// Verified domains (the first is the default/initial).
+    /// Verified domains (the first is the default). The tenant's initial
+    /// `<tenant>.onmicrosoft.com` domain is always there besides them.
     pub domains: Vec<String>,
     /// (skuPartNumber, enabled seats)
     pub skus: Vec<(String, u32)>,
@@ -68,6 +73,20 @@ pub struct EmulatorConfig {
     /// Test clock: `POST /_emulator/clock` (and [`EmulatorHandle::advance_clock`]) may move
     /// the emulator's clock. Off by default, and then the endpoint does not exist.
     pub test_clock: bool,
+    /// Application permissions granted to apps, as (client id, permission); client `*`
+    /// grants to every app. An app with no grant here holds
+    /// [`roles::DEFAULT_GRANTS`]. The permissions are the `roles` of its tokens.
+    pub grants: Vec<(String, String)>,
+    /// Seed a new tenant with the documented realistic mix (docs/emulator.md,
+    /// "The realistic tenant"); ignored when a state file already holds a tenant.
+    pub realistic_tenant: bool,
+}
+
+impl EmulatorConfig {
+    /// The application permissions of app `client`.
+    pub fn grants_for(&self, client: &str) -> Vec<String> {
+        roles::grants_for(&self.grants, client)
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -93,6 +112,8 @@ impl Default for EmulatorConfig {
             delta_token_ttl_secs: 7 * 24 * 3600,
             persist_debounce_ms: 500,
             test_clock: false,
+            grants: Vec::new(),
+            realistic_tenant: false,
         }
     }
 }

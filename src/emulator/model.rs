@@ -9,6 +9,9 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::error::GraphError;
+use super::licensing;
+use super::proxy;
+pub use super::roles::RoleAssignment;
 
 /// A license assigned to a user (`microsoft.graph.assignedLicense`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,11 +48,48 @@ pub struct User {
     pub employee_type: Option<String>,
     pub other_mails: Vec<String>,
     pub user_type: Option<String>,
+    /// `Invitation` for a guest invited through `POST /invitations`, else `null`
+    /// (resources/user.md, creationType).
+    pub creation_type: Option<String>,
+    /// `PendingAcceptance` or `Accepted` for an invited guest, else `null`
+    /// (resources/user.md, externalUserState).
+    pub external_user_state: Option<String>,
+    pub external_user_state_change_date_time: Option<String>,
+    /// `true` for a user synchronised from an on-premises directory (set only through
+    /// the test door: Graph itself never creates synced objects).
+    pub on_premises_sync_enabled: Option<bool>,
+    pub on_premises_immutable_id: Option<String>,
+    pub on_premises_sam_account_name: Option<String>,
+    pub on_premises_last_sync_date_time: Option<String>,
+    /// Proxy addresses the object holds besides those derived from `mail` and
+    /// `userPrincipalName` (set through the test door; read-only in Graph).
+    pub extra_proxy_addresses: Vec<String>,
     pub created_date_time: String,
     pub deleted_date_time: Option<String>,
+    /// Licences assigned to the user directly (`assignLicense` on the user).
     pub assigned_licenses: Vec<AssignedLicense>,
+    /// Licences the user inherits from groups' assignments (group-based licensing).
+    pub inherited_licenses: Vec<InheritedLicense>,
     /// Change sequence number of the last modification (delta queries).
     pub seq: u64,
+}
+
+/// One licence a user inherits from a group's `assignLicense`
+/// (resources/licenseassignmentstate.md: `assignedByGroup` is the group's id).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InheritedLicense {
+    pub group: Uuid,
+    pub sku_id: Uuid,
+    #[serde(default)]
+    pub disabled_plans: Vec<Uuid>,
+    /// `Active`, or `Error` when the assignment could not be processed.
+    pub active: bool,
+    /// `CountViolation` (no seat left) or `Other`, when not active.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub last_updated: String,
 }
 
 /// `microsoft.graph.group` (security and Microsoft 365 groups) with its links.
@@ -69,6 +109,19 @@ pub struct Group {
     /// tenant, immutable once set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unique_name: Option<String>,
+    /// The rule of a dynamic group (groupTypes contains `DynamicMembership`).
+    pub membership_rule: Option<String>,
+    /// `On` or `Paused` for a dynamic group.
+    pub membership_rule_processing_state: Option<String>,
+    /// Set at creation only; `null` when not given (resources/group.md).
+    pub is_assignable_to_role: Option<bool>,
+    pub on_premises_sync_enabled: Option<bool>,
+    pub on_premises_sam_account_name: Option<String>,
+    pub on_premises_last_sync_date_time: Option<String>,
+    /// Proxy addresses besides `SMTP:mail` (set through the test door).
+    pub extra_proxy_addresses: Vec<String>,
+    /// Licences assigned to the group (group-based licensing, group-assignlicense.md).
+    pub assigned_licenses: Vec<AssignedLicense>,
     pub created_date_time: String,
     pub deleted_date_time: Option<String>,
     pub members: BTreeSet<Uuid>,
@@ -82,6 +135,39 @@ impl Group {
             .iter()
             .any(|t| t.eq_ignore_ascii_case("Unified"))
     }
+
+    /// groupTypes contains `DynamicMembership` (resources/group.md, groupTypes).
+    pub fn is_dynamic(&self) -> bool {
+        self.group_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
+    }
+
+    /// A mail-enabled security group or a distribution list: mail-enabled and not a
+    /// Microsoft 365 group (groups-overview.md), its members managed in Exchange.
+    pub fn is_exchange_managed(&self) -> bool {
+        self.mail_enabled && !self.is_unified()
+    }
+
+    pub fn is_role_assignable(&self) -> bool {
+        self.is_assignable_to_role == Some(true)
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.on_premises_sync_enabled == Some(true)
+    }
+}
+
+impl User {
+    pub fn is_guest(&self) -> bool {
+        self.user_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("Guest"))
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.on_premises_sync_enabled == Some(true)
+    }
 }
 
 /// A verified domain of the tenant.
@@ -91,6 +177,42 @@ pub struct Domain {
     pub id: String,
     pub is_default: bool,
     pub is_initial: bool,
+    /// `Managed` or `Federated` (resources/domain.md, authenticationType).
+    #[serde(default = "managed")]
+    pub authentication_type: String,
+}
+
+fn managed() -> String {
+    "Managed".into()
+}
+
+impl Domain {
+    pub fn is_federated(&self) -> bool {
+        self.authentication_type.eq_ignore_ascii_case("Federated")
+    }
+}
+
+/// The initial domain Microsoft gives every tenant: `<name>.onmicrosoft.com`
+/// (resources/domain.md, isInitial; resources/verifieddomain.md). A tenant named
+/// `contoso.onmicrosoft.com` keeps that name; `contoso.com` gives `contoso`.
+pub fn initial_domain_for(tenant: &str) -> String {
+    let t = tenant.trim().to_ascii_lowercase();
+    if t.ends_with(".onmicrosoft.com") {
+        return t;
+    }
+    let label: String = t
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let label = if label.is_empty() {
+        "tenant".into()
+    } else {
+        label
+    };
+    format!("{label}.onmicrosoft.com")
 }
 
 /// A subscription (`microsoft.graph.subscribedSku`) with seat accounting.
@@ -210,9 +332,21 @@ pub struct Tenant {
     pub group_removals: BTreeMap<u64, Change>,
     #[serde(default)]
     pub member_events: BTreeMap<u64, MemberEvent>,
+    /// Directory role assignments by id (`/roleManagement/directory/roleAssignments`).
+    #[serde(default)]
+    pub role_assignments: BTreeMap<String, RoleAssignment>,
     /// Lower-cased UPN → id.
     #[serde(skip)]
     pub upn_index: HashMap<String, Uuid>,
+    /// Lower-cased proxy address (`smtp:a@b`) → the live user or group holding it.
+    #[serde(skip)]
+    pub proxy_index: HashMap<String, Uuid>,
+    /// Live groups with assigned licences (group-based licensing).
+    #[serde(skip)]
+    pub licensed_groups: BTreeSet<Uuid>,
+    /// Live role-assignable groups.
+    #[serde(skip)]
+    pub role_groups: BTreeSet<Uuid>,
     /// seq → object, for changed (present) objects; rebuilt from the objects' `seq`.
     #[serde(skip)]
     pub user_changes: BTreeMap<u64, Uuid>,
@@ -238,7 +372,11 @@ impl Tenant {
             user_removals: BTreeMap::new(),
             group_removals: BTreeMap::new(),
             member_events: BTreeMap::new(),
+            role_assignments: BTreeMap::new(),
             upn_index: HashMap::new(),
+            proxy_index: HashMap::new(),
+            licensed_groups: BTreeSet::new(),
+            role_groups: BTreeSet::new(),
             user_changes: BTreeMap::new(),
             group_changes: BTreeMap::new(),
         };
@@ -246,19 +384,42 @@ impl Tenant {
         t
     }
 
-    /// Add configured domains and SKUs that the tenant does not have yet.
+    /// Add configured domains and SKUs that the tenant does not have yet. The tenant
+    /// always has its initial `<name>.onmicrosoft.com` domain (isInitial, verified,
+    /// Managed: resources/domain.md); the first configured domain is the default one,
+    /// the initial domain when none is configured.
     pub fn merge_config(&mut self, domains: &[String], skus: &[(String, u32)]) {
+        let initial = initial_domain_for(&self.tenant_name);
         for d in domains {
             let d = d.trim().to_ascii_lowercase();
             if d.is_empty() || self.domains.iter().any(|x| x.id == d) {
                 continue;
             }
-            let first = self.domains.is_empty();
+            let first = !self.domains.iter().any(|x| x.is_default);
             self.domains.push(Domain {
                 id: d,
                 is_default: first,
-                is_initial: first,
+                is_initial: false,
+                authentication_type: managed(),
             });
+        }
+        if !self.domains.iter().any(|x| x.id == initial) {
+            self.domains.push(Domain {
+                id: initial.clone(),
+                is_default: false,
+                is_initial: true,
+                authentication_type: managed(),
+            });
+        }
+        // One initial domain (state files of older versions marked the first configured
+        // domain initial) and one default.
+        for d in self.domains.iter_mut() {
+            d.is_initial = d.id == initial;
+        }
+        if !self.domains.iter().any(|x| x.is_default)
+            && let Some(d) = self.domains.iter_mut().find(|d| d.id == initial)
+        {
+            d.is_default = true;
         }
         for (part, seats) in skus {
             if self
@@ -289,6 +450,19 @@ impl Tenant {
     }
 
     pub fn rebuild_indexes(&mut self) {
+        self.rebuild_proxy_index();
+        self.licensed_groups = self
+            .groups
+            .values()
+            .filter(|g| !g.assigned_licenses.is_empty())
+            .map(|g| g.id)
+            .collect();
+        self.role_groups = self
+            .groups
+            .values()
+            .filter(|g| g.is_role_assignable())
+            .map(|g| g.id)
+            .collect();
         self.upn_index.clear();
         self.user_changes.clear();
         self.group_changes.clear();
@@ -333,13 +507,7 @@ impl Tenant {
         }
         self.seq = max_seq;
         // Recount consumed seats from the assignments (the file might have been edited).
-        for sku in self.skus.iter_mut() {
-            sku.consumed = self
-                .users
-                .values()
-                .filter(|u| u.assigned_licenses.iter().any(|l| l.sku_id == sku.sku_id))
-                .count() as u32;
-        }
+        self.recount_seats();
     }
 
     pub fn next_seq(&mut self) -> u64 {
@@ -401,6 +569,7 @@ impl Tenant {
     pub fn insert_user(&mut self, mut u: User) {
         let s = self.next_seq();
         u.seq = s;
+        self.index_proxies(u.id, &[], &super::proxy::user_proxies(&u));
         self.upn_index
             .insert(u.user_principal_name.to_lowercase(), u.id);
         self.user_changes.insert(s, u.id);
@@ -423,6 +592,13 @@ impl Tenant {
     pub fn insert_group(&mut self, mut g: Group) {
         let s = self.next_seq();
         g.seq = s;
+        self.index_proxies(g.id, &[], &super::proxy::group_proxies(&g));
+        if g.is_role_assignable() {
+            self.role_groups.insert(g.id);
+        }
+        if !g.assigned_licenses.is_empty() {
+            self.licensed_groups.insert(g.id);
+        }
         self.group_changes.insert(s, g.id);
         self.groups.insert(g.id, g);
     }
@@ -430,14 +606,17 @@ impl Tenant {
     /// Remove a user from the live set (soft or permanent), dropping its memberships,
     /// ownerships and seats. Returns the groups it was a member of.
     pub fn remove_user(&mut self, id: Uuid, permanent: bool) -> Option<(User, Vec<Uuid>)> {
-        let u = self.users.remove(&id)?;
+        let mut u = self.users.remove(&id)?;
         self.upn_index.remove(&u.user_principal_name.to_lowercase());
+        self.index_proxies(id, &super::proxy::user_proxies(&u), &[]);
         self.user_changes.remove(&u.seq);
-        for l in &u.assigned_licenses {
-            if let Some(s) = self.skus.iter_mut().find(|s| s.sku_id == l.sku_id) {
+        for sku in super::licensing::held_skus(&u) {
+            if let Some(s) = self.skus.iter_mut().find(|s| s.sku_id == sku) {
                 s.consumed = s.consumed.saturating_sub(1);
             }
         }
+        // Inherited licences go with the memberships (and come back with them on restore).
+        u.inherited_licenses.clear();
         let groups = self.unlink_member(id);
         let s = self.next_seq();
         self.user_removals.insert(s, Change::Removed(id, permanent));
@@ -466,6 +645,12 @@ impl Tenant {
     pub fn remove_group(&mut self, id: Uuid, permanent: bool) -> Option<(Group, Vec<Uuid>)> {
         let g = self.groups.remove(&id)?;
         self.group_changes.remove(&g.seq);
+        self.index_proxies(id, &super::proxy::group_proxies(&g), &[]);
+        if permanent {
+            self.role_assignments.retain(|_, a| a.principal_id != id);
+        }
+        self.role_groups.remove(&id);
+        self.licensed_groups.remove(&id);
         let parents = self.unlink_member(id);
         let s = self.next_seq();
         self.group_removals
@@ -482,6 +667,22 @@ impl Tenant {
         self.domains
             .iter()
             .any(|d| d.id.eq_ignore_ascii_case(domain))
+    }
+
+    /// Whether `domain` is a verified domain whose authentication is federated.
+    pub fn is_federated_domain(&self, domain: &str) -> bool {
+        self.domains
+            .iter()
+            .any(|d| d.id.eq_ignore_ascii_case(domain) && d.is_federated())
+    }
+
+    /// The tenant's initial `<name>.onmicrosoft.com` domain.
+    pub fn initial_domain(&self) -> String {
+        self.domains
+            .iter()
+            .find(|d| d.is_initial)
+            .map(|d| d.id.clone())
+            .unwrap_or_else(|| initial_domain_for(&self.tenant_name))
     }
 
     pub fn default_domain(&self) -> String {
@@ -526,19 +727,28 @@ pub const USER_PROPS: &[&str] = &[
     "companyName",
     "country",
     "createdDateTime",
+    "creationType",
     "deletedDateTime",
     "department",
     "displayName",
     "employeeId",
     "employeeType",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
     "givenName",
     "jobTitle",
+    "licenseAssignmentStates",
     "mail",
     "mailNickname",
     "mobilePhone",
     "officeLocation",
+    "onPremisesImmutableId",
+    "onPremisesLastSyncDateTime",
+    "onPremisesSamAccountName",
+    "onPremisesSyncEnabled",
     "otherMails",
     "preferredLanguage",
+    "proxyAddresses",
     "surname",
     "usageLocation",
     "userPrincipalName",
@@ -566,45 +776,83 @@ pub const USER_WRITE_ONLY: &[&str] = &["passwordProfile"];
 
 pub const GROUP_PROPS: &[&str] = &[
     "id",
+    "assignedLicenses",
     "createdDateTime",
     "deletedDateTime",
     "description",
     "displayName",
     "groupTypes",
+    "isAssignableToRole",
     "mail",
     "mailEnabled",
     "mailNickname",
+    "membershipRule",
+    "membershipRuleProcessingState",
+    "onPremisesLastSyncDateTime",
+    "onPremisesSamAccountName",
+    "onPremisesSyncEnabled",
+    "proxyAddresses",
     "securityEnabled",
     "uniqueName",
     "visibility",
 ];
 
-/// A group's default property set is all of its (emulated) properties.
-pub const GROUP_DEFAULT: &[&str] = GROUP_PROPS;
+/// A group's default property set: its emulated properties except those Graph returns
+/// only on `$select` (resources/group.md: assignedLicenses).
+pub const GROUP_DEFAULT: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "deletedDateTime",
+    "description",
+    "displayName",
+    "groupTypes",
+    "isAssignableToRole",
+    "mail",
+    "mailEnabled",
+    "mailNickname",
+    "membershipRule",
+    "membershipRuleProcessingState",
+    "onPremisesLastSyncDateTime",
+    "onPremisesSamAccountName",
+    "onPremisesSyncEnabled",
+    "proxyAddresses",
+    "securityEnabled",
+    "uniqueName",
+    "visibility",
+];
 
 pub fn user_prop(u: &User, name: &str) -> Option<Value> {
     Some(match name {
         "id" => json!(u.id.to_string()),
         "accountEnabled" => json!(u.account_enabled),
-        "assignedLicenses" => serde_json::to_value(&u.assigned_licenses).unwrap_or(Value::Null),
+        "assignedLicenses" => licensing::assigned_licenses_json(u),
         "businessPhones" => json!(u.business_phones),
         "city" => opt(&u.city),
         "companyName" => opt(&u.company_name),
         "country" => opt(&u.country),
         "createdDateTime" => json!(u.created_date_time),
+        "creationType" => opt(&u.creation_type),
         "deletedDateTime" => opt(&u.deleted_date_time),
         "department" => opt(&u.department),
         "displayName" => json!(u.display_name),
         "employeeId" => opt(&u.employee_id),
         "employeeType" => opt(&u.employee_type),
+        "externalUserState" => opt(&u.external_user_state),
+        "externalUserStateChangeDateTime" => opt(&u.external_user_state_change_date_time),
         "givenName" => opt(&u.given_name),
         "jobTitle" => opt(&u.job_title),
+        "licenseAssignmentStates" => licensing::license_states_json(u),
         "mail" => opt(&u.mail),
         "mailNickname" => json!(u.mail_nickname),
         "mobilePhone" => opt(&u.mobile_phone),
         "officeLocation" => opt(&u.office_location),
+        "onPremisesImmutableId" => opt(&u.on_premises_immutable_id),
+        "onPremisesLastSyncDateTime" => opt(&u.on_premises_last_sync_date_time),
+        "onPremisesSamAccountName" => opt(&u.on_premises_sam_account_name),
+        "onPremisesSyncEnabled" => json!(u.on_premises_sync_enabled),
         "otherMails" => json!(u.other_mails),
         "preferredLanguage" => opt(&u.preferred_language),
+        "proxyAddresses" => json!(proxy::user_proxies(u)),
         "surname" => opt(&u.surname),
         "usageLocation" => opt(&u.usage_location),
         "userPrincipalName" => json!(u.user_principal_name),
@@ -617,14 +865,22 @@ pub fn user_prop(u: &User, name: &str) -> Option<Value> {
 pub fn group_prop(g: &Group, name: &str) -> Option<Value> {
     Some(match name {
         "id" => json!(g.id.to_string()),
+        "assignedLicenses" => serde_json::to_value(&g.assigned_licenses).unwrap_or(Value::Null),
         "createdDateTime" => json!(g.created_date_time),
         "deletedDateTime" => opt(&g.deleted_date_time),
         "description" => opt(&g.description),
         "displayName" => json!(g.display_name),
         "groupTypes" => json!(g.group_types),
+        "isAssignableToRole" => json!(g.is_assignable_to_role),
         "mail" => opt(&g.mail),
         "mailEnabled" => json!(g.mail_enabled),
         "mailNickname" => json!(g.mail_nickname),
+        "membershipRule" => opt(&g.membership_rule),
+        "membershipRuleProcessingState" => opt(&g.membership_rule_processing_state),
+        "onPremisesLastSyncDateTime" => opt(&g.on_premises_last_sync_date_time),
+        "onPremisesSamAccountName" => opt(&g.on_premises_sam_account_name),
+        "onPremisesSyncEnabled" => json!(g.on_premises_sync_enabled),
+        "proxyAddresses" => json!(proxy::group_proxies(g)),
         "securityEnabled" => json!(g.security_enabled),
         "visibility" => opt(&g.visibility),
         "uniqueName" => opt(&g.unique_name),
@@ -691,7 +947,7 @@ pub fn group_json(g: &Group, select: Option<&[String]>, with_type: bool) -> Map<
 
 pub fn domain_json(d: &Domain) -> Value {
     json!({
-        "authenticationType": "Managed",
+        "authenticationType": d.authentication_type,
         "availabilityStatus": null,
         "id": d.id,
         "isAdminManaged": true,
@@ -762,56 +1018,103 @@ fn want_strings(v: &Value, prop: &str, resource: &str) -> Result<Vec<String>, Gr
     }
 }
 
+/// An optional string no longer than `max` characters (resources/user.md and
+/// resources/group.md give each property's maximum length; longer values answer Graph's
+/// "Invalid value specified for property '…' of resource '…'.").
+fn want_limited(
+    v: &Value,
+    prop: &str,
+    resource: &str,
+    max: usize,
+) -> Result<Option<String>, GraphError> {
+    let s = want_opt_string(v, prop, resource)?;
+    if s.as_ref().is_some_and(|s| s.chars().count() > max) {
+        return Err(GraphError::invalid_value(prop, resource));
+    }
+    Ok(s)
+}
+
+/// A mail nickname: 1–64 ASCII characters without ` @ () \ [] " ; : <> ,` or spaces
+/// (resources/user.md, resources/group.md: mailNickname).
+fn want_nickname(v: &Value, prop: &str, resource: &str) -> Result<String, GraphError> {
+    let s = want_string(v, prop, resource)?;
+    if s.is_empty()
+        || s.chars().count() > 64
+        || s.chars()
+            .any(|c| !c.is_ascii() || c.is_whitespace() || "@()\\[]\";:<>,".contains(c))
+    {
+        return Err(GraphError::invalid_value(prop, resource));
+    }
+    Ok(s)
+}
+
+/// A display name: required, never cleared, at most 256 characters.
+fn want_display_name(v: &Value, prop: &str, resource: &str) -> Result<String, GraphError> {
+    let s = want_string(v, prop, resource)?;
+    if s.trim().is_empty() || s.chars().count() > 256 {
+        return Err(GraphError::invalid_value(prop, resource));
+    }
+    Ok(s)
+}
+
+fn read_only(key: &str) -> GraphError {
+    GraphError::bad_request(format!("Property '{key}' is read-only and cannot be set."))
+}
+
 /// Apply one property of a create/update payload to a user. Read-only and unknown
-/// properties are rejected like Graph does.
+/// properties are rejected like Graph does; lengths are resources/user.md's maxima.
 pub fn set_user_prop(u: &mut User, key: &str, v: &Value) -> Result<(), GraphError> {
     const R: &str = "User";
     match key {
         "accountEnabled" => u.account_enabled = want_bool(v, key, R)?,
-        "displayName" => {
-            let s = want_string(v, key, R)?;
-            if s.trim().is_empty() || s.len() > 256 {
-                return Err(GraphError::invalid_value(key, R));
-            }
-            u.display_name = s;
-        }
-        "givenName" => u.given_name = want_opt_string(v, key, R)?,
-        "surname" => u.surname = want_opt_string(v, key, R)?,
-        "mailNickname" => {
-            let s = want_string(v, key, R)?;
-            if s.is_empty()
-                || s.len() > 64
-                || s.chars()
-                    .any(|c| c.is_whitespace() || "@()\\[]\";:<>,".contains(c))
-            {
-                return Err(GraphError::invalid_value(key, R));
-            }
-            u.mail_nickname = s;
-        }
+        "displayName" => u.display_name = want_display_name(v, key, R)?,
+        "givenName" => u.given_name = want_limited(v, key, R, 64)?,
+        "surname" => u.surname = want_limited(v, key, R, 64)?,
+        "mailNickname" => u.mail_nickname = want_nickname(v, key, R)?,
         "userPrincipalName" => u.user_principal_name = want_string(v, key, R)?,
         "mail" => u.mail = want_opt_string(v, key, R)?,
-        "department" => u.department = want_opt_string(v, key, R)?,
-        "jobTitle" => u.job_title = want_opt_string(v, key, R)?,
-        "employeeId" => u.employee_id = want_opt_string(v, key, R)?,
+        "department" => u.department = want_limited(v, key, R, 64)?,
+        "jobTitle" => u.job_title = want_limited(v, key, R, 128)?,
+        "employeeId" => u.employee_id = want_limited(v, key, R, 16)?,
         "employeeType" => u.employee_type = want_opt_string(v, key, R)?,
         "usageLocation" => {
+            // "A two-letter country code (ISO standard 3166) … Not nullable."
             let s = want_opt_string(v, key, R)?;
-            if let Some(s) = &s
-                && (s.len() != 2 || !s.chars().all(|c| c.is_ascii_alphabetic()))
-            {
-                return Err(GraphError::invalid_value(key, R));
+            match &s {
+                Some(s) if s.len() != 2 || !s.chars().all(|c| c.is_ascii_alphabetic()) => {
+                    return Err(GraphError::invalid_value(key, R));
+                }
+                None if u.usage_location.is_some() => {
+                    return Err(GraphError::invalid_value(key, R));
+                }
+                _ => {}
             }
             u.usage_location = s.map(|s| s.to_ascii_uppercase());
         }
-        "mobilePhone" => u.mobile_phone = want_opt_string(v, key, R)?,
-        "businessPhones" => u.business_phones = want_strings(v, key, R)?,
+        "mobilePhone" => u.mobile_phone = want_limited(v, key, R, 64)?,
+        "businessPhones" => {
+            // "Although it's a string collection, only one number can be set."
+            let phones = want_strings(v, key, R)?;
+            if phones.len() > 1 || phones.iter().any(|p| p.chars().count() > 64) {
+                return Err(GraphError::invalid_value(key, R));
+            }
+            u.business_phones = phones;
+        }
         "officeLocation" => u.office_location = want_opt_string(v, key, R)?,
         "preferredLanguage" => u.preferred_language = want_opt_string(v, key, R)?,
-        "companyName" => u.company_name = want_opt_string(v, key, R)?,
-        "city" => u.city = want_opt_string(v, key, R)?,
-        "country" => u.country = want_opt_string(v, key, R)?,
+        "companyName" => u.company_name = want_limited(v, key, R, 64)?,
+        "city" => u.city = want_limited(v, key, R, 128)?,
+        "country" => u.country = want_limited(v, key, R, 128)?,
         "otherMails" => u.other_mails = want_strings(v, key, R)?,
         "userType" => u.user_type = want_opt_string(v, key, R)?,
+        "onPremisesImmutableId" => {
+            // "The $ and _ characters can't be used when specifying this property."
+            let s = want_opt_string(v, key, R)?;
+            if s.as_ref().is_some_and(|s| s.contains(['$', '_'])) {
+                return Err(GraphError::invalid_value(key, R));
+            }
+            u.on_premises_immutable_id = s;
+        }
         "passwordProfile" => match v {
             Value::Object(o) => {
                 for (k, pv) in o {
@@ -840,11 +1143,18 @@ pub fn set_user_prop(u: &mut User, key: &str, v: &Value) -> Result<(), GraphErro
         "passwordPolicies" => {
             want_opt_string(v, key, R)?;
         }
-        "id" | "createdDateTime" | "deletedDateTime" | "assignedLicenses" => {
-            return Err(GraphError::bad_request(format!(
-                "Property '{key}' is read-only and cannot be set."
-            )));
-        }
+        "id"
+        | "createdDateTime"
+        | "deletedDateTime"
+        | "assignedLicenses"
+        | "licenseAssignmentStates"
+        | "creationType"
+        | "externalUserState"
+        | "externalUserStateChangeDateTime"
+        | "onPremisesSyncEnabled"
+        | "onPremisesSamAccountName"
+        | "onPremisesLastSyncDateTime"
+        | "proxyAddresses" => return Err(read_only(key)),
         k if k.starts_with("@odata.") => {}
         other => return Err(GraphError::unknown_property(other, "user")),
     }
@@ -866,32 +1176,40 @@ pub fn password_is_complex(p: &str) -> bool {
     classes.iter().filter(|b| **b).count() >= 3
 }
 
+/// Apply one property of a create/update payload to a group (resources/group.md).
 pub fn set_group_prop(g: &mut Group, key: &str, v: &Value) -> Result<(), GraphError> {
     const R: &str = "Group";
     match key {
-        "displayName" => {
-            let s = want_string(v, key, R)?;
-            if s.trim().is_empty() || s.len() > 256 {
-                return Err(GraphError::invalid_value(key, R));
-            }
-            g.display_name = s;
-        }
+        "displayName" => g.display_name = want_display_name(v, key, R)?,
         "description" => g.description = want_opt_string(v, key, R)?,
-        "mailNickname" => {
-            let s = want_string(v, key, R)?;
-            if s.is_empty()
-                || s.len() > 64
-                || s.chars()
-                    .any(|c| c.is_whitespace() || "@()\\[]\";:<>,".contains(c))
-            {
-                return Err(GraphError::invalid_value(key, R));
-            }
-            g.mail_nickname = s;
-        }
+        "mailNickname" => g.mail_nickname = want_nickname(v, key, R)?,
         "mailEnabled" => g.mail_enabled = want_bool(v, key, R)?,
         "securityEnabled" => g.security_enabled = want_bool(v, key, R)?,
         "groupTypes" => g.group_types = want_strings(v, key, R)?,
         "visibility" => g.visibility = want_opt_string(v, key, R)?,
+        "membershipRule" => g.membership_rule = want_opt_string(v, key, R)?,
+        "membershipRuleProcessingState" => {
+            // "Possible values are On or Paused."
+            let s = want_opt_string(v, key, R)?;
+            if s.as_deref()
+                .is_some_and(|s| !s.eq_ignore_ascii_case("On") && !s.eq_ignore_ascii_case("Paused"))
+            {
+                return Err(GraphError::invalid_value(key, R));
+            }
+            g.membership_rule_processing_state = s.map(|s| {
+                if s.eq_ignore_ascii_case("On") {
+                    "On".into()
+                } else {
+                    "Paused".into()
+                }
+            });
+        }
+        "isAssignableToRole" => {
+            g.is_assignable_to_role = match v {
+                Value::Null => None,
+                other => Some(want_bool(other, key, R)?),
+            }
+        }
         "uniqueName" => {
             let s = want_string(v, key, R)?;
             if s.trim().is_empty() || s.len() > 256 {
@@ -904,11 +1222,15 @@ pub fn set_group_prop(g: &mut Group, key: &str, v: &Value) -> Result<(), GraphEr
             }
             g.unique_name = Some(s);
         }
-        "id" | "createdDateTime" | "deletedDateTime" | "mail" => {
-            return Err(GraphError::bad_request(format!(
-                "Property '{key}' is read-only and cannot be set."
-            )));
-        }
+        "id"
+        | "createdDateTime"
+        | "deletedDateTime"
+        | "mail"
+        | "assignedLicenses"
+        | "proxyAddresses"
+        | "onPremisesSyncEnabled"
+        | "onPremisesSamAccountName"
+        | "onPremisesLastSyncDateTime" => return Err(read_only(key)),
         k if k.starts_with("@odata.") => {}
         other => return Err(GraphError::unknown_property(other, "group")),
     }

@@ -491,6 +491,7 @@ pub const USER_RULES: FilterRules = FilterRules {
         ("usageLocation", &["eq"]),
         ("otherMails", &["any"]),
         ("assignedLicenses", &["any"]),
+        ("proxyAddresses", &["any"]),
     ],
     filterable: &[
         "id",
@@ -516,6 +517,12 @@ pub const USER_RULES: FilterRules = FilterRules {
         "assignedLicenses",
         "createdDateTime",
         "preferredLanguage",
+        "proxyAddresses",
+        "creationType",
+        "externalUserState",
+        "onPremisesSyncEnabled",
+        "onPremisesImmutableId",
+        "onPremisesSamAccountName",
     ],
 };
 
@@ -529,6 +536,7 @@ pub const GROUP_RULES: FilterRules = FilterRules {
         ("mailEnabled", &["eq"]),
         ("securityEnabled", &["eq", "in"]),
         ("groupTypes", &["any"]),
+        ("proxyAddresses", &["any"]),
     ],
     filterable: &[
         "id",
@@ -541,6 +549,11 @@ pub const GROUP_RULES: FilterRules = FilterRules {
         "description",
         "createdDateTime",
         "visibility",
+        "proxyAddresses",
+        "membershipRule",
+        "membershipRuleProcessingState",
+        "isAssignableToRole",
+        "onPremisesSyncEnabled",
     ],
 };
 

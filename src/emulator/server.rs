@@ -113,10 +113,11 @@ fn load_tenant(config: &EmulatorConfig) -> anyhow::Result<(Tenant, bool)> {
         t.merge_config(&config.domains, &config.skus);
         return Ok((t, false));
     }
-    Ok((
-        Tenant::new(&config.tenant, &config.domains, &config.skus),
-        true,
-    ))
+    let mut t = Tenant::new(&config.tenant, &config.domains, &config.skus);
+    if config.realistic_tenant {
+        super::realistic::seed(&mut t);
+    }
+    Ok((t, true))
 }
 
 pub(crate) async fn start(
@@ -425,8 +426,20 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     if let [tenant, "oauth2", "v2.0", "token"] = segs.as_slice() {
         return finish(token(&sh, &method, tenant, &bytes), &ids);
     }
+    // The test door: not Graph (docs/emulator.md, "The test door").
+    if let ["_emulator", kind @ ("users" | "groups" | "domains")] = segs.as_slice() {
+        let base = base_for(&sh, &parts.uri, &parts.headers);
+        return finish(door(&sh, &base, &method, kind, &bytes, &ids), &ids);
+    }
+    // Of beta, only the role definitions are served: they carry `isPrivileged`, which
+    // v1.0 does not have (api-reference/beta/resources/unifiedroledefinition.md).
+    let beta_roles = matches!(
+        segs.as_slice(),
+        ["beta", "roleManagement", "directory", "roleDefinitions", ..]
+    );
     match segs.first() {
         Some(&"v1.0") => {}
+        Some(&"beta") if beta_roles => {}
         Some(v) if *v == "beta" => {
             let e = GraphError::odata_bad_request("The beta endpoint is not emulated; use v1.0.");
             return finish(error_response(&e, &ids), &ids);
@@ -455,15 +468,28 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             return finish(fault(kind, &ids), &ids);
         }
     }
-    let app = match auth::check_bearer(
+    let caller = match auth::check_bearer(
         header_str(&parts.headers, "authorization"),
         &sh.signing_key,
         ids.date.unix_timestamp(),
     ) {
-        Ok(app) => app,
+        Ok(c) => c,
         Err(e) => return finish(error_response(&e, &ids), &ids),
     };
     let base = base_for(&sh, &parts.uri, &parts.headers);
+    if beta_roles {
+        if method != "GET" {
+            let e = GraphError::method_not_allowed();
+            return finish(error_response(&e, &ids), &ids);
+        }
+        sh.requests.fetch_add(1, Ordering::Relaxed);
+        let rel = path.strip_prefix("/beta").unwrap_or("");
+        let r = graph::beta_role_definitions(&base, rel, parts.uri.query());
+        return match r {
+            Ok(r) => finish(graph_response(r), &ids),
+            Err(e) => finish(error_response(&e, &ids), &ids),
+        };
+    }
     let rel = path.strip_prefix("/v1.0").unwrap_or("");
     if rel.trim_end_matches('/') == "/$batch" {
         if method != "POST" {
@@ -472,14 +498,14 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
                 &ids,
             );
         }
-        let resp = batch(&sh, &app, &base, &bytes, &ids);
+        let resp = batch(&sh, &caller, &base, &bytes, &ids);
         return finish(resp, &ids);
     }
     sh.requests.fetch_add(1, Ordering::Relaxed);
     let opts = RequestOptions::from_headers(&parts.headers);
     match execute(
         &sh,
-        &app,
+        &caller,
         &base,
         &method,
         rel,
@@ -556,6 +582,49 @@ fn clock_control(sh: &Shared, method: &str, body: &[u8]) -> Response {
         &json!({"now": now, "offset_ms": sh.clock.offset_ms() as i64, "frozen": sh.clock.is_frozen()}),
         &[],
     )
+}
+
+/// `POST /_emulator/users|groups|domains`: the test door (not Graph), creating objects
+/// with the properties Graph itself sets (synced users, mail-enabled security groups,
+/// distribution lists, members of dynamic groups, federated domains).
+fn door(
+    sh: &Arc<Shared>,
+    base: &str,
+    method: &str,
+    kind: &str,
+    body: &[u8],
+    ids: &Ids,
+) -> Response {
+    if method != "POST" {
+        return error_response(&GraphError::method_not_allowed(), ids);
+    }
+    let mut inner = sh.lock();
+    let hidden = HashSet::new();
+    let no_roles: Vec<String> = Vec::new();
+    let mut ctx = Ctx {
+        base,
+        now: sh.clock.now_utc(),
+        hidden: &hidden,
+        eventual: false,
+        max_page: None,
+        create_if_missing: false,
+        delta_ttl_secs: sh.config.delta_token_ttl_secs,
+        empty_user_lists: false,
+        roles: &no_roles,
+        created: Vec::new(),
+    };
+    let result = graph::door(&mut inner.tenant, &mut ctx, kind, body);
+    drop(inner);
+    match result {
+        Ok(r) => {
+            if r.wrote {
+                sh.writes.fetch_add(1, Ordering::Relaxed);
+                sh.mark_dirty();
+            }
+            graph_response(r)
+        }
+        Err(e) => error_response(&e, ids),
+    }
 }
 
 fn fault(kind: u8, ids: &Ids) -> Response {
@@ -637,6 +706,15 @@ fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response 
     audiences.push(format!(
         "https://login.microsoftonline.com/{tenant_id}/v2.0"
     ));
+    // A read-only app holds the read permissions only (unless grants say otherwise).
+    let grants: Vec<(String, String)> = if sh.config.read_only && sh.config.grants.is_empty() {
+        ["User.Read.All", "Group.Read.All"]
+            .iter()
+            .map(|p| ("*".to_string(), p.to_string()))
+            .collect()
+    } else {
+        sh.config.grants.clone()
+    };
     let cfg = AuthConfig {
         tenant_names: names,
         tenant_id,
@@ -646,6 +724,7 @@ fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response 
         assertion_audiences: audiences,
         token_lifetime_secs: sh.config.token_lifetime_secs,
         signing_key: &sh.signing_key,
+        grants: &grants,
     };
     match auth::token(&cfg, tenant, form, now.unix_timestamp()) {
         Ok(v) => {
@@ -736,7 +815,7 @@ fn parse_prefer(v: &str) -> Option<usize> {
 #[allow(clippy::too_many_arguments)]
 fn execute(
     sh: &Arc<Shared>,
-    app: &str,
+    caller: &auth::Caller,
     base: &str,
     method: &str,
     rel: &str,
@@ -744,18 +823,15 @@ fn execute(
     opts: &RequestOptions,
     body: &[u8],
 ) -> Result<graph::Resp, GraphError> {
+    let app = caller.app.as_str();
     let class = graph::classify(method, rel);
     let has_select = query.is_some_and(|q| {
         q.to_ascii_lowercase().contains("%24select=") || q.to_ascii_lowercase().contains("$select=")
     });
     let ru = throttle::resource_units(class, has_select);
     let write = class == graph::Cost::Write;
-    if write && sh.config.read_only {
-        return Err(GraphError::new(
-            403,
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.",
-        ));
+    if write && (sh.config.read_only || !graph::write_permitted(rel, &caller.roles)) {
+        return Err(GraphError::forbidden());
     }
     if let Some(wait) = sh.config.fault_throttle {
         sh.note_throttled(wait);
@@ -793,6 +869,7 @@ fn execute(
         create_if_missing: opts.create_if_missing,
         delta_ttl_secs: sh.config.delta_token_ttl_secs,
         empty_user_lists: sh.config.fault_empty_user_lists,
+        roles: &caller.roles,
         created: Vec::new(),
     };
     let result = graph::handle(&mut inner.tenant, &mut ctx, method, rel, query, body);
@@ -842,7 +919,13 @@ fn batch_url(url: &str) -> Option<(String, Option<String>)> {
     Some((p, q))
 }
 
-fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8], exchange: &Ids) -> Response {
+fn batch(
+    sh: &Arc<Shared>,
+    caller: &auth::Caller,
+    base: &str,
+    body: &[u8],
+    exchange: &Ids,
+) -> Response {
     let bad = |msg: &str| {
         let e = GraphError::odata_bad_request(msg);
         error_response(&e, exchange)
@@ -941,7 +1024,7 @@ fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8], exchange: &Ids) -
                 "The request failed because a request it depends on failed.",
             ))
         } else {
-            run_part(sh, app, base, r)
+            run_part(sh, caller, base, r)
         };
         let status = match &result {
             Ok(r) => r.status,
@@ -953,7 +1036,12 @@ fn batch(sh: &Arc<Shared>, app: &str, base: &str, body: &[u8], exchange: &Ids) -
     json_response(200, &json!({ "responses": responses }), &[])
 }
 
-fn run_part(sh: &Arc<Shared>, app: &str, base: &str, r: &Value) -> Result<graph::Resp, GraphError> {
+fn run_part(
+    sh: &Arc<Shared>,
+    caller: &auth::Caller,
+    base: &str,
+    r: &Value,
+) -> Result<graph::Resp, GraphError> {
     let method = r
         .get("method")
         .and_then(Value::as_str)
@@ -997,7 +1085,7 @@ fn run_part(sh: &Arc<Shared>, app: &str, base: &str, r: &Value) -> Result<graph:
     };
     execute(
         sh,
-        app,
+        caller,
         base,
         &method,
         &path,

@@ -1320,10 +1320,13 @@ async fn domains_list_the_verified_domains() {
     let emu = start().await;
     let r = emu.get("/domains").await;
     let v = r.body["value"].as_array().expect("value");
-    assert_eq!(v.len(), 2);
+    // The configured domains, then the tenant's initial domain.
+    assert_eq!(v.len(), 3);
     assert_eq!(v[0]["id"], "contoso.com");
     assert_eq!(v[0]["isDefault"], true);
     assert_eq!(v[1]["isDefault"], false);
+    assert_eq!(v[2]["id"], "contoso.onmicrosoft.com");
+    assert_eq!(v[2]["isInitial"], true);
     assert!(v.iter().all(|d| d["isVerified"] == true));
     assert_eq!(
         emu.get("/domains/fabrikam.com").await.body["id"],

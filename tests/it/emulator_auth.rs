@@ -425,7 +425,8 @@ async fn binary_flags_ready_line_and_sigterm_saves_state() {
         .json()
         .await
         .expect("json");
-    assert_eq!(d["value"].as_array().map(Vec::len), Some(2));
+    // Two --domain flags and the initial contoso.onmicrosoft.com.
+    assert_eq!(d["value"].as_array().map(Vec::len), Some(3));
     let s: Value = emu_get("/subscribedSkus")
         .await
         .expect("get")

@@ -256,3 +256,63 @@ pub fn assert_graph_error(r: &Resp, status: u16, code: &str) {
         r.header("client-request-id")
     );
 }
+
+/// The default application permissions plus RoleManagement.ReadWrite.Directory, as
+/// `EmulatorConfig::grants` for every app.
+pub fn grants_with_role_management() -> Vec<(String, String)> {
+    [
+        "User.ReadWrite.All",
+        "Group.ReadWrite.All",
+        "Directory.ReadWrite.All",
+        "RoleManagement.ReadWrite.Directory",
+    ]
+    .iter()
+    .map(|p| ("*".to_string(), p.to_string()))
+    .collect()
+}
+
+impl Emu {
+    /// `POST /_emulator/{kind}` (the test door: users, groups, domains).
+    pub async fn door(&self, kind: &str, body: Value) -> Resp {
+        to_resp(
+            self.http
+                .post(format!("{}/_emulator/{kind}", self.base))
+                .json(&body)
+                .send()
+                .await
+                .expect("door request"),
+        )
+        .await
+    }
+
+    /// Create through the door and return the new object's id (asserting 201).
+    pub async fn door_id(&self, kind: &str, body: Value) -> String {
+        let r = self.door(kind, body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Add `member` to group `group` through `POST members/$ref`.
+    pub async fn add_member(&self, group: &str, member: &str) -> Resp {
+        self.post(
+            &format!("/groups/{group}/members/$ref"),
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{member}")}),
+        )
+        .await
+    }
+
+    /// The first subscribed SKU's id.
+    pub async fn sku(&self) -> String {
+        self.get("/subscribedSkus").await.body["value"][0]["skuId"]
+            .as_str()
+            .expect("skuId")
+            .to_string()
+    }
+
+    /// `consumedUnits` of the first subscribed SKU.
+    pub async fn consumed(&self) -> i64 {
+        self.get("/subscribedSkus").await.body["value"][0]["consumedUnits"]
+            .as_i64()
+            .expect("consumedUnits")
+    }
+}

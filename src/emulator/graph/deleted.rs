@@ -6,9 +6,10 @@ use uuid::Uuid;
 
 use super::collection::{next_link, page_size, range_after, skip_after};
 use super::{Ctx, R, Resp, check_select};
-use crate::emulator::error::GraphError;
+use crate::emulator::error::{GraphError, iso_now};
 use crate::emulator::model::{self, Change, Tenant};
 use crate::emulator::odata::Query;
+use crate::emulator::proxy;
 
 pub(super) fn list_deleted(t: &Tenant, ctx: &Ctx<'_>, q: &Query, users: bool) -> R {
     let top = page_size(ctx, q);
@@ -112,6 +113,8 @@ pub(super) fn purge_deleted(t: &mut Tenant, id: Uuid) -> R {
     } else {
         return Err(GraphError::not_found(&id.to_string()));
     }
+    // A purged principal holds no roles any more.
+    t.role_assignments.retain(|_, a| a.principal_id != id);
     Ok(Resp::no_content())
 }
 
@@ -125,9 +128,11 @@ pub(super) fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
         )),
     );
     if let Some(d) = t.deleted_users.get(&id) {
-        if t.user_by_upn(&d.user.user_principal_name).is_some() {
-            return Err(GraphError::conflict_property("userPrincipalName"));
+        if let Some(other) = t.user_by_upn(&d.user.user_principal_name) {
+            return Err(proxy::conflict(t, "userPrincipalName", other));
         }
+        // Its addresses were freed with it; another object may hold one now.
+        t.check_proxies(id, &proxy::user_proxies(&d.user))?;
         // Seats come back with the user; refuse when the SKU is full.
         for l in &d.user.assigned_licenses {
             if let Some(s) = t.skus.iter().find(|s| s.sku_id == l.sku_id)
@@ -157,10 +162,16 @@ pub(super) fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
                 t.record_member_event(gid, id, true);
             }
         }
+        // Inherited licences come back with the memberships (seats permitting).
+        t.reprocess_licenses(id, &iso_now(ctx.now));
         if let Some(u) = t.users.get(&id) {
             m.extend(model::user_json(u, None, true));
         }
-    } else if let Some(d) = t.deleted_groups.remove(&id) {
+    } else if let Some(d) = t.deleted_groups.get(&id) {
+        t.check_proxies(id, &proxy::group_proxies(&d.group))?;
+        let Some(d) = t.deleted_groups.remove(&id) else {
+            return Err(GraphError::not_found(&id.to_string()));
+        };
         let mut g = d.group;
         g.deleted_date_time = None;
         g.members

@@ -7,11 +7,75 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::collection::{next_link, page_size, prepare_filter, range_after, skip_after, take_page};
-use super::links::{already_exist, bind_list, check_member_target};
+use super::links::{already_exist, bind_list, check_member_target, check_member_writes};
+use super::users::synced_refusal;
 use super::{Ctx, R, Resp, check_select, context, parse_body};
 use crate::emulator::error::{GraphError, iso_now};
 use crate::emulator::model::{self, DeletedGroup, Group, Tenant};
 use crate::emulator::odata::{self, Query};
+use crate::emulator::proxy;
+use crate::emulator::roles::{self, ROLE_MANAGEMENT_WRITE};
+
+/// The rules of dynamic and role-assignable groups, checked at creation (through
+/// Graph and through the test door):
+/// - a dynamic group (groupTypes contains `DynamicMembership`) has a `membershipRule`
+///   and a `membershipRuleProcessingState` (`On` or `Paused`), and only a dynamic group
+///   has them (resources/group.md; api/group-post-groups.md, "groupTypes options");
+/// - a group with `isAssignableToRole: true` is security-enabled, not dynamic, either
+///   not mail-enabled or a Microsoft 365 group, and always `Private` (resources/
+///   group.md, isAssignableToRole and visibility). The messages for a mail-enabled
+///   non-Microsoft 365 group and a Microsoft 365 group that is not mail-enabled are
+///   those real Graph returns (hashicorp/terraform-provider-azuread issue #946,
+///   MicrosoftDocs/azure-docs issue #78786); the others are Graph's generic
+///   invalid-value answer.
+pub(super) fn check_group_shape(g: &mut Group) -> Result<(), GraphError> {
+    const R: &str = "Group";
+    if g.is_dynamic() {
+        if g.membership_rule
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+        {
+            return Err(GraphError::invalid_value("membershipRule", R));
+        }
+        if g.membership_rule_processing_state.is_none() {
+            return Err(GraphError::invalid_value(
+                "membershipRuleProcessingState",
+                R,
+            ));
+        }
+    } else if g.membership_rule.is_some() {
+        return Err(GraphError::invalid_value("membershipRule", R));
+    } else if g.membership_rule_processing_state.is_some() {
+        return Err(GraphError::invalid_value(
+            "membershipRuleProcessingState",
+            R,
+        ));
+    }
+    if g.is_role_assignable() {
+        if !g.security_enabled {
+            return Err(GraphError::invalid_value("securityEnabled", R));
+        }
+        if g.is_dynamic() {
+            return Err(GraphError::invalid_value("isAssignableToRole", R));
+        }
+        if g.mail_enabled && !g.is_unified() {
+            return Err(GraphError::bad_request(
+                "GroupType must be set to Unified for cloud groups assignable to roles.",
+            ));
+        }
+        if g.is_unified() && !g.mail_enabled {
+            return Err(GraphError::bad_request(
+                "GroupType cannot be set for security groups assignable to roles.",
+            ));
+        }
+        match g.visibility.as_deref() {
+            None => g.visibility = Some("Private".into()),
+            Some(v) if v.eq_ignore_ascii_case("Private") => g.visibility = Some("Private".into()),
+            Some(_) => return Err(GraphError::invalid_value("visibility", R)),
+        }
+    }
+    Ok(())
+}
 
 pub(super) fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
     check_select(&q.select, &model::is_group_prop, "group")?;
@@ -147,24 +211,28 @@ pub(super) fn create_group(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R 
     {
         return Err(GraphError::conflict_property("uniqueName"));
     }
+    // "The caller must be assigned the RoleManagement.ReadWrite.Directory permission to
+    // set this property" (resources/group.md, isAssignableToRole).
+    if g.is_role_assignable() && !roles::has_any(ctx.roles, &[ROLE_MANAGEMENT_WRITE]) {
+        return Err(GraphError::forbidden());
+    }
     if g.is_unified() {
         if !g.mail_enabled {
+            if g.is_role_assignable() {
+                check_group_shape(&mut g)?;
+            }
             return Err(GraphError::bad_request(
                 "A Microsoft 365 group must be mail-enabled (mailEnabled: true).",
             ));
         }
         let mail = format!("{}@{}", g.mail_nickname, t.default_domain());
-        if t.groups.values().any(|o| {
-            o.mail
-                .as_deref()
-                .is_some_and(|m| m.eq_ignore_ascii_case(&mail))
-        }) {
-            return Err(GraphError::conflict_property("proxyAddresses"));
-        }
         g.mail = Some(mail);
-        if g.visibility.is_none() {
+        t.check_proxies(g.id, &proxy::group_proxies(&g))?;
+        if g.visibility.is_none() && !g.is_role_assignable() {
             g.visibility = Some("Public".into());
         }
+    } else if g.mail_enabled && g.is_role_assignable() {
+        check_group_shape(&mut g)?;
     } else if g.mail_enabled && !g.security_enabled {
         return Err(GraphError::bad_request(
             "Creating mail-enabled distribution groups is not supported through Microsoft Graph.",
@@ -174,8 +242,12 @@ pub(super) fn create_group(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R 
             "Creating mail-enabled security groups is not supported through Microsoft Graph.",
         ));
     }
+    check_group_shape(&mut g)?;
     let members = bind_list(&b, "members@odata.bind", "members")?;
     let owners = bind_list(&b, "owners@odata.bind", "owners")?;
+    if !members.is_empty() {
+        check_member_writes(ctx, &g)?;
+    }
     if members.len() + owners.len() > 20 {
         return Err(GraphError::bad_request(
             "The request exceeds the limit of 20 members and owners that can be added when creating a group.",
@@ -211,6 +283,13 @@ pub(super) fn update_group(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid)
     let Some(cur) = t.groups.get(&id) else {
         return Err(GraphError::not_found(&id.to_string()));
     };
+    if cur.is_synced()
+        && b.keys().any(|k| {
+            k != "members@odata.bind" && k != "owners@odata.bind" && !k.starts_with("@odata.")
+        })
+    {
+        return Err(synced_refusal());
+    }
     let mut g = cur.clone();
     for (k, v) in &b {
         if k == "members@odata.bind" || k == "owners@odata.bind" {
@@ -219,7 +298,7 @@ pub(super) fn update_group(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid)
         // Stating the current value again (an upsert resending its create body) is
         // not a change.
         let same = match k.as_str() {
-            "groupTypes" => model::group_prop(&g, k).as_ref() == Some(v),
+            "groupTypes" | "isAssignableToRole" => model::group_prop(&g, k).as_ref() == Some(v),
             "mailEnabled" => v.as_bool() == Some(g.mail_enabled),
             _ => true,
         };
@@ -235,8 +314,23 @@ pub(super) fn update_group(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid)
     {
         return Err(GraphError::conflict_property("uniqueName"));
     }
+    if g.is_dynamic() || g.membership_rule.is_some() {
+        check_group_shape(&mut g)?;
+    }
+    // "Groups assignable to roles are always Private" (resources/group.md, visibility).
+    if g.is_role_assignable()
+        && !g
+            .visibility
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("Private"))
+    {
+        return Err(GraphError::invalid_value("visibility", "Group"));
+    }
     let members = bind_list(&b, "members@odata.bind", "members")?;
     let owners = bind_list(&b, "owners@odata.bind", "owners")?;
+    if !members.is_empty() {
+        check_member_writes(ctx, &g)?;
+    }
     if members.len() > 20 || owners.len() > 20 {
         return Err(GraphError::bad_request(
             "The request exceeds the maximum of 20 references that can be added to the 'members' property in a single request.",
@@ -261,13 +355,29 @@ pub(super) fn update_group(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid)
     g.owners.extend(owners.iter().copied());
     t.groups.insert(id, g);
     t.touch_group(id);
+    let now = iso_now(ctx.now);
     for mid in members {
         t.record_member_event(id, mid, true);
+        t.reprocess_licenses(mid, &now);
     }
     Ok(Resp::no_content())
 }
 
 pub(super) fn delete_group(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
+    if t.groups.get(&id).is_some_and(Group::is_synced) {
+        return Err(synced_refusal());
+    }
+    // "It isn't possible to delete a group with an active license assigned" (entra-docs
+    // licensing-group-advanced.md, "Deleting a group with an assigned license"). The
+    // message is the emulator's own: the documentation does not quote Graph's.
+    if t.groups
+        .get(&id)
+        .is_some_and(|g| !g.assigned_licenses.is_empty())
+    {
+        return Err(GraphError::bad_request(
+            "The group has licenses assigned; remove them from the group before deleting it.",
+        ));
+    }
     let unified = t.groups.get(&id).is_some_and(Group::is_unified);
     // Only Microsoft 365 groups are soft-deleted; other groups are deleted permanently.
     let Some((mut g, parents)) = t.remove_group(id, !unified) else {

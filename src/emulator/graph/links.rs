@@ -8,10 +8,43 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::collection::{next_link, page_size, skip_after};
+use super::users::synced_refusal;
 use super::{Ctx, R, Resp, check_select, context, parse_body, parse_id};
-use crate::emulator::error::GraphError;
+use crate::emulator::error::{GraphError, iso_now};
 use crate::emulator::model::{self, Group, Tenant};
 use crate::emulator::odata::{self, Query};
+use crate::emulator::roles::{self, ROLE_MANAGEMENT_WRITE};
+
+/// Whether the app may write the members of group `g` (adds and removes alike):
+/// - a dynamic group's members come from its rule: real Graph refuses the write with
+///   403 `Authorization_RequestDenied` "Insufficient privileges to complete the
+///   operation." (as reported in KelvinTegelaar/CIPP issue #468 and
+///   microsoftgraph/microsoft-graph-docs issue #9071);
+/// - a group synchronised from on premises is written there (400, the on-premises
+///   mastered refusal);
+/// - mail-enabled security groups and distribution lists are managed in Exchange
+///   (groups-overview.md): 400 `Request_BadRequest` "Cannot Update a mail-enabled
+///   security groups and or distribution list." (the text real Graph returns, as
+///   public scripts and tests matching it show);
+/// - role-assignable groups need RoleManagement.ReadWrite.Directory
+///   (api/group-post-members.md), else 403.
+pub(super) fn check_member_writes(ctx: &Ctx<'_>, g: &Group) -> Result<(), GraphError> {
+    if g.is_dynamic() {
+        return Err(GraphError::forbidden());
+    }
+    if g.is_synced() {
+        return Err(synced_refusal());
+    }
+    if g.is_exchange_managed() {
+        return Err(GraphError::bad_request(
+            "Cannot Update a mail-enabled security groups and or distribution list.",
+        ));
+    }
+    if g.is_role_assignable() && !roles::has_any(ctx.roles, &[ROLE_MANAGEMENT_WRITE]) {
+        return Err(GraphError::forbidden());
+    }
+    Ok(())
+}
 
 /// The object id named by an `@odata.id` / `@odata.bind` URL.
 pub(super) fn ref_target(v: &Value, prop: &str) -> Result<Uuid, GraphError> {
@@ -244,6 +277,9 @@ pub(super) fn add_link(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], gid: Uuid, ow
     let Some(g) = t.groups.get(&gid) else {
         return Err(GraphError::not_found(&gid.to_string()));
     };
+    if !owners {
+        check_member_writes(ctx, g)?;
+    }
     check_member_target(t, ctx, g, target, owners)?;
     let exists = if owners {
         g.owners.contains(&target)
@@ -264,12 +300,16 @@ pub(super) fn add_link(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], gid: Uuid, ow
         t.touch_group(gid);
     } else {
         t.record_member_event(gid, target, true);
+        t.reprocess_licenses(target, &iso_now(ctx.now));
     }
     Ok(Resp::no_content())
 }
 
-pub(super) fn remove_link(t: &mut Tenant, gid: Uuid, mid: &str, owners: bool) -> R {
+pub(super) fn remove_link(t: &mut Tenant, ctx: &Ctx<'_>, gid: Uuid, mid: &str, owners: bool) -> R {
     let target = parse_id(mid)?;
+    if !owners && let Some(g) = t.groups.get(&gid) {
+        check_member_writes(ctx, g)?;
+    }
     let removed = match t.groups.get_mut(&gid) {
         Some(g) if owners => g.owners.remove(&target),
         Some(g) => g.members.remove(&target),
@@ -282,6 +322,7 @@ pub(super) fn remove_link(t: &mut Tenant, gid: Uuid, mid: &str, owners: bool) ->
         t.touch_group(gid);
     } else {
         t.record_member_event(gid, target, false);
+        t.reprocess_licenses(target, &iso_now(ctx.now));
     }
     Ok(Resp::no_content())
 }

@@ -8,10 +8,13 @@
 mod collection;
 mod deleted;
 mod delta;
+pub mod door;
 mod groups;
+mod invitations;
 mod licenses;
 mod links;
 mod organization;
+pub mod roles;
 mod users;
 
 use std::collections::HashSet;
@@ -23,10 +26,12 @@ use super::error::GraphError;
 use super::model::Tenant;
 use super::odata::Query;
 
+pub use invitations::guest_upn;
+
 use deleted::{get_deleted, list_deleted, purge_deleted, restore_deleted};
 use delta::{Kind, delta};
 use groups::{create_group, delete_group, get_group, list_groups, update_group, upsert_group};
-use licenses::{assign_license, get_sku, list_skus};
+use licenses::{assign_group_license, assign_license, get_sku, list_skus};
 use links::{add_link, list_links, list_refs, remove_link};
 use organization::{get_domain, list_domains, organization};
 use users::{create_user, delete_user, get_user, list_users, member_of, update_user};
@@ -49,6 +54,8 @@ pub struct Ctx<'a> {
     /// Fault mode: user collection listings come back empty (a populated tenant that
     /// reads as empty), to prove clients refuse to act on such a read.
     pub empty_user_lists: bool,
+    /// The application permissions of the caller's token (`roles`).
+    pub roles: &'a [String],
     /// Out: objects created by this request (they become subject to replication lag).
     pub created: Vec<Uuid>,
 }
@@ -106,6 +113,49 @@ pub enum Cost {
     ListMembers,
     OtherGet,
     Write,
+}
+
+/// Whether application permissions `roles` allow a write to `path`: users need
+/// User.ReadWrite.All (licences also LicenseAssignment.ReadWrite.All), groups
+/// Group.ReadWrite.All (members also GroupMember.ReadWrite.All), anything
+/// Directory.ReadWrite.All (the permissions tables of api/user-update.md,
+/// api/group-update.md, api/group-post-members.md, api/user-assignlicense.md,
+/// api/directory-deleteditems-restore.md). Invitations and role management check
+/// their own permissions.
+pub fn write_permitted(path: &str, roles: &[String]) -> bool {
+    use crate::emulator::roles::has_any;
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let first = segs.first().copied().unwrap_or("");
+    let wanted: &[&str] = match first {
+        "invitations" | "roleManagement" | "$batch" => return true,
+        "users" if segs.get(2).is_some_and(|s| s.ends_with("assignLicense")) => &[
+            "User.ReadWrite.All",
+            "LicenseAssignment.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
+        "users" => &["User.ReadWrite.All", "Directory.ReadWrite.All"],
+        "groups"
+            if segs
+                .get(2)
+                .is_some_and(|s| *s == "members" || *s == "owners") =>
+        {
+            &[
+                "Group.ReadWrite.All",
+                "GroupMember.ReadWrite.All",
+                "Directory.ReadWrite.All",
+            ]
+        }
+        f if f == "groups" || f.starts_with("groups(") => {
+            &["Group.ReadWrite.All", "Directory.ReadWrite.All"]
+        }
+        "directory" => &[
+            "User.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
+        _ => &["Directory.ReadWrite.All"],
+    };
+    has_any(roles, wanted)
 }
 
 /// Classify a request for throttling (before it is executed).
@@ -198,7 +248,7 @@ pub fn handle(
             let id = resolve_user(t, ctx, id)?;
             match m {
                 "GET" => get_user(t, ctx, &q, id),
-                "PATCH" => update_user(t, body, id),
+                "PATCH" => update_user(t, ctx, body, id),
                 "DELETE" => delete_user(t, ctx, id),
                 _ => Err(GraphError::method_not_allowed()),
             }
@@ -295,12 +345,44 @@ pub fn handle(
                     if m != "DELETE" {
                         return Err(GraphError::method_not_allowed());
                     }
-                    remove_link(t, gid, mid, owners)
+                    remove_link(t, ctx, gid, mid, owners)
                 }
                 [other, ..] => Err(GraphError::segment_not_found(other)),
             }
         }
+        [
+            "groups",
+            id,
+            "assignLicense" | "microsoft.graph.assignLicense",
+        ] => {
+            let id = resolve_group(t, ctx, id)?;
+            if m != "POST" {
+                return Err(GraphError::method_not_allowed());
+            }
+            assign_group_license(t, ctx, body, id)
+        }
         ["groups", _, other, ..] => Err(GraphError::segment_not_found(other)),
+        ["invitations"] => match m {
+            "POST" => invitations::invite(t, ctx, body),
+            _ => Err(GraphError::method_not_allowed()),
+        },
+        ["roleManagement", "directory", "roleDefinitions"] => {
+            only_get(m).and_then(|_| roles::definitions(ctx, &q, None, false))
+        }
+        ["roleManagement", "directory", "roleDefinitions", id] => {
+            only_get(m).and_then(|_| roles::definitions(ctx, &q, Some(id), false))
+        }
+        ["roleManagement", "directory", "roleAssignments"] => match m {
+            "GET" => roles::list_assignments(t, ctx, &q),
+            "POST" => roles::create_assignment(t, ctx, body),
+            _ => Err(GraphError::method_not_allowed()),
+        },
+        ["roleManagement", "directory", "roleAssignments", id] => match m {
+            "GET" => roles::get_assignment(t, ctx, &q, id),
+            "DELETE" => roles::delete_assignment(t, ctx, id),
+            _ => Err(GraphError::method_not_allowed()),
+        },
+        ["roleManagement", other, ..] => Err(GraphError::segment_not_found(other)),
         ["directoryObjects", id] => {
             only_get(m)?;
             let uid = parse_id(id)?;
@@ -353,6 +435,52 @@ pub fn handle(
             "Request URL is missing a resource segment.",
         )),
         [first, ..] => Err(GraphError::segment_not_found(first)),
+    }
+}
+
+/// The test door (`POST /_emulator/users|groups|domains`; not Graph).
+pub fn door(t: &mut Tenant, ctx: &mut Ctx<'_>, kind: &str, body: &[u8]) -> R {
+    door::handle(t, ctx, kind, body)
+}
+
+/// `GET /beta/roleManagement/directory/roleDefinitions[/{id}]`: the role definitions
+/// with beta's `isPrivileged`. Only the directory's read permissions are needed, which
+/// every emulated app holds.
+pub fn beta_role_definitions(base: &str, path: &str, query: Option<&str>) -> R {
+    let q = Query::parse(query)?;
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_seg)
+        .collect();
+    let hidden = HashSet::new();
+    let read = vec!["Directory.Read.All".to_string()];
+    let ctx = Ctx {
+        base,
+        now: time::OffsetDateTime::UNIX_EPOCH,
+        hidden: &hidden,
+        eventual: false,
+        max_page: None,
+        create_if_missing: false,
+        delta_ttl_secs: 0,
+        empty_user_lists: false,
+        roles: &read,
+        created: Vec::new(),
+    };
+    match segs
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["roleManagement", "directory", "roleDefinitions"] => {
+            roles::definitions(&ctx, &q, None, true)
+        }
+        ["roleManagement", "directory", "roleDefinitions", id] => {
+            roles::definitions(&ctx, &q, Some(id), true)
+        }
+        [.., last] => Err(GraphError::segment_not_found(last)),
+        [] => Err(GraphError::segment_not_found("")),
     }
 }
 
@@ -466,13 +594,21 @@ mod tests {
                 "directory", "deletedItems", "restore", "domains", "subscribedSkus", "memberOf",
                 "a@contoso.com", "00000000-0000-0000-0000-000000000000", "%ZZ", "", "microsoft.graph.user",
                 "groups(uniqueName='k')", "groups(x)", "groups(uniqueName='a''b')",
+                "invitations", "roleManagement", "directory", "roleAssignments", "roleDefinitions",
             ]), 0..6),
             query in "[$a-z=&,'() 0-9%]{0,40}",
             body in prop::sample::select(vec!["", "{}", "null", "[", "{\"@odata.id\":\"x\"}",
-                "{\"displayName\":5}", "{\"members@odata.bind\":[\"a\"]}", "{\"addLicenses\":[{}],\"removeLicenses\":[1]}"]),
+                "{\"displayName\":5}", "{\"members@odata.bind\":[\"a\"]}", "{\"addLicenses\":[{}],\"removeLicenses\":[1]}",
+                "{\"invitedUserEmailAddress\":\"a@b.example\",\"inviteRedirectUrl\":\"https://x\"}",
+                "{\"principalId\":\"x\",\"roleDefinitionId\":\"62e90394-69f5-4237-9190-012177145e10\",\"directoryScopeId\":\"/\"}"]),
         ) {
             let mut t = tenant();
             let hidden = HashSet::new();
+            let grants: Vec<String> = crate::emulator::roles::DEFAULT_GRANTS
+                .iter()
+                .map(|g| g.to_string())
+                .chain(std::iter::once(crate::emulator::roles::ROLE_MANAGEMENT_WRITE.to_string()))
+                .collect();
             let mut ctx = Ctx {
                 base: "http://x",
                 now: time::OffsetDateTime::UNIX_EPOCH,
@@ -482,10 +618,43 @@ mod tests {
                 create_if_missing: query.len() % 3 == 0,
                 delta_ttl_secs: 10,
                 empty_user_lists: false,
+                roles: &grants,
                 created: Vec::new(),
             };
             let path = format!("/{}", segs.join("/"));
             let _ = handle(&mut t, &mut ctx, method, &path, Some(&query), body.as_bytes());
+        }
+
+        /// The test door ends in an object or an error for any body.
+        #[test]
+        fn arbitrary_door_bodies_never_panic(
+            kind in prop::sample::select(vec!["users", "groups", "domains"]),
+            body in prop::collection::vec(prop::sample::select(vec![
+                "\"id\":\"x\"", "\"id\":\"0d7c2b8e-0000-4000-8000-000000000009\"",
+                "\"userPrincipalName\":\"d@contoso.com\"", "\"displayName\":\"D\"",
+                "\"mailNickname\":\"d\"", "\"mailEnabled\":true", "\"securityEnabled\":true",
+                "\"members\":[\"x\"]", "\"members\":[1]", "\"proxyAddresses\":[\"smtp:a@contoso.com\"]",
+                "\"proxyAddresses\":\"x\"", "\"groupTypes\":[\"DynamicMembership\"]",
+                "\"isAssignableToRole\":true", "\"onPremisesSyncEnabled\":true",
+                "\"onPremisesLastSyncDateTime\":\"x\"", "\"authenticationType\":\"Federated\"",
+            ]), 0..8),
+        ) {
+            let mut t = tenant();
+            let hidden = HashSet::new();
+            let mut ctx = Ctx {
+                base: "http://x",
+                now: time::OffsetDateTime::UNIX_EPOCH,
+                hidden: &hidden,
+                eventual: false,
+                max_page: None,
+                create_if_missing: false,
+                delta_ttl_secs: 10,
+                empty_user_lists: false,
+                roles: &[],
+                created: Vec::new(),
+            };
+            let body = format!("{{{}}}", body.join(","));
+            let _ = door(&mut t, &mut ctx, kind, body.as_bytes());
         }
     }
 }

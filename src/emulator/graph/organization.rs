@@ -29,11 +29,14 @@ pub(super) fn get_domain(t: &Tenant, ctx: &Ctx<'_>, name: &str) -> R {
     Ok(Resp::ok(v))
 }
 
+/// `GET /organization`: the tenant with its `verifiedDomains` (resources/
+/// verifieddomain.md: name, isDefault, isInitial, `type` "Managed" or "Federated",
+/// capabilities).
 pub(super) fn organization(t: &Tenant, ctx: &Ctx<'_>) -> R {
     let vd: Vec<Value> = t
         .domains
         .iter()
-        .map(|d| json!({"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": d.is_default, "isInitial": d.is_initial, "name": d.id, "type": "Managed"}))
+        .map(|d| json!({"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": d.is_default, "isInitial": d.is_initial, "name": d.id, "type": d.authentication_type}))
         .collect();
     Ok(Resp::ok(json!({
         "@odata.context": context(ctx, "organization", &None),

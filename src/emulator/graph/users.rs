@@ -9,6 +9,46 @@ use super::{Ctx, R, Resp, check_select, context, parse_body};
 use crate::emulator::error::{GraphError, iso_now};
 use crate::emulator::model::{self, DeletedUser, Tenant, User};
 use crate::emulator::odata::{self, Query};
+use crate::emulator::proxy;
+use crate::emulator::roles::{self, ROLE_MANAGEMENT_WRITE, SENSITIVE_USER_PROPS};
+
+/// What Graph answers for writes to objects mastered on premises: 400
+/// `Request_BadRequest` with this message (as real Graph returns it, quoted in public
+/// issue trackers and scripts matching the body, e.g. "Unable to update the specified
+/// properties for on-premises mastered Directory Sync objects or objects currently
+/// undergoing migration.").
+pub(super) fn synced_refusal() -> GraphError {
+    GraphError::bad_request(
+        "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.",
+    )
+}
+
+/// The user properties a directory-synchronised user takes from its on-premises
+/// directory (Microsoft Entra Connect); writes of any answer [`synced_refusal`].
+/// `usageLocation`, licences and cloud group memberships stay writable.
+pub const ON_PREMISES_MASTERED: &[&str] = &[
+    "accountEnabled",
+    "businessPhones",
+    "city",
+    "companyName",
+    "country",
+    "department",
+    "displayName",
+    "employeeId",
+    "employeeType",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mailNickname",
+    "mobilePhone",
+    "officeLocation",
+    "onPremisesImmutableId",
+    "otherMails",
+    "passwordProfile",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+];
 
 pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
     check_select(&q.select, &model::is_user_prop, "user")?;
@@ -111,7 +151,7 @@ fn upn_domain(upn: &str) -> Option<&str> {
     Some(domain)
 }
 
-fn validate_upn(t: &Tenant, upn: &str, except: Option<Uuid>) -> Result<(), GraphError> {
+pub(super) fn validate_upn(t: &Tenant, upn: &str, except: Option<Uuid>) -> Result<(), GraphError> {
     let Some(domain) = upn_domain(upn) else {
         return Err(GraphError::invalid_value("userPrincipalName", "User"));
     };
@@ -133,7 +173,33 @@ fn validate_upn(t: &Tenant, upn: &str, except: Option<Uuid>) -> Result<(), Graph
     if let Some(existing) = t.user_by_upn(upn)
         && Some(existing) != except
     {
-        return Err(GraphError::conflict_property("userPrincipalName"));
+        return Err(proxy::conflict(t, "userPrincipalName", existing));
+    }
+    Ok(())
+}
+
+/// The uniqueness of a user's proxy addresses (derived from its mail and UPN) and of
+/// its onPremisesImmutableId across the directory.
+pub(super) fn check_user_uniqueness(t: &Tenant, u: &User) -> Result<(), GraphError> {
+    t.check_proxies(u.id, &proxy::user_proxies(u))?;
+    if let Some(imm) = &u.on_premises_immutable_id
+        && let Some(other) = t
+            .users
+            .values()
+            .find(|o| o.id != u.id && o.on_premises_immutable_id.as_deref() == Some(imm.as_str()))
+    {
+        return Err(proxy::conflict(t, "onPremisesImmutableId", other.id));
+    }
+    Ok(())
+}
+
+/// Refuse an app's sensitive action on a protected user (one holding a role outside
+/// [`roles::UNPROTECTED_ROLES`], or in a role-assignable group) unless the app holds
+/// RoleManagement.ReadWrite.Directory: 403 Authorization_RequestDenied
+/// (resources/users.md, "Sensitive actions" and "Who can perform sensitive actions").
+fn check_sensitive(t: &Tenant, ctx: &Ctx<'_>, id: Uuid) -> Result<(), GraphError> {
+    if t.is_protected(id) && !roles::has_any(ctx.roles, &[ROLE_MANAGEMENT_WRITE]) {
+        return Err(GraphError::forbidden());
     }
     Ok(())
 }
@@ -163,6 +229,20 @@ pub(super) fn create_user(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R {
         model::set_user_prop(&mut u, k, v)?;
     }
     validate_upn(t, &u.user_principal_name, None)?;
+    // resources/user.md, onPremisesImmutableId: "This property must be specified when
+    // creating a new user account in the Graph if you're using a federated domain for
+    // the user's userPrincipalName (UPN) property." Graph's answer, as reported in
+    // microsoft-graph-docs-contrib issue #5070: "SourceAnchor is a required property
+    // for creation of a federated user."
+    if let Some(domain) = upn_domain(&u.user_principal_name)
+        && t.is_federated_domain(domain)
+        && u.on_premises_immutable_id.is_none()
+    {
+        return Err(GraphError::bad_request(
+            "SourceAnchor is a required property for creation of a federated user.",
+        ));
+    }
+    check_user_uniqueness(t, &u)?;
     let id = u.id;
     t.insert_user(u);
     ctx.created.push(id);
@@ -177,32 +257,46 @@ pub(super) fn create_user(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R {
     Ok(Resp::json(201, Value::Object(m)).wrote())
 }
 
-pub(super) fn update_user(t: &mut Tenant, body: &[u8], id: Uuid) -> R {
+pub(super) fn update_user(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid) -> R {
     let b = parse_body(body)?;
     let Some(cur) = t.users.get(&id) else {
         return Err(GraphError::not_found(&id.to_string()));
     };
+    if b.keys().any(|k| SENSITIVE_USER_PROPS.contains(&k.as_str())) {
+        check_sensitive(t, ctx, id)?;
+    }
+    if cur.is_synced() && b.keys().any(|k| ON_PREMISES_MASTERED.contains(&k.as_str())) {
+        return Err(synced_refusal());
+    }
     let mut u = cur.clone();
     for (k, v) in &b {
         model::set_user_prop(&mut u, k, v)?;
     }
     if u.user_principal_name != cur.user_principal_name {
         validate_upn(t, &u.user_principal_name, Some(id))?;
+    }
+    let old_proxies = proxy::user_proxies(cur);
+    let new_proxies = proxy::user_proxies(&u);
+    if new_proxies != old_proxies || u.on_premises_immutable_id != cur.on_premises_immutable_id {
+        check_user_uniqueness(t, &u)?;
+    }
+    if u.user_principal_name != cur.user_principal_name {
         t.upn_index.remove(&cur.user_principal_name.to_lowercase());
         t.upn_index.insert(u.user_principal_name.to_lowercase(), id);
     }
-    if u.usage_location.is_none() && !u.assigned_licenses.is_empty() && cur.usage_location.is_some()
-    {
-        return Err(GraphError::bad_request(
-            "Usage location cannot be removed from a user with assigned licenses.",
-        ));
-    }
+    t.index_proxies(id, &old_proxies, &new_proxies);
     t.users.insert(id, u);
     t.touch_user(id);
     Ok(Resp::no_content())
 }
 
 pub(super) fn delete_user(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
+    // Deleting is a sensitive action (resources/users.md); synced users are deleted in
+    // their on-premises directory.
+    check_sensitive(t, ctx, id)?;
+    if t.users.get(&id).is_some_and(User::is_synced) {
+        return Err(synced_refusal());
+    }
     let Some((mut u, groups)) = t.remove_user(id, false) else {
         return Err(GraphError::not_found(&id.to_string()));
     };
