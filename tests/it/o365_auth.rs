@@ -103,7 +103,17 @@ async fn certificate_credentials_authenticate() {
     }));
     let conn = env.connect().await;
     let o = read_all(&conn).await;
-    assert_eq!(o.verified_domains, vec![DOMAIN.to_string()]);
+    // The verified domains, and the tenant's initial onmicrosoft one, which is not
+    // authorized unless listed.
+    assert_eq!(
+        o.default_authorized_domains()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![DOMAIN.to_string()]
+    );
+    let initial = o.initial_domain.clone().expect("an initial domain");
+    assert!(initial.ends_with(".onmicrosoft.com"), "{initial}");
+    assert!(o.verified_domains.contains(&initial));
 
     env.app.credentials = Some(Office365Credentials::Certificate(CertificateCredentials {
         cert_file: "other.crt".into(),
@@ -192,7 +202,17 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
     assert!(state_file.exists(), "state file created on first use");
     let o = read_all(&conn).await;
     assert_eq!(o.app, "sandbox");
-    assert_eq!(o.verified_domains, vec!["example.org".to_string()]);
+    // The verified domains, and the tenant's initial onmicrosoft one, which is not
+    // authorized unless listed.
+    assert_eq!(
+        o.default_authorized_domains()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec!["example.org".to_string()]
+    );
+    let initial = o.initial_domain.clone().expect("an initial domain");
+    assert!(initial.ends_with(".onmicrosoft.com"), "{initial}");
+    assert!(o.verified_domains.contains(&initial));
     assert!(
         o.skus
             .iter()

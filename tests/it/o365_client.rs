@@ -37,7 +37,18 @@ async fn apply_and_read_back_every_kind_of_change() {
     let conn = env.connect().await;
     let empty = read_all(&conn).await;
     assert!(empty.users.is_empty());
-    assert_eq!(empty.verified_domains, vec![DOMAIN.to_string()]);
+    // The verified domains, and the tenant's initial onmicrosoft one, which is not
+    // authorized unless listed.
+    assert_eq!(
+        empty
+            .default_authorized_domains()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![DOMAIN.to_string()]
+    );
+    let initial = empty.initial_domain.clone().expect("an initial domain");
+    assert!(initial.ends_with(".onmicrosoft.com"), "{initial}");
+    assert!(empty.verified_domains.contains(&initial));
     let sku = empty
         .skus
         .iter()

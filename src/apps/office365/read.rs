@@ -15,10 +15,9 @@ use crate::observed::{
 };
 
 /// The user properties roster manages, as Graph names them.
-pub const USER_SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses";
+pub const USER_SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses,licenseAssignmentStates,userType,onPremisesSyncEnabled";
 /// The group properties roster reads.
-pub const GROUP_SELECT: &str =
-    "id,displayName,description,groupTypes,securityEnabled,mailEnabled,uniqueName";
+pub const GROUP_SELECT: &str = "id,displayName,description,groupTypes,securityEnabled,mailEnabled,uniqueName,membershipRule,isAssignableToRole";
 /// Page size: Graph's maximum.
 pub const PAGE: usize = 999;
 
@@ -400,21 +399,17 @@ pub async fn read_tenant_facts(graph: &Graph) -> Result<TenantFacts> {
     })
 }
 
-/// Holders of [`PRIVILEGED_ROLES`]: one filtered listing of the directory's role
-/// assignments (rbacapplication-list-roleassignments.md; `roleDefinitionId` supports
-/// `$filter` with `in`). An app without a role-reading permission gets 403: the
+/// Holders of [`PRIVILEGED_ROLES`]: one listing of the directory's role assignments
+/// (rbacapplication-list-roleassignments.md). An app without a role-reading permission gets 403: the
 /// holders are then unknown, which the plan says, and the read goes on.
 async fn read_role_holders(
     graph: &Graph,
 ) -> Result<(BTreeMap<String, BTreeSet<String>>, Option<String>)> {
-    let ids: Vec<String> = PRIVILEGED_ROLES
-        .iter()
-        .map(|(id, _)| format!("'{id}'"))
-        .collect();
-    let url = graph.url(&format!(
-        "/roleManagement/directory/roleAssignments?$filter=roleDefinitionId in ({})&$select=principalId,roleDefinitionId,directoryScopeId",
-        ids.join(",")
-    ));
+    // All assignments, filtered here: a tenant has few, and an `in` filter holds at
+    // most 15 values (Graph's limit on OR'ed clauses), fewer than the roles listed.
+    let url = graph.url(
+        "/roleManagement/directory/roleAssignments?$select=principalId,roleDefinitionId,directoryScopeId",
+    );
     let names: HashMap<&str, &str> = PRIVILEGED_ROLES.iter().copied().collect();
     let mut holders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut add = |v: &Value| {
@@ -425,7 +420,7 @@ async fn read_role_holders(
         }
     };
     let first = graph.request(reqwest::Method::GET, &url, None).await?;
-    if matches!(first.status, 400 | 401 | 403 | 404) {
+    if matches!(first.status, 401 | 403) {
         return Ok((
             BTreeMap::new(),
             Some(format!(
