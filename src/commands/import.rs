@@ -22,8 +22,8 @@ use crate::apps::ReadScope;
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::desired::source::{Content, SourceFile};
 use crate::desired::{self, App, DesiredState, Group, GroupKind, Policy, RepoFile, User};
-use crate::observed::{ObservedApp, ObservedUser};
-use crate::plan::planner::login_for;
+use crate::observed::{GroupRestriction, ObservedApp, ObservedUser};
+use crate::plan::planner::{live_user_in_scope, login_for};
 
 pub fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
     let root = global
@@ -342,7 +342,14 @@ pub fn to_repo_files(
         .users
         .iter()
         .filter(|u| !ignore.is_match(u.login.to_ascii_lowercase()))
+        .filter(|u| live_user_in_scope(app, observed, u))
         .collect();
+    let outside = observed.users.len() - live.len();
+    if outside > 0 {
+        notes.push(format!(
+            "{outside} live user(s) are outside the app's scope (other domains, the initial domain, guests, or `ignore`d) and are not imported"
+        ));
+    }
     live.sort_by_cached_key(|u| (u.login.to_lowercase(), u.id.clone()));
 
     // Users the rest of the repository defines already, by lower-cased login.
@@ -469,6 +476,20 @@ pub fn to_repo_files(
         if repo_groups.contains(g.name.as_str()) {
             left_to_repo.push(g.name.as_str());
             continue;
+        }
+        // A group whose members the service manages cannot be bound (the plan would
+        // fail naming it): it is left out, with a note.
+        if let Some(r) = &g.restriction {
+            let allowed = matches!(r, GroupRestriction::RoleAssignable)
+                && matches!(app, App::Office365(a) if a.manage_role_assignable_groups);
+            if !allowed {
+                notes.push(format!(
+                    "group {} is {}: roster cannot manage its members, so it is not imported",
+                    g.name,
+                    r.describe()
+                ));
+                continue;
+            }
         }
         let mut members = Vec::new();
         for id in &g.member_ids {

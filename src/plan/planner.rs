@@ -53,6 +53,26 @@ impl fmt::Display for PlanFailure {
 
 impl std::error::Error for PlanFailure {}
 
+/// Whether a live user is inside an app's management scope by the rules that do not
+/// need the repository: office365 manages the authorized domains (default: the
+/// verified ones but the initial domain) and no guests unless `manage_guests`; the
+/// other connectors' scope is what their reader returns. (`ignore` patterns and the
+/// planner's own checks come on top.)
+pub fn live_user_in_scope(app: &App, obs: &ObservedApp, u: &ObservedUser) -> bool {
+    let App::Office365(a) = app else {
+        return true;
+    };
+    let lower = u.login.to_lowercase();
+    if !a.manage_guests && (u.guest || lower.contains("#ext#")) {
+        return false;
+    }
+    let domains: BTreeSet<String> = match &a.authorized_domains {
+        Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
+        None => obs.default_authorized_domains(),
+    };
+    domain_of(&lower).is_some_and(|d| domains.contains(&d))
+}
+
 /// The login a user has in an app: the matching key between desired and live users.
 /// office365: the email (userPrincipalName); active_directory and scim: the username.
 pub fn login_for(app: &App, user: &User) -> String {
@@ -708,6 +728,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         let mut live_by_login: BTreeMap<String, LiveUser<'o>> = BTreeMap::new();
         let mut scope_users = 0usize;
         let manage_guests = matches!(self.app, App::Office365(a) if a.manage_guests);
+        let (mut guests, mut initial_users) = (0usize, 0usize);
+        let initial = self
+            .obs
+            .initial_domain
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|d| is_o365 && self.app.authorized_domains().is_none() && !domains.contains(d));
         for (lower, u) in live_sorted {
             let email = u.attributes.get("email").map(String::as_str).unwrap_or("");
             let ignored = ignore.is_match(&u.login)
@@ -715,6 +742,11 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 || hands_off_logins.contains(&lower);
             // Guests (userType Guest, or an `#EXT#` UPN of one read without userType).
             let guest = is_o365 && !manage_guests && (u.guest || lower.contains("#ext#"));
+            if guest {
+                guests += 1;
+            } else if initial.is_some() && domain_of(&u.login) == initial {
+                initial_users += 1;
+            }
             let scoped = if guest {
                 false
             } else if is_o365 {
@@ -744,6 +776,22 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     guest,
                 },
             );
+        }
+
+        if guests > 0 {
+            self.warn(format!(
+                "{guests} guest(s) are outside the scope of {} and left alone (set \
+                 `manage_guests: true` to manage them)",
+                self.name
+            ));
+        }
+        if let (Some(d), true) = (&initial, initial_users > 0) {
+            self.warn(format!(
+                "{initial_users} user(s) in the initial domain {d} are outside the scope of {} \
+                 and left alone (the initial domain is authorized only when \
+                 `authorized_domains` lists it)",
+                self.name
+            ));
         }
 
         // Live groups by exact name; of duplicates, the one carrying roster's key for

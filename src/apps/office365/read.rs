@@ -408,15 +408,21 @@ async fn read_role_holders(
     // All assignments, filtered here: a tenant has few, and an `in` filter holds at
     // most 15 values (Graph's limit on OR'ed clauses), fewer than the roles listed.
     let url = graph.url(
-        "/roleManagement/directory/roleAssignments?$select=principalId,roleDefinitionId,directoryScopeId",
+        "/roleManagement/directory/roleAssignments?$select=principalId,roleDefinitionId,directoryScopeId&$expand=principal",
     );
     let names: HashMap<&str, &str> = PRIVILEGED_ROLES.iter().copied().collect();
     let mut holders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Role-assignable groups holding a role: their members and owners are protected as
+    // role holders are (users.md, "Who can perform sensitive actions").
+    let mut role_groups: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut add = |v: &Value| {
         if let (Some(p), Some(r)) = (text(v, "principalId"), text(v, "roleDefinitionId"))
             && let Some(name) = names.get(r.to_ascii_lowercase().as_str())
         {
-            holders.entry(p).or_default().insert((*name).to_string());
+            let group = v.pointer("/principal/@odata.type").and_then(Value::as_str)
+                == Some("#microsoft.graph.group");
+            let into = if group { &mut role_groups } else { &mut holders };
+            into.entry(p).or_default().insert((*name).to_string());
         }
     };
     let first = graph.request(reqwest::Method::GET, &url, None).await?;
@@ -454,6 +460,22 @@ async fn read_role_holders(
                 Ok(())
             })
             .await?;
+    }
+    for (group, roles) in role_groups {
+        for rel in ["members", "owners"] {
+            let url = graph.url(&format!(
+                "/groups/{}/{rel}?$select=id&$top={PAGE}",
+                super::http::path_segment(&group)
+            ));
+            graph
+                .get_all(&url, |v| {
+                    if let Some(id) = text(&v, "id") {
+                        holders.entry(id).or_default().extend(roles.iter().cloned());
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
     }
     Ok((holders, None))
 }

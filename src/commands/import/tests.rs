@@ -7,7 +7,7 @@ use super::*;
 use crate::desired::source::{Content, SourceFile};
 use crate::observed::{ObservedGroup, ObservedUser};
 
-const O365: &str = "apps:\n  - name: o365\n    type: office365\n    sandbox: .roster/t.json\n    authorized_domains: [contoso.com]\n";
+const O365: &str = "apps:\n  - name: o365\n    type: office365\n    sandbox: .roster/t.json\n    authorized_domains: [contoso.com, fabrikam.com]\n";
 const AD: &str = "apps:\n  - name: ad\n    type: active_directory\n    url: ldaps://dc:636\n    base_dn: DC=x,DC=y\n    users_ou: OU=U,DC=x,DC=y\n    groups_ou: OU=G,DC=x,DC=y\n    bind_dn: CN=a,DC=x,DC=y\n    bind_password: {env: A}\n";
 
 fn file(path: &str, text: &str) -> SourceFile {
