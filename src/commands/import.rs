@@ -534,7 +534,7 @@ pub fn to_repo_files(
             i += 1;
         }
         notes.push(format!(
-            "{} user(s) belong to no group; they are gathered in the group {name}, which the next plan creates in the app (or adds them to)",
+            "{} user(s) belong to no group; they are gathered in the group {name} (`kind: repository`: it binds them to the app and is never created there)",
             loose.len()
         ));
         match groups.iter_mut().find(|g| g.name == name) {
@@ -547,7 +547,7 @@ pub fn to_repo_files(
                 name,
                 description: None,
                 members: loose,
-                kind: None,
+                kind: Some(GroupKind::Repository),
                 membership: None,
             }),
         }
@@ -592,13 +592,29 @@ fn user_of(u: &ObservedUser, username: String, office365: bool, notes: &mut Vec<
     let attr = |k: &str| u.attributes.get(k).cloned();
     let display = attr("display_name");
     let mut words = display.as_deref().unwrap_or("").split_whitespace();
-    let first = attr("first_name")
-        .or_else(|| words.next().map(String::from))
-        .unwrap_or_else(|| username.clone());
+    // Graph does not require a first or last name (shared mailboxes, service accounts
+    // have none): office365 users keep them empty, as live. Elsewhere they are
+    // derived from the display name.
+    let first = attr("first_name").unwrap_or_else(|| {
+        if office365 {
+            String::new()
+        } else {
+            words
+                .next()
+                .map(String::from)
+                .unwrap_or_else(|| username.clone())
+        }
+    });
     let rest: Vec<&str> = words.collect();
-    let last = attr("last_name")
-        .or_else(|| (!rest.is_empty()).then(|| rest.join(" ")))
-        .unwrap_or_else(|| username.clone());
+    let last = attr("last_name").unwrap_or_else(|| {
+        if office365 {
+            String::new()
+        } else if rest.is_empty() {
+            username.clone()
+        } else {
+            rest.join(" ")
+        }
+    });
     // office365 matches users by userPrincipalName, which roster keeps as the email.
     let email = if office365 {
         u.login.clone()
@@ -609,6 +625,7 @@ fn user_of(u: &ObservedUser, username: String, office365: bool, notes: &mut Vec<
     let missing: Vec<&str> = ["first_name", "last_name", "email"]
         .into_iter()
         .filter(|k| !u.attributes.contains_key(*k))
+        .filter(|k| !(office365 && *k != "email"))
         .collect();
     if !missing.is_empty() {
         notes.push(format!(

@@ -87,7 +87,7 @@ pub const TLS_KEYS: &[&str] = &["ca_file", "server_name"];
 pub const CREDENTIAL_KEYS: &[&str] = &["client_secret", "certificate", "federated_token"];
 pub const CERTIFICATE_KEYS: &[&str] = &["cert_file", "key_file"];
 pub const SECRET_KEYS: &[&str] = &["env", "file"];
-pub const GROUP_KINDS: &[&str] = &["security", "microsoft365"];
+pub const GROUP_KINDS: &[&str] = &["security", "microsoft365", "repository"];
 
 fn app_keys(ty: &str) -> &'static [&'static str] {
     match ty {
@@ -800,6 +800,7 @@ fn convert_group(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
         Some(k) => match k.as_str() {
             "security" => Some(GroupKind::Security),
             "microsoft365" => Some(GroupKind::Microsoft365),
+            "repository" => Some(GroupKind::Repository),
             _ => {
                 if let Some(node) = obj.get("kind") {
                     cx.err(

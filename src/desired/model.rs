@@ -433,6 +433,10 @@ pub enum GroupKind {
     Security,
     /// A Microsoft 365 ("Unified") group.
     Microsoft365,
+    /// A group of the repository only: it binds its members to apps through policies
+    /// and is never created, changed or read in any app (for people who are in no
+    /// group live, e.g. gathered by `import`).
+    Repository,
 }
 
 /// A group.

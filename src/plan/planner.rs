@@ -1288,6 +1288,9 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         let mut present_groups: BTreeSet<&str> = BTreeSet::new();
         for (&g, &policy) in bound {
             let dg = &desired.groups[self.ix.group_idx[g] as usize];
+            if dg.kind == Some(crate::desired::GroupKind::Repository) {
+                continue; // provisions its members; no live group
+            }
             let want_desc = normalize(dg.description.as_deref());
             match live_group.get(g) {
                 None => {
@@ -1308,7 +1311,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         after.insert("description".to_string(), Value::String(d.clone()));
                     }
                     let kind = match dg.kind.unwrap_or_default() {
-                        crate::desired::GroupKind::Security => "security",
+                        crate::desired::GroupKind::Security
+                        | crate::desired::GroupKind::Repository => "security",
                         crate::desired::GroupKind::Microsoft365 => "microsoft365",
                     };
                     after.insert("kind".to_string(), Value::String(kind.to_string()));

@@ -338,7 +338,8 @@ impl Applier<'_, '_, '_> {
             "mailNickname": mail_nickname(&c.key()),
         });
         match kind {
-            GroupKind::Security => {
+            // Never planned for creation; a security group is the harmless reading.
+            GroupKind::Security | GroupKind::Repository => {
                 body["securityEnabled"] = json!(true);
                 body["mailEnabled"] = json!(false);
                 body["groupTypes"] = json!([]);

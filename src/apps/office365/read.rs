@@ -421,7 +421,11 @@ async fn read_role_holders(
         {
             let group = v.pointer("/principal/@odata.type").and_then(Value::as_str)
                 == Some("#microsoft.graph.group");
-            let into = if group { &mut role_groups } else { &mut holders };
+            let into = if group {
+                &mut role_groups
+            } else {
+                &mut holders
+            };
             into.entry(p).or_default().insert((*name).to_string());
         }
     };
