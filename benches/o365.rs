@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         max_deletes: None,
         manage_guests: false,
         manage_role_assignable_groups: false,
+        sandbox_seed: None,
     };
     let ctx = ConnectContext {
         repo_root: dir.path().to_path_buf(),

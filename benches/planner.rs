@@ -66,6 +66,7 @@ fn desired() -> DesiredState {
         max_deletes: None,
         manage_guests: false,
         manage_role_assignable_groups: false,
+        sandbox_seed: None,
     });
     DesiredState {
         apps: vec![app],

@@ -39,6 +39,7 @@ pub const OFFICE365_KEYS: &[&str] = &[
     "login_url",
     "tls",
     "sandbox",
+    "sandbox_seed",
     "authorized_domains",
     "switches",
     "ignore",
@@ -1290,6 +1291,23 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
     check_endpoint(cx, obj, "login_url", &login_url, MICROSOFT_LOGIN_HOSTS);
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let sandbox = obj.opt_str(cx, "sandbox");
+    let sandbox_seed = match obj.opt_str(cx, "sandbox_seed").as_deref() {
+        None => None,
+        Some("empty") => Some(SandboxSeed::Empty),
+        Some("realistic") => Some(SandboxSeed::Realistic),
+        Some(other) => {
+            if let Some(node) = obj.get("sandbox_seed") {
+                cx.err(
+                    node.pos,
+                    format!(
+                        "unknown sandbox_seed `{other}` for {}; valid values: empty, realistic",
+                        obj.what
+                    ),
+                );
+            }
+            None
+        }
+    };
     check_repo_path(cx, obj, "sandbox", &sandbox, false);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
     if sandbox.is_none() {
@@ -1318,6 +1336,7 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
         login_url,
         tls,
         sandbox,
+        sandbox_seed,
         authorized_domains,
         switches,
         ignore,

@@ -243,6 +243,11 @@ pub struct Office365App {
     /// the bundled Graph emulator runs in-process; no tenant, no credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// What a new sandbox tenant starts with: `empty` (default) or `realistic` (guests,
+    /// admins, synced users, group licences and groups roster cannot manage; see
+    /// docs/emulator.md, "The realistic tenant").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_seed: Option<SandboxSeed>,
     /// Only users with an email in these domains are provisioned. Default: the tenant's verified domains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized_domains: Option<Vec<String>>,
@@ -262,6 +267,14 @@ pub struct Office365App {
     /// bound and their members managed. Default: binding one is a plan error.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub manage_role_assignable_groups: bool,
+}
+
+/// What a new sandbox tenant starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxSeed {
+    Empty,
+    Realistic,
 }
 
 /// An Active Directory domain, managed over LDAP.

@@ -289,3 +289,41 @@ fn a_proxy_address_conflict_fails_that_create_naming_the_holder() {
     assert!(g.user("kim@contoso.com").is_some());
     assert!(g.user("jamie@contoso.com").is_none());
 }
+
+/// The embedded sandbox can start from the same realistic tenant, with no server and
+/// no credentials.
+#[test]
+fn the_sandbox_can_start_realistic() {
+    let dir = repo(&[(
+        "org.yaml",
+        "apps:\n  - { name: o365, type: office365, sandbox: .roster/tenant.json, sandbox_seed: realistic }\n\
+         users:\n  - { username: newbie, email: newbie@example.org, first_name: New, last_name: Bie }\n\
+         groups:\n  - { name: staff, members: [newbie] }\n\
+         policies:\n  - { name: p, app: o365, groups: [staff] }\n",
+    )]);
+    let plan = roster(dir.path(), &["plan"], &[]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stdout.contains("2 guest(s) are outside the scope"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("Left alone"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("Global Administrator"),
+        "{}",
+        plan.stdout
+    );
+    let bad = repo(&[(
+        "org.yaml",
+        "apps:\n  - { name: o365, type: office365, sandbox: .roster/t.json, sandbox_seed: lively }\n",
+    )]);
+    let v = roster(bad.path(), &["validate"], &[]);
+    assert_ne!(v.code, 0);
+    assert!(v.all().contains("org.yaml:2:"), "{}", v.all());
+    assert!(
+        v.all().contains("unknown sandbox_seed `lively`"),
+        "{}",
+        v.all()
+    );
+}

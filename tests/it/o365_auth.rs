@@ -190,6 +190,7 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
         max_deletes: None,
         manage_guests: false,
         manage_role_assignable_groups: false,
+        sandbox_seed: None,
     };
     let state_file = repo.path().join(".roster/sandbox-tenant.json");
     let conn = Office365Connector::connect(&app, &ctx)

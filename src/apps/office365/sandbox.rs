@@ -52,6 +52,7 @@ impl Sandbox {
             skus: vec![(SANDBOX_SKU.0.to_string(), SANDBOX_SKU.1)],
             clients: vec![(client_id.clone(), secret.clone())],
             state_file: Some(state.to_path_buf()),
+            realistic_tenant: app.sandbox_seed == Some(crate::desired::SandboxSeed::Realistic),
             ..EmulatorConfig::default()
         };
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));

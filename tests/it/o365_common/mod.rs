@@ -69,6 +69,7 @@ pub async fn start(cfg: EmulatorConfig) -> Env {
         max_deletes: None,
         manage_guests: false,
         manage_role_assignable_groups: false,
+        sandbox_seed: None,
     };
     let ctx = ConnectContext {
         repo_root: dir.path().to_path_buf(),
