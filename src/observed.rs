@@ -56,9 +56,9 @@ pub struct ObservedUser {
     pub attributes: BTreeMap<String, String>,
     /// License SKU part numbers assigned to the user directly (office365).
     pub licenses: BTreeSet<String>,
-    /// License SKU part numbers the user holds only through a group's assignment
-    /// (office365 `licenseAssignmentStates[].assignedByGroup`): never removed by
-    /// roster, and not the user's own seats.
+    /// License SKU part numbers the user holds through a group's assignment (office365
+    /// `licenseAssignmentStates[].assignedByGroup`; a SKU may be direct too): never
+    /// removed by roster, and removing the direct copy frees no seat.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub inherited_licenses: BTreeSet<String>,
     /// The app's location of the object (AD distinguished name), for messages.

@@ -740,6 +740,18 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
     }
     let password = obj.opt_secret(cx, "password");
     let immutable_id = obj.opt_str(cx, "immutable_id");
+    if let (Some(id), Some(node)) = (&immutable_id, obj.get("immutable_id")) {
+        let b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+        if id.is_empty() || id.len() % 4 != 0 || !id.chars().all(b64) {
+            cx.err(
+                node.pos,
+                format!(
+                    "`immutable_id` of {} must be base64 (the on-premises objectGUID, e.g. `AAECAwQFBgcICQoLDA0ODw==`), found `{id}`",
+                    obj.what
+                ),
+            );
+        }
+    }
     let Some(username) = username else {
         return;
     };

@@ -63,8 +63,9 @@ pub fn live_user_in_scope(app: &App, obs: &ObservedApp, u: &ObservedUser) -> boo
         return true;
     };
     let lower = u.login.to_lowercase();
-    if !a.manage_guests && (u.guest || lower.contains("#ext#")) {
-        return false;
+    if u.guest || lower.contains("#ext#") {
+        // Guests live in the initial domain: in scope exactly when managed.
+        return a.manage_guests;
     }
     let domains: BTreeSet<String> = match &a.authorized_domains {
         Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
@@ -207,6 +208,9 @@ struct Index<'a> {
     /// non-expired membership entries. Unknown references are left out.
     direct_users: Vec<Vec<u32>>,
     direct_groups: Vec<Vec<u32>>,
+    /// (group, member) of membership entries that have expired: removed even from an
+    /// additive group.
+    expired: BTreeSet<(&'a str, &'a str)>,
     /// Scratch marks for traversals (epoch-stamped, so they never need clearing).
     group_mark: Vec<u32>,
     user_mark: Vec<u32>,
@@ -230,6 +234,7 @@ impl<'a> Index<'a> {
             group_idx,
             direct_users: vec![Vec::new(); n],
             direct_groups: vec![Vec::new(); n],
+            expired: BTreeSet::new(),
             group_mark: vec![0; n],
             user_mark: vec![0; desired.users.len()],
             epoch: 0,
@@ -244,7 +249,12 @@ impl<'a> Index<'a> {
         for m in &desired.memberships {
             if let Some(exp) = &m.expires {
                 match parse_date(exp) {
-                    Some(d) if d <= today => continue,
+                    Some(d) if d <= today => {
+                        for u in &m.users {
+                            ix.expired.insert((m.group.as_str(), u.as_str()));
+                        }
+                        continue;
+                    }
                     Some(_) => {}
                     None => {
                         problems.push(format!(
@@ -715,7 +725,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 .entry(login_for(self.app, u).to_lowercase())
                 .or_insert(u.username.as_str());
         }
-        let repo_groups: BTreeSet<&str> = desired.groups.iter().map(|g| g.name.as_str()).collect();
+        // Groups the repository defines live (a `kind: repository` group never is).
+        let repo_groups: BTreeSet<&str> = desired
+            .groups
+            .iter()
+            .filter(|g| g.kind != Some(crate::desired::GroupKind::Repository))
+            .map(|g| g.name.as_str())
+            .collect();
 
         // Live users: sorted for determinism, first of duplicate logins wins.
         let mut live_sorted: Vec<(String, &'o ObservedUser)> = self
@@ -747,8 +763,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             } else if initial.is_some() && domain_of(&u.login) == initial {
                 initial_users += 1;
             }
+            let is_guest = u.guest || lower.contains("#ext#");
             let scoped = if guest {
                 false
+            } else if is_o365 && is_guest {
+                // Managed guests live in the initial domain: in scope whatever the
+                // authorized domains say.
+                true
             } else if is_o365 {
                 domain_of(&u.login).is_some_and(|d| domains.contains(&d))
             } else {
@@ -778,6 +799,12 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             );
         }
 
+        if is_o365 && let Some(why) = &self.obs.roles_unknown {
+            self.warn(format!(
+                "app {}: {why}; until then Graph refuses the writes it protects at apply",
+                self.name
+            ));
+        }
         if guests > 0 {
             self.warn(format!(
                 "{guests} guest(s) are outside the scope of {} and left alone (set \
@@ -858,6 +885,14 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             let lower = login.to_lowercase();
             let group = via[u as usize].unwrap_or("");
             let policy = bound.get(group).copied().unwrap_or("");
+            if live_by_login.get(&lower).is_some_and(|l| l.guest) {
+                self.warn(format!(
+                    "user {} is bound to app {} but its live account {} is a guest, which the \
+                     app does not manage (`manage_guests` is off); it is left alone",
+                    user.username, self.name, login
+                ));
+                continue;
+            }
             if live_by_login.get(&lower).is_some_and(|l| l.ignored) {
                 self.warn(format!(
                     "user {} is bound to app {} but its live account {} matches one of the \
@@ -1388,11 +1423,18 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     self.name
                 )
             };
-            // Graph cannot delete groups Exchange manages (group-delete.md).
+            // Graph cannot delete groups Exchange manages (group-delete.md), and a
+            // role-assignable group's delete revokes its role: both are left alone
+            // (the latter unless the app manages role-assignable groups).
+            let manages_roles =
+                matches!(self.app, App::Office365(a) if a.manage_role_assignable_groups);
             if switches.delete_groups
-                && let Some(
-                    r @ (GroupRestriction::MailEnabledSecurity | GroupRestriction::Distribution),
-                ) = &lg.restriction
+                && let Some(r) = &lg.restriction
+                && match r {
+                    GroupRestriction::MailEnabledSecurity | GroupRestriction::Distribution => true,
+                    GroupRestriction::RoleAssignable => !manages_roles,
+                    GroupRestriction::Dynamic { .. } => false,
+                }
             {
                 self.protected(
                     ObjectKind::Group,
@@ -1511,13 +1553,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         } = users;
         // ---- memberships of bound groups ----
         // How each live object appears as a member: its name, or None when it is left
-        // alone (ignored, a guest outside the scope, a duplicate, or deleted by this plan
-        // anyway).
+        // alone (outside the scope — ignored, a guest, another domain —, a duplicate, or
+        // deleted by this plan anyway).
         let mut member_name: HashMap<&'o str, Option<String>> =
             HashMap::with_capacity(self.obs.users.len() + self.obs.groups.len());
         for (lower, lu) in live_by_login {
             let id = lu.user.id.as_str();
-            let name = (!lu.ignored && !lu.guest && !deleted_user_ids.contains(id)).then(|| {
+            let name = (lu.in_scope && !deleted_user_ids.contains(id)).then(|| {
                 login_to_username
                     .get(lower)
                     .map(|s| s.to_string())
@@ -1609,7 +1651,12 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
             let additive = desired.groups[self.ix.group_idx[g] as usize].membership
                 == Some(crate::desired::MembershipMode::Additive);
-            for (m, id) in removes.into_iter().filter(|_| !additive) {
+            let expired = &self.ix.expired;
+            let removes: Vec<_> = removes
+                .into_iter()
+                .filter(|(m, _)| !additive || expired.contains(&(g, *m)))
+                .collect();
+            for (m, id) in removes {
                 if switches.sync_memberships {
                     self.change(
                         Target::Membership(MembershipKey {

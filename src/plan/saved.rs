@@ -130,10 +130,10 @@ fn members_fingerprint(g: &ObservedGroup) -> String {
 }
 
 /// Finds live objects the way the planner does: users by login case-insensitively
-/// (lowest id first among duplicates), groups by exact name (lowest id first).
+/// (lowest id first among duplicates), groups by exact name (the managed one first:
+/// [`crate::observed::canonical_group_order`]).
 /// Indexes over one app's observed state, built once per plan file (lookup only, never
-/// iterated: the output order comes from the plan). Of duplicate logins or names the
-/// lowest id wins, as everywhere in the saved plan.
+/// iterated: the output order comes from the plan).
 struct Lookup<'o> {
     obs: &'o ObservedApp,
     users_by_login: HashMap<String, &'o ObservedUser>,
@@ -156,7 +156,7 @@ impl<'o> Lookup<'o> {
         let mut groups_by_name: HashMap<&'o str, &'o ObservedGroup> = HashMap::new();
         for g in &obs.groups {
             let e = groups_by_name.entry(g.name.as_str()).or_insert(g);
-            if g.id < e.id {
+            if crate::observed::canonical_group_order(g, e).is_lt() {
                 *e = g;
             }
         }

@@ -105,7 +105,7 @@ async fn changes_the_app_settings_forbid_are_refused_and_never_sent() {
     );
     assert!(e.contains("matches an `ignore` pattern of app o365"), "{e}");
     let e = refusal(&rec, ObjectKind::User, "eve@fabrikam.com", Action::Delete);
-    assert!(e.contains("outside the authorized domains"), "{e}");
+    assert!(e.contains("is outside the scope of app o365"), "{e}");
     let e = refusal(&rec, ObjectKind::Group, "Shadow", Action::Delete);
     assert!(e.contains("not defined in the repository"), "{e}");
     assert!(matches!(

@@ -327,3 +327,15 @@ fn the_sandbox_can_start_realistic() {
         v.all()
     );
 }
+
+#[test]
+fn an_immutable_id_must_be_base64() {
+    let dir = repo(&[(
+        "org.yaml",
+        "users:\n  - username: alice\n    email: alice@contoso.com\n    first_name: Alice\n    last_name: Smith\n    immutable_id: 'not base64!'\n",
+    )]);
+    let v = roster(dir.path(), &["validate"], &[]);
+    assert_ne!(v.code, 0, "{}", v.all());
+    assert!(v.all().contains("org.yaml:6:19"), "{}", v.all());
+    assert!(v.all().contains("must be base64"), "{}", v.all());
+}

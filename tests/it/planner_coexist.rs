@@ -473,3 +473,101 @@ fn an_absent_usage_location_is_left_as_it_is() {
     let p = run(&o365("", STAFF), &obs);
     assert!(p.changes.is_empty(), "{:?}", lines(&p));
 }
+
+#[test]
+fn a_repository_user_whose_live_account_is_a_guest_is_left_alone() {
+    let guest = roster::observed::ObservedUser {
+        guest: true,
+        ..alice()
+    };
+    let obs = observed(vec![app(
+        "o365",
+        vec![guest],
+        vec![keyed("g", "staff", "staff", &[])],
+    )]);
+    let p = run(&o365("", STAFF), &obs);
+    assert!(p.changes.is_empty(), "{:?}", lines(&p));
+    assert!(
+        p.warnings.iter().any(|w| w.message.contains("is a guest")),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn expired_entries_leave_additive_groups_and_unknown_role_holders_are_warned_about() {
+    let d = o365(
+        "",
+        "
+users:
+  - { username: alice, email: alice@contoso.com, first_name: Alice, last_name: Smith }
+  - { username: bob, email: bob@contoso.com, first_name: Bob, last_name: Jones }
+groups:
+  - { name: staff, members: [alice], membership: additive }
+memberships:
+  - { group: staff, users: [bob], expires: 2026-01-01 }
+policies:
+  - { name: p, app: o365, groups: [staff] }
+",
+    );
+    let bob = user(
+        "u-b",
+        "bob@contoso.com",
+        &[
+            ("email", "bob@contoso.com"),
+            ("first_name", "Bob"),
+            ("last_name", "Jones"),
+            ("display_name", "Bob Jones"),
+        ],
+    );
+    let carol = user("u-c", "carol@contoso.com", &[]);
+    let mut t = app(
+        "o365",
+        vec![alice(), bob, carol],
+        vec![keyed("g", "staff", "staff", &["u-a", "u-b", "u-c"])],
+    );
+    t.roles_unknown = Some("reading directory role assignments was refused (HTTP 403)".into());
+    let p = run(&d, &observed(vec![t]));
+    let l = lines(&p);
+    assert!(
+        l.contains(&"membership remove staff/bob".to_string()),
+        "{l:?}"
+    );
+    assert!(!l.iter().any(|x| x.contains("staff/carol")), "{l:?}");
+    assert!(
+        p.warnings.iter().any(|w| w.message.contains("HTTP 403")),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn an_unbound_role_assignable_group_is_not_deleted() {
+    let d = o365(
+        "switches: { delete_groups: true }",
+        "
+users:
+  - { username: alice, email: alice@contoso.com, first_name: Alice, last_name: Smith }
+groups:
+  - { name: staff, members: [alice] }
+  - { name: admins }
+policies:
+  - { name: p, app: o365, groups: [staff] }
+",
+    );
+    let obs = observed(vec![app(
+        "o365",
+        vec![alice()],
+        vec![
+            keyed("g", "staff", "staff", &["u-a"]),
+            ObservedGroup {
+                restriction: Some(GroupRestriction::RoleAssignable),
+                ..group("g-r", "admins", &[])
+            },
+        ],
+    )]);
+    let p = run(&d, &obs);
+    assert!(p.changes.is_empty(), "{:?}", lines(&p));
+    assert_eq!(p.skipped.len(), 1);
+    assert!(p.skipped[0].reason.contains("role-assignable"));
+}

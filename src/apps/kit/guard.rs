@@ -19,6 +19,7 @@ use crate::plan::{Action, Change, Member, ObjectKind, Target};
 /// The rules of one app, prepared once per apply.
 pub struct Guard<'a> {
     app: &'a App,
+    observed: &'a ObservedApp,
     desired: &'a DesiredState,
     ignore: GlobSet,
     /// Lower-cased authorized domains (office365 scope).
@@ -71,6 +72,7 @@ impl<'a> Guard<'a> {
             .collect();
         Guard {
             app,
+            observed,
             users: desired
                 .users
                 .iter()
@@ -196,6 +198,42 @@ impl<'a> Guard<'a> {
                 )
             })
         };
+        let live_user = |k: &str, id: Option<&str>| {
+            id.and_then(|id| self.live_by_id.get(id))
+                .or_else(|| self.live_by_login.get(&k.to_lowercase()))
+                .or_else(|| {
+                    self.users.get(k).and_then(|u| {
+                        self.live_by_login
+                            .get(&crate::plan::planner::login_for(self.app, u).to_lowercase())
+                    })
+                })
+                .copied()
+        };
+        // A live user outside the scope (another domain, the initial domain, a guest the
+        // app does not manage) is never written, nor added to or removed from a group.
+        let live_outside = |k: &str, id: Option<&str>| {
+            live_user(k, id)
+                .filter(|u| !crate::plan::planner::live_user_in_scope(self.app, self.observed, u))
+                .map(|u| {
+                    format!(
+                        "user {} is outside the scope of app {}",
+                        u.login,
+                        self.app.name()
+                    )
+                })
+        };
+        if let Target::User(k) | Target::License { user: k, .. } = &c.target
+            && live_user(k, c.id.as_deref()).is_some()
+        {
+            // The live object decides; the domain rule below is for creates.
+            return live_outside(k, c.id.as_deref());
+        }
+        if let Target::Membership(m) = &c.target
+            && let Member::User(k) = &m.member
+            && let Some(why) = live_outside(k, c.id.as_deref())
+        {
+            return Some(why);
+        }
         match &c.target {
             Target::User(k) | Target::License { user: k, .. } => {
                 let login = self

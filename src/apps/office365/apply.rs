@@ -577,7 +577,10 @@ impl Applier<'_, '_, '_> {
             for (k, v) in wanted.into_iter().flatten() {
                 if matches!(
                     k.as_str(),
-                    "passwordProfile" | "mailNickname" | "userPrincipalName"
+                    "passwordProfile"
+                        | "mailNickname"
+                        | "userPrincipalName"
+                        | "onPremisesImmutableId"
                 ) {
                     continue;
                 }

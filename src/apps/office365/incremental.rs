@@ -384,10 +384,14 @@ pub fn merge_user(users: &mut BTreeMap<String, ObservedUser>, v: &Value) -> Resu
                 u.licenses = direct;
                 u.inherited_licenses = inherited;
             } else if v.get("assignedLicenses").is_some() {
-                u.licenses = license_ids(v).unwrap_or_default().into_iter().collect();
-                for sku in &u.inherited_licenses {
-                    u.licenses.remove(sku);
-                }
+                // Without the states, a SKU known to come from a group stays inherited
+                // only, unless it was direct too.
+                let old = std::mem::take(&mut u.licenses);
+                u.licenses = license_ids(v)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| !u.inherited_licenses.contains(s) || old.contains(s))
+                    .collect();
             }
             if let Some(t) = prop(v, "userType") {
                 u.guest = t == Some("Guest");

@@ -78,8 +78,8 @@ pub fn map_user(v: &Value, skus: &HashMap<String, String>) -> Option<ObservedUse
     })
 }
 
-/// The lower-cased skuIds a Graph user holds directly and those it holds only through
-/// groups. `licenseAssignmentStates` tells them apart (`assignedByGroup` null: direct);
+/// The lower-cased skuIds a Graph user holds directly and those it holds through
+/// groups (a SKU may be in both). `licenseAssignmentStates` tells them apart (`assignedByGroup` null: direct);
 /// without it every `assignedLicenses` entry counts as direct.
 pub fn license_ids_split(v: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
     let assigned: BTreeSet<String> = license_ids(v).unwrap_or_default().into_iter().collect();
@@ -105,8 +105,9 @@ pub fn license_ids_split(v: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
             direct.insert(sku.clone());
         }
     }
-    let inherited = by_group.difference(&direct).cloned().collect();
-    (direct, inherited)
+    // A SKU held both ways is in both sets: the direct one is roster's, and removing it
+    // frees no seat.
+    (direct, by_group)
 }
 
 /// Maps one Graph group to an [`ObservedGroup`] (without members).
