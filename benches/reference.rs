@@ -523,11 +523,12 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let pages = |n: usize, per: usize| n.div_ceil(per);
-    let batch_floor = pages(s.users, 999) + pages(s.groups, 999) + pages(s.groups, 20) + 2;
-    let delta_floor = pages(s.users, 999) + pages(s.groups, 50) + 2;
+    // Domains, SKUs and the privileged role assignments: one request each.
+    let batch_floor = pages(s.users, 999) + pages(s.groups, 999) + pages(s.groups, 20) + 3;
+    let delta_floor = pages(s.users, 999) + pages(s.groups, 50) + 3;
     println!();
     println!(
-        "read floors for the emulator's page sizes: users at 999 per page ({}), domains + SKUs (2), and members either as $batch listings of 20 groups after listing groups at 999 ({} + {}) = {batch_floor}, or a groups delta round with members at 50 groups per page ({}) = {delta_floor}",
+        "read floors for the emulator's page sizes: users at 999 per page ({}), domains + SKUs + role assignments (3), and members either as $batch listings of 20 groups after listing groups at 999 ({} + {}) = {batch_floor}, or a groups delta round with members at 50 groups per page ({}) = {delta_floor}",
         pages(s.users, 999),
         pages(s.groups, 999),
         pages(s.groups, 20),
