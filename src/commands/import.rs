@@ -23,7 +23,7 @@ use crate::cli::{GlobalArgs, ImportArgs};
 use crate::desired::source::{Content, SourceFile};
 use crate::desired::{self, App, DesiredState, Group, GroupKind, Policy, RepoFile, User};
 use crate::observed::{GroupRestriction, ObservedApp, ObservedUser};
-use crate::plan::planner::{live_user_in_scope, login_for};
+use crate::plan::planner::{UserScope, login_for};
 
 pub fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
     let root = global
@@ -338,11 +338,12 @@ pub fn to_repo_files(
     let ignore = globset_for(app.ignore());
     let office365 = matches!(app, App::Office365(_));
 
+    let scope = UserScope::of(app, observed);
     let mut live: Vec<&ObservedUser> = observed
         .users
         .iter()
         .filter(|u| !ignore.is_match(u.login.to_ascii_lowercase()))
-        .filter(|u| live_user_in_scope(app, observed, u))
+        .filter(|u| scope.holds(u))
         .collect();
     let outside = observed.users.len() - live.len();
     if outside > 0 {

@@ -797,29 +797,9 @@ pub const GROUP_PROPS: &[&str] = &[
     "visibility",
 ];
 
-/// A group's default property set: its emulated properties except those Graph returns
-/// only on `$select` (resources/group.md: assignedLicenses).
-pub const GROUP_DEFAULT: &[&str] = &[
-    "id",
-    "createdDateTime",
-    "deletedDateTime",
-    "description",
-    "displayName",
-    "groupTypes",
-    "isAssignableToRole",
-    "mail",
-    "mailEnabled",
-    "mailNickname",
-    "membershipRule",
-    "membershipRuleProcessingState",
-    "onPremisesLastSyncDateTime",
-    "onPremisesSamAccountName",
-    "onPremisesSyncEnabled",
-    "proxyAddresses",
-    "securityEnabled",
-    "uniqueName",
-    "visibility",
-];
+/// Group properties Graph returns only on `$select` (resources/group.md:
+/// assignedLicenses); the default property set is every other emulated property.
+pub const GROUP_SELECT_ONLY: &[&str] = &["assignedLicenses"];
 
 pub fn user_prop(u: &User, name: &str) -> Option<Value> {
     Some(match name {
@@ -935,7 +915,10 @@ pub fn group_json(g: &Group, select: Option<&[String]>, with_type: bool) -> Map<
             }
         }
         None => {
-            for p in GROUP_DEFAULT {
+            for p in GROUP_PROPS
+                .iter()
+                .filter(|p| !GROUP_SELECT_ONLY.contains(p))
+            {
                 if let Some(v) = group_prop(g, p) {
                     m.insert((*p).to_string(), v);
                 }

@@ -53,25 +53,46 @@ impl fmt::Display for PlanFailure {
 
 impl std::error::Error for PlanFailure {}
 
-/// Whether a live user is inside an app's management scope by the rules that do not
-/// need the repository: office365 manages the authorized domains (default: the
-/// verified ones but the initial domain) and no guests unless `manage_guests`; the
-/// other connectors' scope is what their reader returns. (`ignore` patterns and the
-/// planner's own checks come on top.)
-pub fn live_user_in_scope(app: &App, obs: &ObservedApp, u: &ObservedUser) -> bool {
-    let App::Office365(a) = app else {
-        return true;
-    };
-    let lower = u.login.to_lowercase();
-    if u.guest || lower.contains("#ext#") {
-        // Guests live in the initial domain: in scope exactly when managed.
-        return a.manage_guests;
+/// Which live users an app manages by the rules that need no repository: office365
+/// manages its authorized domains (default: the verified ones but the initial domain)
+/// and no guests unless `manage_guests`; the other connectors' scope is what their
+/// reader returns. The planner, the connector guard and `import` share it; `ignore`
+/// patterns and the planner's own checks come on top.
+pub struct UserScope {
+    office365: bool,
+    manage_guests: bool,
+    /// Lower-cased authorized domains: explicit, else the default ones.
+    pub domains: BTreeSet<String>,
+}
+
+impl UserScope {
+    pub fn of(app: &App, obs: &ObservedApp) -> UserScope {
+        UserScope {
+            office365: matches!(app, App::Office365(_)),
+            manage_guests: matches!(app, App::Office365(a) if a.manage_guests),
+            domains: match app.authorized_domains() {
+                Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
+                None => obs.default_authorized_domains(),
+            },
+        }
     }
-    let domains: BTreeSet<String> = match &a.authorized_domains {
-        Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
-        None => obs.default_authorized_domains(),
-    };
-    domain_of(&lower).is_some_and(|d| domains.contains(&d))
+
+    /// A guest: `userType: Guest`, or an `#EXT#` UPN of one read without userType.
+    pub fn is_guest(u: &ObservedUser) -> bool {
+        u.guest || u.login.to_ascii_lowercase().contains("#ext#")
+    }
+
+    /// Whether the app manages this guest-or-not by the rules above.
+    pub fn holds(&self, u: &ObservedUser) -> bool {
+        if !self.office365 {
+            return true;
+        }
+        if Self::is_guest(u) {
+            // Guests live in the initial domain: in scope exactly when managed.
+            return self.manage_guests;
+        }
+        domain_of(&u.login).is_some_and(|d| self.domains.contains(&d))
+    }
 }
 
 /// The login a user has in an app: the matching key between desired and live users.
@@ -616,11 +637,9 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         let desired = self.ix.desired;
         let is_o365 = matches!(self.app, App::Office365(_));
         let ignore = self.ignore_set()?;
-        // Authorized domains: explicit, else the tenant's verified domains.
-        let domains: BTreeSet<String> = match self.app.authorized_domains() {
-            Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
-            None => self.obs.default_authorized_domains(),
-        };
+        // Authorized domains: explicit, else the tenant's verified ones but the initial.
+        let user_scope = UserScope::of(self.app, self.obs);
+        let domains = &user_scope.domains;
         // Outside office365, an app without any domain list does not restrict by domain.
         let restrict_domains = is_o365 || !domains.is_empty();
         if is_o365 && domains.is_empty() {
@@ -756,25 +775,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             let ignored = ignore.is_match(&u.login)
                 || (!email.is_empty() && ignore.is_match(email))
                 || hands_off_logins.contains(&lower);
-            // Guests (userType Guest, or an `#EXT#` UPN of one read without userType).
-            let guest = is_o365 && !manage_guests && (u.guest || lower.contains("#ext#"));
+            let guest = is_o365 && !manage_guests && UserScope::is_guest(u);
             if guest {
                 guests += 1;
             } else if initial.is_some() && domain_of(&u.login) == initial {
                 initial_users += 1;
             }
-            let is_guest = u.guest || lower.contains("#ext#");
-            let scoped = if guest {
-                false
-            } else if is_o365 && is_guest {
-                // Managed guests live in the initial domain: in scope whatever the
-                // authorized domains say.
-                true
-            } else if is_o365 {
-                domain_of(&u.login).is_some_and(|d| domains.contains(&d))
-            } else {
-                true
-            };
+            let scoped = user_scope.holds(u);
             if live_by_login.contains_key(&lower) {
                 if scoped && !ignored {
                     self.warn(format!(

@@ -80,6 +80,11 @@ async fn changes_the_app_settings_forbid_are_refused_and_never_sent() {
             user_action("eve@fabrikam.com", Action::Delete),
             id_of("eve@fabrikam.com"),
         ),
+        // Adding a live user outside the scope to a repository group.
+        with_id(
+            member("staff", "eve@fabrikam.com", Action::Add),
+            id_of("eve@fabrikam.com"),
+        ),
         with_id(
             group_delete("Shadow"),
             live.group_by_name("Shadow").unwrap().id.clone(),
@@ -106,6 +111,16 @@ async fn changes_the_app_settings_forbid_are_refused_and_never_sent() {
     assert!(e.contains("matches an `ignore` pattern of app o365"), "{e}");
     let e = refusal(&rec, ObjectKind::User, "eve@fabrikam.com", Action::Delete);
     assert!(e.contains("is outside the scope of app o365"), "{e}");
+    let e = refusal(
+        &rec,
+        ObjectKind::Membership,
+        "staff/eve@fabrikam.com",
+        Action::Add,
+    );
+    assert!(
+        e.contains("user eve@fabrikam.com is outside the scope"),
+        "{e}"
+    );
     let e = refusal(&rec, ObjectKind::Group, "Shadow", Action::Delete);
     assert!(e.contains("not defined in the repository"), "{e}");
     assert!(matches!(

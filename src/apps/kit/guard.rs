@@ -14,16 +14,16 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::desired::{App, DesiredState, User};
 use crate::observed::{ObservedApp, ObservedUser};
+use crate::plan::planner::UserScope;
 use crate::plan::{Action, Change, Member, ObjectKind, Target};
 
 /// The rules of one app, prepared once per apply.
 pub struct Guard<'a> {
     app: &'a App,
-    observed: &'a ObservedApp,
     desired: &'a DesiredState,
     ignore: GlobSet,
-    /// Lower-cased authorized domains (office365 scope).
-    domains: BTreeSet<String>,
+    /// Which live users the app manages (office365: domains, guests).
+    scope: UserScope,
     /// Users created by this apply (their licenses come with the create).
     created_users: BTreeSet<&'a str>,
     /// Repository users by username, live users by id and by lower-cased login
@@ -59,10 +59,6 @@ impl<'a> Guard<'a> {
                 .build()
                 .expect("a valid glob set"),
         };
-        let domains = match app.authorized_domains() {
-            Some(d) => d.iter().map(|d| d.trim().to_lowercase()).collect(),
-            None => observed.default_authorized_domains().into_iter().collect(),
-        };
         let created_users = changes
             .iter()
             .filter_map(|c| match (&c.target, c.action) {
@@ -72,7 +68,7 @@ impl<'a> Guard<'a> {
             .collect();
         Guard {
             app,
-            observed,
+            scope: UserScope::of(app, observed),
             users: desired
                 .users
                 .iter()
@@ -87,7 +83,6 @@ impl<'a> Guard<'a> {
                 .collect(),
             desired,
             ignore,
-            domains,
             created_users,
         }
     }
@@ -212,15 +207,13 @@ impl<'a> Guard<'a> {
         // A live user outside the scope (another domain, the initial domain, a guest the
         // app does not manage) is never written, nor added to or removed from a group.
         let live_outside = |k: &str, id: Option<&str>| {
-            live_user(k, id)
-                .filter(|u| !crate::plan::planner::live_user_in_scope(self.app, self.observed, u))
-                .map(|u| {
-                    format!(
-                        "user {} is outside the scope of app {}",
-                        u.login,
-                        self.app.name()
-                    )
-                })
+            live_user(k, id).filter(|u| !self.scope.holds(u)).map(|u| {
+                format!(
+                    "user {} is outside the scope of app {}",
+                    u.login,
+                    self.app.name()
+                )
+            })
         };
         if let Target::User(k) | Target::License { user: k, .. } = &c.target
             && live_user(k, c.id.as_deref()).is_some()
@@ -242,7 +235,7 @@ impl<'a> Guard<'a> {
                     .rev()
                     .find(|n| n.contains('@'))?;
                 let domain = login.rsplit_once('@').map(|(_, d)| d.to_lowercase())?;
-                (!self.domains.contains(&domain)).then(|| {
+                (!self.scope.domains.contains(&domain)).then(|| {
                     format!(
                         "user {login} is outside the authorized domains of app {}",
                         self.app.name()

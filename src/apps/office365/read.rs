@@ -466,21 +466,78 @@ async fn read_role_holders(
             })
             .await?;
     }
-    for (group, roles) in role_groups {
-        for rel in ["members", "owners"] {
-            let url = graph.url(&format!(
-                "/groups/{}/{rel}?$select=id&$top={PAGE}",
-                super::http::path_segment(&group)
-            ));
-            graph
-                .get_all(&url, |v| {
-                    if let Some(id) = text(&v, "id") {
-                        holders.entry(id).or_default().extend(roles.iter().cloned());
+    // Their members and owners: one `$batch` for all of them (rarely more than a page).
+    let lists: Vec<(&BTreeSet<String>, String)> = role_groups
+        .iter()
+        .flat_map(|(group, roles)| {
+            ["members", "owners"].map(|rel| {
+                let seg = super::http::path_segment(group);
+                (roles, format!("/groups/{seg}/{rel}?$select=id&$top={PAGE}"))
+            })
+        })
+        .collect();
+    let ops: Vec<BatchOp> = lists
+        .iter()
+        .map(|(_, url)| BatchOp::new("GET", url.clone(), None))
+        .collect();
+    let mut next: Vec<(usize, String)> = Vec::new();
+    let mut first_error: Option<String> = None;
+    graph
+        .run_batched(&ops, |k, outcome| match outcome {
+            OpOutcome::Done(r) if r.is_success() => {
+                for v in r
+                    .body
+                    .get("value")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(id) = text(v, "id") {
+                        holders
+                            .entry(id)
+                            .or_default()
+                            .extend(lists[k].0.iter().cloned());
                     }
-                    Ok(())
-                })
-                .await?;
-        }
+                }
+                if let Some(link) = r.body.get("@odata.nextLink").and_then(Value::as_str) {
+                    next.push((k, link.to_string()));
+                }
+            }
+            OpOutcome::Done(r) => {
+                first_error.get_or_insert(format!(
+                    "GET {} failed: {}{}",
+                    lists[k].1,
+                    r.describe(),
+                    rid(&r.request_id)
+                ));
+            }
+            OpOutcome::Failed {
+                error, request_id, ..
+            } => {
+                first_error.get_or_insert(format!(
+                    "GET {} failed: {error}{}",
+                    lists[k].1,
+                    rid(&request_id)
+                ));
+            }
+        })
+        .await;
+    if let Some(e) = first_error {
+        bail!(e);
+    }
+    for (k, link) in next {
+        graph.relative(&link)?;
+        graph
+            .get_all(&link, |v| {
+                if let Some(id) = text(&v, "id") {
+                    holders
+                        .entry(id)
+                        .or_default()
+                        .extend(lists[k].0.iter().cloned());
+                }
+                Ok(())
+            })
+            .await?;
     }
     Ok((holders, None))
 }
