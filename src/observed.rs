@@ -32,6 +32,13 @@ pub struct ObservedApp {
     /// app may not read role assignments), if they are not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles_unknown: Option<String>,
+    /// Users in the directory's deleted items (office365, restorable for 30 days):
+    /// candidates for `restore`, never in scope otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_users: Vec<ObservedUser>,
+    /// Microsoft 365 groups in the deleted items (office365).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_groups: Vec<ObservedGroup>,
     /// License SKUs of the tenant (office365); empty elsewhere.
     pub skus: Vec<ObservedSku>,
     /// An identifier of the live directory (tenant id, domain SID, SCIM base URL), so
@@ -47,12 +54,15 @@ pub struct ObservedUser {
     /// The matching key: userPrincipalName (office365), sAMAccountName (AD),
     /// userName (SCIM). Compared case-insensitively.
     pub login: String,
-    /// The roster username if the app stores it (AD sAMAccountName, SCIM externalId).
+    /// The anchor: the roster username the live object carries, by which roster finds
+    /// it again after its login changes (office365 `mailNickname`, which roster sets
+    /// from the username; AD `sAMAccountName`; SCIM `externalId`).
     pub username: Option<String>,
     pub enabled: bool,
     /// Managed attributes by roster name: email, first_name, last_name, display_name,
-    /// department, job_title, employee_id, usage_location, mobile_phone. Absent and
-    /// empty values are both left out.
+    /// department, job_title, employee_id, usage_location, mobile_phone; other mapped
+    /// targets by their own name (see [`crate::mapping`]); `manager`, the live id of
+    /// the user's manager. Absent and empty values are both left out.
     pub attributes: BTreeMap<String, String>,
     /// License SKU part numbers assigned to the user directly (office365).
     pub licenses: BTreeSet<String>,

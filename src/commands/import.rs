@@ -659,6 +659,9 @@ fn user_of(u: &ObservedUser, username: String, office365: bool, notes: &mut Vec<
         licenses: u.licenses.iter().cloned().collect(),
         password: None,
         immutable_id: None,
+        attributes: Default::default(),
+        manager: None,
+        previous_usernames: Vec::new(),
     }
 }
 

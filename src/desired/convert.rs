@@ -25,6 +25,9 @@ pub const USER_KEYS: &[&str] = &[
     "licenses",
     "password",
     "immutable_id",
+    "attributes",
+    "manager",
+    "previous_usernames",
 ];
 pub const GROUP_KEYS: &[&str] = &["name", "description", "members", "kind", "membership"];
 pub const MEMBERSHIP_KEYS: &[&str] = &["group", "users", "expires"];
@@ -46,6 +49,8 @@ pub const OFFICE365_KEYS: &[&str] = &[
     "max_deletes",
     "manage_guests",
     "manage_role_assignable_groups",
+    "attribute_map",
+    "on_create",
 ];
 pub const ACTIVE_DIRECTORY_KEYS: &[&str] = &[
     "type",
@@ -62,6 +67,8 @@ pub const ACTIVE_DIRECTORY_KEYS: &[&str] = &[
     "switches",
     "ignore",
     "max_deletes",
+    "attribute_map",
+    "on_create",
 ];
 pub const SCIM_KEYS: &[&str] = &[
     "type",
@@ -73,6 +80,8 @@ pub const SCIM_KEYS: &[&str] = &[
     "switches",
     "ignore",
     "max_deletes",
+    "attribute_map",
+    "on_create",
 ];
 pub const SWITCH_KEYS: &[&str] = &[
     "create_users",
@@ -752,6 +761,44 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
             );
         }
     }
+    let attributes = custom_attributes(cx, &mut obj);
+    let manager = obj.opt_str(cx, "manager");
+    if let (Some(m), Some(u), Some(node)) = (&manager, &username, obj.get("manager"))
+        && m == u
+    {
+        cx.err(
+            node.pos,
+            format!("{} names itself as its manager", obj.what),
+        );
+    }
+    let previous_usernames = obj
+        .str_list(cx, "previous_usernames", false)
+        .unwrap_or_default();
+    for (p, loc) in previous_usernames
+        .iter()
+        .zip(obj.item_positions("previous_usernames"))
+    {
+        if Some(p) == username.as_ref() {
+            cx.err(
+                loc,
+                format!(
+                    "`previous_usernames` of {} lists its current username",
+                    obj.what
+                ),
+            );
+        } else if let Some(c) = p
+            .chars()
+            .find(|c| USERNAME_FORBIDDEN.contains(*c) || c.is_whitespace() || c.is_control())
+        {
+            cx.err(
+                loc,
+                format!(
+                    "previous username `{p}` of {} contains {c:?}, which no username may contain",
+                    obj.what
+                ),
+            );
+        }
+    }
     let Some(username) = username else {
         return;
     };
@@ -770,8 +817,123 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
         licenses,
         password,
         immutable_id,
+        attributes,
+        manager,
+        previous_usernames,
     });
     out.locs.users.push(obj.into_loc(cx));
+}
+
+/// A custom attribute's name: what `{attributes.NAME}` can read.
+fn valid_attribute_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A user's `attributes`: NAME → text (numbers and booleans are refused like elsewhere,
+/// so that `007` keeps its zeros only when quoted).
+fn custom_attributes(cx: &mut Cx, obj: &mut Obj) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(map) = obj.sub(cx, "attributes") else {
+        return out;
+    };
+    for (k, v) in map.entries {
+        let name = k.key_text();
+        if !valid_attribute_name(name) {
+            cx.err(
+                k.pos,
+                format!("custom attribute name `{name}` in {} may hold only letters, digits, `_` and `-`", map.what),
+            );
+            continue;
+        }
+        if v.is_null() {
+            continue;
+        }
+        if let Some(text) = as_string(cx, v, &format!("`{name}` of {}", map.what)) {
+            out.insert(name.to_string(), text);
+        }
+    }
+    out
+}
+
+/// An app's `attribute_map` and `on_create`: every target known for the app type,
+/// every template valid, `on_create` naming mapped targets but the login.
+fn convert_mapping(
+    cx: &mut Cx,
+    obj: &mut Obj,
+    ty: &str,
+) -> (
+    std::collections::BTreeMap<String, Option<String>>,
+    Vec<String>,
+) {
+    use crate::mapping::{Template, targets};
+    let mut map = std::collections::BTreeMap::new();
+    let (login, _) = targets::login(ty);
+    if let Some(m) = obj.sub(cx, "attribute_map") {
+        for (k, v) in m.entries {
+            let target = k.key_text();
+            if targets::find(ty, target).is_none() {
+                let names = targets::targets(ty).iter().map(|t| t.name);
+                let hint = match suggest(target, names) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!(
+                        "{ty} targets: {}",
+                        targets::targets(ty)
+                            .iter()
+                            .map(|t| t.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                cx.err(
+                    k.pos,
+                    format!(
+                        "`{target}` in {} is not an attribute roster can map on {ty} apps ({hint})",
+                        m.what
+                    ),
+                );
+                continue;
+            }
+            if v.is_null() {
+                if target == login {
+                    cx.err(v.pos, format!("`{target}` is the login of {ty} apps: it can be templated but not left unmanaged"));
+                    continue;
+                }
+                map.insert(target.to_string(), None);
+                continue;
+            }
+            let what = format!("`{target}` of {}", m.what);
+            let Some(text) = as_string(cx, v, &what) else {
+                continue;
+            };
+            if let Err(e) = Template::parse(&text) {
+                cx.err(
+                    v.pos,
+                    format!(
+                        "template {what} is invalid at character {}: {}",
+                        e.offset + 1,
+                        e.message
+                    ),
+                );
+                continue;
+            }
+            map.insert(target.to_string(), Some(text));
+        }
+    }
+    let on_create = obj.str_list(cx, "on_create", false).unwrap_or_default();
+    for (t, loc) in on_create.iter().zip(obj.item_positions("on_create")) {
+        let mapped = match map.get(t.as_str()) {
+            Some(v) => v.is_some(),
+            None => targets::defaults(ty).iter().any(|(d, _)| d == t),
+        };
+        if t == login {
+            cx.err(loc, format!("`{t}` in `on_create` of {} is the login, which roster keeps in step to find the account", obj.what));
+        } else if !mapped {
+            cx.err(loc, format!("`{t}` in `on_create` of {} is not a mapped attribute of the app (map it in `attribute_map`)", obj.what));
+        }
+    }
+    (map, on_create)
 }
 
 fn check_member_strings(cx: &mut Cx, obj: &Obj, key: &'static str, values: &[String]) {
@@ -1339,7 +1501,10 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
             );
         }
     }
+    let (attribute_map, on_create) = convert_mapping(cx, obj, "office365");
     Some(App::Office365(Office365App {
+        attribute_map,
+        on_create,
         name: name?,
         tenant,
         client_id,
@@ -1414,7 +1579,10 @@ fn convert_ad(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
     }
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    let (attribute_map, on_create) = convert_mapping(cx, obj, "active_directory");
     Some(App::ActiveDirectory(ActiveDirectoryApp {
+        attribute_map,
+        on_create,
         name: name?,
         url: url.unwrap_or_default(),
         base_dn: base_dn.unwrap_or_default(),
@@ -1438,7 +1606,10 @@ fn convert_scim(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App>
     let token = obj.req_secret(cx, "token");
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    let (attribute_map, on_create) = convert_mapping(cx, obj, "scim");
     Some(App::Scim(ScimApp {
+        attribute_map,
+        on_create,
         name: name?,
         url: url.unwrap_or_default(),
         token: token?,

@@ -439,6 +439,9 @@ mod tests {
 
     fn user(username: &str, email: &str) -> User {
         User {
+            attributes: Default::default(),
+            manager: Default::default(),
+            previous_usernames: Default::default(),
             username: username.into(),
             email: email.into(),
             first_name: "Ann".into(),

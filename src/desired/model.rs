@@ -267,6 +267,15 @@ pub struct Office365App {
     /// bound and their members managed. Default: binding one is a plan error.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub manage_role_assignable_groups: bool,
+    /// Per-app attribute mapping: `TARGET: TEMPLATE`, TARGET the app's own attribute
+    /// name (Graph property, LDAP attribute, SCIM path), TEMPLATE text with `{field}`
+    /// placeholders and filters. Merged over the app type's default mapping; `null`
+    /// takes a default target out of management. See docs/attribute-mapping.md.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attribute_map: BTreeMap<String, Option<String>>,
+    /// Mapped targets set when the object is created and never updated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_create: Vec<String>,
 }
 
 /// What a new sandbox tenant starts with.
@@ -306,6 +315,15 @@ pub struct ActiveDirectoryApp {
     pub ignore: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_deletes: Option<u32>,
+    /// Per-app attribute mapping: `TARGET: TEMPLATE`, TARGET the app's own attribute
+    /// name (Graph property, LDAP attribute, SCIM path), TEMPLATE text with `{field}`
+    /// placeholders and filters. Merged over the app type's default mapping; `null`
+    /// takes a default target out of management. See docs/attribute-mapping.md.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attribute_map: BTreeMap<String, Option<String>>,
+    /// Mapped targets set when the object is created and never updated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_create: Vec<String>,
 }
 
 /// Any SCIM 2.0 service provider.
@@ -328,6 +346,15 @@ pub struct ScimApp {
     pub ignore: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_deletes: Option<u32>,
+    /// Per-app attribute mapping: `TARGET: TEMPLATE`, TARGET the app's own attribute
+    /// name (Graph property, LDAP attribute, SCIM path), TEMPLATE text with `{field}`
+    /// placeholders and filters. Merged over the app type's default mapping; `null`
+    /// takes a default target out of management. See docs/attribute-mapping.md.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attribute_map: BTreeMap<String, Option<String>>,
+    /// Mapped targets set when the object is created and never updated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_create: Vec<String>,
 }
 
 impl App {
@@ -365,6 +392,22 @@ impl App {
             App::Office365(a) => &a.ignore,
             App::ActiveDirectory(a) => &a.ignore,
             App::Scim(a) => &a.ignore,
+        }
+    }
+    /// The app's `attribute_map` (over the type's defaults; see [`crate::mapping`]).
+    pub fn attribute_map(&self) -> &BTreeMap<String, Option<String>> {
+        match self {
+            App::Office365(a) => &a.attribute_map,
+            App::ActiveDirectory(a) => &a.attribute_map,
+            App::Scim(a) => &a.attribute_map,
+        }
+    }
+    /// The targets the app sets only at creation.
+    pub fn on_create(&self) -> &[String] {
+        match self {
+            App::Office365(a) => &a.on_create,
+            App::ActiveDirectory(a) => &a.on_create,
+            App::Scim(a) => &a.on_create,
         }
     }
     pub fn max_deletes(&self) -> Option<u32> {
@@ -413,6 +456,16 @@ pub struct User {
     /// sent when the user is created: required for users in a federated domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immutable_id: Option<String>,
+    /// Custom attributes, read by templates as `{attributes.NAME}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// The username of this person's manager. Absent: the live manager is left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    /// Usernames this person had before: the live account of a previous username is
+    /// renamed, never re-created (like Terraform's `moved`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_usernames: Vec<String>,
 }
 
 fn default_true() -> bool {

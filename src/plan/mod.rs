@@ -62,6 +62,8 @@ pub enum ObjectKind {
     Group,
     Membership,
     License,
+    /// A user's manager (office365 `manager`, AD `manager`, SCIM enterprise `manager`).
+    Manager,
 }
 
 /// What a change does. One spelling each: [`Action::as_str`], serde and the command
@@ -89,14 +91,17 @@ pub enum Action {
     Delete,
     Add,
     Remove,
+    /// Bring a deleted object back from the directory's deleted items, keeping its id.
+    Restore,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 4] = [
+    pub const ALL: [ObjectKind; 5] = [
         ObjectKind::User,
         ObjectKind::Group,
         ObjectKind::Membership,
         ObjectKind::License,
+        ObjectKind::Manager,
     ];
 
     /// The one spelling of this kind (JSON, report log, command line, messages).
@@ -106,12 +111,13 @@ impl ObjectKind {
             ObjectKind::Group => "group",
             ObjectKind::Membership => "membership",
             ObjectKind::License => "license",
+            ObjectKind::Manager => "manager",
         }
     }
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Create,
         Action::Update,
         Action::Enable,
@@ -119,6 +125,7 @@ impl Action {
         Action::Delete,
         Action::Add,
         Action::Remove,
+        Action::Restore,
     ];
 
     /// The one spelling of this action (JSON, report log, command line, messages).
@@ -131,6 +138,7 @@ impl Action {
             Action::Delete => "delete",
             Action::Add => "add",
             Action::Remove => "remove",
+            Action::Restore => "restore",
         }
     }
 }
@@ -171,7 +179,14 @@ pub enum Target {
     User(String),
     Group(String),
     Membership(MembershipKey),
-    License { user: String, sku: String },
+    License {
+        user: String,
+        sku: String,
+    },
+    /// The manager of a user (the manager's username is in the change's `after`).
+    Manager {
+        user: String,
+    },
 }
 
 impl Target {
@@ -183,6 +198,9 @@ impl Target {
             ObjectKind::Group => Ok(Target::Group(key.to_string())),
             ObjectKind::Membership => MembershipKey::parse(key).map(Target::Membership),
             ObjectKind::License => Err(format!("license {key} names no sku")),
+            ObjectKind::Manager => Ok(Target::Manager {
+                user: key.to_string(),
+            }),
         }
     }
 
@@ -192,6 +210,7 @@ impl Target {
             Target::Group(_) => ObjectKind::Group,
             Target::Membership(_) => ObjectKind::Membership,
             Target::License { .. } => ObjectKind::License,
+            Target::Manager { .. } => ObjectKind::Manager,
         }
     }
 
@@ -199,9 +218,10 @@ impl Target {
     /// `GROUP/MEMBER` (memberships).
     pub fn key(&self) -> Cow<'_, str> {
         match self {
-            Target::User(n) | Target::Group(n) | Target::License { user: n, .. } => {
-                Cow::Borrowed(n)
-            }
+            Target::User(n)
+            | Target::Group(n)
+            | Target::License { user: n, .. }
+            | Target::Manager { user: n } => Cow::Borrowed(n),
             Target::Membership(k) => Cow::Owned(k.to_string()),
         }
     }
@@ -322,6 +342,7 @@ pub struct Summary {
     pub delete: usize,
     pub add: usize,
     pub remove: usize,
+    pub restore: usize,
 }
 
 /// The deletion guard's evaluation for one app.
@@ -346,6 +367,8 @@ pub enum Phase {
     CreateGroups,
     CreateUpdateEnableUsers,
     Licenses,
+    /// Managers are set once every user of the run exists.
+    Managers,
     MembershipAdds,
     MembershipRemoves,
     DisableDeleteUsers,
@@ -356,10 +379,11 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in the order an apply runs them.
-    pub const APPLY_ORDER: [Phase; 8] = [
+    pub const APPLY_ORDER: [Phase; 9] = [
         Phase::CreateGroups,
         Phase::CreateUpdateEnableUsers,
         Phase::Licenses,
+        Phase::Managers,
         Phase::MembershipAdds,
         Phase::MembershipRemoves,
         Phase::DisableDeleteUsers,
@@ -383,8 +407,11 @@ impl Change {
         use Action::*;
         use ObjectKind::*;
         match (self.object(), self.action) {
-            (Group, Create) | (Group, Update) => Phase::CreateGroups,
-            (User, Create) | (User, Update) | (User, Enable) => Phase::CreateUpdateEnableUsers,
+            (Group, Create) | (Group, Update) | (Group, Restore) => Phase::CreateGroups,
+            (User, Create) | (User, Update) | (User, Enable) | (User, Restore) => {
+                Phase::CreateUpdateEnableUsers
+            }
+            (Manager, _) => Phase::Managers,
             (License, _) => Phase::Licenses,
             (Membership, Add) => Phase::MembershipAdds,
             (Membership, Remove) => Phase::MembershipRemoves,
@@ -413,6 +440,18 @@ impl Change {
         }
     }
 
+    /// The manager's username (or live login) a manager change sets; `None` clears.
+    pub fn manager(&self) -> Option<&str> {
+        match &self.target {
+            Target::Manager { .. } => self
+                .after
+                .as_ref()
+                .and_then(|a| a.get("manager"))
+                .and_then(Value::as_str),
+            _ => None,
+        }
+    }
+
     /// The SKU part number of a license change.
     pub fn sku(&self) -> Option<&str> {
         match &self.target {
@@ -434,6 +473,7 @@ impl Summary {
                 Action::Delete => s.delete += 1,
                 Action::Add => s.add += 1,
                 Action::Remove => s.remove += 1,
+                Action::Restore => s.restore += 1,
             }
         }
         s
@@ -446,6 +486,7 @@ impl Summary {
             + self.delete
             + self.add
             + self.remove
+            + self.restore
     }
 }
 

@@ -239,6 +239,12 @@ fn dependencies(c: &Change, app: Option<&App>, look: &Lookup<'_>, out: &mut Vec<
                 out.push(user_label(c.id.as_deref(), &c.key()));
             }
         }
+        ObjectKind::Manager => {
+            out.push(user_label(c.id.as_deref(), &c.key()));
+            if let Some(m) = c.manager() {
+                out.push(user_label(None, m));
+            }
+        }
         ObjectKind::License => {
             out.push(user_label(c.id.as_deref(), &c.key()));
             if let Some(sku) = c.sku() {

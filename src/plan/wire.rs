@@ -82,6 +82,14 @@ pub struct Summary {
     pub delete: usize,
     pub add: usize,
     pub remove: usize,
+    /// Present when the plan restores anything (format "1" readers that predate it see
+    /// the same plan they always did).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restore: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +138,7 @@ impl From<&super::Plan> for Plan {
                     delete: s.delete,
                     add: s.add,
                     remove: s.remove,
+                    restore: s.restore,
                 }
             },
             deletion_guards: p
@@ -150,7 +159,7 @@ impl From<&super::Change> for Change {
         let (group, member, sku) = match &c.target {
             Target::Membership(k) => (Some(k.group.clone()), Some(k.member.to_string()), None),
             Target::License { sku, .. } => (None, None, Some(sku.clone())),
-            Target::User(_) | Target::Group(_) => (None, None, None),
+            Target::User(_) | Target::Group(_) | Target::Manager { .. } => (None, None, None),
         };
         Change {
             app: c.app.clone(),
@@ -256,6 +265,7 @@ impl TryFrom<Plan> for super::Plan {
                     delete: s.delete,
                     add: s.add,
                     remove: s.remove,
+                    restore: s.restore,
                 }
             },
             deletion_guards: p

@@ -58,7 +58,7 @@ pub fn clean(s: &str) -> String {
 
 fn symbol(a: Action) -> &'static str {
     match a {
-        Action::Create | Action::Add => "+",
+        Action::Create | Action::Add | Action::Restore => "+",
         Action::Update | Action::Enable | Action::Disable => "~",
         Action::Delete | Action::Remove => "-",
     }
@@ -66,7 +66,7 @@ fn symbol(a: Action) -> &'static str {
 
 fn action_color(a: Action) -> &'static str {
     match a {
-        Action::Create | Action::Add => GREEN,
+        Action::Create | Action::Add | Action::Restore => GREEN,
         Action::Update | Action::Enable | Action::Disable => YELLOW,
         Action::Delete | Action::Remove => RED,
     }
@@ -78,6 +78,7 @@ fn object_word(o: ObjectKind) -> &'static str {
         ObjectKind::Group => "group",
         ObjectKind::Membership => "membership",
         ObjectKind::License => "license",
+        ObjectKind::Manager => "manager",
     }
 }
 
@@ -90,6 +91,7 @@ fn action_word(a: Action) -> &'static str {
         Action::Delete => "delete",
         Action::Add => "add",
         Action::Remove => "remove",
+        Action::Restore => "restore",
     }
 }
 
@@ -120,10 +122,25 @@ fn head(c: &Change) -> String {
     if let Some(sku) = &c.sku() {
         let _ = write!(s, " {}", clean(sku));
     }
-    if matches!(c.action, Action::Enable | Action::Disable) {
+    if matches!(c.action, Action::Enable | Action::Disable | Action::Restore) {
         let _ = write!(s, " ({})", action_word(c.action));
     }
+    if let Some((old, new)) = rename(c) {
+        let _ = write!(s, "  login {} -> {}", clean(old), clean(new));
+    }
     s
+}
+
+/// The old and new login of a user update that renames the account: shown in the
+/// change's head line, as one change.
+fn rename(c: &Change) -> Option<(&str, &str)> {
+    if c.object() != ObjectKind::User || !matches!(c.action, Action::Update | Action::Restore) {
+        return None;
+    }
+    fn login(m: &Option<BTreeMap<String, Value>>) -> Option<&str> {
+        m.as_ref()?.get("login").and_then(Value::as_str)
+    }
+    Some((login(&c.before)?, login(&c.after)?))
 }
 
 /// The lines of one change (head, attributes, reason), without indentation.
@@ -135,6 +152,9 @@ fn change_lines(c: &Change, color: bool) -> Vec<String> {
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
     keys.sort();
     keys.dedup();
+    if rename(c).is_some() {
+        keys.retain(|k| k.as_str() != "login");
+    }
     let width = keys
         .iter()
         .map(|k| clean(k).chars().count())

@@ -15,6 +15,9 @@ use serde_json::json;
 
 fn user(username: &str, email: &str, first: &str, last: &str) -> User {
     User {
+        attributes: Default::default(),
+        manager: Default::default(),
+        previous_usernames: Default::default(),
         username: username.into(),
         email: email.into(),
         first_name: first.into(),

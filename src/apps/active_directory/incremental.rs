@@ -931,6 +931,8 @@ mod tests {
 
     fn app() -> ActiveDirectoryApp {
         ActiveDirectoryApp {
+            attribute_map: Default::default(),
+            on_create: Default::default(),
             name: "ad".into(),
             url: "ldaps://dc.x".into(),
             base_dn: "DC=x".into(),

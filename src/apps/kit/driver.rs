@@ -95,11 +95,16 @@ pub fn phases(changes: &[Change]) -> Vec<(Phase, Vec<usize>)> {
 /// The labels (`user:KEY`, `group:NAME`) of the objects a change needs to exist before
 /// it can run; creates need nothing.
 pub fn dependencies(c: &Change) -> Vec<String> {
-    if c.action == Action::Create {
+    if matches!(c.action, Action::Create | Action::Restore) {
         return Vec::new();
     }
     match &c.target {
         Target::User(k) | Target::License { user: k, .. } => vec![format!("user:{k}")],
+        Target::Manager { user } => {
+            let mut d = vec![format!("user:{user}")];
+            d.extend(c.manager().map(|m| format!("user:{m}")));
+            d
+        }
         Target::Group(g) => vec![format!("group:{g}")],
         Target::Membership(k) => vec![format!("group:{}", k.group), k.member.label()],
     }
@@ -121,7 +126,11 @@ pub async fn apply<W: PhaseWriter>(
     if let Some(c) = input.changes.iter().find(|c| c.app != app) {
         anyhow::bail!("asked to apply a change of app {} ({})", c.app, c.key());
     }
-    let run = Run::new(input, sink, |u| writer.login(u));
+    let mapping = input.desired.app(app).map(crate::mapping::Mapping::lenient);
+    let run = Run::new(input, sink, |u| match &mapping {
+        Some(m) => m.login_of(u),
+        None => writer.login(u),
+    });
     let guard = input
         .desired
         .app(app)
@@ -237,7 +246,7 @@ impl<'a> Run<'a> {
             if std::mem::replace(&mut st.recorded[i], true) {
                 return;
             }
-            if c.action == Action::Create {
+            if matches!(c.action, Action::Create | Action::Restore) {
                 match (&c.target, &result) {
                     (Target::User(k), ChangeResult::Applied { id: Some(id), .. }) => {
                         let login = self.login_of(k);
@@ -512,6 +521,9 @@ mod tests {
         ];
         let mut desired = DesiredState::default();
         desired.users.push(User {
+            attributes: Default::default(),
+            manager: Default::default(),
+            previous_usernames: Default::default(),
             username: "bob".into(),
             email: "Bob@example.com".into(),
             first_name: "Bob".into(),

@@ -149,7 +149,7 @@ impl<'a> Guard<'a> {
     fn ignore_refusal(&self, c: &Change) -> Option<String> {
         let ignored = |n: &str| self.ignore.is_match(n);
         let hit = match &c.target {
-            Target::User(k) | Target::License { user: k, .. } => self
+            Target::User(k) | Target::License { user: k, .. } | Target::Manager { user: k } => self
                 .user_names(k, c.id.as_deref())
                 .into_iter()
                 .find(|n| ignored(n))
@@ -228,7 +228,7 @@ impl<'a> Guard<'a> {
             return Some(why);
         }
         match &c.target {
-            Target::User(k) | Target::License { user: k, .. } => {
+            Target::User(k) | Target::License { user: k, .. } | Target::Manager { user: k } => {
                 let login = self
                     .user_names(k, c.id.as_deref())
                     .into_iter()

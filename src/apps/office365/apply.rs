@@ -217,6 +217,7 @@ impl PhaseWriter for Writer<'_> {
             Phase::CreateGroups => this.groups_phase(idx).await,
             Phase::CreateUpdateEnableUsers => this.users_phase(idx).await,
             Phase::Licenses => this.licenses_phase(idx).await,
+            Phase::Managers => this.managers_phase(idx).await,
             Phase::MembershipAdds => this.member_adds(idx).await,
             Phase::MembershipRemoves => this.member_removes(idx).await,
             Phase::DisableDeleteUsers | Phase::DeleteGroups | Phase::Other => {
@@ -883,6 +884,56 @@ impl Applier<'_, '_, '_> {
     }
 
     // ----- disables and deletes -----------------------------------------------------
+
+    // ----- managers ------------------------------------------------------------------
+
+    /// `PUT /users/{id}/manager/$ref` (user-post-manager.md), or `DELETE` of it to clear;
+    /// the manager's id from the run (observed, or created earlier in this apply).
+    async fn managers_phase(&self, idx: &[usize]) {
+        let mut works = Vec::new();
+        for &i in idx {
+            let c = self.change(i);
+            let id = match self.user_id(&c.key(), c.id.as_ref()) {
+                Ok(id) => id,
+                Err(u) => {
+                    self.report(i, u);
+                    continue;
+                }
+            };
+            let path = format!("/users/{}/manager/$ref", path_segment(&id));
+            let op = match c.manager() {
+                Some(m) => match self.user_id(m, None) {
+                    Ok(mid) => BatchOp::new(
+                        "PUT",
+                        path,
+                        Some(json!({"@odata.id": self.graph.directory_object_ref(&mid)})),
+                    ),
+                    Err(u) => {
+                        self.report(i, u);
+                        continue;
+                    }
+                },
+                None => BatchOp::new("DELETE", path, None),
+            };
+            works.push(Work {
+                op,
+                changes: vec![i],
+                tag: 0,
+            });
+        }
+        self.send(&works, |this, w, o| {
+            let i = w.changes[0];
+            match &o {
+                OpOutcome::Done(r) if r.is_success() => this.report(i, applied(None, r)),
+                // No manager to remove: the live state matches.
+                OpOutcome::Done(r) if r.status == 404 && w.op.method == "DELETE" => {
+                    this.report(i, applied(None, r))
+                }
+                _ => this.report(i, failed(&o)),
+            }
+        })
+        .await;
+    }
 
     async fn simple_phase(&self, idx: &[usize]) {
         let mut works = Vec::new();

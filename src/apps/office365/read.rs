@@ -700,6 +700,8 @@ pub fn finish(
         skus,
         directory_id,
         roles_unknown,
+        deleted_users: Vec::new(),
+        deleted_groups: Vec::new(),
     }
 }
 

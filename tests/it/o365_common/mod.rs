@@ -53,6 +53,8 @@ pub async fn start(cfg: EmulatorConfig) -> Env {
         .expect("emulator starts");
     let base = emu.base_url();
     let app = Office365App {
+        attribute_map: Default::default(),
+        on_create: Default::default(),
         name: APP.into(),
         tenant: Some(TENANT.into()),
         client_id: Some(CLIENT_ID.into()),
@@ -119,6 +121,9 @@ impl Recorder {
 
 pub fn user(username: &str) -> User {
     User {
+        attributes: Default::default(),
+        manager: Default::default(),
+        previous_usernames: Default::default(),
         username: username.into(),
         email: format!("{username}@{DOMAIN}"),
         first_name: format!("First{username}"),
