@@ -14,6 +14,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde_json::Value;
 
 use crate::desired::{App, DesiredState, MemberRef, SecretRef, User, parse_member};
+use crate::mapping::Mapping;
 use crate::observed::{GroupRestriction, ObservedApp, ObservedGroup, ObservedUser, Protection};
 use crate::plan::{
     Action, Change, DeletionGuard, FORMAT_VERSION, Member, MembershipKey, ObjectKind, Plan,
@@ -96,12 +97,37 @@ impl UserScope {
 }
 
 /// The login a user has in an app: the matching key between desired and live users.
-/// office365: the email (userPrincipalName); active_directory and scim: the username.
+/// By default office365: the email (userPrincipalName); active_directory and scim: the
+/// username; an `attribute_map` entry for the login target templates it. Callers with
+/// many users of one app build the [`Mapping`] once instead.
 pub fn login_for(app: &App, user: &User) -> String {
+    let (target, _) = crate::mapping::targets::login(app.type_name());
+    if app.attribute_map().contains_key(target) {
+        return Mapping::lenient(app).login_of(user);
+    }
     match app {
         App::Office365(_) => user.email.trim().to_string(),
         App::ActiveDirectory(_) | App::Scim(_) => user.username.clone(),
     }
+}
+
+/// The anchors a repository user's live account may carry in an app (see
+/// [`ObservedUser::username`]): of the username, then of each previous username.
+/// office365: the `mailNickname` roster gives from a username; active_directory: the
+/// login (sAMAccountName) under that username; scim: the username (`externalId`).
+fn anchors_of(app: &App, mapping: &Mapping, user: &User) -> Vec<(String, Option<String>)> {
+    std::iter::once(&user.username)
+        .chain(user.previous_usernames.iter())
+        .filter_map(|name| {
+            let anchor = match app {
+                App::Office365(_) => crate::mapping::mail_nickname(name)?,
+                App::ActiveDirectory(_) => mapping.login_with_username(user, name),
+                App::Scim(_) => name.clone(),
+            };
+            let previous = (name != &user.username).then(|| name.clone());
+            Some((anchor.to_lowercase(), previous))
+        })
+        .collect()
 }
 
 /// The groups whose members a reader must fetch for `app`: the groups bound to it by
@@ -442,6 +468,27 @@ struct LiveUser<'o> {
     guest: bool,
 }
 
+/// A live (or deleted) account found for a repository user whose login matches no live
+/// user: by the account's anchor, or in the deleted items.
+struct Link<'o> {
+    user: &'o ObservedUser,
+    /// The previous username whose anchor the account carries, if not the current one.
+    previous: Option<String>,
+    /// In the deleted items: restored, not re-created.
+    deleted: bool,
+}
+
+/// A deleted Entra user's userPrincipalName carries its object id (32 hex digits)
+/// before the original; the original, for matching.
+fn undeleted_login(login: &str) -> &str {
+    match login.get(..32) {
+        Some(p) if p.bytes().all(|b| b.is_ascii_hexdigit()) && login[32..].contains('@') => {
+            &login[32..]
+        }
+        _ => login,
+    }
+}
+
 /// What the live directory protects a user from, as the planner applies it.
 struct Protected<'o> {
     list: &'o [Protection],
@@ -466,7 +513,9 @@ impl<'o> Protected<'o> {
             Protection::SyncedFromOnPremises => field != "usage_location",
             // user-update.md: accountEnabled, mobilePhone, businessPhones, otherMails,
             // passwordProfile and userPrincipalName of an admin are sensitive.
-            Protection::PrivilegedRole { .. } => matches!(field, "enabled" | "mobile_phone"),
+            Protection::PrivilegedRole { .. } => {
+                matches!(field, "enabled" | "mobile_phone" | "login")
+            }
         })
     }
 
@@ -516,6 +565,8 @@ struct UserPass<'o> {
 struct AppPlanner<'i, 'a, 'o> {
     ix: &'i mut Index<'a>,
     app: &'a App,
+    /// The app's attribute mapping (login and managed attributes).
+    mapping: Mapping,
     name: &'a str,
     obs: &'o ObservedApp,
     acc: &'i mut Acc,
@@ -526,6 +577,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         AppPlanner {
             ix,
             app,
+            mapping: Mapping::lenient(app),
             name: app.name(),
             obs,
             acc,
@@ -615,6 +667,15 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
     }
 
     fn run(mut self) {
+        if let Err(errors) = Mapping::of(self.app) {
+            for e in errors {
+                self.acc.problems.push(format!(
+                    "app {}: attribute_map `{}`: {}",
+                    self.name, e.target, e.message
+                ));
+            }
+            return;
+        }
         let Some(sc) = self.scope() else {
             return;
         };
@@ -701,7 +762,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             .filter_map(|(u, g)| g.map(|g| (u as u32, g)))
         {
             let user = &desired.users[u as usize];
-            let login = login_for(self.app, user);
+            let login = self.mapping.login_of(user);
             if ignore.is_match(&login) || ignore.is_match(user.email.trim()) {
                 hands_off_logins.insert(login.to_lowercase());
                 self.warn(format!(
@@ -712,7 +773,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 continue;
             }
             if restrict_domains {
-                let dom = domain_of(&user.email);
+                // office365 matches domains on the login (the userPrincipalName, whose
+                // domain Graph requires verified); the others on the email.
+                let dom = if is_o365 {
+                    domain_of(&login).or_else(|| domain_of(&user.email))
+                } else {
+                    domain_of(&user.email)
+                };
                 let authorized = dom.as_ref().is_some_and(|d| domains.contains(d));
                 if !authorized {
                     self.warn(format!(
@@ -741,7 +808,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             HashMap::with_capacity(desired.users.len());
         for u in &desired.users {
             login_to_username
-                .entry(login_for(self.app, u).to_lowercase())
+                .entry(self.mapping.login_of(u).to_lowercase())
                 .or_insert(u.username.as_str());
         }
         // Groups the repository defines live (a `kind: repository` group never is).
@@ -863,7 +930,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
     /// Creates, updates, enables/disables and license changes of provisioned users,
     /// then the seat check.
     fn plan_users(&mut self, sc: &Scope<'a, 'o>) -> UserPass<'o> {
-        let fields = managed_fields(self.app);
+        let fields = self.mapping.fields.clone();
+        let links = self.link_accounts(sc);
         let desired = self.ix.desired;
         let switches = *self.app.switches();
         let is_o365 = matches!(self.app, App::Office365(_));
@@ -908,9 +976,13 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 ));
                 continue;
             }
-            let live = live_by_login.get(&lower).map(|l| l.user);
-            if live.is_some() {
-                matched_live.insert(lower.clone());
+            let link = links.get(&u);
+            let live = live_by_login
+                .get(&lower)
+                .map(|l| l.user)
+                .or(link.map(|l| l.user));
+            if let Some(l) = live {
+                matched_live.insert(l.login.to_lowercase());
             }
 
             // Licenses wanted (office365 only), in the tenant's spelling.
@@ -953,9 +1025,9 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     present_users[u as usize] = true;
                     let mut after = BTreeMap::new();
                     after.insert("login".to_string(), Value::String(login.clone()));
-                    for f in fields {
-                        if let Some(v) = desired_attribute(user, f) {
-                            after.insert((*f).to_string(), Value::String(v));
+                    for f in &fields {
+                        if let Some(v) = f.value(user) {
+                            after.insert(f.key.clone(), Value::String(v));
                         }
                     }
                     after.insert("enabled".to_string(), Value::Bool(user.enabled));
@@ -1006,29 +1078,98 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     }
                 }
                 Some(lu) => {
+                    let restoring = matches!(link, Some(Link { deleted: true, .. }));
+                    if restoring && !switches.create_users {
+                        self.skip(
+                            ObjectKind::User,
+                            &user.username,
+                            Action::Restore,
+                            "create_users",
+                            "restore the user from the deleted items (and its licenses and \
+                             memberships)",
+                        );
+                        continue;
+                    }
                     present_users[u as usize] = true;
                     live_id_of[u as usize] = Some(lu.id.as_str());
                     let guard = Protected::of(lu);
                     // Managed attributes.
                     let mut before = BTreeMap::new();
                     let mut after = BTreeMap::new();
-                    let mut held: Vec<&str> = Vec::new();
-                    for f in fields {
-                        let want = desired_attribute(user, f);
-                        // Office 365 requires a usage location for licences, and Graph
-                        // does not clear it: absent from the YAML, it is left as it is.
-                        if is_o365 && *f == "usage_location" && want.is_none() {
+                    let mut held: Vec<String> = Vec::new();
+                    for f in &fields {
+                        if f.on_create {
                             continue;
                         }
-                        let have = lu.attributes.get(*f).map(String::as_str);
-                        if !same_value(f, want.as_deref(), have) {
-                            if guard.holds(f) {
-                                held.push(f);
+                        let key = f.key.as_str();
+                        let want = f.value(user);
+                        // Office 365 requires a usage location for licences, and Graph
+                        // does not clear it: absent from the YAML, it is left as it is.
+                        if is_o365 && key == "usage_location" && want.is_none() {
+                            continue;
+                        }
+                        let have = lu.attributes.get(key).map(String::as_str);
+                        if !same_value(key, want.as_deref(), have) {
+                            if want.is_none() && !f.nullable {
+                                self.warn(format!(
+                                    "user {}: `{}` of app {} comes out empty from `{}`, but the \
+                                     app cannot clear it; the live value is left",
+                                    user.username,
+                                    f.target,
+                                    self.name,
+                                    f.template.source()
+                                ));
                                 continue;
                             }
-                            before.insert((*f).to_string(), opt_value(normalize(have).as_deref()));
-                            after.insert((*f).to_string(), opt_value(want.as_deref()));
+                            if guard.holds(key) {
+                                held.push(key.to_string());
+                                continue;
+                            }
+                            before.insert(key.to_string(), opt_value(normalize(have).as_deref()));
+                            after.insert(key.to_string(), opt_value(want.as_deref()));
                         }
+                    }
+                    // The login: a rename of the same account, never a re-create.
+                    let renamed = !lu.login.trim().eq_ignore_ascii_case(login);
+                    if renamed {
+                        if guard.holds("login") {
+                            held.push("login".to_string());
+                        } else {
+                            before.insert("login".to_string(), Value::String(lu.login.clone()));
+                            after.insert("login".to_string(), Value::String(login.clone()));
+                        }
+                    }
+                    // The anchor follows a username rename (office365 mailNickname,
+                    // scim externalId; in AD the login is the anchor).
+                    if let Some(Link {
+                        previous: Some(_), ..
+                    }) = link
+                        && !matches!(self.app, App::ActiveDirectory(_))
+                        && !guard.holds("username")
+                    {
+                        before.insert("username".to_string(), opt_value(lu.username.as_deref()));
+                        after.insert("username".to_string(), Value::String(user.username.clone()));
+                    }
+                    if restoring {
+                        if user.enabled != lu.enabled {
+                            before.insert("enabled".to_string(), Value::Bool(lu.enabled));
+                            after.insert("enabled".to_string(), Value::Bool(user.enabled));
+                        }
+                        self.change(
+                            Target::User(user.username.to_string()),
+                            Action::Restore,
+                            Some(&lu.id),
+                            Some(before),
+                            Some(after),
+                            format!(
+                                "provisioned to {} by policy {policy} (group {group}); its \
+                                 account {} is in the deleted items: restored with its id, \
+                                 mailbox and memberships, not re-created",
+                                self.name, lu.login
+                            ),
+                        );
+                        before = BTreeMap::new();
+                        after = BTreeMap::new();
                     }
                     if !held.is_empty() {
                         self.protected(
@@ -1047,12 +1188,38 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     }
                     if !after.is_empty() {
                         if switches.update_users {
-                            let names: Vec<&str> = after.keys().map(String::as_str).collect();
-                            let reason = format!(
-                                "{} differ{} from the repository",
-                                names.join(", "),
-                                if names.len() == 1 { "s" } else { "" }
-                            );
+                            let names: Vec<&str> = after
+                                .keys()
+                                .map(String::as_str)
+                                .filter(|k| *k != "login" && *k != "username")
+                                .collect();
+                            let mut reason = match link {
+                                Some(Link {
+                                    previous: Some(p), ..
+                                }) => format!(
+                                    "renamed from previous username {p}: the same account, not \
+                                     a new one"
+                                ),
+                                _ if after.contains_key("login") => format!(
+                                    "the login changed: the live account {} is this user's (its \
+                                     anchor says so), renamed, not re-created",
+                                    lu.login
+                                ),
+                                _ => String::new(),
+                            };
+                            if !names.is_empty() {
+                                if !reason.is_empty() {
+                                    reason.push_str("; ");
+                                }
+                                let _ = std::fmt::Write::write_fmt(
+                                    &mut reason,
+                                    format_args!(
+                                        "{} differ{} from the repository",
+                                        names.join(", "),
+                                        if names.len() == 1 { "s" } else { "" }
+                                    ),
+                                );
+                            }
                             self.change(
                                 Target::User(user.username.to_string()),
                                 Action::Update,
@@ -1071,8 +1238,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                             );
                         }
                     }
-                    // Enabled state.
-                    if user.enabled != lu.enabled {
+                    // Enabled state (a restore carries its own).
+                    if user.enabled != lu.enabled && !restoring {
                         let action = if user.enabled {
                             Action::Enable
                         } else {
@@ -1190,6 +1357,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
         }
 
+        self.plan_managers(sc, &present_users, &live_id_of);
+
         // Seat check.
         if is_o365 {
             for (sku, (adds, removes)) in &license_delta {
@@ -1219,6 +1388,219 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             live_id_of,
             matched_live,
         }
+    }
+
+    /// Manager changes of provisioned users that declare a `manager`: set when the live
+    /// manager differs; a manager not provisioned to the app is a warning, not set. A user
+    /// without `manager` keeps whatever manager it has live.
+    fn plan_managers(
+        &mut self,
+        sc: &Scope<'a, 'o>,
+        present: &[bool],
+        live_id_of: &[Option<&'o str>],
+    ) {
+        let desired = self.ix.desired;
+        let switches = *self.app.switches();
+        if !sc.provisioned.keys().any(|&u| desired.users[u as usize].manager.is_some()) {
+            return;
+        }
+        let live_by_id: HashMap<&str, &'o ObservedUser> =
+            self.obs.users.iter().map(|u| (u.id.as_str(), u)).collect();
+        let mut name_of_id: HashMap<&str, String> = HashMap::new();
+        for u in &self.obs.users {
+            let name = sc
+                .login_to_username
+                .get(&u.login.to_lowercase())
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| u.login.clone());
+            name_of_id.insert(u.id.as_str(), name);
+        }
+        for (u, id) in live_id_of.iter().enumerate() {
+            if let Some(id) = id {
+                name_of_id.insert(id, desired.users[u].username.clone());
+            }
+        }
+        for &u in sc.provisioned.keys() {
+            let user = &desired.users[u as usize];
+            let Some(m) = user.manager.as_deref() else {
+                continue;
+            };
+            if !present[u as usize] {
+                continue;
+            }
+            let Some(&mi) = self.ix.user_idx.get(m) else {
+                continue; // the loader reports an unknown manager
+            };
+            if !present[mi as usize] {
+                self.warn(format!(
+                    "user {}: its manager {m} is not provisioned to app {}, so the manager is \
+                     not set there",
+                    user.username, self.name
+                ));
+                continue;
+            }
+            let live = live_id_of[u as usize].and_then(|id| live_by_id.get(id).copied());
+            let have = live.and_then(|l| l.attribute("manager"));
+            let want = live_id_of[mi as usize];
+            if have.is_some() && have == want {
+                continue;
+            }
+            if let Some(l) = live
+                && Protected::of(l).holds("manager")
+            {
+                self.protected(
+                    ObjectKind::Manager,
+                    &user.username,
+                    Action::Update,
+                    format!(
+                        "the manager differs from the repository but the live user is {}; \
+                         left as it is",
+                        Protected::of(l).why()
+                    ),
+                );
+                continue;
+            }
+            if !switches.update_users {
+                self.skip(
+                    ObjectKind::Manager,
+                    &user.username,
+                    Action::Update,
+                    "update_users",
+                    &format!("set the manager to {m}"),
+                );
+                continue;
+            }
+            let before = match have {
+                Some(id) => Value::String(name_of_id.get(id).cloned().unwrap_or_else(|| id.to_string())),
+                None => Value::Null,
+            };
+            self.change(
+                Target::Manager {
+                    user: user.username.clone(),
+                },
+                Action::Update,
+                live_id_of[u as usize],
+                Some(BTreeMap::from([("manager".to_string(), before)])),
+                Some(BTreeMap::from([(
+                    "manager".to_string(),
+                    Value::String(m.to_string()),
+                )])),
+                format!("the manager of {} is {m} in the repository", user.username),
+            );
+        }
+    }
+
+    /// Finds the accounts of provisioned users whose login matches no live user: a live
+    /// account in scope that no repository login names and that carries the user's
+    /// anchor (of its username or a previous one) is the user's, renamed; else an account
+    /// in the deleted items with that anchor or login is restored. An anchor two accounts
+    /// carry, or an account two users claim, links nothing (with a warning): a create and a
+    /// deprovision are then planned as before, for a reviewer to see.
+    fn link_accounts(&mut self, sc: &Scope<'a, 'o>) -> BTreeMap<u32, Link<'o>> {
+        let desired = self.ix.desired;
+        let mut live_by_anchor: BTreeMap<String, Vec<&'o ObservedUser>> = BTreeMap::new();
+        for (lower, lu) in &sc.live_by_login {
+            if !lu.in_scope || sc.login_to_username.contains_key(lower) {
+                continue;
+            }
+            if let Some(a) = lu.user.username.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+                live_by_anchor.entry(a.to_lowercase()).or_default().push(lu.user);
+            }
+        }
+        let mut deleted_by_key: BTreeMap<String, Vec<&'o ObservedUser>> = BTreeMap::new();
+        let mut deleted: Vec<&'o ObservedUser> = self.obs.deleted_users.iter().collect();
+        deleted.sort_by(|a, b| a.id.cmp(&b.id));
+        for d in deleted {
+            let login = undeleted_login(d.login.trim()).to_lowercase();
+            let mut keys = vec![format!("login:{login}")];
+            if let Some(a) = d.username.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+                keys.push(format!("anchor:{}", a.to_lowercase()));
+            }
+            keys.dedup();
+            for k in keys {
+                deleted_by_key.entry(k).or_default().push(d);
+            }
+        }
+        let mut found: BTreeMap<u32, Link<'o>> = BTreeMap::new();
+        for (&u, login) in &sc.provisioned {
+            if sc.live_by_login.contains_key(&login.to_lowercase()) {
+                continue;
+            }
+            let user = &desired.users[u as usize];
+            let anchors = anchors_of(self.app, &self.mapping, user);
+            let live = anchors
+                .iter()
+                .find_map(|(a, prev)| live_by_anchor.get(a).map(|v| (a, v, prev)));
+            if let Some((anchor, accounts, previous)) = live {
+                if let [one] = accounts.as_slice() {
+                    found.insert(
+                        u,
+                        Link {
+                            user: one,
+                            previous: previous.clone(),
+                            deleted: false,
+                        },
+                    );
+                } else {
+                    let logins: Vec<&str> = accounts.iter().map(|a| a.login.as_str()).collect();
+                    self.warn(format!(
+                        "user {}: the live accounts {} all carry its anchor `{anchor}`; none is \
+                         taken as the user's",
+                        user.username,
+                        logins.join(", ")
+                    ));
+                }
+                continue;
+            }
+            let keys = std::iter::once(format!("login:{}", login.to_lowercase()))
+                .map(|k| (k, None))
+                .chain(anchors.iter().map(|(a, p)| (format!("anchor:{a}"), p.clone())));
+            for (k, previous) in keys {
+                if let Some(accounts) = deleted_by_key.get(&k) {
+                    // Of several deleted accounts, the most recently created id order is
+                    // arbitrary: take none and say so.
+                    if let [one] = accounts.as_slice() {
+                        found.insert(
+                            u,
+                            Link {
+                                user: one,
+                                previous,
+                                deleted: true,
+                            },
+                        );
+                    } else {
+                        self.warn(format!(
+                            "user {}: {} accounts in the deleted items match it; none is \
+                             restored, the user is created",
+                            user.username,
+                            accounts.len()
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+        // An account two users claim is neither's.
+        let mut claims: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        for (&u, l) in &found {
+            claims.entry(l.user.id.as_str()).or_default().push(u);
+        }
+        for (id, users) in claims {
+            if users.len() > 1 {
+                let names: Vec<&str> = users
+                    .iter()
+                    .map(|&u| desired.users[u as usize].username.as_str())
+                    .collect();
+                self.warn(format!(
+                    "users {} all match the account {id} by its anchor; none is linked to it",
+                    names.join(", ")
+                ));
+                for u in users {
+                    found.remove(&u);
+                }
+            }
+        }
+        found
     }
 
     /// Deletes or disables (or reports) live users in scope that are not provisioned.

@@ -100,7 +100,8 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                 }
             }
             let username = match app {
-                Some(App::Office365(_)) | None => None,
+                None => None,
+                Some(App::Office365(_)) => crate::mapping::mail_nickname(&c.key()),
                 Some(_) => Some(c.key().into_owned()),
             };
             let id = fresh_id(obs, "user");
@@ -116,13 +117,34 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                 ..Default::default()
             });
         }
-        (ObjectKind::User, Action::Update) => {
+        (ObjectKind::User, Action::Update | Action::Restore) => {
+            if c.action == Action::Restore
+                && let Some(d) = obs.deleted_users.iter().position(|u| Some(&u.id) == c.id.as_ref())
+            {
+                let user = obs.deleted_users.remove(d);
+                obs.users.push(user);
+            }
             let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key()) else {
                 return;
             };
             let Some(after) = &c.after else { return };
             let user = &mut obs.users[i];
             for (k, v) in after {
+                if k == "login" {
+                    user.login = text(v).unwrap_or_default();
+                    continue;
+                }
+                if k == "username" {
+                    user.username = match app {
+                        Some(App::Office365(_)) => text(v).and_then(|v| crate::mapping::mail_nickname(&v)),
+                        _ => text(v),
+                    };
+                    continue;
+                }
+                if k == "enabled" {
+                    user.enabled = v.as_bool().unwrap_or(user.enabled);
+                    continue;
+                }
                 match text(v) {
                     Some(s) => {
                         user.attributes.insert(k.clone(), s);
@@ -131,6 +153,18 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                         user.attributes.remove(k);
                     }
                 }
+            }
+        }
+        (ObjectKind::Manager, _) => {
+            let manager = c
+                .manager()
+                .and_then(|m| find_user(obs, app, desired, None, m))
+                .map(|i| obs.users[i].id.clone());
+            if let Some(i) = find_user(obs, app, desired, c.id.as_deref(), &c.key()) {
+                match manager {
+                    Some(id) => obs.users[i].attributes.insert("manager".into(), id),
+                    None => obs.users[i].attributes.remove("manager"),
+                };
             }
         }
         (ObjectKind::User, Action::Enable) | (ObjectKind::User, Action::Disable) => {
