@@ -86,6 +86,7 @@ pub fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
         let read = connector
             .read(&ReadScope {
                 member_groups: None,
+                ..ReadScope::default()
             })
             .await;
         let _ = connector.close().await;

@@ -234,6 +234,11 @@ impl Target {
 pub struct ReadScope {
     /// Groups whose members are wanted; `None` means every group.
     pub member_groups: Option<std::collections::BTreeSet<String>>,
+    /// User attributes mapped beyond the type's defaults: (key, target), see
+    /// [`crate::mapping`]. Readers that take the mapping from the app may ignore it.
+    pub user_fields: Vec<(String, String)>,
+    /// Whether users' managers are wanted (some repository user declares one).
+    pub managers: bool,
 }
 
 /// The member of a membership: a user (by username or live login) or a nested group.

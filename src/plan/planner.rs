@@ -139,8 +139,22 @@ pub fn read_scope(desired: &DesiredState, app: &str) -> ReadScope {
         .filter(|p| p.app == app)
         .flat_map(|p| p.groups.iter().cloned())
         .collect();
+    let user_fields = desired
+        .app(app)
+        .map(|a| {
+            let defaults = crate::mapping::targets::defaults(a.type_name());
+            Mapping::lenient(a)
+                .fields
+                .into_iter()
+                .filter(|f| !defaults.iter().any(|(t, _)| *t == f.target))
+                .map(|f| (f.key, f.target))
+                .collect()
+        })
+        .unwrap_or_default();
     ReadScope {
         member_groups: Some(groups),
+        user_fields,
+        managers: desired.users.iter().any(|u| u.manager.is_some()),
     }
 }
 

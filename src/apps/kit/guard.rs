@@ -62,7 +62,7 @@ impl<'a> Guard<'a> {
         let created_users = changes
             .iter()
             .filter_map(|c| match (&c.target, c.action) {
-                (Target::User(k), Action::Create) => Some(k.as_str()),
+                (Target::User(k), Action::Create | Action::Restore) => Some(k.as_str()),
                 _ => None,
             })
             .collect();
@@ -98,7 +98,14 @@ impl<'a> Guard<'a> {
     fn switch_refusal(&self, c: &Change) -> Option<String> {
         let s = self.app.switches();
         let (on, name) = match (c.object(), c.action) {
-            (ObjectKind::User, Action::Create) => (s.create_users, "create_users"),
+            (ObjectKind::User, Action::Create | Action::Restore) => (s.create_users, "create_users"),
+            (ObjectKind::Manager, _) => {
+                let with_create = self.created_users.contains(c.key().as_ref());
+                (
+                    s.update_users || (with_create && s.create_users),
+                    "update_users",
+                )
+            }
             (ObjectKind::User, Action::Update) => (s.update_users, "update_users"),
             (ObjectKind::User, Action::Enable | Action::Disable) => {
                 (s.enable_disable_users, "enable_disable_users")

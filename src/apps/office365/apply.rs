@@ -126,18 +126,41 @@ fn value_text(v: &Value) -> Option<String> {
 
 /// Graph user properties from roster attributes (only the managed ones; empty or null
 /// values become null, which clears the property).
+///
+/// Keys: roster's names of the default properties; `enabled`; `login` (the
+/// userPrincipalName: a rename); `username` (the anchor, as the mailNickname roster
+/// derives from it); any other mapped Graph property by its name, a complex one's
+/// member (`employeeOrgData.costCenter`) inside its object.
 pub fn user_patch(after: &BTreeMap<String, Value>) -> Map<String, Value> {
     let mut body = Map::new();
     for (k, v) in after {
+        let text = || value_text(v).map(Value::String).unwrap_or(Value::Null);
         if let Some((_, graph)) = USER_ATTRIBUTES.iter().find(|(r, _)| r == k) {
-            body.insert(
-                (*graph).to_string(),
-                value_text(v).map(Value::String).unwrap_or(Value::Null),
-            );
-        } else if k == "enabled"
-            && let Some(b) = v.as_bool()
-        {
-            body.insert("accountEnabled".into(), Value::Bool(b));
+            body.insert((*graph).to_string(), text());
+        } else if k == "enabled" {
+            if let Some(b) = v.as_bool() {
+                body.insert("accountEnabled".into(), Value::Bool(b));
+            }
+        } else if k == "login" {
+            body.insert("userPrincipalName".into(), text());
+        } else if k == "username" {
+            if let Some(nick) = value_text(v).and_then(|u| crate::mapping::mail_nickname(&u)) {
+                body.insert("mailNickname".into(), Value::String(nick));
+            }
+        } else if crate::mapping::targets::find("office365", k).is_some() {
+            match k.split_once('.') {
+                Some((outer, inner)) => {
+                    let slot = body
+                        .entry(outer.to_string())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(m) = slot {
+                        m.insert(inner.to_string(), text());
+                    }
+                }
+                None => {
+                    body.insert(k.clone(), text());
+                }
+            }
         }
     }
     body
@@ -150,7 +173,9 @@ fn user_profile(
     after: Option<&BTreeMap<String, Value>>,
 ) -> Map<String, Value> {
     let mut attrs: BTreeMap<String, Value> = BTreeMap::new();
-    if let Some(u) = user {
+    // A planned create carries every mapped attribute in `after`; the repository's
+    // values stand in only for a change without one.
+    if let Some(u) = user.filter(|_| after.is_none()) {
         let mut put = |k: &str, v: Option<&String>| {
             if let Some(v) = v {
                 attrs.insert(k.to_string(), Value::String(v.clone()));
@@ -311,6 +336,11 @@ impl Applier<'_, '_, '_> {
         }
         self.create_groups(creates).await;
         self.send(&works, |this, w, o| match &o {
+            // A restore's follow-up: the restored id is the change's.
+            OpOutcome::Done(r) if r.is_success() && w.tag == 1 => this.report(
+                w.changes[0],
+                applied(this.change(w.changes[0]).id.clone(), r),
+            ),
             OpOutcome::Done(r) if r.is_success() => this.report(w.changes[0], applied(None, r)),
             _ => this.report(w.changes[0], failed(&o)),
         })
@@ -437,9 +467,30 @@ impl Applier<'_, '_, '_> {
     async fn users_phase(&self, idx: &[usize]) {
         let mut works = Vec::new();
         let mut creates = Vec::new();
+        let mut restores = Vec::new();
         for &i in idx {
             let c = self.change(i);
             match c.action {
+                Action::Restore => match &c.id {
+                    None => self.report(i, fail(format!("user {}: restore names no id", c.key()))),
+                    Some(id) => {
+                        // directory-deleteditems-restore.md: a new UPN where the
+                        // repository's login differs from the deleted account's.
+                        let mut body = Map::new();
+                        if let Some(login) = c.after.as_ref().and_then(|a| a.get("login")) {
+                            body.insert("newUserPrincipalName".into(), login.clone());
+                        }
+                        restores.push(Work {
+                            op: BatchOp::new(
+                                "POST",
+                                format!("/directory/deletedItems/{}/restore", path_segment(id)),
+                                Some(Value::Object(body)),
+                            ),
+                            changes: vec![i],
+                            tag: 0,
+                        });
+                    }
+                },
                 Action::Create => match self.user_create_body(c) {
                     Ok(body) => {
                         let mut op = BatchOp::new("POST", "/users", Some(body));
@@ -498,6 +549,38 @@ impl Applier<'_, '_, '_> {
                 ),
             }
         }
+        // Restores first; each then gets the rest of its attributes in one PATCH.
+        let mut follow_ups = Vec::new();
+        self.send(&restores, |this, w, o| {
+            let i = w.changes[0];
+            let c = this.change(i);
+            match &o {
+                OpOutcome::Done(r) if r.is_success() => {
+                    let mut rest = c.after.clone().unwrap_or_default();
+                    rest.remove("login");
+                    let body = user_patch(&rest);
+                    let id = c.id.clone().unwrap_or_default();
+                    if body.is_empty() {
+                        this.report(i, applied(Some(id), r));
+                    } else {
+                        let mut op = BatchOp::new(
+                            "PATCH",
+                            format!("/users/{}", path_segment(&id)),
+                            Some(Value::Object(body)),
+                        );
+                        op.lag_retry = true;
+                        follow_ups.push(Work {
+                            op,
+                            changes: vec![i],
+                            tag: 1,
+                        });
+                    }
+                }
+                _ => this.report(i, failed(&o)),
+            }
+        })
+        .await;
+        works.extend(follow_ups);
         let mut conflicts: Vec<(usize, Value)> = Vec::new();
         self.send(&creates, |this, w, o| {
             let i = w.changes[0];
@@ -632,20 +715,19 @@ impl Applier<'_, '_, '_> {
         let user = self.desired.user(&c.key());
         let mut body = user_profile(user, c.after.as_ref());
         let upn = body
-            .get("mail")
+            .get("userPrincipalName")
+            .or_else(|| body.get("mail"))
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| format!("user {}: no email to use as userPrincipalName", c.key()))?;
+            .ok_or_else(|| format!("user {}: no login to use as userPrincipalName", c.key()))?;
         body.insert("userPrincipalName".into(), Value::String(upn.clone()));
         body.entry("displayName")
             .or_insert_with(|| Value::String(c.key().into_owned()));
         let nick_source = user
             .map(|u| u.username.as_str())
             .unwrap_or_else(|| upn.split('@').next().unwrap_or(&upn));
-        body.insert(
-            "mailNickname".into(),
-            Value::String(mail_nickname(nick_source)),
-        );
+        body.entry("mailNickname")
+            .or_insert_with(|| Value::String(mail_nickname(nick_source)));
         let sync = user.and_then(|u| u.password.as_ref()).filter(|_| {
             self.app.switches.password_sync
                 || c.after.as_ref().is_some_and(|a| a.contains_key("password"))

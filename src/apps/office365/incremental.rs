@@ -40,7 +40,7 @@ use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Un
 use crate::observed::{GroupRestriction, ObservedApp, ObservedGroup, ObservedUser, Protection};
 
 /// The snapshot file format; a file of another format is ignored (full read).
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// A snapshot whose last full read is older than this is not used: Graph's delta
 /// tokens for directory objects last about a week, and a periodic full read bounds
@@ -137,7 +137,8 @@ struct Body {
 
 /// One user on disk: id, login, enabled, attributes in [`USER_ATTRIBUTES`] order,
 /// lower-cased skuIds of direct licences, of licences held only through groups, guest,
-/// directory-synced. (Role protections are read afresh on every read.)
+/// directory-synced, the mailNickname (the anchor). (Role protections are read afresh on
+/// every read.)
 #[derive(Debug, Serialize, Deserialize)]
 struct DiskUser(
     String,
@@ -148,6 +149,7 @@ struct DiskUser(
     Vec<String>,
     bool,
     bool,
+    Option<String>,
 );
 
 impl snapshot::DiskUser for DiskUser {
@@ -169,14 +171,17 @@ impl snapshot::DiskUser for DiskUser {
             inherited,
             u.guest,
             synced,
+            u.username.clone(),
         )
     }
 
     fn to_observed(&self) -> Result<ObservedUser, Unusable> {
-        let DiskUser(id, login, enabled, attrs, licenses, inherited, guest, synced) = self;
+        let DiskUser(id, login, enabled, attrs, licenses, inherited, guest, synced, nickname) =
+            self;
         Ok(ObservedUser {
             id: id.clone(),
             login: login.clone(),
+            username: nickname.clone(),
             enabled: *enabled,
             attributes: snapshot::decode_attributes(USER_ATTRIBUTES, id, attrs)?,
             licenses: licenses.iter().cloned().collect(),
@@ -364,6 +369,9 @@ pub fn merge_user(users: &mut BTreeMap<String, ObservedUser>, v: &Value) -> Resu
         Some(u) => {
             if let Some(Some(upn)) = prop(v, "userPrincipalName") {
                 u.login = upn.to_string();
+            }
+            if let Some(nick) = prop(v, "mailNickname") {
+                u.username = nick.map(str::to_string);
             }
             for (name, graph) in USER_ATTRIBUTES {
                 match prop(v, graph) {

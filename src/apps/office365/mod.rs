@@ -223,7 +223,13 @@ impl Office365Connector {
         &self,
         scope: &ReadScope,
     ) -> Result<(ObservedApp, incremental::ReadKind)> {
-        let (mut observed, kind) = match &self.snapshot {
+        // The snapshot holds the default attributes: a mapping beyond them, or managers
+        // (which users delta does not expand), are read in full.
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .filter(|_| scope.user_fields.is_empty() && !scope.managers);
+        let (mut observed, kind) = match snapshot {
             Some(path) => {
                 let identity = incremental::Identity::new(
                     &self.app.name,

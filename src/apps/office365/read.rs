@@ -15,7 +15,39 @@ use crate::observed::{
 };
 
 /// The user properties roster manages, as Graph names them.
-pub const USER_SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses,licenseAssignmentStates,userType,onPremisesSyncEnabled";
+pub const USER_SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses,licenseAssignmentStates,userType,onPremisesSyncEnabled,mailNickname";
+
+/// The `$select` (and `$expand`) of user reads for `scope`: [`USER_SELECT`], the
+/// top-level properties of the mapped targets beyond the defaults
+/// (`employeeOrgData` for `employeeOrgData.costCenter`), and the manager's id when
+/// managers are wanted (user-list-manager.md: `$expand=manager($select=id)`).
+pub fn user_query(scope: &ReadScope) -> String {
+    let mut select = USER_SELECT.to_string();
+    let mut seen: BTreeSet<&str> = USER_SELECT.split(',').collect();
+    for (_, target) in &scope.user_fields {
+        let top = target.split('.').next().unwrap_or(target);
+        if seen.insert(top) {
+            select.push(',');
+            select.push_str(top);
+        }
+    }
+    if scope.managers {
+        select.push_str("&$expand=manager($select=id)");
+    }
+    select
+}
+
+/// A mapped target's value in a Graph user (`employeeOrgData.costCenter` nested).
+fn target_text(v: &Value, target: &str) -> Option<String> {
+    let mut at = v;
+    for part in target.split('.') {
+        at = at.get(part)?;
+    }
+    match at {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
 /// The group properties roster reads.
 pub const GROUP_SELECT: &str = "id,displayName,description,groupTypes,securityEnabled,mailEnabled,uniqueName,membershipRule,isAssignableToRole";
 /// Page size: Graph's maximum.
@@ -42,7 +74,11 @@ fn text(v: &Value, key: &str) -> Option<String> {
 }
 
 /// Maps one Graph user to an [`ObservedUser`]; `skus` maps skuId → part number.
-pub fn map_user(v: &Value, skus: &HashMap<String, String>) -> Option<ObservedUser> {
+pub fn map_user(
+    v: &Value,
+    skus: &HashMap<String, String>,
+    fields: &[(String, String)],
+) -> Option<ObservedUser> {
     let id = text(v, "id")?;
     let login = text(v, "userPrincipalName")?;
     let mut attributes = BTreeMap::new();
@@ -50,6 +86,14 @@ pub fn map_user(v: &Value, skus: &HashMap<String, String>) -> Option<ObservedUse
         if let Some(val) = text(v, graph) {
             attributes.insert((*roster).to_string(), val);
         }
+    }
+    for (key, target) in fields {
+        if let Some(val) = target_text(v, target) {
+            attributes.insert(key.clone(), val);
+        }
+    }
+    if let Some(m) = v.get("manager").and_then(|m| text(m, "id")) {
+        attributes.insert("manager".to_string(), m);
     }
     let name = |sku: &str| {
         skus.get(&sku.to_ascii_lowercase())
@@ -64,7 +108,8 @@ pub fn map_user(v: &Value, skus: &HashMap<String, String>) -> Option<ObservedUse
     Some(ObservedUser {
         id,
         login,
-        username: None,
+        // The anchor: roster gives the accounts it creates the username's mailNickname.
+        username: text(v, "mailNickname"),
         enabled: v
             .get("accountEnabled")
             .and_then(Value::as_bool)
@@ -343,6 +388,8 @@ pub struct TenantFacts {
     pub role_holders: BTreeMap<String, BTreeSet<String>>,
     /// Why role assignments could not be read, if they could not.
     pub roles_unknown: Option<String>,
+    /// Users in the deleted items (directory-deleteditems-list.md), restorable.
+    pub deleted_users: Vec<ObservedUser>,
 }
 
 /// Domains, license SKUs and privileged role assignments.
@@ -385,11 +432,27 @@ pub async fn read_tenant_facts(graph: &Graph) -> Result<TenantFacts> {
             .await?;
         Ok::<_, anyhow::Error>((domains, initial, federated))
     };
+    let deleted_url = graph.url(&format!(
+        "/directory/deletedItems/microsoft.graph.user?$select={USER_SELECT}&$top={PAGE}"
+    ));
+    let deleted_fut = async {
+        let mut users = Vec::new();
+        graph
+            .get_all(&deleted_url, |v| {
+                if let Some(u) = map_user_raw(&v) {
+                    users.push(u);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok::<_, anyhow::Error>(users)
+    };
     let (
         (verified_domains, initial_domain, federated_domains),
         skus,
         (role_holders, roles_unknown),
-    ) = tokio::try_join!(domains_fut, skus_fut, read_role_holders(graph))?;
+        deleted_users,
+    ) = tokio::try_join!(domains_fut, skus_fut, read_role_holders(graph), deleted_fut)?;
     Ok(TenantFacts {
         verified_domains,
         initial_domain,
@@ -397,6 +460,7 @@ pub async fn read_tenant_facts(graph: &Graph) -> Result<TenantFacts> {
         skus,
         role_holders,
         roles_unknown,
+        deleted_users,
     })
 }
 
@@ -556,19 +620,19 @@ pub fn license_ids(v: &Value) -> Option<Vec<String>> {
 
 /// Maps a Graph user keeping its license skuIds unnamed (lower case).
 pub fn map_user_raw(v: &Value) -> Option<ObservedUser> {
-    map_user(v, &HashMap::new())
+    map_user(v, &HashMap::new(), &[])
 }
 
 /// Reads users, groups, the members of the groups in `scope`, domains and SKUs.
 pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
-    let users_url = graph.url(&format!("/users?$select={USER_SELECT}&$top={PAGE}"));
+    let users_url = graph.url(&format!("/users?$select={}&$top={PAGE}", user_query(scope)));
     let groups_url = graph.url(&format!("/groups?$select={GROUP_SELECT}&$top={PAGE}"));
 
     let users_fut = async {
         let mut users: Vec<ObservedUser> = Vec::new();
         graph
             .get_all(&users_url, |v| {
-                if let Some(u) = map_user_raw(&v) {
+                if let Some(u) = map_user(&v, &HashMap::new(), &scope.user_fields) {
                     users.push(u);
                 }
                 Ok(())
@@ -656,6 +720,7 @@ pub fn finish(
         mut skus,
         role_holders,
         roles_unknown,
+        mut deleted_users,
     } = facts;
     let sku_names: HashMap<String, String> = skus
         .iter()
@@ -700,7 +765,16 @@ pub fn finish(
         skus,
         directory_id,
         roles_unknown,
-        deleted_users: Vec::new(),
+        deleted_users: {
+            for u in deleted_users.iter_mut() {
+                u.licenses = std::mem::take(&mut u.licenses)
+                    .into_iter()
+                    .map(|id| sku_names.get(&id).cloned().unwrap_or(id))
+                    .collect();
+            }
+            deleted_users.sort_by(|a, b| a.id.cmp(&b.id));
+            deleted_users
+        },
         deleted_groups: Vec::new(),
     }
 }
@@ -808,7 +882,7 @@ mod tests {
             "assignedLicenses": [{"skuId": "6FD2C87F-B296-42F0-B197-1E91E994B900", "disabledPlans": []},
                                  {"skuId": "unknown-sku"}]
         });
-        let u = map_user(&v, &skus).expect("mapped");
+        let u = map_user(&v, &skus, &[]).expect("mapped");
         assert_eq!(u.login, "Alice@Contoso.com");
         assert!(!u.enabled);
         assert_eq!(u.attribute("email"), Some("alice@contoso.com"));
@@ -820,7 +894,7 @@ mod tests {
             u.licenses,
             BTreeSet::from(["ENTERPRISEPACK".to_string(), "unknown-sku".to_string()])
         );
-        assert!(map_user(&json!({"id": "x"}), &skus).is_none());
+        assert!(map_user(&json!({"id": "x"}), &skus, &[]).is_none());
     }
 
     #[test]
