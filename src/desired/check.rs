@@ -239,6 +239,7 @@ pub fn check(
     cycles(&edges, out);
     domain_warnings(state, locs, out);
     super::limits::check(state, locs, out);
+    super::mapping_check::check(state, locs, out);
 }
 
 /// Report members that are not defined; return the nested groups that are.

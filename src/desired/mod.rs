@@ -11,6 +11,7 @@ mod check;
 mod convert;
 pub mod diff;
 mod limits;
+mod mapping_check;
 mod model;
 pub mod source;
 pub mod yaml;
