@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error_report;
 pub mod layout;
 pub mod logging;
+pub mod mapping;
 pub mod observed;
 pub mod output;
 pub mod plan;
