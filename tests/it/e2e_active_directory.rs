@@ -406,3 +406,115 @@ async fn admin_count_accounts_are_listed_and_never_touched() {
         );
     }
 }
+
+/// The attribute mapping end to end through the `roster` binary: an app whose
+/// `attribute_map` adds a constant, a custom attribute and an office; a user with a
+/// `manager`; then a username rename declared with `previous_usernames`, which renames
+/// the live account (same objectGUID) instead of re-creating it. Every step converges
+/// to an empty plan.
+#[tokio::test(flavor = "multi_thread")]
+async fn mapped_attributes_managers_and_renames_end_to_end() {
+    let fx = Fixture::new().await;
+    let dc = dc();
+    let t = &fx.token[..6];
+    let boss = format!("bo{t}");
+    let emp = format!("em{t}");
+    let renamed = format!("jn{t}");
+    let write = |emp_name: &str, previous: &str| {
+        let yaml = format!(
+            "apps:\n  - name: ad\n    type: active_directory\n    url: {url}\n    base_dn: '{base}'\n    users_ou: '{users}'\n    groups_ou: '{groups}'\n    bind_dn: '{bind}'\n    bind_password: {{ file: bind.pw }}\n    tls: {{ ca_file: '{ca}' }}\n    attribute_map:\n      sAMAccountName: '{{username}}'\n      company: Contoso\n      l: '{{attributes.city}}'\n      physicalDeliveryOfficeName: '{{attributes.office}}'\n\
+             users:\n  - username: {boss}\n    email: {boss}@acme.example\n    first_name: Bo\n    last_name: Ss\n    attributes: {{ city: Bergen, office: B-1 }}\n  - username: {emp_name}\n    email: {emp}@acme.example\n    first_name: Em\n    last_name: Ployee\n    manager: {boss}\n    attributes: {{ city: Oslo, office: O-2 }}\n{previous}\
+             groups:\n  - name: g-{token}\n    members: [{boss}, {emp_name}]\n\
+             policies:\n  - name: p\n    app: ad\n    groups: [g-{token}]\n",
+            url = dc.url,
+            base = dc.base_dn,
+            users = fx.users_ou,
+            groups = fx.groups_ou,
+            bind = dc.bind_dn,
+            ca = dc.ca,
+            token = fx.token,
+        );
+        std::fs::write(fx.repo.path().join("org.yaml"), yaml).unwrap();
+    };
+    write(&emp, "");
+    let valid = roster(fx.repo.path(), &["validate"], &[]);
+    assert_eq!(valid.code, 0, "{}", valid.all());
+    let apply = run(&fx, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+
+    let mut ldap = raw().await;
+    let boss_e = user_entry(&mut ldap, &fx, &boss)
+        .await
+        .expect("boss created");
+    let emp_e = user_entry(&mut ldap, &fx, &emp)
+        .await
+        .expect("employee created");
+    for (e, city, office) in [(&boss_e, "Bergen", "B-1"), (&emp_e, "Oslo", "O-2")] {
+        assert_eq!(attr(e, "company"), Some("Contoso"), "{}", e.dn);
+        assert_eq!(attr(e, "l"), Some(city), "{}", e.dn);
+        assert_eq!(
+            attr(e, "physicalDeliveryOfficeName"),
+            Some(office),
+            "{}",
+            e.dn
+        );
+    }
+    assert_eq!(
+        attr(&emp_e, "manager").map(str::to_lowercase),
+        Some(boss_e.dn.to_lowercase()),
+        "the manager is the boss's DN"
+    );
+    assert_eq!(attr(&boss_e, "manager"), None);
+    let again = run(&fx, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "converged:\n{}", again.all());
+
+    // Out of band: the office changed and the manager removed; the plan puts both back.
+    modify(
+        &mut ldap,
+        &emp_e.dn,
+        vec![
+            ldap3::Mod::Replace(
+                "physicalDeliveryOfficeName".to_string(),
+                ["Elsewhere".to_string()].into(),
+            ),
+            ldap3::Mod::Replace("manager".to_string(), Default::default()),
+        ],
+    )
+    .await;
+    let drift = run(&fx, &["drift"]);
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    let apply = run(&fx, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let emp_e = user_entry(&mut ldap, &fx, &emp).await.expect("employee");
+    assert_eq!(attr(&emp_e, "physicalDeliveryOfficeName"), Some("O-2"));
+    assert_eq!(
+        attr(&emp_e, "manager").map(str::to_lowercase),
+        Some(boss_e.dn.to_lowercase())
+    );
+
+    // The employee's username changes, the old one declared: renamed in place.
+    write(&renamed, &format!("    previous_usernames: [{emp}]\n"));
+    let plan = run(&fx, &["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        !plan.stdout.contains("delete"),
+        "a rename, not a delete and create:\n{}",
+        plan.stdout
+    );
+    let apply = run(&fx, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let moved = user_entry(&mut ldap, &fx, &renamed).await.expect("renamed");
+    assert_eq!(guid(&moved), guid(&emp_e), "the same object");
+    assert!(user_entry(&mut ldap, &fx, &emp).await.is_none());
+    assert_eq!(
+        attr(&moved, "manager").map(str::to_lowercase),
+        Some(boss_e.dn.to_lowercase())
+    );
+    let again = run(&fx, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        again.code,
+        0,
+        "converged after the rename:\n{}",
+        again.all()
+    );
+}

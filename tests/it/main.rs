@@ -14,6 +14,7 @@ mod support;
 mod ad_connector;
 mod ad_incremental;
 mod ad_large_group;
+mod ad_mapping;
 mod cli_apps_from;
 mod cli_diff;
 mod cli_errors;

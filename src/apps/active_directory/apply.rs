@@ -5,6 +5,13 @@
 //! modifies in chunks, and "already a member" / "not a member" count as done. A user
 //! is deleted with the Tree Delete control, with whatever lies beneath it.
 //! Objects outside `users_ou` / `groups_ou` are never written.
+//!
+//! User attributes are the app's mapping ([`crate::mapping`]): a change's keys are
+//! written to their mapped targets (the default `email` also to `userPrincipalName`,
+//! unless the app maps that itself), the login from `login` to `sAMAccountName` (a
+//! rename replaces it on the same object, so the objectGUID stays), a mapped `cn` by
+//! renaming the entry within its OU, and managers (phase [`Phase::Managers`]) by the
+//! manager's DN in `manager`.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -16,12 +23,13 @@ use serde_json::Value;
 
 use super::codec;
 use super::conn::{Endpoint, OP_TIMEOUT, text_suffix, timed};
-use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, USER_FILTER};
+use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, MANAGER_ATTR, USER_FILTER};
 use crate::apps::kit::driver::{PhaseWriter, Run};
 use crate::apps::{ApplyInput, ChangeResult};
 use crate::desired::{ActiveDirectoryApp, DesiredState};
+use crate::mapping::Mapping;
 use crate::observed::ObservedApp;
-use crate::plan::{Action, Change, ObjectKind, Phase};
+use crate::plan::{Action, Change, Member, ObjectKind, Phase};
 use crate::secret::Secret;
 
 /// Values per membership modify operation.
@@ -149,19 +157,17 @@ fn set1<S: Eq + Hash>(v: S) -> HashSet<S> {
     s
 }
 
-/// The LDAP attributes a roster user attribute is written to.
-fn user_ldap_attrs(roster: &str) -> &'static [&'static str] {
-    match roster {
-        "email" => &["mail", "userPrincipalName"],
-        "first_name" => &["givenName"],
-        "last_name" => &["sn"],
-        "display_name" => &["displayName"],
-        "department" => &["department"],
-        "job_title" => &["title"],
-        "employee_id" => &["employeeID"],
-        _ => &[],
-    }
-}
+/// Keys of a user change that are not mapped attributes: the login (written to
+/// `sAMAccountName`), the new roster username of a rename (nothing to write: the
+/// anchor is the login), the account state and the password reference.
+const CONTROL_KEYS: &[&str] = &["login", "username", "enabled", "password"];
+
+/// The key of a mapped `cn`: renamed with a ModifyDN, not modified.
+const CN: &str = "cn";
+
+/// The default mapping's key for `mail`, also written to `userPrincipalName`.
+const EMAIL: &str = "email";
+const UPN: &str = "userPrincipalName";
 
 fn value_text(v: &Value) -> Option<String> {
     match v {
@@ -182,8 +188,12 @@ pub struct Applier<'a> {
     pub repo_root: &'a std::path::Path,
     pub desired: &'a DesiredState,
     pub observed: &'a ObservedApp,
+    /// The app's attribute mapping: which keys go to which LDAP attributes.
+    mapping: Mapping,
     /// DNs of users by lower-cased login, learned during this apply.
     user_dns: HashMap<String, String>,
+    /// DNs of users by objectGUID, of users created or renamed during this apply.
+    dns_by_id: HashMap<String, String>,
     /// DNs of groups by name, learned during this apply.
     group_dns: HashMap<String, String>,
 }
@@ -191,7 +201,20 @@ pub struct Applier<'a> {
 impl PhaseWriter for Applier<'_> {
     const TYPE: &'static str = "active_directory";
 
+    /// Users, groups, memberships and managers; not licenses (AD has none), nor
+    /// restores: the Recycle Bin is not used (see docs/active-directory.md).
+    fn supports(&self, change: &Change) -> bool {
+        !matches!(change.phase(), Phase::Licenses | Phase::Other)
+            && change.action != Action::Restore
+    }
+
     async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
+        if phase == Phase::Managers {
+            for &i in idx {
+                self.manager(i, run).await;
+            }
+            return;
+        }
         if matches!(phase, Phase::MembershipAdds | Phase::MembershipRemoves) {
             // A run of membership changes of one group: one batch.
             let group = |i: usize| run.change(i).membership().map(|k| k.group.clone());
@@ -207,7 +230,7 @@ impl PhaseWriter for Applier<'_> {
             return;
         }
         for &i in idx {
-            let result = match self.one(run.change(i)).await {
+            let result = match self.one(run.change(i), run).await {
                 Ok(id) => ChangeResult::Applied {
                     id,
                     request_id: None,
@@ -237,17 +260,19 @@ impl<'a> Applier<'a> {
             repo_root,
             desired: input.desired,
             observed: input.observed,
+            mapping: super::mapping(app),
             user_dns: HashMap::new(),
+            dns_by_id: HashMap::new(),
             group_dns: HashMap::new(),
         }
     }
 
-    async fn one(&mut self, change: &Change) -> anyhow::Result<Option<String>> {
+    async fn one(&mut self, change: &Change, run: &Run<'_>) -> anyhow::Result<Option<String>> {
         match (change.object(), change.action) {
             (ObjectKind::User, Action::Create) => self.create_user(change).await.map(Some),
-            (ObjectKind::User, Action::Update) => self.update_user(change).await.map(|_| None),
+            (ObjectKind::User, Action::Update) => self.update_user(change, run).await.map(|_| None),
             (ObjectKind::User, Action::Enable) => {
-                let dn = self.user_dn(&change.key(), change.id.as_deref()).await?;
+                let dn = self.user_dn_for(change, run).await?;
                 // An unfinished create (its password never set: the plan says so, and
                 // the entry is read again in case the plan was made from a snapshot)
                 // gets its password first: never an enabled account without one.
@@ -271,12 +296,12 @@ impl<'a> Applier<'a> {
                 Ok(change.id.clone())
             }
             (ObjectKind::User, Action::Disable) => {
-                let dn = self.user_dn(&change.key(), change.id.as_deref()).await?;
+                let dn = self.user_dn_for(change, run).await?;
                 self.set_disabled(&dn, true).await?;
                 Ok(change.id.clone())
             }
             (ObjectKind::User, Action::Delete) => {
-                let dn = self.user_dn(&change.key(), change.id.as_deref()).await?;
+                let dn = self.user_dn_for(change, run).await?;
                 self.delete_user_dn(&dn).await?;
                 Ok(change.id.clone())
             }
@@ -299,36 +324,119 @@ impl<'a> Applier<'a> {
         }
     }
 
-    /// Find a user's DN: learned in this apply, observed (by id, then login), or
-    /// searched by sAMAccountName under users_ou.
-    async fn user_dn(&mut self, login: &str, id: Option<&str>) -> anyhow::Result<String> {
-        if let Some(dn) = self.user_dns.get(&login.to_lowercase()) {
-            return Ok(dn.clone());
-        }
-        let observed = self.observed;
-        let found = id
-            .and_then(|id| observed.users.iter().find(|u| u.id == id))
-            .or_else(|| observed.user_by_login(login))
-            .and_then(|u| u.location.clone());
-        let dn = match found {
-            Some(dn) => dn,
-            None => {
-                let filter = format!(
-                    "(&{USER_FILTER}(sAMAccountName={}))",
-                    codec::filter_value(login)
-                );
-                let hits =
-                    read::paged_search(self.ldap, &self.app.users_ou, &filter, &["1.1"]).await?;
-                match hits.as_slice() {
-                    [one] => one.dn.clone(),
-                    [] => bail!("user {login} not found under {}", self.app.users_ou),
-                    _ => bail!("user {login} is ambiguous under {}", self.app.users_ou),
-                }
+    /// The logins a user change may find its live object by, in order: the old login
+    /// of a rename (`before.login`), the user's login in this app, the change's key.
+    fn logins_of(change: &Change, run: &Run<'_>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(3);
+        let old = change
+            .before
+            .as_ref()
+            .and_then(|b| b.get("login"))
+            .and_then(value_text);
+        for login in old
+            .into_iter()
+            .chain([run.login_of(&change.key()), change.key().into_owned()])
+        {
+            if !out.iter().any(|l| l.eq_ignore_ascii_case(&login)) {
+                out.push(login);
             }
+        }
+        out
+    }
+
+    /// The DN of the user a change is about: by its id, else by its logins
+    /// ([`Self::logins_of`]).
+    async fn user_dn_for(&mut self, change: &Change, run: &Run<'_>) -> anyhow::Result<String> {
+        let logins = Self::logins_of(change, run);
+        self.find_user_dn(change.id.as_deref(), &logins).await
+    }
+
+    /// Find a user's DN: by id (created or renamed in this apply, observed), else by
+    /// the first of `logins` that is known (learned in this apply, observed) or found
+    /// by sAMAccountName under users_ou.
+    async fn find_user_dn(
+        &mut self,
+        id: Option<&str>,
+        logins: &[String],
+    ) -> anyhow::Result<String> {
+        let observed = self.observed;
+        let by_id = id.and_then(|id| {
+            self.dns_by_id.get(id).cloned().or_else(|| {
+                observed
+                    .users
+                    .iter()
+                    .find(|u| u.id == id)
+                    .and_then(|u| u.location.clone())
+            })
+        });
+        let dn = match by_id {
+            Some(dn) => dn,
+            None => self.user_dn_by_logins(logins).await?,
         };
         self.require_in(&dn, &self.app.users_ou, "user")?;
-        self.user_dns.insert(login.to_lowercase(), dn.clone());
+        if let Some(login) = logins.first() {
+            self.user_dns
+                .entry(login.to_lowercase())
+                .or_insert(dn.clone());
+        }
         Ok(dn)
+    }
+
+    async fn user_dn_by_logins(&mut self, logins: &[String]) -> anyhow::Result<String> {
+        let observed = self.observed;
+        for login in logins {
+            if let Some(dn) = self.user_dns.get(&login.to_lowercase()) {
+                return Ok(dn.clone());
+            }
+            if let Some(dn) = observed
+                .user_by_login(login)
+                .and_then(|u| u.location.clone())
+            {
+                return Ok(dn);
+            }
+        }
+        for login in logins {
+            let filter = format!(
+                "(&{USER_FILTER}(sAMAccountName={}))",
+                codec::filter_value(login)
+            );
+            let hits = read::paged_search(self.ldap, &self.app.users_ou, &filter, &["1.1"]).await?;
+            match hits.as_slice() {
+                [one] => return Ok(one.dn.clone()),
+                [] => continue,
+                _ => bail!("user {login} is ambiguous under {}", self.app.users_ou),
+            }
+        }
+        bail!(
+            "user {} not found under {}",
+            logins.first().map(String::as_str).unwrap_or("?"),
+            self.app.users_ou
+        )
+    }
+
+    /// Find a user's DN by login (and id, when known).
+    async fn user_dn(&mut self, login: &str, id: Option<&str>) -> anyhow::Result<String> {
+        self.find_user_dn(id, &[login.to_string()]).await
+    }
+
+    /// The DN of the user with live id `id` (observed, or created in this apply), else
+    /// of the user with repository key `key`.
+    async fn user_dn_of_id(
+        &mut self,
+        id: &str,
+        key: &str,
+        run: &Run<'_>,
+    ) -> anyhow::Result<String> {
+        let logins: Vec<String> =
+            [run.login_of(key), key.to_string()]
+                .into_iter()
+                .fold(Vec::new(), |mut v, l| {
+                    if !v.iter().any(|x: &String| x.eq_ignore_ascii_case(&l)) {
+                        v.push(l);
+                    }
+                    v
+                });
+        self.find_user_dn(Some(id), &logins).await
     }
 
     async fn group_dn(&mut self, name: &str, id: Option<&str>) -> anyhow::Result<String> {
@@ -358,8 +466,26 @@ impl<'a> Applier<'a> {
         Ok(dn)
     }
 
-    /// The DN of a member reference: `dn:DN`, `group:NAME`, a live id, or a username.
-    async fn member_dn(&mut self, member: &str) -> anyhow::Result<String> {
+    /// The DN of a membership's member: `dn:DN`, a group by name, a live id, or a user
+    /// by key (its id from the run, which knows the users created in it, else its
+    /// login in this app).
+    async fn member_dn(&mut self, member: &Member, run: &Run<'_>) -> anyhow::Result<String> {
+        if let Member::User(key) = member
+            && !key.starts_with(DN_ID_PREFIX)
+            && let Ok(id) = run.user_id(key, None)
+        {
+            return self.user_dn_of_id(&id, key, run).await;
+        }
+        let reference = match member {
+            // A repository user's login in this app; a live id or login as it is.
+            Member::User(key) if run.login_of(key) != key.to_lowercase() => run.login_of(key),
+            other => other.to_string(),
+        };
+        self.member_dn_of(&reference).await
+    }
+
+    /// The DN of a member reference: `dn:DN`, `group:NAME`, a live id, or a login.
+    async fn member_dn_of(&mut self, member: &str) -> anyhow::Result<String> {
         if let Some(dn) = member.strip_prefix(DN_ID_PREFIX) {
             return Ok(dn.to_string());
         }
@@ -528,12 +654,56 @@ impl<'a> Applier<'a> {
         }
     }
 
+    /// The LDAP attributes a change's key is written to: its mapped target, and for
+    /// the default `email` also `userPrincipalName`, unless the app maps that itself
+    /// (or takes it out of management with `userPrincipalName: null`). `None`: the key
+    /// is not mapped.
+    fn targets_of(&self, key: &str) -> Option<Vec<String>> {
+        let field = self.mapping.field(key)?;
+        let mut out = vec![field.target.clone()];
+        if key == EMAIL
+            && !self.app.attribute_map.contains_key(UPN)
+            && self.mapping.fields.iter().all(|f| f.target != UPN)
+        {
+            out.push(UPN.to_string());
+        }
+        Some(out)
+    }
+
+    /// Refuses a user change holding keys that are neither mapped nor control keys,
+    /// before any write: a value the app does not map is never dropped silently.
+    fn check_keys(&self, change: &Change) -> anyhow::Result<()> {
+        let unknown: Vec<&str> = change
+            .after
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !CONTROL_KEYS.contains(k) && self.mapping.field(k).is_none())
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            bail!(
+                "user {}: {} not mapped on this app (attribute_map), so roster cannot write it; nothing was written",
+                change.key(),
+                unknown
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+
     async fn create_user(&mut self, change: &Change) -> anyhow::Result<String> {
-        let login_key = change.key();
-        let login: &str = &login_key;
+        self.check_keys(change)?;
+        let key = change.key();
+        let username: &str = &key;
         let after = change.after.clone().unwrap_or_default();
-        let desired = self.desired.user(login);
+        let desired = self.desired.user(username);
         let text = |k: &str| after.get(k).and_then(value_text);
+        // The mapped login; a plan without one (older plans, tests) logs in by key.
+        let login = text("login").unwrap_or_else(|| username.to_string());
         let enabled = after
             .get("enabled")
             .and_then(Value::as_bool)
@@ -542,7 +712,7 @@ impl<'a> Applier<'a> {
         let password = self.password_for(change, enabled)?;
         if password.is_some() {
             // Refused before any write, as real AD would refuse the unicodePwd.
-            self.refuse_plain_password(login)?;
+            self.refuse_plain_password(&login)?;
         }
         let display = text("display_name")
             .or_else(|| desired.map(|u| u.display_name()))
@@ -554,7 +724,7 @@ impl<'a> Applier<'a> {
                     .join(" ");
                 (!joined.is_empty()).then_some(joined)
             })
-            .unwrap_or_else(|| login.to_string());
+            .unwrap_or_else(|| login.clone());
         let mut attrs: Vec<(String, HashSet<String>)> = vec![
             (
                 "objectClass".into(),
@@ -563,43 +733,71 @@ impl<'a> Applier<'a> {
                     .map(|s| s.to_string())
                     .collect(),
             ),
-            ("sAMAccountName".into(), set1(login.to_string())),
+            ("sAMAccountName".into(), set1(login.clone())),
             (
                 "userAccountControl".into(),
                 set1(UAC_NEW_DISABLED.to_string()),
             ),
         ];
-        for (roster, _) in read::USER_ATTRS {
-            if let Some(v) = text(roster) {
-                for ldap_name in user_ldap_attrs(roster) {
-                    attrs.push((ldap_name.to_string(), set1(v.clone())));
+        for field in &self.mapping.fields {
+            if field.key == CN {
+                continue;
+            }
+            if let Some(v) = text(&field.key) {
+                for target in self.targets_of(&field.key).unwrap_or_default() {
+                    attrs.push((target, set1(v.clone())));
                 }
             }
         }
-        if text("display_name").is_none() {
+        if text("display_name").is_none() && self.mapping.field("display_name").is_some() {
             attrs.push(("displayName".into(), set1(display.clone())));
         }
-        let cn = truncate_cn(&display);
-        let mut dn = codec::cn_dn(&cn, &self.app.users_ou);
-        let mut with_cn = attrs.clone();
-        with_cn.push(("cn".into(), set1(cn.clone())));
-        match ldap_add(self.ldap, &dn, with_cn).await {
-            Ok(()) => {}
-            Err(e) if rc_of(&e) == Some(68) => {
-                // Another object has this CN (two people with one display name): add
-                // the login to make the RDN unique.
-                let cn = truncate_cn(&format!("{display} ({login})"));
-                dn = codec::cn_dn(&cn, &self.app.users_ou);
-                attrs.push(("cn".into(), set1(cn)));
-                ldap_add(self.ldap, &dn, attrs)
-                    .await
-                    .with_context(|| format!("creating user {login}"))?;
+        let mapped_cn = self.mapping.field(CN).and_then(|_| text(CN));
+        let dn = match mapped_cn {
+            // The mapping names the entry: exactly that name, or a failure saying why
+            // (a changed name would show as drift on every plan).
+            Some(cn) => {
+                let dn = codec::cn_dn(&cn, &self.app.users_ou);
+                attrs.push(("cn".into(), set1(cn.clone())));
+                ldap_add(self.ldap, &dn, attrs).await.map_err(|e| {
+                    let taken = rc_of(&e) == Some(68);
+                    let e = e.context(format!("creating user {username}"));
+                    if taken {
+                        e.context(format!(
+                            "the mapped cn `{cn}` is taken by another object in {}",
+                            self.app.users_ou
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
+                dn
             }
-            Err(e) => return Err(e.context(format!("creating user {login}"))),
-        }
+            None => {
+                let cn = truncate_cn(&display);
+                let dn = codec::cn_dn(&cn, &self.app.users_ou);
+                let mut with_cn = attrs.clone();
+                with_cn.push(("cn".into(), set1(cn.clone())));
+                match ldap_add(self.ldap, &dn, with_cn).await {
+                    Ok(()) => dn,
+                    Err(e) if rc_of(&e) == Some(68) => {
+                        // Another object has this CN (two people with one display
+                        // name): add the login to make the RDN unique.
+                        let cn = truncate_cn(&format!("{display} ({login})"));
+                        let dn = codec::cn_dn(&cn, &self.app.users_ou);
+                        attrs.push(("cn".into(), set1(cn)));
+                        ldap_add(self.ldap, &dn, attrs)
+                            .await
+                            .with_context(|| format!("creating user {username}"))?;
+                        dn
+                    }
+                    Err(e) => return Err(e.context(format!("creating user {username}"))),
+                }
+            }
+        };
         self.user_dns.insert(login.to_lowercase(), dn.clone());
         if let Some(password) = &password {
-            self.set_password(&dn, login, password)
+            self.set_password(&dn, &login, password)
                 .await
                 .with_context(|| format!("user {login} was created disabled at {dn}"))?;
         }
@@ -608,48 +806,126 @@ impl<'a> Applier<'a> {
                 .await
                 .with_context(|| format!("enabling user {login} created at {dn}"))?;
         }
-        self.guid_of_dn(&dn).await
+        let id = self.guid_of_dn(&dn).await?;
+        self.dns_by_id.insert(id.clone(), dn);
+        Ok(id)
     }
 
-    async fn update_user(&mut self, change: &Change) -> anyhow::Result<()> {
-        let login_key = change.key();
-        let login: &str = &login_key;
-        let dn = self.user_dn(login, change.id.as_deref()).await?;
+    /// One modify with the changed attributes (and `sAMAccountName` for a rename, so
+    /// the object and its objectGUID stay); then the password, the account state, and
+    /// the entry's name: a mapped `cn` renames it, else it follows the display name.
+    async fn update_user(&mut self, change: &Change, run: &Run<'_>) -> anyhow::Result<()> {
+        self.check_keys(change)?;
+        let key = change.key();
+        let username: &str = &key;
+        let old_logins = Self::logins_of(change, run);
+        let mut dn = self.user_dn_for(change, run).await?;
         let after = change.after.clone().unwrap_or_default();
+        let new_login = match after.get("login") {
+            None => None,
+            Some(v) => Some(value_text(v).ok_or_else(|| {
+                anyhow!("user {username}: the login (sAMAccountName) cannot be cleared")
+            })?),
+        };
         let mut mods: Vec<Mod<String>> = Vec::new();
-        for (key, value) in &after {
-            for ldap_name in user_ldap_attrs(key) {
+        if let Some(login) = &new_login {
+            mods.push(Mod::Replace("sAMAccountName".into(), set1(login.clone())));
+        }
+        for (k, value) in &after {
+            if k == CN || CONTROL_KEYS.contains(&k.as_str()) {
+                continue;
+            }
+            for target in self.targets_of(k).unwrap_or_default() {
                 let values = value_text(value).map(set1).unwrap_or_default();
-                mods.push(Mod::Replace(ldap_name.to_string(), values));
+                mods.push(Mod::Replace(target, values));
             }
         }
         if after.contains_key("password") {
-            let desired = self.desired.user(login);
+            let desired = self.desired.user(username);
             if let Some(r) = desired.and_then(|u| u.password.as_ref()) {
                 let secret = crate::secret::resolve(r, self.repo_root)
-                    .with_context(|| format!("password of user {login} ({r})"))?;
-                self.set_password(&dn, login, &secret).await?;
+                    .with_context(|| format!("password of user {username} ({r})"))?;
+                self.set_password(&dn, username, &secret).await?;
             }
         }
         if !mods.is_empty() {
             ldap_modify(self.ldap, &dn, mods)
                 .await
-                .with_context(|| format!("updating user {login}"))?;
+                .with_context(|| format!("updating user {username}"))?;
         }
+        let observed = self.observed;
+        let login = new_login
+            .clone()
+            .or_else(|| {
+                let id = change.id.as_deref()?;
+                observed
+                    .users
+                    .iter()
+                    .find(|u| u.id == id)
+                    .map(|u| u.login.clone())
+            })
+            .or_else(|| old_logins.first().cloned())
+            .unwrap_or_else(|| username.to_string());
+        if new_login.is_some() {
+            // The old login names nobody now.
+            for old in &old_logins {
+                self.user_dns.remove(&old.to_lowercase());
+            }
+        }
+        self.user_dns.insert(login.to_lowercase(), dn.clone());
         if let Some(enabled) = after.get("enabled").and_then(Value::as_bool) {
             self.set_disabled(&dn, !enabled).await?;
         }
-        if let Some(display) = after.get("display_name").and_then(value_text) {
-            self.rename_user(&dn, login, &display).await;
+        if self.mapping.field(CN).is_some() {
+            if let Some(v) = after.get(CN) {
+                let cn = value_text(v).ok_or_else(|| {
+                    anyhow!("user {username}: cn is the entry's name and cannot be cleared")
+                })?;
+                dn = self
+                    .rename_entry(&dn, &cn)
+                    .await
+                    .with_context(|| format!("renaming user {username}"))?;
+            }
+        } else if let Some(display) = after.get("display_name").and_then(value_text) {
+            dn = self.rename_user(&dn, &login, &display).await;
+        }
+        self.user_dns.insert(login.to_lowercase(), dn.clone());
+        if let Some(id) = &change.id {
+            self.dns_by_id.insert(id.clone(), dn);
         }
         Ok(())
     }
 
-    /// Keep the CN in step with the display name. A rename that fails (a name taken
-    /// twice, rights) leaves the old CN: the attributes are what matters.
-    async fn rename_user(&mut self, dn: &str, login: &str, display: &str) {
+    /// Renames the entry at `dn` to `CN=<cn>` within its OU (a ModifyDN: the object
+    /// and its objectGUID stay); the new DN.
+    async fn rename_entry(&self, dn: &str, cn: &str) -> anyhow::Result<String> {
+        let parent = codec::parent_dn(dn).ok_or_else(|| anyhow!("{dn} has no parent"))?;
+        let new_dn = codec::cn_dn(cn, parent);
+        if new_dn == dn {
+            return Ok(new_dn);
+        }
+        let rdn = format!("CN={}", codec::rdn_value(cn));
+        let what = format!("renaming {dn} to {rdn}");
+        let mut ldap = self.ldap.clone();
+        let res = timed(OP_TIMEOUT, ldap.modifydn(dn, &rdn, true, None))
+            .await
+            .with_context(|| what.clone())?;
+        check(&what, res).map_err(|mut f| {
+            if f.rc == 68 {
+                f.message
+                    .push_str(" (another object in the OU has this cn)");
+            }
+            anyhow::Error::new(f)
+        })?;
+        Ok(new_dn)
+    }
+
+    /// Keep the CN in step with the display name (when the app does not map `cn`). A
+    /// rename that fails (a name taken twice, rights) leaves the old CN: the attributes
+    /// are what matters. The user's DN afterwards.
+    async fn rename_user(&mut self, dn: &str, login: &str, display: &str) -> String {
         let Some(parent) = codec::parent_dn(dn).map(str::to_string) else {
-            return;
+            return dn.to_string();
         };
         for cn in [
             truncate_cn(display),
@@ -657,15 +933,12 @@ impl<'a> Applier<'a> {
         ] {
             let new_dn = codec::cn_dn(&cn, &parent);
             if codec::dn_key(&new_dn) == codec::dn_key(dn) {
-                return;
+                return dn.to_string();
             }
             let rdn = format!("CN={}", codec::rdn_value(&cn));
             let mut ldap = self.ldap.clone();
             match timed(OP_TIMEOUT, ldap.modifydn(dn, &rdn, true, None)).await {
-                Ok(res) if res.rc == 0 => {
-                    self.user_dns.insert(login.to_lowercase(), new_dn);
-                    return;
-                }
+                Ok(res) if res.rc == 0 => return new_dn,
                 Ok(res) if res.rc == 68 => continue,
                 Ok(res) => {
                     tracing::warn!(
@@ -674,14 +947,78 @@ impl<'a> Applier<'a> {
                         "renaming the CN failed: {}",
                         res.text
                     );
-                    return;
+                    return dn.to_string();
                 }
                 Err(e) => {
                     tracing::warn!(user = login, "renaming the CN failed: {e:#}");
-                    return;
+                    return dn.to_string();
                 }
             }
         }
+        dn.to_string()
+    }
+
+    /// Sets or clears a user's manager (phase Managers), one outcome per change.
+    async fn manager(&mut self, i: usize, run: &Run<'_>) {
+        let c = run.change(i);
+        let result = match self.set_manager(c, run).await {
+            Ok(Ok(())) => ChangeResult::Applied {
+                id: None,
+                request_id: None,
+            },
+            Ok(Err(skipped_or_failed)) => skipped_or_failed,
+            Err(e) => ChangeResult::Failed {
+                error: format!("{e:#}"),
+                request_id: None,
+            },
+        };
+        run.record(i, result);
+    }
+
+    /// `manager` replaced with the manager's DN (an observed user's, one created in
+    /// this apply, or a `dn:` id as is), or emptied to clear it. The inner `Err` is the
+    /// outcome when the user or manager has no live object.
+    async fn set_manager(
+        &mut self,
+        c: &Change,
+        run: &Run<'_>,
+    ) -> anyhow::Result<Result<(), ChangeResult>> {
+        let key = c.key();
+        let id = match run.user_id(&key, c.id.as_ref()) {
+            Ok(id) => id,
+            Err(outcome) => return Ok(Err(outcome)),
+        };
+        let dn = self.user_dn_of_id(&id, &key, run).await?;
+        let value = match c.manager() {
+            None => HashSet::new(),
+            Some(m) => match m.strip_prefix(DN_ID_PREFIX) {
+                Some(manager_dn) => set1(manager_dn.to_string()),
+                None => {
+                    let mid = match run.user_id(m, None) {
+                        Ok(mid) => mid,
+                        Err(outcome) => return Ok(Err(outcome)),
+                    };
+                    let mdn = self
+                        .user_dn_of_id(&mid, m, run)
+                        .await
+                        .with_context(|| format!("the manager {m} of user {key}"))?;
+                    set1(mdn)
+                }
+            },
+        };
+        let what = if value.is_empty() {
+            format!("clearing the manager of user {key}")
+        } else {
+            format!("setting the manager of user {key}")
+        };
+        ldap_modify(
+            self.ldap,
+            &dn,
+            vec![Mod::Replace(MANAGER_ATTR.to_string(), value)],
+        )
+        .await
+        .context(what)?;
+        Ok(Ok(()))
     }
 
     async fn create_group(&mut self, change: &Change) -> anyhow::Result<String> {
@@ -794,7 +1131,7 @@ impl<'a> Applier<'a> {
                 fail(c, "not a membership change".to_string());
                 continue;
             };
-            match self.member_dn(&member.to_string()).await {
+            match self.member_dn(&member, run).await {
                 Ok(dn) => resolved.push((c, dn)),
                 Err(e) => fail(c, format!("{e:#}")),
             }

@@ -13,12 +13,18 @@
 //!    objectGUID: the DN may have changed).
 //! 3. Users and groups of the snapshot that the scan saw but step 2 did not are no
 //!    longer in scope (deleted or moved out) and are removed.
-//! 4. Member lists are read again, as a full read reads them, for every wanted group
+//! 4. Managers are resolved as a full read resolves them: a changed user's from its
+//!    entry; another user's `manager` is read again when its manager left the scope,
+//!    or is a `dn:` id and something outside the scope changed, and every user's when
+//!    an object moved into the scope (see [`ManagerRereads`]): like `member`, a
+//!    user's `manager` follows or drops its object without changing the user's
+//!    `uSNChanged`.
+//! 5. Member lists are read again, as a full read reads them, for every wanted group
 //!    that changed, whose members the snapshot lacks, or, when something outside the
 //!    scope changed or an object moved into it, that has a `dn:` member or a member
 //!    just removed: a deleted or moved member leaves or changes a group's `member`
 //!    without changing the group's `uSNChanged`.
-//! 5. The observed state is built as a full read builds it, and the snapshot is
+//! 6. The observed state is built as a full read builds it, and the snapshot is
 //!    written with USN H.
 //!
 //! The scan runs before the searches of step 2: an object the scan sees changed is then
@@ -27,7 +33,7 @@
 //!
 //! Samba (4.17) showed two things a USN watermark alone misses, and both hold for
 //! Windows AD too: deleting a member does not change the group's `uSNChanged` (hence
-//! step 4's rule), and renaming or moving an OU does not change the `uSNChanged` of the
+//! step 5's rule), and renaming or moving an OU does not change the `uSNChanged` of the
 //! objects beneath it, although their DNs change. The snapshot therefore also keeps the
 //! OUs and containers in scope; when one of them changed its DN and the snapshot holds
 //! objects beneath it, or an OU moved into scope, the read is a full one.
@@ -57,7 +63,9 @@ use serde::{Deserialize, Serialize};
 
 use super::codec;
 use super::conn::is_transport;
-use super::read::{self, DN_ID_PREFIX, GROUP_FILTER, USER_ATTRS, USER_FILTER};
+use super::read::{
+    self, DN_ID_PREFIX, GROUP_FILTER, MANAGER, MANAGER_ATTR, USER_FILTER, UserSchema,
+};
 use crate::apps::ReadScope;
 use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Unusable, unusable};
 use crate::desired::ActiveDirectoryApp;
@@ -65,8 +73,10 @@ use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
 
 /// The snapshot file format; a file of another format is ignored (full read).
 /// Format 3 added the AdminSDHolder protection (`adminCount`) to every user: a
-/// format-2 file, which never read it, means a full read.
-pub const FORMAT: u32 = 3;
+/// format-2 file, which never read it, means a full read. Format 4 keeps a user's
+/// attributes by key (the app's mapped targets and the manager's id), so the mapping
+/// decides what a snapshot holds.
+pub const FORMAT: u32 = 4;
 
 /// A snapshot whose last full read is older than this is not used: a periodic full
 /// read bounds how long any divergence could live (and stays far inside the
@@ -183,7 +193,8 @@ pub struct Identity {
     /// The DC's `dsServiceName` and `invocationId`: USNs mean nothing elsewhere.
     pub dsa: String,
     pub invocation_id: String,
-    /// The attributes read; a roster that reads others reads in full once.
+    /// The attributes read, by key ([`UserSchema::describe`], so the app's mapping is
+    /// part of it); a roster or mapping that reads others reads in full once.
     pub attributes: String,
 }
 
@@ -200,7 +211,7 @@ impl Identity {
             invocation_id: dsa.invocation_id.clone(),
             attributes: format!(
                 "{};{}",
-                read::user_attr_names().join(","),
+                UserSchema::of(app).describe(),
                 read::group_attr_names(None).join(",")
             ),
         }
@@ -235,7 +246,9 @@ impl snapshot::Identity for Identity {
             ));
         }
         if theirs.attributes != self.attributes {
-            return Err(unusable("written by a roster that reads other attributes"));
+            return Err(unusable(
+                "written by a roster that reads other attributes (or for another attribute_map)",
+            ));
         }
         Ok(())
     }
@@ -263,10 +276,10 @@ struct Body {
     containers: Vec<(String, String)>,
 }
 
-/// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes in
-/// [`USER_ATTRS`] order, protected by AdminSDHolder (`adminCount`).
+/// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes by key (the
+/// identity names the keys a read fills), protected by AdminSDHolder (`adminCount`).
 #[derive(Debug, Serialize, Deserialize)]
-struct DiskUser(String, String, String, bool, Vec<Option<String>>, bool);
+struct DiskUser(String, String, String, bool, BTreeMap<String, String>, bool);
 
 impl snapshot::DiskUser for DiskUser {
     fn id(&self) -> &str {
@@ -275,7 +288,7 @@ impl snapshot::DiskUser for DiskUser {
 
     fn from_observed(u: &ObservedUser) -> Self {
         let dn = u.location.clone().unwrap_or_default();
-        let attributes = snapshot::encode_attributes(USER_ATTRS, &u.attributes);
+        let attributes = u.attributes.clone();
         let admin = u.protections.contains(&Protection::AdminSdHolder);
         DiskUser(
             u.id.clone(),
@@ -289,7 +302,7 @@ impl snapshot::DiskUser for DiskUser {
 
     fn to_observed(&self) -> Result<ObservedUser, Unusable> {
         let DiskUser(id, dn, login, enabled, attrs, admin) = self;
-        let attributes = snapshot::decode_attributes(USER_ATTRS, id, attrs)?;
+        let attributes = attrs.clone();
         if dn.is_empty() || login.is_empty() {
             return Err(unusable(format!("user {id}: no DN or login")));
         }
@@ -461,6 +474,26 @@ pub struct Merged {
     pub changed: usize,
     /// Snapshot objects that left the scope.
     pub removed: usize,
+    /// Users (not among the changed ones) whose `manager` must be read again.
+    pub managers: ManagerRereads,
+}
+
+/// Whose `manager` an incremental read reads again. AD keeps a manager link pointing
+/// at its object through renames and moves, and drops it when the object is deleted,
+/// without changing the subordinate's `uSNChanged` (as for `member`): a user whose
+/// manager left the scope, or whose manager is a `dn:` id when something outside the
+/// scope changed, is read again; when an object moved into the scope or came back
+/// from the Recycle Bin (whose links come back with it), every user is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagerRereads {
+    All,
+    Users(BTreeSet<String>),
+}
+
+impl Default for ManagerRereads {
+    fn default() -> Self {
+        ManagerRereads::Users(BTreeSet::new())
+    }
 }
 
 /// Merges the change scan and the changed users and groups (each with its uSNCreated)
@@ -563,6 +596,24 @@ pub fn merge(
         snap.objects.groups.insert(g.id.clone(), g);
     }
 
+    let managers = if moved_in {
+        ManagerRereads::All
+    } else {
+        ManagerRereads::Users(
+            snap.objects
+                .users
+                .values()
+                .filter(|u| !fresh.contains(&u.id))
+                .filter(|u| {
+                    u.attribute(MANAGER).is_some_and(|m| {
+                        removed.contains(m) || (outside && m.starts_with(DN_ID_PREFIX))
+                    })
+                })
+                .map(|u| u.id.clone())
+                .collect(),
+        )
+    };
+
     let dn_rule = outside || moved_in;
     for g in snap.objects.groups.values() {
         // An object moved into the scope or restored from the Recycle Bin brings its
@@ -588,6 +639,7 @@ pub fn merge(
         reread,
         changed,
         removed: removed.len(),
+        managers,
     })
 }
 
@@ -746,7 +798,8 @@ async fn incremental(
     let scanned = entries;
 
     // 2. What changed in scope, with what a full read asks for.
-    let mut user_attrs = read::user_attr_names();
+    let schema = UserSchema::of(app);
+    let mut user_attrs = schema.attr_names();
     user_attrs.push("uSNCreated");
     let all_members = scope.member_groups.is_none();
     let first_range = read::first_member_range();
@@ -762,8 +815,11 @@ async fn incremental(
     let group_entries = group_entries.context("reading changed groups")?;
     entries += user_entries.len() + group_entries.len();
     let mut users = Vec::with_capacity(user_entries.len());
+    let mut fresh_managers: Vec<(String, Option<String>)> = Vec::with_capacity(users.len());
     for entry in &user_entries {
-        users.push((read::user_from_entry(entry)?, usn_created(entry)?));
+        let user = read::user_from_entry(entry, &schema)?;
+        fresh_managers.push((user.id.clone(), read::manager_dn(entry).map(str::to_string)));
+        users.push((user, usn_created(entry)?));
     }
     let mut groups = Vec::with_capacity(group_entries.len());
     let mut group_entry: HashMap<String, SearchEntry> = HashMap::new();
@@ -773,7 +829,7 @@ async fn incremental(
         group_entry.insert(g.id, entry);
     }
 
-    // 3. Merge: replace, remove, decide which member lists to read.
+    // 3. Merge: replace, remove, decide which managers and member lists to read.
     let merged = merge(
         &mut snap,
         users,
@@ -784,7 +840,60 @@ async fn incremental(
     )
     .map_err(Failure::Restart)?;
 
-    // 4. Member lists, resolved as a full read resolves them.
+    // 4. Managers, resolved as a full read resolves them: the changed users' from their
+    // entries, the others' read again where the merge says they may have changed.
+    let users_by_dn: HashMap<String, String> = snap
+        .objects
+        .users
+        .values()
+        .filter_map(|u| {
+            u.location
+                .as_ref()
+                .map(|dn| (codec::dn_key(dn), u.id.clone()))
+        })
+        .collect();
+    for (id, dn) in &fresh_managers {
+        if let Some(u) = snap.objects.users.get_mut(id) {
+            read::set_manager(u, dn.as_deref(), &users_by_dn);
+        }
+    }
+    match &merged.managers {
+        ManagerRereads::All => {
+            let filter = format!("(&{USER_FILTER}({MANAGER_ATTR}=*))");
+            let hits =
+                read::paged_search(ldap, &app.users_ou, &filter, &["objectGUID", MANAGER_ATTR])
+                    .await
+                    .context("reading the managers of users")?;
+            entries += hits.len();
+            let mut found: HashMap<String, String> = HashMap::with_capacity(hits.len());
+            for entry in &hits {
+                if let Some(dn) = read::manager_dn(entry) {
+                    found.insert(read::guid_of(entry)?, dn.to_string());
+                }
+            }
+            for u in snap.objects.users.values_mut() {
+                read::set_manager(u, found.get(&u.id).map(String::as_str), &users_by_dn);
+            }
+        }
+        ManagerRereads::Users(ids) => {
+            for id in ids {
+                let Some(u) = snap.objects.users.get_mut(id) else {
+                    continue;
+                };
+                let dn = u.location.clone().unwrap_or_default();
+                entries += 1;
+                let entry = read::read_base(ldap, &dn, &[MANAGER_ATTR])
+                    .await
+                    .with_context(|| format!("reading the manager of {dn}"))?
+                    .ok_or_else(|| {
+                        Failure::Restart(format!("{dn} vanished while its manager was read"))
+                    })?;
+                read::set_manager(u, read::manager_dn(&entry), &users_by_dn);
+            }
+        }
+    }
+
+    // 5. Member lists, resolved as a full read resolves them.
     let mut by_dn: HashMap<String, String> =
         HashMap::with_capacity(snap.objects.users.len() + snap.objects.groups.len());
     for (id, dn) in snap
@@ -981,7 +1090,9 @@ mod tests {
     fn sample() -> Snapshot {
         let mut admin = user("u2", "B");
         admin.protections = vec![Protection::AdminSdHolder];
-        let users = [user("u1", "A"), admin, user("u3", "C")];
+        let mut a = user("u1", "A");
+        a.attributes.insert(MANAGER.to_string(), "u2".to_string());
+        let users = [a, admin, user("u3", "C")];
         let groups = [
             group("g1", "G1", &["u1", "g2", "dn:CN=Out,OU=T,DC=x"]),
             group("g2", "G2", &["u2"]),
@@ -1016,7 +1127,13 @@ mod tests {
 
     /// [`sample`] as a file of this [`FORMAT`], byte for byte: what earlier rosters wrote
     /// and this one reads.
-    const PINNED: &str = r#"{"format":3,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,mail,givenName,sn,displayName,department,title,employeeID,pwdLastSet,adminCount;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
+    const PINNED: &str = r#"{"format":4,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,email=mail,first_name=givenName,last_name=sn,display_name=displayName,department=department,job_title=title,employee_id=employeeID,pwd_last_set=pwdLastSet,manager=manager,adminCount;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
+{"body_len":586,"sha256":"397be72c340169cdb859892e9ecd1ede9ce631fdb8e1965abd5bbb625af7192f"}
+{"users":[["u1","CN=A,OU=Users,OU=T,DC=x","a",true,{"email":"A@x","manager":"u2"},false],["u2","CN=B,OU=Users,OU=T,DC=x","b",true,{"email":"B@x"},true],["u3","CN=C,OU=Users,OU=T,DC=x","c",true,{"email":"C@x"},false]],"groups":[["g1","CN=G1,OU=Groups,OU=T,DC=x","G1",null,[7,4,0]],["g2","CN=G2,OU=Groups,OU=T,DC=x","G2",null,[1]],["g3","CN=G3,OU=Groups,OU=T,DC=x","G3",null,null],["g4","CN=G4,OU=Groups,OU=T,DC=x","G4",null,[2]]],"extra_ids":["dn:CN=Out,OU=T,DC=x"],"containers":[["c-groups","OU=Groups,OU=T,DC=x"],["c-sub","OU=Sub,OU=Users,OU=T,DC=x"],["c-users","OU=Users,OU=T,DC=x"]]}"#;
+
+    /// A file of format 3, whose attributes were a fixed list: never used, so the first
+    /// read after an upgrade is a full one that reads the mapped attributes.
+    const PINNED_V3: &str = r#"{"format":3,"identity":{"app":"ad","url":"ldaps://dc.x","base_dn":"DC=x","users_ou":"OU=Users,OU=T,DC=x","groups_ou":"OU=Groups,OU=T,DC=x","directory_id":"S-1-5-21-1","dsa":"CN=NTDS Settings,CN=DC1,DC=x","invocation_id":"inv-1","attributes":"objectGUID,sAMAccountName,userAccountControl,mail,givenName,sn,displayName,department,title,employeeID,pwdLastSet,adminCount;objectGUID,cn,description"},"full_read_at":1000,"written_at":1010,"usn":50}
 {"body_len":652,"sha256":"5bb9f4d60e09632d37fc8ea38d192694f72434920a5c78f6dd5d163ac72ae6ad"}
 {"users":[["u1","CN=A,OU=Users,OU=T,DC=x","a",true,["A@x",null,null,null,null,null,null,null],false],["u2","CN=B,OU=Users,OU=T,DC=x","b",true,["B@x",null,null,null,null,null,null,null],true],["u3","CN=C,OU=Users,OU=T,DC=x","c",true,["C@x",null,null,null,null,null,null,null],false]],"groups":[["g1","CN=G1,OU=Groups,OU=T,DC=x","G1",null,[7,4,0]],["g2","CN=G2,OU=Groups,OU=T,DC=x","G2",null,[1]],["g3","CN=G3,OU=Groups,OU=T,DC=x","G3",null,null],["g4","CN=G4,OU=Groups,OU=T,DC=x","G4",null,[2]]],"extra_ids":["dn:CN=Out,OU=T,DC=x"],"containers":[["c-groups","OU=Groups,OU=T,DC=x"],["c-sub","OU=Sub,OU=Users,OU=T,DC=x"],["c-users","OU=Users,OU=T,DC=x"]]}"#;
 
@@ -1043,12 +1160,14 @@ mod tests {
         assert!(!text.contains("PW"), "no secret reference in the file");
         assert_eq!(text, PINNED);
         assert_eq!(decode(PINNED.as_bytes(), &identity(), 1020), Ok(s));
-        assert!(
-            decode(PINNED_V2.as_bytes(), &identity(), 1020)
-                .unwrap_err()
-                .0
-                .contains("written in format 2"),
-        );
+        for (old, format) in [(PINNED_V2, 2), (PINNED_V3, 3)] {
+            assert!(
+                decode(old.as_bytes(), &identity(), 1020)
+                    .unwrap_err()
+                    .0
+                    .contains(&format!("written in format {format}")),
+            );
+        }
     }
 
     #[test]
@@ -1073,6 +1192,13 @@ mod tests {
         let mut other = identity();
         other.attributes = "x".into();
         assert!(why(&other, 1020, &bytes).contains("other attributes"));
+        // A changed mapping reads other attributes: a full read.
+        let mut mapped = app();
+        mapped
+            .attribute_map
+            .insert("company".into(), Some("Contoso".into()));
+        let other = Identity::new(&mapped, Some("S-1-5-21-1".into()), &dsa());
+        assert!(why(&other, 1020, &bytes).contains("attribute_map"));
         assert!(why(&identity(), 1000 + MAX_AGE_SECS + 1, &bytes).contains("days old"));
         assert!(why(&identity(), 10, &bytes).contains("future"));
         let mut flipped = bytes.clone();
@@ -1173,6 +1299,59 @@ mod tests {
         let mut s = sample();
         let m = merge(&mut s, vec![(out, 60)], vec![], &[], USERS, GROUPS).expect("merge");
         assert_eq!(m.reread, BTreeSet::from(["g3".into()]));
+    }
+
+    /// A user's `manager` follows or drops its object without a change to the user:
+    /// those whose manager left, or is a `dn:` id when something outside changed, are
+    /// read again, and everyone when an object moved in.
+    #[test]
+    fn managers_that_may_have_changed_are_read_again() {
+        let with_managers = || {
+            let mut s = sample();
+            let set = |s: &mut Snapshot, id: &str, m: &str| {
+                s.objects
+                    .users
+                    .get_mut(id)
+                    .expect("user")
+                    .attributes
+                    .insert(MANAGER.to_string(), m.to_string());
+            };
+            set(&mut s, "u1", "u2");
+            set(&mut s, "u3", "dn:CN=Boss,OU=T,DC=x");
+            s
+        };
+        let rereads = |s: &mut Snapshot, users: Vec<(ObservedUser, u64)>, changes: &[Changed]| {
+            merge(s, users, vec![], changes, USERS, GROUPS)
+                .expect("merge")
+                .managers
+        };
+        let ids = |v: &[&str]| ManagerRereads::Users(v.iter().map(|s| s.to_string()).collect());
+        // Nothing that could move a manager: none.
+        let mut s = with_managers();
+        assert_eq!(rereads(&mut s, vec![], &[]), ids(&[]));
+        // u2 (u1's manager) deleted; and a change outside reaches the dn: manager.
+        let mut s = with_managers();
+        let gone = changed("u2", "CN=B\\0ADEL:u2,CN=Deleted Objects,DC=x", false, 5);
+        assert_eq!(rereads(&mut s, vec![], &[gone]), ids(&["u1", "u3"]));
+        // A change outside only: the dn: manager.
+        let mut s = with_managers();
+        let out = changed("elsewhere", "CN=Boss,OU=T,DC=x", false, 5);
+        assert_eq!(rereads(&mut s, vec![], &[out]), ids(&["u3"]));
+        // A changed user brings its own manager: not read again.
+        let mut s = with_managers();
+        let gone = changed("u2", "CN=B\\0ADEL:u2,CN=Deleted Objects,DC=x", false, 5);
+        let u1 = (user("u1", "A"), 10);
+        let u1_changed = changed("u1", &format!("CN=A,{USERS}"), false, 10);
+        assert_eq!(rereads(&mut s, vec![u1], &[gone, u1_changed]), ids(&["u3"]));
+        // Moved in: every user.
+        let mut s = with_managers();
+        let mut back = user("u9", "Back");
+        back.location = Some(format!("CN=Back,{USERS}"));
+        let moved = changed("u9", &format!("CN=Back,{USERS}"), false, 40);
+        assert_eq!(
+            rereads(&mut s, vec![(back, 40)], &[moved]),
+            ManagerRereads::All
+        );
     }
 
     #[test]

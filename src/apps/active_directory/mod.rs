@@ -3,10 +3,12 @@
 //! and `groups_ou`.
 //!
 //! Mapping (see `docs/active-directory.md`): a user's id is its objectGUID, its login
-//! and username its sAMAccountName; email ← `mail`; `adminCount` set → the user is
-//! protected by AdminSDHolder (`Protection::AdminSdHolder`); a group's id is its objectGUID and
-//! its name its `cn`. Members that are neither users under `users_ou` nor groups under
-//! `groups_ou` appear in `member_ids` as `dn:<DN>`.
+//! and username its sAMAccountName; its attributes are the app's mapped targets
+//! ([`crate::mapping`]: `mail` as `email`, `company` as `company`, ...) and `manager`,
+//! the manager's id; `adminCount` set → the user is protected by AdminSDHolder
+//! (`Protection::AdminSdHolder`); a group's id is its objectGUID and its name its `cn`.
+//! Members (and managers) that are not users under `users_ou` (members: nor groups
+//! under `groups_ou`) appear as `dn:<DN>`.
 
 use anyhow::{Context, bail};
 use ldap3::Ldap;
@@ -23,8 +25,9 @@ pub mod read;
 
 pub use read::DN_ID_PREFIX;
 
-/// The roster user attributes this connector reads and writes; others (licenses,
-/// usage_location, mobile_phone) do not exist for it.
+/// The roster user attributes of the default mapping (an app's `attribute_map` adds
+/// or removes targets: [`mapping`]); others (licenses, usage_location, mobile_phone)
+/// do not exist for this app type.
 pub const MANAGED_USER_ATTRIBUTES: &[&str] = &[
     "email",
     "first_name",
@@ -34,6 +37,12 @@ pub const MANAGED_USER_ATTRIBUTES: &[&str] = &[
     "job_title",
     "employee_id",
 ];
+
+/// The attribute mapping of an app: its `attribute_map` over the defaults, bad entries
+/// left out (the loader reports them; a validated repository has none).
+pub fn mapping(app: &ActiveDirectoryApp) -> crate::mapping::Mapping {
+    crate::mapping::Mapping::lenient(&crate::desired::App::ActiveDirectory(app.clone()))
+}
 
 /// A bound connection to one domain controller, for one app.
 pub struct ActiveDirectoryConnector {

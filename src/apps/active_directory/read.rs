@@ -28,18 +28,73 @@ pub const ACCOUNTDISABLE: u32 = 2;
 pub const USER_FILTER: &str = "(&(objectCategory=person)(objectClass=user))";
 pub const GROUP_FILTER: &str = "(objectClass=group)";
 
-/// LDAP attributes read for users, by roster attribute name.
-pub const USER_ATTRS: &[(&str, &str)] = &[
-    ("email", "mail"),
-    ("first_name", "givenName"),
-    ("last_name", "sn"),
-    ("display_name", "displayName"),
-    ("department", "department"),
-    ("job_title", "title"),
-    ("employee_id", "employeeID"),
-    // Read, never written from a plan: "0" marks a password never set.
-    (crate::plan::planner::PWD_LAST_SET, "pwdLastSet"),
-];
+/// The key of a user's manager in [`ObservedUser::attributes`]: the manager's id (the
+/// objectGUID of a user under `users_ou`, else `dn:<DN>`).
+pub const MANAGER: &str = "manager";
+
+/// The LDAP attribute holding a user's manager (a DN; AD keeps it pointing at the
+/// object when that is renamed or moved, and drops it when the object is deleted).
+pub const MANAGER_ATTR: &str = "manager";
+
+/// What a user search reads, from the app's attribute mapping: each mapped target
+/// under its key ([`crate::mapping::MappedField::key`]), then `pwdLastSet`. The login
+/// (`sAMAccountName`), `userAccountControl`, `manager` and `adminCount` are read
+/// besides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSchema {
+    /// (key in observed state, LDAP attribute), mapping order.
+    pub attrs: Vec<(String, String)>,
+}
+
+impl UserSchema {
+    /// The schema of `app`'s mapping ([`crate::mapping::Mapping::lenient`]: a
+    /// validated repository's mapping, or the defaults for bad entries).
+    pub fn of(app: &ActiveDirectoryApp) -> UserSchema {
+        Self::from_mapping(&super::mapping(app))
+    }
+
+    pub fn from_mapping(mapping: &crate::mapping::Mapping) -> UserSchema {
+        let mut attrs: Vec<(String, String)> = Vec::with_capacity(mapping.fields.len() + 1);
+        for f in &mapping.fields {
+            if !attrs.iter().any(|(k, _)| *k == f.key) {
+                attrs.push((f.key.clone(), f.target.clone()));
+            }
+        }
+        // Read, never written from a plan: "0" marks a password never set.
+        attrs.push((
+            crate::plan::planner::PWD_LAST_SET.to_string(),
+            "pwdLastSet".to_string(),
+        ));
+        UserSchema { attrs }
+    }
+
+    /// The attributes a user search asks for.
+    pub fn attr_names(&self) -> Vec<&str> {
+        let mut names = vec!["objectGUID", "sAMAccountName", "userAccountControl"];
+        for (_, ldap) in &self.attrs {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(ldap)) {
+                names.push(ldap);
+            }
+        }
+        names.push(MANAGER_ATTR);
+        names.push(ADMIN_COUNT);
+        names
+    }
+
+    /// What the read depends on, for the snapshot's identity: every key with its LDAP
+    /// attribute. (Templates are not in it: they change plans, not what is read.)
+    pub fn describe(&self) -> String {
+        let mut parts = vec![
+            "objectGUID".to_string(),
+            "sAMAccountName".to_string(),
+            "userAccountControl".to_string(),
+        ];
+        parts.extend(self.attrs.iter().map(|(k, l)| format!("{k}={l}")));
+        parts.push(format!("{MANAGER}={MANAGER_ATTR}"));
+        parts.push(ADMIN_COUNT.to_string());
+        parts.join(",")
+    }
+}
 
 /// Read with every user, never written: a non-zero value means AdminSDHolder
 /// protects the account ([`Protection::AdminSdHolder`]).
@@ -151,8 +206,9 @@ pub fn guid_of(entry: &SearchEntry) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow!("{} has no valid objectGUID", entry.dn))
 }
 
-/// Turn a user entry into an observed user.
-pub fn user_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedUser> {
+/// Turn a user entry into an observed user, without its manager (which needs the DNs
+/// of all users: [`manager_dn`], [`resolve_manager`]).
+pub fn user_from_entry(entry: &SearchEntry, schema: &UserSchema) -> anyhow::Result<ObservedUser> {
     let id = guid_of(entry)?;
     let login = first(entry, "sAMAccountName")
         .ok_or_else(|| anyhow!("{} has no sAMAccountName", entry.dn))?
@@ -162,9 +218,9 @@ pub fn user_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedUser> {
         .map(|v| v as u32)
         .unwrap_or(0);
     let mut attributes = BTreeMap::new();
-    for (roster, ldap_name) in USER_ATTRS {
+    for (key, ldap_name) in &schema.attrs {
         if let Some(v) = first(entry, ldap_name).filter(|v| !v.is_empty()) {
-            attributes.insert(roster.to_string(), v.to_string());
+            attributes.insert(key.clone(), v.to_string());
         }
     }
     let mut protections = Vec::new();
@@ -182,6 +238,38 @@ pub fn user_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedUser> {
         protections,
         ..Default::default()
     })
+}
+
+/// The DN in an entry's `manager` attribute, if any.
+pub fn manager_dn(entry: &SearchEntry) -> Option<&str> {
+    first(entry, MANAGER_ATTR).filter(|v| !v.is_empty())
+}
+
+/// A manager DN as an id: the objectGUID of a user read (`users_by_dn`, keyed by
+/// [`codec::dn_key`]), else `dn:<DN>` (a manager outside `users_ou`, or a contact),
+/// as for members outside the scope.
+pub fn resolve_manager(dn: &str, users_by_dn: &HashMap<String, String>) -> String {
+    match users_by_dn.get(&codec::dn_key(dn)) {
+        Some(id) => id.clone(),
+        None => format!("{DN_ID_PREFIX}{dn}"),
+    }
+}
+
+/// Sets (or, with `None`, clears) the manager of `user` from a manager DN.
+pub fn set_manager(
+    user: &mut ObservedUser,
+    dn: Option<&str>,
+    users_by_dn: &HashMap<String, String>,
+) {
+    match dn {
+        Some(dn) => {
+            user.attributes
+                .insert(MANAGER.to_string(), resolve_manager(dn, users_by_dn));
+        }
+        None => {
+            user.attributes.remove(MANAGER);
+        }
+    }
 }
 
 /// Whether the entry is protected by AdminSDHolder: `adminCount` set (AD writes 1
@@ -251,14 +339,6 @@ async fn read_members_from(
             }
         }
     }
-}
-
-/// The attributes a user search asks for.
-pub fn user_attr_names() -> Vec<&'static str> {
-    let mut attrs = vec!["objectGUID", "sAMAccountName", "userAccountControl"];
-    attrs.extend(USER_ATTRS.iter().map(|(_, l)| *l));
-    attrs.push(ADMIN_COUNT);
-    attrs
 }
 
 /// The attribute that asks for the first range of `member` with a group.
@@ -390,7 +470,8 @@ pub async fn read_counted(
     scope: &ReadScope,
     directory_id: Option<String>,
 ) -> anyhow::Result<(ObservedApp, usize)> {
-    let user_attrs = user_attr_names();
+    let schema = UserSchema::of(app);
+    let user_attrs = schema.attr_names();
     let all_members = scope.member_groups.is_none();
     let first_range = first_member_range();
     let group_attrs = group_attr_names(all_members.then_some(first_range.as_str()));
@@ -405,9 +486,13 @@ pub async fn read_counted(
     let mut by_dn: HashMap<String, String> = HashMap::with_capacity(users.len() + groups.len());
     let mut observed_users = Vec::with_capacity(users.len());
     for entry in &users {
-        let user = user_from_entry(entry)?;
+        let user = user_from_entry(entry, &schema)?;
         by_dn.insert(codec::dn_key(&entry.dn), user.id.clone());
         observed_users.push(user);
+    }
+    // Managers resolve against users only (groups are not added yet).
+    for (user, entry) in observed_users.iter_mut().zip(&users) {
+        set_manager(user, manager_dn(entry), &by_dn);
     }
     let mut pending = Vec::with_capacity(groups.len());
     for entry in groups {
@@ -446,6 +531,100 @@ mod tests {
         }
     }
 
+    fn app(map: &[(&str, Option<&str>)]) -> ActiveDirectoryApp {
+        ActiveDirectoryApp {
+            attribute_map: map
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+            on_create: Vec::new(),
+            name: "ad".into(),
+            url: "ldaps://dc.x".into(),
+            base_dn: "DC=x".into(),
+            users_ou: "OU=Users,DC=x".into(),
+            groups_ou: "OU=Groups,DC=x".into(),
+            bind_dn: "CN=a,DC=x".into(),
+            bind_password: crate::desired::SecretRef::Env("PW".into()),
+            tls: None,
+            starttls: None,
+            authorized_domains: None,
+            switches: crate::desired::Switches::default(),
+            ignore: Vec::new(),
+            max_deletes: None,
+        }
+    }
+
+    fn default_schema() -> UserSchema {
+        UserSchema::of(&app(&[]))
+    }
+
+    /// Without `attribute_map` the reader asks for exactly what it always did; mapped
+    /// targets are added under their own names, unmapped defaults left out.
+    #[test]
+    fn the_schema_follows_the_mapping() {
+        let plain = default_schema();
+        assert_eq!(
+            plain.attr_names(),
+            [
+                "objectGUID",
+                "sAMAccountName",
+                "userAccountControl",
+                "mail",
+                "givenName",
+                "sn",
+                "displayName",
+                "department",
+                "title",
+                "employeeID",
+                "pwdLastSet",
+                "manager",
+                "adminCount"
+            ]
+        );
+        let mapped = UserSchema::of(&app(&[
+            ("sAMAccountName", Some("{username}")),
+            ("company", Some("Contoso")),
+            ("l", Some("{attributes.city}")),
+            ("title", None),
+        ]));
+        let keys: Vec<(&str, &str)> = mapped
+            .attrs
+            .iter()
+            .map(|(k, l)| (k.as_str(), l.as_str()))
+            .collect();
+        assert!(keys.contains(&("email", "mail")));
+        assert!(keys.contains(&("company", "company")));
+        assert!(keys.contains(&("l", "l")));
+        assert!(!keys.iter().any(|(k, _)| *k == "job_title"), "{keys:?}");
+        let names = mapped.attr_names();
+        for once in ["sAMAccountName", "company", "l", "manager"] {
+            assert_eq!(names.iter().filter(|a| **a == once).count(), 1, "{once}");
+        }
+        assert_ne!(plain.describe(), mapped.describe());
+        assert!(mapped.describe().contains("company=company"));
+    }
+
+    #[test]
+    fn managers_resolve_to_user_ids_or_dn_ids() {
+        let mut e = entry(&[
+            ("sAMAccountName", &["bob"]),
+            ("manager", &["CN=Alice,OU=Users,DC=x"]),
+            ("company", &["Contoso"]),
+        ]);
+        e.bin_attrs.insert("objectGUID".into(), vec![vec![3; 16]]);
+        let schema = UserSchema::of(&app(&[("company", Some("Contoso"))]));
+        let mut u = user_from_entry(&e, &schema).unwrap();
+        assert_eq!(u.attribute("company"), Some("Contoso"));
+        assert_eq!(u.attribute(MANAGER), None, "resolved separately");
+        let by_dn = HashMap::from([(codec::dn_key("cn=alice,ou=users,dc=x"), "a-1".to_string())]);
+        set_manager(&mut u, manager_dn(&e), &by_dn);
+        assert_eq!(u.attribute(MANAGER), Some("a-1"));
+        set_manager(&mut u, Some("CN=Boss,OU=Elsewhere,DC=x"), &by_dn);
+        assert_eq!(u.attribute(MANAGER), Some("dn:CN=Boss,OU=Elsewhere,DC=x"));
+        set_manager(&mut u, None, &by_dn);
+        assert_eq!(u.attribute(MANAGER), None);
+    }
+
     #[test]
     fn ranged_member_reads_bounds() {
         let e = entry(&[("member;range=0-1499", &["a", "b"])]);
@@ -471,7 +650,7 @@ mod tests {
             ("title", &[""]),
         ]);
         e.bin_attrs.insert("objectGUID".into(), vec![vec![1; 16]]);
-        let u = user_from_entry(&e).unwrap();
+        let u = user_from_entry(&e, &default_schema()).unwrap();
         assert_eq!(u.id, "01010101-0101-0101-0101-010101010101");
         assert!(!u.enabled);
         assert_eq!(u.attribute("email"), Some("alice@example.test"));
@@ -481,7 +660,7 @@ mod tests {
         );
         assert!(u.protections.is_empty());
         e.bin_attrs.insert("objectGUID".into(), vec![vec![1; 3]]);
-        assert!(user_from_entry(&e).is_err());
+        assert!(user_from_entry(&e, &default_schema()).is_err());
     }
 
     #[test]
@@ -489,7 +668,7 @@ mod tests {
         let with = |v: &[&str]| {
             let mut e = entry(&[("sAMAccountName", &["adm"]), ("adminCount", v)]);
             e.bin_attrs.insert("objectGUID".into(), vec![vec![2; 16]]);
-            user_from_entry(&e).unwrap().protections
+            user_from_entry(&e, &default_schema()).unwrap().protections
         };
         assert_eq!(with(&["1"]), vec![Protection::AdminSdHolder]);
         assert!(with(&["0"]).is_empty());
