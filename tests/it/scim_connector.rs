@@ -2,8 +2,11 @@
 //! PyPI, started by the test through `scripts/scim-server.sh`): discovery, paged
 //! reads and their mapping, applying a plan, convergence (re-plan is empty), the
 //! PUT fallback and `maxResults` on a server that announces neither PATCH nor
-//! filtering, RFC 7644 §3.12 errors, and Retry-After on 429/503 (a small fake
-//! provider here, since scim2-server never throttles).
+//! filtering, RFC 7644 §3.12 errors, Retry-After on 429/503 (a small fake
+//! provider here, since scim2-server never throttles), and hand-made changes of the
+//! attribute mapping: core and enterprise attributes at their paths (PATCH and PUT),
+//! renames on the same resource, managers set and cleared, and a provider whose
+//! User type has no enterprise extension.
 //!
 //! Where scim2-server 0.8.3 departs from RFC 7643/7644 or leaves a choice open, the
 //! test that meets it says so in a comment starting with "scim2-server:".
@@ -713,5 +716,495 @@ fn broken_paging_ends() {
             .any(|w| w.message.contains("several live users")),
         "{:?}",
         p.warnings
+    );
+}
+
+// ----- attribute mapping, renames and managers (hand-made changes) --------------------
+
+/// An app mapping core paths (plain, sub-attribute, typed multi-valued) and
+/// enterprise extension attributes.
+const MAPPED_APP: &str = r#"    attribute_map:
+      title: "{job_title}"
+      name.middleName: "{attributes.middle}"
+      'phoneNumbers[type eq "work"].value': "{attributes.phone}"
+      'phoneNumbers[type eq "mobile"].value': "{attributes.mobile}"
+      'addresses[type eq "work"].locality': "{attributes.city}"
+      "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "{employee_id}"
+      "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "{department}"
+"#;
+
+const MAPPED_PEOPLE: &str = r#"users:
+  - username: ann
+    email: ann@example.com
+    first_name: Ann
+    last_name: Lee
+    job_title: CTO
+    employee_id: E1
+    department: R&D
+    attributes: { middle: Q, phone: "+33 1", city: Paris }
+  - username: boss
+    email: boss@example.com
+    first_name: Big
+    last_name: Boss
+"#;
+
+const WORK_PHONE: &str = "phoneNumbers[type eq \"work\"].value";
+const MOBILE_PHONE: &str = "phoneNumbers[type eq \"mobile\"].value";
+const WORK_CITY: &str = "addresses[type eq \"work\"].locality";
+
+fn employee_number() -> String {
+    format!("{ENTERPRISE}:employeeNumber")
+}
+
+fn enterprise_department() -> String {
+    format!("{ENTERPRISE}:department")
+}
+
+fn values(pairs: &[(&str, serde_json::Value)]) -> BTreeMap<String, serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// A change as the planner would hand it over.
+fn change(
+    target: Target,
+    action: Action,
+    id: Option<&str>,
+    before: &[(&str, serde_json::Value)],
+    after: &[(&str, serde_json::Value)],
+) -> Change {
+    Change {
+        app: "hr".into(),
+        target,
+        action,
+        id: id.map(str::to_string),
+        before: (!before.is_empty()).then(|| values(before)),
+        after: (!after.is_empty()).then(|| values(after)),
+        reason: "test".into(),
+    }
+}
+
+/// Reads, then applies `changes` through the connector's apply entry point.
+async fn apply_changes(r: &Repo, conn: &ScimConnector, changes: &[Change]) -> Sink {
+    let observed = conn.read(&ReadScope::default()).await.expect("read");
+    let sink = Sink::default();
+    conn.apply(
+        ApplyInput {
+            changes,
+            desired: &r.state,
+            observed: &observed,
+        },
+        &sink,
+    )
+    .await
+    .expect("apply");
+    assert_eq!(sink.count(), changes.len(), "one outcome per change");
+    sink
+}
+
+impl Sink {
+    /// The outcome of the change on `key` of kind `kind`.
+    fn outcome(&self, kind: ObjectKind, key: &str) -> ChangeResult {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(c, _)| c.object() == kind && c.key() == key)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("no outcome for {kind:?} {key}"))
+    }
+
+    /// The live id an applied change reported.
+    fn id(&self, kind: ObjectKind, key: &str) -> String {
+        match self.outcome(kind, key) {
+            ChangeResult::Applied { id: Some(id), .. } => id,
+            other => panic!("{kind:?} {key} was not applied with an id: {other:?}"),
+        }
+    }
+
+    fn error(&self, kind: ObjectKind, key: &str) -> String {
+        match self.outcome(kind, key) {
+            ChangeResult::Failed { error, .. } => error,
+            other => panic!("{kind:?} {key} did not fail: {other:?}"),
+        }
+    }
+}
+
+fn ann_create() -> Change {
+    change(
+        Target::User("ann".into()),
+        Action::Create,
+        None,
+        &[],
+        &[
+            ("login", json!("ann")),
+            ("email", json!("ann@example.com")),
+            ("first_name", json!("Ann")),
+            ("last_name", json!("Lee")),
+            ("display_name", json!("Ann Lee")),
+            ("title", json!("CTO")),
+            ("name.middleName", json!("Q")),
+            (WORK_PHONE, json!("+33 1")),
+            (WORK_CITY, json!("Paris")),
+            (&employee_number(), json!("E1")),
+            (&enterprise_department(), json!("R&D")),
+            ("enabled", json!(true)),
+        ],
+    )
+}
+
+/// Creates ann with every mapped attribute, reads her back, then changes, adds and
+/// clears mapped attributes (`patch`: the provider announces PATCH; else PUT).
+async fn mapped_attributes_land(server: &ScimServer, patch: bool) {
+    let r = repo(&server.url, MAPPED_APP, MAPPED_PEOPLE);
+    set_token();
+    let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
+        .await
+        .expect("connect");
+    assert_eq!(conn.capabilities().patch, patch);
+    let sink = apply_changes(&r, &conn, &[ann_create()]).await;
+    assert!(sink.failures().is_empty(), "{:?}", sink.failures());
+    let id = sink.id(ObjectKind::User, "ann");
+
+    let ann = server.user_by_id(&id);
+    assert_eq!(ann["userName"], "ann");
+    assert_eq!(ann["externalId"], "ann");
+    assert_eq!(ann["title"], "CTO");
+    assert_eq!(ann["name"]["middleName"], "Q");
+    assert_eq!(ann["name"]["givenName"], "Ann");
+    assert_eq!(
+        ann["phoneNumbers"],
+        json!([{"type": "work", "value": "+33 1"}])
+    );
+    assert_eq!(
+        ann["addresses"],
+        json!([{"type": "work", "locality": "Paris"}])
+    );
+    assert_eq!(
+        ann["emails"],
+        json!([{"type": "work", "value": "ann@example.com", "primary": true}])
+    );
+    assert_eq!(
+        ann[ENTERPRISE],
+        json!({"employeeNumber": "E1", "department": "R&D"})
+    );
+    assert!(
+        ann["schemas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == ENTERPRISE),
+        "the extension's URN is in schemas: {ann}"
+    );
+
+    // Read back under each mapped key.
+    let observed = conn.read(&ReadScope::default()).await.unwrap();
+    let a = observed.users.iter().find(|u| u.id == id).expect("ann");
+    for (key, want) in [
+        ("title", "CTO"),
+        ("name.middleName", "Q"),
+        (WORK_PHONE, "+33 1"),
+        (WORK_CITY, "Paris"),
+        (employee_number().as_str(), "E1"),
+        (enterprise_department().as_str(), "R&D"),
+        ("email", "ann@example.com"),
+        ("display_name", "Ann Lee"),
+    ] {
+        assert_eq!(a.attribute(key), Some(want), "{key}: {:?}", a.attributes);
+    }
+    assert!(!a.attributes.contains_key(MOBILE_PHONE));
+    assert!(!a.attributes.contains_key("manager"));
+
+    // Change the work phone, add a mobile one (no entry of that type exists: PATCH
+    // with the value filter meets noTarget), clear the title and the city, change the
+    // employee number.
+    let before_requests = server.requests().len();
+    let update = change(
+        Target::User("ann".into()),
+        Action::Update,
+        Some(&id),
+        &[
+            (WORK_PHONE, json!("+33 1")),
+            ("title", json!("CTO")),
+            (WORK_CITY, json!("Paris")),
+            (&employee_number(), json!("E1")),
+        ],
+        &[
+            (WORK_PHONE, json!("+33 2")),
+            (MOBILE_PHONE, json!("+33 6")),
+            ("title", serde_json::Value::Null),
+            (WORK_CITY, serde_json::Value::Null),
+            (&employee_number(), json!("E2")),
+        ],
+    );
+    let sink = apply_changes(&r, &conn, &[update]).await;
+    assert!(sink.failures().is_empty(), "{:?}", sink.failures());
+    let ann = server.user_by_id(&id);
+    let phones = ann["phoneNumbers"].as_array().cloned().unwrap_or_default();
+    let phone = |ty: &str| {
+        phones
+            .iter()
+            .find(|p| p["type"] == ty)
+            .map(|p| p["value"].clone())
+    };
+    assert_eq!(phone("work"), Some(json!("+33 2")), "{ann}");
+    assert_eq!(phone("mobile"), Some(json!("+33 6")), "{ann}");
+    assert_eq!(phones.len(), 2, "no duplicate entry: {ann}");
+    assert!(ann.get("title").is_none(), "{ann}");
+    assert!(
+        ann["addresses"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(|a| a.get("locality").is_none())),
+        "{ann}"
+    );
+    assert_eq!(
+        ann[ENTERPRISE],
+        json!({"employeeNumber": "E2", "department": "R&D"}),
+        "untouched attributes are kept"
+    );
+    assert_eq!(ann["name"]["middleName"], "Q");
+    assert_eq!(ann["emails"][0]["value"], "ann@example.com");
+
+    let requests: Vec<String> = server.requests().split_off(before_requests);
+    let writes = |m: &str| {
+        requests
+            .iter()
+            .filter(|l| l.contains(&format!("\"{m} /v2/Users/{id}")))
+            .count()
+    };
+    if patch {
+        // scim2-server: `replace` of `phoneNumbers[type eq "mobile"].value` with no such
+        // entry is 400 noTarget (RFC 7644 §3.5.2.3); roster sends the PATCH again with
+        // `phoneNumbers` replaced whole.
+        assert_eq!(writes("PATCH"), 2, "{requests:#?}");
+        assert_eq!(writes("PUT"), 0, "{requests:#?}");
+    } else {
+        assert_eq!(writes("PATCH"), 0, "{requests:#?}");
+        assert_eq!(writes("PUT"), 1, "{requests:#?}");
+    }
+
+    let observed = conn.read(&ReadScope::default()).await.unwrap();
+    let a = observed.users.iter().find(|u| u.id == id).expect("ann");
+    assert_eq!(a.attribute(WORK_PHONE), Some("+33 2"));
+    assert_eq!(a.attribute(MOBILE_PHONE), Some("+33 6"));
+    assert_eq!(a.attribute("title"), None);
+    assert_eq!(a.attribute(WORK_CITY), None);
+    assert_eq!(a.attribute(&employee_number()), Some("E2"));
+}
+
+#[test]
+fn mapped_core_and_enterprise_attributes_land_by_patch() {
+    let server = ScimServer::start();
+    block(mapped_attributes_land(&server, true));
+}
+
+#[test]
+fn mapped_core_and_enterprise_attributes_land_by_put_without_patch() {
+    let server = ScimServer::start_with(Some(minimal_config(50)));
+    block(mapped_attributes_land(&server, false));
+}
+
+#[test]
+fn a_rename_replaces_user_name_on_the_same_resource() {
+    let server = ScimServer::start();
+    let people = "users:\n  - username: annsmith\n    email: ann@example.com\n    first_name: Ann\n    last_name: Smith\n    previous_usernames: [ann]\n";
+    let r = repo(&server.url, "", people);
+    let (s, v) = server.call(
+        "POST",
+        "/Users",
+        Some(json!({"schemas": [USER_SCHEMA], "userName": "ann", "externalId": "ann"})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    server.create_user("bob", "Bob", "Ray", "bob@example.com");
+    set_token();
+    block(async {
+        let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
+            .await
+            .unwrap();
+        // The login alone: userName changes, externalId stays.
+        let login_only = change(
+            Target::User("annsmith".into()),
+            Action::Update,
+            Some(&id),
+            &[("login", json!("ann"))],
+            &[("login", json!("ann.s"))],
+        );
+        let sink = apply_changes(&r, &conn, &[login_only]).await;
+        assert!(sink.failures().is_empty(), "{:?}", sink.failures());
+        let ann = server.user_by_id(&id);
+        assert_eq!(ann["userName"], "ann.s");
+        assert_eq!(ann["externalId"], "ann");
+
+        // A username rename: the login and the anchor, on the same resource.
+        let rename = change(
+            Target::User("annsmith".into()),
+            Action::Update,
+            Some(&id),
+            &[("login", json!("ann.s")), ("username", json!("ann"))],
+            &[
+                ("login", json!("annsmith")),
+                ("username", json!("annsmith")),
+            ],
+        );
+        let sink = apply_changes(&r, &conn, &[rename]).await;
+        assert!(sink.failures().is_empty(), "{:?}", sink.failures());
+        assert_eq!(sink.id(ObjectKind::User, "annsmith"), id);
+        let ann = server.user_by_id(&id);
+        assert_eq!(ann["id"], id.as_str(), "the same resource");
+        assert_eq!(ann["userName"], "annsmith");
+        assert_eq!(ann["externalId"], "annsmith");
+        assert_eq!(server.list("/Users").len(), 2, "renamed, not re-created");
+        let observed = conn.read(&ReadScope::default()).await.unwrap();
+        let a = observed.users.iter().find(|u| u.id == id).unwrap();
+        assert_eq!(a.login, "annsmith");
+        assert_eq!(a.username.as_deref(), Some("annsmith"));
+
+        // A rename onto a userName that is taken fails with the provider's reason.
+        let clash = change(
+            Target::User("annsmith".into()),
+            Action::Update,
+            Some(&id),
+            &[("login", json!("annsmith"))],
+            &[("login", json!("bob"))],
+        );
+        let sink = apply_changes(&r, &conn, &[clash]).await;
+        let err = sink.error(ObjectKind::User, "annsmith");
+        assert!(
+            err.contains("409") && err.contains("uniqueness"),
+            "names the conflict: {err}"
+        );
+        assert_eq!(server.user_by_id(&id)["userName"], "annsmith");
+    });
+}
+
+#[test]
+fn managers_are_set_and_cleared_in_the_enterprise_extension() {
+    let server = ScimServer::start();
+    let people = "users:\n  - username: boss\n    email: boss@example.com\n    first_name: Big\n    last_name: Boss\n  - username: ann\n    email: ann@example.com\n    first_name: Ann\n    last_name: Lee\n    manager: boss\n";
+    let r = repo(&server.url, "", people);
+    set_token();
+    let create = |who: &str| {
+        change(
+            Target::User(who.into()),
+            Action::Create,
+            None,
+            &[],
+            &[
+                ("login", json!(who)),
+                ("email", json!(format!("{who}@example.com"))),
+                ("enabled", json!(true)),
+            ],
+        )
+    };
+    let manager = |m: serde_json::Value| {
+        change(
+            Target::Manager { user: "ann".into() },
+            Action::Update,
+            None,
+            &[],
+            &[("manager", m)],
+        )
+    };
+    block(async {
+        let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
+            .await
+            .unwrap();
+        // Both users and the manager in one apply: the manager's id is the one its
+        // create just returned.
+        let sink = apply_changes(
+            &r,
+            &conn,
+            &[manager(json!("boss")), create("boss"), create("ann")],
+        )
+        .await;
+        assert!(sink.failures().is_empty(), "{:?}", sink.failures());
+        let boss = sink.id(ObjectKind::User, "boss");
+        let ann = sink.id(ObjectKind::User, "ann");
+        assert_eq!(
+            server.user_by_id(&ann)[ENTERPRISE]["manager"]["value"],
+            boss.as_str()
+        );
+        let observed = conn.read(&ReadScope::default()).await.unwrap();
+        let by_id = |id: &str| observed.users.iter().find(|u| u.id == id).unwrap().clone();
+        assert_eq!(by_id(&ann).attribute("manager"), Some(boss.as_str()));
+        assert_eq!(by_id(&boss).attribute("manager"), None);
+
+        // Cleared, and cleared again (nothing to remove is no failure).
+        for _ in 0..2 {
+            let sink = apply_changes(&r, &conn, &[manager(serde_json::Value::Null)]).await;
+            assert!(sink.failures().is_empty(), "{:?}", sink.failures());
+            let live = server.user_by_id(&ann);
+            assert!(
+                live.get(ENTERPRISE)
+                    .is_none_or(|e| e.get("manager").is_none()),
+                "{live}"
+            );
+        }
+        let observed = conn.read(&ReadScope::default()).await.unwrap();
+        let a = observed.users.iter().find(|u| u.id == ann).unwrap();
+        assert_eq!(a.attribute("manager"), None);
+
+        // A manager with no live account is a failure naming it; nothing is written.
+        let sink = apply_changes(&r, &conn, &[manager(json!("ghost"))]).await;
+        let err = sink.error(ObjectKind::Manager, "ann");
+        assert!(err.contains("ghost"), "{err}");
+    });
+}
+
+#[test]
+fn a_provider_without_the_enterprise_extension_is_told_apart_clearly() {
+    let server = ScimServer::start_configured(None, Some(resource_types_without_extensions()));
+    let r = repo(&server.url, MAPPED_APP, MAPPED_PEOPLE);
+    let boss = server.create_user("boss", "Big", "Boss", "boss@example.com");
+    set_token();
+    block(async {
+        let conn = ScimConnector::connect(&app(&r.state), &ctx(&r))
+            .await
+            .unwrap();
+        assert_eq!(conn.capabilities().user_extensions, Some(vec![]));
+        let manager = change(
+            Target::Manager {
+                user: "boss".into(),
+            },
+            Action::Update,
+            Some(&boss),
+            &[],
+            &[("manager", json!("boss"))],
+        );
+        let update = change(
+            Target::User("boss".into()),
+            Action::Update,
+            Some(&boss),
+            &[],
+            &[(&employee_number(), json!("E9")), ("title", json!("Boss"))],
+        );
+        let sink = apply_changes(&r, &conn, &[ann_create(), manager, update]).await;
+        for (kind, key) in [
+            (ObjectKind::User, "ann"),
+            (ObjectKind::Manager, "boss"),
+            (ObjectKind::User, "boss"),
+        ] {
+            let err = sink.error(kind, key);
+            assert!(
+                err.contains(ENTERPRISE) && err.contains("does not list"),
+                "{kind:?} {key}: {err}"
+            );
+        }
+        assert!(server.user("ann").is_none(), "nothing was sent");
+        assert!(server.user_by_id(&boss).get("title").is_none());
+    });
+    // The extension is not asked for in reads either (scim2-server would refuse it).
+    let requests = server.requests();
+    let lists: Vec<&String> = requests
+        .iter()
+        .filter(|l| l.contains("attributes="))
+        .collect();
+    assert!(!lists.is_empty(), "{requests:#?}");
+    assert!(
+        lists.iter().all(|l| !l.contains("enterprise")),
+        "{lists:#?}"
     );
 }

@@ -1,7 +1,8 @@
 //! End to end for scim apps, driving the `roster` binary against scim2-server (a
 //! third-party SCIM 2.0 service provider from PyPI, installed and started by the test
 //! through `scripts/scim-server.sh`): plan → apply → empty plan; drift for a user
-//! changed directly through SCIM; deprovisioning as `active=false`; import round trip.
+//! changed directly through SCIM; deprovisioning as `active=false`; import round trip;
+//! mapped attributes and managers; a username rename; a deleted user created again.
 //!
 //! scim2-server 0.8.3 and the RFCs, as met by these tests and `scim_connector.rs`:
 //! - scim2-server: it accepts `"userName": ""` on POST although userName is REQUIRED
@@ -231,4 +232,138 @@ fn a_bad_url_or_missing_token_fails_clearly() {
         "names the missing variable: {}",
         run.stderr
     );
+}
+
+/// A scim app with mapped core and enterprise attributes.
+const MAPPED: &str = r#"    attribute_map:
+      title: "{job_title}"
+      'phoneNumbers[type eq "work"].value': "{attributes.phone}"
+      "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "{employee_id}"
+"#;
+
+fn mapped_people(ann_extra: &str) -> String {
+    format!(
+        r#"users:
+  - username: boss
+    email: boss@example.com
+    first_name: Big
+    last_name: Boss
+  - username: ann
+    email: ann@example.com
+    first_name: Ann
+    last_name: Lee
+    job_title: CTO
+    employee_id: E1
+    attributes: {{ phone: "+33 1" }}
+    manager: boss
+{ann_extra}groups:
+  - name: staff
+    members: [ann, boss]
+policies:
+  - name: hr-access
+    app: hr
+    groups: [staff]
+"#
+    )
+}
+
+/// Through the planner: mapped attributes in creates and updates, the `manager`
+/// change, and an empty plan once they hold (the planner of issue 16 plans them).
+#[test]
+fn mapped_attributes_and_a_manager_plan_apply_and_converge() {
+    let server = ScimServer::start();
+    let repo = repo(&[
+        ("apps.yaml", &scim_app(&server.url, MAPPED)),
+        ("people.yaml", &mapped_people("")),
+    ]);
+    ok(&roster(repo.path(), &["apply", "--auto-approve"], &env()));
+    let boss = server.user("boss").expect("boss");
+    let ann = server.user("ann").expect("ann");
+    assert_eq!(ann["title"], "CTO", "{ann}");
+    assert_eq!(ann["phoneNumbers"][0]["value"], "+33 1", "{ann}");
+    assert_eq!(ann[ENTERPRISE]["employeeNumber"], "E1", "{ann}");
+    assert_eq!(ann[ENTERPRISE]["manager"]["value"], boss["id"], "{ann}");
+    let again = roster(repo.path(), &["plan", "--detailed-exitcode"], &env());
+    assert_eq!(again.code, 0, "second plan must be empty:\n{}", again.all());
+
+    // Changed by hand in the app: drift, and apply puts it back.
+    server.patch_user(
+        ann["id"].as_str().unwrap(),
+        &format!("{ENTERPRISE}:employeeNumber"),
+        serde_json::json!("X"),
+    );
+    let drift = roster(repo.path(), &["drift"], &env());
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    ok(&roster(repo.path(), &["apply", "--auto-approve"], &env()));
+    assert_eq!(
+        server.user("ann").unwrap()[ENTERPRISE]["employeeNumber"],
+        "E1"
+    );
+}
+
+/// Through the planner: `previous_usernames` makes the live account of the old
+/// username a rename (issue 16's planner), which the connector carries out in place.
+#[test]
+fn a_username_rename_keeps_the_scim_account() {
+    let server = ScimServer::start();
+    let repo = repo(&[
+        ("apps.yaml", &scim_app(&server.url, "")),
+        ("people.yaml", &people(", bob")),
+    ]);
+    ok(&roster(repo.path(), &["apply", "--auto-approve"], &env()));
+    let bob_id = server.user("bob").unwrap()["id"].clone();
+
+    let renamed = people(", robert").replace(
+        "  - username: bob\n",
+        "  - username: robert\n    previous_usernames: [bob]\n",
+    );
+    std::fs::write(repo.path().join("people.yaml"), renamed).unwrap();
+    let plan = roster(repo.path(), &["plan", "--format", "json"], &env());
+    ok(&plan);
+    let p: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let changes = p["changes"].as_array().unwrap();
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["action"] != "create" && c["action"] != "delete"),
+        "a rename, not a re-create: {p}"
+    );
+    ok(&roster(repo.path(), &["apply", "--auto-approve"], &env()));
+    let robert = server.user("robert").expect("renamed");
+    assert_eq!(robert["id"], bob_id, "the same account");
+    assert_eq!(robert["externalId"], "robert");
+    assert!(server.user("bob").is_none());
+    assert_eq!(server.member_names("staff"), ["alice", "robert"]);
+    let again = roster(repo.path(), &["plan", "--detailed-exitcode"], &env());
+    assert_eq!(again.code, 0, "{}", again.all());
+}
+
+#[test]
+fn a_user_deleted_in_the_app_is_created_again_not_restored() {
+    // SCIM keeps no deleted items: the account comes back as a new resource.
+    let server = ScimServer::start();
+    let repo = repo(&[
+        ("apps.yaml", &scim_app(&server.url, "")),
+        ("people.yaml", &people(", bob")),
+    ]);
+    ok(&roster(repo.path(), &["apply", "--auto-approve"], &env()));
+    let old = server.user("bob").unwrap()["id"].clone();
+    let (s, v) = server.call("DELETE", &format!("/Users/{}", old.as_str().unwrap()), None);
+    assert_eq!(s, 204, "{v}");
+
+    let plan = roster(repo.path(), &["plan", "--format", "json"], &env());
+    ok(&plan);
+    let p: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let bob: Vec<String> = p["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["key"] == "bob" || c["key"] == "staff/bob")
+        .map(|c| format!("{} {}", c["object"], c["action"]).replace('"', ""))
+        .collect();
+    assert_eq!(bob, ["user create", "membership add"], "{p}");
+    ok(&roster(repo.path(), &["apply", "--auto-approve"], &env()));
+    let bob = server.user("bob").expect("created again");
+    assert_ne!(bob["id"], old, "a new resource");
+    assert_eq!(server.member_names("staff"), ["alice", "bob", "carol"]);
 }

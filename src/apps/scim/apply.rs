@@ -1,24 +1,28 @@
 //! Carrying out a plan's changes against a SCIM service provider, phase by phase in
-//! plan order (create groups → create/update/enable users → member adds → member
-//! removes → disable/delete users → delete groups): POST to create, PATCH to change
-//! (or, where the provider does not announce PATCH, GET + PUT of the whole resource,
-//! with `If-Match` when it announces ETags), `active=false` to disable, DELETE to
-//! delete. Every change's outcome is reported as soon as it is known; dependants of a
-//! failed create are skipped; a create answered with a uniqueness conflict adopts the
-//! existing object and makes it match.
+//! plan order (create groups → create/update/enable users → managers → member adds
+//! → member removes → disable/delete users → delete groups): POST to create, PATCH
+//! to change at each mapped target's path (or, where the provider does not announce
+//! PATCH, GET + PUT of the whole resource, with `If-Match` when it announces ETags),
+//! `userName` replaced on the same resource to rename, the enterprise `manager` set
+//! or removed, `active=false` to disable, DELETE to delete. Every change's outcome is
+//! reported as soon as it is known; dependants of a failed create are skipped; a
+//! create answered with a uniqueness conflict adopts the existing object and makes it
+//! match.
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Result, anyhow};
 use futures::StreamExt;
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::discovery::{GROUP_SCHEMA, USER_SCHEMA};
+use super::discovery::{Capabilities, GROUP_SCHEMA, USER_SCHEMA};
 use super::http::{PATCH_OP, ScimError, filter_literal, path_segment};
+use super::paths::AttrPath;
 use crate::apps::ChangeResult;
 use crate::apps::kit::driver::{PhaseWriter, Run, Step};
 use crate::desired::{DesiredState, User};
+use crate::mapping::Mapping;
 use crate::plan::{Action, Change, ObjectKind, Phase};
 
 /// The schema URN of bulk requests.
@@ -32,22 +36,34 @@ const PUT_ROUNDS: usize = 3;
 /// (RFC 7644 §3.5.2) and as an edit of the full resource for PUT (§3.5.1).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
-    /// Replace (`Some`) or remove (`None`) an attribute: `displayName`, `active`,
-    /// `emails`, `description`, or a sub-attribute such as `name.givenName`.
-    Attr(&'static str, Option<Value>),
+    /// Replace (`Some`) or remove (`None`) the value at a path: `active`,
+    /// `name.givenName`, `emails[type eq "work"].value`, `urn:…:User:manager`.
+    Attr(AttrPath, Option<Value>),
     AddMembers(Vec<String>),
     RemoveMembers(Vec<String>),
 }
 
-/// PATCH operations for edits.
+impl Edit {
+    /// A core attribute's edit.
+    pub fn core(attr: &str, value: Option<Value>) -> Edit {
+        Edit::Attr(AttrPath::core(attr), value)
+    }
+
+    fn filtered(&self) -> bool {
+        matches!(self, Edit::Attr(p, _) if p.is_filtered())
+    }
+}
+
+/// PATCH operations for edits: `replace` with the value at the edit's path, `remove`
+/// of it (a typed email or phone number is removed whole).
 pub fn patch_ops(edits: &[Edit]) -> Vec<Value> {
     let mut ops = Vec::new();
     for e in edits {
         match e {
             Edit::Attr(path, Some(v)) => {
-                ops.push(json!({"op": "replace", "path": path, "value": v}))
+                ops.push(json!({"op": "replace", "path": path.text(), "value": v}))
             }
-            Edit::Attr(path, None) => ops.push(json!({"op": "remove", "path": path})),
+            Edit::Attr(path, None) => ops.push(json!({"op": "remove", "path": path.remove_path()})),
             Edit::AddMembers(ids) if !ids.is_empty() => ops.push(json!({
                 "op": "add",
                 "path": "members",
@@ -67,6 +83,35 @@ pub fn patch_ops(edits: &[Edit]) -> Vec<Value> {
     ops
 }
 
+/// PATCH operations for edits on a provider that refused a value filter in a path
+/// (RFC 7644 §3.5.2.3: `noTarget` when no entry of that type exists yet): each
+/// multi-valued attribute a filtered edit touches is replaced whole, as edited from
+/// `resource` (the resource as just read); the other edits are sent as they are.
+pub fn whole_attribute_ops(resource: &Value, edits: &[Edit]) -> Vec<Value> {
+    let mut edited = resource.clone();
+    let mut ops = Vec::new();
+    let mut whole: Vec<AttrPath> = Vec::new();
+    for e in edits {
+        match e {
+            Edit::Attr(p, v) if p.is_filtered() => {
+                p.edit(&mut edited, v.as_ref());
+                let w = p.whole();
+                if !whole.contains(&w) {
+                    whole.push(w);
+                }
+            }
+            other => ops.extend(patch_ops(std::slice::from_ref(other))),
+        }
+    }
+    for w in whole {
+        match w.top(&edited) {
+            Some(v) => ops.push(json!({"op": "replace", "path": w.attribute(), "value": v})),
+            None => ops.push(json!({"op": "remove", "path": w.attribute()})),
+        }
+    }
+    ops
+}
+
 /// Applies edits to a full resource (for PUT); drops `meta`, which is read-only.
 pub fn edit_resource(resource: &mut Value, edits: &[Edit]) {
     let Some(obj) = resource.as_object_mut() else {
@@ -75,35 +120,11 @@ pub fn edit_resource(resource: &mut Value, edits: &[Edit]) {
     obj.remove("meta");
     for e in edits {
         match e {
-            Edit::Attr(path, value) => match path.split_once('.') {
-                Some((parent, child)) => {
-                    let entry = obj
-                        .entry(parent.to_string())
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    if !entry.is_object() {
-                        *entry = Value::Object(Map::new());
-                    }
-                    if let Some(sub) = entry.as_object_mut() {
-                        match value {
-                            Some(v) => {
-                                sub.insert(child.to_string(), v.clone());
-                            }
-                            None => {
-                                sub.remove(child);
-                            }
-                        }
-                    }
-                }
-                None => match value {
-                    Some(v) => {
-                        obj.insert((*path).to_string(), v.clone());
-                    }
-                    None => {
-                        obj.remove(*path);
-                    }
-                },
-            },
+            Edit::Attr(path, value) => path.edit(resource, value.as_ref()),
             Edit::AddMembers(ids) => {
+                let Some(obj) = resource.as_object_mut() else {
+                    return;
+                };
                 let members = obj
                     .entry("members")
                     .or_insert_with(|| Value::Array(Vec::new()));
@@ -122,7 +143,7 @@ pub fn edit_resource(resource: &mut Value, edits: &[Edit]) {
                 }
             }
             Edit::RemoveMembers(ids) => {
-                if let Some(list) = obj.get_mut("members").and_then(Value::as_array_mut) {
+                if let Some(list) = resource.get_mut("members").and_then(Value::as_array_mut) {
                     list.retain(|m| {
                         !m.get("value")
                             .and_then(Value::as_str)
@@ -134,83 +155,133 @@ pub fn edit_resource(resource: &mut Value, edits: &[Edit]) {
     }
 }
 
-/// The `emails` value for a roster email: one primary work address.
-fn emails_value(email: &str) -> Value {
-    json!([{"value": email, "type": "work", "primary": true}])
-}
-
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-/// Edits for roster attribute changes (`after` of an update, or a full profile).
-pub fn user_edits(after: &BTreeMap<String, Value>) -> Vec<Edit> {
+/// Keys of a change's `after` that are not SCIM attributes: the password is written
+/// on create only (from the repository's secret, never from the plan), and
+/// `immutable_id` belongs to office365.
+fn not_written(key: &str) -> bool {
+    matches!(key, "password" | "immutable_id")
+}
+
+/// The path a mapped key is written at, or why there is none.
+fn mapped_path(mapping: &Mapping, key: &str) -> Result<AttrPath, String> {
+    let field = mapping.field(key).ok_or_else(|| {
+        format!(
+            "`{key}` is not an attribute of this app's mapping, so roster has nowhere to write it"
+        )
+    })?;
+    AttrPath::parse(&field.target).map_err(|e| e.to_string())
+}
+
+/// Edits for the keys of an update's `after` (or of a full profile, when an existing
+/// account is adopted): `login` → `userName` (a rename, on the same resource),
+/// `username` → `externalId`, `enabled` → `active`, every mapped key → its target's
+/// path (an empty or null value removes it).
+pub fn user_edits(after: &BTreeMap<String, Value>, mapping: &Mapping) -> Result<Vec<Edit>, String> {
     let mut edits = Vec::new();
     for (k, v) in after {
         match k.as_str() {
-            "email" => edits.push(Edit::Attr("emails", text(v).map(|e| emails_value(&e)))),
-            "first_name" => edits.push(Edit::Attr("name.givenName", text(v).map(Value::String))),
-            "last_name" => edits.push(Edit::Attr("name.familyName", text(v).map(Value::String))),
-            "display_name" => edits.push(Edit::Attr("displayName", text(v).map(Value::String))),
-            "enabled" => {
-                if let Some(b) = v.as_bool() {
-                    edits.push(Edit::Attr("active", Some(Value::Bool(b))));
-                }
-            }
-            _ => {}
+            "login" => match text(v) {
+                Some(login) => edits.push(Edit::core("userName", Some(Value::String(login)))),
+                None => return Err("an empty userName cannot be written".into()),
+            },
+            "username" => edits.push(Edit::core("externalId", text(v).map(Value::String))),
+            "enabled" => match v.as_bool() {
+                Some(b) => edits.push(Edit::core("active", Some(Value::Bool(b)))),
+                None => return Err(format!("`enabled` must be true or false, not {v}")),
+            },
+            key if not_written(key) => {}
+            key => edits.push(Edit::Attr(
+                mapped_path(mapping, key)?,
+                text(v).map(Value::String),
+            )),
         }
     }
-    edits
+    Ok(edits)
 }
 
-/// The roster profile of a user: the desired user's managed attributes, overridden
-/// by a change's `after` (the plan is applied as saved).
+/// The roster profile of a user to create: the change's `after` as planned (it holds
+/// every mapped key with a value, so what is written is what the plan shows); a
+/// change without one (a library caller's) takes the desired user's mapped values.
 fn profile(
     user: Option<&User>,
     after: Option<&BTreeMap<String, Value>>,
+    mapping: &Mapping,
 ) -> BTreeMap<String, Value> {
+    if let Some(after) = after {
+        return after.clone();
+    }
     let mut attrs = BTreeMap::new();
     if let Some(u) = user {
-        attrs.insert("email".into(), Value::String(u.email.clone()));
-        attrs.insert("first_name".into(), Value::String(u.first_name.clone()));
-        attrs.insert("last_name".into(), Value::String(u.last_name.clone()));
-        attrs.insert("display_name".into(), Value::String(u.display_name()));
+        for f in &mapping.fields {
+            if let Some(v) = f.value(u) {
+                attrs.insert(f.key.clone(), Value::String(v));
+            }
+        }
         attrs.insert("enabled".into(), Value::Bool(u.enabled));
-    }
-    for (k, v) in after.into_iter().flatten() {
-        attrs.insert(k.clone(), v.clone());
     }
     attrs
 }
 
-/// A SCIM User resource to create.
-pub fn user_resource(login: &str, username: &str, attrs: &BTreeMap<String, Value>) -> Value {
+/// A SCIM User resource to create: `userName` (the login), `externalId` (the
+/// username), `active`, and every mapped key at its path; an extension attribute adds
+/// its schema URN to `schemas`.
+pub fn user_resource(
+    login: &str,
+    username: &str,
+    attrs: &BTreeMap<String, Value>,
+    mapping: &Mapping,
+) -> Result<Value, String> {
     let mut res = json!({
         "schemas": [USER_SCHEMA],
         "userName": login,
         "externalId": username,
         "active": attrs.get("enabled").and_then(Value::as_bool).unwrap_or(true),
     });
-    let mut name = Map::new();
-    if let Some(g) = attrs.get("first_name").and_then(text) {
-        name.insert("givenName".into(), Value::String(g));
+    for (k, v) in attrs {
+        match k.as_str() {
+            "login" | "username" | "enabled" => {}
+            key if not_written(key) => {}
+            key => {
+                let path = mapped_path(mapping, key)?;
+                if let Some(v) = text(v) {
+                    path.edit(&mut res, Some(&Value::String(v)));
+                }
+            }
+        }
     }
-    if let Some(f) = attrs.get("last_name").and_then(text) {
-        name.insert("familyName".into(), Value::String(f));
+    Ok(res)
+}
+
+/// The schema extensions a set of edits writes to that the provider does not list
+/// for Users, as an error naming them.
+fn unlisted_extensions(caps: &Capabilities, paths: &[&AttrPath]) -> Result<(), String> {
+    for p in paths {
+        if let Some(urn) = &p.schema
+            && !caps.user_extension(urn)
+        {
+            let listed = caps
+                .user_extensions
+                .as_deref()
+                .filter(|l| !l.is_empty())
+                .map(|l| l.join(", "))
+                .unwrap_or_else(|| "none".into());
+            return Err(format!(
+                "`{}` is in the schema extension {urn}, which the service provider's User \
+                 resource type does not list (its /ResourceTypes lists: {listed}); roster \
+                 does not write it",
+                p.text()
+            ));
+        }
     }
-    if !name.is_empty() {
-        res["name"] = Value::Object(name);
-    }
-    if let Some(d) = attrs.get("display_name").and_then(text) {
-        res["displayName"] = Value::String(d);
-    }
-    if let Some(e) = attrs.get("email").and_then(text) {
-        res["emails"] = emails_value(&e);
-    }
-    res
+    Ok(())
 }
 
 fn applied(id: Option<String>) -> ChangeResult {
@@ -235,6 +306,13 @@ fn scim_error(e: &anyhow::Error) -> Option<&ScimError> {
     e.downcast_ref::<ScimError>()
 }
 
+/// How [`Applier::rewrite`] writes an edited resource back.
+#[derive(Debug, Clone, Copy)]
+enum Rewrite {
+    Put,
+    PatchWholeAttributes,
+}
+
 /// What one change produced besides its result.
 struct Done {
     idx: usize,
@@ -250,6 +328,13 @@ pub(crate) struct Writer<'a> {
 
 impl PhaseWriter for Writer<'_> {
     const TYPE: &'static str = "scim";
+
+    /// Users, groups, memberships and managers. No licenses, and no restore: a SCIM
+    /// service provider keeps no deleted items, so the planner re-creates a deleted
+    /// user instead.
+    fn supports(&self, c: &Change) -> bool {
+        !matches!(c.phase(), Phase::Licenses | Phase::Other) && c.action != Action::Restore
+    }
 
     async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
         let this = Step { w: &*self, run };
@@ -304,34 +389,9 @@ impl Applier<'_, '_, '_> {
                 Err(e) => failed(&e),
             },
             (ObjectKind::User, Action::Update | Action::Enable | Action::Disable) => {
-                match self.user_id(c) {
-                    Err(r) => r,
-                    Ok(id) => {
-                        let mut after = c.after.clone().unwrap_or_default();
-                        match c.action {
-                            Action::Enable => {
-                                after.insert("enabled".into(), Value::Bool(true));
-                            }
-                            Action::Disable => {
-                                after.insert("enabled".into(), Value::Bool(false));
-                            }
-                            _ => {}
-                        }
-                        let edits = user_edits(&after);
-                        if edits.is_empty() {
-                            applied(Some(id))
-                        } else {
-                            match self
-                                .modify(&self.conn.caps.users_endpoint, &id, &edits)
-                                .await
-                            {
-                                Ok(()) => applied(Some(id)),
-                                Err(e) => failed(&e),
-                            }
-                        }
-                    }
-                }
+                self.update_user(c).await
             }
+            (ObjectKind::Manager, Action::Update) => self.set_manager(c).await,
             (ObjectKind::User, Action::Delete) => match self.user_id(c) {
                 Err(r) => r,
                 Ok(id) => self.delete(&self.conn.caps.users_endpoint, &id).await,
@@ -379,7 +439,10 @@ impl Applier<'_, '_, '_> {
     }
 
     /// Changes a resource: PATCH when announced (falling back to PUT when the
-    /// provider answers 501/405 after all), else GET + PUT.
+    /// provider answers 501/405 after all), else GET + PUT. A PATCH whose value filter
+    /// the provider refuses (`noTarget`: no entry of that type yet, as RFC 7644
+    /// §3.5.2.3 requires; `invalidPath` / `invalidFilter`: no filters in paths) is sent
+    /// again with the multi-valued attributes it touches replaced whole, as read.
     async fn modify(&self, endpoint: &str, id: &str, edits: &[Edit]) -> Result<()> {
         let path = Self::resource_path(endpoint, id);
         if self.conn.caps.patch {
@@ -394,15 +457,36 @@ impl Applier<'_, '_, '_> {
                 Err(e) if scim_error(&e).is_some_and(|s| matches!(s.status, 405 | 501)) => {
                     tracing::debug!(app = %self.conn.app.name, "PATCH refused; falling back to PUT");
                 }
+                Err(e)
+                    if edits.iter().any(Edit::filtered)
+                        && scim_error(&e).is_some_and(|s| {
+                            s.status == 400
+                                && matches!(
+                                    s.scim_type.as_deref(),
+                                    Some("noTarget" | "invalidPath" | "invalidFilter")
+                                )
+                        }) =>
+                {
+                    tracing::debug!(app = %self.conn.app.name, error = %e, "a value filter was refused; replacing whole attributes");
+                    return self
+                        .rewrite(&path, edits, Rewrite::PatchWholeAttributes)
+                        .await
+                        .map_err(|again| {
+                            again.context(format!(
+                                "{e}; sent again with the whole multi-valued attributes"
+                            ))
+                        });
+                }
                 Err(e) => return Err(e),
             }
         }
-        self.put(&path, edits).await
+        self.rewrite(&path, edits, Rewrite::Put).await
     }
 
-    /// GET, edit, PUT; with ETags announced, the PUT carries `If-Match` and a lost race
-    /// (412) starts over.
-    async fn put(&self, path: &str, edits: &[Edit]) -> Result<()> {
+    /// GET, edit, write back: the whole resource by PUT, or (a provider that refused
+    /// a value filter) the edited multi-valued attributes by PATCH. With ETags
+    /// announced the write carries `If-Match` and a lost race (412) starts over.
+    async fn rewrite(&self, path: &str, edits: &[Edit], how: Rewrite) -> Result<()> {
         let mut last = None;
         for _ in 0..PUT_ROUNDS {
             let current = self.conn.client.get(path, &[]).await?;
@@ -418,16 +502,25 @@ impl Applier<'_, '_, '_> {
             if !resource.is_object() {
                 return Err(anyhow!("GET {path}: the response is not a resource"));
             }
-            edit_resource(&mut resource, edits);
             let if_match = if self.conn.caps.etag {
                 version.as_deref()
             } else {
                 None
             };
+            let (method, body) = match how {
+                Rewrite::Put => {
+                    edit_resource(&mut resource, edits);
+                    (Method::PUT, resource)
+                }
+                Rewrite::PatchWholeAttributes => (
+                    Method::PATCH,
+                    json!({"schemas": [PATCH_OP], "Operations": whole_attribute_ops(&resource, edits)}),
+                ),
+            };
             match self
                 .conn
                 .client
-                .send(Method::PUT, path, &[], Some(&resource), if_match)
+                .send(method, path, &[], Some(&body), if_match)
                 .await
             {
                 Ok(_) => return Ok(()),
@@ -435,7 +528,7 @@ impl Applier<'_, '_, '_> {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| anyhow!("PUT {path}: precondition kept failing")))
+        Err(last.unwrap_or_else(|| anyhow!("{path}: precondition kept failing")))
     }
 
     // ----- groups ---------------------------------------------------------------------
@@ -497,7 +590,7 @@ impl Applier<'_, '_, '_> {
         for (k, v) in c.after.iter().flatten() {
             match k.as_str() {
                 "description" if self.conn.caps.group_description => {
-                    edits.push(Edit::Attr("description", text(v).map(Value::String)))
+                    edits.push(Edit::core("description", text(v).map(Value::String)))
                 }
                 "description" => {
                     return fail(format!(
@@ -578,6 +671,7 @@ impl Applier<'_, '_, '_> {
             .as_ref()
             .and_then(|a| a.get("login"))
             .and_then(text)
+            .or_else(|| user.map(|u| self.conn.mapping.login_of(u)))
             .unwrap_or_else(|| c.key().into_owned());
         if login.trim().is_empty() {
             return Err(anyhow!(
@@ -585,8 +679,16 @@ impl Applier<'_, '_, '_> {
                 c.key()
             ));
         }
-        let attrs = profile(user, c.after.as_ref());
-        let mut body = user_resource(&login, &c.key(), &attrs);
+        let mapping = &self.conn.mapping;
+        let attrs = profile(user, c.after.as_ref(), mapping);
+        let mut body = user_resource(&login, &c.key(), &attrs, mapping)
+            .map_err(|e| anyhow!("user {}: {e}", c.key()))?;
+        let paths = attrs
+            .keys()
+            .filter_map(|k| mapped_path(mapping, k).ok())
+            .collect::<Vec<_>>();
+        unlisted_extensions(&self.conn.caps, &paths.iter().collect::<Vec<_>>())
+            .map_err(|e| anyhow!("user {}: {e}", c.key()))?;
         let wants_password = c.after.as_ref().is_some_and(|a| a.contains_key("password"));
         if wants_password
             && self.conn.app.switches.password_sync
@@ -597,6 +699,92 @@ impl Applier<'_, '_, '_> {
             body["password"] = Value::String(secret.expose().to_string());
         }
         Ok((login, attrs, body))
+    }
+
+    /// An update, enable or disable of a user: its `after` keys as edits of the same
+    /// resource (a rename replaces `userName`, and `externalId` when the username
+    /// changes too).
+    async fn update_user(&self, c: &Change) -> ChangeResult {
+        let id = match self.user_id(c) {
+            Ok(id) => id,
+            Err(r) => return r,
+        };
+        let mut after = c.after.clone().unwrap_or_default();
+        match c.action {
+            Action::Enable => {
+                after.insert("enabled".into(), Value::Bool(true));
+            }
+            Action::Disable => {
+                after.insert("enabled".into(), Value::Bool(false));
+            }
+            _ => {}
+        }
+        let edits = match user_edits(&after, &self.conn.mapping) {
+            Ok(e) => e,
+            Err(why) => return fail(format!("user {}: {why}", c.key())),
+        };
+        let paths: Vec<&AttrPath> = edits
+            .iter()
+            .filter_map(|e| match e {
+                Edit::Attr(p, _) => Some(p),
+                _ => None,
+            })
+            .collect();
+        if let Err(why) = unlisted_extensions(&self.conn.caps, &paths) {
+            return fail(format!("user {}: {why}", c.key()));
+        }
+        if edits.is_empty() {
+            return applied(Some(id));
+        }
+        match self
+            .modify(&self.conn.caps.users_endpoint, &id, &edits)
+            .await
+        {
+            Ok(()) => applied(Some(id)),
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// Sets (a PATCH `replace` of the enterprise `manager` with `{"value": ID}`) or
+    /// clears (`remove`) a user's manager. The manager's id comes from the run: an
+    /// observed user, or one created earlier in this apply.
+    async fn set_manager(&self, c: &Change) -> ChangeResult {
+        let manager = AttrPath::manager();
+        if let Err(why) = unlisted_extensions(&self.conn.caps, &[&manager]) {
+            return fail(format!("user {}: {why}", c.key()));
+        }
+        let id = match self.user_id(c) {
+            Ok(id) => id,
+            Err(r) => return r,
+        };
+        let value = match c.manager() {
+            Some(m) => match self.run.user_id(m, None) {
+                Ok(mid) => Some(json!({ "value": mid })),
+                Err(r) => return r,
+            },
+            None => None,
+        };
+        let clear = value.is_none();
+        match self
+            .modify(
+                &self.conn.caps.users_endpoint,
+                &id,
+                &[Edit::Attr(manager, value)],
+            )
+            .await
+        {
+            Ok(()) => applied(Some(id)),
+            // No manager to remove: the live state matches.
+            Err(e)
+                if clear
+                    && scim_error(&e).is_some_and(|s| {
+                        s.status == 400 && s.scim_type.as_deref() == Some("noTarget")
+                    }) =>
+            {
+                applied(Some(id))
+            }
+            Err(e) => failed(&e),
+        }
     }
 
     /// Creates a user; returns (login, id).
@@ -624,11 +812,10 @@ impl Applier<'_, '_, '_> {
                 let Some(id) = self.find("user", &login).await? else {
                     return Err(e);
                 };
-                let mut edits = user_edits(&attrs);
-                edits.push(Edit::Attr(
-                    "externalId",
-                    Some(Value::String(c.key().into_owned())),
-                ));
+                let mut attrs = attrs;
+                attrs.insert("username".into(), Value::String(c.key().into_owned()));
+                let edits = user_edits(&attrs, &self.conn.mapping)
+                    .map_err(|why| anyhow!("user {}: {why}", c.key()))?;
                 self.modify(endpoint, &id, &edits).await?;
                 Ok((login, id))
             }
@@ -815,13 +1002,30 @@ impl Applier<'_, '_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desired::{App, ScimApp};
+    use crate::mapping::targets::ENTERPRISE;
+
+    fn path(s: &str) -> AttrPath {
+        AttrPath::parse(s).unwrap()
+    }
+
+    fn mapping(extra: &[(&str, &str)]) -> Mapping {
+        let mut app: ScimApp = serde_json::from_value(json!({
+            "name": "hr", "url": "https://scim.example", "token": {"env": "T"}
+        }))
+        .unwrap();
+        for (t, v) in extra {
+            app.attribute_map.insert(t.to_string(), Some(v.to_string()));
+        }
+        Mapping::of(&App::Scim(app)).expect("a valid mapping")
+    }
 
     #[test]
     fn patch_and_put_express_the_same_edits() {
         let edits = vec![
-            Edit::Attr("name.givenName", Some(json!("Al"))),
-            Edit::Attr("displayName", None),
-            Edit::Attr("active", Some(json!(false))),
+            Edit::Attr(path("name.givenName"), Some(json!("Al"))),
+            Edit::core("displayName", None),
+            Edit::core("active", Some(json!(false))),
             Edit::AddMembers(vec!["1".into(), "2".into()]),
             Edit::RemoveMembers(vec!["3".into()]),
         ];
@@ -851,21 +1055,123 @@ mod tests {
 
     #[test]
     fn user_resources_carry_the_roster_profile() {
+        let m = mapping(&[]);
         let attrs = BTreeMap::from([
+            ("login".to_string(), json!("alice")),
             ("email".to_string(), json!("a@x.com")),
             ("first_name".to_string(), json!("A")),
             ("last_name".to_string(), json!("")),
             ("enabled".to_string(), json!(false)),
+            ("password".to_string(), json!("{ env: P }")),
         ]);
-        let r = user_resource("alice", "alice", &attrs);
+        let r = user_resource("alice", "alice", &attrs, &m).unwrap();
         assert_eq!(r["userName"], "alice");
         assert_eq!(r["externalId"], "alice");
         assert_eq!(r["active"], false);
         assert_eq!(r["name"], json!({"givenName": "A"}));
-        assert_eq!(r["emails"][0]["primary"], true);
+        assert_eq!(
+            r["emails"],
+            json!([{"type": "work", "value": "a@x.com", "primary": true}])
+        );
         assert!(r.get("displayName").is_none());
-        let edits = user_edits(&attrs);
-        assert!(edits.contains(&Edit::Attr("name.familyName", None)));
-        assert!(edits.contains(&Edit::Attr("active", Some(json!(false)))));
+        assert!(r.get("password").is_none(), "a reference is never sent");
+        assert_eq!(r["schemas"], json!([USER_SCHEMA]));
+        let edits = user_edits(&attrs, &m).unwrap();
+        assert!(edits.contains(&Edit::Attr(path("name.familyName"), None)));
+        assert!(edits.contains(&Edit::core("active", Some(json!(false)))));
+        assert!(edits.contains(&Edit::core("userName", Some(json!("alice")))));
+    }
+
+    #[test]
+    fn mapped_enterprise_keys_renames_and_clears_become_edits_at_their_paths() {
+        let employee = format!("{ENTERPRISE}:employeeNumber");
+        let m = mapping(&[
+            ("title", "{job_title}"),
+            (&employee, "{employee_id}"),
+            ("phoneNumbers[type eq \"work\"].value", "{attributes.phone}"),
+        ]);
+        let attrs = BTreeMap::from([
+            ("title".to_string(), json!("CTO")),
+            (employee.clone(), json!("E1")),
+            (
+                "phoneNumbers[type eq \"work\"].value".to_string(),
+                json!("+1"),
+            ),
+        ]);
+        let r = user_resource("ann", "ann", &attrs, &m).unwrap();
+        assert_eq!(r["schemas"], json!([USER_SCHEMA, ENTERPRISE]));
+        assert_eq!(r[ENTERPRISE], json!({"employeeNumber": "E1"}));
+        assert_eq!(r["title"], "CTO");
+        assert_eq!(r["phoneNumbers"], json!([{"type": "work", "value": "+1"}]));
+
+        let update = BTreeMap::from([
+            ("login".to_string(), json!("ann.new")),
+            ("username".to_string(), json!("ann-new")),
+            ("title".to_string(), Value::Null),
+            (employee.clone(), json!("E2")),
+        ]);
+        let ops = patch_ops(&user_edits(&update, &m).unwrap());
+        assert_eq!(
+            ops,
+            [
+                json!({"op": "replace", "path": "userName", "value": "ann.new"}),
+                json!({"op": "remove", "path": "title"}),
+                json!({"op": "replace", "path": employee, "value": "E2"}),
+                json!({"op": "replace", "path": "externalId", "value": "ann-new"}),
+            ]
+        );
+        // A key the mapping does not hold is refused, not silently dropped.
+        let err = user_edits(&BTreeMap::from([("department".into(), json!("x"))]), &m).unwrap_err();
+        assert!(err.contains("`department`"), "{err}");
+        let err = user_edits(&BTreeMap::from([("login".into(), json!(" "))]), &m).unwrap_err();
+        assert!(err.contains("empty userName"), "{err}");
+        assert!(
+            user_resource("a", "a", &BTreeMap::from([("nope".into(), json!("1"))]), &m).is_err()
+        );
+    }
+
+    #[test]
+    fn a_refused_value_filter_is_sent_again_as_whole_attributes() {
+        let resource = json!({
+            "id": "1", "userName": "ann",
+            "emails": [{"value": "h@x", "type": "home"}],
+            "phoneNumbers": [{"type": "work", "value": "1"}]
+        });
+        let edits = vec![
+            Edit::Attr(path("emails[type eq \"work\"].value"), Some(json!("w@x"))),
+            Edit::Attr(path("phoneNumbers[type eq \"work\"].value"), None),
+            Edit::core("title", Some(json!("CTO"))),
+        ];
+        assert_eq!(
+            patch_ops(&edits)[1],
+            json!({"op": "remove", "path": "phoneNumbers[type eq \"work\"]"})
+        );
+        assert_eq!(
+            whole_attribute_ops(&resource, &edits),
+            [
+                json!({"op": "replace", "path": "title", "value": "CTO"}),
+                json!({"op": "replace", "path": "emails", "value": [
+                    {"value": "h@x", "type": "home"},
+                    {"type": "work", "value": "w@x", "primary": true}
+                ]}),
+                json!({"op": "remove", "path": "phoneNumbers"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn extensions_the_provider_does_not_list_are_refused_by_name() {
+        let mut caps = Capabilities::default();
+        let manager = AttrPath::manager();
+        assert!(
+            unlisted_extensions(&caps, &[&manager]).is_ok(),
+            "unknown: tried"
+        );
+        caps.apply_resource_types(&json!([{"schema": USER_SCHEMA, "endpoint": "/Users"}]));
+        let err = unlisted_extensions(&caps, &[&path("title"), &manager]).unwrap_err();
+        assert!(
+            err.contains(ENTERPRISE) && err.contains("lists: none"),
+            "{err}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Discovery of what a SCIM service provider supports (RFC 7644 §4):
 //! `/ServiceProviderConfig` (PATCH, filter and its `maxResults`, bulk, ETags),
-//! `/ResourceTypes` (the User and Group endpoints) and `/Schemas` (whether Group has a
+//! `/ResourceTypes` (the User and Group endpoints, the User's schema extensions) and `/Schemas` (whether Group has a
 //! `description`). The connector uses an optional feature only when it is announced.
 
 use anyhow::{Context, Result};
@@ -32,6 +32,9 @@ pub struct Capabilities {
     pub groups_endpoint: String,
     /// Whether the Group schema has a `description` attribute (the core one has not).
     pub group_description: bool,
+    /// The schema extensions of the User resource type (`schemaExtensions`), when
+    /// `/ResourceTypes` lists it; `None` when the provider does not say.
+    pub user_extensions: Option<Vec<String>>,
 }
 
 impl Default for Capabilities {
@@ -47,6 +50,7 @@ impl Default for Capabilities {
             users_endpoint: "/Users".into(),
             groups_endpoint: "/Groups".into(),
             group_description: false,
+            user_extensions: None,
         }
     }
 }
@@ -119,10 +123,30 @@ impl Capabilities {
             }
             if schema == USER_SCHEMA {
                 self.users_endpoint = endpoint;
+                self.user_extensions = Some(
+                    rt.get("schemaExtensions")
+                        .and_then(Value::as_array)
+                        .map(|exts| {
+                            exts.iter()
+                                .filter_map(|e| e.get("schema").and_then(Value::as_str))
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                );
             } else if schema == GROUP_SCHEMA {
                 self.groups_endpoint = endpoint;
             }
         }
+    }
+
+    /// Whether User resources may carry the schema extension `urn`: announced in
+    /// `/ResourceTypes`, or not ruled out because the provider lists no resource types.
+    pub fn user_extension(&self, urn: &str) -> bool {
+        self.user_extensions
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|u| u.eq_ignore_ascii_case(urn)))
     }
 
     /// Learns from a `/Schemas` list response whether Group has `description`.
@@ -195,13 +219,24 @@ mod tests {
     #[test]
     fn endpoints_and_group_description_come_from_discovery() {
         let mut caps = Capabilities::default();
+        let enterprise = crate::mapping::targets::ENTERPRISE;
+        assert!(caps.user_extension(enterprise), "unknown is not ruled out");
         caps.apply_resource_types(&json!({"Resources": [
-            {"schema": USER_SCHEMA, "endpoint": "/Accounts/"},
+            {"schema": USER_SCHEMA, "endpoint": "/Accounts/",
+             "schemaExtensions": [{"schema": enterprise, "required": false}]},
             {"schema": GROUP_SCHEMA, "endpoint": "Teams"},
             {"schema": "urn:x", "endpoint": "/Other"}
         ]}));
         assert_eq!(caps.users_endpoint, "/Accounts");
         assert_eq!(caps.groups_endpoint, "/Teams");
+        assert!(caps.user_extension(enterprise));
+        assert!(!caps.user_extension("urn:example:other"));
+        let mut plain = Capabilities::default();
+        plain.apply_resource_types(&json!([{"schema": USER_SCHEMA, "endpoint": "/Users"}]));
+        assert!(
+            !plain.user_extension(enterprise),
+            "a User type without extensions"
+        );
         caps.apply_schemas(&json!({"Resources": [
             {"id": GROUP_SCHEMA, "attributes": [{"name": "displayName"}, {"name": "description"}]}
         ]}));

@@ -2,12 +2,17 @@
 //! service provider (RFC 7643 / RFC 7644) with a bearer token.
 //!
 //! Layout: [`http`] (requests, retries, RFC 7644 §3.12 errors, paging),
-//! [`discovery`] (what the provider announces), [`read`] (observed state),
-//! [`apply`] (changes).
+//! [`discovery`] (what the provider announces), [`paths`] (attribute paths of mapped
+//! targets), [`read`] (observed state), [`apply`] (changes).
 //!
 //! Choices worth knowing:
-//! - Users are matched by `userName`, which roster sets to the username; `externalId`
-//!   carries the username too. Email is the primary entry of `emails`.
+//! - Users are matched by `userName`, the mapped login (the username by default);
+//!   `externalId` carries the username, the anchor of renames. Attributes are the
+//!   app's mapping ([`crate::mapping`]) at their SCIM paths ([`paths`]): core ones,
+//!   typed multi-valued ones (`emails[type eq "work"].value`, the email) and the
+//!   enterprise extension's, whose `manager` holds the manager's id.
+//! - A rename is a PATCH of `userName` (and `externalId`) on the same resource. SCIM
+//!   keeps no deleted items: nothing is restored, a deleted user is created again.
 //! - Optional protocol features are used only when `/ServiceProviderConfig` announces
 //!   them: PATCH (else GET + PUT), filtering (else listing), ETags (`If-Match` on PUT),
 //!   bulk (user creates, within `maxOperations` / `maxPayloadSize`; an operation the
@@ -22,12 +27,14 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::apps::kit::tls::HttpTls;
 use crate::apps::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
-use crate::desired::ScimApp;
+use crate::desired::{App, ScimApp};
+use crate::mapping::Mapping;
 use crate::observed::ObservedApp;
 
 pub mod apply;
 pub mod discovery;
 pub mod http;
+pub mod paths;
 pub mod read;
 
 pub use discovery::Capabilities;
@@ -39,6 +46,8 @@ pub struct ScimConnector {
     repo_root: std::path::PathBuf,
     client: http::Client,
     caps: Capabilities,
+    /// The app's attribute mapping: what is read, and where each key is written.
+    mapping: Mapping,
 }
 
 impl ScimConnector {
@@ -88,6 +97,7 @@ impl ScimConnector {
             .await
             .with_context(|| format!("the token is not accepted at {}", client.base))?;
         Ok(ScimConnector {
+            mapping: Mapping::lenient(&App::Scim(app.clone())),
             app: app.clone(),
             repo_root: ctx.repo_root.clone(),
             client,
@@ -105,9 +115,17 @@ impl ScimConnector {
         &self.caps
     }
 
-    /// Reads every user and group (with the members of the groups in `scope`).
+    /// Reads every user (the attributes of the app's mapping, and the manager) and
+    /// group (with the members of the groups in `scope`).
     pub async fn read(&self, scope: &ReadScope) -> Result<ObservedApp> {
-        read::read(&self.client, &self.caps, scope, &self.app.name).await
+        read::read(
+            &self.client,
+            &self.caps,
+            scope,
+            &self.app.name,
+            &self.mapping,
+        )
+        .await
     }
 
     /// Carries out the changes (in plan order, all for this app); reports every

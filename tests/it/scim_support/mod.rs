@@ -60,6 +60,15 @@ impl ScimServer {
 
     /// Starts a server announcing this ServiceProviderConfig.
     pub fn start_with(service_provider_config: Option<Value>) -> ScimServer {
+        Self::start_configured(service_provider_config, None)
+    }
+
+    /// Starts a server announcing this ServiceProviderConfig and serving these
+    /// resource types (a JSON list; `None`: User with the enterprise extension, Group).
+    pub fn start_configured(
+        service_provider_config: Option<Value>,
+        resource_types: Option<Value>,
+    ) -> ScimServer {
         install();
         let dir = tempfile::tempdir().unwrap();
         let mut extra: Vec<String> = Vec::new();
@@ -67,6 +76,12 @@ impl ScimServer {
             let p = dir.path().join("spc.json");
             std::fs::write(&p, spc.to_string()).unwrap();
             extra.push("--service-provider-config".into());
+            extra.push(p.display().to_string());
+        }
+        if let Some(rt) = resource_types {
+            let p = dir.path().join("resource-types.json");
+            std::fs::write(&p, rt.to_string()).unwrap();
+            extra.push("--resource-type".into());
             extra.push(p.display().to_string());
         }
         let mut last = String::new();
@@ -183,6 +198,13 @@ impl ScimServer {
         }
     }
 
+    /// One User by id, as the provider stores it (every attribute).
+    pub fn user_by_id(&self, id: &str) -> Value {
+        let (s, v) = self.call("GET", &format!("/Users/{id}"), None);
+        assert_eq!(s, 200, "GET /Users/{id}: {v}");
+        v
+    }
+
     pub fn user(&self, user_name: &str) -> Option<Value> {
         self.list("/Users")
             .into_iter()
@@ -263,6 +285,24 @@ impl Drop for ScimServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The schema URN of the enterprise User extension (RFC 7643 §4.3).
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// Resource types whose User has no schema extension (scim2-server then refuses
+/// enterprise attributes).
+pub fn resource_types_without_extensions() -> Value {
+    let rt = |id: &str, endpoint: &str, schema: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": id, "name": id, "endpoint": endpoint, "schema": schema
+        })
+    };
+    json!([
+        rt("User", "/Users", USER_SCHEMA),
+        rt("Group", "/Groups", GROUP_SCHEMA)
+    ])
 }
 
 /// A ServiceProviderConfig announcing neither PATCH, filtering, bulk nor sorting,
