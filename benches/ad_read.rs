@@ -254,6 +254,8 @@ fn main() {
     let repo = tempfile::tempdir().expect("tempdir");
     std::fs::write(repo.path().join("bind.pw"), &dc.password).expect("pw");
     let app = ActiveDirectoryApp {
+        attribute_map: Default::default(),
+        on_create: Default::default(),
         name: "bench".into(),
         url: dc.url.clone(),
         base_dn: dc.base_dn.clone(),

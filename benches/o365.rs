@@ -89,6 +89,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let emu = roster::emulator::start(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let app = Office365App {
+        attribute_map: Default::default(),
+        on_create: Default::default(),
         name: "bench".into(),
         tenant: Some("bench".into()),
         client_id: Some("bench-client".into()),

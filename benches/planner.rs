@@ -17,6 +17,9 @@ const PER_GROUP: usize = 50; // 20,000 × 50 = 1,000,000 memberships
 fn desired() -> DesiredState {
     let users = (0..USERS)
         .map(|i| User {
+            attributes: Default::default(),
+            manager: Default::default(),
+            previous_usernames: Default::default(),
             username: format!("u{i}"),
             email: format!("u{i}@contoso.com"),
             first_name: format!("First{i}"),
@@ -52,6 +55,8 @@ fn desired() -> DesiredState {
         })
         .collect();
     let app = App::Office365(Office365App {
+        attribute_map: Default::default(),
+        on_create: Default::default(),
         name: "o365".into(),
         tenant: None,
         client_id: None,

@@ -33,7 +33,9 @@ async fn cached(env: &Env) -> Office365Connector {
 }
 
 fn scope(groups: &[&str]) -> ReadScope {
-    ReadScope { managers: Default::default(), user_fields: Default::default(),
+    ReadScope {
+        managers: Default::default(),
+        user_fields: Default::default(),
         member_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
     }
 }
@@ -148,8 +150,8 @@ async fn incremental_reads_equal_full_reads_at_a_handful_of_requests() {
     let path = snapshot_path(&cache_dir(&env), APP);
     assert!(path.exists(), "snapshot written at {}", path.display());
 
-    // Nothing changed: the second read is incremental and costs 5 requests (users
-    // delta, groups delta, domains, SKUs, privileged role assignments).
+    // Nothing changed: the second read is incremental and costs 6 requests (users
+    // delta, groups delta, domains, SKUs, privileged role assignments, deleted users).
     let ((second, kind), n) = requests(&env, async {
         conn.read_reporting(&sc).await.expect("read")
     })
@@ -165,7 +167,7 @@ async fn incremental_reads_equal_full_reads_at_a_handful_of_requests() {
         ),
         "{kind:?}"
     );
-    assert_eq!(n, 5);
+    assert_eq!(n, 6);
     assert_eq!(second, first);
 
     // Out-of-band changes of every kind, through Graph.
@@ -271,7 +273,7 @@ async fn incremental_reads_equal_full_reads_at_a_handful_of_requests() {
         matches!(kind, ReadKind::Incremental { listed: 1, .. }),
         "{kind:?}"
     );
-    assert!(n <= 6, "{n} requests");
+    assert!(n <= 7, "{n} requests");
     assert_ne!(third, first);
     assert!(third.user_by_login(&format!("handmade@{DOMAIN}")).is_some());
     assert!(third.group_by_name("E").is_none());
@@ -465,10 +467,10 @@ async fn members_of_many_wanted_groups_come_from_one_groups_delta_round() {
 
     // 45 wanted groups: listing their members would take 3 batches; one delta page
     // with members is cheaper. Users, groups, the delta page, domains, SKUs, role
-    // assignments.
+    // assignments, deleted users.
     let all = ReadScope::default();
     let (o, n) = requests(&env, async { conn.read(&all).await.expect("read") }).await;
-    assert_eq!(n, 6, "{n} requests");
+    assert_eq!(n, 7, "{n} requests");
     for name in ["G00", "G07", "G44"] {
         // A single wanted group is listed by $batch: the same members.
         let one = conn.read(&scope(&[name])).await.expect("read");
@@ -515,7 +517,7 @@ async fn members_of_many_wanted_groups_come_from_one_groups_delta_round() {
         ),
         "{kind:?}"
     );
-    assert_eq!(n, 5);
+    assert_eq!(n, 6);
     assert_eq!(second, conn.read(&all).await.expect("read"));
     assert!(
         second

@@ -696,7 +696,8 @@ mod tests {
         for (id, upn) in [("u1", "a@x.com"), ("u2", "b@x.com")] {
             let mut u = map_user_raw(&json!({
                 "id": id, "userPrincipalName": upn, "givenName": "G", "mail": upn,
-                "accountEnabled": true, "assignedLicenses": [{"skuId": "SKU-1"}]
+                "accountEnabled": true, "assignedLicenses": [{"skuId": "SKU-1"}],
+                "mailNickname": upn.split('@').next()
             }))
             .expect("user");
             u.attributes.insert("department".into(), "Sales".into());
@@ -751,9 +752,9 @@ mod tests {
 
     /// [`sample`] as a file of this [`FORMAT`], byte for byte: what earlier rosters wrote
     /// and this one reads.
-    const PINNED: &str = r#"{"format":3,"identity":{"app":"o365","service":"http://graph.test","directory_id":"tid","user_select":"id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses,licenseAssignmentStates,userType,onPremisesSyncEnabled","group_select":"id,displayName,description,groupTypes,securityEnabled,mailEnabled,uniqueName,membershipRule,isAssignableToRole"},"full_read_at":1000,"written_at":1010,"users_delta":"/users/delta?$deltatoken=a","groups_delta":"/groups/delta?$deltatoken=b"}
-{"body_len":328,"sha256":"6df0973dc59d15c3d61ef7305943c0b17b47a8442d4d66a83c35c561d69530bb"}
-{"users":[["u1","a@x.com",true,["a@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"],[],false,false],["u2","b@x.com",true,["b@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"],[],false,false]],"groups":[["g1","One",null,false,[4,3,0],null,null],["g2","Two","d",true,null,null,null]],"extra_ids":["device-9"]}"#;
+    const PINNED: &str = r#"{"format":4,"identity":{"app":"o365","service":"http://graph.test","directory_id":"tid","user_select":"id,userPrincipalName,mail,givenName,surname,displayName,department,jobTitle,employeeId,usageLocation,mobilePhone,accountEnabled,assignedLicenses,licenseAssignmentStates,userType,onPremisesSyncEnabled,mailNickname","group_select":"id,displayName,description,groupTypes,securityEnabled,mailEnabled,uniqueName,membershipRule,isAssignableToRole"},"full_read_at":1000,"written_at":1010,"users_delta":"/users/delta?$deltatoken=a","groups_delta":"/groups/delta?$deltatoken=b"}
+{"body_len":336,"sha256":"22f0eee65766ba2bf184d7a5568fb4edc3b2093311455fb1cf6c6a86b0ea6f86"}
+{"users":[["u1","a@x.com",true,["a@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"],[],false,false,"a"],["u2","b@x.com",true,["b@x.com","G",null,null,"Sales",null,null,null,null],["sku-1"],[],false,false,"b"]],"groups":[["g1","One",null,false,[4,3,0],null,null],["g2","Two","d",true,null,null,null]],"extra_ids":["device-9"]}"#;
 
     #[test]
     fn snapshots_round_trip() {

@@ -177,11 +177,17 @@ pub fn user_create(u: &User) -> Change {
     after.insert("first_name".to_string(), json!(u.first_name));
     after.insert("last_name".to_string(), json!(u.last_name));
     after.insert("display_name".to_string(), json!(u.display_name()));
-    if let Some(d) = &u.department {
-        after.insert("department".to_string(), json!(d));
-    }
-    if let Some(l) = &u.usage_location {
-        after.insert("usage_location".to_string(), json!(l));
+    // A planned create carries every mapped attribute the repository gives.
+    for (k, v) in [
+        ("department", &u.department),
+        ("job_title", &u.job_title),
+        ("employee_id", &u.employee_id),
+        ("usage_location", &u.usage_location),
+        ("mobile_phone", &u.mobile_phone),
+    ] {
+        if let Some(v) = v {
+            after.insert(k.to_string(), json!(v));
+        }
     }
     let mut c = change(ObjectKind::User, &u.username, Action::Create);
     c.after = Some(after);
