@@ -1997,6 +1997,18 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             });
             member_name.insert(id, name);
         }
+        // A live account linked to a repository user by its anchor (a rename) is a
+        // member under the repository's name, so a rename moves no membership.
+        for (u, id) in live_id_of.iter().enumerate() {
+            if let Some(id) = id
+                && let Some(Some(name)) = member_name.get_mut(id)
+            {
+                let username = &desired.users[u].username;
+                if name != username {
+                    *name = username.clone();
+                }
+            }
+        }
         for g in &self.obs.groups {
             let id = g.id.as_str();
             if member_name.contains_key(id) {

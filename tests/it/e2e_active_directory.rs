@@ -497,8 +497,11 @@ async fn mapped_attributes_managers_and_renames_end_to_end() {
     let plan = run(&fx, &["plan"]);
     assert_eq!(plan.code, 0, "{}", plan.all());
     assert!(
-        !plan.stdout.contains("delete"),
-        "a rename, not a delete and create:\n{}",
+        plan.stdout.contains(&format!("~ user {renamed}  login {emp} -> {renamed}"))
+            && !plan.stdout.contains("+ user")
+            && !plan.stdout.contains("- user")
+            && !plan.stdout.contains("membership"),
+        "a rename, not a delete and create, and no membership moves:\n{}",
         plan.stdout
     );
     let apply = run(&fx, &["apply", "--auto-approve"]);

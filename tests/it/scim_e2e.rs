@@ -333,7 +333,7 @@ fn a_username_rename_keeps_the_scim_account() {
     assert_eq!(robert["id"], bob_id, "the same account");
     assert_eq!(robert["externalId"], "robert");
     assert!(server.user("bob").is_none());
-    assert_eq!(server.member_names("staff"), ["alice", "robert"]);
+    assert_eq!(server.member_names("staff"), ["alice", "carol", "robert"]);
     let again = roster(repo.path(), &["plan", "--detailed-exitcode"], &env());
     assert_eq!(again.code, 0, "{}", again.all());
 }
