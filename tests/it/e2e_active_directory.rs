@@ -497,7 +497,8 @@ async fn mapped_attributes_managers_and_renames_end_to_end() {
     let plan = run(&fx, &["plan"]);
     assert_eq!(plan.code, 0, "{}", plan.all());
     assert!(
-        plan.stdout.contains(&format!("~ user {renamed}  login {emp} -> {renamed}"))
+        plan.stdout
+            .contains(&format!("~ user {renamed}  login {emp} -> {renamed}"))
             && !plan.stdout.contains("+ user")
             && !plan.stdout.contains("- user")
             && !plan.stdout.contains("membership"),

@@ -212,12 +212,26 @@ impl<'a> Run<'a> {
                 .entry(g.name.clone())
                 .or_insert_with(|| g.id.clone());
         }
-        let logins = input
+        let logins: HashMap<&str, String> = input
             .desired
             .users
             .iter()
             .map(|u| (u.username.as_str(), login(u).to_lowercase()))
             .collect();
+        // A user change planned against a live object names its id: a rename's new
+        // login (or a restored account's) is known by that id before the write lands,
+        // so managers and memberships of the renamed user resolve in the same run.
+        for c in input.changes {
+            if let (Target::User(k), Some(id), Action::Update | Action::Restore) =
+                (&c.target, &c.id, c.action)
+            {
+                let login = logins
+                    .get(k.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| k.to_lowercase());
+                st.users.entry(login).or_insert_with(|| id.clone());
+            }
+        }
         Run {
             changes: input.changes,
             sink,
@@ -596,5 +610,56 @@ mod tests {
         let log = Log::default();
         assert!(apply("a", &mut w, &input, &log).await.is_err());
         assert!(log.0.into_inner().unwrap().is_empty());
+    }
+
+    /// A rename is an update of the live object under the new username: its id is known
+    /// by the new login at once, so a manager change of the renamed user (or naming it)
+    /// resolves in the same run.
+    #[test]
+    fn a_renamed_user_is_known_by_its_new_login() {
+        let mut desired = DesiredState::default();
+        desired.users.push(User {
+            attributes: Default::default(),
+            manager: None,
+            previous_usernames: vec!["bob".into()],
+            username: "robert".into(),
+            email: "robert@example.com".into(),
+            first_name: "Robert".into(),
+            last_name: "B".into(),
+            display_name: None,
+            enabled: true,
+            department: None,
+            job_title: None,
+            employee_id: None,
+            usage_location: None,
+            mobile_phone: None,
+            licenses: vec![],
+            password: None,
+            immutable_id: None,
+        });
+        let observed = ObservedApp {
+            users: vec![ObservedUser {
+                id: "u-bob".into(),
+                login: "bob@example.com".into(),
+                ..ObservedUser::default()
+            }],
+            ..ObservedApp::default()
+        };
+        let mut rename = change(Target::User("robert".into()), Action::Update);
+        rename.id = Some("u-bob".into());
+        let changes = vec![rename];
+        let input = ApplyInput {
+            changes: &changes,
+            desired: &desired,
+            observed: &observed,
+        };
+        let log = Log::default();
+        let run = Run::new(&input, &log, |u: &User| u.email.clone());
+        assert_eq!(run.user_id("robert", None), Ok("u-bob".to_string()));
+        assert_eq!(
+            run.member_id(&Member::parse("robert")),
+            Ok("u-bob".to_string())
+        );
+        assert!(run.user_id("nobody", None).is_err());
     }
 }
