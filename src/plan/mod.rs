@@ -239,6 +239,9 @@ pub struct ReadScope {
     pub user_fields: Vec<(String, String)>,
     /// Whether users' managers are wanted (some repository user declares one).
     pub managers: bool,
+    /// Whether deleted groups are wanted: the app binds a Microsoft 365 group, which a
+    /// plan restores from the deleted items instead of creating it again.
+    pub deleted_groups: bool,
 }
 
 /// The member of a membership: a user (by username or live login) or a nested group.

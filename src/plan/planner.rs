@@ -151,10 +151,14 @@ pub fn read_scope(desired: &DesiredState, app: &str) -> ReadScope {
                 .collect()
         })
         .unwrap_or_default();
+    let deleted_groups = desired.groups.iter().any(|g| {
+        g.kind == Some(crate::desired::GroupKind::Microsoft365) && groups.contains(&g.name)
+    });
     ReadScope {
         member_groups: Some(groups),
         user_fields,
         managers: desired.users.iter().any(|u| u.manager.is_some()),
+        deleted_groups,
     }
 }
 
@@ -1513,6 +1517,43 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         }
     }
 
+    /// The deleted Microsoft 365 group a repository group `name` restores: the one
+    /// carrying roster's key for the name, else the only one of that name. Two of the
+    /// name and neither roster's is ambiguous: a warning, and the group is created.
+    fn deleted_group(&mut self, name: &str) -> Option<&'o ObservedGroup> {
+        let obs: &'o ObservedApp = self.obs;
+        let named: Vec<&'o ObservedGroup> = obs
+            .deleted_groups
+            .iter()
+            .filter(|g| g.name == name && g.kind == "microsoft365")
+            .collect();
+        let key = crate::observed::roster_group_key(name);
+        if let Some(g) = named
+            .iter()
+            .find(|g| g.unique_name.as_deref() == Some(key.as_str()))
+        {
+            return Some(g);
+        }
+        match named.as_slice() {
+            [] => None,
+            [g] => Some(g),
+            many => {
+                self.warn(format!(
+                    "{} deleted Microsoft 365 groups of {} are named {name} (ids {}); none is \
+                     restored and a new group is created — restore the right one by hand to \
+                     keep its mailbox and files",
+                    many.len(),
+                    self.name,
+                    many.iter()
+                        .map(|g| g.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                None
+            }
+        }
+    }
+
     /// Finds the accounts of provisioned users whose login matches no live user: a live
     /// account in scope that no repository login names and that carries the user's
     /// anchor (of its username or a previous one) is the user's, renamed; else an account
@@ -1770,6 +1811,34 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         continue;
                     }
                     present_groups.insert(g);
+                    if dg.kind == Some(crate::desired::GroupKind::Microsoft365)
+                        && let Some(d) = self.deleted_group(g)
+                    {
+                        let have = normalize(d.description.as_deref());
+                        let mut before =
+                            BTreeMap::from([("name".to_string(), Value::String(d.name.clone()))]);
+                        let mut after =
+                            BTreeMap::from([("name".to_string(), Value::String(g.to_string()))]);
+                        if want_desc != have {
+                            before.insert("description".to_string(), opt_value(have.as_deref()));
+                            after
+                                .insert("description".to_string(), opt_value(want_desc.as_deref()));
+                        }
+                        self.change(
+                            Target::Group(g.to_string()),
+                            Action::Restore,
+                            Some(&d.id),
+                            Some(before),
+                            Some(after),
+                            format!(
+                                "bound to {} by policy {policy}; the Microsoft 365 group is in \
+                                 the deleted items, so it is restored (mailbox, files and \
+                                 members come back) instead of created again",
+                                self.name
+                            ),
+                        );
+                        continue;
+                    }
                     let mut after = BTreeMap::new();
                     after.insert("name".to_string(), Value::String(g.to_string()));
                     if let Some(d) = &want_desc {

@@ -201,6 +201,12 @@ impl<'o> Lookup<'o> {
                 .group_by_name(rest)
                 .map(members_fingerprint)
                 .unwrap_or_else(|| ABSENT.to_string()),
+            // A restore depends on the object still sitting in the deleted items.
+            "deleted" => {
+                let held = self.obs.deleted_users.iter().any(|u| u.id == rest)
+                    || self.obs.deleted_groups.iter().any(|g| g.id == rest);
+                if held { "deleted" } else { ABSENT }.to_string()
+            }
             "sku" => self
                 .obs
                 .skus
@@ -225,6 +231,11 @@ fn dependencies(c: &Change, app: Option<&App>, look: &Lookup<'_>, out: &mut Vec<
         };
         format!("user:{}", login.to_lowercase())
     };
+    if c.action == Action::Restore
+        && let Some(id) = &c.id
+    {
+        out.push(format!("deleted:{id}"));
+    }
     match c.object() {
         ObjectKind::User => {
             if c.action == Action::Create
@@ -279,6 +290,7 @@ fn describe(label: &str, was: &str, now: &str) -> String {
         "group" => format!("group {name}"),
         "members" => format!("the members of group {name}"),
         "sku" => format!("license SKU {name}"),
+        "deleted" => format!("deleted object {name} (in the deleted items)"),
         _ => label.to_string(),
     };
     match (was == ABSENT, now == ABSENT) {

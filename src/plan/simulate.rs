@@ -223,6 +223,21 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                 ..Default::default()
             });
         }
+        (ObjectKind::Group, Action::Restore) => {
+            if let Some(d) = obs
+                .deleted_groups
+                .iter()
+                .position(|g| Some(&g.id) == c.id.as_ref())
+            {
+                let mut g = obs.deleted_groups.remove(d);
+                if let Some(after) = &c.after
+                    && let Some(d) = after.get("description")
+                {
+                    g.description = text(d);
+                }
+                obs.groups.push(g);
+            }
+        }
         (ObjectKind::Group, Action::Update) => {
             let Some(after) = &c.after else { return };
             if let Some(g) = find_group(obs, c.id.as_deref(), &c.key())

@@ -157,6 +157,7 @@ async fn read_maps_users_groups_and_members_by_guid() {
 
     // Member lists only for the groups asked for.
     let scope = ReadScope {
+        deleted_groups: Default::default(),
         managers: Default::default(),
         user_fields: Default::default(),
         member_groups: Some(["Sub".to_string()].into()),

@@ -497,6 +497,7 @@ async fn scoped_member_reads_stay_equal_when_the_scope_grows() {
     add_members(&mut ldap, &a, &[&users[0], &users[1]]).await;
     add_members(&mut ldap, &b, &[&users[2], &users[3]]).await;
     let alpha = ReadScope {
+        deleted_groups: Default::default(),
         managers: Default::default(),
         user_fields: Default::default(),
         member_groups: Some(BTreeSet::from(["Alpha".to_string()])),
@@ -514,6 +515,7 @@ async fn scoped_member_reads_stay_equal_when_the_scope_grows() {
 
     // Now Beta is wanted too: its members are read although it did not change since.
     let both = ReadScope {
+        deleted_groups: Default::default(),
         managers: Default::default(),
         user_fields: Default::default(),
         member_groups: Some(BTreeSet::from(["Alpha".to_string(), "Beta".to_string()])),

@@ -94,6 +94,7 @@ async fn group_with_3000_members_is_written_and_read_completely() {
 
     // Only this group's members, by name.
     let scope = ReadScope {
+        deleted_groups: Default::default(),
         managers: Default::default(),
         user_fields: Default::default(),
         member_groups: Some(["big".to_string()].into()),

@@ -251,3 +251,72 @@ fn mapping_mistakes_are_errors_at_their_positions() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 }
+
+/// A Microsoft 365 group unbound (and so deleted) and then bound again is restored from
+/// the deleted items with its id, not created again.
+#[test]
+fn a_microsoft_365_group_bound_again_is_restored_with_its_id() {
+    let emu = Emulator::start(&[]);
+    let g = emu.graph();
+    let apps = o365_app(&emu.url, "    switches: { delete_groups: true }\n");
+    let people = |description: &str, bound: bool| {
+        format!(
+            "users:\n{ADA}groups:\n  - name: staff\n    members: [ada]\n  - name: team\n    \
+             kind: microsoft365\n    description: {description}\n    members: [ada]\n\
+             policies:\n  - name: p\n    app: o365\n    groups: [staff{}]\n",
+            if bound { ", team" } else { "" }
+        )
+    };
+    let dir = repo(&[("apps.yaml", &apps), ("people.yaml", &people("Ours", true))]);
+    apply(dir.path());
+    let id = g.group_id("team").expect("team created");
+
+    std::fs::write(dir.path().join("people.yaml"), people("Ours", false)).unwrap();
+    apply(dir.path());
+    assert!(g.group_id("team").is_none(), "deleted");
+    let (_, deleted) = g.call(
+        "GET",
+        "/directory/deletedItems/microsoft.graph.group?$select=id,displayName",
+        None,
+    );
+    assert!(
+        deleted["value"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|d| d["id"] == id.as_str())),
+        "in the deleted items: {deleted}"
+    );
+
+    // Bound again, with another description: restored, then updated.
+    std::fs::write(dir.path().join("people.yaml"), people("Back", true)).unwrap();
+    let plan = plan_json(dir.path());
+    let team: Vec<&Value> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["object"] == "group")
+        .collect();
+    assert_eq!(team.len(), 1, "{plan:#}");
+    assert_eq!(team[0]["action"], "restore", "{plan:#}");
+    assert_eq!(team[0]["id"], id.as_str());
+    assert_eq!(team[0]["before"]["description"], "Ours");
+    assert_eq!(team[0]["after"]["description"], "Back");
+    let human = roster(dir.path(), &["plan"], &[SECRET_ENV]);
+    assert!(
+        human.stdout.contains("+ group team (restore)"),
+        "{}",
+        human.stdout
+    );
+    apply(dir.path());
+    assert_eq!(
+        g.group_id("team").as_deref(),
+        Some(id.as_str()),
+        "the same group"
+    );
+    let (_, v) = g.call("GET", &format!("/groups/{id}?$select=description"), None);
+    assert_eq!(v["description"], "Back");
+    let members = g.list(&format!("/groups/{id}/members?$select=id"));
+    let ada = g.user("ada@contoso.com").unwrap()["id"].clone();
+    assert!(members.iter().any(|m| m["id"] == ada), "{members:?}");
+    let again = roster(dir.path(), &["plan", "--detailed-exitcode"], &[SECRET_ENV]);
+    assert_eq!(again.code, 0, "converged:\n{}", again.all());
+}

@@ -312,6 +312,7 @@ async fn reads_and_writes_stay_at_the_request_floor() {
     let s2 = env.emu.stats();
     let o2 = conn2
         .read(&ReadScope {
+            deleted_groups: Default::default(),
             managers: Default::default(),
             user_fields: Default::default(),
             member_groups: Some(wanted.clone()),

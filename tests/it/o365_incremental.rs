@@ -34,6 +34,7 @@ async fn cached(env: &Env) -> Office365Connector {
 
 fn scope(groups: &[&str]) -> ReadScope {
     ReadScope {
+        deleted_groups: Default::default(),
         managers: Default::default(),
         user_fields: Default::default(),
         member_groups: Some(groups.iter().map(|g| g.to_string()).collect()),

@@ -1424,6 +1424,7 @@ mod tests {
     fn unwanted_groups_come_out_without_members() {
         let s = sample();
         let scope = ReadScope {
+            deleted_groups: Default::default(),
             managers: Default::default(),
             user_fields: Default::default(),
             member_groups: Some(BTreeSet::from(["G2".to_string()])),

@@ -113,7 +113,9 @@ impl<'a> Guard<'a> {
                 (s.enable_disable_users, "enable_disable_users")
             }
             (ObjectKind::User, Action::Delete) => (s.delete_users, "delete_users"),
-            (ObjectKind::Group, Action::Create) => (s.create_groups, "create_groups"),
+            (ObjectKind::Group, Action::Create | Action::Restore) => {
+                (s.create_groups, "create_groups")
+            }
             (ObjectKind::Group, Action::Delete) => (s.delete_groups, "delete_groups"),
             (ObjectKind::Membership, _) => (s.sync_memberships, "sync_memberships"),
             (ObjectKind::License, _) => {

@@ -277,10 +277,25 @@ impl Applier<'_, '_, '_> {
     async fn groups_phase(&self, idx: &[usize]) {
         let mut creates = Vec::new();
         let mut works = Vec::new();
+        let mut restores = Vec::new();
         for &i in idx {
             let c = self.change(i);
             match c.action {
                 Action::Create => creates.push(i),
+                // directory-deleteditems-restore.md: the Microsoft 365 group comes back
+                // with its id, members, mailbox and files.
+                Action::Restore => match &c.id {
+                    None => self.report(i, fail(format!("group {}: restore names no id", c.key()))),
+                    Some(id) => restores.push(Work {
+                        op: BatchOp::new(
+                            "POST",
+                            format!("/directory/deletedItems/{}/restore", path_segment(id)),
+                            None,
+                        ),
+                        changes: vec![i],
+                        tag: 0,
+                    }),
+                },
                 _ => match self.group_id(&c.key(), c.id.as_ref()) {
                     Err(u) => self.report(i, u),
                     Ok(id) => {
@@ -334,6 +349,39 @@ impl Applier<'_, '_, '_> {
                 },
             }
         }
+        // Restores first; a restored group whose description differs then gets it.
+        let mut follow_ups = Vec::new();
+        self.send(&restores, |this, w, o| {
+            let i = w.changes[0];
+            let c = this.change(i);
+            match &o {
+                OpOutcome::Done(r) if r.is_success() => {
+                    let id = c.id.clone().unwrap_or_default();
+                    match c.after.as_ref().and_then(|a| a.get("description")) {
+                        None => this.report(i, applied(Some(id), r)),
+                        Some(d) => {
+                            let body = json!({
+                                "description": value_text(d).map(Value::String).unwrap_or(Value::Null)
+                            });
+                            let mut op = BatchOp::new(
+                                "PATCH",
+                                format!("/groups/{}", path_segment(&id)),
+                                Some(body),
+                            );
+                            op.lag_retry = true;
+                            follow_ups.push(Work {
+                                op,
+                                changes: vec![i],
+                                tag: 1,
+                            });
+                        }
+                    }
+                }
+                _ => this.report(i, failed(&o)),
+            }
+        })
+        .await;
+        works.extend(follow_ups);
         self.create_groups(creates).await;
         self.send(&works, |this, w, o| match &o {
             // A restore's follow-up: the restored id is the change's.

@@ -630,7 +630,7 @@ async fn incremental(
         Ok(())
     });
     let extra_fut = async {
-        read::read_tenant_facts(graph)
+        read::read_tenant_facts(graph, scope)
             .await
             .map_err(RoundError::Fatal)
     };

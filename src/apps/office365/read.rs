@@ -390,10 +390,12 @@ pub struct TenantFacts {
     pub roles_unknown: Option<String>,
     /// Users in the deleted items (directory-deleteditems-list.md), restorable.
     pub deleted_users: Vec<ObservedUser>,
+    /// Deleted Microsoft 365 groups, when the scope asks for them.
+    pub deleted_groups: Vec<ObservedGroup>,
 }
 
 /// Domains, license SKUs and privileged role assignments.
-pub async fn read_tenant_facts(graph: &Graph) -> Result<TenantFacts> {
+pub async fn read_tenant_facts(graph: &Graph, scope: &ReadScope) -> Result<TenantFacts> {
     let skus_url =
         graph.url("/subscribedSkus?$select=skuId,skuPartNumber,prepaidUnits,consumedUnits");
     let domains_url = graph.url("/domains?$select=id,isVerified,isInitial,authenticationType");
@@ -447,12 +449,38 @@ pub async fn read_tenant_facts(graph: &Graph) -> Result<TenantFacts> {
             .await?;
         Ok::<_, anyhow::Error>(users)
     };
+    // Deleted groups only when the repository binds a Microsoft 365 group (the only
+    // kind Graph keeps in the deleted items, directory-deleteditems-list.md).
+    let deleted_groups_url = graph.url(&format!(
+        "/directory/deletedItems/microsoft.graph.group?$select={GROUP_SELECT}&$top={PAGE}"
+    ));
+    let deleted_groups_fut = async {
+        let mut groups = Vec::new();
+        if scope.deleted_groups {
+            graph
+                .get_all(&deleted_groups_url, |v| {
+                    if let Some(g) = map_group(&v) {
+                        groups.push(g);
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok::<_, anyhow::Error>(groups)
+    };
     let (
         (verified_domains, initial_domain, federated_domains),
         skus,
         (role_holders, roles_unknown),
         deleted_users,
-    ) = tokio::try_join!(domains_fut, skus_fut, read_role_holders(graph), deleted_fut)?;
+        deleted_groups,
+    ) = tokio::try_join!(
+        domains_fut,
+        skus_fut,
+        read_role_holders(graph),
+        deleted_fut,
+        deleted_groups_fut
+    )?;
     Ok(TenantFacts {
         verified_domains,
         initial_domain,
@@ -461,6 +489,7 @@ pub async fn read_tenant_facts(graph: &Graph) -> Result<TenantFacts> {
         role_holders,
         roles_unknown,
         deleted_users,
+        deleted_groups,
     })
 }
 
@@ -653,7 +682,7 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
         Ok::<_, anyhow::Error>(groups)
     };
     let (facts, users, mut groups) =
-        tokio::try_join!(read_tenant_facts(graph), users_fut, groups_fut)?;
+        tokio::try_join!(read_tenant_facts(graph, scope), users_fut, groups_fut)?;
 
     let wanted: Vec<usize> = (0..groups.len())
         .filter(|&i| wants_members(scope, &groups[i]))
@@ -721,6 +750,7 @@ pub fn finish(
         role_holders,
         roles_unknown,
         mut deleted_users,
+        mut deleted_groups,
     } = facts;
     let sku_names: HashMap<String, String> = skus
         .iter()
@@ -775,7 +805,10 @@ pub fn finish(
             deleted_users.sort_by(|a, b| a.id.cmp(&b.id));
             deleted_users
         },
-        deleted_groups: Vec::new(),
+        deleted_groups: {
+            deleted_groups.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+            deleted_groups
+        },
     }
 }
 
