@@ -140,6 +140,30 @@ fn acme_against_empty_apps() {
     insta::assert_snapshot!("acme", wire(&d, &empty_live(&d)));
 }
 
+/// The default mapping spelled out in `attribute_map` (every default target from its
+/// roster field) plans exactly what no `attribute_map` plans: the defaults are today's
+/// mapping, byte for byte.
+#[test]
+fn the_default_mapping_spelled_out_plans_the_same_bytes() {
+    let d = example("acme");
+    let mut spelled = d.clone();
+    for app in spelled.apps.iter_mut() {
+        let defaults = roster::mapping::targets::defaults(app.type_name());
+        let map = match app {
+            roster::desired::App::Office365(a) => &mut a.attribute_map,
+            roster::desired::App::ActiveDirectory(a) => &mut a.attribute_map,
+            roster::desired::App::Scim(a) => &mut a.attribute_map,
+        };
+        assert!(map.is_empty(), "acme maps nothing itself");
+        for (target, key) in defaults {
+            map.insert(target.to_string(), Some(format!("{{{key}}}")));
+        }
+    }
+    assert_ne!(d.apps, spelled.apps);
+    let obs = empty_live(&d);
+    assert_eq!(json(&run(&spelled, &obs)), json(&run(&d, &obs)));
+}
+
 /// `report --action` and `--result` take only the spellings the report log writes: a
 /// typo is a usage error naming the valid values, not a filter that matches nothing.
 #[test]
