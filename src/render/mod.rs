@@ -221,9 +221,15 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// The final line of a non-empty plan.
+/// Restores are named only when there are some, so plans without one keep their words.
 pub fn summary_line(s: &Summary) -> String {
+    let restore = if s.restore > 0 {
+        format!(" {} to restore,", s.restore)
+    } else {
+        String::new()
+    };
     format!(
-        "Plan: {} to create, {} to update, {} to enable, {} to disable, {} to delete, {} to add, {} to remove.",
+        "Plan: {} to create,{restore} {} to update, {} to enable, {} to disable, {} to delete, {} to add, {} to remove.",
         s.create, s.update, s.enable, s.disable, s.delete, s.add, s.remove
     )
 }
@@ -235,6 +241,12 @@ pub fn drift_line(s: &Summary) -> String {
         parts.push(format!(
             "{} missing live",
             plural(s.create, "object", "objects")
+        ));
+    }
+    if s.restore > 0 {
+        parts.push(format!(
+            "{} in the deleted items",
+            plural(s.restore, "object", "objects")
         ));
     }
     if s.update > 0 {
@@ -464,34 +476,50 @@ pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
         };
         let _ = writeln!(out, "{line}");
     } else {
-        let _ = writeln!(
-            out,
-            "| App | Create | Update | Enable | Disable | Delete | Add | Remove |"
-        );
-        let _ = writeln!(out, "|:--|--:|--:|--:|--:|--:|--:|--:|");
+        // A Restore column only when the plan restores something: other plans keep
+        // their bytes.
+        let restores = plan.summary.restore > 0;
+        let (head, rule) = if restores {
+            (
+                "| App | Create | Restore | Update | Enable | Disable | Delete | Add | Remove |",
+                "|:--|--:|--:|--:|--:|--:|--:|--:|--:|",
+            )
+        } else {
+            (
+                "| App | Create | Update | Enable | Disable | Delete | Add | Remove |",
+                "|:--|--:|--:|--:|--:|--:|--:|--:|",
+            )
+        };
+        let _ = writeln!(out, "{head}");
+        let _ = writeln!(out, "{rule}");
+        let row = |name: String, s: &Summary, bold: bool| {
+            let cells = [
+                Some(s.create),
+                restores.then_some(s.restore),
+                Some(s.update),
+                Some(s.enable),
+                Some(s.disable),
+                Some(s.delete),
+                Some(s.add),
+                Some(s.remove),
+            ];
+            let mut line = format!("| {name} |");
+            for n in cells.into_iter().flatten() {
+                if bold {
+                    let _ = write!(line, " **{n}** |");
+                } else {
+                    let _ = write!(line, " {n} |");
+                }
+            }
+            line
+        };
         for (app, changes) in &groups {
             let owned: Vec<Change> = changes.iter().map(|c| (*c).clone()).collect();
-            let s = Summary::of(&owned);
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                md(app),
-                s.create,
-                s.update,
-                s.enable,
-                s.disable,
-                s.delete,
-                s.add,
-                s.remove
-            );
+            let _ = writeln!(out, "{}", row(md(app), &Summary::of(&owned), false));
         }
         let s = &plan.summary;
         if groups.len() > 1 {
-            let _ = writeln!(
-                out,
-                "| **Total** | **{}** | **{}** | **{}** | **{}** | **{}** | **{}** | **{}** |",
-                s.create, s.update, s.enable, s.disable, s.delete, s.add, s.remove
-            );
+            let _ = writeln!(out, "{}", row("**Total**".to_string(), s, true));
         }
         let _ = writeln!(out);
         let line = if opts.drift {
