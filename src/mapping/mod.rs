@@ -203,7 +203,7 @@ pub fn normalize(kind: ValueKind, v: &str) -> Option<String> {
 
 /// A template field's value for a user: `None` when absent.
 pub fn field_value(user: &User, field: &str) -> Option<String> {
-    let v = match field {
+    match field {
         "username" => Some(user.username.clone()),
         "email" => Some(user.email.clone()),
         "first_name" => Some(user.first_name.clone()),
@@ -217,8 +217,7 @@ pub fn field_value(user: &User, field: &str) -> Option<String> {
         other => other
             .strip_prefix("attributes.")
             .and_then(|n| user.attributes.get(n).cloned()),
-    };
-    v
+    }
 }
 
 /// The office365 anchor of a username: the `mailNickname` roster gives the accounts it

@@ -159,7 +159,9 @@ fn a_user_deleted_and_added_back_is_restored_with_its_id() {
     let human = roster(dir.path(), &["plan"], &[SECRET_ENV]);
     assert!(
         human.stdout.contains("+ user bob (restore)")
-            && human.stdout.contains("Plan: 0 to create, 1 to restore, 0 to update"),
+            && human
+                .stdout
+                .contains("Plan: 0 to create, 1 to restore, 0 to update"),
         "{}",
         human.stdout
     );

@@ -53,6 +53,7 @@ mod o365_github_oidc;
 mod o365_incremental;
 mod plan_wire;
 mod planner_coexist;
+mod planner_people;
 mod planner_props;
 mod planner_rules;
 mod planner_saved;
