@@ -162,50 +162,6 @@ pub fn read_scope(desired: &DesiredState, app: &str) -> ReadScope {
     }
 }
 
-/// The user attributes roster manages in an app of this type (licenses aside).
-pub fn managed_fields(app: &App) -> &'static [&'static str] {
-    match app {
-        App::Office365(_) => &[
-            "email",
-            "first_name",
-            "last_name",
-            "display_name",
-            "department",
-            "job_title",
-            "employee_id",
-            "usage_location",
-            "mobile_phone",
-        ],
-        App::ActiveDirectory(_) => &[
-            "email",
-            "first_name",
-            "last_name",
-            "display_name",
-            "department",
-            "job_title",
-            "employee_id",
-        ],
-        App::Scim(_) => &["email", "first_name", "last_name", "display_name"],
-    }
-}
-
-/// A desired user's value of a managed attribute, trimmed; empty counts as absent.
-pub fn desired_attribute(user: &User, field: &str) -> Option<String> {
-    let v = match field {
-        "email" => Some(user.email.clone()),
-        "first_name" => Some(user.first_name.clone()),
-        "last_name" => Some(user.last_name.clone()),
-        "display_name" => Some(user.display_name()),
-        "department" => user.department.clone(),
-        "job_title" => user.job_title.clone(),
-        "employee_id" => user.employee_id.clone(),
-        "usage_location" => user.usage_location.clone(),
-        "mobile_phone" => user.mobile_phone.clone(),
-        _ => None,
-    };
-    normalize(v.as_deref())
-}
-
 /// Trim; empty and absent are the same thing.
 fn normalize(v: Option<&str>) -> Option<String> {
     v.map(str::trim)
@@ -1026,7 +982,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     }
                 }
             }
-            let has_location = desired_attribute(user, "usage_location").is_some();
+            let has_location =
+                normalize(crate::mapping::field_value(user, "usage_location").as_deref()).is_some();
 
             match live {
                 None => {

@@ -203,6 +203,18 @@ fn user_profile(
     body
 }
 
+/// The PATCH that follows restore `i` with the attributes that differ (tag 1: its
+/// outcome reports the restored id). Replication may lag right after the restore.
+fn restore_follow_up(i: usize, path: String, body: Value) -> Work {
+    let mut op = BatchOp::new("PATCH", path, Some(body));
+    op.lag_retry = true;
+    Work {
+        op,
+        changes: vec![i],
+        tag: 1,
+    }
+}
+
 /// One unit of work in a phase: a request and the changes it settles.
 struct Work {
     op: BatchOp,
@@ -363,17 +375,11 @@ impl Applier<'_, '_, '_> {
                             let body = json!({
                                 "description": value_text(d).map(Value::String).unwrap_or(Value::Null)
                             });
-                            let mut op = BatchOp::new(
-                                "PATCH",
+                            follow_ups.push(restore_follow_up(
+                                i,
                                 format!("/groups/{}", path_segment(&id)),
-                                Some(body),
-                            );
-                            op.lag_retry = true;
-                            follow_ups.push(Work {
-                                op,
-                                changes: vec![i],
-                                tag: 1,
-                            });
+                                body,
+                            ));
                         }
                     }
                 }
@@ -611,17 +617,11 @@ impl Applier<'_, '_, '_> {
                     if body.is_empty() {
                         this.report(i, applied(Some(id), r));
                     } else {
-                        let mut op = BatchOp::new(
-                            "PATCH",
+                        follow_ups.push(restore_follow_up(
+                            i,
                             format!("/users/{}", path_segment(&id)),
-                            Some(Value::Object(body)),
-                        );
-                        op.lag_retry = true;
-                        follow_ups.push(Work {
-                            op,
-                            changes: vec![i],
-                            tag: 1,
-                        });
+                            Value::Object(body),
+                        ));
                     }
                 }
                 _ => this.report(i, failed(&o)),
