@@ -1140,7 +1140,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                                 "provisioned to {} by policy {policy} (group {group}); its \
                                  account {} is in the deleted items: restored with its id, \
                                  mailbox and memberships, not re-created",
-                                self.name, lu.login
+                                self.name,
+                                undeleted_login(lu.login.trim())
                             ),
                         );
                         before = BTreeMap::new();
@@ -1596,8 +1597,8 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 );
             for (k, previous) in keys {
                 if let Some(accounts) = deleted_by_key.get(&k) {
-                    // Of several deleted accounts, the most recently created id order is
-                    // arbitrary: take none and say so.
+                    // Several deleted accounts match: nothing says which one is the
+                    // user's, so none is taken, and the plan says so.
                     if let [one] = accounts.as_slice() {
                         found.insert(
                             u,
