@@ -1415,7 +1415,11 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
     ) {
         let desired = self.ix.desired;
         let switches = *self.app.switches();
-        if !sc.provisioned.keys().any(|&u| desired.users[u as usize].manager.is_some()) {
+        if !sc
+            .provisioned
+            .keys()
+            .any(|&u| desired.users[u as usize].manager.is_some())
+        {
             return;
         }
         let live_by_id: HashMap<&str, &'o ObservedUser> =
@@ -1485,7 +1489,12 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 continue;
             }
             let before = match have {
-                Some(id) => Value::String(name_of_id.get(id).cloned().unwrap_or_else(|| id.to_string())),
+                Some(id) => Value::String(
+                    name_of_id
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| id.to_string()),
+                ),
                 None => Value::Null,
             };
             self.change(
@@ -1517,8 +1526,17 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             if !lu.in_scope || sc.login_to_username.contains_key(lower) {
                 continue;
             }
-            if let Some(a) = lu.user.username.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-                live_by_anchor.entry(a.to_lowercase()).or_default().push(lu.user);
+            if let Some(a) = lu
+                .user
+                .username
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+            {
+                live_by_anchor
+                    .entry(a.to_lowercase())
+                    .or_default()
+                    .push(lu.user);
             }
         }
         let mut deleted_by_key: BTreeMap<String, Vec<&'o ObservedUser>> = BTreeMap::new();
@@ -1527,7 +1545,12 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         for d in deleted {
             let login = undeleted_login(d.login.trim()).to_lowercase();
             let mut keys = vec![format!("login:{login}")];
-            if let Some(a) = d.username.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            if let Some(a) = d
+                .username
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+            {
                 keys.push(format!("anchor:{}", a.to_lowercase()));
             }
             keys.dedup();
@@ -1568,7 +1591,11 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             }
             let keys = std::iter::once(format!("login:{}", login.to_lowercase()))
                 .map(|k| (k, None))
-                .chain(anchors.iter().map(|(a, p)| (format!("anchor:{a}"), p.clone())));
+                .chain(
+                    anchors
+                        .iter()
+                        .map(|(a, p)| (format!("anchor:{a}"), p.clone())),
+                );
             for (k, previous) in keys {
                 if let Some(accounts) = deleted_by_key.get(&k) {
                     // Of several deleted accounts, the most recently created id order is

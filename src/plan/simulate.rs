@@ -119,7 +119,10 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
         }
         (ObjectKind::User, Action::Update | Action::Restore) => {
             if c.action == Action::Restore
-                && let Some(d) = obs.deleted_users.iter().position(|u| Some(&u.id) == c.id.as_ref())
+                && let Some(d) = obs
+                    .deleted_users
+                    .iter()
+                    .position(|u| Some(&u.id) == c.id.as_ref())
             {
                 let user = obs.deleted_users.remove(d);
                 obs.users.push(user);
@@ -136,7 +139,9 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                 }
                 if k == "username" {
                     user.username = match app {
-                        Some(App::Office365(_)) => text(v).and_then(|v| crate::mapping::mail_nickname(&v)),
+                        Some(App::Office365(_)) => {
+                            text(v).and_then(|v| crate::mapping::mail_nickname(&v))
+                        }
                         _ => text(v),
                     };
                     continue;

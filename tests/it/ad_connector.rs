@@ -156,7 +156,9 @@ async fn read_maps_users_groups_and_members_by_guid() {
     );
 
     // Member lists only for the groups asked for.
-    let scope = ReadScope { managers: Default::default(), user_fields: Default::default(),
+    let scope = ReadScope {
+        managers: Default::default(),
+        user_fields: Default::default(),
         member_groups: Some(["Sub".to_string()].into()),
     };
     let partial = conn.read(&scope).await.expect("read");

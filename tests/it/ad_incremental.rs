@@ -496,7 +496,9 @@ async fn scoped_member_reads_stay_equal_when_the_scope_grows() {
     let b = add_group(&mut ldap, &fx.groups_ou, "Beta", &format!("b-{}", fx.token)).await;
     add_members(&mut ldap, &a, &[&users[0], &users[1]]).await;
     add_members(&mut ldap, &b, &[&users[2], &users[3]]).await;
-    let alpha = ReadScope { managers: Default::default(), user_fields: Default::default(),
+    let alpha = ReadScope {
+        managers: Default::default(),
+        user_fields: Default::default(),
         member_groups: Some(BTreeSet::from(["Alpha".to_string()])),
     };
     let (_, kind) = read_both(&fx, &alpha).await;
@@ -511,7 +513,9 @@ async fn scoped_member_reads_stay_equal_when_the_scope_grows() {
     assert!(group(&after, "Beta").member_ids.is_empty());
 
     // Now Beta is wanted too: its members are read although it did not change since.
-    let both = ReadScope { managers: Default::default(), user_fields: Default::default(),
+    let both = ReadScope {
+        managers: Default::default(),
+        user_fields: Default::default(),
         member_groups: Some(BTreeSet::from(["Alpha".to_string(), "Beta".to_string()])),
     };
     let (after, kind) = read_both(&fx, &both).await;

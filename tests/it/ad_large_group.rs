@@ -93,7 +93,9 @@ async fn group_with_3000_members_is_written_and_read_completely() {
     assert!(big.member_ids.iter().all(|id| user_ids.contains(id)));
 
     // Only this group's members, by name.
-    let scope = ReadScope { managers: Default::default(), user_fields: Default::default(),
+    let scope = ReadScope {
+        managers: Default::default(),
+        user_fields: Default::default(),
         member_groups: Some(["big".to_string()].into()),
     };
     let scoped = conn.read(&scope).await.expect("scoped read");

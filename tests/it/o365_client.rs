@@ -311,7 +311,9 @@ async fn reads_and_writes_stay_at_the_request_floor() {
     let wanted: BTreeSet<String> = o.groups.iter().take(30).map(|gr| gr.name.clone()).collect();
     let s2 = env.emu.stats();
     let o2 = conn2
-        .read(&ReadScope { managers: Default::default(), user_fields: Default::default(),
+        .read(&ReadScope {
+            managers: Default::default(),
+            user_fields: Default::default(),
             member_groups: Some(wanted.clone()),
         })
         .await

@@ -33,7 +33,9 @@ async fn cached(env: &Env) -> Office365Connector {
 }
 
 fn scope(groups: &[&str]) -> ReadScope {
-    ReadScope { managers: Default::default(), user_fields: Default::default(),
+    ReadScope {
+        managers: Default::default(),
+        user_fields: Default::default(),
         member_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
     }
 }

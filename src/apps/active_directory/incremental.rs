@@ -1244,7 +1244,9 @@ mod tests {
     #[test]
     fn unwanted_groups_come_out_without_members() {
         let s = sample();
-        let scope = ReadScope { managers: Default::default(), user_fields: Default::default(),
+        let scope = ReadScope {
+            managers: Default::default(),
+            user_fields: Default::default(),
             member_groups: Some(BTreeSet::from(["G2".to_string()])),
         };
         let o = observed_from(s, "ad", &scope, None);

@@ -98,7 +98,9 @@ impl<'a> Guard<'a> {
     fn switch_refusal(&self, c: &Change) -> Option<String> {
         let s = self.app.switches();
         let (on, name) = match (c.object(), c.action) {
-            (ObjectKind::User, Action::Create | Action::Restore) => (s.create_users, "create_users"),
+            (ObjectKind::User, Action::Create | Action::Restore) => {
+                (s.create_users, "create_users")
+            }
             (ObjectKind::Manager, _) => {
                 let with_create = self.created_users.contains(c.key().as_ref());
                 (
