@@ -46,6 +46,23 @@ pub struct User {
     pub city: Option<String>,
     pub country: Option<String>,
     pub employee_type: Option<String>,
+    pub street_address: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub fax_number: Option<String>,
+    /// Edm.DateTimeOffset, kept in Graph's `2024-01-15T00:00:00Z` form.
+    pub employee_hire_date: Option<String>,
+    pub employee_leave_date_time: Option<String>,
+    /// `microsoft.graph.employeeOrgData`; `None` until a member is first written.
+    pub employee_org_data: Option<EmployeeOrgData>,
+    /// `extensionAttribute1`..`15` (index 0 is attribute 1); Graph returns all fifteen,
+    /// `null` where unset (resources/onpremisesextensionattributes.md).
+    pub extension_attributes: BTreeMap<u8, String>,
+    /// The user's manager (`manager` navigation property, user-post-manager.md).
+    pub manager: Option<Uuid>,
+    /// The manager the last manager change took away, while none is set: users delta
+    /// reports it as a `manager@delta` entry with `@removed`.
+    pub manager_removed: Option<Uuid>,
     pub other_mails: Vec<String>,
     pub user_type: Option<String>,
     /// `Invitation` for a guest invited through `POST /invitations`, else `null`
@@ -72,6 +89,14 @@ pub struct User {
     pub inherited_licenses: Vec<InheritedLicense>,
     /// Change sequence number of the last modification (delta queries).
     pub seq: u64,
+}
+
+/// `microsoft.graph.employeeOrgData` (resources/employeeorgdata.md).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EmployeeOrgData {
+    pub cost_center: Option<String>,
+    pub division: Option<String>,
 }
 
 /// One licence a user inherits from a group's `assignLicense`
@@ -231,6 +256,10 @@ pub struct DeletedUser {
     pub user: User,
     #[serde(default)]
     pub groups: Vec<Uuid>,
+    /// The users whose manager it was when it was deleted: they get it back on restore
+    /// (when they have no other manager by then).
+    #[serde(default)]
+    pub reports: Vec<Uuid>,
 }
 
 /// A soft-deleted Microsoft 365 group (its member and owner links are kept inside).
@@ -347,6 +376,9 @@ pub struct Tenant {
     /// Live role-assignable groups.
     #[serde(skip)]
     pub role_groups: BTreeSet<Uuid>,
+    /// Manager → its live direct reports (the reverse of `User::manager`).
+    #[serde(skip)]
+    pub reports_index: HashMap<Uuid, BTreeSet<Uuid>>,
     /// seq → object, for changed (present) objects; rebuilt from the objects' `seq`.
     #[serde(skip)]
     pub user_changes: BTreeMap<u64, Uuid>,
@@ -377,6 +409,7 @@ impl Tenant {
             proxy_index: HashMap::new(),
             licensed_groups: BTreeSet::new(),
             role_groups: BTreeSet::new(),
+            reports_index: HashMap::new(),
             user_changes: BTreeMap::new(),
             group_changes: BTreeMap::new(),
         };
@@ -464,6 +497,18 @@ impl Tenant {
             .map(|g| g.id)
             .collect();
         self.upn_index.clear();
+        self.reports_index.clear();
+        // A manager link to a user that is not live any more (an edited file) is dropped.
+        let live: BTreeSet<Uuid> = self.users.keys().copied().collect();
+        for u in self.users.values_mut() {
+            if let Some(m) = u.manager {
+                if live.contains(&m) && m != u.id {
+                    self.reports_index.entry(m).or_default().insert(u.id);
+                } else {
+                    u.manager = None;
+                }
+            }
+        }
         self.user_changes.clear();
         self.group_changes.clear();
         let mut max_seq = self.seq;
@@ -573,7 +618,54 @@ impl Tenant {
         self.upn_index
             .insert(u.user_principal_name.to_lowercase(), u.id);
         self.user_changes.insert(s, u.id);
+        if let Some(m) = u.manager {
+            self.reports_index.entry(m).or_default().insert(u.id);
+        }
         self.users.insert(u.id, u);
+    }
+
+    /// Set or clear the manager of live user `id` (the caller checked that `manager`
+    /// is another live user); a change shows in users delta.
+    pub fn set_manager(&mut self, id: Uuid, manager: Option<Uuid>) {
+        let Some(u) = self.users.get_mut(&id) else {
+            return;
+        };
+        let old = u.manager;
+        if old == manager {
+            return;
+        }
+        u.manager = manager;
+        u.manager_removed = if manager.is_none() { old } else { None };
+        if let Some(o) = old
+            && let Some(r) = self.reports_index.get_mut(&o)
+        {
+            r.remove(&id);
+            if r.is_empty() {
+                self.reports_index.remove(&o);
+            }
+        }
+        if let Some(m) = manager {
+            self.reports_index.entry(m).or_default().insert(id);
+        }
+        self.touch_user(id);
+    }
+
+    /// The live direct reports of `id`, in id order.
+    pub fn reports_of(&self, id: &Uuid) -> Vec<Uuid> {
+        self.reports_index
+            .get(id)
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Clear the manager of every direct report of `id` (which is leaving the live
+    /// set); returns those reports.
+    pub fn detach_reports(&mut self, id: Uuid) -> Vec<Uuid> {
+        let reports = self.reports_of(&id);
+        for r in &reports {
+            self.set_manager(*r, None);
+        }
+        reports
     }
 
     /// The live group with this `uniqueName` (compared ignoring case, as Entra
@@ -607,6 +699,14 @@ impl Tenant {
     /// ownerships and seats. Returns the groups it was a member of.
     pub fn remove_user(&mut self, id: Uuid, permanent: bool) -> Option<(User, Vec<Uuid>)> {
         let mut u = self.users.remove(&id)?;
+        if let Some(m) = u.manager
+            && let Some(r) = self.reports_index.get_mut(&m)
+        {
+            r.remove(&id);
+            if r.is_empty() {
+                self.reports_index.remove(&m);
+            }
+        }
         self.upn_index.remove(&u.user_principal_name.to_lowercase());
         self.index_proxies(id, &super::proxy::user_proxies(&u), &[]);
         self.user_changes.remove(&u.seq);
@@ -731,10 +831,14 @@ pub const USER_PROPS: &[&str] = &[
     "deletedDateTime",
     "department",
     "displayName",
+    "employeeHireDate",
     "employeeId",
+    "employeeLeaveDateTime",
+    "employeeOrgData",
     "employeeType",
     "externalUserState",
     "externalUserStateChangeDateTime",
+    "faxNumber",
     "givenName",
     "jobTitle",
     "licenseAssignmentStates",
@@ -742,13 +846,17 @@ pub const USER_PROPS: &[&str] = &[
     "mailNickname",
     "mobilePhone",
     "officeLocation",
+    "onPremisesExtensionAttributes",
     "onPremisesImmutableId",
     "onPremisesLastSyncDateTime",
     "onPremisesSamAccountName",
     "onPremisesSyncEnabled",
     "otherMails",
+    "postalCode",
     "preferredLanguage",
     "proxyAddresses",
+    "state",
+    "streetAddress",
     "surname",
     "usageLocation",
     "userPrincipalName",
@@ -815,10 +923,17 @@ pub fn user_prop(u: &User, name: &str) -> Option<Value> {
         "deletedDateTime" => opt(&u.deleted_date_time),
         "department" => opt(&u.department),
         "displayName" => json!(u.display_name),
+        "employeeHireDate" => opt(&u.employee_hire_date),
         "employeeId" => opt(&u.employee_id),
+        "employeeLeaveDateTime" => opt(&u.employee_leave_date_time),
+        "employeeOrgData" => match &u.employee_org_data {
+            Some(o) => json!({ "division": o.division, "costCenter": o.cost_center }),
+            None => Value::Null,
+        },
         "employeeType" => opt(&u.employee_type),
         "externalUserState" => opt(&u.external_user_state),
         "externalUserStateChangeDateTime" => opt(&u.external_user_state_change_date_time),
+        "faxNumber" => opt(&u.fax_number),
         "givenName" => opt(&u.given_name),
         "jobTitle" => opt(&u.job_title),
         "licenseAssignmentStates" => licensing::license_states_json(u),
@@ -826,13 +941,17 @@ pub fn user_prop(u: &User, name: &str) -> Option<Value> {
         "mailNickname" => json!(u.mail_nickname),
         "mobilePhone" => opt(&u.mobile_phone),
         "officeLocation" => opt(&u.office_location),
+        "onPremisesExtensionAttributes" => extension_attributes_json(u),
         "onPremisesImmutableId" => opt(&u.on_premises_immutable_id),
         "onPremisesLastSyncDateTime" => opt(&u.on_premises_last_sync_date_time),
         "onPremisesSamAccountName" => opt(&u.on_premises_sam_account_name),
         "onPremisesSyncEnabled" => json!(u.on_premises_sync_enabled),
         "otherMails" => json!(u.other_mails),
+        "postalCode" => opt(&u.postal_code),
         "preferredLanguage" => opt(&u.preferred_language),
         "proxyAddresses" => json!(proxy::user_proxies(u)),
+        "state" => opt(&u.state),
+        "streetAddress" => opt(&u.street_address),
         "surname" => opt(&u.surname),
         "usageLocation" => opt(&u.usage_location),
         "userPrincipalName" => json!(u.user_principal_name),
@@ -841,6 +960,23 @@ pub fn user_prop(u: &User, name: &str) -> Option<Value> {
         _ => return None,
     })
 }
+
+/// The fifteen extension attributes, `null` where unset, in Graph's order.
+fn extension_attributes_json(u: &User) -> Value {
+    let mut m = Map::new();
+    for i in 1..=EXTENSION_ATTRIBUTES {
+        m.insert(
+            format!("extensionAttribute{i}"),
+            u.extension_attributes
+                .get(&i)
+                .map_or(Value::Null, |s| Value::String(s.clone())),
+        );
+    }
+    Value::Object(m)
+}
+
+/// The number of `extensionAttributeN` members of `onPremisesExtensionAttributes`.
+pub const EXTENSION_ATTRIBUTES: u8 = 15;
 
 pub fn group_prop(g: &Group, name: &str) -> Option<Value> {
     Some(match name {
@@ -1040,6 +1176,90 @@ fn want_display_name(v: &Value, prop: &str, resource: &str) -> Result<String, Gr
     Ok(s)
 }
 
+/// An Edm.DateTimeOffset (RFC 3339 with an offset), kept in UTC in the form Graph
+/// returns it: `2024-01-15T00:00:00Z`. `null` clears it.
+fn want_date_time(v: &Value, prop: &str, resource: &str) -> Result<Option<String>, GraphError> {
+    use time::format_description::well_known::Rfc3339;
+    let Some(s) = want_opt_string(v, prop, resource)? else {
+        return Ok(None);
+    };
+    let t = time::OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
+        GraphError::odata_bad_request(format!(
+            "Cannot convert the literal '{s}' to the expected type 'Edm.DateTimeOffset'."
+        ))
+    })?;
+    let t = t.to_offset(time::UtcOffset::UTC);
+    Ok(Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )))
+}
+
+/// PATCH of `employeeOrgData`: the members named are written, the others kept (OData
+/// PATCH semantics for complex properties); `null` clears the whole object.
+fn set_employee_org_data(u: &mut User, v: &Value) -> Result<(), GraphError> {
+    const R: &str = "employeeOrgData";
+    let o = match v {
+        Value::Null => {
+            u.employee_org_data = None;
+            return Ok(());
+        }
+        Value::Object(o) => o,
+        _ => return Err(GraphError::invalid_value("employeeOrgData", "User")),
+    };
+    let mut data = u.employee_org_data.clone().unwrap_or_default();
+    for (k, mv) in o {
+        match k.as_str() {
+            "costCenter" => data.cost_center = want_opt_string(mv, k, R)?,
+            "division" => data.division = want_opt_string(mv, k, R)?,
+            k if k.starts_with("@odata.") => {}
+            other => return Err(GraphError::unknown_property(other, R)),
+        }
+    }
+    u.employee_org_data = Some(data);
+    Ok(())
+}
+
+/// PATCH of `onPremisesExtensionAttributes`: the attributes named are written (`null`
+/// clears one), the others kept, as the documented example does
+/// (extensibility-overview.md: `extensionAttribute1` set and `extensionAttribute13`
+/// cleared in one PATCH); `null` for the whole property clears all fifteen. At most
+/// 1024 characters each (the on-premises attributes' `rangeUpper`).
+fn set_extension_attributes(u: &mut User, v: &Value) -> Result<(), GraphError> {
+    const R: &str = "onPremisesExtensionAttributes";
+    let o = match v {
+        Value::Null => {
+            u.extension_attributes.clear();
+            return Ok(());
+        }
+        Value::Object(o) => o,
+        _ => return Err(GraphError::invalid_value(R, "User")),
+    };
+    let mut attrs = u.extension_attributes.clone();
+    for (k, mv) in o {
+        if k.starts_with("@odata.") {
+            continue;
+        }
+        let n = k
+            .strip_prefix("extensionAttribute")
+            .filter(|n| !n.starts_with('0'))
+            .and_then(|n| n.parse::<u8>().ok())
+            .filter(|n| (1..=EXTENSION_ATTRIBUTES).contains(n))
+            .ok_or_else(|| GraphError::unknown_property(k, R))?;
+        match want_limited(mv, k, R, 1024)? {
+            Some(s) => attrs.insert(n, s),
+            None => attrs.remove(&n),
+        };
+    }
+    u.extension_attributes = attrs;
+    Ok(())
+}
+
 fn read_only(key: &str) -> GraphError {
     GraphError::bad_request(format!("Property '{key}' is read-only and cannot be set."))
 }
@@ -1084,6 +1304,14 @@ pub fn set_user_prop(u: &mut User, key: &str, v: &Value) -> Result<(), GraphErro
             u.business_phones = phones;
         }
         "officeLocation" => u.office_location = want_opt_string(v, key, R)?,
+        "streetAddress" => u.street_address = want_limited(v, key, R, 1024)?,
+        "state" => u.state = want_limited(v, key, R, 128)?,
+        "postalCode" => u.postal_code = want_limited(v, key, R, 40)?,
+        "faxNumber" => u.fax_number = want_opt_string(v, key, R)?,
+        "employeeHireDate" => u.employee_hire_date = want_date_time(v, key, R)?,
+        "employeeLeaveDateTime" => u.employee_leave_date_time = want_date_time(v, key, R)?,
+        "employeeOrgData" => set_employee_org_data(u, v)?,
+        "onPremisesExtensionAttributes" => set_extension_attributes(u, v)?,
         "preferredLanguage" => u.preferred_language = want_opt_string(v, key, R)?,
         "companyName" => u.company_name = want_limited(v, key, R, 64)?,
         "city" => u.city = want_limited(v, key, R, 128)?,

@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::collection::{next_link, page_size, range_after, skip_after};
-use super::{Ctx, R, Resp, check_select};
+use super::users::validate_upn;
+use super::{Ctx, R, Resp, check_select, parse_body};
 use crate::emulator::error::{GraphError, iso_now};
 use crate::emulator::model::{self, Change, Tenant};
 use crate::emulator::odata::Query;
@@ -118,7 +119,61 @@ pub(super) fn purge_deleted(t: &mut Tenant, id: Uuid) -> R {
     Ok(Resp::no_content())
 }
 
-pub(super) fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
+/// The optional parameters of `restore` (directory-deleteditems-restore.md; the CSDL's
+/// `restore` action bound to directoryObject): both apply to users only.
+#[derive(Default)]
+struct RestoreParams {
+    /// Remove the restored user's proxy addresses that another object holds now,
+    /// instead of failing.
+    auto_reconcile_proxy_conflict: bool,
+    /// The userPrincipalName to restore the user with (its old one may be taken).
+    new_user_principal_name: Option<String>,
+}
+
+fn restore_params(body: &[u8]) -> Result<RestoreParams, GraphError> {
+    let mut p = RestoreParams::default();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(p);
+    }
+    for (k, v) in parse_body(body)? {
+        match k.as_str() {
+            "autoReconcileProxyConflict" => {
+                p.auto_reconcile_proxy_conflict = match v {
+                    Value::Null => false,
+                    Value::Bool(b) => b,
+                    _ => return Err(bad_parameter_value(&k, "Edm.Boolean")),
+                }
+            }
+            "newUserPrincipalName" => {
+                p.new_user_principal_name = match v {
+                    Value::Null => None,
+                    Value::String(s) => Some(s),
+                    _ => return Err(bad_parameter_value(&k, "Edm.String")),
+                }
+            }
+            other => {
+                return Err(GraphError::odata_bad_request(format!(
+                    "The parameter '{other}' in the request payload is not a valid parameter for the operation 'restore'."
+                )));
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn bad_parameter_value(name: &str, ty: &str) -> GraphError {
+    GraphError::odata_bad_request(format!(
+        "Cannot convert the value of the parameter '{name}' to the expected type '{ty}'."
+    ))
+}
+
+/// `POST /directory/deletedItems/{id}/restore`: the object comes back with its id,
+/// memberships, licences (seats permitting) and, for a user, its manager (if still
+/// live) and the reports it had (those without another manager by then). The body's
+/// `newUserPrincipalName` renames the user as it comes back (a verified domain, unique
+/// like any UPN); without it, an old UPN another user took meanwhile is a conflict.
+pub(super) fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid, body: &[u8]) -> R {
+    let params = restore_params(body)?;
     let mut m = Map::new();
     m.insert(
         "@odata.context".into(),
@@ -128,11 +183,31 @@ pub(super) fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
         )),
     );
     if let Some(d) = t.deleted_users.get(&id) {
-        if let Some(other) = t.user_by_upn(&d.user.user_principal_name) {
-            return Err(proxy::conflict(t, "userPrincipalName", other));
+        let mut restored = d.user.clone();
+        match &params.new_user_principal_name {
+            Some(upn) => {
+                validate_upn(t, upn, None)?;
+                restored.user_principal_name = upn.clone();
+            }
+            None => {
+                if let Some(other) = t.user_by_upn(&restored.user_principal_name) {
+                    return Err(proxy::conflict(t, "userPrincipalName", other));
+                }
+            }
         }
         // Its addresses were freed with it; another object may hold one now.
-        t.check_proxies(id, &proxy::user_proxies(&d.user))?;
+        if params.auto_reconcile_proxy_conflict {
+            let taken: Vec<String> = restored
+                .extra_proxy_addresses
+                .iter()
+                .filter(|a| t.check_proxies(id, std::slice::from_ref(*a)).is_err())
+                .cloned()
+                .collect();
+            restored
+                .extra_proxy_addresses
+                .retain(|a| !taken.contains(a));
+        }
+        t.check_proxies(id, &proxy::user_proxies(&restored))?;
         // Seats come back with the user; refuse when the SKU is full.
         for l in &d.user.assigned_licenses {
             if let Some(s) = t.skus.iter().find(|s| s.sku_id == l.sku_id)
@@ -147,8 +222,11 @@ pub(super) fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
         let Some(d) = t.deleted_users.remove(&id) else {
             return Err(GraphError::not_found(&id.to_string()));
         };
-        let mut u = d.user;
+        let mut u = restored;
         u.deleted_date_time = None;
+        if u.manager.is_some_and(|mid| !t.users.contains_key(&mid)) {
+            u.manager = None;
+        }
         for l in &u.assigned_licenses {
             if let Some(s) = t.skus.iter_mut().find(|s| s.sku_id == l.sku_id) {
                 s.consumed += 1;
@@ -160,6 +238,11 @@ pub(super) fn restore_deleted(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
                 && g.members.insert(id)
             {
                 t.record_member_event(gid, id, true);
+            }
+        }
+        for r in d.reports {
+            if t.users.get(&r).is_some_and(|ru| ru.manager.is_none()) {
+                t.set_manager(r, Some(id));
             }
         }
         // Inherited licences come back with the memberships (seats permitting).

@@ -27,6 +27,23 @@ fn delta_expired() -> GraphError {
     )
 }
 
+/// `manager@delta` of a user (delta-query-users.md): its manager as a one-element
+/// list, or the manager last taken away marked `@removed`; nothing when it never had
+/// one.
+fn manager_delta(t: &Tenant, ctx: &Ctx<'_>, u: &model::User, m: &mut Map<String, Value>) {
+    let entry = |id: &Uuid| json!({ "@odata.type": "#microsoft.graph.user", "id": id.to_string() });
+    if let Some(mid) = u
+        .manager
+        .filter(|mid| t.users.contains_key(mid) && !ctx.hidden.contains(mid))
+    {
+        m.insert("manager@delta".into(), json!([entry(&mid)]));
+    } else if let Some(old) = u.manager_removed {
+        let mut e = entry(&old);
+        e["@removed"] = json!({ "reason": "deleted" });
+        m.insert("manager@delta".into(), json!([e]));
+    }
+}
+
 pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
     let (coll, entity) = match kind {
         Kind::User => ("users", "user"),
@@ -95,9 +112,20 @@ pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
         && select
             .as_ref()
             .is_some_and(|s| s.iter().any(|p| p == "members"));
+    // concepts/delta-query-overview.md: "`$select` also supports **manager** and
+    // **members** navigation properties for users and groups respectively", reported
+    // as `manager@delta` / `members@delta` annotations.
+    let want_manager = kind == Kind::User
+        && select
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|p| p == "manager"));
+    let nav = match kind {
+        Kind::User => "manager",
+        Kind::Group => "members",
+    };
     let prop_select: Option<Vec<String>> = select
         .as_ref()
-        .map(|s| s.iter().filter(|p| *p != "members").cloned().collect());
+        .map(|s| s.iter().filter(|p| *p != nav).cloned().collect());
     match kind {
         Kind::User => check_select(&prop_select, &model::is_user_prop, entity)?,
         Kind::Group => check_select(&prop_select, &model::is_group_prop, entity)?,
@@ -121,6 +149,9 @@ pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
             Kind::User => t.users.get(id).map(|u| {
                 let mut m = model::user_json(u, sel, false);
                 m.insert("id".into(), json!(u.id.to_string()));
+                if want_manager {
+                    manager_delta(t, ctx, u, &mut m);
+                }
                 m
             }),
             Kind::Group => t.groups.get(id).map(|g| {

@@ -13,6 +13,7 @@ mod groups;
 mod invitations;
 mod licenses;
 mod links;
+mod manager;
 mod organization;
 pub mod roles;
 mod users;
@@ -269,6 +270,25 @@ pub fn handle(
             only_get(m)?;
             member_of(t, ctx, &q, id)
         }
+        ["users", id, "manager"] => {
+            let id = resolve_user(t, ctx, id)?;
+            only_get(m)?;
+            manager::get_manager(t, ctx, &q, id)
+        }
+        ["users", id, "manager", "$ref"] => {
+            let id = resolve_user(t, ctx, id)?;
+            match m {
+                "GET" => manager::get_manager_ref(t, ctx, id),
+                "PUT" => manager::put_manager(t, ctx, body, id),
+                "DELETE" => manager::delete_manager(t, ctx, id),
+                _ => Err(GraphError::method_not_allowed()),
+            }
+        }
+        ["users", id, "directReports"] => {
+            let id = resolve_user(t, ctx, id)?;
+            only_get(m)?;
+            manager::direct_reports(t, ctx, &q, id)
+        }
         ["users", _, other, ..] => Err(GraphError::segment_not_found(other)),
         ["groups"] => match m {
             "GET" => list_groups(t, ctx, &q),
@@ -424,7 +444,7 @@ pub fn handle(
                 return Err(GraphError::method_not_allowed());
             }
             let uid = parse_id(id)?;
-            restore_deleted(t, ctx, uid)
+            restore_deleted(t, ctx, uid, body)
         }
         ["domains"] => only_get(m).and_then(|_| list_domains(t, ctx)),
         ["domains", name] => only_get(m).and_then(|_| get_domain(t, ctx, name)),

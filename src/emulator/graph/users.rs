@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::collection::{next_link, page_size, prepare_filter, range_after, skip_after, take_page};
+use super::manager::Expand;
 use super::{Ctx, R, Resp, check_select, context, parse_body};
 use crate::emulator::error::{GraphError, iso_now};
 use crate::emulator::model::{self, DeletedUser, Tenant, User};
@@ -36,23 +37,36 @@ pub const ON_PREMISES_MASTERED: &[&str] = &[
     "displayName",
     "employeeId",
     "employeeType",
+    "faxNumber",
     "givenName",
     "jobTitle",
     "mail",
     "mailNickname",
     "mobilePhone",
     "officeLocation",
+    "onPremisesExtensionAttributes",
     "onPremisesImmutableId",
     "otherMails",
     "passwordProfile",
+    "postalCode",
     "preferredLanguage",
+    "state",
+    "streetAddress",
     "surname",
     "userPrincipalName",
 ];
 
 pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
     check_select(&q.select, &model::is_user_prop, "user")?;
-    let f = prepare_filter(ctx, q, &odata::USER_RULES)?;
+    let expand = Expand::parse(q)?;
+    let f = prepare_filter(
+        ctx,
+        &Query {
+            expand: None,
+            ..q.clone()
+        },
+        &odata::USER_RULES,
+    )?;
     let top = page_size(ctx, q);
     let after = skip_after(q, "users")?;
     let matches = |u: &User| -> bool {
@@ -122,7 +136,11 @@ pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
     }
     let value: Vec<Value> = page
         .iter()
-        .map(|u| Value::Object(model::user_json(u, q.select.as_deref(), false)))
+        .map(|u| {
+            let mut m = model::user_json(u, q.select.as_deref(), false);
+            expand.apply(t, ctx, u.id, &mut m);
+            Value::Object(m)
+        })
         .collect();
     out.insert("value".into(), Value::Array(value));
     Ok(Resp::ok(Value::Object(out)))
@@ -130,6 +148,7 @@ pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
 
 pub(super) fn get_user(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
     check_select(&q.select, &model::is_user_prop, "user")?;
+    let expand = Expand::parse(q)?;
     let u = t
         .users
         .get(&id)
@@ -140,6 +159,7 @@ pub(super) fn get_user(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
         json!(format!("{}/$entity", context(ctx, "users", &q.select))),
     );
     m.extend(model::user_json(u, q.select.as_deref(), false));
+    expand.apply(t, ctx, id, &mut m);
     Ok(Resp::ok(Value::Object(m)))
 }
 
@@ -297,11 +317,24 @@ pub(super) fn delete_user(t: &mut Tenant, ctx: &Ctx<'_>, id: Uuid) -> R {
     if t.users.get(&id).is_some_and(User::is_synced) {
         return Err(synced_refusal());
     }
+    if !t.users.contains_key(&id) {
+        return Err(GraphError::not_found(&id.to_string()));
+    }
+    // Its reports lose their manager while it is deleted (and get it back on restore);
+    // its own manager link is kept with it.
+    let reports = t.detach_reports(id);
     let Some((mut u, groups)) = t.remove_user(id, false) else {
         return Err(GraphError::not_found(&id.to_string()));
     };
     u.deleted_date_time = Some(iso_now(ctx.now));
-    t.deleted_users.insert(id, DeletedUser { user: u, groups });
+    t.deleted_users.insert(
+        id,
+        DeletedUser {
+            user: u,
+            groups,
+            reports,
+        },
+    );
     Ok(Resp::no_content())
 }
 
