@@ -4,8 +4,6 @@
 //! test installs the npm package into `tests/js` when missing, makes a throw-away TLS
 //! certificate (`support::tls::TestCerts`), starts
 //! the emulator on a free port and runs `node tests/js/graph-client.mjs` against it.
-//! `tests/js/people.mjs` drives managers, the complex user properties and a restore
-//! with `newUserPrincipalName` the same way.
 
 use crate::emulator_support as support;
 
@@ -141,73 +139,4 @@ async fn microsoft_graph_js_client_pages_batches_and_sees_errors() {
         "the SDK read the request id from the error body: {v}"
     );
     emu.handle.shutdown().await.expect("shutdown");
-}
-
-/// Run `tests/js/{script}` against an emulator serving HTTPS on localhost; returns the
-/// script's JSON summary line.
-async fn run_js(script: &'static str) -> Value {
-    ensure_npm_install();
-    let certs = crate::support::tls::TestCerts::for_names(&["DNS:localhost", "IP:127.0.0.1"]);
-    let ca = certs.ca.clone();
-    let cfg = EmulatorConfig {
-        tls: Some((certs.cert.clone(), certs.key.clone())),
-        ..config()
-    };
-    let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts");
-    let base = format!("https://localhost:{}", handle.local_addr().port());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .current_dir(js_dir())
-            .env("NODE_EXTRA_CA_CERTS", &ca)
-            .env("EMULATOR_BASE", base)
-            .env("EMULATOR_TENANT", "contoso")
-            .env("EMULATOR_CLIENT_ID", CLIENT)
-            .env("EMULATOR_CLIENT_SECRET", SECRET)
-            .output()
-            .expect("node is installed")
-    })
-    .await
-    .expect("join");
-    handle.shutdown().await.expect("shutdown");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "node failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout.lines().last().expect("summary line");
-    serde_json::from_str(line).expect("JSON summary")
-}
-
-#[tokio::test]
-async fn microsoft_graph_js_client_manages_managers_properties_and_restores() {
-    let v = run_js("people.mjs").await;
-    let boss = v["boss"].as_str().expect("boss id");
-    let ann = v["ann"].as_str().expect("ann id");
-    assert_eq!(v["manager_id"], boss, "{v}");
-    assert_eq!(v["manager_name"], "JS jsboss", "{v}");
-    assert_eq!(v["listed_manager"], boss, "$expand on the list: {v}");
-    assert_eq!(v["single_manager"], boss, "$expand on one user: {v}");
-    assert_eq!(v["reports"], json!([ann]), "{v}");
-    assert_eq!(v["manager_after_removal"], 404, "{v}");
-    assert_eq!(v["expanded_after_removal"], false, "{v}");
-    assert_eq!(v["extension_attribute1"], "js-ext-1", "{v}");
-    assert_eq!(
-        v["extension_attribute2"],
-        Value::Null,
-        "unset attributes are null: {v}"
-    );
-    assert_eq!(v["cost_center"], "CC-JS-2", "{v}");
-    assert_eq!(
-        v["division"], "Research",
-        "a PATCH of one member kept the other: {v}"
-    );
-    assert_eq!(v["restore_conflict"], 400, "{v}");
-    assert_eq!(v["restored_id"], ann, "{v}");
-    assert_eq!(v["restored_upn"], "jsann.back@contoso.com", "{v}");
-    assert_eq!(v["live_id"], ann, "the same object: {v}");
-    assert_ne!(v["taker"], v["ann"], "{v}");
 }

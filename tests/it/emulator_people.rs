@@ -1,13 +1,17 @@
 //! The Graph emulator's people features over HTTP: managers (`manager/$ref`,
 //! `manager`, `directReports`, `$expand=manager`, `manager@delta`, also in `$batch`),
 //! the organisational user properties (addresses, employee dates, `employeeOrgData`,
-//! `onPremisesExtensionAttributes`) and restores with `newUserPrincipalName`.
+//! `onPremisesExtensionAttributes`) and restores with `newUserPrincipalName` — and the
+//! same through Microsoft's own JavaScript Graph client (`tests/js/people.mjs`, run by
+//! node against the emulator over HTTPS, as `emulator_js` runs `graph-client.mjs`).
 
 use crate::emulator_support as support;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
-use roster::emulator::EmulatorConfig;
+use roster::emulator::{self, EmulatorConfig};
 use serde_json::{Value, json};
 use support::*;
 
@@ -446,6 +450,14 @@ async fn users_delta_reports_manager_changes_when_selected() {
         by_id(&items, &ann)["manager@delta"],
         json!([{"@odata.type": "#microsoft.graph.user", "id": ben, "@removed": {"reason": "deleted"}}])
     );
+    // A new round's first pass reports the current state only: no past removals.
+    let (items, _) = emu
+        .all("/users/delta?$select=displayName,manager", &[])
+        .await;
+    assert!(
+        by_id(&items, &ann).get("manager@delta").is_none(),
+        "{items:?}"
+    );
     // Without manager in $select there is no annotation.
     let (items, _) = emu.all("/users/delta?$select=displayName", &[]).await;
     assert!(items.iter().all(|u| u.get("manager@delta").is_none()));
@@ -846,4 +858,100 @@ async fn deleted_users_and_groups_list_with_select_and_paging() {
     let g = by_id(r.body["value"].as_array().expect("value"), &uni);
     assert_eq!(g["mailNickname"], "uni");
     assert!(g["deletedDateTime"].is_string(), "{g}");
+}
+
+// ------------------------------------------------------------------ Microsoft's JS client
+
+fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+fn ensure_npm_install() {
+    let dir = js_dir();
+    if dir
+        .join("node_modules/@microsoft/microsoft-graph-client")
+        .exists()
+    {
+        return;
+    }
+    let out = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .output()
+        .expect("npm is installed");
+    assert!(
+        out.status.success(),
+        "npm install failed in {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Run `tests/js/{script}` against an emulator serving HTTPS on localhost; returns the
+/// script's JSON summary line.
+async fn run_js(script: &'static str) -> Value {
+    ensure_npm_install();
+    let certs = crate::support::tls::TestCerts::for_names(&["DNS:localhost", "IP:127.0.0.1"]);
+    let ca = certs.ca.clone();
+    let cfg = EmulatorConfig {
+        tls: Some((certs.cert.clone(), certs.key.clone())),
+        ..config()
+    };
+    let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator starts");
+    let base = format!("https://localhost:{}", handle.local_addr().port());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .current_dir(js_dir())
+            .env("NODE_EXTRA_CA_CERTS", &ca)
+            .env("EMULATOR_BASE", base)
+            .env("EMULATOR_TENANT", "contoso")
+            .env("EMULATOR_CLIENT_ID", CLIENT)
+            .env("EMULATOR_CLIENT_SECRET", SECRET)
+            .output()
+            .expect("node is installed")
+    })
+    .await
+    .expect("join");
+    handle.shutdown().await.expect("shutdown");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().expect("summary line");
+    serde_json::from_str(line).expect("JSON summary")
+}
+
+#[tokio::test]
+async fn microsoft_graph_js_client_manages_managers_properties_and_restores() {
+    let v = run_js("people.mjs").await;
+    let boss = v["boss"].as_str().expect("boss id");
+    let ann = v["ann"].as_str().expect("ann id");
+    assert_eq!(v["manager_id"], boss, "{v}");
+    assert_eq!(v["manager_name"], "JS jsboss", "{v}");
+    assert_eq!(v["listed_manager"], boss, "$expand on the list: {v}");
+    assert_eq!(v["single_manager"], boss, "$expand on one user: {v}");
+    assert_eq!(v["reports"], json!([ann]), "{v}");
+    assert_eq!(v["manager_after_removal"], 404, "{v}");
+    assert_eq!(v["expanded_after_removal"], false, "{v}");
+    assert_eq!(v["extension_attribute1"], "js-ext-1", "{v}");
+    assert_eq!(
+        v["extension_attribute2"],
+        Value::Null,
+        "unset attributes are null: {v}"
+    );
+    assert_eq!(v["cost_center"], "CC-JS-2", "{v}");
+    assert_eq!(
+        v["division"], "Research",
+        "a PATCH of one member kept the other: {v}"
+    );
+    assert_eq!(v["restore_conflict"], 400, "{v}");
+    assert_eq!(v["restored_id"], ann, "{v}");
+    assert_eq!(v["restored_upn"], "jsann.back@contoso.com", "{v}");
+    assert_eq!(v["live_id"], ann, "the same object: {v}");
+    assert_ne!(v["taker"], v["ann"], "{v}");
 }
