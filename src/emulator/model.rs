@@ -1463,6 +1463,50 @@ mod tests {
     }
 
     #[test]
+    fn state_files_without_managers_or_the_newer_properties_still_load() {
+        let mut t = Tenant::new("contoso", &["contoso.com".into()], &[]);
+        let boss = User {
+            id: Uuid::new_v4(),
+            user_principal_name: "boss@contoso.com".into(),
+            ..Default::default()
+        };
+        let ann = User {
+            id: Uuid::new_v4(),
+            user_principal_name: "ann@contoso.com".into(),
+            manager: Some(boss.id),
+            ..Default::default()
+        };
+        let (bid, aid) = (boss.id, ann.id);
+        t.insert_user(boss);
+        t.insert_user(ann);
+        let mut v: Value =
+            serde_json::from_slice(&t.to_json_bytes().expect("json")).expect("parse");
+        // The file a version without managers wrote: same keys minus the new ones.
+        let saved = v.clone();
+        for u in v["users"].as_object_mut().expect("users").values_mut() {
+            let u = u.as_object_mut().expect("user");
+            for k in [
+                "manager",
+                "managerRemoved",
+                "extensionAttributes",
+                "employeeOrgData",
+                "employeeHireDate",
+                "streetAddress",
+            ] {
+                assert!(u.remove(k).is_some(), "{k} is written");
+            }
+        }
+        let old = Tenant::from_json_bytes(&serde_json::to_vec(&v).expect("bytes")).expect("loads");
+        assert_eq!(old.users[&aid].manager, None);
+        assert!(old.reports_of(&bid).is_empty());
+        // And the current file keeps the manager and rebuilds the reverse index.
+        let cur =
+            Tenant::from_json_bytes(&serde_json::to_vec(&saved).expect("bytes")).expect("loads");
+        assert_eq!(cur.users[&aid].manager, Some(bid));
+        assert_eq!(cur.reports_of(&bid), vec![aid]);
+    }
+
+    #[test]
     fn password_complexity() {
         assert!(password_is_complex("Passw0rd!"));
         assert!(!password_is_complex("short1A"));

@@ -28,16 +28,22 @@ fn delta_expired() -> GraphError {
 }
 
 /// `manager@delta` of a user (delta-query-users.md): its manager as a one-element
-/// list, or the manager last taken away marked `@removed`; nothing when it never had
-/// one.
-fn manager_delta(t: &Tenant, ctx: &Ctx<'_>, u: &model::User, m: &mut Map<String, Value>) {
+/// list, or — in an incremental round — the manager last taken away marked
+/// `@removed`; nothing when it has none to report.
+fn manager_delta(
+    t: &Tenant,
+    ctx: &Ctx<'_>,
+    u: &model::User,
+    incremental: bool,
+    m: &mut Map<String, Value>,
+) {
     let entry = |id: &Uuid| json!({ "@odata.type": "#microsoft.graph.user", "id": id.to_string() });
     if let Some(mid) = u
         .manager
         .filter(|mid| t.users.contains_key(mid) && !ctx.hidden.contains(mid))
     {
         m.insert("manager@delta".into(), json!([entry(&mid)]));
-    } else if let Some(old) = u.manager_removed {
+    } else if let Some(old) = u.manager_removed.filter(|_| incremental) {
         let mut e = entry(&old);
         e["@removed"] = json!({ "reason": "deleted" });
         m.insert("manager@delta".into(), json!([e]));
@@ -143,6 +149,7 @@ pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
         .max_page
         .unwrap_or(if want_members { 50 } else { 100 })
         .clamp(1, 999);
+    let phase = state.get("p").and_then(Value::as_str).unwrap_or("");
     let project = |id: &Uuid| -> Option<Map<String, Value>> {
         let sel = prop_select.as_deref().filter(|s| !s.is_empty());
         match kind {
@@ -150,7 +157,7 @@ pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
                 let mut m = model::user_json(u, sel, false);
                 m.insert("id".into(), json!(u.id.to_string()));
                 if want_manager {
-                    manager_delta(t, ctx, u, &mut m);
+                    manager_delta(t, ctx, u, phase == "inc", &mut m);
                 }
                 m
             }),
@@ -163,7 +170,6 @@ pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
     };
     let mut value = Vec::new();
     let mut next_state: Option<Value> = None;
-    let phase = state.get("p").and_then(Value::as_str).unwrap_or("");
     match phase {
         "init" => {
             let after = state
