@@ -101,6 +101,9 @@ struct Problem {
     severity: Severity,
     /// The key whose value is reported (the object's start when absent).
     key: &'static str,
+    /// The app attribute the value goes to; an app whose `attribute_map` names it
+    /// takes the value from a template instead, checked in `mapping_check`.
+    target: &'static str,
     before: String,
     after: String,
 }
@@ -133,13 +136,14 @@ fn over(
     what: &str,
     value: &str,
     limit: usize,
-    attribute: &str,
+    attribute: &'static str,
     then: &str,
 ) -> Option<Problem> {
     let n = chars(value);
     (n > limit).then(|| Problem {
         severity,
         key,
+        target: attribute,
         before: format!("{what} `{}` is {n} characters; ", shown(value)),
         after: format!(" allows at most {limit} ({attribute}){then}"),
     })
@@ -192,7 +196,7 @@ fn user_problems(kind: Kind, user: &User) -> Vec<Problem> {
             ));
         }
         Kind::Office365 => {
-            let fields: [(&'static str, Option<&str>, usize, &str); 6] = [
+            let fields: [(&'static str, Option<&str>, usize, &'static str); 6] = [
                 (
                     "first_name",
                     Some(user.first_name.as_str()),
@@ -250,6 +254,7 @@ fn user_problems(kind: Kind, user: &User) -> Vec<Problem> {
                 out.push(Problem {
                     severity: Severity::Warning,
                     key: "username",
+                    target: "mailNickname",
                     before: format!(
                         "username `{}` makes a mail nickname of {n} characters; ",
                         shown(&user.username)
@@ -274,6 +279,7 @@ fn upn_problem(email: &str) -> Option<Problem> {
     let problem = |what: String, limit: String| Problem {
         severity: Severity::Error,
         key: "email",
+        target: "userPrincipalName",
         before: format!(
             "email `{}` cannot be a userPrincipalName: {what}; ",
             shown(email)
@@ -330,6 +336,7 @@ fn group_problems(kind: Kind, group: &Group) -> Vec<Problem> {
                 out.push(Problem {
                     severity: Severity::Warning,
                     key: "name",
+                    target: "mailNickname",
                     before: format!(
                         "Microsoft 365 group name `{}` makes a mail nickname of {n} characters; ",
                         shown(name)
@@ -426,7 +433,11 @@ pub(super) fn check(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagno
             let (Some(app), Some(l)) = (user_app.get(&i), locs.users.get(i)) else {
                 continue;
             };
+            let mapped = state.app(app).map(|a| a.attribute_map());
             for p in ps {
+                if mapped.is_some_and(|m| m.contains_key(p.target)) {
+                    continue;
+                }
                 out.push(diag(l.field(p.key), p.severity, p.message(kind, app)));
             }
         }
@@ -627,5 +638,19 @@ mod tests {
         // Bound to no app: nothing.
         let unbound = nested.replace("groups: [outer]", "groups: []");
         assert!(load(&unbound).iter().all(|d| !d.contains("sAMAccountName")));
+        // A templated sAMAccountName is checked as templated (here cut to 20), not as
+        // the username.
+        let truncated = nested.replace(
+            "bind_password: { env: AD_PW }\n",
+            "bind_password: { env: AD_PW }\n    attribute_map: { sAMAccountName: '{username|truncate:20}' }\n",
+        );
+        assert_eq!(load(&truncated), Vec::<String>::new());
+        let templated_long = truncated.replace("truncate:20", "upper");
+        let d = load(&templated_long);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].contains("sAMAccountName `ABCDEFGHIJKLMNOPQRSTU`"),
+            "{d:?}"
+        );
     }
 }

@@ -417,12 +417,14 @@ async fn mapped_attributes_managers_and_renames_end_to_end() {
     let fx = Fixture::new().await;
     let dc = dc();
     let t = &fx.token[..6];
-    let boss = format!("bo{t}");
+    // A username over AD's 20 characters: `{username|truncate:20}` makes its login.
+    let boss = format!("bo{t}-of-the-whole-department");
+    let boss_sam: String = boss.chars().take(20).collect();
     let emp = format!("em{t}");
     let renamed = format!("jn{t}");
     let write = |emp_name: &str, previous: &str| {
         let yaml = format!(
-            "apps:\n  - name: ad\n    type: active_directory\n    url: {url}\n    base_dn: '{base}'\n    users_ou: '{users}'\n    groups_ou: '{groups}'\n    bind_dn: '{bind}'\n    bind_password: {{ file: bind.pw }}\n    tls: {{ ca_file: '{ca}' }}\n    attribute_map:\n      sAMAccountName: '{{username}}'\n      company: Contoso\n      l: '{{attributes.city}}'\n      physicalDeliveryOfficeName: '{{attributes.office}}'\n\
+            "apps:\n  - name: ad\n    type: active_directory\n    url: {url}\n    base_dn: '{base}'\n    users_ou: '{users}'\n    groups_ou: '{groups}'\n    bind_dn: '{bind}'\n    bind_password: {{ file: bind.pw }}\n    tls: {{ ca_file: '{ca}' }}\n    attribute_map:\n      sAMAccountName: '{{username|truncate:20}}'\n      company: Contoso\n      l: '{{attributes.city}}'\n      physicalDeliveryOfficeName: '{{attributes.office}}'\n\
              users:\n  - username: {boss}\n    email: {boss}@acme.example\n    first_name: Bo\n    last_name: Ss\n    attributes: {{ city: Bergen, office: B-1 }}\n  - username: {emp_name}\n    email: {emp}@acme.example\n    first_name: Em\n    last_name: Ployee\n    manager: {boss}\n    attributes: {{ city: Oslo, office: O-2 }}\n{previous}\
              groups:\n  - name: g-{token}\n    members: [{boss}, {emp_name}]\n\
              policies:\n  - name: p\n    app: ad\n    groups: [g-{token}]\n",
@@ -443,7 +445,8 @@ async fn mapped_attributes_managers_and_renames_end_to_end() {
     assert_eq!(apply.code, 0, "{}", apply.all());
 
     let mut ldap = raw().await;
-    let boss_e = user_entry(&mut ldap, &fx, &boss)
+    assert!(user_entry(&mut ldap, &fx, &boss).await.is_none());
+    let boss_e = user_entry(&mut ldap, &fx, &boss_sam)
         .await
         .expect("boss created");
     let emp_e = user_entry(&mut ldap, &fx, &emp)
