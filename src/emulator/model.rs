@@ -278,6 +278,144 @@ pub enum Change {
     Removed(Uuid, bool),
 }
 
+/// What delta knows of one live object's changes, so that a round with `$select`
+/// reports the object only when a selected property or relationship changed
+/// (concepts/delta-query-overview.md: "If a change occurs to a property that is not
+/// selected, the resource for which that property changed does not appear in the delta
+/// response after a subsequent request").
+///
+/// Slots are the indexes of [`USER_PROPS`] / [`GROUP_PROPS`], followed by the
+/// navigation slots ([`USER_SLOT_MANAGER`], [`GROUP_SLOT_MEMBERS`],
+/// [`GROUP_SLOT_OWNERS`]).
+#[derive(Debug, Clone, Default)]
+pub struct DeltaMarks {
+    /// Sequence number at which the object entered the live set (created, restored,
+    /// or loaded from a state file): a round from an older token reports it whole.
+    pub born: u64,
+    /// A hash of every slot's value at the last change, to tell what the next one
+    /// touched. Empty when unknown (then the next change counts for every slot).
+    pub fingerprint: Vec<u32>,
+    /// Slot → the sequence number of its last change, for slots changed since `born`.
+    pub changed: Vec<(u16, u64)>,
+    /// The object was loaded from a state file: what changed before is unknown.
+    pub loaded: bool,
+}
+
+impl DeltaMarks {
+    /// Whether any of `slots` changed after `base` (or the object is younger than it).
+    pub fn changed_since(&self, slots: &[usize], base: u64) -> bool {
+        self.born > base
+            || self
+                .changed
+                .iter()
+                .any(|(slot, s)| *s > base && slots.contains(&usize::from(*slot)))
+    }
+
+    /// Whether `slot` may ever have been set since the object entered the live set
+    /// (always, for an object whose history before loading is unknown).
+    pub fn ever_changed(&self, slot: usize) -> bool {
+        self.loaded || self.changed.iter().any(|(s, _)| usize::from(*s) == slot)
+    }
+
+    fn mark(&mut self, slot: usize, seq: u64) {
+        let Ok(slot) = u16::try_from(slot) else {
+            return;
+        };
+        match self.changed.iter_mut().find(|(s, _)| *s == slot) {
+            Some(e) => e.1 = seq,
+            None => self.changed.push((slot, seq)),
+        }
+    }
+
+    /// Record a change at `seq` against a new fingerprint of the object.
+    fn record(&mut self, fingerprint: Vec<u32>, seq: u64) {
+        for slot in 0..fingerprint.len() {
+            if self.fingerprint.get(slot) != fingerprint.get(slot) {
+                self.mark(slot, seq);
+            }
+        }
+        self.fingerprint = fingerprint;
+    }
+}
+
+/// The `manager` slot of a user's [`DeltaMarks`].
+pub const USER_SLOT_MANAGER: usize = USER_PROPS.len();
+/// The `members` slot of a group's [`DeltaMarks`].
+pub const GROUP_SLOT_MEMBERS: usize = GROUP_PROPS.len();
+/// The `owners` slot of a group's [`DeltaMarks`].
+pub const GROUP_SLOT_OWNERS: usize = GROUP_PROPS.len() + 1;
+
+/// The [`DeltaMarks`] slot of a user property or `manager`.
+pub fn user_slot(name: &str) -> Option<usize> {
+    if name == "manager" {
+        return Some(USER_SLOT_MANAGER);
+    }
+    USER_PROPS.iter().position(|p| *p == name)
+}
+
+/// The [`DeltaMarks`] slot of a group property, `members` or `owners`.
+pub fn group_slot(name: &str) -> Option<usize> {
+    match name {
+        "members" => Some(GROUP_SLOT_MEMBERS),
+        "owners" => Some(GROUP_SLOT_OWNERS),
+        _ => GROUP_PROPS.iter().position(|p| *p == name),
+    }
+}
+
+/// A stable 32-bit hash of a JSON value (std's `DefaultHasher::new` has fixed keys).
+fn value_hash(v: &Value) -> u32 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    fn feed(v: &Value, h: &mut DefaultHasher) {
+        match v {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            Value::Number(n) => (2u8, n.to_string()).hash(h),
+            Value::String(s) => (3u8, s).hash(h),
+            Value::Array(a) => {
+                (4u8, a.len()).hash(h);
+                for x in a {
+                    feed(x, h);
+                }
+            }
+            Value::Object(m) => {
+                (5u8, m.len()).hash(h);
+                for (k, x) in m {
+                    k.hash(h);
+                    feed(x, h);
+                }
+            }
+        }
+    }
+    let mut h = DefaultHasher::new();
+    feed(v, &mut h);
+    let x = h.finish();
+    (x ^ (x >> 32)) as u32
+}
+
+/// Every slot of a user hashed: its properties, then its manager.
+fn user_fingerprint(u: &User) -> Vec<u32> {
+    let mut fp: Vec<u32> = USER_PROPS
+        .iter()
+        .map(|p| user_prop(u, p).map_or(0, |v| value_hash(&v)))
+        .collect();
+    fp.push(value_hash(&json!(u.manager.map(|m| m.to_string()))));
+    fp
+}
+
+/// Every slot of a group hashed: its properties, `members` (tracked from member
+/// events instead, so always 0 here: hashing a large group on every change would cost
+/// its size) and its owners.
+fn group_fingerprint(g: &Group) -> Vec<u32> {
+    let mut fp: Vec<u32> = GROUP_PROPS
+        .iter()
+        .map(|p| group_prop(g, p).map_or(0, |v| value_hash(&v)))
+        .collect();
+    fp.push(0);
+    let owners: Vec<String> = g.owners.iter().map(Uuid::to_string).collect();
+    fp.push(value_hash(&json!(owners)));
+    fp
+}
+
 /// A member added to or removed from a group (delta `members@delta`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct MemberEvent {
@@ -384,6 +522,11 @@ pub struct Tenant {
     pub user_changes: BTreeMap<u64, Uuid>,
     #[serde(skip)]
     pub group_changes: BTreeMap<u64, Uuid>,
+    /// What changed on each live user / group (delta with `$select`).
+    #[serde(skip)]
+    pub user_marks: HashMap<Uuid, DeltaMarks>,
+    #[serde(skip)]
+    pub group_marks: HashMap<Uuid, DeltaMarks>,
 }
 
 impl Tenant {
@@ -412,6 +555,8 @@ impl Tenant {
             reports_index: HashMap::new(),
             user_changes: BTreeMap::new(),
             group_changes: BTreeMap::new(),
+            user_marks: HashMap::new(),
+            group_marks: HashMap::new(),
         };
         t.merge_config(domains, skus);
         t
@@ -551,6 +696,38 @@ impl Tenant {
             max_seq = max_seq.max(*k);
         }
         self.seq = max_seq;
+        // What changed before the state was saved is not kept: a round from an older
+        // token reports these objects whole, as it would have before.
+        self.user_marks = self
+            .users
+            .values()
+            .map(|u| {
+                (
+                    u.id,
+                    DeltaMarks {
+                        born: u.seq,
+                        fingerprint: user_fingerprint(u),
+                        changed: Vec::new(),
+                        loaded: true,
+                    },
+                )
+            })
+            .collect();
+        self.group_marks = self
+            .groups
+            .values()
+            .map(|g| {
+                (
+                    g.id,
+                    DeltaMarks {
+                        born: g.seq,
+                        fingerprint: group_fingerprint(g),
+                        changed: Vec::new(),
+                        loaded: true,
+                    },
+                )
+            })
+            .collect();
         // Recount consumed seats from the assignments (the file might have been edited).
         self.recount_seats();
     }
@@ -560,24 +737,35 @@ impl Tenant {
         self.seq
     }
 
+    /// Record a change of live user `id` (after it was written): it moves to the head
+    /// of the change index, and the slots whose value differs from the last change's
+    /// are marked for `$select`ed delta rounds.
     pub fn touch_user(&mut self, id: Uuid) {
         let s = self.next_seq();
         if let Some(u) = self.users.get_mut(&id) {
             self.user_changes.remove(&u.seq);
             u.seq = s;
             self.user_changes.insert(s, id);
+            let fp = user_fingerprint(u);
+            self.user_marks.entry(id).or_default().record(fp, s);
         }
     }
 
+    /// [`Tenant::touch_user`] for a group.
     pub fn touch_group(&mut self, id: Uuid) {
         let s = self.next_seq();
         if let Some(g) = self.groups.get_mut(&id) {
             self.group_changes.remove(&g.seq);
             g.seq = s;
             self.group_changes.insert(s, id);
+            let fp = group_fingerprint(g);
+            self.group_marks.entry(id).or_default().record(fp, s);
         }
     }
 
+    /// A member was added to (or removed from) `group`: logged for `members@delta`
+    /// and marked as a change of the group's `members` only (its properties are not
+    /// re-hashed, so a large group's bulk load stays linear).
     pub fn record_member_event(&mut self, group: Uuid, member: Uuid, added: bool) {
         let s = self.next_seq();
         self.member_events.insert(
@@ -588,7 +776,16 @@ impl Tenant {
                 added,
             },
         );
-        self.touch_group(group);
+        let s = self.next_seq();
+        if let Some(g) = self.groups.get_mut(&group) {
+            self.group_changes.remove(&g.seq);
+            g.seq = s;
+            self.group_changes.insert(s, group);
+            self.group_marks
+                .entry(group)
+                .or_default()
+                .mark(GROUP_SLOT_MEMBERS, s);
+        }
         self.prune_logs();
     }
 
@@ -621,6 +818,15 @@ impl Tenant {
         if let Some(m) = u.manager {
             self.reports_index.entry(m).or_default().insert(u.id);
         }
+        self.user_marks.insert(
+            u.id,
+            DeltaMarks {
+                born: s,
+                fingerprint: user_fingerprint(&u),
+                changed: Vec::new(),
+                loaded: false,
+            },
+        );
         self.users.insert(u.id, u);
     }
 
@@ -692,6 +898,15 @@ impl Tenant {
             self.licensed_groups.insert(g.id);
         }
         self.group_changes.insert(s, g.id);
+        self.group_marks.insert(
+            g.id,
+            DeltaMarks {
+                born: s,
+                fingerprint: group_fingerprint(&g),
+                changed: Vec::new(),
+                loaded: false,
+            },
+        );
         self.groups.insert(g.id, g);
     }
 
@@ -710,6 +925,7 @@ impl Tenant {
         self.upn_index.remove(&u.user_principal_name.to_lowercase());
         self.index_proxies(id, &super::proxy::user_proxies(&u), &[]);
         self.user_changes.remove(&u.seq);
+        self.user_marks.remove(&id);
         for sku in super::licensing::held_skus(&u) {
             if let Some(s) = self.skus.iter_mut().find(|s| s.sku_id == sku) {
                 s.consumed = s.consumed.saturating_sub(1);
@@ -745,6 +961,7 @@ impl Tenant {
     pub fn remove_group(&mut self, id: Uuid, permanent: bool) -> Option<(Group, Vec<Uuid>)> {
         let g = self.groups.remove(&id)?;
         self.group_changes.remove(&g.seq);
+        self.group_marks.remove(&id);
         self.index_proxies(id, &super::proxy::group_proxies(&g), &[]);
         if permanent {
             self.role_assignments.retain(|_, a| a.principal_id != id);
