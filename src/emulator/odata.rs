@@ -707,6 +707,426 @@ pub fn index_keys(e: &Expr, prop: &str) -> Option<Vec<String>> {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// $orderby
+// ---------------------------------------------------------------------------------------
+
+/// One `$orderby` key: a property and its direction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderKey {
+    pub prop: String,
+    pub desc: bool,
+}
+
+/// Which properties a directory collection sorts by (concepts/aad-advanced-queries.md,
+/// "Support for sorting by properties"): `default` ones work on every request,
+/// `advanced` ones only with `ConsistencyLevel: eventual` and `$count`.
+pub struct SortRules {
+    pub resource: &'static str,
+    pub default: &'static [&'static str],
+    pub advanced: &'static [&'static str],
+}
+
+pub const USER_SORT: SortRules = SortRules {
+    resource: "User",
+    default: &["displayName", "userPrincipalName"],
+    advanced: &["createdDateTime"],
+};
+
+pub const GROUP_SORT: SortRules = SortRules {
+    resource: "Group",
+    default: &["displayName"],
+    advanced: &["createdDateTime"],
+};
+
+/// Deleted users (api/directory-deleteditems-list.md, the `$orderby` table):
+/// deletedDateTime only as an advanced query.
+pub const DELETED_USER_SORT: SortRules = SortRules {
+    resource: "User",
+    default: &["displayName", "userPrincipalName"],
+    advanced: &["deletedDateTime"],
+};
+
+pub const DELETED_GROUP_SORT: SortRules = SortRules {
+    resource: "Group",
+    default: &["displayName"],
+    advanced: &["deletedDateTime"],
+};
+
+/// A group's members (api/group-list-members.md): every sort needs the advanced
+/// query parameters.
+pub const MEMBER_SORT: SortRules = SortRules {
+    resource: "DirectoryObject",
+    default: &[],
+    advanced: &["displayName", "userPrincipalName", "createdDateTime"],
+};
+
+/// Parse `$orderby=prop [asc|desc][, …]`.
+pub fn parse_orderby(s: &str) -> Result<Vec<OrderKey>, GraphError> {
+    let mut keys = Vec::new();
+    for part in s.split(',') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let (prop, desc) = match words.as_slice() {
+            [p] => (*p, false),
+            [p, d] if d.eq_ignore_ascii_case("asc") => (*p, false),
+            [p, d] if d.eq_ignore_ascii_case("desc") => (*p, true),
+            _ => {
+                return Err(GraphError::odata_bad_request(format!(
+                    "Syntax error at position {} in '{s}'.",
+                    s.len()
+                )));
+            }
+        };
+        keys.push(OrderKey {
+            prop: prop.to_string(),
+            desc,
+        });
+    }
+    Ok(keys)
+}
+
+/// Check sort keys against a collection's rules; `advanced` = ConsistencyLevel
+/// eventual + `$count`. An unsortable property, or an advanced-only one in a default
+/// query, is Graph's 400 Request_UnsupportedQuery.
+/// Property names are matched case-insensitively and put in their canonical case.
+pub fn check_orderby(
+    keys: &mut [OrderKey],
+    rules: &SortRules,
+    advanced: bool,
+) -> Result<(), GraphError> {
+    for k in keys.iter_mut() {
+        let found = rules
+            .default
+            .iter()
+            .chain(if advanced { rules.advanced } else { &[] })
+            .find(|p| p.eq_ignore_ascii_case(&k.prop));
+        if let Some(p) = found {
+            k.prop = (*p).to_string();
+            continue;
+        }
+        return Err(GraphError::unsupported_query(format!(
+            "Unsupported sort property '{}' for '{}'.",
+            k.prop, rules.resource
+        )));
+    }
+    Ok(())
+}
+
+/// Compare two entities by sort keys (strings case-insensitively; `null` sorts before
+/// any value, as in OData).
+pub fn compare_by(
+    keys: &[OrderKey],
+    a: &dyn Fn(&str) -> Option<Value>,
+    b: &dyn Fn(&str) -> Option<Value>,
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for k in keys {
+        let (va, vb) = (
+            a(&k.prop).unwrap_or(Value::Null),
+            b(&k.prop).unwrap_or(Value::Null),
+        );
+        let o = match (&va, &vb) {
+            (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Null, _) => Ordering::Less,
+            (_, Value::Null) => Ordering::Greater,
+            (Value::String(x), Value::String(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+            (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+            (Value::Number(x), Value::Number(y)) => x
+                .as_f64()
+                .partial_cmp(&y.as_f64())
+                .unwrap_or(Ordering::Equal),
+            _ => va.to_string().cmp(&vb.to_string()),
+        };
+        let o = if k.desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+// ---------------------------------------------------------------------------------------
+// $search
+// ---------------------------------------------------------------------------------------
+
+/// A parsed `$search` on directory objects (concepts/search-query-parameter.md, "Using
+/// $search on directory object collections"): `"property:text"` clauses joined by
+/// upper-case `AND` / `OR`, with parentheses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Search {
+    And(Box<Search>, Box<Search>),
+    Or(Box<Search>, Box<Search>),
+    Clause { prop: String, text: String },
+}
+
+fn search_syntax(s: &str) -> GraphError {
+    GraphError::odata_bad_request(format!("Syntax error: the $search value '{s}' is invalid."))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum STok {
+    Clause(String),
+    And,
+    Or,
+    LParen,
+    RParen,
+}
+
+fn search_lex(s: &str) -> Result<Vec<STok>, GraphError> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '(' {
+            out.push(STok::LParen);
+            i += 1;
+        } else if c == ')' {
+            out.push(STok::RParen);
+            i += 1;
+        } else if c == '"' {
+            let mut v = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(search_syntax(s)),
+                    Some('\\') => {
+                        let Some(n) = chars.get(i + 1) else {
+                            return Err(search_syntax(s));
+                        };
+                        v.push(*n);
+                        i += 2;
+                    }
+                    Some('"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(ch) => {
+                        v.push(*ch);
+                        i += 1;
+                    }
+                }
+            }
+            out.push(STok::Clause(v));
+        } else {
+            let start = i;
+            while i < chars.len() && !chars[i].is_whitespace() && !"()\"".contains(chars[i]) {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            match word.as_str() {
+                "AND" => out.push(STok::And),
+                "OR" => out.push(STok::Or),
+                _ => return Err(search_syntax(s)),
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct SearchParser<'a> {
+    toks: Vec<STok>,
+    pos: usize,
+    depth: usize,
+    src: &'a str,
+}
+
+impl SearchParser<'_> {
+    fn or(&mut self) -> Result<Search, GraphError> {
+        self.depth += 1;
+        if self.depth > 32 {
+            return Err(search_syntax(self.src));
+        }
+        let mut l = self.and()?;
+        while self.toks.get(self.pos) == Some(&STok::Or) {
+            self.pos += 1;
+            let r = self.and()?;
+            l = Search::Or(Box::new(l), Box::new(r));
+        }
+        self.depth -= 1;
+        Ok(l)
+    }
+    fn and(&mut self) -> Result<Search, GraphError> {
+        let mut l = self.primary()?;
+        while self.toks.get(self.pos) == Some(&STok::And) {
+            self.pos += 1;
+            let r = self.primary()?;
+            l = Search::And(Box::new(l), Box::new(r));
+        }
+        Ok(l)
+    }
+    fn primary(&mut self) -> Result<Search, GraphError> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        match t {
+            Some(STok::LParen) => {
+                let e = self.or()?;
+                if self.toks.get(self.pos) != Some(&STok::RParen) {
+                    return Err(search_syntax(self.src));
+                }
+                self.pos += 1;
+                Ok(e)
+            }
+            Some(STok::Clause(c)) => {
+                let Some((prop, text)) = c.split_once(':') else {
+                    return Err(GraphError::odata_bad_request(format!(
+                        "Invalid $search clause '{c}': the syntax of a clause is \"<property>:<text to search>\"."
+                    )));
+                };
+                Ok(Search::Clause {
+                    prop: prop.trim().to_string(),
+                    text: text.to_string(),
+                })
+            }
+            _ => Err(search_syntax(self.src)),
+        }
+    }
+}
+
+/// Parse a `$search` value.
+pub fn parse_search(s: &str) -> Result<Search, GraphError> {
+    if s.len() > 4096 {
+        return Err(search_syntax("…"));
+    }
+    let toks = search_lex(s)?;
+    let mut p = SearchParser {
+        toks,
+        pos: 0,
+        depth: 0,
+        src: s,
+    };
+    let e = p.or()?;
+    if p.pos != p.toks.len() {
+        return Err(search_syntax(s));
+    }
+    Ok(e)
+}
+
+/// Check that every clause names a property the type can filter on ("Any property that
+/// can be used in `$filter` can also be used inside `$search`").
+pub fn check_search(e: &Search, rules: &[&FilterRules]) -> Result<(), GraphError> {
+    match e {
+        Search::And(a, b) | Search::Or(a, b) => {
+            check_search(a, rules)?;
+            check_search(b, rules)
+        }
+        Search::Clause { prop, .. } => {
+            if rules.iter().any(|r| r.filterable.contains(&prop.as_str())) {
+                Ok(())
+            } else {
+                Err(GraphError::unsupported_query(format!(
+                    "Unsupported or invalid query search clause specified for property '{prop}' of resource '{}'.",
+                    rules.first().map_or("DirectoryObject", |r| r.resource)
+                )))
+            }
+        }
+    }
+}
+
+/// Split text into search tokens as Graph does: at spaces, at a change from lower to
+/// upper case, between letters and digits, and around symbols (each symbol a token of
+/// its own); words separated only by symbols also yield their concatenation. Tokens
+/// are lower-cased.
+pub fn search_tokens(s: &str) -> Vec<String> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum K {
+        Lower,
+        Upper,
+        Digit,
+        Other,
+    }
+    let kind = |c: char| {
+        if c.is_ascii_digit() {
+            K::Digit
+        } else if c.is_uppercase() {
+            K::Upper
+        } else if c.is_alphabetic() {
+            K::Lower
+        } else {
+            K::Other
+        }
+    };
+    let mut out = Vec::new();
+    for word in s.split_whitespace() {
+        let mut parts: Vec<String> = Vec::new();
+        let mut cur = String::new();
+        let mut prev: Option<K> = None;
+        let mut symbol = false;
+        for c in word.chars() {
+            let k = kind(c);
+            if k == K::Other {
+                if !cur.is_empty() {
+                    parts.push(std::mem::take(&mut cur));
+                }
+                out.push(c.to_lowercase().collect());
+                symbol = true;
+                prev = None;
+                continue;
+            }
+            let split = match (prev, k) {
+                (Some(K::Lower), K::Upper) => true,
+                (Some(K::Digit), K::Lower | K::Upper) | (Some(K::Lower | K::Upper), K::Digit) => {
+                    true
+                }
+                _ => false,
+            };
+            if split && !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur));
+            }
+            cur.extend(c.to_lowercase());
+            prev = Some(k);
+        }
+        if !cur.is_empty() {
+            parts.push(cur);
+        }
+        if symbol && parts.len() > 1 {
+            out.push(parts.concat());
+        }
+        out.extend(parts);
+    }
+    out
+}
+
+/// Whether an entity matches a checked `$search`. On displayName and description every
+/// word token of the search text must begin a token of the value (any order, any
+/// case); on other string properties the clause is a case-insensitive `startsWith`.
+pub fn search_matches(e: &Search, get: &dyn Fn(&str) -> Option<Value>) -> bool {
+    match e {
+        Search::And(a, b) => search_matches(a, get) && search_matches(b, get),
+        Search::Or(a, b) => search_matches(a, get) || search_matches(b, get),
+        Search::Clause { prop, text } => {
+            let values: Vec<String> = match get(prop) {
+                Some(Value::String(s)) => vec![s],
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if prop == "displayName" || prop == "description" {
+                let wanted: Vec<String> = search_tokens(text)
+                    .into_iter()
+                    .filter(|t| t.chars().any(char::is_alphanumeric))
+                    .collect();
+                if wanted.is_empty() {
+                    return false;
+                }
+                values.iter().any(|v| {
+                    let have = search_tokens(v);
+                    wanted
+                        .iter()
+                        .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
+                })
+            } else {
+                let t = text.to_lowercase();
+                values.iter().any(|v| v.to_lowercase().starts_with(&t))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -769,6 +1189,43 @@ mod tests {
         }
         let deep = "(".repeat(500) + "id eq 'x'" + &")".repeat(500);
         assert!(parse_filter(&deep).is_err());
+    }
+
+    #[test]
+    fn search_tokenizes_as_documented() {
+        // concepts/search-query-parameter.md examples.
+        assert_eq!(search_tokens("hello world"), vec!["hello", "world"]);
+        assert_eq!(search_tokens("HelloWorld"), vec!["hello", "world"]);
+        assert_eq!(search_tokens("helloWORLD"), vec!["hello", "world"]);
+        assert_eq!(search_tokens("HELLOworld"), vec!["helloworld"]);
+        assert_eq!(search_tokens("hello123world"), vec!["hello", "123", "world"]);
+        let t = search_tokens("hello.world");
+        for want in ["hello", ".", "world", "helloworld"] {
+            assert!(t.contains(&want.to_string()), "{t:?}");
+        }
+        let e = parse_search("\"displayName:OneVideo\" OR \"mail:onevideo\"").expect("parses");
+        assert!(search_matches(&e, &|p| (p == "displayName").then(|| json!("Video One team"))));
+        assert!(search_matches(&e, &|p| (p == "mail").then(|| json!("OneVideo@x.com"))));
+        assert!(!search_matches(&e, &|p| (p == "displayName").then(|| json!("Onevideo"))));
+        let e = parse_search("\"description:One\" AND (\"displayName:Video\" OR \"displayName:Drive\")")
+            .expect("parses");
+        assert!(matches!(e, Search::And(..)));
+        for bad in ["displayName:x", "\"displayName:x\" and \"mail:y\"", "\"x", "(\"a:b\""] {
+            assert!(parse_search(bad).is_err(), "{bad}");
+        }
+        assert!(parse_search("\"nocolon\"").is_err());
+    }
+
+    #[test]
+    fn orderby_rules() {
+        let mut k = parse_orderby("DisplayName desc").expect("parses");
+        assert!(k[0].desc);
+        check_orderby(&mut k, &USER_SORT, false).expect("default");
+        assert_eq!(k[0].prop, "displayName");
+        let mut k = parse_orderby("createdDateTime").expect("parses");
+        assert!(check_orderby(&mut k, &USER_SORT, false).is_err());
+        assert!(check_orderby(&mut k, &USER_SORT, true).is_ok());
+        assert!(parse_orderby("displayName sideways").is_err());
     }
 
     #[test]

@@ -4,13 +4,87 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::collection::{next_link, page_size, range_after, skip_after};
+use super::collection::{
+    Filter, next_link, offset_link, page_size, prepare_filter, skip_after, sorted_page, take_page,
+};
 use super::users::validate_upn;
 use super::{Ctx, R, Resp, check_select, parse_body};
 use crate::emulator::error::{GraphError, iso_now};
 use crate::emulator::model::{self, Change, Tenant};
-use crate::emulator::odata::Query;
+use crate::emulator::odata::{self, Query};
 use crate::emulator::proxy;
+
+/// The checked options of a deleted-items listing: the cast type's `$filter`,
+/// `$search` and `$orderby` rules (api/directory-deleteditems-list.md: "the query
+/// parameters that are supported by the resource that is specified by the OData
+/// cast"; deletedDateTime sorts only as an advanced query).
+fn deleted_filter(ctx: &Ctx<'_>, q: &Query, users: bool) -> Result<Filter, GraphError> {
+    if let Some(e) = &q.expand {
+        return Err(GraphError::unsupported_query(format!(
+            "Expanding '{e}' is not supported."
+        )));
+    }
+    if users {
+        prepare_filter(ctx, q, &odata::USER_RULES, &odata::DELETED_USER_SORT)
+    } else {
+        prepare_filter(ctx, q, &odata::GROUP_RULES, &odata::DELETED_GROUP_SORT)
+    }
+}
+
+/// The deleted objects of one cast that pass the request's filter and search.
+fn deleted_matches<'a>(t: &'a Tenant, f: &Filter, users: bool) -> Vec<(Uuid, Item<'a>)> {
+    if users {
+        t.deleted_users
+            .iter()
+            .filter(|(_, d)| f.matches(&|p| model::user_prop(&d.user, p)))
+            .map(|(id, d)| (*id, Item::User(&d.user)))
+            .collect()
+    } else {
+        t.deleted_groups
+            .iter()
+            .filter(|(_, d)| f.matches(&|p| model::group_prop(&d.group, p)))
+            .map(|(id, d)| (*id, Item::Group(&d.group)))
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    User(&'a model::User),
+    Group(&'a model::Group),
+}
+
+impl Item<'_> {
+    fn prop(&self, p: &str) -> Option<Value> {
+        match self {
+            Item::User(u) => model::user_prop(u, p),
+            Item::Group(g) => model::group_prop(g, p),
+        }
+    }
+    fn json(&self, select: Option<&[String]>) -> Value {
+        match self {
+            Item::User(u) => {
+                let mut m = model::user_json(u, select, true);
+                if select.is_none() {
+                    m.insert("deletedDateTime".into(), json!(u.deleted_date_time));
+                }
+                Value::Object(m)
+            }
+            Item::Group(g) => Value::Object(model::group_json(g, select, true)),
+        }
+    }
+}
+
+/// `GET /directory/deletedItems/{cast}/$count` (ConsistencyLevel checked by the caller).
+pub(super) fn count_deleted(
+    t: &Tenant,
+    ctx: &Ctx<'_>,
+    q: &Query,
+    users: bool,
+) -> Result<usize, GraphError> {
+    let f = deleted_filter(ctx, q, users)?;
+    Ok(deleted_matches(t, &f, users).len())
+}
 
 pub(super) fn list_deleted(t: &Tenant, ctx: &Ctx<'_>, q: &Query, users: bool) -> R {
     let top = page_size(ctx, q);
@@ -19,43 +93,47 @@ pub(super) fn list_deleted(t: &Tenant, ctx: &Ctx<'_>, q: &Query, users: bool) ->
     } else {
         "deletedGroups"
     };
-    let after = skip_after(q, tag)?;
-    let mut page = Vec::new();
-    let mut more = false;
-    let mut last = None;
     if users {
         check_select(&q.select, &model::is_user_prop, "user")?;
-        for (id, d) in range_after(&t.deleted_users, after) {
-            if page.len() == top {
-                more = true;
-                break;
-            }
-            let mut m = model::user_json(&d.user, q.select.as_deref(), true);
-            if q.select.is_none() {
-                m.insert("deletedDateTime".into(), json!(d.user.deleted_date_time));
-            }
-            page.push(Value::Object(m));
-            last = Some(*id);
-        }
     } else {
         check_select(&q.select, &model::is_group_prop, "group")?;
-        for (id, d) in range_after(&t.deleted_groups, after) {
-            if page.len() == top {
-                more = true;
-                break;
-            }
-            page.push(Value::Object(model::group_json(
-                &d.group,
-                q.select.as_deref(),
-                true,
-            )));
-            last = Some(*id);
-        }
     }
+    let f = deleted_filter(ctx, q, users)?;
+    let all = deleted_matches(t, &f, users);
+    let count = all.len();
     let cast = if users {
         "microsoft.graph.user"
     } else {
         "microsoft.graph.group"
+    };
+    let path = format!("directory/deletedItems/{cast}");
+    let (page, next): (Vec<&(Uuid, Item<'_>)>, Option<String>) = if f.order.is_empty() {
+        let after = skip_after(q, tag)?;
+        let (page, more) = take_page(
+            all.iter().filter(|(id, _)| after.is_none_or(|a| *id > a)),
+            top,
+        );
+        let next = match (more, page.last()) {
+            (true, Some((l, _))) => Some(next_link(ctx, &path, q, tag, l)),
+            _ => None,
+        };
+        (page, next)
+    } else {
+        let otag = format!("{tag}:o");
+        let refs: Vec<&(Uuid, Item<'_>)> = all.iter().collect();
+        let items: Vec<&&(Uuid, Item<'_>)> = refs.iter().collect();
+        let (page, more) = sorted_page(
+            items,
+            &f.order,
+            |(_, it): &&(Uuid, Item<'_>), p| it.prop(p),
+            q,
+            &otag,
+            top,
+        )?;
+        (
+            page.into_iter().copied().collect(),
+            more.map(|o| offset_link(ctx, &path, q, &otag, o)),
+        )
     };
     let mut out = Map::new();
     out.insert(
@@ -65,19 +143,17 @@ pub(super) fn list_deleted(t: &Tenant, ctx: &Ctx<'_>, q: &Query, users: bool) ->
             ctx.base
         )),
     );
-    if let (true, Some(l)) = (more, last) {
-        out.insert(
-            "@odata.nextLink".into(),
-            json!(next_link(
-                ctx,
-                &format!("directory/deletedItems/{cast}"),
-                q,
-                tag,
-                &l
-            )),
-        );
+    if f.advanced {
+        out.insert("@odata.count".into(), json!(count));
     }
-    out.insert("value".into(), Value::Array(page));
+    if let Some(l) = next {
+        out.insert("@odata.nextLink".into(), json!(l));
+    }
+    let value: Vec<Value> = page
+        .iter()
+        .map(|(_, it)| it.json(q.select.as_deref()))
+        .collect();
+    out.insert("value".into(), Value::Array(value));
     Ok(Resp::ok(Value::Object(out)))
 }
 

@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::collection::{next_link, page_size, prepare_filter, range_after, skip_after, take_page};
+use super::collection::{
+    EXPAND_LIMIT, expand_items, expand_select, next_link, offset_link, page_size, prepare_filter,
+    range_after, skip_after, sorted_page, take_page,
+};
 use super::links::{already_exist, bind_list, check_member_target, check_member_writes};
 use super::users::synced_refusal;
 use super::{Ctx, R, Resp, check_select, context, parse_body};
@@ -77,43 +80,126 @@ pub(super) fn check_group_shape(g: &mut Group) -> Result<(), GraphError> {
     Ok(())
 }
 
+/// A group read's `$expand`: `members` and/or `owners`, each optionally with
+/// `($select=…)`; at most [`EXPAND_LIMIT`] objects each, with no nextLink
+/// (concepts/query-parameters.md, "expand parameter"). A structural property is not
+/// expandable (OData's answer); other relationships are not emulated.
+#[derive(Default)]
+struct GroupExpand {
+    members: Option<Option<Vec<String>>>,
+    owners: Option<Option<Vec<String>>>,
+}
+
+impl GroupExpand {
+    fn parse(q: &Query) -> Result<GroupExpand, GraphError> {
+        let mut e = GroupExpand::default();
+        let Some(raw) = &q.expand else { return Ok(e) };
+        for (name, inner) in expand_items(raw)? {
+            let sel = expand_select(inner.as_deref())?;
+            check_select(
+                &sel,
+                &|p| model::is_user_prop(p) || model::is_group_prop(p),
+                "directoryObject",
+            )?;
+            match name.as_str() {
+                "members" => e.members = Some(sel),
+                "owners" => e.owners = Some(sel),
+                p if model::is_group_prop(p) => {
+                    return Err(GraphError::odata_bad_request(format!(
+                        "Property '{p}' on type 'microsoft.graph.group' is not a navigation property or complex property. Only navigation properties can be expanded."
+                    )));
+                }
+                "memberOf" | "transitiveMembers" | "transitiveMemberOf" | "extensions"
+                | "createdOnBehalfOf" | "acceptedSenders" | "rejectedSenders" | "photo"
+                | "settings" | "calendar" | "drive" | "sites" | "team" => {
+                    return Err(GraphError::unsupported_query(format!(
+                        "Expanding '{name}' is not supported."
+                    )));
+                }
+                other => {
+                    return Err(GraphError::odata_bad_request(format!(
+                        "Could not find a property named '{other}' on type 'microsoft.graph.group'."
+                    )));
+                }
+            }
+        }
+        Ok(e)
+    }
+
+    fn apply(&self, t: &Tenant, ctx: &Ctx<'_>, g: &Group, m: &mut Map<String, Value>) {
+        let objects = |ids: &std::collections::BTreeSet<Uuid>, sel: &Option<Vec<String>>| {
+            let v: Vec<Value> = ids
+                .iter()
+                .filter(|id| !ctx.hidden.contains(id))
+                .filter_map(|id| {
+                    if let Some(u) = t.users.get(id) {
+                        Some(Value::Object(model::user_json(u, sel.as_deref(), true)))
+                    } else {
+                        t.groups
+                            .get(id)
+                            .map(|g| Value::Object(model::group_json(g, sel.as_deref(), true)))
+                    }
+                })
+                .take(EXPAND_LIMIT)
+                .collect();
+            Value::Array(v)
+        };
+        if let Some(sel) = &self.members {
+            m.insert("members".into(), objects(&g.members, sel));
+        }
+        if let Some(sel) = &self.owners {
+            m.insert("owners".into(), objects(&g.owners, sel));
+        }
+    }
+}
+
 pub(super) fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
     check_select(&q.select, &model::is_group_prop, "group")?;
-    let f = prepare_filter(ctx, q, &odata::GROUP_RULES)?;
+    let expand = GroupExpand::parse(q)?;
+    let f = prepare_filter(ctx, q, &odata::GROUP_RULES, &odata::GROUP_SORT)?;
     let top = page_size(ctx, q);
-    let after = skip_after(q, "groups")?;
     let matches = |g: &Group| -> bool {
         if ctx.hidden.contains(&g.id) {
             return false;
         }
-        match &f.expr {
-            Some(e) => odata::eval(e, &|p| model::group_prop(g, p)),
-            None => true,
-        }
+        f.matches(&|p| model::group_prop(g, p))
     };
     let ids: Option<Vec<Uuid>> = f
         .expr
         .as_ref()
         .and_then(|e| odata::index_keys(e, "id"))
         .map(|k| k.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect());
-    let (page, more) = match ids {
-        Some(mut ids) => {
-            ids.sort();
-            ids.dedup();
-            take_page(
-                ids.iter()
-                    .filter(|id| after.is_none_or(|a| **id > a))
-                    .filter_map(|id| t.groups.get(id))
+    let mut next: Option<String> = None;
+    let page: Vec<&Group> = if f.order.is_empty() {
+        let after = skip_after(q, "groups")?;
+        let (page, more) = match ids {
+            Some(mut ids) => {
+                ids.sort();
+                ids.dedup();
+                take_page(
+                    ids.iter()
+                        .filter(|id| after.is_none_or(|a| **id > a))
+                        .filter_map(|id| t.groups.get(id))
+                        .filter(|g| matches(g)),
+                    top,
+                )
+            }
+            None => take_page(
+                range_after(&t.groups, after)
+                    .map(|(_, g)| g)
                     .filter(|g| matches(g)),
                 top,
-            )
+            ),
+        };
+        if more && let Some(last) = page.last() {
+            next = Some(next_link(ctx, "groups", q, "groups", &last.id));
         }
-        None => take_page(
-            range_after(&t.groups, after)
-                .map(|(_, g)| g)
-                .filter(|g| matches(g)),
-            top,
-        ),
+        page
+    } else {
+        let all: Vec<&Group> = t.groups.values().filter(|g| matches(g)).collect();
+        let (page, more) = sorted_page(all, &f.order, model::group_prop, q, "groups:o", top)?;
+        next = more.map(|o| offset_link(ctx, "groups", q, "groups:o", o));
+        page
     };
     let mut out = Map::new();
     out.insert(
@@ -126,15 +212,16 @@ pub(super) fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
             json!(t.groups.values().filter(|g| matches(g)).count()),
         );
     }
-    if more && let Some(last) = page.last() {
-        out.insert(
-            "@odata.nextLink".into(),
-            json!(next_link(ctx, "groups", q, "groups", &last.id)),
-        );
+    if let Some(l) = next {
+        out.insert("@odata.nextLink".into(), json!(l));
     }
     let value: Vec<Value> = page
         .iter()
-        .map(|g| Value::Object(model::group_json(g, q.select.as_deref(), false)))
+        .map(|g| {
+            let mut m = model::group_json(g, q.select.as_deref(), false);
+            expand.apply(t, ctx, g, &mut m);
+            Value::Object(m)
+        })
         .collect();
     out.insert("value".into(), Value::Array(value));
     Ok(Resp::ok(Value::Object(out)))
@@ -142,6 +229,7 @@ pub(super) fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
 
 pub(super) fn get_group(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
     check_select(&q.select, &model::is_group_prop, "group")?;
+    let expand = GroupExpand::parse(q)?;
     let g = t
         .groups
         .get(&id)
@@ -152,6 +240,7 @@ pub(super) fn get_group(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
         json!(format!("{}/$entity", context(ctx, "groups", &q.select))),
     );
     m.extend(model::group_json(g, q.select.as_deref(), false));
+    expand.apply(t, ctx, g, &mut m);
     Ok(Resp::ok(Value::Object(m)))
 }
 

@@ -7,7 +7,9 @@ use std::ops::Bound;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::collection::{next_link, page_size, skip_after};
+use super::collection::{
+    Filter, next_link, offset_link, page_size, prepare_with, skip_after, sorted_page,
+};
 use super::users::synced_refusal;
 use super::{Ctx, R, Resp, check_select, context, parse_body, parse_id};
 use crate::emulator::error::{GraphError, iso_now};
@@ -139,14 +141,21 @@ pub(super) fn list_links(
             "Filtering members requires the 'ConsistencyLevel: eventual' header and $count=true.",
         ));
     }
-    let f = match &q.filter {
-        Some(fs) => {
-            let e = odata::parse_filter(fs)?;
-            odata::check_filter(&e, &odata::USER_RULES, true)?;
-            Some(e)
-        }
-        None => None,
-    };
+    if let Some(e) = &q.expand {
+        return Err(GraphError::unsupported_query(format!(
+            "Expanding '{e}' is not supported."
+        )));
+    }
+    // api/group-list-members.md: `$search` (ConsistencyLevel) and `$orderby`
+    // (ConsistencyLevel and `$count`) on the members' properties.
+    let plan = prepare_with(
+        ctx,
+        q,
+        &[&odata::USER_RULES, &odata::GROUP_RULES],
+        &odata::MEMBER_SORT,
+        true,
+    )?;
+    let f = plan.expr.clone();
     let top = page_size(ctx, q);
     let tag = if owners { "owners" } else { "members" };
     let after = skip_after(q, tag)?;
@@ -167,15 +176,18 @@ pub(super) fn list_links(
         {
             return false;
         }
-        if let Some(e) = &f {
+        if f.is_some() || plan.search.is_some() {
             return match (t.users.get(id), t.groups.get(id)) {
-                (Some(u), _) => odata::eval(e, &|p| model::user_prop(u, p)),
-                (_, Some(g)) => odata::eval(e, &|p| model::group_prop(g, p)),
+                (Some(u), _) => plan.matches(&|p| model::user_prop(u, p)),
+                (_, Some(g)) => plan.matches(&|p| model::group_prop(g, p)),
                 _ => false,
             };
         }
         true
     };
+    if !plan.order.is_empty() {
+        return sorted_links(t, ctx, q, gid, owners, cast, &plan, &keep);
+    }
     let mut page = Vec::new();
     let mut last = None;
     let mut more = false;
@@ -215,6 +227,59 @@ pub(super) fn list_links(
         );
     }
     out.insert("value".into(), Value::Array(page));
+    Ok(Resp::ok(Value::Object(out)))
+}
+
+/// A members/owners listing with `$orderby`: every kept object sorted, paged by
+/// position.
+#[allow(clippy::too_many_arguments)]
+fn sorted_links(
+    t: &Tenant,
+    ctx: &Ctx<'_>,
+    q: &Query,
+    gid: Uuid,
+    owners: bool,
+    cast: Option<&str>,
+    plan: &Filter,
+    keep: &dyn Fn(&Uuid) -> bool,
+) -> R {
+    let Some(g) = t.groups.get(&gid) else {
+        return Err(GraphError::not_found(&gid.to_string()));
+    };
+    let set = if owners { &g.owners } else { &g.members };
+    let tag = if owners { "owners:o" } else { "members:o" };
+    let all: Vec<&Uuid> = set.iter().filter(|id| keep(id)).collect();
+    let count = all.len();
+    let prop = |id: &Uuid, p: &str| match (t.users.get(id), t.groups.get(id)) {
+        (Some(u), _) => model::user_prop(u, p),
+        (_, Some(g)) => model::group_prop(g, p),
+        _ => None,
+    };
+    let top = page_size(ctx, q);
+    let (page, next) = sorted_page(all, &plan.order, prop, q, tag, top)?;
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        json!(context(ctx, "directoryObjects", &q.select)),
+    );
+    if plan.advanced {
+        out.insert("@odata.count".into(), json!(count));
+    }
+    if let Some(o) = next {
+        let mut path = format!("groups/{gid}/{}", if owners { "owners" } else { "members" });
+        if let Some(c) = cast {
+            path.push_str(&format!("/microsoft.graph.{c}"));
+        }
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(offset_link(ctx, &path, q, tag, o)),
+        );
+    }
+    let value: Vec<Value> = page
+        .iter()
+        .filter_map(|id| link_json(t, id, q.select.as_deref()))
+        .collect();
+    out.insert("value".into(), Value::Array(value));
     Ok(Resp::ok(Value::Object(out)))
 }
 

@@ -426,6 +426,16 @@ pub fn handle(
             only_get(m)?;
             list_deleted(t, ctx, &q, *cast == "microsoft.graph.user")
         }
+        [
+            "directory",
+            "deletedItems",
+            cast @ ("microsoft.graph.user" | "microsoft.graph.group"),
+            "$count",
+        ] => {
+            only_get(m)?;
+            let n = deleted::count_deleted(t, ctx, &q, *cast == "microsoft.graph.user")?;
+            count(ctx, m, n)
+        }
         ["directory", "deletedItems", id] => {
             let uid = parse_id(id)?;
             match m {
@@ -448,8 +458,8 @@ pub fn handle(
         }
         ["domains"] => only_get(m).and_then(|_| list_domains(t, ctx)),
         ["domains", name] => only_get(m).and_then(|_| get_domain(t, ctx, name)),
-        ["subscribedSkus"] => only_get(m).and_then(|_| list_skus(t, ctx)),
-        ["subscribedSkus", id] => only_get(m).and_then(|_| get_sku(t, id)),
+        ["subscribedSkus"] => only_get(m).and_then(|_| list_skus(t, ctx, &q)),
+        ["subscribedSkus", id] => only_get(m).and_then(|_| get_sku(t, &q, id)),
         ["organization"] => only_get(m).and_then(|_| organization(t, ctx)),
         [] => Err(GraphError::odata_bad_request(
             "Request URL is missing a resource segment.",
@@ -514,10 +524,9 @@ fn only_get(m: &str) -> Result<(), GraphError> {
 
 fn count(ctx: &Ctx<'_>, m: &str, n: usize) -> R {
     only_get(m)?;
+    // concepts/aad-advanced-queries.md, "Error handling for advanced queries".
     if !ctx.eventual {
-        return Err(GraphError::bad_request(
-            "$count is not currently supported without the 'ConsistencyLevel: eventual' header.",
-        ));
+        return Err(GraphError::bad_request("$count is not currently supported."));
     }
     Ok(Resp {
         status: 200,

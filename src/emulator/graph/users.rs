@@ -4,7 +4,10 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::collection::{next_link, page_size, prepare_filter, range_after, skip_after, take_page};
+use super::collection::{
+    EXPAND_LIMIT, expand_items, expand_select, next_link, offset_link, page_size, prepare_filter,
+    range_after, skip_after, sorted_page, take_page,
+};
 use super::manager::Expand;
 use super::{Ctx, R, Resp, check_select, context, parse_body};
 use crate::emulator::error::{GraphError, iso_now};
@@ -56,27 +59,69 @@ pub const ON_PREMISES_MASTERED: &[&str] = &[
     "userPrincipalName",
 ];
 
+/// The user-side `$expand` of a request: `memberOf` (handled here, at most
+/// [`EXPAND_LIMIT`] groups) and the manager relationships ([`Expand`]).
+struct UserExpand {
+    member_of: Option<Option<Vec<String>>>,
+    rest: Expand,
+}
+
+impl UserExpand {
+    /// concepts/query-parameters.md ("expand parameter"): "you can expand the
+    /// directReports, manager, and memberOf relationships on a user".
+    fn parse(q: &Query) -> Result<UserExpand, GraphError> {
+        let Some(raw) = &q.expand else {
+            return Ok(UserExpand {
+                member_of: None,
+                rest: Expand::default(),
+            });
+        };
+        let mut member_of = None;
+        let mut rest = Vec::new();
+        for (name, inner) in expand_items(raw)? {
+            if name == "memberOf" {
+                let sel = expand_select(inner.as_deref())?;
+                check_select(&sel, &model::is_group_prop, "group")?;
+                member_of = Some(sel);
+            } else {
+                rest.push(match inner {
+                    Some(i) => format!("{name}({i})"),
+                    None => name,
+                });
+            }
+        }
+        let rest = Expand::parse(&Query {
+            expand: (!rest.is_empty()).then(|| rest.join(",")),
+            ..q.clone()
+        })?;
+        Ok(UserExpand { member_of, rest })
+    }
+
+    fn apply(&self, t: &Tenant, ctx: &Ctx<'_>, id: Uuid, m: &mut Map<String, Value>) {
+        self.rest.apply(t, ctx, id, m);
+        if let Some(sel) = &self.member_of {
+            let groups: Vec<Value> = t
+                .groups
+                .values()
+                .filter(|g| !ctx.hidden.contains(&g.id) && g.members.contains(&id))
+                .take(EXPAND_LIMIT)
+                .map(|g| Value::Object(model::group_json(g, sel.as_deref(), true)))
+                .collect();
+            m.insert("memberOf".into(), Value::Array(groups));
+        }
+    }
+}
+
 pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
     check_select(&q.select, &model::is_user_prop, "user")?;
-    let expand = Expand::parse(q)?;
-    let f = prepare_filter(
-        ctx,
-        &Query {
-            expand: None,
-            ..q.clone()
-        },
-        &odata::USER_RULES,
-    )?;
+    let expand = UserExpand::parse(q)?;
+    let f = prepare_filter(ctx, q, &odata::USER_RULES, &odata::USER_SORT)?;
     let top = page_size(ctx, q);
-    let after = skip_after(q, "users")?;
     let matches = |u: &User| -> bool {
         if ctx.empty_user_lists || ctx.hidden.contains(&u.id) {
             return false;
         }
-        match &f.expr {
-            Some(e) => odata::eval(e, &|p| model::user_prop(u, p)),
-            None => true,
-        }
+        f.matches(&|p| model::user_prop(u, p))
     };
     // Index lookups for `id`/`userPrincipalName` eq/in.
     let mut candidates: Option<Vec<&User>> = None;
@@ -101,20 +146,36 @@ pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
             candidates = Some(v);
         }
     }
-    let (page, more) = match &candidates {
-        Some(c) => take_page(
-            c.iter()
-                .copied()
-                .filter(|u| after.is_none_or(|a| u.id > a))
-                .filter(|u| matches(u)),
-            top,
-        ),
-        None => take_page(
-            range_after(&t.users, after)
-                .map(|(_, u)| u)
-                .filter(|u| matches(u)),
-            top,
-        ),
+    let mut next: Option<String> = None;
+    let page: Vec<&User> = if f.order.is_empty() {
+        let after = skip_after(q, "users")?;
+        let (page, more) = match &candidates {
+            Some(c) => take_page(
+                c.iter()
+                    .copied()
+                    .filter(|u| after.is_none_or(|a| u.id > a))
+                    .filter(|u| matches(u)),
+                top,
+            ),
+            None => take_page(
+                range_after(&t.users, after)
+                    .map(|(_, u)| u)
+                    .filter(|u| matches(u)),
+                top,
+            ),
+        };
+        if more && let Some(last) = page.last() {
+            next = Some(next_link(ctx, "users", q, "users", &last.id));
+        }
+        page
+    } else {
+        let all: Vec<&User> = match &candidates {
+            Some(c) => c.iter().copied().filter(|u| matches(u)).collect(),
+            None => t.users.values().filter(|u| matches(u)).collect(),
+        };
+        let (page, more) = sorted_page(all, &f.order, model::user_prop, q, "users:o", top)?;
+        next = more.map(|o| offset_link(ctx, "users", q, "users:o", o));
+        page
     };
     let mut out = Map::new();
     out.insert(
@@ -128,11 +189,8 @@ pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
         };
         out.insert("@odata.count".into(), json!(n));
     }
-    if more && let Some(last) = page.last() {
-        out.insert(
-            "@odata.nextLink".into(),
-            json!(next_link(ctx, "users", q, "users", &last.id)),
-        );
+    if let Some(l) = next {
+        out.insert("@odata.nextLink".into(), json!(l));
     }
     let value: Vec<Value> = page
         .iter()
@@ -148,7 +206,7 @@ pub(super) fn list_users(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
 
 pub(super) fn get_user(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
     check_select(&q.select, &model::is_user_prop, "user")?;
-    let expand = Expand::parse(q)?;
+    let expand = UserExpand::parse(q)?;
     let u = t
         .users
         .get(&id)
