@@ -1198,19 +1198,30 @@ mod tests {
         assert_eq!(search_tokens("HelloWorld"), vec!["hello", "world"]);
         assert_eq!(search_tokens("helloWORLD"), vec!["hello", "world"]);
         assert_eq!(search_tokens("HELLOworld"), vec!["helloworld"]);
-        assert_eq!(search_tokens("hello123world"), vec!["hello", "123", "world"]);
+        assert_eq!(
+            search_tokens("hello123world"),
+            vec!["hello", "123", "world"]
+        );
         let t = search_tokens("hello.world");
         for want in ["hello", ".", "world", "helloworld"] {
             assert!(t.contains(&want.to_string()), "{t:?}");
         }
         let e = parse_search("\"displayName:OneVideo\" OR \"mail:onevideo\"").expect("parses");
-        assert!(search_matches(&e, &|p| (p == "displayName").then(|| json!("Video One team"))));
+        assert!(search_matches(&e, &|p| (p == "displayName")
+            .then(|| json!("Video One team"))));
         assert!(search_matches(&e, &|p| (p == "mail").then(|| json!("OneVideo@x.com"))));
         assert!(!search_matches(&e, &|p| (p == "displayName").then(|| json!("Onevideo"))));
-        let e = parse_search("\"description:One\" AND (\"displayName:Video\" OR \"displayName:Drive\")")
-            .expect("parses");
+        let e = parse_search(
+            "\"description:One\" AND (\"displayName:Video\" OR \"displayName:Drive\")",
+        )
+        .expect("parses");
         assert!(matches!(e, Search::And(..)));
-        for bad in ["displayName:x", "\"displayName:x\" and \"mail:y\"", "\"x", "(\"a:b\""] {
+        for bad in [
+            "displayName:x",
+            "\"displayName:x\" and \"mail:y\"",
+            "\"x",
+            "(\"a:b\"",
+        ] {
             assert!(parse_search(bad).is_err(), "{bad}");
         }
         assert!(parse_search("\"nocolon\"").is_err());

@@ -279,7 +279,7 @@ async fn manager_writes_are_refused_as_graph_refuses_them() {
     assert_eq!(emu.manager_of(&ann).await.status, 404);
     // $expand of what is not emulated, or with a bad $select inside.
     for q in [
-        "$expand=memberOf",
+        "$expand=extensions",
         "$expand=manager($select=bogus)",
         "$expand=manager($levels=0)",
         "$expand=manager($select=id",

@@ -203,7 +203,13 @@ pub(super) fn sorted_page<'a, T>(
 }
 
 /// The nextLink of a sorted listing.
-pub(super) fn offset_link(ctx: &Ctx<'_>, path: &str, q: &Query, tag: &str, offset: usize) -> String {
+pub(super) fn offset_link(
+    ctx: &Ctx<'_>,
+    path: &str,
+    q: &Query,
+    tag: &str,
+    offset: usize,
+) -> String {
     let tok = odata::encode_token(&json!({ "k": tag, "o": offset }));
     format!("{}/v1.0/{}?{}", ctx.base, path, q.with_skiptoken(&tok))
 }
@@ -272,7 +278,9 @@ pub(super) fn expand_select(inner: Option<&str>) -> Result<Option<Vec<String>>, 
             .filter(|s| !s.is_empty())
             .collect();
         if props.is_empty() {
-            return Err(GraphError::odata_bad_request("Syntax error: '$select' is empty."));
+            return Err(GraphError::odata_bad_request(
+                "Syntax error: '$select' is empty.",
+            ));
         }
         select = Some(props);
     }

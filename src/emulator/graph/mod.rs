@@ -526,7 +526,9 @@ fn count(ctx: &Ctx<'_>, m: &str, n: usize) -> R {
     only_get(m)?;
     // concepts/aad-advanced-queries.md, "Error handling for advanced queries".
     if !ctx.eventual {
-        return Err(GraphError::bad_request("$count is not currently supported."));
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
     }
     Ok(Resp {
         status: 200,
