@@ -1065,13 +1065,12 @@ pub fn search_tokens(s: &str) -> Vec<String> {
                 prev = None;
                 continue;
             }
-            let split = match (prev, k) {
-                (Some(K::Lower), K::Upper) => true,
-                (Some(K::Digit), K::Lower | K::Upper) | (Some(K::Lower | K::Upper), K::Digit) => {
-                    true
-                }
-                _ => false,
-            };
+            let split = matches!(
+                (prev, k),
+                (Some(K::Lower), K::Upper)
+                    | (Some(K::Digit), K::Lower | K::Upper)
+                    | (Some(K::Lower | K::Upper), K::Digit)
+            );
             if split && !cur.is_empty() {
                 parts.push(std::mem::take(&mut cur));
             }

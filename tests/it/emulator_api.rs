@@ -858,7 +858,7 @@ async fn filter_default_and_advanced_queries() {
         .await;
     assert_eq!(r.body["@odata.count"], 2);
     // Without the header `$count=true` is silently ignored and the `/$count` segment is
-    // an error (aad-advanced-queries.md, "Error handling for advanced queries").
+    // an error (concepts/aad-advanced-queries.md, "Error handling for advanced queries").
     let r = emu.get("/users?$count=true").await;
     assert_eq!(r.status, 200);
     assert!(r.body.get("@odata.count").is_none(), "{}", r.text);

@@ -277,9 +277,9 @@ async fn manager_writes_are_refused_as_graph_refuses_them() {
     assert!(r.message().contains("on-premises"), "{}", r.text);
     // Nothing above set a manager.
     assert_eq!(emu.manager_of(&ann).await.status, 404);
-    // $expand with a bad $select or $levels inside (memberOf is expandable:
-    // query-parameters.md).
+    // $expand of what is not emulated, or with a bad $select inside.
     for q in [
+        "$expand=extensions",
         "$expand=manager($select=bogus)",
         "$expand=manager($levels=0)",
         "$expand=manager($select=id",

@@ -41,6 +41,7 @@ mod e2e_saved_plans;
 mod emulator_api;
 mod emulator_auth;
 mod emulator_conf_delta;
+mod emulator_conf_query;
 mod emulator_csdl;
 mod emulator_js;
 mod emulator_people;

@@ -86,7 +86,32 @@ pub(super) fn count_deleted(
     Ok(deleted_matches(t, &f, users).len())
 }
 
+/// `$select` names in their canonical case: Graph matches them case-insensitively
+/// (api/directory-deleteditems-list.md, Example 2 selects `DisplayName`).
+fn canonical_select(q: &Query, users: bool) -> Query {
+    let known = if users {
+        model::USER_PROPS
+    } else {
+        model::GROUP_PROPS
+    };
+    let select = q.select.as_ref().map(|sel| {
+        sel.iter()
+            .map(|p| {
+                known
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(p))
+                    .map_or_else(|| p.clone(), |k| (*k).to_string())
+            })
+            .collect()
+    });
+    Query {
+        select,
+        ..q.clone()
+    }
+}
+
 pub(super) fn list_deleted(t: &Tenant, ctx: &Ctx<'_>, q: &Query, users: bool) -> R {
+    let q = &canonical_select(q, users);
     let top = page_size(ctx, q);
     let tag = if users {
         "deletedUsers"
