@@ -181,7 +181,13 @@ pub(crate) async fn start(
                 })?;
             let handle = axum_server::Handle::new();
             let h2 = handle.clone();
-            let srv = axum_server::from_tcp_rustls(std_listener, tls)?.handle(handle);
+            // TCP_NODELAY on every accepted socket: a response written in several pieces
+            // (headers, body, HTTP/2 frames) must not wait on Nagle/delayed-ACK.
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new());
+            let srv = axum_server::from_tcp(std_listener)?
+                .acceptor(acceptor)
+                .handle(handle);
             tokio::spawn(async move {
                 tokio::spawn(async move {
                     let _ = rx.await;
@@ -191,7 +197,13 @@ pub(crate) async fn start(
             })
         }
         None => {
-            let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            use axum::serve::ListenerExt as _;
+            // TCP_NODELAY on every accepted socket, as on the HTTPS path.
+            let listener = tokio::net::TcpListener::from_std(std_listener)?.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("emulator: could not set TCP_NODELAY: {e}");
+                }
+            });
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async move {

@@ -40,6 +40,7 @@ mod e2e_safety;
 mod e2e_saved_plans;
 mod emulator_api;
 mod emulator_auth;
+mod emulator_conf_protocol;
 mod emulator_csdl;
 mod emulator_js;
 mod emulator_people;
