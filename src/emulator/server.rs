@@ -1039,9 +1039,9 @@ fn batch(
         deps.push(names.first().copied());
     }
     if !dependency_pattern_supported(&deps) {
-        return bad(
-            "Invalid batch payload format: dependencies must follow one of the supported patterns: parallel (no request states a dependency), serial (every request depends on the previous one) or same (every request that states a dependency states the same one).",
-        );
+        // Graph's answer to a batch mixing the patterns, as reported in
+        // microsoftgraph/microsoft-graph-docs issue #16280.
+        return bad("Batch should be either fully sequential or fully parallel.");
     }
     let mut statuses: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::new();
@@ -1102,7 +1102,14 @@ fn dependency_pattern_supported(deps: &[Option<usize>]) -> bool {
     });
     let mut named = deps.iter().flatten();
     let same = match named.next() {
-        Some(first) => named.all(|d| d == first) && deps[*first].is_none(),
+        Some(first) => {
+            named.all(|d| d == first)
+                && deps[*first].is_none()
+                && deps
+                    .iter()
+                    .enumerate()
+                    .all(|(i, d)| d.is_none_or(|j| j < i))
+        }
         None => true,
     };
     parallel || serial || same
@@ -1260,6 +1267,7 @@ mod tests {
             Some(0)
         ]));
         assert!(!dependency_pattern_supported(&[Some(1), Some(0)]));
+        assert!(!dependency_pattern_supported(&[Some(1), None]));
     }
 
     #[test]

@@ -306,6 +306,22 @@ async fn batch_dependencies_follow_the_supported_patterns() {
         let r = batch(&emu, reqs.clone()).await;
         assert_graph_error(&r, 400, "BadRequest");
     }
+    // Graph's text for a mixed batch (microsoftgraph/microsoft-graph-docs issue #16280).
+    let r = batch(
+        &emu,
+        json!([
+            get("1", &[]),
+            get("2", &["1"]),
+            get("3", &["2"]),
+            get("4", &[])
+        ]),
+    )
+    .await;
+    assert_graph_error(&r, 400, "BadRequest");
+    assert_eq!(
+        r.message(),
+        "Batch should be either fully sequential or fully parallel."
+    );
 }
 
 // concepts/json-batching.md, request property url: "The relative resource URL for the
