@@ -181,7 +181,13 @@ pub(crate) async fn start(
                 })?;
             let handle = axum_server::Handle::new();
             let h2 = handle.clone();
-            let srv = axum_server::from_tcp_rustls(std_listener, tls)?.handle(handle);
+            // TCP_NODELAY on every accepted socket: a response written in several pieces
+            // (headers, body, HTTP/2 frames) must not wait on Nagle/delayed-ACK.
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new());
+            let srv = axum_server::from_tcp(std_listener)?
+                .acceptor(acceptor)
+                .handle(handle);
             tokio::spawn(async move {
                 tokio::spawn(async move {
                     let _ = rx.await;
@@ -191,7 +197,13 @@ pub(crate) async fn start(
             })
         }
         None => {
-            let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            use axum::serve::ListenerExt as _;
+            // TCP_NODELAY on every accepted socket, as on the HTTPS path.
+            let listener = tokio::net::TcpListener::from_std(std_listener)?.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("emulator: could not set TCP_NODELAY: {e}");
+                }
+            });
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async move {
@@ -825,30 +837,44 @@ fn execute(
 ) -> Result<graph::Resp, GraphError> {
     let app = caller.app.as_str();
     let class = graph::classify(method, rel);
-    let has_select = query.is_some_and(|q| {
-        q.to_ascii_lowercase().contains("%24select=") || q.to_ascii_lowercase().contains("$select=")
-    });
-    let ru = throttle::resource_units(class, has_select);
-    let write = class == graph::Cost::Write;
+    let ru = throttle::resource_units(class, throttle::Modifiers::from_query(query));
+    let write = class.write;
     if write && (sh.config.read_only || !graph::write_permitted(rel, &caller.roles)) {
         return Err(GraphError::forbidden());
     }
+    // A throttled answer names the budget (concepts/throttling-limits.md, "Throttled
+    // responses requests"): `x-ms-throttle-scope` `<Scope>/<Limit>/<ApplicationId>/<TenantId>`
+    // and `x-ms-throttle-information`.
+    let throttled = |wait: f64, exceeded: throttle::Exceeded, tenant: &str| {
+        GraphError::throttled(wait)
+            .with_header("x-ms-resource-unit", ru.to_string())
+            .with_header(
+                "x-ms-throttle-scope",
+                format!("Tenant_Application/{}/{app}/{tenant}", exceeded.limit()),
+            )
+            .with_header("x-ms-throttle-information", exceeded.information())
+    };
     if let Some(wait) = sh.config.fault_throttle {
         sh.note_throttled(wait);
-        return Err(GraphError::throttled(wait).with_header("x-ms-resource-unit", ru.to_string()));
+        let tenant = sh.tenant_id();
+        return Err(throttled(wait, throttle::Exceeded::ResourceUnits, &tenant));
     }
     let now = sh.clock.instant();
     let mut inner = sh.lock();
+    let mut used = 0.0;
     if sh.config.ru_per_10s.is_some() || sh.config.writes_per_150s.is_some() {
         let th = inner
             .throttles
             .entry(app.to_string())
             .or_insert_with(|| Throttle::new(sh.config.ru_per_10s, sh.config.writes_per_150s, now));
-        if let Err(wait) = th.admit(ru, write, now) {
-            sh.note_throttled(wait);
-            return Err(
-                GraphError::throttled(wait).with_header("x-ms-resource-unit", ru.to_string())
-            );
+        match th.admit(ru, write, now) {
+            Ok(u) => used = u,
+            Err(refusal) => {
+                let tenant = inner.tenant.tenant_id.to_string();
+                drop(inner);
+                sh.note_throttled(refusal.wait);
+                return Err(throttled(refusal.wait, refusal.exceeded, &tenant));
+            }
         }
     }
     let hidden: HashSet<Uuid> = if sh.config.replication_lag_ms > 0 {
@@ -888,20 +914,34 @@ fn execute(
             }
             r.headers
                 .push(("x-ms-resource-unit".into(), ru.to_string()));
+            if let Some(p) = throttle::limit_percentage(used) {
+                r.headers.push(("x-ms-throttle-limit-percentage".into(), p));
+            }
             Ok(r)
         }
-        Err(e) => Err(e.with_header("x-ms-resource-unit", ru.to_string())),
+        Err(e) => {
+            let e = e.with_header("x-ms-resource-unit", ru.to_string());
+            Err(match throttle::limit_percentage(used) {
+                Some(p) => e.with_header("x-ms-throttle-limit-percentage", p),
+                None => e,
+            })
+        }
     }
 }
 
-/// Split a batch part's URL into a path relative to `/v1.0` and a query.
-fn batch_url(url: &str) -> Option<(String, Option<String>)> {
+/// Split a batch part's URL into a path relative to `/v1.0` and a query. The URL is
+/// "the relative resource URL for the individual request" (json-batching.md; known
+/// issue "URIs must be relative"); an absolute URL is taken only when it names this
+/// emulator (`base`, `scheme://host[:port]`), never another host.
+fn batch_url(url: &str, base: &str) -> Option<(String, Option<String>)> {
     let mut u = url.trim();
-    if let Some(rest) = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"))
-    {
-        u = rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
+    if u.contains("://") {
+        let b = base.trim_end_matches('/');
+        let rest = u.get(..b.len()).filter(|p| p.eq_ignore_ascii_case(b))?;
+        u = &u[rest.len()..];
+        if !(u.is_empty() || u.starts_with('/')) {
+            return None;
+        }
     }
     let u = u.strip_prefix("/v1.0").unwrap_or(u);
     let u = if u.starts_with('/') {
@@ -951,7 +991,9 @@ fn batch(
             Some(Value::Number(n)) => n.to_string(),
             _ => return bad("Invalid batch payload format: every request needs an 'id'."),
         };
-        if ids.contains(&id) {
+        // "Not case-sensitive. Must be unique in the batch" (json-batching.md): `a` and
+        // `A` are the same id.
+        if ids.iter().any(|i| i.eq_ignore_ascii_case(&id)) {
             return bad(&format!(
                 "Batch request ids must be unique; '{id}' is used more than once."
             ));
@@ -965,43 +1007,55 @@ fn batch(
             );
         }
     }
+    // Each request's dependency, as the index of the request it names.
+    let mut deps: Vec<Option<usize>> = Vec::with_capacity(reqs.len());
     for r in reqs {
-        if let Some(d) = r.get("dependsOn") {
-            let Some(arr) = d.as_array() else {
-                return bad("Invalid batch payload format: 'dependsOn' must be an array.");
+        let Some(d) = r.get("dependsOn") else {
+            deps.push(None);
+            continue;
+        };
+        let Some(arr) = d.as_array() else {
+            return bad("Invalid batch payload format: 'dependsOn' must be an array.");
+        };
+        let mut names = Vec::new();
+        for x in arr {
+            let Some(x) = x.as_str() else {
+                return bad("Invalid batch payload format: 'dependsOn' entries must be ids.");
             };
-            for x in arr {
-                let Some(x) = x.as_str() else {
-                    return bad("Invalid batch payload format: 'dependsOn' entries must be ids.");
-                };
-                if !ids.iter().any(|i| i == x) {
-                    return bad(&format!(
-                        "Request id '{x}' named in dependsOn was not found in the batch."
-                    ));
-                }
-            }
+            let Some(j) = ids.iter().position(|i| i.eq_ignore_ascii_case(x)) else {
+                return bad(&format!(
+                    "Request id '{x}' named in dependsOn was not found in the batch."
+                ));
+            };
+            names.push(j);
         }
+        // Known issue "Request dependencies are limited" (concepts/json-batching.md,
+        // known issues): "requests can only depend on a single other request".
+        if names.len() > 1 {
+            return bad(
+                "Invalid batch payload format: a request can depend on only one other request.",
+            );
+        }
+        deps.push(names.first().copied());
+    }
+    if !dependency_pattern_supported(&deps) {
+        // Graph's answer to a batch mixing the patterns, as reported in
+        // microsoftgraph/microsoft-graph-docs issue #16280.
+        return bad("Batch should be either fully sequential or fully parallel.");
     }
     let mut statuses: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::new();
     let mut pending: Vec<usize> = (0..reqs.len()).collect();
     // Run requests whose dependencies are done, in order; a cycle fails the remainder.
     while !pending.is_empty() {
-        let ready = pending.iter().position(|&i| {
-            reqs[i]
-                .get("dependsOn")
-                .and_then(Value::as_array)
-                .is_none_or(|d| {
-                    d.iter()
-                        .filter_map(Value::as_str)
-                        .all(|x| statuses.contains_key(x))
-                })
-        });
+        let ready = pending
+            .iter()
+            .position(|&i| deps[i].is_none_or(|j| statuses.contains_key(&ids[j])));
         let Some(pos) = ready else {
             for &i in &pending {
                 let e =
                     GraphError::odata_bad_request("Circular dependency between batch requests.");
-                responses.push(part(&ids[i], Err(e), exchange.date));
+                responses.push(part(&ids[i], Err(e), exchange));
             }
             break;
         };
@@ -1009,14 +1063,11 @@ fn batch(
         sh.requests.fetch_add(1, Ordering::Relaxed);
         let r = &reqs[i];
         let id = &ids[i];
-        let deps_failed = r
-            .get("dependsOn")
-            .and_then(Value::as_array)
-            .is_some_and(|d| {
-                d.iter()
-                    .filter_map(Value::as_str)
-                    .any(|x| statuses.get(x).is_none_or(|s| !(200..300).contains(s)))
-            });
+        let deps_failed = deps[i].is_some_and(|j| {
+            statuses
+                .get(&ids[j])
+                .is_none_or(|s| !(200..300).contains(s))
+        });
         let result = if deps_failed {
             Err(GraphError::new(
                 424,
@@ -1031,9 +1082,37 @@ fn batch(
             Err(e) => e.status,
         };
         statuses.insert(id.clone(), status);
-        responses.push(part(id, result, exchange.date));
+        responses.push(part(id, result, exchange));
     }
     json_response(200, &json!({ "responses": responses }), &[])
+}
+
+/// Whether the requests' dependencies (each the index of the one request it names)
+/// follow one of the three patterns Graph runs: parallel (none), serial (each request
+/// after the first depends on the previous one) or same (all that name one name the
+/// same one).
+fn dependency_pattern_supported(deps: &[Option<usize>]) -> bool {
+    let parallel = deps.iter().all(Option::is_none);
+    let serial = deps.iter().enumerate().all(|(i, d)| {
+        if i == 0 {
+            d.is_none()
+        } else {
+            *d == Some(i - 1)
+        }
+    });
+    let mut named = deps.iter().flatten();
+    let same = match named.next() {
+        Some(first) => {
+            named.all(|d| d == first)
+                && deps[*first].is_none()
+                && deps
+                    .iter()
+                    .enumerate()
+                    .all(|(i, d)| d.is_none_or(|j| j < i))
+        }
+        None => true,
+    };
+    parallel || serial || same
 }
 
 fn run_part(
@@ -1052,9 +1131,13 @@ fn run_part(
             "Invalid method '{method}' in batch request."
         )));
     }
-    let Some((path, query)) = r.get("url").and_then(Value::as_str).and_then(batch_url) else {
+    let Some((path, query)) = r
+        .get("url")
+        .and_then(Value::as_str)
+        .and_then(|u| batch_url(u, base))
+    else {
         return Err(GraphError::odata_bad_request(
-            "Invalid request URL in batch request.",
+            "Invalid request URL in batch request: use a URL relative to the version endpoint, such as '/users'.",
         ));
     };
     if path.trim_end_matches('/') == "/$batch" {
@@ -1095,18 +1178,24 @@ fn run_part(
     )
 }
 
-fn part(id: &str, result: Result<graph::Resp, GraphError>, date: time::OffsetDateTime) -> Value {
+/// One entry of `responses`. Headers as in json-batching.md's sample response:
+/// `Cache-Control: no-cache` on every part, `OData-Version: 4.0` with an OData body; an
+/// error body carries the batch's own `request-id` / `client-request-id` (the sample's
+/// parts repeat one pair; the parts are served within the batch's exchange).
+fn part(id: &str, result: Result<graph::Resp, GraphError>, exchange: &Ids) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(id));
+    let mut h = Map::new();
+    h.insert("Cache-Control".into(), json!("no-cache"));
     match result {
         Ok(r) => {
             m.insert("status".into(), json!(r.status));
-            let mut h = Map::new();
             for (k, v) in &r.headers {
                 h.insert(k.clone(), json!(v));
             }
             match r.body {
                 graph::Body::Json(v) => {
+                    h.insert("OData-Version".into(), json!("4.0"));
                     h.insert("Content-Type".into(), json!(JSON_CT));
                     m.insert("headers".into(), Value::Object(h));
                     m.insert("body".into(), v);
@@ -1123,14 +1212,19 @@ fn part(id: &str, result: Result<graph::Resp, GraphError>, date: time::OffsetDat
         }
         Err(e) => {
             m.insert("status".into(), json!(e.status));
-            let mut h = Map::new();
             for (k, v) in e.headers() {
                 h.insert(k.clone(), json!(v));
             }
             h.insert("Content-Type".into(), json!("application/json"));
             m.insert("headers".into(), Value::Object(h));
-            let rid = Uuid::new_v4().to_string();
-            m.insert("body".into(), e.body(&rid, &rid, &graph_date(date)));
+            m.insert(
+                "body".into(),
+                e.body(
+                    &exchange.request_id,
+                    &exchange.client_request_id,
+                    &graph_date(exchange.date),
+                ),
+            );
         }
     }
     Value::Object(m)
@@ -1142,16 +1236,38 @@ mod tests {
 
     #[test]
     fn batch_urls() {
+        let base = "http://127.0.0.1:8080";
         assert_eq!(
-            batch_url("/users?$top=1"),
+            batch_url("/users?$top=1", base),
             Some(("/users".into(), Some("$top=1".into())))
         );
-        assert_eq!(batch_url("users/x"), Some(("/users/x".into(), None)));
+        assert_eq!(batch_url("users/x", base), Some(("/users/x".into(), None)));
         assert_eq!(
-            batch_url("https://graph.microsoft.com/v1.0/groups"),
+            batch_url("http://127.0.0.1:8080/v1.0/groups", base),
             Some(("/groups".into(), None))
         );
-        assert_eq!(batch_url("/v1.0/me"), Some(("/me".into(), None)));
+        assert_eq!(
+            batch_url("https://graph.microsoft.com/v1.0/groups", base),
+            None
+        );
+        assert_eq!(batch_url("http://127.0.0.1:80800/v1.0/groups", base), None);
+        assert_eq!(batch_url("/v1.0/me", base), Some(("/me".into(), None)));
+    }
+
+    #[test]
+    fn dependency_patterns() {
+        assert!(dependency_pattern_supported(&[None, None, None]));
+        assert!(dependency_pattern_supported(&[None, Some(0), Some(1)]));
+        assert!(dependency_pattern_supported(&[None, Some(0), Some(0)]));
+        assert!(dependency_pattern_supported(&[None, Some(0), None]));
+        assert!(!dependency_pattern_supported(&[
+            None,
+            None,
+            Some(1),
+            Some(0)
+        ]));
+        assert!(!dependency_pattern_supported(&[Some(1), Some(0)]));
+        assert!(!dependency_pattern_supported(&[Some(1), None]));
     }
 
     #[test]

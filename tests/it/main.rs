@@ -42,6 +42,7 @@ mod emulator_api;
 mod emulator_auth;
 mod emulator_conf_delta;
 mod emulator_conf_query;
+mod emulator_conf_protocol;
 mod emulator_csdl;
 mod emulator_js;
 mod emulator_people;

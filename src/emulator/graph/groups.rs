@@ -80,6 +80,7 @@ pub(super) fn check_group_shape(g: &mut Group) -> Result<(), GraphError> {
     Ok(())
 }
 
+<<<<<<< HEAD
 /// A group read's `$expand`: `members` and/or `owners`, each optionally with
 /// `($select=…)`; at most [`EXPAND_LIMIT`] objects each, with no nextLink
 /// (concepts/query-parameters.md, "expand parameter"). A structural property is not
@@ -151,6 +152,38 @@ impl GroupExpand {
             m.insert("owners".into(), objects(&g.owners, sel));
         }
     }
+=======
+/// The visibility rules of resources/group.md: "Possible values are: Private, Public,
+/// or HiddenMembership. HiddenMembership can be set only for Microsoft 365 groups when
+/// the groups are created. It can't be updated later." `update_of` is `Some(stored
+/// value)` on an update and `None` on creation. Values are stored in the documented
+/// spelling.
+pub(super) fn check_visibility(
+    g: &mut Group,
+    update_of: Option<Option<&str>>,
+) -> Result<(), GraphError> {
+    let Some(v) = g.visibility.as_deref() else {
+        return Ok(());
+    };
+    let canonical = ["Private", "Public", "HiddenMembership"]
+        .into_iter()
+        .find(|c| c.eq_ignore_ascii_case(v))
+        .ok_or_else(|| GraphError::invalid_value("visibility", "Group"))?;
+    let updating = update_of.is_some();
+    let was_hidden = update_of
+        .flatten()
+        .is_some_and(|b| b.eq_ignore_ascii_case("HiddenMembership"));
+    if canonical == "HiddenMembership" {
+        let allowed = if updating { was_hidden } else { g.is_unified() };
+        if !allowed {
+            return Err(GraphError::invalid_value("visibility", "Group"));
+        }
+    } else if was_hidden {
+        return Err(GraphError::invalid_value("visibility", "Group"));
+    }
+    g.visibility = Some(canonical.to_string());
+    Ok(())
+>>>>>>> i17-c
 }
 
 pub(super) fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
@@ -314,6 +347,17 @@ pub(super) fn create_group(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R 
                 "A Microsoft 365 group must be mail-enabled (mailEnabled: true).",
             ));
         }
+        // "The mail alias for the group, unique for Microsoft 365 groups in the
+        // organization" (api/group-post-groups.md); Graph names mailNickname in the
+        // conflict ("Another object with the same value for property mailNickname
+        // already exists.").
+        if let Some(other) = t
+            .groups
+            .values()
+            .find(|o| o.is_unified() && o.mail_nickname.eq_ignore_ascii_case(&g.mail_nickname))
+        {
+            return Err(proxy::conflict(t, "mailNickname", other.id));
+        }
         let mail = format!("{}@{}", g.mail_nickname, t.default_domain());
         g.mail = Some(mail);
         t.check_proxies(g.id, &proxy::group_proxies(&g))?;
@@ -332,6 +376,7 @@ pub(super) fn create_group(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R 
         ));
     }
     check_group_shape(&mut g)?;
+    check_visibility(&mut g, None)?;
     let members = bind_list(&b, "members@odata.bind", "members")?;
     let owners = bind_list(&b, "owners@odata.bind", "owners")?;
     if !members.is_empty() {
@@ -380,6 +425,7 @@ pub(super) fn update_group(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid)
         return Err(synced_refusal());
     }
     let mut g = cur.clone();
+    let cur_visibility = cur.visibility.clone();
     for (k, v) in &b {
         if k == "members@odata.bind" || k == "owners@odata.bind" {
             continue;
@@ -406,6 +452,7 @@ pub(super) fn update_group(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uuid)
     if g.is_dynamic() || g.membership_rule.is_some() {
         check_group_shape(&mut g)?;
     }
+    check_visibility(&mut g, Some(cur_visibility.as_deref()))?;
     // "Groups assignable to roles are always Private" (resources/group.md, visibility).
     if g.is_role_assignable()
         && !g

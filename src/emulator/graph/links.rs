@@ -375,6 +375,21 @@ pub(super) fn remove_link(t: &mut Tenant, ctx: &Ctx<'_>, gid: Uuid, mid: &str, o
     if !owners && let Some(g) = t.groups.get(&gid) {
         check_member_writes(ctx, g)?;
     }
+    // "Once owners are assigned to a group, the last owner (a user object) of the group
+    // cannot be removed" (api/group-delete-owners.md); the refusal is Graph's own text.
+    if owners
+        && t.users.contains_key(&target)
+        && let Some(g) = t.groups.get(&gid)
+        && g.owners.contains(&target)
+        && !g
+            .owners
+            .iter()
+            .any(|o| *o != target && t.users.contains_key(o))
+    {
+        return Err(GraphError::bad_request(
+            "The group must have at least one owner, hence this owner cannot be removed.",
+        ));
+    }
     let removed = match t.groups.get_mut(&gid) {
         Some(g) if owners => g.owners.remove(&target),
         Some(g) => g.members.remove(&target),
@@ -390,4 +405,45 @@ pub(super) fn remove_link(t: &mut Tenant, ctx: &Ctx<'_>, gid: Uuid, mid: &str, o
         t.reprocess_licenses(target, &iso_now(ctx.now));
     }
     Ok(Resp::no_content())
+}
+
+/// `DELETE /groups/{id}/members/{id}` without `/$ref` (api/group-delete-members.md):
+/// "If `/$ref` is not appended to the request and the calling app has permissions to
+/// manage the member object type, the member object will also be deleted from Azure
+/// Active Directory (Azure AD); otherwise, a `403 Forbidden` error is returned." A user
+/// needs User.ReadWrite.All, a group Group.ReadWrite.All (or Directory.ReadWrite.All);
+/// the object is then deleted as by `DELETE /users/{id}` / `DELETE /groups/{id}`.
+pub(super) fn delete_member_object(t: &mut Tenant, ctx: &Ctx<'_>, gid: Uuid, mid: &str) -> R {
+    let target = parse_id(mid)?;
+    if let Some(g) = t.groups.get(&gid) {
+        check_member_writes(ctx, g)?;
+    }
+    let is_member = t
+        .groups
+        .get(&gid)
+        .is_some_and(|g| g.members.contains(&target));
+    if !is_member || ctx.hidden.contains(&target) {
+        return Err(GraphError::not_found(mid));
+    }
+    match t.kind_of(&target) {
+        Some("user") => {
+            if !roles::has_any(
+                ctx.roles,
+                &["User.ReadWrite.All", "Directory.ReadWrite.All"],
+            ) {
+                return Err(GraphError::forbidden());
+            }
+            super::users::delete_user(t, ctx, target)
+        }
+        Some(_) => {
+            if !roles::has_any(
+                ctx.roles,
+                &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
+            ) {
+                return Err(GraphError::forbidden());
+            }
+            super::groups::delete_group(t, ctx, target)
+        }
+        None => Err(GraphError::not_found(mid)),
+    }
 }

@@ -33,7 +33,7 @@ use deleted::{get_deleted, list_deleted, purge_deleted, restore_deleted};
 use delta::{Kind, delta};
 use groups::{create_group, delete_group, get_group, list_groups, update_group, upsert_group};
 use licenses::{assign_group_license, assign_license, get_sku, list_skus};
-use links::{add_link, list_links, list_refs, remove_link};
+use links::{add_link, delete_member_object, list_links, list_refs, remove_link};
 use organization::{get_domain, list_domains, organization};
 use users::{create_user, delete_user, get_user, list_users, member_of, update_user};
 
@@ -107,13 +107,14 @@ impl Resp {
 
 type R = Result<Resp, GraphError>;
 
-/// The kind of request, for resource-unit costs.
+/// What a request costs before query options: the base resource units of its path and
+/// whether it counts against the write budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Cost {
-    ListUsers,
-    ListMembers,
-    OtherGet,
-    Write,
+pub struct Cost {
+    pub base: u32,
+    pub write: bool,
+    /// `POST directoryObjects/getByIds` / `getObjectsById` (2 RU with `$select`).
+    pub by_ids: bool,
 }
 
 /// Whether application permissions `roles` allow a write to `path`: users need
@@ -125,7 +126,8 @@ pub enum Cost {
 /// their own permissions.
 pub fn write_permitted(path: &str, roles: &[String]) -> bool {
     use crate::emulator::roles::has_any;
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let segs = route_segments(path);
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let first = segs.first().copied().unwrap_or("");
     let wanted: &[&str] = match first {
         "invitations" | "roleManagement" | "$batch" => return true,
@@ -159,21 +161,140 @@ pub fn write_permitted(path: &str, roles: &[String]) -> bool {
     has_any(roles, wanted)
 }
 
-/// Classify a request for throttling (before it is executed).
+/// The cost of a request for throttling (before it is executed): the base costs of
+/// concepts/throttling-limits.md, "Identity and access service limits" — `GET users` 2,
+/// `GET groups/{id}/members` 3, `GET groups/{id}/transitiveMembers` 5,
+/// `GET subscribedSkus` 3, `GET me/memberOf|licenseDetails|ownedObjects|transitiveMemberOf`
+/// 2 (the `me/` costs apply to `users/{id | userPrincipalName}/` too), the listed
+/// read-only POST actions, and any other path 1 (writes 1 RU and 1 write).
 pub fn classify(method: &str, path: &str) -> Cost {
-    if method != "GET" {
-        return Cost::Write;
+    let segs = route_segments(path);
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    // `me/…` and `users/{id}/…` share costs.
+    let user_rel: Option<&[&str]> = match s.as_slice() {
+        ["me", rest @ ..] => Some(rest),
+        ["users", _, rest @ ..] if !rest.is_empty() => Some(rest),
+        _ => None,
+    };
+    let read = |base: u32| Cost {
+        base,
+        write: false,
+        by_ids: false,
+    };
+    if method == "GET" {
+        if let Some(rel) = user_rel {
+            return match rel.first() {
+                Some(&("memberOf" | "licenseDetails" | "ownedObjects" | "transitiveMemberOf")) => {
+                    read(2)
+                }
+                _ => read(1),
+            };
+        }
+        return match s.as_slice() {
+            ["users"] => read(2),
+            ["groups", _, "members", ..] => read(3),
+            ["groups", _, "transitiveMembers", ..] => read(5),
+            ["subscribedSkus"] => read(3),
+            ["applications"] | ["applications", _, "extensionProperties"] => read(2),
+            ["contracts"] => read(3),
+            ["domains", _, "domainNameReferences"] => read(4),
+            ["oauth2PermissionGrants", ..] => read(2),
+            ["servicePrincipals", _, "appRoleAssignments"] => read(2),
+            _ => read(1),
+        };
     }
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segs.as_slice() {
-        ["users"]
-        | ["users", "delta" | "delta()"]
-        | ["groups"]
-        | ["groups", "delta" | "delta()"] => Cost::ListUsers,
-        ["groups", _, "members" | "owners" | "transitiveMembers", ..]
-        | ["users", _, "memberOf", ..] => Cost::ListMembers,
-        _ => Cost::OtherGet,
+    if method == "POST" {
+        let action = |a: &str| a.trim_start_matches("microsoft.graph.").to_string();
+        let by_ids = Cost {
+            base: 5,
+            write: false,
+            by_ids: true,
+        };
+        match s.as_slice() {
+            ["directoryObjects", a] if action(a) == "getByIds" => return by_ids,
+            [a] if action(a) == "getObjectsById" => return by_ids,
+            [.., a] if action(a) == "isMemberOf" => return read(4),
+            _ => {}
+        }
+        if let Some([a]) = user_rel {
+            match action(a).as_str() {
+                "checkMemberGroups" | "checkMemberObjects" => return read(4),
+                "getMemberGroups" | "getMemberObjects" => return read(2),
+                _ => {}
+            }
+        }
     }
+    Cost {
+        base: 1,
+        write: true,
+        by_ids: false,
+    }
+}
+
+/// The decoded segments of a path, with a parenthesised key (`users('key')`) split into
+/// the entity set and the key, so that it is addressed like `users/key`.
+fn route_segments(path: &str) -> Vec<String> {
+    let mut segs: Vec<String> = Vec::new();
+    for s in path.split('/').filter(|s| !s.is_empty()) {
+        let s = decode_seg(s);
+        match paren_key_segment(&s) {
+            Some((set, key)) => {
+                segs.push(set.to_string());
+                segs.push(key);
+            }
+            None => segs.push(s),
+        }
+    }
+    segs
+}
+
+/// `users('key')`, `groups('key')`, `directoryObjects('key')`: the entity set and the
+/// key (OData's parenthesised key; `''` stands for a quote). user-get.md documents it
+/// for a userPrincipalName that begins with `$`: "enclose the userPrincipalName in
+/// parentheses and single quotes. For example, `/users('$AdeleVance@contoso.com')`."
+fn paren_key_segment(seg: &str) -> Option<(&'static str, String)> {
+    for set in ["users", "groups", "directoryObjects"] {
+        if let Some(inner) = seg
+            .strip_prefix(set)
+            .and_then(|r| r.strip_prefix('('))
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            let lit = inner.strip_prefix('\'')?.strip_suffix('\'')?;
+            if lit.is_empty() {
+                return None;
+            }
+            // Inside the literal a lone quote ends it; only doubled quotes may appear.
+            let unescaped = lit.replace("''", "'");
+            if unescaped.matches('\'').count() * 2 != lit.matches('\'').count() {
+                return None;
+            }
+            return Some((set, unescaped));
+        }
+    }
+    None
+}
+
+/// Take `$id` (or `@id`) out of a query: the object it names (the last segment of its
+/// URL, or the value itself) and the rest of the query.
+fn split_ref_id(query: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(query) = query else {
+        return (None, None);
+    };
+    let mut id = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = decode_seg(k);
+        if k == "$id" || k == "@id" {
+            let v = decode_seg(&v.replace('+', " "));
+            let v = v.trim().trim_end_matches('/');
+            id = Some(v.rsplit('/').next().unwrap_or(v).to_string());
+        } else {
+            rest.push(pair);
+        }
+    }
+    let rest = (!rest.is_empty()).then(|| rest.join("&"));
+    (id, rest)
 }
 
 fn decode_seg(s: &str) -> String {
@@ -225,14 +346,16 @@ pub fn handle(
     query: Option<&str>,
     body: &[u8],
 ) -> R {
-    let q = Query::parse(query)?;
-    let segs: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(decode_seg)
-        .collect();
+    let segs = route_segments(path);
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = method;
+    // `DELETE …/members/$ref?$id={url}`: the reference to remove named in the query, as
+    // the Graph SDKs send it (their `members/$ref` DELETE request builders).
+    let (ref_id, query) = match s.as_slice() {
+        ["groups", _, "members" | "owners", "$ref"] if m == "DELETE" => split_ref_id(query),
+        _ => (None, query.map(str::to_string)),
+    };
+    let q = Query::parse(query.as_deref())?;
     match s.as_slice() {
         ["users"] => match m {
             "GET" => list_users(t, ctx, &q),
@@ -344,6 +467,12 @@ pub fn handle(
                 ["$ref"] => match m {
                     "POST" => add_link(t, ctx, body, gid, owners),
                     "GET" => list_refs(t, ctx, &q, gid, owners),
+                    "DELETE" => match &ref_id {
+                        Some(mid) => remove_link(t, ctx, gid, mid, owners),
+                        None => Err(GraphError::bad_request(
+                            "The reference to remove is missing: use …/$ref?$id={url of the object} or …/{id}/$ref.",
+                        )),
+                    },
                     _ => Err(GraphError::method_not_allowed()),
                 },
                 [cast @ ("microsoft.graph.user" | "microsoft.graph.group")] => only_get(m)
@@ -367,6 +496,7 @@ pub fn handle(
                     }
                     remove_link(t, ctx, gid, mid, owners)
                 }
+                [mid] if !owners && m == "DELETE" => delete_member_object(t, ctx, gid, mid),
                 [other, ..] => Err(GraphError::segment_not_found(other)),
             }
         }

@@ -234,11 +234,15 @@ pub(super) fn validate_upn(t: &Tenant, upn: &str, except: Option<Uuid>) -> Resul
         return Err(GraphError::invalid_value("userPrincipalName", "User"));
     };
     let local = upn.rsplit_once('@').map(|(l, _)| l).unwrap_or("");
+    // resources/user.md, userPrincipalName: "The general format is alias@domain … This
+    // property can't contain accent characters. Only the following characters are
+    // allowed A - Z, a - z, 0 - 9, ' . - _ ! # ^ ~" — one `@`, and (username policies)
+    // no `.` first or immediately before the `@`.
     if local.starts_with('.')
         || local.ends_with('.')
-        || local
+        || !local
             .chars()
-            .any(|c| c.is_whitespace() || "\\\"()<>,;:[]".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c))
     {
         return Err(GraphError::invalid_value("userPrincipalName", "User"));
     }
