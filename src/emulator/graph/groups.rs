@@ -80,7 +80,6 @@ pub(super) fn check_group_shape(g: &mut Group) -> Result<(), GraphError> {
     Ok(())
 }
 
-<<<<<<< HEAD
 /// A group read's `$expand`: `members` and/or `owners`, each optionally with
 /// `($select=…)`; at most [`EXPAND_LIMIT`] objects each, with no nextLink
 /// (concepts/query-parameters.md, "expand parameter"). A structural property is not
@@ -152,7 +151,8 @@ impl GroupExpand {
             m.insert("owners".into(), objects(&g.owners, sel));
         }
     }
-=======
+}
+
 /// The visibility rules of resources/group.md: "Possible values are: Private, Public,
 /// or HiddenMembership. HiddenMembership can be set only for Microsoft 365 groups when
 /// the groups are created. It can't be updated later." `update_of` is `Some(stored
@@ -183,7 +183,6 @@ pub(super) fn check_visibility(
     }
     g.visibility = Some(canonical.to_string());
     Ok(())
->>>>>>> i17-c
 }
 
 pub(super) fn list_groups(t: &Tenant, ctx: &Ctx<'_>, q: &Query) -> R {
