@@ -42,6 +42,7 @@ mod emulator_api;
 mod emulator_auth;
 mod emulator_csdl;
 mod emulator_js;
+mod emulator_py;
 mod emulator_realism;
 mod emulator_realism_groups;
 mod emulator_realism_licensing;
