@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of roster on a fresh Debian machine: installs what the tests need
-# (Samba for a real AD domain controller, Microsoft's Graph JavaScript client, actionlint),
-# then runs the Rust test suite. The tests start their own servers (the Graph emulator,
-# the Samba DC) through the project's scripts.
+# (Samba for a real AD domain controller, Microsoft's Graph JavaScript client and Python
+# SDK, actionlint), then runs the Rust test suite. The tests start their own servers
+# (the Graph emulator, the Samba DC) through the project's scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,9 @@ if [ -x scripts/install-actionlint.sh ]; then
   log "actionlint"
   bash scripts/install-actionlint.sh
 fi
+
+log "Microsoft Graph Python SDK (msgraph-sdk from PyPI) for the emulator conformance test"
+bash scripts/msgraph-python.sh install >/dev/null
 
 log "SCIM 2.0 server (scim2-server from PyPI) for the scim tests"
 bash scripts/scim-server.sh install >/dev/null

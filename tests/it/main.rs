@@ -46,6 +46,7 @@ mod emulator_conf_query;
 mod emulator_csdl;
 mod emulator_js;
 mod emulator_people;
+mod emulator_py;
 mod emulator_realism;
 mod emulator_realism_groups;
 mod emulator_realism_licensing;
