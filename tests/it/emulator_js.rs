@@ -7,37 +7,11 @@
 
 use crate::emulator_support as support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use roster::emulator::{self, EmulatorConfig};
 use serde_json::{Value, json};
 use support::*;
-
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-fn ensure_npm_install() {
-    let dir = js_dir();
-    if dir
-        .join("node_modules/@microsoft/microsoft-graph-client")
-        .exists()
-    {
-        return;
-    }
-    let out = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .expect("npm is installed");
-    assert!(
-        out.status.success(),
-        "npm install failed in {}:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[tokio::test]
 async fn microsoft_graph_js_client_pages_batches_and_sees_errors() {

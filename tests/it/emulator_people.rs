@@ -7,7 +7,6 @@
 
 use crate::emulator_support as support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -866,31 +865,6 @@ async fn deleted_users_and_groups_list_with_select_and_paging() {
 }
 
 // ------------------------------------------------------------------ Microsoft's JS client
-
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-fn ensure_npm_install() {
-    let dir = js_dir();
-    if dir
-        .join("node_modules/@microsoft/microsoft-graph-client")
-        .exists()
-    {
-        return;
-    }
-    let out = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .expect("npm is installed");
-    assert!(
-        out.status.success(),
-        "npm install failed in {}:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Run `tests/js/{script}` against an emulator serving HTTPS on localhost; returns the
 /// script's JSON summary line.

@@ -316,3 +316,31 @@ impl Emu {
             .expect("consumedUnits")
     }
 }
+
+/// `tests/js`, where Microsoft's JavaScript Graph client is installed.
+pub fn js_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+/// Installs `tests/js`'s npm packages when missing (the test script installs them on a
+/// fresh machine; this covers a plain `cargo test`).
+pub fn ensure_npm_install() {
+    let dir = js_dir();
+    if dir
+        .join("node_modules/@microsoft/microsoft-graph-client")
+        .exists()
+    {
+        return;
+    }
+    let out = std::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .output()
+        .expect("npm is installed");
+    assert!(
+        out.status.success(),
+        "npm install failed in {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
