@@ -28,6 +28,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use roster::emulator::Stats;
+
+#[allow(dead_code)]
+#[path = "../tests/it/support/tls.rs"]
+mod tls;
 use roster::emulator::model::{Group, Tenant, User};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -166,10 +170,15 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 fn apps_yaml(root: &Path, base: &str) -> anyhow::Result<()> {
+    apps_yaml_tls(root, base, "")
+}
+
+/// `tls` is the app's `tls:` line (with its indentation and newline), or empty.
+fn apps_yaml_tls(root: &Path, base: &str, tls: &str) -> anyhow::Result<()> {
     std::fs::write(
         root.join("apps.yaml"),
         format!(
-            "apps:\n  - name: o365\n    type: office365\n    tenant: contoso\n    client_id: {CLIENT}\n    credentials:\n      client_secret: {{ env: ROSTER_BENCH_SECRET }}\n    graph_url: {base}\n    login_url: {base}\n    authorized_domains: [{DOMAIN}]\n    max_deletes: 100000\n"
+            "apps:\n  - name: o365\n    type: office365\n    tenant: contoso\n    client_id: {CLIENT}\n    credentials:\n      client_secret: {{ env: ROSTER_BENCH_SECRET }}\n    graph_url: {base}\n    login_url: {base}\n    authorized_domains: [{DOMAIN}]\n    max_deletes: 100000\n{tls}"
         ),
     )?;
     Ok(())
@@ -188,7 +197,16 @@ impl Drop for Emulator {
 }
 
 fn start_emulator(state: &Path) -> anyhow::Result<Emulator> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roster-graph-emulator"))
+    start_emulator_tls(state, None)
+}
+
+/// The emulator, over HTTPS when `tls` names a certificate and its key.
+fn start_emulator_tls(state: &Path, tls: Option<(&Path, &Path)>) -> anyhow::Result<Emulator> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster-graph-emulator"));
+    if let Some((cert, key)) = tls {
+        cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+    }
+    let mut child = cmd
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -399,6 +417,9 @@ fn main() -> anyhow::Result<()> {
     // A second copy of the tenant, for the unsaved apply the saved pipeline compares with.
     let state_b = dir.join("tenant-b.json");
     std::fs::copy(&state, &state_b)?;
+    // And one the same tenant is served from over HTTPS.
+    let state_tls = dir.join("tenant-tls.json");
+    std::fs::copy(&state, &state_tls)?;
     let apply_changes = env_usize("ROSTER_BENCH_APPLY_CHANGES", 10_000);
 
     let t0 = Instant::now();
@@ -425,6 +446,34 @@ fn main() -> anyhow::Result<()> {
         &repo,
         &["--no-cache", "plan", "--format", "json"],
     )?);
+    // The same full plan over HTTPS (HTTP/2 over TLS, a throw-away CA the app trusts
+    // through `tls.ca_file`), alternated with HTTP so that both see the same machine.
+    let certs = tls::TestCerts::for_names(&["IP:127.0.0.1", "DNS:localhost"]);
+    let emu_tls = start_emulator_tls(&state_tls, Some((&certs.cert, &certs.key)))?;
+    let repo_tls = dir.join("repo-tls");
+    copy_dir(&repo, &repo_tls)?;
+    std::fs::copy(&certs.ca, repo_tls.join("ca.pem"))?;
+    apps_yaml_tls(&repo_tls, &emu_tls.base, "    tls: { ca_file: ca.pem }\n")?;
+    let plan_args = ["--no-cache", "plan", "--format", "json"];
+    let mut http_tls = Vec::new();
+    for round in 1..=2 {
+        http_tls.push(run_roster(
+            &rt,
+            &emu_tls,
+            &format!("plan, full read (--no-cache) over https, round {round}"),
+            &repo_tls,
+            &plan_args,
+        )?);
+        http_tls.push(run_roster(
+            &rt,
+            &emu,
+            &format!("plan, full read (--no-cache) over http, round {round}"),
+            &repo,
+            &plan_args,
+        )?);
+    }
+    drop(emu_tls);
+    let _ = std::fs::remove_dir_all(&repo_tls);
     runs.push(run_roster(
         &rt,
         &emu,
@@ -522,6 +571,26 @@ fn main() -> anyhow::Result<()> {
             r.graph
         );
     }
+    for r in &http_tls {
+        println!(
+            "| {} | {} | {} | {:.2} s | {:.0} MiB | {} | {} |",
+            r.label,
+            r.exit,
+            r.changes,
+            r.wall.as_secs_f64(),
+            r.max_rss_kib as f64 / 1024.0,
+            r.http,
+            r.graph
+        );
+    }
+    let mean = |rs: Vec<&Run>| rs.iter().map(|r| r.wall.as_secs_f64()).sum::<f64>() / rs.len() as f64;
+    let https = mean(http_tls.iter().step_by(2).collect());
+    let http = mean(http_tls.iter().skip(1).step_by(2).collect());
+    println!();
+    println!(
+        "full plan over https: {https:.2} s = {:.3} x the same plan over http ({http:.2} s), mean of 2 alternated rounds each",
+        https / http
+    );
     let pages = |n: usize, per: usize| n.div_ceil(per);
     // Domains, SKUs and the privileged role assignments: one request each.
     let batch_floor = pages(s.users, 999) + pages(s.groups, 999) + pages(s.groups, 20) + 3;
