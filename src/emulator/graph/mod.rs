@@ -50,6 +50,8 @@ pub struct Ctx<'a> {
     pub max_page: Option<usize>,
     /// `Prefer: create-if-missing`: a PATCH by alternate key creates a missing object.
     pub create_if_missing: bool,
+    /// `Prefer: return=minimal`: deltaLink rounds carry only the changed properties.
+    pub return_minimal: bool,
     /// Delta tokens older than this are expired.
     pub delta_ttl_secs: i64,
     /// Fault mode: user collection listings come back empty (a populated tenant that
@@ -622,6 +624,7 @@ pub fn beta_role_definitions(base: &str, path: &str, query: Option<&str>) -> R {
         eventual: false,
         max_page: None,
         create_if_missing: false,
+        return_minimal: false,
         delta_ttl_secs: 0,
         empty_user_lists: false,
         roles: &read,
@@ -777,6 +780,7 @@ mod tests {
                 eventual: query.len() % 2 == 0,
                 max_page: None,
                 create_if_missing: query.len() % 3 == 0,
+                return_minimal: false,
                 delta_ttl_secs: 10,
                 empty_user_lists: false,
                 roles: &grants,
@@ -809,6 +813,7 @@ mod tests {
                 eventual: false,
                 max_page: None,
                 create_if_missing: false,
+                return_minimal: false,
                 delta_ttl_secs: 10,
                 empty_user_lists: false,
                 roles: &[],
