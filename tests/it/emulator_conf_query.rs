@@ -473,3 +473,82 @@ async fn subscribed_skus_select_and_service_plans() {
     assert_eq!(r.status, 400, "{}", r.text);
     let _ = Value::Null;
 }
+
+// $select property names are case-insensitive in Graph (api/directory-deleteditems-list.md
+// Example 2 selects `DisplayName`; OData 4.01 URL conventions): every endpoint answers
+// with the canonical names.
+#[tokio::test]
+async fn select_names_are_case_insensitive_everywhere() {
+    let emu = start().await;
+    let u = emu.user("casey").await;
+    let g = emu.group("cased").await;
+    let r = emu
+        .get(&format!("/users/{u}?$select=DISPLAYNAME,userprincipalname"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let o = r.body.as_object().expect("user");
+    assert!(o.contains_key("displayName"), "{}", r.text);
+    assert!(o.contains_key("userPrincipalName"), "{}", r.text);
+    assert!(!o.contains_key("mail"), "{}", r.text);
+    let r = emu.get("/users?$select=Id,DisplayName").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["value"][0].get("displayName").is_some(),
+        "{}",
+        r.text
+    );
+    let r = emu.get(&format!("/groups/{g}?$select=MAILNICKNAME")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["mailNickname"], "cased", "{}", r.text);
+    let r = emu.get("/subscribedSkus?$select=SkuPartNumber").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["value"][0]["skuPartNumber"], "ENTERPRISEPACK");
+    let r = emu.get("/users/delta?$select=JobTitle").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // An unknown name is still refused.
+    let r = emu.get("/users?$select=DisplayNam").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}
+
+// api/user-assignlicense.md: disabledPlans are "the unique identifiers for plans that
+// have been disabled" of that SKU (resources/assignedlicense.md): a plan of the SKU is
+// accepted, an id that is not one of its servicePlans is refused with 400.
+#[tokio::test]
+async fn assign_license_disabled_plans_must_be_plans_of_the_sku() {
+    let emu = start().await;
+    let sku = emu.sku().await;
+    let u = emu.user("plans").await;
+    let r = emu
+        .patch(&format!("/users/{u}"), json!({"usageLocation": "US"}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let assign = |plan: &str| json!({"addLicenses": [{"skuId": sku, "disabledPlans": [plan]}], "removeLicenses": []});
+    let r = emu
+        .post(
+            &format!("/users/{u}/assignLicense"),
+            assign("00000000-0000-4000-8000-000000000001"),
+        )
+        .await;
+    assert_graph_error(&r, 400, "Request_BadRequest");
+    let r = emu
+        .get(&format!("/users/{u}?$select=assignedLicenses"))
+        .await;
+    assert_eq!(r.body["assignedLicenses"], json!([]), "{}", r.text);
+    // Exchange Online (Plan 2) is a plan of Office 365 E3.
+    let r = emu
+        .post(
+            &format!("/users/{u}/assignLicense"),
+            assign("efb87545-963c-4e0d-99df-69c6916d9eb0"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = emu
+        .get(&format!("/users/{u}?$select=assignedLicenses"))
+        .await;
+    assert_eq!(
+        r.body["assignedLicenses"][0]["disabledPlans"],
+        json!(["efb87545-963c-4e0d-99df-69c6916d9eb0"]),
+        "{}",
+        r.text
+    );
+}
