@@ -552,3 +552,57 @@ async fn assign_license_disabled_plans_must_be_plans_of_the_sku() {
         r.text
     );
 }
+
+// concepts/aad-advanced-queries.md (createdDateTime: `ge`, `le` with advanced queries)
+// and OData's unquoted dateTimeOffset literal (resources/user.md createdDateTime:
+// "Supports $filter (eq, ne, not, ge, le, in)"): date comparisons on createdDateTime.
+#[tokio::test]
+async fn filter_created_date_time_with_date_literals() {
+    let emu = start().await;
+    let mut old = new_user("oldtimer");
+    old["createdDateTime"] = json!("2020-03-01T08:00:00Z");
+    let old = emu.door_id("users", old).await;
+    let fresh = emu.user("fresh").await;
+    let cl = [("ConsistencyLevel", "eventual")];
+    let ids = |r: &Resp| -> Vec<String> {
+        r.body["value"]
+            .as_array()
+            .expect("value")
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let r = emu
+        .get_h(
+            "/users?$count=true&$filter=createdDateTime ge 2024-01-01T00:00:00Z",
+            &cl,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = ids(&r);
+    assert!(got.contains(&fresh) && !got.contains(&old), "{got:?}");
+    let r = emu
+        .get_h(
+            "/users?$count=true&$filter=createdDateTime le 2021-01-01T00:00:00.000Z",
+            &cl,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids(&r), vec![old.clone()]);
+    let r = emu
+        .get_h(
+            "/users?$count=true&$filter=createdDateTime eq 2020-03-01T09:00:00%2B01:00",
+            &cl,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids(&r), vec![old]);
+    // Malformed literal: OData's 400.
+    let r = emu
+        .get_h(
+            "/users?$count=true&$filter=createdDateTime ge 2024-13-01T00:00:00Z",
+            &cl,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}
