@@ -160,6 +160,8 @@ pub enum Lit {
     Bool(bool),
     Null,
     Num(f64),
+    /// An OData `dateTimeOffset` literal (`2024-01-01T00:00:00Z`, unquoted).
+    DateTime(time::OffsetDateTime),
 }
 
 /// A parsed filter expression.
@@ -196,6 +198,7 @@ enum Tok {
     Ident(String),
     Str(String),
     Num(f64),
+    DateTime(time::OffsetDateTime),
     LParen,
     RParen,
     Comma,
@@ -250,13 +253,22 @@ fn lex(s: &str) -> Result<Vec<Tok>, GraphError> {
             let start = i;
             i += 1;
             while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || chars[i] == '-' || chars[i] == '.')
+                && (chars[i].is_ascii_alphanumeric()
+                    || chars[i] == '-'
+                    || chars[i] == '.'
+                    || chars[i] == ':'
+                    || chars[i] == '+')
             {
                 i += 1;
             }
             let text: String = chars[start..i].iter().collect();
             if let Ok(n) = text.parse::<f64>() {
                 out.push(Tok::Num(n));
+            } else if let Ok(d) =
+                time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+            {
+                // OData ABNF dateTimeOffsetValue: an unquoted RFC 3339 date-time.
+                out.push(Tok::DateTime(d));
             } else if uuid::Uuid::parse_str(&text).is_ok() {
                 out.push(Tok::Str(text));
             } else {
@@ -353,6 +365,7 @@ impl Parser {
         match self.next() {
             Some(Tok::Str(s)) => Ok(Lit::Str(s)),
             Some(Tok::Num(n)) => Ok(Lit::Num(n)),
+            Some(Tok::DateTime(d)) => Ok(Lit::DateTime(d)),
             Some(Tok::Ident(s)) if s == "true" => Ok(Lit::Bool(true)),
             Some(Tok::Ident(s)) if s == "false" => Ok(Lit::Bool(false)),
             Some(Tok::Ident(s)) if s == "null" => Ok(Lit::Null),
@@ -627,6 +640,11 @@ fn lit_matches(v: &Value, op: &str, lit: &Lit) -> bool {
         (Value::String(a), Lit::Str(b)) => Some(a.to_lowercase().cmp(&b.to_lowercase())),
         (Value::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
         (Value::Number(a), Lit::Num(b)) => a.as_f64().and_then(|a| a.partial_cmp(b)),
+        (Value::String(a), Lit::DateTime(b)) => {
+            time::OffsetDateTime::parse(a, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|a| a.cmp(b))
+        }
         _ => None,
     };
     match op {

@@ -67,6 +67,7 @@ pub fn seed(t: &mut Tenant) {
         eventual: false,
         max_page: None,
         create_if_missing: false,
+        return_minimal: false,
         delta_ttl_secs: 0,
         empty_user_lists: false,
         roles: &grants,

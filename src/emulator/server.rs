@@ -620,6 +620,7 @@ fn door(
         eventual: false,
         max_page: None,
         create_if_missing: false,
+        return_minimal: false,
         delta_ttl_secs: sh.config.delta_token_ttl_secs,
         empty_user_lists: false,
         roles: &no_roles,
@@ -774,6 +775,8 @@ struct RequestOptions {
     max_page: Option<usize>,
     /// `Prefer: create-if-missing` (upsert by alternate key).
     create_if_missing: bool,
+    /// `Prefer: return=minimal` (delta rounds with only the changed properties).
+    return_minimal: bool,
     content_type: Option<String>,
 }
 
@@ -784,6 +787,7 @@ impl RequestOptions {
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual")),
             max_page: header_str(h, "prefer").and_then(parse_prefer),
             create_if_missing: header_str(h, "prefer").is_some_and(prefers_create_if_missing),
+            return_minimal: header_str(h, "prefer").is_some_and(prefers_return_minimal),
             content_type: header_str(h, "content-type").map(str::to_string),
         }
     }
@@ -798,6 +802,7 @@ impl RequestOptions {
                     "prefer" => {
                         o.max_page = parse_prefer(v);
                         o.create_if_missing = prefers_create_if_missing(v);
+                        o.return_minimal = prefers_return_minimal(v);
                     }
                     "content-type" => o.content_type = Some(v.to_string()),
                     _ => {}
@@ -811,6 +816,14 @@ impl RequestOptions {
 fn prefers_create_if_missing(v: &str) -> bool {
     v.split(',')
         .any(|p| p.trim().eq_ignore_ascii_case("create-if-missing"))
+}
+
+fn prefers_return_minimal(v: &str) -> bool {
+    v.split(',').any(|p| {
+        p.split_once('=').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("return") && v.trim().eq_ignore_ascii_case("minimal")
+        })
+    })
 }
 
 fn parse_prefer(v: &str) -> Option<usize> {
@@ -893,6 +906,7 @@ fn execute(
         eventual: opts.eventual,
         max_page: opts.max_page,
         create_if_missing: opts.create_if_missing,
+        return_minimal: opts.return_minimal,
         delta_ttl_secs: sh.config.delta_token_ttl_secs,
         empty_user_lists: sh.config.fault_empty_user_lists,
         roles: &caller.roles,

@@ -10,17 +10,29 @@ use support::*;
 
 /// Follow a delta round from `path` to its deltaLink; returns (items, deltaLink).
 async fn round(emu: &Emu, path: &str) -> (Vec<Value>, String) {
+    round_h(emu, path, &[]).await.0
+}
+
+/// As [`round`], sending `headers` on every request; also returns the page sizes.
+async fn round_h(
+    emu: &Emu,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> ((Vec<Value>, String), Vec<usize>) {
     let mut url = emu.url(path);
     let mut items = Vec::new();
+    let mut pages = Vec::new();
     loop {
-        let r = emu.get(&url).await;
+        let r = emu.get_h(&url, headers).await;
         assert_eq!(r.status, 200, "{}", r.text);
-        items.extend(r.body["value"].as_array().cloned().unwrap_or_default());
+        let page = r.body["value"].as_array().cloned().unwrap_or_default();
+        pages.push(page.len());
+        items.extend(page);
         if let Some(n) = r.body["@odata.nextLink"].as_str() {
             url = n.to_string();
         } else {
             let dl = r.body["@odata.deltaLink"].as_str().expect("deltaLink");
-            return (items, dl.to_string());
+            return ((items, dl.to_string()), pages);
         }
     }
 }
@@ -311,4 +323,132 @@ async fn delta_round_omits_properties_never_set() {
             .expect("obj")
             .contains_key("officeLocation")
     );
+}
+
+// user-delta.md, "Alternative: return only the changed properties": with
+// `Prefer: return=minimal` on a deltaLink request "If the property has not changed, the
+// property is not included in the response at all", a change to null is included
+// (Example 3: `displayName` and `jobTitle: null`, no `mobilePhone`); the id always is.
+#[tokio::test]
+async fn users_delta_prefer_return_minimal_carries_only_changed_properties() {
+    let emu = start().await;
+    let a = emu.user("a").await;
+    let r = emu
+        .patch(
+            &format!("/users/{a}"),
+            json!({"jobTitle": "Dev", "mobilePhone": "+1 555 0100"}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let (_, dl) = round(
+        &emu,
+        "/users/delta?$select=displayName,jobTitle,mobilePhone",
+    )
+    .await;
+    emu.patch(
+        &format!("/users/{a}"),
+        json!({"displayName": "A2", "jobTitle": null}),
+    )
+    .await;
+    let minimal = [("Prefer", "return=minimal")];
+    let ((items, _), _) = round_h(&emu, &dl, &minimal).await;
+    assert_eq!(ids(&items), vec![a.clone()]);
+    let o = items[0].as_object().expect("object");
+    assert_eq!(o["displayName"], "A2");
+    assert!(
+        o.contains_key("jobTitle") && o["jobTitle"].is_null(),
+        "{o:?}"
+    );
+    assert!(!o.contains_key("mobilePhone"), "unchanged property: {o:?}");
+    // Without the header the same round carries every selected property.
+    let ((items, dl), _) = round_h(&emu, &dl, &[]).await;
+    assert_eq!(items[0]["mobilePhone"], "+1 555 0100");
+    // "The header can be added to a deltaLink request at any point": a user created
+    // since the token is new, so it comes whole.
+    let b = emu.user("b").await;
+    let ((items, _), _) = round_h(&emu, &dl, &minimal).await;
+    assert_eq!(ids(&items), vec![b]);
+    assert!(items[0].get("displayName").is_some(), "{:?}", items[0]);
+}
+
+// group-delta.md, Request headers: "Prefer: return=minimal … would return only the
+// object properties that have changed since the last round".
+#[tokio::test]
+async fn groups_delta_prefer_return_minimal() {
+    let emu = start().await;
+    let g = emu.group("g").await;
+    let (_, dl) = round(&emu, "/groups/delta?$select=displayName,description").await;
+    emu.patch(&format!("/groups/{g}"), json!({"description": "new"}))
+        .await;
+    let ((items, _), _) = round_h(&emu, &dl, &[("Prefer", "return=minimal")]).await;
+    assert_eq!(ids(&items), vec![g]);
+    assert_eq!(items[0]["description"], "new");
+    assert!(items[0].get("displayName").is_none(), "{:?}", items[0]);
+}
+
+// concepts/delta-query-overview.md (note on "sync from now"): "Append
+// `$deltaToken=latest` to the `delta` function and the response will contain a
+// `@odata.deltaLink` and no resource data"; the next round has only later changes.
+#[tokio::test]
+async fn delta_token_latest_answers_an_empty_page_with_a_delta_link() {
+    let emu = start().await;
+    let a = emu.user("a").await;
+    let _b = emu.user("b").await;
+    for coll in ["users", "groups"] {
+        let r = emu.get(&format!("/{coll}/delta?$deltaToken=latest")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["value"], json!([]), "{}", r.text);
+        assert!(r.body.get("@odata.nextLink").is_none());
+        assert!(r.body["@odata.deltaLink"].as_str().is_some(), "{}", r.text);
+    }
+    let r = emu.get("/users/delta?$deltatoken=latest").await;
+    let dl = r.body["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_string();
+    let (items, dl) = round(&emu, &dl).await;
+    assert!(items.is_empty(), "{items:?}");
+    emu.patch(&format!("/users/{a}"), json!({"displayName": "A2"}))
+        .await;
+    let (items, _) = round(&emu, &dl).await;
+    assert_eq!(ids(&items), vec![a]);
+}
+
+// concepts/delta-query-overview.md: "If a `@odata.nextLink` URL is returned, there are
+// additional pages … until a `@odata.deltaLink` URL is returned"; for users and groups
+// "`$expand` is not supported. `$top` is not supported. `$orderby` is not supported."
+// Page size follows `Prefer: odata.maxpagesize` (concepts/paging.md), in the initial
+// and in deltaLink rounds.
+#[tokio::test]
+async fn delta_rounds_page_by_maxpagesize_and_refuse_top_and_expand() {
+    let emu = start().await;
+    let mut all = Vec::new();
+    for n in 0..5 {
+        all.push(emu.user(&format!("u{n}")).await);
+    }
+    let small = [("Prefer", "odata.maxpagesize=2")];
+    let ((items, dl), pages) = round_h(&emu, "/users/delta?$select=displayName", &small).await;
+    let mut seen = ids(&items);
+    seen.sort();
+    let mut want = all.clone();
+    want.sort();
+    assert_eq!(seen, want);
+    assert!(pages.iter().all(|n| *n <= 2), "{pages:?}");
+    assert!(pages.len() >= 3, "{pages:?}");
+    for id in &all[..3] {
+        emu.patch(&format!("/users/{id}"), json!({"displayName": "X"}))
+            .await;
+    }
+    let ((items, _), pages) = round_h(&emu, &dl, &small).await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert!(
+        pages.len() >= 2 && pages.iter().all(|n| *n <= 2),
+        "{pages:?}"
+    );
+    for q in ["$top=2", "$expand=manager", "$orderby=displayName"] {
+        let r = emu.get(&format!("/users/delta?{q}")).await;
+        assert_graph_error(&r, 400, "Request_UnsupportedQuery");
+    }
+    let r = emu.get("/groups/delta?$top=2").await;
+    assert_graph_error(&r, 400, "Request_UnsupportedQuery");
 }

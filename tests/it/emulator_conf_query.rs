@@ -473,3 +473,136 @@ async fn subscribed_skus_select_and_service_plans() {
     assert_eq!(r.status, 400, "{}", r.text);
     let _ = Value::Null;
 }
+
+// $select property names are case-insensitive in Graph (api/directory-deleteditems-list.md
+// Example 2 selects `DisplayName`; OData 4.01 URL conventions): every endpoint answers
+// with the canonical names.
+#[tokio::test]
+async fn select_names_are_case_insensitive_everywhere() {
+    let emu = start().await;
+    let u = emu.user("casey").await;
+    let g = emu.group("cased").await;
+    let r = emu
+        .get(&format!("/users/{u}?$select=DISPLAYNAME,userprincipalname"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let o = r.body.as_object().expect("user");
+    assert!(o.contains_key("displayName"), "{}", r.text);
+    assert!(o.contains_key("userPrincipalName"), "{}", r.text);
+    assert!(!o.contains_key("mail"), "{}", r.text);
+    let r = emu.get("/users?$select=Id,DisplayName").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["value"][0].get("displayName").is_some(),
+        "{}",
+        r.text
+    );
+    let r = emu.get(&format!("/groups/{g}?$select=MAILNICKNAME")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["mailNickname"], "cased", "{}", r.text);
+    let r = emu.get("/subscribedSkus?$select=SkuPartNumber").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["value"][0]["skuPartNumber"], "ENTERPRISEPACK");
+    let r = emu.get("/users/delta?$select=JobTitle").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // An unknown name is still refused.
+    let r = emu.get("/users?$select=DisplayNam").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}
+
+// api/user-assignlicense.md: disabledPlans are "the unique identifiers for plans that
+// have been disabled" of that SKU (resources/assignedlicense.md): a plan of the SKU is
+// accepted, an id that is not one of its servicePlans is refused with 400.
+#[tokio::test]
+async fn assign_license_disabled_plans_must_be_plans_of_the_sku() {
+    let emu = start().await;
+    let sku = emu.sku().await;
+    let u = emu.user("plans").await;
+    let r = emu
+        .patch(&format!("/users/{u}"), json!({"usageLocation": "US"}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let assign = |plan: &str| json!({"addLicenses": [{"skuId": sku, "disabledPlans": [plan]}], "removeLicenses": []});
+    let r = emu
+        .post(
+            &format!("/users/{u}/assignLicense"),
+            assign("00000000-0000-4000-8000-000000000001"),
+        )
+        .await;
+    assert_graph_error(&r, 400, "Request_BadRequest");
+    let r = emu
+        .get(&format!("/users/{u}?$select=assignedLicenses"))
+        .await;
+    assert_eq!(r.body["assignedLicenses"], json!([]), "{}", r.text);
+    // Exchange Online (Plan 2) is a plan of Office 365 E3.
+    let r = emu
+        .post(
+            &format!("/users/{u}/assignLicense"),
+            assign("efb87545-963c-4e0d-99df-69c6916d9eb0"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = emu
+        .get(&format!("/users/{u}?$select=assignedLicenses"))
+        .await;
+    assert_eq!(
+        r.body["assignedLicenses"][0]["disabledPlans"],
+        json!(["efb87545-963c-4e0d-99df-69c6916d9eb0"]),
+        "{}",
+        r.text
+    );
+}
+
+// concepts/aad-advanced-queries.md (createdDateTime: `ge`, `le` with advanced queries)
+// and OData's unquoted dateTimeOffset literal (resources/user.md createdDateTime:
+// "Supports $filter (eq, ne, not, ge, le, in)"): date comparisons on createdDateTime.
+#[tokio::test]
+async fn filter_created_date_time_with_date_literals() {
+    let emu = start().await;
+    let mut old = new_user("oldtimer");
+    old["createdDateTime"] = json!("2020-03-01T08:00:00Z");
+    let old = emu.door_id("users", old).await;
+    let fresh = emu.user("fresh").await;
+    let cl = [("ConsistencyLevel", "eventual")];
+    let ids = |r: &Resp| -> Vec<String> {
+        r.body["value"]
+            .as_array()
+            .expect("value")
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let r = emu
+        .get_h(
+            "/users?$count=true&$filter=createdDateTime ge 2024-01-01T00:00:00Z",
+            &cl,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = ids(&r);
+    assert!(got.contains(&fresh) && !got.contains(&old), "{got:?}");
+    let r = emu
+        .get_h(
+            "/users?$count=true&$filter=createdDateTime le 2021-01-01T00:00:00.000Z",
+            &cl,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids(&r), vec![old.clone()]);
+    let r = emu
+        .get_h(
+            "/users?$count=true&$filter=createdDateTime eq 2020-03-01T09:00:00%2B01:00",
+            &cl,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids(&r), vec![old]);
+    // Malformed literal: OData's 400.
+    let r = emu
+        .get_h(
+            "/users?$count=true&$filter=createdDateTime ge 2024-13-01T00:00:00Z",
+            &cl,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}

@@ -99,6 +99,32 @@ fn parse_id_filter(filter: &str, coll: &str) -> Result<BTreeSet<Uuid>, GraphErro
 }
 
 /// `s` without its leading keyword `word` (any case) and the whitespace after it.
+/// Drop from a deltaLink-round object every property (and `manager@delta`) whose slot
+/// did not change after `base`; `id` and annotations stay.
+fn keep_changed(m: &mut Map<String, Value>, mk: &model::DeltaMarks, kind: Kind, base: u64) {
+    if mk.loaded {
+        return;
+    }
+    let changed = |slot: usize| {
+        mk.changed
+            .iter()
+            .any(|(s, seq)| usize::from(*s) == slot && *seq > base)
+    };
+    m.retain(|k, _| {
+        if k == "id" {
+            return true;
+        }
+        if k == "manager@delta" {
+            return changed(model::USER_SLOT_MANAGER);
+        }
+        let slot = match kind {
+            Kind::User => model::user_slot(k),
+            Kind::Group => model::group_slot(k),
+        };
+        slot.is_none_or(changed)
+    });
+}
+
 fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
     let s = s.trim_start();
     let head = s.get(..word.len())?;
@@ -138,7 +164,11 @@ pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
         Kind::User => ("users", "user"),
         Kind::Group => ("groups", "group"),
     };
-    if q.orderby.is_some() || q.search.is_some() {
+    // concepts/delta-query-overview.md ("Optional query parameters"): for users and
+    // groups "`$expand` is not supported. `$top` is not supported. `$orderby` is not
+    // supported" — refused, never a 200 that drops them (page size comes from
+    // `Prefer: odata.maxpagesize`).
+    if q.orderby.is_some() || q.search.is_some() || q.expand.is_some() || q.top.is_some() {
         return Err(GraphError::unsupported_query(format!(
             "Only $select, $filter by id and $deltatoken/$skiptoken are supported on {coll}/delta by this tenant."
         )));
@@ -447,6 +477,16 @@ pub(super) fn delta(t: &Tenant, ctx: &Ctx<'_>, q: &Query, kind: Kind) -> R {
                             continue;
                         }
                         if let Some(mut m) = project(&id) {
+                            // user-delta.md / group-delta.md, `Prefer: return=minimal`:
+                            // "If the property has not changed, the property is not
+                            // included in the response at all" (the id always is). An
+                            // object created since the token has every property changed.
+                            if ctx.return_minimal
+                                && let Some(mk) = marks.get(&id)
+                                && mk.born <= base
+                            {
+                                keep_changed(&mut m, mk, kind, base);
+                            }
                             if want_members && let Some(evs) = member_changes.get(&id) {
                                 let md: Vec<Value> = evs
                                         .iter()

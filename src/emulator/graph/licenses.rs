@@ -82,6 +82,31 @@ fn unknown_sku(t: &Tenant, sku: &Uuid) -> Option<GraphError> {
     })
 }
 
+/// A `disabledPlans` entry that is not a service plan of the SKU (for SKUs whose plans
+/// the emulator knows). api/user-assignlicense.md: disabledPlans is "a collection of the
+/// unique identifiers for plans that have been disabled" of that license; Graph's error
+/// text for another id is not documented.
+fn unknown_plan(t: &Tenant, a: &AssignedLicense) -> Option<GraphError> {
+    let sku = t.skus.iter().find(|s| s.sku_id == a.sku_id)?;
+    let plans = service_plans(&sku.sku_part_number);
+    if plans.is_empty() {
+        return None;
+    }
+    a.disabled_plans
+        .iter()
+        .find(|d| {
+            !plans
+                .iter()
+                .any(|(_, id)| d.to_string().eq_ignore_ascii_case(id))
+        })
+        .map(|d| {
+            GraphError::bad_request(format!(
+                "Service plan {d} is not part of license {}.",
+                a.sku_id
+            ))
+        })
+}
+
 /// `POST /users/{id}/assignLicense` (api/user-assignlicense.md): the user's direct
 /// assignments, validated as a whole before anything changes. A SKU the user holds only
 /// through a group cannot be removed directly (entra-docs licensing-group-advanced.md,
@@ -100,7 +125,7 @@ pub(super) fn assign_license(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], id: Uui
     }
     // Validate everything before changing anything.
     for a in &adds {
-        if let Some(e) = unknown_sku(t, &a.sku_id) {
+        if let Some(e) = unknown_sku(t, &a.sku_id).or_else(|| unknown_plan(t, a)) {
             return Err(e);
         }
     }
@@ -179,7 +204,7 @@ pub(super) fn assign_group_license(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], g
         ));
     }
     for a in &adds {
-        if let Some(e) = unknown_sku(t, &a.sku_id) {
+        if let Some(e) = unknown_sku(t, &a.sku_id).or_else(|| unknown_plan(t, a)) {
             return Err(e);
         }
     }
@@ -316,7 +341,7 @@ pub fn service_plans(sku_part_number: &str) -> &'static [(&'static str, &'static
 }
 
 /// The properties of resources/subscribedsku.md.
-const SKU_PROPS: &[&str] = &[
+pub(super) const SKU_PROPS: &[&str] = &[
     "accountId",
     "accountName",
     "appliesTo",

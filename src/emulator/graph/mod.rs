@@ -50,6 +50,8 @@ pub struct Ctx<'a> {
     pub max_page: Option<usize>,
     /// `Prefer: create-if-missing`: a PATCH by alternate key creates a missing object.
     pub create_if_missing: bool,
+    /// `Prefer: return=minimal`: deltaLink rounds carry only the changed properties.
+    pub return_minimal: bool,
     /// Delta tokens older than this are expired.
     pub delta_ttl_secs: i64,
     /// Fault mode: user collection listings come back empty (a populated tenant that
@@ -313,6 +315,31 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, GraphError> {
     }
 }
 
+/// Navigation properties a `$select` may name next to the structural ones.
+const SELECT_NAV: &[&str] = &["manager", "members", "owners", "memberOf", "directReports"];
+
+/// `$select` names in their canonical case, for every entity: property names in Graph's
+/// `$select` are case-insensitive (api/directory-deleteditems-list.md, Example 2 selects
+/// `DisplayName`; OData 4.01 URL conventions, case-insensitive identifiers). Names no
+/// entity knows stay as sent, for the "Could not find a property" error.
+fn canonical_select(mut q: Query) -> Query {
+    if let Some(sel) = q.select.as_mut() {
+        for p in sel.iter_mut() {
+            if let Some(k) = crate::emulator::model::USER_PROPS
+                .iter()
+                .chain(crate::emulator::model::USER_WRITE_ONLY)
+                .chain(crate::emulator::model::GROUP_PROPS)
+                .chain(licenses::SKU_PROPS)
+                .chain(SELECT_NAV)
+                .find(|k| k.eq_ignore_ascii_case(p))
+            {
+                *p = (*k).to_string();
+            }
+        }
+    }
+    q
+}
+
 fn check_select(
     sel: &Option<Vec<String>>,
     allowed: &dyn Fn(&str) -> bool,
@@ -355,7 +382,7 @@ pub fn handle(
         ["groups", _, "members" | "owners", "$ref"] if m == "DELETE" => split_ref_id(query),
         _ => (None, query.map(str::to_string)),
     };
-    let q = Query::parse(query.as_deref())?;
+    let q = canonical_select(Query::parse(query.as_deref())?);
     match s.as_slice() {
         ["users"] => match m {
             "GET" => list_users(t, ctx, &q),
@@ -622,6 +649,7 @@ pub fn beta_role_definitions(base: &str, path: &str, query: Option<&str>) -> R {
         eventual: false,
         max_page: None,
         create_if_missing: false,
+        return_minimal: false,
         delta_ttl_secs: 0,
         empty_user_lists: false,
         roles: &read,
@@ -777,6 +805,7 @@ mod tests {
                 eventual: query.len() % 2 == 0,
                 max_page: None,
                 create_if_missing: query.len() % 3 == 0,
+                return_minimal: false,
                 delta_ttl_secs: 10,
                 empty_user_lists: false,
                 roles: &grants,
@@ -809,6 +838,7 @@ mod tests {
                 eventual: false,
                 max_page: None,
                 create_if_missing: false,
+                return_minimal: false,
                 delta_ttl_secs: 10,
                 empty_user_lists: false,
                 roles: &[],
