@@ -166,3 +166,77 @@ fn outside_text_cannot_reach_the_terminal_or_break_markdown() {
     // The code fence is longer than any backtick run inside it.
     assert!(m.contains("````diff\n"), "{m}");
 }
+
+/// 1,500 new users, each with a department and licenses: the full comment would be far
+/// over GitHub's limit.
+fn big_plan() -> Plan {
+    let mut yaml = String::from("users:\n");
+    let mut names = Vec::new();
+    for i in 0..1500 {
+        let _ = std::fmt::Write::write_fmt(
+            &mut yaml,
+            format_args!(
+                "  - {{ username: user{i:04}, email: user{i:04}@contoso.com, first_name: First{i}, \
+                 last_name: Last{i}, department: Department of Things {i}, usage_location: US }}\n"
+            ),
+        );
+        names.push(format!("user{i:04}"));
+    }
+    let _ = std::fmt::Write::write_fmt(
+        &mut yaml,
+        format_args!(
+            "groups:\n  - name: staff\n    members: [{}]\npolicies:\n  - {{ name: p, app: o365, groups: [staff] }}\n",
+            names.join(", ")
+        ),
+    );
+    let d = o365("", &yaml);
+    run(&d, &observed(vec![app("o365", vec![], vec![])]))
+}
+
+#[test]
+fn markdown_of_1500_new_users_fits_a_comment_and_says_what_was_cut() {
+    let p = big_plan();
+    assert!(p.changes.len() > 3000, "{}", p.changes.len());
+    let m = markdown(&p, &PLAIN);
+    let n = m.chars().count();
+    assert!(n <= roster::render::COMMENT_LIMIT, "{n} characters");
+    // The access changes lead, capped, then the summary, then what was cut.
+    let access = m.find("#### Access changes").expect("access changes");
+    let summary = m.find("#### Summary").expect("summary");
+    assert!(access < summary, "{m}");
+    assert!(m.contains("`user0000` **gains** access to `o365` (new account; through `staff`)"), "{}", &m[..3000]);
+    assert!(m.contains("- …and "), "access changes are capped");
+    assert!(m.contains("| o365 | 1501 |"), "{m}");
+    let cut = m.lines().last().unwrap();
+    assert!(
+        cut.contains("changes not shown") && cut.contains("roster plan --out"),
+        "{cut}"
+    );
+    let not_shown: usize = cut
+        .trim_start_matches("**")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let shown = m.matches("\n+ ").count();
+    assert_eq!(shown + not_shown, p.changes.len(), "{cut}");
+    // A smaller limit cuts more but keeps the same structure.
+    let small = roster::render::markdown_with(&p, &PLAIN, Some("abc"), 20_000);
+    assert!(small.chars().count() <= 20_000);
+    assert!(small.contains("desired-state digest `abc`"));
+    // A plan that fits is not cut.
+    let f = markdown(&fixed_plan(), &PLAIN);
+    assert!(!f.contains("not shown") && !f.contains("…and"), "{f}");
+}
+
+#[test]
+fn markdown_marks_deletes_and_disables() {
+    let m = markdown(&fixed_plan(), &PLAIN);
+    assert!(
+        m.contains("- 🔴 **`bob` loses access to `o365` (account disabled)**"),
+        "{m}"
+    );
+    assert!(m.contains("~ user bob (disable)   🔴 DISABLE"), "{m}");
+    assert!(m.contains("🔴 **Deletes and disables: disable bob, delete dan&#64;contoso.com"), "{m}");
+}
