@@ -144,7 +144,7 @@ fn rename(c: &Change) -> Option<(&str, &str)> {
 }
 
 /// The lines of one change (head, attributes, reason), without indentation.
-fn change_lines(c: &Change, color: bool) -> Vec<String> {
+fn change_lines(c: &Change, color: bool, drift: bool) -> Vec<String> {
     let mut lines = vec![paint(color, action_color(c.action), &head(c))];
     let empty = BTreeMap::new();
     let before = c.before.as_ref().unwrap_or(&empty);
@@ -198,6 +198,12 @@ fn change_lines(c: &Change, color: bool) -> Vec<String> {
                         };
                         lines.push(format!("        {painted}"));
                     }
+                } else if drift {
+                    if matches!(c.action, Action::Enable | Action::Disable) && k == "enabled" {
+                        // Said by the reason line.
+                        continue;
+                    }
+                    lines.push(format!("    {}", clean(&drift_attribute(&name, b, a))));
                 } else {
                     let old = b.map(show_value).unwrap_or_else(|| "(none)".into());
                     let new = a.map(show_value).unwrap_or_else(|| "(none)".into());
@@ -210,10 +216,124 @@ fn change_lines(c: &Change, color: bool) -> Vec<String> {
             }
         }
     }
-    if !c.reason.is_empty() {
-        lines.push(paint(color, DIM, &format!("    # {}", clean(&c.reason))));
+    let reason = if drift {
+        drift_reason(c)
+    } else {
+        c.reason.clone()
+    };
+    if !reason.is_empty() {
+        lines.push(paint(color, DIM, &format!("    # {}", clean(&reason))));
     }
     lines
+}
+
+/// One attribute of a drifted object, in words: `before` is the live value, `after`
+/// the repository's.
+fn drift_attribute(name: &str, live: Option<&Value>, repo: Option<&Value>) -> String {
+    let show = |v: Option<&Value>| v.map(show_value).unwrap_or_else(|| "(none)".into());
+    match (live.filter(|v| !v.is_null()), repo.filter(|v| !v.is_null())) {
+        (None, Some(r)) => format!(
+            "{name} cleared live (the repository says {}); apply sets it back",
+            show_value(r)
+        ),
+        (Some(l), None) => format!(
+            "{name} set live to {}, not in the repository; apply clears it",
+            show_value(l)
+        ),
+        _ => format!(
+            "{name} changed live from {} to {}; apply sets it back to {}",
+            show(repo),
+            show(live),
+            show(repo)
+        ),
+    }
+}
+
+/// A member in a sentence: `bob`, or `group retired`.
+fn member_words(m: &crate::plan::Member) -> String {
+    match m {
+        crate::plan::Member::User(n) => n.clone(),
+        crate::plan::Member::Group(n) => format!("group {n}"),
+    }
+}
+
+/// A skipped change's reason; in a drift report a live-only object says what happened
+/// live and that apply leaves it.
+fn skipped_reason(s: &crate::plan::Skipped, drift: bool) -> String {
+    match (drift, s.action, &s.switch) {
+        (true, Action::Delete, Some(sw)) => {
+            format!("created live, not in the repository; apply leaves it (switch {sw} is off)")
+        }
+        _ => s.reason.clone(),
+    }
+}
+
+/// What changed live and what apply will do about it, for `roster drift`.
+fn drift_reason(c: &Change) -> String {
+    let key = c.key();
+    let quoted = |s: &str| format!("\"{s}\"");
+    match (&c.target, c.action) {
+        (crate::plan::Target::Membership(m), Action::Add) => format!(
+            "member removed live: {} from {}; apply adds it back",
+            member_words(&m.member),
+            quoted(&m.group)
+        ),
+        (crate::plan::Target::Membership(_), Action::Remove)
+            if c.reason.starts_with("membership expired") =>
+        {
+            format!("{}; apply removes it", c.reason)
+        }
+        (crate::plan::Target::Membership(m), Action::Remove) => format!(
+            "member added live: {} in {}; apply removes it",
+            member_words(&m.member),
+            quoted(&m.group)
+        ),
+        (crate::plan::Target::License { user, sku }, Action::Add) => {
+            format!("license {sku} missing live for {user}; apply assigns it")
+        }
+        (crate::plan::Target::License { user, sku }, Action::Remove) => format!(
+            "license {sku} assigned live to {user}, not in the repository; apply removes it"
+        ),
+        (_, Action::Create) => format!(
+            "{} {key} is in the repository but missing live; apply creates it",
+            object_word(c.object())
+        ),
+        (_, Action::Restore) => format!(
+            "{} {key} was deleted live (it is in the deleted items); apply restores it",
+            object_word(c.object())
+        ),
+        (_, Action::Enable) => "disabled live; apply enables it again".to_string(),
+        (_, Action::Disable) => {
+            "enabled live, disabled in the repository; apply disables it again".to_string()
+        }
+        (_, Action::Delete) => format!(
+            "created live, not in the repository; apply deletes it (switch delete_{}s is on)",
+            object_word(c.object())
+        ),
+        (_, Action::Update) => {
+            // Single values are said per attribute; multi-line texts get one line here.
+            let texts: Vec<&str> = c
+                .after
+                .iter()
+                .chain(c.before.iter())
+                .flat_map(|m| m.iter())
+                .filter(|(_, v)| multiline(Some(v)).is_some())
+                .map(|(k, _)| k.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if texts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "{} changed live; apply sets the repository's text back",
+                    texts.join(", ")
+                )
+            }
+        }
+        (_, Action::Add) => "missing live; apply adds it".to_string(),
+        (_, Action::Remove) => "added live; apply removes it".to_string(),
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -352,7 +472,7 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
                 paint(color, BOLD, &format!("app {}:", clean(app)))
             );
             for c in changes {
-                for l in change_lines(c, color) {
+                for l in change_lines(c, color, opts.drift) {
                     let _ = writeln!(out, "  {l}");
                 }
             }
@@ -381,7 +501,7 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
                 action_word(s.action),
                 object_word(s.object),
                 clean(&s.key),
-                clean(&s.reason)
+                clean(&skipped_reason(s, opts.drift))
             );
         }
     }
@@ -748,7 +868,7 @@ pub fn markdown_with(
                 md(&s.key),
                 action_word(s.action),
                 md(s.switch.as_deref().unwrap_or("")),
-                md(&s.reason)
+                md(&skipped_reason(s, opts.drift))
             );
         }
     }
@@ -759,23 +879,23 @@ pub fn markdown_with(
     let room = limit.saturating_sub(chars(&out) + CUT_ROOM);
     let full: usize = groups
         .iter()
-        .map(|(app, changes)| chars(&details_block(app, changes, changes.len())))
+        .map(|(app, changes)| chars(&details_block(app, changes, changes.len(), opts.drift)))
         .sum();
     if full + chars(&out) <= limit {
         for (app, changes) in &groups {
-            details.push_str(&details_block(app, changes, changes.len()));
+            details.push_str(&details_block(app, changes, changes.len(), opts.drift));
         }
     } else {
         let mut used = 0;
         for (app, changes) in &groups {
             let mut n = changes.len();
-            let mut block = details_block(app, changes, n);
+            let mut block = details_block(app, changes, n, opts.drift);
             while n > 0 && used + chars(&block) > room {
                 // Shrink by halves, then one by one: cheap even for thousands of changes.
                 let over = used + chars(&block) - room;
                 let per = chars(&block) / n.max(1) + 1;
                 n = n.saturating_sub((over / per).max(1));
-                block = details_block(app, changes, n);
+                block = details_block(app, changes, n, opts.drift);
             }
             not_shown += changes.len() - n;
             if n > 0 {
@@ -799,11 +919,11 @@ pub fn markdown_with(
 
 /// One app's collapsible details with its first `n` changes; deletes and disables are
 /// listed in bold above the diff and marked in it.
-fn details_block(app: &str, changes: &[&Change], n: usize) -> String {
+fn details_block(app: &str, changes: &[&Change], n: usize, drift: bool) -> String {
     let mut out = String::new();
     let mut body = String::new();
     for c in &changes[..n] {
-        for (i, l) in change_lines(c, false).into_iter().enumerate() {
+        for (i, l) in change_lines(c, false, drift).into_iter().enumerate() {
             if i == 0 && destructive(c) {
                 let _ = writeln!(body, "{l}   {MARK} {}", action_word(c.action).to_uppercase());
             } else {
