@@ -240,3 +240,67 @@ fn markdown_marks_deletes_and_disables() {
     assert!(m.contains("~ user bob (disable)   🔴 DISABLE"), "{m}");
     assert!(m.contains("🔴 **Deletes and disables: disable bob, delete dan&#64;contoso.com"), "{m}");
 }
+
+#[test]
+fn an_expired_membership_says_when_it_expired() {
+    let rest = "
+users:
+  - { username: alice, email: alice@contoso.com, first_name: A, last_name: S }
+  - { username: bob, email: bob@contoso.com, first_name: B, last_name: J }
+groups:
+  - { name: staff, members: [bob] }
+memberships:
+  - { group: staff, users: [alice], expires: '2026-05-01' }
+policies:
+  - { name: p, app: o365, groups: [staff] }
+";
+    let u = |id: &str, name: &str, first: &str, last: &str| {
+        user(
+            id,
+            &format!("{name}@contoso.com"),
+            &[
+                ("email", &format!("{name}@contoso.com")),
+                ("first_name", first),
+                ("last_name", last),
+                ("display_name", &format!("{first} {last}")),
+            ],
+        )
+    };
+    let live = observed(vec![app(
+        "o365",
+        vec![u("u1", "alice", "A", "S"), u("u2", "bob", "B", "J")],
+        vec![group("g1", "staff", &["u1", "u2"])],
+    )]);
+    let p = run(&o365("", rest), &live);
+    let remove = p
+        .changes
+        .iter()
+        .find(|c| c.object() == ObjectKind::Membership && c.action == Action::Remove)
+        .unwrap_or_else(|| panic!("{:#?}", p.changes));
+    assert_eq!(
+        remove.reason,
+        "membership expired on 2026-05-01: alice is no longer a member of staff"
+    );
+    let d = human(&p, &DRIFT);
+    assert!(
+        d.contains("# membership expired on 2026-05-01: alice is no longer a member of staff; apply removes it"),
+        "{d}"
+    );
+}
+
+#[test]
+fn drift_says_what_changed_live_and_what_apply_does() {
+    let d = human(&fixed_plan(), &DRIFT);
+    for want in [
+        "department changed live from \"Marketing\" to \"Sales\"; apply sets it back to \"Marketing\"",
+        "# member added live: group retired in \"staff\"; apply removes it",
+        "# created live, not in the repository; apply deletes it (switch delete_users is on)",
+        "created live, not in the repository; apply leaves it (switch delete_groups is off)",
+    ] {
+        assert!(d.contains(want), "{want}\n{d}");
+    }
+    // A plan keeps the Terraform-style lines.
+    let h = human(&fixed_plan(), &PLAIN);
+    assert!(h.contains("department = \"Sales\" -> \"Marketing\""), "{h}");
+    assert!(!h.contains("changed live"), "{h}");
+}
