@@ -272,7 +272,8 @@ impl<'a> Index<'a> {
                 match parse_date(exp) {
                     Some(d) if d <= today => {
                         for u in &m.users {
-                            ix.expired.insert((m.group.as_str(), u.as_str()), exp.as_str());
+                            ix.expired
+                                .insert((m.group.as_str(), u.as_str()), exp.as_str());
                         }
                         continue;
                     }
@@ -2129,7 +2130,9 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 if switches.sync_memberships {
                     let reason = match self.ix.expired.get(&(g, m)) {
                         Some(date) => {
-                            format!("membership expired on {date}: {m} is no longer a member of {g}")
+                            format!(
+                                "membership expired on {date}: {m} is no longer a member of {g}"
+                            )
                         }
                         None => format!("{m} is not a member of {g} in the repository"),
                     };

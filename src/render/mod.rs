@@ -657,7 +657,9 @@ fn access_lines(plan: &Plan) -> Vec<String> {
             let mut line = diff::md_access_line(&e.who, e.kind, e.app, &e.groups, e.note);
             if e.note == Some("account disabled") || e.note == Some("account deleted") {
                 // Bold the whole statement, not only the verb.
-                line = line.replacen("- 🔴 ", "- 🔴 **", 1).replacen("**loses**", "loses", 1);
+                line = line
+                    .replacen("- 🔴 ", "- 🔴 **", 1)
+                    .replacen("**loses**", "loses", 1);
                 line.push_str("**");
             }
             line
@@ -925,7 +927,11 @@ fn details_block(app: &str, changes: &[&Change], n: usize, drift: bool) -> Strin
     for c in &changes[..n] {
         for (i, l) in change_lines(c, false, drift).into_iter().enumerate() {
             if i == 0 && destructive(c) {
-                let _ = writeln!(body, "{l}   {MARK} {}", action_word(c.action).to_uppercase());
+                let _ = writeln!(
+                    body,
+                    "{l}   {MARK} {}",
+                    action_word(c.action).to_uppercase()
+                );
             } else {
                 let _ = writeln!(body, "{l}");
             }
@@ -933,12 +939,19 @@ fn details_block(app: &str, changes: &[&Change], n: usize, drift: bool) -> Strin
     }
     let fence = fence_for(&body);
     let count = if n < changes.len() {
-        format!("{} (first {n} shown)", plural(changes.len(), "change", "changes"))
+        format!(
+            "{} (first {n} shown)",
+            plural(changes.len(), "change", "changes")
+        )
     } else {
         plural(changes.len(), "change", "changes")
     };
     let _ = writeln!(out);
-    let _ = writeln!(out, "<details><summary><b>{}</b>: {count}</summary>", md(app));
+    let _ = writeln!(
+        out,
+        "<details><summary><b>{}</b>: {count}</summary>",
+        md(app)
+    );
     let _ = writeln!(out);
     let marked: Vec<String> = changes[..n]
         .iter()
@@ -946,7 +959,11 @@ fn details_block(app: &str, changes: &[&Change], n: usize, drift: bool) -> Strin
         .map(|c| format!("{} {}", action_word(c.action), md(&c.key())))
         .collect();
     if !marked.is_empty() {
-        let _ = writeln!(out, "{MARK} **Deletes and disables: {}**", marked.join(", "));
+        let _ = writeln!(
+            out,
+            "{MARK} **Deletes and disables: {}**",
+            marked.join(", ")
+        );
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "{fence}diff");

@@ -204,7 +204,11 @@ fn markdown_of_1500_new_users_fits_a_comment_and_says_what_was_cut() {
     let access = m.find("#### Access changes").expect("access changes");
     let summary = m.find("#### Summary").expect("summary");
     assert!(access < summary, "{m}");
-    assert!(m.contains("`user0000` **gains** access to `o365` (new account; through `staff`)"), "{}", &m[..3000]);
+    assert!(
+        m.contains("`user0000` **gains** access to `o365` (new account; through `staff`)"),
+        "{}",
+        &m[..3000]
+    );
     assert!(m.contains("- …and "), "access changes are capped");
     assert!(m.contains("| o365 | 1501 |"), "{m}");
     let cut = m.lines().last().unwrap();
@@ -238,7 +242,10 @@ fn markdown_marks_deletes_and_disables() {
         "{m}"
     );
     assert!(m.contains("~ user bob (disable)   🔴 DISABLE"), "{m}");
-    assert!(m.contains("🔴 **Deletes and disables: disable bob, delete dan&#64;contoso.com"), "{m}");
+    assert!(
+        m.contains("🔴 **Deletes and disables: disable bob, delete dan&#64;contoso.com"),
+        "{m}"
+    );
 }
 
 #[test]
