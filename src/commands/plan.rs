@@ -32,7 +32,8 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
         color: session::use_color(global),
         drift: false,
     };
-    crate::output::text(&render_plan(&plan, args.format, &opts));
+    let digest = crate::plan::saved::desired_digest(&loaded.state);
+    crate::output::text(&render_plan(&plan, args.format, &opts, Some(&digest)));
     if let (Some(out), Some(saved)) = (&args.out, saved) {
         let mut text = saved.to_json();
         if let Some(key) = crate::plan::signing::key_from_env()? {
@@ -76,17 +77,27 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<u8> {
         color: session::use_color(global),
         drift: true,
     };
-    crate::output::text(&render_plan(&plan, args.format, &opts));
+    let digest = crate::plan::saved::desired_digest(&loaded.state);
+    crate::output::text(&render_plan(&plan, args.format, &opts, Some(&digest)));
     let drift = !plan.is_empty();
     session::discard(plan);
     session::discard(loaded);
     Ok(if drift { 2 } else { 0 })
 }
 
-pub fn render_plan(plan: &Plan, format: OutputFormat, opts: &RenderOptions) -> String {
+/// The plan in `format`; `desired_digest` (of the desired state planned from) is shown
+/// in the Markdown summary.
+pub fn render_plan(
+    plan: &Plan,
+    format: OutputFormat,
+    opts: &RenderOptions,
+    desired_digest: Option<&str>,
+) -> String {
     match format {
         OutputFormat::Human => render::human(plan, opts),
         OutputFormat::Json => render::json(plan),
-        OutputFormat::Markdown => render::markdown(plan, opts),
+        OutputFormat::Markdown => {
+            render::markdown_with(plan, opts, desired_digest, render::COMMENT_LIMIT)
+        }
     }
 }

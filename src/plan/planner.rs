@@ -229,9 +229,9 @@ struct Index<'a> {
     /// non-expired membership entries. Unknown references are left out.
     direct_users: Vec<Vec<u32>>,
     direct_groups: Vec<Vec<u32>>,
-    /// (group, member) of membership entries that have expired: removed even from an
-    /// additive group.
-    expired: BTreeSet<(&'a str, &'a str)>,
+    /// (group, member) of membership entries that have expired, with the expiry date:
+    /// removed even from an additive group.
+    expired: BTreeMap<(&'a str, &'a str), &'a str>,
     /// Scratch marks for traversals (epoch-stamped, so they never need clearing).
     group_mark: Vec<u32>,
     user_mark: Vec<u32>,
@@ -255,7 +255,7 @@ impl<'a> Index<'a> {
             group_idx,
             direct_users: vec![Vec::new(); n],
             direct_groups: vec![Vec::new(); n],
-            expired: BTreeSet::new(),
+            expired: BTreeMap::new(),
             group_mark: vec![0; n],
             user_mark: vec![0; desired.users.len()],
             epoch: 0,
@@ -272,7 +272,8 @@ impl<'a> Index<'a> {
                 match parse_date(exp) {
                     Some(d) if d <= today => {
                         for u in &m.users {
-                            ix.expired.insert((m.group.as_str(), u.as_str()));
+                            ix.expired
+                                .insert((m.group.as_str(), u.as_str()), exp.as_str());
                         }
                         continue;
                     }
@@ -2123,10 +2124,18 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             let expired = &self.ix.expired;
             let removes: Vec<_> = removes
                 .into_iter()
-                .filter(|(m, _)| !additive || expired.contains(&(g, *m)))
+                .filter(|(m, _)| !additive || expired.contains_key(&(g, *m)))
                 .collect();
             for (m, id) in removes {
                 if switches.sync_memberships {
+                    let reason = match self.ix.expired.get(&(g, m)) {
+                        Some(date) => {
+                            format!(
+                                "membership expired on {date}: {m} is no longer a member of {g}"
+                            )
+                        }
+                        None => format!("{m} is not a member of {g} in the repository"),
+                    };
                     self.change(
                         Target::Membership(MembershipKey {
                             group: g.to_string(),
@@ -2136,7 +2145,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         Some(id),
                         None,
                         None,
-                        format!("{m} is not a member of {g} in the repository"),
+                        reason,
                     );
                 } else {
                     self.skip(

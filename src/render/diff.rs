@@ -168,6 +168,37 @@ fn md_code(s: &str) -> String {
     format!("`{s}`")
 }
 
+/// One Markdown list item saying who gains or loses access to which app, through which
+/// groups (`roster diff` and the plan's PR comment share it). `note` is said first in
+/// the parentheses (e.g. "new account"); losses are marked to stand out.
+pub(crate) fn md_access_line(
+    user: &str,
+    change: AccessKind,
+    app: &str,
+    groups: &[String],
+    note: Option<&str>,
+) -> String {
+    let (mark, verb, prep) = match change {
+        AccessKind::Gained => ("", "**gains**", "through"),
+        AccessKind::Lost => ("🔴 ", "**loses**", "had it through"),
+    };
+    let mut why: Vec<String> = note.map(str::to_string).into_iter().collect();
+    if !groups.is_empty() {
+        let groups: Vec<String> = groups.iter().map(|g| md_code(g)).collect();
+        why.push(format!("{prep} {}", groups.join(", ")));
+    }
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", why.join("; "))
+    };
+    format!(
+        "- {mark}{} {verb} access to {}{why}",
+        md_code(user),
+        md_code(app)
+    )
+}
+
 /// App settings changes apart from the other objects: they decide where credentials go.
 fn split_apps(d: &StateDiff) -> (Vec<&ObjectChange>, Vec<&ObjectChange>) {
     d.objects.iter().partition(|o| o.object == ObjectType::App)
@@ -234,17 +265,10 @@ pub fn markdown(d: &StateDiff) -> String {
     if !d.access.is_empty() {
         let _ = writeln!(out, "\n#### Access\n");
         for a in &d.access {
-            let (verb, prep) = match a.change {
-                AccessKind::Gained => ("**gains**", "through"),
-                AccessKind::Lost => ("**loses**", "had it through"),
-            };
-            let groups: Vec<String> = a.groups.iter().map(|g| md_code(g)).collect();
             let _ = writeln!(
                 out,
-                "- {} {verb} access to {} ({prep} {})",
-                md_code(&a.user),
-                md_code(&a.app),
-                groups.join(", ")
+                "{}",
+                md_access_line(&a.user, a.change, &a.app, &a.groups, None)
             );
         }
     }

@@ -144,7 +144,7 @@ fn rename(c: &Change) -> Option<(&str, &str)> {
 }
 
 /// The lines of one change (head, attributes, reason), without indentation.
-fn change_lines(c: &Change, color: bool) -> Vec<String> {
+fn change_lines(c: &Change, color: bool, drift: bool) -> Vec<String> {
     let mut lines = vec![paint(color, action_color(c.action), &head(c))];
     let empty = BTreeMap::new();
     let before = c.before.as_ref().unwrap_or(&empty);
@@ -198,6 +198,12 @@ fn change_lines(c: &Change, color: bool) -> Vec<String> {
                         };
                         lines.push(format!("        {painted}"));
                     }
+                } else if drift {
+                    if matches!(c.action, Action::Enable | Action::Disable) && k == "enabled" {
+                        // Said by the reason line.
+                        continue;
+                    }
+                    lines.push(format!("    {}", clean(&drift_attribute(&name, b, a))));
                 } else {
                     let old = b.map(show_value).unwrap_or_else(|| "(none)".into());
                     let new = a.map(show_value).unwrap_or_else(|| "(none)".into());
@@ -210,10 +216,124 @@ fn change_lines(c: &Change, color: bool) -> Vec<String> {
             }
         }
     }
-    if !c.reason.is_empty() {
-        lines.push(paint(color, DIM, &format!("    # {}", clean(&c.reason))));
+    let reason = if drift {
+        drift_reason(c)
+    } else {
+        c.reason.clone()
+    };
+    if !reason.is_empty() {
+        lines.push(paint(color, DIM, &format!("    # {}", clean(&reason))));
     }
     lines
+}
+
+/// One attribute of a drifted object, in words: `before` is the live value, `after`
+/// the repository's.
+fn drift_attribute(name: &str, live: Option<&Value>, repo: Option<&Value>) -> String {
+    let show = |v: Option<&Value>| v.map(show_value).unwrap_or_else(|| "(none)".into());
+    match (live.filter(|v| !v.is_null()), repo.filter(|v| !v.is_null())) {
+        (None, Some(r)) => format!(
+            "{name} cleared live (the repository says {}); apply sets it back",
+            show_value(r)
+        ),
+        (Some(l), None) => format!(
+            "{name} set live to {}, not in the repository; apply clears it",
+            show_value(l)
+        ),
+        _ => format!(
+            "{name} changed live from {} to {}; apply sets it back to {}",
+            show(repo),
+            show(live),
+            show(repo)
+        ),
+    }
+}
+
+/// A member in a sentence: `bob`, or `group retired`.
+fn member_words(m: &crate::plan::Member) -> String {
+    match m {
+        crate::plan::Member::User(n) => n.clone(),
+        crate::plan::Member::Group(n) => format!("group {n}"),
+    }
+}
+
+/// A skipped change's reason; in a drift report a live-only object says what happened
+/// live and that apply leaves it.
+fn skipped_reason(s: &crate::plan::Skipped, drift: bool) -> String {
+    match (drift, s.action, &s.switch) {
+        (true, Action::Delete, Some(sw)) => {
+            format!("created live, not in the repository; apply leaves it (switch {sw} is off)")
+        }
+        _ => s.reason.clone(),
+    }
+}
+
+/// What changed live and what apply will do about it, for `roster drift`.
+fn drift_reason(c: &Change) -> String {
+    let key = c.key();
+    let quoted = |s: &str| format!("\"{s}\"");
+    match (&c.target, c.action) {
+        (crate::plan::Target::Membership(m), Action::Add) => format!(
+            "member removed live: {} from {}; apply adds it back",
+            member_words(&m.member),
+            quoted(&m.group)
+        ),
+        (crate::plan::Target::Membership(_), Action::Remove)
+            if c.reason.starts_with("membership expired") =>
+        {
+            format!("{}; apply removes it", c.reason)
+        }
+        (crate::plan::Target::Membership(m), Action::Remove) => format!(
+            "member added live: {} in {}; apply removes it",
+            member_words(&m.member),
+            quoted(&m.group)
+        ),
+        (crate::plan::Target::License { user, sku }, Action::Add) => {
+            format!("license {sku} missing live for {user}; apply assigns it")
+        }
+        (crate::plan::Target::License { user, sku }, Action::Remove) => format!(
+            "license {sku} assigned live to {user}, not in the repository; apply removes it"
+        ),
+        (_, Action::Create) => format!(
+            "{} {key} is in the repository but missing live; apply creates it",
+            object_word(c.object())
+        ),
+        (_, Action::Restore) => format!(
+            "{} {key} was deleted live (it is in the deleted items); apply restores it",
+            object_word(c.object())
+        ),
+        (_, Action::Enable) => "disabled live; apply enables it again".to_string(),
+        (_, Action::Disable) => {
+            "enabled live, disabled in the repository; apply disables it again".to_string()
+        }
+        (_, Action::Delete) => format!(
+            "created live, not in the repository; apply deletes it (switch delete_{}s is on)",
+            object_word(c.object())
+        ),
+        (_, Action::Update) => {
+            // Single values are said per attribute; multi-line texts get one line here.
+            let texts: Vec<&str> = c
+                .after
+                .iter()
+                .chain(c.before.iter())
+                .flat_map(|m| m.iter())
+                .filter(|(_, v)| multiline(Some(v)).is_some())
+                .map(|(k, _)| k.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if texts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "{} changed live; apply sets the repository's text back",
+                    texts.join(", ")
+                )
+            }
+        }
+        (_, Action::Add) => "missing live; apply adds it".to_string(),
+        (_, Action::Remove) => "added live; apply removes it".to_string(),
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -352,7 +472,7 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
                 paint(color, BOLD, &format!("app {}:", clean(app)))
             );
             for c in changes {
-                for l in change_lines(c, color) {
+                for l in change_lines(c, color, opts.drift) {
                     let _ = writeln!(out, "  {l}");
                 }
             }
@@ -381,7 +501,7 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
                 action_word(s.action),
                 object_word(s.object),
                 clean(&s.key),
-                clean(&s.reason)
+                clean(&skipped_reason(s, opts.drift))
             );
         }
     }
@@ -457,8 +577,137 @@ fn fence_for(body: &str) -> String {
     "`".repeat((longest + 1).max(3))
 }
 
-/// The Markdown view, for a pull-request comment.
+/// GitHub's limit on the length of a pull-request comment, in characters.
+pub const COMMENT_LIMIT: usize = 65_536;
+
+/// The share of the comment the access changes may take before "…and N more".
+const ACCESS_SHARE: usize = 3;
+
+/// Deletes and disables: the changes a reviewer must not miss.
+fn destructive(c: &Change) -> bool {
+    matches!(c.action, Action::Delete | Action::Disable)
+}
+
+const MARK: &str = "🔴";
+
+/// Who gains and loses access to which app through which group, from the plan: a user
+/// created, restored or enabled gains access to its app, one deleted or disabled loses
+/// it; a membership added to (removed from) a group in an app's plan gains (loses)
+/// access through that group. One line per (app, member, gain/loss), in plan order.
+fn access_lines(plan: &Plan) -> Vec<String> {
+    use crate::desired::diff::AccessKind;
+    struct Entry<'a> {
+        app: &'a str,
+        who: String,
+        kind: AccessKind,
+        groups: Vec<String>,
+        note: Option<&'static str>,
+    }
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut at: BTreeMap<(&str, String, bool), usize> = BTreeMap::new();
+    for c in &plan.changes {
+        let (who, kind, group, note) = match (&c.target, c.action) {
+            (crate::plan::Target::User(u), a) => {
+                let (kind, note) = match a {
+                    Action::Create => (AccessKind::Gained, "new account"),
+                    Action::Restore => (AccessKind::Gained, "account restored"),
+                    Action::Enable => (AccessKind::Gained, "account enabled"),
+                    Action::Disable => (AccessKind::Lost, "account disabled"),
+                    Action::Delete => (AccessKind::Lost, "account deleted"),
+                    _ => continue,
+                };
+                (u.clone(), kind, None, Some(note))
+            }
+            (crate::plan::Target::Membership(m), Action::Add) => (
+                member_name(&m.member),
+                AccessKind::Gained,
+                Some(m.group.clone()),
+                None,
+            ),
+            (crate::plan::Target::Membership(m), Action::Remove) => (
+                member_name(&m.member),
+                AccessKind::Lost,
+                Some(m.group.clone()),
+                None,
+            ),
+            _ => continue,
+        };
+        let key = (c.app.as_str(), who.clone(), kind == AccessKind::Gained);
+        let i = *at.entry(key).or_insert_with(|| {
+            entries.push(Entry {
+                app: &c.app,
+                who,
+                kind,
+                groups: Vec::new(),
+                note: None,
+            });
+            entries.len() - 1
+        });
+        let e = &mut entries[i];
+        if note.is_some() {
+            e.note = note;
+        }
+        if let Some(g) = group {
+            e.groups.push(g);
+        }
+    }
+    entries
+        .iter()
+        .map(|e| {
+            let mut line = diff::md_access_line(&e.who, e.kind, e.app, &e.groups, e.note);
+            if e.note == Some("account disabled") || e.note == Some("account deleted") {
+                // Bold the whole statement, not only the verb.
+                line = line
+                    .replacen("- 🔴 ", "- 🔴 **", 1)
+                    .replacen("**loses**", "loses", 1);
+                line.push_str("**");
+            }
+            line
+        })
+        .collect()
+}
+
+/// A member as named in the access changes: a username, or `group:NAME` for a nested
+/// group (whose members gain or lose access with it).
+fn member_name(m: &crate::plan::Member) -> String {
+    match m {
+        crate::plan::Member::User(n) => n.clone(),
+        crate::plan::Member::Group(n) => format!("group:{n}"),
+    }
+}
+
+/// The lines that fit in `budget` characters (each plus a newline), and how many did not.
+fn fit(lines: &[String], budget: usize) -> (usize, usize) {
+    let mut used = 0;
+    for (i, l) in lines.iter().enumerate() {
+        used += l.chars().count() + 1;
+        if used > budget {
+            return (i, lines.len() - i);
+        }
+    }
+    (lines.len(), 0)
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// The Markdown view, for a pull-request comment (see [`markdown_with`]).
 pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
+    markdown_with(plan, opts, None, COMMENT_LIMIT)
+}
+
+/// The Markdown view, for a pull-request comment: the access changes first, then the
+/// summary table with the commit and the desired-state digest, then the changes
+/// collapsed per app. Never longer than `limit` characters: above it, the details are
+/// cut (a line says how many changes are not shown and where the full plan is), and
+/// the access changes end with "…and N more" when they alone would take too much.
+pub fn markdown_with(
+    plan: &Plan,
+    opts: &RenderOptions,
+    desired_digest: Option<&str>,
+    limit: usize,
+) -> String {
     let mut out = String::new();
     let title = if opts.drift {
         "roster drift report"
@@ -468,6 +717,36 @@ pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
     let _ = writeln!(out, "### {title}");
     let _ = writeln!(out);
     let groups = by_app(plan);
+    let access = access_lines(plan);
+    if !access.is_empty() {
+        let _ = writeln!(out, "#### Access changes");
+        let _ = writeln!(out);
+        let (shown, more) = fit(&access, limit / ACCESS_SHARE);
+        for l in &access[..shown] {
+            let _ = writeln!(out, "{l}");
+        }
+        if more > 0 {
+            let _ = writeln!(out, "- …and {more} more");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "#### Summary");
+        let _ = writeln!(out);
+    }
+    let commit = match &plan.source.commit {
+        Some(c) => format!("`{}`", &c[..c.len().min(12)]),
+        None => "none (not read from Git)".to_string(),
+    };
+    let dirty = if plan.source.dirty {
+        " (with uncommitted changes)"
+    } else {
+        ""
+    };
+    let _ = write!(out, "Commit {commit}{dirty}");
+    if let Some(d) = desired_digest {
+        let _ = write!(out, " · desired-state digest `{}`", md(d));
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out);
     if plan.changes.is_empty() {
         let line = if opts.drift {
             "**No drift.** The live state matches the repository."
@@ -591,31 +870,106 @@ pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
                 md(&s.key),
                 action_word(s.action),
                 md(s.switch.as_deref().unwrap_or("")),
-                md(&s.reason)
+                md(&skipped_reason(s, opts.drift))
             );
         }
     }
-    for (app, changes) in &groups {
-        let mut body = String::new();
-        for c in changes {
-            for l in change_lines(c, false) {
-                let _ = writeln!(body, "{l}");
+    // The details, as far as they fit; the cut line is reserved room for itself.
+    const CUT_ROOM: usize = 300;
+    let mut details = String::new();
+    let mut not_shown = 0;
+    let room = limit.saturating_sub(chars(&out) + CUT_ROOM);
+    let full: usize = groups
+        .iter()
+        .map(|(app, changes)| chars(&details_block(app, changes, changes.len(), opts.drift)))
+        .sum();
+    if full + chars(&out) <= limit {
+        for (app, changes) in &groups {
+            details.push_str(&details_block(app, changes, changes.len(), opts.drift));
+        }
+    } else {
+        let mut used = 0;
+        for (app, changes) in &groups {
+            let mut n = changes.len();
+            let mut block = details_block(app, changes, n, opts.drift);
+            while n > 0 && used + chars(&block) > room {
+                // Shrink by halves, then one by one: cheap even for thousands of changes.
+                let over = used + chars(&block) - room;
+                let per = chars(&block) / n.max(1) + 1;
+                n = n.saturating_sub((over / per).max(1));
+                block = details_block(app, changes, n, opts.drift);
+            }
+            not_shown += changes.len() - n;
+            if n > 0 {
+                used += chars(&block);
+                details.push_str(&block);
             }
         }
-        let fence = fence_for(&body);
+    }
+    out.push_str(&details);
+    if not_shown > 0 {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "<details><summary><b>{}</b>: {}</summary>",
-            md(app),
+            "**{} not shown** (this comment is limited to {limit} characters); the full plan is in \
+             the job summary / the plan artifact (`roster plan --out` / `roster show`).",
+            plural(not_shown, "change", "changes")
+        );
+    }
+    out
+}
+
+/// One app's collapsible details with its first `n` changes; deletes and disables are
+/// listed in bold above the diff and marked in it.
+fn details_block(app: &str, changes: &[&Change], n: usize, drift: bool) -> String {
+    let mut out = String::new();
+    let mut body = String::new();
+    for c in &changes[..n] {
+        for (i, l) in change_lines(c, false, drift).into_iter().enumerate() {
+            if i == 0 && destructive(c) {
+                let _ = writeln!(
+                    body,
+                    "{l}   {MARK} {}",
+                    action_word(c.action).to_uppercase()
+                );
+            } else {
+                let _ = writeln!(body, "{l}");
+            }
+        }
+    }
+    let fence = fence_for(&body);
+    let count = if n < changes.len() {
+        format!(
+            "{} (first {n} shown)",
             plural(changes.len(), "change", "changes")
+        )
+    } else {
+        plural(changes.len(), "change", "changes")
+    };
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "<details><summary><b>{}</b>: {count}</summary>",
+        md(app)
+    );
+    let _ = writeln!(out);
+    let marked: Vec<String> = changes[..n]
+        .iter()
+        .filter(|c| destructive(c))
+        .map(|c| format!("{} {}", action_word(c.action), md(&c.key())))
+        .collect();
+    if !marked.is_empty() {
+        let _ = writeln!(
+            out,
+            "{MARK} **Deletes and disables: {}**",
+            marked.join(", ")
         );
         let _ = writeln!(out);
-        let _ = writeln!(out, "{fence}diff");
-        out.push_str(&body);
-        let _ = writeln!(out, "{fence}");
-        let _ = writeln!(out);
-        let _ = writeln!(out, "</details>");
     }
+    let _ = writeln!(out, "{fence}diff");
+    out.push_str(&body);
+    let _ = writeln!(out, "{fence}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "</details>");
     out
 }

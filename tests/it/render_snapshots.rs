@@ -166,3 +166,148 @@ fn outside_text_cannot_reach_the_terminal_or_break_markdown() {
     // The code fence is longer than any backtick run inside it.
     assert!(m.contains("````diff\n"), "{m}");
 }
+
+/// 1,500 new users, each with a department and licenses: the full comment would be far
+/// over GitHub's limit.
+fn big_plan() -> Plan {
+    let mut yaml = String::from("users:\n");
+    let mut names = Vec::new();
+    for i in 0..1500 {
+        let _ = std::fmt::Write::write_fmt(
+            &mut yaml,
+            format_args!(
+                "  - {{ username: user{i:04}, email: user{i:04}@contoso.com, first_name: First{i}, \
+                 last_name: Last{i}, department: Department of Things {i}, usage_location: US }}\n"
+            ),
+        );
+        names.push(format!("user{i:04}"));
+    }
+    let _ = std::fmt::Write::write_fmt(
+        &mut yaml,
+        format_args!(
+            "groups:\n  - name: staff\n    members: [{}]\npolicies:\n  - {{ name: p, app: o365, groups: [staff] }}\n",
+            names.join(", ")
+        ),
+    );
+    let d = o365("", &yaml);
+    run(&d, &observed(vec![app("o365", vec![], vec![])]))
+}
+
+#[test]
+fn markdown_of_1500_new_users_fits_a_comment_and_says_what_was_cut() {
+    let p = big_plan();
+    assert!(p.changes.len() > 3000, "{}", p.changes.len());
+    let m = markdown(&p, &PLAIN);
+    let n = m.chars().count();
+    assert!(n <= roster::render::COMMENT_LIMIT, "{n} characters");
+    // The access changes lead, capped, then the summary, then what was cut.
+    let access = m.find("#### Access changes").expect("access changes");
+    let summary = m.find("#### Summary").expect("summary");
+    assert!(access < summary, "{m}");
+    assert!(
+        m.contains("`user0000` **gains** access to `o365` (new account; through `staff`)"),
+        "{}",
+        &m[..3000]
+    );
+    assert!(m.contains("- …and "), "access changes are capped");
+    assert!(m.contains("| o365 | 1501 |"), "{m}");
+    let cut = m.lines().last().unwrap();
+    assert!(
+        cut.contains("changes not shown") && cut.contains("roster plan --out"),
+        "{cut}"
+    );
+    let not_shown: usize = cut
+        .trim_start_matches("**")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let shown = m.matches("\n+ ").count();
+    assert_eq!(shown + not_shown, p.changes.len(), "{cut}");
+    // A smaller limit cuts more but keeps the same structure.
+    let small = roster::render::markdown_with(&p, &PLAIN, Some("abc"), 20_000);
+    assert!(small.chars().count() <= 20_000);
+    assert!(small.contains("desired-state digest `abc`"));
+    // A plan that fits is not cut.
+    let f = markdown(&fixed_plan(), &PLAIN);
+    assert!(!f.contains("not shown") && !f.contains("…and"), "{f}");
+}
+
+#[test]
+fn markdown_marks_deletes_and_disables() {
+    let m = markdown(&fixed_plan(), &PLAIN);
+    assert!(
+        m.contains("- 🔴 **`bob` loses access to `o365` (account disabled)**"),
+        "{m}"
+    );
+    assert!(m.contains("~ user bob (disable)   🔴 DISABLE"), "{m}");
+    assert!(
+        m.contains("🔴 **Deletes and disables: disable bob, delete dan&#64;contoso.com"),
+        "{m}"
+    );
+}
+
+#[test]
+fn an_expired_membership_says_when_it_expired() {
+    let rest = "
+users:
+  - { username: alice, email: alice@contoso.com, first_name: A, last_name: S }
+  - { username: bob, email: bob@contoso.com, first_name: B, last_name: J }
+groups:
+  - { name: staff, members: [bob] }
+memberships:
+  - { group: staff, users: [alice], expires: '2026-05-01' }
+policies:
+  - { name: p, app: o365, groups: [staff] }
+";
+    let u = |id: &str, name: &str, first: &str, last: &str| {
+        user(
+            id,
+            &format!("{name}@contoso.com"),
+            &[
+                ("email", &format!("{name}@contoso.com")),
+                ("first_name", first),
+                ("last_name", last),
+                ("display_name", &format!("{first} {last}")),
+            ],
+        )
+    };
+    let live = observed(vec![app(
+        "o365",
+        vec![u("u1", "alice", "A", "S"), u("u2", "bob", "B", "J")],
+        vec![group("g1", "staff", &["u1", "u2"])],
+    )]);
+    let p = run(&o365("", rest), &live);
+    let remove = p
+        .changes
+        .iter()
+        .find(|c| c.object() == ObjectKind::Membership && c.action == Action::Remove)
+        .unwrap_or_else(|| panic!("{:#?}", p.changes));
+    assert_eq!(
+        remove.reason,
+        "membership expired on 2026-05-01: alice is no longer a member of staff"
+    );
+    let d = human(&p, &DRIFT);
+    assert!(
+        d.contains("# membership expired on 2026-05-01: alice is no longer a member of staff; apply removes it"),
+        "{d}"
+    );
+}
+
+#[test]
+fn drift_says_what_changed_live_and_what_apply_does() {
+    let d = human(&fixed_plan(), &DRIFT);
+    for want in [
+        "department changed live from \"Marketing\" to \"Sales\"; apply sets it back to \"Marketing\"",
+        "# member added live: group retired in \"staff\"; apply removes it",
+        "# created live, not in the repository; apply deletes it (switch delete_users is on)",
+        "created live, not in the repository; apply leaves it (switch delete_groups is off)",
+    ] {
+        assert!(d.contains(want), "{want}\n{d}");
+    }
+    // A plan keeps the Terraform-style lines.
+    let h = human(&fixed_plan(), &PLAIN);
+    assert!(h.contains("department = \"Sales\" -> \"Marketing\""), "{h}");
+    assert!(!h.contains("changed live"), "{h}");
+}
