@@ -61,7 +61,11 @@ fn collect(cmd: &clap::Command, pages: &mut Vec<clap_mangen::Man>) {
     let name = cmd.get_display_name().unwrap_or_else(|| cmd.get_name());
     let title = name.to_uppercase();
     let source = format!("roster {}", env!("CARGO_PKG_VERSION"));
-    pages.push(clap_mangen::Man::new(cmd.clone()).title(title).source(source));
+    pages.push(
+        clap_mangen::Man::new(cmd.clone())
+            .title(title)
+            .source(source),
+    );
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         collect(sub, pages);
     }

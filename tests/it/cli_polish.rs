@@ -47,10 +47,19 @@ fn exit_codes_and_messages_of_usage_errors_help_and_version() {
 #[test]
 fn a_missing_argument_or_unknown_command_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["show"][..], &["completions"], &["plna"], &["completions", "tcsh"]] {
+    for args in [
+        &["show"][..],
+        &["completions"],
+        &["plna"],
+        &["completions", "tcsh"],
+    ] {
         let run = roster(dir.path(), args, &[]);
         assert_eq!(run.code, 1, "{args:?}: {}", run.all());
-        assert!(run.stderr.starts_with("error: "), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            run.stderr
+        );
         assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
     }
 }
@@ -110,9 +119,15 @@ fn completions_for_every_shell_name_every_command() {
     assert!(bash.stdout.contains("_roster()"), "{}", bash.stdout);
     assert!(bash.stdout.contains("complete -F _roster"));
     for sub in subcommands() {
-        assert!(bash.stdout.contains(&format!("roster__subcmd__{sub})")), "{sub}");
+        assert!(
+            bash.stdout.contains(&format!("roster__subcmd__{sub})")),
+            "{sub}"
+        );
     }
-    assert!(bash.stdout.contains("human json markdown"), "value completions");
+    assert!(
+        bash.stdout.contains("human json markdown"),
+        "value completions"
+    );
     for shell in ["zsh", "fish", "powershell", "elvish"] {
         let run = roster(dir.path(), &["completions", shell], &[]);
         assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
@@ -245,9 +260,17 @@ fn show_checks_the_signature_as_apply_does() {
 
     // So is an unsigned file while a key is set.
     let unsigned = dir.path().join("unsigned.json");
-    let run = roster(dir.path(), &["plan", "--out", unsigned.to_str().unwrap()], &[]);
+    let run = roster(
+        dir.path(),
+        &["plan", "--out", unsigned.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
-    let show = roster(dir.path(), &["show", unsigned.to_str().unwrap()], &[PLAN_KEY]);
+    let show = roster(
+        dir.path(),
+        &["show", unsigned.to_str().unwrap()],
+        &[PLAN_KEY],
+    );
     assert_eq!(show.code, 1, "{}", show.all());
     assert!(show.stderr.contains("not signed"), "{}", show.stderr);
 }
@@ -257,11 +280,19 @@ fn show_names_a_missing_or_broken_file() {
     let dir = tempfile::tempdir().unwrap();
     let run = roster(dir.path(), &["show", "nope.json"], &[]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("cannot read the plan file nope.json"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read the plan file nope.json"),
+        "{}",
+        run.stderr
+    );
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, "{ not json").unwrap();
     let run = roster(dir.path(), &["show", broken.to_str().unwrap()], &[]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("is not a usable plan file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not a usable plan file"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"));
 }
