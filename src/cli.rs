@@ -9,7 +9,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "roster",
     version,
     about = "Declarative GitOps reconciler for identity: plan and apply users, groups and access from YAML in Git",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "\
+EXIT CODES:
+  0  success (and no changes for `plan --detailed-exitcode` and `drift`)
+  1  an error, including a usage error such as an unknown flag or value
+  2  changes (`plan --detailed-exitcode`) or drift (`drift`) found
+
+EXAMPLES:
+  roster validate
+  roster plan --out plan.json && roster apply plan.json
+  roster -C ../identity drift --format markdown"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -83,21 +93,78 @@ pub struct SourceArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse and check the identity repository; print every problem as FILE:LINE:COL.
+    #[command(after_help = "\
+EXAMPLES:
+  roster validate
+  roster validate --ref origin/main
+  roster -C ../identity validate --format json")]
     Validate(ValidateArgs),
     /// Read live state and print the plan; optionally save it for `apply`.
+    #[command(after_help = "\
+EXAMPLES:
+  roster plan
+  roster plan --app o365 --out plan.json
+  roster plan --format markdown --apps-from origin/main --detailed-exitcode")]
     Plan(PlanArgs),
     /// Apply a saved plan exactly, or plan and apply after confirmation.
+    #[command(after_help = "\
+EXAMPLES:
+  roster apply plan.json
+  roster apply --app o365 --auto-approve
+  roster apply plan.json --allow-deletes 20 --report-log reports/run.jsonl")]
     Apply(ApplyArgs),
     /// Report what differs live from the repository (exit 2 when anything does).
+    #[command(after_help = "\
+EXAMPLES:
+  roster drift
+  roster drift --app corp --format markdown
+  roster drift --format json --apps-from origin/main")]
     Drift(DriftArgs),
     /// The desired-state change between two revisions; no live access, no credentials.
+    #[command(after_help = "\
+EXAMPLES:
+  roster diff origin/main HEAD
+  roster diff v1.0 v1.1 --format markdown")]
     Diff(DiffArgs),
     /// Write YAML for an app's live users, groups and memberships.
+    #[command(after_help = "\
+EXAMPLES:
+  roster import --app o365
+  roster import --app corp --out imported/ --force")]
     Import(ImportArgs),
     /// The provisioning report: every applied change and failure.
+    #[command(after_help = "\
+EXAMPLES:
+  roster report --since 24h
+  roster report --user alice@example.com --format csv
+  roster report --app o365 --action delete --result failed --format json")]
     Report(ReportArgs),
+    /// Print a saved plan file (from `plan --out`) without contacting any app.
+    #[command(after_help = "\
+EXAMPLES:
+  roster show plan.json
+  roster show plan.json --format markdown
+  ROSTER_PLAN_KEY=... roster show plan.json --format json")]
+    Show(ShowArgs),
     /// Print the JSON Schema of the repository's YAML files.
+    #[command(after_help = "\
+EXAMPLES:
+  roster schema > schema/roster.schema.json")]
     Schema,
+    /// Print a shell completion script.
+    #[command(after_help = "\
+EXAMPLES:
+  roster completions bash > ~/.local/share/bash-completion/completions/roster
+  roster completions zsh > ~/.zfunc/_roster
+  roster completions fish > ~/.config/fish/completions/roster.fish
+  roster completions powershell >> $PROFILE")]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command into a folder.
+    #[command(after_help = "\
+EXAMPLES:
+  roster man | man -l -
+  roster man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +186,7 @@ pub struct PlanArgs {
     /// Save the plan to FILE for a later `apply FILE`.
     #[arg(long = "out", short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Output format of the plan on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
     /// Exit 2 when the plan has changes.
@@ -137,6 +205,7 @@ pub struct ApplyArgs {
     pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Limit to these apps (repeatable); ignored with a plan file, which names its apps.
     #[arg(long = "app", value_name = "NAME")]
     pub apps: Vec<String>,
     /// Do not ask for confirmation.
@@ -154,8 +223,10 @@ pub struct ApplyArgs {
 pub struct DriftArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Limit to these apps (repeatable).
     #[arg(long = "app", value_name = "NAME")]
     pub apps: Vec<String>,
+    /// Output format of the drift report on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
     /// Take the app definitions (endpoints, credentials, tls, switches, scope) from this
@@ -171,12 +242,14 @@ pub struct DiffArgs {
     pub rev_a: String,
     /// The new revision.
     pub rev_b: String,
+    /// Output format of the change on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
+    /// The app to read users, groups and memberships from.
     #[arg(long = "app", value_name = "NAME")]
     pub app: String,
     /// The folder to write YAML into (default: the repository root).
@@ -197,14 +270,17 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    #[arg(long)]
+    /// Only changes to this user (their username), including memberships naming them.
+    #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    #[arg(long)]
+    /// Only changes in this app.
+    #[arg(long, value_name = "NAME")]
     pub app: Option<String>,
-    /// RFC 3339 time or a relative span such as 24h, 7d.
-    #[arg(long)]
+    /// Only changes at or after this time: RFC 3339 or a relative span such as 24h, 7d.
+    #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    #[arg(long)]
+    /// Only changes before this time: RFC 3339 or a relative span such as 24h, 7d.
+    #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// Only changes with this action.
     #[arg(long, value_enum)]
@@ -212,8 +288,34 @@ pub struct ReportArgs {
     /// Only changes with this outcome.
     #[arg(long, value_enum)]
     pub result: Option<crate::engine::report_log::Outcome>,
+    /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// The provisioning report to read (default .roster/reports.jsonl).
     #[arg(long, value_name = "PATH")]
     pub report_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan saved by `plan --out`; with ROSTER_PLAN_KEY set, its signature must verify.
+    pub plan_file: PathBuf,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print the completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write roster.1 and one roster-COMMAND.1 per command into DIR instead of printing
+    /// the main page.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }

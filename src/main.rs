@@ -1,16 +1,14 @@
 //! The `roster` binary: parse arguments, run one command, map the outcome to an exit
 //! code. Everything else lives in the library.
 //!
-//! Exit codes: 0 success, 1 an error, 2 changes or drift found (`plan
-//! --detailed-exitcode`, `drift`), 64 a usage error (an unknown flag or value), so that a
-//! typo in a scheduled drift job is never mistaken for drift.
+//! Exit codes: 0 success (also `--help` and `--version`, printed on stdout), 1 an error
+//! including a usage error (an unknown flag or value; clap's message on stderr), 2 only
+//! ever changes or drift found (`plan --detailed-exitcode`, `drift`), so that a typo in a
+//! scheduled drift job is never mistaken for drift.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// EX_USAGE of sysexits(3).
-const USAGE_ERROR: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = match roster::cli::Cli::try_parse() {
@@ -21,7 +19,8 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::SUCCESS
                 }
-                _ => ExitCode::from(USAGE_ERROR),
+                // Not clap's own 2, which means changes or drift here.
+                _ => ExitCode::FAILURE,
             };
         }
     };

@@ -4,12 +4,14 @@
 use crate::cli::{Cli, Command};
 
 pub mod apply;
+pub mod completions;
 pub mod diff;
 pub mod import;
 pub mod plan;
 pub mod report;
 pub mod schema;
 pub mod session;
+pub mod show;
 pub mod validate;
 
 /// Run the parsed command line; returns the process exit code.
@@ -23,5 +25,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Drift(args) => plan::drift(&cli.global, &args),
         Command::Import(args) => import::run(&cli.global, &args),
         Command::Report(args) => report::run(&cli.global.dir, &args),
+        Command::Show(args) => show::run(&cli.global, &args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
 }

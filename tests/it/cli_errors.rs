@@ -232,7 +232,7 @@ fn missing_ou() {
 }
 
 #[test]
-fn usage_errors_exit_64_not_2_which_means_changes() {
+fn usage_errors_exit_1_not_2_which_means_changes() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
         &["plna"][..],
@@ -241,7 +241,7 @@ fn usage_errors_exit_64_not_2_which_means_changes() {
         &[],
     ] {
         let run = roster(dir.path(), args, &[]);
-        assert_eq!(run.code, 64, "{args:?}: {}", run.all());
+        assert_eq!(run.code, 1, "{args:?}: {}", run.all());
         assert!(
             run.stderr.contains("Usage") || run.stderr.contains("--help"),
             "{args:?}: {}",
