@@ -3,10 +3,84 @@
 //! a `hint: …` for the failures roster knows the fix of.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 use crate::apps::kit::retry;
 use crate::apps::scim::http::ScimError;
+use crate::desired::{Diagnostic, Loaded, Severity};
 use crate::secret::SecretError;
+
+static COLOR: AtomicBool = AtomicBool::new(false);
+
+/// Whether diagnostics on stderr get colour (stderr is a terminal and `--color` allows).
+pub fn set_color(on: bool) {
+    COLOR.store(on, Ordering::Relaxed);
+}
+
+/// Longest source line shown under a diagnostic; longer ones are cut around the caret.
+const MAX_SHOWN_LINE: usize = 240;
+
+/// One diagnostic for stderr: its `FILE:LINE:COL: severity: message` line, then, when
+/// the source line is known, that line with a caret under the column (rendered by
+/// `annotate-snippets`). No trailing newline.
+pub fn diagnostic(d: &Diagnostic, source_line: Option<&str>, color: bool) -> String {
+    let head = d.to_string();
+    let Some(text) = source_line else {
+        return head;
+    };
+    // Columns count characters; spans are byte offsets.
+    let mut start = text
+        .char_indices()
+        .nth(d.col.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| i);
+    // A very long line (a minified value) is cut to a window around the caret.
+    let mut shown = text;
+    if text.len() > MAX_SHOWN_LINE {
+        let mut from = start.saturating_sub(MAX_SHOWN_LINE / 2);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let mut to = (from + MAX_SHOWN_LINE).min(text.len());
+        while !text.is_char_boundary(to) {
+            to -= 1;
+        }
+        shown = &text[from..to];
+        start -= from;
+    }
+    let start = start.min(shown.len());
+    // Underline the token at the column: up to the next space or YAML punctuation.
+    let len = shown[start..]
+        .find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']' | '#'))
+        .unwrap_or(shown.len() - start);
+    let end = start + len.max(usize::from(start < shown.len()));
+    let level = match d.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let report = [Group::with_level(level).element(
+        Snippet::source(shown)
+            .line_start(d.line)
+            .annotation(AnnotationKind::Primary.span(start..end)),
+    )];
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let snippet = renderer.render(&report);
+    format!("{head}\n{}", snippet.trim_end())
+}
+
+/// Prints every diagnostic of `loaded` (or `diags`, positions in its files) to stderr,
+/// each with its source line.
+pub fn print_diagnostics(loaded: &Loaded, diags: &[Diagnostic]) {
+    let color = COLOR.load(Ordering::Relaxed);
+    for (d, line) in diags.iter().zip(loaded.source_lines(diags)) {
+        crate::output::diag(&diagnostic(d, line, color));
+    }
+}
 
 /// The error and its causes as lines for stderr, ending in a newline.
 pub fn render(err: &anyhow::Error) -> String {

@@ -13,6 +13,7 @@ pub mod diff;
 mod limits;
 mod mapping_check;
 mod model;
+pub mod preflight;
 pub mod source;
 pub mod yaml;
 
@@ -150,6 +151,9 @@ pub struct Loaded {
     /// What a reviewer must know about where the app settings came from (`--apps-from`):
     /// (app, message), in app order.
     pub app_notes: Vec<(String, String)>,
+    /// The files' contents as read (moved here, not copied), so that a diagnostic can
+    /// show its source line; empty when the files were handed to [`load_files`].
+    pub contents: Vec<source::SourceFile>,
 }
 
 impl Loaded {
@@ -167,6 +171,40 @@ impl Loaded {
         self.diagnostics
             .iter()
             .filter(|d| d.severity == Severity::Warning)
+    }
+    /// The source line of each diagnostic (without its line break), when its file's
+    /// text is at hand. One forward scan per file for diagnostics in file order.
+    pub fn source_lines<'a>(&'a self, diags: &[Diagnostic]) -> Vec<Option<&'a str>> {
+        // (file index, line number of `offset`, byte offset of that line's start)
+        let mut cursor: Option<(usize, usize, usize)> = None;
+        diags
+            .iter()
+            .map(|d| {
+                let fi = self
+                    .contents
+                    .binary_search_by(|f| f.path.as_str().cmp(&d.file))
+                    .ok()?;
+                let source::Content::Bytes(bytes) = &self.contents[fi].content else {
+                    return None;
+                };
+                let (mut line, mut off) = match cursor {
+                    Some((f, l, o)) if f == fi && l <= d.line => (l, o),
+                    _ => (1, 0),
+                };
+                while line < d.line {
+                    let nl = bytes[off..].iter().position(|&b| b == b'\n')?;
+                    off += nl + 1;
+                    line += 1;
+                }
+                cursor = Some((fi, line, off));
+                let end = bytes[off..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |n| off + n);
+                let text = std::str::from_utf8(&bytes[off..end]).ok()?;
+                Some(text.strip_suffix('\r').unwrap_or(text))
+            })
+            .collect()
     }
 }
 
@@ -218,6 +256,7 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
     let mut loaded = load_files(&files);
     loaded.state.source = source;
     loaded.root = root;
+    loaded.contents = files;
     Ok(loaded)
 }
 
@@ -372,6 +411,7 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
         sources,
         files: files.iter().map(|f| f.path.clone()).collect(),
         app_notes: Vec::new(),
+        contents: Vec::new(),
     }
 }
 
