@@ -50,10 +50,25 @@ pub fn diagnostic(d: &Diagnostic, source_line: Option<&str>, color: bool) -> Str
         start -= from;
     }
     let start = start.min(shown.len());
-    // Underline the token at the column: up to the next space or YAML punctuation.
-    let len = shown[start..]
-        .find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']' | '#'))
-        .unwrap_or(shown.len() - start);
+    // Underline the value at the column: a flow mapping or list up to its closing
+    // bracket, anything else up to the next space or YAML punctuation.
+    let rest = &shown[start..];
+    let len = if rest.starts_with(['{', '[']) {
+        let mut depth = 0i32;
+        rest.char_indices()
+            .find_map(|(i, c)| {
+                match c {
+                    '{' | '[' => depth += 1,
+                    '}' | ']' => depth -= 1,
+                    _ => {}
+                }
+                (depth == 0).then_some(i + 1)
+            })
+            .unwrap_or(rest.len())
+    } else {
+        rest.find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']' | '#'))
+            .unwrap_or(rest.len())
+    };
     let end = start + len.max(usize::from(start < shown.len()));
     let level = match d.severity {
         Severity::Error => Level::ERROR,

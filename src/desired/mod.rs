@@ -4,8 +4,10 @@
 //! Pipeline: [`source`] yields the files' bytes → [`yaml`] builds a marked tree per
 //! file (bounded against hostile input) → `convert` turns it into the model while
 //! checking keys, types and values → `check` runs the cross-object rules on the
-//! merged state. Every problem becomes a [`Diagnostic`]; only I/O and Git failures
-//! are `Err`.
+//! merged state — only when every file parsed, so that a syntax error does not
+//! cascade into "not defined" errors elsewhere. Every problem becomes a
+//! [`Diagnostic`]; only I/O and Git failures are `Err`. [`preflight`] is the early
+//! check of the selected apps' secret references and files before any connection.
 
 mod check;
 mod convert;
@@ -383,9 +385,24 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     let mut omitted: BTreeMap<String, usize> = BTreeMap::new();
     // Files are parsed and converted independently, on every core; their results are
     // merged in file order, so the outcome does not depend on the threads.
-    for (f, (file_diags, out)) in files.iter().zip(parse_all(files)) {
+    // A file that could not be parsed contributes nothing, so checks across files
+    // (members, policies, duplicates) would report its objects as missing elsewhere:
+    // they are skipped until every file parses. Each file's own checks still run.
+    let mut unparsed = 0usize;
+    for (f, (mut file_diags, out)) in files.iter().zip(parse_all(files)) {
+        let Some(out) = out else {
+            unparsed += 1;
+            if let Some(d) = file_diags
+                .iter_mut()
+                .rfind(|d| d.severity == Severity::Error)
+            {
+                d.message
+                    .push_str(" (checks across files are skipped until this file parses)");
+            }
+            diags.extend(file_diags);
+            continue;
+        };
         diags.extend(file_diags);
-        let Some(out) = out else { continue };
         if out.omitted > 0 {
             *omitted.entry(f.path.clone()).or_default() += out.omitted;
         }
@@ -401,7 +418,9 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
         sources.policies.extend(out.locs.policies);
         app_decls.extend(out.app_decls);
     }
-    check::check(&state, &sources, &app_decls, &mut diags);
+    if unparsed == 0 {
+        check::check(&state, &sources, &app_decls, &mut diags);
+    }
     sort_diagnostics(&mut diags);
     cap_per_file(&mut diags, omitted);
     Loaded {
