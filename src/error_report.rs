@@ -30,6 +30,10 @@ pub fn diagnostic(d: &Diagnostic, source_line: Option<&str>, color: bool) -> Str
     let Some(text) = source_line else {
         return head;
     };
+    // Binary junk is not shown, nor a line that may hold a secret written literally.
+    if text.chars().any(|c| c.is_control() && c != '\t') || may_hold_literal_secret(text) {
+        return head;
+    }
     // Columns count characters; spans are byte offsets.
     let mut start = text
         .char_indices()
@@ -64,7 +68,8 @@ pub fn diagnostic(d: &Diagnostic, source_line: Option<&str>, color: bool) -> Str
                 }
                 (depth == 0).then_some(i + 1)
             })
-            .unwrap_or(rest.len())
+            // Not closed on this line: the bracket alone.
+            .unwrap_or(1)
     } else {
         rest.find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']' | '#'))
             .unwrap_or(rest.len())
@@ -86,6 +91,33 @@ pub fn diagnostic(d: &Diagnostic, source_line: Option<&str>, color: bool) -> Str
     };
     let snippet = renderer.render(&report);
     format!("{head}\n{}", snippet.trim_end())
+}
+
+/// The keys whose values are secrets: written as anything but a `{ env: … }` or
+/// `{ file: … }` mapping, the line is not shown (the loader refuses such values).
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "bind_password",
+    "token",
+    "client_secret",
+    "federated_token",
+    "key_file",
+];
+
+fn may_hold_literal_secret(line: &str) -> bool {
+    SECRET_KEYS.iter().any(|key| {
+        line.match_indices(key).any(|(i, _)| {
+            let before_ok = line[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            let after = line[i + key.len()..].trim_start_matches(['"', '\'']);
+            before_ok
+                && after.trim_start().starts_with(':')
+                && !after.trim_start()[1..].trim_start().starts_with('{')
+                && !after.trim_start()[1..].trim().is_empty()
+        })
+    })
 }
 
 /// Prints every diagnostic of `loaded` (or `diags`, positions in its files) to stderr,
@@ -217,6 +249,25 @@ pub fn hints(err: &anyhow::Error) -> Vec<&'static str> {
 mod tests {
     use super::*;
     use anyhow::anyhow;
+
+    #[test]
+    fn diagnostics_show_their_line_with_a_caret_but_never_a_literal_secret() {
+        let d = Diagnostic {
+            file: "a.yaml".into(),
+            line: 3,
+            col: 12,
+            severity: Severity::Error,
+            message: "bad".into(),
+        };
+        let out = diagnostic(&d, Some("    email: x y"), false);
+        assert_eq!(out, "a.yaml:3:12: error: bad\n  |\n3 |     email: x y\n  |            ^");
+        assert_eq!(diagnostic(&d, None, false), "a.yaml:3:12: error: bad");
+        let secret = diagnostic(&d, Some("    bind_password: Hunter2"), false);
+        assert!(!secret.contains("Hunter2"), "{secret}");
+        let reference = diagnostic(&d, Some("    token: { env: T }"), false);
+        assert!(reference.contains("{ env: T }"), "{reference}");
+        assert!(diagnostic(&d, Some("    email: x y"), true).contains('\x1b'));
+    }
 
     #[test]
     fn causes_follow_the_error_one_per_line() {
