@@ -260,7 +260,10 @@ mod tests {
             message: "bad".into(),
         };
         let out = diagnostic(&d, Some("    email: x y"), false);
-        assert_eq!(out, "a.yaml:3:12: error: bad\n  |\n3 |     email: x y\n  |            ^");
+        assert_eq!(
+            out,
+            "a.yaml:3:12: error: bad\n  |\n3 |     email: x y\n  |            ^"
+        );
         assert_eq!(diagnostic(&d, None, false), "a.yaml:3:12: error: bad");
         let secret = diagnostic(&d, Some("    bind_password: Hunter2"), false);
         assert!(!secret.contains("Hunter2"), "{secret}");

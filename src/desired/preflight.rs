@@ -120,10 +120,7 @@ impl AppCheck<'_> {
             Err(e) => return self.report(field, e.to_string()),
         };
         if let Err(e) = std::fs::File::open(&full) {
-            self.report(
-                field,
-                format!("cannot read {what} {}: {e}", full.display()),
-            );
+            self.report(field, format!("cannot read {what} {}: {e}", full.display()));
         }
     }
 

@@ -49,9 +49,15 @@ fn plan_names_every_missing_secret_and_file_and_sends_nothing() {
         err.contains(" |     tls: { ca_file: certs/missing-ca.pem }\n"),
         "{err}"
     );
-    assert!(err.contains("|                     ^^^^^^^^^^^^^^^^^^^^\n"), "{err}");
+    assert!(
+        err.contains("|                     ^^^^^^^^^^^^^^^^^^^^\n"),
+        "{err}"
+    );
     // A flow mapping is underlined whole.
-    assert!(err.contains("|            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"), "{err}");
+    assert!(
+        err.contains("|            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"),
+        "{err}"
+    );
     assert!(
         err.contains("3 secret reference(s) or file(s) the selected apps need cannot be used"),
         "{err}"
@@ -71,9 +77,17 @@ fn apply_drift_and_a_selected_app_check_first_too() {
     ] {
         let run = roster(dir.path(), args, &[SECRET_ENV]);
         assert_eq!(run.code, 1, "{args:?}: {}", run.all());
-        assert!(run.stderr.contains("missing-ca.pem"), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("missing-ca.pem"),
+            "{args:?}: {}",
+            run.stderr
+        );
         // The secret is set: not reported, and its value never shown.
-        assert!(!run.stderr.contains("ROSTER_TEST_SECRET is not set"), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains("ROSTER_TEST_SECRET is not set"),
+            "{}",
+            run.stderr
+        );
         assert!(!run.all().contains(CLIENT_SECRET), "{}", run.all());
         let names_scim = run.stderr.contains("app hr:");
         assert_eq!(names_scim, args.len() < 3, "{args:?}: {}", run.stderr);
@@ -88,7 +102,8 @@ fn a_folder_without_yaml_is_an_error() {
         let run = roster(dir.path(), &[cmd], &[]);
         assert_eq!(run.code, 1, "{cmd}: {}", run.all());
         assert!(
-            run.stderr.contains("error: no *.yaml or *.yml files under "),
+            run.stderr
+                .contains("error: no *.yaml or *.yml files under "),
             "{cmd}: {}",
             run.stderr
         );
@@ -132,7 +147,11 @@ fn verbose_logs_are_plain_with_color_never() {
     let emu = Emulator::start(&[]);
     let dir = broken_repo(&emu.url);
     let plain = roster(dir.path(), &["-v", "--color", "never", "plan"], &[]);
-    assert!(plain.stderr.contains("desired state loaded"), "{}", plain.stderr);
+    assert!(
+        plain.stderr.contains("desired state loaded"),
+        "{}",
+        plain.stderr
+    );
     assert!(!plain.stderr.contains('\x1b'), "{:?}", plain.stderr);
     // The same run with colour forced does colour: the switch is what keeps it plain.
     let coloured = roster(dir.path(), &["-v", "--color", "always", "plan"], &[]);
