@@ -3,10 +3,131 @@
 //! a `hint: …` for the failures roster knows the fix of.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 use crate::apps::kit::retry;
 use crate::apps::scim::http::ScimError;
+use crate::desired::{Diagnostic, Loaded, Severity};
 use crate::secret::SecretError;
+
+static COLOR: AtomicBool = AtomicBool::new(false);
+
+/// Whether diagnostics on stderr get colour (stderr is a terminal and `--color` allows).
+pub fn set_color(on: bool) {
+    COLOR.store(on, Ordering::Relaxed);
+}
+
+/// Longest source line shown under a diagnostic; longer ones are cut around the caret.
+const MAX_SHOWN_LINE: usize = 240;
+
+/// One diagnostic for stderr: its `FILE:LINE:COL: severity: message` line, then, when
+/// the source line is known, that line with a caret under the column (rendered by
+/// `annotate-snippets`). No trailing newline.
+pub fn diagnostic(d: &Diagnostic, source_line: Option<&str>, color: bool) -> String {
+    let head = d.to_string();
+    let Some(text) = source_line else {
+        return head;
+    };
+    // Binary junk is not shown, nor a line that may hold a secret written literally.
+    if text.chars().any(|c| c.is_control() && c != '\t') || may_hold_literal_secret(text) {
+        return head;
+    }
+    // Columns count characters; spans are byte offsets.
+    let mut start = text
+        .char_indices()
+        .nth(d.col.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| i);
+    // A very long line (a minified value) is cut to a window around the caret.
+    let mut shown = text;
+    if text.len() > MAX_SHOWN_LINE {
+        let mut from = start.saturating_sub(MAX_SHOWN_LINE / 2);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let mut to = (from + MAX_SHOWN_LINE).min(text.len());
+        while !text.is_char_boundary(to) {
+            to -= 1;
+        }
+        shown = &text[from..to];
+        start -= from;
+    }
+    let start = start.min(shown.len());
+    // Underline the value at the column: a flow mapping or list up to its closing
+    // bracket, anything else up to the next space or YAML punctuation.
+    let rest = &shown[start..];
+    let len = if rest.starts_with(['{', '[']) {
+        let mut depth = 0i32;
+        rest.char_indices()
+            .find_map(|(i, c)| {
+                match c {
+                    '{' | '[' => depth += 1,
+                    '}' | ']' => depth -= 1,
+                    _ => {}
+                }
+                (depth == 0).then_some(i + 1)
+            })
+            // Not closed on this line: the bracket alone.
+            .unwrap_or(1)
+    } else {
+        rest.find(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']' | '#'))
+            .unwrap_or(rest.len())
+    };
+    let end = start + len.max(usize::from(start < shown.len()));
+    let level = match d.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let report = [Group::with_level(level).element(
+        Snippet::source(shown)
+            .line_start(d.line)
+            .annotation(AnnotationKind::Primary.span(start..end)),
+    )];
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let snippet = renderer.render(&report);
+    format!("{head}\n{}", snippet.trim_end())
+}
+
+/// The keys whose values are secrets: written as anything but a `{ env: … }` or
+/// `{ file: … }` mapping, the line is not shown (the loader refuses such values).
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "bind_password",
+    "token",
+    "client_secret",
+    "federated_token",
+    "key_file",
+];
+
+fn may_hold_literal_secret(line: &str) -> bool {
+    SECRET_KEYS.iter().any(|key| {
+        line.match_indices(key).any(|(i, _)| {
+            let before_ok = line[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            let after = line[i + key.len()..].trim_start_matches(['"', '\'']);
+            before_ok
+                && after.trim_start().starts_with(':')
+                && !after.trim_start()[1..].trim_start().starts_with('{')
+                && !after.trim_start()[1..].trim().is_empty()
+        })
+    })
+}
+
+/// Prints every diagnostic of `loaded` (or `diags`, positions in its files) to stderr,
+/// each with its source line.
+pub fn print_diagnostics(loaded: &Loaded, diags: &[Diagnostic]) {
+    let color = COLOR.load(Ordering::Relaxed);
+    for (d, line) in diags.iter().zip(loaded.source_lines(diags)) {
+        crate::output::diag(&diagnostic(d, line, color));
+    }
+}
 
 /// The error and its causes as lines for stderr, ending in a newline.
 pub fn render(err: &anyhow::Error) -> String {
@@ -128,6 +249,28 @@ pub fn hints(err: &anyhow::Error) -> Vec<&'static str> {
 mod tests {
     use super::*;
     use anyhow::anyhow;
+
+    #[test]
+    fn diagnostics_show_their_line_with_a_caret_but_never_a_literal_secret() {
+        let d = Diagnostic {
+            file: "a.yaml".into(),
+            line: 3,
+            col: 12,
+            severity: Severity::Error,
+            message: "bad".into(),
+        };
+        let out = diagnostic(&d, Some("    email: x y"), false);
+        assert_eq!(
+            out,
+            "a.yaml:3:12: error: bad\n  |\n3 |     email: x y\n  |            ^"
+        );
+        assert_eq!(diagnostic(&d, None, false), "a.yaml:3:12: error: bad");
+        let secret = diagnostic(&d, Some("    bind_password: Hunter2"), false);
+        assert!(!secret.contains("Hunter2"), "{secret}");
+        let reference = diagnostic(&d, Some("    token: { env: T }"), false);
+        assert!(reference.contains("{ env: T }"), "{reference}");
+        assert!(diagnostic(&d, Some("    email: x y"), true).contains('\x1b'));
+    }
 
     #[test]
     fn causes_follow_the_error_one_per_line() {

@@ -74,6 +74,7 @@ pub fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
         return Err(session::InvalidRepository(base.errors().count()).into());
     }
     session::select_apps(&base.state, std::slice::from_ref(&args.app))?;
+    session::preflight(&base, &root, std::slice::from_ref(&args.app))?;
     let app = base.state.app(&args.app).context("app vanished")?.clone();
 
     let rt = session::runtime()?;

@@ -46,9 +46,10 @@ pub fn load_trusting(
         groups = loaded.state.groups.len(),
         "desired state loaded"
     );
-    for d in &loaded.diagnostics {
-        crate::output::diag(&d.to_string());
+    if loaded.files.is_empty() {
+        return Err(no_yaml(&loaded.root, rev));
     }
+    crate::error_report::print_diagnostics(&loaded, &loaded.diagnostics);
     if loaded.has_errors() {
         let n = loaded
             .diagnostics
@@ -58,6 +59,35 @@ pub fn load_trusting(
         return Err(InvalidRepository(n).into());
     }
     Ok(loaded)
+}
+
+/// A repository folder without YAML files: an error for every command that reads one.
+pub fn no_yaml(root: &Path, rev: Option<&str>) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no *.yaml or *.yml files under {}{}\nhint: point roster at the identity repository with -C DIR",
+        root.display(),
+        rev.map(|r| format!(" at revision {r}")).unwrap_or_default()
+    )
+}
+
+/// Secret references, certificate or CA files the selected apps need that cannot be
+/// used; the problems were printed already. Maps to exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{0} secret reference(s) or file(s) the selected apps need cannot be used; nothing was read or changed"
+)]
+pub struct MissingReferences(pub usize);
+
+/// The early check before any connection: every secret reference, certificate and CA
+/// file of the selected apps, all problems printed at once.
+/// `root` is the repository root relative paths resolve against.
+pub fn preflight(loaded: &Loaded, root: &Path, apps: &[String]) -> anyhow::Result<()> {
+    let problems = desired::preflight::check(&loaded.state.apps, &loaded.sources, root, apps);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    crate::error_report::print_diagnostics(loaded, &problems);
+    Err(MissingReferences(problems.len()).into())
 }
 
 /// The apps to work on: the named ones (each must exist), or every app of the repository.
@@ -99,6 +129,8 @@ impl Live {
         apps: &[String],
         global: &GlobalArgs,
     ) -> anyhow::Result<Live> {
+        // Nothing is sent while a secret or a file an app needs is missing.
+        preflight(loaded, &loaded.root, apps)?;
         // The cache and the read counts live under .roster: it must be a real folder.
         crate::layout::check(&loaded.root)?;
         let progress = crate::progress::enabled(global.quiet);

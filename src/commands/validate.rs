@@ -10,15 +10,10 @@ use crate::desired::{self, Loaded};
 pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<u8> {
     let loaded = desired::load(&global.dir, args.source.rev.as_deref())?;
     if loaded.files.is_empty() {
-        anyhow::bail!(
-            "no YAML files (*.yaml, *.yml) in {}{}: nothing to validate\nhint: point roster at the identity repository with -C DIR",
-            loaded.root.display(),
-            args.source
-                .rev
-                .as_deref()
-                .map(|r| format!(" at revision {r}"))
-                .unwrap_or_default()
-        );
+        return Err(super::session::no_yaml(
+            &loaded.root,
+            args.source.rev.as_deref(),
+        ));
     }
     let code = if loaded.has_errors() { 1 } else { 0 };
     match args.format {
@@ -33,9 +28,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<u8> {
         }
         OutputFormat::Markdown => crate::output::text(&markdown(&loaded)),
         OutputFormat::Human => {
-            for d in &loaded.diagnostics {
-                crate::output::diag(&d.to_string());
-            }
+            crate::error_report::print_diagnostics(&loaded, &loaded.diagnostics);
             let (errors, warnings) = counts(&loaded);
             if loaded.has_errors() {
                 crate::output::diag(&format!(

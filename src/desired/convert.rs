@@ -1119,6 +1119,10 @@ fn convert_tls(cx: &mut Cx, obj: &mut Obj, allowed: &[&str]) -> Option<TlsSettin
     t.check_keys(cx, allowed);
     let ca_file = t.opt_str(cx, "ca_file");
     check_repo_path(cx, &t, "ca_file", &ca_file, true);
+    // The early reference check (`preflight`) points at the nested value.
+    if let Some(node) = t.get("ca_file") {
+        obj.mark(cx, "tls.ca_file", node);
+    }
     let server_name = t.opt_str(cx, "server_name");
     if let (Some(name), Some(node)) = (&server_name, t.get("server_name"))
         && crate::apps::kit::tls::check_server_name(name).is_err()
@@ -1428,6 +1432,16 @@ fn convert_credentials(cx: &mut Cx, obj: &mut Obj) -> Option<Office365Credential
         );
         return None;
     }
+    for key in ["client_secret", "federated_token", "certificate"] {
+        if let Some(node) = c.get(key) {
+            let dotted = match key {
+                "client_secret" => "credentials.client_secret",
+                "federated_token" => "credentials.federated_token",
+                _ => "credentials.certificate",
+            };
+            obj.mark(cx, dotted, node);
+        }
+    }
     match present[0] {
         "client_secret" => c
             .opt_secret(cx, "client_secret")
@@ -1441,6 +1455,14 @@ fn convert_credentials(cx: &mut Cx, obj: &mut Obj) -> Option<Office365Credential
             let cert_file = cert.req_str(cx, "cert_file");
             check_repo_path(cx, &cert, "cert_file", &cert_file, true);
             let key_file = cert.req_secret(cx, "key_file");
+            for (key, dotted) in [
+                ("cert_file", "credentials.certificate.cert_file"),
+                ("key_file", "credentials.certificate.key_file"),
+            ] {
+                if let Some(node) = cert.get(key) {
+                    obj.mark(cx, dotted, node);
+                }
+            }
             Some(Office365Credentials::Certificate(CertificateCredentials {
                 cert_file: cert_file?,
                 key_file: key_file?,

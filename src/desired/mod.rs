@@ -4,8 +4,10 @@
 //! Pipeline: [`source`] yields the files' bytes → [`yaml`] builds a marked tree per
 //! file (bounded against hostile input) → `convert` turns it into the model while
 //! checking keys, types and values → `check` runs the cross-object rules on the
-//! merged state. Every problem becomes a [`Diagnostic`]; only I/O and Git failures
-//! are `Err`.
+//! merged state — only when every file parsed, so that a syntax error does not
+//! cascade into "not defined" errors elsewhere. Every problem becomes a
+//! [`Diagnostic`]; only I/O and Git failures are `Err`. [`preflight`] is the early
+//! check of the selected apps' secret references and files before any connection.
 
 mod check;
 mod convert;
@@ -13,6 +15,7 @@ pub mod diff;
 mod limits;
 mod mapping_check;
 mod model;
+pub mod preflight;
 pub mod source;
 pub mod yaml;
 
@@ -150,6 +153,9 @@ pub struct Loaded {
     /// What a reviewer must know about where the app settings came from (`--apps-from`):
     /// (app, message), in app order.
     pub app_notes: Vec<(String, String)>,
+    /// The files' contents as read (moved here, not copied), so that a diagnostic can
+    /// show its source line; empty when the files were handed to [`load_files`].
+    pub contents: Vec<source::SourceFile>,
 }
 
 impl Loaded {
@@ -167,6 +173,40 @@ impl Loaded {
         self.diagnostics
             .iter()
             .filter(|d| d.severity == Severity::Warning)
+    }
+    /// The source line of each diagnostic (without its line break), when its file's
+    /// text is at hand. One forward scan per file for diagnostics in file order.
+    pub fn source_lines<'a>(&'a self, diags: &[Diagnostic]) -> Vec<Option<&'a str>> {
+        // (file index, line number of `offset`, byte offset of that line's start)
+        let mut cursor: Option<(usize, usize, usize)> = None;
+        diags
+            .iter()
+            .map(|d| {
+                let fi = self
+                    .contents
+                    .binary_search_by(|f| f.path.as_str().cmp(&d.file))
+                    .ok()?;
+                let source::Content::Bytes(bytes) = &self.contents[fi].content else {
+                    return None;
+                };
+                let (mut line, mut off) = match cursor {
+                    Some((f, l, o)) if f == fi && l <= d.line => (l, o),
+                    _ => (1, 0),
+                };
+                while line < d.line {
+                    let nl = bytes[off..].iter().position(|&b| b == b'\n')?;
+                    off += nl + 1;
+                    line += 1;
+                }
+                cursor = Some((fi, line, off));
+                let end = bytes[off..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |n| off + n);
+                let text = std::str::from_utf8(&bytes[off..end]).ok()?;
+                Some(text.strip_suffix('\r').unwrap_or(text))
+            })
+            .collect()
     }
 }
 
@@ -218,6 +258,7 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
     let mut loaded = load_files(&files);
     loaded.state.source = source;
     loaded.root = root;
+    loaded.contents = files;
     Ok(loaded)
 }
 
@@ -344,9 +385,24 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     let mut omitted: BTreeMap<String, usize> = BTreeMap::new();
     // Files are parsed and converted independently, on every core; their results are
     // merged in file order, so the outcome does not depend on the threads.
-    for (f, (file_diags, out)) in files.iter().zip(parse_all(files)) {
+    // A file that could not be parsed contributes nothing, so checks across files
+    // (members, policies, duplicates) would report its objects as missing elsewhere:
+    // they are skipped until every file parses. Each file's own checks still run.
+    let mut unparsed = 0usize;
+    for (f, (mut file_diags, out)) in files.iter().zip(parse_all(files)) {
+        let Some(out) = out else {
+            unparsed += 1;
+            if let Some(d) = file_diags
+                .iter_mut()
+                .rfind(|d| d.severity == Severity::Error)
+            {
+                d.message
+                    .push_str(" (checks across files are skipped until this file parses)");
+            }
+            diags.extend(file_diags);
+            continue;
+        };
         diags.extend(file_diags);
-        let Some(out) = out else { continue };
         if out.omitted > 0 {
             *omitted.entry(f.path.clone()).or_default() += out.omitted;
         }
@@ -362,7 +418,9 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
         sources.policies.extend(out.locs.policies);
         app_decls.extend(out.app_decls);
     }
-    check::check(&state, &sources, &app_decls, &mut diags);
+    if unparsed == 0 {
+        check::check(&state, &sources, &app_decls, &mut diags);
+    }
     sort_diagnostics(&mut diags);
     cap_per_file(&mut diags, omitted);
     Loaded {
@@ -372,6 +430,7 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
         sources,
         files: files.iter().map(|f| f.path.clone()).collect(),
         app_notes: Vec::new(),
+        contents: Vec::new(),
     }
 }
 

@@ -213,7 +213,7 @@ fn validate_of_a_folder_without_yaml_is_an_error() {
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr
-            .contains("error: no YAML files (*.yaml, *.yml) in"),
+            .contains("error: no *.yaml or *.yml files under "),
         "{}",
         run.stderr
     );
