@@ -19,7 +19,12 @@ pub fn run(global: &GlobalArgs, args: &ShowArgs) -> anyhow::Result<u8> {
         color: session::use_color(global),
         drift: false,
     };
-    crate::output::text(&render_plan(&saved.plan, args.format, &opts));
+    crate::output::text(&render_plan(
+        &saved.plan,
+        args.format,
+        &opts,
+        saved.desired_digest.as_deref(),
+    ));
     Ok(0)
 }
 
