@@ -170,7 +170,7 @@ fn actionlint_checks_the_inputs_given_to_the_action() {
 }
 
 /// The `steps` of a workflow's jobs or of an action.
-fn steps(file: &Path) -> Vec<serde_yaml::Value> {
+pub(crate) fn steps(file: &Path) -> Vec<serde_yaml::Value> {
     let doc: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     if let Some(s) = doc["runs"]["steps"].as_sequence() {

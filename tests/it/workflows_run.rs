@@ -19,18 +19,7 @@ fn root() -> PathBuf {
 
 /// The `run:` script of the step named `name` in a workflow or action file.
 fn step_script(file: &str, name: &str) -> String {
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root().join(file)).unwrap()).unwrap();
-    let steps: Vec<serde_yaml::Value> = if let Some(s) = doc["runs"]["steps"].as_sequence() {
-        s.clone()
-    } else {
-        doc["jobs"]
-            .as_mapping()
-            .unwrap()
-            .values()
-            .flat_map(|j| j["steps"].as_sequence().cloned().unwrap_or_default())
-            .collect()
-    };
+    let steps = crate::workflows_lint::steps(&root().join(file));
     steps
         .iter()
         .find(|s| s["name"].as_str() == Some(name))
