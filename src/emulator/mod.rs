@@ -15,6 +15,7 @@ pub mod odata;
 pub mod proxy;
 pub mod realistic;
 pub mod roles;
+pub mod service_plans;
 mod server;
 pub mod throttle;
 
