@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod keys;
 pub mod graph;
 pub mod licensing;
 pub mod model;
