@@ -459,3 +459,136 @@ async fn discovery_jwks_and_rs256_tokens() {
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["error_codes"], json!([90002]), "{}", r.text);
 }
+
+// api/invitation-post.md (request body: invitedUserMessageInfo, resetRedemption;
+// the example response echoes invitedUserMessageInfo with its ccRecipients and
+// customizedMessageBody); resources/invitation.md.
+#[tokio::test]
+async fn invitations_echo_message_info_and_reset_redemption() {
+    let emu = start().await;
+    let r = emu
+        .post(
+            "/invitations",
+            json!({
+                "invitedUserEmailAddress": "guest@partner.example",
+                "inviteRedirectUrl": "https://myapp.contoso.com",
+                "invitedUserMessageInfo": {
+                    "customizedMessageBody": "Welcome",
+                    "ccRecipients": [{"emailAddress": {"name": "Boss", "address": "boss@contoso.com"}}]
+                },
+                "resetRedemption": false,
+                "sendInvitationMessage": false
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let info = &r.body["invitedUserMessageInfo"];
+    assert_eq!(info["customizedMessageBody"], "Welcome");
+    assert_eq!(
+        info["ccRecipients"][0]["emailAddress"]["address"],
+        "boss@contoso.com"
+    );
+    assert_eq!(info["messageLanguage"], Value::Null);
+    assert_eq!(r.body["resetRedemption"], false);
+    assert_eq!(r.body["status"], "PendingAcceptance");
+    for bad in [
+        json!({"invitedUserMessageInfo": "x"}),
+        json!({"invitedUserMessageInfo": {"ccRecipients": [{"name": "no address"}]}}),
+        json!({"resetRedemption": "yes"}),
+    ] {
+        let mut b = json!({"invitedUserEmailAddress": "g2@partner.example",
+                           "inviteRedirectUrl": "https://myapp.contoso.com"});
+        for (k, v) in bad.as_object().expect("obj") {
+            b[k] = v.clone();
+        }
+        let r = emu.post("/invitations", b).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+    }
+}
+
+// concepts/throttling-limits.md (Identity and access service limits): clients may send
+// the `x-ms-throttle-priority` request header (Low, Normal, High); "Using the priority
+// request header does not change the limits". The emulator accepts it and throttles
+// every priority alike once the budget is spent.
+#[tokio::test]
+async fn throttle_priority_is_accepted_and_does_not_change_limits() {
+    let emu = start_with(EmulatorConfig {
+        ru_per_10s: Some(4),
+        test_clock: true,
+        ..config()
+    })
+    .await;
+    emu.freeze().await;
+    let r = emu.get_h("/users", &[("x-ms-throttle-priority", "Low")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = emu.get_h("/users", &[("x-ms-throttle-priority", "High")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for p in ["High", "Normal", "Low"] {
+        let r = emu.get_h("/users", &[("x-ms-throttle-priority", p)]).await;
+        assert_graph_error(&r, 429, "TooManyRequests");
+        assert!(r.header("x-ms-throttle-scope").is_some(), "{p}");
+    }
+}
+
+// entra-docs identity-platform/v2-oauth2-client-creds-grant-flow.md ("Error response":
+// error, error_description, error_codes, timestamp, trace_id, correlation_id) and
+// reference-error-codes.md: AADSTS70003 unsupported_grant_type, AADSTS900144 a
+// missing parameter, AADSTS1002012 a scope without /.default, AADSTS7000218 no
+// credential, AADSTS7000215 a wrong secret (401 invalid_client), AADSTS700016 an
+// unknown app (400 unauthorized_client).
+#[tokio::test]
+async fn token_endpoint_errors() {
+    let emu = start().await;
+    let url = format!("{}/contoso/oauth2/v2.0/token", emu.base);
+    let scope = "https://graph.microsoft.com/.default";
+    let cases: Vec<(Vec<(&str, &str)>, u16, &str, u64)> = vec![
+        (
+            vec![("grant_type", "password"), ("client_id", CLIENT), ("scope", scope)],
+            400,
+            "unsupported_grant_type",
+            70003,
+        ),
+        (
+            vec![("grant_type", "client_credentials"), ("client_id", CLIENT), ("client_secret", SECRET)],
+            400,
+            "invalid_request",
+            900144,
+        ),
+        (
+            vec![("grant_type", "client_credentials"), ("client_id", CLIENT), ("client_secret", SECRET), ("scope", "User.Read")],
+            400,
+            "invalid_scope",
+            1002012,
+        ),
+        (
+            vec![("grant_type", "client_credentials"), ("client_id", CLIENT), ("scope", scope)],
+            401,
+            "invalid_client",
+            7000218,
+        ),
+        (
+            vec![("grant_type", "client_credentials"), ("client_id", CLIENT), ("client_secret", "wrong"), ("scope", scope)],
+            401,
+            "invalid_client",
+            7000215,
+        ),
+        (
+            vec![("grant_type", "client_credentials"), ("client_id", "99999999-0000-0000-0000-000000000000"), ("client_secret", SECRET), ("scope", scope)],
+            400,
+            "unauthorized_client",
+            700016,
+        ),
+    ];
+    for (form, status, error, code) in cases {
+        let r = to_resp(emu.http.post(&url).form(&form).send().await.expect("token")).await;
+        assert_eq!(r.status, status, "{form:?}: {}", r.text);
+        assert_eq!(r.body["error"], error, "{}", r.text);
+        assert_eq!(r.body["error_codes"], json!([code]), "{}", r.text);
+        let desc = r.body["error_description"].as_str().expect("description");
+        assert!(desc.starts_with(&format!("AADSTS{code}:")), "{desc}");
+        for k in ["timestamp", "trace_id", "correlation_id"] {
+            assert!(r.body[k].is_string(), "{k}: {}", r.text);
+        }
+        assert!(!r.text.contains(SECRET), "a secret echoed: {}", r.text);
+    }
+}
