@@ -66,7 +66,6 @@ impl OAuthError {
         )
     }
 
-
     fn new(status: u16, error: &'static str, code: u32, description: impl Into<String>) -> Self {
         OAuthError {
             status,
@@ -618,9 +617,13 @@ mod tests {
             .expect("token");
         let at = ok["access_token"].as_str().expect("string");
         assert_eq!(
-            check_bearer(Some(&format!("Bearer {at}")), super::super::keys::SigningKey::shared().expect("key"), now)
-                .expect("valid")
-                .app,
+            check_bearer(
+                Some(&format!("Bearer {at}")),
+                super::super::keys::SigningKey::shared().expect("key"),
+                now
+            )
+            .expect("valid")
+            .app,
             "app"
         );
         let other = super::super::keys::SigningKey::generate().expect("key");
@@ -641,7 +644,12 @@ mod tests {
         let ok = token(&c, "contoso", b"grant_type=client_credentials&client_id=app&client_secret=s&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default", now)
             .expect("token");
         let at = ok["access_token"].as_str().expect("string");
-        let e = check_bearer(Some(&format!("Bearer {at}")), super::super::keys::SigningKey::shared().expect("key"), now).expect_err("expired");
+        let e = check_bearer(
+            Some(&format!("Bearer {at}")),
+            super::super::keys::SigningKey::shared().expect("key"),
+            now,
+        )
+        .expect_err("expired");
         assert!(e.message.contains("expired"));
     }
 }

@@ -65,7 +65,9 @@ impl SigningKey {
     /// fraction of a second; every emulator of a test process shares it).
     pub fn shared() -> Result<&'static SigningKey, String> {
         static KEY: OnceLock<Result<SigningKey, String>> = OnceLock::new();
-        KEY.get_or_init(SigningKey::generate).as_ref().map_err(Clone::clone)
+        KEY.get_or_init(SigningKey::generate)
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The JWKS (`{"keys": [...]}`) with this key as Microsoft's keys endpoint lists
@@ -133,8 +135,12 @@ mod tests {
         let k = SigningKey::shared().expect("key");
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         h.kid = Some(k.kid.clone());
-        let tok = jsonwebtoken::encode(&h, &json!({"aud": "x", "exp": 4_000_000_000u64}), &k.encoding)
-            .expect("signs");
+        let tok = jsonwebtoken::encode(
+            &h,
+            &json!({"aud": "x", "exp": 4_000_000_000u64}),
+            &k.encoding,
+        )
+        .expect("signs");
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         v.set_audience(&["x"]);
         jsonwebtoken::decode::<Value>(&tok, &k.decoding, &v).expect("verifies");

@@ -117,7 +117,9 @@ pub fn assigned_plans_json(u: &User) -> Value {
 }
 
 fn is_disabled(disabled: &BTreeSet<Uuid>, plan: &str) -> bool {
-    disabled.iter().any(|d| d.to_string().eq_ignore_ascii_case(plan))
+    disabled
+        .iter()
+        .any(|d| d.to_string().eq_ignore_ascii_case(plan))
 }
 
 /// `GET /users/{id}/licenseDetails` (api/user-list-licensedetails.md,

@@ -8,16 +8,16 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
-pub mod keys;
 pub mod graph;
+pub mod keys;
 pub mod licensing;
 pub mod model;
 pub mod odata;
 pub mod proxy;
 pub mod realistic;
 pub mod roles;
-pub mod service_plans;
 mod server;
+pub mod service_plans;
 pub mod throttle;
 
 use std::net::SocketAddr;

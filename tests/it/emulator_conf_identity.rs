@@ -23,14 +23,6 @@ fn plan_ids(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn licensed_user(emu: &Emu, name: &str) -> String {
-    let mut b = new_user(name);
-    b["usageLocation"] = json!("US");
-    let r = emu.post("/users", b).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["id"].as_str().expect("id").to_string()
-}
-
 fn e3_and_ems() -> EmulatorConfig {
     EmulatorConfig {
         skus: vec![("ENTERPRISEPACK".into(), 5), ("EMS".into(), 5)],
@@ -64,17 +56,18 @@ async fn assigned_plans_follow_direct_and_inherited_licences() {
     assert_eq!(r.body["assignedPlans"], json!([]), "{}", r.text);
     // A direct E3 with Teams disabled.
     let r = emu
-        .post(
-            &format!("/users/{u}/assignLicense"),
-            json!({"addLicenses": [{"skuId": e3, "disabledPlans": [TEAMS1]}], "removeLicenses": []}),
-        )
+        .assign_license(&format!("/users/{u}"), &e3, &[TEAMS1])
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = emu.get(&format!("/users/{u}?$select=assignedPlans")).await;
     let plans = &r.body["assignedPlans"];
     let ids = plan_ids(plans);
     assert!(ids.contains(&EXCHANGE_P2.to_string()), "{}", r.text);
-    assert!(!ids.contains(&TEAMS1.to_string()), "disabled plan: {}", r.text);
+    assert!(
+        !ids.contains(&TEAMS1.to_string()),
+        "disabled plan: {}",
+        r.text
+    );
     assert_eq!(ids.len(), 35, "E3's 36 plans minus Teams: {}", r.text);
     let exchange = plans
         .as_array()
@@ -90,21 +83,14 @@ async fn assigned_plans_follow_direct_and_inherited_licences() {
     // EMS through a group: its plans join (AAD_PREMIUM among them).
     let g = emu.group("ems-holders").await;
     assert_eq!(emu.add_member(&g, &u).await.status, 204);
-    let r = emu
-        .post(
-            &format!("/groups/{g}/assignLicense"),
-            json!({"addLicenses": [{"skuId": ems, "disabledPlans": []}], "removeLicenses": []}),
-        )
-        .await;
+    let r = emu.assign_license(&format!("/groups/{g}"), &ems, &[]).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let r = emu.get(&format!("/users/{u}?$select=assignedPlans")).await;
     let ids = plan_ids(&r.body["assignedPlans"]);
     assert!(ids.contains(&AAD_PREMIUM.to_string()), "{}", r.text);
     assert!(ids.contains(&EXCHANGE_P2.to_string()), "{}", r.text);
     // Leaving the group takes the inherited plans away again.
-    let r = emu
-        .delete(&format!("/groups/{g}/members/{u}/$ref"))
-        .await;
+    let r = emu.delete(&format!("/groups/{g}/members/{u}/$ref")).await;
     assert_eq!(r.status, 204, "{}", r.text);
     let r = emu.get(&format!("/users/{u}?$select=assignedPlans")).await;
     assert!(
@@ -136,13 +122,13 @@ async fn license_details_per_user() {
         format!("{}/v1.0/$metadata#users('{u}')/licenseDetails", emu.base)
     );
     let r = emu
-        .post(
-            &format!("/users/{u}/assignLicense"),
-            json!({"addLicenses": [{"skuId": e3, "disabledPlans": [TEAMS1]}], "removeLicenses": []}),
-        )
+        .assign_license(&format!("/users/{u}"), &e3, &[TEAMS1])
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let upn = r.body["userPrincipalName"].as_str().expect("upn").to_string();
+    let upn = r.body["userPrincipalName"]
+        .as_str()
+        .expect("upn")
+        .to_string();
     let r = emu.get(&format!("/users/{upn}/licenseDetails")).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let d = &r.body["value"][0];
@@ -168,12 +154,7 @@ async fn license_details_per_user() {
     let ems = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e";
     let g = emu.group("ems-group").await;
     assert_eq!(emu.add_member(&g, &u).await.status, 204);
-    let r = emu
-        .post(
-            &format!("/groups/{g}/assignLicense"),
-            json!({"addLicenses": [{"skuId": ems, "disabledPlans": []}], "removeLicenses": []}),
-        )
-        .await;
+    let r = emu.assign_license(&format!("/groups/{g}"), &ems, &[]).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let r = emu
         .get(&format!("/users/{u}/licenseDetails?$select=skuPartNumber"))
@@ -186,14 +167,22 @@ async fn license_details_per_user() {
         .filter_map(|d| d["skuPartNumber"].as_str())
         .collect();
     assert_eq!(parts, ["ENTERPRISEPACK", "EMS"], "{}", r.text);
-    assert!(r.body["value"][0].get("servicePlans").is_none(), "{}", r.text);
+    assert!(
+        r.body["value"][0].get("servicePlans").is_none(),
+        "{}",
+        r.text
+    );
     assert!(r.body["value"][0].get("id").is_some(), "{}", r.text);
     // Only $select is documented: other options are refused, unknown users are 404.
     let r = emu
-        .get(&format!("/users/{u}/licenseDetails?$filter=skuPartNumber eq 'EMS'"))
+        .get(&format!(
+            "/users/{u}/licenseDetails?$filter=skuPartNumber eq 'EMS'"
+        ))
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
-    let r = emu.get(&format!("/users/{u}/licenseDetails?$select=bogus")).await;
+    let r = emu
+        .get(&format!("/users/{u}/licenseDetails?$select=bogus"))
+        .await;
     assert_eq!(r.status, 400, "{}", r.text);
     let r = emu
         .get("/users/00000000-0000-0000-0000-0000000000aa/licenseDetails")
@@ -211,8 +200,14 @@ async fn every_offered_sku_lists_its_service_plans() {
         ("STANDARDPACK", "18181a46-0d4e-45cd-891e-60aabd171b4e"),
         ("ENTERPRISEPREMIUM", "c7df2760-2c81-4ef7-b578-5b5392b571df"),
         ("SPE_E5", "06ebc4ee-1bb5-47dd-8120-11324bc54e06"),
-        ("O365_BUSINESS_PREMIUM", "f245ecc8-75af-4f8e-b61f-27d8114de5f3"),
-        ("O365_BUSINESS_ESSENTIALS", "3b555118-da6a-4418-894f-7df1e2096870"),
+        (
+            "O365_BUSINESS_PREMIUM",
+            "f245ecc8-75af-4f8e-b61f-27d8114de5f3",
+        ),
+        (
+            "O365_BUSINESS_ESSENTIALS",
+            "3b555118-da6a-4418-894f-7df1e2096870",
+        ),
         ("EMS", "efccb6f7-5641-4e0e-bd10-b4976e1bf68e"),
         ("POWER_BI_PRO", "f8a1db68-be16-40ed-86d5-cb42ce701560"),
     ];
@@ -322,11 +317,15 @@ async fn deleted_items_filter_on_deleted_date_time() {
     assert_graph_error(&r, 400, "BadRequest");
     assert!(r.message().contains("incompatible types"), "{}", r.text);
     let r = emu
-        .get(&format!("{base}?$filter=startswith(deletedDateTime,'2024')"))
+        .get(&format!(
+            "{base}?$filter=startswith(deletedDateTime,'2024')"
+        ))
         .await;
     assert_graph_error(&r, 400, "Request_UnsupportedQuery");
     let r = emu
-        .get(&format!("{base}?$filter=deletedDateTime ge 2024-13-45T00:00:00Z"))
+        .get(&format!(
+            "{base}?$filter=deletedDateTime ge 2024-13-45T00:00:00Z"
+        ))
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     let r = emu
@@ -375,7 +374,10 @@ async fn discovery_jwks_and_rs256_tokens() {
     }
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
     let token_endpoint = d["token_endpoint"].as_str().expect("token endpoint");
-    assert!(token_endpoint.ends_with("/oauth2/v2.0/token"), "{token_endpoint}");
+    assert!(
+        token_endpoint.ends_with("/oauth2/v2.0/token"),
+        "{token_endpoint}"
+    );
     // The documented token endpoint issues tokens.
     let tok = to_resp(
         http.post(token_endpoint)
@@ -391,7 +393,10 @@ async fn discovery_jwks_and_rs256_tokens() {
     )
     .await;
     assert_eq!(tok.status, 200, "{}", tok.text);
-    let access = tok.body["access_token"].as_str().expect("token").to_string();
+    let access = tok.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
     let jwks_uri = d["jwks_uri"].as_str().expect("jwks_uri");
     let jwks: jsonwebtoken::jwk::JwkSet = http
         .get(jwks_uri)
@@ -519,9 +524,13 @@ async fn throttle_priority_is_accepted_and_does_not_change_limits() {
     })
     .await;
     emu.freeze().await;
-    let r = emu.get_h("/users", &[("x-ms-throttle-priority", "Low")]).await;
+    let r = emu
+        .get_h("/users", &[("x-ms-throttle-priority", "Low")])
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = emu.get_h("/users", &[("x-ms-throttle-priority", "High")]).await;
+    let r = emu
+        .get_h("/users", &[("x-ms-throttle-priority", "High")])
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     for p in ["High", "Normal", "Low"] {
         let r = emu.get_h("/users", &[("x-ms-throttle-priority", p)]).await;
@@ -543,37 +552,64 @@ async fn token_endpoint_errors() {
     let scope = "https://graph.microsoft.com/.default";
     let cases: Vec<(Vec<(&str, &str)>, u16, &str, u64)> = vec![
         (
-            vec![("grant_type", "password"), ("client_id", CLIENT), ("scope", scope)],
+            vec![
+                ("grant_type", "password"),
+                ("client_id", CLIENT),
+                ("scope", scope),
+            ],
             400,
             "unsupported_grant_type",
             70003,
         ),
         (
-            vec![("grant_type", "client_credentials"), ("client_id", CLIENT), ("client_secret", SECRET)],
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+            ],
             400,
             "invalid_request",
             900144,
         ),
         (
-            vec![("grant_type", "client_credentials"), ("client_id", CLIENT), ("client_secret", SECRET), ("scope", "User.Read")],
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+                ("scope", "User.Read"),
+            ],
             400,
             "invalid_scope",
             1002012,
         ),
         (
-            vec![("grant_type", "client_credentials"), ("client_id", CLIENT), ("scope", scope)],
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("scope", scope),
+            ],
             401,
             "invalid_client",
             7000218,
         ),
         (
-            vec![("grant_type", "client_credentials"), ("client_id", CLIENT), ("client_secret", "wrong"), ("scope", scope)],
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("client_secret", "wrong"),
+                ("scope", scope),
+            ],
             401,
             "invalid_client",
             7000215,
         ),
         (
-            vec![("grant_type", "client_credentials"), ("client_id", "99999999-0000-0000-0000-000000000000"), ("client_secret", SECRET), ("scope", scope)],
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "99999999-0000-0000-0000-000000000000"),
+                ("client_secret", SECRET),
+                ("scope", scope),
+            ],
             400,
             "unauthorized_client",
             700016,

@@ -5,7 +5,6 @@
 
 use crate::emulator_support as support;
 
-
 use std::process::Command;
 
 use roster::emulator::EmulatorConfig;

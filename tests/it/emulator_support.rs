@@ -409,3 +409,24 @@ pub async fn run_node(
     let line = stdout.lines().last().expect("summary line");
     serde_json::from_str(line).expect("JSON summary")
 }
+
+/// Create a user with a usage location (so that it can hold licences); returns its id.
+pub async fn licensed_user(emu: &Emu, name: &str) -> String {
+    let mut b = new_user(name);
+    b["usageLocation"] = json!("US");
+    let r = emu.post("/users", b).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_str().expect("id").to_string()
+}
+
+impl Emu {
+    /// `POST {path}/assignLicense` adding `sku` with `disabled` plans (path: `/users/{id}`
+    /// or `/groups/{id}`).
+    pub async fn assign_license(&self, path: &str, sku: &str, disabled: &[&str]) -> Resp {
+        self.post(
+            &format!("{path}/assignLicense"),
+            json!({"addLicenses": [{"skuId": sku, "disabledPlans": disabled}], "removeLicenses": []}),
+        )
+        .await
+    }
+}
