@@ -154,7 +154,7 @@ async fn license_details_per_user() {
     let ems = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e";
     let g = emu.group("ems-group").await;
     assert_eq!(emu.add_member(&g, &u).await.status, 204);
-    let r = emu.assign_license(&format!("/groups/{g}"), &ems, &[]).await;
+    let r = emu.assign_license(&format!("/groups/{g}"), ems, &[]).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let r = emu
         .get(&format!("/users/{u}/licenseDetails?$select=skuPartNumber"))
@@ -304,7 +304,7 @@ async fn deleted_items_filter_on_deleted_date_time() {
             "{base}?$filter=deletedDateTime le {lit} and startswith(displayName,'User e')"
         ))
         .await;
-    assert_eq!(ids(&r), [early.clone()], "{}", r.text);
+    assert_eq!(ids(&r), std::slice::from_ref(&early), "{}", r.text);
     let r = emu
         .get("/directory/deletedItems/microsoft.graph.group?$filter=deletedDateTime ge 2000-01-01T00:00:00Z")
         .await;
@@ -550,7 +550,8 @@ async fn token_endpoint_errors() {
     let emu = start().await;
     let url = format!("{}/contoso/oauth2/v2.0/token", emu.base);
     let scope = "https://graph.microsoft.com/.default";
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str, u64)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str, u64);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("grant_type", "password"),
