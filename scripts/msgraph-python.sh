@@ -63,43 +63,18 @@ PY="$VENV/bin/python"
 
 die() { echo "msgraph-python.sh: $*" >&2; exit 1; }
 
-installed() {
-  [ -f "$VENV/.complete" ] && [ -x "$PY" ] && "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('msgraph-sdk') != '${VERSION}')" 2>/dev/null
-}
+# shellcheck source=scripts/lib/venv.sh
+. "$ROOT/scripts/lib/venv.sh"
 
-ensure_python() {
-  if command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    return
-  fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "msgraph-python.sh: installing python3 and python3-venv" >&2
-    apt-get install -y --no-install-recommends python3 python3-venv >/dev/null 2>&1 || {
-      apt-get update >/dev/null && apt-get install -y --no-install-recommends python3 python3-venv >/dev/null
-    }
-  fi
-  command -v python3 >/dev/null 2>&1 || die "python3 is required"
-  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || die "python3 venv/ensurepip is required (Debian: apt-get install python3-venv)"
+# Every requirement satisfied, and the undeclared import resolves.
+check_sdk() {
+  "$1" -m pip check --disable-pip-version-check >&2 || die "the pinned set is inconsistent"
+  "$1" -c 'import msgraph, msgraph_core.requests.batch_request_item' >&2 \
+    || die "msgraph-sdk ${VERSION} does not import"
 }
 
 install() {
-  installed && { echo "$PY"; return; }
-  mkdir -p "$(dirname "$VENV")"
-  # Several test binaries may install at once: one installs, the others wait.
-  exec 9>"$VENV.lock"
-  flock 9
-  if ! installed; then
-    ensure_python
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" >&2
-    "$PY" -m pip install --quiet --disable-pip-version-check --no-input "${PINS[@]}" >&2
-    # Every requirement satisfied, and the undeclared import resolves.
-    "$PY" -m pip check --disable-pip-version-check >&2 || die "the pinned set is inconsistent"
-    "$PY" -c 'import msgraph, msgraph_core.requests.batch_request_item' >&2 \
-      || die "msgraph-sdk ${VERSION} does not import"
-    touch "$VENV/.complete"
-    installed || die "msgraph-sdk ${VERSION} did not install into $VENV"
-  fi
-  flock -u 9
+  venv_install "$VENV" msgraph-sdk "$VERSION" check_sdk "${PINS[@]}"
   echo "$PY"
 }
 

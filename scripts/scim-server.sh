@@ -37,39 +37,12 @@ RUN_DIR="${XDG_RUNTIME_DIR:-/tmp}/roster-scim"
 
 die() { echo "scim-server.sh: $*" >&2; exit 1; }
 
-installed() {
-  [ -f "$VENV/.complete" ] && [ -x "$BIN" ] && "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('scim2-server') != '${VERSION}')" 2>/dev/null
-}
-
-ensure_python() {
-  if command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    return
-  fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "scim-server.sh: installing python3 and python3-venv" >&2
-    apt-get install -y --no-install-recommends python3 python3-venv >/dev/null 2>&1 || {
-      apt-get update >/dev/null && apt-get install -y --no-install-recommends python3 python3-venv >/dev/null
-    }
-  fi
-  command -v python3 >/dev/null 2>&1 || die "python3 is required"
-  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || die "python3 venv/ensurepip is required (Debian: apt-get install python3-venv)"
-}
+# shellcheck source=scripts/lib/venv.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib/venv.sh"
 
 install() {
-  installed && { echo "$BIN"; return; }
-  mkdir -p "$(dirname "$VENV")"
-  # Several test binaries may install at once: one installs, the others wait.
-  exec 9>"$VENV.lock"
-  flock 9
-  if ! installed; then
-    ensure_python
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "${PINS[@]}" >&2
-    touch "$VENV/.complete"
-    installed || die "scim2-server ${VERSION} did not install into $VENV"
-  fi
-  flock -u 9
+  venv_install "$VENV" scim2-server "$VERSION" : "${PINS[@]}"
+  [ -x "$BIN" ] || die "scim2-server ${VERSION} has no $BIN"
   echo "$BIN"
 }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha1::Digest;
@@ -54,6 +54,18 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// AADSTS90002: the tenant in the path is unknown.
+    pub fn tenant_not_found(tenant: &str) -> Self {
+        OAuthError::new(
+            400,
+            "invalid_request",
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        )
+    }
+
     fn new(status: u16, error: &'static str, code: u32, description: impl Into<String>) -> Self {
         OAuthError {
             status,
@@ -90,7 +102,7 @@ pub struct AuthConfig<'a> {
     /// Audiences accepted in client assertions (the token endpoint URLs).
     pub assertion_audiences: Vec<String>,
     pub token_lifetime_secs: i64,
-    pub signing_key: &'a [u8],
+    pub signing_key: &'a super::keys::SigningKey,
     /// Application permissions granted to apps (see `EmulatorConfig::grants`).
     pub grants: &'a [(String, String)],
 }
@@ -111,14 +123,7 @@ pub fn token(
         .any(|t| t.eq_ignore_ascii_case(tenant))
         || cfg.tenant_id.eq_ignore_ascii_case(tenant);
     if !known_tenant {
-        return Err(OAuthError::new(
-            400,
-            "invalid_request",
-            90002,
-            format!(
-                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
-            ),
-        ));
+        return Err(OAuthError::tenant_not_found(tenant));
     }
     let mut grant = None;
     let mut client_id = None;
@@ -252,9 +257,9 @@ pub fn token(
         tid: cfg.tenant_id.clone(),
     };
     let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
+        &access_token_header(cfg.signing_key),
         &claims,
-        &EncodingKey::from_secret(cfg.signing_key),
+        &cfg.signing_key.encoding,
     )
     .map_err(|e| {
         OAuthError::new(
@@ -270,6 +275,14 @@ pub fn token(
         "ext_expires_in": cfg.token_lifetime_secs,
         "access_token": token,
     }))
+}
+
+/// RS256 with the `kid` of the key the JWKS publishes (access-tokens.md, "Validate
+/// tokens"; the typ is JWT as in Microsoft's tokens).
+fn access_token_header(key: &super::keys::SigningKey) -> Header {
+    let mut h = Header::new(Algorithm::RS256);
+    h.kid = Some(key.kid.clone());
+    h
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -533,7 +546,7 @@ pub struct Caller {
 /// caller. `now` (Unix seconds, the emulator's clock) decides expiry.
 pub fn check_bearer(
     header: Option<&str>,
-    signing_key: &[u8],
+    signing_key: &super::keys::SigningKey,
     now: i64,
 ) -> Result<Caller, GraphError> {
     let Some(h) = header else {
@@ -552,12 +565,12 @@ pub fn check_bearer(
             "IDX14100: JWT is not well formed, there are no dots (.).\nThe token needs to be in JWS or JWE Compact Serialization Format.",
         ));
     }
-    let mut v = Validation::new(Algorithm::HS256);
+    let mut v = Validation::new(Algorithm::RS256);
     v.set_audience(&[GRAPH_AUD]);
     v.leeway = 0;
     // Expiry is checked against the emulator's clock, not the library's.
     v.validate_exp = false;
-    match jsonwebtoken::decode::<AccessClaims>(token, &DecodingKey::from_secret(signing_key), &v) {
+    match jsonwebtoken::decode::<AccessClaims>(token, &signing_key.decoding, &v) {
         Ok(d) if d.claims.exp <= now => Err(GraphError::unauthorized(
             "Lifetime validation failed, the token is expired.",
         )),
@@ -590,7 +603,7 @@ mod tests {
             federated: &[],
             assertion_audiences: vec![],
             token_lifetime_secs: 3599,
-            signing_key: b"k",
+            signing_key: super::super::keys::SigningKey::shared().expect("key"),
             grants: &[],
         }
     }
@@ -604,12 +617,17 @@ mod tests {
             .expect("token");
         let at = ok["access_token"].as_str().expect("string");
         assert_eq!(
-            check_bearer(Some(&format!("Bearer {at}")), b"k", now)
-                .expect("valid")
-                .app,
+            check_bearer(
+                Some(&format!("Bearer {at}")),
+                super::super::keys::SigningKey::shared().expect("key"),
+                now
+            )
+            .expect("valid")
+            .app,
             "app"
         );
-        assert!(check_bearer(Some(&format!("Bearer {at}")), b"other", now).is_err());
+        let other = super::super::keys::SigningKey::generate().expect("key");
+        assert!(check_bearer(Some(&format!("Bearer {at}")), &other, now).is_err());
         let bad = token(&c, "contoso", b"grant_type=client_credentials&client_id=app&client_secret=nope&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default", now)
             .expect_err("bad secret");
         assert_eq!(bad.code, 7000215);
@@ -626,7 +644,12 @@ mod tests {
         let ok = token(&c, "contoso", b"grant_type=client_credentials&client_id=app&client_secret=s&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default", now)
             .expect("token");
         let at = ok["access_token"].as_str().expect("string");
-        let e = check_bearer(Some(&format!("Bearer {at}")), b"k", now).expect_err("expired");
+        let e = check_bearer(
+            Some(&format!("Bearer {at}")),
+            super::super::keys::SigningKey::shared().expect("key"),
+            now,
+        )
+        .expect_err("expired");
         assert!(e.message.contains("expired"));
     }
 }

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::model::{AssignedLicense, InheritedLicense, Tenant, User};
+use super::service_plans;
 
 /// The SKUs a user holds (and takes a seat of): direct assignments and active
 /// inherited ones.
@@ -45,8 +46,21 @@ pub fn held_skus(u: &User) -> BTreeSet<Uuid> {
 /// are those disabled in every assignment of the SKU (the services any assignment
 /// enables are enabled).
 pub fn assigned_licenses_json(u: &User) -> Value {
-    let mut by_sku: BTreeMap<Uuid, Option<BTreeSet<Uuid>>> = BTreeMap::new();
-    let mut order: Vec<Uuid> = Vec::new();
+    Value::Array(
+        held_licenses(u)
+            .iter()
+            .map(|(sku, disabled)| {
+                let disabled: Vec<String> = disabled.iter().map(Uuid::to_string).collect();
+                json!({ "disabledPlans": disabled, "skuId": sku.to_string() })
+            })
+            .collect(),
+    )
+}
+
+/// Each held SKU once, in first-assignment order, with the plans disabled in every
+/// assignment of it.
+fn held_licenses(u: &User) -> Vec<(Uuid, BTreeSet<Uuid>)> {
+    let mut out: Vec<(Uuid, BTreeSet<Uuid>)> = Vec::new();
     let all = u
         .assigned_licenses
         .iter()
@@ -59,30 +73,88 @@ pub fn assigned_licenses_json(u: &User) -> Value {
         );
     for (sku, disabled) in all {
         let set: BTreeSet<Uuid> = disabled.iter().copied().collect();
-        match by_sku.get_mut(&sku) {
-            Some(Some(cur)) => *cur = cur.intersection(&set).copied().collect(),
-            _ => {
-                order.push(sku);
-                by_sku.insert(sku, Some(set));
-            }
+        match out.iter_mut().find(|(s, _)| *s == sku) {
+            Some((_, cur)) => *cur = cur.intersection(&set).copied().collect(),
+            None => out.push((sku, set)),
         }
     }
-    Value::Array(
-        order
-            .iter()
-            .map(|sku| {
-                let disabled: Vec<String> = by_sku
-                    .get(sku)
-                    .cloned()
-                    .flatten()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(Uuid::to_string)
-                    .collect();
-                json!({ "disabledPlans": disabled, "skuId": sku.to_string() })
+    out
+}
+
+/// When the user got a SKU: the latest processing of an inherited assignment, else
+/// the user's creation (the emulator keeps no date for direct assignments).
+fn assigned_at(u: &User, sku: Uuid) -> String {
+    u.inherited_licenses
+        .iter()
+        .filter(|l| l.active && l.sku_id == sku && !l.last_updated.is_empty())
+        .map(|l| l.last_updated.clone())
+        .min()
+        .unwrap_or_else(|| u.created_date_time.clone())
+}
+
+/// `assignedPlans` (resources/user.md, resources/assignedplan.md): one
+/// `{assignedDateTime, capabilityStatus, service, servicePlanId}` per service plan of
+/// the user's licences, direct and group-inherited, leaving out the plans disabled in
+/// every assignment of their SKU; a plan two SKUs share is listed once.
+pub fn assigned_plans_json(u: &User) -> Value {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::new();
+    for (sku, disabled) in held_licenses(u) {
+        let at = assigned_at(u, sku);
+        for (name, id) in service_plans::for_sku_id(sku) {
+            if is_disabled(&disabled, id) || !seen.insert(id) {
+                continue;
+            }
+            out.push(json!({
+                "assignedDateTime": at,
+                "capabilityStatus": "Enabled",
+                "service": service_plans::service_name(name),
+                "servicePlanId": id,
+            }));
+        }
+    }
+    Value::Array(out)
+}
+
+fn is_disabled(disabled: &BTreeSet<Uuid>, plan: &str) -> bool {
+    disabled
+        .iter()
+        .any(|d| d.to_string().eq_ignore_ascii_case(plan))
+}
+
+/// `GET /users/{id}/licenseDetails` (api/user-list-licensedetails.md,
+/// resources/licensedetails.md): one entry per held SKU, direct or inherited
+/// ("licenses that are directly assigned and those transitively assigned through
+/// memberships in licensed groups"), with its servicePlans (`servicePlanInfo`; a
+/// disabled plan has `provisioningStatus` `Disabled`). The id is the user's and the
+/// SKU's GUID bytes, base64url without padding, as in the page's example (both ids of
+/// one user share their first 22 characters).
+pub fn license_details_json(u: &User, part_number: &dyn Fn(Uuid) -> Option<String>) -> Vec<Value> {
+    use base64::Engine as _;
+    held_licenses(u)
+        .into_iter()
+        .map(|(sku, disabled)| {
+            let mut raw = u.id.to_bytes_le().to_vec();
+            raw.extend_from_slice(&sku.to_bytes_le());
+            let plans: Vec<Value> = service_plans::for_sku_id(sku)
+                .iter()
+                .map(|(name, id)| {
+                    json!({
+                        "servicePlanId": id,
+                        "servicePlanName": name,
+                        "provisioningStatus": if is_disabled(&disabled, id) { "Disabled" } else { "Success" },
+                        "appliesTo": "User",
+                    })
+                })
+                .collect();
+            json!({
+                "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
+                "skuId": sku.to_string(),
+                "skuPartNumber": part_number(sku),
+                "servicePlans": plans,
             })
-            .collect(),
-    )
+        })
+        .collect()
 }
 
 /// `licenseAssignmentStates`: the direct assignments (`assignedByGroup: null`) and the

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod graph;
+pub mod keys;
 pub mod licensing;
 pub mod model;
 pub mod odata;
@@ -16,6 +17,7 @@ pub mod proxy;
 pub mod realistic;
 pub mod roles;
 mod server;
+pub mod service_plans;
 pub mod throttle;
 
 use std::net::SocketAddr;

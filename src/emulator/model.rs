@@ -434,7 +434,7 @@ pub fn sku_id_for(part: &str) -> Uuid {
         ("SPE_E5", "06ebc4ee-1bb5-47dd-8120-11324bc54e06"),
         (
             "O365_BUSINESS_PREMIUM",
-            "f245ecc8-75af-4f8e-b61f-27d8114de5b3",
+            "f245ecc8-75af-4f8e-b61f-27d8114de5f3",
         ),
         (
             "O365_BUSINESS_ESSENTIALS",
@@ -1039,6 +1039,7 @@ pub const USER_PROPS: &[&str] = &[
     "id",
     "accountEnabled",
     "assignedLicenses",
+    "assignedPlans",
     "businessPhones",
     "city",
     "companyName",
@@ -1131,6 +1132,7 @@ pub fn user_prop(u: &User, name: &str) -> Option<Value> {
         "id" => json!(u.id.to_string()),
         "accountEnabled" => json!(u.account_enabled),
         "assignedLicenses" => licensing::assigned_licenses_json(u),
+        "assignedPlans" => licensing::assigned_plans_json(u),
         "businessPhones" => json!(u.business_phones),
         "city" => opt(&u.city),
         "companyName" => opt(&u.company_name),
@@ -1575,6 +1577,7 @@ pub fn set_user_prop(u: &mut User, key: &str, v: &Value) -> Result<(), GraphErro
         | "createdDateTime"
         | "deletedDateTime"
         | "assignedLicenses"
+        | "assignedPlans"
         | "licenseAssignmentStates"
         | "creationType"
         | "externalUserState"

@@ -485,6 +485,9 @@ pub struct FilterRules {
     pub default_ops: &'static [(&'static str, &'static [&'static str])],
     /// Every filterable property (advanced queries).
     pub filterable: &'static [&'static str],
+    /// Edm.DateTimeOffset properties compared with `eq`, `ge`, `le`, `gt` and `lt`
+    /// against a dateTimeOffset literal without the advanced query parameters.
+    pub dated: &'static [&'static str],
 }
 
 pub const USER_RULES: FilterRules = FilterRules {
@@ -537,6 +540,7 @@ pub const USER_RULES: FilterRules = FilterRules {
         "onPremisesImmutableId",
         "onPremisesSamAccountName",
     ],
+    dated: &[],
 };
 
 pub const GROUP_RULES: FilterRules = FilterRules {
@@ -568,6 +572,22 @@ pub const GROUP_RULES: FilterRules = FilterRules {
         "isAssignableToRole",
         "onPremisesSyncEnabled",
     ],
+    dated: &[],
+};
+
+/// Deleted users (`/directory/deletedItems/microsoft.graph.user`): the user's rules,
+/// plus `deletedDateTime` ranges (directory-deleteditems-list.md: the cast type's
+/// query parameters; resources/directoryobject.md and user.md: `deletedDateTime`
+/// supports `$filter` with `eq`, `ge`, `le`, and the page's examples page through it).
+pub const DELETED_USER_RULES: FilterRules = FilterRules {
+    dated: &["deletedDateTime"],
+    ..USER_RULES
+};
+
+/// Deleted groups, as [`DELETED_USER_RULES`].
+pub const DELETED_GROUP_RULES: FilterRules = FilterRules {
+    dated: &["deletedDateTime"],
+    ..GROUP_RULES
 };
 
 /// Check a filter against the type's rules. `advanced` = ConsistencyLevel eventual + $count.
@@ -606,6 +626,33 @@ pub fn check_filter(e: &Expr, rules: &FilterRules, advanced: bool) -> Result<(),
                 return Err(needs_advanced("not"));
             }
             check_filter(inner, rules, advanced)
+        }
+        Expr::Cmp { prop, op, lit } if rules.dated.contains(&prop.as_str()) => {
+            let kind = match op.as_str() {
+                "eq" => "Equal",
+                "ne" => "NotEqual",
+                "ge" => "GreaterThanOrEqual",
+                "le" => "LessThanOrEqual",
+                "gt" => "GreaterThan",
+                _ => "LessThan",
+            };
+            let operand = match lit {
+                Lit::DateTime(_) => None,
+                Lit::Null if advanced => None,
+                Lit::Null => return Err(needs_advanced(op)),
+                Lit::Str(_) => Some("Edm.String"),
+                Lit::Num(_) => Some("Edm.Double"),
+                Lit::Bool(_) => Some("Edm.Boolean"),
+            };
+            if let Some(t) = operand {
+                return Err(GraphError::odata_bad_request(format!(
+                    "A binary operator with incompatible types was detected. Found operand types 'Edm.DateTimeOffset' and '{t}' for operator kind '{kind}'."
+                )));
+            }
+            if op == "ne" && !advanced {
+                return Err(needs_advanced(op));
+            }
+            Ok(())
         }
         Expr::Cmp { prop, op, lit } => {
             if *lit == Lit::Null && !advanced {

@@ -50,7 +50,7 @@ pub(crate) struct Shared {
     writes: AtomicU64,
     faults: AtomicU64,
     token_requests: AtomicU64,
-    signing_key: [u8; 32],
+    signing_key: &'static super::keys::SigningKey,
     scheme: &'static str,
     fallback_host: String,
     dirty: AtomicBool,
@@ -135,8 +135,7 @@ pub(crate) async fn start(
     } else {
         "http"
     };
-    let mut key = [0u8; 32];
-    rand::rng().fill(&mut key);
+    let key = super::keys::SigningKey::shared().map_err(|e| anyhow::anyhow!(e))?;
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             tenant,
@@ -438,6 +437,9 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     if let [tenant, "oauth2", "v2.0", "token"] = segs.as_slice() {
         return finish(token(&sh, &method, tenant, &bytes), &ids);
     }
+    if let Some(r) = discovery(&sh, &parts.uri, &parts.headers, &method, &segs) {
+        return finish(r, &ids);
+    }
     // The test door: not Graph (docs/emulator.md, "The test door").
     if let ["_emulator", kind @ ("users" | "groups" | "domains")] = segs.as_slice() {
         let base = base_for(&sh, &parts.uri, &parts.headers);
@@ -482,7 +484,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     }
     let caller = match auth::check_bearer(
         header_str(&parts.headers, "authorization"),
-        &sh.signing_key,
+        sh.signing_key,
         ids.date.unix_timestamp(),
     ) {
         Ok(c) => c,
@@ -676,6 +678,67 @@ fn fault(kind: u8, ids: &Ids) -> Response {
     }
 }
 
+/// The names the tenant answers to on the identity endpoints (the configured name,
+/// `NAME.onmicrosoft.com`, its domains) and its id.
+fn tenant_names(sh: &Shared) -> (Vec<String>, String) {
+    let inner = sh.lock();
+    let t = &inner.tenant;
+    let mut names = vec![
+        sh.config.tenant.clone(),
+        t.tenant_name.clone(),
+        format!("{}.onmicrosoft.com", t.tenant_name),
+    ];
+    names.extend(t.domains.iter().map(|d| d.id.clone()));
+    (names, t.tenant_id.to_string())
+}
+
+/// The OpenID Connect discovery document and the JWKS ([`super::keys`]):
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`,
+/// `GET /{tenant}/discovery/v2.0/keys` and the tenant-independent
+/// `GET /common/discovery/v2.0/keys` / `/discovery/v2.0/keys`. `None` for other paths.
+fn discovery(
+    sh: &Shared,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    method: &str,
+    segs: &[&str],
+) -> Option<Response> {
+    let (tenant, keys) = match segs {
+        [tenant, "v2.0", ".well-known", "openid-configuration"] => (Some(*tenant), false),
+        [tenant, "discovery", "v2.0", "keys"] => (Some(*tenant), true),
+        ["discovery", "v2.0", "keys"] => (None, true),
+        _ => return None,
+    };
+    let now = sh.clock.now_utc();
+    let trace = Uuid::new_v4().to_string();
+    let corr = Uuid::new_v4().to_string();
+    if method != "GET" {
+        let e = auth_error_405();
+        return Some(json_response(e.status, &e.body(&trace, &corr, now), &[]));
+    }
+    let (names, tenant_id) = tenant_names(sh);
+    let base = base_for(sh, uri, headers);
+    let common = ["common", "organizations"];
+    let known = |t: &str| {
+        names.iter().any(|n| n.eq_ignore_ascii_case(t)) || tenant_id.eq_ignore_ascii_case(t)
+    };
+    match tenant {
+        Some(t) if keys && common.contains(&t) => {}
+        Some(t) if !known(t) => {
+            let e = auth::OAuthError::tenant_not_found(t);
+            return Some(json_response(e.status, &e.body(&trace, &corr, now), &[]));
+        }
+        _ => {}
+    }
+    let issuer = super::keys::issuer(&base, &tenant_id);
+    let body = if keys {
+        sh.signing_key.jwks(&issuer)
+    } else {
+        super::keys::openid_configuration(&base, &tenant_id)
+    };
+    Some(json_response(200, &body, &[]))
+}
+
 fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response {
     sh.token_requests.fetch_add(1, Ordering::Relaxed);
     let trace = Uuid::new_v4().to_string();
@@ -685,21 +748,7 @@ fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response 
         let e = auth_error_405();
         return json_response(e.status, &e.body(&trace, &corr, now), &[]);
     }
-    let (tenant_name, tenant_id, domains) = {
-        let inner = sh.lock();
-        let t = &inner.tenant;
-        (
-            t.tenant_name.clone(),
-            t.tenant_id.to_string(),
-            t.domains.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
-        )
-    };
-    let mut names = vec![
-        sh.config.tenant.clone(),
-        tenant_name.clone(),
-        format!("{tenant_name}.onmicrosoft.com"),
-    ];
-    names.extend(domains);
+    let (names, tenant_id) = tenant_names(sh);
     let local = format!("{}://{}", sh.scheme, sh.fallback_host);
     let mut audiences = Vec::new();
     for n in names.iter().chain(std::iter::once(&tenant_id)) {
@@ -736,7 +785,7 @@ fn token(sh: &Arc<Shared>, method: &str, tenant: &str, form: &[u8]) -> Response 
         federated: &sh.config.federated,
         assertion_audiences: audiences,
         token_lifetime_secs: sh.config.token_lifetime_secs,
-        signing_key: &sh.signing_key,
+        signing_key: sh.signing_key,
         grants: &grants,
     };
     match auth::token(&cfg, tenant, form, now.unix_timestamp()) {

@@ -7,39 +7,13 @@
 
 use crate::emulator_support as support;
 
-use std::process::Command;
-
-use roster::emulator::{self, EmulatorConfig};
 use serde_json::{Value, json};
 use support::*;
 
 #[tokio::test]
 async fn microsoft_graph_js_client_pages_batches_and_sees_errors() {
-    ensure_npm_install();
-    let certs = crate::support::tls::TestCerts::for_names(&["DNS:localhost", "IP:127.0.0.1"]);
-    let ca = certs.ca.clone();
-    let cfg = EmulatorConfig {
-        tls: Some((certs.cert.clone(), certs.key.clone())),
-        ..config()
-    };
-    let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts");
-    let port = handle.local_addr().port();
-    assert!(handle.base_url().starts_with("https://"));
-    let base = format!("https://localhost:{port}");
-    let pem = std::fs::read(&ca).expect("ca");
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
-        .build()
-        .expect("client");
-    let token = get_token(&http, &base, "contoso").await;
-    let emu = Emu {
-        handle,
-        http,
-        token,
-        base: base.clone(),
-    };
+    let (emu, certs) = start_https(config()).await;
+    let port = emu.handle.local_addr().port();
     // Seed 2,500 users through $batch (20 per request).
     for chunk in 0..125 {
         let reqs: Vec<Value> = (0..20)
@@ -70,29 +44,7 @@ async fn microsoft_graph_js_client_pages_batches_and_sees_errors() {
         "{next}"
     );
 
-    let emu_for_node = emu.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("graph-client.mjs")
-            .current_dir(js_dir())
-            .env("NODE_EXTRA_CA_CERTS", &ca)
-            .env("EMULATOR_BASE", emu_for_node)
-            .env("EMULATOR_TENANT", "contoso")
-            .env("EMULATOR_CLIENT_ID", CLIENT)
-            .env("EMULATOR_CLIENT_SECRET", SECRET)
-            .output()
-            .expect("node is installed")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "node failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout.lines().last().expect("summary line");
-    let v: Value = serde_json::from_str(line).expect("JSON summary");
+    let v = run_node("graph-client.mjs", &emu.base, &certs.ca, &[]).await;
     assert_eq!(v["users_seen"], 2500, "{v}");
     assert_eq!(v["unique_ids"], 2500, "{v}");
     assert_eq!(v["pages"], 3, "999 + 999 + 502: {v}");

@@ -7,10 +7,9 @@
 
 use crate::emulator_support as support;
 
-use std::process::Command;
 use std::time::Duration;
 
-use roster::emulator::{self, EmulatorConfig};
+use roster::emulator::EmulatorConfig;
 use serde_json::{Value, json};
 use support::*;
 
@@ -869,40 +868,10 @@ async fn deleted_users_and_groups_list_with_select_and_paging() {
 /// Run `tests/js/{script}` against an emulator serving HTTPS on localhost; returns the
 /// script's JSON summary line.
 async fn run_js(script: &'static str) -> Value {
-    ensure_npm_install();
-    let certs = crate::support::tls::TestCerts::for_names(&["DNS:localhost", "IP:127.0.0.1"]);
-    let ca = certs.ca.clone();
-    let cfg = EmulatorConfig {
-        tls: Some((certs.cert.clone(), certs.key.clone())),
-        ..config()
-    };
-    let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts");
-    let base = format!("https://localhost:{}", handle.local_addr().port());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .current_dir(js_dir())
-            .env("NODE_EXTRA_CA_CERTS", &ca)
-            .env("EMULATOR_BASE", base)
-            .env("EMULATOR_TENANT", "contoso")
-            .env("EMULATOR_CLIENT_ID", CLIENT)
-            .env("EMULATOR_CLIENT_SECRET", SECRET)
-            .output()
-            .expect("node is installed")
-    })
-    .await
-    .expect("join");
-    handle.shutdown().await.expect("shutdown");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "node failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout.lines().last().expect("summary line");
-    serde_json::from_str(line).expect("JSON summary")
+    let (emu, certs) = start_https(config()).await;
+    let v = run_node(script, &emu.base, &certs.ca, &[]).await;
+    emu.handle.shutdown().await.expect("shutdown");
+    v
 }
 
 #[tokio::test]

@@ -12,7 +12,6 @@ use crate::emulator_support as support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use roster::emulator::{self, EmulatorConfig};
 use serde_json::{Value, json};
 use support::*;
 
@@ -50,30 +49,9 @@ async fn microsoft_graph_python_sdk_pages_batches_deltas_and_sees_errors() {
     let python = tokio::task::spawn_blocking(ensure_venv)
         .await
         .expect("join");
-    let certs = crate::support::tls::TestCerts::for_names(&["DNS:localhost", "IP:127.0.0.1"]);
+    let (emu, certs) = start_https(config()).await;
     let ca = certs.ca.clone();
-    let cfg = EmulatorConfig {
-        tls: Some((certs.cert.clone(), certs.key.clone())),
-        ..config()
-    };
-    let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts");
-    let port = handle.local_addr().port();
-    assert!(handle.base_url().starts_with("https://"));
-    let base = format!("https://localhost:{port}");
-    let pem = std::fs::read(&ca).expect("ca");
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
-        .build()
-        .expect("client");
-    let token = get_token(&http, &base, "contoso").await;
-    let emu = Emu {
-        handle,
-        http,
-        token,
-        base: base.clone(),
-    };
+    let base = emu.base.clone();
     // Seed the users through $batch, 20 per request.
     let names: Vec<String> = (0..USERS).map(|n| format!("py{n:03}")).collect();
     for chunk in names.chunks(20) {

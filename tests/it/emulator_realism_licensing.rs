@@ -18,14 +18,6 @@ fn states(v: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn licensed_user(emu: &Emu, name: &str) -> String {
-    let mut b = new_user(name);
-    b["usageLocation"] = json!("US");
-    let r = emu.post("/users", b).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["id"].as_str().expect("id").to_string()
-}
-
 async fn assign_group(emu: &Emu, gid: &str, sku: &str) -> Resp {
     emu.post(
         &format!("/groups/{gid}/assignLicense"),

@@ -5,10 +5,9 @@
 
 use crate::emulator_support as support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use roster::emulator::{self, EmulatorConfig};
+use roster::emulator::EmulatorConfig;
 use serde_json::{Value, json};
 use support::*;
 
@@ -231,62 +230,16 @@ async fn a_realistic_tenant_from_a_state_file_is_not_seeded_again() {
     );
 }
 
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
 #[tokio::test]
 async fn microsoft_graph_js_client_reads_and_writes_the_realistic_tenant() {
-    let dir = js_dir();
-    if !dir
-        .join("node_modules/@microsoft/microsoft-graph-client")
-        .exists()
-    {
-        let out = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .expect("npm is installed");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let certs = crate::support::tls::TestCerts::for_names(&["DNS:localhost", "IP:127.0.0.1"]);
-    let ca = certs.ca.clone();
-    let handle = emulator::start(
-        EmulatorConfig {
-            tls: Some((certs.cert.clone(), certs.key.clone())),
-            ..realistic()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
+    let (emu, certs) = start_https(realistic()).await;
+    let v = run_node(
+        "realistic-tenant.mjs",
+        &emu.base,
+        &certs.ca,
+        &[("DEFAULT_DOMAIN", "contoso.com")],
     )
-    .await
-    .expect("emulator starts");
-    let base = format!("https://localhost:{}", handle.local_addr().port());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("realistic-tenant.mjs")
-            .current_dir(js_dir())
-            .env("NODE_EXTRA_CA_CERTS", &ca)
-            .env("EMULATOR_BASE", base)
-            .env("EMULATOR_TENANT", "contoso")
-            .env("EMULATOR_CLIENT_ID", CLIENT)
-            .env("EMULATOR_CLIENT_SECRET", SECRET)
-            .env("DEFAULT_DOMAIN", "contoso.com")
-            .output()
-            .expect("node is installed")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "node failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.lines().last().expect("summary")).expect("JSON");
+    .await;
     assert_eq!(v["initial_domain"], "contoso.onmicrosoft.com", "{v}");
     assert_eq!(
         v["global_admins"],
@@ -327,7 +280,7 @@ async fn microsoft_graph_js_client_reads_and_writes_the_realistic_tenant() {
         "Another object with the same value for property proxyAddresses already exists.",
         "{v}"
     );
-    handle.shutdown().await.expect("shutdown");
+    emu.handle.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test]

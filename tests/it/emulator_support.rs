@@ -344,3 +344,89 @@ pub fn ensure_npm_install() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An emulator serving HTTPS on `localhost` with a throw-away CA
+/// (`support::tls::TestCerts`): `base` is `https://localhost:{port}`, the client trusts
+/// the CA and holds a token. Keep the certificates alive while the emulator runs.
+pub async fn start_https(cfg: EmulatorConfig) -> (Emu, crate::support::tls::TestCerts) {
+    let certs = crate::support::tls::TestCerts::for_names(&["DNS:localhost", "IP:127.0.0.1"]);
+    let cfg = EmulatorConfig {
+        tls: Some((certs.cert.clone(), certs.key.clone())),
+        ..cfg
+    };
+    let handle = emulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator starts");
+    assert!(handle.base_url().starts_with("https://"));
+    let base = format!("https://localhost:{}", handle.local_addr().port());
+    let pem = std::fs::read(&certs.ca).expect("ca");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .build()
+        .expect("client");
+    let token = get_token(&http, &base, "contoso").await;
+    let emu = Emu {
+        handle,
+        http,
+        token,
+        base,
+    };
+    (emu, certs)
+}
+
+/// Runs `node tests/js/{script}` against the emulator at `base` (trusting `ca`), with the
+/// app's credentials in `EMULATOR_*` (the scripts' shared token setup) and `env`;
+/// asserts success and returns the script's JSON summary line.
+pub async fn run_node(
+    script: &'static str,
+    base: &str,
+    ca: &std::path::Path,
+    env: &[(&'static str, &'static str)],
+) -> Value {
+    ensure_npm_install();
+    let (base, ca, env) = (base.to_string(), ca.to_path_buf(), env.to_vec());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .current_dir(js_dir())
+            .env("NODE_EXTRA_CA_CERTS", &ca)
+            .env("EMULATOR_BASE", base)
+            .env("EMULATOR_TENANT", "contoso")
+            .env("EMULATOR_CLIENT_ID", CLIENT)
+            .env("EMULATOR_CLIENT_SECRET", SECRET)
+            .envs(env)
+            .output()
+            .expect("node is installed")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node {script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().expect("summary line");
+    serde_json::from_str(line).expect("JSON summary")
+}
+
+/// Create a user with a usage location (so that it can hold licences); returns its id.
+pub async fn licensed_user(emu: &Emu, name: &str) -> String {
+    let mut b = new_user(name);
+    b["usageLocation"] = json!("US");
+    let r = emu.post("/users", b).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_str().expect("id").to_string()
+}
+
+impl Emu {
+    /// `POST {path}/assignLicense` adding `sku` with `disabled` plans (path: `/users/{id}`
+    /// or `/groups/{id}`).
+    pub async fn assign_license(&self, path: &str, sku: &str, disabled: &[&str]) -> Resp {
+        self.post(
+            &format!("{path}/assignLicense"),
+            json!({"addLicenses": [{"skuId": sku, "disabledPlans": disabled}], "removeLicenses": []}),
+        )
+        .await
+    }
+}

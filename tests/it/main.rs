@@ -43,6 +43,7 @@ mod e2e_saved_plans;
 mod emulator_api;
 mod emulator_auth;
 mod emulator_conf_delta;
+mod emulator_conf_identity;
 mod emulator_conf_protocol;
 mod emulator_conf_query;
 mod emulator_csdl;

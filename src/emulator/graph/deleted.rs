@@ -25,9 +25,19 @@ fn deleted_filter(ctx: &Ctx<'_>, q: &Query, users: bool) -> Result<Filter, Graph
         )));
     }
     if users {
-        prepare_filter(ctx, q, &odata::USER_RULES, &odata::DELETED_USER_SORT)
+        prepare_filter(
+            ctx,
+            q,
+            &odata::DELETED_USER_RULES,
+            &odata::DELETED_USER_SORT,
+        )
     } else {
-        prepare_filter(ctx, q, &odata::GROUP_RULES, &odata::DELETED_GROUP_SORT)
+        prepare_filter(
+            ctx,
+            q,
+            &odata::DELETED_GROUP_RULES,
+            &odata::DELETED_GROUP_SORT,
+        )
     }
 }
 

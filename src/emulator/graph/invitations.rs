@@ -80,6 +80,9 @@ pub(super) fn invite(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R {
     let mut send = false;
     let mut address = String::new();
     let mut redirect = String::new();
+    let mut reset = false;
+    let mut message_info =
+        json!({ "messageLanguage": null, "customizedMessageBody": null, "ccRecipients": [] });
     for (k, v) in &b {
         match k.as_str() {
             "invitedUserEmailAddress" => {
@@ -111,7 +114,12 @@ pub(super) fn invite(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R {
                     return Err(GraphError::forbidden());
                 }
             }
-            "invitedUserMessageInfo" | "resetRedemption" => {}
+            "resetRedemption" => {
+                reset = v
+                    .as_bool()
+                    .ok_or_else(|| GraphError::invalid_value(k, "Invitation"))?;
+            }
+            "invitedUserMessageInfo" => message_info = parse_message_info(v)?,
             k if k.starts_with("@odata.") => {}
             other => return Err(GraphError::unknown_property(other, "invitation")),
         }
@@ -153,15 +161,39 @@ pub(super) fn invite(t: &mut Tenant, ctx: &mut Ctx<'_>, body: &[u8]) -> R {
     m.insert("invitedUserType".into(), json!("Guest"));
     m.insert("invitedUserEmailAddress".into(), json!(address));
     m.insert("sendInvitationMessage".into(), json!(send));
-    m.insert("resetRedemption".into(), json!(false));
+    m.insert("resetRedemption".into(), json!(reset));
     m.insert("inviteRedirectUrl".into(), json!(redirect));
     m.insert("status".into(), json!("PendingAcceptance"));
-    m.insert(
-        "invitedUserMessageInfo".into(),
-        json!({ "messageLanguage": null, "customizedMessageBody": null, "ccRecipients": [] }),
-    );
+    m.insert("invitedUserMessageInfo".into(), message_info);
     m.insert("invitedUser".into(), json!({ "id": uid.to_string() }));
     Ok(Resp::json(201, Value::Object(m)).wrote())
+}
+
+/// `invitedUserMessageInfo` (resources/invitedusermessageinfo.md: `ccRecipients`
+/// recipients, `customizedMessageBody`, `messageLanguage`), echoed in the response as
+/// the page's example shows; anything else is 400.
+fn parse_message_info(v: &Value) -> Result<Value, GraphError> {
+    let bad = || GraphError::invalid_value("invitedUserMessageInfo", "Invitation");
+    let mut out =
+        json!({ "messageLanguage": null, "customizedMessageBody": null, "ccRecipients": [] });
+    let Some(o) = v.as_object() else {
+        return if v.is_null() { Ok(out) } else { Err(bad()) };
+    };
+    for (k, val) in o {
+        match (k.as_str(), val) {
+            ("messageLanguage" | "customizedMessageBody", Value::String(_) | Value::Null) => {
+                out[k.as_str()] = val.clone();
+            }
+            ("ccRecipients", Value::Array(rs))
+                if rs.iter().all(|r| r["emailAddress"]["address"].is_string()) =>
+            {
+                out["ccRecipients"] = val.clone();
+            }
+            (k, _) if k.starts_with("@odata.") => {}
+            _ => return Err(bad()),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

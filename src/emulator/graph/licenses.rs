@@ -255,89 +255,10 @@ pub(super) fn assign_group_license(t: &mut Tenant, ctx: &Ctx<'_>, body: &[u8], g
     Ok(r)
 }
 
-/// The service plans of Office 365 E3 (`ENTERPRISEPACK`, 6fd2c87f-…), name and id as
-/// Microsoft's licensing reference lists them (entra-docs
-/// docs/identity/users/licensing-service-plan-reference.md, "Office 365 E3" row, last
-/// updated October 29, 2025). Other SKUs carry no plans in the emulator.
-const ENTERPRISEPACK_PLANS: &[(&str, &str)] = &[
-    (
-        "MESH_AVATARS_FOR_TEAMS",
-        "dcf9d2f4-772e-4434-b757-77a453cfbc02",
-    ),
-    (
-        "MESH_AVATARS_ADDITIONAL_FOR_TEAMS",
-        "3efbd4ed-8958-4824-8389-1321f8730af8",
-    ),
-    ("RMS_S_ENTERPRISE", "bea4c11e-220a-4e6d-8eb8-8ea15d019f90"),
-    (
-        "Bing_Chat_Enterprise",
-        "0d0c0d31-fae7-41f2-b909-eaf4d7f26dba",
-    ),
-    ("CDS_O365_P2", "95b76021-6a53-4741-ab8b-1d1f3d66a95a"),
-    (
-        "EXCHANGE_S_ENTERPRISE",
-        "efb87545-963c-4e0d-99df-69c6916d9eb0",
-    ),
-    (
-        "MESH_IMMERSIVE_FOR_TEAMS",
-        "f0ff6ac6-297d-49cd-be34-6dfef97f0c28",
-    ),
-    (
-        "ContentExplorer_Standard",
-        "2b815d45-56e4-4e3a-b65c-66cb9175b560",
-    ),
-    ("MIP_S_CLP1", "5136a095-5cf0-4aff-bec3-e84448b38ea5"),
-    ("MYANALYTICS_P2", "33c4f319-9bdd-48d6-9c4d-410b750a4a5a"),
-    ("OFFICESUBSCRIPTION", "43de0ff5-c92c-492b-9116-175376d08c38"),
-    (
-        "M365_LIGHTHOUSE_CUSTOMER_PLAN1",
-        "6f23d6a9-adbf-481c-8538-b4c095654487",
-    ),
-    ("MICROSOFTBOOKINGS", "199a5c09-e0ca-4e37-8f7c-b05d533e1ea2"),
-    ("FORMS_PLAN_E3", "2789c901-c14e-48ab-a76a-be334d9d793a"),
-    ("KAIZALA_O365_P3", "aebd3021-9f8f-4bf8-bbe3-0ed2f4f047a1"),
-    (
-        "PROJECTWORKMANAGEMENT",
-        "b737dad2-2f6c-4c65-90e3-ca563267e8b9",
-    ),
-    ("MICROSOFT_SEARCH", "94065c59-bc8e-4e8b-89e5-5138d471eaff"),
-    ("Deskless", "8c7d2df8-86f0-4902-b2ed-a0458298f3b3"),
-    ("STREAM_O365_E3", "9e700747-8b1d-45e5-ab8d-ef187ceec156"),
-    ("TEAMS1", "57ff2da0-773e-42df-b2af-ffb7a2317929"),
-    ("INTUNE_O365", "882e1d05-acd1-4ccb-8708-6ee03664b117"),
-    ("Nucleus", "db4d623d-b514-490b-b7ef-8885eee514de"),
-    ("SHAREPOINTWAC", "e95bec33-7c88-4a70-8e19-b10bd9d0c014"),
-    ("PROJECT_O365_P2", "31b4e2fc-4cd6-4e7d-9c1b-41407303bd66"),
-    (
-        "SHAREPOINTENTERPRISE",
-        "5dbe027f-2339-4123-9542-606e4d348a72",
-    ),
-    ("MCOSTANDARD", "0feaeb32-d00e-4d66-bd5a-43b5b83db82c"),
-    ("SWAY", "a23b959c-7ce8-4e57-9140-b90eb88a9e97"),
-    ("BPOS_S_TODO_2", "c87f142c-d1e9-4363-8630-aaea9c4d9ae5"),
-    ("VIVAENGAGE_CORE", "a82fbf69-b4d7-49f4-83a6-915b2cf354f4"),
-    (
-        "VIVA_LEARNING_SEEDED",
-        "b76fb638-6ba6-402a-b9f9-83d28acb3d86",
-    ),
-    ("WHITEBOARD_PLAN2", "94a54592-cd8b-425e-87c6-97868b000b91"),
-    ("YAMMER_ENTERPRISE", "7547a3fe-08ee-4ccb-b430-5077c5041653"),
-    ("DYN365_CDS_O365_P2", "4ff01e01-1ba7-4d71-8cf8-ce96c3bbcf14"),
-    ("POWERAPPS_O365_P2", "c68f8d98-5534-41c8-bf36-22fa496fa792"),
-    ("FLOW_O365_P2", "76846ad7-7776-4c40-a281-a386362dd1b9"),
-    (
-        "POWER_VIRTUAL_AGENTS_O365_P2",
-        "041fe683-03e4-45b6-b1af-c0cdc516daee",
-    ),
-];
-
-/// The service plans the emulator knows for a SKU part number.
+/// The service plans the emulator knows for a SKU part number
+/// ([`crate::emulator::service_plans`]).
 pub fn service_plans(sku_part_number: &str) -> &'static [(&'static str, &'static str)] {
-    if sku_part_number.eq_ignore_ascii_case("ENTERPRISEPACK") {
-        ENTERPRISEPACK_PLANS
-    } else {
-        &[]
-    }
+    crate::emulator::service_plans::for_sku(sku_part_number)
 }
 
 /// The properties of resources/subscribedsku.md.
@@ -359,6 +280,13 @@ pub(super) const SKU_PROPS: &[&str] = &[
 /// parameter … It does not support `$filter`." Any other option is refused rather than
 /// ignored; `$select` names must be subscribedSku properties.
 fn check_sku_query(q: &Query) -> Result<(), GraphError> {
+    only_select(q, "subscribedSkus")?;
+    check_select(&q.select, &|p| SKU_PROPS.contains(&p), "subscribedSku")
+}
+
+/// Refuses every query option but `$select` (for the endpoints whose pages document
+/// only `$select`).
+fn only_select(q: &Query, what: &str) -> Result<(), GraphError> {
     let other = [
         ("$filter", q.filter.is_some()),
         ("$top", q.top.is_some()),
@@ -370,10 +298,54 @@ fn check_sku_query(q: &Query) -> Result<(), GraphError> {
     ];
     if let Some((name, _)) = other.iter().find(|(_, on)| *on) {
         return Err(GraphError::unsupported_query(format!(
-            "The query parameter '{name}' is not supported on subscribedSkus."
+            "The query parameter '{name}' is not supported on {what}."
         )));
     }
-    check_select(&q.select, &|p| SKU_PROPS.contains(&p), "subscribedSku")
+    Ok(())
+}
+
+/// The properties of resources/licensedetails.md.
+const LICENSE_DETAILS_PROPS: &[&str] = &["id", "servicePlans", "skuId", "skuPartNumber"];
+
+/// `GET /users/{id}/licenseDetails` (api/user-list-licensedetails.md: "This method
+/// supports the `$select` query parameter"; any other option is refused).
+pub(super) fn list_license_details(t: &Tenant, ctx: &Ctx<'_>, q: &Query, id: Uuid) -> R {
+    only_select(q, "licenseDetails")?;
+    check_select(
+        &q.select,
+        &|p| LICENSE_DETAILS_PROPS.contains(&p),
+        "licenseDetails",
+    )?;
+    let Some(user) = t.users.get(&id) else {
+        return Err(GraphError::not_found(&id.to_string()));
+    };
+    let part = |sku: Uuid| {
+        t.skus
+            .iter()
+            .find(|s| s.sku_id == sku)
+            .map(|s| s.sku_part_number.clone())
+    };
+    let value: Vec<Value> = licensing::license_details_json(user, &part)
+        .into_iter()
+        .map(|v| project(v, q.select.as_deref()))
+        .collect();
+    Ok(Resp::ok(json!({
+        "@odata.context": format!("{}/v1.0/$metadata#users('{id}')/licenseDetails", ctx.base),
+        "value": value,
+    })))
+}
+
+/// `v` reduced to the `$select`ed members (and `id`, an entity's key).
+fn project(v: Value, select: Option<&[String]>) -> Value {
+    let (Some(sel), Value::Object(m)) = (select, &v) else {
+        return v;
+    };
+    Value::Object(
+        m.iter()
+            .filter(|(k, _)| *k == "id" || sel.iter().any(|p| p == *k))
+            .map(|(k, val)| (k.clone(), val.clone()))
+            .collect(),
+    )
 }
 
 /// A SKU as Graph shows it, with its service plans, projected onto `$select`

@@ -415,6 +415,11 @@ pub fn handle(
             }
             assign_license(t, ctx, body, id)
         }
+        ["users", id, "licenseDetails"] => {
+            let id = resolve_user(t, ctx, id)?;
+            only_get(m)?;
+            licenses::list_license_details(t, ctx, &q, id)
+        }
         ["users", id, "memberOf"] => {
             let id = resolve_user(t, ctx, id)?;
             only_get(m)?;

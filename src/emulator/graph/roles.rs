@@ -32,6 +32,7 @@ const DEFINITION_RULES: FilterRules = FilterRules {
         ("templateId", &["eq", "in"]),
     ],
     filterable: &["id", "displayName", "isBuiltIn", "templateId"],
+    dated: &[],
 };
 
 /// resources/unifiedroleassignment.md: principalId, roleDefinitionId and
@@ -45,6 +46,7 @@ const ASSIGNMENT_RULES: FilterRules = FilterRules {
         ("directoryScopeId", &["eq", "in"]),
     ],
     filterable: &["id", "principalId", "roleDefinitionId", "directoryScopeId"],
+    dated: &[],
 };
 
 fn can_read(ctx: &Ctx<'_>) -> Result<(), GraphError> {
