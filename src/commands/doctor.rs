@@ -121,10 +121,19 @@ mod tests {
     fn human_report_marks_failures_with_hints() {
         let mut r = AppReport::new("o365", "office365");
         r.push(Check::ok("token", "client secret"));
-        r.push(Check::fail("permission user writes", "missing User.ReadWrite.All", "add it"));
+        r.push(Check::fail(
+            "permission user writes",
+            "missing User.ReadWrite.All",
+            "add it",
+        ));
         let text = render_human(&[r.clone()]);
         assert!(text.starts_with("app o365 (office365): FAIL\n"), "{text}");
-        assert!(text.contains("  FAIL  permission user writes: missing User.ReadWrite.All\n        hint: add it\n"), "{text}");
+        assert!(
+            text.contains(
+                "  FAIL  permission user writes: missing User.ReadWrite.All\n        hint: add it\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("1 check(s) failed, 0 warning(s)"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&render_json(&[r])).unwrap();
         assert_eq!(json["ok"], false);

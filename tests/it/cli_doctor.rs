@@ -44,8 +44,19 @@ fn line_of<'a>(out: &'a str, check: &str) -> &'a str {
 
 #[test]
 fn a_missing_permission_is_named_with_a_hint_and_exits_1() {
-    let emu = start(&["User.Read.All", "Group.Read.All", "LicenseAssignment.Read.All", "Domain.Read.All"], &[]);
-    let dir = repo(&[("apps.yaml", &o365_app(&emu.url, "")), ("people.yaml", PEOPLE)]);
+    let emu = start(
+        &[
+            "User.Read.All",
+            "Group.Read.All",
+            "LicenseAssignment.Read.All",
+            "Domain.Read.All",
+        ],
+        &[],
+    );
+    let dir = repo(&[
+        ("apps.yaml", &o365_app(&emu.url, "")),
+        ("people.yaml", PEOPLE),
+    ]);
     let before = emu.stats();
     let run = roster(dir.path(), &["doctor"], &[SECRET_ENV]);
     assert_eq!(run.code, 1, "{}", run.all());
@@ -53,21 +64,48 @@ fn a_missing_permission_is_named_with_a_hint_and_exits_1() {
     assert!(out.starts_with("app o365 (office365): FAIL\n"), "{out}");
     let token = line_of(out, "token");
     assert!(token.trim_start().starts_with("ok"), "{token}");
-    assert!(token.contains("client secret") && token.contains("lifetime 59 min"), "{token}");
+    assert!(
+        token.contains("client secret") && token.contains("lifetime 59 min"),
+        "{token}"
+    );
     let writes = line_of(out, "permission user writes");
     assert!(writes.trim_start().starts_with("FAIL"), "{writes}");
     assert!(writes.contains("missing User.ReadWrite.All"), "{writes}");
     assert!(writes.contains("the token carries: Domain.Read.All, Group.Read.All, LicenseAssignment.Read.All, User.Read.All"), "{writes}");
     let licences = line_of(out, "permission licences");
-    assert!(licences.contains("missing LicenseAssignment.ReadWrite.All") && licences.contains("users with `licenses`"), "{licences}");
-    assert!(line_of(out, "permission memberships").contains("missing GroupMember.ReadWrite.All"), "{out}");
-    assert!(out.contains("hint: add the Microsoft Graph application permission User.ReadWrite.All"), "{out}");
+    assert!(
+        licences.contains("missing LicenseAssignment.ReadWrite.All")
+            && licences.contains("users with `licenses`"),
+        "{licences}"
+    );
+    assert!(
+        line_of(out, "permission memberships").contains("missing GroupMember.ReadWrite.All"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hint: add the Microsoft Graph application permission User.ReadWrite.All"),
+        "{out}"
+    );
     // The reads still work; the role read is refused (a warning), not the run.
-    assert!(line_of(out, "GET /users").trim_start().starts_with("ok"), "{out}");
-    assert!(line_of(out, "GET /groups/delta").trim_start().starts_with("ok"), "{out}");
-    assert!(line_of(out, "GET /roleManagement/directory/roleAssignments").contains("warn  GET"), "{out}");
+    assert!(
+        line_of(out, "GET /users").trim_start().starts_with("ok"),
+        "{out}"
+    );
+    assert!(
+        line_of(out, "GET /groups/delta")
+            .trim_start()
+            .starts_with("ok"),
+        "{out}"
+    );
+    assert!(
+        line_of(out, "GET /roleManagement/directory/roleAssignments").contains("warn  GET"),
+        "{out}"
+    );
     assert!(line_of(out, "clock skew").contains("within 2 s"), "{out}");
-    assert!(out.contains("check(s) failed") && out.contains("nothing was written"), "{out}");
+    assert!(
+        out.contains("check(s) failed") && out.contains("nothing was written"),
+        "{out}"
+    );
     // Doctor wrote nothing, to the tenant or the repository.
     let after = emu.stats();
     assert_eq!(after["writes"], before["writes"], "{after}");
@@ -78,8 +116,15 @@ fn a_missing_permission_is_named_with_a_hint_and_exits_1() {
 #[test]
 fn least_privilege_passes_and_json_lists_every_check() {
     let emu = start(LEAST, &[]);
-    let dir = repo(&[("apps.yaml", &o365_app(&emu.url, "")), ("people.yaml", PEOPLE)]);
-    let run = roster(dir.path(), &["doctor", "--app", "o365", "--format", "json"], &[SECRET_ENV]);
+    let dir = repo(&[
+        ("apps.yaml", &o365_app(&emu.url, "")),
+        ("people.yaml", PEOPLE),
+    ]);
+    let run = roster(
+        dir.path(),
+        &["doctor", "--app", "o365", "--format", "json"],
+        &[SECRET_ENV],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["ok"], true);
@@ -114,23 +159,39 @@ fn least_privilege_passes_and_json_lists_every_check() {
 fn directory_readwrite_all_is_flagged_as_broader_than_needed() {
     // No grant: the emulator's default roles, which include Directory.ReadWrite.All.
     let emu = Emulator::start(&[]);
-    let dir = repo(&[("apps.yaml", &o365_app(&emu.url, "")), ("people.yaml", PEOPLE)]);
+    let dir = repo(&[
+        ("apps.yaml", &o365_app(&emu.url, "")),
+        ("people.yaml", PEOPLE),
+    ]);
     let run = roster(dir.path(), &["doctor"], &[SECRET_ENV]);
     assert_eq!(run.code, 0, "{}", run.all());
     let line = line_of(&run.stdout, "permission least privilege");
-    assert!(line.contains("warn") && line.contains("Directory.ReadWrite.All"), "{line}");
+    assert!(
+        line.contains("warn") && line.contains("Directory.ReadWrite.All"),
+        "{line}"
+    );
 }
 
 #[test]
 fn a_refused_credential_fails_the_token_check_and_still_reports_the_clock() {
     let emu = Emulator::start(&[]);
-    let dir = repo(&[("apps.yaml", &o365_app(&emu.url, "")), ("people.yaml", PEOPLE)]);
+    let dir = repo(&[
+        ("apps.yaml", &o365_app(&emu.url, "")),
+        ("people.yaml", PEOPLE),
+    ]);
     let run = roster(dir.path(), &["doctor"], &[("ROSTER_TEST_SECRET", "wrong")]);
     assert_eq!(run.code, 1, "{}", run.all());
     let token = line_of(&run.stdout, "token");
-    assert!(token.contains("FAIL") && token.contains("AADSTS7000215"), "{token}");
+    assert!(
+        token.contains("FAIL") && token.contains("AADSTS7000215"),
+        "{token}"
+    );
     assert!(!run.stdout.contains("permission "), "{}", run.stdout);
-    assert!(line_of(&run.stdout, "clock skew").contains("ok"), "{}", run.stdout);
+    assert!(
+        line_of(&run.stdout, "clock skew").contains("ok"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -138,7 +199,10 @@ fn tls_details_name_the_protocol_and_certificate() {
     let certs = TestCerts::for_names(&["IP:127.0.0.1"]);
     let emu = start(LEAST, &certs.emulator_flags());
     let dir = repo(&[
-        ("apps.yaml", &o365_app(&emu.url, "    tls: { ca_file: certs/ca.pem }\n")),
+        (
+            "apps.yaml",
+            &o365_app(&emu.url, "    tls: { ca_file: certs/ca.pem }\n"),
+        ),
         ("people.yaml", PEOPLE),
     ]);
     certs.copy_ca_to(dir.path(), "certs/ca.pem");
@@ -147,15 +211,29 @@ fn tls_details_name_the_protocol_and_certificate() {
     let tls = line_of(&run.stdout, "tls");
     // The test certificate is valid for two days: a warning that it expires soon.
     assert!(tls.trim_start().starts_with("warn"), "{tls}");
-    assert!(run.stdout.contains("hint: the server's certificate expires soon"), "{}", run.stdout);
-    assert!(tls.contains("CN=roster test server issued by CN=roster test CA"), "{tls}");
+    assert!(
+        run.stdout
+            .contains("hint: the server's certificate expires soon"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        tls.contains("CN=roster test server issued by CN=roster test CA"),
+        "{tls}"
+    );
     assert!(tls.contains("TLSv1.3") || tls.contains("TLSv1.2"), "{tls}");
-    assert!(tls.contains("certificate ") && tls.contains(" issued by ") && tls.contains("expires "), "{tls}");
+    assert!(
+        tls.contains("certificate ") && tls.contains(" issued by ") && tls.contains("expires "),
+        "{tls}"
+    );
 }
 
 #[test]
 fn an_unknown_app_is_a_usage_error() {
-    let dir = repo(&[("apps.yaml", &o365_app("http://127.0.0.1:9", "")), ("people.yaml", PEOPLE)]);
+    let dir = repo(&[
+        ("apps.yaml", &o365_app("http://127.0.0.1:9", "")),
+        ("people.yaml", PEOPLE),
+    ]);
     let run = roster(dir.path(), &["doctor", "--app", "nope"], &[SECRET_ENV]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("no app named 'nope'"), "{}", run.stderr);
@@ -177,13 +255,28 @@ async fn active_directory_checks_against_a_domain_controller() {
     let run = roster(dir.path(), &["doctor"], &[("ROSTER_AD_PW", &dc.password)]);
     assert_eq!(run.code, 0, "{}", run.all());
     let out = &run.stdout;
-    for check in ["tls", "bind", "clock skew", "base_dn", "users_ou", "users_ou create user", "groups_ou create group"] {
-        assert!(line_of(out, check).trim_start().starts_with("ok"), "{check}: {out}");
+    for check in [
+        "tls",
+        "bind",
+        "clock skew",
+        "base_dn",
+        "users_ou",
+        "users_ou create user",
+        "groups_ou create group",
+    ] {
+        assert!(
+            line_of(out, check).trim_start().starts_with("ok"),
+            "{check}: {out}"
+        );
     }
     assert!(line_of(out, "tls").contains("certificate "), "{out}");
     let missing = format!("OU=Nowhere,{}", fx.ou);
     let dir = repo(&[("apps.yaml", &app(&missing))]);
     let run = roster(dir.path(), &["doctor"], &[("ROSTER_AD_PW", &dc.password)]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(line_of(&run.stdout, "users_ou").contains(&format!("{missing} does not exist")), "{}", run.stdout);
+    assert!(
+        line_of(&run.stdout, "users_ou").contains(&format!("{missing} does not exist")),
+        "{}",
+        run.stdout
+    );
 }

@@ -47,7 +47,10 @@ pub async fn doctor(app: &ActiveDirectoryApp, ctx: &ConnectContext) -> AppReport
         match tls_probe(&endpoint).await {
             Ok((version, cert)) => {
                 let mode = if endpoint.ldaps { "LDAPS" } else { "StartTLS" };
-                let host = format!("{}:{} ({mode}, verified for {})", endpoint.host, endpoint.port, endpoint.server_name);
+                let host = format!(
+                    "{}:{} ({mode}, verified for {})",
+                    endpoint.host, endpoint.port, endpoint.server_name
+                );
                 report.push(doctor::tls_check(&host, Some(&version), cert.as_ref()));
             }
             Err(e) => {
@@ -68,11 +71,16 @@ pub async fn doctor(app: &ActiveDirectoryApp, ctx: &ConnectContext) -> AppReport
     let ldap = match conn::connect(&endpoint, &app.bind_dn, password.expose()).await {
         Ok(l) => l,
         Err(e) => {
-            report.push(Check::fail(
-                "bind",
-                format!("{e:#}"),
-                "check bind_dn and bind_password (an expired or locked account refuses the bind too)",
-            ));
+            let tls_failed = report
+                .checks
+                .iter()
+                .any(|c| c.check == "tls" && c.status == doctor::Status::Fail);
+            let hint = if tls_failed {
+                "fix the TLS failure above first"
+            } else {
+                "check bind_dn and bind_password (an expired or locked account refuses the bind too)"
+            };
+            report.push(Check::fail("bind", format!("{e:#}"), hint));
             return report;
         }
     };
@@ -97,11 +105,21 @@ pub async fn doctor(app: &ActiveDirectoryApp, ctx: &ConnectContext) -> AppReport
     let s = &app.switches;
     let places = [
         ("base_dn", app.base_dn.as_str(), None),
-        ("users_ou", app.users_ou.as_str(), (s.create_users).then_some("user")),
-        ("groups_ou", app.groups_ou.as_str(), (s.create_groups).then_some("group")),
+        (
+            "users_ou",
+            app.users_ou.as_str(),
+            (s.create_users).then_some("user"),
+        ),
+        (
+            "groups_ou",
+            app.groups_ou.as_str(),
+            (s.create_groups).then_some("group"),
+        ),
     ];
     for (key, dn, create) in places {
-        report.checks.extend(check_container(&ldap, key, dn, create).await);
+        report
+            .checks
+            .extend(check_container(&ldap, key, dn, create).await);
     }
     let mut ldap = ldap;
     let _ = ldap.unbind().await;
@@ -127,7 +145,11 @@ async fn check_container(
             return out;
         }
         Err(e) => {
-            out.push(Check::fail(key, format!("{e:#}"), format!("grant the account Read on {dn}")));
+            out.push(Check::fail(
+                key,
+                format!("{e:#}"),
+                format!("grant the account Read on {dn}"),
+            ));
             return out;
         }
     };
@@ -140,13 +162,23 @@ async fn check_container(
     )
     .await;
     match listed {
-        Ok(res) if matches!(res.1.rc, 0 | 4) => out.push(Check::ok(key, format!("{dn} exists and can be listed"))),
+        Ok(res) if matches!(res.1.rc, 0 | 4) => {
+            out.push(Check::ok(key, format!("{dn} exists and can be listed")))
+        }
         Ok(res) => out.push(Check::fail(
             key,
-            format!("listing {dn} failed: LDAP result {}{}", res.1.rc, conn::text_suffix(&res.1)),
+            format!(
+                "listing {dn} failed: LDAP result {}{}",
+                res.1.rc,
+                conn::text_suffix(&res.1)
+            ),
             format!("grant the account Read and List Contents on {dn}"),
         )),
-        Err(e) => out.push(Check::fail(key, format!("listing {dn}: {e:#}"), format!("grant the account Read on {dn}"))),
+        Err(e) => out.push(Check::fail(
+            key,
+            format!("listing {dn}: {e:#}"),
+            format!("grant the account Read on {dn}"),
+        )),
     }
     if let Some(class) = create {
         let allowed: Vec<String> = entry
@@ -169,16 +201,26 @@ pub fn create_right_check(key: &str, dn: &str, class: &str, allowed: &[String]) 
         return Check::warn(
             name,
             format!("{dn}: the server reports no allowedChildClassesEffective"),
-            format!("delegate \"Create {class} objects\" on {dn} to the account (docs/connect.md, \"The service account\")"),
+            format!(
+                "delegate \"Create {class} objects\" on {dn} to the account (docs/connect.md, \"The service account\")"
+            ),
         );
     }
     if allowed.iter().any(|c| c.eq_ignore_ascii_case(class)) {
-        Check::ok(name, format!("the account may create {class} objects in {dn}"))
+        Check::ok(
+            name,
+            format!("the account may create {class} objects in {dn}"),
+        )
     } else {
         Check::fail(
             name,
-            format!("the account may not create {class} objects in {dn} (allowed: {})", allowed.join(", ")),
-            format!("delegate \"Create {class} objects\" on {dn} to the account, or turn the switch off"),
+            format!(
+                "the account may not create {class} objects in {dn} (allowed: {})",
+                allowed.join(", ")
+            ),
+            format!(
+                "delegate \"Create {class} objects\" on {dn} to the account, or turn the switch off"
+            ),
         )
     }
 }
@@ -187,13 +229,20 @@ pub fn create_right_check(key: &str, dn: &str, class: &str, allowed: &[String]) 
 /// same trust as the connector: the protocol version and the server certificate.
 async fn tls_probe(ep: &Endpoint) -> Result<(String, Option<doctor::CertInfo>)> {
     let addr = format!("{}:{}", ep.host, ep.port);
-    let mut tcp = tokio::time::timeout(Duration::from_secs(15), tokio::net::TcpStream::connect(&addr))
-        .await
-        .map_err(|_| anyhow!("cannot reach LDAP server {addr}: no answer within 15 s"))?
-        .with_context(|| format!("cannot reach LDAP server {addr}"))?;
+    let mut tcp = tokio::time::timeout(
+        Duration::from_secs(15),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    .map_err(|_| anyhow!("cannot reach LDAP server {addr}: no answer within 15 s"))?
+    .with_context(|| format!("cannot reach LDAP server {addr}"))?;
     if ep.starttls {
-        tcp.write_all(STARTTLS_REQUEST).await.context("StartTLS request")?;
-        let msg = read_ber_message(&mut tcp).await.context("StartTLS response")?;
+        tcp.write_all(STARTTLS_REQUEST)
+            .await
+            .context("StartTLS request")?;
+        let msg = read_ber_message(&mut tcp)
+            .await
+            .context("StartTLS response")?;
         match extended_result_code(&msg) {
             Some(0) => {}
             Some(rc) => bail!("StartTLS with LDAP server {addr} was refused: LDAP result {rc}"),
@@ -241,9 +290,9 @@ fn client_config(ep: &Endpoint) -> Result<Arc<rustls::ClientConfig>> {
     }
     if let Some(ca) = &ep.ca_file {
         for cert in crate::apps::kit::tls::read_ca_file(ca)? {
-            roots
-                .add(cert)
-                .with_context(|| format!("tls.ca_file {} holds an unusable certificate", ca.display()))?;
+            roots.add(cert).with_context(|| {
+                format!("tls.ca_file {} holds an unusable certificate", ca.display())
+            })?;
         }
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -316,7 +365,10 @@ fn length(msg: &[u8], at: usize) -> Option<(usize, usize)> {
     }
     let n = (b & 0x7f) as usize;
     let bytes = msg.get(at + 1..at + 1 + n)?;
-    Some((bytes.iter().fold(0, |acc, x| (acc << 8) | *x as usize), at + 1 + n))
+    Some((
+        bytes.iter().fold(0, |acc, x| (acc << 8) | *x as usize),
+        at + 1 + n,
+    ))
 }
 
 #[cfg(test)]
@@ -348,11 +400,26 @@ mod tests {
     #[test]
     fn create_rights_come_from_allowed_child_classes() {
         let classes = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let ok = create_right_check("users_ou", "OU=People,DC=x", "user", &classes(&["contact", "User"]));
+        let ok = create_right_check(
+            "users_ou",
+            "OU=People,DC=x",
+            "user",
+            &classes(&["contact", "User"]),
+        );
         assert_eq!(ok.status, Status::Ok);
-        let no = create_right_check("groups_ou", "OU=Groups,DC=x", "group", &classes(&["contact"]));
+        let no = create_right_check(
+            "groups_ou",
+            "OU=Groups,DC=x",
+            "group",
+            &classes(&["contact"]),
+        );
         assert_eq!(no.status, Status::Fail);
-        assert!(no.detail.contains("may not create group objects in OU=Groups,DC=x"), "{}", no.detail);
+        assert!(
+            no.detail
+                .contains("may not create group objects in OU=Groups,DC=x"),
+            "{}",
+            no.detail
+        );
         assert!(no.hint.unwrap().contains("Create group objects"));
         let unknown = create_right_check("users_ou", "OU=P", "user", &[]);
         assert_eq!(unknown.status, Status::Warn);

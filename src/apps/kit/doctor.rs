@@ -49,7 +49,11 @@ impl Check {
         }
     }
 
-    pub fn warn(check: impl Into<String>, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+    pub fn warn(
+        check: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Check {
         Check {
             check: check.into(),
             status: Status::Warn,
@@ -58,7 +62,11 @@ impl Check {
         }
     }
 
-    pub fn fail(check: impl Into<String>, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+    pub fn fail(
+        check: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Check {
         Check {
             check: check.into(),
             status: Status::Fail,
@@ -113,7 +121,11 @@ pub fn skew_check(skew_secs: f64, source: &str) -> Check {
     let shown = if abs < 2.0 {
         format!("within 2 s of the local clock ({source})")
     } else {
-        let dir = if skew_secs > 0.0 { "ahead of" } else { "behind" };
+        let dir = if skew_secs > 0.0 {
+            "ahead of"
+        } else {
+            "behind"
+        };
         format!("the server's clock is {abs:.0} s {dir} the local clock ({source})")
     };
     let hint = "synchronise the local clock (NTP); tokens and Kerberos tickets fail beyond 5 minutes of skew";
@@ -196,10 +208,18 @@ pub fn tls_check(host: &str, version: Option<&str>, cert: Option<&CertInfo>) -> 
                 c.subject, c.issuer, c.expires, c.days_left
             ));
             if c.days_left < 0 {
-                return Check::fail("tls", detail, "the server's certificate has expired: renew it");
+                return Check::fail(
+                    "tls",
+                    detail,
+                    "the server's certificate has expired: renew it",
+                );
             }
             if c.days_left < CERT_WARN_DAYS {
-                return Check::warn("tls", detail, "the server's certificate expires soon: renew it");
+                return Check::warn(
+                    "tls",
+                    detail,
+                    "the server's certificate expires soon: renew it",
+                );
             }
             Check::ok("tls", detail)
         }
@@ -267,7 +287,10 @@ mod tests {
             expires: "2027-01-01T00:00:00Z".into(),
             days_left,
         };
-        assert_eq!(tls_check("h", Some("TLSv1.3"), Some(&c(200))).status, Status::Ok);
+        assert_eq!(
+            tls_check("h", Some("TLSv1.3"), Some(&c(200))).status,
+            Status::Ok
+        );
         assert_eq!(tls_check("h", None, Some(&c(3))).status, Status::Warn);
         let expired = tls_check("h", Some("TLSv1.2"), Some(&c(-1)));
         assert_eq!(expired.status, Status::Fail);

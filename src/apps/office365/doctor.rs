@@ -136,7 +136,10 @@ pub fn needs(app: &Office365App, desired: &DesiredState) -> Vec<(&'static Need, 
         (need("read groups and members"), "every read".to_string()),
         (need("license SKUs"), "every read".to_string()),
         (need("verified domains"), "every read".to_string()),
-        (need("protect admins (role holders)"), "every read".to_string()),
+        (
+            need("protect admins (role holders)"),
+            "every read".to_string(),
+        ),
     ];
     let s = &app.switches;
     let user_switches: Vec<&str> = [
@@ -149,18 +152,27 @@ pub fn needs(app: &Office365App, desired: &DesiredState) -> Vec<(&'static Need, 
     .filter_map(|(n, on)| on.then_some(n))
     .collect();
     if !user_switches.is_empty() {
-        out.push((need("user writes"), format!("switches {}", user_switches.join(", "))));
+        out.push((
+            need("user writes"),
+            format!("switches {}", user_switches.join(", ")),
+        ));
     }
     let bound = desired.policies.iter().any(|p| p.app == app.name);
     if bound && desired.users.iter().any(|u| !u.licenses.is_empty()) {
         out.push((need("licences"), "users with `licenses`".to_string()));
     }
-    let group_switches: Vec<&str> = [("create_groups", s.create_groups), ("delete_groups", s.delete_groups)]
-        .into_iter()
-        .filter_map(|(n, on)| on.then_some(n))
-        .collect();
+    let group_switches: Vec<&str> = [
+        ("create_groups", s.create_groups),
+        ("delete_groups", s.delete_groups),
+    ]
+    .into_iter()
+    .filter_map(|(n, on)| on.then_some(n))
+    .collect();
     if !group_switches.is_empty() {
-        out.push((need("group writes"), format!("switches {}", group_switches.join(", "))));
+        out.push((
+            need("group writes"),
+            format!("switches {}", group_switches.join(", ")),
+        ));
     }
     if s.sync_memberships {
         out.push((need("memberships"), "switch sync_memberships".to_string()));
@@ -266,7 +278,11 @@ pub fn decode_claims(token: &str) -> Option<TokenClaims> {
     let mut roles: Vec<String> = v
         .get("roles")
         .and_then(|r| r.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     roles.sort();
     Some(TokenClaims {
@@ -293,21 +309,27 @@ fn credential_kind(app: &Office365App) -> &'static str {
 pub async fn doctor(app: &Office365App, desired: &DesiredState, ctx: &ConnectContext) -> AppReport {
     let mut report = AppReport::new(&app.name, "office365");
     let (endpoint, sandbox) = match &app.sandbox {
-        Some(path) => {
-            match crate::repo_paths::resolve(&ctx.repo_root, path, "sandbox", false) {
-                Ok(state) => match super::sandbox::Sandbox::start(app, &state).await {
-                    Ok((sb, ep)) => (ep, Some(sb)),
-                    Err(e) => {
-                        report.push(Check::fail("connect", format!("{e:#}"), "check the `sandbox:` path"));
-                        return report;
-                    }
-                },
+        Some(path) => match crate::repo_paths::resolve(&ctx.repo_root, path, "sandbox", false) {
+            Ok(state) => match super::sandbox::Sandbox::start(app, &state).await {
+                Ok((sb, ep)) => (ep, Some(sb)),
                 Err(e) => {
-                    report.push(Check::fail("connect", format!("{e:#}"), "check the `sandbox:` path"));
+                    report.push(Check::fail(
+                        "connect",
+                        format!("{e:#}"),
+                        "check the `sandbox:` path",
+                    ));
                     return report;
                 }
+            },
+            Err(e) => {
+                report.push(Check::fail(
+                    "connect",
+                    format!("{e:#}"),
+                    "check the `sandbox:` path",
+                ));
+                return report;
             }
-        }
+        },
         None => match Office365Connector::endpoint(app, ctx) {
             Ok(ep) => (ep, None),
             Err(e) => {
@@ -321,7 +343,11 @@ pub async fn doctor(app: &Office365App, desired: &DesiredState, ctx: &ConnectCon
         },
     };
     if let Err(e) = probe(app, desired, endpoint, &mut report).await {
-        report.push(Check::fail("connect", format!("{e:#}"), "check graph_url, login_url and tls"));
+        report.push(Check::fail(
+            "connect",
+            format!("{e:#}"),
+            "check graph_url, login_url and tls",
+        ));
     }
     if let Some(sb) = sandbox {
         let _ = sb.stop().await;
@@ -390,9 +416,14 @@ async fn probe(
             .unwrap_or_default();
         report.push(Check::ok(
             "token",
-            format!("{kind}: token for client {}{tenant}{lifetime}", ep.client_id),
+            format!(
+                "{kind}: token for client {}{tenant}{lifetime}",
+                ep.client_id
+            ),
         ));
-        report.checks.extend(permission_checks(&needs(app, desired), &claims.roles));
+        report
+            .checks
+            .extend(permission_checks(&needs(app, desired), &claims.roles));
     }
 
     // The read endpoints (with the token), or one unauthenticated request for TLS and
@@ -414,7 +445,11 @@ async fn probe(
             Ok(r) => r,
             Err(e) => {
                 report.push(Check::fail(
-                    if name.is_empty() { "connect".to_string() } else { format!("GET {name}") },
+                    if name.is_empty() {
+                        "connect".to_string()
+                    } else {
+                        format!("GET {name}")
+                    },
                     format!("{}: {}", graph_url, auth::without_url(&e)),
                     "check graph_url, the network path (proxy: HTTPS_PROXY) and tls",
                 ));
@@ -464,17 +499,27 @@ async fn probe(
     let host = |u: &str| {
         url::Url::parse(u)
             .ok()
-            .and_then(|u| u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            }))
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
             .unwrap_or_else(|| u.to_string())
     };
     if let Some((date, tls)) = first {
-        tls_checks(report, &host(&graph_url), graph_url.starts_with("https:"), tls.as_ref());
+        tls_checks(
+            report,
+            &host(&graph_url),
+            graph_url.starts_with("https:"),
+            tls.as_ref(),
+        );
         // The token endpoint's own TLS, when it is another host.
         if host(&login_url) != host(&graph_url) && login_url.starts_with("https:") {
-            let url = format!("{login_url}/{}/v2.0/.well-known/openid-configuration", path_segment(&ep.tenant));
+            let url = format!(
+                "{login_url}/{}/v2.0/.well-known/openid-configuration",
+                path_segment(&ep.tenant)
+            );
             match client.get(&url).send().await {
                 Ok(r) => {
                     let info = r.extensions().get::<reqwest::tls::TlsInfo>().cloned();
@@ -487,7 +532,10 @@ async fn probe(
                 )),
             }
         }
-        match date.as_deref().and_then(|d| doctor::http_date_skew(d, std::time::SystemTime::now())) {
+        match date
+            .as_deref()
+            .and_then(|d| doctor::http_date_skew(d, std::time::SystemTime::now()))
+        {
             Some(skew) => report.push(doctor::skew_check(skew, "the Date header of Graph")),
             None => report.push(Check::warn(
                 "clock skew",
@@ -499,7 +547,12 @@ async fn probe(
     Ok(())
 }
 
-fn tls_checks(report: &mut AppReport, host: &str, https: bool, tls: Option<&reqwest::tls::TlsInfo>) {
+fn tls_checks(
+    report: &mut AppReport,
+    host: &str,
+    https: bool,
+    tls: Option<&reqwest::tls::TlsInfo>,
+) {
     if !https {
         report.push(Check::warn(
             "tls",
@@ -518,7 +571,8 @@ fn tls_checks(report: &mut AppReport, host: &str, https: bool, tls: Option<&reqw
 /// The permission table as Markdown rows (`| feature | permission | also |`), as
 /// docs/connect.md's doctor section shows it.
 pub fn permission_table_markdown() -> String {
-    let mut s = String::from("| feature | least privileged permission | also accepted |\n|---|---|---|\n");
+    let mut s =
+        String::from("| feature | least privileged permission | also accepted |\n|---|---|---|\n");
     for n in PERMISSIONS {
         let level = match n.level {
             Level::Required => "",
@@ -527,9 +581,16 @@ pub fn permission_table_markdown() -> String {
         let also = if n.also.is_empty() {
             "—".to_string()
         } else {
-            n.also.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            n.also
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        s.push_str(&format!("| {}{level} | `{}` | {also} |\n", n.feature, n.permission));
+        s.push_str(&format!(
+            "| {}{level} | `{}` | {also} |\n",
+            n.feature, n.permission
+        ));
     }
     s
 }
@@ -546,17 +607,23 @@ mod tests {
     }
 
     fn app(yaml_switches: crate::desired::Switches) -> Office365App {
-        let mut a: Office365App = serde_json::from_value(serde_json::json!({"name": "o365"})).unwrap();
+        let mut a: Office365App =
+            serde_json::from_value(serde_json::json!({"name": "o365"})).unwrap();
         a.switches = yaml_switches;
         a
     }
 
     #[test]
     fn claims_are_read_without_verifying() {
-        let t = jwt(serde_json::json!({"roles": ["User.Read.All", "Group.Read.All"], "exp": 200, "iat": 100, "tid": "t"}));
+        let t = jwt(
+            serde_json::json!({"roles": ["User.Read.All", "Group.Read.All"], "exp": 200, "iat": 100, "tid": "t"}),
+        );
         let c = decode_claims(&t).unwrap();
         assert_eq!(c.roles, vec!["Group.Read.All", "User.Read.All"]);
-        assert_eq!((c.exp, c.iat, c.tid.as_deref()), (Some(200), Some(100), Some("t")));
+        assert_eq!(
+            (c.exp, c.iat, c.tid.as_deref()),
+            (Some(200), Some(100), Some("t"))
+        );
         assert_eq!(decode_claims("opaque"), None);
     }
 
@@ -573,14 +640,25 @@ mod tests {
             delete_groups: false,
             sync_memberships: false,
         };
-        let features = |a: &Office365App| needs(a, &desired).iter().map(|(n, _)| n.feature).collect::<Vec<_>>();
+        let features = |a: &Office365App| {
+            needs(a, &desired)
+                .iter()
+                .map(|(n, _)| n.feature)
+                .collect::<Vec<_>>()
+        };
         let ro = features(&app(read_only));
-        assert!(!ro.contains(&"user writes") && !ro.contains(&"memberships"), "{ro:?}");
+        assert!(
+            !ro.contains(&"user writes") && !ro.contains(&"memberships"),
+            "{ro:?}"
+        );
         let mut members_only = read_only;
         members_only.sync_memberships = true;
         assert!(features(&app(members_only)).contains(&"memberships"));
         let all = features(&app(crate::desired::Switches::default()));
-        assert!(all.contains(&"user writes") && all.contains(&"group writes"), "{all:?}");
+        assert!(
+            all.contains(&"user writes") && all.contains(&"group writes"),
+            "{all:?}"
+        );
         let mut rag = app(read_only);
         rag.manage_role_assignable_groups = true;
         assert!(features(&rag).contains(&"role-assignable groups"));
@@ -591,7 +669,10 @@ mod tests {
         let desired = DesiredState::default();
         let a = app(crate::desired::Switches::default());
         let roles = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let checks = permission_checks(&needs(&a, &desired), &roles(&["User.Read.All", "Group.Read.All"]));
+        let checks = permission_checks(
+            &needs(&a, &desired),
+            &roles(&["User.Read.All", "Group.Read.All"]),
+        );
         let failed: Vec<&str> = checks
             .iter()
             .filter(|c| c.status == doctor::Status::Fail)
@@ -600,13 +681,31 @@ mod tests {
         assert!(failed.contains(&"permission user writes"), "{failed:?}");
         assert!(failed.contains(&"permission memberships"), "{failed:?}");
         assert!(!failed.contains(&"permission read users"), "{failed:?}");
-        let uw = checks.iter().find(|c| c.check == "permission user writes").unwrap();
-        assert!(uw.detail.contains("missing User.ReadWrite.All"), "{}", uw.detail);
-        assert!(uw.detail.contains("Group.Read.All, User.Read.All"), "{}", uw.detail);
+        let uw = checks
+            .iter()
+            .find(|c| c.check == "permission user writes")
+            .unwrap();
+        assert!(
+            uw.detail.contains("missing User.ReadWrite.All"),
+            "{}",
+            uw.detail
+        );
+        assert!(
+            uw.detail.contains("Group.Read.All, User.Read.All"),
+            "{}",
+            uw.detail
+        );
         // Directory.ReadWrite.All covers everything but is flagged as too broad.
         let broad = permission_checks(&needs(&a, &desired), &roles(&[DIR_WRITE]));
-        assert!(broad.iter().all(|c| c.status != doctor::Status::Fail), "{broad:?}");
-        assert!(broad.iter().any(|c| c.check == "permission least privilege"));
+        assert!(
+            broad.iter().all(|c| c.status != doctor::Status::Fail),
+            "{broad:?}"
+        );
+        assert!(
+            broad
+                .iter()
+                .any(|c| c.check == "permission least privilege")
+        );
         // A missing role read is only a warning.
         let least = roles(&[
             "User.ReadWrite.All",
@@ -615,15 +714,25 @@ mod tests {
             "Domain.Read.All",
         ]);
         let checks = permission_checks(&needs(&a, &desired), &least);
-        let admins = checks.iter().find(|c| c.check.contains("protect admins")).unwrap();
+        let admins = checks
+            .iter()
+            .find(|c| c.check.contains("protect admins"))
+            .unwrap();
         assert_eq!(admins.status, doctor::Status::Warn);
-        assert!(checks.iter().all(|c| c.status != doctor::Status::Fail), "{checks:?}");
+        assert!(
+            checks.iter().all(|c| c.status != doctor::Status::Fail),
+            "{checks:?}"
+        );
     }
 
     #[test]
     fn docs_connect_lists_every_permission_of_the_table() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/connect.md")).unwrap();
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/connect.md"))
+            .unwrap();
         let table = permission_table_markdown();
-        assert!(doc.contains(&table), "docs/connect.md must hold the table of `roster doctor`:\n{table}");
+        assert!(
+            doc.contains(&table),
+            "docs/connect.md must hold the table of `roster doctor`:\n{table}"
+        );
     }
 }

@@ -16,7 +16,10 @@ const PROBES: &[(&str, &str)] = &[
         "GET /Users",
         "/Users?startIndex=1&count=1&attributes=userName",
     ),
-    ("GET /Groups", "/Groups?startIndex=1&count=1&attributes=displayName"),
+    (
+        "GET /Groups",
+        "/Groups?startIndex=1&count=1&attributes=displayName",
+    ),
 ];
 
 /// Runs every check of a scim app.
@@ -41,11 +44,17 @@ pub async fn doctor(app: &ScimApp, ctx: &ConnectContext) -> AppReport {
         .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")));
     let client = match HttpTls::from_settings(app.tls.as_ref(), &ctx.repo_root)
         .configure(builder, &[&base])
-        .and_then(|b| b.build().map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}")))
-    {
+        .and_then(|b| {
+            b.build()
+                .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))
+        }) {
         Ok(c) => c,
         Err(e) => {
-            report.push(Check::fail("connect", format!("{e:#}"), "check url and tls"));
+            report.push(Check::fail(
+                "connect",
+                format!("{e:#}"),
+                "check url and tls",
+            ));
             return report;
         }
     };
@@ -96,19 +105,29 @@ pub async fn doctor(app: &ScimApp, ctx: &ConnectContext) -> AppReport {
         };
         report.push(Check::fail(*check, why.to_string(), hint));
     }
-    if token_ok && report.checks.iter().all(|c| c.status != doctor::Status::Fail) {
+    if token_ok
+        && report
+            .checks
+            .iter()
+            .all(|c| c.status != doctor::Status::Fail)
+    {
         report.checks.insert(0, Check::ok("token", "accepted"));
     }
     if let Some((date, tls)) = first {
         let host = url::Url::parse(&base)
             .ok()
-            .and_then(|u| u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            }))
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
             .unwrap_or_else(|| base.clone());
         if base.starts_with("https:") {
-            let version = tls.as_ref().and_then(|t| t.version()).map(doctor::tls_version_name);
+            let version = tls
+                .as_ref()
+                .and_then(|t| t.version())
+                .map(doctor::tls_version_name);
             let cert = tls
                 .as_ref()
                 .and_then(|t| t.peer_certificate())
@@ -121,8 +140,14 @@ pub async fn doctor(app: &ScimApp, ctx: &ConnectContext) -> AppReport {
                 "use https:// outside local tests",
             ));
         }
-        match date.as_deref().and_then(|d| doctor::http_date_skew(d, std::time::SystemTime::now())) {
-            Some(skew) => report.push(doctor::skew_check(skew, "the Date header of the service provider")),
+        match date
+            .as_deref()
+            .and_then(|d| doctor::http_date_skew(d, std::time::SystemTime::now()))
+        {
+            Some(skew) => report.push(doctor::skew_check(
+                skew,
+                "the Date header of the service provider",
+            )),
             None => report.push(Check::warn(
                 "clock skew",
                 "the service provider sent no readable Date header",
