@@ -280,3 +280,40 @@ async fn active_directory_checks_against_a_domain_controller() {
         run.stdout
     );
 }
+
+/// Against scim2-server (scripts/scim-server.sh): the token is accepted at every probe;
+/// a wrong token fails with the provider's 401 and a hint, and is never printed.
+#[test]
+fn scim_token_checks_against_a_service_provider() {
+    use crate::scim_support::{ScimServer, TOKEN_ENV, scim_app};
+    let server = ScimServer::start();
+    let dir = repo(&[("apps.yaml", &scim_app(&server.url, ""))]);
+    let run = roster(dir.path(), &["doctor", "--app", "hr"], &[TOKEN_ENV]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let out = &run.stdout;
+    assert!(out.starts_with("app hr (scim): warn\n"), "{out}");
+    for check in [
+        "token",
+        "GET /ServiceProviderConfig",
+        "GET /Users",
+        "GET /Groups",
+        "clock skew",
+    ] {
+        assert!(
+            line_of(out, check).trim_start().starts_with("ok"),
+            "{check}: {out}"
+        );
+    }
+    let wrong = "wrong-token-value-88";
+    let run = roster(dir.path(), &["doctor"], &[(TOKEN_ENV.0, wrong)]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let users = line_of(&run.stdout, "GET /Users");
+    assert!(users.contains("FAIL") && users.contains("401"), "{users}");
+    assert!(
+        run.stdout.contains("hint: the token was refused"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("token: accepted"), "{}", run.stdout);
+    assert!(!run.all().contains(wrong));
+}

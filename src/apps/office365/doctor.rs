@@ -190,10 +190,12 @@ pub fn needs(app: &Office365App, desired: &DesiredState) -> Vec<(&'static Need, 
 /// broader than anything the app needs (`Directory.ReadWrite.All`). Pure.
 pub fn permission_checks(needed: &[(&'static Need, String)], roles: &[String]) -> Vec<Check> {
     let holds = |p: &str| roles.iter().any(|r| r.eq_ignore_ascii_case(p));
-    let held = if roles.is_empty() {
+    let mut sorted: Vec<&str> = roles.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let held = if sorted.is_empty() {
         "none".to_string()
     } else {
-        roles.join(", ")
+        sorted.join(", ")
     };
     let mut out = Vec::new();
     for (n, why) in needed {
