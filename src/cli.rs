@@ -146,8 +146,9 @@ EXAMPLES:
   roster show plan.json --format markdown
   ROSTER_PLAN_KEY=... roster show plan.json --format json")]
     Show(ShowArgs),
-    /// Connect to each app and check token, permissions, read endpoints, TLS and clock
-    /// skew; writes nothing (exit 1 when a check fails).
+    /// Check each app's connection: token, permissions, read endpoints, TLS, clock skew.
+    ///
+    /// Writes nothing; exits 1 when a check fails, 0 otherwise (warnings allowed).
     #[command(after_help = "\
 EXAMPLES:
   roster doctor
