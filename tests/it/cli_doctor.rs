@@ -317,3 +317,34 @@ fn scim_token_checks_against_a_service_provider() {
     assert!(!run.stdout.contains("token: accepted"), "{}", run.stdout);
     assert!(!run.all().contains(wrong));
 }
+
+/// The quickstart's sandbox app: every check passes without a warning (the sandbox's
+/// emulator-default permissions and its loopback HTTP are not the operator's to fix).
+#[test]
+fn the_quickstart_sandbox_passes_every_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let run = roster(dir.path(), &["doctor"], &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("0 check(s) failed, 0 warning(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line_of(&run.stdout, "tls").contains("sandbox runs in-process"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line_of(&run.stdout, "token").contains("sandbox: token for client"),
+        "{}",
+        run.stdout
+    );
+}
