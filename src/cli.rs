@@ -146,6 +146,15 @@ EXAMPLES:
   roster show plan.json --format markdown
   ROSTER_PLAN_KEY=... roster show plan.json --format json")]
     Show(ShowArgs),
+    /// Check each app's connection: token, permissions, read endpoints, TLS, clock skew.
+    ///
+    /// Writes nothing; exits 1 when a check fails, 0 otherwise (warnings allowed).
+    #[command(after_help = "\
+EXAMPLES:
+  roster doctor
+  roster doctor --app o365
+  roster doctor --app corp --format json")]
+    Doctor(DoctorArgs),
     /// Print the JSON Schema of the repository's YAML files.
     #[command(after_help = "\
 EXAMPLES:
@@ -318,4 +327,14 @@ pub struct ManArgs {
     /// the main page.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check only these apps (repeatable); default every app of the repository.
+    #[arg(long = "app", value_name = "NAME")]
+    pub apps: Vec<String>,
+    /// Output format of the report on stdout.
+    #[arg(long, value_enum, default_value_t = crate::commands::doctor::DoctorFormat::Human)]
+    pub format: crate::commands::doctor::DoctorFormat,
 }

@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command};
 pub mod apply;
 pub mod completions;
 pub mod diff;
+pub mod doctor;
 pub mod import;
 pub mod plan;
 pub mod report;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Drift(args) => plan::drift(&cli.global, &args),
         Command::Import(args) => import::run(&cli.global, &args),
         Command::Report(args) => report::run(&cli.global.dir, &args),
+        Command::Doctor(args) => doctor::run(&cli.global, &args),
         Command::Show(args) => show::run(&cli.global, &args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),

@@ -17,6 +17,7 @@ mod ad_large_group;
 mod ad_mapping;
 mod cli_apps_from;
 mod cli_diff;
+mod cli_doctor;
 mod cli_early_errors;
 mod cli_errors;
 mod cli_import;

@@ -20,6 +20,7 @@ use crate::observed::ObservedApp;
 pub mod apply;
 pub mod codec;
 pub mod conn;
+pub mod doctor;
 pub mod incremental;
 pub mod read;
 

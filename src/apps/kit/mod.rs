@@ -1,6 +1,7 @@
 //! The connector kit: what every connector shares, so that a connector supplies only its
 //! protocol (connect, read, and per-change write primitives).
 
+pub mod doctor;
 pub mod driver;
 pub mod guard;
 pub mod password;

@@ -29,6 +29,7 @@ use crate::observed::ObservedApp;
 
 pub mod apply;
 pub mod auth;
+pub mod doctor;
 pub mod http;
 pub mod incremental;
 pub mod read;

@@ -33,6 +33,7 @@ use crate::observed::ObservedApp;
 
 pub mod apply;
 pub mod discovery;
+pub mod doctor;
 pub mod http;
 pub mod paths;
 pub mod read;
