@@ -68,6 +68,22 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
     rt.block_on(async {
         let live = Live::read(&loaded, &apps, global).await?;
         let result = async {
+            if live.is_partial() {
+                let lines = session::failure_lines(&live.failed);
+                if saved.is_some() {
+                    bail!(
+                        "some apps of the saved plan could not be read; nothing was applied (a saved plan is applied whole):\n{lines}"
+                    );
+                }
+                if !args.skip_unreadable {
+                    bail!(
+                        "some apps could not be read; nothing was applied:\n{lines}\nhint: fix them and run apply again, or pass --skip-unreadable to apply the other apps' changes"
+                    );
+                }
+                crate::output::diag(&format!(
+                    "warning: --skip-unreadable: these apps could not be read and are left alone:\n{lines}"
+                ));
+            }
             let plan = match &saved {
                 Some(s) => {
                     if let Err(stale) = s.check(&loaded.state, &live.observed) {
@@ -92,7 +108,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                     let plan = live.plan(&loaded)?;
                     crate::output::text(&render::human(&plan, &RenderOptions { color, drift: false }));
                     if plan.is_empty() {
-                        return Ok(0);
+                        return Ok(if live.is_partial() { 1 } else { 0 });
                     }
                     if let Err(refusals) = guard::check(&plan, args.allow_deletes) {
                         bail!("{}", refusals.join("\n"));
@@ -138,7 +154,14 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                     log_path.display()
                 ));
             }
-            Ok(if counts.failed > 0 || counts.skipped > 0 { 1 } else { 0 })
+            if live.is_partial() {
+                crate::output::line(&format!(
+                    "Not applied: {} app(s) that could not be read ({}).",
+                    live.failed.len(),
+                    live.failed.iter().map(|f| f.app.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Ok(if counts.failed > 0 || counts.skipped > 0 || live.is_partial() { 1 } else { 0 })
         }
         .await;
         live.close().await;
