@@ -3,6 +3,7 @@
 
 pub mod driver;
 pub mod guard;
+pub mod interrupt;
 pub mod password;
 pub mod retry;
 pub mod snapshot;

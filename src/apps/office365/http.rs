@@ -665,9 +665,14 @@ impl Graph {
             .collect();
         let mut in_flight = FuturesUnordered::new();
         loop {
-            // Fill the pipeline with ready requests.
+            let stopping = crate::apps::kit::interrupt::requested();
+            if stopping && in_flight.is_empty() {
+                // Interrupted: what was sent has its outcome; the rest is not sent.
+                return;
+            }
+            // Fill the pipeline with ready requests (none once interrupted).
             let now = self.now();
-            while in_flight.len() < self.policy.concurrency.max(1) {
+            while !stopping && in_flight.len() < self.policy.concurrency.max(1) {
                 // Take up to 20 ready requests from the front; set aside the ones
                 // still waiting (retries), and put them back afterwards.
                 let mut chunk = Vec::new();
@@ -702,12 +707,24 @@ impl Graph {
                 });
                 let slot = self.reserve_slot(chunk.len());
                 in_flight.push(async move {
-                    self.policy.timer.sleep_until(slot).await;
+                    // The waits before sending (pace, throttle window) end on an
+                    // interrupt; a request once sent runs to its answer.
+                    tokio::select! {
+                        biased;
+                        _ = crate::apps::kit::interrupt::wait() => return (chunk, None),
+                        _ = async {
+                            self.policy.timer.sleep_until(slot).await;
+                            self.wait_gate().await;
+                        } => {}
+                    }
+                    if crate::apps::kit::interrupt::requested() {
+                        return (chunk, None);
+                    }
                     let url = format!("{}/$batch", self.root);
                     let ex = self
                         .exchange(reqwest::Method::POST, &url, Some(&body))
                         .await;
-                    (chunk, ex)
+                    (chunk, Some(ex))
                 });
             }
             if in_flight.is_empty() && queue.is_empty() {
@@ -716,21 +733,29 @@ impl Graph {
             let earliest = queue.iter().map(|p| p.not_before).min();
             let completed = if in_flight.is_empty() {
                 if let Some(t) = earliest {
-                    self.policy.timer.sleep_until(t).await;
+                    tokio::select! {
+                        _ = self.policy.timer.sleep_until(t) => {}
+                        _ = crate::apps::kit::interrupt::wait() => {}
+                    }
                 }
                 None
             } else {
                 match earliest {
-                    Some(t) if in_flight.len() < self.policy.concurrency.max(1) => {
+                    Some(t) if !stopping && in_flight.len() < self.policy.concurrency.max(1) => {
                         tokio::select! {
                             c = in_flight.next() => c,
                             _ = self.policy.timer.sleep_until(t) => None,
+                            _ = crate::apps::kit::interrupt::wait() => None,
                         }
                     }
                     _ => in_flight.next().await,
                 }
             };
             let Some((chunk, ex)) = completed else {
+                continue;
+            };
+            // Not sent (interrupted while waiting to send): no outcome.
+            let Some(ex) = ex else {
                 continue;
             };
             // A whole-batch failure: requeue (or give up on) every request of it.
