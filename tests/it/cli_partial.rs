@@ -157,3 +157,139 @@ fn a_saved_plan_file_marked_partial_is_refused() {
     assert!(r.stderr.contains("partial"), "{}", r.stderr);
     assert!(!org.path().join(".roster/reports.jsonl").exists());
 }
+
+// ----- Ctrl-C during apply ---------------------------------------------------------
+
+/// `n` users in one group bound to the emulator app `o365`.
+fn o365_org(url: &str, n: usize) -> tempfile::TempDir {
+    let mut people = String::from("users:\n");
+    let mut members = Vec::new();
+    for i in 0..n {
+        let _ = write!(
+            people,
+            "  - username: u{i:04}\n    email: u{i:04}@contoso.com\n    first_name: User\n    last_name: N{i:04}\n"
+        );
+        members.push(format!("u{i:04}"));
+    }
+    let _ = write!(
+        people,
+        "groups:\n  - name: all\n    members: [{}]\npolicies:\n  - name: p\n    app: o365\n    groups: [all]\n",
+        members.join(", ")
+    );
+    repo(&[
+        (
+            "apps.yaml",
+            &crate::support::o365_app(url, "    authorized_domains: [contoso.com]\n"),
+        ),
+        ("people.yaml", &people),
+    ])
+}
+
+fn records(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join(".roster/reports.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("torn record {l:?}: {e}")))
+        .collect()
+}
+
+#[test]
+fn the_first_ctrl_c_finishes_what_is_in_flight_records_it_and_exits_130() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    // The write budget runs out after 60 writes: the rest waits for the window (150 s),
+    // so the apply is certainly still running when the signal comes.
+    let emu = crate::support::Emulator::start(&["--writes-per-150s", "60"]);
+    let n = 300;
+    let org = o365_org(&emu.url, n);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .arg("-C")
+        .arg(org.path())
+        .args(["apply", "--auto-approve"])
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env(crate::support::SECRET_ENV.0, crate::support::SECRET_ENV.1)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes all along: the plan printed first is larger than a pipe holds.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            r.read_to_string(&mut s).unwrap();
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    while records(org.path()).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before any outcome was recorded"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "no outcome recorded in 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if sent.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the apply did not stop within 30 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out.join().unwrap();
+    let stderr = err.join().unwrap();
+    assert_eq!(status.code(), Some(130), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+
+    // The summary matches the report log, which matches the tenant.
+    let recs = records(org.path());
+    let applied: Vec<&Value> = recs.iter().filter(|r| r["result"] == "applied").collect();
+    let total = 1 + n + n; // the group, the users, their memberships
+    assert!(applied.len() < total, "interrupted before the end");
+    let not_started = total - recs.len();
+    assert!(not_started > 0, "{stdout}");
+    let summary = format!(
+        "Apply interrupted: {} applied, {} failed, {} not attempted, {not_started} not started (of {total}).",
+        applied.len(),
+        recs.iter().filter(|r| r["result"] == "failed").count(),
+        recs.iter().filter(|r| r["result"] == "skipped").count(),
+    );
+    assert!(stdout.contains(&summary), "want {summary:?} in:\n{stdout}");
+    let g = emu.graph();
+    let mut live: Vec<String> = g
+        .list("/users?$select=userPrincipalName&$top=999")
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap().to_lowercase())
+        .collect();
+    live.sort();
+    let mut created: Vec<String> = applied
+        .iter()
+        .filter(|r| r["object"] == "user" && r["action"] == "create")
+        .map(|r| format!("{}@contoso.com", r["key"].as_str().unwrap()))
+        .collect();
+    created.sort();
+    assert_eq!(live, created, "the users created are exactly the ones recorded");
+    let group_created = applied
+        .iter()
+        .any(|r| r["object"] == "group" && r["action"] == "create");
+    assert_eq!(g.group_id("all").is_some(), group_created);
+    if let Some(id) = g.group_id("all") {
+        let added = applied
+            .iter()
+            .filter(|r| r["object"] == "membership")
+            .count();
+        assert_eq!(g.member_upns(&id).len(), added, "memberships as recorded");
+    }
+}
