@@ -293,3 +293,35 @@ fn the_first_ctrl_c_finishes_what_is_in_flight_records_it_and_exits_130() {
         assert_eq!(g.member_upns(&id).len(), added, "memberships as recorded");
     }
 }
+
+// ----- visible retries ---------------------------------------------------------------
+
+#[test]
+fn at_v_each_retry_says_what_it_waits_for() {
+    // Every Graph request is throttled with Retry-After: 1; the waits are bounded, so
+    // the read gives up after a few retries.
+    let emu = crate::support::Emulator::start(&["--fault-throttle", "1"]);
+    let org = o365_org(&emu.url, 2);
+    let r = roster(
+        org.path(),
+        &["-v", "--color", "never", "plan"],
+        &[crate::support::SECRET_ENV, ("ROSTER_RETRY_MAX_SECONDS", "2.5")],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("retrying GET /"))
+        .unwrap_or_else(|| panic!("no retry line at -v: {}", r.stderr));
+    assert!(line.contains(" in 1.0 s (HTTP 429"), "{line}");
+    assert!(line.contains("attempt 2 of 100)"), "{line}");
+    assert!(!line.contains("?"), "no query string in the log: {line}");
+    assert!(!line.contains(crate::support::CLIENT_SECRET), "{line}");
+    // Without -v the retries stay out of the output.
+    let quiet = roster(
+        org.path(),
+        &["plan"],
+        &[crate::support::SECRET_ENV, ("ROSTER_RETRY_MAX_SECONDS", "1.5")],
+    );
+    assert!(!quiet.stderr.contains("retrying"), "{}", quiet.stderr);
+}

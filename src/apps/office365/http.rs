@@ -502,7 +502,16 @@ impl Graph {
                         return Err(anyhow::Error::new(kept)
                             .context(format!("{method} {} failed", strip_query(url))));
                     }
-                    waited += self.note_throttle(secs);
+                    let d = self.note_throttle(secs);
+                    retry::announce(
+                        &self.app,
+                        &format!("{method} {}", self.shown(url)),
+                        d,
+                        &r.describe(),
+                        throttled + 1,
+                        self.policy.max_throttled,
+                    );
+                    waited += d;
                 }
                 Exchange::Response(r, retry_after) if r.status >= 500 => {
                     attempts += 1;
@@ -513,9 +522,23 @@ impl Graph {
                         return Ok(r);
                     }
                     waited += d;
+                    retry::announce(
+                        &self.app,
+                        &format!("{method} {}", self.shown(url)),
+                        d,
+                        &r.describe(),
+                        attempts + 1,
+                        self.policy.max_attempts,
+                    );
                     self.sleep(d).await;
+                    retry::waited();
                 }
-                Exchange::Response(r, _) => return Ok(r),
+                Exchange::Response(r, _) => {
+                    if attempts + throttled > 0 {
+                        retry::waited();
+                    }
+                    return Ok(r);
+                }
                 Exchange::Transport(e) => {
                     attempts += 1;
                     let d = self.backoff(attempts);
@@ -523,10 +546,25 @@ impl Graph {
                         bail!("{method} {} failed: {e}", strip_query(url));
                     }
                     waited += d;
+                    retry::announce(
+                        &self.app,
+                        &format!("{method} {}", self.shown(url)),
+                        d,
+                        &e.to_string(),
+                        attempts + 1,
+                        self.policy.max_attempts,
+                    );
                     self.sleep(d).await;
+                    retry::waited();
                 }
             }
         }
+    }
+
+    /// A request's URL as logs show it: relative to the version root, without query.
+    fn shown(&self, url: &str) -> String {
+        let path = strip_query(url);
+        path.strip_prefix(self.root.as_str()).unwrap_or(&path).to_string()
     }
 
     /// GET a JSON document; non-2xx answers are errors naming the request.
@@ -765,6 +803,26 @@ impl Graph {
                             request_id: Option<String>,
                             retry: Retry,
                             on_done: &mut dyn FnMut(usize, OpOutcome)| {
+                if let Some(first) = chunk.first() {
+                    let (d, next, of) = match retry {
+                        Retry::Throttled(d) => (d, first.throttled + 2, self.policy.max_throttled),
+                        Retry::Transient(after) => (
+                            after.unwrap_or_else(|| self.backoff(first.attempts + 1)),
+                            first.attempts + 2,
+                            self.policy.max_attempts,
+                        ),
+                    };
+                    if next <= of {
+                        retry::announce(
+                            &self.app,
+                            &format!("{} request(s) of POST /$batch", chunk.len()),
+                            d,
+                            &error,
+                            next,
+                            of,
+                        );
+                    }
+                }
                 for mut p in chunk {
                     match retry {
                         Retry::Throttled(d) => {
@@ -910,6 +968,9 @@ impl Graph {
                 .filter_map(|(_, ra)| *ra)
                 .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
             self.adapt_pace(chunk.len(), refused, max_after);
+            if refused == 0 {
+                retry::waited();
+            }
             tracing::trace!(app = %self.app, requests = chunk.len(), refused, retry_after = ?max_after, "batch answered");
             for mut p in chunk {
                 let op = &ops[p.idx];
