@@ -273,7 +273,11 @@ impl ReadFailure {
 
     /// The outermost error, naming the app (the connectors' errors name it already).
     pub fn headline(&self) -> String {
-        let first = self.chain.first().map(String::as_str).unwrap_or("unknown error");
+        let first = self
+            .chain
+            .first()
+            .map(String::as_str)
+            .unwrap_or("unknown error");
         if first.starts_with(&format!("app {}", self.app)) {
             first.to_string()
         } else {

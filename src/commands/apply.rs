@@ -7,9 +7,9 @@ use anyhow::{Context, bail};
 
 use super::report::default_log_path;
 use super::session::{self, Live};
+use crate::apps::kit::interrupt;
 use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
 use crate::cli::{ApplyArgs, GlobalArgs};
-use crate::apps::kit::interrupt;
 use crate::engine::guard;
 use crate::engine::lock::ApplyLock;
 use crate::engine::report_log::{Counts, ReportLog};

@@ -149,7 +149,9 @@ pub fn render_partial(
         return render_plan(plan, format, opts, desired_digest);
     }
     match format {
-        OutputFormat::Human => render::human(plan, opts) + &render::unread::human(failed, opts.color),
+        OutputFormat::Human => {
+            render::human(plan, opts) + &render::unread::human(failed, opts.color)
+        }
         OutputFormat::Json => crate::plan::wire::to_json_partial(plan, failed),
         OutputFormat::Markdown => {
             let section = render::unread::markdown(failed).chars().count();

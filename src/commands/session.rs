@@ -258,7 +258,10 @@ pub fn report_partial(failed: &[ReadFailure]) {
         if failed.len() == 1 { "it" } else { "them" },
         failure_lines(failed)
     ));
-    let mut hints: Vec<&str> = failed.iter().flat_map(|f| f.hints.iter().map(String::as_str)).collect();
+    let mut hints: Vec<&str> = failed
+        .iter()
+        .flat_map(|f| f.hints.iter().map(String::as_str))
+        .collect();
     hints.dedup();
     for h in hints {
         crate::output::diag(&format!("hint: {h}"));

@@ -105,7 +105,10 @@ mod tests {
     #[test]
     fn markdown_section_follows_the_title() {
         let out = insert_markdown("### roster plan\n\nbody\n".into(), &[failure()]);
-        assert!(out.starts_with("### roster plan\n\n#### :x: Could not be read"), "{out}");
+        assert!(
+            out.starts_with("### roster plan\n\n#### :x: Could not be read"),
+            "{out}"
+        );
         assert!(out.ends_with("body\n"), "{out}");
         assert!(out.contains("cannot connect: connection refused"), "{out}");
     }

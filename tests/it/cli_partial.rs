@@ -36,7 +36,10 @@ fn run(dir: &std::path::Path, args: &[&str]) -> Run {
     roster(
         dir,
         args,
-        &[("CLOUD_SECRET", "not-used"), ("ROSTER_RETRY_MAX_SECONDS", "0")],
+        &[
+            ("CLOUD_SECRET", "not-used"),
+            ("ROSTER_RETRY_MAX_SECONDS", "0"),
+        ],
     )
 }
 
@@ -47,14 +50,24 @@ fn plan_shows_the_readable_app_and_names_the_unreachable_one() {
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("app box:"), "{}", r.stdout);
     assert!(r.stdout.contains("+ user u002"), "{}", r.stdout);
-    assert!(!r.stdout.contains("app cloud:\n"), "cloud is not planned: {}", r.stdout);
+    assert!(
+        !r.stdout.contains("app cloud:\n"),
+        "cloud is not planned: {}",
+        r.stdout
+    );
     let section = r
         .stdout
         .split("Could not be read")
         .nth(1)
         .unwrap_or_else(|| panic!("no could-not-be-read section: {}", r.stdout));
-    assert!(section.contains("app cloud: cannot connect") || section.contains("app cloud: cannot read"), "{section}");
-    assert!(section.contains("caused by:"), "the cause chain is shown: {section}");
+    assert!(
+        section.contains("app cloud: cannot connect") || section.contains("app cloud: cannot read"),
+        "{section}"
+    );
+    assert!(
+        section.contains("caused by:"),
+        "the cause chain is shown: {section}"
+    );
     assert!(r.stderr.contains("could not be read"), "{}", r.stderr);
     assert!(r.stderr.contains("app cloud"), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
@@ -73,8 +86,14 @@ fn json_carries_an_errors_array_only_for_a_partial_plan() {
     let errors = v["errors"].as_array().expect("an errors array");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["app"], "cloud");
-    assert!(errors[0]["error"].as_str().unwrap().contains("cloud"), "{errors:?}");
-    assert!(!errors[0]["causes"].as_array().unwrap().is_empty(), "{errors:?}");
+    assert!(
+        errors[0]["error"].as_str().unwrap().contains("cloud"),
+        "{errors:?}"
+    );
+    assert!(
+        !errors[0]["causes"].as_array().unwrap().is_empty(),
+        "{errors:?}"
+    );
 
     // With only the readable app selected, the plan is complete: no errors key at all.
     let r = run(org.path(), &["plan", "--format", "json", "--app", "box"]);
@@ -131,12 +150,23 @@ fn apply_stops_before_writing_unless_asked_to_skip_the_unreadable_apps() {
     assert_eq!(v["summary"]["create"], 3, "{}", again.stdout);
     let planned = v["changes"].as_array().unwrap().len();
 
-    let r = run(org.path(), &["apply", "--auto-approve", "--skip-unreadable"]);
+    let r = run(
+        org.path(),
+        &["apply", "--auto-approve", "--skip-unreadable"],
+    );
     assert_eq!(r.code, 1, "some apps were left out: {}", r.all());
-    assert!(r.stdout.contains(&format!("{planned} applied, 0 failed")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("{planned} applied, 0 failed")),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("Not applied: 1 app(s)"), "{}", r.stdout);
     let records = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(records.lines().count(), planned, "one record per change: {records}");
+    assert_eq!(
+        records.lines().count(),
+        planned,
+        "one record per change: {records}"
+    );
     let again = run(org.path(), &["plan", "--app", "box"]);
     assert_eq!(again.code, 0, "{}", again.all());
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
@@ -146,11 +176,15 @@ fn apply_stops_before_writing_unless_asked_to_skip_the_unreadable_apps() {
 fn a_saved_plan_file_marked_partial_is_refused() {
     let org = two_apps(1);
     let saved = org.path().join("plan.json");
-    let r = run(org.path(), &["plan", "--app", "box", "--out", saved.to_str().unwrap()]);
+    let r = run(
+        org.path(),
+        &["plan", "--app", "box", "--out", saved.to_str().unwrap()],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     // Someone adds an errors array to the saved plan: it is refused, not applied.
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    v["plan"]["errors"] = serde_json::json!([{"app": "cloud", "error": "app cloud: cannot connect", "causes": []}]);
+    v["plan"]["errors"] =
+        serde_json::json!([{"app": "cloud", "error": "app cloud: cannot connect", "causes": []}]);
     std::fs::write(&saved, serde_json::to_string(&v).unwrap()).unwrap();
     let r = run(org.path(), &["apply", saved.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}", r.all());
@@ -231,7 +265,10 @@ fn the_first_ctrl_c_finishes_what_is_in_flight_records_it_and_exits_130() {
             child.try_wait().unwrap().is_none(),
             "the apply ended before any outcome was recorded"
         );
-        assert!(start.elapsed() < Duration::from_secs(60), "no outcome recorded in 60 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no outcome recorded in 60 s"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let pid = i32::try_from(child.id()).unwrap();
@@ -250,7 +287,11 @@ fn the_first_ctrl_c_finishes_what_is_in_flight_records_it_and_exits_130() {
     };
     let stdout = out.join().unwrap();
     let stderr = err.join().unwrap();
-    assert_eq!(status.code(), Some(130), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
     assert!(stderr.contains("Interrupted"), "{stderr}");
 
     // The summary matches the report log, which matches the tenant.
@@ -280,7 +321,10 @@ fn the_first_ctrl_c_finishes_what_is_in_flight_records_it_and_exits_130() {
         .map(|r| format!("{}@contoso.com", r["key"].as_str().unwrap()))
         .collect();
     created.sort();
-    assert_eq!(live, created, "the users created are exactly the ones recorded");
+    assert_eq!(
+        live, created,
+        "the users created are exactly the ones recorded"
+    );
     let group_created = applied
         .iter()
         .any(|r| r["object"] == "group" && r["action"] == "create");
@@ -305,7 +349,10 @@ fn at_v_each_retry_says_what_it_waits_for() {
     let r = roster(
         org.path(),
         &["-v", "--color", "never", "plan"],
-        &[crate::support::SECRET_ENV, ("ROSTER_RETRY_MAX_SECONDS", "2.5")],
+        &[
+            crate::support::SECRET_ENV,
+            ("ROSTER_RETRY_MAX_SECONDS", "2.5"),
+        ],
     );
     assert_eq!(r.code, 1, "{}", r.all());
     let line = r
@@ -321,7 +368,10 @@ fn at_v_each_retry_says_what_it_waits_for() {
     let quiet = roster(
         org.path(),
         &["plan"],
-        &[crate::support::SECRET_ENV, ("ROSTER_RETRY_MAX_SECONDS", "1.5")],
+        &[
+            crate::support::SECRET_ENV,
+            ("ROSTER_RETRY_MAX_SECONDS", "1.5"),
+        ],
     );
     assert!(!quiet.stderr.contains("retrying"), "{}", quiet.stderr);
 }

@@ -424,7 +424,13 @@ mod tests {
     #[test]
     fn a_retry_says_what_it_waits_for() {
         assert_eq!(
-            retry_text("GET /users", Duration::from_millis(2000), "HTTP 429 TooManyRequests", 2, 6),
+            retry_text(
+                "GET /users",
+                Duration::from_millis(2000),
+                "HTTP 429 TooManyRequests",
+                2,
+                6
+            ),
             "retrying GET /users in 2.0 s (HTTP 429 TooManyRequests, attempt 2 of 6)"
         );
     }

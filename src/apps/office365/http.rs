@@ -564,7 +564,9 @@ impl Graph {
     /// A request's URL as logs show it: relative to the version root, without query.
     fn shown(&self, url: &str) -> String {
         let path = strip_query(url);
-        path.strip_prefix(self.root.as_str()).unwrap_or(&path).to_string()
+        path.strip_prefix(self.root.as_str())
+            .unwrap_or(&path)
+            .to_string()
     }
 
     /// GET a JSON document; non-2xx answers are errors naming the request.

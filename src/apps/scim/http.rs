@@ -179,7 +179,14 @@ impl Client {
                         return Err(anyhow!("{method} {path}: {}", describe_transport(&e)));
                     }
                     let d = self.policy.backoff(failures);
-                    retry::announce(&self.app, &format!("{method} {path}"), d, &describe_transport(&e), failures + 1, self.policy.max_attempts);
+                    retry::announce(
+                        &self.app,
+                        &format!("{method} {path}"),
+                        d,
+                        &describe_transport(&e),
+                        failures + 1,
+                        self.policy.max_attempts,
+                    );
                     self.policy.timer.sleep(d).await;
                     retry::waited();
                     continue;
@@ -259,7 +266,14 @@ impl Client {
             } else {
                 (failures + 1, self.policy.max_attempts)
             };
-            retry::announce(&self.app, &format!("{method} {path}"), wait, &format!("HTTP {status}"), next, of);
+            retry::announce(
+                &self.app,
+                &format!("{method} {path}"),
+                wait,
+                &format!("HTTP {status}"),
+                next,
+                of,
+            );
             self.policy.timer.sleep(wait).await;
             retry::waited();
         }
