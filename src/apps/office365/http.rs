@@ -565,7 +565,7 @@ impl Graph {
     fn shown(&self, url: &str) -> String {
         let path = strip_query(url);
         path.strip_prefix(self.root.as_str())
-            .unwrap_or(&path)
+            .unwrap_or(path)
             .to_string()
     }
 
