@@ -176,7 +176,7 @@ impl Live {
                     observed.insert(name, o);
                 }
                 Err(e) => {
-                    tracing::warn!(app = %name, "cannot be read: {e:#}");
+                    tracing::debug!(app = %name, "cannot be read: {e:#}");
                     errors.push((name.clone(), e));
                 }
             }
