@@ -226,6 +226,10 @@ pub struct ApplyArgs {
     /// Where to append the provisioning report (default .roster/reports.jsonl).
     #[arg(long, value_name = "PATH")]
     pub report_log: Option<PathBuf>,
+    /// When some apps cannot be read, apply the changes of the apps that could be
+    /// (without it, apply stops before writing anything); not with a plan file.
+    #[arg(long)]
+    pub skip_unreadable: bool,
 }
 
 #[derive(Debug, Args)]

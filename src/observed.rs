@@ -235,3 +235,61 @@ impl ObservedApp {
         self.groups.iter().find(|g| g.name == name)
     }
 }
+
+/// An app whose live state could not be read (cannot connect, authentication refused,
+/// a read that failed): it is left out of the plan, and every view of the plan names
+/// it with its cause so that a partial plan is never taken for a complete one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFailure {
+    /// The app's name in the repository.
+    pub app: String,
+    /// The error, outermost first, then its causes (repeats left out).
+    pub chain: Vec<String>,
+    /// What to check, for the causes roster recognises.
+    pub hints: Vec<String>,
+}
+
+impl ReadFailure {
+    /// The failure of `app` from the error its connect or read returned.
+    pub fn new(app: &str, err: &anyhow::Error) -> ReadFailure {
+        let mut chain: Vec<String> = Vec::new();
+        for cause in err.chain() {
+            let text = cause.to_string();
+            let text = text.trim();
+            if text.is_empty() || chain.last().is_some_and(|p| p.contains(text)) {
+                continue;
+            }
+            chain.push(text.to_string());
+        }
+        ReadFailure {
+            app: app.to_string(),
+            chain,
+            hints: crate::error_report::hints(err)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    /// The outermost error, naming the app (the connectors' errors name it already).
+    pub fn headline(&self) -> String {
+        let first = self
+            .chain
+            .first()
+            .map(String::as_str)
+            .unwrap_or("unknown error");
+        if first.starts_with(&format!("app {}", self.app)) {
+            first.to_string()
+        } else {
+            format!("app {}: {first}", self.app)
+        }
+    }
+
+    /// The error and its causes on one line, `: `-separated, naming the app.
+    pub fn message(&self) -> String {
+        std::iter::once(self.headline())
+            .chain(self.chain.iter().skip(1).cloned())
+            .collect::<Vec<_>>()
+            .join(": ")
+    }
+}

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 
 use super::report::default_log_path;
 use super::session::{self, Live};
+use crate::apps::kit::interrupt;
 use crate::apps::{ApplyInput, ChangeResult, OutcomeSink};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::engine::guard;
@@ -68,6 +69,22 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
     rt.block_on(async {
         let live = Live::read(&loaded, &apps, global).await?;
         let result = async {
+            if live.is_partial() {
+                let lines = session::failure_lines(&live.failed);
+                if saved.is_some() {
+                    bail!(
+                        "some apps of the saved plan could not be read; nothing was applied (a saved plan is applied whole):\n{lines}"
+                    );
+                }
+                if !args.skip_unreadable {
+                    bail!(
+                        "some apps could not be read; nothing was applied:\n{lines}\nhint: fix them and run apply again, or pass --skip-unreadable to apply the other apps' changes"
+                    );
+                }
+                crate::output::diag(&format!(
+                    "warning: --skip-unreadable: these apps could not be read and are left alone:\n{lines}"
+                ));
+            }
             let plan = match &saved {
                 Some(s) => {
                     if let Err(stale) = s.check(&loaded.state, &live.observed) {
@@ -92,7 +109,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                     let plan = live.plan(&loaded)?;
                     crate::output::text(&render::human(&plan, &RenderOptions { color, drift: false }));
                     if plan.is_empty() {
-                        return Ok(0);
+                        return Ok(if live.is_partial() { 1 } else { 0 });
                     }
                     if let Err(refusals) = guard::check(&plan, args.allow_deletes) {
                         bail!("{}", refusals.join("\n"));
@@ -123,13 +140,21 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                 quiet: global.quiet,
                 applied: Default::default(),
             };
-            execute(&plan, &loaded.state, &live, &sink).await?;
+            let signals = tokio::spawn(watch_interrupts(log_path.clone()));
+            let executed = execute(&plan, &loaded.state, &live, &sink).await;
+            signals.abort();
+            executed?;
             // What the directory holds now, for the empty-read guard of later runs: the
             // changes that were applied, not the ones that were planned.
             let applied = sink.applied.into_inner().unwrap_or_else(|p| p.into_inner());
             crate::engine::read_guard::record_after_apply(&loaded.root, &live.observed, &applied);
             progress.finish();
             let counts = log.counts();
+            if interrupt::requested() {
+                print_interrupted(&counts, plan.changes.len(), &log_path);
+                crate::output::flush();
+                return Ok(EXIT_INTERRUPTED);
+            }
             print_summary(&counts);
             crate::output::flush();
             if crate::output::stdout_closed() {
@@ -138,7 +163,14 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                     log_path.display()
                 ));
             }
-            Ok(if counts.failed > 0 || counts.skipped > 0 { 1 } else { 0 })
+            if live.is_partial() {
+                crate::output::line(&format!(
+                    "Not applied: {} app(s) that could not be read ({}).",
+                    live.failed.len(),
+                    live.failed.iter().map(|f| f.app.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Ok(if counts.failed > 0 || counts.skipped > 0 || live.is_partial() { 1 } else { 0 })
         }
         .await;
         live.close().await;
@@ -158,6 +190,9 @@ async fn execute(
         by_app.entry(c.app.as_str()).or_default().push(c.clone());
     }
     for (app, changes) in by_app {
+        if interrupt::requested() {
+            break;
+        }
         let (Some(connector), Some(observed)) = (live.connectors.get(app), live.observed.get(app))
         else {
             bail!("app {app} of the plan is not connected");
@@ -243,6 +278,43 @@ fn confirm() -> anyhow::Result<bool> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")
+}
+
+/// The exit code of an apply stopped by Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The first Ctrl-C asks the apply to stop: no new request is sent, the ones in flight
+/// run to their answer and are recorded, then the summary is printed (exit 130). The
+/// second ends the process at once.
+async fn watch_interrupts(log_path: std::path::PathBuf) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    interrupt::request();
+    crate::output::diag(
+        "\nInterrupted: finishing the requests in flight and starting no new ones; press Ctrl-C again to stop at once.",
+    );
+    if tokio::signal::ctrl_c().await.is_ok() {
+        crate::output::diag(&format!(
+            "Aborted: requests in flight may or may not have been carried out; every outcome received is in {}. Run `roster plan` to see what is left.",
+            log_path.display()
+        ));
+        crate::output::flush();
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+}
+
+/// What an interrupted apply did and did not do.
+fn print_interrupted(c: &Counts, total: usize, log_path: &std::path::Path) {
+    let not_started = total.saturating_sub(c.applied + c.failed + c.skipped);
+    crate::output::line(&format!(
+        "\nApply interrupted: {} applied, {} failed, {} not attempted, {} not started (of {total}).",
+        c.applied, c.failed, c.skipped, not_started
+    ));
+    crate::output::line(&format!(
+        "Every change that was sent has its outcome in {}; the ones not started were not sent. Run `roster plan` to review what is left, then `roster apply` again: it converges without duplicates.",
+        log_path.display()
+    ));
 }
 
 fn print_summary(c: &Counts) {

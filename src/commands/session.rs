@@ -12,7 +12,7 @@ use crate::apps::ConnectContext;
 use crate::apps::connector::Connector;
 use crate::cli::GlobalArgs;
 use crate::desired::{self, DesiredState, Loaded};
-use crate::observed::ObservedApp;
+use crate::observed::{ObservedApp, ReadFailure};
 use crate::plan::Plan;
 use crate::plan::planner::{self, PlanInput};
 use crate::progress::Progress;
@@ -114,14 +114,20 @@ pub fn select_apps(state: &DesiredState, names: &[String]) -> anyhow::Result<Vec
     Ok(out)
 }
 
-/// Connected apps and what was read from them.
+/// Connected apps and what was read from them, and the apps that could not be read.
 pub struct Live {
     pub connectors: BTreeMap<String, Connector>,
     pub observed: BTreeMap<String, ObservedApp>,
+    /// The selected apps that could not be connected to or read, in selection order;
+    /// they are not planned. Empty when every app was read.
+    pub failed: Vec<ReadFailure>,
 }
 
 impl Live {
-    /// Connects to every selected app and reads it, all apps at once; unless
+    /// Connects to every selected app and reads it, all apps at once. An app that
+    /// cannot be connected to or read is left out and listed in `failed`, so that the
+    /// others are still planned; an error only when no app could be read (or before
+    /// any connection: a missing secret or file). Unless
     /// `--no-cache`, connectors that can read incrementally keep their snapshots under
     /// `.roster/cache`; progress spinners unless `--quiet` (or no terminal).
     pub async fn read(
@@ -161,8 +167,8 @@ impl Live {
         });
         let mut connectors = BTreeMap::new();
         let mut observed = BTreeMap::new();
-        let mut first_err = None;
-        for r in join_all(tasks).await {
+        let mut errors = Vec::new();
+        for (name, r) in apps.iter().zip(join_all(tasks).await) {
             match r {
                 Ok((name, c, mut o)) => {
                     o.app = name.clone();
@@ -170,19 +176,33 @@ impl Live {
                     observed.insert(name, o);
                 }
                 Err(e) => {
-                    first_err.get_or_insert(e);
+                    tracing::debug!(app = %name, "cannot be read: {e:#}");
+                    errors.push((name.clone(), e));
                 }
             }
         }
-        let live = Live {
+        if observed.is_empty() && !errors.is_empty() {
+            // Nothing to plan: the error itself, as before partial plans.
+            if errors.len() == 1 {
+                return Err(errors.remove(0).1);
+            }
+            let failed: Vec<ReadFailure> =
+                errors.iter().map(|(n, e)| ReadFailure::new(n, e)).collect();
+            bail!(
+                "no app could be read; nothing was planned or changed:\n{}",
+                failure_lines(&failed)
+            );
+        }
+        Ok(Live {
             connectors,
             observed,
-        };
-        if let Some(e) = first_err {
-            live.close().await;
-            return Err(e);
-        }
-        Ok(live)
+            failed: errors.iter().map(|(n, e)| ReadFailure::new(n, e)).collect(),
+        })
+    }
+
+    /// Whether some selected app could not be read (the plan covers only the others).
+    pub fn is_partial(&self) -> bool {
+        !self.failed.is_empty()
     }
 
     /// Plans against what was read, refusing a read that came back empty where the
@@ -217,6 +237,34 @@ impl Live {
             }
         }
         discard(self.observed);
+    }
+}
+
+/// One line per app that could not be read, `  - app NAME: error: cause…`.
+pub fn failure_lines(failed: &[ReadFailure]) -> String {
+    failed
+        .iter()
+        .map(|f| format!("  - {}", f.message()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Says on stderr which apps could not be read and that the plan shown leaves them
+/// out; the command then exits 1.
+pub fn report_partial(failed: &[ReadFailure]) {
+    crate::output::diag(&format!(
+        "error: {} of the selected apps could not be read, so the plan above leaves {} out:\n{}",
+        failed.len(),
+        if failed.len() == 1 { "it" } else { "them" },
+        failure_lines(failed)
+    ));
+    let mut hints: Vec<&str> = failed
+        .iter()
+        .flat_map(|f| f.hints.iter().map(String::as_str))
+        .collect();
+    hints.dedup();
+    for h in hints {
+        crate::output::diag(&format!("hint: {h}"));
     }
 }
 

@@ -28,6 +28,22 @@ pub struct Plan {
     pub summary: Summary,
     #[serde(default)]
     pub deletion_guards: Vec<DeletionGuard>,
+    /// The apps that could not be read, so the plan leaves them out. Present only in a
+    /// partial plan (printed by `plan`/`drift --format json`, never saved): a plan
+    /// without it is complete, as every format "1" plan before it was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ReadError>,
+}
+
+/// An app left out of a partial plan, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReadError {
+    pub app: String,
+    /// The outermost error, naming the app.
+    pub error: String,
+    /// Its causes, outermost first.
+    #[serde(default)]
+    pub causes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +118,7 @@ pub struct DeletionGuard {
 impl From<&super::Plan> for Plan {
     fn from(p: &super::Plan) -> Plan {
         Plan {
+            errors: Vec::new(),
             format_version: p.format_version.clone(),
             source: Source {
                 commit: p.source.commit.clone(),
@@ -220,6 +237,13 @@ impl TryFrom<Plan> for super::Plan {
     type Error = String;
 
     fn try_from(p: Plan) -> Result<super::Plan, String> {
+        if !p.errors.is_empty() {
+            let apps: Vec<&str> = p.errors.iter().map(|e| e.app.as_str()).collect();
+            return Err(format!(
+                "the plan is partial: app(s) {} could not be read when it was made, and a partial plan is never applied",
+                apps.join(", ")
+            ));
+        }
         let changes = p
             .changes
             .into_iter()
@@ -283,7 +307,22 @@ impl TryFrom<Plan> for super::Plan {
 
 /// The plan as pretty JSON with a trailing newline.
 pub fn to_json(plan: &super::Plan) -> String {
-    match serde_json::to_string_pretty(&Plan::from(plan)) {
+    to_json_partial(plan, &[])
+}
+
+/// The plan as pretty JSON, with an `errors` array naming the apps that could not be
+/// read when `failed` is not empty.
+pub fn to_json_partial(plan: &super::Plan, failed: &[crate::observed::ReadFailure]) -> String {
+    let mut wire = Plan::from(plan);
+    wire.errors = failed
+        .iter()
+        .map(|f| ReadError {
+            app: f.app.clone(),
+            error: f.headline(),
+            causes: f.chain.iter().skip(1).cloned().collect(),
+        })
+        .collect();
+    match serde_json::to_string_pretty(&wire) {
         Ok(mut s) => {
             s.push('\n');
             s

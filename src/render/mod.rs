@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::plan::{Action, Change, ObjectKind, Plan, Summary};
 
 pub mod diff;
+pub mod unread;
 
 /// How to render.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -24,6 +24,7 @@ mod cli_import;
 mod cli_load_checks;
 mod cli_logging;
 mod cli_output;
+mod cli_partial;
 mod cli_polish;
 mod cli_tls;
 

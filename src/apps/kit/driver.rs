@@ -136,6 +136,11 @@ pub async fn apply<W: PhaseWriter>(
         .app(app)
         .map(|a| Guard::new(a, input.desired, input.observed, input.changes));
     for (phase, idx) in phases(input.changes) {
+        if super::interrupt::requested() {
+            // Interrupted: no further phase starts; what it holds stays unrecorded (not
+            // attempted), so the report log holds exactly what was attempted.
+            return Ok(());
+        }
         let mut ready = Vec::with_capacity(idx.len());
         for i in idx {
             let c = &input.changes[i];
@@ -389,8 +394,12 @@ impl<'a> Run<'a> {
         self.lock().created.contains(id)
     }
 
-    /// Changes left without an outcome fail: nothing ends unaccounted for.
+    /// Changes left without an outcome fail: nothing ends unaccounted for — except
+    /// after an interrupt, when the ones never sent stay unrecorded (not attempted).
     fn finish(&self) {
+        if super::interrupt::requested() {
+            return;
+        }
         let missing: Vec<usize> = {
             let st = self.lock();
             (0..self.changes.len())

@@ -4,6 +4,7 @@
 pub mod doctor;
 pub mod driver;
 pub mod guard;
+pub mod interrupt;
 pub mod password;
 pub mod retry;
 pub mod snapshot;

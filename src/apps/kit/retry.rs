@@ -88,6 +88,29 @@ impl fmt::Debug for SharedTimer {
     }
 }
 
+/// Says what a request waits for before its next attempt: an info log line (shown at
+/// `-v`) "retrying GET /users in 2.0 s (HTTP 429 TooManyRequests, attempt 2 of 6)", and
+/// the same on the progress line while it waits. `attempt` is the next attempt's
+/// number, `of` the most there will be.
+pub fn announce(app: &str, what: &str, delay: Duration, cause: &str, attempt: u32, of: u32) {
+    let text = retry_text(what, delay, cause, attempt, of);
+    tracing::info!(app = %app, "{text}");
+    crate::progress::waiting(&text);
+}
+
+/// The words of [`announce`].
+pub fn retry_text(what: &str, delay: Duration, cause: &str, attempt: u32, of: u32) -> String {
+    format!(
+        "retrying {what} in {:.1} s ({cause}, attempt {attempt} of {of})",
+        delay.as_secs_f64()
+    )
+}
+
+/// The wait [`announce`]d is over.
+pub fn waited() {
+    crate::progress::waiting_over();
+}
+
 /// How often and how long a request may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -397,6 +420,20 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn a_retry_says_what_it_waits_for() {
+        assert_eq!(
+            retry_text(
+                "GET /users",
+                Duration::from_millis(2000),
+                "HTTP 429 TooManyRequests",
+                2,
+                6
+            ),
+            "retrying GET /users in 2.0 s (HTTP 429 TooManyRequests, attempt 2 of 6)"
+        );
+    }
 
     fn rng() -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(7)

@@ -502,7 +502,16 @@ impl Graph {
                         return Err(anyhow::Error::new(kept)
                             .context(format!("{method} {} failed", strip_query(url))));
                     }
-                    waited += self.note_throttle(secs);
+                    let d = self.note_throttle(secs);
+                    retry::announce(
+                        &self.app,
+                        &format!("{method} {}", self.shown(url)),
+                        d,
+                        &r.describe(),
+                        throttled + 1,
+                        self.policy.max_throttled,
+                    );
+                    waited += d;
                 }
                 Exchange::Response(r, retry_after) if r.status >= 500 => {
                     attempts += 1;
@@ -513,9 +522,23 @@ impl Graph {
                         return Ok(r);
                     }
                     waited += d;
+                    retry::announce(
+                        &self.app,
+                        &format!("{method} {}", self.shown(url)),
+                        d,
+                        &r.describe(),
+                        attempts + 1,
+                        self.policy.max_attempts,
+                    );
                     self.sleep(d).await;
+                    retry::waited();
                 }
-                Exchange::Response(r, _) => return Ok(r),
+                Exchange::Response(r, _) => {
+                    if attempts + throttled > 0 {
+                        retry::waited();
+                    }
+                    return Ok(r);
+                }
                 Exchange::Transport(e) => {
                     attempts += 1;
                     let d = self.backoff(attempts);
@@ -523,10 +546,27 @@ impl Graph {
                         bail!("{method} {} failed: {e}", strip_query(url));
                     }
                     waited += d;
+                    retry::announce(
+                        &self.app,
+                        &format!("{method} {}", self.shown(url)),
+                        d,
+                        &e.to_string(),
+                        attempts + 1,
+                        self.policy.max_attempts,
+                    );
                     self.sleep(d).await;
+                    retry::waited();
                 }
             }
         }
+    }
+
+    /// A request's URL as logs show it: relative to the version root, without query.
+    fn shown(&self, url: &str) -> String {
+        let path = strip_query(url);
+        path.strip_prefix(self.root.as_str())
+            .unwrap_or(path)
+            .to_string()
     }
 
     /// GET a JSON document; non-2xx answers are errors naming the request.
@@ -665,9 +705,14 @@ impl Graph {
             .collect();
         let mut in_flight = FuturesUnordered::new();
         loop {
-            // Fill the pipeline with ready requests.
+            let stopping = crate::apps::kit::interrupt::requested();
+            if stopping && in_flight.is_empty() {
+                // Interrupted: what was sent has its outcome; the rest is not sent.
+                return;
+            }
+            // Fill the pipeline with ready requests (none once interrupted).
             let now = self.now();
-            while in_flight.len() < self.policy.concurrency.max(1) {
+            while !stopping && in_flight.len() < self.policy.concurrency.max(1) {
                 // Take up to 20 ready requests from the front; set aside the ones
                 // still waiting (retries), and put them back afterwards.
                 let mut chunk = Vec::new();
@@ -702,12 +747,24 @@ impl Graph {
                 });
                 let slot = self.reserve_slot(chunk.len());
                 in_flight.push(async move {
-                    self.policy.timer.sleep_until(slot).await;
+                    // The waits before sending (pace, throttle window) end on an
+                    // interrupt; a request once sent runs to its answer.
+                    tokio::select! {
+                        biased;
+                        _ = crate::apps::kit::interrupt::wait() => return (chunk, None),
+                        _ = async {
+                            self.policy.timer.sleep_until(slot).await;
+                            self.wait_gate().await;
+                        } => {}
+                    }
+                    if crate::apps::kit::interrupt::requested() {
+                        return (chunk, None);
+                    }
                     let url = format!("{}/$batch", self.root);
                     let ex = self
                         .exchange(reqwest::Method::POST, &url, Some(&body))
                         .await;
-                    (chunk, ex)
+                    (chunk, Some(ex))
                 });
             }
             if in_flight.is_empty() && queue.is_empty() {
@@ -716,21 +773,29 @@ impl Graph {
             let earliest = queue.iter().map(|p| p.not_before).min();
             let completed = if in_flight.is_empty() {
                 if let Some(t) = earliest {
-                    self.policy.timer.sleep_until(t).await;
+                    tokio::select! {
+                        _ = self.policy.timer.sleep_until(t) => {}
+                        _ = crate::apps::kit::interrupt::wait() => {}
+                    }
                 }
                 None
             } else {
                 match earliest {
-                    Some(t) if in_flight.len() < self.policy.concurrency.max(1) => {
+                    Some(t) if !stopping && in_flight.len() < self.policy.concurrency.max(1) => {
                         tokio::select! {
                             c = in_flight.next() => c,
                             _ = self.policy.timer.sleep_until(t) => None,
+                            _ = crate::apps::kit::interrupt::wait() => None,
                         }
                     }
                     _ => in_flight.next().await,
                 }
             };
             let Some((chunk, ex)) = completed else {
+                continue;
+            };
+            // Not sent (interrupted while waiting to send): no outcome.
+            let Some(ex) = ex else {
                 continue;
             };
             // A whole-batch failure: requeue (or give up on) every request of it.
@@ -740,6 +805,26 @@ impl Graph {
                             request_id: Option<String>,
                             retry: Retry,
                             on_done: &mut dyn FnMut(usize, OpOutcome)| {
+                if let Some(first) = chunk.first() {
+                    let (d, next, of) = match retry {
+                        Retry::Throttled(d) => (d, first.throttled + 2, self.policy.max_throttled),
+                        Retry::Transient(after) => (
+                            after.unwrap_or_else(|| self.backoff(first.attempts + 1)),
+                            first.attempts + 2,
+                            self.policy.max_attempts,
+                        ),
+                    };
+                    if next <= of {
+                        retry::announce(
+                            &self.app,
+                            &format!("{} request(s) of POST /$batch", chunk.len()),
+                            d,
+                            &error,
+                            next,
+                            of,
+                        );
+                    }
+                }
                 for mut p in chunk {
                     match retry {
                         Retry::Throttled(d) => {
@@ -885,6 +970,9 @@ impl Graph {
                 .filter_map(|(_, ra)| *ra)
                 .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
             self.adapt_pace(chunk.len(), refused, max_after);
+            if refused == 0 {
+                retry::waited();
+            }
             tracing::trace!(app = %self.app, requests = chunk.len(), refused, retry_after = ?max_after, "batch answered");
             for mut p in chunk {
                 let op = &ops[p.idx];

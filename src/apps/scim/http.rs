@@ -178,8 +178,17 @@ impl Client {
                     {
                         return Err(anyhow!("{method} {path}: {}", describe_transport(&e)));
                     }
-                    tracing::debug!(app = %self.app, %method, path, error = %describe_transport(&e), "retrying after a transport error");
-                    self.policy.timer.sleep(self.policy.backoff(failures)).await;
+                    let d = self.policy.backoff(failures);
+                    retry::announce(
+                        &self.app,
+                        &format!("{method} {path}"),
+                        d,
+                        &describe_transport(&e),
+                        failures + 1,
+                        self.policy.max_attempts,
+                    );
+                    self.policy.timer.sleep(d).await;
+                    retry::waited();
                     continue;
                 }
             };
@@ -252,8 +261,21 @@ impl Client {
                 );
             }
             waited += wait;
-            tracing::debug!(app = %self.app, %method, path, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
+            let (next, of) = if throttle {
+                (throttled + 1, self.policy.max_throttled)
+            } else {
+                (failures + 1, self.policy.max_attempts)
+            };
+            retry::announce(
+                &self.app,
+                &format!("{method} {path}"),
+                wait,
+                &format!("HTTP {status}"),
+                next,
+                of,
+            );
             self.policy.timer.sleep(wait).await;
+            retry::waited();
         }
     }
 
