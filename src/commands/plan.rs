@@ -19,12 +19,14 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
     let rt = session::runtime()?;
     let (plan, saved) = rt.block_on(async {
         let live = Live::read(&loaded, &apps, global).await?;
-        let plan = live.plan(&loaded);
+        let index = live.index();
+        let plan = live.plan_indexed(&loaded, &index);
         let saved = plan
             .as_ref()
             .ok()
             .filter(|_| args.out.is_some())
-            .map(|p| SavedPlan::new(p.clone(), &loaded.state, &live.observed));
+            .map(|p| SavedPlan::new_indexed(p.clone(), &loaded.state, &live.observed, &index));
+        drop(index);
         live.close().await;
         anyhow::Ok((plan?, saved))
     })?;

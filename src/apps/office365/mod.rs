@@ -265,6 +265,7 @@ impl Office365Connector {
             app: &self.app,
             repo_root: &self.repo_root,
             desired: input.desired,
+            users: input.desired.user_index(),
             observed: input.observed,
         };
         crate::apps::kit::driver::apply(&self.app.name, &mut writer, &input, sink).await
