@@ -4,7 +4,7 @@
 //! Attribute names are roster's own (`first_name`, `job_title`, ...), not Graph's or
 //! LDAP's; each connector maps its protocol's attributes to these.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -291,5 +291,142 @@ impl ReadFailure {
             .chain(self.chain.iter().skip(1).cloned())
             .collect::<Vec<_>>()
             .join(": ")
+    }
+}
+
+/// Lookups over one app's observed state, built once per command and shared by the
+/// planner, the saved-plan fingerprints, the stale check and the verified apply, so
+/// that none of them scans every live object for every change.
+///
+/// Users by login (case-insensitively; among duplicates the lowest id, as the planner
+/// matches them) and by id; groups by exact name (the managed one first:
+/// [`canonical_group_order`]) and by id. The maps are for lookups only and are never
+/// iterated, so no output depends on their order.
+#[derive(Debug, Default)]
+pub struct ObservedIndex<'o> {
+    users_by_login: HashMap<String, &'o ObservedUser>,
+    users_by_id: HashMap<&'o str, &'o ObservedUser>,
+    groups_by_name: HashMap<&'o str, &'o ObservedGroup>,
+    groups_by_id: HashMap<&'o str, &'o ObservedGroup>,
+}
+
+/// The [`ObservedIndex`] of every app read, by app name.
+pub type ObservedIndexes<'o> = BTreeMap<String, ObservedIndex<'o>>;
+
+/// Indexes every app of `observed` once.
+pub fn index_all(observed: &BTreeMap<String, ObservedApp>) -> ObservedIndexes<'_> {
+    observed
+        .iter()
+        .map(|(name, obs)| (name.clone(), ObservedIndex::new(obs)))
+        .collect()
+}
+
+impl<'o> ObservedIndex<'o> {
+    pub fn new(obs: &'o ObservedApp) -> ObservedIndex<'o> {
+        let mut users_by_login: HashMap<String, &'o ObservedUser> =
+            HashMap::with_capacity(obs.users.len());
+        let mut users_by_id = HashMap::with_capacity(obs.users.len());
+        for u in &obs.users {
+            let e = users_by_login.entry(u.login.to_lowercase()).or_insert(u);
+            if u.id < e.id {
+                *e = u;
+            }
+            users_by_id.entry(u.id.as_str()).or_insert(u);
+        }
+        let mut groups_by_name: HashMap<&'o str, &'o ObservedGroup> =
+            HashMap::with_capacity(obs.groups.len());
+        let mut groups_by_id = HashMap::with_capacity(obs.groups.len());
+        for g in &obs.groups {
+            let e = groups_by_name.entry(g.name.as_str()).or_insert(g);
+            if canonical_group_order(g, e).is_lt() {
+                *e = g;
+            }
+            groups_by_id.entry(g.id.as_str()).or_insert(g);
+        }
+        ObservedIndex {
+            users_by_login,
+            users_by_id,
+            groups_by_name,
+            groups_by_id,
+        }
+    }
+
+    /// The user whose login is `login` in any case (the lowest id among duplicates).
+    pub fn user_by_login(&self, login: &str) -> Option<&'o ObservedUser> {
+        if let Some(u) = self.users_by_login.get(login) {
+            return Some(u);
+        }
+        let lower = login.to_lowercase();
+        if lower == login {
+            return None;
+        }
+        self.users_by_login.get(&lower).copied()
+    }
+
+    pub fn user_by_id(&self, id: &str) -> Option<&'o ObservedUser> {
+        self.users_by_id.get(id).copied()
+    }
+
+    /// The group named exactly `name` (the managed one among duplicates).
+    pub fn group_by_name(&self, name: &str) -> Option<&'o ObservedGroup> {
+        self.groups_by_name.get(name).copied()
+    }
+
+    pub fn group_by_id(&self, id: &str) -> Option<&'o ObservedGroup> {
+        self.groups_by_id.get(id).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, login: &str) -> ObservedUser {
+        ObservedUser {
+            id: id.into(),
+            login: login.into(),
+            ..Default::default()
+        }
+    }
+
+    fn group(id: &str, name: &str, key: Option<String>) -> ObservedGroup {
+        ObservedGroup {
+            id: id.into(),
+            name: name.into(),
+            unique_name: key,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_index_finds_what_the_planner_matches() {
+        let obs = ObservedApp {
+            users: vec![
+                user("b", "Alice@Contoso.com"),
+                user("a", "alice@contoso.com"),
+                user("c", "bob@contoso.com"),
+            ],
+            groups: vec![
+                group("g2", "staff", None),
+                group("g1", "staff", Some(roster_group_key("staff"))),
+                group("g3", "sales", None),
+            ],
+            ..Default::default()
+        };
+        let ix = ObservedIndex::new(&obs);
+        // Case-insensitive, lowest id among duplicates.
+        assert_eq!(ix.user_by_login("ALICE@contoso.COM").unwrap().id, "a");
+        assert_eq!(ix.user_by_login("alice@contoso.com").unwrap().id, "a");
+        assert_eq!(ix.user_by_login("bob@contoso.com").unwrap().id, "c");
+        assert!(ix.user_by_login("carol@contoso.com").is_none());
+        assert_eq!(ix.user_by_id("b").unwrap().login, "Alice@Contoso.com");
+        assert!(ix.user_by_id("z").is_none());
+        // Exact names; roster's own group first among duplicates.
+        assert_eq!(ix.group_by_name("staff").unwrap().id, "g1");
+        assert!(ix.group_by_name("Staff").is_none());
+        assert_eq!(ix.group_by_id("g3").unwrap().name, "sales");
+        let map: BTreeMap<String, ObservedApp> = [("o365".to_string(), obs.clone())].into();
+        let all = index_all(&map);
+        assert_eq!(all["o365"].group_by_name("sales").unwrap().id, "g3");
     }
 }

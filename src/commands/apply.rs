@@ -87,12 +87,13 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
             }
             let plan = match &saved {
                 Some(s) => {
-                    if let Err(stale) = s.check(&loaded.state, &live.observed) {
+                    let index = live.index();
+                    if let Err(stale) = s.check_indexed(&loaded.state, &live.observed, &index) {
                         bail!("{stale}\nNothing was applied. Run `roster plan` again and review the new plan.");
                     }
                     // The file is not trusted: each saved change must be one the
                     // repository asks for now, against the live state read now.
-                    let fresh = live.plan(&loaded)?;
+                    let fresh = live.plan_indexed(&loaded, &index)?;
                     let verified = crate::plan::verify::verify(&s.plan.changes, &fresh)
                         .map_err(|r| {
                             anyhow::anyhow!(

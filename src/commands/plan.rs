@@ -20,13 +20,15 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
     let rt = session::runtime()?;
     let (plan, saved, failed) = rt.block_on(async {
         let mut live = Live::read(&loaded, &apps, global).await?;
-        let plan = live.plan(&loaded);
+        let index = live.index();
+        let plan = live.plan_indexed(&loaded, &index);
         // A partial plan is never saved: applied later, it would look complete.
         let saved = plan
             .as_ref()
             .ok()
             .filter(|_| args.out.is_some() && !live.is_partial())
-            .map(|p| SavedPlan::new(p.clone(), &loaded.state, &live.observed));
+            .map(|p| SavedPlan::new_indexed(p.clone(), &loaded.state, &live.observed, &index));
+        drop(index);
         let failed = std::mem::take(&mut live.failed);
         live.close().await;
         anyhow::Ok((plan?, saved, failed))

@@ -208,12 +208,29 @@ impl Live {
     /// Plans against what was read, refusing a read that came back empty where the
     /// previous read of the app saw users (see `engine::read_guard`).
     pub fn plan(&self, loaded: &Loaded) -> anyhow::Result<Plan> {
+        self.plan_indexed(loaded, &self.index())
+    }
+
+    /// Lookups over the live state read, built once for the planner and a saved plan.
+    pub fn index(&self) -> crate::observed::ObservedIndexes<'_> {
+        crate::observed::index_all(&self.observed)
+    }
+
+    /// [`Live::plan`] with [`Live::index`] already built.
+    pub fn plan_indexed(
+        &self,
+        loaded: &Loaded,
+        index: &crate::observed::ObservedIndexes<'_>,
+    ) -> anyhow::Result<Plan> {
         let today = time::OffsetDateTime::now_utc().date();
-        let plan = planner::plan(&PlanInput {
-            desired: &loaded.state,
-            observed: &self.observed,
-            today,
-        })
+        let plan = planner::plan_indexed(
+            &PlanInput {
+                desired: &loaded.state,
+                observed: &self.observed,
+                today,
+            },
+            index,
+        )
         .map_err(|f| anyhow::anyhow!("{f}"))?;
         crate::engine::read_guard::check_and_record(&loaded.root, &self.observed, &plan)?;
         // Where the app settings came from leads the warnings.

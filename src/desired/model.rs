@@ -582,13 +582,26 @@ impl DesiredState {
     pub fn app(&self, name: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.name() == name)
     }
+    /// One user by username: a scan, for single lookups; code that looks up users per
+    /// change or per object builds [`DesiredState::user_index`] once instead.
     pub fn user(&self, username: &str) -> Option<&User> {
         self.users.iter().find(|u| u.username == username)
+    }
+    /// Repository users by username (the last of a duplicated name, which the loader
+    /// refuses anyway), for lookups; never iterated.
+    pub fn user_index(&self) -> UserIndex<'_> {
+        self.users
+            .iter()
+            .map(|u| (u.username.as_str(), u))
+            .collect()
     }
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.name == name)
     }
 }
+
+/// Repository users by username: see [`DesiredState::user_index`].
+pub type UserIndex<'a> = std::collections::HashMap<&'a str, &'a User>;
 
 /// Convenience index: group name → direct member strings from inline members and
 /// membership entries that have not expired on `today` (YYYY-MM-DD, compared as text).

@@ -15,7 +15,10 @@ use serde_json::Value;
 
 use crate::desired::{App, DesiredState, MemberRef, SecretRef, User, parse_member};
 use crate::mapping::Mapping;
-use crate::observed::{GroupRestriction, ObservedApp, ObservedGroup, ObservedUser, Protection};
+use crate::observed::{
+    GroupRestriction, ObservedApp, ObservedGroup, ObservedIndex, ObservedIndexes, ObservedUser,
+    Protection,
+};
 use crate::plan::{
     Action, Change, DeletionGuard, FORMAT_VERSION, Member, MembershipKey, ObjectKind, Plan,
     ReadScope, Skipped, Summary, Target, Warning,
@@ -367,11 +370,25 @@ struct Acc {
 
 /// Compute the plan. Identical input gives an identical plan, byte for byte.
 pub fn plan(input: &PlanInput) -> Result<Plan, PlanFailure> {
+    plan_indexed(input, &crate::observed::index_all(input.observed))
+}
+
+/// [`plan`] with the indexes of `input.observed` already built, so that a command
+/// that also fingerprints or checks a saved plan builds them once.
+pub fn plan_indexed(input: &PlanInput, indexes: &ObservedIndexes<'_>) -> Result<Plan, PlanFailure> {
     let mut acc = Acc::default();
     let mut ix = Index::build(input.desired, input.today, &mut acc.problems);
     for (name, observed) in input.observed {
+        let built;
+        let live = match indexes.get(name) {
+            Some(live) => live,
+            None => {
+                built = ObservedIndex::new(observed);
+                &built
+            }
+        };
         match input.desired.app(name) {
-            Some(app) => AppPlanner::new(&mut ix, app, observed, &mut acc).run(),
+            Some(app) => AppPlanner::new(&mut ix, app, observed, live, &mut acc).run(),
             None => acc.problems.push(format!(
                 "app {name} is not defined in the repository (known apps: {})",
                 known_apps(input.desired)
@@ -544,17 +561,26 @@ struct AppPlanner<'i, 'a, 'o> {
     mapping: Mapping,
     name: &'a str,
     obs: &'o ObservedApp,
+    /// Lookups over `obs`, built once per command (see [`ObservedIndex`]).
+    live: &'i ObservedIndex<'o>,
     acc: &'i mut Acc,
 }
 
 impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
-    fn new(ix: &'i mut Index<'a>, app: &'a App, obs: &'o ObservedApp, acc: &'i mut Acc) -> Self {
+    fn new(
+        ix: &'i mut Index<'a>,
+        app: &'a App,
+        obs: &'o ObservedApp,
+        live: &'i ObservedIndex<'o>,
+        acc: &'i mut Acc,
+    ) -> Self {
         AppPlanner {
             ix,
             app,
             mapping: Mapping::lenient(app),
             name: app.name(),
             obs,
+            live,
             acc,
         }
     }
@@ -1385,8 +1411,6 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         {
             return;
         }
-        let live_by_id: HashMap<&str, &'o ObservedUser> =
-            self.obs.users.iter().map(|u| (u.id.as_str(), u)).collect();
         let mut name_of_id: HashMap<&str, String> = HashMap::new();
         for u in &self.obs.users {
             let name = sc
@@ -1420,7 +1444,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 ));
                 continue;
             }
-            let live = live_id_of[u as usize].and_then(|id| live_by_id.get(id).copied());
+            let live = live_id_of[u as usize].and_then(|id| self.live.user_by_id(id));
             let have = live.and_then(|l| l.attribute("manager"));
             let want = live_id_of[mi as usize];
             if have.is_some() && have == want {

@@ -7,15 +7,15 @@
 //! changed. Fingerprints are SHA-256 digests of observed data; no secret is stored
 //! (app settings hold secret references only, never values).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::{Context, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::desired::{App, DesiredState};
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::desired::{App, DesiredState, UserIndex};
+use crate::observed::{ObservedApp, ObservedGroup, ObservedIndex, ObservedIndexes, ObservedUser};
 use crate::plan::planner::login_for;
 use crate::plan::{Action, Change, FORMAT_VERSION, Member, ObjectKind, Plan};
 
@@ -129,61 +129,28 @@ fn members_fingerprint(g: &ObservedGroup) -> String {
     digest_json(&g.member_ids)
 }
 
-/// Finds live objects the way the planner does: users by login case-insensitively
-/// (lowest id first among duplicates), groups by exact name (the managed one first:
-/// [`crate::observed::canonical_group_order`]).
-/// Indexes over one app's observed state, built once per plan file (lookup only, never
-/// iterated: the output order comes from the plan).
-struct Lookup<'o> {
+/// Finds live objects the way the planner does, through the app's
+/// [`ObservedIndex`] (users by login case-insensitively, lowest id first among
+/// duplicates; groups by exact name, the managed one first) and repository users by
+/// username. Lookups only, never iterated: the output order comes from the plan.
+struct Lookup<'o, 'i> {
     obs: &'o ObservedApp,
-    users_by_login: HashMap<String, &'o ObservedUser>,
-    users_by_id: HashMap<&'o str, &'o ObservedUser>,
-    groups_by_name: HashMap<&'o str, &'o ObservedGroup>,
-    groups_by_id: HashMap<&'o str, &'o ObservedGroup>,
-    /// Repository users by username.
-    desired_users: HashMap<&'o str, &'o crate::desired::User>,
+    index: &'i ObservedIndex<'o>,
+    desired_users: &'i UserIndex<'o>,
 }
 
-impl<'o> Lookup<'o> {
-    fn new(obs: &'o ObservedApp, desired: &'o DesiredState) -> Lookup<'o> {
-        let mut users_by_login: HashMap<String, &'o ObservedUser> = HashMap::new();
-        for u in &obs.users {
-            let e = users_by_login.entry(u.login.to_lowercase()).or_insert(u);
-            if u.id < e.id {
-                *e = u;
-            }
-        }
-        let mut groups_by_name: HashMap<&'o str, &'o ObservedGroup> = HashMap::new();
-        for g in &obs.groups {
-            let e = groups_by_name.entry(g.name.as_str()).or_insert(g);
-            if crate::observed::canonical_group_order(g, e).is_lt() {
-                *e = g;
-            }
-        }
-        Lookup {
-            obs,
-            users_by_login,
-            users_by_id: obs.users.iter().map(|u| (u.id.as_str(), u)).collect(),
-            groups_by_name,
-            groups_by_id: obs.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
-            desired_users: desired
-                .users
-                .iter()
-                .map(|u| (u.username.as_str(), u))
-                .collect(),
-        }
-    }
+impl<'o> Lookup<'o, '_> {
     fn user_by_login(&self, lower: &str) -> Option<&'o ObservedUser> {
-        self.users_by_login.get(lower).copied()
+        self.index.user_by_login(lower)
     }
     fn user_by_id(&self, id: &str) -> Option<&'o ObservedUser> {
-        self.users_by_id.get(id).copied()
+        self.index.user_by_id(id)
     }
     fn group_by_name(&self, name: &str) -> Option<&'o ObservedGroup> {
-        self.groups_by_name.get(name).copied()
+        self.index.group_by_name(name)
     }
     fn group_by_id(&self, id: &str) -> Option<&'o ObservedGroup> {
-        self.groups_by_id.get(id).copied()
+        self.index.group_by_id(id)
     }
     /// The current fingerprint of a labelled object.
     fn fingerprint(&self, label: &str) -> Option<String> {
@@ -220,7 +187,7 @@ impl<'o> Lookup<'o> {
 }
 
 /// The labels of the live objects one change depends on.
-fn dependencies(c: &Change, app: Option<&App>, look: &Lookup<'_>, out: &mut Vec<String>) {
+fn dependencies(c: &Change, app: Option<&App>, look: &Lookup<'_, '_>, out: &mut Vec<String>) {
     let user_label = |id: Option<&str>, username: &str| -> String {
         if let Some(u) = id.and_then(|id| look.user_by_id(id)) {
             return format!("user:{}", u.login.to_lowercase());
@@ -308,10 +275,39 @@ impl SavedPlan {
         desired: &DesiredState,
         observed: &BTreeMap<String, ObservedApp>,
     ) -> SavedPlan {
+        SavedPlan::new_indexed(
+            plan,
+            desired,
+            observed,
+            &crate::observed::index_all(observed),
+        )
+    }
+
+    /// [`SavedPlan::new`] with the indexes of `observed` already built (by the
+    /// command, once, for the planner too).
+    pub fn new_indexed(
+        plan: Plan,
+        desired: &DesiredState,
+        observed: &BTreeMap<String, ObservedApp>,
+        indexes: &ObservedIndexes<'_>,
+    ) -> SavedPlan {
+        let desired_users = desired.user_index();
         let mut apps = BTreeMap::new();
         for (name, obs) in observed {
             let app = desired.app(name);
-            let look = Lookup::new(obs, desired);
+            let built;
+            let index = match indexes.get(name) {
+                Some(ix) => ix,
+                None => {
+                    built = ObservedIndex::new(obs);
+                    &built
+                }
+            };
+            let look = Lookup {
+                obs,
+                index,
+                desired_users: &desired_users,
+            };
             let mut labels = Vec::new();
             for c in plan.changes.iter().filter(|c| &c.app == name) {
                 dependencies(c, app, &look, &mut labels);
@@ -394,6 +390,21 @@ impl SavedPlan {
         desired: &DesiredState,
         observed_now: &BTreeMap<String, ObservedApp>,
     ) -> Result<(), Stale> {
+        self.check_indexed(
+            desired,
+            observed_now,
+            &crate::observed::index_all(observed_now),
+        )
+    }
+
+    /// [`SavedPlan::check`] with the indexes of `observed_now` already built.
+    pub fn check_indexed(
+        &self,
+        desired: &DesiredState,
+        observed_now: &BTreeMap<String, ObservedApp>,
+        indexes: &ObservedIndexes<'_>,
+    ) -> Result<(), Stale> {
+        let desired_users = desired.user_index();
         let mut reasons = Vec::new();
         let short = |c: &Option<String>| match c {
             Some(c) => c.chars().take(12).collect::<String>(),
@@ -439,7 +450,19 @@ impl SavedPlan {
                     saved.directory_id.as_deref().unwrap_or("unknown")
                 ));
             }
-            let look = Lookup::new(obs, desired);
+            let built;
+            let index = match indexes.get(name) {
+                Some(ix) => ix,
+                None => {
+                    built = ObservedIndex::new(obs);
+                    &built
+                }
+            };
+            let look = Lookup {
+                obs,
+                index,
+                desired_users: &desired_users,
+            };
             for (label, was) in &saved.fingerprints {
                 let now = look
                     .fingerprint(label)

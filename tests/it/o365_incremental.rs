@@ -633,3 +633,66 @@ async fn random_changes_keep_incremental_and_full_reads_equal() {
     }
     env.emu.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn the_first_read_after_a_bulk_apply_costs_no_more_than_an_uncached_one() {
+    let env = start(config()).await;
+    let o = seed(&env).await;
+    let sc = ReadScope::default();
+    let conn = cached(&env).await;
+    let path = snapshot_path(&cache_dir(&env), APP);
+    let (first, kind) = conn.read_reporting(&sc).await.expect("read");
+    assert_eq!(kind, ReadKind::Full(None));
+    assert!(path.exists());
+
+    // A small apply keeps the snapshot: its replay is cheaper than a full read.
+    let small = user("small");
+    let mut users: Vec<_> = (0..40).map(|i| user(&format!("u{i:02}"))).collect();
+    users.push(small.clone());
+    let groups: Vec<_> = ["A", "B", "C", "D", "E", "F"]
+        .iter()
+        .map(|g| group(g, GroupKind::Security))
+        .collect();
+    let d = desired(users.clone(), groups.clone());
+    let rec = apply(&conn, &[user_create(&small)], &d, &first).await;
+    assert_eq!(rec.failures(), vec![]);
+    assert!(path.exists(), "a small apply keeps the snapshot");
+    let (after_small, kind) = conn.read_reporting(&sc).await.expect("read");
+    assert!(matches!(kind, ReadKind::Incremental { .. }), "{kind:?}");
+
+    // A bulk apply: 600 users created, each a member of one of 12 new groups.
+    let bulk: Vec<_> = (0..600).map(|i| user(&format!("bulk{i:03}"))).collect();
+    let new_groups: Vec<String> = (0..12).map(|j| format!("Bulk{j:02}")).collect();
+    let mut changes: Vec<_> = new_groups.iter().map(|g| group_create(g)).collect();
+    changes.extend(bulk.iter().map(user_create));
+    for (i, u) in bulk.iter().enumerate() {
+        changes.push(member(&new_groups[i % 12], &u.username, Action::Add));
+    }
+    users.extend(bulk.iter().cloned());
+    let mut all_groups = groups;
+    all_groups.extend(new_groups.iter().map(|g| group(g, GroupKind::Security)));
+    let d = desired(users, all_groups);
+    let rec = apply(&conn, &changes, &d, &after_small).await;
+    assert_eq!(rec.failures(), vec![]);
+
+    // The first read after it, with the cache on, against the same read uncached.
+    let ((cached_read, kind), n_cached) = requests(&env, async {
+        conn.read_reporting(&sc).await.expect("read")
+    })
+    .await;
+    assert!(matches!(kind, ReadKind::Full(Some(_))), "{kind:?}");
+    let (uncached, n_uncached) = requests(&env, full(&env, &sc)).await;
+    assert_eq!(cached_read, uncached, "a cache changes cost, never results");
+    assert!(
+        n_cached <= n_uncached,
+        "the first read after a bulk apply made {n_cached} requests, an uncached read {n_uncached}"
+    );
+    assert_eq!(cached_read.users.len(), o.users.len() + 601);
+
+    // The read after it tracks changes again: a snapshot is written, then used.
+    let (_, kind) = conn.read_reporting(&sc).await.expect("read");
+    assert!(matches!(kind, ReadKind::Full(None)), "{kind:?}");
+    let (again, kind) = conn.read_reporting(&sc).await.expect("read");
+    assert!(matches!(kind, ReadKind::Incremental { .. }), "{kind:?}");
+    assert_eq!(again, uncached);
+}

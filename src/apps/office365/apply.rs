@@ -234,6 +234,8 @@ pub(crate) struct Writer<'a> {
     pub app: &'a Office365App,
     pub repo_root: &'a Path,
     pub desired: &'a DesiredState,
+    /// Repository users by username, built once per apply (creates look users up).
+    pub users: crate::desired::UserIndex<'a>,
     pub observed: &'a ObservedApp,
 }
 
@@ -760,7 +762,7 @@ impl Applier<'_, '_, '_> {
     }
 
     fn user_create_body(&self, c: &Change) -> Result<Value, String> {
-        let user = self.desired.user(&c.key());
+        let user = self.users.get(c.key().as_ref()).copied();
         let mut body = user_profile(user, c.after.as_ref());
         let upn = body
             .get("userPrincipalName")

@@ -537,6 +537,16 @@ pub async fn read_cached(
 ) -> Result<(ObservedApp, ReadKind)> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let directory_id = identity.directory_id.clone();
+    let marker = bulk_marker(path);
+    if marker.exists() && !path.exists() {
+        // The last apply wrote more than a delta replay is worth: one read in full at
+        // the cost of an uncached one; the next read starts change tracking again.
+        let _ = std::fs::remove_file(&marker);
+        let why = "the last apply wrote more than replaying its changes is worth".to_string();
+        tracing::info!(app = %graph.app, why, "full read");
+        let observed = read::read(graph, scope, directory_id).await?;
+        return Ok((observed, ReadKind::Full(Some(why))));
+    }
     let full = match load(path, identity, now) {
         Ok(Some(snap)) => match incremental(graph, scope, snap).await {
             Ok((snap, raw_extra, kind)) => {
@@ -682,10 +692,121 @@ async fn incremental(
     ))
 }
 
+/// Users per page of a users delta round, and groups (with members) per page of a
+/// groups delta round, as Graph pages them by default; users per page of a full listing.
+const USER_DELTA_PAGE: usize = 100;
+const GROUP_DELTA_PAGE: usize = 50;
+const USER_LIST_PAGE: usize = 999;
+/// The requests of a full read besides users and groups: domains, SKUs, role holders.
+const FULL_READ_FACTS: usize = 3;
+
+/// The requests the next incremental read would spend replaying what `changes` wrote:
+/// every user written is one item of the users delta, every group written (or whose
+/// members changed) one item of the groups delta.
+pub fn replay_estimate(changes: &[crate::plan::Change]) -> usize {
+    use crate::plan::ObjectKind;
+    let mut users: BTreeSet<String> = BTreeSet::new();
+    let mut groups: BTreeSet<String> = BTreeSet::new();
+    for c in changes {
+        match c.object() {
+            ObjectKind::User | ObjectKind::License | ObjectKind::Manager => {
+                users.insert(c.id.clone().unwrap_or_else(|| c.key().into_owned()));
+            }
+            ObjectKind::Group => {
+                groups.insert(c.key().into_owned());
+            }
+            ObjectKind::Membership => {
+                if let Some(k) = c.membership() {
+                    groups.insert(k.group.clone());
+                }
+            }
+        }
+    }
+    users.len().div_ceil(USER_DELTA_PAGE) + groups.len().div_ceil(GROUP_DELTA_PAGE)
+}
+
+/// The requests of a full read of a tenant of `users` users and `groups` groups (users
+/// listed, groups with their members in one groups delta round, the tenant's facts).
+pub fn full_read_estimate(users: usize, groups: usize) -> usize {
+    users.div_ceil(USER_LIST_PAGE) + groups.div_ceil(GROUP_DELTA_PAGE) + FULL_READ_FACTS
+}
+
+/// Whether, after an apply of `changes` to the tenant `observed` was read as, the next
+/// read costs less in full than by replaying the delta of what the apply wrote.
+pub fn full_read_is_cheaper(changes: &[crate::plan::Change], observed: &ObservedApp) -> bool {
+    use crate::plan::{Action, ObjectKind};
+    let created = |kind: ObjectKind| {
+        changes
+            .iter()
+            .filter(|c| c.object() == kind && c.action == Action::Create)
+            .count()
+    };
+    let users = observed.users.len() + created(ObjectKind::User);
+    let groups = observed.groups.len() + created(ObjectKind::Group);
+    replay_estimate(changes) > full_read_estimate(users, groups)
+}
+
+/// The marker left next to a dropped snapshot: the next read is a plain full read
+/// (no delta tokens, so it costs what a `--no-cache` read does), and the read after it
+/// writes a fresh snapshot.
+fn bulk_marker(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".after-bulk-apply");
+    PathBuf::from(name)
+}
+
+/// Drops the snapshot at `path` after an apply whose writes cost more to replay than a
+/// full read. A cache changes cost, never results: dropping one is always safe.
+pub fn forget(app: &str, path: &Path, why: &str) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            tracing::info!(app, path = %path.display(), why, "snapshot dropped");
+            if let Err(e) = std::fs::write(bulk_marker(path), why) {
+                tracing::warn!(app, error = %e, "cannot mark the dropped snapshot");
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(app, path = %path.display(), error = %e, "cannot drop the snapshot")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_full_read_is_taken_when_replaying_the_writes_costs_more() {
+        use crate::plan::{Action, Change, ObjectKind, Target};
+        let create = |name: String| Change {
+            app: "o365".into(),
+            target: Target::of(ObjectKind::User, &name).expect("a target"),
+            action: Action::Create,
+            id: None,
+            before: None,
+            after: None,
+            reason: String::new(),
+        };
+        let tenant = ObservedApp {
+            users: (0..20_000)
+                .map(|i| ObservedUser {
+                    id: format!("id{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        // 20,000 users listed at 999 a page, no groups, the tenant's facts: 24 requests.
+        assert_eq!(full_read_estimate(20_000, 0), 24);
+        let few: Vec<_> = (0..150).map(|i| create(format!("n{i}"))).collect();
+        assert_eq!(replay_estimate(&few), 2);
+        assert!(!full_read_is_cheaper(&few, &tenant));
+        let bulk: Vec<_> = (0..5_000).map(|i| create(format!("n{i}"))).collect();
+        assert_eq!(replay_estimate(&bulk), 50);
+        assert!(full_read_is_cheaper(&bulk, &tenant));
+    }
 
     fn identity() -> Identity {
         Identity::new("o365", "http://graph.test", Some("tid".into()))

@@ -266,9 +266,23 @@ impl Office365Connector {
             app: &self.app,
             repo_root: &self.repo_root,
             desired: input.desired,
+            users: input.desired.user_index(),
             observed: input.observed,
         };
-        crate::apps::kit::driver::apply(&self.app.name, &mut writer, &input, sink).await
+        let result =
+            crate::apps::kit::driver::apply(&self.app.name, &mut writer, &input, sink).await;
+        // A bulk apply would make the next incremental read replay every write: when a
+        // full read is cheaper, the snapshot goes and the next read is a full one.
+        if let Some(path) = &self.snapshot
+            && incremental::full_read_is_cheaper(input.changes, input.observed)
+        {
+            incremental::forget(
+                &self.app.name,
+                path,
+                "replaying this apply's writes would cost more than a full read",
+            );
+        }
+        result
     }
 
     /// The Graph base URL this connector talks to (the emulator's for a sandbox).

@@ -21,7 +21,7 @@ use super::http::{PATCH_OP, ScimError, filter_literal, path_segment};
 use super::paths::AttrPath;
 use crate::apps::ChangeResult;
 use crate::apps::kit::driver::{PhaseWriter, Run, Step};
-use crate::desired::{DesiredState, User};
+use crate::desired::User;
 use crate::mapping::Mapping;
 use crate::plan::{Action, Change, ObjectKind, Phase};
 
@@ -323,7 +323,8 @@ struct Done {
 pub(crate) struct Writer<'a> {
     /// The connected service provider: client, features, settings.
     pub conn: &'a super::ScimConnector,
-    pub desired: &'a DesiredState,
+    /// Repository users by username, built once per apply (creates look users up).
+    pub users: crate::desired::UserIndex<'a>,
 }
 
 impl PhaseWriter for Writer<'_> {
@@ -665,7 +666,7 @@ impl Applier<'_, '_, '_> {
 
     /// The userName, roster profile and SCIM resource of a user to create.
     fn new_user(&self, c: &Change) -> Result<(String, BTreeMap<String, Value>, Value)> {
-        let user = self.desired.user(&c.key());
+        let user = self.users.get(c.key().as_ref()).copied();
         let login = c
             .after
             .as_ref()

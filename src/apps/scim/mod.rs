@@ -135,7 +135,7 @@ impl ScimConnector {
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> Result<()> {
         let mut writer = apply::Writer {
             conn: self,
-            desired: input.desired,
+            users: input.desired.user_index(),
         };
         crate::apps::kit::driver::apply(&self.app.name, &mut writer, &input, sink).await
     }
