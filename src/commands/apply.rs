@@ -129,6 +129,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
             let applied = sink.applied.into_inner().unwrap_or_else(|p| p.into_inner());
             crate::engine::read_guard::record_after_apply(&loaded.root, &live.observed, &applied);
             progress.finish();
+            if let Err(e) = log.flush_durable() {
+                crate::output::diag(&format!("warning: {e:#}"));
+            }
             let counts = log.counts();
             print_summary(&counts);
             crate::output::flush();
@@ -231,6 +234,10 @@ impl OutcomeSink for Tracked<'_> {
             .insert(identity(change));
         self.inner.record(change, result);
     }
+
+    fn batch_done(&self) {
+        self.inner.batch_done();
+    }
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -308,5 +315,9 @@ impl OutcomeSink for PrintingSink<'_> {
             }
         };
         self.progress.println(&line);
+    }
+
+    fn batch_done(&self) {
+        self.log.batch_done();
     }
 }
