@@ -134,14 +134,15 @@ fn bad_time(s: &str) -> String {
     )
 }
 
-/// An update's changed values in words: `department: Sales -> Marketing; …`.
+/// An update's changed values in words, on one line: `department: Sales -> Marketing;
+/// …` (a value with line breaks or other control characters is quoted, JSON-style).
 fn changed_values(r: &ReportRecord) -> String {
     let Some(changes) = &r.changes else {
         return String::new();
     };
     let word = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "(none)".to_string(),
-        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::String(s) if !s.contains(char::is_control) => s.clone(),
         other => other.to_string(),
     };
     changes
@@ -264,6 +265,16 @@ mod tests {
         assert!(parse_time("yesterday", now).is_err());
         assert!(parse_time("h", now).is_err());
         assert!(parse_time("10y", now).is_err());
+    }
+
+    #[test]
+    fn changed_values_stay_on_one_line() {
+        let line = r#"{"time":"2026-01-02T03:04:05Z","commit":null,"app":"o365","object":"group","key":"staff","action":"update","result":"applied","changes":{"description":{"old":"a\nb","new":null},"size":{"old":1,"new":2}}}"#;
+        let r: ReportRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            changed_values(&r),
+            r#"description: "a\nb" -> (none); size: 1 -> 2"#
+        );
     }
 
     #[test]

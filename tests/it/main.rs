@@ -24,6 +24,7 @@ mod cli_load_checks;
 mod cli_logging;
 mod cli_output;
 mod cli_polish;
+mod cli_report;
 mod cli_tls;
 
 mod cli_validate;
