@@ -100,9 +100,17 @@ pub const REDACTED: &str = "(redacted)";
 /// where it comes from; the report leaves out even that.
 pub fn is_secret_field(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "secret", "token", "credential", "private_key", "key_file", "passphrase"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "private_key",
+        "key_file",
+        "passphrase",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 /// The changed fields of an update, from the change's before and after.
@@ -152,10 +160,20 @@ impl Provenance {
 
     /// From variables looked up by `var` (empty counts as unset).
     pub fn from_vars(commit: Option<String>, var: impl Fn(&str) -> Option<String>) -> Provenance {
-        let get = |k: &str| var(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let actor = ["ROSTER_ACTOR", "GITHUB_ACTOR", "USER", "USERNAME", "LOGNAME"]
-            .iter()
-            .find_map(|k| get(k));
+        let get = |k: &str| {
+            var(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let actor = [
+            "ROSTER_ACTOR",
+            "GITHUB_ACTOR",
+            "USER",
+            "USERNAME",
+            "LOGNAME",
+        ]
+        .iter()
+        .find_map(|k| get(k));
         let in_actions = get("GITHUB_ACTIONS").is_some_and(|v| v == "true");
         let run_url = match (
             in_actions,
@@ -536,11 +554,12 @@ pub fn log_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(path)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
         let entry = entry.with_context(|| format!("cannot search {}", path.display()))?;
-        if entry.file_type().is_file()
-            && entry.path().extension().is_some_and(|e| e == "jsonl")
-        {
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "jsonl") {
             files.push(entry.into_path());
         }
     }
@@ -677,7 +696,10 @@ mod tests {
         // The batch mark (or at the latest MAX_UNSYNCED) writes it out.
         let deadline = Instant::now() + Duration::from_secs(5);
         while read_all(&path).unwrap().is_empty() {
-            assert!(Instant::now() < deadline, "the record never reached the file");
+            assert!(
+                Instant::now() < deadline,
+                "the record never reached the file"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         let handle = log.durable_handle();
@@ -685,7 +707,11 @@ mod tests {
             log.record(&change(&format!("u{i}")), &applied());
         }
         drop(log);
-        assert_eq!(read_all(&path).unwrap().len(), 501, "drop writes everything");
+        assert_eq!(
+            read_all(&path).unwrap().len(),
+            501,
+            "drop writes everything"
+        );
         handle
             .flush_durable()
             .expect("a handle outliving the log is harmless");
@@ -780,7 +806,10 @@ mod tests {
         assert_eq!(local.actor.as_deref(), Some("bob"));
         assert_eq!(local.run_url, None);
         assert_eq!(local.run_attempt, None);
-        assert_eq!(Provenance::from_vars(None, vars(&[("ROSTER_ACTOR", " ")])).actor, None);
+        assert_eq!(
+            Provenance::from_vars(None, vars(&[("ROSTER_ACTOR", " ")])).actor,
+            None
+        );
     }
 
     #[test]
@@ -804,7 +833,12 @@ mod tests {
             ]
             .into(),
         );
-        let rec = ReportRecord::new(&c, &applied(), &Provenance::default(), OffsetDateTime::UNIX_EPOCH);
+        let rec = ReportRecord::new(
+            &c,
+            &applied(),
+            &Provenance::default(),
+            OffsetDateTime::UNIX_EPOCH,
+        );
         let changes = rec.changes.clone().expect("an update records its values");
         assert_eq!(
             changes["department"],
@@ -817,7 +851,10 @@ mod tests {
         assert_eq!(changes["password"].new, json!(REDACTED));
         assert_eq!(changes["client_secret"].new, json!(REDACTED));
         let line = serde_json::to_string(&rec).unwrap();
-        assert!(!line.contains("ALICE_PW") && !line.contains("hunter2"), "{line}");
+        assert!(
+            !line.contains("ALICE_PW") && !line.contains("hunter2"),
+            "{line}"
+        );
         // A create records no old/new values.
         c.action = Action::Create;
         assert_eq!(field_changes(&c), None);
@@ -827,13 +864,25 @@ mod tests {
     fn merge_orders_by_time_and_drops_repeats() {
         let rec = |time: &str, key: &str| ReportRecord {
             time: time.into(),
-            ..ReportRecord::new(&change(key), &applied(), &Provenance::default(), OffsetDateTime::UNIX_EPOCH)
+            ..ReportRecord::new(
+                &change(key),
+                &applied(),
+                &Provenance::default(),
+                OffsetDateTime::UNIX_EPOCH,
+            )
         };
         let a = rec("2026-01-01T10:00:00.5Z", "a");
         let b = rec("2026-01-01T10:00:00Z", "b");
         let c = rec("2026-01-01T09:00:00+00:00", "c");
         let bad = rec("not a time", "d");
-        let merged = merge(vec![a.clone(), bad.clone(), b.clone(), a.clone(), c.clone(), b.clone()]);
+        let merged = merge(vec![
+            a.clone(),
+            bad.clone(),
+            b.clone(),
+            a.clone(),
+            c.clone(),
+            b.clone(),
+        ]);
         let keys: Vec<&str> = merged.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["c", "b", "a", "d"]);
     }

@@ -111,7 +111,11 @@ fn entries_from_two_runs_are_queried_together_with_actor_and_run_url() {
     };
 
     let rows: Vec<Value> = serde_json::from_str(&query("json", &[])).unwrap();
-    assert_eq!(rows.len(), first_records.len() + 1, "repeats dropped: {rows:#?}");
+    assert_eq!(
+        rows.len(),
+        first_records.len() + 1,
+        "repeats dropped: {rows:#?}"
+    );
     let times: Vec<&str> = rows.iter().map(|r| r["time"].as_str().unwrap()).collect();
     let mut sorted = times.clone();
     sorted.sort();
@@ -149,7 +153,10 @@ fn entries_from_two_runs_are_queried_together_with_actor_and_run_url() {
         update.contains(",bob-ci,https://github.com/acme/people/actions/runs/222/attempts/2,"),
         "{update}"
     );
-    assert!(update.contains("department: Sales -> Marketing"), "{update}");
+    assert!(
+        update.contains("department: Sales -> Marketing"),
+        "{update}"
+    );
     assert!(
         csv.lines()
             .any(|l| l.contains(",user,alice,create,applied,alice-admin,https://github.com/acme/people/actions/runs/111/attempts/1,")),

@@ -190,7 +190,9 @@ fn report_filters_reject_unknown_values_naming_the_valid_ones() {
             request_id: None,
         },
     ]) {
-        text.push_str(&serde_json::to_string(&ReportRecord::new(c, &r, &Provenance::default(), now)).unwrap());
+        text.push_str(
+            &serde_json::to_string(&ReportRecord::new(c, &r, &Provenance::default(), now)).unwrap(),
+        );
         text.push('\n');
     }
     std::fs::write(&log, text).unwrap();
