@@ -275,8 +275,10 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
         // The end of the run: everything on disk, as `roster apply` waits for it.
+        let mut syncs = String::new();
         if let Log::Real(log) = &sink.log {
             log.flush_durable()?;
+            syncs = format!(" ({} fdatasyncs)", log.syncs());
         }
         let apply_time = t0.elapsed();
         let s1 = t.emu.stats();
@@ -287,6 +289,9 @@ async fn main() -> anyhow::Result<()> {
         if m > 0 {
             let lines = read_all(&log_path)?.len();
             assert_eq!(lines, ok + failed, "one record per outcome");
+        }
+        if m == 2 {
+            syncs = format!(" ({} fdatasyncs)", ok + failed);
         }
         let ratio = match base {
             None => {
@@ -299,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
             ),
         };
         println!(
-            "| apply, {mode}: {groups} group + {users} user creates, {} member adds | {ok} ok / {failed} failed | {http} | {graph} | {writes} | {throttled} | {apply_time:.2?}{ratio} | {:.1} |",
+            "| apply, {mode}: {groups} group + {users} user creates, {} member adds | {ok} ok / {failed} failed | {http} | {graph} | {writes} | {throttled} | {apply_time:.2?}{ratio}{syncs} | {:.1} |",
             seen.len(),
             writes as f64 / http.max(1) as f64
         );

@@ -7,20 +7,22 @@
 //! writer thread over a channel: no lock is held across an `.await`, and no async worker
 //! ever waits for the disk. The writer appends lines through a buffer to a file opened
 //! in append mode (every `write` holds whole lines, so concurrent writers, tasks of one
-//! apply or two processes, never interleave inside a line) and calls `fdatasync`:
+//! apply or two processes, never interleave inside a line), hands them to the OS as
+//! soon as it has caught up with the queue (a process that dies keeps them), and calls
+//! `fdatasync`:
 //!
 //! - at the end of each batch response ([`OutcomeSink::batch_done`], which the Office
-//!   365 connector calls once the outcomes of one `$batch` answer are recorded; marks
-//!   that arrive while a sync runs are served by one sync),
+//!   365 connector calls once the outcomes of one `$batch` answer are recorded),
 //! - when the oldest record not yet synced is [`MAX_UNSYNCED`] old (connectors that
 //!   write one change at a time),
 //! - at the end of the run and on Ctrl-C: [`ReportLog::flush_durable`] (or
 //!   [`DurableHandle::flush_durable`] from another task) returns once every record
 //!   handed over so far is on disk; dropping the log does the same.
 //!
-//! A crash therefore loses at most the outcomes whose sync had not completed: those of
-//! the batch being answered (with 4 batches in flight, of those answered during the one
-//! running sync), or of the last [`MAX_UNSYNCED`]. Nothing is lost that matters for
+//! A crash of the machine therefore loses at most the outcomes whose sync had not
+//! completed: those of the batch being answered (with 4 batches in flight, of those
+//! answered while its sync ran), or of the last [`MAX_UNSYNCED`]; a crash of the process
+//! alone loses only records still queued for the writer. Nothing is lost that matters for
 //! correctness: the next apply reads the live state again and plans only what is still
 //! missing; only those report lines are absent.
 //!
@@ -35,8 +37,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -301,6 +304,8 @@ pub struct ReportLog {
     writer: Mutex<Option<JoinHandle<()>>>,
     provenance: Provenance,
     counts: Mutex<Counts>,
+    /// `fdatasync` calls so far.
+    syncs: Arc<AtomicUsize>,
 }
 
 /// How many changes ended which way.
@@ -361,9 +366,11 @@ impl ReportLog {
             .with_context(|| format!("cannot open the report log {}", path.display()))?;
         let (tx, rx) = mpsc::channel();
         let shown = path.display().to_string();
+        let syncs = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&syncs);
         let writer = std::thread::Builder::new()
             .name("report-log".into())
-            .spawn(move || write_loop(rx, file, &shown))
+            .spawn(move || write_loop(rx, file, &shown, &counter))
             .context("cannot start the report log writer")?;
         Ok(ReportLog {
             path: path.to_path_buf(),
@@ -371,6 +378,7 @@ impl ReportLog {
             writer: Mutex::new(Some(writer)),
             provenance,
             counts: Mutex::new(Counts::default()),
+            syncs,
         })
     }
 
@@ -380,6 +388,11 @@ impl ReportLog {
 
     pub fn counts(&self) -> Counts {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many times the log was synced to disk so far (benchmarks, tests).
+    pub fn syncs(&self) -> usize {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     /// Returns once every record so far is written and synced: at the end of a run and
@@ -441,7 +454,7 @@ impl OutcomeSink for ReportLog {
 
 /// The writer thread: appends lines, syncs when asked, when a record has waited
 /// [`MAX_UNSYNCED`], and at the end.
-fn write_loop(rx: Receiver<Msg>, file: File, shown: &str) {
+fn write_loop(rx: Receiver<Msg>, file: File, shown: &str, syncs: &AtomicUsize) {
     let sync_file = file.try_clone();
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     // The first record written since the last sync, and when.
@@ -463,7 +476,9 @@ fn write_loop(rx: Receiver<Msg>, file: File, shown: &str) {
         let mut sync = first.is_none();
         let mut close = false;
         let mut waiters = Vec::new();
-        // Take everything queued now: marks that arrived meanwhile share one sync.
+        // Write what is queued up to the next mark (or until a record has waited
+        // too long), then sync; with nothing queued, hand the lines to the OS at
+        // least (a process that dies keeps them; a machine that dies may not).
         let mut next = first;
         loop {
             match next.take() {
@@ -487,12 +502,27 @@ fn write_loop(rx: Receiver<Msg>, file: File, shown: &str) {
                 }
                 None => {}
             }
+            if sync {
+                break;
+            }
+            if unsynced.is_some_and(|t| t.elapsed() >= MAX_UNSYNCED) {
+                sync = true;
+                break;
+            }
             match rx.try_recv() {
                 Ok(m) => next = Some(m),
                 Err(_) => break,
             }
         }
-        if sync {
+        if !sync {
+            if let Err(e) = out.flush() {
+                if last_error.is_none() {
+                    tracing::error!(path = %shown, "cannot append to the report log: {e}");
+                }
+                last_error = Some(e.to_string());
+            }
+        } else {
+            syncs.fetch_add(1, Ordering::Relaxed);
             let synced = out.flush().and_then(|()| match &sync_file {
                 Ok(f) => f.sync_data(),
                 Err(_) => out.get_ref().sync_data(),
@@ -736,6 +766,9 @@ mod tests {
             }
         });
         log.flush_durable().unwrap();
+        let syncs = log.syncs();
+        // One per batch mark at most (and the flush), never one per record.
+        assert!((1..=4 * 13 + 1).contains(&syncs), "{syncs} syncs");
         let recs = read_all(&path).unwrap();
         assert_eq!(recs.len(), 1000);
         let keys: HashSet<_> = recs.iter().map(|r| r.key.clone()).collect();
