@@ -7,31 +7,73 @@
 //! `ROSTER_BENCH_THROTTLE=1` to run with the emulator's throttle budgets
 //! (`ROSTER_BENCH_RU_PER_10S`, default 10000; `ROSTER_BENCH_WRITES_PER_150S`, default
 //! 30000). Run with `cargo bench --bench o365`.
+//!
+//! The apply runs twice, each against a fresh emulator: without a report log, then
+//! through the real report log ([`ReportLog`], synced per batch) in a folder under
+//! `target/` (a real disk, not a tmpfs). `ROSTER_BENCH_PER_CHANGE_SYNC=1` adds a run
+//! with one `fdatasync` per record under a lock, as the log did before.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use roster::apps::office365::Office365Connector;
 use roster::apps::{ApplyInput, ChangeResult, ConnectContext, OutcomeSink, ReadScope};
 use roster::desired::{DesiredState, Office365App, Office365Credentials, SecretRef, Switches};
-use roster::emulator::{EmulatorConfig, Stats};
+use roster::emulator::{EmulatorConfig, EmulatorHandle, Stats};
+use roster::engine::report_log::{Provenance, ReportLog, ReportRecord, read_all};
 use roster::observed::ObservedApp;
 use roster::plan::{Action, Change, ObjectKind, Target};
 use serde_json::json;
 
-struct Count {
-    ok: AtomicUsize,
-    failed: AtomicUsize,
+/// Where the outcomes go besides the count.
+enum Log {
+    None,
+    /// The report log as `roster apply` writes it.
+    Real(ReportLog),
+    /// One `fdatasync` per record under a lock, as the log did before.
+    PerChange(Mutex<std::fs::File>),
 }
 
-impl OutcomeSink for Count {
-    fn record(&self, _change: &Change, result: &ChangeResult) {
+struct Sink {
+    ok: AtomicUsize,
+    failed: AtomicUsize,
+    log: Log,
+}
+
+impl OutcomeSink for Sink {
+    fn record(&self, change: &Change, result: &ChangeResult) {
         if result.is_failure() {
             self.failed.fetch_add(1, Ordering::Relaxed);
         } else {
             self.ok.fetch_add(1, Ordering::Relaxed);
+        }
+        match &self.log {
+            Log::None => {}
+            Log::Real(log) => log.record(change, result),
+            Log::PerChange(file) => {
+                let rec = ReportRecord::new(
+                    change,
+                    result,
+                    &Provenance::default(),
+                    time::OffsetDateTime::now_utc(),
+                );
+                let mut line = serde_json::to_vec(&rec).expect("a record serializes");
+                line.push(b'\n');
+                let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+                f.write_all(&line).expect("write the log");
+                f.sync_data().expect("sync the log");
+            }
+        }
+    }
+
+    fn batch_done(&self) {
+        if let Log::Real(log) = &self.log {
+            log.batch_done();
         }
     }
 }
@@ -64,17 +106,25 @@ fn delta(a: Stats, b: Stats) -> (u64, u64, u64, u64) {
     )
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    // RUST_LOG=roster=debug shows the client's pacing under throttling.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .try_init();
-    let users = env_num("ROSTER_BENCH_USERS", 10_000);
-    let groups = env_num("ROSTER_BENCH_GROUPS", 500).max(1);
-    let members = env_num("ROSTER_BENCH_MEMBERS", 50_000);
-    let throttle = std::env::var("ROSTER_BENCH_THROTTLE").is_ok_and(|v| v == "1");
+/// A fresh folder for report logs under `target/`: a real disk, where /tmp is often a
+/// tmpfs on which `fdatasync` costs nothing.
+fn log_dir() -> anyhow::Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("bench-report-log");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+struct Tenant {
+    emu: EmulatorHandle,
+    conn: Office365Connector,
+    _dir: tempfile::TempDir,
+}
+
+async fn tenant(throttle: bool) -> anyhow::Result<Tenant> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("secret"), "bench-secret")?;
     let mut cfg = EmulatorConfig {
@@ -114,6 +164,25 @@ async fn main() -> anyhow::Result<()> {
         cache_dir: None,
     };
     let conn = Office365Connector::connect(&app, &ctx).await?;
+    Ok(Tenant {
+        emu,
+        conn,
+        _dir: dir,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    // RUST_LOG=roster=debug shows the client's pacing under throttling.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    let users = env_num("ROSTER_BENCH_USERS", 10_000);
+    let groups = env_num("ROSTER_BENCH_GROUPS", 500).max(1);
+    let members = env_num("ROSTER_BENCH_MEMBERS", 50_000);
+    let throttle = std::env::var("ROSTER_BENCH_THROTTLE").is_ok_and(|v| v == "1");
+    let per_change = std::env::var("ROSTER_BENCH_PER_CHANGE_SYNC").is_ok_and(|v| v == "1");
 
     let mut changes = Vec::with_capacity(groups + users + members);
     for g in 0..groups {
@@ -157,45 +226,100 @@ async fn main() -> anyhow::Result<()> {
     }
     let desired = DesiredState::default();
     let observed = ObservedApp::default();
-    let sink = Count {
-        ok: AtomicUsize::new(0),
-        failed: AtomicUsize::new(0),
-    };
-    let s0 = emu.stats();
-    let t0 = Instant::now();
-    conn.apply(
-        ApplyInput {
-            changes: &changes,
-            desired: &desired,
-            observed: &observed,
-        },
-        &sink,
-    )
-    .await?;
-    let apply_time = t0.elapsed();
-    let s1 = emu.stats();
-    let (http, graph, writes, throttled) = delta(s0, s1);
+    let logs = log_dir()?;
+
     println!(
-        "office365 connector benchmark (emulator in-process, throttling {})",
-        if throttle { "on" } else { "off" }
+        "office365 connector benchmark (emulator in-process, throttling {}, report logs in {})",
+        if throttle { "on" } else { "off" },
+        logs.display()
     );
     println!(
         "| step | changes | HTTP requests | Graph requests | Graph writes | throttled | wall time | writes per HTTP request |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    println!(
-        "| apply: {groups} group + {users} user creates, {} member adds | {} ok / {} failed | {http} | {graph} | {writes} | {throttled} | {:.2?} | {:.1} |",
-        seen.len(),
-        sink.ok.load(Ordering::Relaxed),
-        sink.failed.load(Ordering::Relaxed),
-        apply_time,
-        writes as f64 / http.max(1) as f64
-    );
 
+    let mut modes = vec!["no report log", "report log (synced per batch)"];
+    if per_change {
+        modes.push("report log (fdatasync per change, as before)");
+    }
+    let mut base: Option<Duration> = None;
+    let mut last = None;
+    for (m, mode) in modes.iter().enumerate() {
+        let t = tenant(throttle).await?;
+        let log_path = logs.join(format!("reports-{m}.jsonl"));
+        let log = match m {
+            0 => Log::None,
+            1 => Log::Real(ReportLog::open_with(&log_path, Provenance::default())?),
+            _ => Log::PerChange(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log_path)?,
+            )),
+        };
+        let sink = Sink {
+            ok: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            log,
+        };
+        let s0 = t.emu.stats();
+        let t0 = Instant::now();
+        t.conn
+            .apply(
+                ApplyInput {
+                    changes: &changes,
+                    desired: &desired,
+                    observed: &observed,
+                },
+                &sink,
+            )
+            .await?;
+        // The end of the run: everything on disk, as `roster apply` waits for it.
+        let mut syncs = String::new();
+        if let Log::Real(log) = &sink.log {
+            log.flush_durable()?;
+            syncs = format!(" ({} fdatasyncs)", log.syncs());
+        }
+        let apply_time = t0.elapsed();
+        let s1 = t.emu.stats();
+        let (http, graph, writes, throttled) = delta(s0, s1);
+        let ok = sink.ok.load(Ordering::Relaxed);
+        let failed = sink.failed.load(Ordering::Relaxed);
+        drop(sink);
+        if m > 0 {
+            let lines = read_all(&log_path)?.len();
+            assert_eq!(lines, ok + failed, "one record per outcome");
+        }
+        if m == 2 {
+            syncs = format!(" ({} fdatasyncs)", ok + failed);
+        }
+        let ratio = match base {
+            None => {
+                base = Some(apply_time);
+                String::new()
+            }
+            Some(b) => format!(
+                ", {:.2}x the run without log",
+                apply_time.as_secs_f64() / b.as_secs_f64()
+            ),
+        };
+        println!(
+            "| apply, {mode}: {groups} group + {users} user creates, {} member adds | {ok} ok / {failed} failed | {http} | {graph} | {writes} | {throttled} | {apply_time:.2?}{ratio}{syncs} | {:.1} |",
+            seen.len(),
+            writes as f64 / http.max(1) as f64
+        );
+        if let Some(prev) = last.replace(t) {
+            prev.conn.close().await?;
+            prev.emu.shutdown().await?;
+        }
+    }
+
+    let t = last.expect("at least one run");
+    let s1 = t.emu.stats();
     let t1 = Instant::now();
-    let o = conn.read(&ReadScope::default()).await?;
+    let o = t.conn.read(&ReadScope::default()).await?;
     let read_time = t1.elapsed();
-    let s2 = emu.stats();
+    let s2 = t.emu.stats();
     let (http, graph, _, throttled) = delta(s1, s2);
     // Members either by $batch listings of 20 groups after listing the groups, or by one
     // groups delta round with members (50 groups per page in the emulator).
@@ -210,7 +334,8 @@ async fn main() -> anyhow::Result<()> {
         http as f64 / floor as f64,
         read_time
     );
-    conn.close().await?;
-    emu.shutdown().await?;
+    t.conn.close().await?;
+    t.emu.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&logs);
     Ok(())
 }

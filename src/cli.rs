@@ -304,9 +304,11 @@ pub struct ReportArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
-    /// The provisioning report to read (default .roster/reports.jsonl).
-    #[arg(long, value_name = "PATH")]
-    pub report_log: Option<PathBuf>,
+    /// A provisioning report to read (default .roster/reports.jsonl). Repeatable: a file,
+    /// or a folder searched (with its subfolders) for *.jsonl logs, such as downloaded
+    /// apply artifacts; all are read as one history, ordered by time, repeats dropped.
+    #[arg(long = "report-log", value_name = "PATH")]
+    pub report_logs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -56,10 +56,14 @@ impl ChangeResult {
     }
 }
 
-/// Receives each change's outcome as soon as it is known (the report log writes and
-/// flushes one line per call), from any task.
+/// Receives each change's outcome as soon as it is known (the report log writes one
+/// line per call), from any task.
 pub trait OutcomeSink: Send + Sync {
     fn record(&self, change: &Change, result: &ChangeResult);
+
+    /// The outcomes of one batch response are all recorded: the report log makes them
+    /// durable (without waiting for the disk). Wrapping sinks pass it on.
+    fn batch_done(&self) {}
 }
 
 /// The input of a connector's apply: the changes of one app in plan order, plus the

@@ -141,7 +141,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                 quiet: global.quiet,
                 applied: Default::default(),
             };
-            let signals = tokio::spawn(watch_interrupts(log_path.clone()));
+            let signals = tokio::spawn(watch_interrupts(log_path.clone(), log.durable_handle()));
             let executed = execute(&plan, &loaded.state, &live, &sink).await;
             signals.abort();
             executed?;
@@ -150,6 +150,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
             let applied = sink.applied.into_inner().unwrap_or_else(|p| p.into_inner());
             crate::engine::read_guard::record_after_apply(&loaded.root, &live.observed, &applied);
             progress.finish();
+            if let Err(e) = log.flush_durable() {
+                crate::output::diag(&format!("warning: {e:#}"));
+            }
             let counts = log.counts();
             if interrupt::requested() {
                 print_interrupted(&counts, plan.changes.len(), &log_path);
@@ -267,6 +270,10 @@ impl OutcomeSink for Tracked<'_> {
             .insert(identity(change));
         self.inner.record(change, result);
     }
+
+    fn batch_done(&self) {
+        self.inner.batch_done();
+    }
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -287,7 +294,10 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// The first Ctrl-C asks the apply to stop: no new request is sent, the ones in flight
 /// run to their answer and are recorded, then the summary is printed (exit 130). The
 /// second ends the process at once.
-async fn watch_interrupts(log_path: std::path::PathBuf) {
+async fn watch_interrupts(
+    log_path: std::path::PathBuf,
+    durable: crate::engine::report_log::DurableHandle,
+) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }
@@ -296,6 +306,10 @@ async fn watch_interrupts(log_path: std::path::PathBuf) {
         "\nInterrupted: finishing the requests in flight and starting no new ones; press Ctrl-C again to stop at once.",
     );
     if tokio::signal::ctrl_c().await.is_ok() {
+        // What was recorded reaches the disk before the process goes.
+        if let Err(e) = durable.flush_durable() {
+            crate::output::diag(&format!("warning: {e:#}"));
+        }
         crate::output::diag(&format!(
             "Aborted: requests in flight may or may not have been carried out; every outcome received is in {}. Run `roster plan` to see what is left.",
             log_path.display()
@@ -381,5 +395,9 @@ impl OutcomeSink for PrintingSink<'_> {
             }
         };
         self.progress.println(&line);
+    }
+
+    fn batch_done(&self) {
+        self.log.batch_done();
     }
 }

@@ -1,5 +1,6 @@
 //! `roster report`: the provisioning report, filtered by user, app, time span, action
-//! and result, as a table, JSON or CSV.
+//! and result, as a table, JSON or CSV. Several logs (files, or folders of downloaded
+//! artifacts) are read as one history: see [`crate::engine::report_log::read_many`].
 
 use std::path::Path;
 
@@ -8,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::cli::{ReportArgs, ReportFormat};
-use crate::engine::report_log::{ReportRecord, read_all};
+use crate::engine::report_log::{ReportRecord, merge, read_all, read_many};
 use crate::plan::{Member, MembershipKey, ObjectKind};
 
 /// The default report log under a repository root.
@@ -17,10 +18,6 @@ pub fn default_log_path(root: &Path) -> std::path::PathBuf {
 }
 
 pub fn run(dir: &Path, args: &ReportArgs) -> anyhow::Result<u8> {
-    let path = args
-        .report_log
-        .clone()
-        .unwrap_or_else(|| default_log_path(dir));
     let now = OffsetDateTime::now_utc();
     let since = args
         .since
@@ -34,7 +31,11 @@ pub fn run(dir: &Path, args: &ReportArgs) -> anyhow::Result<u8> {
         .map(|s| parse_time(s, now))
         .transpose()
         .context("--until")?;
-    let records = read_all(&path)?;
+    let records = if args.report_logs.is_empty() {
+        merge(read_all(&default_log_path(dir))?)
+    } else {
+        read_many(&args.report_logs)?
+    };
     let selected: Vec<&ReportRecord> = records
         .iter()
         .filter(|r| matches(r, args, since, until))
@@ -133,7 +134,30 @@ fn bad_time(s: &str) -> String {
     )
 }
 
-fn columns(r: &ReportRecord) -> [String; 9] {
+/// An update's changed values in words, on one line: `department: Sales -> Marketing;
+/// …` (a value with line breaks or other control characters is quoted, JSON-style).
+fn changed_values(r: &ReportRecord) -> String {
+    let Some(changes) = &r.changes else {
+        return String::new();
+    };
+    let word = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "(none)".to_string(),
+        serde_json::Value::String(s) if !s.contains(char::is_control) => s.clone(),
+        other => other.to_string(),
+    };
+    changes
+        .iter()
+        .map(|(field, c)| format!("{field}: {} -> {}", word(&c.old), word(&c.new)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+const COLUMNS: usize = 12;
+
+/// The index of the commit column (shortened in the table).
+const COMMIT: usize = 8;
+
+fn columns(r: &ReportRecord) -> [String; COLUMNS] {
     [
         r.time.clone(),
         r.app.clone(),
@@ -141,21 +165,27 @@ fn columns(r: &ReportRecord) -> [String; 9] {
         r.key.clone(),
         r.action.as_str().to_string(),
         r.result.as_str().to_string(),
+        r.actor.clone().unwrap_or_default(),
+        r.run_link().unwrap_or_default(),
         r.commit.clone().unwrap_or_default(),
         r.request_id.clone().unwrap_or_default(),
+        changed_values(r),
         r.error.clone().unwrap_or_default(),
     ]
 }
 
-const HEADERS: [&str; 9] = [
+const HEADERS: [&str; COLUMNS] = [
     "time",
     "app",
     "object",
     "key",
     "action",
     "result",
+    "actor",
+    "run",
     "commit",
     "request_id",
+    "changes",
     "error",
 ];
 
@@ -163,11 +193,11 @@ fn table(records: &[&ReportRecord]) -> String {
     if records.is_empty() {
         return "No report entries match.\n".to_string();
     }
-    let rows: Vec<[String; 9]> = records
+    let rows: Vec<[String; COLUMNS]> = records
         .iter()
         .map(|r| {
             let mut c = columns(r);
-            c[6] = c[6].chars().take(12).collect();
+            c[COMMIT] = c[COMMIT].chars().take(12).collect();
             c
         })
         .collect();
@@ -235,6 +265,16 @@ mod tests {
         assert!(parse_time("yesterday", now).is_err());
         assert!(parse_time("h", now).is_err());
         assert!(parse_time("10y", now).is_err());
+    }
+
+    #[test]
+    fn changed_values_stay_on_one_line() {
+        let line = r#"{"time":"2026-01-02T03:04:05Z","commit":null,"app":"o365","object":"group","key":"staff","action":"update","result":"applied","changes":{"description":{"old":"a\nb","new":null},"size":{"old":1,"new":2}}}"#;
+        let r: ReportRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            changed_values(&r),
+            r#"description: "a\nb" -> (none); size: 1 -> 2"#
+        );
     }
 
     #[test]

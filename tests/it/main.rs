@@ -26,6 +26,7 @@ mod cli_logging;
 mod cli_output;
 mod cli_partial;
 mod cli_polish;
+mod cli_report;
 mod cli_tls;
 
 mod cli_validate;

@@ -10,7 +10,7 @@ use crate::planner_support as support;
 
 use roster::apps::ChangeResult;
 use roster::desired::DesiredState;
-use roster::engine::report_log::ReportRecord;
+use roster::engine::report_log::{Provenance, ReportRecord};
 use roster::observed::{ObservedApp, ObservedSku};
 use roster::plan::Plan;
 use roster::plan::saved::SavedPlan;
@@ -87,7 +87,13 @@ fn wire(d: &DesiredState, obs: &BTreeMap<String, ObservedApp>) -> String {
                 on: "user create alice@contoso.com".into(),
             },
         };
-        let r = ReportRecord::new(c, &result, Some("abc".into()), now);
+        let provenance = Provenance {
+            commit: Some("abc".into()),
+            actor: Some("alice-admin".into()),
+            run_url: Some("https://github.com/acme/people/actions/runs/42".into()),
+            run_attempt: Some(1),
+        };
+        let r = ReportRecord::new(c, &result, &provenance, now);
         log.push_str(&serde_json::to_string(&r).unwrap());
         log.push('\n');
     }
@@ -184,7 +190,9 @@ fn report_filters_reject_unknown_values_naming_the_valid_ones() {
             request_id: None,
         },
     ]) {
-        text.push_str(&serde_json::to_string(&ReportRecord::new(c, &r, None, now)).unwrap());
+        text.push_str(
+            &serde_json::to_string(&ReportRecord::new(c, &r, &Provenance::default(), now)).unwrap(),
+        );
         text.push('\n');
     }
     std::fs::write(&log, text).unwrap();

@@ -289,6 +289,11 @@ impl<'a> Run<'a> {
         self.sink.record(c, &result);
     }
 
+    /// The outcomes of one batch response are recorded (see [`OutcomeSink::batch_done`]).
+    pub fn batch_done(&self) {
+        self.sink.batch_done();
+    }
+
     /// Records a failure with the service's words.
     pub fn fail(&self, i: usize, error: impl Into<String>) {
         self.record(

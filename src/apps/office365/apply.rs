@@ -282,7 +282,11 @@ impl Applier<'_, '_, '_> {
     async fn send(&self, works: &[Work], mut settle: impl FnMut(&Self, &Work, OpOutcome)) {
         let ops: Vec<BatchOp> = works.iter().map(|w| w.op.clone()).collect();
         self.graph
-            .run_batched(&ops, |k, outcome| settle(self, &works[k], outcome))
+            .run_batched_marked(
+                &ops,
+                |k, outcome| settle(self, &works[k], outcome),
+                || self.run.batch_done(),
+            )
             .await;
     }
 

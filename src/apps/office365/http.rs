@@ -683,7 +683,18 @@ impl Graph {
     /// Runs `ops` through `$batch` requests of up to 20, with at most
     /// `policy.concurrency` batches in flight, retrying per the rules. `on_done` gets
     /// each op's index and final outcome as soon as it is known.
-    pub async fn run_batched(&self, ops: &[BatchOp], mut on_done: impl FnMut(usize, OpOutcome)) {
+    pub async fn run_batched(&self, ops: &[BatchOp], on_done: impl FnMut(usize, OpOutcome)) {
+        self.run_batched_marked(ops, on_done, || {}).await;
+    }
+
+    /// [`Graph::run_batched`], calling `on_batch` once the outcomes of each batch
+    /// response have been handed to `on_done` (the report log syncs then).
+    pub async fn run_batched_marked(
+        &self,
+        ops: &[BatchOp],
+        mut on_done: impl FnMut(usize, OpOutcome),
+        mut on_batch: impl FnMut(),
+    ) {
         struct Pending {
             idx: usize,
             attempts: u32,
@@ -704,7 +715,12 @@ impl Graph {
             })
             .collect();
         let mut in_flight = FuturesUnordered::new();
+        // Whether a batch response was settled since the last `on_batch`.
+        let mut settled = false;
         loop {
+            if std::mem::take(&mut settled) {
+                on_batch();
+            }
             let stopping = crate::apps::kit::interrupt::requested();
             if stopping && in_flight.is_empty() {
                 // Interrupted: what was sent has its outcome; the rest is not sent.
@@ -798,6 +814,7 @@ impl Graph {
             let Some(ex) = ex else {
                 continue;
             };
+            settled = true;
             // A whole-batch failure: requeue (or give up on) every request of it.
             let fail_all = |queue: &mut VecDeque<Pending>,
                             chunk: Vec<Pending>,
