@@ -5,167 +5,19 @@
 //! targets (the cost of templates against the default mapping, as a ratio). Run with
 //! `cargo bench --bench planner`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use roster::desired::{App, DesiredState, Group, Office365App, Policy, SourceInfo, Switches, User};
-use roster::observed::{ObservedApp, ObservedGroup, ObservedSku, ObservedUser};
+#[path = "support/reference_tenant.rs"]
+mod reference_tenant;
+
+use reference_tenant::{PER_GROUP, converged};
+use roster::desired::{App, DesiredState};
+use roster::observed::ObservedApp;
 use roster::plan::planner::{PlanInput, plan};
 
 const USERS: usize = 100_000;
 const GROUPS: usize = 20_000;
-const PER_GROUP: usize = 50; // 20,000 × 50 = 1,000,000 memberships
-
-fn desired() -> DesiredState {
-    let users = (0..USERS)
-        .map(|i| User {
-            attributes: Default::default(),
-            manager: Default::default(),
-            previous_usernames: Default::default(),
-            username: format!("u{i}"),
-            email: format!("u{i}@contoso.com"),
-            first_name: format!("First{i}"),
-            last_name: format!("Last{i}"),
-            display_name: None,
-            enabled: true,
-            department: Some(format!("Dept{}", i % 50)),
-            job_title: None,
-            employee_id: Some(format!("{i:06}")),
-            usage_location: Some("US".into()),
-            mobile_phone: None,
-            licenses: vec![],
-            password: None,
-            immutable_id: None,
-        })
-        .collect();
-    let groups = (0..GROUPS)
-        .map(|j| {
-            let mut members: Vec<String> = (0..PER_GROUP)
-                .map(|k| format!("u{}", (j * PER_GROUP + k * 7) % USERS))
-                .collect();
-            // Some nesting: every 100th group contains the next one.
-            if j % 100 == 0 && j + 1 < GROUPS {
-                members.push(format!("group:g{}", j + 1));
-            }
-            Group {
-                name: format!("g{j}"),
-                description: Some(format!("Group {j}")),
-                members,
-                kind: None,
-                membership: None,
-            }
-        })
-        .collect();
-    let app = App::Office365(Office365App {
-        attribute_map: Default::default(),
-        on_create: Default::default(),
-        name: "o365".into(),
-        tenant: None,
-        client_id: None,
-        credentials: None,
-        graph_url: None,
-        login_url: None,
-        tls: None,
-        sandbox: None,
-        authorized_domains: Some(vec!["contoso.com".into()]),
-        switches: Switches::default(),
-        ignore: vec!["admin@*".into()],
-        max_deletes: None,
-        manage_guests: false,
-        manage_role_assignable_groups: false,
-        sandbox_seed: None,
-    });
-    DesiredState {
-        apps: vec![app],
-        users,
-        groups,
-        memberships: vec![],
-        policies: vec![Policy {
-            name: "all".into(),
-            app: "o365".into(),
-            groups: (0..GROUPS).map(|j| format!("g{j}")).collect(),
-        }],
-        source: SourceInfo::default(),
-    }
-}
-
-/// The live tenant exactly as the repository wants it.
-fn converged(d: &DesiredState) -> ObservedApp {
-    let users = d
-        .users
-        .iter()
-        .map(|u| {
-            let mut attributes = BTreeMap::new();
-            attributes.insert("email".to_string(), u.email.clone());
-            attributes.insert("first_name".to_string(), u.first_name.clone());
-            attributes.insert("last_name".to_string(), u.last_name.clone());
-            attributes.insert("display_name".to_string(), u.display_name());
-            if let Some(v) = &u.department {
-                attributes.insert("department".to_string(), v.clone());
-            }
-            if let Some(v) = &u.employee_id {
-                attributes.insert("employee_id".to_string(), v.clone());
-            }
-            attributes.insert("usage_location".to_string(), "US".into());
-            ObservedUser {
-                id: format!("id-{}", u.username),
-                login: u.email.clone(),
-                username: None,
-                enabled: true,
-                attributes,
-                licenses: BTreeSet::new(),
-                location: None,
-                ..Default::default()
-            }
-        })
-        .collect();
-    // Flattened members: a group's own users plus those of the groups nested in it.
-    let direct: Vec<BTreeSet<String>> = d
-        .groups
-        .iter()
-        .map(|g| {
-            g.members
-                .iter()
-                .filter(|m| !m.starts_with("group:"))
-                .map(|m| format!("id-{m}"))
-                .collect()
-        })
-        .collect();
-    let groups = d
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(j, g)| {
-            let mut member_ids = direct[j].clone();
-            if j % 100 == 0 && j + 1 < GROUPS {
-                member_ids.extend(direct[j + 1].iter().cloned());
-            }
-            ObservedGroup {
-                id: format!("gid-{j}"),
-                name: g.name.clone(),
-                description: g.description.clone(),
-                kind: "security".into(),
-                member_ids,
-                location: None,
-                ..Default::default()
-            }
-        })
-        .collect();
-    ObservedApp {
-        app: "o365".into(),
-        users,
-        groups,
-        verified_domains: vec!["contoso.com".into()],
-        skus: vec![ObservedSku {
-            sku_id: "s".into(),
-            part_number: "ENTERPRISEPACK".into(),
-            enabled: 1000,
-            consumed: 0,
-        }],
-        directory_id: None,
-        ..Default::default()
-    }
-}
 
 fn time_plan(label: &str, d: &DesiredState, o: ObservedApp) {
     let observed: BTreeMap<String, ObservedApp> = [("o365".to_string(), o)].into();
@@ -265,7 +117,7 @@ fn converged_mapped(d: &DesiredState, mut live: ObservedApp) -> ObservedApp {
 }
 
 fn main() {
-    let d = desired();
+    let d = reference_tenant::desired(USERS, GROUPS);
     let live = converged(&d);
     time_plan("converged tenant", &d, live.clone());
     let m = mapped(&d);
