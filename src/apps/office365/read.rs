@@ -669,20 +669,55 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
             .await?;
         Ok::<_, anyhow::Error>(users)
     };
+    // The groups delta round (every group with its members) is the longest part of a
+    // large read. When every group's members are wanted, the round certainly costs fewer
+    // requests than `$batch` listings as soon as more than `DELTA_SURELY_WINS_ABOVE`
+    // groups are known (see `members_by_delta`; a test checks this), and more groups
+    // only widen the gap: so the listing of groups signals the round to start as soon as
+    // its first page shows that many, and the round runs beside the rest of the listing
+    // instead of after it. With a scope the choice needs the final count of wanted
+    // groups and is made after the listing, as before. A round that was started is used
+    // only when the choice (made from the complete listing, as ever) picks it; otherwise
+    // it is dropped — cannot happen with the rule above, but keeps the choice in one place.
+    let all_wanted = scope.member_groups.is_none();
+    let (start_delta, delta_started) = tokio::sync::oneshot::channel::<()>();
     let groups_fut = async {
+        let mut start_delta = Some(start_delta);
         let mut groups = Vec::new();
         graph
             .get_all(&groups_url, |v| {
                 if let Some(g) = map_group(&v) {
                     groups.push(g);
                 }
+                if all_wanted && groups.len() > DELTA_SURELY_WINS_ABOVE {
+                    if let Some(tx) = start_delta.take() {
+                        let _ = tx.send(());
+                    }
+                }
                 Ok(())
             })
             .await?;
         Ok::<_, anyhow::Error>(groups)
     };
-    let (facts, users, mut groups) =
-        tokio::try_join!(read_tenant_facts(graph, scope), users_fut, groups_fut)?;
+    // Resolves to `None` at once if the listing ends (or fails) without the signal.
+    let early_delta = async {
+        delta_started.await.ok()?;
+        Some(members_delta_round(graph).await)
+    };
+    let listing =
+        async { tokio::try_join!(read_tenant_facts(graph, scope), users_fut, groups_fut) };
+    tokio::pin!(listing, early_delta);
+    let mut early: Option<Option<Result<DeltaMembers>>> = None;
+    let (facts, users, mut groups) = loop {
+        tokio::select! {
+            listed = &mut listing => break listed?,
+            d = &mut early_delta, if early.is_none() => early = Some(d),
+        }
+    };
+    let early = match early {
+        Some(d) => d,
+        None => early_delta.await,
+    };
 
     let wanted: Vec<usize> = (0..groups.len())
         .filter(|&i| wants_members(scope, &groups[i]))
@@ -690,14 +725,11 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
     if members_by_delta(groups.len(), wanted.len()) {
         // One round over every group with its members: fewer requests than listing the
         // wanted ones, and it ends with a delta link for the next incremental read.
-        tracing::debug!(app = %graph.app, groups = groups.len(), wanted = wanted.len(), "members by a groups delta round");
-        let mut by_id: BTreeMap<String, ObservedGroup> = BTreeMap::new();
-        let link = graph
-            .delta_round(&groups_delta_start(), |v| {
-                merge_initial_group(&mut by_id, v)
-            })
-            .await
-            .map_err(|e| e.into_error())?;
+        tracing::debug!(app = %graph.app, groups = groups.len(), wanted = wanted.len(), early = early.is_some(), "members by a groups delta round");
+        let (by_id, link) = match early {
+            Some(d) => d?,
+            None => members_delta_round(graph).await?,
+        };
         let members_known = by_id.keys().cloned().collect();
         return Ok(RawTenant {
             users,
@@ -716,6 +748,25 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
         facts,
         groups_delta: None,
     })
+}
+
+/// Every group with its members, by id, and the round's delta link.
+type DeltaMembers = (BTreeMap<String, ObservedGroup>, String);
+
+/// With every group's members wanted, a groups delta round costs fewer requests than
+/// `$batch` member listings for any number of groups above this (and not at or below).
+pub const DELTA_SURELY_WINS_ABOVE: usize = 20;
+
+/// One initial groups delta round with members.
+async fn members_delta_round(graph: &Graph) -> Result<DeltaMembers> {
+    let mut by_id: BTreeMap<String, ObservedGroup> = BTreeMap::new();
+    let link = graph
+        .delta_round(&groups_delta_start(), |v| {
+            merge_initial_group(&mut by_id, v)
+        })
+        .await
+        .map_err(|e| e.into_error())?;
+    Ok((by_id, link))
 }
 
 /// Whether the scope wants the members of this group.
@@ -900,6 +951,18 @@ pub async fn read_members(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn delta_surely_wins_above_the_threshold_when_every_group_is_wanted() {
+        // The reads start the groups delta round early on this rule; it must agree with
+        // the choice made from the complete listing for every count.
+        for n in 0..=DELTA_SURELY_WINS_ABOVE {
+            assert!(!members_by_delta(n, n), "{n} groups");
+        }
+        for n in DELTA_SURELY_WINS_ABOVE + 1..=2_000_000 {
+            assert!(members_by_delta(n, n), "{n} groups");
+        }
+    }
 
     #[test]
     fn users_map_to_roster_names_and_drop_empty_values() {
