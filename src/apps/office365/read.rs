@@ -689,10 +689,11 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
                 if let Some(g) = map_group(&v) {
                     groups.push(g);
                 }
-                if all_wanted && groups.len() > DELTA_SURELY_WINS_ABOVE {
-                    if let Some(tx) = start_delta.take() {
-                        let _ = tx.send(());
-                    }
+                if all_wanted
+                    && groups.len() > DELTA_SURELY_WINS_ABOVE
+                    && let Some(tx) = start_delta.take()
+                {
+                    let _ = tx.send(());
                 }
                 Ok(())
             })
