@@ -117,6 +117,13 @@ impl ScimServer {
                     .map(|(s, _)| s)
                     == Some(200)
                 {
+                    // The server logs a request after answering it: wait for the
+                    // readiness probe's line, so that tests counting requests from
+                    // here on do not see it arrive late.
+                    let logged = Instant::now() + Duration::from_secs(10);
+                    while server.requests().is_empty() && Instant::now() < logged {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                     server._dir = dir;
                     return server;
                 }
