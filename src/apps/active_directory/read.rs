@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, anyhow, bail};
+use futures::StreamExt;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
-use futures::StreamExt;
 use ldap3::{Ldap, Scope, SearchEntry};
 
 use super::codec;
