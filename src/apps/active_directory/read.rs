@@ -2,7 +2,9 @@
 //! Simple Paged Results control (always, because real AD caps unpaged searches), the
 //! `member` attribute fetched with explicit ranges (real AD returns at most 1,500
 //! values per read), referrals skipped, objectGUID as the stable id, a non-zero
-//! `adminCount` as the AdminSDHolder protection.
+//! `adminCount` as the AdminSDHolder protection. With a scope naming many groups the
+//! members come with the paged search of groups and are filtered to the scope here;
+//! with a few, each group in scope is read on its own, [`LOOKUPS_IN_FLIGHT`] at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
