@@ -994,3 +994,99 @@ async fn applied_state_reads_back_as_desired_and_drift_shows() {
     assert_eq!(reverted.users, observed.users);
     assert_eq!(reverted.groups, observed.groups);
 }
+
+/// A read with a scope gives exactly the unscoped read with the members of the groups
+/// outside the scope left out, whichever way it reads them: per-group lookups (a few
+/// groups in scope) or within the paged group search (many names in scope).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_reads_match_the_full_read_both_ways() {
+    use roster::apps::active_directory::read::{INLINE_MEMBERS_FROM, members_inline};
+    let fx = Fixture::new().await;
+    let mut ldap = raw().await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(
+            add_user(
+                &mut ldap,
+                &fx.users_ou,
+                &format!("U {i}"),
+                &format!("u{i}-{}", fx.token),
+            )
+            .await,
+        );
+    }
+    let outside = add_user(&mut ldap, &fx.ou, "Outsider", &format!("o-{}", fx.token)).await;
+    let mut groups = Vec::new();
+    for g in 0..12 {
+        groups.push(
+            add_group(
+                &mut ldap,
+                &fx.groups_ou,
+                &format!("G{g}"),
+                &format!("g{g}-{}", fx.token),
+            )
+            .await,
+        );
+    }
+    for (g, dn) in groups.iter().enumerate() {
+        let mut members: Vec<String> = users
+            .iter()
+            .skip(g % 3)
+            .step_by(1 + g % 2)
+            .cloned()
+            .collect();
+        if g % 4 == 0 {
+            members.push(groups[(g + 1) % groups.len()].clone());
+        }
+        if g % 5 == 0 {
+            members.push(outside.clone());
+        }
+        modify(
+            &mut ldap,
+            dn,
+            vec![Mod::Add("member".into(), members.into_iter().collect())],
+        )
+        .await;
+    }
+
+    let conn = connect(&fx).await;
+    let full = conn.read(&ReadScope::default()).await.expect("read");
+    assert_eq!(full.groups.len(), 12);
+    let in_scope: Vec<String> = (0..12)
+        .filter(|g| g % 3 != 1)
+        .map(|g| format!("G{g}"))
+        .collect();
+    let mut expected = full.clone();
+    for g in &mut expected.groups {
+        if !in_scope.contains(&g.name) {
+            g.member_ids.clear();
+        }
+    }
+    assert_ne!(expected, full, "the scope leaves members out");
+    let scope_of = |names: Vec<String>| ReadScope {
+        deleted_groups: Default::default(),
+        managers: Default::default(),
+        user_fields: Default::default(),
+        member_groups: Some(names.into_iter().collect()),
+    };
+
+    let few = scope_of(in_scope.clone());
+    assert!(!members_inline(&few));
+    assert_eq!(
+        conn.read(&few).await.expect("read"),
+        expected,
+        "per-group lookups"
+    );
+
+    // Names of groups that do not exist count towards the scope, never match.
+    let mut names = in_scope.clone();
+    names.extend((0..INLINE_MEMBERS_FROM).map(|i| format!("absent {i}")));
+    let many = scope_of(names);
+    assert!(members_inline(&many));
+    assert_eq!(
+        conn.read(&many).await.expect("read"),
+        expected,
+        "within the search"
+    );
+    conn.close().await.expect("close");
+}

@@ -7,6 +7,7 @@ use crate::samba;
 
 use futures::StreamExt;
 use roster::apps::active_directory::ActiveDirectoryConnector;
+use roster::apps::active_directory::read::{INLINE_MEMBERS_FROM, members_inline};
 use roster::apps::{ApplyInput, ReadScope};
 use roster::desired::DesiredState;
 use roster::plan::{Action, ObjectKind};
@@ -104,6 +105,18 @@ async fn group_with_3000_members_is_written_and_read_completely() {
         scoped.group_by_name("big").expect("big").member_ids.len(),
         MEMBERS
     );
+    // The same with so many names in scope that the members come with the paged
+    // search of groups: the first range from the search, the rest by ranged reads.
+    let mut names: std::collections::BTreeSet<String> = (0..INLINE_MEMBERS_FROM)
+        .map(|i| format!("absent {i}"))
+        .collect();
+    names.insert("big".to_string());
+    let wide = ReadScope {
+        member_groups: Some(names),
+        ..scope.clone()
+    };
+    assert!(members_inline(&wide));
+    assert_eq!(conn.read(&wide).await.expect("wide read"), scoped);
 
     // Remove every third member.
     let removes: Vec<_> = (0..MEMBERS)

@@ -2,11 +2,14 @@
 //! Simple Paged Results control (always, because real AD caps unpaged searches), the
 //! `member` attribute fetched with explicit ranges (real AD returns at most 1,500
 //! values per read), referrals skipped, objectGUID as the stable id, a non-zero
-//! `adminCount` as the AdminSDHolder protection.
+//! `adminCount` as the AdminSDHolder protection. With a scope naming many groups the
+//! members come with the paged search of groups and are filtered to the scope here;
+//! with a few, each group in scope is read on its own, [`LOOKUPS_IN_FLIGHT`] at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, anyhow, bail};
+use futures::StreamExt;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
 use ldap3::{Ldap, Scope, SearchEntry};
@@ -354,6 +357,26 @@ pub fn group_attr_names(first_range: Option<&str>) -> Vec<&str> {
     attrs
 }
 
+/// Member lookups of one read in flight at once (on the one multiplexed connection).
+pub const LOOKUPS_IN_FLIGHT: usize = 8;
+
+/// From how many groups in scope a read takes the members within the paged search of
+/// groups (every group's first range, filtered to the scope client-side) instead of
+/// one base read per group: at this many, the lookups take more round trips (at
+/// [`LOOKUPS_IN_FLIGHT`]) than the pages of a `groups_ou` of 8,000 groups, and a
+/// policy-bound scope names most of the groups it manages.
+pub const INLINE_MEMBERS_FROM: usize = 64;
+
+/// Whether a read asks for the first range of members with each group in the paged
+/// search: always without a scope, and when the scope names enough groups
+/// ([`INLINE_MEMBERS_FROM`]).
+pub fn members_inline(scope: &ReadScope) -> bool {
+    match &scope.member_groups {
+        None => true,
+        Some(set) => set.len() >= INLINE_MEMBERS_FROM,
+    }
+}
+
 /// Whether the scope wants the members of the group named `name`.
 pub fn wants_members(scope: &ReadScope, name: &str) -> bool {
     match &scope.member_groups {
@@ -472,9 +495,9 @@ pub async fn read_counted(
 ) -> anyhow::Result<(ObservedApp, usize)> {
     let schema = UserSchema::of(app);
     let user_attrs = schema.attr_names();
-    let all_members = scope.member_groups.is_none();
+    let inline = members_inline(scope);
     let first_range = first_member_range();
-    let group_attrs = group_attr_names(all_members.then_some(first_range.as_str()));
+    let group_attrs = group_attr_names(inline.then_some(first_range.as_str()));
     let (users, groups) = tokio::join!(
         paged_search(ldap, &app.users_ou, USER_FILTER, &user_attrs),
         paged_search(ldap, &app.groups_ou, GROUP_FILTER, &group_attrs),
@@ -494,20 +517,31 @@ pub async fn read_counted(
     for (user, entry) in observed_users.iter_mut().zip(&users) {
         set_manager(user, manager_dn(entry), &by_dn);
     }
-    let mut pending = Vec::with_capacity(groups.len());
+    let groups_len = groups.len();
+    let mut pending = Vec::with_capacity(groups_len);
     for entry in groups {
         let group = group_from_entry(&entry)?;
         by_dn.insert(codec::dn_key(&entry.dn), group.id.clone());
         pending.push((group, entry));
     }
-    let mut observed_groups = Vec::with_capacity(pending.len());
-    for (mut group, entry) in pending {
+    // The members of the groups in scope, LOOKUPS_IN_FLIGHT groups at a time (a group
+    // whose members all came with the search needs no read), in the search's order.
+    let by_dn = &by_dn;
+    let lookups = pending.into_iter().map(|(mut group, entry)| async move {
+        let mut reads = 0usize;
         if wants_members(scope, &group.name) {
-            let member_dns = group_member_dns(ldap, &entry, all_members, &mut entries)
+            let member_dns = group_member_dns(ldap, &entry, inline, &mut reads)
                 .await
-                .context("reading members")?;
-            group.member_ids = resolve_members(&member_dns, &by_dn);
+                .with_context(|| format!("reading the members of {}", entry.dn))?;
+            group.member_ids = resolve_members(&member_dns, by_dn);
         }
+        anyhow::Ok((group, reads))
+    });
+    let mut lookups = futures::stream::iter(lookups).buffered(LOOKUPS_IN_FLIGHT);
+    let mut observed_groups = Vec::with_capacity(groups_len);
+    while let Some(done) = lookups.next().await {
+        let (group, reads) = done?;
+        entries += reads;
         observed_groups.push(group);
     }
     Ok((
