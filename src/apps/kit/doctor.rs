@@ -54,12 +54,7 @@ impl Check {
         detail: impl Into<String>,
         hint: impl Into<String>,
     ) -> Check {
-        Check {
-            check: check.into(),
-            status: Status::Warn,
-            detail: detail.into(),
-            hint: Some(hint.into()),
-        }
+        Check::hinted(Status::Warn, check.into(), detail.into(), hint.into())
     }
 
     pub fn fail(
@@ -67,13 +62,69 @@ impl Check {
         detail: impl Into<String>,
         hint: impl Into<String>,
     ) -> Check {
+        Check::hinted(Status::Fail, check.into(), detail.into(), hint.into())
+    }
+
+    fn hinted(status: Status, check: String, detail: String, hint: String) -> Check {
         Check {
-            check: check.into(),
-            status: Status::Fail,
-            detail: detail.into(),
-            hint: Some(hint.into()),
+            check,
+            status,
+            detail,
+            hint: Some(hint),
         }
     }
+}
+
+/// What the first answer of an HTTP service tells: its `Date` header (for clock skew)
+/// and the TLS session (for the certificate).
+#[derive(Debug, Clone)]
+pub struct HttpFacts {
+    pub date: Option<String>,
+    pub tls: Option<reqwest::tls::TlsInfo>,
+}
+
+impl HttpFacts {
+    /// The facts of `resp` (the client must be built with `tls_info(true)`).
+    pub fn of(resp: &reqwest::Response) -> HttpFacts {
+        HttpFacts {
+            date: resp
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            tls: resp.extensions().get::<reqwest::tls::TlsInfo>().cloned(),
+        }
+    }
+}
+
+/// `host[:port]` of a URL, for check details; the URL itself when it does not parse.
+pub fn url_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .unwrap_or_else(|| url.to_string())
+}
+
+/// The `tls` check of an HTTP service: protocol and certificate over https, a warning
+/// for plain HTTP.
+pub fn http_tls_check(host: &str, https: bool, tls: Option<&reqwest::tls::TlsInfo>) -> Check {
+    if !https {
+        return Check::warn(
+            "tls",
+            format!("{host}: plain HTTP (loopback only)"),
+            "use https:// outside local tests",
+        );
+    }
+    let version = tls.and_then(|t| t.version()).map(tls_version_name);
+    let cert = tls
+        .and_then(|t| t.peer_certificate())
+        .and_then(|der| cert_info(der, time::OffsetDateTime::now_utc()));
+    tls_check(host, version, cert.as_ref())
 }
 
 /// Everything `doctor` found about one app.

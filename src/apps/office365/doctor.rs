@@ -433,7 +433,7 @@ async fn probe(
 
     // The read endpoints (with the token), or one unauthenticated request for TLS and
     // the clock when there is no token.
-    let mut first: Option<(Option<String>, Option<reqwest::tls::TlsInfo>)> = None;
+    let mut first: Option<doctor::HttpFacts> = None;
     let targets: Vec<(&str, String)> = match &token {
         Some(_) => READ_ENDPOINTS
             .iter()
@@ -462,13 +462,7 @@ async fn probe(
             }
         };
         if first.is_none() {
-            let date = resp
-                .headers()
-                .get(reqwest::header::DATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let tls = resp.extensions().get::<reqwest::tls::TlsInfo>().cloned();
-            first = Some((date, tls));
+            first = Some(doctor::HttpFacts::of(&resp));
         }
         if name.is_empty() {
             continue;
@@ -501,33 +495,23 @@ async fn probe(
             });
         }
     }
-    let host = |u: &str| {
-        url::Url::parse(u)
-            .ok()
-            .and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_string(),
-                })
-            })
-            .unwrap_or_else(|| u.to_string())
-    };
-    if let Some((date, tls)) = first {
+    if let Some(doctor::HttpFacts { date, tls }) = first {
         if app.sandbox.is_some() {
             report.push(Check::ok(
                 "tls",
                 "none needed: the sandbox runs in-process on loopback",
             ));
         } else {
-            tls_checks(
-                report,
-                &host(&graph_url),
+            report.push(doctor::http_tls_check(
+                &doctor::url_host(&graph_url),
                 graph_url.starts_with("https:"),
                 tls.as_ref(),
-            );
+            ));
         }
         // The token endpoint's own TLS, when it is another host.
-        if host(&login_url) != host(&graph_url) && login_url.starts_with("https:") {
+        if doctor::url_host(&login_url) != doctor::url_host(&graph_url)
+            && login_url.starts_with("https:")
+        {
             let url = format!(
                 "{login_url}/{}/v2.0/.well-known/openid-configuration",
                 path_segment(&ep.tenant)
@@ -535,11 +519,19 @@ async fn probe(
             match client.get(&url).send().await {
                 Ok(r) => {
                     let info = r.extensions().get::<reqwest::tls::TlsInfo>().cloned();
-                    tls_checks(report, &host(&login_url), true, info.as_ref());
+                    report.push(doctor::http_tls_check(
+                        &doctor::url_host(&login_url),
+                        true,
+                        info.as_ref(),
+                    ));
                 }
                 Err(e) => report.push(Check::fail(
                     "tls",
-                    format!("{}: {}", host(&login_url), auth::without_url(&e)),
+                    format!(
+                        "{}: {}",
+                        doctor::url_host(&login_url),
+                        auth::without_url(&e)
+                    ),
                     "check login_url and tls",
                 )),
             }
@@ -557,27 +549,6 @@ async fn probe(
         }
     }
     Ok(())
-}
-
-fn tls_checks(
-    report: &mut AppReport,
-    host: &str,
-    https: bool,
-    tls: Option<&reqwest::tls::TlsInfo>,
-) {
-    if !https {
-        report.push(Check::warn(
-            "tls",
-            format!("{host}: plain HTTP (loopback only)"),
-            "use https:// outside local tests",
-        ));
-        return;
-    }
-    let version = tls.and_then(|t| t.version()).map(doctor::tls_version_name);
-    let cert = tls
-        .and_then(|t| t.peer_certificate())
-        .and_then(|der| doctor::cert_info(der, time::OffsetDateTime::now_utc()));
-    report.push(doctor::tls_check(host, version, cert.as_ref()));
 }
 
 /// The permission table as Markdown rows (`| feature | permission | also |`), as

@@ -79,13 +79,7 @@ pub async fn doctor(app: &ScimApp, ctx: &ConnectContext) -> AppReport {
             }
         };
         if first.is_none() {
-            let date = resp
-                .headers()
-                .get(reqwest::header::DATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let tls = resp.extensions().get::<reqwest::tls::TlsInfo>().cloned();
-            first = Some((date, tls));
+            first = Some(doctor::HttpFacts::of(&resp));
         }
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
@@ -113,33 +107,12 @@ pub async fn doctor(app: &ScimApp, ctx: &ConnectContext) -> AppReport {
     {
         report.checks.insert(0, Check::ok("token", "accepted"));
     }
-    if let Some((date, tls)) = first {
-        let host = url::Url::parse(&base)
-            .ok()
-            .and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_string(),
-                })
-            })
-            .unwrap_or_else(|| base.clone());
-        if base.starts_with("https:") {
-            let version = tls
-                .as_ref()
-                .and_then(|t| t.version())
-                .map(doctor::tls_version_name);
-            let cert = tls
-                .as_ref()
-                .and_then(|t| t.peer_certificate())
-                .and_then(|der| doctor::cert_info(der, time::OffsetDateTime::now_utc()));
-            report.push(doctor::tls_check(&host, version, cert.as_ref()));
-        } else {
-            report.push(Check::warn(
-                "tls",
-                format!("{host}: plain HTTP (loopback only)"),
-                "use https:// outside local tests",
-            ));
-        }
+    if let Some(doctor::HttpFacts { date, tls }) = first {
+        report.push(doctor::http_tls_check(
+            &doctor::url_host(&base),
+            base.starts_with("https:"),
+            tls.as_ref(),
+        ));
         match date
             .as_deref()
             .and_then(|d| doctor::http_date_skew(d, std::time::SystemTime::now()))
