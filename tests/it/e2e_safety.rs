@@ -244,6 +244,18 @@ fn a_populated_scope_that_reads_as_empty_is_refused_not_obeyed() {
         0
     );
     emu.terminate();
+    // The fault empties listings, which only a full read makes. The snapshot is
+    // keyed by the service URL, and the OS may hand the next emulator the same port:
+    // without this, the read could be incremental (from the delta links) and never
+    // list users at all. The read counts the guard compares with stay.
+    let cache = repo.path().join(".roster/cache");
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "snapshot") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    assert!(cache.join("read-counts.json").exists());
 
     // The same tenant, now answering user listings with nothing.
     let emu = Emulator::start(&["--state", state_arg, "--fault-empty-user-lists"]);
