@@ -14,6 +14,7 @@ use crate::plan::Change;
 
 pub mod active_directory;
 pub mod connector;
+pub mod google_workspace;
 pub mod kit;
 pub mod office365;
 pub mod scim;

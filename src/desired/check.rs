@@ -460,6 +460,11 @@ fn credential_secrets_are_not_passwords(
             },
             App::ActiveDirectory(a) => vec![&a.bind_password],
             App::Scim(a) => vec![&a.token],
+            App::GoogleWorkspace(a) => a
+                .credentials
+                .iter()
+                .map(|c| &c.service_account_key)
+                .collect(),
         };
         for r in refs {
             credentials.entry(r).or_insert(app.name());

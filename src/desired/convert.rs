@@ -83,6 +83,25 @@ pub const SCIM_KEYS: &[&str] = &[
     "attribute_map",
     "on_create",
 ];
+pub const GOOGLE_WORKSPACE_KEYS: &[&str] = &[
+    "type",
+    "name",
+    "domain",
+    "customer",
+    "credentials",
+    "subject",
+    "api_url",
+    "token_url",
+    "tls",
+    "org_unit",
+    "authorized_domains",
+    "switches",
+    "ignore",
+    "max_deletes",
+    "attribute_map",
+    "on_create",
+];
+pub const GOOGLE_CREDENTIAL_KEYS: &[&str] = &["service_account_key"];
 pub const SWITCH_KEYS: &[&str] = &[
     "create_users",
     "update_users",
@@ -103,6 +122,7 @@ fn app_keys(ty: &str) -> &'static [&'static str] {
     match ty {
         "office365" => OFFICE365_KEYS,
         "active_directory" => ACTIVE_DIRECTORY_KEYS,
+        "google_workspace" => GOOGLE_WORKSPACE_KEYS,
         _ => SCIM_KEYS,
     }
 }
@@ -1250,6 +1270,26 @@ fn check_endpoint(
     value: &Option<String>,
     known: &[&str],
 ) {
+    check_vendor_endpoint(
+        cx,
+        obj,
+        key,
+        value,
+        known,
+        "a Microsoft endpoint (global, US Government L4/L5 or China",
+    )
+}
+
+/// [`check_endpoint`] for any vendor: `vendor` opens the words naming the known hosts
+/// (`a Google endpoint (`), the list and a `)` follow.
+fn check_vendor_endpoint(
+    cx: &mut Cx,
+    obj: &Obj,
+    key: &'static str,
+    value: &Option<String>,
+    known: &[&str],
+    vendor: &str,
+) {
     let (Some(v), Some(node)) = (value, obj.get(key)) else {
         return;
     };
@@ -1281,7 +1321,7 @@ fn check_endpoint(
         cx.err(
             node.pos,
             format!(
-                "`{key}` of {} points at {host}, which is not a Microsoft endpoint (global, US Government L4/L5 or China: {}); roster would send the app's credentials there. If this host is yours, allow it in the environment of the run: ROSTER_ALLOW_ENDPOINTS={host}",
+                "`{key}` of {} points at {host}, which is not {vendor}: {}); roster would send the app's credentials there. If this host is yours, allow it in the environment of the run: ROSTER_ALLOW_ENDPOINTS={host}",
                 obj.what,
                 known.join(", ")
             ),
@@ -1405,6 +1445,7 @@ fn convert_app(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
     let app = match ty.as_str() {
         "office365" => convert_office365(cx, &mut obj, name.clone()),
         "active_directory" => convert_ad(cx, &mut obj, name.clone()),
+        "google_workspace" => convert_google_workspace(cx, &mut obj, name.clone()),
         _ => convert_scim(cx, &mut obj, name.clone()),
     };
     if let (Some(app), Some(_)) = (app, name) {
@@ -1636,6 +1677,116 @@ fn convert_scim(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App>
         url: url.unwrap_or_default(),
         token: token?,
         tls,
+        authorized_domains,
+        switches,
+        ignore,
+        max_deletes,
+    }))
+}
+
+/// Google's documented Directory API and OAuth 2.0 token hosts.
+const GOOGLE_API_HOSTS: &[&str] = &["admin.googleapis.com", "www.googleapis.com"];
+const GOOGLE_TOKEN_HOSTS: &[&str] = &["oauth2.googleapis.com", "accounts.google.com"];
+
+fn convert_google_workspace(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
+    let domain = obj.req_str(cx, "domain");
+    if let (Some(d), Some(node)) = (&domain, obj.get("domain"))
+        && !valid_domain(d)
+    {
+        cx.err(
+            node.pos,
+            format!("`domain` of {} must be a domain name, found `{d}`", obj.what),
+        );
+    }
+    let customer = obj.opt_str(cx, "customer");
+    if let (Some(c), Some(node)) = (&customer, obj.get("customer"))
+        && (c.trim().is_empty() || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'))
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`customer` of {} must be a customer id (letters, digits; `my_customer` for the admin's own account), found `{c}`",
+                obj.what
+            ),
+        );
+    }
+    let credentials = match obj.sub(cx, "credentials") {
+        Some(mut c) => {
+            c.check_keys(cx, GOOGLE_CREDENTIAL_KEYS);
+            if let Some(node) = c.get("service_account_key") {
+                obj.mark(cx, "credentials.service_account_key", node);
+            }
+            c.req_secret(cx, "service_account_key")
+                .map(|service_account_key| GoogleCredentials {
+                    service_account_key,
+                })
+        }
+        None => {
+            if obj.get("credentials").is_none() {
+                obj.missing(cx, "credentials");
+            }
+            None
+        }
+    };
+    let subject = obj.req_str(cx, "subject");
+    if let (Some(s), Some(node)) = (&subject, obj.get("subject"))
+        && !valid_email(s)
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`subject` of {} must be the email of the admin the service account acts as, found `{s}`",
+                obj.what
+            ),
+        );
+    }
+    let api_url = obj.opt_str(cx, "api_url");
+    check_url(cx, obj, "api_url", &api_url, &["https", "http"]);
+    check_vendor_endpoint(
+        cx,
+        obj,
+        "api_url",
+        &api_url,
+        GOOGLE_API_HOSTS,
+        "a Google Directory API endpoint (",
+    );
+    let token_url = obj.opt_str(cx, "token_url");
+    check_url(cx, obj, "token_url", &token_url, &["https", "http"]);
+    check_vendor_endpoint(
+        cx,
+        obj,
+        "token_url",
+        &token_url,
+        GOOGLE_TOKEN_HOSTS,
+        "a Google OAuth 2.0 token endpoint (",
+    );
+    let tls = convert_tls(cx, obj, TLS_KEYS);
+    let org_unit = obj.opt_str(cx, "org_unit");
+    if let (Some(ou), Some(node)) = (&org_unit, obj.get("org_unit"))
+        && (!ou.starts_with('/') || ou.len() > 1 && ou.ends_with('/') || ou.contains("//"))
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`org_unit` of {} must be an organizational unit path such as `/Staff/Sales` (starting with `/`, no trailing `/`), found `{ou}`",
+                obj.what
+            ),
+        );
+    }
+    let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    let (attribute_map, on_create) = convert_mapping(cx, obj, "google_workspace");
+    Some(App::GoogleWorkspace(GoogleWorkspaceApp {
+        attribute_map,
+        on_create,
+        name: name?,
+        domain: domain?,
+        customer,
+        credentials: Some(credentials?),
+        subject: Some(subject?),
+        api_url,
+        token_url,
+        tls,
+        org_unit,
         authorized_domains,
         switches,
         ignore,

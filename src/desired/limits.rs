@@ -83,7 +83,7 @@ impl Kind {
         match app {
             App::ActiveDirectory(_) => Some(Kind::ActiveDirectory),
             App::Office365(_) => Some(Kind::Office365),
-            App::Scim(_) => None,
+            App::Scim(_) | App::GoogleWorkspace(_) => None,
         }
     }
     fn name(self) -> &'static str {

@@ -150,10 +150,11 @@ pub enum App {
     Office365(Office365App),
     ActiveDirectory(ActiveDirectoryApp),
     Scim(ScimApp),
+    GoogleWorkspace(GoogleWorkspaceApp),
 }
 
 /// The valid values of an app's `type` key.
-pub const APP_TYPES: &[&str] = &["office365", "active_directory", "scim"];
+pub const APP_TYPES: &[&str] = &["office365", "active_directory", "scim", "google_workspace"];
 
 /// Per-app provisioning switches. All default to true except `delete_users`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -357,12 +358,71 @@ pub struct ScimApp {
     pub on_create: Vec<String>,
 }
 
+/// Google Workspace credentials: a service account with domain-wide delegation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleCredentials {
+    /// The service account's JSON key (as Google Cloud exports it), as a secret reference.
+    pub service_account_key: SecretRef,
+}
+
+/// A Google Workspace customer, managed through the Admin SDK Directory API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleWorkspaceApp {
+    /// Unique name of the app, referenced by policies.
+    pub name: String,
+    /// The primary domain of the Workspace account (e.g. example.com).
+    pub domain: String,
+    /// The customer id (default `my_customer`, the account of the admin acted as).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<GoogleCredentials>,
+    /// The admin (an email) the service account acts as through domain-wide delegation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Directory API base URL (default https://admin.googleapis.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// OAuth 2.0 token endpoint (default https://oauth2.googleapis.com/token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    /// The management scope: users' `orgUnitPath` (e.g. `/Staff`); roster reads and
+    /// creates users there only. Default: the whole customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_unit: Option<String>,
+    /// Only users with an email in these domains are provisioned. Default: `domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub switches: Switches,
+    /// Primary emails and group names (glob patterns allowed) that roster never touches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    /// The most user deletes + disables + group deletes one apply may carry out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deletes: Option<u32>,
+    /// Per-app attribute mapping: `TARGET: TEMPLATE`, TARGET a Directory API user
+    /// field (`name.givenName`, `organizations.department`…). Merged over the type's
+    /// default mapping; `null` takes a default target out of management. See
+    /// docs/attribute-mapping.md and docs/google-workspace.md.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attribute_map: BTreeMap<String, Option<String>>,
+    /// Mapped targets set when the object is created and never updated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_create: Vec<String>,
+}
+
 impl App {
     pub fn name(&self) -> &str {
         match self {
             App::Office365(a) => &a.name,
             App::ActiveDirectory(a) => &a.name,
             App::Scim(a) => &a.name,
+            App::GoogleWorkspace(a) => &a.name,
         }
     }
     pub fn type_name(&self) -> &'static str {
@@ -370,6 +430,7 @@ impl App {
             App::Office365(_) => "office365",
             App::ActiveDirectory(_) => "active_directory",
             App::Scim(_) => "scim",
+            App::GoogleWorkspace(_) => "google_workspace",
         }
     }
     /// The explicit authorized domains, if configured.
@@ -378,6 +439,7 @@ impl App {
             App::Office365(a) => a.authorized_domains.as_deref(),
             App::ActiveDirectory(a) => a.authorized_domains.as_deref(),
             App::Scim(a) => a.authorized_domains.as_deref(),
+            App::GoogleWorkspace(a) => a.authorized_domains.as_deref(),
         }
     }
     pub fn switches(&self) -> &Switches {
@@ -385,6 +447,7 @@ impl App {
             App::Office365(a) => &a.switches,
             App::ActiveDirectory(a) => &a.switches,
             App::Scim(a) => &a.switches,
+            App::GoogleWorkspace(a) => &a.switches,
         }
     }
     pub fn ignore(&self) -> &[String] {
@@ -392,6 +455,7 @@ impl App {
             App::Office365(a) => &a.ignore,
             App::ActiveDirectory(a) => &a.ignore,
             App::Scim(a) => &a.ignore,
+            App::GoogleWorkspace(a) => &a.ignore,
         }
     }
     /// The app's `attribute_map` (over the type's defaults; see [`crate::mapping`]).
@@ -400,6 +464,7 @@ impl App {
             App::Office365(a) => &a.attribute_map,
             App::ActiveDirectory(a) => &a.attribute_map,
             App::Scim(a) => &a.attribute_map,
+            App::GoogleWorkspace(a) => &a.attribute_map,
         }
     }
     /// The targets the app sets only at creation.
@@ -408,6 +473,7 @@ impl App {
             App::Office365(a) => &a.on_create,
             App::ActiveDirectory(a) => &a.on_create,
             App::Scim(a) => &a.on_create,
+            App::GoogleWorkspace(a) => &a.on_create,
         }
     }
     pub fn max_deletes(&self) -> Option<u32> {
@@ -415,6 +481,7 @@ impl App {
             App::Office365(a) => a.max_deletes,
             App::ActiveDirectory(a) => a.max_deletes,
             App::Scim(a) => a.max_deletes,
+            App::GoogleWorkspace(a) => a.max_deletes,
         }
     }
 }

@@ -83,6 +83,16 @@ pub fn check(
                 cx.secret("token", "bearer token", &s.token);
                 cx.ca(s.tls.as_ref().and_then(|t| t.ca_file.as_deref()));
             }
+            App::GoogleWorkspace(g) => {
+                if let Some(c) = &g.credentials {
+                    cx.secret(
+                        "credentials.service_account_key",
+                        "service account key",
+                        &c.service_account_key,
+                    );
+                }
+                cx.ca(g.tls.as_ref().and_then(|t| t.ca_file.as_deref()));
+            }
         }
     }
     out

@@ -220,11 +220,41 @@ pub const SCIM_DEFAULTS: &[DefaultEntry] = &[
     ("displayName", "display_name"),
 ];
 
-/// The targets of an app type (`office365`, `active_directory`, `scim`).
+/// google_workspace: Directory API User fields (admin-sdk directory reference,
+/// `users` resource): `name` members (at most 60 characters each), the primary
+/// organization's members, typed `phones` / `externalIds` entries, recovery contacts.
+pub const GOOGLE_WORKSPACE: &[Target] = &[
+    required("primaryEmail", 0),
+    required("name.givenName", 60),
+    required("name.familyName", 60),
+    t("organizations.title", 0),
+    t("organizations.department", 0),
+    t("organizations.costCenter", 0),
+    t("organizations.description", 0),
+    t("organizations.location", 0),
+    t("externalIds[type eq \"organization\"].value", 0),
+    t("phones[type eq \"work\"].value", 0),
+    t("phones[type eq \"mobile\"].value", 0),
+    t("recoveryEmail", 0),
+    t("recoveryPhone", 0),
+];
+
+pub const GOOGLE_WORKSPACE_DEFAULTS: &[DefaultEntry] = &[
+    ("name.givenName", "first_name"),
+    ("name.familyName", "last_name"),
+    ("organizations.department", "department"),
+    ("organizations.title", "job_title"),
+    ("externalIds[type eq \"organization\"].value", "employee_id"),
+    ("phones[type eq \"mobile\"].value", "mobile_phone"),
+];
+
+/// The targets of an app type (`office365`, `active_directory`, `scim`,
+/// `google_workspace`).
 pub fn targets(app_type: &str) -> &'static [Target] {
     match app_type {
         "office365" => OFFICE365,
         "active_directory" => ACTIVE_DIRECTORY,
+        "google_workspace" => GOOGLE_WORKSPACE,
         _ => SCIM,
     }
 }
@@ -234,6 +264,7 @@ pub fn defaults(app_type: &str) -> &'static [DefaultEntry] {
     match app_type {
         "office365" => OFFICE365_DEFAULTS,
         "active_directory" => ACTIVE_DIRECTORY_DEFAULTS,
+        "google_workspace" => GOOGLE_WORKSPACE_DEFAULTS,
         _ => SCIM_DEFAULTS,
     }
 }
@@ -245,6 +276,7 @@ pub fn login(app_type: &str) -> (&'static str, &'static str) {
     match app_type {
         "office365" => ("userPrincipalName", "email"),
         "active_directory" => ("sAMAccountName", "username"),
+        "google_workspace" => ("primaryEmail", "email"),
         _ => ("userName", "username"),
     }
 }

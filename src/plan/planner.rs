@@ -109,7 +109,7 @@ pub fn login_for(app: &App, user: &User) -> String {
         return Mapping::lenient(app).login_of(user);
     }
     match app {
-        App::Office365(_) => user.email.trim().to_string(),
+        App::Office365(_) | App::GoogleWorkspace(_) => user.email.trim().to_string(),
         App::ActiveDirectory(_) | App::Scim(_) => user.username.clone(),
     }
 }
@@ -125,7 +125,7 @@ fn anchors_of(app: &App, mapping: &Mapping, user: &User) -> Vec<(String, Option<
             let anchor = match app {
                 App::Office365(_) => crate::mapping::mail_nickname(name)?,
                 App::ActiveDirectory(_) => mapping.login_with_username(user, name),
-                App::Scim(_) => name.clone(),
+                App::Scim(_) | App::GoogleWorkspace(_) => name.clone(),
             };
             let previous = (name != &user.username).then(|| name.clone());
             Some((anchor.to_lowercase(), previous))
