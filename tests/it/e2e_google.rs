@@ -1,0 +1,389 @@
+//! google_workspace end to end, driving the `roster` binary against a Directory API on
+//! loopback (`e2e_google_fake`) and checking the results through that API directly,
+//! never through roster's reader: plan → apply → empty plan, a suspended user, a group
+//! with members, drift after out-of-band changes reverted by apply, import then an
+//! empty plan, the deletion guard, `ignore`, `org_unit`, quota errors mid-apply.
+
+use serde_json::{Value, json};
+
+use crate::e2e_google_fake::{ADMIN, Fake};
+use crate::support::{repo, roster};
+
+fn people() -> String {
+    r#"users:
+  - username: alice
+    email: alice@example.com
+    first_name: Alice
+    last_name: Smith
+    department: Sales
+    job_title: Lead
+    password: { env: ROSTER_TEST_ALICE_PW }
+  - username: bob
+    email: bob@example.com
+    first_name: Bob
+    last_name: Jones
+  - username: carol
+    email: carol@example.com
+    first_name: Carol
+    last_name: White
+    enabled: false
+groups:
+  - name: Sales Team
+    description: Sellers
+    members: [alice, bob]
+  - name: everyone
+    members: [group:Sales Team, carol]
+policies:
+  - name: gws-access
+    app: gws
+    groups: [everyone, Sales Team]
+"#
+    .to_string()
+}
+
+fn run(dir: &std::path::Path, fake: &Fake, args: &[&str]) -> crate::support::Run {
+    let env = fake.env();
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.push(("ROSTER_TEST_ALICE_PW", "alice-Secret-1"));
+    all.push(("ROSTER_RETRY_MAX_SECONDS", "20"));
+    roster(dir, args, &all)
+}
+
+fn changes(plan_json: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(plan_json).unwrap_or_else(|e| panic!("{e}: {plan_json}"));
+    v["changes"].as_array().cloned().unwrap_or_default()
+}
+
+fn has(changes: &[Value], object: &str, action: &str, key: &str) -> bool {
+    changes.iter().any(|c| {
+        c["object"] == object
+            && c["action"] == action
+            && c["key"].as_str().unwrap_or("").eq_ignore_ascii_case(key)
+    })
+}
+
+/// The admin the service account acts as, made by hand as in a new account.
+fn seed_admin(fake: &Fake) {
+    let (s, v) = fake.call(
+        "POST",
+        "/users",
+        Some(json!({"primaryEmail": ADMIN, "name": {"givenName": "Ad", "familyName": "Min"}, "password": "x".repeat(12)})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    fake.data().users.get_mut(&id).unwrap()["isAdmin"] = json!(true);
+}
+
+#[test]
+fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    let repo = repo(&[("apps.yaml", &fake.app_yaml("")), ("people.yaml", &people())]);
+    let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(plan.stdout.contains("alice"), "{}", plan.stdout);
+    assert!(!plan.all().contains("PRIVATE KEY"), "{}", plan.all());
+
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+
+    let alice = fake.user("alice@example.com").expect("alice exists");
+    assert_eq!(alice["name"]["givenName"], "Alice");
+    assert_eq!(alice["organizations"][0]["department"], "Sales");
+    assert_eq!(alice["organizations"][0]["title"], "Lead");
+    assert_eq!(alice["suspended"], false);
+    assert!(
+        alice["externalIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["customType"] == "roster" && e["value"] == "alice"),
+        "{alice}"
+    );
+    // The repository's password went as its SHA-1, not in clear; others got a random
+    // one to change at the next login.
+    {
+        let d = fake.data();
+        let raw = d
+            .users
+            .values()
+            .find(|u| u["primaryEmail"] == "alice@example.com")
+            .unwrap();
+        assert_eq!(raw["hashFunction"], "SHA-1");
+        use sha1::Digest;
+        let want: String = sha1::Sha1::digest(b"alice-Secret-1")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(raw["password"], want);
+        assert_eq!(raw["changePasswordAtNextLogin"], false);
+        let bob = d
+            .users
+            .values()
+            .find(|u| u["primaryEmail"] == "bob@example.com")
+            .unwrap();
+        assert_eq!(bob["changePasswordAtNextLogin"], true);
+        assert!(d.tokens >= 1);
+    }
+    assert_eq!(fake.user("carol@example.com").unwrap()["suspended"], true);
+    let sales = fake.group("sales-team@example.com").expect("the group");
+    assert_eq!(sales["name"], "Sales Team");
+    assert_eq!(sales["description"], "Sellers");
+    assert_eq!(
+        fake.member_emails("sales-team@example.com"),
+        ["alice@example.com", "bob@example.com"]
+    );
+    assert_eq!(
+        fake.member_emails("everyone@example.com"),
+        ["alice@example.com", "bob@example.com", "carol@example.com"],
+        "nested groups are flattened as for the other targets"
+    );
+    // The admin is untouched.
+    assert_eq!(fake.user(ADMIN).unwrap()["suspended"], false);
+
+    let again = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "second plan must be empty:\n{}", again.all());
+}
+
+#[test]
+fn out_of_band_changes_are_drift_and_apply_reverts_them() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    let repo = repo(&[
+        (
+            "apps.yaml",
+            &fake.app_yaml("    switches: { delete_users: true }\n"),
+        ),
+        ("people.yaml", &people()),
+    ]);
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+
+    // A user added by hand, a member removed, an account re-enabled, a title changed.
+    let (s, v) = fake.call(
+        "POST",
+        "/users",
+        Some(json!({"primaryEmail": "mallory@example.com", "name": {"givenName": "M", "familyName": "X"}, "password": "p".repeat(10)})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let bob = fake.user("bob@example.com").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = fake.call(
+        "DELETE",
+        &format!("/groups/sales-team@example.com/members/{bob}"),
+        None,
+    );
+    assert_eq!(s, 204, "{v}");
+    let (s, v) = fake.call(
+        "PATCH",
+        "/users/carol@example.com",
+        Some(json!({"suspended": false})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = fake.call(
+        "PATCH",
+        "/users/alice@example.com",
+        Some(json!({"organizations": [{"primary": true, "title": "Intern", "department": "Sales"}]})),
+    );
+    assert_eq!(s, 200, "{v}");
+
+    let drift = run(repo.path(), &fake, &["drift", "--format", "json"]);
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    let c = changes(&drift.stdout);
+    assert!(has(&c, "user", "delete", "mallory@example.com"), "{c:#?}");
+    assert!(has(&c, "membership", "add", "Sales Team/bob"), "{c:#?}");
+    assert!(has(&c, "user", "disable", "carol"), "{c:#?}");
+    assert!(has(&c, "user", "update", "alice"), "{c:#?}");
+    assert!(!c.iter().any(|x| x["key"].as_str().unwrap_or("").contains("admin")), "{c:#?}");
+
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert!(fake.user("mallory@example.com").is_none());
+    assert_eq!(
+        fake.member_emails("sales-team@example.com"),
+        ["alice@example.com", "bob@example.com"]
+    );
+    assert_eq!(fake.user("carol@example.com").unwrap()["suspended"], true);
+    let alice = fake.user("alice@example.com").unwrap();
+    assert_eq!(alice["organizations"][0]["title"], "Lead");
+    assert_eq!(alice["externalIds"].as_array().unwrap().len(), 1, "{alice}");
+    let clean = run(repo.path(), &fake, &["drift"]);
+    assert_eq!(clean.code, 0, "{}", clean.all());
+}
+
+#[test]
+fn import_then_plan_is_empty() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    for n in ["ann", "ben", "cat"] {
+        let (s, v) = fake.call(
+            "POST",
+            "/users",
+            Some(json!({"primaryEmail": format!("{n}@example.com"),
+                "name": {"givenName": n, "familyName": "Doe"}, "password": "p".repeat(10),
+                "organizations": [{"primary": true, "department": "Ops"}]})),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, v) = fake.call(
+        "POST",
+        "/groups",
+        Some(json!({"email": "ops@example.com", "name": "ops", "description": "Operations"})),
+    );
+    assert_eq!(s, 200, "{v}");
+    for n in ["ann", "ben"] {
+        let (s, v) = fake.call(
+            "POST",
+            "/groups/ops@example.com/members",
+            Some(json!({"email": format!("{n}@example.com"), "role": "MEMBER"})),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+    let repo = repo(&[(
+        "apps.yaml",
+        &fake.app_yaml(&format!("    ignore: [\"{ADMIN}\"]\n")),
+    )]);
+    let import = run(repo.path(), &fake, &["import", "--app", "gws"]);
+    assert_eq!(import.code, 0, "{}", import.all());
+    let users = std::fs::read_to_string(repo.path().join("gws-users.yaml")).unwrap();
+    assert!(users.contains("ann@example.com"), "{users}");
+    assert!(!users.contains(ADMIN), "{users}");
+    assert_eq!(run(repo.path(), &fake, &["validate"]).code, 0);
+    let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "plan right after import must be empty:\n{}", plan.all());
+}
+
+#[test]
+fn the_deletion_guard_and_ignore_hold() {
+    let fake = Fake::start(50);
+    seed_admin(&fake);
+    let repo = repo(&[
+        (
+            "apps.yaml",
+            &fake.app_yaml(
+                "    max_deletes: 1\n    ignore: [\"svc-*@example.com\"]\n    switches: { delete_users: true }\n",
+            ),
+        ),
+        ("people.yaml", &people()),
+    ]);
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    for n in ["svc-backup", "x1", "x2"] {
+        let (s, v) = fake.call(
+            "POST",
+            "/users",
+            Some(json!({"primaryEmail": format!("{n}@example.com"), "name": {"givenName": n, "familyName": "X"}, "password": "p".repeat(10)})),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+    let plan = run(repo.path(), &fake, &["plan", "--format", "json"]);
+    let c = changes(&plan.stdout);
+    assert!(has(&c, "user", "delete", "x1@example.com"), "{c:#?}");
+    assert!(
+        !c.iter()
+            .any(|x| x["key"].as_str().unwrap_or("").starts_with("svc-")),
+        "ignored accounts are never planned: {c:#?}"
+    );
+    let refused = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_ne!(refused.code, 0, "{}", refused.all());
+    assert!(refused.all().contains("max_deletes"), "{}", refused.all());
+    assert!(fake.user("x1@example.com").is_some(), "nothing deleted");
+    assert!(fake.user("x2@example.com").is_some(), "nothing deleted");
+    let allowed = run(
+        repo.path(),
+        &fake,
+        &["apply", "--auto-approve", "--allow-deletes", "2"],
+    );
+    assert_eq!(allowed.code, 0, "{}", allowed.all());
+    assert!(fake.user("x1@example.com").is_none());
+    assert!(fake.user("svc-backup@example.com").is_some(), "ignored");
+}
+
+#[test]
+fn quota_errors_mid_apply_are_retried_and_the_apply_converges() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    fake.fault_every(3);
+    let repo = repo(&[("apps.yaml", &fake.app_yaml("")), ("people.yaml", &people())]);
+    let apply = run(repo.path(), &fake, &["-v", "apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let faults = fake.data().faults;
+    assert!(faults >= 3, "faults injected: {faults}");
+    assert!(apply.stderr.contains("rateLimitExceeded"), "{}", apply.stderr);
+    fake.fault_every(0);
+    assert_eq!(
+        fake.member_emails("everyone@example.com"),
+        ["alice@example.com", "bob@example.com", "carol@example.com"]
+    );
+    let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+}
+
+#[test]
+fn org_unit_scopes_reads_and_creates() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    let (s, v) = fake.call(
+        "POST",
+        "/users",
+        Some(json!({"primaryEmail": "outsider@example.com", "orgUnitPath": "/Contractors",
+            "name": {"givenName": "O", "familyName": "X"}, "password": "p".repeat(10)})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let repo = repo(&[
+        (
+            "apps.yaml",
+            &fake.app_yaml("    org_unit: /Staff\n    switches: { delete_users: true }\n"),
+        ),
+        ("people.yaml", &people()),
+    ]);
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert_eq!(fake.user("alice@example.com").unwrap()["orgUnitPath"], "/Staff");
+    assert!(fake.user("outsider@example.com").is_some(), "outside the scope");
+    assert_eq!(fake.user(ADMIN).unwrap()["suspended"], false);
+    let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+}
+
+#[test]
+fn a_refused_delegation_is_a_clear_error_without_the_key() {
+    let fake = Fake::start(2);
+    let yaml = fake
+        .app_yaml("")
+        .replace(&format!("subject: {ADMIN}"), "subject: nobody@example.com");
+    let repo = repo(&[("apps.yaml", &yaml), ("people.yaml", &people())]);
+    let plan = run(repo.path(), &fake, &["plan"]);
+    assert_ne!(plan.code, 0, "{}", plan.all());
+    let all = plan.all();
+    assert!(all.contains("app gws: cannot connect"), "{all}");
+    assert!(all.contains("unauthorized_client"), "{all}");
+    assert!(all.contains("domain-wide delegation"), "{all}");
+    assert!(!all.contains("PRIVATE KEY") && !all.contains("ya29."), "{all}");
+}
+
+#[test]
+fn settings_errors_are_positioned() {
+    let repo = repo(&[(
+        "apps.yaml",
+        "apps:\n  - name: gws\n    type: google_workspace\n    domain: example.com\n    subject: not-an-email\n    credentials: { service_account_key: { env: K } }\n    api_url: http://admin.example.net\n    token_url: https://evil.example.net/token\n    org_unit: Staff/\n",
+    )]);
+    let v = roster(repo.path(), &["validate"], &[]);
+    assert_ne!(v.code, 0, "{}", v.all());
+    let all = v.all();
+    assert!(all.contains("apps.yaml:5:14"), "subject: {all}");
+    assert!(all.contains("apps.yaml:7:14") && all.contains("must use https://"), "api_url: {all}");
+    assert!(
+        all.contains("apps.yaml:8:16") && all.contains("ROSTER_ALLOW_ENDPOINTS=evil.example.net"),
+        "token_url: {all}"
+    );
+    assert!(all.contains("apps.yaml:9:15") && all.contains("org_unit"), "org_unit: {all}");
+    let ok = roster(
+        repo.path(),
+        &["validate"],
+        &[("ROSTER_ALLOW_ENDPOINTS", "evil.example.net")],
+    );
+    assert!(!ok.all().contains("evil.example.net, which is not"), "{}", ok.all());
+}
