@@ -363,6 +363,7 @@ fn key_lists_match_the_schema() {
             "office365" => OFFICE365_KEYS,
             "active_directory" => ACTIVE_DIRECTORY_KEYS,
             "scim" => SCIM_KEYS,
+            "google_workspace" => GOOGLE_WORKSPACE_KEYS,
             other => panic!("unexpected app type {other}"),
         };
         assert_eq!(schema_keys(v), set(expected), "{ty}");
