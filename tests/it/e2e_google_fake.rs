@@ -34,6 +34,8 @@ pub struct Data {
     pub faults: u64,
     pub tokens: u64,
     pub requests: u64,
+    /// Every API request roster made: (method, path, query keys, body).
+    pub log: Vec<(String, String, Vec<String>, Value)>,
 }
 
 struct Shared {
@@ -295,6 +297,14 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     let q = query(&uri);
     let mut d = s.data.lock().unwrap();
     d.requests += 1;
+    if auth != "Bearer admin-console" {
+        d.log.push((
+            method.to_string(),
+            path.clone(),
+            q.keys().cloned().collect(),
+            body.clone(),
+        ));
+    }
     if method != "GET" && auth != "Bearer admin-console" {
         d.writes += 1;
         let every = *s.fault_every.lock().unwrap();

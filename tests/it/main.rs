@@ -38,6 +38,7 @@ mod e2e_active_directory;
 mod e2e_ad_unfinished;
 mod e2e_concurrency;
 mod e2e_google;
+mod e2e_google_discovery;
 mod e2e_google_fake;
 mod e2e_office365;
 mod e2e_people;
