@@ -140,6 +140,7 @@ fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
     );
     // The admin is untouched.
     assert_eq!(fake.user(ADMIN).unwrap()["suspended"], false);
+    assert!(fake.data().batches >= 1, "member adds go through the batch endpoint");
 
     let again = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "second plan must be empty:\n{}", again.all());
@@ -386,4 +387,21 @@ fn settings_errors_are_positioned() {
         &[("ROSTER_ALLOW_ENDPOINTS", "evil.example.net")],
     );
     assert!(!ok.all().contains("evil.example.net, which is not"), "{}", ok.all());
+}
+
+#[test]
+fn members_are_written_one_by_one_where_there_is_no_batch_endpoint() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    fake.without_batch();
+    let repo = repo(&[("apps.yaml", &fake.app_yaml("")), ("people.yaml", &people())]);
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert_eq!(fake.data().batches, 0);
+    assert_eq!(
+        fake.member_emails("everyone@example.com"),
+        ["alice@example.com", "bob@example.com", "carol@example.com"]
+    );
+    let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
 }

@@ -34,6 +34,8 @@ pub struct Data {
     pub faults: u64,
     pub tokens: u64,
     pub requests: u64,
+    /// Batch requests served.
+    pub batches: u64,
     /// Every API request roster made: (method, path, query keys, body).
     pub log: Vec<(String, String, Vec<String>, Value)>,
 }
@@ -44,6 +46,7 @@ struct Shared {
     token_url: Mutex<String>,
     page_cap: usize,
     fault_every: Mutex<u64>,
+    no_batch: std::sync::atomic::AtomicBool,
 }
 
 /// A running fake; the runtime thread stops with the process.
@@ -91,6 +94,7 @@ impl Fake {
             token_url: Mutex::new(String::new()),
             page_cap,
             fault_every: Mutex::new(0),
+            no_batch: Default::default(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let s = shared.clone();
@@ -124,6 +128,13 @@ impl Fake {
     /// Every `n`-th write from now on is refused with a quota error (0: none).
     pub fn fault_every(&self, n: u64) {
         *self.shared.fault_every.lock().unwrap() = n;
+    }
+
+    /// Answers the batch endpoint with 404, as a server without one would.
+    pub fn without_batch(&self) {
+        self.shared
+            .no_batch
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The app's YAML pointed at this fake.
@@ -280,12 +291,24 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let bytes = axum::body::to_bytes(req.into_body(), 1 << 24)
         .await
         .unwrap_or_default();
     let path = uri.path().to_string();
     if path == "/token" {
         return token(&s, &bytes);
+    }
+    if path == "/batch/admin/directory_v1"
+        && method == "POST"
+        && !s.no_batch.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return batch(s, &ct, &auth, &bytes).await;
     }
     let Some(rest) = path.strip_prefix("/admin/directory/v1") else {
         return error(404, "notFound", "Not Found");
@@ -493,6 +516,53 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
         }
         _ => error(404, "notFound", "Not Found"),
     }
+}
+
+/// The batch endpoint: each `application/http` part is served as its own request, the
+/// answers sent back as `response-itemN` parts of a multipart/mixed response.
+async fn batch(s: Arc<Shared>, ct: &str, auth: &str, bytes: &[u8]) -> Response {
+    let Some(boundary) = ct.split("boundary=").nth(1).map(|b| b.trim_matches('"').to_string()) else {
+        return error(400, "badRequest", "multipart/mixed with a boundary expected");
+    };
+    s.data.lock().unwrap().batches += 1;
+    let text = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
+    let mut out = String::new();
+    for part in text.split(&format!("--{boundary}")).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let Some((head, inner)) = part.trim_start_matches('\n').split_once("\n\n") else {
+            continue;
+        };
+        let id = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-ID: <").map(|v| v.trim_end_matches('>').to_string()))
+            .unwrap_or_default();
+        let (req_head, body) = inner.split_once("\n\n").unwrap_or((inner, ""));
+        let mut words = req_head.lines().next().unwrap_or("").split_whitespace();
+        let (m, uri) = (words.next().unwrap_or("GET"), words.next().unwrap_or("/"));
+        let req = Request::builder()
+            .method(m)
+            .uri(uri)
+            .header("authorization", auth)
+            .body(Body::from(body.trim().to_string()))
+            .unwrap();
+        let resp = Box::pin(handle(State(s.clone()), req)).await;
+        let status = resp.status();
+        let b = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap_or_default();
+        out.push_str(&format!(
+            "--batch_fake\r\nContent-Type: application/http\r\nContent-ID: <response-{id}>\r\n\r\nHTTP/1.1 {} {}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            String::from_utf8_lossy(&b)
+        ));
+    }
+    out.push_str("--batch_fake--\r\n");
+    Response::builder()
+        .status(200)
+        .header("content-type", "multipart/mixed; boundary=batch_fake")
+        .body(Body::from(out))
+        .unwrap()
 }
 
 fn find_user(d: &Data, key: &str) -> Option<String> {

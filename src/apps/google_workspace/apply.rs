@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use sha1::{Digest, Sha1};
 
 use super::fields::{self, FieldPath};
-use super::http::{DIRECTORY, google_error, segment};
+use super::http::{BATCH_SIZE, BatchItem, DIRECTORY, GoogleError, google_error, segment};
 use crate::apps::ChangeResult;
 use crate::apps::kit::driver::{PhaseWriter, Run, Step};
 use crate::desired::User;
@@ -51,6 +51,10 @@ fn fail(msg: impl Into<String>) -> ChangeResult {
 
 fn failed(e: &anyhow::Error) -> ChangeResult {
     fail(format!("{e:#}"))
+}
+
+fn applied_or(r: Option<ChangeResult>) -> ChangeResult {
+    r.unwrap_or_else(|| fail("no outcome"))
 }
 
 /// The `password` / `hashFunction` pair of a clear-text password: its SHA-1 in hex.
@@ -100,8 +104,12 @@ impl PhaseWriter for Writer<'_> {
         ) && c.action != Action::Restore
     }
 
-    async fn write_phase(&mut self, _phase: Phase, idx: &[usize], run: &Run<'_>) {
+    async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
         let this = Step { w: &*self, run };
+        if matches!(phase, Phase::MembershipAdds | Phase::MembershipRemoves) && idx.len() > 1 {
+            this.members_batched(idx).await;
+            return;
+        }
         let mut stream = futures::stream::iter(idx.to_vec())
             .map(|i| {
                 let this = &this;
@@ -134,8 +142,7 @@ impl Applier<'_, '_, '_> {
                 Ok(id) => self.delete(&format!("{DIRECTORY}/users/{}", segment(&id)), id).await,
                 Err(r) => r,
             },
-            (ObjectKind::Membership, Action::Add) => self.add_member(i).await,
-            (ObjectKind::Membership, Action::Remove) => self.remove_member(i).await,
+            (ObjectKind::Membership, Action::Add | Action::Remove) => self.member(i).await,
             _ => fail(format!(
                 "{} of a {} is not something the google_workspace connector can do",
                 c.action,
@@ -236,12 +243,18 @@ impl Applier<'_, '_, '_> {
 
     // ----- members --------------------------------------------------------------------
 
-    async fn add_member(&self, i: usize) -> ChangeResult {
-        let (gid, mid) = match self.run.membership_ids(i) {
-            Ok(ids) => ids,
-            Err(r) => return r,
-        };
+    /// The request of membership change `i` and the member's id.
+    fn member_request(&self, i: usize) -> Result<(BatchItem, String), ChangeResult> {
+        let (gid, mid) = self.run.membership_ids(i)?;
         let c = self.change(i);
+        if c.action == Action::Remove {
+            let path = format!(
+                "{DIRECTORY}/groups/{}/members/{}",
+                segment(&gid),
+                segment(&mid)
+            );
+            return Ok(((Method::DELETE, path, None), mid));
+        }
         let mut body = json!({"id": mid, "role": "MEMBER"});
         match c.membership().map(|k| &k.member) {
             Some(Member::User(u)) => {
@@ -260,26 +273,87 @@ impl Applier<'_, '_, '_> {
             None => {}
         }
         let path = format!("{DIRECTORY}/groups/{}/members", segment(&gid));
-        let lagging = self.run.created_in_run(&gid) || self.run.created_in_run(&mid);
-        match self.send(Method::POST, &path, Some(&body), lagging).await {
-            Ok(_) => applied(mid),
-            // A member already: the plan's goal holds.
-            Err(e) if google_error(&e).is_some_and(|g| g.is_duplicate()) => applied(mid),
-            Err(e) => failed(&e),
+        Ok(((Method::POST, path, Some(body)), mid))
+    }
+
+    /// A membership change's outcome from the API's answer: adding a member who is
+    /// there already, removing one who is gone, count as done.
+    fn member_outcome(add: bool, mid: String, r: Result<Value, &GoogleError>) -> Option<ChangeResult> {
+        match r {
+            Ok(_) => Some(applied(mid)),
+            Err(g) if add && g.is_duplicate() => Some(applied(mid)),
+            Err(g) if !add && g.is_not_found() => Some(applied(mid)),
+            Err(_) => None,
         }
     }
 
-    async fn remove_member(&self, i: usize) -> ChangeResult {
-        let (gid, mid) = match self.run.membership_ids(i) {
-            Ok(ids) => ids,
+    async fn member(&self, i: usize) -> ChangeResult {
+        let ((method, path, body), mid) = match self.member_request(i) {
+            Ok(r) => r,
             Err(r) => return r,
         };
-        let path = format!(
-            "{DIRECTORY}/groups/{}/members/{}",
-            segment(&gid),
-            segment(&mid)
-        );
-        self.delete(&path, mid).await
+        let (gid, _) = self.run.membership_ids(i).unwrap_or_default();
+        let lagging = self.run.created_in_run(&gid) || self.run.created_in_run(&mid);
+        let add = method == Method::POST;
+        match self.send(method, &path, body.as_ref(), lagging).await {
+            Ok(v) => applied_or(Self::member_outcome(add, mid, Ok(v))),
+            Err(e) => match google_error(&e).and_then(|g| Self::member_outcome(add, mid, Err(g))) {
+                Some(r) => r,
+                None => failed(&e),
+            },
+        }
+    }
+
+    /// Membership changes in batches of [`BATCH_SIZE`] through the batch endpoint; an
+    /// item refused for a passing reason (quota, 5xx, 404 of an object just created,
+    /// unanswered) is sent again alone, with the client's retries; a batch the server
+    /// refuses as a whole (no batch endpoint) is sent one by one.
+    async fn members_batched(&self, idx: &[usize]) {
+        for chunk in idx.chunks(BATCH_SIZE) {
+            let mut items = Vec::new();
+            let mut ready = Vec::new();
+            for &i in chunk {
+                match self.member_request(i) {
+                    Ok((item, mid)) => {
+                        items.push(item);
+                        ready.push((i, mid));
+                    }
+                    Err(r) => self.report(i, r),
+                }
+            }
+            if ready.is_empty() {
+                continue;
+            }
+            let mut again = Vec::new();
+            match self.conn.client.batch(&items).await {
+                Ok(results) => {
+                    for (((i, mid), r), (method, _, _)) in ready.into_iter().zip(results).zip(&items) {
+                        let add = *method == Method::POST;
+                        match r {
+                            Ok(v) => self.report(i, applied_or(Self::member_outcome(add, mid, Ok(v)))),
+                            Err(g) => match Self::member_outcome(add, mid, Err(&g)) {
+                                Some(done) => self.report(i, done),
+                                None if g.is_quota() || g.status >= 500 || g.status == 0 || g.is_not_found() => {
+                                    again.push(i)
+                                }
+                                None => self.report(i, fail(g.to_string())),
+                            },
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(app = %self.conn.app.name, error = %format!("{e:#}"), "the batch failed; sending its requests one by one");
+                    again.extend(ready.into_iter().map(|(i, _)| i));
+                }
+            }
+            let mut stream = futures::stream::iter(again)
+                .map(|i| async move { (i, self.member(i).await) })
+                .buffer_unordered(self.conn.client.policy.concurrency.max(1));
+            while let Some((i, r)) = stream.next().await {
+                self.report(i, r);
+            }
+            self.run.batch_done();
+        }
     }
 
     // ----- users ----------------------------------------------------------------------

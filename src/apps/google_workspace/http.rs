@@ -7,6 +7,7 @@
 //! object created in this run is retried briefly when the caller asks for it: the
 //! Directory API is eventually consistent right after an insert.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
@@ -319,6 +320,166 @@ impl Client {
     }
 }
 
+/// One request of a batch: method, path below the API base, JSON body.
+pub type BatchItem = (Method, String, Option<Value>);
+
+/// Requests per batch: Google accepts up to 1000 and advises far fewer.
+pub const BATCH_SIZE: usize = 50;
+
+/// The batch endpoint's path (multipart/mixed of `application/http` parts).
+pub const BATCH_PATH: &str = "/batch/admin/directory_v1";
+
+/// The multipart/mixed body of a batch request with `boundary`.
+pub fn batch_body(items: &[BatchItem], boundary: &str) -> String {
+    let mut out = String::new();
+    for (i, (method, path, body)) in items.iter().enumerate() {
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item{i}>\r\n\r\n{method} {path} HTTP/1.1\r\n"
+        ));
+        match body {
+            Some(b) => {
+                let text = b.to_string();
+                out.push_str(&format!(
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}\r\n",
+                    text.len()
+                ));
+            }
+            None => out.push_str("\r\n"),
+        }
+    }
+    out.push_str(&format!("--{boundary}--\r\n"));
+    out
+}
+
+/// The parts of a batch response: for each `Content-ID: <response-itemN>`, the inner
+/// status and body text. Parts without a readable status line are left out (their
+/// requests count as unanswered).
+pub fn parse_batch(body: &str, boundary: &str) -> BTreeMap<usize, (u16, String)> {
+    let mut out = BTreeMap::new();
+    let delim = format!("--{boundary}");
+    for part in body.split(delim.as_str()).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let part = part.replace("\r\n", "\n");
+        let Some((head, inner)) = part.trim_start_matches('\n').split_once("\n\n") else {
+            continue;
+        };
+        let index = head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            if !k.trim().eq_ignore_ascii_case("content-id") {
+                return None;
+            }
+            let v = v.trim().trim_start_matches('<').trim_end_matches('>');
+            v.strip_prefix("response-")
+                .unwrap_or(v)
+                .strip_prefix("item")?
+                .parse::<usize>()
+                .ok()
+        });
+        let Some(index) = index else { continue };
+        let (status_head, inner_body) = inner.split_once("\n\n").unwrap_or((inner, ""));
+        let status = status_head
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse::<u16>().ok());
+        if let Some(status) = status {
+            out.insert(index, (status, inner_body.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// The boundary of a `multipart/mixed; boundary=…` content type.
+pub fn boundary_of(content_type: &str) -> Option<String> {
+    content_type.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+impl Client {
+    /// Sends `items` as one batch request (retried as a whole on transport failures,
+    /// 5xx and 429). Each item's outcome: its body, or its [`GoogleError`]; an item the
+    /// response does not answer is an error. `Err` when the batch itself failed (the
+    /// caller then sends the items one by one).
+    pub async fn batch(&self, items: &[BatchItem]) -> Result<Vec<Result<Value, GoogleError>>> {
+        let boundary = format!("roster_batch_{}", uuid::Uuid::new_v4().simple());
+        let text = batch_body(items, &boundary);
+        let url = format!("{}{BATCH_PATH}", self.base);
+        let mut attempt = 0u32;
+        let (ct, body) = loop {
+            attempt += 1;
+            if crate::apps::kit::interrupt::requested() {
+                return Err(anyhow!("POST {BATCH_PATH}: not sent, the apply was interrupted"));
+            }
+            let token = self.tokens.token().await?;
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(token.expose())
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    format!("multipart/mixed; boundary={boundary}"),
+                )
+                .body(text.clone())
+                .send()
+                .await;
+            let why = match sent {
+                Ok(r) if r.status().is_success() => {
+                    let ct = r
+                        .headers()
+                        .get(reqwest::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    break (ct, read_body(r).await?);
+                }
+                Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error() => {
+                    format!("HTTP {}", r.status())
+                }
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let t = read_body(r).await.unwrap_or_default();
+                    return Err(GoogleError::from_body("POST", BATCH_PATH, status, &t).into());
+                }
+                Err(e) => crate::apps::office365::auth::without_url(&e),
+            };
+            if attempt >= self.policy.max_attempts {
+                return Err(anyhow!("POST {BATCH_PATH}: {why}"));
+            }
+            let d = self.policy.backoff(attempt);
+            retry::announce(&self.app, &format!("POST {BATCH_PATH}"), d, &why, attempt + 1, self.policy.max_attempts);
+            self.policy.timer.sleep(d).await;
+            retry::waited();
+        };
+        let boundary = boundary_of(&ct)
+            .ok_or_else(|| anyhow!("POST {BATCH_PATH}: the answer is not multipart ({ct})"))?;
+        let mut parts = parse_batch(&body, &boundary);
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, (method, path, _))| match parts.remove(&i) {
+                Some((status, text)) if (200..300).contains(&status) => {
+                    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+                }
+                Some((status, text)) => Err(GoogleError::from_body(method.as_str(), path, status, &text)),
+                None => Err(GoogleError {
+                    method: method.to_string(),
+                    path: path.clone(),
+                    status: 0,
+                    reason: Some("unanswered".into()),
+                    message: Some("the batch response has no part for this request".into()),
+                }),
+            })
+            .collect())
+    }
+}
+
 async fn read_body(resp: reqwest::Response) -> Result<String> {
     if let Some(len) = resp.content_length()
         && len as usize > MAX_BODY
@@ -382,6 +543,25 @@ mod tests {
         assert!(dup.is_duplicate());
         let html = GoogleError::from_body("GET", "/x", 502, "<html>bad gateway</html>");
         assert_eq!(html.message.as_deref(), Some("<html>bad gateway</html>"));
+    }
+
+    #[test]
+    fn batches_are_multipart_http_and_answers_are_matched_by_content_id() {
+        let items = vec![
+            (Method::POST, "/admin/directory/v1/groups/g/members".to_string(), Some(serde_json::json!({"id": "u1"}))),
+            (Method::DELETE, "/admin/directory/v1/groups/g/members/u2".to_string(), None),
+        ];
+        let body = batch_body(&items, "B");
+        assert!(body.starts_with("--B\r\nContent-Type: application/http\r\nContent-ID: <item0>\r\n\r\nPOST /admin/directory/v1/groups/g/members HTTP/1.1\r\n"), "{body}");
+        assert!(body.contains("DELETE /admin/directory/v1/groups/g/members/u2 HTTP/1.1"), "{body}");
+        assert!(body.ends_with("--B--\r\n"));
+        let answer = "--batch_x\r\nContent-Type: application/http\r\nContent-ID: <response-item1>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--batch_x\r\nContent-Type: application/http\r\nContent-ID: <response-item0>\r\n\r\nHTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":409,\"message\":\"Member already exists.\",\"errors\":[{\"reason\":\"duplicate\"}]}}\r\n--batch_x--\r\n";
+        assert_eq!(boundary_of("multipart/mixed; boundary=batch_x").as_deref(), Some("batch_x"));
+        let parts = parse_batch(answer, "batch_x");
+        assert_eq!(parts[&1].0, 204);
+        assert_eq!(parts[&0].0, 409);
+        let e = GoogleError::from_body("POST", "/x", parts[&0].0, &parts[&0].1);
+        assert!(e.is_duplicate(), "{e}");
     }
 
     #[test]
