@@ -1695,7 +1695,10 @@ fn convert_google_workspace(cx: &mut Cx, obj: &mut Obj, name: Option<String>) ->
     {
         cx.err(
             node.pos,
-            format!("`domain` of {} must be a domain name, found `{d}`", obj.what),
+            format!(
+                "`domain` of {} must be a domain name, found `{d}`",
+                obj.what
+            ),
         );
     }
     let customer = obj.opt_str(cx, "customer");

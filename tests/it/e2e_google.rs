@@ -78,7 +78,10 @@ fn seed_admin(fake: &Fake) {
 fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
     let fake = Fake::start(2);
     seed_admin(&fake);
-    let repo = repo(&[("apps.yaml", &fake.app_yaml("")), ("people.yaml", &people())]);
+    let repo = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &people()),
+    ]);
     let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}", plan.all());
     assert!(plan.stdout.contains("alice"), "{}", plan.stdout);
@@ -140,7 +143,10 @@ fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
     );
     // The admin is untouched.
     assert_eq!(fake.user(ADMIN).unwrap()["suspended"], false);
-    assert!(fake.data().batches >= 1, "member adds go through the batch endpoint");
+    assert!(
+        fake.data().batches >= 1,
+        "member adds go through the batch endpoint"
+    );
 
     let again = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "second plan must be empty:\n{}", again.all());
@@ -186,7 +192,9 @@ fn out_of_band_changes_are_drift_and_apply_reverts_them() {
     let (s, v) = fake.call(
         "PATCH",
         "/users/alice@example.com",
-        Some(json!({"organizations": [{"primary": true, "title": "Intern", "department": "Sales"}]})),
+        Some(
+            json!({"organizations": [{"primary": true, "title": "Intern", "department": "Sales"}]}),
+        ),
     );
     assert_eq!(s, 200, "{v}");
 
@@ -197,7 +205,11 @@ fn out_of_band_changes_are_drift_and_apply_reverts_them() {
     assert!(has(&c, "membership", "add", "Sales Team/bob"), "{c:#?}");
     assert!(has(&c, "user", "disable", "carol"), "{c:#?}");
     assert!(has(&c, "user", "update", "alice"), "{c:#?}");
-    assert!(!c.iter().any(|x| x["key"].as_str().unwrap_or("").contains("admin")), "{c:#?}");
+    assert!(
+        !c.iter()
+            .any(|x| x["key"].as_str().unwrap_or("").contains("admin")),
+        "{c:#?}"
+    );
 
     let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
@@ -253,7 +265,12 @@ fn import_then_plan_is_empty() {
     assert!(!users.contains(ADMIN), "{users}");
     assert_eq!(run(repo.path(), &fake, &["validate"]).code, 0);
     let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "plan right after import must be empty:\n{}", plan.all());
+    assert_eq!(
+        plan.code,
+        0,
+        "plan right after import must be empty:\n{}",
+        plan.all()
+    );
 }
 
 #[test]
@@ -307,12 +324,19 @@ fn quota_errors_mid_apply_are_retried_and_the_apply_converges() {
     let fake = Fake::start(2);
     seed_admin(&fake);
     fake.fault_every(3);
-    let repo = repo(&[("apps.yaml", &fake.app_yaml("")), ("people.yaml", &people())]);
+    let repo = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &people()),
+    ]);
     let apply = run(repo.path(), &fake, &["-v", "apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
     let faults = fake.data().faults;
     assert!(faults >= 3, "faults injected: {faults}");
-    assert!(apply.stderr.contains("rateLimitExceeded"), "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("rateLimitExceeded"),
+        "{}",
+        apply.stderr
+    );
     fake.fault_every(0);
     assert_eq!(
         fake.member_emails("everyone@example.com"),
@@ -329,8 +353,10 @@ fn org_unit_scopes_reads_and_creates() {
     let (s, v) = fake.call(
         "POST",
         "/users",
-        Some(json!({"primaryEmail": "outsider@example.com", "orgUnitPath": "/Contractors",
-            "name": {"givenName": "O", "familyName": "X"}, "password": "p".repeat(10)})),
+        Some(
+            json!({"primaryEmail": "outsider@example.com", "orgUnitPath": "/Contractors",
+            "name": {"givenName": "O", "familyName": "X"}, "password": "p".repeat(10)}),
+        ),
     );
     assert_eq!(s, 200, "{v}");
     let repo = repo(&[
@@ -342,8 +368,14 @@ fn org_unit_scopes_reads_and_creates() {
     ]);
     let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
-    assert_eq!(fake.user("alice@example.com").unwrap()["orgUnitPath"], "/Staff");
-    assert!(fake.user("outsider@example.com").is_some(), "outside the scope");
+    assert_eq!(
+        fake.user("alice@example.com").unwrap()["orgUnitPath"],
+        "/Staff"
+    );
+    assert!(
+        fake.user("outsider@example.com").is_some(),
+        "outside the scope"
+    );
     assert_eq!(fake.user(ADMIN).unwrap()["suspended"], false);
     let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.all());
@@ -362,7 +394,10 @@ fn a_refused_delegation_is_a_clear_error_without_the_key() {
     assert!(all.contains("app gws: cannot connect"), "{all}");
     assert!(all.contains("unauthorized_client"), "{all}");
     assert!(all.contains("domain-wide delegation"), "{all}");
-    assert!(!all.contains("PRIVATE KEY") && !all.contains("ya29."), "{all}");
+    assert!(
+        !all.contains("PRIVATE KEY") && !all.contains("ya29."),
+        "{all}"
+    );
 }
 
 #[test]
@@ -375,18 +410,28 @@ fn settings_errors_are_positioned() {
     assert_ne!(v.code, 0, "{}", v.all());
     let all = v.all();
     assert!(all.contains("apps.yaml:5:14"), "subject: {all}");
-    assert!(all.contains("apps.yaml:7:14") && all.contains("must use https://"), "api_url: {all}");
+    assert!(
+        all.contains("apps.yaml:7:14") && all.contains("must use https://"),
+        "api_url: {all}"
+    );
     assert!(
         all.contains("apps.yaml:8:16") && all.contains("ROSTER_ALLOW_ENDPOINTS=evil.example.net"),
         "token_url: {all}"
     );
-    assert!(all.contains("apps.yaml:9:15") && all.contains("org_unit"), "org_unit: {all}");
+    assert!(
+        all.contains("apps.yaml:9:15") && all.contains("org_unit"),
+        "org_unit: {all}"
+    );
     let ok = roster(
         repo.path(),
         &["validate"],
         &[("ROSTER_ALLOW_ENDPOINTS", "evil.example.net")],
     );
-    assert!(!ok.all().contains("evil.example.net, which is not"), "{}", ok.all());
+    assert!(
+        !ok.all().contains("evil.example.net, which is not"),
+        "{}",
+        ok.all()
+    );
 }
 
 #[test]
@@ -394,7 +439,10 @@ fn members_are_written_one_by_one_where_there_is_no_batch_endpoint() {
     let fake = Fake::start(2);
     seed_admin(&fake);
     fake.without_batch();
-    let repo = repo(&[("apps.yaml", &fake.app_yaml("")), ("people.yaml", &people())]);
+    let repo = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &people()),
+    ]);
     let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
     assert_eq!(fake.data().batches, 0);

@@ -11,7 +11,8 @@ use crate::support::{repo, roster};
 
 fn discovery() -> Value {
     let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/google/admin.directory_v1.json"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/google/admin.directory_v1.json"),
     )
     .expect("the discovery document");
     serde_json::from_str(&text).unwrap()
@@ -47,7 +48,10 @@ policies:
   - { name: p, app: gws, groups: [staff, leads] }
 "#;
     let repo = repo(&[
-        ("apps.yaml", &fake.app_yaml("    switches: { delete_users: true }\n")),
+        (
+            "apps.yaml",
+            &fake.app_yaml("    switches: { delete_users: true }\n"),
+        ),
         ("people.yaml", people),
     ]);
     let env = fake.env();
@@ -57,9 +61,21 @@ policies:
     assert_eq!(r.code, 0, "{}", r.all());
     // Drift to revert: a stranger, a removed member, a changed title.
     fake.call("POST", "/users", Some(json!({"primaryEmail": "eve@example.com", "name": {"givenName": "E", "familyName": "V"}, "password": "p".repeat(10)})));
-    fake.call("DELETE", "/groups/staff@example.com/members/ann@example.com", None);
-    fake.call("POST", "/groups/leads@example.com/members", Some(json!({"email": "ben@example.com"})));
-    fake.call("PATCH", "/users/ann@example.com", Some(json!({"organizations": [{"title": "Dev"}]})));
+    fake.call(
+        "DELETE",
+        "/groups/staff@example.com/members/ann@example.com",
+        None,
+    );
+    fake.call(
+        "POST",
+        "/groups/leads@example.com/members",
+        Some(json!({"email": "ben@example.com"})),
+    );
+    fake.call(
+        "PATCH",
+        "/users/ann@example.com",
+        Some(json!({"organizations": [{"title": "Dev"}]})),
+    );
     let r = roster(repo.path(), &["apply", "--auto-approve"], &e);
     assert_eq!(r.code, 0, "{}", r.all());
     let r = roster(repo.path(), &["plan", "--detailed-exitcode"], &e);
@@ -71,12 +87,14 @@ policies:
         let mut found = None;
         for (res, r) in doc["resources"].as_object().unwrap() {
             for (name, m) in r["methods"].as_object().into_iter().flatten() {
-                if m["httpMethod"] == method.as_str() && matches(m["path"].as_str().unwrap(), path) {
+                if m["httpMethod"] == method.as_str() && matches(m["path"].as_str().unwrap(), path)
+                {
                     found = Some((format!("{res}.{name}"), m.clone()));
                 }
             }
         }
-        let (id, m) = found.unwrap_or_else(|| panic!("{method} {path} is not in the discovery document"));
+        let (id, m) =
+            found.unwrap_or_else(|| panic!("{method} {path} is not in the discovery document"));
         for q in query {
             assert!(
                 m["parameters"].get(q).is_some(),
@@ -86,7 +104,10 @@ policies:
         if let Some(schema) = m["request"]["$ref"].as_str() {
             let props = &doc["schemas"][schema]["properties"];
             for k in body.as_object().into_iter().flat_map(|o| o.keys()) {
-                assert!(props.get(k).is_some(), "{id}: `{k}` is not a {schema} property");
+                assert!(
+                    props.get(k).is_some(),
+                    "{id}: `{k}` is not a {schema} property"
+                );
             }
             if schema == "User" && body.get("name").is_some() {
                 let name_props = &doc["schemas"]["UserName"]["properties"];
@@ -100,10 +121,20 @@ policies:
         methods_seen.insert(id);
     }
     for m in [
-        "users.list", "users.insert", "users.patch", "users.delete", "groups.list",
-        "groups.insert", "members.list", "members.insert", "members.delete",
+        "users.list",
+        "users.insert",
+        "users.patch",
+        "users.delete",
+        "groups.list",
+        "groups.insert",
+        "members.list",
+        "members.insert",
+        "members.delete",
     ] {
-        assert!(methods_seen.contains(m), "{m} not exercised: {methods_seen:?}");
+        assert!(
+            methods_seen.contains(m),
+            "{m} not exercised: {methods_seen:?}"
+        );
     }
 }
 
@@ -113,9 +144,19 @@ fn mapping_targets_are_documented_user_properties() {
     let props = &doc["schemas"]["User"]["properties"];
     for t in roster::mapping::targets::GOOGLE_WORKSPACE {
         let top = t.name.split(['.', '[']).next().unwrap();
-        assert!(props.get(top).is_some(), "{} is not in a User property", t.name);
+        assert!(
+            props.get(top).is_some(),
+            "{} is not in a User property",
+            t.name
+        );
         if let Some(member) = t.name.strip_prefix("name.") {
-            assert!(doc["schemas"]["UserName"]["properties"].get(member).is_some(), "{}", t.name);
+            assert!(
+                doc["schemas"]["UserName"]["properties"]
+                    .get(member)
+                    .is_some(),
+                "{}",
+                t.name
+            );
         }
     }
     let users_list = &doc["resources"]["users"]["methods"]["list"]["parameters"];
@@ -123,10 +164,18 @@ fn mapping_targets_are_documented_user_properties() {
     assert_eq!(roster::apps::google_workspace::read::USERS_PAGE, 500);
     assert!(users_list["query"].is_object() && users_list["projection"].is_object());
     let members = &doc["resources"]["members"]["methods"]["list"]["parameters"];
-    assert!(members["maxResults"]["description"].as_str().unwrap().contains("200"));
+    assert!(
+        members["maxResults"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("200")
+    );
     assert_eq!(roster::apps::google_workspace::read::GROUPS_PAGE, 200);
     let hash = doc["schemas"]["User"]["properties"]["hashFunction"]["description"]
         .as_str()
         .unwrap();
-    assert!(hash.contains("`SHA-1` - Accepts simple hex-encoded values"), "{hash}");
+    assert!(
+        hash.contains("`SHA-1` - Accepts simple hex-encoded values"),
+        "{hash}"
+    );
 }

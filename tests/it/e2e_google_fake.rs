@@ -382,7 +382,11 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
                 || body.pointer("/name/familyName").is_none()
                 || body["password"].as_str().is_none_or(str::is_empty)
             {
-                return error(400, "invalid", "Invalid Input: primaryEmail, name and password are required");
+                return error(
+                    400,
+                    "invalid",
+                    "Invalid Input: primaryEmail, name and password are required",
+                );
             }
             if find_user(&d, &email).is_some() || find_group(&d, &email).is_some() {
                 return error(409, "duplicate", "Entity already exists.");
@@ -521,8 +525,16 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
 /// The batch endpoint: each `application/http` part is served as its own request, the
 /// answers sent back as `response-itemN` parts of a multipart/mixed response.
 async fn batch(s: Arc<Shared>, ct: &str, auth: &str, bytes: &[u8]) -> Response {
-    let Some(boundary) = ct.split("boundary=").nth(1).map(|b| b.trim_matches('"').to_string()) else {
-        return error(400, "badRequest", "multipart/mixed with a boundary expected");
+    let Some(boundary) = ct
+        .split("boundary=")
+        .nth(1)
+        .map(|b| b.trim_matches('"').to_string())
+    else {
+        return error(
+            400,
+            "badRequest",
+            "multipart/mixed with a boundary expected",
+        );
     };
     s.data.lock().unwrap().batches += 1;
     let text = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
@@ -536,7 +548,10 @@ async fn batch(s: Arc<Shared>, ct: &str, auth: &str, bytes: &[u8]) -> Response {
         };
         let id = head
             .lines()
-            .find_map(|l| l.strip_prefix("Content-ID: <").map(|v| v.trim_end_matches('>').to_string()))
+            .find_map(|l| {
+                l.strip_prefix("Content-ID: <")
+                    .map(|v| v.trim_end_matches('>').to_string())
+            })
             .unwrap_or_default();
         let (req_head, body) = inner.split_once("\n\n").unwrap_or((inner, ""));
         let mut words = req_head.lines().next().unwrap_or("").split_whitespace();
@@ -549,7 +564,9 @@ async fn batch(s: Arc<Shared>, ct: &str, auth: &str, bytes: &[u8]) -> Response {
             .unwrap();
         let resp = Box::pin(handle(State(s.clone()), req)).await;
         let status = resp.status();
-        let b = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap_or_default();
+        let b = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .unwrap_or_default();
         out.push_str(&format!(
             "--batch_fake\r\nContent-Type: application/http\r\nContent-ID: <response-{id}>\r\n\r\nHTTP/1.1 {} {}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n",
             status.as_u16(),

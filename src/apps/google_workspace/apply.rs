@@ -98,10 +98,8 @@ impl PhaseWriter for Writer<'_> {
 
     /// Users, groups and memberships; no licenses, managers or restores.
     fn supports(&self, c: &Change) -> bool {
-        !matches!(
-            c.phase(),
-            Phase::Licenses | Phase::Other | Phase::Managers
-        ) && c.action != Action::Restore
+        !matches!(c.phase(), Phase::Licenses | Phase::Other | Phase::Managers)
+            && c.action != Action::Restore
     }
 
     async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
@@ -131,7 +129,10 @@ impl Applier<'_, '_, '_> {
             (ObjectKind::Group, Action::Create) => self.create_group(c).await,
             (ObjectKind::Group, Action::Update) => self.update_group(c).await,
             (ObjectKind::Group, Action::Delete) => match self.run.deleted_group_id(i) {
-                Ok(id) => self.delete(&format!("{DIRECTORY}/groups/{}", segment(&id)), id).await,
+                Ok(id) => {
+                    self.delete(&format!("{DIRECTORY}/groups/{}", segment(&id)), id)
+                        .await
+                }
                 Err(r) => r,
             },
             (ObjectKind::User, Action::Create) => self.create_user(c).await,
@@ -139,7 +140,10 @@ impl Applier<'_, '_, '_> {
                 self.update_user(c).await
             }
             (ObjectKind::User, Action::Delete) => match self.run.user_id(&c.key(), c.id.as_ref()) {
-                Ok(id) => self.delete(&format!("{DIRECTORY}/users/{}", segment(&id)), id).await,
+                Ok(id) => {
+                    self.delete(&format!("{DIRECTORY}/users/{}", segment(&id)), id)
+                        .await
+                }
                 Err(r) => r,
             },
             (ObjectKind::Membership, Action::Add | Action::Remove) => self.member(i).await,
@@ -151,8 +155,17 @@ impl Applier<'_, '_, '_> {
         }
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<&Value>, lagging: bool) -> Result<Value> {
-        self.conn.client.send(method, path, &[], body, lagging).await
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        lagging: bool,
+    ) -> Result<Value> {
+        self.conn
+            .client
+            .send(method, path, &[], body, lagging)
+            .await
     }
 
     async fn delete(&self, path: &str, id: String) -> ChangeResult {
@@ -175,7 +188,12 @@ impl Applier<'_, '_, '_> {
             ));
         };
         let mut body = json!({"email": email, "name": name});
-        if let Some(d) = c.after.as_ref().and_then(|a| a.get("description")).and_then(text) {
+        if let Some(d) = c
+            .after
+            .as_ref()
+            .and_then(|a| a.get("description"))
+            .and_then(text)
+        {
             body["description"] = Value::String(d);
         }
         let path = format!("{DIRECTORY}/groups");
@@ -217,7 +235,10 @@ impl Applier<'_, '_, '_> {
         for (k, v) in c.after.iter().flatten() {
             match k.as_str() {
                 "description" => {
-                    body.insert("description".into(), Value::String(text(v).unwrap_or_default()));
+                    body.insert(
+                        "description".into(),
+                        Value::String(text(v).unwrap_or_default()),
+                    );
                 }
                 "name" => {
                     body.insert("name".into(), v.clone());
@@ -235,7 +256,10 @@ impl Applier<'_, '_, '_> {
         }
         let path = format!("{DIRECTORY}/groups/{}", segment(&id));
         let lagging = self.run.created_in_run(&id);
-        match self.send(Method::PATCH, &path, Some(&Value::Object(body)), lagging).await {
+        match self
+            .send(Method::PATCH, &path, Some(&Value::Object(body)), lagging)
+            .await
+        {
             Ok(_) => applied(id),
             Err(e) => failed(&e),
         }
@@ -278,7 +302,11 @@ impl Applier<'_, '_, '_> {
 
     /// A membership change's outcome from the API's answer: adding a member who is
     /// there already, removing one who is gone, count as done.
-    fn member_outcome(add: bool, mid: String, r: Result<Value, &GoogleError>) -> Option<ChangeResult> {
+    fn member_outcome(
+        add: bool,
+        mid: String,
+        r: Result<Value, &GoogleError>,
+    ) -> Option<ChangeResult> {
         match r {
             Ok(_) => Some(applied(mid)),
             Err(g) if add && g.is_duplicate() => Some(applied(mid)),
@@ -327,13 +355,21 @@ impl Applier<'_, '_, '_> {
             let mut again = Vec::new();
             match self.conn.client.batch(&items).await {
                 Ok(results) => {
-                    for (((i, mid), r), (method, _, _)) in ready.into_iter().zip(results).zip(&items) {
+                    for (((i, mid), r), (method, _, _)) in
+                        ready.into_iter().zip(results).zip(&items)
+                    {
                         let add = *method == Method::POST;
                         match r {
-                            Ok(v) => self.report(i, applied_or(Self::member_outcome(add, mid, Ok(v)))),
+                            Ok(v) => {
+                                self.report(i, applied_or(Self::member_outcome(add, mid, Ok(v))))
+                            }
                             Err(g) => match Self::member_outcome(add, mid, Err(&g)) {
                                 Some(done) => self.report(i, done),
-                                None if g.is_quota() || g.status >= 500 || g.status == 0 || g.is_not_found() => {
+                                None if g.is_quota()
+                                    || g.status >= 500
+                                    || g.status == 0
+                                    || g.is_not_found() =>
+                                {
                                     again.push(i)
                                 }
                                 None => self.report(i, fail(g.to_string())),
@@ -420,7 +456,9 @@ impl Applier<'_, '_, '_> {
             match k.as_str() {
                 "login" | "enabled" | "password" | "username" | "immutable_id" => {}
                 key => {
-                    let path = self.mapped_path(key).map_err(|e| anyhow!("user {}: {e}", c.key()))?;
+                    let path = self
+                        .mapped_path(key)
+                        .map_err(|e| anyhow!("user {}: {e}", c.key()))?;
                     if let Some(v) = text(v) {
                         path.write(&mut body, Some(&v));
                     }
@@ -451,7 +489,10 @@ impl Applier<'_, '_, '_> {
             Err(e) if google_error(&e).is_some_and(|g| g.is_duplicate()) => {
                 // The account exists (an interrupted earlier run, or made by hand):
                 // adopt it and make it match the repository.
-                let email = body["primaryEmail"].as_str().unwrap_or_default().to_string();
+                let email = body["primaryEmail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 let user_path = format!("{path}/{}", segment(&email));
                 let id = match self.conn.client.get(&user_path, &[]).await {
                     Ok(u) => match u.get("id").and_then(Value::as_str) {
@@ -467,7 +508,12 @@ impl Applier<'_, '_, '_> {
                     }
                 }
                 match self
-                    .send(Method::PATCH, &format!("{path}/{}", segment(&id)), Some(&patch), false)
+                    .send(
+                        Method::PATCH,
+                        &format!("{path}/{}", segment(&id)),
+                        Some(&patch),
+                        false,
+                    )
                     .await
                 {
                     Ok(_) => applied(id),
@@ -503,13 +549,23 @@ impl Applier<'_, '_, '_> {
                     Some(l) => {
                         body.insert("primaryEmail".into(), Value::String(l));
                     }
-                    None => return fail(format!("user {}: an empty primary email cannot be written", c.key())),
+                    None => {
+                        return fail(format!(
+                            "user {}: an empty primary email cannot be written",
+                            c.key()
+                        ));
+                    }
                 },
                 "enabled" => match v.as_bool() {
                     Some(b) => {
                         body.insert("suspended".into(), Value::Bool(!b));
                     }
-                    None => return fail(format!("user {}: `enabled` must be true or false, not {v}", c.key())),
+                    None => {
+                        return fail(format!(
+                            "user {}: `enabled` must be true or false, not {v}",
+                            c.key()
+                        ));
+                    }
                 },
                 "username" => anchor = text(v),
                 "password" => {
@@ -538,7 +594,13 @@ impl Applier<'_, '_, '_> {
             let mut live = match self
                 .conn
                 .client
-                .send(Method::GET, &path, &[("projection", "full".into())], None, lagging)
+                .send(
+                    Method::GET,
+                    &path,
+                    &[("projection", "full".into())],
+                    None,
+                    lagging,
+                )
                 .await
             {
                 Ok(u) => u,
@@ -562,7 +624,10 @@ impl Applier<'_, '_, '_> {
         if body.is_empty() {
             return applied(id);
         }
-        match self.send(Method::PATCH, &path, Some(&Value::Object(body)), lagging).await {
+        match self
+            .send(Method::PATCH, &path, Some(&Value::Object(body)), lagging)
+            .await
+        {
             Ok(_) => applied(id),
             Err(e) => failed(&e),
         }
@@ -578,12 +643,18 @@ mod tests {
         let (h, f) = hashed_password("correct horse");
         assert_eq!(f, "SHA-1");
         assert_eq!(h.len(), 40);
-        assert_eq!(hashed_password("abc").0, "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hashed_password("abc").0,
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
     }
 
     #[test]
     fn group_emails_are_made_of_names() {
-        assert_eq!(group_email("Sales", "Example.com").as_deref(), Some("sales@example.com"));
+        assert_eq!(
+            group_email("Sales", "Example.com").as_deref(),
+            Some("sales@example.com")
+        );
         assert_eq!(
             group_email("R&D — Équipe 1", "example.com").as_deref(),
             Some("r-d-equipe-1@example.com")

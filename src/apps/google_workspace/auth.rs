@@ -77,7 +77,9 @@ impl ServiceAccount {
         if let Some(kind) = &k.kind
             && kind != "service_account"
         {
-            bail!("the key file is of type `{kind}`, not a service account key (`service_account`)");
+            bail!(
+                "the key file is of type `{kind}`, not a service account key (`service_account`)"
+            );
         }
         let client_email = k
             .client_email
@@ -360,7 +362,11 @@ pub(crate) mod tests {
         assert_eq!(sa.client_email, "roster@p.iam.gserviceaccount.com");
         assert!(!format!("{sa:?}").contains("PRIVATE"));
         let jwt = sa
-            .assertion("admin@example.com", "https://oauth2.googleapis.com/token", 1_000)
+            .assertion(
+                "admin@example.com",
+                "https://oauth2.googleapis.com/token",
+                1_000,
+            )
             .unwrap();
         let header = jsonwebtoken::decode_header(jwt.expose()).unwrap();
         assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
@@ -368,12 +374,8 @@ pub(crate) mod tests {
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         v.set_audience(&["https://oauth2.googleapis.com/token"]);
         v.validate_exp = false;
-        let data = jsonwebtoken::decode::<serde_json::Value>(
-            jwt.expose(),
-            &public,
-            &v,
-        )
-        .expect("verifies with the public key");
+        let data = jsonwebtoken::decode::<serde_json::Value>(jwt.expose(), &public, &v)
+            .expect("verifies with the public key");
         let c = data.claims;
         assert_eq!(c["iss"], "roster@p.iam.gserviceaccount.com");
         assert_eq!(c["sub"], "admin@example.com");

@@ -27,10 +27,7 @@ pub async fn doctor(app: &GoogleWorkspaceApp, ctx: &ConnectContext) -> AppReport
     match client.tokens.token().await {
         Ok(_) => report.push(Check::ok(
             "token",
-            format!(
-                "issued for {}",
-                app.subject.as_deref().unwrap_or_default()
-            ),
+            format!("issued for {}", app.subject.as_deref().unwrap_or_default()),
         )),
         Err(e) => {
             report.push(Check::fail(
@@ -43,12 +40,17 @@ pub async fn doctor(app: &GoogleWorkspaceApp, ctx: &ConnectContext) -> AppReport
     }
     let customer = app.customer.as_deref().unwrap_or("my_customer").to_string();
     for (check, rel) in [("users", "users"), ("groups", "groups")] {
-        let q = [("customer", customer.clone()), ("maxResults", "1".to_string())];
+        let q = [
+            ("customer", customer.clone()),
+            ("maxResults", "1".to_string()),
+        ];
         match client.get(&format!("{DIRECTORY}/{rel}"), &q).await {
             Ok(_) => report.push(Check::ok(check, "listed")),
             Err(e) => {
                 let hint = match google_error(&e).map(|g| g.status) {
-                    Some(403) => "the admin acted as lacks the right, or the scope is not delegated",
+                    Some(403) => {
+                        "the admin acted as lacks the right, or the scope is not delegated"
+                    }
                     Some(400 | 404) => "check `customer` (default my_customer) and `api_url`",
                     _ => "check `api_url`, the network path and tls",
                 };

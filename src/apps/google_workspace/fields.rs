@@ -234,9 +234,17 @@ mod tests {
         let p = |s: &str| FieldPath::parse(s).unwrap();
         assert_eq!(p("name.givenName").read(&u).as_deref(), Some("Ann"));
         assert_eq!(p("organizations.title").read(&u).as_deref(), Some("CTO"));
-        assert_eq!(p("phones[type eq \"work\"].value").read(&u).as_deref(), Some("+1 1"));
+        assert_eq!(
+            p("phones[type eq \"work\"].value").read(&u).as_deref(),
+            Some("+1 1")
+        );
         assert_eq!(p("phones[type eq \"mobile\"].value").read(&u), None);
-        assert_eq!(p("externalIds[type eq \"organization\"].value").read(&u).as_deref(), Some("E7"));
+        assert_eq!(
+            p("externalIds[type eq \"organization\"].value")
+                .read(&u)
+                .as_deref(),
+            Some("E7")
+        );
         assert!(p("organizations.title").is_array());
         assert!(!p("name.givenName").is_array());
 
@@ -251,7 +259,10 @@ mod tests {
 
         let mut bare = json!({});
         p("organizations.title").write(&mut bare, Some("Dev"));
-        assert_eq!(bare["organizations"], json!([{"primary": true, "title": "Dev"}]));
+        assert_eq!(
+            bare["organizations"],
+            json!([{"primary": true, "title": "Dev"}])
+        );
         assert!(FieldPath::parse("phones[kind = 1].value").is_err());
     }
 

@@ -25,7 +25,11 @@ const MAX_PAGES: usize = 100_000;
 pub const DIRECTORY: &str = "/admin/directory/v1";
 
 /// The reasons of a 403 that Google documents as quota errors, to retry with backoff.
-pub const QUOTA_REASONS: &[&str] = &["rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"];
+pub const QUOTA_REASONS: &[&str] = &[
+    "rateLimitExceeded",
+    "userRateLimitExceeded",
+    "quotaExceeded",
+];
 
 /// An error response of the Directory API (`{"error": {"code", "message", "errors":
 /// [{"domain", "reason", "message"}]}}`), or a non-JSON error body summarised.
@@ -218,7 +222,14 @@ impl Client {
                         return Err(anyhow!("{what}: {why}"));
                     }
                     waited += d;
-                    retry::announce(&self.app, &what, d, &why, failures + 1, self.policy.max_attempts);
+                    retry::announce(
+                        &self.app,
+                        &what,
+                        d,
+                        &why,
+                        failures + 1,
+                        self.policy.max_attempts,
+                    );
                     self.policy.timer.sleep(d).await;
                     retry::waited();
                     continue;
@@ -251,13 +262,25 @@ impl Client {
             }
             let (retry, attempt, of) = if err.is_quota() {
                 throttled += 1;
-                (throttled < self.policy.max_throttled, throttled, self.policy.max_throttled)
+                (
+                    throttled < self.policy.max_throttled,
+                    throttled,
+                    self.policy.max_throttled,
+                )
             } else if status.is_server_error() {
                 failures += 1;
-                (failures < self.policy.max_attempts, failures, self.policy.max_attempts)
+                (
+                    failures < self.policy.max_attempts,
+                    failures,
+                    self.policy.max_attempts,
+                )
             } else if status == StatusCode::NOT_FOUND && lagging {
                 lag += 1;
-                (lag < self.policy.max_lag_attempts, lag, self.policy.max_lag_attempts)
+                (
+                    lag < self.policy.max_lag_attempts,
+                    lag,
+                    self.policy.max_lag_attempts,
+                )
             } else {
                 (false, 0, 0)
             };
@@ -316,7 +339,9 @@ impl Client {
                 return Ok(out);
             }
         }
-        Err(anyhow!("GET {path}: more than {MAX_PAGES} pages; giving up"))
+        Err(anyhow!(
+            "GET {path}: more than {MAX_PAGES} pages; giving up"
+        ))
     }
 }
 
@@ -414,7 +439,9 @@ impl Client {
         let (ct, body) = loop {
             attempt += 1;
             if crate::apps::kit::interrupt::requested() {
-                return Err(anyhow!("POST {BATCH_PATH}: not sent, the apply was interrupted"));
+                return Err(anyhow!(
+                    "POST {BATCH_PATH}: not sent, the apply was interrupted"
+                ));
             }
             let token = self.tokens.token().await?;
             self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -439,7 +466,10 @@ impl Client {
                         .to_string();
                     break (ct, read_body(r).await?);
                 }
-                Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error() => {
+                Ok(r)
+                    if r.status() == StatusCode::TOO_MANY_REQUESTS
+                        || r.status().is_server_error() =>
+                {
                     format!("HTTP {}", r.status())
                 }
                 Ok(r) => {
@@ -453,7 +483,14 @@ impl Client {
                 return Err(anyhow!("POST {BATCH_PATH}: {why}"));
             }
             let d = self.policy.backoff(attempt);
-            retry::announce(&self.app, &format!("POST {BATCH_PATH}"), d, &why, attempt + 1, self.policy.max_attempts);
+            retry::announce(
+                &self.app,
+                &format!("POST {BATCH_PATH}"),
+                d,
+                &why,
+                attempt + 1,
+                self.policy.max_attempts,
+            );
             self.policy.timer.sleep(d).await;
             retry::waited();
         };
@@ -467,7 +504,9 @@ impl Client {
                 Some((status, text)) if (200..300).contains(&status) => {
                     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
                 }
-                Some((status, text)) => Err(GoogleError::from_body(method.as_str(), path, status, &text)),
+                Some((status, text)) => {
+                    Err(GoogleError::from_body(method.as_str(), path, status, &text))
+                }
                 None => Err(GoogleError {
                     method: method.to_string(),
                     path: path.clone(),
@@ -548,15 +587,29 @@ mod tests {
     #[test]
     fn batches_are_multipart_http_and_answers_are_matched_by_content_id() {
         let items = vec![
-            (Method::POST, "/admin/directory/v1/groups/g/members".to_string(), Some(serde_json::json!({"id": "u1"}))),
-            (Method::DELETE, "/admin/directory/v1/groups/g/members/u2".to_string(), None),
+            (
+                Method::POST,
+                "/admin/directory/v1/groups/g/members".to_string(),
+                Some(serde_json::json!({"id": "u1"})),
+            ),
+            (
+                Method::DELETE,
+                "/admin/directory/v1/groups/g/members/u2".to_string(),
+                None,
+            ),
         ];
         let body = batch_body(&items, "B");
         assert!(body.starts_with("--B\r\nContent-Type: application/http\r\nContent-ID: <item0>\r\n\r\nPOST /admin/directory/v1/groups/g/members HTTP/1.1\r\n"), "{body}");
-        assert!(body.contains("DELETE /admin/directory/v1/groups/g/members/u2 HTTP/1.1"), "{body}");
+        assert!(
+            body.contains("DELETE /admin/directory/v1/groups/g/members/u2 HTTP/1.1"),
+            "{body}"
+        );
         assert!(body.ends_with("--B--\r\n"));
         let answer = "--batch_x\r\nContent-Type: application/http\r\nContent-ID: <response-item1>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--batch_x\r\nContent-Type: application/http\r\nContent-ID: <response-item0>\r\n\r\nHTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":409,\"message\":\"Member already exists.\",\"errors\":[{\"reason\":\"duplicate\"}]}}\r\n--batch_x--\r\n";
-        assert_eq!(boundary_of("multipart/mixed; boundary=batch_x").as_deref(), Some("batch_x"));
+        assert_eq!(
+            boundary_of("multipart/mixed; boundary=batch_x").as_deref(),
+            Some("batch_x")
+        );
         let parts = parse_batch(answer, "batch_x");
         assert_eq!(parts[&1].0, 204);
         assert_eq!(parts[&0].0, 409);

@@ -108,7 +108,12 @@ impl GoogleWorkspaceConnector {
                 ],
             )
             .await
-            .with_context(|| format!("the Directory API at {} refused the first read", client.base))?;
+            .with_context(|| {
+                format!(
+                    "the Directory API at {} refused the first read",
+                    client.base
+                )
+            })?;
         Ok(GoogleWorkspaceConnector {
             mapping: Mapping::lenient(&App::GoogleWorkspace(app.clone())),
             app: app.clone(),

@@ -141,7 +141,10 @@ pub async fn read(
         ("projection", "full".to_string()),
     ];
     if let Some(ou) = &app.org_unit {
-        q.push(("query", format!("orgUnitPath='{}'", ou.replace('\'', "\\'"))));
+        q.push((
+            "query",
+            format!("orgUnitPath='{}'", ou.replace('\'', "\\'")),
+        ));
     }
     let raw = client
         .list(&format!("{DIRECTORY}/users"), &q, "users")
@@ -152,10 +155,11 @@ pub async fn read(
         match user_from(u, &fields) {
             // The query already scopes by org unit; a server that ignores it is
             // scoped here, so that nothing outside the scope is ever planned.
-            Ok(u) if app
-                .org_unit
-                .as_deref()
-                .is_some_and(|ou| !in_org_unit(u.location.as_deref().unwrap_or("/"), ou)) => {}
+            Ok(u)
+                if app
+                    .org_unit
+                    .as_deref()
+                    .is_some_and(|ou| !in_org_unit(u.location.as_deref().unwrap_or("/"), ou)) => {}
             Ok(u) => users.push(u),
             Err(why) => tracing::warn!(app = %app.name, "skipping a user the API returned: {why}"),
         }
@@ -202,7 +206,8 @@ pub async fn read(
         .buffer_unordered(client.policy.concurrency.max(1));
     let mut found = Vec::new();
     while let Some((i, r)) = lists.next().await {
-        let members = r.with_context(|| format!("cannot read the members of group {}", groups[i].name))?;
+        let members =
+            r.with_context(|| format!("cannot read the members of group {}", groups[i].name))?;
         found.push((i, member_ids(&members)));
     }
     drop(lists);
@@ -271,16 +276,28 @@ mod tests {
         )
         .unwrap();
         assert!(admin.enabled, "suspended absent is active");
-        assert_eq!(admin.username.as_deref(), Some("Boss"), "no anchor: the local part");
-        assert!(matches!(&admin.protections[..], [Protection::PrivilegedRole { roles }] if roles == &["super admin"]));
+        assert_eq!(
+            admin.username.as_deref(),
+            Some("Boss"),
+            "no anchor: the local part"
+        );
+        assert!(
+            matches!(&admin.protections[..], [Protection::PrivilegedRole { roles }] if roles == &["super admin"])
+        );
         assert!(user_from(&json!({"id": "1"}), &r).is_err());
         assert!(user_from(&json!({"primaryEmail": "a@b"}), &r).is_err());
     }
 
     #[test]
     fn groups_members_and_org_units() {
-        let g = group_from(&json!({"id": "g1", "email": "sales@example.com", "name": "Sales", "description": "d"})).unwrap();
-        assert_eq!((g.name.as_str(), g.description.as_deref()), ("Sales", Some("d")));
+        let g = group_from(
+            &json!({"id": "g1", "email": "sales@example.com", "name": "Sales", "description": "d"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (g.name.as_str(), g.description.as_deref()),
+            ("Sales", Some("d"))
+        );
         assert_eq!(g.location.as_deref(), Some("sales@example.com"));
         assert!(group_from(&json!({"id": "g"})).is_err());
         let ids = member_ids(&[
