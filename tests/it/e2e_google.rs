@@ -453,3 +453,21 @@ fn members_are_written_one_by_one_where_there_is_no_batch_endpoint() {
     let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.all());
 }
+
+#[test]
+fn doctor_checks_the_key_the_token_and_the_lists() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    let dir = repo(&[("apps.yaml", &fake.app_yaml(""))]);
+    let ok = run(dir.path(), &fake, &["doctor", "--app", "gws"]);
+    assert_eq!(ok.code, 0, "{}", ok.all());
+    assert!(ok.stdout.contains("app gws (google_workspace): ok"), "{}", ok.stdout);
+    assert!(ok.stdout.contains(&format!("issued for {ADMIN}")), "{}", ok.stdout);
+    let r = roster(
+        dir.path(),
+        &["doctor", "--app", "gws"],
+        &[("ROSTER_TEST_GOOGLE_KEY", "{\"type\": \"service_account\"}")],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("no `client_email`"), "{}", r.stdout);
+}

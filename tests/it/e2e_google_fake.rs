@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -648,6 +647,3 @@ fn token(s: &Shared, form: &[u8]) -> Response {
         json!({"access_token": format!("ya29.test-{}", d.tokens), "expires_in": 3599, "token_type": "Bearer"}),
     )
 }
-
-#[allow(unused_imports)]
-use StatusCode as _;
