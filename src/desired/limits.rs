@@ -71,11 +71,18 @@ pub const UPN_DOMAIN: usize = 48;
 /// and digits (Graph's user resource).
 pub const UPN_SPECIALS: &str = "'.-_!#^~";
 
+/// `name.givenName` and `name.familyName` of Google Workspace users (the Admin
+/// console's limit for first and last names).
+pub const GOOGLE_NAME: usize = 60;
+/// A Google group's `description` (the Directory API discovery document).
+pub const GOOGLE_GROUP_DESCRIPTION: usize = 4096;
+
 /// The app types with limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     ActiveDirectory,
     Office365,
+    GoogleWorkspace,
 }
 
 impl Kind {
@@ -83,13 +90,15 @@ impl Kind {
         match app {
             App::ActiveDirectory(_) => Some(Kind::ActiveDirectory),
             App::Office365(_) => Some(Kind::Office365),
-            App::Scim(_) | App::GoogleWorkspace(_) => None,
+            App::GoogleWorkspace(_) => Some(Kind::GoogleWorkspace),
+            App::Scim(_) => None,
         }
     }
     fn name(self) -> &'static str {
         match self {
             Kind::ActiveDirectory => "active_directory",
             Kind::Office365 => "office365",
+            Kind::GoogleWorkspace => "google_workspace",
         }
     }
 }
@@ -175,6 +184,22 @@ fn user_problems(kind: Kind, user: &User) -> Vec<Problem> {
     let mut out = Vec::new();
     let (display_name, display_key, display_what) = display(user);
     match kind {
+        Kind::GoogleWorkspace => {
+            for (key, value, attribute) in [
+                ("first_name", user.first_name.trim(), "name.givenName"),
+                ("last_name", user.last_name.trim(), "name.familyName"),
+            ] {
+                out.extend(over(
+                    Severity::Error,
+                    key,
+                    key,
+                    value,
+                    GOOGLE_NAME,
+                    attribute,
+                    "",
+                ));
+            }
+        }
         Kind::ActiveDirectory => {
             out.extend(over(
                 Severity::Error,
@@ -316,6 +341,22 @@ fn upn_problem(email: &str) -> Option<Problem> {
 fn group_problems(kind: Kind, group: &Group) -> Vec<Problem> {
     let name = group.name.trim();
     match kind {
+        Kind::GoogleWorkspace => group
+            .description
+            .as_deref()
+            .and_then(|d| {
+                over(
+                    Severity::Error,
+                    "description",
+                    "group description",
+                    d.trim(),
+                    GOOGLE_GROUP_DESCRIPTION,
+                    "description",
+                    "",
+                )
+            })
+            .into_iter()
+            .collect(),
         Kind::ActiveDirectory => over(Severity::Error, "name", "group name", name, AD_CN, "cn", "")
             .into_iter()
             .collect(),
@@ -523,6 +564,31 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn google_workspace_limits() {
+        let mut u = user("ann", "ann@example.com");
+        assert!(user_problems(Kind::GoogleWorkspace, &u).is_empty());
+        u.last_name = "l".repeat(61);
+        assert_eq!(
+            messages(
+                &user_problems(Kind::GoogleWorkspace, &u),
+                Kind::GoogleWorkspace
+            ),
+            [format!(
+                "last_name `{}…` is 61 characters; google_workspace app `a` allows at most 60 (name.familyName)",
+                "l".repeat(32)
+            )]
+        );
+        let g = Group {
+            name: "g".into(),
+            description: Some("d".repeat(4097)),
+            members: Vec::new(),
+            kind: None,
+            membership: None,
+        };
+        assert_eq!(group_problems(Kind::GoogleWorkspace, &g).len(), 1);
     }
 
     #[test]

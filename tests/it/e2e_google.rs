@@ -461,8 +461,16 @@ fn doctor_checks_the_key_the_token_and_the_lists() {
     let dir = repo(&[("apps.yaml", &fake.app_yaml(""))]);
     let ok = run(dir.path(), &fake, &["doctor", "--app", "gws"]);
     assert_eq!(ok.code, 0, "{}", ok.all());
-    assert!(ok.stdout.contains("app gws (google_workspace): ok"), "{}", ok.stdout);
-    assert!(ok.stdout.contains(&format!("issued for {ADMIN}")), "{}", ok.stdout);
+    assert!(
+        ok.stdout.contains("app gws (google_workspace): ok"),
+        "{}",
+        ok.stdout
+    );
+    assert!(
+        ok.stdout.contains(&format!("issued for {ADMIN}")),
+        "{}",
+        ok.stdout
+    );
     let r = roster(
         dir.path(),
         &["doctor", "--app", "gws"],
