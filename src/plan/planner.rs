@@ -72,7 +72,9 @@ pub struct UserScope {
 impl UserScope {
     pub fn of(app: &App, obs: &ObservedApp) -> UserScope {
         UserScope {
-            office365: matches!(app, App::Office365(_)),
+            // google_workspace scopes users by domain as office365 does: an account's
+            // other domains are not the app's unless authorized.
+            office365: matches!(app, App::Office365(_) | App::GoogleWorkspace(_)),
             manage_guests: matches!(app, App::Office365(a) if a.manage_guests),
             domains: match app.authorized_domains() {
                 Some(d) => d.iter().map(|s| s.trim().to_lowercase()).collect(),
@@ -904,7 +906,10 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
         let mut duplicate_groups = Vec::new();
         for g in live_groups_sorted {
             let ignored = ignore.is_match(&g.name);
-            let scoped = !ignored && (!is_o365 || repo_groups.contains(g.name.as_str()));
+            // office365 and google_workspace accounts hold groups roster never made
+            // (teams, mailing lists): only names the repository defines are in scope.
+            let by_repo = is_o365 || matches!(self.app, App::GoogleWorkspace(_));
+            let scoped = !ignored && (!by_repo || repo_groups.contains(g.name.as_str()));
             if let Some(&(first, _)) = live_group.get(g.name.as_str()) {
                 if scoped {
                     duplicate_groups.push((g, first));

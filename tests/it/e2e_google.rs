@@ -479,3 +479,55 @@ fn doctor_checks_the_key_the_token_and_the_lists() {
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("no `client_email`"), "{}", r.stdout);
 }
+
+#[test]
+fn groups_roster_never_made_and_users_of_other_domains_are_left_alone() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    let (s, v) = fake.call(
+        "POST",
+        "/groups",
+        Some(json!({"email": "announce@example.com", "name": "announce"})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = fake.call(
+        "POST",
+        "/users",
+        Some(json!({"primaryEmail": "zed@subsidiary.example", "name": {"givenName": "Z", "familyName": "Z"}, "password": "p".repeat(10)})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let repo = repo(&[
+        (
+            "apps.yaml",
+            &fake.app_yaml(
+                "    switches: { delete_users: true, delete_groups: true }
+",
+            ),
+        ),
+        ("people.yaml", &people()),
+    ]);
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert!(
+        fake.group("announce@example.com").is_some(),
+        "not roster's group"
+    );
+    assert_eq!(
+        fake.user("zed@subsidiary.example").unwrap()["suspended"],
+        false
+    );
+    // Nor does a later plan touch them.
+    let fewer = people().replace(
+        "    groups: [everyone, Sales Team]",
+        "    groups: [everyone]",
+    );
+    std::fs::write(repo.path().join("people.yaml"), fewer).unwrap();
+    let drift = run(repo.path(), &fake, &["drift", "--format", "json"]);
+    let c = changes(&drift.stdout);
+    assert!(!c.iter().any(|x| x["key"] == "announce"), "{c:#?}");
+    assert!(
+        !c.iter()
+            .any(|x| x["key"].as_str().unwrap_or("").contains("zed")),
+        "{c:#?}"
+    );
+}
