@@ -531,3 +531,24 @@ fn groups_roster_never_made_and_users_of_other_domains_are_left_alone() {
         "{c:#?}"
     );
 }
+
+#[test]
+fn a_token_is_fetched_once_per_run_and_again_after_a_401() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    let repo = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &people()),
+    ]);
+    let plan = run(repo.path(), &fake, &["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert_eq!(
+        fake.data().tokens,
+        1,
+        "one token serves every request of a run"
+    );
+    fake.revoke_next_token();
+    let again = run(repo.path(), &fake, &["plan"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_eq!(fake.data().tokens, 3, "the revoked token was replaced once");
+}

@@ -35,6 +35,7 @@ pub struct Data {
     pub requests: u64,
     /// Batch requests served.
     pub batches: u64,
+    used_tokens: Vec<u64>,
     /// Every API request roster made: (method, path, query keys, body).
     pub log: Vec<(String, String, Vec<String>, Value)>,
 }
@@ -46,6 +47,8 @@ struct Shared {
     page_cap: usize,
     fault_every: Mutex<u64>,
     no_batch: std::sync::atomic::AtomicBool,
+    /// Tokens up to this number are refused (401) after their first use: revoked.
+    revoke_upto: std::sync::atomic::AtomicU64,
 }
 
 /// A running fake; the runtime thread stops with the process.
@@ -94,6 +97,7 @@ impl Fake {
             page_cap,
             fault_every: Mutex::new(0),
             no_batch: Default::default(),
+            revoke_upto: Default::default(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let s = shared.clone();
@@ -127,6 +131,14 @@ impl Fake {
     /// Every `n`-th write from now on is refused with a quota error (0: none).
     pub fn fault_every(&self, n: u64) {
         *self.shared.fault_every.lock().unwrap() = n;
+    }
+
+    /// The next token issued is revoked after its first use (401 afterwards).
+    pub fn revoke_next_token(&self) {
+        let next = self.data().tokens + 1;
+        self.shared
+            .revoke_upto
+            .store(next, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Answers the batch endpoint with 404, as a server without one would.
@@ -319,6 +331,17 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     let q = query(&uri);
     let mut d = s.data.lock().unwrap();
     d.requests += 1;
+    let revoked = s.revoke_upto.load(std::sync::atomic::Ordering::SeqCst);
+    if let Some(n) = auth
+        .strip_prefix("Bearer ya29.test-")
+        .and_then(|n| n.parse::<u64>().ok())
+        && n <= revoked
+    {
+        if d.used_tokens.contains(&n) {
+            return error(401, "authError", "Invalid Credentials");
+        }
+        d.used_tokens.push(n);
+    }
     if auth != "Bearer admin-console" {
         d.log.push((
             method.to_string(),
