@@ -552,3 +552,48 @@ fn a_token_is_fetched_once_per_run_and_again_after_a_401() {
     assert_eq!(again.code, 0, "{}", again.all());
     assert_eq!(fake.data().tokens, 3, "the revoked token was replaced once");
 }
+
+#[test]
+fn managers_are_relations_by_email() {
+    let fake = Fake::start(2);
+    seed_admin(&fake);
+    let with_manager = people().replace(
+        "  - username: bob\n    email: bob@example.com\n",
+        "  - username: bob\n    email: bob@example.com\n    manager: alice\n",
+    );
+    assert_ne!(with_manager, people());
+    let repo = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &with_manager),
+    ]);
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let bob = fake.user("bob@example.com").unwrap();
+    assert_eq!(
+        bob["relations"],
+        json!([{"type": "manager", "value": "alice@example.com"}]),
+        "{bob}"
+    );
+    let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    // Changed by hand: drift, reverted.
+    let (s, v) = fake.call(
+        "PATCH",
+        "/users/bob@example.com",
+        Some(json!({"relations": [{"type": "manager", "value": "carol@example.com"}, {"type": "friend", "value": "x"}]})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let drift = run(repo.path(), &fake, &["drift", "--format", "json"]);
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    assert!(
+        has(&changes(&drift.stdout), "manager", "update", "bob"),
+        "{}",
+        drift.stdout
+    );
+    let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert_eq!(
+        fake.user("bob@example.com").unwrap()["relations"],
+        json!([{"type": "friend", "value": "x"}, {"type": "manager", "value": "alice@example.com"}])
+    );
+}

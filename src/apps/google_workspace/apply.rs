@@ -96,10 +96,9 @@ impl PhaseWriter for Writer<'_> {
         user.email.trim().to_string()
     }
 
-    /// Users, groups and memberships; no licenses, managers or restores.
+    /// Users (with managers), groups and memberships; no licenses or restores.
     fn supports(&self, c: &Change) -> bool {
-        !matches!(c.phase(), Phase::Licenses | Phase::Other | Phase::Managers)
-            && c.action != Action::Restore
+        !matches!(c.phase(), Phase::Licenses | Phase::Other) && c.action != Action::Restore
     }
 
     async fn write_phase(&mut self, phase: Phase, idx: &[usize], run: &Run<'_>) {
@@ -147,6 +146,7 @@ impl Applier<'_, '_, '_> {
                 Err(r) => r,
             },
             (ObjectKind::Membership, Action::Add | Action::Remove) => self.member(i).await,
+            (ObjectKind::Manager, Action::Update) => self.set_manager(c).await,
             _ => fail(format!(
                 "{} of a {} is not something the google_workspace connector can do",
                 c.action,
@@ -520,6 +520,55 @@ impl Applier<'_, '_, '_> {
                     Err(e) => failed(&e),
                 }
             }
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// Sets or clears a user's manager: the `relations` entry of type `manager` (the
+    /// manager's email), the user's other relations kept.
+    async fn set_manager(&self, c: &Change) -> ChangeResult {
+        let id = match self.run.user_id(&c.key(), c.id.as_ref()) {
+            Ok(id) => id,
+            Err(r) => return r,
+        };
+        let email = match c.manager() {
+            Some(m) => {
+                if let Err(r) = self.run.user_id(m, None) {
+                    return r;
+                }
+                Some(self.run.login_of(m))
+            }
+            None => None,
+        };
+        let path = format!("{DIRECTORY}/users/{}", segment(&id));
+        let lagging = self.run.created_in_run(&id);
+        let live = match self
+            .conn
+            .client
+            .send(
+                Method::GET,
+                &path,
+                &[("projection", "full".into())],
+                None,
+                lagging,
+            )
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => return failed(&e),
+        };
+        let mut relations: Vec<Value> = live
+            .get("relations")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        relations.retain(|r| r.get("type").and_then(Value::as_str) != Some("manager"));
+        if let Some(e) = email {
+            relations.push(json!({"type": "manager", "value": e}));
+        }
+        let body = json!({ "relations": relations });
+        match self.send(Method::PATCH, &path, Some(&body), lagging).await {
+            Ok(_) => applied(id),
             Err(e) => failed(&e),
         }
     }

@@ -21,6 +21,18 @@ use crate::apps::ReadScope;
 use crate::mapping::{Mapping, ValueKind};
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
 
+/// The observed attribute holding the live id of a user's manager.
+pub const MANAGER_KEY: &str = "manager";
+
+/// The email of a user's manager (`relations` entry of type `manager`).
+pub fn manager_email(user: &Value) -> Option<String> {
+    user.get("relations")?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("type").and_then(Value::as_str) == Some("manager"))
+        .and_then(|r| text(r, "value"))
+}
+
 /// `maxResults` of users lists (the API's largest).
 pub const USERS_PAGE: usize = 500;
 /// `maxResults` of groups and members lists (the API's largest).
@@ -162,6 +174,25 @@ pub async fn read(
                     .is_some_and(|ou| !in_org_unit(u.location.as_deref().unwrap_or("/"), ou)) => {}
             Ok(u) => users.push(u),
             Err(why) => tracing::warn!(app = %app.name, "skipping a user the API returned: {why}"),
+        }
+    }
+    // Managers: `relations` of type `manager` name the manager by email; the observed
+    // `manager` is its live id (the email itself when the manager is not read).
+    let id_of: std::collections::HashMap<String, String> = users
+        .iter()
+        .map(|u| (u.login.to_lowercase(), u.id.clone()))
+        .collect();
+    let managers: std::collections::HashMap<String, String> = raw
+        .iter()
+        .filter_map(|u| Some((text(u, "id")?, manager_email(u)?)))
+        .collect();
+    for u in &mut users {
+        if let Some(email) = managers.get(&u.id) {
+            let value = id_of
+                .get(&email.to_lowercase())
+                .cloned()
+                .unwrap_or_else(|| email.clone());
+            u.attributes.insert(MANAGER_KEY.to_string(), value);
         }
     }
     drop(raw);
