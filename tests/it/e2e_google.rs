@@ -597,3 +597,19 @@ fn managers_are_relations_by_email() {
         json!([{"type": "friend", "value": "x"}, {"type": "manager", "value": "alice@example.com"}])
     );
 }
+
+#[test]
+fn a_missing_key_is_reported_at_its_reference_before_any_connection() {
+    let fake = Fake::start(2);
+    let dir = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &people()),
+    ]);
+    let r = roster(dir.path(), &["plan"], &[]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("apps.yaml:7:"), "{}", r.stderr);
+    assert!(r.stderr.contains("service account key"), "{}", r.stderr);
+    assert!(r.stderr.contains("ROSTER_TEST_GOOGLE_KEY"), "{}", r.stderr);
+    assert_eq!(fake.data().tokens, 0, "no token asked for");
+    assert_eq!(fake.data().requests, 0, "nothing sent");
+}
