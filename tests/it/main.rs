@@ -8,6 +8,8 @@ mod o365_common;
 mod planner_support;
 #[path = "support/samba.rs"]
 mod samba;
+#[path = "support/slapd.rs"]
+mod slapd;
 mod scim_support;
 mod support;
 
@@ -37,6 +39,7 @@ mod desired_schema;
 mod e2e_active_directory;
 mod e2e_ad_unfinished;
 mod e2e_concurrency;
+mod e2e_ldap;
 mod e2e_office365;
 mod e2e_people;
 mod e2e_real_tenant;
