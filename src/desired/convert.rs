@@ -1714,7 +1714,10 @@ fn convert_ldap(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App>
         obj,
         url.as_deref(),
         base_dn.as_ref(),
-        [("users_ou", users_ou.as_ref()), ("groups_ou", groups_ou.as_ref())],
+        [
+            ("users_ou", users_ou.as_ref()),
+            ("groups_ou", groups_ou.as_ref()),
+        ],
         starttls,
     );
     let tls = convert_tls(cx, obj, TLS_KEYS);
@@ -1741,7 +1744,10 @@ fn convert_ldap(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App>
     {
         cx.err(
             node.pos,
-            format!("`user_rdn` of {} must be an attribute name, such as uid or cn", obj.what),
+            format!(
+                "`user_rdn` of {} must be an attribute name, such as uid or cn",
+                obj.what
+            ),
         );
     }
     let group_object_class = match obj.opt_str(cx, "group_object_class") {
@@ -1824,7 +1830,10 @@ fn convert_ldap(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App>
             {
                 cx.err(
                     node.pos,
-                    format!("`disabled.attribute` of {} must be an attribute name", obj.what),
+                    format!(
+                        "`disabled.attribute` of {} must be an attribute name",
+                        obj.what
+                    ),
                 );
             }
             let value = d.req_str(cx, "value");

@@ -401,7 +401,8 @@ pub enum LdapGroupClass {
 pub struct LdapPosix {
     /// The first `uidNumber` given out (the next is one above the highest in users_ou).
     pub uid_number_start: u32,
-    /// The `gidNumber` of new users (and the first of new posixGroups).
+    /// The `gidNumber` of new users; new posixGroups get one above the highest in
+    /// `groups_ou`, at least this plus one.
     pub gid_number: u32,
     /// The home directory template (default `/home/{username}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

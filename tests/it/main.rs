@@ -8,9 +8,9 @@ mod o365_common;
 mod planner_support;
 #[path = "support/samba.rs"]
 mod samba;
+mod scim_support;
 #[path = "support/slapd.rs"]
 mod slapd;
-mod scim_support;
 mod support;
 
 mod ad_connector;

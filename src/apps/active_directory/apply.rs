@@ -22,11 +22,11 @@ use serde_json::Value;
 
 use super::codec;
 use super::conn::{Endpoint, OP_TIMEOUT, timed};
+use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, MANAGER_ATTR, USER_FILTER};
+use crate::apps::kit::driver::{PhaseWriter, Run};
 pub use crate::apps::kit::ldap::{
     LdapFailure, check, ldap_add, ldap_delete, ldap_modify, rc_name, rc_of, set1,
 };
-use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, MANAGER_ATTR, USER_FILTER};
-use crate::apps::kit::driver::{PhaseWriter, Run};
 use crate::apps::{ApplyInput, ChangeResult};
 use crate::desired::{ActiveDirectoryApp, DesiredState};
 use crate::mapping::Mapping;

@@ -146,6 +146,4 @@ mod tests {
         let long = "x".repeat(200);
         assert!(group_sam_account_name(&long).chars().count() <= 64);
     }
-
-
 }

@@ -14,8 +14,8 @@ use ldap3::controls::RawControl;
 use ldap3::{Ldap, SearchEntry};
 
 use super::codec;
-use crate::apps::kit::ldap as ldap_kit;
 use crate::apps::ReadScope;
+use crate::apps::kit::ldap as ldap_kit;
 use crate::desired::ActiveDirectoryApp;
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
 

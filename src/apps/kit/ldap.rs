@@ -57,9 +57,9 @@ impl Endpoint {
         let ldaps = match parsed.scheme() {
             "ldaps" => true,
             "ldap" => false,
-            other => bail!(
-                "url {app_url:?} has scheme {other:?}; use ldap:// (StartTLS) or ldaps://"
-            ),
+            other => {
+                bail!("url {app_url:?} has scheme {other:?}; use ldap:// (StartTLS) or ldaps://")
+            }
         };
         let host = parsed
             .host_str()

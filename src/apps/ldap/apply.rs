@@ -18,8 +18,8 @@ use super::read::{self, DN_ID_PREFIX, UID_ID_PREFIX};
 use super::{EMPTY_GROUP_PLACEHOLDER, Schema};
 use crate::apps::kit::driver::{PhaseWriter, Run};
 use crate::apps::kit::ldap::{
-    Endpoint, OP_TIMEOUT, check, first, ldap_add, ldap_delete, ldap_modify, rc_of, read_base,
-    set1, timed,
+    Endpoint, OP_TIMEOUT, check, first, ldap_add, ldap_delete, ldap_modify, rc_of, read_base, set1,
+    timed,
 };
 use crate::apps::kit::ldap_codec::{dn_key, filter_value, is_within, rdn_value};
 use crate::apps::{ApplyInput, ChangeResult};
@@ -146,9 +146,7 @@ impl<'a> Writer<'a> {
     async fn one(&mut self, change: &Change, run: &Run<'_>) -> anyhow::Result<Option<String>> {
         match (change.object(), change.action) {
             (ObjectKind::User, Action::Create) => self.create_user(change).await.map(Some),
-            (ObjectKind::User, Action::Update) => {
-                self.update_user(change, run).await.map(|_| None)
-            }
+            (ObjectKind::User, Action::Update) => self.update_user(change, run).await.map(|_| None),
             (ObjectKind::User, Action::Enable | Action::Disable) => {
                 let dn = self.user_dn_for(change, run).await?;
                 let login = change.key();
@@ -246,15 +244,24 @@ impl<'a> Writer<'a> {
         let hits = read::search(self.ldap, base, &filter, &["1.1"], self.paged).await?;
         match hits.as_slice() {
             [one] => Ok(one.dn.clone()),
-            [] => bail!("{} {name} not found under {base}", if group { "group" } else { "user" }),
-            _ => bail!("{} {name} is ambiguous under {base}", if group { "group" } else { "user" }),
+            [] => bail!(
+                "{} {name} not found under {base}",
+                if group { "group" } else { "user" }
+            ),
+            _ => bail!(
+                "{} {name} is ambiguous under {base}",
+                if group { "group" } else { "user" }
+            ),
         }
     }
 
     /// The DN of the user a change is about: by its id, else by its old login (a
     /// rename), its login in this app or its key.
     async fn user_dn_for(&mut self, change: &Change, run: &Run<'_>) -> anyhow::Result<String> {
-        if let Some(id) = change.id.as_deref().or(run.user_id(&change.key(), None).ok().as_deref())
+        if let Some(id) = change
+            .id
+            .as_deref()
+            .or(run.user_id(&change.key(), None).ok().as_deref())
             && let Some(dn) = self.dns.get(id).cloned()
         {
             self.require_in(&dn, &self.app.users_ou, "user")?;
@@ -391,14 +398,8 @@ impl<'a> Writer<'a> {
 
     /// One above the highest `attr` under `base` (and at least `start`).
     async fn next_number(&self, base: &str, attr: &str, start: u32) -> anyhow::Result<u32> {
-        let entries = read::search(
-            self.ldap,
-            base,
-            &format!("({attr}=*)"),
-            &[attr],
-            self.paged,
-        )
-        .await?;
+        let entries =
+            read::search(self.ldap, base, &format!("({attr}=*)"), &[attr], self.paged).await?;
         let highest = entries
             .iter()
             .filter_map(|e| first(e, attr).and_then(|v| v.parse::<u32>().ok()))
@@ -409,7 +410,10 @@ impl<'a> Writer<'a> {
     async fn take_uid(&mut self, start: u32) -> anyhow::Result<u32> {
         let n = match self.next_uid {
             Some(n) => n,
-            None => self.next_number(&self.app.users_ou, "uidNumber", start).await?,
+            None => {
+                self.next_number(&self.app.users_ou, "uidNumber", start)
+                    .await?
+            }
         };
         self.next_uid = Some(n + 1);
         Ok(n)
@@ -418,7 +422,10 @@ impl<'a> Writer<'a> {
     async fn take_gid(&mut self, start: u32) -> anyhow::Result<u32> {
         let n = match self.next_gid {
             Some(n) => n,
-            None => self.next_number(&self.app.groups_ou, "gidNumber", start).await?,
+            None => {
+                self.next_number(&self.app.groups_ou, "gidNumber", start)
+                    .await?
+            }
         };
         self.next_gid = Some(n + 1);
         Ok(n)
@@ -477,7 +484,10 @@ impl<'a> Writer<'a> {
             attrs.push(("uidNumber".into(), set1(uid.to_string())));
             attrs.push(("gidNumber".into(), set1(posix.gid_number.to_string())));
             if !has(&attrs, "homeDirectory") {
-                let template = posix.home_directory.as_deref().unwrap_or("/home/{username}");
+                let template = posix
+                    .home_directory
+                    .as_deref()
+                    .unwrap_or("/home/{username}");
                 let home = match (crate::mapping::Template::parse(template), desired) {
                     (Ok(t), Some(u)) => t.render(&|f| crate::mapping::field_value(u, f)),
                     _ => format!("/home/{login}"),
@@ -519,7 +529,9 @@ impl<'a> Writer<'a> {
             let taken = rc_of(&e) == Some(68);
             let e = e.context(format!("creating user {key}"));
             if taken {
-                e.context(format!("{dn} exists already (outside what roster reads as users?)"))
+                e.context(format!(
+                    "{dn} exists already (outside what roster reads as users?)"
+                ))
             } else {
                 e
             }
@@ -544,7 +556,10 @@ impl<'a> Writer<'a> {
         let new_login = match after.get("login") {
             None => None,
             Some(v) => Some(value_text(v).ok_or_else(|| {
-                anyhow!("user {key}: the login ({}) cannot be cleared", self.schema.login_attr)
+                anyhow!(
+                    "user {key}: the login ({}) cannot be cleared",
+                    self.schema.login_attr
+                )
             })?),
         };
         // (attribute, new value) pairs; the naming attribute is renamed, not modified.
@@ -563,8 +578,9 @@ impl<'a> Writer<'a> {
         let mut mods: Vec<Mod<String>> = Vec::new();
         for (attr, value) in writes {
             if attr.eq_ignore_ascii_case(&rdn) {
-                let value = value
-                    .ok_or_else(|| anyhow!("user {key}: `{rdn}` names the entry and cannot be cleared"))?;
+                let value = value.ok_or_else(|| {
+                    anyhow!("user {key}: `{rdn}` names the entry and cannot be cleared")
+                })?;
                 let new_rdn = format!("{rdn}={}", rdn_value(&value));
                 let mut ldap = self.ldap.clone();
                 let res = timed(OP_TIMEOUT, ldap.modifydn(&dn, &new_rdn, true, None))

@@ -22,7 +22,10 @@ pub async fn doctor(app: &LdapApp, ctx: &ConnectContext) -> AppReport {
         }
     };
     if connector.is_tls() {
-        report.push(Check::ok("tls", format!("{}: encrypted", connector.endpoint.url)));
+        report.push(Check::ok(
+            "tls",
+            format!("{}: encrypted", connector.endpoint.url),
+        ));
     } else {
         report.push(Check::warn(
             "tls",
@@ -56,7 +59,11 @@ pub async fn doctor(app: &LdapApp, ctx: &ConnectContext) -> AppReport {
                 ));
             }
         }
-        Err(e) => report.push(Check::warn("root DSE", format!("{e:#}"), "check the bind account's read rights on the root DSE")),
+        Err(e) => report.push(Check::warn(
+            "root DSE",
+            format!("{e:#}"),
+            "check the bind account's read rights on the root DSE",
+        )),
     }
     let _ = connector.close().await;
     report

@@ -36,7 +36,8 @@ pub const PASSWORD_MODIFY_OID: &str = "1.3.6.1.4.1.4203.1.11.1";
 pub const EMPTY_GROUP_PLACEHOLDER: &str = "";
 
 /// The default object classes of a new user.
-pub const DEFAULT_USER_CLASSES: &[&str] = &["top", "person", "organizationalPerson", "inetOrgPerson"];
+pub const DEFAULT_USER_CLASSES: &[&str] =
+    &["top", "person", "organizationalPerson", "inetOrgPerson"];
 
 /// The settings-derived schema of one app: what is read and written where.
 #[derive(Debug, Clone)]
@@ -71,14 +72,24 @@ impl Schema {
         let classes: String = user_classes
             .iter()
             .filter(|c| !c.eq_ignore_ascii_case("top"))
-            .map(|c| format!("(objectClass={})", crate::apps::kit::ldap_codec::filter_value(c)))
+            .map(|c| {
+                format!(
+                    "(objectClass={})",
+                    crate::apps::kit::ldap_codec::filter_value(c)
+                )
+            })
             .collect();
         Schema {
             user_filter: format!("(&{classes}({login_attr}=*))"),
             user_classes,
             login_attr,
-            user_rdn: app.user_rdn.clone().unwrap_or_else(|| login_attr.to_string()),
-            group_class: app.group_object_class.unwrap_or(LdapGroupClass::GroupOfNames),
+            user_rdn: app
+                .user_rdn
+                .clone()
+                .unwrap_or_else(|| login_attr.to_string()),
+            group_class: app
+                .group_object_class
+                .unwrap_or(LdapGroupClass::GroupOfNames),
             disabled: app.disabled.clone().unwrap_or_default(),
         }
     }

@@ -64,7 +64,11 @@ impl UserAttrs {
 
     /// The attributes a user search asks for (operational ones by name).
     pub fn names<'a>(&'a self, schema: &'a Schema) -> Vec<&'a str> {
-        let mut names = vec!["entryUUID", schema.login_attr, schema.disabled.attribute.as_str()];
+        let mut names = vec![
+            "entryUUID",
+            schema.login_attr,
+            schema.disabled.attribute.as_str(),
+        ];
         for (_, ldap) in &self.attrs {
             if !names.iter().any(|n| n.eq_ignore_ascii_case(ldap)) {
                 names.push(ldap);
@@ -225,8 +229,12 @@ pub async fn read(
             Some(set) => set.contains(&group.name),
         };
         if wanted {
-            group.member_ids =
-                resolve_members(all(&entry, schema.member_attr()), &schema, &by_dn, &by_login);
+            group.member_ids = resolve_members(
+                all(&entry, schema.member_attr()),
+                &schema,
+                &by_dn,
+                &by_login,
+            );
         }
         observed_groups.push(group);
     }
@@ -310,7 +318,11 @@ mod tests {
         // A temporary lockout (a time stamp) is not roster's disabled state.
         let e = entry(
             "uid=ann,ou=people,dc=example,dc=test",
-            &[("entryUUID", &["u-1"]), ("uid", &["ann"]), ("pwdAccountLockedTime", &["20260101000000Z"])],
+            &[
+                ("entryUUID", &["u-1"]),
+                ("uid", &["ann"]),
+                ("pwdAccountLockedTime", &["20260101000000Z"]),
+            ],
         );
         assert!(user_from_entry(&e, &schema, &attrs).unwrap().enabled);
         let custom = LdapApp {
@@ -320,7 +332,14 @@ mod tests {
             }),
             ..app()
         };
-        let e = entry("uid=b,dc=x", &[("entryUUID", &["u-2"]), ("uid", &["b"]), ("nsaccountlock", &["true"])]);
+        let e = entry(
+            "uid=b,dc=x",
+            &[
+                ("entryUUID", &["u-2"]),
+                ("uid", &["b"]),
+                ("nsaccountlock", &["true"]),
+            ],
+        );
         let u = user_from_entry(&e, &Schema::of(&custom), &UserAttrs::of(&custom)).unwrap();
         assert!(!u.enabled);
         let e = entry("uid=c,dc=x", &[("uid", &["c"])]);
@@ -330,7 +349,10 @@ mod tests {
     #[test]
     fn members_resolve_without_the_placeholder() {
         let schema = Schema::of(&app());
-        let by_dn = HashMap::from([(dn_key("uid=ann,ou=people,dc=example,dc=test"), "u-1".to_string())]);
+        let by_dn = HashMap::from([(
+            dn_key("uid=ann,ou=people,dc=example,dc=test"),
+            "u-1".to_string(),
+        )]);
         let values = vec![
             "".to_string(),
             "UID=Ann,ou=People,dc=example,dc=test".to_string(),
@@ -348,7 +370,12 @@ mod tests {
             ..app()
         });
         let by_login = HashMap::from([("ann".to_string(), "u-1".to_string())]);
-        let ids = resolve_members(&["Ann".into(), "ghost".into()], &posix, &HashMap::new(), &by_login);
+        let ids = resolve_members(
+            &["Ann".into(), "ghost".into()],
+            &posix,
+            &HashMap::new(),
+            &by_login,
+        );
         assert_eq!(ids.into_iter().collect::<Vec<_>>(), ["u-1", "uid:ghost"]);
     }
 }

@@ -112,7 +112,8 @@ impl Tree {
 fn tool(name: &str) -> Command {
     let s = slapd();
     let mut c = Command::new(name);
-    c.env("LDAPTLS_CACERT", &s.ca).env("LDAPTLS_REQCERT", "demand");
+    c.env("LDAPTLS_CACERT", &s.ca)
+        .env("LDAPTLS_REQCERT", "demand");
     c
 }
 
@@ -120,7 +121,16 @@ fn tool(name: &str) -> Command {
 pub fn ldapmodify(ldif: &str) {
     let s = slapd();
     let mut child = tool("ldapmodify")
-        .args(["-x", "-ZZ", "-H", &s.url, "-D", &s.bind_dn, "-w", &s.password])
+        .args([
+            "-x",
+            "-ZZ",
+            "-H",
+            &s.url,
+            "-D",
+            &s.bind_dn,
+            "-w",
+            &s.password,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -142,10 +152,28 @@ pub fn ldapmodify(ldif: &str) {
 
 /// `ldapsearch` as the admin over ldaps://: the entries as (dn, [(attr, value)]),
 /// base64 values decoded.
-pub fn ldapsearch(base: &str, filter: &str, attrs: &[&str]) -> Vec<(String, Vec<(String, String)>)> {
+pub fn ldapsearch(
+    base: &str,
+    filter: &str,
+    attrs: &[&str],
+) -> Vec<(String, Vec<(String, String)>)> {
     let s = slapd();
     let out = tool("ldapsearch")
-        .args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &s.ldaps_url, "-D", &s.bind_dn, "-w", &s.password, "-b", base, filter])
+        .args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &s.ldaps_url,
+            "-D",
+            &s.bind_dn,
+            "-w",
+            &s.password,
+            "-b",
+            base,
+            filter,
+        ])
         .args(attrs)
         .output()
         .expect("run ldapsearch (ldap-utils)");
@@ -163,7 +191,10 @@ fn parse_ldif(text: &str) -> Vec<(String, Vec<(String, String)>)> {
     for block in text.split("\n\n") {
         let mut dn = None;
         let mut attrs = Vec::new();
-        for line in block.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in block
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let (k, v) = match line.split_once(":: ") {
                 Some((k, v)) => (
                     k,
@@ -221,7 +252,10 @@ pub fn ldap_app(tree: &Tree, extra: &str) -> String {
 /// The environment of a roster run against the test slapd.
 pub fn env() -> Vec<(&'static str, &'static str)> {
     let pw: &'static str = Box::leak(slapd().password.clone().into_boxed_str());
-    vec![("ROSTER_TEST_LDAP_BIND", pw), ("ROSTER_TEST_USER_PW", USER_PASSWORD)]
+    vec![
+        ("ROSTER_TEST_LDAP_BIND", pw),
+        ("ROSTER_TEST_USER_PW", USER_PASSWORD),
+    ]
 }
 
 /// The repository password of the tests' users.
@@ -231,9 +265,30 @@ pub const USER_PASSWORD: &str = "Us3r-Pa55-word!";
 pub fn ldapsearch_base(dn: &str) -> Vec<(String, Vec<(String, String)>)> {
     let s = slapd();
     let out = tool("ldapsearch")
-        .args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &s.ldaps_url, "-D", &s.bind_dn, "-w", &s.password, "-s", "base", "-b", dn, "(objectClass=*)", "*"])
+        .args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &s.ldaps_url,
+            "-D",
+            &s.bind_dn,
+            "-w",
+            &s.password,
+            "-s",
+            "base",
+            "-b",
+            dn,
+            "(objectClass=*)",
+            "*",
+        ])
         .output()
         .expect("run ldapsearch (ldap-utils)");
-    assert!(out.status.success(), "ldapsearch -b {dn} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ldapsearch -b {dn} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     parse_ldif(&String::from_utf8_lossy(&out.stdout))
 }
