@@ -111,6 +111,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cn_dns_escape_the_value() {
+        assert_eq!(cn_dn("Smith, J", "OU=U,DC=x"), "CN=Smith\\2c J,OU=U,DC=x");
+    }
+
+    #[test]
     fn guid_round_trips_with_windows_byte_order() {
         let raw = [
             0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
