@@ -361,3 +361,51 @@ fn settings_errors_are_positioned() {
         assert!(v.all().contains(want), "{want}: {}", v.all());
     }
 }
+
+#[test]
+fn passwords_never_travel_without_tls() {
+    let tree = Tree::new();
+    // Plain LDAP is accepted for loopback only; reads and writes work, passwords do not.
+    let app = ldap_app(&tree, "    starttls: false\n");
+    let r = repo(&[("apps.yaml", &app), ("people.yaml", &people())]);
+    let apply = run(r.path(), &["apply", "--auto-approve"]);
+    assert_ne!(apply.code, 0, "{}", apply.all());
+    assert!(
+        apply
+            .all()
+            .contains("refusing to send the password of user alice"),
+        "{}",
+        apply.all()
+    );
+    assert!(
+        ldapsearch(&tree.people, "(uid=alice)", &["uid"]).is_empty(),
+        "nothing written for alice"
+    );
+    assert_eq!(
+        ldapsearch(&tree.people, "(uid=bob)", &["uid"]).len(),
+        1,
+        "bob has no password: created"
+    );
+}
+
+#[test]
+fn doctor_reports_what_the_server_offers() {
+    let tree = Tree::new();
+    let r = repo(&[("apps.yaml", &ldap_app(&tree, ""))]);
+    let doctor = run(r.path(), &["doctor"]);
+    assert_eq!(doctor.code, 0, "{}", doctor.all());
+    for want in ["app dir (ldap): ok", "paged results", "password modify"] {
+        assert!(doctor.stdout.contains(want), "{want}: {}", doctor.stdout);
+    }
+    let bad = ldap_app(&tree, "").replace(&tree.people, "ou=missing,dc=example,dc=test");
+    let r = repo(&[("apps.yaml", &bad)]);
+    let doctor = run(r.path(), &["doctor"]);
+    assert_eq!(doctor.code, 1, "{}", doctor.all());
+    assert!(
+        doctor
+            .stdout
+            .contains("ou=missing,dc=example,dc=test does not exist"),
+        "{}",
+        doctor.stdout
+    );
+}
