@@ -2,6 +2,7 @@
 //! to the code that speaks its protocol.
 
 use super::active_directory::ActiveDirectoryConnector;
+use super::ldap::LdapConnector;
 use super::office365::Office365Connector;
 use super::scim::ScimConnector;
 use super::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
@@ -13,6 +14,7 @@ pub enum Connector {
     Office365(Box<Office365Connector>),
     ActiveDirectory(Box<ActiveDirectoryConnector>),
     Scim(Box<ScimConnector>),
+    Ldap(Box<LdapConnector>),
 }
 
 impl Connector {
@@ -28,6 +30,9 @@ impl Connector {
             App::Scim(a) => ScimConnector::connect(a, ctx)
                 .await
                 .map(|c| Connector::Scim(Box::new(c))),
+            App::Ldap(a) => LdapConnector::connect(a, ctx)
+                .await
+                .map(|c| Connector::Ldap(Box::new(c))),
         };
         connected.map_err(|e| e.context(format!("app {}: cannot connect", app.name())))
     }
@@ -37,6 +42,7 @@ impl Connector {
             Connector::Office365(c) => c.read(scope).await,
             Connector::ActiveDirectory(c) => c.read(scope).await,
             Connector::Scim(c) => c.read(scope).await,
+            Connector::Ldap(c) => c.read(scope).await,
         }
     }
 
@@ -45,6 +51,7 @@ impl Connector {
             Connector::Office365(c) => c.apply(input, sink).await,
             Connector::ActiveDirectory(c) => c.apply(input, sink).await,
             Connector::Scim(c) => c.apply(input, sink).await,
+            Connector::Ldap(c) => c.apply(input, sink).await,
         }
     }
 
@@ -53,6 +60,7 @@ impl Connector {
             Connector::Office365(c) => c.close().await,
             Connector::ActiveDirectory(c) => c.close().await,
             Connector::Scim(c) => c.close().await,
+            Connector::Ldap(c) => c.close().await,
         }
     }
 }

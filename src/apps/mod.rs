@@ -15,6 +15,7 @@ use crate::plan::Change;
 pub mod active_directory;
 pub mod connector;
 pub mod kit;
+pub mod ldap;
 pub mod office365;
 pub mod scim;
 

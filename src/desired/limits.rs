@@ -83,7 +83,8 @@ impl Kind {
         match app {
             App::ActiveDirectory(_) => Some(Kind::ActiveDirectory),
             App::Office365(_) => Some(Kind::Office365),
-            App::Scim(_) => None,
+            // LDAP directories document no limits on these values.
+            App::Scim(_) | App::Ldap(_) => None,
         }
     }
     fn name(self) -> &'static str {

@@ -9,6 +9,8 @@ mod planner_support;
 #[path = "support/samba.rs"]
 mod samba;
 mod scim_support;
+#[path = "support/slapd.rs"]
+mod slapd;
 mod support;
 
 mod ad_connector;
@@ -37,6 +39,7 @@ mod desired_schema;
 mod e2e_active_directory;
 mod e2e_ad_unfinished;
 mod e2e_concurrency;
+mod e2e_ldap;
 mod e2e_office365;
 mod e2e_people;
 mod e2e_real_tenant;
