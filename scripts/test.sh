@@ -11,6 +11,8 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 if [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; then
   log "System packages (Samba AD DC, LDAP tools, OpenSSL)"
   bash scripts/samba-dc.sh install
+  log "OpenLDAP slapd and the LDAP tools for the ldap tests"
+  bash scripts/slapd.sh install
 fi
 
 if [ -f tests/js/package.json ]; then

@@ -3,6 +3,7 @@
 
 use super::active_directory::ActiveDirectoryConnector;
 use super::google_workspace::GoogleWorkspaceConnector;
+use super::ldap::LdapConnector;
 use super::office365::Office365Connector;
 use super::scim::ScimConnector;
 use super::{ApplyInput, ConnectContext, OutcomeSink, ReadScope};
@@ -14,6 +15,7 @@ pub enum Connector {
     Office365(Box<Office365Connector>),
     ActiveDirectory(Box<ActiveDirectoryConnector>),
     Scim(Box<ScimConnector>),
+    Ldap(Box<LdapConnector>),
     GoogleWorkspace(Box<GoogleWorkspaceConnector>),
 }
 
@@ -30,6 +32,9 @@ impl Connector {
             App::Scim(a) => ScimConnector::connect(a, ctx)
                 .await
                 .map(|c| Connector::Scim(Box::new(c))),
+            App::Ldap(a) => LdapConnector::connect(a, ctx)
+                .await
+                .map(|c| Connector::Ldap(Box::new(c))),
             App::GoogleWorkspace(a) => GoogleWorkspaceConnector::connect(a, ctx)
                 .await
                 .map(|c| Connector::GoogleWorkspace(Box::new(c))),
@@ -42,6 +47,7 @@ impl Connector {
             Connector::Office365(c) => c.read(scope).await,
             Connector::ActiveDirectory(c) => c.read(scope).await,
             Connector::Scim(c) => c.read(scope).await,
+            Connector::Ldap(c) => c.read(scope).await,
             Connector::GoogleWorkspace(c) => c.read(scope).await,
         }
     }
@@ -51,6 +57,7 @@ impl Connector {
             Connector::Office365(c) => c.apply(input, sink).await,
             Connector::ActiveDirectory(c) => c.apply(input, sink).await,
             Connector::Scim(c) => c.apply(input, sink).await,
+            Connector::Ldap(c) => c.apply(input, sink).await,
             Connector::GoogleWorkspace(c) => c.apply(input, sink).await,
         }
     }
@@ -60,6 +67,7 @@ impl Connector {
             Connector::Office365(c) => c.close().await,
             Connector::ActiveDirectory(c) => c.close().await,
             Connector::Scim(c) => c.close().await,
+            Connector::Ldap(c) => c.close().await,
             Connector::GoogleWorkspace(c) => c.close().await,
         }
     }

@@ -16,6 +16,7 @@ pub mod active_directory;
 pub mod connector;
 pub mod google_workspace;
 pub mod kit;
+pub mod ldap;
 pub mod office365;
 pub mod scim;
 

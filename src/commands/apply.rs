@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use super::report::default_log_path;
 use super::session::{self, Live};
@@ -13,39 +13,13 @@ use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::engine::guard;
 use crate::engine::lock::ApplyLock;
 use crate::engine::report_log::{Counts, ReportLog};
-use crate::plan::saved::SavedPlan;
 use crate::plan::{Change, Plan};
 use crate::progress::Progress;
 use crate::render::{self, RenderOptions};
 
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
     let saved = match &args.plan_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the plan file {}", path.display()))?;
-            let text = match crate::plan::signing::key_from_env()? {
-                Some(key) => crate::plan::signing::verify(&text, &key).with_context(|| {
-                    format!(
-                        "refusing the plan file {}; nothing was applied",
-                        path.display()
-                    )
-                })?,
-                None => {
-                    if crate::plan::signing::is_signed(&text) {
-                        crate::output::diag(&format!(
-                            "note: {} is signed, but {} is not set here, so its signature was not checked",
-                            path.display(),
-                            crate::plan::signing::KEY_ENV
-                        ));
-                    }
-                    crate::plan::signing::without_signature(&text)
-                }
-            };
-            Some(
-                SavedPlan::from_json(&text)
-                    .with_context(|| format!("{} is not a usable plan file", path.display()))?,
-            )
-        }
+        Some(path) => Some(super::show::read(path, "nothing was applied")?),
         None => None,
     };
     let loaded = session::load(&global.dir, args.source.rev.as_deref())?;

@@ -52,6 +52,7 @@ async fn check_all(state: &DesiredState, apps: &[String], ctx: &ConnectContext) 
                 crate::apps::active_directory::doctor::doctor(a, ctx).await
             }
             Some(App::Scim(a)) => crate::apps::scim::doctor::doctor(a, ctx).await,
+            Some(App::Ldap(a)) => crate::apps::ldap::doctor::doctor(a, ctx).await,
             Some(App::GoogleWorkspace(a)) => {
                 crate::apps::google_workspace::doctor::doctor(a, ctx).await
             }

@@ -459,6 +459,7 @@ fn credential_secrets_are_not_passwords(
                 None => vec![],
             },
             App::ActiveDirectory(a) => vec![&a.bind_password],
+            App::Ldap(a) => vec![&a.bind_password],
             App::Scim(a) => vec![&a.token],
             App::GoogleWorkspace(a) => a
                 .credentials

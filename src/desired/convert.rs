@@ -83,6 +83,37 @@ pub const SCIM_KEYS: &[&str] = &[
     "attribute_map",
     "on_create",
 ];
+pub const LDAP_KEYS: &[&str] = &[
+    "type",
+    "name",
+    "url",
+    "base_dn",
+    "users_ou",
+    "groups_ou",
+    "bind_dn",
+    "bind_password",
+    "starttls",
+    "tls",
+    "authorized_domains",
+    "switches",
+    "ignore",
+    "max_deletes",
+    "attribute_map",
+    "on_create",
+    "user_object_classes",
+    "user_rdn",
+    "group_object_class",
+    "posix",
+    "disabled",
+];
+pub const LDAP_POSIX_KEYS: &[&str] = &[
+    "uid_number_start",
+    "gid_number",
+    "home_directory",
+    "login_shell",
+];
+pub const LDAP_DISABLED_KEYS: &[&str] = &["attribute", "value"];
+pub const LDAP_GROUP_CLASSES: &[&str] = &["groupOfNames", "groupOfUniqueNames", "posixGroup"];
 pub const GOOGLE_WORKSPACE_KEYS: &[&str] = &[
     "type",
     "name",
@@ -122,6 +153,7 @@ fn app_keys(ty: &str) -> &'static [&'static str] {
     match ty {
         "office365" => OFFICE365_KEYS,
         "active_directory" => ACTIVE_DIRECTORY_KEYS,
+        "ldap" => LDAP_KEYS,
         "google_workspace" => GOOGLE_WORKSPACE_KEYS,
         _ => SCIM_KEYS,
     }
@@ -1445,6 +1477,7 @@ fn convert_app(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
     let app = match ty.as_str() {
         "office365" => convert_office365(cx, &mut obj, name.clone()),
         "active_directory" => convert_ad(cx, &mut obj, name.clone()),
+        "ldap" => convert_ldap(cx, &mut obj, name.clone()),
         "google_workspace" => convert_google_workspace(cx, &mut obj, name.clone()),
         _ => convert_scim(cx, &mut obj, name.clone()),
     };
@@ -1659,6 +1692,221 @@ fn convert_ad(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
         switches,
         ignore,
         max_deletes,
+    }))
+}
+
+/// The DN settings and transport rules an ldap app shares with active_directory:
+/// `users_ou` and `groups_ou` under `base_dn`, and no bind password in clear text but
+/// on loopback.
+fn check_ldap_transport(
+    cx: &mut Cx,
+    obj: &Obj,
+    url: Option<&str>,
+    base_dn: Option<&String>,
+    ous: [(&str, Option<&String>); 2],
+    starttls: Option<bool>,
+) {
+    if let Some(base) = base_dn {
+        for (key, value) in ous {
+            if let (Some(v), Some(node)) = (value, obj.get(key))
+                && !under_dn(v, base)
+            {
+                cx.err(
+                    node.pos,
+                    format!("`{key}` of {} must lie under base_dn `{base}`", obj.what),
+                );
+            }
+        }
+    }
+    if starttls == Some(false)
+        && let (Some(u), Some(node)) = (url, obj.get("starttls"))
+        && let Ok(parsed) = url::Url::parse(u)
+        && parsed.scheme() == "ldap"
+        && !is_loopback(&parsed)
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`starttls: false` with an ldap:// URL would send the bind password of {} in clear text; use ldaps:// or StartTLS (plain LDAP is accepted only for a loopback address)",
+                obj.what
+            ),
+        );
+    }
+}
+
+/// An LDAP attribute name (RFC 4512 `descr`): a letter, then letters, digits, hyphens.
+fn valid_ldap_attr(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn convert_ldap(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
+    let url = obj.req_str(cx, "url");
+    check_url(cx, obj, "url", &url, &["ldap", "ldaps"]);
+    let base_dn = obj.req_str(cx, "base_dn");
+    let users_ou = obj.req_str(cx, "users_ou");
+    let groups_ou = obj.req_str(cx, "groups_ou");
+    let bind_dn = obj.req_str(cx, "bind_dn");
+    let bind_password = obj.req_secret(cx, "bind_password");
+    let starttls = obj.opt_bool(cx, "starttls");
+    check_ldap_transport(
+        cx,
+        obj,
+        url.as_deref(),
+        base_dn.as_ref(),
+        [
+            ("users_ou", users_ou.as_ref()),
+            ("groups_ou", groups_ou.as_ref()),
+        ],
+        starttls,
+    );
+    let tls = convert_tls(cx, obj, TLS_KEYS);
+    let user_object_classes = obj
+        .str_list(cx, "user_object_classes", false)
+        .unwrap_or_default();
+    for (class, loc) in user_object_classes
+        .iter()
+        .zip(obj.item_positions("user_object_classes"))
+    {
+        if !valid_ldap_attr(class) {
+            cx.err(
+                loc,
+                format!(
+                    "`{class}` in `user_object_classes` of {} is not an object class name",
+                    obj.what
+                ),
+            );
+        }
+    }
+    let user_rdn = obj.opt_str(cx, "user_rdn");
+    if let (Some(rdn), Some(node)) = (&user_rdn, obj.get("user_rdn"))
+        && !valid_ldap_attr(rdn)
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`user_rdn` of {} must be an attribute name, such as uid or cn",
+                obj.what
+            ),
+        );
+    }
+    let group_object_class = match obj.opt_str(cx, "group_object_class") {
+        None => None,
+        Some(c) => {
+            let found = LDAP_GROUP_CLASSES
+                .iter()
+                .position(|k| k.eq_ignore_ascii_case(&c));
+            match found {
+                Some(0) => Some(LdapGroupClass::GroupOfNames),
+                Some(1) => Some(LdapGroupClass::GroupOfUniqueNames),
+                Some(_) => Some(LdapGroupClass::PosixGroup),
+                None => {
+                    if let Some(node) = obj.get("group_object_class") {
+                        cx.err(
+                            node.pos,
+                            format!(
+                                "unknown group_object_class `{c}` for {}; valid values: {}",
+                                obj.what,
+                                LDAP_GROUP_CLASSES.join(", ")
+                            ),
+                        );
+                    }
+                    None
+                }
+            }
+        }
+    };
+    let posix = match obj.sub(cx, "posix") {
+        None => None,
+        Some(mut p) => {
+            p.check_keys(cx, LDAP_POSIX_KEYS);
+            let uid = p.opt_u32(cx, "uid_number_start");
+            let gid = p.opt_u32(cx, "gid_number");
+            for (key, v) in [("uid_number_start", &uid), ("gid_number", &gid)] {
+                if v.is_none() && p.get(key).is_none() {
+                    p.missing(cx, key);
+                }
+            }
+            let home_directory = p.opt_str(cx, "home_directory");
+            if let (Some(t), Some(node)) = (&home_directory, p.get("home_directory"))
+                && let Err(e) = crate::mapping::Template::parse(t)
+            {
+                cx.err(
+                    node.pos,
+                    format!("`posix.home_directory` of {}: {e}", obj.what),
+                );
+            }
+            let login_shell = p.opt_str(cx, "login_shell");
+            match (uid, gid) {
+                (Some(uid_number_start), Some(gid_number)) => Some(LdapPosix {
+                    uid_number_start,
+                    gid_number,
+                    home_directory,
+                    login_shell,
+                }),
+                _ => None,
+            }
+        }
+    };
+    if group_object_class == Some(LdapGroupClass::PosixGroup)
+        && posix.is_none()
+        && let Some(node) = obj.get("group_object_class")
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`group_object_class: posixGroup` of {} needs `posix: {{ uid_number_start, gid_number }}` (new groups get a gidNumber)",
+                obj.what
+            ),
+        );
+    }
+    let disabled = match obj.sub(cx, "disabled") {
+        None => None,
+        Some(mut d) => {
+            d.check_keys(cx, LDAP_DISABLED_KEYS);
+            let attribute = d.req_str(cx, "attribute");
+            if let (Some(a), Some(node)) = (&attribute, d.get("attribute"))
+                && !valid_ldap_attr(a)
+            {
+                cx.err(
+                    node.pos,
+                    format!(
+                        "`disabled.attribute` of {} must be an attribute name",
+                        obj.what
+                    ),
+                );
+            }
+            let value = d.req_str(cx, "value");
+            match (attribute, value) {
+                (Some(attribute), Some(value)) => Some(LdapDisabled { attribute, value }),
+                _ => None,
+            }
+        }
+    };
+    let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    let (attribute_map, on_create) = convert_mapping(cx, obj, "ldap");
+    Some(App::Ldap(LdapApp {
+        attribute_map,
+        on_create,
+        name: name?,
+        url: url.unwrap_or_default(),
+        base_dn: base_dn.unwrap_or_default(),
+        users_ou: users_ou.unwrap_or_default(),
+        groups_ou: groups_ou.unwrap_or_default(),
+        bind_dn: bind_dn.unwrap_or_default(),
+        bind_password: bind_password?,
+        starttls,
+        tls,
+        authorized_domains,
+        switches,
+        ignore,
+        max_deletes,
+        user_object_classes,
+        user_rdn,
+        group_object_class,
+        posix,
+        disabled,
     }))
 }
 

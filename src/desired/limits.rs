@@ -91,7 +91,8 @@ impl Kind {
             App::ActiveDirectory(_) => Some(Kind::ActiveDirectory),
             App::Office365(_) => Some(Kind::Office365),
             App::GoogleWorkspace(_) => Some(Kind::GoogleWorkspace),
-            App::Scim(_) => None,
+            // LDAP directories document no limits on these values.
+            App::Scim(_) | App::Ldap(_) => None,
         }
     }
     fn name(self) -> &'static str {

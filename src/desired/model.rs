@@ -150,11 +150,18 @@ pub enum App {
     Office365(Office365App),
     ActiveDirectory(ActiveDirectoryApp),
     Scim(ScimApp),
+    Ldap(LdapApp),
     GoogleWorkspace(GoogleWorkspaceApp),
 }
 
 /// The valid values of an app's `type` key.
-pub const APP_TYPES: &[&str] = &["office365", "active_directory", "scim", "google_workspace"];
+pub const APP_TYPES: &[&str] = &[
+    "office365",
+    "active_directory",
+    "scim",
+    "ldap",
+    "google_workspace",
+];
 
 /// Per-app provisioning switches. All default to true except `delete_users`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -327,6 +334,108 @@ pub struct ActiveDirectoryApp {
     pub on_create: Vec<String>,
 }
 
+/// Any LDAPv3 directory (OpenLDAP, 389 Directory Server, ...): users and groups under
+/// two subtrees, with the schema choices below. See docs/ldap.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapApp {
+    /// Unique name of the app, referenced by policies.
+    pub name: String,
+    /// ldap://host[:port] (StartTLS) or ldaps://host[:port].
+    pub url: String,
+    pub base_dn: String,
+    /// The subtree holding the managed users.
+    pub users_ou: String,
+    /// The subtree holding the managed groups.
+    pub groups_ou: String,
+    pub bind_dn: String,
+    pub bind_password: SecretRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
+    /// For `ldap://` URLs: upgrade the connection with StartTLS (default true). `false`
+    /// is accepted only for a loopback address; roster then refuses to set passwords.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub switches: Switches,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deletes: Option<u32>,
+    /// Per-app attribute mapping (LDAP attribute names of `inetOrgPerson`); see
+    /// docs/attribute-mapping.md.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attribute_map: BTreeMap<String, Option<String>>,
+    /// Mapped targets set when the object is created and never updated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_create: Vec<String>,
+    /// The object classes of a new user. Default: `inetOrgPerson` and its superclasses
+    /// (`top`, `person`, `organizationalPerson`), plus `posixAccount` with `posix`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_object_classes: Vec<String>,
+    /// The naming attribute of a user entry (default `uid`: `uid=LOGIN,<users_ou>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_rdn: Option<String>,
+    /// The object class of groups (default `groupOfNames`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_object_class: Option<LdapGroupClass>,
+    /// POSIX accounts: new users get `posixAccount` with these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posix: Option<LdapPosix>,
+    /// How a disabled account is represented. Default: the ppolicy overlay's
+    /// `pwdAccountLockedTime: 000001010000Z` (locked by an administrator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<LdapDisabled>,
+}
+
+/// The object class of an ldap app's groups, and so its member attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum LdapGroupClass {
+    /// `member` (DNs); RFC 4519 requires at least one (see docs/ldap.md).
+    GroupOfNames,
+    /// `uniqueMember` (DNs, optional UID suffix).
+    GroupOfUniqueNames,
+    /// `memberUid` (logins; nested groups impossible), with a `gidNumber`.
+    PosixGroup,
+}
+
+/// The `posix` settings of an ldap app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapPosix {
+    /// The first `uidNumber` given out (the next is one above the highest in users_ou).
+    pub uid_number_start: u32,
+    /// The `gidNumber` of new users; new posixGroups get one above the highest in
+    /// `groups_ou`, at least this plus one.
+    pub gid_number: u32,
+    /// The home directory template (default `/home/{username}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_directory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_shell: Option<String>,
+}
+
+/// A disabled account: `attribute` holds `value` (compared case-insensitively); an
+/// enabled account does not hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapDisabled {
+    pub attribute: String,
+    pub value: String,
+}
+
+impl Default for LdapDisabled {
+    fn default() -> Self {
+        LdapDisabled {
+            attribute: "pwdAccountLockedTime".into(),
+            value: "000001010000Z".into(),
+        }
+    }
+}
+
 /// Any SCIM 2.0 service provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -422,6 +531,7 @@ impl App {
             App::Office365(a) => &a.name,
             App::ActiveDirectory(a) => &a.name,
             App::Scim(a) => &a.name,
+            App::Ldap(a) => &a.name,
             App::GoogleWorkspace(a) => &a.name,
         }
     }
@@ -430,6 +540,7 @@ impl App {
             App::Office365(_) => "office365",
             App::ActiveDirectory(_) => "active_directory",
             App::Scim(_) => "scim",
+            App::Ldap(_) => "ldap",
             App::GoogleWorkspace(_) => "google_workspace",
         }
     }
@@ -439,6 +550,7 @@ impl App {
             App::Office365(a) => a.authorized_domains.as_deref(),
             App::ActiveDirectory(a) => a.authorized_domains.as_deref(),
             App::Scim(a) => a.authorized_domains.as_deref(),
+            App::Ldap(a) => a.authorized_domains.as_deref(),
             App::GoogleWorkspace(a) => a.authorized_domains.as_deref(),
         }
     }
@@ -447,6 +559,7 @@ impl App {
             App::Office365(a) => &a.switches,
             App::ActiveDirectory(a) => &a.switches,
             App::Scim(a) => &a.switches,
+            App::Ldap(a) => &a.switches,
             App::GoogleWorkspace(a) => &a.switches,
         }
     }
@@ -455,6 +568,7 @@ impl App {
             App::Office365(a) => &a.ignore,
             App::ActiveDirectory(a) => &a.ignore,
             App::Scim(a) => &a.ignore,
+            App::Ldap(a) => &a.ignore,
             App::GoogleWorkspace(a) => &a.ignore,
         }
     }
@@ -464,6 +578,7 @@ impl App {
             App::Office365(a) => &a.attribute_map,
             App::ActiveDirectory(a) => &a.attribute_map,
             App::Scim(a) => &a.attribute_map,
+            App::Ldap(a) => &a.attribute_map,
             App::GoogleWorkspace(a) => &a.attribute_map,
         }
     }
@@ -473,6 +588,7 @@ impl App {
             App::Office365(a) => &a.on_create,
             App::ActiveDirectory(a) => &a.on_create,
             App::Scim(a) => &a.on_create,
+            App::Ldap(a) => &a.on_create,
             App::GoogleWorkspace(a) => &a.on_create,
         }
     }
@@ -481,6 +597,7 @@ impl App {
             App::Office365(a) => a.max_deletes,
             App::ActiveDirectory(a) => a.max_deletes,
             App::Scim(a) => a.max_deletes,
+            App::Ldap(a) => a.max_deletes,
             App::GoogleWorkspace(a) => a.max_deletes,
         }
     }

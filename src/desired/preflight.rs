@@ -79,6 +79,10 @@ pub fn check(
                 cx.secret("bind_password", "bind password", &a.bind_password);
                 cx.ca(a.tls.as_ref().and_then(|t| t.ca_file.as_deref()));
             }
+            App::Ldap(a) => {
+                cx.secret("bind_password", "bind password", &a.bind_password);
+                cx.ca(a.tls.as_ref().and_then(|t| t.ca_file.as_deref()));
+            }
             App::Scim(s) => {
                 cx.secret("token", "bearer token", &s.token);
                 cx.ca(s.tls.as_ref().and_then(|t| t.ca_file.as_deref()));

@@ -200,16 +200,18 @@ fn secret_reference_shapes() {
 #[test]
 fn app_type_rules() {
     let l = load_one(
-        "apps:\n  - {name: a, type: ldap}\n  - {name: b, type: office365, sandbox: s.json, base_dn: x}\n  - {name: c}\n",
+        "apps:\n  - {name: a, type: ldapp}\n  - {name: b, type: office365, sandbox: s.json, base_dn: x}\n  - {name: c}\n",
     );
     let msgs = rendered(&l);
     assert!(
-        msgs[0].contains("unknown app type `ldap`")
-            && msgs[0].contains("office365, active_directory, scim"),
+        msgs[0].contains("unknown app type `ldapp`")
+            && msgs[0].contains("did you mean `ldap`?")
+            && msgs[0].contains("office365, active_directory, scim, ldap"),
         "{msgs:?}"
     );
     assert!(
-        msgs[1].contains("`base_dn` is a key of active_directory apps, not valid on app `b`"),
+        msgs[1]
+            .contains("`base_dn` is a key of active_directory and ldap apps, not valid on app `b`"),
         "{msgs:?}"
     );
     assert!(
@@ -218,7 +220,7 @@ fn app_type_rules() {
     );
     // An app with an unknown type still counts as defined for policies.
     let l = load_one(
-        "apps:\n  - {name: a, type: ldap}\npolicies:\n  - {name: p, app: a, groups: []}\n",
+        "apps:\n  - {name: a, type: ldapp}\npolicies:\n  - {name: p, app: a, groups: []}\n",
     );
     assert_eq!(l.diagnostics.len(), 1, "{:?}", rendered(&l));
 }
@@ -363,6 +365,7 @@ fn key_lists_match_the_schema() {
             "office365" => OFFICE365_KEYS,
             "active_directory" => ACTIVE_DIRECTORY_KEYS,
             "scim" => SCIM_KEYS,
+            "ldap" => LDAP_KEYS,
             "google_workspace" => GOOGLE_WORKSPACE_KEYS,
             other => panic!("unexpected app type {other}"),
         };
@@ -370,6 +373,8 @@ fn key_lists_match_the_schema() {
         seen.insert(ty);
     }
     assert_eq!(seen, set(APP_TYPES));
+    assert_eq!(schema_keys(&defs["LdapPosix"]), set(LDAP_POSIX_KEYS));
+    assert_eq!(schema_keys(&defs["LdapDisabled"]), set(LDAP_DISABLED_KEYS));
     let creds: BTreeSet<String> = defs["Office365Credentials"]["oneOf"]
         .as_array()
         .unwrap()
@@ -527,4 +532,45 @@ fn long_values_are_clipped_in_messages() {
     assert_eq!(l.diagnostics.len(), 1);
     assert!(l.diagnostics[0].message.len() < 500);
     assert!(l.diagnostics[0].message.ends_with('…'));
+}
+
+#[test]
+fn ldap_apps_load_their_schema_choices() {
+    let l = load_one(
+        "apps:\n  - name: dir\n    type: ldap\n    url: ldaps://ldap.example.test\n    base_dn: dc=example,dc=test\n    users_ou: ou=people,dc=example,dc=test\n    groups_ou: ou=groups,dc=example,dc=test\n    bind_dn: cn=admin,dc=example,dc=test\n    bind_password: {env: PW}\n    user_object_classes: [top, person, organizationalPerson, inetOrgPerson, posixAccount]\n    user_rdn: cn\n    group_object_class: groupOfUniqueNames\n    posix: {uid_number_start: 10000, gid_number: 100, home_directory: '/home/{username}', login_shell: /bin/sh}\n    disabled: {attribute: nsAccountLock, value: 'TRUE'}\n    attribute_map: {roomNumber: '{attributes.room}', title: null}\n",
+    );
+    assert!(l.diagnostics.is_empty(), "{:?}", rendered(&l));
+    let Some(App::Ldap(a)) = l.state.apps.first() else {
+        panic!("an ldap app: {:?}", l.state.apps);
+    };
+    assert_eq!(a.user_rdn.as_deref(), Some("cn"));
+    assert_eq!(
+        a.group_object_class,
+        Some(LdapGroupClass::GroupOfUniqueNames)
+    );
+    assert_eq!(a.posix.as_ref().map(|p| p.uid_number_start), Some(10000));
+    assert_eq!(
+        a.disabled.as_ref().map(|d| d.attribute.as_str()),
+        Some("nsAccountLock")
+    );
+    assert_eq!(a.user_object_classes.len(), 5);
+    let m = crate::mapping::Mapping::of(&App::Ldap(a.clone())).unwrap();
+    assert_eq!(m.login_target, "uid");
+    assert!(m.field("job_title").is_none(), "title: null unmanages it");
+    assert!(m.field("roomNumber").is_some());
+
+    let l = load_one(
+        "apps:\n  - name: dir\n    type: ldap\n    url: ldap://ldap.example.test\n    base_dn: dc=example,dc=test\n    users_ou: ou=people,dc=example,dc=test\n    groups_ou: ou=groups,dc=example,dc=test\n    bind_dn: cn=admin,dc=example,dc=test\n    bind_password: {env: PW}\n    group_object_class: posixGroup\n    user_rdn: 'bad rdn'\n    attribute_map: {sAMAccountName: x}\n",
+    );
+    let msgs = rendered(&l);
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("posixGroup") && m.contains("needs `posix")),
+        "{msgs:?}"
+    );
+    assert!(msgs.iter().any(|m| m.contains("`user_rdn`")), "{msgs:?}");
+    assert!(
+        msgs.iter().any(|m| m.contains("sAMAccountName")),
+        "{msgs:?}"
+    );
 }

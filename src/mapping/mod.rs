@@ -141,6 +141,7 @@ impl Mapping {
                     App::Office365(a) => a.attribute_map.clear(),
                     App::ActiveDirectory(a) => a.attribute_map.clear(),
                     App::Scim(a) => a.attribute_map.clear(),
+                    App::Ldap(a) => a.attribute_map.clear(),
                     App::GoogleWorkspace(a) => a.attribute_map.clear(),
                 }
                 Mapping::of(&plain).expect("the default mapping is valid")

@@ -162,6 +162,58 @@ pub const ACTIVE_DIRECTORY_DEFAULTS: &[DefaultEntry] = &[
     ("employeeID", "employee_id"),
 ];
 
+/// ldap: single-valued-in-practice string attributes of `inetOrgPerson` (RFC 2798) and
+/// its superclasses `person` and `organizationalPerson` (RFC 4519), and of
+/// `posixAccount` (RFC 2307) for apps with `posix`. No length limits: the schemas
+/// document none that servers enforce.
+pub const LDAP: &[Target] = &[
+    required("uid", 0),
+    required("cn", 0),
+    required("sn", 0),
+    t("mail", 0),
+    t("givenName", 0),
+    t("displayName", 0),
+    t("initials", 0),
+    t("title", 0),
+    t("description", 0),
+    t("departmentNumber", 0),
+    t("ou", 0),
+    t("o", 0),
+    t("businessCategory", 0),
+    t("employeeNumber", 0),
+    t("employeeType", 0),
+    t("preferredLanguage", 0),
+    t("physicalDeliveryOfficeName", 0),
+    t("roomNumber", 0),
+    t("street", 0),
+    t("l", 0),
+    t("st", 0),
+    t("postalCode", 0),
+    t("postalAddress", 0),
+    t("postOfficeBox", 0),
+    t("telephoneNumber", 0),
+    t("mobile", 0),
+    t("homePhone", 0),
+    t("pager", 0),
+    t("facsimileTelephoneNumber", 0),
+    t("carLicense", 0),
+    t("labeledURI", 0),
+    t("homePostalAddress", 0),
+    t("loginShell", 0),
+    t("homeDirectory", 0),
+    t("gecos", 0),
+];
+
+pub const LDAP_DEFAULTS: &[DefaultEntry] = &[
+    ("mail", "email"),
+    ("givenName", "first_name"),
+    ("sn", "last_name"),
+    ("displayName", "display_name"),
+    ("departmentNumber", "department"),
+    ("title", "job_title"),
+    ("employeeNumber", "employee_id"),
+];
+
 /// The SCIM enterprise User extension's schema URN (RFC 7643 §4.3).
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -248,12 +300,13 @@ pub const GOOGLE_WORKSPACE_DEFAULTS: &[DefaultEntry] = &[
     ("phones[type eq \"mobile\"].value", "mobile_phone"),
 ];
 
-/// The targets of an app type (`office365`, `active_directory`, `scim`,
+/// The targets of an app type (`office365`, `active_directory`, `scim`, `ldap`,
 /// `google_workspace`).
 pub fn targets(app_type: &str) -> &'static [Target] {
     match app_type {
         "office365" => OFFICE365,
         "active_directory" => ACTIVE_DIRECTORY,
+        "ldap" => LDAP,
         "google_workspace" => GOOGLE_WORKSPACE,
         _ => SCIM,
     }
@@ -264,6 +317,7 @@ pub fn defaults(app_type: &str) -> &'static [DefaultEntry] {
     match app_type {
         "office365" => OFFICE365_DEFAULTS,
         "active_directory" => ACTIVE_DIRECTORY_DEFAULTS,
+        "ldap" => LDAP_DEFAULTS,
         "google_workspace" => GOOGLE_WORKSPACE_DEFAULTS,
         _ => SCIM_DEFAULTS,
     }
@@ -276,6 +330,7 @@ pub fn login(app_type: &str) -> (&'static str, &'static str) {
     match app_type {
         "office365" => ("userPrincipalName", "email"),
         "active_directory" => ("sAMAccountName", "username"),
+        "ldap" => ("uid", "username"),
         "google_workspace" => ("primaryEmail", "email"),
         _ => ("userName", "username"),
     }

@@ -112,7 +112,7 @@ pub fn login_for(app: &App, user: &User) -> String {
     }
     match app {
         App::Office365(_) | App::GoogleWorkspace(_) => user.email.trim().to_string(),
-        App::ActiveDirectory(_) | App::Scim(_) => user.username.clone(),
+        App::ActiveDirectory(_) | App::Scim(_) | App::Ldap(_) => user.username.clone(),
     }
 }
 
@@ -126,7 +126,7 @@ fn anchors_of(app: &App, mapping: &Mapping, user: &User) -> Vec<(String, Option<
         .filter_map(|name| {
             let anchor = match app {
                 App::Office365(_) => crate::mapping::mail_nickname(name)?,
-                App::ActiveDirectory(_) => mapping.login_with_username(user, name),
+                App::ActiveDirectory(_) | App::Ldap(_) => mapping.login_with_username(user, name),
                 App::Scim(_) | App::GoogleWorkspace(_) => name.clone(),
             };
             let previous = (name != &user.username).then(|| name.clone());

@@ -9,6 +9,8 @@ mod planner_support;
 #[path = "support/samba.rs"]
 mod samba;
 mod scim_support;
+#[path = "support/slapd.rs"]
+mod slapd;
 mod support;
 
 mod ad_connector;
@@ -40,6 +42,7 @@ mod e2e_concurrency;
 mod e2e_google;
 mod e2e_google_discovery;
 mod e2e_google_fake;
+mod e2e_ldap;
 mod e2e_office365;
 mod e2e_people;
 mod e2e_real_tenant;

@@ -159,6 +159,7 @@ fn the_default_mapping_spelled_out_plans_the_same_bytes() {
             roster::desired::App::Office365(a) => &mut a.attribute_map,
             roster::desired::App::ActiveDirectory(a) => &mut a.attribute_map,
             roster::desired::App::Scim(a) => &mut a.attribute_map,
+            roster::desired::App::Ldap(a) => &mut a.attribute_map,
             roster::desired::App::GoogleWorkspace(a) => &mut a.attribute_map,
         };
         assert!(map.is_empty(), "acme maps nothing itself");

@@ -14,7 +14,6 @@
 //! manager's DN in `manager`.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
 
 use anyhow::{Context, anyhow, bail};
 use ldap3::controls::RawControl;
@@ -22,9 +21,12 @@ use ldap3::{Ldap, Mod};
 use serde_json::Value;
 
 use super::codec;
-use super::conn::{Endpoint, OP_TIMEOUT, text_suffix, timed};
+use super::conn::{Endpoint, OP_TIMEOUT, timed};
 use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, MANAGER_ATTR, USER_FILTER};
 use crate::apps::kit::driver::{PhaseWriter, Run};
+pub use crate::apps::kit::ldap::{
+    LdapFailure, check, ldap_add, ldap_delete, ldap_modify, rc_name, rc_of, set1,
+};
 use crate::apps::{ApplyInput, ChangeResult};
 use crate::desired::{ActiveDirectoryApp, DesiredState};
 use crate::mapping::Mapping;
@@ -38,97 +40,6 @@ pub const MEMBER_CHUNK: usize = 500;
 pub const UAC_NEW_DISABLED: u32 = 0x200 | ACCOUNTDISABLE;
 /// groupType of a global security group.
 pub const GLOBAL_SECURITY_GROUP: &str = "-2147483646";
-
-/// A short name for common LDAP result codes, for messages.
-pub fn rc_name(rc: u32) -> &'static str {
-    match rc {
-        0 => "success",
-        1 => "operationsError",
-        10 => "referral",
-        12 => "unavailableCriticalExtension",
-        16 => "noSuchAttribute",
-        19 => "constraintViolation",
-        20 => "attributeOrValueExists",
-        21 => "invalidAttributeSyntax",
-        32 => "noSuchObject",
-        34 => "invalidDNSyntax",
-        49 => "invalidCredentials",
-        50 => "insufficientAccessRights",
-        53 => "unwillingToPerform",
-        64 => "namingViolation",
-        65 => "objectClassViolation",
-        66 => "notAllowedOnNonLeaf",
-        68 => "entryAlreadyExists",
-        80 => "other",
-        _ => "error",
-    }
-}
-
-/// An LDAP operation's failure, with its result code kept for decisions.
-#[derive(Debug)]
-pub struct LdapFailure {
-    pub rc: u32,
-    pub message: String,
-}
-
-impl std::fmt::Display for LdapFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-impl std::error::Error for LdapFailure {}
-
-fn check(what: &str, res: ldap3::LdapResult) -> Result<(), LdapFailure> {
-    if res.rc == 0 {
-        Ok(())
-    } else {
-        Err(LdapFailure {
-            rc: res.rc,
-            message: format!(
-                "{what}: LDAP result {} ({}){}",
-                res.rc,
-                rc_name(res.rc),
-                text_suffix(&res)
-            ),
-        })
-    }
-}
-
-fn rc_of(e: &anyhow::Error) -> Option<u32> {
-    e.downcast_ref::<LdapFailure>().map(|f| f.rc)
-}
-
-async fn ldap_add<S: AsRef<[u8]> + Eq + Hash + Send + Sync>(
-    ldap: &Ldap,
-    dn: &str,
-    attrs: Vec<(S, HashSet<S>)>,
-) -> anyhow::Result<()> {
-    let mut ldap = ldap.clone();
-    let res = timed(OP_TIMEOUT, ldap.add(dn, attrs))
-        .await
-        .with_context(|| format!("add {dn}"))?;
-    Ok(check(&format!("add {dn}"), res)?)
-}
-
-async fn ldap_modify<S: AsRef<[u8]> + Eq + Hash + Send + Sync>(
-    ldap: &Ldap,
-    dn: &str,
-    mods: Vec<Mod<S>>,
-) -> anyhow::Result<()> {
-    let mut ldap = ldap.clone();
-    let res = timed(OP_TIMEOUT, ldap.modify(dn, mods))
-        .await
-        .with_context(|| format!("modify {dn}"))?;
-    Ok(check(&format!("modify {dn}"), res)?)
-}
-
-async fn ldap_delete(ldap: &Ldap, dn: &str) -> anyhow::Result<()> {
-    let mut ldap = ldap.clone();
-    let res = timed(OP_TIMEOUT, ldap.delete(dn))
-        .await
-        .with_context(|| format!("delete {dn}"))?;
-    Ok(check(&format!("delete {dn}"), res)?)
-}
 
 /// The LDAP_SERVER_TREE_DELETE_OID control: the entry is deleted with everything
 /// beneath it ([MS-ADTS] 3.1.1.3.4.1.15), as a user with child objects (the
@@ -149,12 +60,6 @@ async fn ldap_delete_tree(ldap: &Ldap, dn: &str) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("delete {dn} with its subtree"))?;
     Ok(check(&format!("delete {dn} with its subtree"), res)?)
-}
-
-fn set1<S: Eq + Hash>(v: S) -> HashSet<S> {
-    let mut s = HashSet::with_capacity(1);
-    s.insert(v);
-    s
 }
 
 /// Keys of a user change that are not mapped attributes: the login (written to

@@ -25,7 +25,7 @@ const STARTTLS_REQUEST: &[u8] = b"\x30\x1d\x02\x01\x01\x77\x18\x80\x16\
 /// Runs every check of an active_directory app.
 pub async fn doctor(app: &ActiveDirectoryApp, ctx: &ConnectContext) -> AppReport {
     let mut report = AppReport::new(&app.name, "active_directory");
-    let endpoint = match Endpoint::from_app(app, &ctx.repo_root) {
+    let endpoint = match conn::endpoint(app, &ctx.repo_root) {
         Ok(e) => e,
         Err(e) => {
             report.push(Check::fail("connect", format!("{e:#}"), "check url"));

@@ -68,7 +68,7 @@ impl std::fmt::Debug for ActiveDirectoryConnector {
 impl ActiveDirectoryConnector {
     /// Connect, bind, and check that `users_ou` and `groups_ou` exist.
     pub async fn connect(app: &ActiveDirectoryApp, ctx: &ConnectContext) -> anyhow::Result<Self> {
-        let endpoint = conn::Endpoint::from_app(app, &ctx.repo_root)?;
+        let endpoint = conn::endpoint(app, &ctx.repo_root)?;
         let password =
             crate::secret::resolve(&app.bind_password, &ctx.repo_root).context("bind_password")?;
         let ldap = conn::connect(&endpoint, &app.bind_dn, password.expose()).await?;

@@ -10,13 +10,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
-use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
-use ldap3::{Ldap, Scope, SearchEntry};
+use ldap3::{Ldap, SearchEntry};
 
 use super::codec;
-use super::conn::{OP_TIMEOUT, text_suffix, timed};
 use crate::apps::ReadScope;
+use crate::apps::kit::ldap as ldap_kit;
 use crate::desired::ActiveDirectoryApp;
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
 
@@ -125,82 +124,10 @@ pub async fn paged_search_with(
     attrs: &[&str],
     controls: Vec<RawControl>,
 ) -> anyhow::Result<Vec<SearchEntry>> {
-    let mut ldap = ldap.clone();
-    if !controls.is_empty() {
-        ldap.with_controls(controls);
-    }
-    let attrs: Vec<String> = attrs.iter().map(|s| s.to_string()).collect();
-    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
-        Box::new(EntriesOnly::new()),
-        Box::new(PagedResults::new(PAGE_SIZE)),
-    ];
-    let mut stream = timed(
-        OP_TIMEOUT,
-        ldap.streaming_search_with(adapters, base, Scope::Subtree, filter, attrs),
-    )
-    .await
-    .with_context(|| format!("search under {base}"))?;
-    let mut out = Vec::new();
-    while let Some(entry) = timed(OP_TIMEOUT, stream.next())
-        .await
-        .with_context(|| format!("search under {base}"))?
-    {
-        out.push(SearchEntry::construct(entry));
-    }
-    let res = stream.finish().await;
-    match res.rc {
-        0 => Ok(out),
-        32 => bail!("{base} does not exist (LDAP result 32 noSuchObject)"),
-        rc => bail!(
-            "search under {base} failed: LDAP result {rc}{}",
-            text_suffix(&res)
-        ),
-    }
+    ldap_kit::search(ldap, base, filter, attrs, controls, Some(PAGE_SIZE)).await
 }
 
-/// Read one base object; `None` when it does not exist.
-pub async fn read_base(
-    ldap: &Ldap,
-    dn: &str,
-    attrs: &[&str],
-) -> anyhow::Result<Option<SearchEntry>> {
-    let mut ldap = ldap.clone();
-    let res = timed(
-        OP_TIMEOUT,
-        ldap.search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec()),
-    )
-    .await
-    .with_context(|| format!("read {dn}"))?;
-    match res.1.rc {
-        0 => Ok(res.0.into_iter().next().map(SearchEntry::construct)),
-        32 => Ok(None),
-        rc => bail!("read {dn} failed: LDAP result {rc}{}", text_suffix(&res.1)),
-    }
-}
-
-/// The first value of an attribute, case-insensitively by name.
-pub fn first<'e>(entry: &'e SearchEntry, name: &str) -> Option<&'e str> {
-    entry
-        .attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.first())
-        .map(String::as_str)
-}
-
-/// The first value of a binary attribute (which the client files under text when the
-/// bytes happen to be valid UTF-8).
-pub fn first_bin(entry: &SearchEntry, name: &str) -> Option<Vec<u8>> {
-    if let Some(v) = entry
-        .bin_attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.first())
-    {
-        return Some(v.clone());
-    }
-    first(entry, name).map(|s| s.as_bytes().to_vec())
-}
+pub use ldap_kit::{first, first_bin, read_base};
 
 /// The objectGUID of an entry as a GUID string.
 pub fn guid_of(entry: &SearchEntry) -> anyhow::Result<String> {

@@ -5,6 +5,8 @@ pub mod doctor;
 pub mod driver;
 pub mod guard;
 pub mod interrupt;
+pub mod ldap;
+pub mod ldap_codec;
 pub mod password;
 pub mod retry;
 pub mod snapshot;
