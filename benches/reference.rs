@@ -19,6 +19,8 @@
 //! Sizes: `ROSTER_BENCH_USERS` (100000), `ROSTER_BENCH_GROUPS` (20000),
 //! `ROSTER_BENCH_PER_GROUP` (50 members each), `ROSTER_BENCH_CHANGES` (100);
 //! `ROSTER_BENCH_DIR` keeps the generated repository and state file there.
+//! `ROSTER_BENCH_READS_ONLY=1` runs only the reads (no https rounds, no saved-plan
+//! pipeline): the million-user run of docs/performance.md.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -194,6 +196,17 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The emulator's peak resident memory so far (VmHWM), in MiB.
+fn emulator_peak_mib(emu: &Emulator) -> f64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", emu.child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 fn start_emulator(state: &Path) -> anyhow::Result<Emulator> {
@@ -389,6 +402,30 @@ fn change_tenant(
     })
 }
 
+fn print_row(r: &Run) {
+    println!(
+        "| {} | {} | {} | {:.2} s | {:.0} MiB | {} | {} |",
+        r.label,
+        r.exit,
+        r.changes,
+        r.wall.as_secs_f64(),
+        r.max_rss_kib as f64 / 1024.0,
+        r.http,
+        r.graph
+    );
+}
+
+fn print_runs(runs: &[Run]) {
+    println!();
+    println!(
+        "| run | exit | changes | wall | peak RSS of roster | HTTP requests | Graph requests |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in runs {
+        print_row(r);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let s = Sizes {
         users: env_usize("ROSTER_BENCH_USERS", 100_000),
@@ -423,11 +460,14 @@ fn main() -> anyhow::Result<()> {
 
     // A second copy of the tenant, for the unsaved apply the saved pipeline compares with.
     let state_b = dir.join("tenant-b.json");
-    std::fs::copy(&state, &state_b)?;
     // And one the same tenant is served from over HTTPS.
     let state_tls = dir.join("tenant-tls.json");
-    std::fs::copy(&state, &state_tls)?;
     let apply_changes = env_usize("ROSTER_BENCH_APPLY_CHANGES", 10_000);
+    let reads_only = std::env::var_os("ROSTER_BENCH_READS_ONLY").is_some_and(|v| v == "1");
+    if !reads_only {
+        std::fs::copy(&state, &state_b)?;
+        std::fs::copy(&state, &state_tls)?;
+    }
 
     let t0 = Instant::now();
     let emu = start_emulator(&state)?;
@@ -453,34 +493,36 @@ fn main() -> anyhow::Result<()> {
         &repo,
         &["--no-cache", "plan", "--format", "json"],
     )?);
-    // The same full plan over HTTPS (HTTP/2 over TLS, a throw-away CA the app trusts
-    // through `tls.ca_file`), alternated with HTTP so that both see the same machine.
-    let certs = tls::TestCerts::for_names(&["IP:127.0.0.1", "DNS:localhost"]);
-    let emu_tls = start_emulator_tls(&state_tls, Some((&certs.cert, &certs.key)))?;
-    let repo_tls = dir.join("repo-tls");
-    copy_dir(&repo, &repo_tls)?;
-    std::fs::copy(&certs.ca, repo_tls.join("ca.pem"))?;
-    apps_yaml_tls(&repo_tls, &emu_tls.base, "    tls: { ca_file: ca.pem }\n")?;
-    let plan_args = ["--no-cache", "plan", "--format", "json"];
     let mut http_tls = Vec::new();
-    for round in 1..=2 {
-        http_tls.push(run_roster(
-            &rt,
-            &emu_tls,
-            &format!("plan, full read (--no-cache) over https, round {round}"),
-            &repo_tls,
-            &plan_args,
-        )?);
-        http_tls.push(run_roster(
-            &rt,
-            &emu,
-            &format!("plan, full read (--no-cache) over http, round {round}"),
-            &repo,
-            &plan_args,
-        )?);
+    if !reads_only {
+        // The same full plan over HTTPS (HTTP/2 over TLS, a throw-away CA the app trusts
+        // through `tls.ca_file`), alternated with HTTP so that both see the same machine.
+        let certs = tls::TestCerts::for_names(&["IP:127.0.0.1", "DNS:localhost"]);
+        let emu_tls = start_emulator_tls(&state_tls, Some((&certs.cert, &certs.key)))?;
+        let repo_tls = dir.join("repo-tls");
+        copy_dir(&repo, &repo_tls)?;
+        std::fs::copy(&certs.ca, repo_tls.join("ca.pem"))?;
+        apps_yaml_tls(&repo_tls, &emu_tls.base, "    tls: { ca_file: ca.pem }\n")?;
+        let plan_args = ["--no-cache", "plan", "--format", "json"];
+        for round in 1..=2 {
+            http_tls.push(run_roster(
+                &rt,
+                &emu_tls,
+                &format!("plan, full read (--no-cache) over https, round {round}"),
+                &repo_tls,
+                &plan_args,
+            )?);
+            http_tls.push(run_roster(
+                &rt,
+                &emu,
+                &format!("plan, full read (--no-cache) over http, round {round}"),
+                &repo,
+                &plan_args,
+            )?);
+        }
+        drop(emu_tls);
+        let _ = std::fs::remove_dir_all(&repo_tls);
     }
-    drop(emu_tls);
-    let _ = std::fs::remove_dir_all(&repo_tls);
     runs.push(run_roster(
         &rt,
         &emu,
@@ -504,6 +546,14 @@ fn main() -> anyhow::Result<()> {
         &["drift", "--format", "json"],
     )?);
 
+    println!(
+        "emulator peak RSS after the reads: {:.0} MiB",
+        emulator_peak_mib(&emu)
+    );
+    if reads_only {
+        print_runs(&runs);
+        return Ok(());
+    }
     // The saved-plan pipeline: the same out-of-band changes on both copies.
     change_tenant(
         &rt,
@@ -561,34 +611,9 @@ fn main() -> anyhow::Result<()> {
         &["--no-cache", "apply", "--auto-approve"],
     )?);
 
-    println!();
-    println!(
-        "| run | exit | changes | wall | peak RSS of roster | HTTP requests | Graph requests |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for r in &runs {
-        println!(
-            "| {} | {} | {} | {:.2} s | {:.0} MiB | {} | {} |",
-            r.label,
-            r.exit,
-            r.changes,
-            r.wall.as_secs_f64(),
-            r.max_rss_kib as f64 / 1024.0,
-            r.http,
-            r.graph
-        );
-    }
+    print_runs(&runs);
     for r in &http_tls {
-        println!(
-            "| {} | {} | {} | {:.2} s | {:.0} MiB | {} | {} |",
-            r.label,
-            r.exit,
-            r.changes,
-            r.wall.as_secs_f64(),
-            r.max_rss_kib as f64 / 1024.0,
-            r.http,
-            r.graph
-        );
+        print_row(r);
     }
     let mean =
         |rs: Vec<&Run>| rs.iter().map(|r| r.wall.as_secs_f64()).sum::<f64>() / rs.len() as f64;
