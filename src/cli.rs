@@ -120,6 +120,13 @@ EXAMPLES:
   roster drift --app corp --format markdown
   roster drift --format json --apps-from origin/main")]
     Drift(DriftArgs),
+    /// The dated changes that happen with no further commits: starts, ends, staged
+    /// leaver steps, membership expiries; from the repository alone, no credentials.
+    #[command(after_help = "\
+EXAMPLES:
+  roster forecast --until 2027-05-01
+  roster forecast --app o365 --from 2027-03-01 --format markdown")]
+    Forecast(ForecastArgs),
     /// The desired-state change between two revisions; no live access, no credentials.
     #[command(after_help = "\
 EXAMPLES:
@@ -241,6 +248,24 @@ pub struct ApplyArgs {
     /// Allow `--at`, or a plan file planned for another day than today.
     #[arg(long)]
     pub allow_other_date: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Only this app's changes (and the expiries of memberships of its groups).
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
+    /// The first day (YYYY-MM-DD); changes after it are listed (its own are what
+    /// `plan --at` shows). Default: today (UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub from: Option<time::Date>,
+    /// The last day listed (YYYY-MM-DD). Default: 90 days after --from.
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub until: Option<time::Date>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }
 
 /// A day written YYYY-MM-DD (for `--at` and `--until`).

@@ -19,6 +19,7 @@ mod cli_apps_from;
 mod cli_diff;
 mod cli_doctor;
 mod cli_early_errors;
+mod cli_forecast;
 mod cli_errors;
 mod cli_import;
 mod cli_load_checks;
