@@ -208,15 +208,15 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Plan as of this day (YYYY-MM-DD: start and end dates, leaver steps and membership
-    /// expiry evaluated on it) against the live state read now. Default: today (UTC).
-    #[arg(long, value_name = "DATE", value_parser = parse_day)]
-    pub at: Option<time::Date>,
     /// Take the app definitions (endpoints, credentials, tls, switches, scope) from this
     /// trusted revision, e.g. the base branch of a pull request; users, groups and
     /// policies still come from the working tree or --ref.
     #[arg(long = "apps-from", value_name = "REV")]
     pub apps_from: Option<String>,
+    /// Plan as of this day (YYYY-MM-DD: start and end dates, leaver steps and membership
+    /// expiry evaluated on it) against the live state read now. Default: today (UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub at: Option<time::Date>,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +264,7 @@ pub struct ForecastArgs {
     /// The last day listed (YYYY-MM-DD). Default: 90 days after --from.
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub until: Option<time::Date>,
+    /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
 }

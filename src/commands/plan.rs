@@ -29,7 +29,8 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
             .ok()
             .filter(|_| args.out.is_some() && !live.is_partial())
             .map(|p| {
-                let mut s = SavedPlan::new_indexed(p.clone(), &loaded.state, &live.observed, &index);
+                let mut s =
+                    SavedPlan::new_indexed(p.clone(), &loaded.state, &live.observed, &index);
                 s.planned_for = Some(day.to_string());
                 s
             });

@@ -1179,9 +1179,7 @@ fn convert_lifecycle(
     let joiner = obj.sub(cx, "joiner").map(|mut j| {
         j.check_keys(cx, JOINER_KEYS);
         JoinerSettings {
-            provision_days_before_start: j
-                .opt_u32(cx, "provision_days_before_start")
-                .unwrap_or(0),
+            provision_days_before_start: j.opt_u32(cx, "provision_days_before_start").unwrap_or(0),
         }
     });
     let leaver = obj.sub(cx, "leaver").map(|mut l| {

@@ -130,7 +130,10 @@ impl fmt::Display for Stage {
                 write!(f, "joiner starting on {start}; not provisioned before then")
             }
             Stage::EarlyDisabled { start } => {
-                write!(f, "joiner starting on {start}; provisioned early, disabled until then")
+                write!(
+                    f,
+                    "joiner starting on {start}; provisioned early, disabled until then"
+                )
             }
             Stage::Active => f.write_str("active"),
             Stage::Leaver {
@@ -319,7 +322,10 @@ mod tests {
         );
         let st = stage_of(d, &s, date!(2027 - 04 - 30));
         assert!(!st.provisioned());
-        assert_eq!(st.reason(), "leaver since 2027-03-31; deleted on 2027-04-30");
+        assert_eq!(
+            st.reason(),
+            "leaver since 2027-03-31; deleted on 2027-04-30"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use time::Date;
 
-use crate::desired::lifecycle::{Stage, stage_of, transitions_of, Dates};
+use crate::desired::lifecycle::{Dates, Stage, stage_of, transitions_of};
 use crate::desired::{DesiredState, MemberRef, direct_members, parse_member};
 
 /// One dated change.
@@ -38,7 +38,11 @@ pub struct Event {
 pub fn forecast(desired: &DesiredState, app: Option<&str>, from: Date, until: Date) -> Vec<Event> {
     let mut out = Vec::new();
     let in_range = |d: Date| d > from && d <= until;
-    for a in desired.apps.iter().filter(|a| app.is_none_or(|n| a.name() == n)) {
+    for a in desired
+        .apps
+        .iter()
+        .filter(|a| app.is_none_or(|n| a.name() == n))
+    {
         let settings = a.lifecycle();
         let bound = bound_users(desired, a.name(), &until.to_string());
         for u in desired.users.iter().filter(|u| bound.contains(&u.username)) {
@@ -74,7 +78,10 @@ pub fn forecast(desired: &DesiredState, app: Option<&str>, from: Date, until: Da
     if app.is_none() || desired.apps.iter().any(|a| Some(a.name()) == app) {
         let bound_groups = app.map(|n| bound_groups(desired, n));
         for m in &desired.memberships {
-            let Some(day) = m.expires.as_deref().and_then(crate::desired::lifecycle::parse_date)
+            let Some(day) = m
+                .expires
+                .as_deref()
+                .and_then(crate::desired::lifecycle::parse_date)
             else {
                 continue;
             };
@@ -160,7 +167,11 @@ pub fn human(events: &[Event], from: Date, until: Date) -> String {
             s.push_str(&format!("{}\n", e.date));
             last = &e.date;
         }
-        let app = e.app.as_deref().map(|a| format!("{a}: ")).unwrap_or_default();
+        let app = e
+            .app
+            .as_deref()
+            .map(|a| format!("{a}: "))
+            .unwrap_or_default();
         s.push_str(&format!(
             "  {app}{} {} {} ({})\n",
             e.action, e.object, e.key, e.reason

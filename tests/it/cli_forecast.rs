@@ -34,7 +34,15 @@ fn forecast_lists_exactly_the_leaver_steps_joiners_and_expiries_by_date() {
     let repo = repo(&[("repo.yaml", REPO)]);
     let run = roster(
         repo.path(),
-        &["forecast", "--from", "2027-03-01", "--until", "2027-05-01", "--format", "json"],
+        &[
+            "forecast",
+            "--from",
+            "2027-03-01",
+            "--until",
+            "2027-05-01",
+            "--format",
+            "json",
+        ],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.all());
@@ -77,10 +85,23 @@ fn forecast_lists_exactly_the_leaver_steps_joiners_and_expiries_by_date() {
     );
     let md = roster(
         repo.path(),
-        &["forecast", "--from", "2027-03-01", "--until", "2027-05-01", "--format", "markdown"],
+        &[
+            "forecast",
+            "--from",
+            "2027-03-01",
+            "--until",
+            "2027-05-01",
+            "--format",
+            "markdown",
+        ],
         &[],
     );
-    assert!(md.stdout.contains("| 2027-03-31 | o365 | disable | user `lee` |"), "{}", md.stdout);
+    assert!(
+        md.stdout
+            .contains("| 2027-03-31 | o365 | disable | user `lee` |"),
+        "{}",
+        md.stdout
+    );
     let none = roster(
         repo.path(),
         &["forecast", "--from", "2027-05-04", "--until", "2027-06-01"],

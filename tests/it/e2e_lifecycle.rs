@@ -40,7 +40,11 @@ const APP: &str = "    authorized_domains: [contoso.com]
 ";
 
 fn plan_json(repo: &std::path::Path, day: &str) -> Value {
-    let run = roster(repo, &["plan", "--at", day, "--format", "json"], &[SECRET_ENV]);
+    let run = roster(
+        repo,
+        &["plan", "--at", day, "--format", "json"],
+        &[SECRET_ENV],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     serde_json::from_str(&run.stdout).unwrap()
 }
@@ -86,7 +90,13 @@ fn a_leaver_is_disabled_then_loses_access_then_is_deleted_and_a_joiner_comes_ear
     let dir = repo.path();
     let first = roster(
         dir,
-        &["apply", "--at", "2027-03-01", "--auto-approve", "--allow-other-date"],
+        &[
+            "apply",
+            "--at",
+            "2027-03-01",
+            "--auto-approve",
+            "--allow-other-date",
+        ],
         &[SECRET_ENV],
     );
     assert_eq!(first.code, 0, "{}", first.all());
@@ -95,7 +105,10 @@ fn a_leaver_is_disabled_then_loses_access_then_is_deleted_and_a_joiner_comes_ear
     assert_eq!(lee["assignedLicenses"].as_array().unwrap().len(), 1);
     assert!(g.user("jo@contoso.com").is_none(), "jo starts in May");
     let staff = g.group_id("staff").unwrap();
-    assert_eq!(g.member_upns(&staff), ["alice@contoso.com", "lee@contoso.com"]);
+    assert_eq!(
+        g.member_upns(&staff),
+        ["alice@contoso.com", "lee@contoso.com"]
+    );
 
     // The day before the end date: nothing for anyone.
     assert_eq!(changes(&plan_json(dir, "2027-03-30")), vec![]);
@@ -104,20 +117,29 @@ fn a_leaver_is_disabled_then_loses_access_then_is_deleted_and_a_joiner_comes_ear
     let p = plan_and_apply(dir, "2027-03-31");
     let c = changes(&p["plan"]);
     assert_eq!(c.len(), 1, "{c:?}");
-    assert_eq!((c[0].0.as_str(), c[0].1.as_str(), c[0].2.as_str()), ("user", "lee", "disable"));
+    assert_eq!(
+        (c[0].0.as_str(), c[0].1.as_str(), c[0].2.as_str()),
+        ("user", "lee", "disable")
+    );
     assert_eq!(
         c[0].3,
         "leaver since 2027-03-31; access removed on 2027-04-07; delete on 2027-04-30"
     );
     assert_eq!(g.user("lee@contoso.com").unwrap()["accountEnabled"], false);
-    assert_eq!(g.member_upns(&staff), ["alice@contoso.com", "lee@contoso.com"]);
+    assert_eq!(
+        g.member_upns(&staff),
+        ["alice@contoso.com", "lee@contoso.com"]
+    );
 
     // 7 days later: memberships and licences go, the account stays.
     let p = plan_and_apply(dir, "2027-04-07");
     let mut kinds: Vec<(String, String)> = changes(&p["plan"])
         .into_iter()
         .map(|(o, _, a, r)| {
-            assert_eq!(r, "leaver since 2027-03-31; access removed; delete on 2027-04-30");
+            assert_eq!(
+                r,
+                "leaver since 2027-03-31; access removed; delete on 2027-04-30"
+            );
             (o, a)
         })
         .collect();
@@ -180,19 +202,25 @@ fn apply_refuses_another_day_unless_allowed_and_validation_names_bad_dates() {
 
     let bad = PEOPLE
         .replace("end_date: 2027-03-31", "end_date: 2027-02-30")
-        .replace("start_date: 2027-05-03", "start_date: 2027-05-03\n    end_date: 2027-05-01");
+        .replace(
+            "start_date: 2027-05-03",
+            "start_date: 2027-05-03\n    end_date: 2027-05-01",
+        );
     std::fs::write(repo.path().join("people.yaml"), bad).unwrap();
     let v = roster(repo.path(), &["validate"], &[]);
     assert_eq!(v.code, 1, "{}", v.all());
     assert!(
         v.all().contains("people.yaml:12:15")
-            && v.all().contains("invalid date `2027-02-30` in `end_date` of user `lee`"),
+            && v.all()
+                .contains("invalid date `2027-02-30` in `end_date` of user `lee`"),
         "{}",
         v.all()
     );
     assert!(
         v.all().contains("people.yaml:18:15")
-            && v.all().contains("`end_date` 2027-05-01 of user `jo` is before its `start_date` 2027-05-03"),
+            && v.all().contains(
+                "`end_date` 2027-05-01 of user `jo` is before its `start_date` 2027-05-03"
+            ),
         "{}",
         v.all()
     );
