@@ -256,6 +256,8 @@ fn main() {
     let repo = tempfile::tempdir().expect("tempdir");
     std::fs::write(repo.path().join("bind.pw"), &dc.password).expect("pw");
     let app = ActiveDirectoryApp {
+        joiner: None,
+        leaver: None,
         attribute_map: Default::default(),
         on_create: Default::default(),
         name: "bench".into(),

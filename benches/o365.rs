@@ -139,6 +139,8 @@ async fn tenant(throttle: bool) -> anyhow::Result<Tenant> {
     }
     let emu = roster::emulator::start(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let app = Office365App {
+        joiner: None,
+        leaver: None,
         attribute_map: Default::default(),
         on_create: Default::default(),
         name: "bench".into(),

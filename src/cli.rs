@@ -120,6 +120,13 @@ EXAMPLES:
   roster drift --app corp --format markdown
   roster drift --format json --apps-from origin/main")]
     Drift(DriftArgs),
+    /// The dated changes that happen with no further commits: starts, ends, staged
+    /// leaver steps, membership expiries; from the repository alone, no credentials.
+    #[command(after_help = "\
+EXAMPLES:
+  roster forecast --until 2027-05-01
+  roster forecast --app o365 --from 2027-03-01 --format markdown")]
+    Forecast(ForecastArgs),
     /// The desired-state change between two revisions; no live access, no credentials.
     #[command(after_help = "\
 EXAMPLES:
@@ -206,6 +213,10 @@ pub struct PlanArgs {
     /// policies still come from the working tree or --ref.
     #[arg(long = "apps-from", value_name = "REV")]
     pub apps_from: Option<String>,
+    /// Plan as of this day (YYYY-MM-DD: start and end dates, leaver steps and membership
+    /// expiry evaluated on it) against the live state read now. Default: today (UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub at: Option<time::Date>,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +241,38 @@ pub struct ApplyArgs {
     /// (without it, apply stops before writing anything); not with a plan file.
     #[arg(long)]
     pub skip_unreadable: bool,
+    /// Apply as of this day (YYYY-MM-DD) instead of today; refused unless
+    /// --allow-other-date (a dated change applied early or late is still applied now).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub at: Option<time::Date>,
+    /// Allow `--at`, or a plan file planned for another day than today.
+    #[arg(long)]
+    pub allow_other_date: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Only this app's changes (and the expiries of memberships of its groups).
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
+    /// The first day (YYYY-MM-DD); changes after it are listed (its own are what
+    /// `plan --at` shows). Default: today (UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub from: Option<time::Date>,
+    /// The last day listed (YYYY-MM-DD). Default: 90 days after --from.
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub until: Option<time::Date>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// A day written YYYY-MM-DD (for `--at` and `--until`).
+pub fn parse_day(s: &str) -> Result<time::Date, String> {
+    crate::desired::lifecycle::parse_date(s)
+        .ok_or_else(|| format!("`{s}` is not a calendar date written YYYY-MM-DD"))
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +285,9 @@ pub struct DriftArgs {
     /// Output format of the drift report on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Compare as of this day (YYYY-MM-DD) against the live state read now. Default: today (UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub at: Option<time::Date>,
     /// Take the app definitions (endpoints, credentials, tls, switches, scope) from this
     /// trusted revision, e.g. the base branch of a pull request; users, groups and
     /// policies still come from the working tree or --ref.

@@ -13,6 +13,8 @@ pub const PER_GROUP: usize = 50;
 /// Reference user `i`: `u{i}@contoso.com`, one of 50 departments.
 pub fn user(i: usize) -> User {
     User {
+        start_date: None,
+        end_date: None,
         attributes: Default::default(),
         manager: Default::default(),
         previous_usernames: Default::default(),
@@ -57,6 +59,8 @@ pub fn desired(users: usize, groups: usize) -> DesiredState {
         })
         .collect();
     let app = App::Office365(Office365App {
+        joiner: None,
+        leaver: None,
         attribute_map: Default::default(),
         on_create: Default::default(),
         name: "o365".into(),

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod completions;
 pub mod diff;
 pub mod doctor;
+pub mod forecast;
 pub mod import;
 pub mod plan;
 pub mod report;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(args) => report::run(&cli.global.dir, &args),
         Command::Doctor(args) => doctor::run(&cli.global, &args),
         Command::Show(args) => show::run(&cli.global, &args),
+        Command::Forecast(args) => forecast::run(&cli.global, &args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
     }

@@ -12,6 +12,7 @@
 mod check;
 mod convert;
 pub mod diff;
+pub mod lifecycle;
 mod limits;
 mod mapping_check;
 mod model;

@@ -518,7 +518,7 @@ fn duplicate_yaml_keys_do_not_hide_other_problems() {
         [
             "f.yaml:3:5: error: duplicate key `username` (first at line 2, column 5); this entry is ignored",
             "f.yaml:4:12: error: invalid email address `bad` for user `x`",
-            "f.yaml:7:5: error: unknown key `colour` in user `x` (valid keys: username, email, first_name, last_name, display_name, enabled, department, job_title, employee_id, usage_location, mobile_phone, licenses, password, immutable_id, attributes, manager, previous_usernames)",
+            "f.yaml:7:5: error: unknown key `colour` in user `x` (valid keys: username, email, first_name, last_name, display_name, enabled, department, job_title, employee_id, usage_location, mobile_phone, licenses, password, immutable_id, attributes, manager, previous_usernames, start_date, end_date)",
         ]
     );
 }
