@@ -256,6 +256,8 @@ mod tests {
 
     pub(crate) fn app() -> LdapApp {
         LdapApp {
+            joiner: None,
+            leaver: None,
             name: "dir".into(),
             url: "ldaps://ldap.example.test".into(),
             base_dn: "dc=example,dc=test".into(),
