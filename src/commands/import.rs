@@ -664,6 +664,8 @@ fn user_of(u: &ObservedUser, username: String, office365: bool, notes: &mut Vec<
         attributes: Default::default(),
         manager: None,
         previous_usernames: Vec::new(),
+        start_date: None,
+        end_date: None,
     }
 }
 

@@ -28,6 +28,8 @@ pub const USER_KEYS: &[&str] = &[
     "attributes",
     "manager",
     "previous_usernames",
+    "start_date",
+    "end_date",
 ];
 pub const GROUP_KEYS: &[&str] = &["name", "description", "members", "kind", "membership"];
 pub const MEMBERSHIP_KEYS: &[&str] = &["group", "users", "expires"];
@@ -51,6 +53,8 @@ pub const OFFICE365_KEYS: &[&str] = &[
     "manage_role_assignable_groups",
     "attribute_map",
     "on_create",
+    "joiner",
+    "leaver",
 ];
 pub const ACTIVE_DIRECTORY_KEYS: &[&str] = &[
     "type",
@@ -69,6 +73,8 @@ pub const ACTIVE_DIRECTORY_KEYS: &[&str] = &[
     "max_deletes",
     "attribute_map",
     "on_create",
+    "joiner",
+    "leaver",
 ];
 pub const SCIM_KEYS: &[&str] = &[
     "type",
@@ -82,6 +88,8 @@ pub const SCIM_KEYS: &[&str] = &[
     "max_deletes",
     "attribute_map",
     "on_create",
+    "joiner",
+    "leaver",
 ];
 pub const SWITCH_KEYS: &[&str] = &[
     "create_users",
@@ -93,6 +101,8 @@ pub const SWITCH_KEYS: &[&str] = &[
     "delete_groups",
     "sync_memberships",
 ];
+pub const JOINER_KEYS: &[&str] = &["provision_days_before_start"];
+pub const LEAVER_KEYS: &[&str] = &["remove_access_after_days", "delete_after_days"];
 pub const TLS_KEYS: &[&str] = &["ca_file", "server_name"];
 pub const CREDENTIAL_KEYS: &[&str] = &["client_secret", "certificate", "federated_token"];
 pub const CERTIFICATE_KEYS: &[&str] = &["cert_file", "key_file"];
@@ -323,6 +333,37 @@ impl<'n> Obj<'n> {
             ),
         );
         None
+    }
+
+    /// An optional calendar date written YYYY-MM-DD; null counts as absent.
+    fn opt_date(&mut self, cx: &mut Cx, key: &'static str) -> Option<String> {
+        let node = self.get(key)?;
+        self.mark(cx, key, node);
+        match &node.value {
+            _ if node.is_null() => None,
+            Value::Scalar(s) if valid_date(&s.text) => Some(s.text.clone()),
+            Value::Scalar(s) => {
+                cx.err(
+                    node.pos,
+                    format!(
+                        "invalid date `{}` in `{key}` of {}: expected a calendar date written YYYY-MM-DD",
+                        s.text, self.what
+                    ),
+                );
+                None
+            }
+            _ => {
+                cx.err(
+                    node.pos,
+                    format!(
+                        "`{key}` of {} must be a date YYYY-MM-DD, found {}",
+                        self.what,
+                        node.type_name()
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// A list of strings; each element's position is recorded under `key`.
@@ -799,10 +840,25 @@ fn convert_user(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
             );
         }
     }
+    let start_date = obj.opt_date(cx, "start_date");
+    let end_date = obj.opt_date(cx, "end_date");
+    if let (Some(start), Some(end), Some(node)) = (&start_date, &end_date, obj.get("end_date"))
+        && end < start
+    {
+        cx.err(
+            node.pos,
+            format!(
+                "`end_date` {end} of {} is before its `start_date` {start}",
+                obj.what
+            ),
+        );
+    }
     let Some(username) = username else {
         return;
     };
     out.repo.users.push(User {
+        start_date,
+        end_date,
         username,
         email: email.unwrap_or_default(),
         first_name: first_name.unwrap_or_default(),
@@ -1112,6 +1168,51 @@ fn convert_switches(cx: &mut Cx, obj: &mut Obj) -> Switches {
         }
     }
     sw
+}
+
+/// An app's `joiner` and `leaver` settings.
+fn convert_lifecycle(
+    cx: &mut Cx,
+    obj: &mut Obj,
+    switches: &Switches,
+) -> (Option<JoinerSettings>, Option<LeaverSettings>) {
+    let joiner = obj.sub(cx, "joiner").map(|mut j| {
+        j.check_keys(cx, JOINER_KEYS);
+        JoinerSettings {
+            provision_days_before_start: j
+                .opt_u32(cx, "provision_days_before_start")
+                .unwrap_or(0),
+        }
+    });
+    let leaver = obj.sub(cx, "leaver").map(|mut l| {
+        l.check_keys(cx, LEAVER_KEYS);
+        let remove = l.opt_u32(cx, "remove_access_after_days").unwrap_or(0);
+        let delete = l.opt_u32(cx, "delete_after_days");
+        if let (Some(d), Some(node)) = (delete, l.get("delete_after_days")) {
+            if d < remove {
+                cx.err(
+                    node.pos,
+                    format!(
+                        "`delete_after_days` ({d}) of {} is before `remove_access_after_days` ({remove})",
+                        l.what
+                    ),
+                );
+            } else if !switches.delete_users {
+                cx.warn(
+                    node.pos,
+                    format!(
+                        "`delete_after_days` of {} has no effect while `switches.delete_users` is false: leavers are disabled, never deleted",
+                        l.what
+                    ),
+                );
+            }
+        }
+        LeaverSettings {
+            remove_access_after_days: remove,
+            delete_after_days: delete,
+        }
+    });
+    (joiner, leaver)
 }
 
 fn convert_tls(cx: &mut Cx, obj: &mut Obj, allowed: &[&str]) -> Option<TlsSettings> {
@@ -1506,6 +1607,7 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
     };
     check_repo_path(cx, obj, "sandbox", &sandbox, false);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    let (joiner, leaver) = convert_lifecycle(cx, obj, &switches);
     if sandbox.is_none() {
         let missing: Vec<String> = ["tenant", "client_id", "credentials"]
             .into_iter()
@@ -1525,6 +1627,8 @@ fn convert_office365(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option
     }
     let (attribute_map, on_create) = convert_mapping(cx, obj, "office365");
     Some(App::Office365(Office365App {
+        joiner,
+        leaver,
         attribute_map,
         on_create,
         name: name?,
@@ -1601,8 +1705,11 @@ fn convert_ad(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App> {
     }
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    let (joiner, leaver) = convert_lifecycle(cx, obj, &switches);
     let (attribute_map, on_create) = convert_mapping(cx, obj, "active_directory");
     Some(App::ActiveDirectory(ActiveDirectoryApp {
+        joiner,
+        leaver,
         attribute_map,
         on_create,
         name: name?,
@@ -1628,8 +1735,11 @@ fn convert_scim(cx: &mut Cx, obj: &mut Obj, name: Option<String>) -> Option<App>
     let token = obj.req_secret(cx, "token");
     let tls = convert_tls(cx, obj, TLS_KEYS);
     let (authorized_domains, switches, ignore, max_deletes) = common_app_fields(cx, obj);
+    let (joiner, leaver) = convert_lifecycle(cx, obj, &switches);
     let (attribute_map, on_create) = convert_mapping(cx, obj, "scim");
     Some(App::Scim(ScimApp {
+        joiner,
+        leaver,
         attribute_map,
         on_create,
         name: name?,

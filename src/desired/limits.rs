@@ -453,6 +453,8 @@ mod tests {
             attributes: Default::default(),
             manager: Default::default(),
             previous_usernames: Default::default(),
+            start_date: None,
+            end_date: None,
             username: username.into(),
             email: email.into(),
             first_name: "Ann".into(),

@@ -13,6 +13,7 @@ pub mod access;
 mod check;
 mod convert;
 pub mod diff;
+pub mod lifecycle;
 mod limits;
 mod mapping_check;
 mod model;

@@ -276,6 +276,35 @@ pub struct Office365App {
     /// Mapped targets set when the object is created and never updated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_create: Vec<String>,
+    /// Joiners: how early a user with a `start_date` is provisioned (docs/lifecycle.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joiner: Option<JoinerSettings>,
+    /// Leavers: when access is removed and the account deleted after `end_date`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaver: Option<LeaverSettings>,
+}
+
+/// An app's `joiner` settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct JoinerSettings {
+    /// Create the account this many days before the user's `start_date`, disabled
+    /// until the start date. Default 0: created on the start date.
+    pub provision_days_before_start: u32,
+}
+
+/// An app's `leaver` settings. From `end_date` on a user is disabled at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaverSettings {
+    /// Group memberships and licences are removed this many days after `end_date`
+    /// (default 0: on the end date).
+    #[serde(default)]
+    pub remove_access_after_days: u32,
+    /// The account is deleted this many days after `end_date`, when the app's
+    /// `delete_users` switch is on. Absent: never deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_after_days: Option<u32>,
 }
 
 /// What a new sandbox tenant starts with.
@@ -324,6 +353,12 @@ pub struct ActiveDirectoryApp {
     /// Mapped targets set when the object is created and never updated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_create: Vec<String>,
+    /// Joiners: how early a user with a `start_date` is provisioned (docs/lifecycle.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joiner: Option<JoinerSettings>,
+    /// Leavers: when access is removed and the account deleted after `end_date`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaver: Option<LeaverSettings>,
 }
 
 /// Any SCIM 2.0 service provider.
@@ -355,6 +390,12 @@ pub struct ScimApp {
     /// Mapped targets set when the object is created and never updated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_create: Vec<String>,
+    /// Joiners: how early a user with a `start_date` is provisioned (docs/lifecycle.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joiner: Option<JoinerSettings>,
+    /// Leavers: when access is removed and the account deleted after `end_date`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaver: Option<LeaverSettings>,
 }
 
 impl App {
@@ -409,6 +450,15 @@ impl App {
             App::ActiveDirectory(a) => &a.on_create,
             App::Scim(a) => &a.on_create,
         }
+    }
+    /// The app's `joiner` and `leaver` settings with the switches they depend on.
+    pub fn lifecycle(&self) -> crate::desired::lifecycle::Settings {
+        let (joiner, leaver) = match self {
+            App::Office365(a) => (a.joiner, a.leaver),
+            App::ActiveDirectory(a) => (a.joiner, a.leaver),
+            App::Scim(a) => (a.joiner, a.leaver),
+        };
+        crate::desired::lifecycle::Settings::new(joiner, leaver, self.switches())
     }
     pub fn max_deletes(&self) -> Option<u32> {
         match self {
@@ -466,6 +516,16 @@ pub struct User {
     /// renamed, never re-created (like Terraform's `moved`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_usernames: Vec<String>,
+    /// First working day (YYYY-MM-DD): before it the user is not provisioned (or, with an
+    /// app's `joiner.provision_days_before_start`, provisioned disabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date"))]
+    pub start_date: Option<String>,
+    /// Last day (YYYY-MM-DD): from it on the user is a leaver in every app (disabled,
+    /// then access removed and deleted as each app's `leaver` settings say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date"))]
+    pub end_date: Option<String>,
 }
 
 fn default_true() -> bool {

@@ -1040,6 +1040,8 @@ mod tests {
 
     fn app() -> ActiveDirectoryApp {
         ActiveDirectoryApp {
+            joiner: None,
+            leaver: None,
             attribute_map: Default::default(),
             on_create: Default::default(),
             name: "ad".into(),

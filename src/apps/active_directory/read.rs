@@ -567,6 +567,8 @@ mod tests {
 
     fn app(map: &[(&str, Option<&str>)]) -> ActiveDirectoryApp {
         ActiveDirectoryApp {
+            joiner: None,
+            leaver: None,
             attribute_map: map
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
