@@ -200,11 +200,29 @@ pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
     }
 }
 
-/// The routes that grant access on the resolved day, for `--app` or every app.
-pub fn granted(r: &Resolved, app: Option<&str>) -> Vec<Route> {
+/// Where `user` stands in `app` on the resolved day (start and end dates under the
+/// app's joiner and leaver settings).
+pub fn stage(r: &Resolved, app: &str, user: &str) -> Option<desired::lifecycle::Stage> {
+    let s = &r.loaded.state;
+    let (a, u) = (s.app(app)?, s.user(user)?);
+    let day = parse_date("date", &r.date).ok()?;
+    Some(desired::lifecycle::stage(u, &a.lifecycle(), day))
+}
+
+/// The routes that grant access on the resolved day, for `--app` or every app: the
+/// membership not expired, the domain authorized, the account provisioned and its
+/// access not removed by the leaver steps. With the user's lifecycle stage.
+pub fn granted(r: &Resolved, app: Option<&str>) -> Vec<(Route, String)> {
     desired::access::routes(&r.loaded.state, Some(&r.date))
         .into_iter()
         .filter(|x| x.domain_ok && app.is_none_or(|a| x.app == a))
+        .filter_map(|x| {
+            let st = stage(r, &x.app, &x.user)?;
+            (st.provisioned() && !st.access_removed()).then(|| {
+                let status = if st.is_active() { "active".to_string() } else { st.reason() };
+                (x, status)
+            })
+        })
         .collect()
 }
 
@@ -217,6 +235,7 @@ struct JsonRow<'a> {
     group: &'a str,
     path: &'a [String],
     expires: Option<&'a str>,
+    status: &'a str,
 }
 
 /// Run `access`; exit 0 with the listing, 1 when the repository has errors.
@@ -230,7 +249,7 @@ pub fn run(global: &GlobalArgs, args: &AccessArgs) -> anyhow::Result<u8> {
         ReportFormat::Json => {
             let rows: Vec<JsonRow> = rows
                 .iter()
-                .map(|x| JsonRow {
+                .map(|(x, st)| JsonRow {
                     app: &x.app,
                     user: &x.user,
                     email: email(&x.user),
@@ -238,6 +257,7 @@ pub fn run(global: &GlobalArgs, args: &AccessArgs) -> anyhow::Result<u8> {
                     group: &x.group,
                     path: &x.path,
                     expires: x.expires.as_deref(),
+                    status: st,
                 })
                 .collect();
             let v = serde_json::json!({
@@ -253,9 +273,10 @@ pub fn run(global: &GlobalArgs, args: &AccessArgs) -> anyhow::Result<u8> {
             let mut w = csv::Writer::from_writer(Vec::new());
             w.write_record([
                 "date", "commit", "app", "user", "email", "policy", "group", "path", "expires",
+                "status",
             ])?;
             let commit = r.source.commit.as_deref().unwrap_or("");
-            for x in &rows {
+            for (x, st) in &rows {
                 w.write_record([
                     r.date.as_str(),
                     commit,
@@ -266,6 +287,7 @@ pub fn run(global: &GlobalArgs, args: &AccessArgs) -> anyhow::Result<u8> {
                     &x.group,
                     &x.path.join(" > "),
                     x.expires.as_deref().unwrap_or(""),
+                    st,
                 ])?;
             }
             String::from_utf8(w.into_inner().map_err(|e| anyhow!("{e}"))?)?
@@ -276,22 +298,23 @@ pub fn run(global: &GlobalArgs, args: &AccessArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn table(r: &Resolved, rows: &[Route]) -> String {
+fn table(r: &Resolved, rows: &[(Route, String)]) -> String {
     let mut out = format!("Access {}\n\n", header(r));
     if rows.is_empty() {
         out.push_str("Nobody is provisioned.\n");
         return out;
     }
-    let head = ["APP", "USER", "POLICY", "GROUP PATH", "EXPIRES"];
-    let cells: Vec<[String; 5]> = rows
+    let head = ["APP", "USER", "POLICY", "GROUP PATH", "EXPIRES", "STATUS"];
+    let cells: Vec<[String; 6]> = rows
         .iter()
-        .map(|x| {
+        .map(|(x, st)| {
             [
                 x.app.clone(),
                 x.user.clone(),
                 x.policy.clone(),
                 x.path.join(" > "),
                 x.expires.clone().unwrap_or_else(|| "-".into()),
+                st.clone(),
             ]
         })
         .collect();
@@ -317,7 +340,7 @@ fn table(r: &Resolved, rows: &[Route]) -> String {
         out.push_str(&line(&c.iter().map(String::as_str).collect::<Vec<_>>()));
     }
     let users: std::collections::BTreeSet<(&str, &str)> =
-        rows.iter().map(|x| (x.app.as_str(), x.user.as_str())).collect();
+        rows.iter().map(|(x, _)| (x.app.as_str(), x.user.as_str())).collect();
     out.push_str(&format!("\n{} user-app assignment(s)\n", users.len()));
     out
 }

@@ -16,6 +16,8 @@ struct AppAnswer {
     access: bool,
     /// The routes that grant access on the day.
     routes: Vec<Route>,
+    /// The lifecycle stage when it is not an ordinary active user.
+    stage: Option<String>,
     /// Why there is no access (empty when there is).
     reasons: Vec<String>,
 }
@@ -32,13 +34,33 @@ fn bound_groups(s: &DesiredState, app: &str) -> Vec<String> {
     g
 }
 
-fn answer(s: &DesiredState, user: &User, app: &App, all: &[Route], now: &[Route], date: &str) -> AppAnswer {
+fn answer(
+    r: &super::access::Resolved,
+    user: &User,
+    app: &App,
+    all: &[Route],
+    now: &[Route],
+) -> AppAnswer {
+    let (s, date) = (&r.loaded.state, r.date.as_str());
+    let stage = super::access::stage(r, app.name(), &user.username);
     let name = app.name();
     let mine = |r: &&Route| r.app == name && r.user == user.username;
     let files: Vec<&Route> = all.iter().filter(mine).collect();
-    let granted: Vec<Route> = now.iter().filter(mine).filter(|r| r.domain_ok).cloned().collect();
+    let mut granted: Vec<Route> = now.iter().filter(mine).filter(|r| r.domain_ok).cloned().collect();
     let mut reasons = Vec::new();
-    if granted.is_empty() {
+    if let Some(st) = stage
+        && !granted.is_empty()
+        && (!st.provisioned() || st.access_removed())
+    {
+        reasons.push(format!(
+            "policy {} would grant access through {}, but lifecycle: {}",
+            granted[0].policy,
+            granted[0].path.join(" > "),
+            st.reason()
+        ));
+        granted.clear();
+    }
+    if granted.is_empty() && reasons.is_empty() {
         if files.is_empty() {
             let bound = bound_groups(s, name);
             if bound.is_empty() {
@@ -71,6 +93,7 @@ fn answer(s: &DesiredState, user: &User, app: &App, all: &[Route], now: &[Route]
         }
     }
     AppAnswer {
+        stage: stage.filter(|s| !s.is_active()).map(|s| s.reason()),
         app: name.to_string(),
         access: !granted.is_empty(),
         routes: granted,
@@ -101,7 +124,7 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<u8> {
         .apps
         .iter()
         .filter(|a| args.app.as_deref().is_none_or(|x| a.name() == x))
-        .map(|a| answer(s, user, a, &all, &now, &r.date))
+        .map(|a| answer(&r, user, a, &all, &now))
         .collect();
     let text = match args.format {
         OutputFormat::Json => {
@@ -132,6 +155,11 @@ fn human(r: &super::access::Resolved, user: &User, answers: &[AppAnswer]) -> Str
         user.email,
         header(r)
     );
+    for (k, v) in [("start_date", &user.start_date), ("end_date", &user.end_date)] {
+        if let Some(v) = v {
+            out.push_str(&format!("  {k}: {v}\n"));
+        }
+    }
     if !user.enabled {
         out.push_str("  enabled: false — provisioned as a disabled account where access is granted\n");
     }
@@ -139,6 +167,9 @@ fn human(r: &super::access::Resolved, user: &User, answers: &[AppAnswer]) -> Str
         out.push('\n');
         if a.access {
             out.push_str(&format!("{}: has access\n", a.app));
+            if let Some(st) = &a.stage {
+                out.push_str(&format!("  lifecycle: {st}\n"));
+            }
             for x in &a.routes {
                 let until = match &x.expires {
                     Some(e) => format!(", until {e} (membership expiry)"),

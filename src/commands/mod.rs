@@ -9,7 +9,7 @@ pub mod completions;
 pub mod diff;
 pub mod doctor;
 pub mod explain;
-// pub mod hr;
+pub mod hr;
 pub mod import;
 pub mod plan;
 pub mod report;
@@ -24,7 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Access(args) => access::run(&cli.global, &args),
         Command::Explain(args) => explain::run(&cli.global, &args),
-        Command::Hr(crate::cli::HrCommand::Sync(_)) => anyhow::bail!("hr sync: not built yet"),
+        Command::Hr(crate::cli::HrCommand::Sync(args)) => hr::sync(&cli.global, &args),
         Command::Schema => schema::run(&cli.global),
         Command::Diff(args) => diff::run(&cli.global, &args),
         Command::Plan(args) => plan::run(&cli.global, &args),

@@ -123,7 +123,7 @@ pub fn read(name: &str, bytes: &[u8], m: &Mapping) -> anyhow::Result<Feed> {
             feed.bad.push(bad(format!("no employee id (column {:?})", cols.employee_id)));
             continue;
         }
-        let mut date = |ix: Option<usize>, col: &Option<String>| -> Result<Option<String>, BadRow> {
+        let date = |ix: Option<usize>, col: &Option<String>| -> Result<Option<String>, BadRow> {
             match ocell(ix) {
                 None => Ok(None),
                 Some(v) => m.date(&v).map(Some).ok_or_else(|| {
