@@ -170,7 +170,12 @@ EXAMPLES:
   roster explain alice --app o365 --at 2027-03-31")]
     Explain(ExplainArgs),
     /// HR feed: turn an HRIS export into joiners, movers and leavers in the YAML files.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+EXAMPLES:
+  roster hr sync --csv export.csv --mapping .github/hr-mapping.yaml --write"
+    )]
     Hr(HrCommand),
     /// Print the JSON Schema of the repository's YAML files.
     #[command(after_help = "\

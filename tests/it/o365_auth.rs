@@ -178,6 +178,8 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
     let app = roster::desired::Office365App {
         attribute_map: Default::default(),
         on_create: Default::default(),
+        joiner: None,
+        leaver: None,
         name: "sandbox".into(),
         tenant: None,
         client_id: None,

@@ -55,6 +55,8 @@ pub async fn start(cfg: EmulatorConfig) -> Env {
     let app = Office365App {
         attribute_map: Default::default(),
         on_create: Default::default(),
+        joiner: None,
+        leaver: None,
         name: APP.into(),
         tenant: Some(TENANT.into()),
         client_id: Some(CLIENT_ID.into()),
@@ -124,6 +126,8 @@ pub fn user(username: &str) -> User {
         attributes: Default::default(),
         manager: Default::default(),
         previous_usernames: Default::default(),
+        start_date: None,
+        end_date: None,
         username: username.into(),
         email: format!("{username}@{DOMAIN}"),
         first_name: format!("First{username}"),

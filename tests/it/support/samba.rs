@@ -450,6 +450,8 @@ impl Fixture {
         let app = ActiveDirectoryApp {
             attribute_map: Default::default(),
             on_create: Default::default(),
+            joiner: None,
+            leaver: None,
             name: format!("ad-{token}"),
             url: dc.url.clone(),
             base_dn: dc.base_dn.clone(),
