@@ -53,7 +53,10 @@ fn rfc3339(secs: i64) -> Option<String> {
 
 /// The last commit on HEAD's first-parent history whose committer date is on or
 /// before the end of `date` (UTC).
-fn commit_in_effect(dir: &std::path::Path, date: time::Date) -> anyhow::Result<(String, i64, String)> {
+fn commit_in_effect(
+    dir: &std::path::Path,
+    date: time::Date,
+) -> anyhow::Result<(String, i64, String)> {
     let root = dir
         .canonicalize()
         .with_context(|| format!("cannot open repository folder {}", dir.display()))?;
@@ -125,16 +128,16 @@ pub fn resolve(
         });
     }
     let loaded = load_quiet(&global.dir, rev)?;
-    let (committed_at, subject) = match (&loaded.state.source.commit, source::discover(&loaded.root)) {
-        (Some(id), Some((repo, _))) => match git2::Oid::from_str(id).and_then(|o| repo.find_commit(o)) {
-            Ok(c) => (
-                rfc3339(c.committer().when().seconds()),
-                Some(subject(&c)),
-            ),
-            Err(_) => (None, None),
-        },
-        _ => (None, None),
-    };
+    let (committed_at, subject) =
+        match (&loaded.state.source.commit, source::discover(&loaded.root)) {
+            (Some(id), Some((repo, _))) => {
+                match git2::Oid::from_str(id).and_then(|o| repo.find_commit(o)) {
+                    Ok(c) => (rfc3339(c.committer().when().seconds()), Some(subject(&c))),
+                    Err(_) => (None, None),
+                }
+            }
+            _ => (None, None),
+        };
     let source = StateSource {
         rev: rev.map(str::to_string),
         commit: loaded.state.source.commit.clone(),
@@ -154,7 +157,9 @@ pub fn header(r: &Resolved) -> String {
     let s = &r.source;
     let mut from = match (&s.rev, &s.commit) {
         (Some(rev), Some(c)) => format!("revision {rev} (commit {})", short(c)),
-        (None, Some(c)) if s.dirty => format!("the working tree (uncommitted changes on {})", short(c)),
+        (None, Some(c)) if s.dirty => {
+            format!("the working tree (uncommitted changes on {})", short(c))
+        }
         (None, Some(c)) => format!("commit {}", short(c)),
         (_, None) => "the working tree (no Git history)".to_string(),
     };
@@ -178,7 +183,11 @@ pub fn check_app(loaded: &Loaded, app: Option<&str>) -> anyhow::Result<()> {
         return Ok(());
     }
     let names: Vec<&str> = loaded.state.apps.iter().map(|a| a.name()).collect();
-    bail!("unknown app `{app}`{}; the repository's apps: {}", did_you_mean(app, &names), names.join(", "))
+    bail!(
+        "unknown app `{app}`{}; the repository's apps: {}",
+        did_you_mean(app, &names),
+        names.join(", ")
+    )
 }
 
 /// ` (did you mean `x`?)` when one candidate is close to `word`.
@@ -190,8 +199,11 @@ pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
             let l = c.to_lowercase();
             let d = strsim::damerau_levenshtein(&w, &l);
             let score = strsim::jaro_winkler(&w, &l);
-            (score >= 0.85 || d <= 2.min(l.chars().count().saturating_sub(1)))
-                .then_some((d, std::cmp::Reverse((score * 1e6) as u64), *c))
+            (score >= 0.85 || d <= 2.min(l.chars().count().saturating_sub(1))).then_some((
+                d,
+                std::cmp::Reverse((score * 1e6) as u64),
+                *c,
+            ))
         })
         .min();
     match best {
@@ -219,7 +231,11 @@ pub fn granted(r: &Resolved, app: Option<&str>) -> Vec<(Route, String)> {
         .filter_map(|x| {
             let st = stage(r, &x.app, &x.user)?;
             (st.provisioned() && !st.access_removed()).then(|| {
-                let status = if st.is_active() { "active".to_string() } else { st.reason() };
+                let status = if st.is_active() {
+                    "active".to_string()
+                } else {
+                    st.reason()
+                };
                 (x, status)
             })
         })
@@ -339,8 +355,10 @@ fn table(r: &Resolved, rows: &[(Route, String)]) -> String {
     for c in &cells {
         out.push_str(&line(&c.iter().map(String::as_str).collect::<Vec<_>>()));
     }
-    let users: std::collections::BTreeSet<(&str, &str)> =
-        rows.iter().map(|(x, _)| (x.app.as_str(), x.user.as_str())).collect();
+    let users: std::collections::BTreeSet<(&str, &str)> = rows
+        .iter()
+        .map(|(x, _)| (x.app.as_str(), x.user.as_str()))
+        .collect();
     out.push_str(&format!("\n{} user-app assignment(s)\n", users.len()));
     out
 }

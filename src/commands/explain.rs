@@ -27,7 +27,11 @@ fn bound_groups(s: &DesiredState, app: &str) -> Vec<String> {
         .policies
         .iter()
         .filter(|p| p.app == app)
-        .flat_map(|p| p.groups.iter().map(|g| g.trim_start_matches("group:").to_string()))
+        .flat_map(|p| {
+            p.groups
+                .iter()
+                .map(|g| g.trim_start_matches("group:").to_string())
+        })
         .collect();
     g.sort();
     g.dedup();
@@ -46,7 +50,12 @@ fn answer(
     let name = app.name();
     let mine = |r: &&Route| r.app == name && r.user == user.username;
     let files: Vec<&Route> = all.iter().filter(mine).collect();
-    let mut granted: Vec<Route> = now.iter().filter(mine).filter(|r| r.domain_ok).cloned().collect();
+    let mut granted: Vec<Route> = now
+        .iter()
+        .filter(mine)
+        .filter(|r| r.domain_ok)
+        .cloned()
+        .collect();
     let mut reasons = Vec::new();
     if let Some(st) = stage
         && !granted.is_empty()
@@ -106,10 +115,11 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<u8> {
     let r = resolve(global, args.at.as_deref(), None)?;
     check_app(&r.loaded, args.app.as_deref())?;
     let s = &r.loaded.state;
-    let Some(user) = s
-        .user(&args.user)
-        .or_else(|| s.users.iter().find(|u| u.email.eq_ignore_ascii_case(&args.user)))
-    else {
+    let Some(user) = s.user(&args.user).or_else(|| {
+        s.users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(&args.user))
+    }) else {
         let names: Vec<&str> = s.users.iter().map(|u| u.username.as_str()).collect();
         bail!(
             "unknown user `{}`{} in the desired state {}",
@@ -149,19 +159,19 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<u8> {
 }
 
 fn human(r: &super::access::Resolved, user: &User, answers: &[AppAnswer]) -> String {
-    let mut out = format!(
-        "{} <{}>, {}\n",
-        user.username,
-        user.email,
-        header(r)
-    );
-    for (k, v) in [("start_date", &user.start_date), ("end_date", &user.end_date)] {
+    let mut out = format!("{} <{}>, {}\n", user.username, user.email, header(r));
+    for (k, v) in [
+        ("start_date", &user.start_date),
+        ("end_date", &user.end_date),
+    ] {
         if let Some(v) = v {
             out.push_str(&format!("  {k}: {v}\n"));
         }
     }
     if !user.enabled {
-        out.push_str("  enabled: false — provisioned as a disabled account where access is granted\n");
+        out.push_str(
+            "  enabled: false — provisioned as a disabled account where access is granted\n",
+        );
     }
     for a in answers {
         out.push('\n');

@@ -160,7 +160,10 @@ pub fn routes(s: &DesiredState, at: Option<&str>) -> Vec<Route> {
 }
 
 /// app → user → bound groups granting access (explicit authorized domains applied).
-pub fn by_app(s: &DesiredState, at: Option<&str>) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+pub fn by_app(
+    s: &DesiredState,
+    at: Option<&str>,
+) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
     let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for r in routes(s, at).into_iter().filter(|r| r.domain_ok) {
         out.entry(r.app)

@@ -29,7 +29,10 @@ pub fn scalar(s: &str) -> String {
 
 /// A value for a field: dates plain (`2027-03-31` is a string to roster's loader).
 fn value(field: &str, v: &str) -> String {
-    if field.ends_with("_date") && v.len() == 10 && v.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+    if field.ends_with("_date")
+        && v.len() == 10
+        && v.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+    {
         v.to_string()
     } else {
         scalar(v)
@@ -69,7 +72,9 @@ impl Text {
 
 /// Byte offset of 1-based character column `col` in `line`.
 fn byte_at(line: &str, col: usize) -> usize {
-    line.char_indices().nth(col.saturating_sub(1)).map_or(line.len(), |(b, _)| b)
+    line.char_indices()
+        .nth(col.saturating_sub(1))
+        .map_or(line.len(), |(b, _)| b)
 }
 
 /// The byte length of the single-line scalar starting at `s`, or `None` when the
@@ -160,7 +165,13 @@ fn set_field(t: &mut Text, loc: &ObjLoc, who: &str, key: &str, v: &str) -> anyho
         })
         .map(|(_, p)| p.line - 1)
         .max()
-        .ok_or_else(|| anyhow!("{}:{}: user {who}: no place to add `{key}`", loc.file, loc.at.line))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "{}:{}: user {who}: no place to add `{key}`",
+                loc.file,
+                loc.at.line
+            )
+        })?;
     let indent = " ".repeat(loc.at.col - 1);
     t.inserts
         .entry(anchor)
@@ -217,8 +228,14 @@ fn append_joiners(text: &str, joiners: &[&Joiner]) -> String {
         }
         return out;
     };
-    if lines[i].trim_start_matches("users:").trim_start().starts_with("[]") {
-        let comment = lines[i].find(" #").map(|c| lines[i][c..].trim_end().to_string());
+    if lines[i]
+        .trim_start_matches("users:")
+        .trim_start()
+        .starts_with("[]")
+    {
+        let comment = lines[i]
+            .find(" #")
+            .map(|c| lines[i][c..].trim_end().to_string());
         lines[i] = format!("users:{}\n", comment.unwrap_or_default());
     }
     // The list runs until the next top-level key; new items go after its last item
@@ -227,7 +244,9 @@ fn append_joiners(text: &str, joiners: &[&Joiner]) -> String {
         let c = l.chars().next().unwrap_or(' ');
         !(c.is_whitespace() || c == '#' || c == '-')
     };
-    let end = (i + 1..lines.len()).find(|k| top(&lines[*k])).unwrap_or(lines.len());
+    let end = (i + 1..lines.len())
+        .find(|k| top(&lines[*k]))
+        .unwrap_or(lines.len());
     let last = (i + 1..end)
         .rev()
         .find(|k| {
@@ -300,7 +319,10 @@ pub fn apply(
                 ),
             },
         };
-        out.insert(new_users_file.to_string(), (old, append_joiners(&base, &joiners)));
+        out.insert(
+            new_users_file.to_string(),
+            (old, append_joiners(&base, &joiners)),
+        );
     }
     out.retain(|_, (old, new)| old.as_deref() != Some(new.as_str()));
     Ok(out)

@@ -47,7 +47,10 @@ impl Feed {
     /// not disappeared from the export).
     pub fn mentions(&self, id: &str) -> bool {
         self.rows.iter().any(|r| r.employee_id == id)
-            || self.bad.iter().any(|b| b.employee_id.as_deref() == Some(id))
+            || self
+                .bad
+                .iter()
+                .any(|b| b.employee_id.as_deref() == Some(id))
     }
 }
 
@@ -120,7 +123,10 @@ pub fn read(name: &str, bytes: &[u8], m: &Mapping) -> anyhow::Result<Feed> {
             problem,
         };
         if id.is_empty() {
-            feed.bad.push(bad(format!("no employee id (column {:?})", cols.employee_id)));
+            feed.bad.push(bad(format!(
+                "no employee id (column {:?})",
+                cols.employee_id
+            )));
             continue;
         }
         let date = |ix: Option<usize>, col: &Option<String>| -> Result<Option<String>, BadRow> {
@@ -148,7 +154,8 @@ pub fn read(name: &str, bytes: &[u8], m: &Mapping) -> anyhow::Result<Feed> {
         if let (Some(s), Some(e)) = (&start, &end)
             && e < s
         {
-            feed.bad.push(bad(format!("end date {e} is before start date {s}")));
+            feed.bad
+                .push(bad(format!("end date {e} is before start date {s}")));
             continue;
         }
         feed.rows.push(Row {

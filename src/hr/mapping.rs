@@ -90,7 +90,9 @@ impl Mapping {
 /// `YYYY-MM-DD`-style → the `time` crate's format description.
 fn date_format(s: &str) -> anyhow::Result<time::format_description::OwnedFormatItem> {
     if !(s.contains("YYYY") && s.contains("MM") && s.contains("DD")) {
-        bail!("date_format {s:?} must contain YYYY, MM and DD (e.g. YYYY-MM-DD, MM/DD/YYYY, DD.MM.YYYY)");
+        bail!(
+            "date_format {s:?} must contain YYYY, MM and DD (e.g. YYYY-MM-DD, MM/DD/YYYY, DD.MM.YYYY)"
+        );
     }
     let mut desc = String::new();
     let mut rest = s;
@@ -113,8 +115,7 @@ fn date_format(s: &str) -> anyhow::Result<time::format_description::OwnedFormatI
             rest = &rest[c.len_utf8()..];
         }
     }
-    time::format_description::parse_owned::<2>(&desc)
-        .map_err(|e| anyhow!("date_format {s:?}: {e}"))
+    time::format_description::parse_owned::<2>(&desc).map_err(|e| anyhow!("date_format {s:?}: {e}"))
 }
 
 /// Read and check the mapping file; errors name the file (and line:column for YAML
@@ -130,9 +131,11 @@ pub fn load(path: &Path) -> anyhow::Result<Mapping> {
     let p = Path::new(f);
     if f.is_empty()
         || p.is_absolute()
-        || p.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
         || !(f.ends_with(".yaml") || f.ends_with(".yml"))
-        || p.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        || p.components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
     {
         bail!(
             "{name}: new_users_file {f:?} must be a .yaml or .yml path inside the repository (relative, no `..`, no hidden folders)"

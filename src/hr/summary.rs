@@ -55,7 +55,9 @@ pub fn markdown(p: &SyncPlan, csv: &str, written: bool) -> String {
         }
     }
     if !p.movers.is_empty() {
-        out.push_str("\n### Movers\n\n| line | user | field | from | to |\n|---:|---|---|---|---|\n");
+        out.push_str(
+            "\n### Movers\n\n| line | user | field | from | to |\n|---:|---|---|---|---|\n",
+        );
         for m in &p.movers {
             for f in &m.fields {
                 out.push_str(&format!(

@@ -168,11 +168,26 @@ pub fn compute(feed: &Feed, state: &DesiredState, m: &Mapping, today: &str) -> S
         match by_id.get(r.employee_id.as_str()) {
             Some(u) => {
                 let mut fields = Vec::new();
-                set(&mut fields, "department", u.department.as_deref(), r.department.as_deref());
-                set(&mut fields, "job_title", u.job_title.as_deref(), r.job_title.as_deref());
+                set(
+                    &mut fields,
+                    "department",
+                    u.department.as_deref(),
+                    r.department.as_deref(),
+                );
+                set(
+                    &mut fields,
+                    "job_title",
+                    u.job_title.as_deref(),
+                    r.job_title.as_deref(),
+                );
                 let mgr = r.manager_id.as_deref().and_then(manager_name);
                 set(&mut fields, "manager", u.manager.as_deref(), mgr.as_deref());
-                set(&mut fields, "start_date", u.start_date.as_deref(), r.start_date.as_deref());
+                set(
+                    &mut fields,
+                    "start_date",
+                    u.start_date.as_deref(),
+                    r.start_date.as_deref(),
+                );
                 if !fields.is_empty() {
                     plan.movers.push(Mover {
                         line: r.line,
@@ -184,9 +199,10 @@ pub fn compute(feed: &Feed, state: &DesiredState, m: &Mapping, today: &str) -> S
                 let (end, why) = match (&r.end_date, r.terminated) {
                     (Some(e), _) => (Some(e.clone()), format!("end date {e} in the export")),
                     // Terminated without a date: ends today, unless it ended already.
-                    (None, true) if old.is_none() => {
-                        (Some(today.to_string()), "status terminated, no end date".to_string())
-                    }
+                    (None, true) if old.is_none() => (
+                        Some(today.to_string()),
+                        "status terminated, no end date".to_string(),
+                    ),
                     _ => (None, String::new()),
                 };
                 if let Some(end) = end

@@ -113,27 +113,77 @@ fn access_at_a_date_answers_from_the_commit_in_effect() {
     let [c1, c2, c3] = three_commits(dir);
 
     // Before the second commit: only alice.
-    let (code, out, err) = roster(dir, &["access", "--app", "scim", "--at", "2027-02-09", "--format", "csv"]);
+    let (code, out, err) = roster(
+        dir,
+        &[
+            "access",
+            "--app",
+            "scim",
+            "--at",
+            "2027-02-09",
+            "--format",
+            "csv",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(users_of(&out), ["alice"]);
     assert!(out.contains(&c1), "{out}");
 
     // The day of the second commit (end of day counts): bob through the nested path.
-    let (_, out, _) = roster(dir, &["access", "--app", "scim", "--at", "2027-02-10", "--format", "json"]);
+    let (_, out, _) = roster(
+        dir,
+        &[
+            "access",
+            "--app",
+            "scim",
+            "--at",
+            "2027-02-10",
+            "--format",
+            "json",
+        ],
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["source"]["commit"], c2.as_str());
     assert_eq!(v["date"], "2027-02-10");
     let rows = v["access"].as_array().unwrap();
     let bob = rows.iter().find(|r| r["user"] == "bob").expect("bob");
-    assert_eq!(bob["path"], serde_json::json!(["staff", "engineering", "backend"]));
+    assert_eq!(
+        bob["path"],
+        serde_json::json!(["staff", "engineering", "backend"])
+    );
     assert_eq!(rows.len(), 2);
 
     // After the third commit: carol too, and bob until his end date.
-    let (_, out, _) = roster(dir, &["access", "--app", "scim", "--at", "2027-03-20", "--format", "csv"]);
+    let (_, out, _) = roster(
+        dir,
+        &[
+            "access",
+            "--app",
+            "scim",
+            "--at",
+            "2027-03-20",
+            "--format",
+            "csv",
+        ],
+    );
     assert_eq!(users_of(&out), ["alice", "bob", "carol"]);
     assert!(out.contains(&c3));
-    assert!(out.starts_with("date,commit,app,user,email,policy,group,path,expires,status\n"), "{out}");
-    let (_, out, _) = roster(dir, &["access", "--app", "scim", "--at", "2027-04-01", "--format", "csv"]);
+    assert!(
+        out.starts_with("date,commit,app,user,email,policy,group,path,expires,status\n"),
+        "{out}"
+    );
+    let (_, out, _) = roster(
+        dir,
+        &[
+            "access",
+            "--app",
+            "scim",
+            "--at",
+            "2027-04-01",
+            "--format",
+            "csv",
+        ],
+    );
     assert_eq!(users_of(&out), ["alice", "carol"]);
 
     // The human table names the commit and the group path.
@@ -148,7 +198,10 @@ fn access_at_a_date_answers_from_the_commit_in_effect() {
     // A day before the first commit has no answer.
     let (code, _, err) = roster(dir, &["access", "--at", "2027-01-09"]);
     assert_eq!(code, 1);
-    assert!(err.contains("no commit on the current branch was in effect on 2027-01-09"), "{err}");
+    assert!(
+        err.contains("no commit on the current branch was in effect on 2027-01-09"),
+        "{err}"
+    );
     let (code, _, err) = roster(dir, &["access", "--at", "2027-13-01"]);
     assert_eq!(code, 1);
     assert!(err.contains("is not a date"), "{err}");
@@ -162,18 +215,29 @@ fn explain_names_the_group_path_and_why_not() {
     let (code, out, err) = roster(dir, &["explain", "bob", "--at", "2027-03-20"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("policy scim-staff binds group staff; path staff > engineering > backend > bob"),
+        out.contains(
+            "policy scim-staff binds group staff; path staff > engineering > backend > bob"
+        ),
         "{out}"
     );
     assert!(out.contains("wiki: has access\n  policy wiki-eng binds group engineering; path engineering > backend > bob"), "{out}");
-    let (_, out, _) = roster(dir, &["explain", "carol", "--app", "wiki", "--at", "2027-03-20"]);
+    let (_, out, _) = roster(
+        dir,
+        &["explain", "carol", "--app", "wiki", "--at", "2027-03-20"],
+    );
     assert!(out.contains("wiki: no access\n  not a member, directly or through nested groups, of a group bound to wiki (engineering)"), "{out}");
-    let (_, out, _) = roster(dir, &["explain", "bob", "--app", "scim", "--at", "2027-04-05"]);
+    let (_, out, _) = roster(
+        dir,
+        &["explain", "bob", "--app", "scim", "--at", "2027-04-05"],
+    );
     assert!(out.contains("scim: no access"), "{out}");
     assert!(out.contains("lifecycle: leaver since 2027-03-31"), "{out}");
     let (_, out, _) = roster(dir, &["explain", "bob", "--at", "2027-01-20"]);
     assert!(out.contains("scim: no access"), "{out}");
     let (code, _, err) = roster(dir, &["explain", "bbo"]);
     assert_eq!(code, 1);
-    assert!(err.contains("unknown user `bbo` (did you mean `bob`?)"), "{err}");
+    assert!(
+        err.contains("unknown user `bbo` (did you mean `bob`?)"),
+        "{err}"
+    );
 }

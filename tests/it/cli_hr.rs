@@ -146,9 +146,18 @@ fn hr_sync_edits_only_the_affected_lines_and_a_second_run_is_a_no_op() {
     // Without --write: the summary only, no file changes.
     let (code, summary, err) = run(&[]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(std::fs::read_to_string(d.join("users/people.yaml")).unwrap(), PEOPLE);
-    assert!(err.contains("export.csv:6: warning: no employee id"), "{err}");
-    assert!(err.contains("export.csv:7: warning: unknown manager: employee id 999"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("users/people.yaml")).unwrap(),
+        PEOPLE
+    );
+    assert!(
+        err.contains("export.csv:6: warning: no employee id"),
+        "{err}"
+    );
+    assert!(
+        err.contains("export.csv:7: warning: unknown manager: employee id 999"),
+        "{err}"
+    );
     insta::assert_snapshot!("hr_sync_summary", summary);
 
     let (code, _, err) = run(&["--write"]);
@@ -196,7 +205,10 @@ fn hr_sync_edits_only_the_affected_lines_and_a_second_run_is_a_no_op() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("0 joiners, 0 movers, 0 leavers"), "{out}");
     assert!(out.contains("No changes"), "{out}");
-    assert_eq!(std::fs::read_to_string(d.join("users/people.yaml")).unwrap(), after);
+    assert_eq!(
+        std::fs::read_to_string(d.join("users/people.yaml")).unwrap(),
+        after
+    );
 }
 
 #[test]
