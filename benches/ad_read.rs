@@ -258,6 +258,8 @@ fn main() {
     let app = ActiveDirectoryApp {
         attribute_map: Default::default(),
         on_create: Default::default(),
+        joiner: None,
+        leaver: None,
         name: "bench".into(),
         url: dc.url.clone(),
         base_dn: dc.base_dn.clone(),

@@ -141,6 +141,8 @@ async fn tenant(throttle: bool) -> anyhow::Result<Tenant> {
     let app = Office365App {
         attribute_map: Default::default(),
         on_create: Default::default(),
+        joiner: None,
+        leaver: None,
         name: "bench".into(),
         tenant: Some("bench".into()),
         client_id: Some("bench-client".into()),

@@ -16,6 +16,8 @@ pub fn user(i: usize) -> User {
         attributes: Default::default(),
         manager: Default::default(),
         previous_usernames: Default::default(),
+        start_date: None,
+        end_date: None,
         username: format!("u{i}"),
         email: format!("u{i}@contoso.com"),
         first_name: format!("First{i}"),
@@ -59,6 +61,8 @@ pub fn desired(users: usize, groups: usize) -> DesiredState {
     let app = App::Office365(Office365App {
         attribute_map: Default::default(),
         on_create: Default::default(),
+        joiner: None,
+        leaver: None,
         name: "o365".into(),
         tenant: None,
         client_id: None,
