@@ -223,6 +223,10 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Plan as of this day (YYYY-MM-DD: start and end dates, leaver steps and membership
+    /// expiry evaluated on it) against the live state read now. Default: today (UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub at: Option<time::Date>,
     /// Take the app definitions (endpoints, credentials, tls, switches, scope) from this
     /// trusted revision, e.g. the base branch of a pull request; users, groups and
     /// policies still come from the working tree or --ref.
@@ -252,6 +256,19 @@ pub struct ApplyArgs {
     /// (without it, apply stops before writing anything); not with a plan file.
     #[arg(long)]
     pub skip_unreadable: bool,
+    /// Apply as of this day (YYYY-MM-DD) instead of today; refused unless
+    /// --allow-other-date (a dated change applied early or late is still applied now).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub at: Option<time::Date>,
+    /// Allow `--at`, or a plan file planned for another day than today.
+    #[arg(long)]
+    pub allow_other_date: bool,
+}
+
+/// A day written YYYY-MM-DD (for `--at` and `--until`).
+pub fn parse_day(s: &str) -> Result<time::Date, String> {
+    crate::desired::lifecycle::parse_date(s)
+        .ok_or_else(|| format!("`{s}` is not a calendar date written YYYY-MM-DD"))
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +281,9 @@ pub struct DriftArgs {
     /// Output format of the drift report on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Compare as of this day (YYYY-MM-DD) against the live state read now. Default: today (UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub at: Option<time::Date>,
     /// Take the app definitions (endpoints, credentials, tls, switches, scope) from this
     /// trusted revision, e.g. the base branch of a pull request; users, groups and
     /// policies still come from the working tree or --ref.

@@ -48,6 +48,23 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    // The day the plan is made (or verified) for: a saved plan's, `--at`, or today.
+    let today = session::today();
+    let saved_day = match saved.as_ref().and_then(|s| s.planned_for.as_deref()) {
+        Some(d) => Some(crate::desired::lifecycle::parse_date(d).ok_or_else(|| {
+            anyhow::anyhow!("the plan file's `planned_for` {d:?} is not a date YYYY-MM-DD")
+        })?),
+        None => None,
+    };
+    if saved_day.is_some() && args.at.is_some() {
+        bail!("--at is not used with a plan file: the plan file names the day it was planned for");
+    }
+    let day = saved_day.or(args.at).unwrap_or(today);
+    if day != today && !args.allow_other_date {
+        bail!(
+            "refusing to apply as of {day}: today is {today}. A dated change (a start, an end, a leaver step, an expiry) applied now happens now, not on {day}; pass --allow-other-date to apply it anyway. Nothing was applied."
+        );
+    }
     let loaded = session::load(&global.dir, args.source.rev.as_deref())?;
     let apps = match &saved {
         Some(s) => {
@@ -93,7 +110,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                     }
                     // The file is not trusted: each saved change must be one the
                     // repository asks for now, against the live state read now.
-                    let fresh = live.plan_indexed(&loaded, &index)?;
+                    let fresh = live.plan_at(&loaded, &index, day)?;
                     let verified = crate::plan::verify::verify(&s.plan.changes, &fresh)
                         .map_err(|r| {
                             anyhow::anyhow!(
@@ -107,7 +124,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
                     plan
                 }
                 None => {
-                    let plan = live.plan(&loaded)?;
+                    let plan = live.plan_at(&loaded, &live.index(), day)?;
                     crate::output::text(&render::human(&plan, &RenderOptions { color, drift: false }));
                     if plan.is_empty() {
                         return Ok(if live.is_partial() { 1 } else { 0 });

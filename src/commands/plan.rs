@@ -21,13 +21,18 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<u8> {
     let (plan, saved, failed) = rt.block_on(async {
         let mut live = Live::read(&loaded, &apps, global).await?;
         let index = live.index();
-        let plan = live.plan_indexed(&loaded, &index);
+        let day = args.at.unwrap_or_else(session::today);
+        let plan = live.plan_at(&loaded, &index, day);
         // A partial plan is never saved: applied later, it would look complete.
         let saved = plan
             .as_ref()
             .ok()
             .filter(|_| args.out.is_some() && !live.is_partial())
-            .map(|p| SavedPlan::new_indexed(p.clone(), &loaded.state, &live.observed, &index));
+            .map(|p| {
+                let mut s = SavedPlan::new_indexed(p.clone(), &loaded.state, &live.observed, &index);
+                s.planned_for = Some(day.to_string());
+                s
+            });
         drop(index);
         let failed = std::mem::take(&mut live.failed);
         live.close().await;
@@ -92,7 +97,8 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<u8> {
     let rt = session::runtime()?;
     let (plan, failed) = rt.block_on(async {
         let mut live = Live::read(&loaded, &apps, global).await?;
-        let plan = live.plan(&loaded);
+        let day = args.at.unwrap_or_else(session::today);
+        let plan = live.plan_at(&loaded, &live.index(), day);
         let failed = std::mem::take(&mut live.failed);
         live.close().await;
         anyhow::Ok((plan?, failed))

@@ -222,7 +222,17 @@ impl Live {
         loaded: &Loaded,
         index: &crate::observed::ObservedIndexes<'_>,
     ) -> anyhow::Result<Plan> {
-        let today = time::OffsetDateTime::now_utc().date();
+        self.plan_at(loaded, index, today())
+    }
+
+    /// [`Live::plan_indexed`] as of `today` (`plan --at`): dates are evaluated on that
+    /// day, against the live state read now.
+    pub fn plan_at(
+        &self,
+        loaded: &Loaded,
+        index: &crate::observed::ObservedIndexes<'_>,
+        today: time::Date,
+    ) -> anyhow::Result<Plan> {
         let plan = planner::plan_indexed(
             &PlanInput {
                 desired: &loaded.state,
@@ -258,6 +268,11 @@ impl Live {
 }
 
 /// One line per app that could not be read, `  - app NAME: error: cause…`.
+/// Today (UTC): the wall clock, read here and nowhere in the planner.
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
 pub fn failure_lines(failed: &[ReadFailure]) -> String {
     failed
         .iter()

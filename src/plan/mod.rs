@@ -15,6 +15,7 @@ use serde_json::Value;
 
 pub use crate::desired::SourceInfo;
 
+pub mod lifecycle;
 pub mod planner;
 pub mod saved;
 pub mod signing;

@@ -388,7 +388,27 @@ pub fn plan_indexed(input: &PlanInput, indexes: &ObservedIndexes<'_>) -> Result<
             }
         };
         match input.desired.app(name) {
-            Some(app) => AppPlanner::new(&mut ix, app, observed, live, &mut acc).run(),
+            Some(app) => match crate::plan::lifecycle::view(input.desired, app, input.today) {
+                None => AppPlanner::new(&mut ix, app, observed, live, &mut acc).run(),
+                Some(view) => {
+                    // Problems of the repository are reported once, from `ix`.
+                    let mut again = Vec::new();
+                    let mut vix = Index::build(&view.desired, input.today, &mut again);
+                    let first = acc.changes.len();
+                    let first_skip = acc.skipped.len();
+                    AppPlanner::new(&mut vix, app, observed, live, &mut acc).run();
+                    crate::plan::lifecycle::annotate(&view.stages, &mut acc.changes[first..]);
+                    for s in &mut acc.skipped[first_skip..] {
+                        if let Some(st) = view
+                            .stages
+                            .get(&s.key)
+                            .or_else(|| view.stages.get(&s.key.to_lowercase()))
+                        {
+                            s.reason = format!("{}: {}", st.reason(), s.reason);
+                        }
+                    }
+                }
+            },
             None => acc.problems.push(format!(
                 "app {name} is not defined in the repository (known apps: {})",
                 known_apps(input.desired)

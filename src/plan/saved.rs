@@ -40,6 +40,10 @@ pub struct SavedPlan {
     pub desired_digest: Option<String>,
     /// Per planned app: what the plan depends on.
     pub apps: BTreeMap<String, SavedApp>,
+    /// The day (YYYY-MM-DD) the plan was made for (`plan --at`); `apply` verifies it
+    /// with a fresh plan for the same day. Absent in older files: the day of the apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_for: Option<String>,
 }
 
 /// What one app's part of a saved plan depends on.
@@ -330,6 +334,7 @@ impl SavedPlan {
             plan,
             desired_digest: Some(desired_digest(desired)),
             apps,
+            planned_for: None,
         }
     }
 

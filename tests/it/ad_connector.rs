@@ -15,6 +15,8 @@ use serde_json::json;
 
 fn user(username: &str, email: &str, first: &str, last: &str) -> User {
     User {
+        start_date: None,
+        end_date: None,
         attributes: Default::default(),
         manager: Default::default(),
         previous_usernames: Default::default(),

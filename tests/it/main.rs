@@ -39,6 +39,7 @@ mod desired_schema;
 mod e2e_active_directory;
 mod e2e_ad_unfinished;
 mod e2e_concurrency;
+mod e2e_lifecycle;
 mod e2e_office365;
 mod e2e_people;
 mod e2e_real_tenant;

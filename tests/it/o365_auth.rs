@@ -176,6 +176,8 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
         cache_dir: None,
     };
     let app = roster::desired::Office365App {
+        joiner: None,
+        leaver: None,
         attribute_map: Default::default(),
         on_create: Default::default(),
         joiner: None,

@@ -53,6 +53,8 @@ pub async fn start(cfg: EmulatorConfig) -> Env {
         .expect("emulator starts");
     let base = emu.base_url();
     let app = Office365App {
+        joiner: None,
+        leaver: None,
         attribute_map: Default::default(),
         on_create: Default::default(),
         joiner: None,
@@ -123,6 +125,8 @@ impl Recorder {
 
 pub fn user(username: &str) -> User {
     User {
+        start_date: None,
+        end_date: None,
         attributes: Default::default(),
         manager: Default::default(),
         previous_usernames: Default::default(),

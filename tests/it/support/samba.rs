@@ -448,6 +448,8 @@ impl Fixture {
         let repo = tempfile::tempdir().expect("tempdir");
         std::fs::write(repo.path().join("bind.pw"), &dc.password).expect("write pw");
         let app = ActiveDirectoryApp {
+            joiner: None,
+            leaver: None,
             attribute_map: Default::default(),
             on_create: Default::default(),
             joiner: None,
