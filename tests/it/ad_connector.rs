@@ -20,8 +20,6 @@ fn user(username: &str, email: &str, first: &str, last: &str) -> User {
         attributes: Default::default(),
         manager: Default::default(),
         previous_usernames: Default::default(),
-        start_date: None,
-        end_date: None,
         username: username.into(),
         email: email.into(),
         first_name: first.into(),

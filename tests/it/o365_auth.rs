@@ -180,8 +180,6 @@ async fn the_sandbox_creates_its_state_file_and_reuses_it() {
         leaver: None,
         attribute_map: Default::default(),
         on_create: Default::default(),
-        joiner: None,
-        leaver: None,
         name: "sandbox".into(),
         tenant: None,
         client_id: None,

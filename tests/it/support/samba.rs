@@ -452,8 +452,6 @@ impl Fixture {
             leaver: None,
             attribute_map: Default::default(),
             on_create: Default::default(),
-            joiner: None,
-            leaver: None,
             name: format!("ad-{token}"),
             url: dc.url.clone(),
             base_dn: dc.base_dn.clone(),
