@@ -162,6 +162,28 @@ EXAMPLES:
   roster doctor --app o365
   roster doctor --app corp --format json")]
     Doctor(DoctorArgs),
+    /// Who is provisioned to which app, through which policy and group (desired state
+    /// only: no live access, no credentials); at a past date from the commit then in effect.
+    #[command(after_help = "\
+EXAMPLES:
+  roster access
+  roster access --app o365 --at 2027-03-31
+  roster access --ref v1.2 --format csv > access.csv")]
+    Access(AccessArgs),
+    /// Why a user has, or has not, access to each app: group path, policy, domains, expiry.
+    #[command(after_help = "\
+EXAMPLES:
+  roster explain alice
+  roster explain alice --app o365 --at 2027-03-31")]
+    Explain(ExplainArgs),
+    /// HR feed: turn an HRIS export into joiners, movers and leavers in the YAML files.
+    #[command(
+        subcommand,
+        after_help = "\
+EXAMPLES:
+  roster hr sync --csv export.csv --mapping .github/hr-mapping.yaml --write"
+    )]
+    Hr(HrCommand),
     /// Print the JSON Schema of the repository's YAML files.
     #[command(after_help = "\
 EXAMPLES:
@@ -389,4 +411,67 @@ pub struct DoctorArgs {
     /// Output format of the report on stdout.
     #[arg(long, value_enum, default_value_t = crate::commands::doctor::DoctorFormat::Human)]
     pub format: crate::commands::doctor::DoctorFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Only this app.
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Answer as of this day (YYYY-MM-DD): from the last commit of the current branch's
+    /// first-parent history committed on or before it (UTC), with membership expiry
+    /// evaluated on that day.
+    #[arg(long, value_name = "DATE", conflicts_with = "rev")]
+    pub at: Option<String>,
+    /// Output format on stdout (csv: RFC 4180 with a header row, for spreadsheets).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The user: a username (or an email address).
+    pub user: String,
+    /// Only this app.
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Explain as of this day (YYYY-MM-DD), from the commit then in effect.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
+    /// Output format on stdout (human or json).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HrCommand {
+    /// Compare an HR export (CSV) with the repository's users: joiners, movers, leavers.
+    ///
+    /// Prints a Markdown summary (for a pull request body); with --write, edits the
+    /// YAML files in place, changing only the affected lines.
+    #[command(after_help = "\
+EXAMPLES:
+  roster hr sync --csv export.csv --mapping hr-mapping.yaml
+  roster hr sync --csv export.csv --mapping hr-mapping.yaml --write > pr-body.md")]
+    Sync(HrSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HrSyncArgs {
+    /// The HR export: CSV with a header row.
+    #[arg(long, value_name = "FILE")]
+    pub csv: PathBuf,
+    /// The mapping file (YAML): column names, status values, date format, where
+    /// joiners go and how their usernames are made.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: PathBuf,
+    /// Edit the repository's YAML files (without it, only the summary is printed).
+    #[arg(long)]
+    pub write: bool,
+    /// The day of the sync (YYYY-MM-DD, default today, UTC): the end date of a leaver
+    /// whose row disappeared or whose status is terminated without an end date.
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<String>,
 }

@@ -9,6 +9,7 @@ pub mod desired;
 pub mod emulator;
 pub mod engine;
 pub mod error_report;
+pub mod hr;
 pub mod layout;
 pub mod logging;
 pub mod mapping;

@@ -3,11 +3,14 @@
 
 use crate::cli::{Cli, Command};
 
+pub mod access;
 pub mod apply;
 pub mod completions;
 pub mod diff;
 pub mod doctor;
+pub mod explain;
 pub mod forecast;
+pub mod hr;
 pub mod import;
 pub mod plan;
 pub mod report;
@@ -20,6 +23,9 @@ pub mod validate;
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate(args) => validate::run(&cli.global, &args),
+        Command::Access(args) => access::run(&cli.global, &args),
+        Command::Explain(args) => explain::run(&cli.global, &args),
+        Command::Hr(crate::cli::HrCommand::Sync(args)) => hr::sync(&cli.global, &args),
         Command::Schema => schema::run(&cli.global),
         Command::Diff(args) => diff::run(&cli.global, &args),
         Command::Plan(args) => plan::run(&cli.global, &args),

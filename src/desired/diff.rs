@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::check::{direct_refs, transitive_users};
 use super::model::*;
 
 /// The kind of repository object a change is about.
@@ -216,68 +215,14 @@ fn diff_objects<T: Serialize>(
     }
 }
 
-/// group → member → expiry (`None`: permanent). A permanent listing wins over
-/// time-bound ones; among time-bound ones the latest date wins.
+/// group → member → expiry (`None`: permanent), expiry not evaluated.
 fn effective_members(s: &DesiredState) -> BTreeMap<String, BTreeMap<String, Option<String>>> {
-    let mut out: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
-    for g in &s.groups {
-        let e = out.entry(g.name.clone()).or_default();
-        for m in &g.members {
-            e.insert(m.clone(), None);
-        }
-    }
-    for m in &s.memberships {
-        let e = out.entry(m.group.clone()).or_default();
-        for u in &m.users {
-            match e.get(u) {
-                Some(None) => {}
-                Some(Some(old)) => {
-                    let new = match &m.expires {
-                        None => None,
-                        Some(d) if d > old => Some(d.clone()),
-                        Some(_) => Some(old.clone()),
-                    };
-                    e.insert(u.clone(), new);
-                }
-                None => {
-                    e.insert(u.clone(), m.expires.clone());
-                }
-            }
-        }
-    }
-    out
+    super::access::edges(s, None)
 }
 
 /// app → user → bound groups granting access (explicit authorized domains applied).
 fn access(s: &DesiredState) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
-    let direct = direct_refs(s);
-    let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    for p in &s.policies {
-        let Some(app) = s.app(&p.app) else {
-            continue;
-        };
-        let domains = app.authorized_domains();
-        for g in &p.groups {
-            let g = g.strip_prefix("group:").unwrap_or(g);
-            for u in transitive_users(&direct, g) {
-                let Some(user) = s.user(u) else {
-                    continue;
-                };
-                if let Some(ds) = domains {
-                    let dom = user.email_domain().unwrap_or_default();
-                    if !ds.iter().any(|d| d.eq_ignore_ascii_case(&dom)) {
-                        continue;
-                    }
-                }
-                out.entry(app.name().to_string())
-                    .or_default()
-                    .entry(u.to_string())
-                    .or_default()
-                    .insert(g.to_string());
-            }
-        }
-    }
-    out
+    super::access::by_app(s, None)
 }
 
 /// Compute the diff from `old` to `new`.

@@ -9,6 +9,7 @@
 //! [`Diagnostic`]; only I/O and Git failures are `Err`. [`preflight`] is the early
 //! check of the selected apps' secret references and files before any connection.
 
+pub mod access;
 mod check;
 mod convert;
 pub mod diff;

@@ -152,6 +152,12 @@ fn man_prints_the_main_page_or_writes_one_page_per_command() {
     assert!(run.stdout.is_empty());
     let mut expected = vec!["roster.1".to_owned()];
     expected.extend(subcommands().iter().map(|s| format!("roster-{s}.1")));
+    // A command with subcommands (`hr sync`) has a page for each of them too.
+    for c in roster::cli::Cli::command().get_subcommands() {
+        for sub in c.get_subcommands() {
+            expected.push(format!("roster-{}-{}.1", c.get_name(), sub.get_name()));
+        }
+    }
     expected.sort();
     let mut written: Vec<String> = std::fs::read_dir(&out)
         .unwrap()

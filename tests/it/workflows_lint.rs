@@ -142,7 +142,7 @@ fn the_action_and_the_examples_using_it_pass_actionlint() {
         .into_iter()
         .map(|(n, t)| (n, t.replace("uses: OWNER/roster@v1", "uses: ./")))
         .collect();
-    assert_eq!(local.len(), 3, "three example workflows");
+    assert_eq!(local.len(), 4, "four example workflows");
     let dir = project_with_the_action(&local);
     let out = lint(dir.path());
     assert!(
