@@ -118,7 +118,11 @@ pub fn verify(
     let params: Vec<(String, String)> = url::form_urlencoded::parse(form).into_owned().collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     match get("grant_type") {
-        None => return Err(OAuthError::invalid_request("Missing required parameter: grant_type")),
+        None => {
+            return Err(OAuthError::invalid_request(
+                "Missing required parameter: grant_type",
+            ));
+        }
         Some(JWT_BEARER) => {}
         Some(other) => {
             return Err(OAuthError {

@@ -194,7 +194,9 @@ pub fn response_id(request_id: &str) -> String {
 pub fn write(answers: &[Answer], boundary: &str) -> Vec<u8> {
     let mut out = String::new();
     for a in answers {
-        out.push_str(&format!("--{boundary}\r\nContent-Type: application/http\r\n"));
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Type: application/http\r\n"
+        ));
         if let Some(id) = &a.content_id {
             out.push_str(&format!("Content-ID: {}\r\n", response_id(id)));
         }

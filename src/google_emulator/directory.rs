@@ -285,7 +285,9 @@ fn page_size(req: &ApiRequest, default: usize, max: usize) -> Result<usize, ApiE
             Ok(_) => Err(ApiError::invalid(format!(
                 "Invalid value '{s}'. Values must be within the range: [1, {max}]"
             ))),
-            Err(_) => Err(ApiError::invalid(format!("Invalid value '{s}'. Values must be a number."))),
+            Err(_) => Err(ApiError::invalid(format!(
+                "Invalid value '{s}'. Values must be a number."
+            ))),
         },
     }
 }
@@ -485,17 +487,18 @@ impl Directory {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let m = req.method.as_str();
         let write = !matches!(m, "GET" | "HEAD");
-        let family = match segs.as_slice() {
-            ["users", ..] => Family::User,
-            ["groups", _, "members", ..] | ["groups", _, "hasMember", _] => Family::Member,
-            ["groups", ..] => Family::Group,
-            _ => {
-                return Err(ApiError::not_found("the requested URL").with_message(format!(
+        let family =
+            match segs.as_slice() {
+                ["users", ..] => Family::User,
+                ["groups", _, "members", ..] | ["groups", _, "hasMember", _] => Family::Member,
+                ["groups", ..] => Family::Group,
+                _ => {
+                    return Err(ApiError::not_found("the requested URL").with_message(format!(
                     "The requested URL /admin/directory/v1/{} was not found on this server.",
                     req.path.trim_start_matches('/')
                 )));
-            }
-        };
+                }
+            };
         if !scope_allows(ctx.scopes, family, write) {
             return Err(ApiError::insufficient_scopes());
         }
@@ -668,7 +671,12 @@ impl Directory {
         Ok(ApiResponse::ok(with_etag(out)))
     }
 
-    fn get_user(&self, ctx: &CallCtx, req: &ApiRequest, key: &str) -> Result<ApiResponse, ApiError> {
+    fn get_user(
+        &self,
+        ctx: &CallCtx,
+        req: &ApiRequest,
+        key: &str,
+    ) -> Result<ApiResponse, ApiError> {
         let id = self
             .user_id_by_key(key, ctx.hidden)
             .ok_or_else(|| ApiError::not_found("userKey"))?;
@@ -768,7 +776,10 @@ impl Directory {
             "includeInGlobalAddressList",
             "ipWhitelisted",
         ] {
-            if fields.get(b).is_some_and(|v| !v.is_boolean() && !v.is_null()) {
+            if fields
+                .get(b)
+                .is_some_and(|v| !v.is_boolean() && !v.is_null())
+            {
                 return Err(ApiError::invalid(format!("Invalid value for: {b}")));
             }
         }
@@ -894,11 +905,19 @@ impl Directory {
         Ok(ApiResponse::wrote(body))
     }
 
-    fn delete_user(&mut self, ctx: &CallCtx, req: &ApiRequest, key: &str) -> Result<ApiResponse, ApiError> {
+    fn delete_user(
+        &mut self,
+        ctx: &CallCtx,
+        req: &ApiRequest,
+        key: &str,
+    ) -> Result<ApiResponse, ApiError> {
         let id = self
             .user_id_by_key(key, ctx.hidden)
             .ok_or_else(|| ApiError::not_found("userKey"))?;
-        Self::check_etag(req, &self.render_user(&self.users[&id], &ApiRequest::default())?)?;
+        Self::check_etag(
+            req,
+            &self.render_user(&self.users[&id], &ApiRequest::default())?,
+        )?;
         let mut u = self.users.remove(&id).unwrap_or_default();
         u.insert("deletionTime".into(), json!(ctx.now));
         self.deleted_users.insert(id.clone(), u);
@@ -956,7 +975,9 @@ impl Directory {
         if let Some(o) = query(req, "orderBy")
             && o != "email"
         {
-            return Err(ApiError::invalid(format!("Invalid value at 'order_by' ({o})")));
+            return Err(ApiError::invalid(format!(
+                "Invalid value at 'order_by' ({o})"
+            )));
         }
         let descending = query(req, "sortOrder") == Some("DESCENDING");
         let terms = parse_query(query(req, "query").unwrap_or(""))?;
@@ -1037,7 +1058,10 @@ impl Directory {
             return Err(ApiError::invalid("Missing required field: email").with_reason("required"));
         }
         for k in ["name", "description"] {
-            if fields.get(k).is_some_and(|v| !v.is_string() && !v.is_null()) {
+            if fields
+                .get(k)
+                .is_some_and(|v| !v.is_string() && !v.is_null())
+            {
                 return Err(ApiError::invalid(format!("Invalid Input: {k}")));
             }
         }
@@ -1122,7 +1146,12 @@ impl Directory {
         Ok(ApiResponse::wrote(body))
     }
 
-    fn delete_group(&mut self, ctx: &CallCtx, req: &ApiRequest, key: &str) -> Result<ApiResponse, ApiError> {
+    fn delete_group(
+        &mut self,
+        ctx: &CallCtx,
+        req: &ApiRequest,
+        key: &str,
+    ) -> Result<ApiResponse, ApiError> {
         let id = self
             .group_id_by_key(key, ctx.hidden)
             .ok_or_else(|| ApiError::not_found("groupKey"))?;
@@ -1172,7 +1201,12 @@ impl Directory {
             .position(|m| m.id == key || lower(&m.email) == k)
     }
 
-    fn list_members(&self, ctx: &CallCtx, req: &ApiRequest, g: &str) -> Result<ApiResponse, ApiError> {
+    fn list_members(
+        &self,
+        ctx: &CallCtx,
+        req: &ApiRequest,
+        g: &str,
+    ) -> Result<ApiResponse, ApiError> {
         let gid = self.group_for_members(ctx, g)?;
         let size = page_size(req, 200, 200)?;
         let roles: Option<Vec<String>> = query(req, "roles")
@@ -1240,13 +1274,19 @@ impl Directory {
             .unwrap_or("ALL_MAIL")
             .to_string();
         let (id, email, kind) = if let Some(uid) = self.user_id_by_key(&key, ctx.hidden) {
-            let email = self.users[&uid]["primaryEmail"].as_str().unwrap_or_default().to_string();
+            let email = self.users[&uid]["primaryEmail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             (uid, email, "USER")
         } else if let Some(other) = self.group_id_by_key(&key, ctx.hidden) {
             if other == gid {
                 return Err(ApiError::invalid("Invalid Input: memberKey"));
             }
-            let email = self.groups[&other]["email"].as_str().unwrap_or_default().to_string();
+            let email = self.groups[&other]["email"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             (other, email, "GROUP")
         } else if valid_email(&key) && !self.owns_domain(email_domain(&key).unwrap_or_default()) {
             // A member outside the account's domains.
@@ -1536,7 +1576,8 @@ mod tests {
         let mut d = Directory::new("C01", &["example.com".into()]);
         let (h, s) = (HashSet::new(), all_scopes());
         for n in (0..7).rev() {
-            d.call(&ctx(&h, &s), &req("POST", "users", &[], user(n))).unwrap();
+            d.call(&ctx(&h, &s), &req("POST", "users", &[], user(n)))
+                .unwrap();
         }
         let mut token = String::new();
         let mut seen = Vec::new();
@@ -1545,7 +1586,9 @@ mod tests {
             if !token.is_empty() {
                 q.push(("pageToken", token.as_str()));
             }
-            let r = d.call(&ctx(&h, &s), &req("GET", "users", &q, Value::Null)).unwrap();
+            let r = d
+                .call(&ctx(&h, &s), &req("GET", "users", &q, Value::Null))
+                .unwrap();
             let b = r.body.unwrap();
             for u in b["users"].as_array().unwrap() {
                 seen.push(u["primaryEmail"].as_str().unwrap().to_string());
@@ -1560,7 +1603,12 @@ mod tests {
         let r = d
             .call(
                 &ctx(&h, &s),
-                &req("GET", "users", &[("domain", "example.com"), ("orderBy", "familyName")], Value::Null),
+                &req(
+                    "GET",
+                    "users",
+                    &[("domain", "example.com"), ("orderBy", "familyName")],
+                    Value::Null,
+                ),
             )
             .unwrap();
         let first = &r.body.unwrap()["users"][0];
@@ -1573,19 +1621,35 @@ mod tests {
         let mut d = Directory::new("C01", &["example.com".into()]);
         let (h, s) = (HashSet::new(), all_scopes());
         for n in 0..3 {
-            d.call(&ctx(&h, &s), &req("POST", "users", &[], user(n))).unwrap();
+            d.call(&ctx(&h, &s), &req("POST", "users", &[], user(n)))
+                .unwrap();
         }
         d.call(
             &ctx(&h, &s),
-            &req("PATCH", "users/u001@example.com", &[], json!({"suspended": true})),
+            &req(
+                "PATCH",
+                "users/u001@example.com",
+                &[],
+                json!({"suspended": true}),
+            ),
         )
         .unwrap();
         let list = |q: &str| {
             let r = d.clone().call(
                 &ctx(&h, &s),
-                &req("GET", "users", &[("customer", "my_customer"), ("query", q)], Value::Null),
+                &req(
+                    "GET",
+                    "users",
+                    &[("customer", "my_customer"), ("query", q)],
+                    Value::Null,
+                ),
             );
-            r.map(|r| r.body.unwrap()["users"].as_array().map(Vec::len).unwrap_or(0))
+            r.map(|r| {
+                r.body.unwrap()["users"]
+                    .as_array()
+                    .map(Vec::len)
+                    .unwrap_or(0)
+            })
         };
         assert_eq!(list("isSuspended=true"), Ok(1));
         assert_eq!(list("email:u00*"), Ok(3));

@@ -72,7 +72,11 @@ impl ApiError {
 
     /// 403 `forbidden`: no domain-wide delegation (`sub`) or a foreign domain/customer.
     pub fn forbidden() -> ApiError {
-        ApiError::new(403, "forbidden", "Not Authorized to access this resource/api")
+        ApiError::new(
+            403,
+            "forbidden",
+            "Not Authorized to access this resource/api",
+        )
     }
 
     /// 403 `insufficientPermissions`: the token's scopes do not cover the call.

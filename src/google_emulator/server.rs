@@ -471,7 +471,9 @@ pub fn quota_fault(kind: u8) -> ApiError {
             "rateLimitExceeded",
             "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' of service 'admin.googleapis.com' for consumer 'project_number:000000000000'.",
         ),
-        1 => ApiError::new(403, "rateLimitExceeded", "Rate Limit Exceeded").in_domain("usageLimits"),
+        1 => {
+            ApiError::new(403, "rateLimitExceeded", "Rate Limit Exceeded").in_domain("usageLimits")
+        }
         _ => ApiError::new(403, "userRateLimitExceeded", "User Rate Limit Exceeded")
             .in_domain("usageLimits"),
     }

@@ -32,7 +32,10 @@ fn ensure_venv() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let python = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(Path::new(&python).is_file(), "no python path printed: {python:?}");
+    assert!(
+        Path::new(&python).is_file(),
+        "no python path printed: {python:?}"
+    );
     PathBuf::from(python)
 }
 
@@ -59,7 +62,10 @@ fn google_python_client_pages_inserts_batches_and_sees_http_errors() {
         .expect("run the venv's python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "client.py failed:\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "client.py failed:\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     let line = stdout.lines().last().expect("summary line");
     let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"));
 
@@ -79,7 +85,11 @@ fn google_python_client_pages_inserts_batches_and_sees_http_errors() {
         "{v}"
     );
     assert_eq!(v["batch_uri"], format!("{}/batch", emu.url), "{v}");
-    assert_eq!(v["member"], json!({"type": "USER", "role": "MEMBER", "status": "ACTIVE"}), "{v}");
+    assert_eq!(
+        v["member"],
+        json!({"type": "USER", "role": "MEMBER", "status": "ACTIVE"}),
+        "{v}"
+    );
     assert_eq!(v["has_member"], true, "{v}");
     assert_eq!(v["members_count"], "1", "{v}");
     assert_eq!(
@@ -88,7 +98,10 @@ fn google_python_client_pages_inserts_batches_and_sees_http_errors() {
         "{v}"
     );
     let stats: Value = serde_json::from_str(
-        &crate::google_emulator::exec(reqwest::Client::new().get(format!("{}/_emulator/stats", emu.url))).text,
+        &crate::google_emulator::exec(
+            reqwest::Client::new().get(format!("{}/_emulator/stats", emu.url)),
+        )
+        .text,
     )
     .unwrap();
     assert_eq!(stats["batches"], 1, "{stats}");
