@@ -31,6 +31,9 @@ fi
 log "Microsoft Graph Python SDK (msgraph-sdk from PyPI) for the emulator conformance test"
 bash scripts/msgraph-python.sh install >/dev/null
 
+log "Google's Python client (google-api-python-client from PyPI) for the Google emulator conformance test"
+bash scripts/google-python.sh install >/dev/null
+
 log "SCIM 2.0 server (scim2-server from PyPI) for the scim tests"
 bash scripts/scim-server.sh install >/dev/null
 

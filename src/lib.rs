@@ -9,6 +9,7 @@ pub mod desired;
 pub mod emulator;
 pub mod engine;
 pub mod error_report;
+pub mod google_emulator;
 pub mod hr;
 pub mod layout;
 pub mod logging;

@@ -16,7 +16,7 @@ pub mod odata;
 pub mod proxy;
 pub mod realistic;
 pub mod roles;
-mod server;
+pub(crate) mod server;
 pub mod service_plans;
 pub mod throttle;
 

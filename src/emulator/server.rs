@@ -271,7 +271,7 @@ pub(crate) async fn save_now(sh: &Arc<Shared>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], n: u64) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], n: u64) -> anyhow::Result<()> {
     use std::io::Write;
     let dir = path
         .parent()

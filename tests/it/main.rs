@@ -68,6 +68,8 @@ mod emulator_realism_groups;
 mod emulator_realism_licensing;
 mod emulator_realism_roles;
 mod emulator_realism_tenant;
+mod google_emulator;
+mod google_emulator_py;
 mod o365_auth;
 mod o365_client;
 mod o365_github_oidc;
