@@ -1,7 +1,7 @@
 //! Service accounts and the OAuth 2.0 token endpoint: the JWT bearer grant of RFC 7523
 //! as Google's endpoint takes it ("Using OAuth 2.0 for Server to Server Applications"):
 //! an RS256 assertion signed with the service account's key, `iss` its `client_email`,
-//! `aud` the token URL, `iat`/`exp` at most an hour apart, `scope` the requested scopes
+//! `aud` the token URL (the emulator's, or Google's own), `iat`/`exp` at most an hour apart, `scope` the requested scopes
 //! and `sub` the administrator the service account acts for (domain-wide delegation).
 
 use std::path::Path;
@@ -12,6 +12,13 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::directory::is_directory_scope;
+
+/// The token endpoint's public names (the current one and the older v4 URL), which
+/// Google accepts as `aud` of a service account's assertion.
+const GOOGLE_AUDIENCES: [&str; 2] = [
+    "https://oauth2.googleapis.com/token",
+    "https://www.googleapis.com/oauth2/v4/token",
+];
 use super::error::OAuthError;
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -161,9 +168,13 @@ pub fn verify(
     let claims = jsonwebtoken::decode::<Value>(assertion, &account.decoding, &v)
         .map_err(|_| bad_signature())?
         .claims;
+    // The audience is the token endpoint: the emulator's own URL, or Google's — its
+    // client libraries always sign for `https://oauth2.googleapis.com/token` whatever
+    // `token_uri` the key file names, and only POST to that `token_uri`.
+    let audience_ok = |a: &str| a == token_url || GOOGLE_AUDIENCES.contains(&a);
     let aud_ok = match &claims["aud"] {
-        Value::String(a) => a == token_url,
-        Value::Array(a) => a.iter().any(|x| x.as_str() == Some(token_url)),
+        Value::String(a) => audience_ok(a),
+        Value::Array(a) => a.iter().any(|x| x.as_str().is_some_and(audience_ok)),
         _ => false,
     };
     if !aud_ok {

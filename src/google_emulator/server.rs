@@ -366,13 +366,19 @@ fn token(sh: &Shared, method: &str, base: &str, form: &[u8]) -> Response {
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let token_url = format!("{base}/token");
-    match auth::verify(
-        &sh.config.service_accounts,
-        &sh.lock().dir.domains,
-        &token_url,
-        now,
-        form,
-    ) {
+    // The lock is released before the match: a guard borrowed in the scrutinee would
+    // live through the arms, and the success arm locks again.
+    let verified = {
+        let inner = sh.lock();
+        auth::verify(
+            &sh.config.service_accounts,
+            &inner.dir.domains,
+            &token_url,
+            now,
+            form,
+        )
+    };
+    match verified {
         Ok(grant) => {
             let access = format!(
                 "ya29.emu.{}{}",

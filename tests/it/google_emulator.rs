@@ -64,7 +64,8 @@ impl Drop for Gemu {
 }
 
 pub fn start(extra: &[&str]) -> Gemu {
-    // The key file's token_uri is informative; the emulator checks `aud` against its URL.
+    // The key file's token_uri is informative; the emulator checks `aud` against its URL
+    // (or Google's).
     let key = key_file(SA_EMAIL, "http://127.0.0.1/token");
     let mut child = Command::new(env!("CARGO_BIN_EXE_roster-google-emulator"))
         .args(["--listen", "127.0.0.1:0", "--domain", "example.com"])
@@ -398,12 +399,22 @@ fn token_grant_checks_signature_lifetime_and_delegation() {
     assert_eq!(too_long.1["error"], "invalid_grant", "{}", too_long.1);
     let wrong_aud = emu.grant(&assertion(
         &emu.key.pem,
-        "https://oauth2.googleapis.com/token",
+        "https://login.example.net/token",
         t,
         t + 60,
         Some(ADMIN),
     ));
     assert_eq!(wrong_aud.1["error"], "invalid_grant", "{}", wrong_aud.1);
+    // Google's client libraries sign for Google's token URL whatever `token_uri` says;
+    // Google's endpoint takes it, and so does the emulator's.
+    let google_aud = emu.grant(&assertion(
+        &emu.key.pem,
+        "https://oauth2.googleapis.com/token",
+        t,
+        t + 60,
+        Some(ADMIN),
+    ));
+    assert_eq!(google_aud.0, 200, "{}", google_aud.1);
     let foreign = emu.grant(&assertion(
         &emu.key.pem,
         &aud,
