@@ -1,6 +1,7 @@
 //! `roster hr sync`: the HR export (CSV) against the repository's users. Prints the
 //! Markdown summary; with `--write`, edits the YAML files in place and checks that
-//! the repository still validates (restoring every file when it does not).
+//! the repository still validates (restoring every file when it does not). An export
+//! that looks partial (too many people gone at once) is refused before anything.
 
 use anyhow::{Context, anyhow};
 
@@ -20,6 +21,12 @@ pub fn sync(global: &GlobalArgs, args: &HrSyncArgs) -> anyhow::Result<u8> {
     };
     let loaded = super::access::load_quiet(&global.dir, None)?;
     let plan = hr::sync::compute(&feed, &loaded.state, &mapping, &today);
+    if let Some(why) = plan.partial_export(mapping.file.max_disappeared) {
+        anyhow::bail!(
+            "{csv_name}: {why}; nothing was changed\nhint: check that the export is complete (every person with an employee id in the repository); for a real reorganisation, raise max_disappeared in {}",
+            args.mapping.display()
+        );
+    }
     for b in &plan.bad {
         crate::output::diag(&format!(
             "{csv_name}:{}: warning: {}; this row changed nothing",

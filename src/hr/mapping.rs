@@ -28,6 +28,14 @@ pub struct MappingFile {
     /// a number (`jdoe2`).
     #[serde(default = "default_username")]
     pub username: String,
+    /// The most people whose rows may disappear from one export (each becomes a
+    /// leaver); more is taken for a partial export and the whole sync is refused.
+    #[serde(default = "default_max_disappeared")]
+    pub max_disappeared: usize,
+}
+
+fn default_max_disappeared() -> usize {
+    10
 }
 
 /// CSV header names. The first four are required; an absent optional column is not

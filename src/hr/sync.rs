@@ -70,6 +70,36 @@ impl SyncPlan {
     pub fn is_empty(&self) -> bool {
         self.joiners.is_empty() && self.movers.is_empty() && self.leavers.is_empty()
     }
+
+    /// Leavers only because their row is gone from the export.
+    pub fn disappeared(&self) -> usize {
+        self.leavers.iter().filter(|l| l.line.is_none()).count()
+    }
+
+    /// The guard against a partial export: more than `max` people gone at once, or
+    /// an export with no data rows at all, is refused whole (a truncated file would
+    /// otherwise end everyone's access). `None` when the sync may go ahead.
+    pub fn partial_export(&self, max: usize) -> Option<String> {
+        let gone = self.disappeared();
+        if gone == 0 {
+            return None;
+        }
+        if self.records == 0 {
+            return Some(format!(
+                "the export has no data rows, so all {gone} users with an employee id would become leavers"
+            ));
+        }
+        (gone > max).then(|| {
+            let (who, are) = if gone == 1 {
+                ("user", "is")
+            } else {
+                ("users", "are")
+            };
+            format!(
+                "{gone} {who} with an employee id {are} not in the export, more than max_disappeared ({max}); a partial export would make them leavers"
+            )
+        })
+    }
 }
 
 fn set(fields: &mut Vec<FieldSet>, field: &'static str, old: Option<&str>, new: Option<&str>) {
@@ -262,9 +292,15 @@ pub fn compute(feed: &Feed, state: &DesiredState, m: &Mapping, today: &str) -> S
     }
 
     // Users with an employee id that is on no row of the export at all: leavers.
+    let mentioned: BTreeSet<&str> = feed
+        .rows
+        .iter()
+        .map(|r| r.employee_id.as_str())
+        .chain(feed.bad.iter().filter_map(|b| b.employee_id.as_deref()))
+        .collect();
     let mut gone: Vec<&User> = by_id
         .iter()
-        .filter(|(id, u)| !feed.mentions(id) && u.end_date.is_none())
+        .filter(|(id, u)| !mentioned.contains(*id) && u.end_date.is_none())
         .map(|(_, u)| *u)
         .collect();
     gone.sort_by(|a, b| a.username.cmp(&b.username));

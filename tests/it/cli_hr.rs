@@ -9,13 +9,20 @@ use std::process::Command;
 const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
 
 fn roster(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(ROSTER)
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run roster");
+    let mut c = Command::new(ROSTER);
+    c.arg("-C").arg(dir).args(args);
+    capture(c)
+}
+
+/// roster run from inside DIR (the CSV and mapping paths are relative to it).
+fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(ROSTER);
+    c.current_dir(dir).args(args);
+    capture(c)
+}
+
+fn capture(mut c: Command) -> (i32, String, String) {
+    let out = c.env_remove("RUST_LOG").output().expect("run roster");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -251,5 +258,74 @@ fn a_row_that_disappears_is_a_leaver_and_a_bad_mapping_names_the_column() {
     assert!(
         err.contains("export.csv:1: the header has no column \"E-mail\" (mapping columns.email)"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_partial_export_is_refused_whole_and_changes_nothing() {
+    let tmp = setup();
+    let d = tmp.path();
+    let before = std::fs::read_to_string(d.join("users/people.yaml")).unwrap();
+    let write: Vec<&str> = ARGS.iter().copied().chain(["--write"]).collect();
+
+    // A truncated export: the header and nothing else.
+    let header = EXPORT.lines().next().unwrap();
+    std::fs::write(d.join("export.csv"), format!("{header}\n")).unwrap();
+    let (code, out, err) = run_in(d, &write);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("export.csv: the export has no data rows, so all 3 users with an employee id would become leavers; nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: check that the export is complete"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("users/people.yaml")).unwrap(),
+        before
+    );
+
+    // Bob's row gone while the mapping allows nobody to vanish: refused, joiners and
+    // movers of the same export included.
+    let export: String = EXPORT
+        .lines()
+        .filter(|l| !l.starts_with("101,"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(",101,", ",100,");
+    std::fs::write(d.join("export.csv"), &export).unwrap();
+    std::fs::write(
+        d.join(".github/hr-mapping.yaml"),
+        format!("{MAPPING}max_disappeared: 0\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run_in(d, &write);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(
+            "1 user with an employee id is not in the export, more than max_disappeared (0)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains(".github/hr-mapping.yaml"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("users/people.yaml")).unwrap(),
+        before
+    );
+
+    // Within the limit the same export goes through: bob ends, dan joins.
+    std::fs::write(
+        d.join(".github/hr-mapping.yaml"),
+        format!("{MAPPING}max_disappeared: 1\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run_in(d, &write);
+    assert_eq!(code, 0, "{out}{err}");
+    let after = std::fs::read_to_string(d.join("users/people.yaml")).unwrap();
+    assert!(after.contains("username: dan.brown"), "{after}");
+    assert!(
+        after.contains("end_date: 2027-03-01") || after.contains("end_date: \"2027-03-01\""),
+        "{after}"
     );
 }
