@@ -160,6 +160,20 @@ impl fmt::Display for Stage {
     }
 }
 
+/// The dated part of a change's reason — a lifecycle stage ("leaver since …",
+/// "joiner starting on …") or a membership expiry ("membership expired on DATE") — so
+/// that summaries can say why a change happens on this day. Works on reasons read
+/// back from a saved plan too, where only the words survive. `None` for any other
+/// reason.
+pub fn dated_reason(reason: &str) -> Option<&str> {
+    if reason.starts_with("leaver since ") || reason.starts_with("joiner starting on ") {
+        return Some(reason);
+    }
+    reason
+        .starts_with("membership expired on ")
+        .then(|| reason.split(':').next().unwrap_or(reason))
+}
+
 /// A user's parsed dates (`None` for a missing or unparsable one: the loader reports
 /// those with positions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

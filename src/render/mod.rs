@@ -594,7 +594,8 @@ const MARK: &str = "🔴";
 /// Who gains and loses access to which app through which group, from the plan: a user
 /// created, restored or enabled gains access to its app, one deleted or disabled loses
 /// it; a membership added to (removed from) a group in an app's plan gains (loses)
-/// access through that group. One line per (app, member, gain/loss), in plan order.
+/// access through that group. One line per (app, member, gain/loss), in plan order,
+/// ending with the dated reason when a lifecycle step or an expiry is why.
 fn access_lines(plan: &Plan) -> Vec<String> {
     use crate::desired::diff::AccessKind;
     struct Entry<'a> {
@@ -603,6 +604,8 @@ fn access_lines(plan: &Plan) -> Vec<String> {
         kind: AccessKind,
         groups: Vec<String>,
         note: Option<&'static str>,
+        /// Why on this day (lifecycle or expiry), from the first change that says.
+        dated: Option<&'a str>,
     }
     let mut entries: Vec<Entry> = Vec::new();
     let mut at: BTreeMap<(&str, String, bool), usize> = BTreeMap::new();
@@ -641,12 +644,16 @@ fn access_lines(plan: &Plan) -> Vec<String> {
                 kind,
                 groups: Vec::new(),
                 note: None,
+                dated: None,
             });
             entries.len() - 1
         });
         let e = &mut entries[i];
         if note.is_some() {
             e.note = note;
+        }
+        if e.dated.is_none() {
+            e.dated = crate::desired::lifecycle::dated_reason(&c.reason);
         }
         if let Some(g) = group {
             e.groups.push(g);
@@ -662,6 +669,10 @@ fn access_lines(plan: &Plan) -> Vec<String> {
                     .replacen("- 🔴 ", "- 🔴 **", 1)
                     .replacen("**loses**", "loses", 1);
                 line.push_str("**");
+            }
+            if let Some(d) = e.dated {
+                line.push_str(" — ");
+                line.push_str(&md(d));
             }
             line
         })

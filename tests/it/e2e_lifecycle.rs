@@ -113,7 +113,32 @@ fn a_leaver_is_disabled_then_loses_access_then_is_deleted_and_a_joiner_comes_ear
     // The day before the end date: nothing for anyone.
     assert_eq!(changes(&plan_json(dir, "2027-03-30")), vec![]);
 
-    // The end date: disabled at once, access kept for 7 days.
+    // The end date: disabled at once, access kept for 7 days. The PR comment
+    // (Markdown) and the terminal plan say why, with the dates to come.
+    let why = "leaver since 2027-03-31; access removed on 2027-04-07; delete on 2027-04-30";
+    for format in ["markdown", "human"] {
+        let run = roster(
+            dir,
+            &["plan", "--at", "2027-03-31", "--format", format],
+            &[SECRET_ENV],
+        );
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert!(
+            run.stdout.contains(&format!("# {why}")),
+            "{format}:\n{}",
+            run.stdout
+        );
+        if format == "markdown" {
+            // The access changes, the top of the comment, say it too.
+            assert!(
+                run.stdout.contains(&format!(
+                    "- 🔴 **`lee` loses access to `o365` (account disabled)** — {why}\n"
+                )),
+                "{}",
+                run.stdout
+            );
+        }
+    }
     let p = plan_and_apply(dir, "2027-03-31");
     let c = changes(&p["plan"]);
     assert_eq!(c.len(), 1, "{c:?}");

@@ -18,7 +18,7 @@ pub const SCOPES: &str = "https://www.googleapis.com/auth/admin.directory.user h
 pub struct KeyFile {
     pub path: PathBuf,
     pub pem: String,
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 pub fn key_file(email: &str, token_uri: &str) -> KeyFile {
@@ -46,7 +46,11 @@ pub fn key_file(email: &str, token_uri: &str) -> KeyFile {
         "token_uri": token_uri,
     });
     std::fs::write(&path, v.to_string()).unwrap();
-    KeyFile { path, pem, dir }
+    KeyFile {
+        path,
+        pem,
+        _dir: dir,
+    }
 }
 
 /// The emulator binary, killed on drop.

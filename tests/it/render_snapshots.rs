@@ -293,6 +293,13 @@ policies:
         d.contains("# membership expired on 2026-05-01: alice is no longer a member of staff; apply removes it"),
         "{d}"
     );
+    // The PR comment's access changes say why on this day, without repeating the group
+    // (out of every policy's groups, alice is also disabled).
+    let m = markdown(&p, &PLAIN);
+    assert!(
+        m.contains("- 🔴 **`alice` loses access to `o365` (account disabled; had it through `staff`)** — membership expired on 2026-05-01\n"),
+        "{m}"
+    );
 }
 
 #[test]
