@@ -37,6 +37,9 @@ struct Args {
     /// Milliseconds a just-created user or group answers 404 (eventual consistency).
     #[arg(long = "replication-lag-ms", default_value_t = 0)]
     replication_lag_ms: u64,
+    /// Answer the batch endpoint with 404 (clients then send requests one by one).
+    #[arg(long = "no-batch")]
+    no_batch: bool,
     /// TLS certificate (PEM); serve HTTPS together with --tls-key.
     #[arg(long = "tls-cert", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -76,6 +79,7 @@ async fn main() {
         seed: args.seed,
         replication_lag_ms: args.replication_lag_ms,
         tls: args.tls_cert.zip(args.tls_key),
+        batch: !args.no_batch,
         ..defaults
     };
     let handle = match google_emulator::start(config, args.listen).await {

@@ -509,6 +509,7 @@ impl Directory {
             ("PUT" | "PATCH", ["users", key]) => self.update_user(ctx, req, key),
             ("DELETE", ["users", key]) => self.delete_user(ctx, req, key),
             ("POST", ["users", key, "undelete"]) => self.undelete_user(req, key),
+            ("POST", ["users", key, "makeAdmin"]) => self.make_admin(ctx, req, key),
             ("GET", ["groups"]) => self.list_groups(ctx, req),
             ("POST", ["groups"]) => self.insert_group(ctx, req),
             ("GET", ["groups", key]) => self.get_group(ctx, key),
@@ -943,6 +944,34 @@ impl Directory {
         }
         self.deleted_users.remove(key);
         self.users.insert(key.to_string(), u);
+        Ok(ApiResponse::no_content())
+    }
+
+    /// `users.makeAdmin`: a `UserMakeAdmin` body (`status`, required) makes the user a
+    /// super administrator or takes the role away; the answer is empty.
+    fn make_admin(
+        &mut self,
+        ctx: &CallCtx,
+        req: &ApiRequest,
+        key: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let id = self
+            .user_id_by_key(key, ctx.hidden)
+            .ok_or_else(|| ApiError::not_found("userKey"))?;
+        let mut body = parse_body(&req.body)?;
+        let status = match body.remove("status") {
+            Some(Value::Bool(b)) => b,
+            Some(_) => return Err(ApiError::invalid("Invalid value for: status")),
+            None => return Err(ApiError::invalid("Invalid Input: status is required")),
+        };
+        if let Some(k) = body.keys().next() {
+            return Err(ApiError::invalid(format!(
+                "Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."
+            )));
+        }
+        if let Some(u) = self.users.get_mut(&id) {
+            u.insert("isAdmin".into(), json!(status));
+        }
         Ok(ApiResponse::no_content())
     }
 

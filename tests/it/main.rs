@@ -44,7 +44,7 @@ mod e2e_ad_unfinished;
 mod e2e_concurrency;
 mod e2e_google;
 mod e2e_google_discovery;
-mod e2e_google_fake;
+mod e2e_google_py;
 mod google_emulator;
 mod google_emulator_py;
 mod e2e_ldap;
