@@ -361,7 +361,11 @@ fn objects_just_created_are_found_once_the_directory_catches_up() {
     ]);
     let apply = run(repo.path(), &fake, &["-v", "apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
-    eprintln!("{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("HTTP 404 notFound"),
+        "the lag was met and waited out: {}",
+        apply.stderr
+    );
     std::thread::sleep(std::time::Duration::from_millis(450));
     assert_eq!(
         fake.member_emails("sales-team@example.com"),
