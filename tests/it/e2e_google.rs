@@ -651,3 +651,57 @@ fn a_missing_key_is_reported_at_its_reference_before_any_connection() {
     assert_eq!(fake.stats().token_requests, before.token_requests, "no token asked for");
     assert_eq!(fake.stats().requests, before.requests, "nothing sent");
 }
+
+#[test]
+fn a_sandbox_app_needs_no_account_and_no_credentials() {
+    // A fresh clone: no key, no subject, no environment. roster starts the project's
+    // emulator in-process and keeps the account in the repository.
+    let dir = repo(&[
+        (
+            "apps.yaml",
+            "apps:\n  - name: gws\n    type: google_workspace\n    domain: example.com\n    sandbox: .roster/gws.json\n",
+        ),
+        ("people.yaml", &people()),
+    ]);
+    let env = [("ROSTER_TEST_ALICE_PW", "alice-Secret-1")];
+    let v = roster(dir.path(), &["validate"], &env);
+    assert_eq!(v.code, 0, "{}", v.all());
+    let plan = roster(dir.path(), &["plan", "--detailed-exitcode"], &env);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(plan.stdout.contains("alice"), "{}", plan.stdout);
+    let apply = roster(dir.path(), &["apply", "--auto-approve"], &env);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let state = std::fs::read_to_string(dir.path().join(".roster/gws.json")).expect("the account");
+    let d: roster::google_emulator::Directory = serde_json::from_str(&state).unwrap();
+    let emails: Vec<&str> = d
+        .users
+        .values()
+        .filter_map(|u| u["primaryEmail"].as_str())
+        .collect();
+    assert!(emails.contains(&"carol@example.com"), "{emails:?}");
+    assert!(
+        d.users
+            .values()
+            .any(|u| u["primaryEmail"] == "carol@example.com" && u["suspended"] == true)
+    );
+    assert_eq!(d.groups.len(), 2, "{:?}", d.groups);
+    assert!(!state.contains("PRIVATE KEY"), "no key is kept");
+    let again = roster(dir.path(), &["plan", "--detailed-exitcode"], &env);
+    assert_eq!(again.code, 0, "the account persisted:\n{}", again.all());
+    let doctor = roster(dir.path(), &["doctor", "--app", "gws"], &env);
+    assert_eq!(doctor.code, 0, "{}", doctor.all());
+    assert!(
+        doctor.stdout.contains("issued for sandbox-admin@example.com"),
+        "{}",
+        doctor.stdout
+    );
+    // Without `sandbox:`, credentials and subject are required again.
+    std::fs::write(
+        dir.path().join("apps.yaml"),
+        "apps:\n  - name: gws\n    type: google_workspace\n    domain: example.com\n",
+    )
+    .unwrap();
+    let v = roster(dir.path(), &["validate"], &env);
+    assert_ne!(v.code, 0, "{}", v.all());
+    assert!(v.all().contains("`credentials`"), "{}", v.all());
+}
