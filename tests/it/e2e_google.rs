@@ -113,8 +113,15 @@ fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
         assert_eq!(alice["changePasswordAtNextLogin"], false);
         let bob = fake.user("bob@example.com").unwrap();
         assert_eq!(bob["changePasswordAtNextLogin"], true);
-        assert!(d.passwords[bob["id"].as_str().unwrap()].hash_function.is_some());
-        assert!(fake.stats().token_requests >= 2, "roster's and the console's");
+        assert!(
+            d.passwords[bob["id"].as_str().unwrap()]
+                .hash_function
+                .is_some()
+        );
+        assert!(
+            fake.stats().token_requests >= 2,
+            "roster's and the console's"
+        );
     }
     assert_eq!(fake.user("carol@example.com").unwrap()["suspended"], true);
     let sales = fake.group("sales-team@example.com").expect("the group");
@@ -421,7 +428,10 @@ fn a_refused_delegation_is_a_clear_error_without_the_key() {
         delegated: false,
         ..Options::default()
     });
-    let repo = repo(&[("apps.yaml", &fake.app_yaml("")), ("people.yaml", &people())]);
+    let repo = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &people()),
+    ]);
     let plan = run(repo.path(), &fake, &["plan"]);
     assert_ne!(plan.code, 0, "{}", plan.all());
     let all = plan.all();
@@ -648,7 +658,11 @@ fn a_missing_key_is_reported_at_its_reference_before_any_connection() {
     assert!(r.stderr.contains("apps.yaml:7:"), "{}", r.stderr);
     assert!(r.stderr.contains("service account key"), "{}", r.stderr);
     assert!(r.stderr.contains("ROSTER_TEST_GOOGLE_KEY"), "{}", r.stderr);
-    assert_eq!(fake.stats().token_requests, before.token_requests, "no token asked for");
+    assert_eq!(
+        fake.stats().token_requests,
+        before.token_requests,
+        "no token asked for"
+    );
     assert_eq!(fake.stats().requests, before.requests, "nothing sent");
 }
 
@@ -691,7 +705,9 @@ fn a_sandbox_app_needs_no_account_and_no_credentials() {
     let doctor = roster(dir.path(), &["doctor", "--app", "gws"], &env);
     assert_eq!(doctor.code, 0, "{}", doctor.all());
     assert!(
-        doctor.stdout.contains("issued for sandbox-admin@example.com"),
+        doctor
+            .stdout
+            .contains("issued for sandbox-admin@example.com"),
         "{}",
         doctor.stdout
     );

@@ -29,9 +29,7 @@ fn verify(ws: &Workspace) -> Value {
     let key = key_dir.path().join("key.json");
     std::fs::write(&key, &ws.key_json).unwrap();
     let out = Command::new(&python)
-        .arg(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/google/verify.py"),
-        )
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/google/verify.py"))
         .stdin(Stdio::null())
         .env("GOOGLE_EMULATOR_BASE", &ws.url)
         .env("GOOGLE_KEY_FILE", &key)
@@ -73,7 +71,12 @@ fn googles_python_client_sees_what_the_repository_says() {
         .collect();
     assert_eq!(
         emails,
-        [ADMIN, "alice@example.com", "bob@example.com", "carol@example.com"],
+        [
+            ADMIN,
+            "alice@example.com",
+            "bob@example.com",
+            "carol@example.com"
+        ],
         "{seen}"
     );
     let by = |e: &str| users.iter().find(|u| u["primaryEmail"] == e).unwrap();
@@ -85,7 +88,11 @@ fn googles_python_client_sees_what_the_repository_says() {
     );
     assert_eq!(by("bob@example.com")["suspended"], false);
     assert_eq!(by("bob@example.com")["anchor"], "bob");
-    assert_eq!(by("carol@example.com")["suspended"], true, "disabled in the repository");
+    assert_eq!(
+        by("carol@example.com")["suspended"],
+        true,
+        "disabled in the repository"
+    );
     assert_eq!(by("carol@example.com")["familyName"], "White");
     assert_eq!(by(ADMIN)["isAdmin"], true);
     assert_eq!(by(ADMIN)["suspended"], false, "admins are never suspended");

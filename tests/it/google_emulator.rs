@@ -794,7 +794,9 @@ fn make_admin_takes_a_user_make_admin_body_and_sets_is_admin() {
     let m = &doc["resources"]["users"]["methods"]["makeAdmin"];
     assert_eq!(m["request"]["$ref"], "UserMakeAdmin");
     assert!(m.get("response").is_none(), "the answer is empty");
-    let props = doc["schemas"]["UserMakeAdmin"]["properties"].as_object().unwrap();
+    let props = doc["schemas"]["UserMakeAdmin"]["properties"]
+        .as_object()
+        .unwrap();
     assert_eq!(props.keys().collect::<Vec<_>>(), ["status"]);
     assert_eq!(props["status"]["type"], "boolean");
 
@@ -819,7 +821,12 @@ fn make_admin_takes_a_user_make_admin_body_and_sets_is_admin() {
         Some(json!({"status": "yes"})),
     );
     assert_google_error(&bad, 400, "invalid");
-    let missing = emu.call(&tok, "POST", "users/user001@example.com/makeAdmin", Some(json!({})));
+    let missing = emu.call(
+        &tok,
+        "POST",
+        "users/user001@example.com/makeAdmin",
+        Some(json!({})),
+    );
     assert_google_error(&missing, 400, "invalid");
     let ghost = emu.call(
         &tok,
@@ -862,8 +869,16 @@ fn a_service_account_without_delegation_gets_no_token_for_a_subject() {
     let mut undelegated = sa.clone();
     undelegated.delegated = false;
     let e = verify(&undelegated, Some(ADMIN)).unwrap_err();
-    assert_eq!((e.status, e.error), (401, "unauthorized_client"), "{}", e.description);
-    assert!(e.description.contains("not authorized for any of the scopes"));
+    assert_eq!(
+        (e.status, e.error),
+        (401, "unauthorized_client"),
+        "{}",
+        e.description
+    );
+    assert!(
+        e.description
+            .contains("not authorized for any of the scopes")
+    );
     // Acting as itself needs no delegation.
     assert!(verify(&undelegated, None).is_ok());
 }

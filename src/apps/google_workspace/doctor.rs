@@ -56,10 +56,7 @@ async fn checks(
         }
     };
     match client.tokens.token().await {
-        Ok(_) => report.push(Check::ok(
-            "token",
-            format!("issued for {subject}"),
-        )),
+        Ok(_) => report.push(Check::ok("token", format!("issued for {subject}"))),
         Err(e) => {
             report.push(Check::fail(
                 "token",

@@ -85,7 +85,9 @@ pub(crate) fn client_with(
             let api = app.api_url.as_deref().unwrap_or(DEFAULT_API_URL).trim();
             let token_url = app.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL).trim();
             let creds = app.credentials.as_ref().ok_or_else(|| {
-                anyhow!("no `credentials` (a service account key, or `sandbox:` for a local account)")
+                anyhow!(
+                    "no `credentials` (a service account key, or `sandbox:` for a local account)"
+                )
             })?;
             let subject = app
                 .subject

@@ -175,9 +175,7 @@ impl Workspace {
         self.rt.block_on(async move {
             let c = reqwest::Client::new();
             for attempt in 0..40u64 {
-                let mut r = c
-                    .request(method.parse().unwrap(), &url)
-                    .bearer_auth(&token);
+                let mut r = c.request(method.parse().unwrap(), &url).bearer_auth(&token);
                 if let Some(b) = &body {
                     r = r.json(b);
                 }
@@ -186,7 +184,8 @@ impl Workspace {
                 let text = resp.text().await.unwrap();
                 let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 let reason = v["error"]["errors"][0]["reason"].as_str().unwrap_or("");
-                let quota = status == 429 || (status == 403 && reason.contains("RateLimit"))
+                let quota = status == 429
+                    || (status == 403 && reason.contains("RateLimit"))
                     || (status == 403 && reason == "rateLimitExceeded");
                 if !quota {
                     return (status, v);
