@@ -184,6 +184,9 @@ pub struct CallCtx<'a> {
     /// Ids of just-created objects that reads and references do not see yet.
     pub hidden: &'a HashSet<String>,
     pub scopes: &'a [String],
+    /// The most items a page holds whatever `maxResults` asks (Google's pages may be
+    /// shorter than asked; clients follow `nextPageToken`).
+    pub page_cap: Option<usize>,
 }
 
 /// Which scope family a route needs.
@@ -275,6 +278,10 @@ fn writable_fields(
     }
     body.retain(|k, _| writable.contains(&k.as_str()));
     Ok(body)
+}
+
+fn capped(ctx: &CallCtx, size: usize) -> usize {
+    ctx.page_cap.map_or(size, |cap| size.min(cap.max(1)))
 }
 
 fn page_size(req: &ApiRequest, default: usize, max: usize) -> Result<usize, ApiError> {
@@ -602,7 +609,7 @@ impl Directory {
 
     fn list_users(&self, ctx: &CallCtx, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let domain = self.check_list_scope(req)?;
-        let size = page_size(req, 100, 500)?;
+        let size = capped(ctx, page_size(req, 100, 500)?);
         let order = query(req, "orderBy").unwrap_or("email");
         if !["email", "familyName", "givenName"].contains(&order) {
             return Err(ApiError::invalid(format!(
@@ -1000,7 +1007,7 @@ impl Directory {
             }
             None => (self.check_list_scope(req)?, None),
         };
-        let size = page_size(req, 200, 200)?;
+        let size = capped(ctx, page_size(req, 200, 200)?);
         if let Some(o) = query(req, "orderBy")
             && o != "email"
         {
@@ -1237,7 +1244,7 @@ impl Directory {
         g: &str,
     ) -> Result<ApiResponse, ApiError> {
         let gid = self.group_for_members(ctx, g)?;
-        let size = page_size(req, 200, 200)?;
+        let size = capped(ctx, page_size(req, 200, 200)?);
         let roles: Option<Vec<String>> = query(req, "roles")
             .filter(|r| !r.is_empty())
             .map(|r| r.split(',').map(|s| s.trim().to_uppercase()).collect());
@@ -1568,6 +1575,7 @@ mod tests {
             now: "2026-01-01T00:00:00.000Z".into(),
             hidden,
             scopes,
+            page_cap: None,
         }
     }
 

@@ -46,6 +46,8 @@ pub struct GoogleEmulatorConfig {
     /// Serve the batch endpoint (`false`: its paths answer 404, as the global batch
     /// endpoint Google turned off does, and as proxies that pass no multipart batches).
     pub batch: bool,
+    /// Pages hold at most this many items, whatever `maxResults` asks.
+    pub max_page_size: Option<usize>,
     /// Keep every API call made (batch parts included) for [`GoogleEmulatorHandle::calls`].
     pub record_calls: bool,
 }
@@ -65,6 +67,7 @@ impl Default for GoogleEmulatorConfig {
             persist_debounce_ms: 500,
             batch: true,
             record_calls: false,
+            max_page_size: None,
         }
     }
 }

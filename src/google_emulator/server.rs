@@ -468,6 +468,7 @@ fn run_call(
         now: now_string(),
         hidden: &hidden,
         scopes,
+        page_cap: sh.config.max_page_size,
     };
     let r = inner.dir.call(&ctx, call)?;
     if let Some(id) = &r.created

@@ -145,6 +145,16 @@ fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
 
     let again = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "second plan must be empty:\n{}", again.all());
+    // The emulator's pages hold two items: roster followed nextPageToken.
+    let paged = |p: &str| {
+        fake.roster_calls().iter().any(|c| {
+            c.method == "GET"
+                && c.path.ends_with(p)
+                && c.query.iter().any(|(k, _)| k == "pageToken")
+        })
+    };
+    assert!(paged("users"), "four users, two a page");
+    assert!(paged("members"), "three members of everyone, two a page");
 }
 
 #[test]

@@ -100,6 +100,8 @@ impl Workspace {
             replication_lag_ms: opts.replication_lag_ms,
             batch: opts.batch,
             record_calls: true,
+            // Short pages, so that roster's reader follows nextPageToken.
+            max_page_size: Some(2),
             ..GoogleEmulatorConfig::default()
         };
         let handle = rt
