@@ -37,6 +37,12 @@ struct Args {
     /// Milliseconds a just-created user or group answers 404 (eventual consistency).
     #[arg(long = "replication-lag-ms", default_value_t = 0)]
     replication_lag_ms: u64,
+    /// Pages hold at most N items, whatever `maxResults` asks (as Google may answer).
+    #[arg(long = "max-page-size")]
+    max_page_size: Option<usize>,
+    /// Answer the batch endpoint with 404 (clients then send requests one by one).
+    #[arg(long = "no-batch")]
+    no_batch: bool,
     /// TLS certificate (PEM); serve HTTPS together with --tls-key.
     #[arg(long = "tls-cert", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -76,6 +82,8 @@ async fn main() {
         seed: args.seed,
         replication_lag_ms: args.replication_lag_ms,
         tls: args.tls_cert.zip(args.tls_key),
+        batch: !args.no_batch,
+        max_page_size: args.max_page_size,
         ..defaults
     };
     let handle = match google_emulator::start(config, args.listen).await {

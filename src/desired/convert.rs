@@ -143,6 +143,7 @@ pub const GOOGLE_WORKSPACE_KEYS: &[&str] = &[
     "on_create",
     "joiner",
     "leaver",
+    "sandbox",
 ];
 pub const GOOGLE_CREDENTIAL_KEYS: &[&str] = &["service_account_key"];
 pub const SWITCH_KEYS: &[&str] = &[
@@ -2076,6 +2077,10 @@ fn convert_google_workspace(cx: &mut Cx, obj: &mut Obj, name: Option<String>) ->
             ),
         );
     }
+    // A sandbox account needs neither credentials nor a subject.
+    let sandbox = obj.opt_str(cx, "sandbox");
+    check_repo_path(cx, obj, "sandbox", &sandbox, false);
+    let local = sandbox.is_some();
     let credentials = match obj.sub(cx, "credentials") {
         Some(mut c) => {
             c.check_keys(cx, GOOGLE_CREDENTIAL_KEYS);
@@ -2088,13 +2093,17 @@ fn convert_google_workspace(cx: &mut Cx, obj: &mut Obj, name: Option<String>) ->
                 })
         }
         None => {
-            if obj.get("credentials").is_none() {
+            if obj.get("credentials").is_none() && !local {
                 obj.missing(cx, "credentials");
             }
             None
         }
     };
-    let subject = obj.req_str(cx, "subject");
+    let subject = if local {
+        obj.opt_str(cx, "subject")
+    } else {
+        obj.req_str(cx, "subject")
+    };
     if let (Some(s), Some(node)) = (&subject, obj.get("subject"))
         && !valid_email(s)
     {
@@ -2150,11 +2159,16 @@ fn convert_google_workspace(cx: &mut Cx, obj: &mut Obj, name: Option<String>) ->
         name: name?,
         domain: domain?,
         customer,
-        credentials: Some(credentials?),
-        subject: Some(subject?),
+        credentials: if local {
+            credentials
+        } else {
+            Some(credentials?)
+        },
+        subject: if local { subject } else { Some(subject?) },
         api_url,
         token_url,
         tls,
+        sandbox,
         org_unit,
         authorized_domains,
         switches,

@@ -546,6 +546,10 @@ pub struct GoogleWorkspaceApp {
     pub token_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
+    /// A local sandbox account persisted at this path (relative to the repository
+    /// root): the project's Google emulator runs in-process; no credentials, no subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
     /// The management scope: users' `orgUnitPath` (e.g. `/Staff`); roster reads and
     /// creates users there only. Default: the whole customer.
     #[serde(default, skip_serializing_if = "Option::is_none")]

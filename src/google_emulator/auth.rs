@@ -29,6 +29,10 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub struct ServiceAccount {
     pub client_email: String,
     pub private_key_id: String,
+    /// Whether the account's client id is allowed the Directory API scopes for
+    /// domain-wide delegation (Admin console > Security > API controls); without it an
+    /// assertion with a `sub` is refused with `unauthorized_client`, as Google does.
+    pub delegated: bool,
     decoding: DecodingKey,
 }
 
@@ -89,6 +93,7 @@ impl ServiceAccount {
         Ok(ServiceAccount {
             client_email,
             private_key_id,
+            delegated: true,
             decoding: DecodingKey::from_rsa_raw_components(&n, &e),
         })
     }
@@ -210,6 +215,13 @@ pub fn verify(
             let domain = s.rsplit_once('@').map(|(_, d)| d.to_lowercase());
             if !domain.is_some_and(|d| domains.iter().any(|x| x.eq_ignore_ascii_case(&d))) {
                 return Err(OAuthError::invalid_grant("Invalid email or User ID"));
+            }
+            if !account.delegated {
+                return Err(OAuthError {
+                    status: 401,
+                    error: "unauthorized_client",
+                    description: "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.".into(),
+                });
             }
             Some(s.to_string())
         }

@@ -184,6 +184,9 @@ pub struct CallCtx<'a> {
     /// Ids of just-created objects that reads and references do not see yet.
     pub hidden: &'a HashSet<String>,
     pub scopes: &'a [String],
+    /// The most items a page holds whatever `maxResults` asks (Google's pages may be
+    /// shorter than asked; clients follow `nextPageToken`).
+    pub page_cap: Option<usize>,
 }
 
 /// Which scope family a route needs.
@@ -275,6 +278,10 @@ fn writable_fields(
     }
     body.retain(|k, _| writable.contains(&k.as_str()));
     Ok(body)
+}
+
+fn capped(ctx: &CallCtx, size: usize) -> usize {
+    ctx.page_cap.map_or(size, |cap| size.min(cap.max(1)))
 }
 
 fn page_size(req: &ApiRequest, default: usize, max: usize) -> Result<usize, ApiError> {
@@ -509,6 +516,7 @@ impl Directory {
             ("PUT" | "PATCH", ["users", key]) => self.update_user(ctx, req, key),
             ("DELETE", ["users", key]) => self.delete_user(ctx, req, key),
             ("POST", ["users", key, "undelete"]) => self.undelete_user(req, key),
+            ("POST", ["users", key, "makeAdmin"]) => self.make_admin(ctx, req, key),
             ("GET", ["groups"]) => self.list_groups(ctx, req),
             ("POST", ["groups"]) => self.insert_group(ctx, req),
             ("GET", ["groups", key]) => self.get_group(ctx, key),
@@ -601,7 +609,7 @@ impl Directory {
 
     fn list_users(&self, ctx: &CallCtx, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let domain = self.check_list_scope(req)?;
-        let size = page_size(req, 100, 500)?;
+        let size = capped(ctx, page_size(req, 100, 500)?);
         let order = query(req, "orderBy").unwrap_or("email");
         if !["email", "familyName", "givenName"].contains(&order) {
             return Err(ApiError::invalid(format!(
@@ -946,6 +954,34 @@ impl Directory {
         Ok(ApiResponse::no_content())
     }
 
+    /// `users.makeAdmin`: a `UserMakeAdmin` body (`status`, required) makes the user a
+    /// super administrator or takes the role away; the answer is empty.
+    fn make_admin(
+        &mut self,
+        ctx: &CallCtx,
+        req: &ApiRequest,
+        key: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let id = self
+            .user_id_by_key(key, ctx.hidden)
+            .ok_or_else(|| ApiError::not_found("userKey"))?;
+        let mut body = parse_body(&req.body)?;
+        let status = match body.remove("status") {
+            Some(Value::Bool(b)) => b,
+            Some(_) => return Err(ApiError::invalid("Invalid value for: status")),
+            None => return Err(ApiError::invalid("Invalid Input: status is required")),
+        };
+        if let Some(k) = body.keys().next() {
+            return Err(ApiError::invalid(format!(
+                "Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."
+            )));
+        }
+        if let Some(u) = self.users.get_mut(&id) {
+            u.insert("isAdmin".into(), json!(status));
+        }
+        Ok(ApiResponse::no_content())
+    }
+
     // ---------------------------------------------------------------- groups
 
     fn render_group(&self, g: &Map<String, Value>) -> Value {
@@ -971,7 +1007,7 @@ impl Directory {
             }
             None => (self.check_list_scope(req)?, None),
         };
-        let size = page_size(req, 200, 200)?;
+        let size = capped(ctx, page_size(req, 200, 200)?);
         if let Some(o) = query(req, "orderBy")
             && o != "email"
         {
@@ -1208,7 +1244,7 @@ impl Directory {
         g: &str,
     ) -> Result<ApiResponse, ApiError> {
         let gid = self.group_for_members(ctx, g)?;
-        let size = page_size(req, 200, 200)?;
+        let size = capped(ctx, page_size(req, 200, 200)?);
         let roles: Option<Vec<String>> = query(req, "roles")
             .filter(|r| !r.is_empty())
             .map(|r| r.split(',').map(|s| s.trim().to_uppercase()).collect());
@@ -1539,6 +1575,7 @@ mod tests {
             now: "2026-01-01T00:00:00.000Z".into(),
             hidden,
             scopes,
+            page_cap: None,
         }
     }
 

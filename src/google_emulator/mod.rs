@@ -43,6 +43,13 @@ pub struct GoogleEmulatorConfig {
     pub token_lifetime_secs: i64,
     /// Write the state file at most this often (and always at shutdown).
     pub persist_debounce_ms: u64,
+    /// Serve the batch endpoint (`false`: its paths answer 404, as the global batch
+    /// endpoint Google turned off does, and as proxies that pass no multipart batches).
+    pub batch: bool,
+    /// Pages hold at most this many items, whatever `maxResults` asks.
+    pub max_page_size: Option<usize>,
+    /// Keep every API call made (batch parts included) for [`GoogleEmulatorHandle::calls`].
+    pub record_calls: bool,
 }
 
 impl Default for GoogleEmulatorConfig {
@@ -58,6 +65,9 @@ impl Default for GoogleEmulatorConfig {
             tls: None,
             token_lifetime_secs: 3599,
             persist_debounce_ms: 500,
+            batch: true,
+            record_calls: false,
+            max_page_size: None,
         }
     }
 }
@@ -77,6 +87,19 @@ pub struct Stats {
     pub faults: u64,
     /// Token endpoint requests.
     pub token_requests: u64,
+}
+
+/// One Directory API call as the emulator received it (with `record_calls`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedCall {
+    /// The service account whose token made the call.
+    pub client_email: String,
+    pub method: String,
+    /// The path after `/admin/directory/v1/`, still percent-encoded.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// The JSON body (`Null` when there was none).
+    pub body: serde_json::Value,
 }
 
 /// A running emulator.
@@ -108,6 +131,11 @@ impl GoogleEmulatorHandle {
     /// Counters since start.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// The API calls received so far (empty unless `record_calls`).
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.shared.calls()
     }
 
     /// A copy of the directory as it is now.

@@ -21,7 +21,7 @@ use super::auth::{self, Grant};
 use super::batch;
 use super::directory::{ApiRequest, CallCtx, Directory};
 use super::error::{ApiError, OAuthError};
-use super::{GoogleEmulatorConfig, GoogleEmulatorHandle, Stats};
+use super::{GoogleEmulatorConfig, GoogleEmulatorHandle, RecordedCall, Stats};
 
 const MAX_BODY: usize = 16 * 1024 * 1024;
 const JSON_CT: &str = "application/json; charset=UTF-8";
@@ -38,6 +38,7 @@ struct Inner {
     recent: HashMap<String, Instant>,
     tokens: HashMap<String, TokenInfo>,
     rng: ChaCha8Rng,
+    calls: Vec<RecordedCall>,
 }
 
 pub(crate) struct Shared {
@@ -75,6 +76,10 @@ impl Shared {
 
     pub fn directory(&self) -> Directory {
         self.lock().dir.clone()
+    }
+
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.lock().calls.clone()
     }
 
     fn mark_dirty(&self) {
@@ -126,6 +131,7 @@ pub(crate) async fn start(
             recent: HashMap::new(),
             tokens: HashMap::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
+            calls: Vec::new(),
         }),
         requests: AtomicU64::new(0),
         http_requests: AtomicU64::new(0),
@@ -317,15 +323,15 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     match (method.as_str(), path.as_str()) {
         ("GET", "/_emulator/stats") => json_response(200, &json!(sh.stats())),
         (_, "/token") => token(&sh, &method, &base, &body),
-        (_, "/batch" | "/batch/admin/directory_v1") => {
+        (_, "/batch" | "/batch/admin/directory_v1") if sh.config.batch => {
             if method != "POST" {
                 return error_response(&ApiError::method_not_allowed());
             }
             run_batch(&sh, &parts.headers, &body)
         }
         (_, p) if p.starts_with(API_PREFIX) => {
-            let scopes = match authorize(&sh, header_str(&parts.headers, "authorization")) {
-                Ok(s) => s,
+            let grant = match authorize(&sh, header_str(&parts.headers, "authorization")) {
+                Ok(g) => g,
                 Err(e) => return error_response(&e),
             };
             let call = ApiRequest {
@@ -337,7 +343,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
                 body: body.to_vec(),
                 if_match: header_str(&parts.headers, "if-match").map(str::to_string),
             };
-            match run_call(&sh, &scopes, &call) {
+            match run_call(&sh, &grant, &call) {
                 Ok((204, _)) => {
                     let mut r = Response::new(Body::empty());
                     *r.status_mut() = StatusCode::NO_CONTENT;
@@ -405,8 +411,8 @@ fn token(sh: &Shared, method: &str, base: &str, form: &[u8]) -> Response {
     }
 }
 
-/// The scopes of the bearer token, or the error Google answers.
-fn authorize(sh: &Shared, header: Option<&str>) -> Result<Vec<String>, ApiError> {
+/// What the bearer token grants, or the error Google answers.
+fn authorize(sh: &Shared, header: Option<&str>) -> Result<Grant, ApiError> {
     let Some(h) = header else {
         return Err(ApiError::login_required());
     };
@@ -423,7 +429,7 @@ fn authorize(sh: &Shared, header: Option<&str>) -> Result<Vec<String>, ApiError>
                 // A service account without domain-wide delegation is no administrator.
                 return Err(ApiError::forbidden());
             }
-            Ok(t.grant.scopes.clone())
+            Ok(t.grant.clone())
         }
         _ => Err(ApiError::invalid_credentials()),
     }
@@ -433,11 +439,21 @@ fn authorize(sh: &Shared, header: Option<&str>) -> Result<Vec<String>, ApiError>
 /// replication lag.
 fn run_call(
     sh: &Shared,
-    scopes: &[String],
+    grant: &Grant,
     call: &ApiRequest,
 ) -> Result<(u16, Option<Value>), ApiError> {
     sh.requests.fetch_add(1, Ordering::Relaxed);
+    let scopes = &grant.scopes;
     let mut inner = sh.lock();
+    if sh.config.record_calls {
+        inner.calls.push(RecordedCall {
+            client_email: grant.client_email.clone(),
+            method: call.method.clone(),
+            path: call.path.clone(),
+            query: call.query.clone(),
+            body: serde_json::from_slice(&call.body).unwrap_or(Value::Null),
+        });
+    }
     if sh.config.fault_rate > 0.0 && inner.rng.random::<f64>() < sh.config.fault_rate {
         let kind = inner.rng.random_range(0..3u8);
         drop(inner);
@@ -452,6 +468,7 @@ fn run_call(
         now: now_string(),
         hidden: &hidden,
         scopes,
+        page_cap: sh.config.max_page_size,
     };
     let r = inner.dir.call(&ctx, call)?;
     if let Some(id) = &r.created
@@ -541,7 +558,7 @@ fn part_call(
     p: &batch::Part,
     outer_auth: Option<&str>,
 ) -> Result<(u16, Option<Value>), ApiError> {
-    let scopes = authorize(sh, p.header("authorization").or(outer_auth))?;
+    let grant = authorize(sh, p.header("authorization").or(outer_auth))?;
     // The target is a path or an absolute URL.
     let target = match p.target.find("://") {
         Some(i) => {
@@ -563,5 +580,5 @@ fn part_call(
         body: p.body.clone(),
         if_match: p.header("if-match").map(str::to_string),
     };
-    run_call(sh, &scopes, &call)
+    run_call(sh, &grant, &call)
 }

@@ -1,12 +1,15 @@
-//! google_workspace end to end, driving the `roster` binary against a Directory API on
-//! loopback (`e2e_google_fake`) and checking the results through that API directly,
+//! google_workspace end to end, driving the `roster` binary against the project's
+//! Google Workspace emulator (`roster::google_emulator`, in-process on loopback, see
+//! `support::google`) and checking the results through the Directory API directly,
 //! never through roster's reader: plan → apply → empty plan, a suspended user, a group
 //! with members, drift after out-of-band changes reverted by apply, import then an
-//! empty plan, the deletion guard, `ignore`, `org_unit`, quota errors mid-apply.
+//! empty plan, the deletion guard, `ignore`, `org_unit`, quota errors mid-apply
+//! (the emulator's seeded faults), eventual consistency after creates, a refused
+//! delegation, a server without the batch endpoint.
 
 use serde_json::{Value, json};
 
-use crate::e2e_google_fake::{ADMIN, Fake};
+use crate::support::google::{ADMIN, Options, Workspace};
 use crate::support::{repo, roster};
 
 fn people() -> String {
@@ -41,7 +44,7 @@ policies:
     .to_string()
 }
 
-fn run(dir: &std::path::Path, fake: &Fake, args: &[&str]) -> crate::support::Run {
+fn run(dir: &std::path::Path, fake: &Workspace, args: &[&str]) -> crate::support::Run {
     let env = fake.env();
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.push(("ROSTER_TEST_ALICE_PW", "alice-Secret-1"));
@@ -62,22 +65,9 @@ fn has(changes: &[Value], object: &str, action: &str, key: &str) -> bool {
     })
 }
 
-/// The admin the service account acts as, made by hand as in a new account.
-fn seed_admin(fake: &Fake) {
-    let (s, v) = fake.call(
-        "POST",
-        "/users",
-        Some(json!({"primaryEmail": ADMIN, "name": {"givenName": "Ad", "familyName": "Min"}, "password": "x".repeat(12)})),
-    );
-    assert_eq!(s, 200, "{v}");
-    let id = v["id"].as_str().unwrap().to_string();
-    fake.data().users.get_mut(&id).unwrap()["isAdmin"] = json!(true);
-}
-
 #[test]
 fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
+    let fake = Workspace::start(Options::default());
     let repo = repo(&[
         ("apps.yaml", &fake.app_yaml("")),
         ("people.yaml", &people()),
@@ -103,30 +93,35 @@ fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
             .any(|e| e["customType"] == "roster" && e["value"] == "alice"),
         "{alice}"
     );
-    // The repository's password went as its SHA-1, not in clear; others got a random
-    // one to change at the next login.
+    // The repository's password went as its SHA-1 (the emulator keeps only the SHA-256
+    // of what it was sent), not in clear; others got a random one to change at the
+    // next login.
     {
-        let d = fake.data();
-        let raw = d
-            .users
-            .values()
-            .find(|u| u["primaryEmail"] == "alice@example.com")
-            .unwrap();
-        assert_eq!(raw["hashFunction"], "SHA-1");
-        use sha1::Digest;
+        use sha1::Digest as _;
         let want: String = sha1::Sha1::digest(b"alice-Secret-1")
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        assert_eq!(raw["password"], want);
-        assert_eq!(raw["changePasswordAtNextLogin"], false);
-        let bob = d
-            .users
-            .values()
-            .find(|u| u["primaryEmail"] == "bob@example.com")
-            .unwrap();
+        let want: String = sha2::Sha256::digest(want.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let d = fake.directory();
+        let id = alice["id"].as_str().unwrap();
+        assert_eq!(d.passwords[id].hash_function.as_deref(), Some("SHA-1"));
+        assert_eq!(d.passwords[id].sha256, want);
+        assert_eq!(alice["changePasswordAtNextLogin"], false);
+        let bob = fake.user("bob@example.com").unwrap();
         assert_eq!(bob["changePasswordAtNextLogin"], true);
-        assert!(d.tokens >= 1);
+        assert!(
+            d.passwords[bob["id"].as_str().unwrap()]
+                .hash_function
+                .is_some()
+        );
+        assert!(
+            fake.stats().token_requests >= 2,
+            "roster's and the console's"
+        );
     }
     assert_eq!(fake.user("carol@example.com").unwrap()["suspended"], true);
     let sales = fake.group("sales-team@example.com").expect("the group");
@@ -144,18 +139,27 @@ fn plan_apply_then_plan_is_empty_with_suspended_users_groups_and_members() {
     // The admin is untouched.
     assert_eq!(fake.user(ADMIN).unwrap()["suspended"], false);
     assert!(
-        fake.data().batches >= 1,
+        fake.stats().batches >= 1,
         "member adds go through the batch endpoint"
     );
 
     let again = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "second plan must be empty:\n{}", again.all());
+    // The emulator's pages hold two items: roster followed nextPageToken.
+    let paged = |p: &str| {
+        fake.roster_calls().iter().any(|c| {
+            c.method == "GET"
+                && c.path.ends_with(p)
+                && c.query.iter().any(|(k, _)| k == "pageToken")
+        })
+    };
+    assert!(paged("users"), "four users, two a page");
+    assert!(paged("members"), "three members of everyone, two a page");
 }
 
 #[test]
 fn out_of_band_changes_are_drift_and_apply_reverts_them() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
+    let fake = Workspace::start(Options::default());
     let repo = repo(&[
         (
             "apps.yaml",
@@ -166,7 +170,8 @@ fn out_of_band_changes_are_drift_and_apply_reverts_them() {
     let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
 
-    // A user added by hand, a member removed, an account re-enabled, a title changed.
+    // A user added by hand, a member removed, an account re-enabled, one suspended, a
+    // title changed.
     let (s, v) = fake.call(
         "POST",
         "/users",
@@ -191,6 +196,13 @@ fn out_of_band_changes_are_drift_and_apply_reverts_them() {
     assert_eq!(s, 200, "{v}");
     let (s, v) = fake.call(
         "PATCH",
+        "/users/bob@example.com",
+        Some(json!({"suspended": true})),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["suspensionReason"], "ADMIN", "{v}");
+    let (s, v) = fake.call(
+        "PATCH",
         "/users/alice@example.com",
         Some(
             json!({"organizations": [{"primary": true, "title": "Intern", "department": "Sales"}]}),
@@ -204,6 +216,7 @@ fn out_of_band_changes_are_drift_and_apply_reverts_them() {
     assert!(has(&c, "user", "delete", "mallory@example.com"), "{c:#?}");
     assert!(has(&c, "membership", "add", "Sales Team/bob"), "{c:#?}");
     assert!(has(&c, "user", "disable", "carol"), "{c:#?}");
+    assert!(has(&c, "user", "enable", "bob"), "{c:#?}");
     assert!(has(&c, "user", "update", "alice"), "{c:#?}");
     assert!(
         !c.iter()
@@ -219,6 +232,7 @@ fn out_of_band_changes_are_drift_and_apply_reverts_them() {
         ["alice@example.com", "bob@example.com"]
     );
     assert_eq!(fake.user("carol@example.com").unwrap()["suspended"], true);
+    assert_eq!(fake.user("bob@example.com").unwrap()["suspended"], false);
     let alice = fake.user("alice@example.com").unwrap();
     assert_eq!(alice["organizations"][0]["title"], "Lead");
     assert_eq!(alice["externalIds"].as_array().unwrap().len(), 1, "{alice}");
@@ -228,8 +242,7 @@ fn out_of_band_changes_are_drift_and_apply_reverts_them() {
 
 #[test]
 fn import_then_plan_is_empty() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
+    let fake = Workspace::start(Options::default());
     for n in ["ann", "ben", "cat"] {
         let (s, v) = fake.call(
             "POST",
@@ -275,8 +288,7 @@ fn import_then_plan_is_empty() {
 
 #[test]
 fn the_deletion_guard_and_ignore_hold() {
-    let fake = Fake::start(50);
-    seed_admin(&fake);
+    let fake = Workspace::start(Options::default());
     let repo = repo(&[
         (
             "apps.yaml",
@@ -321,23 +333,61 @@ fn the_deletion_guard_and_ignore_hold() {
 
 #[test]
 fn quota_errors_mid_apply_are_retried_and_the_apply_converges() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
-    fake.fault_every(3);
+    // One API call in four (batch parts too) is refused with one of the quota errors
+    // Google documents: 429 and 403 `rateLimitExceeded`, 403 `userRateLimitExceeded`.
+    let fake = Workspace::start(Options {
+        fault_rate: 0.25,
+        seed: 7,
+        ..Options::default()
+    });
+    let repo = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &people()),
+    ]);
+    let before = fake.stats().faults;
+    let apply = run(repo.path(), &fake, &["-v", "apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let faults = fake.stats().faults - before;
+    assert!(faults >= 3, "faults injected: {faults}");
+    assert!(
+        apply.stderr.contains("RateLimitExceeded") || apply.stderr.contains("rateLimitExceeded"),
+        "{}",
+        apply.stderr
+    );
+    assert!(apply.stderr.contains("retrying"), "{}", apply.stderr);
+    assert_eq!(
+        fake.member_emails("everyone@example.com"),
+        ["alice@example.com", "bob@example.com", "carol@example.com"]
+    );
+    assert_eq!(fake.user("carol@example.com").unwrap()["suspended"], true);
+    let plan = run(repo.path(), &fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+}
+
+#[test]
+fn objects_just_created_are_found_once_the_directory_catches_up() {
+    // For 400 ms after an insert the emulator answers 404 for the new user or group, as
+    // the Directory API does right after a create: roster's member adds wait for it.
+    let fake = Workspace::start(Options {
+        replication_lag_ms: 400,
+        ..Options::default()
+    });
     let repo = repo(&[
         ("apps.yaml", &fake.app_yaml("")),
         ("people.yaml", &people()),
     ]);
     let apply = run(repo.path(), &fake, &["-v", "apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
-    let faults = fake.data().faults;
-    assert!(faults >= 3, "faults injected: {faults}");
     assert!(
-        apply.stderr.contains("rateLimitExceeded"),
-        "{}",
+        apply.stderr.contains("HTTP 404 notFound"),
+        "the lag was met and waited out: {}",
         apply.stderr
     );
-    fake.fault_every(0);
+    std::thread::sleep(std::time::Duration::from_millis(450));
+    assert_eq!(
+        fake.member_emails("sales-team@example.com"),
+        ["alice@example.com", "bob@example.com"]
+    );
     assert_eq!(
         fake.member_emails("everyone@example.com"),
         ["alice@example.com", "bob@example.com", "carol@example.com"]
@@ -348,8 +398,7 @@ fn quota_errors_mid_apply_are_retried_and_the_apply_converges() {
 
 #[test]
 fn org_unit_scopes_reads_and_creates() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
+    let fake = Workspace::start(Options::default());
     let (s, v) = fake.call(
         "POST",
         "/users",
@@ -383,11 +432,16 @@ fn org_unit_scopes_reads_and_creates() {
 
 #[test]
 fn a_refused_delegation_is_a_clear_error_without_the_key() {
-    let fake = Fake::start(2);
-    let yaml = fake
-        .app_yaml("")
-        .replace(&format!("subject: {ADMIN}"), "subject: nobody@example.com");
-    let repo = repo(&[("apps.yaml", &yaml), ("people.yaml", &people())]);
+    // The service account's client id is not allowed the scopes for domain-wide
+    // delegation: Google's token endpoint answers `unauthorized_client`.
+    let fake = Workspace::start(Options {
+        delegated: false,
+        ..Options::default()
+    });
+    let repo = repo(&[
+        ("apps.yaml", &fake.app_yaml("")),
+        ("people.yaml", &people()),
+    ]);
     let plan = run(repo.path(), &fake, &["plan"]);
     assert_ne!(plan.code, 0, "{}", plan.all());
     let all = plan.all();
@@ -436,16 +490,24 @@ fn settings_errors_are_positioned() {
 
 #[test]
 fn members_are_written_one_by_one_where_there_is_no_batch_endpoint() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
-    fake.without_batch();
+    // The emulator answers the batch endpoint with 404.
+    let fake = Workspace::start(Options {
+        batch: false,
+        ..Options::default()
+    });
     let repo = repo(&[
         ("apps.yaml", &fake.app_yaml("")),
         ("people.yaml", &people()),
     ]);
     let apply = run(repo.path(), &fake, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{}", apply.all());
-    assert_eq!(fake.data().batches, 0);
+    assert_eq!(fake.stats().batches, 0);
+    assert!(
+        fake.roster_calls()
+            .iter()
+            .any(|c| c.method == "POST" && c.path.ends_with("/members")),
+        "members were added one by one"
+    );
     assert_eq!(
         fake.member_emails("everyone@example.com"),
         ["alice@example.com", "bob@example.com", "carol@example.com"]
@@ -456,8 +518,7 @@ fn members_are_written_one_by_one_where_there_is_no_batch_endpoint() {
 
 #[test]
 fn doctor_checks_the_key_the_token_and_the_lists() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
+    let fake = Workspace::start(Options::default());
     let dir = repo(&[("apps.yaml", &fake.app_yaml(""))]);
     let ok = run(dir.path(), &fake, &["doctor", "--app", "gws"]);
     assert_eq!(ok.code, 0, "{}", ok.all());
@@ -482,8 +543,7 @@ fn doctor_checks_the_key_the_token_and_the_lists() {
 
 #[test]
 fn groups_roster_never_made_and_users_of_other_domains_are_left_alone() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
+    let fake = Workspace::start(Options::default());
     let (s, v) = fake.call(
         "POST",
         "/groups",
@@ -533,30 +593,27 @@ fn groups_roster_never_made_and_users_of_other_domains_are_left_alone() {
 }
 
 #[test]
-fn a_token_is_fetched_once_per_run_and_again_after_a_401() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
+fn a_token_is_fetched_once_per_run() {
+    let fake = Workspace::start(Options::default());
     let repo = repo(&[
         ("apps.yaml", &fake.app_yaml("")),
         ("people.yaml", &people()),
     ]);
-    let plan = run(repo.path(), &fake, &["plan"]);
-    assert_eq!(plan.code, 0, "{}", plan.all());
-    assert_eq!(
-        fake.data().tokens,
-        1,
-        "one token serves every request of a run"
-    );
-    fake.revoke_next_token();
-    let again = run(repo.path(), &fake, &["plan"]);
-    assert_eq!(again.code, 0, "{}", again.all());
-    assert_eq!(fake.data().tokens, 3, "the revoked token was replaced once");
+    for _ in 0..2 {
+        let before = fake.stats().token_requests;
+        let plan = run(repo.path(), &fake, &["plan"]);
+        assert_eq!(plan.code, 0, "{}", plan.all());
+        assert_eq!(
+            fake.stats().token_requests - before,
+            1,
+            "one token serves every request of a run"
+        );
+    }
 }
 
 #[test]
 fn managers_are_relations_by_email() {
-    let fake = Fake::start(2);
-    seed_admin(&fake);
+    let fake = Workspace::start(Options::default());
     let with_manager = people().replace(
         "  - username: bob\n    email: bob@example.com\n",
         "  - username: bob\n    email: bob@example.com\n    manager: alice\n",
@@ -600,16 +657,77 @@ fn managers_are_relations_by_email() {
 
 #[test]
 fn a_missing_key_is_reported_at_its_reference_before_any_connection() {
-    let fake = Fake::start(2);
+    let fake = Workspace::start(Options::default());
     let dir = repo(&[
         ("apps.yaml", &fake.app_yaml("")),
         ("people.yaml", &people()),
     ]);
+    let before = fake.stats();
     let r = roster(dir.path(), &["plan"], &[]);
     assert_ne!(r.code, 0, "{}", r.all());
     assert!(r.stderr.contains("apps.yaml:7:"), "{}", r.stderr);
     assert!(r.stderr.contains("service account key"), "{}", r.stderr);
     assert!(r.stderr.contains("ROSTER_TEST_GOOGLE_KEY"), "{}", r.stderr);
-    assert_eq!(fake.data().tokens, 0, "no token asked for");
-    assert_eq!(fake.data().requests, 0, "nothing sent");
+    assert_eq!(
+        fake.stats().token_requests,
+        before.token_requests,
+        "no token asked for"
+    );
+    assert_eq!(fake.stats().requests, before.requests, "nothing sent");
+}
+
+#[test]
+fn a_sandbox_app_needs_no_account_and_no_credentials() {
+    // A fresh clone: no key, no subject, no environment. roster starts the project's
+    // emulator in-process and keeps the account in the repository.
+    let dir = repo(&[
+        (
+            "apps.yaml",
+            "apps:\n  - name: gws\n    type: google_workspace\n    domain: example.com\n    sandbox: .roster/gws.json\n",
+        ),
+        ("people.yaml", &people()),
+    ]);
+    let env = [("ROSTER_TEST_ALICE_PW", "alice-Secret-1")];
+    let v = roster(dir.path(), &["validate"], &env);
+    assert_eq!(v.code, 0, "{}", v.all());
+    let plan = roster(dir.path(), &["plan", "--detailed-exitcode"], &env);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(plan.stdout.contains("alice"), "{}", plan.stdout);
+    let apply = roster(dir.path(), &["apply", "--auto-approve"], &env);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let state = std::fs::read_to_string(dir.path().join(".roster/gws.json")).expect("the account");
+    let d: roster::google_emulator::Directory = serde_json::from_str(&state).unwrap();
+    let emails: Vec<&str> = d
+        .users
+        .values()
+        .filter_map(|u| u["primaryEmail"].as_str())
+        .collect();
+    assert!(emails.contains(&"carol@example.com"), "{emails:?}");
+    assert!(
+        d.users
+            .values()
+            .any(|u| u["primaryEmail"] == "carol@example.com" && u["suspended"] == true)
+    );
+    assert_eq!(d.groups.len(), 2, "{:?}", d.groups);
+    assert!(!state.contains("PRIVATE KEY"), "no key is kept");
+    let again = roster(dir.path(), &["plan", "--detailed-exitcode"], &env);
+    assert_eq!(again.code, 0, "the account persisted:\n{}", again.all());
+    let doctor = roster(dir.path(), &["doctor", "--app", "gws"], &env);
+    assert_eq!(doctor.code, 0, "{}", doctor.all());
+    assert!(
+        doctor
+            .stdout
+            .contains("issued for sandbox-admin@example.com"),
+        "{}",
+        doctor.stdout
+    );
+    // Without `sandbox:`, credentials and subject are required again.
+    std::fs::write(
+        dir.path().join("apps.yaml"),
+        "apps:\n  - name: gws\n    type: google_workspace\n    domain: example.com\n",
+    )
+    .unwrap();
+    let v = roster(dir.path(), &["validate"], &env);
+    assert_ne!(v.code, 0, "{}", v.all());
+    assert!(v.all().contains("`credentials`"), "{}", v.all());
 }

@@ -3,10 +3,11 @@
 //! apply and a drift revert make is a documented method at its documented path, with
 //! documented query parameters, and every member of its body is a property of the
 //! method's request schema; every mapping target lives in a documented User property.
+//! The requests are those the project's emulator received from roster's service account.
 
 use serde_json::{Value, json};
 
-use crate::e2e_google_fake::{ADMIN, Fake};
+use crate::support::google::{Options, Workspace};
 use crate::support::{repo, roster};
 
 fn discovery() -> Value {
@@ -31,13 +32,7 @@ fn matches(template: &str, path: &str) -> bool {
 #[test]
 fn every_request_is_a_documented_method_with_documented_fields() {
     let doc = discovery();
-    let fake = Fake::start(2);
-    let (s, v) = fake.call(
-        "POST",
-        "/users",
-        Some(json!({"primaryEmail": ADMIN, "name": {"givenName": "A", "familyName": "D"}, "password": "p".repeat(10)})),
-    );
-    assert_eq!(s, 200, "{v}");
+    let fake = Workspace::start(Options::default());
     let people = r#"users:
   - { username: ann, email: ann@example.com, first_name: Ann, last_name: Lee, job_title: CTO, mobile_phone: "+33 6", employee_id: E7, password: { env: ROSTER_TEST_PW } }
   - { username: ben, email: ben@example.com, first_name: Ben, last_name: Ode, enabled: false }
@@ -81,7 +76,19 @@ policies:
     let r = roster(repo.path(), &["plan", "--detailed-exitcode"], &e);
     assert_eq!(r.code, 0, "{}", r.all());
 
-    let log = fake.data().log.clone();
+    let log: Vec<(String, String, Vec<String>, Value)> = fake
+        .roster_calls()
+        .into_iter()
+        .map(|c| {
+            (
+                c.method,
+                format!("/admin/directory/v1/{}", c.path.trim_start_matches('/')),
+                c.query.into_iter().map(|(k, _)| k).collect(),
+                c.body,
+            )
+        })
+        .collect();
+    assert!(!log.is_empty());
     let mut methods_seen = std::collections::BTreeSet::new();
     for (method, path, query, body) in &log {
         let mut found = None;

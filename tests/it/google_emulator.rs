@@ -18,7 +18,9 @@ pub const SCOPES: &str = "https://www.googleapis.com/auth/admin.directory.user h
 pub struct KeyFile {
     pub path: PathBuf,
     pub pem: String,
-    pub _dir: tempfile::TempDir,
+    /// Holds the key's directory for as long as the key is used.
+    #[allow(dead_code)]
+    pub dir: tempfile::TempDir,
 }
 
 pub fn key_file(email: &str, token_uri: &str) -> KeyFile {
@@ -46,11 +48,7 @@ pub fn key_file(email: &str, token_uri: &str) -> KeyFile {
         "token_uri": token_uri,
     });
     std::fs::write(&path, v.to_string()).unwrap();
-    KeyFile {
-        path,
-        pem,
-        _dir: dir,
-    }
+    KeyFile { path, pem, dir }
 }
 
 /// The emulator binary, killed on drop.
@@ -272,6 +270,12 @@ fn the_methods_used_exist_in_the_discovery_document() {
             "undelete",
             "POST",
             "admin/directory/v1/users/{userKey}/undelete",
+        ),
+        (
+            "users",
+            "makeAdmin",
+            "POST",
+            "admin/directory/v1/users/{userKey}/makeAdmin",
         ),
         ("groups", "list", "GET", "admin/directory/v1/groups"),
         (
@@ -779,9 +783,116 @@ fn fault_rate_injects_seeded_quota_errors() {
             .collect::<Vec<u16>>()
     };
     let a = run();
-    assert!(
-        a.iter().any(|s| *s != 200) && a.iter().any(|s| *s == 200),
-        "{a:?}"
-    );
+    assert!(a.iter().any(|s| *s != 200) && a.contains(&200), "{a:?}");
     assert_eq!(a, run(), "the same seed, the same faults");
+}
+
+#[test]
+fn make_admin_takes_a_user_make_admin_body_and_sets_is_admin() {
+    let doc = discovery();
+    let m = &doc["resources"]["users"]["methods"]["makeAdmin"];
+    assert_eq!(m["request"]["$ref"], "UserMakeAdmin");
+    assert!(m.get("response").is_none(), "the answer is empty");
+    let props = doc["schemas"]["UserMakeAdmin"]["properties"]
+        .as_object()
+        .unwrap();
+    assert_eq!(props.keys().collect::<Vec<_>>(), ["status"]);
+    assert_eq!(props["status"]["type"], "boolean");
+
+    let emu = start(&[]);
+    let tok = emu.token();
+    let (s, v) = emu.call(&tok, "POST", "users", Some(user(1)));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["isAdmin"], false);
+    let r = emu.call(
+        &tok,
+        "POST",
+        "users/user001@example.com/makeAdmin",
+        Some(json!({"status": true})),
+    );
+    assert_eq!(r.0, 204, "{}", r.1);
+    let (_, v) = emu.call(&tok, "GET", "users/user001@example.com", None);
+    assert_eq!(v["isAdmin"], true, "{v}");
+    let bad = emu.call(
+        &tok,
+        "POST",
+        "users/user001@example.com/makeAdmin",
+        Some(json!({"status": "yes"})),
+    );
+    assert_google_error(&bad, 400, "invalid");
+    let missing = emu.call(
+        &tok,
+        "POST",
+        "users/user001@example.com/makeAdmin",
+        Some(json!({})),
+    );
+    assert_google_error(&missing, 400, "invalid");
+    let ghost = emu.call(
+        &tok,
+        "POST",
+        "users/ghost@example.com/makeAdmin",
+        Some(json!({"status": true})),
+    );
+    assert_google_error(&ghost, 404, "notFound");
+    let r = emu.call(
+        &tok,
+        "POST",
+        "users/user001@example.com/makeAdmin",
+        Some(json!({"status": false})),
+    );
+    assert_eq!(r.0, 204, "{}", r.1);
+    let (_, v) = emu.call(&tok, "GET", "users/user001@example.com", None);
+    assert_eq!(v["isAdmin"], false, "{v}");
+}
+
+#[test]
+fn a_service_account_without_delegation_gets_no_token_for_a_subject() {
+    let key = key_file(SA_EMAIL, "http://127.0.0.1/token");
+    let sa = roster::google_emulator::ServiceAccount::from_key_file(&key.path).unwrap();
+    assert!(sa.delegated, "key files are delegated by default");
+    let verify = |sa: &roster::google_emulator::ServiceAccount, sub: Option<&str>| {
+        let t = now();
+        let a = assertion(&key.pem, "http://emu/token", t, t + 3600, sub);
+        let form = format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={a}"
+        );
+        roster::google_emulator::auth::verify(
+            std::slice::from_ref(sa),
+            &["example.com".to_string()],
+            "http://emu/token",
+            t,
+            form.as_bytes(),
+        )
+    };
+    assert!(verify(&sa, Some(ADMIN)).is_ok());
+    let mut undelegated = sa.clone();
+    undelegated.delegated = false;
+    let e = verify(&undelegated, Some(ADMIN)).unwrap_err();
+    assert_eq!(
+        (e.status, e.error),
+        (401, "unauthorized_client"),
+        "{}",
+        e.description
+    );
+    assert!(
+        e.description
+            .contains("not authorized for any of the scopes")
+    );
+    // Acting as itself needs no delegation.
+    assert!(verify(&undelegated, None).is_ok());
+}
+
+#[test]
+fn no_batch_answers_the_batch_endpoint_with_404() {
+    let emu = start(&["--no-batch"]);
+    let tok = emu.token();
+    let r = reqwest::Client::new()
+        .post(format!("{}/batch/admin/directory_v1", emu.url))
+        .bearer_auth(&tok)
+        .header("Content-Type", "multipart/mixed; boundary=x")
+        .body("--x--\r\n");
+    let r = exec(r);
+    assert_eq!(r.status, 404, "{}", r.text);
+    let (s, _) = emu.call(&tok, "GET", "users?customer=my_customer", None);
+    assert_eq!(s, 200, "the API itself is served");
 }

@@ -19,7 +19,7 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn ensure_venv() -> PathBuf {
+pub fn ensure_venv() -> PathBuf {
     let out = Command::new("bash")
         .arg(root().join("scripts/google-python.sh"))
         .arg("install")

@@ -44,7 +44,7 @@ mod e2e_ad_unfinished;
 mod e2e_concurrency;
 mod e2e_google;
 mod e2e_google_discovery;
-mod e2e_google_fake;
+mod e2e_google_py;
 mod e2e_ldap;
 mod e2e_lifecycle;
 mod e2e_office365;

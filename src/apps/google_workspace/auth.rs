@@ -26,8 +26,6 @@ pub const SCOPES: &[&str] = &[
 ];
 /// An assertion's lifetime (Google accepts at most one hour).
 const ASSERTION_LIFETIME: u64 = 3600;
-/// A token is renewed this long before it expires.
-const RENEW_BEFORE: Duration = Duration::from_secs(300);
 /// The token request's retries: brief, a token endpoint that keeps failing is better
 /// reported than waited for.
 const TOKEN_RETRY: retry::RetryPolicy = retry::RetryPolicy {
@@ -145,11 +143,6 @@ struct TokenResponse {
     expires_in: Option<serde_json::Value>,
 }
 
-struct Cached {
-    token: Secret,
-    renew_at: Instant,
-}
-
 /// Hands out access tokens, fetching a new one when the cached one is near expiry.
 pub struct TokenProvider {
     http: reqwest::Client,
@@ -157,7 +150,7 @@ pub struct TokenProvider {
     token_url: String,
     subject: String,
     account: ServiceAccount,
-    cache: tokio::sync::Mutex<Option<Cached>>,
+    cache: crate::apps::kit::token_cache::TokenCache,
     /// Tokens fetched so far (tests and `-v` logs).
     fetched: std::sync::atomic::AtomicU32,
 }
@@ -176,7 +169,7 @@ impl TokenProvider {
             token_url: token_url.to_string(),
             subject: subject.to_string(),
             account,
-            cache: tokio::sync::Mutex::new(None),
+            cache: crate::apps::kit::token_cache::TokenCache::new(),
             fetched: std::sync::atomic::AtomicU32::new(0),
         }
     }
@@ -188,24 +181,12 @@ impl TokenProvider {
 
     /// A valid access token (cached, or fetched now).
     pub async fn token(&self) -> Result<Secret> {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.as_ref()
-            && Instant::now() < c.renew_at
-        {
-            return Ok(c.token.clone());
-        }
-        let (token, lifetime) = self.fetch().await?;
-        let renew_in = lifetime.saturating_sub(RENEW_BEFORE).max(lifetime / 2);
-        *cache = Some(Cached {
-            token: token.clone(),
-            renew_at: Instant::now() + renew_in,
-        });
-        Ok(token)
+        self.cache.get_or_fetch(|| self.fetch()).await
     }
 
     /// Forgets the cached token (after a 401), so that the next call fetches one.
     pub async fn invalidate(&self) {
-        *self.cache.lock().await = None;
+        self.cache.invalidate().await;
     }
 
     async fn fetch(&self) -> Result<(Secret, Duration)> {

@@ -13,7 +13,38 @@ pub async fn doctor(app: &GoogleWorkspaceApp, ctx: &ConnectContext) -> AppReport
     let mut policy = super::http::policy();
     policy.max_attempts = 2;
     policy.max_throttled = 2;
-    let client = match super::client_for(app, ctx, policy) {
+    let sandbox = match super::start_sandbox(app, ctx).await {
+        Ok(s) => s,
+        Err(e) => {
+            report.push(Check::fail(
+                "sandbox",
+                format!("{e:#}"),
+                "check the `sandbox:` path",
+            ));
+            return report;
+        }
+    };
+    let endpoint = sandbox.as_ref().map(|(_, ep)| ep);
+    let subject = endpoint
+        .map(|ep| ep.subject.clone())
+        .or_else(|| app.subject.clone())
+        .unwrap_or_default();
+    let report = checks(app, ctx, policy, endpoint, &subject, report).await;
+    if let Some((sb, _)) = sandbox {
+        let _ = sb.stop().await;
+    }
+    report
+}
+
+async fn checks(
+    app: &GoogleWorkspaceApp,
+    ctx: &ConnectContext,
+    policy: crate::apps::kit::retry::ClientPolicy,
+    endpoint: Option<&super::sandbox::SandboxEndpoint>,
+    subject: &str,
+    mut report: AppReport,
+) -> AppReport {
+    let client = match super::client_with(app, ctx, policy, endpoint) {
         Ok(c) => c,
         Err(e) => {
             report.push(Check::fail(
@@ -25,10 +56,7 @@ pub async fn doctor(app: &GoogleWorkspaceApp, ctx: &ConnectContext) -> AppReport
         }
     };
     match client.tokens.token().await {
-        Ok(_) => report.push(Check::ok(
-            "token",
-            format!("issued for {}", app.subject.as_deref().unwrap_or_default()),
-        )),
+        Ok(_) => report.push(Check::ok("token", format!("issued for {subject}"))),
         Err(e) => {
             report.push(Check::fail(
                 "token",

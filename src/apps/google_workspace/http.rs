@@ -108,13 +108,7 @@ impl GoogleError {
     }
 }
 
-fn excerpt(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
-}
+use crate::apps::kit::body::excerpt;
 
 /// The error of a request, as the Directory API answered it.
 pub fn google_error(e: &anyhow::Error) -> Option<&GoogleError> {
@@ -520,24 +514,8 @@ impl Client {
 }
 
 async fn read_body(resp: reqwest::Response) -> Result<String> {
-    if let Some(len) = resp.content_length()
-        && len as usize > MAX_BODY
-    {
-        return Err(anyhow!("response body of {len} bytes is too large"));
-    }
-    let mut resp = resp;
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
+    crate::apps::kit::body::read_text(resp, MAX_BODY, crate::apps::office365::auth::without_url)
         .await
-        .map_err(|e| anyhow!("{}", crate::apps::office365::auth::without_url(&e)))?
-    {
-        if buf.len() + chunk.len() > MAX_BODY {
-            return Err(anyhow!("response body larger than {MAX_BODY} bytes"));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// Percent-encodes a key (an id or an email) for a URL path segment.

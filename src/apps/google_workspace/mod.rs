@@ -5,7 +5,7 @@
 //! Layout: [`auth`] (the RFC 7523 JWT bearer grant, the token cache), [`http`]
 //! (requests, Google's errors, paging, quota retries), [`fields`] (where mapped
 //! targets live in a User resource), [`read`] (observed state), [`apply`] (changes),
-//! [`doctor`].
+//! [`doctor`], [`sandbox`] (a local account on the project's emulator).
 //!
 //! Choices worth knowing:
 //! - Users are matched by `primaryEmail` (the repository email, like office365's
@@ -34,6 +34,7 @@ pub mod doctor;
 pub mod fields;
 pub mod http;
 pub mod read;
+pub mod sandbox;
 
 pub use http::GoogleError;
 
@@ -48,39 +49,72 @@ pub struct GoogleWorkspaceConnector {
     repo_root: std::path::PathBuf,
     pub client: http::Client,
     mapping: Mapping,
+    sandbox: Option<sandbox::Sandbox>,
 }
 
-/// The HTTP client, token provider and API base of an app (shared with `doctor`).
-pub(crate) fn client_for(
+/// Starts the sandbox account of a `sandbox:` app (None for other apps).
+pub(crate) async fn start_sandbox(
+    app: &GoogleWorkspaceApp,
+    ctx: &ConnectContext,
+) -> Result<Option<(sandbox::Sandbox, sandbox::SandboxEndpoint)>> {
+    match &app.sandbox {
+        Some(path) => {
+            let state = crate::repo_paths::resolve(&ctx.repo_root, path, "sandbox", false)?;
+            Ok(Some(sandbox::Sandbox::start(app, &state).await?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The HTTP client, token provider and API base of an app, or of a running sandbox
+/// account (shared with `doctor`).
+pub(crate) fn client_with(
     app: &GoogleWorkspaceApp,
     ctx: &ConnectContext,
     policy: crate::apps::kit::retry::ClientPolicy,
+    sandbox: Option<&sandbox::SandboxEndpoint>,
 ) -> Result<http::Client> {
-    let api = app.api_url.as_deref().unwrap_or(DEFAULT_API_URL).trim();
-    let token_url = app.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL).trim();
+    let (api, token_url, subject, account) = match sandbox {
+        Some(sb) => (
+            sb.api_url.as_str(),
+            sb.token_url.as_str(),
+            sb.subject.as_str(),
+            auth::ServiceAccount::from_json(&sb.key)?,
+        ),
+        None => {
+            let api = app.api_url.as_deref().unwrap_or(DEFAULT_API_URL).trim();
+            let token_url = app.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL).trim();
+            let creds = app.credentials.as_ref().ok_or_else(|| {
+                anyhow!(
+                    "no `credentials` (a service account key, or `sandbox:` for a local account)"
+                )
+            })?;
+            let subject = app
+                .subject
+                .as_deref()
+                .ok_or_else(|| anyhow!("no `subject` (the admin the service account acts as)"))?;
+            let key = crate::secret::resolve(&creds.service_account_key, &ctx.repo_root)
+                .map_err(|e| anyhow!("cannot read `credentials.service_account_key`: {e}"))?;
+            let account = auth::ServiceAccount::from_json(&key)?;
+            drop(key);
+            (api, token_url, subject, account)
+        }
+    };
     for (key, u) in [("api_url", api), ("token_url", token_url)] {
         let parsed = url::Url::parse(u).with_context(|| format!("`{key}` is not a URL: {u}"))?;
         if !matches!(parsed.scheme(), "https" | "http") {
             bail!("`{key}` must be an http(s) URL: {u}");
         }
     }
-    let creds = app
-        .credentials
-        .as_ref()
-        .ok_or_else(|| anyhow!("no `credentials` (a service account key)"))?;
-    let subject = app
-        .subject
-        .as_deref()
-        .ok_or_else(|| anyhow!("no `subject` (the admin the service account acts as)"))?;
-    let key = crate::secret::resolve(&creds.service_account_key, &ctx.repo_root)
-        .map_err(|e| anyhow!("cannot read `credentials.service_account_key`: {e}"))?;
-    let account = auth::ServiceAccount::from_json(&key)?;
-    drop(key);
-    let builder = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
         .timeout(Duration::from_secs(120))
         .tls_info(true)
         .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")));
+    if sandbox.is_some() {
+        // The in-process sandbox is on loopback: never through a proxy.
+        builder = builder.no_proxy();
+    }
     let http = HttpTls::from_settings(app.tls.as_ref(), &ctx.repo_root)
         .configure(builder, &[api, token_url])?
         .build()
@@ -96,7 +130,34 @@ impl GoogleWorkspaceConnector {
         ctx: &ConnectContext,
         policy: crate::apps::kit::retry::ClientPolicy,
     ) -> Result<Self> {
-        let client = client_for(app, ctx, policy)?;
+        let (sandbox, endpoint) = match start_sandbox(app, ctx).await? {
+            Some((sb, ep)) => (Some(sb), Some(ep)),
+            None => (None, None),
+        };
+        match Self::connect_client(app, ctx, policy, endpoint.as_ref()).await {
+            Ok(client) => Ok(GoogleWorkspaceConnector {
+                mapping: Mapping::lenient(&App::GoogleWorkspace(app.clone())),
+                app: app.clone(),
+                repo_root: ctx.repo_root.clone(),
+                client,
+                sandbox,
+            }),
+            Err(e) => {
+                if let Some(sb) = sandbox {
+                    let _ = sb.stop().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn connect_client(
+        app: &GoogleWorkspaceApp,
+        ctx: &ConnectContext,
+        policy: crate::apps::kit::retry::ClientPolicy,
+        sandbox: Option<&sandbox::SandboxEndpoint>,
+    ) -> Result<http::Client> {
+        let client = client_with(app, ctx, policy, sandbox)?;
         client.tokens.token().await?;
         let customer = app.customer.as_deref().unwrap_or("my_customer");
         client
@@ -114,12 +175,7 @@ impl GoogleWorkspaceConnector {
                     client.base
                 )
             })?;
-        Ok(GoogleWorkspaceConnector {
-            mapping: Mapping::lenient(&App::GoogleWorkspace(app.clone())),
-            app: app.clone(),
-            repo_root: ctx.repo_root.clone(),
-            client,
-        })
+        Ok(client)
     }
 
     /// [`Self::connect_with`] Google's retry defaults and `ROSTER_RETRY_MAX_SECONDS`.
@@ -149,8 +205,16 @@ impl GoogleWorkspaceConnector {
         crate::apps::kit::driver::apply(&self.app.name, &mut writer, &input, sink).await
     }
 
-    /// Nothing to release.
+    /// The emulator's base URL when this is a sandbox app.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(|s| s.base_url())
+    }
+
+    /// Stops the sandbox emulator (persisting its account), if any.
     pub async fn close(self) -> Result<()> {
-        Ok(())
+        match self.sandbox {
+            Some(sb) => sb.stop().await,
+            None => Ok(()),
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! carry the service's `AADSTS` code and description, never a credential.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
@@ -27,7 +27,6 @@ pub const FEDERATION_AUDIENCE: &str = "api://AzureADTokenExchange";
 pub const GITHUB_TOKEN_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 /// The environment variable with the GitHub Actions OIDC token service URL.
 pub const GITHUB_URL_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
-/// A token is renewed this long before it expires.
 /// The token request's retries: brief, since a token endpoint that keeps failing is
 /// better reported than waited for; certificate and DNS failures are never retried.
 const TOKEN_RETRY: crate::apps::kit::retry::RetryPolicy = crate::apps::kit::retry::RetryPolicy {
@@ -36,8 +35,6 @@ const TOKEN_RETRY: crate::apps::kit::retry::RetryPolicy = crate::apps::kit::retr
     cap: Duration::from_secs(3),
     max_total: Duration::from_secs(30),
 };
-
-const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
 /// Where the client proves its identity from.
 pub(crate) enum Credential {
@@ -180,11 +177,6 @@ struct TokenResponse {
     expires_in: Option<serde_json::Value>,
 }
 
-struct Cached {
-    token: Secret,
-    renew_at: Instant,
-}
-
 /// Hands out access tokens, fetching a new one when the cached one is near expiry.
 pub(crate) struct TokenProvider {
     http: reqwest::Client,
@@ -193,7 +185,7 @@ pub(crate) struct TokenProvider {
     client_id: String,
     scope: String,
     credential: Credential,
-    cache: tokio::sync::Mutex<Option<Cached>>,
+    cache: crate::apps::kit::token_cache::TokenCache,
 }
 
 impl TokenProvider {
@@ -212,30 +204,18 @@ impl TokenProvider {
             client_id,
             scope,
             credential,
-            cache: tokio::sync::Mutex::new(None),
+            cache: crate::apps::kit::token_cache::TokenCache::new(),
         }
     }
 
     /// A valid access token (cached, or fetched now).
     pub(crate) async fn token(&self) -> Result<Secret> {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.as_ref()
-            && Instant::now() < c.renew_at
-        {
-            return Ok(c.token.clone());
-        }
-        let (token, lifetime) = self.fetch().await?;
-        let renew_in = lifetime.saturating_sub(RENEW_BEFORE).max(lifetime / 2);
-        *cache = Some(Cached {
-            token: token.clone(),
-            renew_at: Instant::now() + renew_in,
-        });
-        Ok(token)
+        self.cache.get_or_fetch(|| self.fetch()).await
     }
 
     /// Forgets the cached token (after a 401), so that the next call fetches one.
     pub(crate) async fn invalidate(&self) {
-        *self.cache.lock().await = None;
+        self.cache.invalidate().await;
     }
 
     async fn client_assertion(&self) -> Result<Option<Secret>> {

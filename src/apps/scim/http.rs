@@ -88,13 +88,7 @@ impl ScimError {
     }
 }
 
-fn excerpt(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
-}
+use crate::apps::kit::body::excerpt;
 
 /// A response: status, ETag and body (parsed JSON; `Null` when empty).
 #[derive(Debug, Clone)]
@@ -329,24 +323,7 @@ impl Client {
 }
 
 async fn read_body(resp: reqwest::Response) -> Result<String> {
-    if let Some(len) = resp.content_length()
-        && len as usize > MAX_BODY
-    {
-        return Err(anyhow!("response body of {len} bytes is too large"));
-    }
-    let mut resp = resp;
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| anyhow!("{}", describe_transport(&e)))?
-    {
-        if buf.len() + chunk.len() > MAX_BODY {
-            return Err(anyhow!("response body larger than {MAX_BODY} bytes"));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    crate::apps::kit::body::read_text(resp, MAX_BODY, describe_transport).await
 }
 
 /// A transport error in words, without the URL's query (which never holds secrets

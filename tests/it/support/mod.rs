@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
+pub mod google;
 pub mod tls;
 
 /// The outcome of one `roster` run.
