@@ -172,3 +172,35 @@ fn snapshots_of_another_directory_or_subtree_are_not_used() {
     assert_eq!(c, None);
     assert!(plan.stderr.contains("corrupt"), "{}", plan.stderr);
 }
+
+#[test]
+fn renaming_an_ou_inside_users_ou_moves_its_users_without_changing_their_stamps() {
+    let tree = Tree::new();
+    let r = repo(&[
+        ("apps.yaml", &ldap_app(&tree, "")),
+        ("people.yaml", people()),
+    ]);
+    assert_eq!(run(r.path(), &["apply", "--auto-approve"]).code, 0);
+    let p = &tree.people;
+    let staff = ldapsearch(&tree.groups, "(cn=staff)", &["dn"]).remove(0).0;
+    ldapmodify(&format!(
+        "dn: ou=sub,{p}\nchangetype: add\nobjectClass: organizationalUnit\nou: sub\n\n\
+         dn: uid=dave,ou=sub,{p}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: dave\ncn: Dave\nsn: Dave\n\n\
+         dn: {staff}\nchangetype: modify\nadd: member\nmember: uid=dave,ou=sub,{p}\n"
+    ));
+    let (plan, c) = plan_both(r.path());
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(c.is_some(), "{}", plan.stderr);
+    // The OU is renamed: dave's DN changes, his stamp does not.
+    ldapmodify(&format!(
+        "dn: ou=sub,{p}\nchangetype: modrdn\nnewrdn: ou=moved\ndeleteoldrdn: 1\n"
+    ));
+    assert_eq!(
+        ldapsearch(p, "(uid=dave)", &["dn"]).remove(0).0,
+        format!("uid=dave,ou=moved,{p}")
+    );
+    let (plan, c) = plan_both(r.path());
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let (_, removed, scanned, _) = c.expect("incremental");
+    assert_eq!((removed, scanned), (0, 7), "{}", plan.stderr);
+}

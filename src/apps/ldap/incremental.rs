@@ -746,6 +746,7 @@ mod tests {
         let mut snap = sample();
         snap.stamp_attr = MODIFIED.into();
         let now = generalized_time("20260101120000Z").unwrap();
+        snap.full_read_at = now;
         snap.users.get_mut("u1").unwrap().stamp = "20260101115959Z".into();
         snap.groups.get_mut("g1").unwrap().stamp = "20250101000000Z".into();
         let id = identity();
