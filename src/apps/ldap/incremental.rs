@@ -518,7 +518,6 @@ fn store(
     Ok(got.len())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn incremental(
     ldap: &Ldap,
     app: &LdapApp,
@@ -543,13 +542,11 @@ async fn incremental(
     if snap.users.is_empty() && snap.groups.is_empty() {
         // Nothing cached, nothing to compare: the server's stamps from now on.
         snap.stamp_attr = stamp_attr.to_string();
-    } else if !su.is_empty() || !sg.is_empty() {
-        if stamp_attr != snap.stamp_attr {
-            return Err(Failure::Restart(format!(
-                "the server's entries are stamped by {stamp_attr}, the snapshot's by {}",
-                snap.stamp_attr
-            )));
-        }
+    } else if (!su.is_empty() || !sg.is_empty()) && stamp_attr != snap.stamp_attr {
+        return Err(Failure::Restart(format!(
+            "the server's entries are stamped by {stamp_attr}, the snapshot's by {}",
+            snap.stamp_attr
+        )));
     }
     let scanned_n = su.len() + sg.len();
     let users_scan = scanned(&su, &snap.stamp_attr)?;
