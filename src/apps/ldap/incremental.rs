@@ -532,9 +532,11 @@ async fn incremental(
     let group_filter = schema.group_filter();
 
     // 1. The scan.
-    let (su, sg) = tokio::join!(
-        read::search(ldap, &app.users_ou, &schema.user_filter, SCAN_ATTRS, paged),
-        read::search(ldap, &app.groups_ou, &group_filter, SCAN_ATTRS, paged),
+    // One after the other: OpenLDAP runs one paged search per connection at a time
+    // (a second one's cookie is refused as invalid).
+    let (su, sg) = (
+        read::search(ldap, &app.users_ou, &schema.user_filter, SCAN_ATTRS, paged).await,
+        read::search(ldap, &app.groups_ou, &group_filter, SCAN_ATTRS, paged).await,
     );
     let su = su.context("scanning users_ou")?;
     let sg = sg.context("scanning groups_ou")?;
@@ -560,7 +562,9 @@ async fn incremental(
     fetch_groups.extend(extra);
 
     let stamp = snap.stamp_attr.clone();
-    let (fu, fg) = tokio::join!(
+    // One after the other: OpenLDAP runs one paged search per connection at a time
+    // (a second one's cookie is refused as invalid).
+    let (fu, fg) = (
         fetch(
             ldap,
             &app.users_ou,
@@ -569,7 +573,8 @@ async fn incremental(
             &fetch_users,
             users_scan.len(),
             paged,
-        ),
+        )
+        .await,
         fetch(
             ldap,
             &app.groups_ou,
@@ -578,7 +583,8 @@ async fn incremental(
             &fetch_groups,
             groups_scan.len(),
             paged,
-        ),
+        )
+        .await,
     );
     let fu = fu.context("reading changed users")?;
     let fg = fg.context("reading changed groups")?;

@@ -209,9 +209,11 @@ pub async fn read_entries(
     user_attrs.extend_from_slice(extra);
     group_attrs.extend_from_slice(extra);
     let group_filter = schema.group_filter();
-    let (users, groups) = tokio::join!(
-        search(ldap, &app.users_ou, &schema.user_filter, &user_attrs, paged),
-        search(ldap, &app.groups_ou, &group_filter, &group_attrs, paged),
+    // One after the other: OpenLDAP runs one paged search per connection at a time
+    // (a second one's cookie is refused as invalid).
+    let (users, groups) = (
+        search(ldap, &app.users_ou, &schema.user_filter, &user_attrs, paged).await,
+        search(ldap, &app.groups_ou, &group_filter, &group_attrs, paged).await,
     );
     Ok((
         users.context("reading users_ou")?,
