@@ -339,6 +339,11 @@ pub fn to_repo_files(
     let mut problems = Vec::new();
     let ignore = globset_for(app.ignore());
     let office365 = matches!(app, App::Office365(_));
+    // Whether the app writes display names: a live user without one then gets it from
+    // the next plan (the repository's display name, by default first and last name).
+    let maps_display = crate::mapping::Mapping::lenient(app)
+        .field("display_name")
+        .is_some();
 
     let scope = UserScope::of(app, observed);
     let mut live: Vec<&ObservedUser> = observed
@@ -437,7 +442,7 @@ pub fn to_repo_files(
         let Some(username) = username_of.get(u.id.as_str()).cloned() else {
             continue;
         };
-        users.push(user_of(u, username, office365, &mut notes));
+        users.push(user_of(u, username, office365, maps_display, &mut notes));
     }
 
     // Groups.
@@ -591,7 +596,13 @@ pub fn to_repo_files(
 
 /// One live user as a repository user named `username`. Every live value is kept as
 /// it is; only required fields that are absent live are filled in (and noted).
-fn user_of(u: &ObservedUser, username: String, office365: bool, notes: &mut Vec<String>) -> User {
+fn user_of(
+    u: &ObservedUser,
+    username: String,
+    office365: bool,
+    maps_display: bool,
+    notes: &mut Vec<String>,
+) -> User {
     let attr = |k: &str| u.attributes.get(k).cloned();
     let display = attr("display_name");
     let mut words = display.as_deref().unwrap_or("").split_whitespace();
@@ -625,10 +636,11 @@ fn user_of(u: &ObservedUser, username: String, office365: bool, notes: &mut Vec<
         attr("email").unwrap_or_else(|| u.login.clone())
     };
     let display_name = display.filter(|d| *d != format!("{first} {last}"));
-    let missing: Vec<&str> = ["first_name", "last_name", "email"]
+    let missing: Vec<&str> = ["first_name", "last_name", "email", "display_name"]
         .into_iter()
         .filter(|k| !u.attributes.contains_key(*k))
         .filter(|k| !(office365 && *k != "email"))
+        .filter(|k| *k != "display_name" || maps_display)
         .collect();
     if !missing.is_empty() {
         notes.push(format!(

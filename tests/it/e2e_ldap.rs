@@ -409,3 +409,28 @@ fn doctor_reports_what_the_server_offers() {
         doctor.stdout
     );
 }
+
+#[test]
+fn import_fills_a_missing_display_name_and_says_so() {
+    let tree = Tree::new();
+    let p = &tree.people;
+    // inetOrgPerson does not require displayName: many directories have none.
+    ldapmodify(&format!(
+        "dn: uid=cat,{p}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: cat\ncn: Cat Wu\nsn: Wu\ngivenName: Cat\nmail: cat@example.test\n"
+    ));
+    let r = repo(&[("apps.yaml", &ldap_app(&tree, ""))]);
+    let import = run(r.path(), &["import", "--app", "dir"]);
+    ok(&import);
+    assert!(
+        import.all().contains("user cat has no display_name live"),
+        "{}",
+        import.all()
+    );
+    // The repository's display name (first and last name) is what the next plan writes.
+    let plan = run(r.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(plan.stdout.contains("Cat Wu"), "{}", plan.stdout);
+    ok(&run(r.path(), &["apply", "--auto-approve"]));
+    empty_plan(r.path());
+    assert_eq!(values(&user(&tree, "(uid=cat)"), "displayName"), ["Cat Wu"]);
+}

@@ -70,6 +70,7 @@ mod emulator_realism_roles;
 mod emulator_realism_tenant;
 mod google_emulator;
 mod google_emulator_py;
+mod ldap_incremental;
 mod o365_auth;
 mod o365_client;
 mod o365_github_oidc;

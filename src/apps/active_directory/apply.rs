@@ -25,8 +25,10 @@ use super::conn::{Endpoint, OP_TIMEOUT, timed};
 use super::read::{self, ACCOUNTDISABLE, DN_ID_PREFIX, GROUP_FILTER, MANAGER_ATTR, USER_FILTER};
 use crate::apps::kit::driver::{PhaseWriter, Run};
 pub use crate::apps::kit::ldap::{
-    LdapFailure, check, ldap_add, ldap_delete, ldap_modify, rc_name, rc_of, set1,
+    CONTROL_KEYS, LdapFailure, check, ldap_add, ldap_delete, ldap_modify, rc_name, rc_of, set1,
+    value_text,
 };
+use crate::apps::kit::ldap::{check_mapped_keys, mapped_writes, replace_mods};
 use crate::apps::{ApplyInput, ChangeResult};
 use crate::desired::{ActiveDirectoryApp, DesiredState};
 use crate::mapping::Mapping;
@@ -62,28 +64,12 @@ async fn ldap_delete_tree(ldap: &Ldap, dn: &str) -> anyhow::Result<()> {
     Ok(check(&format!("delete {dn} with its subtree"), res)?)
 }
 
-/// Keys of a user change that are not mapped attributes: the login (written to
-/// `sAMAccountName`), the new roster username of a rename (nothing to write: the
-/// anchor is the login), the account state and the password reference.
-const CONTROL_KEYS: &[&str] = &["login", "username", "enabled", "password"];
-
 /// The key of a mapped `cn`: renamed with a ModifyDN, not modified.
 const CN: &str = "cn";
 
 /// The default mapping's key for `mail`, also written to `userPrincipalName`.
 const EMAIL: &str = "email";
 const UPN: &str = "userPrincipalName";
-
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        other => Some(other.to_string()),
-    }
-}
 
 /// The LDAP write primitives, driven by [`crate::apps::kit::driver::apply`].
 pub struct Applier<'a> {
@@ -473,15 +459,7 @@ impl<'a> Applier<'a> {
     }
 
     fn refuse_plain_password(&self, login: &str) -> anyhow::Result<()> {
-        if self.endpoint.is_tls() {
-            Ok(())
-        } else {
-            bail!(
-                "refusing to send the password of user {login} over {} without TLS; \
-                 use ldaps:// or ldap:// with StartTLS",
-                self.endpoint.url
-            )
-        }
+        self.endpoint.refuse_plain_password(login)
     }
 
     async fn set_password(&self, dn: &str, login: &str, password: &Secret) -> anyhow::Result<()> {
@@ -578,26 +556,7 @@ impl<'a> Applier<'a> {
     /// Refuses a user change holding keys that are neither mapped nor control keys,
     /// before any write: a value the app does not map is never dropped silently.
     fn check_keys(&self, change: &Change) -> anyhow::Result<()> {
-        let unknown: Vec<&str> = change
-            .after
-            .iter()
-            .flatten()
-            .map(|(k, _)| k.as_str())
-            .filter(|k| !CONTROL_KEYS.contains(k) && self.mapping.field(k).is_none())
-            .collect();
-        if unknown.is_empty() {
-            Ok(())
-        } else {
-            bail!(
-                "user {}: {} not mapped on this app (attribute_map), so roster cannot write it; nothing was written",
-                change.key(),
-                unknown
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
+        check_mapped_keys(&self.mapping, change)
     }
 
     async fn create_user(&mut self, change: &Change) -> anyhow::Result<String> {
@@ -732,19 +691,15 @@ impl<'a> Applier<'a> {
                 anyhow!("user {username}: the login (sAMAccountName) cannot be cleared")
             })?),
         };
-        let mut mods: Vec<Mod<String>> = Vec::new();
+        let mut writes: Vec<(String, Option<String>)> = Vec::new();
         if let Some(login) = &new_login {
-            mods.push(Mod::Replace("sAMAccountName".into(), set1(login.clone())));
+            writes.push(("sAMAccountName".into(), Some(login.clone())));
         }
-        for (k, value) in &after {
-            if k == CN || CONTROL_KEYS.contains(&k.as_str()) {
-                continue;
-            }
-            for target in self.targets_of(k).unwrap_or_default() {
-                let values = value_text(value).map(set1).unwrap_or_default();
-                mods.push(Mod::Replace(target, values));
-            }
-        }
+        // A mapped cn is the entry's name: renamed below, not modified.
+        writes.extend(mapped_writes(&after, |k| {
+            if k == CN { None } else { self.targets_of(k) }
+        }));
+        let mods = replace_mods(writes);
         if after.contains_key("password") {
             let desired = self.desired.user(username);
             if let Some(r) = desired.and_then(|u| u.password.as_ref()) {

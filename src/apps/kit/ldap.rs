@@ -87,6 +87,19 @@ impl Endpoint {
         self.ldaps || self.starttls
     }
 
+    /// Refuses, before any write, to send a password over a connection without TLS.
+    pub fn refuse_plain_password(&self, login: &str) -> anyhow::Result<()> {
+        if self.is_tls() {
+            Ok(())
+        } else {
+            bail!(
+                "refusing to send the password of user {login} over {} without TLS; \
+                 use ldaps:// or ldap:// with StartTLS",
+                self.url
+            )
+        }
+    }
+
     fn tls_config(&self) -> anyhow::Result<Arc<ClientConfig>> {
         let mut roots = rustls::RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
@@ -466,4 +479,78 @@ pub fn set1<S: Eq + Hash>(v: S) -> HashSet<S> {
     let mut s = HashSet::with_capacity(1);
     s.insert(v);
     s
+}
+
+// ---------------------------------------------------------------------------------------
+// User changes: what both LDAP writers make of a planned change's values
+// ---------------------------------------------------------------------------------------
+
+/// Keys of a user change that are not mapped attributes: the login (written to the
+/// login attribute), the new roster username of a rename (nothing to write: the
+/// anchor is the login), the account state and the password reference.
+pub const CONTROL_KEYS: &[&str] = &["login", "username", "enabled", "password"];
+
+/// A planned value as one LDAP value; `None` (null, empty) clears the attribute.
+pub fn value_text(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Refuses a user change holding keys that are neither mapped nor control keys,
+/// before any write: a value the app does not map is never dropped silently.
+pub fn check_mapped_keys(
+    mapping: &crate::mapping::Mapping,
+    change: &crate::plan::Change,
+) -> anyhow::Result<()> {
+    let unknown: Vec<String> = change
+        .after
+        .iter()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !CONTROL_KEYS.contains(k) && mapping.field(k).is_none())
+        .map(|k| format!("`{k}`"))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "user {}: {} not mapped on this app (attribute_map), so roster cannot write it; nothing was written",
+            change.key(),
+            unknown.join(", ")
+        )
+    }
+}
+
+/// The (attribute, new value) writes of a user update's mapped keys, in key order:
+/// each key to the attributes `targets` gives (`None`: not written here, such as a
+/// naming attribute the caller renames); control keys are left out.
+pub fn mapped_writes(
+    after: &std::collections::BTreeMap<String, serde_json::Value>,
+    targets: impl Fn(&str) -> Option<Vec<String>>,
+) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for (k, value) in after {
+        if CONTROL_KEYS.contains(&k.as_str()) {
+            continue;
+        }
+        for target in targets(k).unwrap_or_default() {
+            out.push((target, value_text(value)));
+        }
+    }
+    out
+}
+
+/// The writes as one modify's replace operations (`None` clears).
+pub fn replace_mods(writes: Vec<(String, Option<String>)>) -> Vec<Mod<String>> {
+    writes
+        .into_iter()
+        .map(|(attr, v)| Mod::Replace(attr, v.map(set1).unwrap_or_default()))
+        .collect()
 }

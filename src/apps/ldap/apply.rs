@@ -18,8 +18,8 @@ use super::read::{self, DN_ID_PREFIX, UID_ID_PREFIX};
 use super::{EMPTY_GROUP_PLACEHOLDER, Schema};
 use crate::apps::kit::driver::{PhaseWriter, Run};
 use crate::apps::kit::ldap::{
-    Endpoint, OP_TIMEOUT, check, first, ldap_add, ldap_delete, ldap_modify, rc_of, read_base, set1,
-    timed,
+    Endpoint, OP_TIMEOUT, check, check_mapped_keys, first, ldap_add, ldap_delete, ldap_modify,
+    mapped_writes, rc_of, read_base, replace_mods, set1, timed, value_text,
 };
 use crate::apps::kit::ldap_codec::{dn_key, filter_value, is_within, rdn_value};
 use crate::apps::{ApplyInput, ChangeResult};
@@ -27,22 +27,6 @@ use crate::desired::{DesiredState, LdapApp, LdapGroupClass};
 use crate::mapping::Mapping;
 use crate::plan::{Action, Change, ObjectKind, Phase};
 use crate::secret::Secret;
-
-/// Keys of a user change that are not mapped attributes: the login (written to
-/// `uid`), the new roster username of a rename (the login is the anchor), the account
-/// state and the password reference.
-const CONTROL_KEYS: &[&str] = &["login", "username", "enabled", "password"];
-
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        other => Some(other.to_string()),
-    }
-}
 
 /// The LDAP write primitives, driven by [`crate::apps::kit::driver::apply`].
 pub struct Writer<'a> {
@@ -287,23 +271,7 @@ impl<'a> Writer<'a> {
 
     /// Refuses a user change holding keys that are neither mapped nor control keys.
     fn check_keys(&self, change: &Change) -> anyhow::Result<()> {
-        let unknown: Vec<String> = change
-            .after
-            .iter()
-            .flatten()
-            .map(|(k, _)| k.as_str())
-            .filter(|k| !CONTROL_KEYS.contains(k) && self.mapping.field(k).is_none())
-            .map(|k| format!("`{k}`"))
-            .collect();
-        if unknown.is_empty() {
-            Ok(())
-        } else {
-            bail!(
-                "user {}: {} not mapped on this app (attribute_map), so roster cannot write it; nothing was written",
-                change.key(),
-                unknown.join(", ")
-            )
-        }
+        check_mapped_keys(&self.mapping, change)
     }
 
     fn password_for(&self, change: &Change) -> anyhow::Result<Option<Secret>> {
@@ -317,15 +285,7 @@ impl<'a> Writer<'a> {
     }
 
     fn refuse_plain_password(&self, login: &str) -> anyhow::Result<()> {
-        if self.endpoint.is_tls() {
-            Ok(())
-        } else {
-            bail!(
-                "refusing to send the password of user {login} over {} without TLS; \
-                 use ldaps:// or ldap:// with StartTLS",
-                self.endpoint.url
-            )
-        }
+        self.endpoint.refuse_plain_password(login)
     }
 
     /// Sets a password with the Password Modify extended operation (RFC 3062): the
@@ -567,15 +527,10 @@ impl<'a> Writer<'a> {
         if let Some(login) = &new_login {
             writes.push((self.schema.login_attr.to_string(), Some(login.clone())));
         }
-        for (k, value) in &after {
-            if CONTROL_KEYS.contains(&k.as_str()) {
-                continue;
-            }
-            if let Some(field) = self.mapping.field(k) {
-                writes.push((field.target.clone(), value_text(value)));
-            }
-        }
-        let mut mods: Vec<Mod<String>> = Vec::new();
+        writes.extend(mapped_writes(&after, |k| {
+            self.mapping.field(k).map(|f| vec![f.target.clone()])
+        }));
+        let mut kept: Vec<(String, Option<String>)> = Vec::new();
         for (attr, value) in writes {
             if attr.eq_ignore_ascii_case(&rdn) {
                 let value = value.ok_or_else(|| {
@@ -592,9 +547,10 @@ impl<'a> Writer<'a> {
                     self.dns.insert(id.clone(), dn.clone());
                 }
             } else {
-                mods.push(Mod::Replace(attr, value.map(set1).unwrap_or_default()));
+                kept.push((attr, value));
             }
         }
+        let mods = replace_mods(kept);
         if !mods.is_empty() {
             ldap_modify(self.ldap, &dn, mods)
                 .await

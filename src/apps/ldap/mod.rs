@@ -22,6 +22,7 @@ use crate::observed::ObservedApp;
 
 pub mod apply;
 pub mod doctor;
+pub mod incremental;
 pub mod read;
 
 /// The Simple Paged Results control (RFC 2696), used when the root DSE lists it.
@@ -142,6 +143,8 @@ pub struct LdapConnector {
     paged: bool,
     /// The base entry's entryUUID.
     directory_id: Option<String>,
+    /// The snapshot of incremental reads, when the context allows one.
+    snapshot: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for LdapConnector {
@@ -222,19 +225,49 @@ impl LdapConnector {
             ldap,
             paged: dse.paged(),
             directory_id,
+            snapshot: ctx
+                .cache_dir
+                .as_ref()
+                .map(|d| incremental::snapshot_path(d, &app.name)),
         })
     }
 
-    /// Read the users under `users_ou` and the groups under `groups_ou`, in full.
+    /// Read the users under `users_ou` and the groups under `groups_ou`: incrementally
+    /// from the snapshot when the context has a cache folder (see [`incremental`]),
+    /// else in full.
     pub async fn read(&self, scope: &ReadScope) -> anyhow::Result<ObservedApp> {
-        read::read(
-            &self.ldap,
-            &self.app,
-            scope,
-            self.paged,
-            self.directory_id.clone(),
-        )
-        .await
+        Ok(self.read_reporting(scope).await?.0)
+    }
+
+    /// [`Self::read`], also saying whether the read was full or incremental.
+    pub async fn read_reporting(
+        &self,
+        scope: &ReadScope,
+    ) -> anyhow::Result<(ObservedApp, incremental::ReadKind)> {
+        match &self.snapshot {
+            Some(path) => {
+                incremental::read_cached(
+                    &self.ldap,
+                    &self.app,
+                    scope,
+                    self.paged,
+                    self.directory_id.clone(),
+                    path,
+                )
+                .await
+            }
+            None => Ok((
+                read::read(
+                    &self.ldap,
+                    &self.app,
+                    scope,
+                    self.paged,
+                    self.directory_id.clone(),
+                )
+                .await?,
+                incremental::ReadKind::Full(None),
+            )),
+        }
     }
 
     /// Carry out one app's changes in plan order; each outcome goes to `sink`.

@@ -188,6 +188,39 @@ pub fn group_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedGroup> {
     })
 }
 
+/// What a user search and a group search ask for.
+pub fn attr_names<'a>(schema: &'a Schema, attrs: &'a UserAttrs) -> (Vec<&'a str>, Vec<&'a str>) {
+    (
+        attrs.names(schema),
+        vec!["entryUUID", "cn", "description", schema.member_attr()],
+    )
+}
+
+/// The entries of the app's users and groups, with `extra` attributes asked for too.
+pub async fn read_entries(
+    ldap: &Ldap,
+    app: &LdapApp,
+    paged: bool,
+    extra: &[&str],
+) -> anyhow::Result<(Vec<SearchEntry>, Vec<SearchEntry>)> {
+    let schema = Schema::of(app);
+    let attrs = UserAttrs::of(app);
+    let (mut user_attrs, mut group_attrs) = attr_names(&schema, &attrs);
+    user_attrs.extend_from_slice(extra);
+    group_attrs.extend_from_slice(extra);
+    let group_filter = schema.group_filter();
+    // One after the other: OpenLDAP runs one paged search per connection at a time
+    // (a second one's cookie is refused as invalid).
+    let (users, groups) = (
+        search(ldap, &app.users_ou, &schema.user_filter, &user_attrs, paged).await,
+        search(ldap, &app.groups_ou, &group_filter, &group_attrs, paged).await,
+    );
+    Ok((
+        users.context("reading users_ou")?,
+        groups.context("reading groups_ou")?,
+    ))
+}
+
 /// Read the app's users and groups.
 pub async fn read(
     ldap: &Ldap,
@@ -196,29 +229,33 @@ pub async fn read(
     paged: bool,
     directory_id: Option<String>,
 ) -> anyhow::Result<ObservedApp> {
+    let (users, groups) = read_entries(ldap, app, paged, &[]).await?;
+    build(app, scope, &users, &groups, directory_id)
+}
+
+/// The observed state of these user and group entries: the one mapping of a full read
+/// and of an incremental one (whose entries partly come from its snapshot).
+pub fn build<'e>(
+    app: &LdapApp,
+    scope: &ReadScope,
+    users: impl IntoIterator<Item = &'e SearchEntry>,
+    groups: impl IntoIterator<Item = &'e SearchEntry>,
+    directory_id: Option<String>,
+) -> anyhow::Result<ObservedApp> {
     let schema = Schema::of(app);
     let attrs = UserAttrs::of(app);
-    let user_attrs = attrs.names(&schema);
-    let group_filter = schema.group_filter();
-    let group_attrs = ["entryUUID", "cn", "description", schema.member_attr()];
-    let (users, groups) = tokio::join!(
-        search(ldap, &app.users_ou, &schema.user_filter, &user_attrs, paged),
-        search(ldap, &app.groups_ou, &group_filter, &group_attrs, paged),
-    );
-    let users = users.context("reading users_ou")?;
-    let groups = groups.context("reading groups_ou")?;
-    let mut by_dn: HashMap<String, String> = HashMap::with_capacity(users.len() + groups.len());
-    let mut by_login: HashMap<String, String> = HashMap::with_capacity(users.len());
-    let mut observed_users = Vec::with_capacity(users.len());
-    for entry in &users {
+    let mut by_dn: HashMap<String, String> = HashMap::new();
+    let mut by_login: HashMap<String, String> = HashMap::new();
+    let mut observed_users = Vec::new();
+    for entry in users {
         let user = user_from_entry(entry, &schema, &attrs)?;
         by_dn.insert(dn_key(&entry.dn), user.id.clone());
         by_login.insert(user.login.to_lowercase(), user.id.clone());
         observed_users.push(user);
     }
-    let mut pending = Vec::with_capacity(groups.len());
+    let mut pending = Vec::new();
     for entry in groups {
-        let group = group_from_entry(&entry)?;
+        let group = group_from_entry(entry)?;
         by_dn.insert(dn_key(&entry.dn), group.id.clone());
         pending.push((group, entry));
     }
@@ -229,12 +266,8 @@ pub async fn read(
             Some(set) => set.contains(&group.name),
         };
         if wanted {
-            group.member_ids = resolve_members(
-                all(&entry, schema.member_attr()),
-                &schema,
-                &by_dn,
-                &by_login,
-            );
+            group.member_ids =
+                resolve_members(all(entry, schema.member_attr()), &schema, &by_dn, &by_login);
         }
         observed_groups.push(group);
     }
@@ -250,7 +283,7 @@ pub async fn read(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::desired::{LdapDisabled, SecretRef, Switches};
 
