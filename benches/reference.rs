@@ -19,6 +19,7 @@
 //! Sizes: `ROSTER_BENCH_USERS` (100000), `ROSTER_BENCH_GROUPS` (20000),
 //! `ROSTER_BENCH_PER_GROUP` (50 members each), `ROSTER_BENCH_CHANGES` (100);
 //! `ROSTER_BENCH_DIR` keeps the generated repository and state file there.
+//! `ROSTER_BENCH_ROSTER=PATH` runs that roster binary instead of this build's.
 //! `ROSTER_BENCH_READS_ONLY=1` runs only the reads (no https rounds, no saved-plan
 //! pipeline): the million-user run of docs/performance.md.
 
@@ -284,7 +285,12 @@ fn run_roster(
 ) -> anyhow::Result<Run> {
     let before = stats(rt, &emu.base);
     let t0 = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+    // `ROSTER_BENCH_ROSTER` runs another build of roster (e.g. the previous commit's)
+    // against the same tenant, for before/after figures in one set of conditions.
+    let bin = std::env::var_os("ROSTER_BENCH_ROSTER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_roster")));
+    let child = Command::new(bin)
         .arg("-C")
         .arg(repo)
         .args(["--quiet", "--color", "never"])
