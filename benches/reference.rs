@@ -19,6 +19,9 @@
 //! Sizes: `ROSTER_BENCH_USERS` (100000), `ROSTER_BENCH_GROUPS` (20000),
 //! `ROSTER_BENCH_PER_GROUP` (50 members each), `ROSTER_BENCH_CHANGES` (100);
 //! `ROSTER_BENCH_DIR` keeps the generated repository and state file there.
+//! `ROSTER_BENCH_BASELINE=PATH` (another roster build, e.g. the previous commit's)
+//! adds rounds alternating it with this build: `plan --no-cache` three times each, and
+//! `drift` with nothing changed twice each — before/after figures in one run.
 //! `ROSTER_BENCH_READS_ONLY=1` runs only the reads (no https rounds, no saved-plan
 //! pipeline): the million-user run of docs/performance.md.
 
@@ -282,9 +285,28 @@ fn run_roster(
     repo: &Path,
     args: &[&str],
 ) -> anyhow::Result<Run> {
+    run_roster_bin(
+        rt,
+        emu,
+        label,
+        repo,
+        args,
+        Path::new(env!("CARGO_BIN_EXE_roster")),
+    )
+}
+
+/// [`run_roster`] with another roster binary (`ROSTER_BENCH_BASELINE`).
+fn run_roster_bin(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    label: &str,
+    repo: &Path,
+    args: &[&str],
+    bin: &Path,
+) -> anyhow::Result<Run> {
     let before = stats(rt, &emu.base);
     let t0 = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+    let child = Command::new(bin)
         .arg("-C")
         .arg(repo)
         .args(["--quiet", "--color", "never"])
@@ -546,6 +568,33 @@ fn main() -> anyhow::Result<()> {
         &["drift", "--format", "json"],
     )?);
 
+    if let Some(base) = std::env::var_os("ROSTER_BENCH_BASELINE").map(PathBuf::from) {
+        let this = PathBuf::from(env!("CARGO_BIN_EXE_roster"));
+        for round in 1..=3 {
+            for (who, bin) in [("baseline", &base), ("this build", &this)] {
+                runs.push(run_roster_bin(
+                    &rt,
+                    &emu,
+                    &format!("plan --no-cache, {who}, round {round}"),
+                    &repo,
+                    &["--no-cache", "plan", "--format", "json"],
+                    bin,
+                )?);
+            }
+        }
+        for round in 1..=2 {
+            for (who, bin) in [("baseline", &base), ("this build", &this)] {
+                runs.push(run_roster_bin(
+                    &rt,
+                    &emu,
+                    &format!("drift, nothing changed, {who}, round {round}"),
+                    &repo,
+                    &["drift", "--format", "json"],
+                    bin,
+                )?);
+            }
+        }
+    }
     println!(
         "emulator peak RSS after the reads: {:.0} MiB",
         emulator_peak_mib(&emu)

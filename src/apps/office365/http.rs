@@ -14,6 +14,7 @@ use futures::stream::FuturesUnordered;
 use serde_json::{Value, json};
 
 use super::auth::{TokenProvider, without_url};
+use super::rows::{self, PageError, PageLinks, Rows};
 use crate::apps::kit::retry;
 
 /// Graph's limit of requests per `$batch`.
@@ -116,7 +117,9 @@ enum Retry {
 
 /// A top-level HTTP exchange's outcome.
 enum Exchange {
-    Response(GraphResponse, Option<f64>),
+    /// Graph's answer, its Retry-After, and (when asked for and the answer is a
+    /// success) the body unparsed, `body` then being null.
+    Response(GraphResponse, Option<f64>, Option<Vec<u8>>),
     Transport(String),
 }
 
@@ -416,6 +419,7 @@ impl Graph {
         method: reqwest::Method,
         url: &str,
         body: Option<&Value>,
+        raw: bool,
     ) -> Result<Exchange> {
         let mut reauthed = false;
         loop {
@@ -452,6 +456,17 @@ impl Graph {
                 Ok(b) => b,
                 Err(e) => return Ok(Exchange::Transport(without_url(&e))),
             };
+            if raw && (200..300).contains(&status) {
+                return Ok(Exchange::Response(
+                    GraphResponse {
+                        status,
+                        body: Value::Null,
+                        request_id,
+                    },
+                    retry_after,
+                    Some(bytes.into()),
+                ));
+            }
             let body: Value = if bytes.is_empty() {
                 Value::Null
             } else {
@@ -470,6 +485,7 @@ impl Graph {
                     request_id,
                 },
                 retry_after,
+                None,
             ));
         }
     }
@@ -484,12 +500,24 @@ impl Graph {
         url: &str,
         body: Option<&Value>,
     ) -> Result<GraphResponse> {
+        Ok(self.request_as(method, url, body, false).await?.0)
+    }
+
+    /// [`Graph::request`]; with `raw`, a successful answer's body comes unparsed
+    /// (for pages parsed straight into typed rows) and `body` is null.
+    async fn request_as(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+        raw: bool,
+    ) -> Result<(GraphResponse, Option<Vec<u8>>)> {
         let mut attempts = 0u32;
         let mut throttled = 0u32;
         let mut waited = Duration::ZERO;
         loop {
-            match self.exchange(method.clone(), url, body).await? {
-                Exchange::Response(r, retry_after) if r.status == 429 => {
+            match self.exchange(method.clone(), url, body, raw).await? {
+                Exchange::Response(r, retry_after, _) if r.status == 429 => {
                     throttled += 1;
                     let secs = retry_after.unwrap_or_else(|| self.backoff(throttled).as_secs_f64());
                     let d = self.retry_delay(secs);
@@ -513,13 +541,13 @@ impl Graph {
                     );
                     waited += d;
                 }
-                Exchange::Response(r, retry_after) if r.status >= 500 => {
+                Exchange::Response(r, retry_after, _) if r.status >= 500 => {
                     attempts += 1;
                     let d = retry_after
                         .map(|s| self.retry_delay(s))
                         .unwrap_or_else(|| self.backoff(attempts));
                     if attempts >= self.policy.max_attempts || !self.policy.may_wait(waited, d) {
-                        return Ok(r);
+                        return Ok((r, None));
                     }
                     waited += d;
                     retry::announce(
@@ -533,11 +561,11 @@ impl Graph {
                     self.sleep(d).await;
                     retry::waited();
                 }
-                Exchange::Response(r, _) => {
+                Exchange::Response(r, _, raw) => {
                     if attempts + throttled > 0 {
                         retry::waited();
                     }
-                    return Ok(r);
+                    return Ok((r, raw));
                 }
                 Exchange::Transport(e) => {
                     attempts += 1;
@@ -616,16 +644,78 @@ impl Graph {
         }
     }
 
+    /// GET a page and parse it into `rows`, handing each item to `each` as it is
+    /// parsed; non-2xx answers are errors naming the request, as in
+    /// [`Graph::get_json`].
+    async fn get_page<R: Rows>(
+        &self,
+        url: &str,
+        rows: R,
+        each: &mut dyn FnMut(R::Row) -> Result<()>,
+    ) -> Result<std::result::Result<PageLinks, PageError>> {
+        let (r, raw) = self
+            .request_as(reqwest::Method::GET, url, None, true)
+            .await?;
+        if !r.is_success() {
+            bail!(
+                "GET {} failed: {}{}",
+                strip_query(url),
+                r.describe(),
+                rid(&r.request_id)
+            );
+        }
+        Ok(rows::parse_page(
+            raw.as_deref().unwrap_or_default(),
+            rows,
+            each,
+        ))
+    }
+
+    /// [`Graph::get_all`] with the items parsed straight into `rows` (no `Value` per
+    /// item); a page that is not a JSON object with a `value` list is an error, as there.
+    pub async fn get_all_rows<R: Rows>(
+        &self,
+        first_url: &str,
+        rows: R,
+        mut each: impl FnMut(R::Row) -> Result<()>,
+    ) -> Result<()> {
+        let mut url = first_url.to_string();
+        let mut pages = 0usize;
+        loop {
+            let links = match self.get_page(&url, rows, &mut each).await? {
+                Ok(links) if links.listed => links,
+                Ok(_) | Err(PageError::Malformed(_)) => {
+                    bail!("GET {} answered without a `value` list", strip_query(&url))
+                }
+                Err(PageError::Item(e)) => return Err(e),
+            };
+            pages += 1;
+            match links.next {
+                Some(next) => {
+                    // Only links into the same service; never send the token elsewhere.
+                    self.relative(&next)?;
+                    if pages > 1_000_000 {
+                        bail!("paging of {} does not end", strip_query(first_url));
+                    }
+                    url = next;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Follows a delta link (relative to the version root) to the end of its round,
-    /// handing each item to `each`; returns the round's new delta link, relative.
+    /// handing each item, parsed into `rows`, to `each`; returns the round's new delta
+    /// link, relative.
     /// An answer about the token (an expired, unknown or malformed token: Graph answers
     /// 410 `syncStateNotFound` / `resyncRequired`, sometimes 400 or 404) and an item
     /// `each` rejects are [`DeltaError::Restart`]: the caller starts over without the
     /// token. Anything else (429 after its retries, 401/403, 5xx) is fatal.
-    pub async fn delta_round(
+    pub async fn delta_round<R: Rows>(
         &self,
         first: &str,
-        mut each: impl FnMut(&Value) -> Result<()>,
+        rows: R,
+        mut each: impl FnMut(R::Row) -> Result<()>,
     ) -> std::result::Result<String, DeltaError> {
         let mut url = self.url(first);
         let mut pages = 0usize;
@@ -637,8 +727,8 @@ impl Graph {
                     strip_query(first)
                 )));
             }
-            let r = self
-                .request(reqwest::Method::GET, &url, None)
+            let (r, raw) = self
+                .request_as(reqwest::Method::GET, &url, None, true)
                 .await
                 .map_err(DeltaError::Fatal)?;
             if !r.is_success() {
@@ -656,22 +746,24 @@ impl Graph {
                     DeltaError::Fatal(anyhow!("{why}"))
                 });
             }
-            let Some(items) = r.body.get("value").and_then(Value::as_array) else {
-                return Err(DeltaError::Restart(format!(
-                    "GET {} answered without a `value` list",
-                    strip_query(&url)
-                )));
+            let links = match rows::parse_page(raw.as_deref().unwrap_or_default(), rows, &mut each)
+            {
+                Ok(links) if links.listed => links,
+                Ok(_) | Err(PageError::Malformed(_)) => {
+                    return Err(DeltaError::Restart(format!(
+                        "GET {} answered without a `value` list",
+                        strip_query(&url)
+                    )));
+                }
+                Err(PageError::Item(e)) => return Err(DeltaError::Restart(format!("{e:#}"))),
             };
-            for item in items {
-                each(item).map_err(|e| DeltaError::Restart(format!("{e:#}")))?;
-            }
-            if let Some(next) = r.body.get("@odata.nextLink").and_then(Value::as_str) {
-                let rel = self.relative(next).map_err(DeltaError::Fatal)?;
+            if let Some(next) = links.next {
+                let rel = self.relative(&next).map_err(DeltaError::Fatal)?;
                 url = self.url(&rel);
                 continue;
             }
-            return match r.body.get("@odata.deltaLink").and_then(Value::as_str) {
-                Some(link) => self.relative(link).map_err(DeltaError::Fatal),
+            return match links.delta {
+                Some(link) => self.relative(&link).map_err(DeltaError::Fatal),
                 None => Err(DeltaError::Restart(format!(
                     "GET {} ended without a deltaLink",
                     strip_query(&url)
@@ -778,7 +870,7 @@ impl Graph {
                     }
                     let url = format!("{}/$batch", self.root);
                     let ex = self
-                        .exchange(reqwest::Method::POST, &url, Some(&body))
+                        .exchange(reqwest::Method::POST, &url, Some(&body), false)
                         .await;
                     (chunk, Some(ex))
                 });
@@ -906,7 +998,7 @@ impl Graph {
                     );
                     continue;
                 }
-                Ok(Exchange::Response(r, ra)) => (r, ra),
+                Ok(Exchange::Response(r, ra, _)) => (r, ra),
             };
             if resp.status == 429 {
                 self.adapt_pace(chunk.len(), chunk.len(), retry_after);

@@ -23,7 +23,7 @@
 //! groups, then other directory objects), so a million memberships take a few MB.
 //! Written to a temporary file and renamed, so a crash never leaves half a snapshot.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
@@ -32,9 +32,10 @@ use serde_json::Value;
 
 use super::http::{DeltaError as RoundError, Graph};
 use super::read::{
-    self, GROUP_SELECT, RawTenant, USER_ATTRIBUTES, USER_SELECT, license_ids, map_group,
-    map_user_raw, wants_members,
+    self, GROUP_SELECT, RawTenant, USER_ATTRIBUTES, USER_SELECT, license_ids_of, map_group_row,
+    map_user_row, wants_members,
 };
+use super::rows::{GroupRow, GroupRows, NoRows, Prop, UserRow, UserRows};
 use crate::apps::ReadScope;
 use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Unusable, unusable};
 use crate::observed::{GroupRestriction, ObservedApp, ObservedGroup, ObservedUser, Protection};
@@ -335,46 +336,37 @@ pub fn save(app: &str, path: &Path, snap: &SnapshotRef<'_>, identity: &Identity,
 // Merging delta items (pure)
 // ---------------------------------------------------------------------------------------
 
-fn removed(v: &Value) -> bool {
-    v.get("@removed").is_some()
-}
-
-fn id_of(v: &Value) -> Option<&str> {
-    v.get("id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-/// A present string property: `Some(Some(v))` set, `Some(None)` cleared (null or
-/// empty), `None` not in the item (unchanged).
-fn prop<'a>(v: &'a Value, key: &str) -> Option<Option<&'a str>> {
-    match v.get(key) {
-        None => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(Some(s)),
-        Some(_) => Some(None),
-    }
-}
-
 /// Merges one users-delta item into `users`; returns the id of a removed user.
 /// Properties in the item overwrite (null clears); absent ones keep their value, as
 /// Graph's delta (default or `return=minimal`) leaves out unchanged or never-set
 /// properties.
 pub fn merge_user(users: &mut BTreeMap<String, ObservedUser>, v: &Value) -> Result<Option<String>> {
-    let id = id_of(v).ok_or_else(|| anyhow!("a users delta item without an id"))?;
-    if removed(v) {
-        users.remove(id);
-        return Ok(Some(id.to_string()));
+    merge_user_row(users, UserRow::from_value(v, &[]))
+}
+
+/// [`merge_user`] of a parsed item.
+pub fn merge_user_row(
+    users: &mut BTreeMap<String, ObservedUser>,
+    v: UserRow,
+) -> Result<Option<String>> {
+    let id =
+        v.id.text()
+            .ok_or_else(|| anyhow!("a users delta item without an id"))?
+            .to_string();
+    if v.removed {
+        users.remove(&id);
+        return Ok(Some(id));
     }
-    match users.get_mut(id) {
+    match users.get_mut(&id) {
         Some(u) => {
-            if let Some(Some(upn)) = prop(v, "userPrincipalName") {
+            if let Some(Some(upn)) = v.user_principal_name.change() {
                 u.login = upn.to_string();
             }
-            if let Some(nick) = prop(v, "mailNickname") {
+            if let Some(nick) = v.mail_nickname.change() {
                 u.username = nick.map(str::to_string);
             }
-            for (name, graph) in USER_ATTRIBUTES {
-                match prop(v, graph) {
+            for ((name, _), p) in USER_ATTRIBUTES.iter().zip(&v.attributes) {
+                match p.change() {
                     Some(Some(val)) => {
                         u.attributes.insert((*name).to_string(), val.to_string());
                     }
@@ -384,39 +376,39 @@ pub fn merge_user(users: &mut BTreeMap<String, ObservedUser>, v: &Value) -> Resu
                     None => {}
                 }
             }
-            if let Some(b) = v.get("accountEnabled").and_then(Value::as_bool) {
+            if let Some(b) = v.account_enabled.flag() {
                 u.enabled = b;
             }
-            if v.get("licenseAssignmentStates").is_some() {
-                let (direct, inherited) = read::license_ids_split(v);
+            if v.license_assignment_states.present() {
+                let (direct, inherited) = read::license_split(&v);
                 u.licenses = direct;
                 u.inherited_licenses = inherited;
-            } else if v.get("assignedLicenses").is_some() {
+            } else if v.assigned_licenses.present() {
                 // Without the states, a SKU known to come from a group stays inherited
                 // only, unless it was direct too.
                 let old = std::mem::take(&mut u.licenses);
-                u.licenses = license_ids(v)
+                u.licenses = license_ids_of(&v.assigned_licenses)
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|s| !u.inherited_licenses.contains(s) || old.contains(s))
                     .collect();
             }
-            if let Some(t) = prop(v, "userType") {
+            if let Some(t) = v.user_type.change() {
                 u.guest = t == Some("Guest");
             }
-            if let Some(sync) = v.get("onPremisesSyncEnabled") {
+            if v.on_premises_sync_enabled.present() {
                 u.protections
                     .retain(|p| *p != Protection::SyncedFromOnPremises);
-                if sync.as_bool() == Some(true) {
+                if v.on_premises_sync_enabled.flag() == Some(true) {
                     u.protections.push(Protection::SyncedFromOnPremises);
                 }
             }
         }
         None => {
-            let u = map_user_raw(v).ok_or_else(|| {
+            let u = map_user_row(v, &HashMap::new(), &[], &[]).ok_or_else(|| {
                 anyhow!("users delta: new user {id} comes without a userPrincipalName")
             })?;
-            users.insert(id.to_string(), u);
+            users.insert(id, u);
         }
     }
     Ok(None)
@@ -430,32 +422,51 @@ pub fn merge_group(
     members_known: &mut BTreeSet<String>,
     v: &Value,
 ) -> Result<Option<String>> {
-    let id = id_of(v).ok_or_else(|| anyhow!("a groups delta item without an id"))?;
-    if removed(v) {
-        groups.remove(id);
-        members_known.remove(id);
-        return Ok(Some(id.to_string()));
+    merge_group_row(groups, members_known, GroupRow::from_value(v))
+}
+
+/// [`merge_group`] of a parsed item.
+pub fn merge_group_row(
+    groups: &mut BTreeMap<String, ObservedGroup>,
+    members_known: &mut BTreeSet<String>,
+    v: GroupRow,
+) -> Result<Option<String>> {
+    let id =
+        v.id.text()
+            .ok_or_else(|| anyhow!("a groups delta item without an id"))?
+            .to_string();
+    if v.removed {
+        groups.remove(&id);
+        members_known.remove(&id);
+        return Ok(Some(id));
     }
-    match groups.get_mut(id) {
+    match groups.get_mut(&id) {
         Some(g) => {
-            if let Some(Some(name)) = prop(v, "displayName") {
+            if let Some(Some(name)) = v.display_name.change() {
                 g.name = name.to_string();
             }
-            if let Some(d) = prop(v, "description") {
+            if let Some(d) = v.description.change() {
                 g.description = d.map(str::to_string);
             }
             // Delta items carry the changed properties only. Of what decides a
             // restriction, only groupTypes and membershipRule can change on a live
             // group (mailEnabled, securityEnabled of Exchange groups and
             // isAssignableToRole are fixed at creation).
-            if v.get("groupTypes").is_some()
-                && let Some(fresh) = map_group(&serde_json::json!({
-                    "id": id, "displayName": "x", "groupTypes": v.get("groupTypes"),
-                    "membershipRule": v.get("membershipRule").cloned().or_else(|| match &g.restriction {
-                        Some(GroupRestriction::Dynamic { rule }) => Some(Value::String(rule.clone())),
-                        _ => None,
-                    }),
-                }))
+            if v.group_types.present()
+                && let Some(fresh) = map_group_row(&GroupRow {
+                    id: Prop::Is(id.clone()),
+                    display_name: Prop::Is("x".to_string()),
+                    group_types: v.group_types.clone(),
+                    membership_rule: if v.membership_rule.present() {
+                        v.membership_rule.clone()
+                    } else {
+                        match &g.restriction {
+                            Some(GroupRestriction::Dynamic { rule }) => Prop::Is(rule.clone()),
+                            _ => Prop::Absent,
+                        }
+                    },
+                    ..GroupRow::default()
+                })
             {
                 g.kind = fresh.kind;
                 match (fresh.restriction, &g.restriction) {
@@ -463,17 +474,17 @@ pub fn merge_group(
                     (None, Some(GroupRestriction::Dynamic { .. })) => g.restriction = None,
                     _ => {}
                 }
-            } else if let Some(Some(rule)) = prop(v, "membershipRule")
+            } else if let Some(Some(rule)) = v.membership_rule.change()
                 && let Some(GroupRestriction::Dynamic { rule: r }) = &mut g.restriction
             {
                 *r = rule.to_string();
             }
-            if members_known.contains(id)
-                && let Some(Value::Array(md)) = v.get("members@delta")
+            if members_known.contains(&id)
+                && let Prop::Is(md) = v.members_delta
             {
-                for m in md.iter().filter(|m| read::is_listed_member(m)) {
-                    let Some(mid) = id_of(m) else { continue };
-                    if removed(m) {
+                for m in md.into_iter().filter(read::is_listed) {
+                    let Some(mid) = m.id.text() else { continue };
+                    if m.removed {
                         g.member_ids.remove(mid);
                     } else {
                         g.member_ids.insert(mid.to_string());
@@ -482,11 +493,11 @@ pub fn merge_group(
             }
         }
         None => {
-            let g = map_group(v).ok_or_else(|| {
+            let g = map_group_row(&v).ok_or_else(|| {
                 anyhow!("groups delta: new group {id} comes without a displayName")
             })?;
-            members_known.remove(id);
-            groups.insert(id.to_string(), g);
+            members_known.remove(&id);
+            groups.insert(id, g);
         }
     }
     Ok(None)
@@ -585,7 +596,7 @@ pub async fn read_cached(
 }
 
 async fn latest(graph: &Graph, rel: &str) -> Result<String> {
-    match graph.delta_round(rel, |_| Ok(())).await {
+    match graph.delta_round(rel, NoRows, |()| Ok(())).await {
         Ok(link) => Ok(link),
         Err(RoundError::Fatal(e)) => Err(e),
         Err(RoundError::Restart(why)) => {
@@ -625,16 +636,16 @@ async fn incremental(
     let mut gone_groups: BTreeSet<String> = BTreeSet::new();
     let mut user_items = 0usize;
     let mut group_items = 0usize;
-    let users_fut = graph.delta_round(&users_delta, |v| {
+    let users_fut = graph.delta_round(&users_delta, UserRows::default(), |v| {
         user_items += 1;
-        if let Some(id) = merge_user(&mut users, v)? {
+        if let Some(id) = merge_user_row(&mut users, v)? {
             gone.insert(id);
         }
         Ok(())
     });
-    let groups_fut = graph.delta_round(&groups_delta, |v| {
+    let groups_fut = graph.delta_round(&groups_delta, GroupRows, |v| {
         group_items += 1;
-        if let Some(id) = merge_group(&mut groups, &mut members_known, v)? {
+        if let Some(id) = merge_group_row(&mut groups, &mut members_known, v)? {
             gone_groups.insert(id);
         }
         Ok(())
@@ -775,6 +786,7 @@ pub fn forget(app: &str, path: &Path, why: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apps::office365::read::{map_group, map_user_raw};
     use serde_json::json;
 
     #[test]

@@ -33,6 +33,7 @@ pub mod doctor;
 pub mod http;
 pub mod incremental;
 pub mod read;
+pub mod rows;
 pub mod sandbox;
 
 pub use http::RetryPolicy;

@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use serde_json::Value;
 
 use super::http::{BatchOp, Graph, OpOutcome, rid};
+use super::rows::{GroupRow, GroupRows, Prop, RefRow, UserRow, UserRows};
 use crate::apps::ReadScope;
 use crate::observed::{
     GroupRestriction, ObservedApp, ObservedGroup, ObservedSku, ObservedUser, Protection,
@@ -37,10 +38,28 @@ pub fn user_query(scope: &ReadScope) -> String {
     select
 }
 
-/// A mapped target's value in a Graph user (`employeeOrgData.costCenter` nested).
-fn target_text(v: &Value, target: &str) -> Option<String> {
-    let mut at = v;
-    for part in target.split('.') {
+/// The top-level user properties the mapped targets of `fields` read
+/// (`employeeOrgData` for `employeeOrgData.costCenter`), each once: what a
+/// [`UserRows`] keeps whole.
+pub fn user_extra(fields: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, target) in fields {
+        let top = target.split('.').next().unwrap_or(target);
+        if !out.iter().any(|t| t == top) {
+            out.push(top.to_string());
+        }
+    }
+    out
+}
+
+/// A mapped target's value in a Graph user (`employeeOrgData.costCenter` nested),
+/// from the properties kept whole (`extra` names them, see [`user_extra`]).
+fn target_text(row: &UserRow, extra: &[String], target: &str) -> Option<String> {
+    let mut parts = target.split('.');
+    let top = parts.next()?;
+    let i = extra.iter().position(|e| e == top)?;
+    let mut at = &row.extra.iter().find(|(j, _)| *j == i)?.1;
+    for part in parts {
         at = at.get(part)?;
     }
     match at {
@@ -79,46 +98,65 @@ pub fn map_user(
     skus: &HashMap<String, String>,
     fields: &[(String, String)],
 ) -> Option<ObservedUser> {
-    let id = text(v, "id")?;
-    let login = text(v, "userPrincipalName")?;
+    let extra = user_extra(fields);
+    map_user_row(UserRow::from_value(v, &extra), skus, fields, &extra)
+}
+
+/// [`map_user`] of a parsed row; `extra` is [`user_extra`] of `fields`, what the row
+/// was parsed with.
+pub fn map_user_row(
+    mut row: UserRow,
+    skus: &HashMap<String, String>,
+    fields: &[(String, String)],
+    extra: &[String],
+) -> Option<ObservedUser> {
+    let id = row.id.take_text()?;
+    let login = row.user_principal_name.take_text()?;
     let mut attributes = BTreeMap::new();
-    for (roster, graph) in USER_ATTRIBUTES {
-        if let Some(val) = text(v, graph) {
+    for ((roster, _), p) in USER_ATTRIBUTES.iter().zip(row.attributes.iter_mut()) {
+        if let Some(val) = p.take_text() {
             attributes.insert((*roster).to_string(), val);
         }
     }
     for (key, target) in fields {
-        if let Some(val) = target_text(v, target) {
+        if let Some(val) = target_text(&row, extra, target) {
             attributes.insert(key.clone(), val);
         }
     }
-    if let Some(m) = v.get("manager").and_then(|m| text(m, "id")) {
-        attributes.insert("manager".to_string(), m);
+    if let Some(m) = row.manager.get().and_then(|m| m.id.text()) {
+        attributes.insert("manager".to_string(), m.to_string());
     }
     let name = |sku: &str| {
         skus.get(&sku.to_ascii_lowercase())
             .cloned()
             .unwrap_or_else(|| sku.to_string())
     };
-    let (direct, inherited) = license_ids_split(v);
+    let (direct, inherited) = license_split(&row);
     let mut protections = Vec::new();
-    if v.get("onPremisesSyncEnabled").and_then(Value::as_bool) == Some(true) {
+    if row.on_premises_sync_enabled.flag() == Some(true) {
         protections.push(Protection::SyncedFromOnPremises);
     }
+    let licenses = if skus.is_empty() {
+        direct
+    } else {
+        direct.iter().map(|s| name(s)).collect()
+    };
+    let inherited_licenses = if skus.is_empty() {
+        inherited
+    } else {
+        inherited.iter().map(|s| name(s)).collect()
+    };
     Some(ObservedUser {
         id,
         login,
         // The anchor: roster gives the accounts it creates the username's mailNickname.
-        username: text(v, "mailNickname"),
-        enabled: v
-            .get("accountEnabled")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
+        username: row.mail_nickname.take_text(),
+        enabled: row.account_enabled.flag().unwrap_or(true),
         attributes,
-        licenses: direct.iter().map(|s| name(s)).collect(),
-        inherited_licenses: inherited.iter().map(|s| name(s)).collect(),
+        licenses,
+        inherited_licenses,
         location: None,
-        guest: v.get("userType").and_then(Value::as_str) == Some("Guest"),
+        guest: row.user_type.as_str() == Some("Guest"),
         protections,
     })
 }
@@ -127,20 +165,28 @@ pub fn map_user(
 /// groups (a SKU may be in both). `licenseAssignmentStates` tells them apart (`assignedByGroup` null: direct);
 /// without it every `assignedLicenses` entry counts as direct.
 pub fn license_ids_split(v: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
-    let assigned: BTreeSet<String> = license_ids(v).unwrap_or_default().into_iter().collect();
-    let Some(states) = v.get("licenseAssignmentStates").and_then(Value::as_array) else {
+    license_split(&UserRow::from_value(v, &[]))
+}
+
+/// [`license_ids_split`] of a parsed row.
+pub fn license_split(row: &UserRow) -> (BTreeSet<String>, BTreeSet<String>) {
+    let assigned: BTreeSet<String> = license_ids_of(&row.assigned_licenses)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let Prop::Is(states) = &row.license_assignment_states else {
         return (assigned, BTreeSet::new());
     };
     let mut direct = BTreeSet::new();
     let mut by_group = BTreeSet::new();
     for st in states {
-        let Some(sku) = st.get("skuId").and_then(Value::as_str) else {
+        let Some(sku) = st.sku_id.as_str() else {
             continue;
         };
         let sku = sku.to_ascii_lowercase();
-        match st.get("assignedByGroup") {
-            Some(Value::String(g)) if !g.is_empty() => by_group.insert(sku),
-            _ => direct.insert(sku),
+        match st.assigned_by_group.text() {
+            Some(_) => by_group.insert(sku),
+            None => direct.insert(sku),
         };
     }
     // A SKU in assignedLicenses that no state explains is direct (the safe reading:
@@ -157,29 +203,34 @@ pub fn license_ids_split(v: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
 
 /// Maps one Graph group to an [`ObservedGroup`] (without members).
 pub fn map_group(v: &Value) -> Option<ObservedGroup> {
-    let id = text(v, "id")?;
-    let name = text(v, "displayName")?;
+    map_group_row(&GroupRow::from_value(v))
+}
+
+/// [`map_group`] of a parsed row.
+pub fn map_group_row(v: &GroupRow) -> Option<ObservedGroup> {
+    let id = v.id.text()?.to_string();
+    let name = v.display_name.text()?.to_string();
     let types: Vec<&str> = v
-        .get("groupTypes")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .group_types
+        .get()
+        .map(|a| a.iter().map(String::as_str).collect())
         .unwrap_or_default();
     let unified = types.contains(&"Unified");
-    let flag = |k: &str| v.get(k).and_then(Value::as_bool) == Some(true);
+    let flag = |p: &Prop<bool>| p.flag() == Some(true);
     // groups-overview.md: a mail-enabled group that is not a Microsoft 365 group is
     // either a mail-enabled security group or a distribution list, both managed in
     // Exchange; Graph refuses member writes to them.
     let restriction = if types.contains(&"DynamicMembership") {
         Some(GroupRestriction::Dynamic {
-            rule: text(v, "membershipRule").unwrap_or_default(),
+            rule: v.membership_rule.text().unwrap_or_default().to_string(),
         })
-    } else if flag("mailEnabled") && !unified {
-        Some(if flag("securityEnabled") {
+    } else if flag(&v.mail_enabled) && !unified {
+        Some(if flag(&v.security_enabled) {
             GroupRestriction::MailEnabledSecurity
         } else {
             GroupRestriction::Distribution
         })
-    } else if flag("isAssignableToRole") {
+    } else if flag(&v.is_assignable_to_role) {
         Some(GroupRestriction::RoleAssignable)
     } else {
         None
@@ -187,11 +238,11 @@ pub fn map_group(v: &Value) -> Option<ObservedGroup> {
     Some(ObservedGroup {
         id,
         name,
-        description: text(v, "description"),
+        description: v.description.text().map(str::to_string),
         kind: if unified { "microsoft365" } else { "security" }.to_string(),
         member_ids: BTreeSet::new(),
         location: None,
-        unique_name: text(v, "uniqueName"),
+        unique_name: v.unique_name.text().map(str::to_string),
         restriction,
     })
 }
@@ -242,7 +293,12 @@ pub fn members_by_delta(groups: usize, wanted: usize) -> bool {
 /// `/groups/{id}/members` does not list service principals (a documented known issue),
 /// so they are left out of delta rounds as well, and both ways of reading agree.
 pub fn is_listed_member(m: &Value) -> bool {
-    m.get("@odata.type").and_then(Value::as_str) != Some("#microsoft.graph.servicePrincipal")
+    is_listed(&<RefRow as serde::Deserialize>::deserialize(m).unwrap_or_default())
+}
+
+/// [`is_listed_member`] of a parsed member.
+pub fn is_listed(m: &RefRow) -> bool {
+    m.odata_type.as_str() != Some("#microsoft.graph.servicePrincipal")
 }
 
 /// The first request of a groups delta round with members.
@@ -252,32 +308,32 @@ pub fn groups_delta_start() -> String {
 
 /// Merges one item of a groups delta round that starts from nothing (an initial
 /// round): properties and `members@delta` (a group's members may come in parts).
-fn merge_initial_group(groups: &mut BTreeMap<String, ObservedGroup>, v: &Value) -> Result<()> {
-    let Some(id) = v.get("id").and_then(Value::as_str) else {
+fn merge_initial_group(groups: &mut BTreeMap<String, ObservedGroup>, v: GroupRow) -> Result<()> {
+    let Some(id) = v.id.as_str() else {
         bail!("a groups delta item without an id");
     };
-    if v.get("@removed").is_some() {
+    if v.removed {
         groups.remove(id);
         return Ok(());
     }
     let g = match groups.get_mut(id) {
         Some(g) => g,
         None => {
-            let Some(g) = map_group(v) else {
+            let Some(g) = map_group_row(&v) else {
                 bail!("groups delta: group {id} comes without a displayName");
             };
             groups.entry(id.to_string()).or_insert(g)
         }
     };
-    if let Some(Value::Array(md)) = v.get("members@delta") {
-        for m in md.iter().filter(|m| is_listed_member(m)) {
-            let Some(mid) = m.get("id").and_then(Value::as_str) else {
+    if let Prop::Is(md) = v.members_delta {
+        for m in md.into_iter().filter(is_listed) {
+            let Prop::Is(mid) = m.id else {
                 continue;
             };
-            if m.get("@removed").is_some() {
-                g.member_ids.remove(mid);
+            if m.removed {
+                g.member_ids.remove(&mid);
             } else {
-                g.member_ids.insert(mid.to_string());
+                g.member_ids.insert(mid);
             }
         }
     }
@@ -637,14 +693,17 @@ async fn read_role_holders(
 
 /// The lower-cased skuIds of a Graph user's `assignedLicenses`.
 pub fn license_ids(v: &Value) -> Option<Vec<String>> {
-    v.get("assignedLicenses")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.get("skuId").and_then(Value::as_str))
-                .map(str::to_ascii_lowercase)
-                .collect()
-        })
+    license_ids_of(&UserRow::from_value(v, &[]).assigned_licenses)
+}
+
+/// [`license_ids`] of a parsed `assignedLicenses`.
+pub fn license_ids_of(list: &Prop<Vec<RefRow>>) -> Option<Vec<String>> {
+    list.get().map(|a| {
+        a.iter()
+            .filter_map(|l| l.sku_id.as_str())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    })
 }
 
 /// Maps a Graph user keeping its license skuIds unnamed (lower case).
@@ -657,11 +716,13 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
     let users_url = graph.url(&format!("/users?$select={}&$top={PAGE}", user_query(scope)));
     let groups_url = graph.url(&format!("/groups?$select={GROUP_SELECT}&$top={PAGE}"));
 
+    let extra = user_extra(&scope.user_fields);
     let users_fut = async {
         let mut users: Vec<ObservedUser> = Vec::new();
+        let no_skus = HashMap::new();
         graph
-            .get_all(&users_url, |v| {
-                if let Some(u) = map_user(&v, &HashMap::new(), &scope.user_fields) {
+            .get_all_rows(&users_url, UserRows { extra: &extra }, |row| {
+                if let Some(u) = map_user_row(row, &no_skus, &scope.user_fields, &extra) {
                     users.push(u);
                 }
                 Ok(())
@@ -670,29 +731,41 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
         Ok::<_, anyhow::Error>(users)
     };
     // The groups delta round (every group with its members) is the longest part of a
-    // large read. When every group's members are wanted, the round certainly costs fewer
-    // requests than `$batch` listings as soon as more than `DELTA_SURELY_WINS_ABOVE`
-    // groups are known (see `members_by_delta`; a test checks this), and more groups
-    // only widen the gap: so the listing of groups signals the round to start as soon as
-    // its first page shows that many, and the round runs beside the rest of the listing
-    // instead of after it. With a scope the choice needs the final count of wanted
-    // groups and is made after the listing, as before. A round that was started is used
-    // only when the choice (made from the complete listing, as ever) picks it; otherwise
-    // it is dropped — cannot happen with the rule above, but keeps the choice in one place.
+    // large read, so the listing of groups signals it to start as soon as the groups
+    // seen so far make it the likely choice, and the round runs beside the rest of the
+    // listing instead of after it:
+    // - every group's members wanted: the round certainly costs fewer requests than
+    //   `$batch` listings as soon as more than `DELTA_SURELY_WINS_ABOVE` groups are
+    //   known (see `members_by_delta`; a test checks this), and more groups only widen
+    //   the gap;
+    // - with a scope (what a plan reads: the groups bound by policies), once a full
+    //   page of groups is seen, if the round would still win were the tenant twice as
+    //   large with no other group wanted ([`early_delta_likely`]). Smaller tenants
+    //   (one page of groups) decide after the listing, as before.
+    // The choice itself is made from the complete listing, as ever. A round started
+    // that the choice does not pick is dropped (its requests so far are wasted: with a
+    // scope, only when the rest of the tenant's groups are mostly outside the scope).
     let all_wanted = scope.member_groups.is_none();
     let (start_delta, delta_started) = tokio::sync::oneshot::channel::<()>();
     let groups_fut = async {
         let mut start_delta = Some(start_delta);
         let mut groups = Vec::new();
+        let mut wanted = 0usize;
         graph
-            .get_all(&groups_url, |v| {
-                if let Some(g) = map_group(&v) {
+            .get_all_rows(&groups_url, GroupRows, |v| {
+                if let Some(g) = map_group_row(&v) {
+                    wanted += usize::from(wants_members(scope, &g));
                     groups.push(g);
                 }
-                if all_wanted
-                    && groups.len() > DELTA_SURELY_WINS_ABOVE
+                if start_delta.is_some()
+                    && (if all_wanted {
+                        groups.len() > DELTA_SURELY_WINS_ABOVE
+                    } else {
+                        early_delta_likely(groups.len(), wanted)
+                    })
                     && let Some(tx) = start_delta.take()
                 {
+                    tracing::debug!(app = %graph.app, seen = groups.len(), wanted, "groups delta round started while listing groups");
                     let _ = tx.send(());
                 }
                 Ok(())
@@ -701,23 +774,19 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
         Ok::<_, anyhow::Error>(groups)
     };
     // Resolves to `None` at once if the listing ends (or fails) without the signal.
-    let early_delta = async {
+    let mut early_delta = Box::pin(async {
         delta_started.await.ok()?;
         Some(members_delta_round(graph).await)
-    };
+    });
     let listing =
         async { tokio::try_join!(read_tenant_facts(graph, scope), users_fut, groups_fut) };
-    tokio::pin!(listing, early_delta);
+    tokio::pin!(listing);
     let mut early: Option<Option<Result<DeltaMembers>>> = None;
     let (facts, users, mut groups) = loop {
         tokio::select! {
             listed = &mut listing => break listed?,
             d = &mut early_delta, if early.is_none() => early = Some(d),
         }
-    };
-    let early = match early {
-        Some(d) => d,
-        None => early_delta.await,
     };
 
     let wanted: Vec<usize> = (0..groups.len())
@@ -726,6 +795,11 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
     if members_by_delta(groups.len(), wanted.len()) {
         // One round over every group with its members: fewer requests than listing the
         // wanted ones, and it ends with a delta link for the next incremental read.
+        let early = match early {
+            Some(d) => d,
+            // Started and still running, or (`None` at once) never started.
+            None => early_delta.await,
+        };
         tracing::debug!(app = %graph.app, groups = groups.len(), wanted = wanted.len(), early = early.is_some(), "members by a groups delta round");
         let (by_id, link) = match early {
             Some(d) => d?,
@@ -740,6 +814,8 @@ pub async fn read_raw(graph: &Graph, scope: &ReadScope) -> Result<RawTenant> {
             groups_delta: Some(link),
         });
     }
+    // Not the choice: a round started early stops here.
+    drop(early_delta);
     read_members(graph, &mut groups, &wanted).await?;
     let members_known = wanted.iter().map(|&i| groups[i].id.clone()).collect();
     Ok(RawTenant {
@@ -758,11 +834,19 @@ type DeltaMembers = (BTreeMap<String, ObservedGroup>, String);
 /// `$batch` member listings for any number of groups above this (and not at or below).
 pub const DELTA_SURELY_WINS_ABOVE: usize = 20;
 
+/// Whether, with a scope, `wanted` of the `seen` groups listed so far make a groups
+/// delta round the likely choice: a full page seen (smaller tenants decide after the
+/// listing), and the round would still cost fewer requests than `$batch` listings if
+/// the tenant had twice as many groups, none of the others wanted.
+pub fn early_delta_likely(seen: usize, wanted: usize) -> bool {
+    seen >= PAGE && members_by_delta(2 * seen, wanted)
+}
+
 /// One initial groups delta round with members.
 async fn members_delta_round(graph: &Graph) -> Result<DeltaMembers> {
     let mut by_id: BTreeMap<String, ObservedGroup> = BTreeMap::new();
     let link = graph
-        .delta_round(&groups_delta_start(), |v| {
+        .delta_round(&groups_delta_start(), GroupRows, |v| {
             merge_initial_group(&mut by_id, v)
         })
         .await
@@ -962,6 +1046,25 @@ mod tests {
         }
         for n in DELTA_SURELY_WINS_ABOVE + 1..=2_000_000 {
             assert!(members_by_delta(n, n), "{n} groups");
+        }
+    }
+
+    #[test]
+    fn a_scoped_read_starts_the_delta_round_early_only_when_it_is_the_likely_choice() {
+        // One page of groups: decided after the listing.
+        assert!(!early_delta_likely(PAGE - 1, PAGE - 1));
+        // A full page, all in scope (the reference tenant): started.
+        assert!(early_delta_likely(PAGE, PAGE));
+        // A full page with a fifth of it in scope: $batch listings are likelier.
+        assert!(!early_delta_likely(PAGE, PAGE / 5));
+        // Whenever it starts, the choice from this much of the listing agrees.
+        for seen in [PAGE, 2 * PAGE, 20 * PAGE] {
+            for wanted in 0..=seen {
+                if early_delta_likely(seen, wanted) {
+                    assert!(members_by_delta(seen, wanted), "{seen} / {wanted}");
+                    assert!(members_by_delta(2 * seen, wanted), "{seen} / {wanted}");
+                }
+            }
         }
     }
 
