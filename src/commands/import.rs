@@ -21,7 +21,9 @@ use super::session;
 use crate::apps::ReadScope;
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::desired::source::{Content, SourceFile};
-use crate::desired::{self, App, DesiredState, Group, GroupKind, MemberName, Policy, RepoFile, User};
+use crate::desired::{
+    self, App, DesiredState, Group, GroupKind, MemberName, Policy, RepoFile, User,
+};
 use crate::observed::{GroupRestriction, ObservedApp, ObservedUser};
 use crate::plan::planner::{UserScope, login_for};
 
@@ -542,7 +544,8 @@ pub fn to_repo_files(
         ));
         match groups.iter_mut().find(|g| g.name == name) {
             Some(g) => {
-                g.members.extend(loose.iter().map(|u| MemberName::from(u.as_str())));
+                g.members
+                    .extend(loose.iter().map(|u| MemberName::from(u.as_str())));
                 g.members.sort();
                 g.members.dedup();
             }

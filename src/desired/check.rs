@@ -83,7 +83,10 @@ fn duplicates<'a>(
         HashMap::with_capacity(names.size_hint().0);
     for (name, i) in names {
         // Most names are already lower case: borrowed, not copied.
-        let key: Cow<'a, str> = if name.bytes().any(|b| !b.is_ascii_lowercase() && !b.is_ascii_digit() && !b".-_@".contains(&b)) {
+        let key: Cow<'a, str> = if name
+            .bytes()
+            .any(|b| !b.is_ascii_lowercase() && !b.is_ascii_digit() && !b".-_@".contains(&b))
+        {
             Cow::Owned(name.to_lowercase())
         } else {
             Cow::Borrowed(name)
@@ -121,7 +124,10 @@ pub fn check(
 ) {
     duplicates(
         "app name",
-        app_decls.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)),
+        app_decls
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.as_str(), i)),
         |i| app_decls[i].1.clone(),
         out,
     );
@@ -177,8 +183,7 @@ pub fn check(
     // a nested group): found on every core first, since at a million users there are
     // tens of millions of references, nearly all of them plain defined users.
     let group_walk = lists_to_walk(&users.set, state.groups.iter().map(|g| &g.members[..]));
-    let membership_walk =
-        lists_to_walk(&users.set, state.memberships.iter().map(|m| &m.users[..]));
+    let membership_walk = lists_to_walk(&users.set, state.memberships.iter().map(|m| &m.users[..]));
     for ((g, l), walk) in state.groups.iter().zip(&locs.groups).zip(&group_walk) {
         if !walk {
             continue;

@@ -450,7 +450,9 @@ impl<'n> Obj<'n> {
                 for item in items {
                     // The common case (a string) without building the message.
                     let text = match &item.value {
-                        Value::Scalar(s) if s.kind() == ScalarKind::Str => Some(T::from(s.text.as_str())),
+                        Value::Scalar(s) if s.kind() == ScalarKind::Str => {
+                            Some(T::from(s.text.as_str()))
+                        }
                         _ => as_string(cx, item, &format!("an element of {what}"))
                             .map(|s| T::from(s.as_str())),
                     };

@@ -267,7 +267,10 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
     let mut wanted: std::collections::HashSet<&str> =
         loaded.diagnostics.iter().map(|d| d.file.as_str()).collect();
     wanted.extend(loaded.sources.apps.iter().map(|a| &*a.file));
-    let keep: Vec<bool> = files.iter().map(|f| wanted.contains(f.path.as_str())).collect();
+    let keep: Vec<bool> = files
+        .iter()
+        .map(|f| wanted.contains(f.path.as_str()))
+        .collect();
     let mut keep = keep.into_iter();
     let mut files = files;
     files.retain(|_| keep.next().unwrap_or(false));
@@ -407,14 +410,24 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     // hold the old and the new copy at once.
     {
         let outs = || parsed.iter().filter_map(|(_, o)| o.as_ref());
-        state.users.reserve_exact(outs().map(|o| o.repo.users.len()).sum());
-        state.groups.reserve_exact(outs().map(|o| o.repo.groups.len()).sum());
+        state
+            .users
+            .reserve_exact(outs().map(|o| o.repo.users.len()).sum());
+        state
+            .groups
+            .reserve_exact(outs().map(|o| o.repo.groups.len()).sum());
         state
             .memberships
             .reserve_exact(outs().map(|o| o.repo.memberships.len()).sum());
-        state.policies.reserve_exact(outs().map(|o| o.repo.policies.len()).sum());
-        sources.users.reserve_exact(outs().map(|o| o.locs.users.len()).sum());
-        sources.groups.reserve_exact(outs().map(|o| o.locs.groups.len()).sum());
+        state
+            .policies
+            .reserve_exact(outs().map(|o| o.repo.policies.len()).sum());
+        sources
+            .users
+            .reserve_exact(outs().map(|o| o.locs.users.len()).sum());
+        sources
+            .groups
+            .reserve_exact(outs().map(|o| o.locs.groups.len()).sum());
         sources
             .memberships
             .reserve_exact(outs().map(|o| o.locs.memberships.len()).sum());

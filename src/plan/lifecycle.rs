@@ -120,7 +120,10 @@ pub fn view(desired: &DesiredState, app: &App, today: time::Date) -> Option<View
         d.groups.push(Group {
             name: KEEP_GROUP.to_string(),
             description: None,
-            members: no_access.keys().map(|k| MemberName::from(k.as_str())).collect(),
+            members: no_access
+                .keys()
+                .map(|k| MemberName::from(k.as_str()))
+                .collect(),
             kind: Some(GroupKind::Repository),
             membership: None,
         });
