@@ -586,7 +586,9 @@ fn member_names_are_compact_strings() {
     assert_eq!(&*long, long_text);
     let edge = "é".repeat(11); // 22 bytes: inline, multi-byte
     assert_eq!(MemberName::from(edge.as_str()).as_str(), edge);
-    assert!(short < long && short == "alice" && "alice" == short);
+    assert!(short < long);
+    assert!(short == "alice");
+    assert!("alice" == short);
     assert_eq!(String::from(long.clone()), long_text);
     assert_eq!(format!("{short:?}"), "\"alice\"");
     // Written and read as a plain string.
