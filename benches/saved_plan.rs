@@ -50,7 +50,9 @@ fn pending() -> (DesiredState, BTreeMap<String, ObservedApp>) {
     for i in 0..*CREATES {
         let n = *USERS + i;
         d.users.push(user(n));
-        d.groups[(i * 7) % *GROUPS].members.push(format!("u{n}"));
+        d.groups[(i * 7) % *GROUPS]
+            .members
+            .push(format!("u{n}").into());
     }
     for (j, g) in live.groups.iter_mut().enumerate().take(*REMOVES) {
         // A member the repository does not list (an existing user, not in g{j}).

@@ -43,11 +43,11 @@ pub fn desired(users: usize, groups: usize) -> DesiredState {
     let users = (0..n_users).map(user).collect();
     let groups = (0..n_groups)
         .map(|j| {
-            let mut members: Vec<String> = (0..PER_GROUP)
-                .map(|k| format!("u{}", (j * PER_GROUP + k * 7) % n_users))
+            let mut members: Vec<roster::desired::MemberName> = (0..PER_GROUP)
+                .map(|k| format!("u{}", (j * PER_GROUP + k * 7) % n_users).into())
                 .collect();
             if j % 100 == 0 && j + 1 < n_groups {
-                members.push(format!("group:g{}", j + 1));
+                members.push(format!("group:g{}", j + 1).into());
             }
             Group {
                 name: format!("g{j}"),

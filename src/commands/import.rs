@@ -21,7 +21,9 @@ use super::session;
 use crate::apps::ReadScope;
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::desired::source::{Content, SourceFile};
-use crate::desired::{self, App, DesiredState, Group, GroupKind, Policy, RepoFile, User};
+use crate::desired::{
+    self, App, DesiredState, Group, GroupKind, MemberName, Policy, RepoFile, User,
+};
 use crate::observed::{GroupRestriction, ObservedApp, ObservedUser};
 use crate::plan::planner::{UserScope, login_for};
 
@@ -502,7 +504,7 @@ pub fn to_repo_files(
         let mut members = Vec::new();
         for id in &g.member_ids {
             if let Some(u) = username_of.get(id.as_str()) {
-                members.push(u.clone());
+                members.push(MemberName::from(u.as_str()));
                 grouped.insert(id.as_str());
             } else if let Some(n) = group_name_of.get(id.as_str()) {
                 notes.push(format!(
@@ -547,14 +549,15 @@ pub fn to_repo_files(
         ));
         match groups.iter_mut().find(|g| g.name == name) {
             Some(g) => {
-                g.members.extend(loose);
+                g.members
+                    .extend(loose.iter().map(|u| MemberName::from(u.as_str())));
                 g.members.sort();
                 g.members.dedup();
             }
             None => groups.push(Group {
                 name,
                 description: None,
-                members: loose,
+                members: loose.iter().map(|u| MemberName::from(u.as_str())).collect(),
                 kind: Some(GroupKind::Repository),
                 membership: None,
             }),

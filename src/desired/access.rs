@@ -25,7 +25,7 @@ pub fn edges(
     for g in &s.groups {
         let e = out.entry(g.name.clone()).or_default();
         for m in &g.members {
-            e.insert(m.clone(), None);
+            e.insert(m.to_string(), None);
         }
     }
     for m in &s.memberships {
@@ -37,7 +37,7 @@ pub fn edges(
         }
         let e = out.entry(m.group.clone()).or_default();
         for u in &m.users {
-            match e.get(u) {
+            match e.get(u.as_str()) {
                 Some(None) => {}
                 Some(Some(old)) => {
                     let new = match &m.expires {
@@ -45,10 +45,10 @@ pub fn edges(
                         Some(d) if d > old => Some(d.clone()),
                         Some(_) => Some(old.clone()),
                     };
-                    e.insert(u.clone(), new);
+                    e.insert(u.to_string(), new);
                 }
                 None => {
-                    e.insert(u.clone(), m.expires.clone());
+                    e.insert(u.to_string(), m.expires.clone());
                 }
             }
         }

@@ -68,23 +68,39 @@ impl<'a> Names<'a> {
 }
 
 /// Report every name seen before (case-insensitively), naming the first place.
+/// `names` yields each name with its object's index; `loc_of` gives an object's
+/// position, asked for only when a duplicate is reported (a million users are
+/// compared without a million positions or lower-cased copies).
 fn duplicates<'a>(
     kind: &str,
-    names: impl Iterator<Item = (&'a str, Loc)>,
+    names: impl Iterator<Item = (&'a str, usize)>,
+    loc_of: impl Fn(usize) -> Loc,
     out: &mut Vec<Diagnostic>,
 ) {
-    let mut seen: HashMap<String, (&str, Loc)> = HashMap::new();
-    for (name, loc) in names {
-        let key = name.to_lowercase();
+    use std::borrow::Cow;
+    let names = names.into_iter();
+    let mut seen: HashMap<Cow<'a, str>, (&str, usize)> =
+        HashMap::with_capacity(names.size_hint().0);
+    for (name, i) in names {
+        // Most names are already lower case: borrowed, not copied.
+        let key: Cow<'a, str> = if name
+            .bytes()
+            .any(|b| !b.is_ascii_lowercase() && !b.is_ascii_digit() && !b".-_@".contains(&b))
+        {
+            Cow::Owned(name.to_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
         match seen.get(&key) {
-            Some((first, first_loc)) => {
+            Some((first, first_i)) => {
                 let same = if *first == name {
                     String::new()
                 } else {
                     format!(" as `{first}`")
                 };
+                let first_loc = loc_of(*first_i);
                 out.push(diag(
-                    loc,
+                    loc_of(i),
                     Severity::Error,
                     format!(
                         "duplicate {kind} `{name}`: already defined at {}:{}:{}{same}",
@@ -93,7 +109,7 @@ fn duplicates<'a>(
                 ));
             }
             None => {
-                seen.insert(key, (name, loc));
+                seen.insert(key, (name, i));
             }
         }
     }
@@ -108,45 +124,52 @@ pub fn check(
 ) {
     duplicates(
         "app name",
-        app_decls.iter().map(|(n, l)| (n.as_str(), l.clone())),
+        app_decls
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.as_str(), i)),
+        |i| app_decls[i].1.clone(),
         out,
     );
+    let n_users = state.users.len().min(locs.users.len());
     duplicates(
         "username",
-        state
-            .users
+        state.users[..n_users]
             .iter()
-            .zip(&locs.users)
-            .map(|(u, l)| (u.username.as_str(), field(l, "username"))),
+            .enumerate()
+            .map(|(i, u)| (u.username.as_str(), i)),
+        |i| field(&locs.users[i], "username"),
         out,
     );
     duplicates(
         "email",
-        state
-            .users
+        state.users[..n_users]
             .iter()
-            .zip(&locs.users)
-            .filter(|(u, _)| !u.email.is_empty())
-            .map(|(u, l)| (u.email.as_str(), field(l, "email"))),
+            .enumerate()
+            .filter(|(_, u)| !u.email.is_empty())
+            .map(|(i, u)| (u.email.as_str(), i)),
+        |i| field(&locs.users[i], "email"),
         out,
     );
     credential_secrets_are_not_passwords(state, locs, out);
+    let n_groups = state.groups.len().min(locs.groups.len());
     duplicates(
         "group name",
-        state
-            .groups
+        state.groups[..n_groups]
             .iter()
-            .zip(&locs.groups)
-            .map(|(g, l)| (g.name.as_str(), field(l, "name"))),
+            .enumerate()
+            .map(|(i, g)| (g.name.as_str(), i)),
+        |i| field(&locs.groups[i], "name"),
         out,
     );
+    let n_policies = state.policies.len().min(locs.policies.len());
     duplicates(
         "policy name",
-        state
-            .policies
+        state.policies[..n_policies]
             .iter()
-            .zip(&locs.policies)
-            .map(|(p, l)| (p.name.as_str(), field(l, "name"))),
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i)),
+        |i| field(&locs.policies[i], "name"),
         out,
     );
 
@@ -156,13 +179,21 @@ pub fn check(
 
     // Dangling member references, and the group → nested group edges for cycles.
     let mut owned_edges: Vec<(String, String, Loc)> = Vec::new();
-    for (g, l) in state.groups.iter().zip(&locs.groups) {
+    // Which member lists need the walk below (a member that is not a defined user, or
+    // a nested group): found on every core first, since at a million users there are
+    // tens of millions of references, nearly all of them plain defined users.
+    let group_walk = lists_to_walk(&users.set, state.groups.iter().map(|g| &g.members[..]));
+    let membership_walk = lists_to_walk(&users.set, state.memberships.iter().map(|m| &m.users[..]));
+    for ((g, l), walk) in state.groups.iter().zip(&locs.groups).zip(&group_walk) {
+        if !walk {
+            continue;
+        }
         let what = format!("group `{}`", g.name);
         for (to, loc) in member_refs(&users, &groups, &what, "members", &g.members, l, out) {
             owned_edges.push((g.name.clone(), to, loc));
         }
     }
-    for (m, l) in state.memberships.iter().zip(&locs.memberships) {
+    for (mi, (m, l)) in state.memberships.iter().zip(&locs.memberships).enumerate() {
         let what = format!("membership of group `{}`", m.group);
         if !m.group.is_empty() && !groups.contains(m.group.as_str()) {
             let hint = match groups.suggest(&m.group) {
@@ -177,6 +208,9 @@ pub fn check(
                     m.group
                 ),
             ));
+        }
+        if !membership_walk.get(mi).copied().unwrap_or(true) {
+            continue;
         }
         for (to, loc) in member_refs(&users, &groups, &what, "users", &m.users, l, out) {
             if groups.contains(m.group.as_str()) {
@@ -242,19 +276,58 @@ pub fn check(
     super::mapping_check::check(state, locs, out);
 }
 
+/// For each member list, whether [`member_refs`] has anything to do: a member that
+/// is not a defined user, or a nested group. Read-only, on the available cores.
+fn lists_to_walk<'a>(
+    users: &HashSet<&str>,
+    lists: impl Iterator<Item = &'a [MemberName]>,
+) -> Vec<bool> {
+    let lists: Vec<&[MemberName]> = lists.collect();
+    let walk = |list: &[MemberName]| {
+        list.iter().any(|m| match parse_member(m) {
+            MemberRef::User(u) => !u.trim().is_empty() && !users.contains(u),
+            MemberRef::Group(g) => !g.is_empty(),
+        })
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if threads <= 1 || lists.len() < 1024 {
+        return lists.iter().map(|l| walk(l)).collect();
+    }
+    let chunk = lists.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = lists
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|l| walk(l)).collect::<Vec<bool>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Report members that are not defined; return the nested groups that are.
 fn member_refs(
     users: &Names,
     groups: &Names,
     what: &str,
     key: &str,
-    members: &[String],
+    members: &[MemberName],
     l: &ObjLoc,
     out: &mut Vec<Diagnostic>,
 ) -> Vec<(String, Loc)> {
     let mut nested = Vec::new();
+    // The positions of this list, looked up once; a position is made into a `Loc`
+    // only for a reported or nested member.
+    let positions = l.item_positions(key);
+    let loc = |i: usize| match positions.get(i) {
+        Some(p) => l.loc(*p),
+        None => l.field(key),
+    };
     for (i, m) in members.iter().enumerate() {
-        let loc = item(l, key, i);
         match parse_member(m) {
             MemberRef::User(u) => {
                 if !u.trim().is_empty() && !users.contains(u) {
@@ -266,7 +339,7 @@ fn member_refs(
                         None => String::new(),
                     };
                     out.push(diag(
-                        loc,
+                        loc(i),
                         Severity::Error,
                         format!("{what}: member `{u}` is not a defined user{hint}"),
                     ));
@@ -277,14 +350,14 @@ fn member_refs(
                     continue;
                 }
                 if groups.contains(g) {
-                    nested.push((g.to_string(), loc.clone()));
+                    nested.push((g.to_string(), loc(i)));
                 } else {
                     let hint = match groups.suggest(g) {
                         Some(s) => format!(" (did you mean `group:{s}`?)"),
                         None => String::new(),
                     };
                     out.push(diag(
-                        loc,
+                        loc(i),
                         Severity::Error,
                         format!("{what}: member `group:{g}` is not a defined group{hint}"),
                     ));
@@ -493,12 +566,12 @@ pub(crate) fn direct_refs(state: &DesiredState) -> HashMap<&str, Vec<&str>> {
     for g in &state.groups {
         out.entry(g.name.as_str())
             .or_default()
-            .extend(g.members.iter().map(String::as_str));
+            .extend(g.members.iter().map(MemberName::as_str));
     }
     for m in &state.memberships {
         out.entry(m.group.as_str())
             .or_default()
-            .extend(m.users.iter().map(String::as_str));
+            .extend(m.users.iter().map(MemberName::as_str));
     }
     out
 }
@@ -529,14 +602,9 @@ pub(crate) fn transitive_users<'a>(
 
 /// Warn about users bound to an app whose explicit authorized domains exclude them.
 fn domain_warnings(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagnostic>) {
-    // Expiry is ignored here: the warning is about what the files say.
-    let direct = direct_refs(state);
-    let user_idx: HashMap<&str, usize> = state
-        .users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.username.as_str(), i))
-        .collect();
+    // Expiry is ignored here: the warning is about what the files say. The member
+    // index is built only when some app's domains leave a user out.
+    let mut direct = None;
     // Users outside an app's explicit domains, per app (usually none, so the walk
     // through the bound groups below is skipped).
     let outside = |allowed: &[String]| -> HashSet<&str> {
@@ -544,8 +612,9 @@ fn domain_warnings(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagnos
             .users
             .iter()
             .filter(|u| {
-                u.email_domain()
-                    .is_some_and(|d| !allowed.iter().any(|a| a.eq_ignore_ascii_case(&d)))
+                u.email
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| !allowed.iter().any(|a| a.eq_ignore_ascii_case(d)))
             })
             .map(|u| u.username.as_str())
             .collect()
@@ -572,14 +641,24 @@ fn domain_warnings(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagnos
             .map(|g| g.strip_prefix("group:").unwrap_or(g))
             .collect();
         gs.sort();
+        let direct = direct.get_or_insert_with(|| direct_refs(state));
         for g in gs {
-            for u in transitive_users(&direct, g) {
+            for u in transitive_users(direct, g) {
                 if out_here.contains(u) {
                     reached.entry((app.name(), u)).or_insert(g);
                 }
             }
         }
     }
+    if reached.is_empty() {
+        return;
+    }
+    let user_idx: HashMap<&str, usize> = state
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.username.as_str(), i))
+        .collect();
     for ((app_name, username), group) in reached {
         let (Some(app), Some(&i)) = (state.app(app_name), user_idx.get(username)) else {
             continue;

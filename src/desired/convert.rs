@@ -199,8 +199,8 @@ impl Cx<'_> {
     fn loc(&self, pos: Pos) -> Loc {
         Loc {
             file: self.shared.clone(),
-            line: pos.line,
-            col: pos.col,
+            line: pos.line(),
+            col: pos.col(),
         }
     }
     fn err(&mut self, pos: Pos, message: impl Into<String>) {
@@ -217,8 +217,8 @@ impl Cx<'_> {
         self.count += 1;
         self.diags.push(Diagnostic {
             file: self.file.to_string(),
-            line: pos.line,
-            col: pos.col,
+            line: pos.line(),
+            col: pos.col(),
             severity,
             message: super::clip_message(message),
         });
@@ -425,6 +425,17 @@ impl<'n> Obj<'n> {
 
     /// A list of strings; each element's position is recorded under `key`.
     fn str_list(&mut self, cx: &mut Cx, key: &'static str, required: bool) -> Option<Vec<String>> {
+        self.list_of(cx, key, required)
+    }
+
+    /// A list of strings as `T` (`String`, or [`MemberName`] for member lists, made
+    /// straight from the text without a `String` of its own).
+    fn list_of<T: for<'s> From<&'s str>>(
+        &mut self,
+        cx: &mut Cx,
+        key: &'static str,
+        required: bool,
+    ) -> Option<Vec<T>> {
         let Some(node) = self.get(key) else {
             if required {
                 self.missing(cx, key);
@@ -435,10 +446,18 @@ impl<'n> Obj<'n> {
         let what = format!("`{key}` of {}", self.what);
         match &node.value {
             Value::Seq(items) => {
-                let mut out = Vec::new();
-                let mut locs = Vec::new();
+                let mut out = Vec::with_capacity(items.len());
+                let mut locs = Vec::with_capacity(items.len());
                 for item in items {
-                    if let Some(s) = as_string(cx, item, &format!("an element of {what}")) {
+                    // The common case (a string) without building the message.
+                    let text = match &item.value {
+                        Value::Scalar(s) if s.kind() == ScalarKind::Str => {
+                            Some(T::from(s.text.as_str()))
+                        }
+                        _ => as_string(cx, item, &format!("an element of {what}"))
+                            .map(|s| T::from(s.as_str())),
+                    };
+                    if let Some(s) = text {
                         out.push(s);
                         locs.push(item.pos);
                     }
@@ -508,7 +527,10 @@ impl<'n> Obj<'n> {
             .unwrap_or_default()
     }
 
-    fn into_loc(self, cx: &Cx) -> ObjLoc {
+    fn into_loc(mut self, cx: &Cx) -> ObjLoc {
+        // Kept for every object of the repository: no spare capacity.
+        self.fields.shrink_to_fit();
+        self.items.shrink_to_fit();
         ObjLoc {
             file: cx.shared.clone(),
             at: self.node.pos,
@@ -1049,7 +1071,7 @@ fn convert_mapping(
     (map, on_create)
 }
 
-fn check_member_strings(cx: &mut Cx, obj: &Obj, key: &'static str, values: &[String]) {
+fn check_member_strings(cx: &mut Cx, obj: &Obj, key: &'static str, values: &[MemberName]) {
     let locs = obj.item_positions(key);
     let mut seen = std::collections::HashSet::new();
     for (m, loc) in values.iter().zip(&locs) {
@@ -1081,7 +1103,7 @@ fn convert_group(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
     let name = name_of(cx, &mut obj, "name", "group");
     obj.check_keys(cx, GROUP_KEYS);
     let description = obj.opt_str(cx, "description");
-    let members = obj.str_list(cx, "members", false).unwrap_or_default();
+    let members = obj.list_of(cx, "members", false).unwrap_or_default();
     check_member_strings(cx, &obj, "members", &members);
     let kind = match obj.opt_str(cx, "kind") {
         None => None,
@@ -1142,7 +1164,7 @@ fn convert_membership(cx: &mut Cx, mut obj: Obj, out: &mut FileOut) {
         obj.what = format!("membership of group `{g}`");
     }
     obj.check_keys(cx, MEMBERSHIP_KEYS);
-    let users = obj.str_list(cx, "users", true);
+    let users = obj.list_of(cx, "users", true);
     if let Some(u) = &users {
         check_member_strings(cx, &obj, "users", u);
     }

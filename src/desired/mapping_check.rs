@@ -51,8 +51,8 @@ pub(super) fn check(state: &DesiredState, locs: &SourceMap, out: &mut Vec<Diagno
                 .and_then(|(_, ps)| ps.get(i))
                 .map(|pos| super::Loc {
                     file: l.file.clone(),
-                    line: pos.line,
-                    col: pos.col,
+                    line: pos.line(),
+                    col: pos.col(),
                 })
                 .unwrap_or_else(|| l.field("previous_usernames"));
             if usernames.contains_key(p.as_str()) && p != &u.username {

@@ -97,8 +97,8 @@ impl ObjLoc {
     fn loc(&self, pos: yaml::Pos) -> Loc {
         Loc {
             file: self.file.clone(),
-            line: pos.line,
-            col: pos.col,
+            line: pos.line(),
+            col: pos.col(),
         }
     }
     /// The start of the object.
@@ -155,8 +155,9 @@ pub struct Loaded {
     /// What a reviewer must know about where the app settings came from (`--apps-from`):
     /// (app, message), in app order.
     pub app_notes: Vec<(String, String)>,
-    /// The files' contents as read (moved here, not copied), so that a diagnostic can
-    /// show its source line; empty when the files were handed to [`load_files`].
+    /// The contents of the files a diagnostic points into and of those defining apps,
+    /// as read (moved here, not copied), so that a diagnostic can show its source
+    /// line; empty when the files were handed to [`load_files`].
     pub contents: Vec<source::SourceFile>,
 }
 
@@ -260,6 +261,19 @@ pub fn load(dir: &Path, rev: Option<&str>) -> anyhow::Result<Loaded> {
     let mut loaded = load_files(&files);
     loaded.state.source = source;
     loaded.root = root;
+    // Only the files a diagnostic can point into are kept for their source lines:
+    // those with a diagnostic now, and those defining apps (the preflight check
+    // reports there). At a million users the rest is hundreds of MiB.
+    let mut wanted: std::collections::HashSet<&str> =
+        loaded.diagnostics.iter().map(|d| d.file.as_str()).collect();
+    wanted.extend(loaded.sources.apps.iter().map(|a| &*a.file));
+    let keep: Vec<bool> = files
+        .iter()
+        .map(|f| wanted.contains(f.path.as_str()))
+        .collect();
+    let mut keep = keep.into_iter();
+    let mut files = files;
+    files.retain(|_| keep.next().unwrap_or(false));
     loaded.contents = files;
     Ok(loaded)
 }
@@ -391,7 +405,37 @@ pub fn load_files(files: &[source::SourceFile]) -> Loaded {
     // (members, policies, duplicates) would report its objects as missing elsewhere:
     // they are skipped until every file parses. Each file's own checks still run.
     let mut unparsed = 0usize;
-    for (f, (mut file_diags, out)) in files.iter().zip(parse_all(files)) {
+    let parsed = parse_all(files);
+    // The merged lists are sized once: at a million users a doubling `extend` would
+    // hold the old and the new copy at once.
+    {
+        let outs = || parsed.iter().filter_map(|(_, o)| o.as_ref());
+        state
+            .users
+            .reserve_exact(outs().map(|o| o.repo.users.len()).sum());
+        state
+            .groups
+            .reserve_exact(outs().map(|o| o.repo.groups.len()).sum());
+        state
+            .memberships
+            .reserve_exact(outs().map(|o| o.repo.memberships.len()).sum());
+        state
+            .policies
+            .reserve_exact(outs().map(|o| o.repo.policies.len()).sum());
+        sources
+            .users
+            .reserve_exact(outs().map(|o| o.locs.users.len()).sum());
+        sources
+            .groups
+            .reserve_exact(outs().map(|o| o.locs.groups.len()).sum());
+        sources
+            .memberships
+            .reserve_exact(outs().map(|o| o.locs.memberships.len()).sum());
+        sources
+            .policies
+            .reserve_exact(outs().map(|o| o.locs.policies.len()).sum());
+    }
+    for (f, (mut file_diags, out)) in files.iter().zip(parsed) {
         let Some(out) = out else {
             unparsed += 1;
             if let Some(d) = file_diags
@@ -489,8 +533,8 @@ fn parse_one(f: &source::SourceFile) -> (Vec<Diagnostic>, Option<convert::FileOu
     };
     let error = |e: yaml::YamlError| Diagnostic {
         file: f.path.clone(),
-        line: e.pos.line,
-        col: e.pos.col,
+        line: e.pos.line(),
+        col: e.pos.col(),
         severity: Severity::Error,
         message: clip_message(e.message),
     };

@@ -778,7 +778,7 @@ pub struct Group {
     pub description: Option<String>,
     /// Usernames, and nested groups written as `group:NAME`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<String>,
+    pub members: Vec<MemberName>,
     /// `security` (default) or `microsoft365` (a Microsoft 365 "Unified" group in Office 365).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<GroupKind>,
@@ -814,6 +814,188 @@ pub fn parse_member(s: &str) -> MemberRef<'_> {
     }
 }
 
+/// One element of a member list as written (`alice`, `group:sales`). A repository
+/// of a million users holds tens of millions of these, so a short one (up to
+/// [`MemberName::INLINE`] bytes: nearly every username) is kept inside the list's
+/// own 24 bytes, without an allocation of its own; a longer one is boxed. It reads as
+/// a `&str` (`Deref`, `as_str`), compares, hashes and orders like one, and is written
+/// and read in every format as a plain string.
+#[derive(Clone)]
+pub struct MemberName(NameRepr);
+
+#[derive(Clone)]
+enum NameRepr {
+    Inline {
+        len: u8,
+        bytes: [u8; MemberName::INLINE],
+    },
+    Heap(Box<str>),
+}
+
+impl MemberName {
+    /// The longest name kept inline, in bytes.
+    pub const INLINE: usize = 22;
+
+    pub fn new(s: &str) -> MemberName {
+        if s.len() <= Self::INLINE {
+            let mut bytes = [0u8; Self::INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            MemberName(NameRepr::Inline {
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            MemberName(NameRepr::Heap(s.into()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Always the bytes of a whole `&str` (see `new`), so this never fails.
+            NameRepr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default()
+            }
+            NameRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl Default for MemberName {
+    fn default() -> Self {
+        MemberName::new("")
+    }
+}
+
+impl std::ops::Deref for MemberName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for MemberName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for MemberName {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for MemberName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for MemberName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq for MemberName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+impl Eq for MemberName {}
+impl PartialOrd for MemberName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for MemberName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+impl std::hash::Hash for MemberName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+impl PartialEq<str> for MemberName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+impl PartialEq<&str> for MemberName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+impl PartialEq<String> for MemberName {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+impl PartialEq<MemberName> for String {
+    fn eq(&self, other: &MemberName) -> bool {
+        self == other.as_str()
+    }
+}
+impl PartialEq<MemberName> for &str {
+    fn eq(&self, other: &MemberName) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl From<&str> for MemberName {
+    fn from(s: &str) -> Self {
+        MemberName::new(s)
+    }
+}
+impl From<&String> for MemberName {
+    fn from(s: &String) -> Self {
+        MemberName::new(s)
+    }
+}
+impl From<String> for MemberName {
+    fn from(s: String) -> Self {
+        if s.len() <= Self::INLINE {
+            MemberName::new(&s)
+        } else {
+            MemberName(NameRepr::Heap(s.into_boxed_str()))
+        }
+    }
+}
+impl From<MemberName> for String {
+    fn from(m: MemberName) -> Self {
+        match m.0 {
+            NameRepr::Heap(s) => s.into_string(),
+            NameRepr::Inline { .. } => m.as_str().to_string(),
+        }
+    }
+}
+
+impl Serialize for MemberName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        std::borrow::Cow::<'de, str>::deserialize(d).map(|s| MemberName::new(&s))
+    }
+}
+
+impl JsonSchema for MemberName {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        String::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
 /// Members of a group listed apart from the group definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -821,7 +1003,7 @@ pub struct Membership {
     /// The group the members are added to.
     pub group: String,
     /// Usernames, and nested groups written as `group:NAME`.
-    pub users: Vec<String>,
+    pub users: Vec<MemberName>,
     /// From this date (YYYY-MM-DD) on, the membership counts as absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "date"))]
@@ -872,7 +1054,7 @@ pub fn direct_members(state: &DesiredState, today: &str) -> BTreeMap<String, Vec
     for g in &state.groups {
         out.entry(g.name.clone())
             .or_default()
-            .extend(g.members.iter().cloned());
+            .extend(g.members.iter().map(|m| m.to_string()));
     }
     for m in &state.memberships {
         if let Some(exp) = &m.expires
@@ -882,7 +1064,7 @@ pub fn direct_members(state: &DesiredState, today: &str) -> BTreeMap<String, Vec
         }
         out.entry(m.group.clone())
             .or_default()
-            .extend(m.users.iter().cloned());
+            .extend(m.users.iter().map(|m| m.to_string()));
     }
     for v in out.values_mut() {
         v.sort();

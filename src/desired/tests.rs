@@ -574,3 +574,36 @@ fn ldap_apps_load_their_schema_choices() {
         "{msgs:?}"
     );
 }
+
+#[test]
+fn member_names_are_compact_strings() {
+    // One list slot each, with no allocation for a short name.
+    assert_eq!(std::mem::size_of::<MemberName>(), 24);
+    let short = MemberName::from("alice");
+    let long_text = "group:a-group-name-longer-than-22-bytes";
+    let long = MemberName::from(long_text.to_string());
+    assert_eq!(short.as_str(), "alice");
+    assert_eq!(&*long, long_text);
+    let edge = "é".repeat(11); // 22 bytes: inline, multi-byte
+    assert_eq!(MemberName::from(edge.as_str()).as_str(), edge);
+    assert!(short < long);
+    assert!(short == "alice");
+    assert!("alice" == short);
+    assert_eq!(String::from(long.clone()), long_text);
+    assert_eq!(format!("{short:?}"), "\"alice\"");
+    // Written and read as a plain string.
+    let json = serde_json::to_string(&vec![short.clone(), long.clone()]).unwrap();
+    assert_eq!(json, format!("[\"alice\",\"{long_text}\"]"));
+    let back: Vec<MemberName> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, [short, long]);
+    // Lists still load member positions exactly.
+    let loaded = load_files(&[file(
+        "g.yaml",
+        "users:\n  - {username: ann, email: ann@example.com, first_name: A, last_name: B}\ngroups:\n  - name: g\n    members: [ann, nobody]\n",
+    )]);
+    let e: Vec<String> = loaded.errors().map(|d| d.to_string()).collect();
+    assert_eq!(
+        e,
+        ["g.yaml:5:20: error: group `g`: member `nobody` is not a defined user"]
+    );
+}

@@ -20,19 +20,33 @@ pub const MAX_ALIAS_NODES: usize = 100_000;
 /// for later aliases, so nested anchors would otherwise multiply memory).
 pub const MAX_ANCHORED_NODES: usize = 1_000_000;
 
-/// A 1-based source position.
+/// A 1-based source position, kept in 8 bytes: a repository holds one for every
+/// member reference, so at a million users there are tens of millions of them.
+/// Files are bounded well below 4 GiB ([`super::source::MAX_FILE_BYTES`]), so
+/// neither number can overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Pos {
-    pub line: usize,
-    pub col: usize,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Pos {
+    /// The line, for indexing and for [`super::Diagnostic`].
+    pub fn line(self) -> usize {
+        self.line as usize
+    }
+    /// The column (1-based, in characters), for [`super::Diagnostic`].
+    pub fn col(self) -> usize {
+        self.col as usize
+    }
 }
 
 impl Pos {
     fn from_marker(m: &Marker) -> Pos {
         // yaml-rust2 reports 1-based lines and 0-based columns.
         Pos {
-            line: m.line().max(1),
-            col: m.col() + 1,
+            line: u32::try_from(m.line().max(1)).unwrap_or(u32::MAX),
+            col: u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
         }
     }
 }
@@ -392,7 +406,7 @@ fn parse_inner(text: &str) -> Result<Parsed, YamlError> {
                                 },
                             );
                             drop = true;
-                        } else if !keys.insert(key_hash(node.key_text()))
+                        } else if is_repeated(keys, entries, node.key_text())
                             && let Some((first, _)) = entries
                                 .iter()
                                 .find(|(k, _)| k.key_text() == node.key_text())
@@ -430,6 +444,25 @@ fn note(problems: &mut Vec<YamlError>, e: YamlError) {
     }
 }
 
+/// Whether `key` was seen before in a mapping, recording it. Small mappings (every
+/// user, group, app) are scanned; from [`SMALL_MAP`] keys on, the hashes kept in
+/// `keys` answer, so that a huge mapping stays linear.
+fn is_repeated(
+    keys: &mut std::collections::HashSet<u64>,
+    entries: &[(Node, Node)],
+    key: &str,
+) -> bool {
+    if entries.len() < SMALL_MAP {
+        return entries.iter().any(|(k, _)| k.key_text() == key);
+    }
+    if keys.is_empty() {
+        keys.extend(entries.iter().map(|(k, _)| key_hash(k.key_text())));
+    }
+    !keys.insert(key_hash(key))
+}
+
+const SMALL_MAP: usize = 16;
+
 fn key_hash(key: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -446,8 +479,8 @@ fn syntax_error(text: &str, e: &yaml_rust2::ScanError) -> YamlError {
             if let Some(col) = indent.find('\t') {
                 return YamlError {
                     pos: Pos {
-                        line: i + 1,
-                        col: col + 1,
+                        line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                        col: u32::try_from(col + 1).unwrap_or(u32::MAX),
                     },
                     message:
                         "YAML syntax error: tab character in indentation (YAML indents with spaces)"

@@ -129,9 +129,9 @@ fn same_line(line: &str, key: &str, col: usize) -> bool {
 fn set_field(t: &mut Text, loc: &ObjLoc, who: &str, key: &str, v: &str) -> anyhow::Result<()> {
     let at_line = t
         .lines
-        .get(loc.at.line - 1)
+        .get(loc.at.line() - 1)
         .ok_or_else(|| anyhow!("user {who}: position out of range"))?;
-    if at_line[byte_at(at_line, loc.at.col)..].starts_with('{') {
+    if at_line[byte_at(at_line, loc.at.col())..].starts_with('{') {
         bail!(
             "{}:{}: user {who} is written in flow style ({{ … }}); hr sync edits block-style users only",
             loc.file,
@@ -140,10 +140,10 @@ fn set_field(t: &mut Text, loc: &ObjLoc, who: &str, key: &str, v: &str) -> anyho
     }
     let text = value(key, v);
     if let Some((_, pos)) = loc.fields.iter().find(|(k, _)| *k == key) {
-        let line = &mut t.lines[pos.line - 1];
-        let start = byte_at(line, pos.col);
+        let line = &mut t.lines[pos.line() - 1];
+        let start = byte_at(line, pos.col());
         let len = match scalar_len(&line[start..]) {
-            Some(n) if same_line(line, key, pos.col) => n,
+            Some(n) if same_line(line, key, pos.col()) => n,
             _ => bail!(
                 "{}:{}:{}: user {who}: `{key}` is not a one-line value; edit it by hand",
                 loc.file,
@@ -160,10 +160,10 @@ fn set_field(t: &mut Text, loc: &ObjLoc, who: &str, key: &str, v: &str) -> anyho
         .fields
         .iter()
         .filter(|(k, p)| {
-            let l = &t.lines[p.line - 1];
-            same_line(l, k, p.col) && scalar_len(&l[byte_at(l, p.col)..]).is_some()
+            let l = &t.lines[p.line() - 1];
+            same_line(l, k, p.col()) && scalar_len(&l[byte_at(l, p.col())..]).is_some()
         })
-        .map(|(_, p)| p.line - 1)
+        .map(|(_, p)| p.line() - 1)
         .max()
         .ok_or_else(|| {
             anyhow!(
@@ -172,7 +172,7 @@ fn set_field(t: &mut Text, loc: &ObjLoc, who: &str, key: &str, v: &str) -> anyho
                 loc.at.line
             )
         })?;
-    let indent = " ".repeat(loc.at.col - 1);
+    let indent = " ".repeat(loc.at.col() - 1);
     t.inserts
         .entry(anchor)
         .or_default()

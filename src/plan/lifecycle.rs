@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::lifecycle::{Stage, stage};
 use crate::desired::{
-    App, DesiredState, Group, GroupKind, MemberRef, Membership, Policy, direct_members,
+    App, DesiredState, Group, GroupKind, MemberName, MemberRef, Membership, Policy, direct_members,
     parse_member,
 };
 use crate::plan::{Change, Member, Target};
@@ -120,7 +120,10 @@ pub fn view(desired: &DesiredState, app: &App, today: time::Date) -> Option<View
         d.groups.push(Group {
             name: KEEP_GROUP.to_string(),
             description: None,
-            members: no_access.keys().cloned().collect(),
+            members: no_access
+                .keys()
+                .map(|k| MemberName::from(k.as_str()))
+                .collect(),
             kind: Some(GroupKind::Repository),
             membership: None,
         });
