@@ -6,35 +6,21 @@ service_account.Credentials signs the JWT assertion for the emulator's /token. T
 script lists users with paging, inserts a user, sends a BatchHttpRequest, inserts a
 member and catches an HttpError; it prints one JSON summary line.
 
-Environment: GOOGLE_EMULATOR_BASE (http://127.0.0.1:PORT), GOOGLE_KEY_FILE (the
-service account key file), GOOGLE_ADMIN (the administrator to impersonate).
+Environment: as tests/google/emulator_client.py says.
 """
 
 import json
-import os
 
-from google.oauth2 import service_account
-from googleapiclient.discovery import build_from_document
+from emulator_client import directory
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-BASE = os.environ["GOOGLE_EMULATOR_BASE"].rstrip("/")
 SCOPES = [
     "https://www.googleapis.com/auth/admin.directory.user",
     "https://www.googleapis.com/auth/admin.directory.group",
 ]
 
-with open(os.path.join(os.path.dirname(__file__), "admin.directory_v1.json")) as f:
-    doc = json.load(f)
-doc["rootUrl"] = BASE + "/"
-
-with open(os.environ["GOOGLE_KEY_FILE"]) as f:
-    info = json.load(f)
-info["token_uri"] = BASE + "/token"
-creds = service_account.Credentials.from_service_account_info(
-    info, scopes=SCOPES, subject=os.environ["GOOGLE_ADMIN"]
-)
-service = build_from_document(doc, credentials=creds)
+service = directory(SCOPES)
 out = {}
 
 # (a) Paging with list_next.

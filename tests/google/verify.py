@@ -11,17 +11,13 @@ users, groups and each group's members. It prints one JSON line:
    "groups": [{"email", "name", "description", "members": [email...]}...],
    "pages": N}
 
-Environment: GOOGLE_EMULATOR_BASE (http://127.0.0.1:PORT), GOOGLE_KEY_FILE (a service
-account key file), GOOGLE_ADMIN (the administrator to impersonate).
+Environment: as tests/google/emulator_client.py says.
 """
 
 import json
-import os
 
-from google.oauth2 import service_account
-from googleapiclient.discovery import build_from_document
+from emulator_client import directory
 
-BASE = os.environ["GOOGLE_EMULATOR_BASE"].rstrip("/")
 SCOPES = [
     "https://www.googleapis.com/auth/admin.directory.user.readonly",
     "https://www.googleapis.com/auth/admin.directory.group.readonly",
@@ -29,17 +25,7 @@ SCOPES = [
 ]
 PAGE = 2
 
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "admin.directory_v1.json")) as f:
-    doc = json.load(f)
-doc["rootUrl"] = BASE + "/"
-
-with open(os.environ["GOOGLE_KEY_FILE"]) as f:
-    info = json.load(f)
-info["token_uri"] = BASE + "/token"
-creds = service_account.Credentials.from_service_account_info(
-    info, scopes=SCOPES, subject=os.environ["GOOGLE_ADMIN"]
-)
-service = build_from_document(doc, credentials=creds)
+service = directory(SCOPES)
 pages = 0
 
 

@@ -5,8 +5,6 @@
 //! and what it saw must be what the repository says: a suspended user, a group with
 //! members (nested groups flattened), names, departments, titles, the username anchor.
 
-use std::process::{Command, Stdio};
-
 use serde_json::{Value, json};
 
 use crate::support::google::{ADMIN, Options, Workspace};
@@ -28,23 +26,7 @@ fn verify(ws: &Workspace) -> Value {
     let key_dir = tempfile::tempdir().unwrap();
     let key = key_dir.path().join("key.json");
     std::fs::write(&key, &ws.key_json).unwrap();
-    let out = Command::new(&python)
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/google/verify.py"))
-        .stdin(Stdio::null())
-        .env("GOOGLE_EMULATOR_BASE", &ws.url)
-        .env("GOOGLE_KEY_FILE", &key)
-        .env("GOOGLE_ADMIN", ADMIN)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("run the venv's python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "verify.py failed:\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    let line = stdout.lines().last().expect("a JSON line");
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"))
+    crate::google_emulator_py::run_script(&python, "verify.py", &ws.url, &key)
 }
 
 #[test]

@@ -39,6 +39,29 @@ pub fn ensure_venv() -> PathBuf {
     PathBuf::from(python)
 }
 
+/// Run `tests/google/SCRIPT` with Google's client against the emulator at `base`, as
+/// the service account of `key_file` acting for the admin; its last stdout line is JSON.
+pub fn run_script(python: &Path, script: &str, base: &str, key_file: &Path) -> Value {
+    let out = Command::new(python)
+        .arg(script)
+        .current_dir(root().join("tests/google"))
+        .stdin(Stdio::null())
+        .env("GOOGLE_EMULATOR_BASE", base)
+        .env("GOOGLE_KEY_FILE", key_file)
+        .env("GOOGLE_ADMIN", ADMIN)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run the venv's python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed:\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let line = stdout.lines().last().expect("a JSON line");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"))
+}
+
 #[test]
 fn google_python_client_pages_inserts_batches_and_sees_http_errors() {
     let python = ensure_venv();
@@ -50,24 +73,7 @@ fn google_python_client_pages_inserts_batches_and_sees_http_errors() {
         let (s, v) = emu.call(&tok, "POST", "users", Some(body));
         assert_eq!(s, 200, "{v}");
     }
-    let out = Command::new(&python)
-        .arg("client.py")
-        .current_dir(root().join("tests/google"))
-        .stdin(Stdio::null())
-        .env("GOOGLE_EMULATOR_BASE", &emu.url)
-        .env("GOOGLE_KEY_FILE", &emu.key.path)
-        .env("GOOGLE_ADMIN", ADMIN)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("run the venv's python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "client.py failed:\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    let line = stdout.lines().last().expect("summary line");
-    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"));
+    let v = run_script(&python, "client.py", &emu.url, &emu.key.path);
 
     assert_eq!(v["pages"], 3, "100 + 100 + 30: {v}");
     assert_eq!(v["users_seen"], USERS, "{v}");

@@ -67,6 +67,7 @@ use super::read::{
     self, DN_ID_PREFIX, GROUP_FILTER, MANAGER, MANAGER_ATTR, USER_FILTER, UserSchema,
 };
 use crate::apps::ReadScope;
+use crate::apps::kit::ldap::{IncrementalFailure as Failure, now_unix};
 use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Unusable, unusable};
 use crate::desired::ActiveDirectoryApp;
 use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
@@ -672,28 +673,6 @@ pub fn observed_from(
 // ---------------------------------------------------------------------------------------
 // Reading (the shell)
 // ---------------------------------------------------------------------------------------
-
-/// Why an incremental read did not finish.
-enum Failure {
-    /// The connection failed: the read fails, as a full read would.
-    Fatal(anyhow::Error),
-    /// Anything else: a full read follows.
-    Restart(String),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        if is_transport(&e) {
-            Failure::Fatal(e)
-        } else {
-            Failure::Restart(format!("{e:#}"))
-        }
-    }
-}
-
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
 
 fn usn_created(entry: &SearchEntry) -> Result<u64> {
     read::first(entry, "uSNCreated")

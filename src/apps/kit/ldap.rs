@@ -273,6 +273,29 @@ pub fn is_transport(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.is::<Transport>())
 }
 
+/// Why an incremental read (AD's or LDAP's) did not finish.
+pub enum IncrementalFailure {
+    /// The connection failed: the read fails, as a full read would.
+    Fatal(anyhow::Error),
+    /// Anything else: a full read follows.
+    Restart(String),
+}
+
+impl From<anyhow::Error> for IncrementalFailure {
+    fn from(e: anyhow::Error) -> Self {
+        if is_transport(&e) {
+            IncrementalFailure::Fatal(e)
+        } else {
+            IncrementalFailure::Restart(format!("{e:#}"))
+        }
+    }
+}
+
+/// Seconds since the epoch, for snapshot ages.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// Run one LDAP operation with a timeout, turning protocol errors into anyhow (as
 /// [`Transport`] errors).
 pub async fn timed<T>(

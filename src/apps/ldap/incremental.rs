@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use super::Schema;
 use super::read::{self, UserAttrs, all};
 use crate::apps::ReadScope;
-use crate::apps::kit::ldap::{first, is_transport};
+use crate::apps::kit::ldap::{IncrementalFailure as Failure, first, now_unix};
 use crate::apps::kit::ldap_codec::{dn_key, filter_value};
 use crate::apps::kit::snapshot::{self, FullRead, Header, Unusable, unusable};
 use crate::desired::{LdapApp, LdapGroupClass};
@@ -428,28 +428,6 @@ pub fn groups_naming(
 // Reading (the shell)
 // ---------------------------------------------------------------------------------------
 
-/// Why an incremental read did not finish.
-enum Failure {
-    /// The connection failed: the read fails, as a full read would.
-    Fatal(anyhow::Error),
-    /// Anything else: a full read follows.
-    Restart(String),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        if is_transport(&e) {
-            Failure::Fatal(e)
-        } else {
-            Failure::Restart(format!("{e:#}"))
-        }
-    }
-}
-
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 fn scanned(entries: &[SearchEntry], stamp_attr: &str) -> Result<Vec<Scanned>> {
     entries
         .iter()
@@ -672,18 +650,8 @@ pub async fn read_cached(
 
 #[cfg(test)]
 mod tests {
+    use super::super::read::tests::entry;
     use super::*;
-
-    fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> SearchEntry {
-        SearchEntry {
-            dn: dn.into(),
-            attrs: attrs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
-                .collect(),
-            bin_attrs: HashMap::new(),
-        }
-    }
 
     fn cached(id: &str, dn: &str, stamp: &str, members: &[&str]) -> (String, Cached) {
         (

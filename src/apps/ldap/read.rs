@@ -314,7 +314,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> SearchEntry {
+    pub(in crate::apps::ldap) fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> SearchEntry {
         SearchEntry {
             dn: dn.into(),
             attrs: attrs
