@@ -204,3 +204,59 @@ fn renaming_an_ou_inside_users_ou_moves_its_users_without_changing_their_stamps(
     let (_, removed, scanned, _) = c.expect("incremental");
     assert_eq!((removed, scanned), (0, 7), "{}", plan.stderr);
 }
+
+/// More entries than one page (500): users and groups are read with the paged-results
+/// control, one search after the other on the connection (two interleaved paged
+/// searches on one connection make slapd refuse the second cookie), in full and from
+/// the snapshot.
+#[test]
+fn more_entries_than_a_page_read_in_full_and_from_the_snapshot() {
+    let tree = Tree::new();
+    let p = &tree.people;
+    let g = &tree.groups;
+    let n = 620;
+    let mut ldif = String::new();
+    for i in 0..n {
+        ldif.push_str(&format!(
+            "dn: uid=bulk{i:04},{p}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: bulk{i:04}\ncn: Bulk {i}\nsn: Bulk\n\n"
+        ));
+    }
+    ldif.push_str(&format!(
+        "dn: cn=bulk,{g}\nchangetype: add\nobjectClass: groupOfNames\ncn: bulk\n"
+    ));
+    for i in 0..n {
+        ldif.push_str(&format!("member: uid=bulk{i:04},{p}\n"));
+    }
+    ldapmodify(&ldif);
+    let r = repo(&[
+        ("apps.yaml", &ldap_app(&tree, "")),
+        ("people.yaml", people()),
+    ]);
+    let full = run(r.path(), &["--no-cache", "plan", "--detailed-exitcode"]);
+    assert_eq!(full.code, 2, "{}", full.all());
+    assert!(full.stdout.contains("bulk0619"), "{}", full.stdout);
+    // A first cached plan reads in full and writes the snapshot; the next reads from
+    // it and gives the same plan.
+    let first = run(r.path(), &["-v", "plan", "--detailed-exitcode"]);
+    assert_eq!(
+        (first.code, &first.stdout),
+        (2, &full.stdout),
+        "{}",
+        first.stderr
+    );
+    let line = first
+        .stderr
+        .lines()
+        .find(|l| l.contains("full read"))
+        .unwrap_or_else(|| panic!("no full-read line: {}", first.stderr));
+    assert!(line.contains(&format!("entries={}", n + 1)), "{line}");
+    let (plan, c) = plan_both(r.path());
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let (fetched, removed, scanned, entries) = c.expect("incremental");
+    assert_eq!(
+        (fetched, removed, scanned, entries),
+        (0, 0, n + 1, n + 1),
+        "{}",
+        plan.stderr
+    );
+}
