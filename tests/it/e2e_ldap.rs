@@ -344,6 +344,43 @@ fn posix_groups_hold_logins_and_users_get_numbers() {
 }
 
 #[test]
+fn group_of_unique_names_holds_unique_members_and_an_empty_group_converges() {
+    let tree = Tree::new();
+    let app = ldap_app(&tree, "    group_object_class: groupOfUniqueNames\n");
+    let r = repo(&[("apps.yaml", &app), ("people.yaml", &people())]);
+    ok(&run(r.path(), &["apply", "--auto-approve"]));
+    empty_plan(r.path());
+    let alice = user(&tree, "(uid=alice)");
+    let staff = group(&tree, "staff");
+    assert!(
+        values(&staff, "objectClass")
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("groupOfUniqueNames")),
+        "{staff:?}"
+    );
+    assert!(values(&staff, "member").is_empty(), "{staff:?}");
+    let members = values(&staff, "uniqueMember");
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(
+        members.iter().any(|m| m.eq_ignore_ascii_case(&alice.0)),
+        "{members:?}"
+    );
+    // uniqueMember is required too (RFC 4519): the empty group holds the placeholder.
+    assert_eq!(values(&group(&tree, "empty"), "uniqueMember"), [""]);
+    // A member removed by hand is drift, and apply puts it back.
+    ldapmodify(&format!(
+        "dn: {}\nchangetype: modify\ndelete: uniqueMember\nuniqueMember: {}\n",
+        staff.0, alice.0
+    ));
+    let drift = run(r.path(), &["drift"]);
+    assert_eq!(drift.code, 2, "{}", drift.all());
+    assert!(drift.stdout.contains("alice"), "{}", drift.stdout);
+    ok(&run(r.path(), &["apply", "--auto-approve"]));
+    empty_plan(r.path());
+    assert_eq!(values(&group(&tree, "staff"), "uniqueMember").len(), 3);
+}
+
+#[test]
 fn settings_errors_are_positioned() {
     let app = "apps:\n  - name: dir\n    type: ldap\n    url: ldap://ldap.example.test\n    starttls: false\n    base_dn: dc=example,dc=test\n    users_ou: ou=people,dc=other\n    groups_ou: ou=groups,dc=example,dc=test\n    bind_dn: cn=admin,dc=example,dc=test\n    bind_password: { env: X }\n    group_object_class: groupOfCats\n    posix: { gid_number: 1 }\n";
     let r = repo(&[("apps.yaml", app)]);
