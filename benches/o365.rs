@@ -12,6 +12,12 @@
 //! through the real report log ([`ReportLog`], synced per batch) in a folder under
 //! `target/` (a real disk, not a tmpfs). `ROSTER_BENCH_PER_CHANGE_SYNC=1` adds a run
 //! with one `fdatasync` per record under a lock, as the log did before.
+//!
+//! Then the floor: a minimal script against a third fresh emulator that issues the same
+//! Graph writes as `$batch` requests of 20, 4 in flight (group creates, then user
+//! creates, then `members@odata.bind` PATCHes of 20 members), checking every response,
+//! and nothing else — no plan, no outcomes, no log. The ratio of roster's apply through
+//! the report log to it is the figure issue 19 sets a target for (≤ 1.5 ×).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -21,6 +27,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use roster::apps::office365::Office365Connector;
 use roster::apps::{ApplyInput, ChangeResult, ConnectContext, OutcomeSink, ReadScope};
 use roster::desired::{DesiredState, Office365App, Office365Credentials, SecretRef, Switches};
@@ -28,7 +35,7 @@ use roster::emulator::{EmulatorConfig, EmulatorHandle, Stats};
 use roster::engine::report_log::{Provenance, ReportLog, ReportRecord, read_all};
 use roster::observed::ObservedApp;
 use roster::plan::{Action, Change, ObjectKind, Target};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Where the outcomes go besides the count.
 enum Log {
@@ -173,6 +180,143 @@ async fn tenant(throttle: bool) -> anyhow::Result<Tenant> {
     })
 }
 
+/// The floor's writer: the same Graph writes as roster's apply, as `$batch` requests of
+/// [`roster::apps::office365::http::BATCH_SIZE`] sent 4 at a time, in three rounds (groups,
+/// users, members: each needs the ids of the one before). Every response is checked.
+/// Returns the number of HTTP requests it sent.
+async fn minimal_script(
+    base: &str,
+    groups: usize,
+    users: usize,
+    members: &[(usize, usize)],
+) -> anyhow::Result<usize> {
+    let batch = roster::apps::office365::http::BATCH_SIZE;
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/bench/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "bench-client"),
+            ("client_secret", "bench-secret"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = token["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no access token"))?
+        .to_string();
+    let mut sent = 1usize;
+    // Sends `ops` in batches, IN_FLIGHT at a time; returns each op's response body.
+    async fn run(
+        http: &reqwest::Client,
+        base: &str,
+        token: &str,
+        ops: Vec<Value>,
+        batch: usize,
+    ) -> anyhow::Result<(usize, Vec<Value>)> {
+        const IN_FLIGHT: usize = 4;
+        let chunks: Vec<Vec<Value>> = ops.chunks(batch).map(<[Value]>::to_vec).collect();
+        let n = chunks.len();
+        let mut bodies: Vec<Value> = Vec::new();
+        let mut results =
+            futures::stream::iter(chunks.into_iter().enumerate().map(|(k, chunk)| async move {
+                let r: Value = http
+                    .post(format!("{base}/v1.0/$batch"))
+                    .bearer_auth(token)
+                    .json(&json!({ "requests": chunk }))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                anyhow::Ok((k, r))
+            }))
+            .buffer_unordered(IN_FLIGHT);
+        let mut per_chunk: Vec<Option<Value>> = vec![None; n];
+        while let Some(r) = results.next().await {
+            let (k, r) = r?;
+            per_chunk[k] = Some(r);
+        }
+        for (k, r) in per_chunk.into_iter().enumerate() {
+            let r = r.ok_or_else(|| anyhow::anyhow!("batch {k} has no answer"))?;
+            let mut responses: Vec<Value> = r["responses"].as_array().cloned().unwrap_or_default();
+            responses.sort_by_key(|x| x["id"].as_str().and_then(|i| i.parse::<usize>().ok()));
+            for resp in responses {
+                let status = resp["status"].as_u64().unwrap_or(0);
+                anyhow::ensure!((200..300).contains(&status), "a write failed: {resp}");
+                bodies.push(resp["body"].clone());
+            }
+        }
+        Ok((n, bodies))
+    }
+    let op = |k: usize, method: &str, url: String, body: Value| {
+        json!({"id": (k % batch).to_string(), "method": method, "url": url,
+               "headers": {"Content-Type": "application/json"}, "body": body})
+    };
+    let ops = (0..groups)
+        .map(|g| {
+            op(
+                g,
+                "POST",
+                "/groups".into(),
+                json!({
+                    "displayName": format!("group{g:05}"), "mailNickname": format!("group{g:05}"),
+                    "securityEnabled": true, "mailEnabled": false, "groupTypes": [],
+                }),
+            )
+        })
+        .collect();
+    let (n, created) = run(&http, base, &token, ops, batch).await?;
+    sent += n;
+    let group_ids: Vec<String> = created
+        .iter()
+        .map(|b| b["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let ops = (0..users)
+        .map(|u| {
+            op(u, "POST", "/users".into(), json!({
+                "accountEnabled": true, "displayName": format!("user{u:06}"),
+                "mailNickname": format!("user{u:06}"),
+                "userPrincipalName": format!("user{u:06}@bench.example"),
+                "mail": format!("user{u:06}@bench.example"),
+                "givenName": "Bench", "surname": format!("User{u}"), "department": "Load",
+                "passwordProfile": {"password": format!("Bench-{u}-Pw!x9"), "forceChangePasswordNextSignIn": true},
+            }))
+        })
+        .collect();
+    let (n, created) = run(&http, base, &token, ops, batch).await?;
+    sent += n;
+    let user_ids: Vec<String> = created
+        .iter()
+        .map(|b| b["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let mut per_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &(g, u) in members {
+        per_group.entry(g).or_default().push(u);
+    }
+    let mut ops = Vec::new();
+    for (g, us) in per_group {
+        for chunk in us.chunks(batch) {
+            let refs: Vec<String> = chunk
+                .iter()
+                .map(|&u| format!("{base}/v1.0/directoryObjects/{}", user_ids[u]))
+                .collect();
+            ops.push(op(
+                ops.len(),
+                "PATCH",
+                format!("/groups/{}", group_ids[g]),
+                json!({"members@odata.bind": refs}),
+            ));
+        }
+    }
+    let (n, _) = run(&http, base, &token, ops, batch).await?;
+    Ok(sent + n)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     // RUST_LOG=roster=debug shows the client's pacing under throttling.
@@ -210,12 +354,14 @@ async fn main() -> anyhow::Result<()> {
         changes.push(c);
     }
     let mut seen = std::collections::HashSet::new();
+    let mut pairs = Vec::new();
     let mut k = 0usize;
     while seen.len() < members.min(users * groups) {
         let g = k % groups;
         let u = (k / groups * 7919 + g * 104_729) % users.max(1);
         k += 1;
         if seen.insert((g, u)) {
+            pairs.push((g, u));
             let gname = format!("group{g:05}");
             let uname = format!("user{u:06}");
             let c = change(
@@ -245,6 +391,7 @@ async fn main() -> anyhow::Result<()> {
         modes.push("report log (fdatasync per change, as before)");
     }
     let mut base: Option<Duration> = None;
+    let mut logged: Option<Duration> = None;
     let mut last = None;
     for (m, mode) in modes.iter().enumerate() {
         let t = tenant(throttle).await?;
@@ -283,6 +430,9 @@ async fn main() -> anyhow::Result<()> {
             syncs = format!(" ({} fdatasyncs)", log.syncs());
         }
         let apply_time = t0.elapsed();
+        if m == 1 {
+            logged = Some(apply_time);
+        }
         let s1 = t.emu.stats();
         let (http, graph, writes, throttled) = delta(s0, s1);
         let ok = sink.ok.load(Ordering::Relaxed);
@@ -314,6 +464,35 @@ async fn main() -> anyhow::Result<()> {
             prev.conn.close().await?;
             prev.emu.shutdown().await?;
         }
+    }
+
+    // The floor: the same writes from a minimal script (unthrottled runs only: a script
+    // that does not pace would just collect 429s).
+    if !throttle {
+        let f = tenant(false).await?;
+        let s0 = f.emu.stats();
+        let t0 = Instant::now();
+        let sent = minimal_script(&f.emu.base_url(), groups, users, &pairs).await?;
+        let floor_time = t0.elapsed();
+        let (http, graph, writes, _) = delta(s0, f.emu.stats());
+        anyhow::ensure!(
+            http as usize == sent,
+            "the script's requests were all counted"
+        );
+        let ratio = logged
+            .map(|l| {
+                format!(
+                    ", roster through the report log = {:.2}x this",
+                    l.as_secs_f64() / floor_time.as_secs_f64()
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "| minimal script: the same writes as $batch of 20, 4 in flight, nothing else | {writes} writes | {http} | {graph} | {writes} | 0 | {floor_time:.2?}{ratio} | {:.1} |",
+            writes as f64 / http.max(1) as f64
+        );
+        f.conn.close().await?;
+        f.emu.shutdown().await?;
     }
 
     let t = last.expect("at least one run");
