@@ -49,9 +49,13 @@ cmd_install() {
 
 # A TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
-    local p
+    # Below the kernel's ephemeral range, so that no client socket of a concurrent test
+    # (the suites open thousands) can hold the port slapd is about to bind.
+    local lo=32768 p
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    [ "$lo" -gt 12000 ] || lo=32768
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0
@@ -209,16 +213,25 @@ cmd_start() {
         || { log "building cn=config failed:"; cat "$dir/slapadd.log" >&2; exit 1; }
     "$slapadd" -n 1 -F "$dir/slapd.d" -l "$dir/data.ldif" >>"$dir/slapadd.log" 2>&1 \
         || { log "loading the base entries failed:"; cat "$dir/slapadd.log" >&2; exit 1; }
-    local ldap_port ldaps_port
-    ldap_port=$(free_port)
-    ldaps_port=$(free_port)
-    while [ "$ldaps_port" = "$ldap_port" ]; do ldaps_port=$(free_port); done
-    local ldap_url="ldap://127.0.0.1:$ldap_port" ldaps_url="ldaps://127.0.0.1:$ldaps_port"
-    # slapd detaches; its pid lands in $dir/slapd.pid.
-    "$slapd" -F "$dir/slapd.d" -h "$ldap_url/ $ldaps_url/" </dev/null >"$dir/slapd.out" 2>&1 \
-        || { log "slapd did not start:"; cat "$dir/slapd.out" >&2; exit 1; }
+    local ldap_port ldaps_port ldap_url ldaps_url started=
+    # A port can be taken between the probe and slapd's bind; try fresh ports then.
+    for _ in 1 2 3 4 5; do
+        ldap_port=$(free_port)
+        ldaps_port=$(free_port)
+        while [ "$ldaps_port" = "$ldap_port" ]; do ldaps_port=$(free_port); done
+        ldap_url="ldap://127.0.0.1:$ldap_port"
+        ldaps_url="ldaps://127.0.0.1:$ldaps_port"
+        # slapd binds, then detaches; its pid lands in $dir/slapd.pid.
+        if "$slapd" -F "$dir/slapd.d" -h "$ldap_url/ $ldaps_url/" </dev/null >"$dir/slapd.out" 2>&1; then
+            started=1
+            break
+        fi
+        log "slapd did not start on ports $ldap_port/$ldaps_port:"
+        cat "$dir/slapd.out" >&2
+    done
+    [ -n "$started" ] || { log "slapd did not start"; exit 1; }
     local pid=
-    for _ in $(seq 1 150); do
+    for _ in $(seq 1 300); do
         [ -z "$pid" ] && [ -s "$dir/slapd.pid" ] && pid=$(cat "$dir/slapd.pid")
         if [ -n "$pid" ] && answers "$dir" "$ldaps_url"; then
             {
@@ -241,7 +254,8 @@ cmd_start() {
         fi
         sleep 0.2
     done
-    log "slapd did not answer within 30 s; see $dir/slapd.out"
+    log "slapd did not answer within 60 s:"
+    cat "$dir/slapd.out" >&2
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
     exit 1
 }

@@ -42,21 +42,40 @@ pub fn slapd() -> &'static Slapd {
             "slapd.sh install failed: {}",
             String::from_utf8_lossy(&install.stderr)
         );
-        let dir = std::env::temp_dir().join(format!("roster-slapd-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = Command::new(script())
-            .arg("start")
-            .arg(&dir)
-            .arg("--owner")
-            .arg(std::process::id().to_string())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run slapd.sh");
-        assert!(
-            out.status.success(),
-            "slapd.sh start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // A start can fail on a loaded machine (a port taken between the probe and the
+        // bind, a slow first answer); the script retries ports, this retries the whole
+        // start once more, and a failure shows everything the script said.
+        let mut failures = String::new();
+        let mut started = None;
+        for attempt in 0..2 {
+            let dir = std::env::temp_dir().join(format!(
+                "roster-slapd-{}-{attempt}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let out = Command::new(script())
+                .arg("start")
+                .arg(&dir)
+                .arg("--owner")
+                .arg(std::process::id().to_string())
+                .stdin(Stdio::null())
+                .output()
+                .expect("run slapd.sh");
+            if out.status.success() {
+                started = Some(out);
+                break;
+            }
+            failures.push_str(&format!(
+                "attempt {}: {}\nstdout: {}\nstderr: {}\n",
+                attempt + 1,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            let _ = Command::new(script()).arg("stop").arg(&dir).output();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let out = started.unwrap_or_else(|| panic!("slapd.sh start failed:\n{failures}"));
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let get = |k: &str| {
             text.lines()
