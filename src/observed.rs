@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// The live state of one app, limited to what the app's management scope may see.
@@ -63,7 +64,7 @@ pub struct ObservedUser {
     /// department, job_title, employee_id, usage_location, mobile_phone; other mapped
     /// targets by their own name (see [`crate::mapping`]); `manager`, the live id of
     /// the user's manager. Absent and empty values are both left out.
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: Attributes,
     /// License SKU part numbers assigned to the user directly (office365).
     pub licenses: BTreeSet<String>,
     /// License SKU part numbers the user holds through a group's assignment (office365
@@ -112,7 +113,207 @@ impl Protection {
 impl ObservedUser {
     /// The value of a managed attribute, by roster name.
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes.get(name).map(String::as_str)
+        self.attributes.get(name)
+    }
+}
+
+/// A live user's managed attributes by roster name, in name order.
+///
+/// A million users hold millions of these, so they are one vector of pairs rather
+/// than a tree (a `BTreeMap` leaf is 544 bytes whatever it holds), and names and
+/// values are [`CompactString`]s: up to 24 bytes inline, which nearly every attribute
+/// name and value is, with no allocation of their own. Reads like a map of `&str`;
+/// written and read in every format as a JSON object, like the map it replaces.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Attributes(Vec<(CompactString, CompactString)>);
+
+impl Attributes {
+    pub fn new() -> Attributes {
+        Attributes(Vec::new())
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).ok().map(|i| self.0[i].1.as_str())
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Sets `name` to `value`; the value it replaces, if any.
+    pub fn insert(&mut self, name: String, value: String) -> Option<String> {
+        self.set(name.as_str(), CompactString::from(value))
+    }
+
+    fn set(&mut self, name: &str, value: CompactString) -> Option<String> {
+        match self.position(name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value).into_string()),
+            Err(i) => {
+                self.0.insert(i, (CompactString::from(name), value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        self.position(name)
+            .ok()
+            .map(|i| self.0.remove(i).1.into_string())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Name and value pairs in name order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + ExactSizeIterator {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
+        self.0.iter().map(|(_, v)| v.as_str())
+    }
+
+    /// Keeps the pairs for which `keep` says true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        self.0.retain(|(k, v)| keep(k, v));
+    }
+
+    /// Gives back the spare capacity of the vector (a reader's last step per user).
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+}
+
+impl std::ops::Index<&str> for Attributes {
+    type Output = CompactString;
+    /// The value of `name`; panics when there is none, like a map's index.
+    fn index(&self, name: &str) -> &CompactString {
+        match self.position(name) {
+            Ok(i) => &self.0[i].1,
+            Err(_) => panic!("no attribute {name:?}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Attributes {
+    /// Later pairs win over earlier ones with the same name, as in a map.
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Attributes {
+        let mut pairs: Vec<(CompactString, CompactString)> = iter
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    CompactString::from(k.as_ref()),
+                    CompactString::from(v.as_ref()),
+                )
+            })
+            .collect();
+        // Stable: equal names keep their order, and the last of them is kept.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(CompactString, CompactString)> = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            match out.last_mut() {
+                Some(last) if last.0 == pair.0 => *last = pair,
+                _ => out.push(pair),
+            }
+        }
+        Attributes(out)
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> Extend<(K, V)> for Attributes {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.set(k.as_ref(), CompactString::from(v.as_ref()));
+        }
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for Attributes {
+    fn from(pairs: [(K, V); N]) -> Attributes {
+        pairs.into_iter().collect()
+    }
+}
+
+impl From<BTreeMap<String, String>> for Attributes {
+    fn from(map: BTreeMap<String, String>) -> Attributes {
+        // Already in name order and unique.
+        Attributes(
+            map.into_iter()
+                .map(|(k, v)| (CompactString::from(k), CompactString::from(v)))
+                .collect(),
+        )
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = (&'a str, &'a str);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (CompactString, CompactString)>,
+        fn(&'a (CompactString, CompactString)) -> (&'a str, &'a str),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl IntoIterator for Attributes {
+    type Item = (String, String);
+    type IntoIter = std::iter::Map<
+        std::vec::IntoIter<(CompactString, CompactString)>,
+        fn((CompactString, CompactString)) -> (String, String),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0
+            .into_iter()
+            .map(|(k, v)| (k.into_string(), v.into_string()))
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Attributes, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of attribute names to string values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Attributes, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some(pair) = map.next_entry::<CompactString, CompactString>()? {
+                    pairs.push(pair);
+                }
+                Ok(pairs.into_iter().collect())
+            }
+        }
+        deserializer.deserialize_map(Visit)
     }
 }
 

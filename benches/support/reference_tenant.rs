@@ -115,7 +115,7 @@ pub fn converged(d: &DesiredState) -> ObservedApp {
                 id: format!("id-{}", u.username),
                 login: u.email.clone(),
                 enabled: true,
-                attributes,
+                attributes: attributes.into(),
                 ..Default::default()
             }
         })

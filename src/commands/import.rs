@@ -606,7 +606,7 @@ fn user_of(
     maps_display: bool,
     notes: &mut Vec<String>,
 ) -> User {
-    let attr = |k: &str| u.attributes.get(k).cloned();
+    let attr = |k: &str| u.attributes.get(k).map(str::to_string);
     let display = attr("display_name");
     let mut words = display.as_deref().unwrap_or("").split_whitespace();
     // Graph does not require a first or last name (shared mailboxes, service accounts

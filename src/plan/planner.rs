@@ -861,7 +861,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             .map(str::to_lowercase)
             .filter(|d| is_o365 && self.app.authorized_domains().is_none() && !domains.contains(d));
         for (lower, u) in live_sorted {
-            let email = u.attributes.get("email").map(String::as_str).unwrap_or("");
+            let email = u.attributes.get("email").unwrap_or("");
             let ignored = ignore.is_match(&u.login)
                 || (!email.is_empty() && ignore.is_match(email))
                 || hands_off_logins.contains(&lower);
@@ -1135,7 +1135,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                         if is_o365 && key == "usage_location" && want.is_none() {
                             continue;
                         }
-                        let have = lu.attributes.get(key).map(String::as_str);
+                        let have = lu.attributes.get(key);
                         if !same_value(key, want.as_deref(), have) {
                             if want.is_none() && !f.nullable {
                                 self.warn(format!(
@@ -1292,7 +1292,7 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                             // gets a password before it is enabled.
                             let unfinished = user.enabled
                                 && matches!(self.app, App::ActiveDirectory(_))
-                                && lu.attributes.get(PWD_LAST_SET).map(String::as_str) == Some("0");
+                                && lu.attributes.get(PWD_LAST_SET) == Some("0");
                             let mut after = BTreeMap::from([(
                                 "enabled".to_string(),
                                 Value::Bool(user.enabled),

@@ -113,7 +113,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                     .get("enabled")
                     .and_then(Value::as_bool)
                     .unwrap_or(true),
-                attributes,
+                attributes: attributes.into(),
                 ..Default::default()
             });
         }

@@ -929,7 +929,7 @@ async fn applied_state_reads_back_as_desired_and_drift_shows() {
     assert_eq!(observed.users.len(), 3);
     for u in &desired.users {
         let o = observed.user_by_login(&u.username).expect("user read back");
-        let expected: std::collections::BTreeMap<String, String> = [
+        let expected: roster::observed::Attributes = [
             ("email", Some(u.email.clone())),
             ("first_name", Some(u.first_name.clone())),
             ("last_name", Some(u.last_name.clone())),

@@ -294,7 +294,7 @@ fn build(s: &Scenario) -> (DesiredState, BTreeMap<String, ObservedApp>) {
             login,
             username: s.ad.then(|| base.clone()),
             enabled: l.enabled,
-            attributes,
+            attributes: attributes.into(),
             licenses: skus_of(l.licenses).into_iter().map(String::from).collect(),
             location: None,
             ..Default::default()

@@ -70,7 +70,7 @@ use crate::apps::ReadScope;
 use crate::apps::kit::ldap::{IncrementalFailure as Failure, now_unix};
 use crate::apps::kit::snapshot::{self, FullRead, Header, Objects, ObjectsRef, Unusable, unusable};
 use crate::desired::ActiveDirectoryApp;
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
+use crate::observed::{Attributes, ObservedApp, ObservedGroup, ObservedUser, Protection};
 
 /// The snapshot file format; a file of another format is ignored (full read).
 /// Format 3 added the AdminSDHolder protection (`adminCount`) to every user: a
@@ -280,7 +280,7 @@ struct Body {
 /// One user on disk: objectGUID, DN, sAMAccountName, enabled, attributes by key (the
 /// identity names the keys a read fills), protected by AdminSDHolder (`adminCount`).
 #[derive(Debug, Serialize, Deserialize)]
-struct DiskUser(String, String, String, bool, BTreeMap<String, String>, bool);
+struct DiskUser(String, String, String, bool, Attributes, bool);
 
 impl snapshot::DiskUser for DiskUser {
     fn id(&self) -> &str {
@@ -1049,7 +1049,7 @@ mod tests {
             login: cn.to_lowercase(),
             username: Some(cn.to_lowercase()),
             enabled: true,
-            attributes: BTreeMap::from([("email".to_string(), format!("{cn}@x"))]),
+            attributes: Attributes::from([("email", format!("{cn}@x"))]),
             licenses: BTreeSet::new(),
             location: Some(format!("CN={cn},{USERS}")),
             ..Default::default()

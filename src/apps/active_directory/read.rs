@@ -162,7 +162,7 @@ pub fn user_from_entry(entry: &SearchEntry, schema: &UserSchema) -> anyhow::Resu
         username: Some(login.clone()),
         login,
         enabled: uac & ACCOUNTDISABLE == 0,
-        attributes,
+        attributes: attributes.into(),
         licenses: BTreeSet::new(),
         location: Some(entry.dn.clone()),
         protections,

@@ -101,7 +101,7 @@ pub fn user_from(
         id,
         username,
         enabled: v.get("suspended").and_then(Value::as_bool) != Some(true),
-        attributes,
+        attributes: attributes.into(),
         location: text(v, "orgUnitPath"),
         protections,
         login,

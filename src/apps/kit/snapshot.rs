@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::observed::{ObservedGroup, ObservedUser};
+use crate::observed::{Attributes, ObservedGroup, ObservedUser};
 
 /// Why a snapshot cannot be used (logged; the read is then a full one).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -544,13 +544,10 @@ fn decode_groups<G: DiskGroup>(disk: &[G], table: &[&str]) -> Result<DecodedGrou
 
 /// A user's attributes on disk: the values in the order of the connector's attribute
 /// list `names` (roster name, protocol name), `None` where absent.
-pub fn encode_attributes(
-    names: &[(&str, &str)],
-    attributes: &BTreeMap<String, String>,
-) -> Vec<Option<String>> {
+pub fn encode_attributes(names: &[(&str, &str)], attributes: &Attributes) -> Vec<Option<String>> {
     names
         .iter()
-        .map(|(name, _)| attributes.get(*name).cloned())
+        .map(|(name, _)| attributes.get(name).map(str::to_string))
         .collect()
 }
 
@@ -560,14 +557,14 @@ pub fn decode_attributes(
     names: &[(&str, &str)],
     id: &str,
     values: &[Option<String>],
-) -> Result<BTreeMap<String, String>, Unusable> {
+) -> Result<Attributes, Unusable> {
     if values.len() != names.len() {
         return Err(unusable(format!("user {id}: wrong attribute count")));
     }
     Ok(names
         .iter()
         .zip(values)
-        .filter_map(|((name, _), v)| v.clone().map(|v| ((*name).to_string(), v)))
+        .filter_map(|((name, _), v)| v.as_deref().map(|v| (*name, v)))
         .collect())
 }
 
@@ -761,7 +758,7 @@ mod tests {
             id: id.into(),
             enabled: true,
             attributes: email
-                .map(|e| BTreeMap::from([("email".to_string(), e.to_string())]))
+                .map(|e| Attributes::from([("email", e)]))
                 .unwrap_or_default(),
             ..ObservedUser::default()
         };

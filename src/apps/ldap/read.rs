@@ -122,7 +122,7 @@ pub fn user_from_entry(
         username: Some(login.clone()),
         login,
         enabled: !is_disabled(entry, schema),
-        attributes,
+        attributes: attributes.into(),
         licenses: BTreeSet::new(),
         location: Some(entry.dn.clone()),
         ..Default::default()

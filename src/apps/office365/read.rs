@@ -12,7 +12,7 @@ use super::http::{BatchOp, Graph, OpOutcome, rid};
 use super::rows::{GroupRow, GroupRows, Prop, RefRow, UserRow, UserRows};
 use crate::apps::ReadScope;
 use crate::observed::{
-    GroupRestriction, ObservedApp, ObservedGroup, ObservedSku, ObservedUser, Protection,
+    Attributes, GroupRestriction, ObservedApp, ObservedGroup, ObservedSku, ObservedUser, Protection,
 };
 
 /// The user properties roster manages, as Graph names them.
@@ -112,7 +112,7 @@ pub fn map_user_row(
 ) -> Option<ObservedUser> {
     let id = row.id.take_text()?;
     let login = row.user_principal_name.take_text()?;
-    let mut attributes = BTreeMap::new();
+    let mut attributes = Attributes::new();
     for ((roster, _), p) in USER_ATTRIBUTES.iter().zip(row.attributes.iter_mut()) {
         if let Some(val) = p.take_text() {
             attributes.insert((*roster).to_string(), val);

@@ -124,7 +124,7 @@ pub fn user_from(v: &Value, reading: &UserReading) -> Result<ObservedUser, Strin
         id,
         login,
         enabled,
-        attributes,
+        attributes: attributes.into(),
         licenses: Default::default(),
         location: v.get("meta").and_then(|m| text(m, "location")),
         ..Default::default()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::desired::source::{Content, SourceFile};
-use crate::observed::{ObservedGroup, ObservedUser};
+use crate::observed::{Attributes, ObservedGroup, ObservedUser};
 
 const O365: &str = "apps:\n  - name: o365\n    type: office365\n    sandbox: .roster/t.json\n    authorized_domains: [contoso.com, fabrikam.com]\n";
 const AD: &str = "apps:\n  - name: ad\n    type: active_directory\n    url: ldaps://dc:636\n    base_dn: DC=x,DC=y\n    users_ou: OU=U,DC=x,DC=y\n    groups_ou: OU=G,DC=x,DC=y\n    bind_dn: CN=a,DC=x,DC=y\n    bind_password: {env: A}\n";
@@ -29,7 +29,7 @@ fn user(id: &str, login: &str) -> ObservedUser {
         id: id.into(),
         login: login.into(),
         enabled: true,
-        attributes: BTreeMap::from([
+        attributes: Attributes::from([
             ("first_name".to_string(), "First".to_string()),
             ("last_name".to_string(), "Last".to_string()),
             ("email".to_string(), login.to_string()),

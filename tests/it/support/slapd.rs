@@ -48,10 +48,8 @@ pub fn slapd() -> &'static Slapd {
         let mut failures = String::new();
         let mut started = None;
         for attempt in 0..2 {
-            let dir = std::env::temp_dir().join(format!(
-                "roster-slapd-{}-{attempt}",
-                std::process::id()
-            ));
+            let dir =
+                std::env::temp_dir().join(format!("roster-slapd-{}-{attempt}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             let out = Command::new(script())
                 .arg("start")
