@@ -641,7 +641,7 @@ fn user_of(
     let display_name = display.filter(|d| *d != format!("{first} {last}"));
     let missing: Vec<&str> = ["first_name", "last_name", "email", "display_name"]
         .into_iter()
-        .filter(|k| !u.attributes.contains_key(*k))
+        .filter(|k| !u.attributes.contains_key(k))
         .filter(|k| !(office365 && *k != "email"))
         .filter(|k| *k != "display_name" || maps_display)
         .collect();

@@ -371,7 +371,7 @@ pub fn merge_user_row(
                         u.attributes.insert((*name).to_string(), val.to_string());
                     }
                     Some(None) => {
-                        u.attributes.remove(*name);
+                        u.attributes.remove(name);
                     }
                     None => {}
                 }
