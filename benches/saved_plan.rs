@@ -57,7 +57,7 @@ fn pending() -> (DesiredState, BTreeMap<String, ObservedApp>) {
     for (j, g) in live.groups.iter_mut().enumerate().take(*REMOVES) {
         // A member the repository does not list (an existing user, not in g{j}).
         g.member_ids
-            .insert(format!("id-u{}", (j * PER_GROUP + 3) % *USERS));
+            .insert(format!("id-u{}", (j * PER_GROUP + 3) % *USERS).into());
     }
     (d, [("o365".to_string(), live)].into())
 }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error_report;
 pub mod google_emulator;
 pub mod hr;
+pub mod id_set;
 pub mod inline_str;
 pub mod layout;
 pub mod logging;

@@ -145,7 +145,10 @@ pub fn converged(d: &DesiredState) -> ObservedApp {
                 name: g.name.clone(),
                 description: g.description.clone(),
                 kind: "security".into(),
-                member_ids,
+                member_ids: member_ids
+                    .iter()
+                    .map(|m| roster::observed::MemberId::new(m))
+                    .collect(),
                 ..Default::default()
             }
         })

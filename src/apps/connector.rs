@@ -43,13 +43,15 @@ impl Connector {
     }
 
     pub async fn read(&self, scope: &ReadScope) -> anyhow::Result<ObservedApp> {
-        match self {
+        let mut observed = match self {
             Connector::Office365(c) => c.read(scope).await,
             Connector::ActiveDirectory(c) => c.read(scope).await,
             Connector::Scim(c) => c.read(scope).await,
             Connector::Ldap(c) => c.read(scope).await,
             Connector::GoogleWorkspace(c) => c.read(scope).await,
-        }
+        }?;
+        observed.compact();
+        Ok(observed)
     }
 
     pub async fn apply(&self, input: ApplyInput<'_>, sink: &dyn OutcomeSink) -> anyhow::Result<()> {

@@ -276,9 +276,9 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
             let Some(member_id) = member_id else { return };
             if let Some(g) = find_group(obs, None, group) {
                 if action == Action::Add {
-                    g.member_ids.insert(member_id);
+                    g.member_ids.insert(member_id.into());
                 } else {
-                    g.member_ids.remove(&member_id);
+                    g.member_ids.remove(member_id.as_str());
                 }
             }
         }

@@ -137,11 +137,12 @@ async fn read_maps_users_groups_and_members_by_guid() {
     let sales = &observed.groups[0];
     assert_eq!(sales.kind, "security");
     let raw_sub = read(&mut ldap, &sub, &["objectGUID"]).await.expect("sub");
-    assert!(sales.member_ids.contains(&u.id));
-    assert!(sales.member_ids.contains(&guid(&raw_sub)));
-    let outside_ids: Vec<&String> = sales
+    assert!(sales.member_ids.contains(u.id.as_str()));
+    assert!(sales.member_ids.contains(guid(&raw_sub).as_str()));
+    let outside_ids: Vec<&str> = sales
         .member_ids
         .iter()
+        .map(|m| m.as_str())
         .filter(|m| m.starts_with("dn:"))
         .collect();
     assert_eq!(outside_ids.len(), 1);
@@ -600,7 +601,7 @@ async fn names_with_special_characters_are_escaped() {
         .expect("group name round-trips");
     let u = observed.user_by_login(&login).expect("user");
     assert_eq!(u.attribute("display_name"), Some(display));
-    assert!(g.member_ids.contains(&u.id));
+    assert!(g.member_ids.contains(u.id.as_str()));
 
     let mut ldap = raw().await;
     let filter = format!("(cn={})", ldap3::ldap_escape(group));
@@ -947,8 +948,11 @@ async fn applied_state_reads_back_as_desired_and_drift_shows() {
     }
     let g = observed.group_by_name("R&D (all)").expect("group");
     assert_eq!(g.description.as_deref(), Some("Research, development"));
-    let ids: std::collections::BTreeSet<String> =
-        observed.users.iter().map(|u| u.id.clone()).collect();
+    let ids: std::collections::BTreeSet<roster::observed::MemberId> = observed
+        .users
+        .iter()
+        .map(|u| u.id.as_str().into())
+        .collect();
     assert_eq!(g.member_ids, ids);
 
     // Drift made by hand: a member removed, the disabled account enabled.
@@ -978,7 +982,7 @@ async fn applied_state_reads_back_as_desired_and_drift_shows() {
     .await;
     let drifted = conn.read(&ReadScope::default()).await.expect("read");
     let g2 = drifted.group_by_name("R&D (all)").expect("group");
-    assert!(!g2.member_ids.contains(&r0.id));
+    assert!(!g2.member_ids.contains(r0.id.as_str()));
     assert_eq!(g2.member_ids.len(), 2);
     assert!(drifted.user_by_login(&r2.login).expect("r2").enabled);
 

@@ -242,12 +242,12 @@ async fn incremental_read_equals_full_read_after_out_of_band_changes() {
     assert!(
         group(&after, "G5")
             .member_ids
-            .contains(&format!("dn:{moved_out}"))
+            .contains(format!("dn:{moved_out}").as_str())
     );
     assert!(
         group(&after, "G4")
             .member_ids
-            .contains(&format!("dn:{out2_renamed}"))
+            .contains(format!("dn:{out2_renamed}").as_str())
     );
     assert!(
         !group(&after, "G2")

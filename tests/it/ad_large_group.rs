@@ -91,7 +91,11 @@ async fn group_with_3000_members_is_written_and_read_completely() {
     assert_eq!(big.member_ids.len(), MEMBERS);
     let user_ids: std::collections::BTreeSet<String> =
         observed.users.iter().map(|u| u.id.clone()).collect();
-    assert!(big.member_ids.iter().all(|id| user_ids.contains(id)));
+    assert!(
+        big.member_ids
+            .iter()
+            .all(|id| user_ids.contains(id.as_str()))
+    );
 
     // Only this group's members, by name.
     let scope = ReadScope {

@@ -15,7 +15,7 @@ use roster::apps::kit::retry::{SharedTimer, Timer};
 use roster::apps::office365::{Office365Connector, RetryPolicy};
 use roster::apps::{ChangeResult, ReadScope};
 use roster::desired::{GroupKind, SecretRef};
-use roster::observed::ObservedApp;
+use roster::observed::{MemberId, ObservedApp};
 use roster::plan::{Action, Change, ObjectKind};
 use serde_json::json;
 
@@ -119,16 +119,16 @@ async fn apply_and_read_back_every_kind_of_change() {
         Some("Sales group")
     );
     let sales_members = &group_of(&o, "Sales").member_ids;
-    let expected: BTreeSet<String> = [
-        id_of(&o, "alice@contoso.com"),
-        id_of(&o, "bob@contoso.com"),
-        group_of(&o, "Nested").id.clone(),
+    let expected: BTreeSet<MemberId> = [
+        id_of(&o, "alice@contoso.com").into(),
+        id_of(&o, "bob@contoso.com").into(),
+        group_of(&o, "Nested").id.as_str().into(),
     ]
     .into();
     assert_eq!(sales_members, &expected);
     assert_eq!(
         group_of(&o, "Team").member_ids,
-        BTreeSet::from([id_of(&o, "carol@contoso.com")])
+        BTreeSet::from([MemberId::from(id_of(&o, "carol@contoso.com"))])
     );
     assert_eq!(o.skus[0].consumed, 1, "one seat used");
 
@@ -173,7 +173,7 @@ async fn apply_and_read_back_every_kind_of_change() {
     assert!(o2.group_by_name("Nested").is_none());
     assert_eq!(
         group_of(&o2, "Sales").member_ids,
-        BTreeSet::from([id_of(&o2, "alice@contoso.com")])
+        BTreeSet::from([MemberId::from(id_of(&o2, "alice@contoso.com"))])
     );
     assert_eq!(o2.skus[0].consumed, 0);
 

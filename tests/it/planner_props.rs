@@ -4,7 +4,7 @@
 
 use crate::planner_support as support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use roster::desired::DesiredState;
@@ -304,15 +304,15 @@ fn build(s: &Scenario) -> (DesiredState, BTreeMap<String, ObservedApp>) {
     let user_ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
     let mut groups = Vec::new();
     for (i, g) in s.live_groups.iter().enumerate().filter(|(_, g)| g.present) {
-        let member_ids: BTreeSet<String> = g
+        let member_ids: roster::observed::IdSet = g
             .members
             .iter()
             .filter_map(|m| {
                 let m = *m as usize;
                 if m < 10 {
-                    user_ids.get(m).cloned()
+                    user_ids.get(m).map(|id| id.as_str().into())
                 } else {
-                    Some(format!("lg{}", m - 10))
+                    Some(format!("lg{}", m - 10).into())
                 }
             })
             .collect();

@@ -356,7 +356,7 @@ impl snapshot::DiskGroup for DiskGroup {
             name: name.clone(),
             description: description.clone(),
             kind: "security".into(),
-            member_ids: BTreeSet::new(),
+            member_ids: crate::observed::IdSet::new(),
             location: Some(dn.clone()),
             ..Default::default()
         };
@@ -625,7 +625,7 @@ pub fn merge(
             || (dn_rule
                 && g.member_ids
                     .iter()
-                    .any(|m| m.starts_with(DN_ID_PREFIX) || removed.contains(m)));
+                    .any(|m| m.starts_with(DN_ID_PREFIX) || removed.contains(m.as_str())));
         if stale {
             reread.insert(g.id.clone());
         }
@@ -1062,7 +1062,10 @@ mod tests {
             name: cn.into(),
             description: None,
             kind: "security".into(),
-            member_ids: members.iter().map(|s| s.to_string()).collect(),
+            member_ids: members
+                .iter()
+                .map(|s| crate::observed::MemberId::new(s))
+                .collect(),
             location: Some(format!("CN={cn},{GROUPS}")),
             ..Default::default()
         }

@@ -17,7 +17,7 @@ use super::codec;
 use crate::apps::ReadScope;
 use crate::apps::kit::ldap as ldap_kit;
 use crate::desired::ActiveDirectoryApp;
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
+use crate::observed::{IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser, Protection};
 
 /// Entries per page of a paged search (AD's default MaxPageSize).
 pub const PAGE_SIZE: i32 = 1000;
@@ -325,7 +325,7 @@ pub fn group_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedGroup> {
             .filter(|d| !d.is_empty())
             .map(str::to_string),
         kind: "security".into(),
-        member_ids: BTreeSet::new(),
+        member_ids: IdSet::new(),
         location: Some(entry.dn.clone()),
         ..Default::default()
     })
@@ -371,11 +371,11 @@ pub async fn member_dns_of(
 
 /// Member DNs to ids: the objectGUID of a user or group that was read (`by_dn`, keyed
 /// by [`codec::dn_key`]), else `dn:<DN>`.
-pub fn resolve_members(dns: &[String], by_dn: &HashMap<String, String>) -> BTreeSet<String> {
+pub fn resolve_members(dns: &[String], by_dn: &HashMap<String, String>) -> IdSet {
     dns.iter()
         .map(|dn| match by_dn.get(&codec::dn_key(dn)) {
-            Some(id) => id.clone(),
-            None => format!("{DN_ID_PREFIX}{dn}"),
+            Some(id) => MemberId::new(id),
+            None => format!("{DN_ID_PREFIX}{dn}").into(),
         })
         .collect()
 }

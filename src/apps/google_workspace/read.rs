@@ -9,8 +9,6 @@
 //! (`isAdmin`, `isDelegatedAdmin`) carry a protection, so that roster never suspends
 //! or deletes them. A group's `name` is its roster name, `email` its alternate key.
 
-use std::collections::BTreeSet;
-
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use serde_json::Value;
@@ -19,7 +17,7 @@ use super::fields::{self, FieldPath};
 use super::http::{Client, DIRECTORY, segment};
 use crate::apps::ReadScope;
 use crate::mapping::{Mapping, ValueKind};
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser, Protection};
+use crate::observed::{IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser, Protection};
 
 /// The observed attribute holding the live id of a user's manager.
 pub const MANAGER_KEY: &str = "manager";
@@ -125,7 +123,7 @@ pub fn group_from(v: &Value) -> Result<ObservedGroup, String> {
 
 /// The member ids of a members list: users and nested groups (not `CUSTOMER`, the
 /// whole account as a member, which roster does not manage).
-pub fn member_ids(members: &[Value]) -> BTreeSet<String> {
+pub fn member_ids(members: &[Value]) -> IdSet {
     members
         .iter()
         .filter(|m| {
@@ -135,6 +133,7 @@ pub fn member_ids(members: &[Value]) -> BTreeSet<String> {
             )
         })
         .filter_map(|m| text(m, "id"))
+        .map(MemberId::from)
         .collect()
 }
 

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::observed::{Attributes, ObservedGroup, ObservedUser};
+use crate::observed::{Attributes, IdSet, MemberId, ObservedGroup, ObservedUser};
 
 /// Why a snapshot cannot be used (logged; the read is then a full one).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,17 +234,17 @@ impl<'a> IdTable<'a> {
     }
 
     /// The indexes of a member list; ids not in the table are appended as extras.
-    pub fn encode(&mut self, members: &BTreeSet<String>) -> Vec<u32> {
+    pub fn encode(&mut self, members: &IdSet) -> Vec<u32> {
         members
             .iter()
             .map(|m| match self.index.get(m.as_str()) {
                 Some(i) => *i,
-                None => match self.extra_index.get(m) {
+                None => match self.extra_index.get(m.as_str()) {
                     Some(i) => *i,
                     None => {
                         let i = self.known + self.extra.len() as u32;
-                        self.extra.push(m.clone());
-                        self.extra_index.insert(m.clone(), i);
+                        self.extra.push(m.to_string());
+                        self.extra_index.insert(m.to_string(), i);
                         i
                     }
                 },
@@ -260,17 +260,13 @@ impl<'a> IdTable<'a> {
 
 /// Resolves member indexes against the ids of a decoded body (users, groups, extras in
 /// that order); an index out of range makes the snapshot unusable.
-pub fn decode_members(
-    table: &[&str],
-    group: &str,
-    indexes: &[u32],
-) -> Result<BTreeSet<String>, Unusable> {
+pub fn decode_members(table: &[&str], group: &str, indexes: &[u32]) -> Result<IdSet, Unusable> {
     indexes
         .iter()
         .map(|i| {
             table
                 .get(*i as usize)
-                .map(|m| (*m).to_string())
+                .map(|m| MemberId::new(m))
                 .ok_or_else(|| unusable(format!("group {group}: member index {i} out of range")))
         })
         .collect()
@@ -605,12 +601,12 @@ mod tests {
     fn member_lists_become_indexes_and_back() {
         let ids = ["u1", "u2", "g1"];
         let mut t = IdTable::new(ids.iter().copied());
-        let members: BTreeSet<String> = ["g1", "u2", "x9", "dn:CN=a"]
+        let members: IdSet = ["g1", "u2", "x9", "dn:CN=a"]
             .iter()
-            .map(|s| s.to_string())
+            .map(|s| MemberId::new(s))
             .collect();
         let idx = t.encode(&members);
-        let again = t.encode(&BTreeSet::from(["x9".to_string()]));
+        let again = t.encode(&IdSet::from([MemberId::new("x9")]));
         let extra = t.into_extra();
         assert_eq!(extra.len(), 2);
         assert_eq!(again.len(), 1);
@@ -765,7 +761,7 @@ mod tests {
         let group = |id: &str, members: &[&str]| ObservedGroup {
             id: id.into(),
             name: id.to_uppercase(),
-            member_ids: members.iter().map(|m| m.to_string()).collect(),
+            member_ids: members.iter().map(|m| MemberId::new(m)).collect(),
             ..ObservedGroup::default()
         };
         let users = [user("u1", Some("a@x")), user("u2", None)];

@@ -14,7 +14,7 @@ use crate::apps::ReadScope;
 use crate::apps::kit::ldap::{self as kit, first};
 use crate::apps::kit::ldap_codec::dn_key;
 use crate::desired::{LdapApp, LdapGroupClass};
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::observed::{IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser};
 
 /// Entries per page of a paged search.
 pub const PAGE_SIZE: i32 = 500;
@@ -150,13 +150,13 @@ pub fn resolve_members(
     schema: &Schema,
     by_dn: &HashMap<String, String>,
     by_login: &HashMap<String, String>,
-) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+) -> IdSet {
+    let mut out = IdSet::new();
     for v in values {
         if schema.group_class == LdapGroupClass::PosixGroup {
             match by_login.get(&v.to_lowercase()) {
-                Some(id) => out.insert(id.clone()),
-                None => out.insert(format!("{UID_ID_PREFIX}{v}")),
+                Some(id) => out.insert(MemberId::new(id)),
+                None => out.insert(format!("{UID_ID_PREFIX}{v}").into()),
             };
             continue;
         }
@@ -165,8 +165,8 @@ pub fn resolve_members(
             continue;
         }
         match by_dn.get(&dn_key(dn)) {
-            Some(id) => out.insert(id.clone()),
-            None => out.insert(format!("{DN_ID_PREFIX}{dn}")),
+            Some(id) => out.insert(MemberId::new(id)),
+            None => out.insert(format!("{DN_ID_PREFIX}{dn}").into()),
         };
     }
     out
@@ -182,7 +182,7 @@ pub fn group_from_entry(entry: &SearchEntry) -> anyhow::Result<ObservedGroup> {
             .filter(|d| !d.is_empty())
             .map(str::to_string),
         kind: "security".into(),
-        member_ids: BTreeSet::new(),
+        member_ids: IdSet::new(),
         location: Some(entry.dn.clone()),
         ..Default::default()
     })

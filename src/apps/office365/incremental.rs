@@ -487,7 +487,7 @@ pub fn merge_group_row(
                     if m.removed {
                         g.member_ids.remove(mid);
                     } else {
-                        g.member_ids.insert(mid.to_string());
+                        g.member_ids.insert(mid.into());
                     }
                 }
             }
@@ -510,7 +510,7 @@ pub fn drop_members(groups: &mut BTreeMap<String, ObservedGroup>, gone: &BTreeSe
         return;
     }
     for g in groups.values_mut() {
-        g.member_ids.retain(|m| !gone.contains(m));
+        g.member_ids.retain(|m| !gone.contains(m.as_str()));
     }
 }
 
@@ -841,7 +841,7 @@ mod tests {
             map_group(&json!({"id": "g1", "displayName": "One", "groupTypes": []})).expect("g");
         g1.member_ids = ["u1", "g2", "device-9"]
             .iter()
-            .map(|s| s.to_string())
+            .map(|s| crate::observed::MemberId::new(s))
             .collect();
         let g2 = map_group(&json!({"id": "g2", "displayName": "Two", "groupTypes": ["Unified"], "description": "d"}))
             .expect("g");
@@ -1049,7 +1049,7 @@ mod tests {
         );
         assert_eq!(
             s.objects.groups["g1"].member_ids,
-            BTreeSet::from(["device-9".to_string()])
+            BTreeSet::from([crate::observed::MemberId::new("device-9")])
         );
     }
 }

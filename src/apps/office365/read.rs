@@ -12,7 +12,8 @@ use super::http::{BatchOp, Graph, OpOutcome, rid};
 use super::rows::{GroupRow, GroupRows, Prop, RefRow, UserRow, UserRows};
 use crate::apps::ReadScope;
 use crate::observed::{
-    Attributes, GroupRestriction, ObservedApp, ObservedGroup, ObservedSku, ObservedUser, Protection,
+    Attributes, GroupRestriction, IdSet, MemberId, ObservedApp, ObservedGroup, ObservedSku,
+    ObservedUser, Protection,
 };
 
 /// The user properties roster manages, as Graph names them.
@@ -240,7 +241,7 @@ pub fn map_group_row(v: &GroupRow) -> Option<ObservedGroup> {
         name,
         description: v.description.text().map(str::to_string),
         kind: if unified { "microsoft365" } else { "security" }.to_string(),
-        member_ids: BTreeSet::new(),
+        member_ids: IdSet::new(),
         location: None,
         unique_name: v.unique_name.text().map(str::to_string),
         restriction,
@@ -331,9 +332,9 @@ fn merge_initial_group(groups: &mut BTreeMap<String, ObservedGroup>, v: GroupRow
                 continue;
             };
             if m.removed {
-                g.member_ids.remove(&mid);
+                g.member_ids.remove(mid.as_str());
             } else {
-                g.member_ids.insert(mid);
+                g.member_ids.insert(mid.into());
             }
         }
     }
@@ -992,7 +993,7 @@ pub async fn read_members(
                                 items
                                     .iter()
                                     .filter_map(|m| m.get("id").and_then(Value::as_str))
-                                    .map(str::to_string),
+                                    .map(MemberId::new),
                             );
                         }
                         if let Some(link) = r.body.get("@odata.nextLink").and_then(Value::as_str) {

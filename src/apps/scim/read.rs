@@ -138,7 +138,12 @@ pub fn group_from(v: &Value, with_description: bool) -> Result<ObservedGroup, St
     let member_ids = v
         .get("members")
         .and_then(Value::as_array)
-        .map(|ms| ms.iter().filter_map(|m| text(m, "value")).collect())
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| text(m, "value"))
+                .map(Into::into)
+                .collect()
+        })
         .unwrap_or_default();
     Ok(ObservedGroup {
         id,

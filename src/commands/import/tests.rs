@@ -43,7 +43,10 @@ fn group(id: &str, name: &str, members: &[&str]) -> ObservedGroup {
         id: id.into(),
         name: name.into(),
         kind: "security".into(),
-        member_ids: members.iter().map(|m| m.to_string()).collect(),
+        member_ids: members
+            .iter()
+            .map(|m| crate::observed::MemberId::new(m))
+            .collect(),
         ..Default::default()
     }
 }

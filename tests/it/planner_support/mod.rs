@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use roster::desired::{DesiredState, RepoFile, SourceInfo};
-use roster::observed::{ObservedApp, ObservedGroup, ObservedSku, ObservedUser};
+use roster::observed::{MemberId, ObservedApp, ObservedGroup, ObservedSku, ObservedUser};
 use roster::plan::Plan;
 use roster::plan::planner::{PlanFailure, PlanInput, plan};
 
@@ -53,7 +53,7 @@ pub fn group(id: &str, name: &str, members: &[&str]) -> ObservedGroup {
         name: name.into(),
         description: None,
         kind: "security".into(),
-        member_ids: members.iter().map(|m| m.to_string()).collect(),
+        member_ids: members.iter().map(|m| MemberId::new(m)).collect(),
         location: None,
         ..Default::default()
     }
