@@ -22,6 +22,9 @@
 //! `ROSTER_BENCH_BASELINE=PATH` (another roster build, e.g. the previous commit's)
 //! adds rounds alternating it with this build: `plan --no-cache` three times each, and
 //! `drift` with nothing changed twice each — before/after figures in one run.
+//! After the first full plan, `ROSTER_BENCH_FLOOR_ROUNDS` (3) rounds alternate the
+//! floor client (a minimal client issuing exactly the floor's requests, timed) with
+//! roster's full plan: the ratio to the floor's raw request time.
 //! `ROSTER_BENCH_READS_ONLY=1` runs only the reads (no https rounds, no saved-plan
 //! pipeline): the million-user run of docs/performance.md.
 
@@ -305,8 +308,13 @@ fn run_roster_bin(
     bin: &Path,
 ) -> anyhow::Result<Run> {
     let before = stats(rt, &emu.base);
+    let rusage_file = tempfile::NamedTempFile::new()?;
     let t0 = Instant::now();
-    let child = Command::new(bin)
+    // Through a fresh copy of this bench (see `measure_child`): roster forked from this
+    // process directly would report this process's high-water mark as its own.
+    let child = Command::new(std::env::current_exe()?)
+        .env(MEASURE_ENV, rusage_file.path())
+        .arg(bin)
         .arg("-C")
         .arg(repo)
         .args(["--quiet", "--color", "never"])
@@ -316,30 +324,25 @@ fn run_roster_bin(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let pid = child.id() as libc::pid_t;
     // Read the pipes on threads so the child never blocks on a full pipe.
     let mut child = child;
     let out = child.stdout.take().expect("stdout");
     let err = child.stderr.take().expect("stderr");
     let out_t = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
     let err_t = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our child, not yet reaped; the pointers are valid for the call.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let status = child.wait()?;
     let wall = t0.elapsed();
-    anyhow::ensure!(r == pid, "wait4 failed");
-    let exit = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
+    // 255: roster died of a signal, or the measuring process failed.
+    let exit = status.code().filter(|c| *c != 255).unwrap_or(-1);
     let stdout = out_t.join().unwrap_or_default();
     let stderr = err_t.join().unwrap_or_default();
     if exit == 1 || exit < 0 {
         anyhow::bail!("{label}: roster exited {exit}: {stderr}");
     }
+    let max_rss_kib: i64 = std::fs::read_to_string(rusage_file.path())?
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{label}: no peak RSS from the measuring process: {e}"))?;
     let after = stats(rt, &emu.base);
     let changes = serde_json::from_str::<Value>(&stdout)
         .ok()
@@ -349,7 +352,7 @@ fn run_roster_bin(
         label: label.to_string(),
         exit,
         wall,
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib,
         http: after.http_requests - before.http_requests,
         graph: after.requests - before.requests,
         changes,
@@ -448,7 +451,147 @@ fn print_runs(runs: &[Run]) {
     }
 }
 
+/// What the floor client reads of a page: only where the next one is.
+#[derive(serde::Deserialize)]
+struct Links {
+    #[serde(rename = "@odata.nextLink")]
+    next: Option<String>,
+}
+
+/// The floor's raw request time: a minimal client issuing exactly the floor's requests
+/// to the same emulator — a token, then at once the users listing (999 a page), the
+/// groups delta round with members, domains, SKUs and role assignments, each listing
+/// following its `@odata.nextLink`s — reading every body but keeping none of it (each
+/// page is scanned only for its next link). Roster's own URLs (`$select`s, page size).
+/// Returns the wall time and the number of HTTP requests.
+fn floor_client(rt: &tokio::runtime::Runtime, base: &str) -> anyhow::Result<(Duration, usize)> {
+    use roster::apps::office365::read::{GROUP_SELECT, PAGE, USER_SELECT};
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let t0 = Instant::now();
+        let token: Value = http
+            .post(format!("{base}/contoso/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = token["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no access token"))?
+            .to_string();
+        let chain = |first: String| {
+            let (http, token) = (&http, &token);
+            async move {
+                let mut url = Some(format!("{base}/v1.0{first}"));
+                let mut n = 0usize;
+                while let Some(u) = url {
+                    let body = http
+                        .get(&u)
+                        .bearer_auth(token)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .bytes()
+                        .await?;
+                    n += 1;
+                    url = serde_json::from_slice::<Links>(&body)?.next;
+                }
+                anyhow::Ok(n)
+            }
+        };
+        let counts = futures::future::try_join_all([
+            chain(format!("/users?$select={USER_SELECT}&$top={PAGE}")),
+            chain(format!("/groups/delta?$select={GROUP_SELECT},members")),
+            chain("/domains?$select=id,isVerified,isInitial,authenticationType".into()),
+            chain("/subscribedSkus?$select=skuId,skuPartNumber,prepaidUnits,consumedUnits".into()),
+            chain("/roleManagement/directory/roleAssignments?$select=principalId,roleDefinitionId,directoryScopeId&$expand=principal".into()),
+        ])
+        .await?;
+        Ok((t0.elapsed(), 1 + counts.iter().sum::<usize>()))
+    })
+}
+
+/// The rounds of [`floor_client`] against roster's full plan, and their ratio.
+fn print_floor(rounds: &[(Duration, usize, Run)]) {
+    println!();
+    println!(
+        "| round | floor client: wall | its HTTP requests | roster plan --no-cache: wall | its HTTP requests | ratio |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (k, (t, n, r)) in rounds.iter().enumerate() {
+        println!(
+            "| {} | {:.2} s | {n} | {:.2} s | {} | {:.2} x |",
+            k + 1,
+            t.as_secs_f64(),
+            r.wall.as_secs_f64(),
+            r.http,
+            r.wall.as_secs_f64() / t.as_secs_f64()
+        );
+    }
+    let best_floor = rounds
+        .iter()
+        .map(|(t, ..)| t.as_secs_f64())
+        .fold(f64::MAX, f64::min);
+    let best_roster = rounds
+        .iter()
+        .map(|(.., r)| r.wall.as_secs_f64())
+        .fold(f64::MAX, f64::min);
+    println!(
+        "full plan: best {best_roster:.2} s = {:.2} x the floor's raw request time (best {best_floor:.2} s: the same emulator answering just the floor's requests to a minimal client)",
+        best_roster / best_floor
+    );
+}
+
+/// Set (to a file path) in the environment of a copy of this bench that runs one
+/// roster command and writes roster's peak RSS in KiB to that file.
+const MEASURE_ENV: &str = "ROSTER_BENCH_MEASURE_RUSAGE";
+
+/// The measuring process: runs `argv[1..]` with this process's stdio, waits for it with
+/// `wait4`, writes its `ru_maxrss` to the file `MEASURE_ENV` names, and exits with its
+/// code. A child's `ru_maxrss` starts from the high-water mark of the address space it
+/// was spawned from (Linux folds the old memory's peak in at `exec`), so roster must be
+/// spawned by a process that holds next to nothing — this one, freshly executed —
+/// not by the bench, which holds the generated tenant.
+fn measure_child(rusage_file: &std::ffi::OsStr) -> ! {
+    let mut args = std::env::args_os().skip(1);
+    let code = (|| -> anyhow::Result<i32> {
+        let bin = args.next().ok_or_else(|| anyhow::anyhow!("no command"))?;
+        let child = Command::new(bin)
+            .args(args)
+            .env_remove(MEASURE_ENV)
+            .spawn()?;
+        let pid = child.id() as libc::pid_t;
+        let mut status: libc::c_int = 0;
+        // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our child, not yet reaped; the pointers are valid for the call.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        anyhow::ensure!(r == pid, "wait4 failed");
+        std::fs::write(rusage_file, usage.ru_maxrss.to_string())?;
+        Ok(if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            255
+        })
+    })()
+    .unwrap_or_else(|e| {
+        eprintln!("measuring process: {e:#}");
+        255
+    });
+    std::process::exit(code)
+}
+
 fn main() -> anyhow::Result<()> {
+    if let Some(f) = std::env::var_os(MEASURE_ENV) {
+        measure_child(&f);
+    }
     let s = Sizes {
         users: env_usize("ROSTER_BENCH_USERS", 100_000),
         groups: env_usize("ROSTER_BENCH_GROUPS", 20_000).max(1),
@@ -515,6 +658,20 @@ fn main() -> anyhow::Result<()> {
         &repo,
         &["--no-cache", "plan", "--format", "json"],
     )?);
+    // The floor's raw request time against roster's full plan, alternated on the same
+    // emulator: (floor time, floor requests, roster run) per round.
+    let mut floor_rounds = Vec::new();
+    for round in 1..=env_usize("ROSTER_BENCH_FLOOR_ROUNDS", 3) {
+        let (t, n) = floor_client(&rt, &emu.base)?;
+        let r = run_roster(
+            &rt,
+            &emu,
+            &format!("plan, full read (--no-cache), against the floor, round {round}"),
+            &repo,
+            &["--no-cache", "plan", "--format", "json"],
+        )?;
+        floor_rounds.push((t, n, r));
+    }
     let mut http_tls = Vec::new();
     if !reads_only {
         // The same full plan over HTTPS (HTTP/2 over TLS, a throw-away CA the app trusts
@@ -601,6 +758,7 @@ fn main() -> anyhow::Result<()> {
     );
     if reads_only {
         print_runs(&runs);
+        print_floor(&floor_rounds);
         return Ok(());
     }
     // The saved-plan pipeline: the same out-of-band changes on both copies.
@@ -664,6 +822,7 @@ fn main() -> anyhow::Result<()> {
     for r in &http_tls {
         print_row(r);
     }
+    print_floor(&floor_rounds);
     let mean =
         |rs: Vec<&Run>| rs.iter().map(|r| r.wall.as_secs_f64()).sum::<f64>() / rs.len() as f64;
     let https = mean(http_tls.iter().step_by(2).collect());
