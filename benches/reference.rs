@@ -37,6 +37,8 @@ use std::time::{Duration, Instant};
 
 use roster::emulator::Stats;
 
+#[path = "support/graph_token.rs"]
+mod graph_token;
 #[allow(dead_code)]
 #[path = "../tests/it/support/tls.rs"]
 mod tls;
@@ -372,22 +374,7 @@ fn change_tenant(
 ) -> anyhow::Result<()> {
     rt.block_on(async {
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{base}/contoso/oauth2/v2.0/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT),
-                ("client_secret", SECRET),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = token["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let token = graph_token::client_credentials(&http, base, "contoso", CLIENT, SECRET).await?;
         let mut ops = Vec::new();
         for k in first..first + n {
             if k % 2 == 0 {
@@ -469,23 +456,7 @@ fn floor_client(rt: &tokio::runtime::Runtime, base: &str) -> anyhow::Result<(Dur
     rt.block_on(async {
         let http = reqwest::Client::new();
         let t0 = Instant::now();
-        let token: Value = http
-            .post(format!("{base}/contoso/oauth2/v2.0/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT),
-                ("client_secret", SECRET),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = token["access_token"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no access token"))?
-            .to_string();
+        let token = graph_token::client_credentials(&http, base, "contoso", CLIENT, SECRET).await?;
         let chain = |first: String| {
             let (http, token) = (&http, &token);
             async move {
