@@ -52,12 +52,7 @@ impl IdSet {
                     v.insert(i, id);
                     true
                 }
-                Err(_) => {
-                    let mut tree: BTreeSet<MemberId> = std::mem::take(v).into_iter().collect();
-                    tree.insert(id);
-                    self.0 = Repr::Tree(tree);
-                    true
-                }
+                Err(_) => self.tree().insert(id),
             },
             Repr::Tree(t) => t.insert(id),
         }
@@ -72,14 +67,20 @@ impl IdSet {
                     v.remove(i);
                     true
                 }
-                Ok(_) => {
-                    let mut tree: BTreeSet<MemberId> = std::mem::take(v).into_iter().collect();
-                    tree.remove(id);
-                    self.0 = Repr::Tree(tree);
-                    true
-                }
+                Ok(_) => self.tree().remove(id),
             },
             Repr::Tree(t) => t.remove(id),
+        }
+    }
+
+    /// The tree form, made from the vector if need be.
+    fn tree(&mut self) -> &mut BTreeSet<MemberId> {
+        if let Repr::Sorted(v) = &mut self.0 {
+            self.0 = Repr::Tree(std::mem::take(v).into_iter().collect());
+        }
+        match &mut self.0 {
+            Repr::Tree(t) => t,
+            Repr::Sorted(_) => unreachable!("made a tree just above"),
         }
     }
 
