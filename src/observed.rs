@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
 
 pub use crate::id_set::IdSet;
-use serde::{Deserialize, Serialize};
 
 /// The live state of one app, limited to what the app's management scope may see.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
