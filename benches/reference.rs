@@ -438,6 +438,65 @@ fn print_runs(runs: &[Run]) {
     }
 }
 
+/// The peer: Microsoft's JavaScript Graph client reading the tenant as an admin's
+/// script would (`tests/js/bench-read.mjs`: users and groups through the page
+/// iterator, member listings as `$batch`es of 20, 4 in flight), through the measuring
+/// process like roster. The SDK authenticates https endpoints only, so it runs against
+/// the https emulator, trusting its CA. `None` when Node.js or the test script's
+/// `node_modules` (`scripts/test.sh` installs them) are not there.
+fn run_sdk_script(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    ca: &Path,
+    label: &str,
+) -> anyhow::Result<Option<Run>> {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !node_ok
+        || !js
+            .join("node_modules/@microsoft/microsoft-graph-client")
+            .is_dir()
+    {
+        return Ok(None);
+    }
+    let before = stats(rt, &emu.base);
+    let rusage_file = tempfile::NamedTempFile::new()?;
+    let t0 = Instant::now();
+    let out = Command::new(std::env::current_exe()?)
+        .env(MEASURE_ENV, rusage_file.path())
+        .arg("node")
+        .arg(js.join("bench-read.mjs"))
+        .env("NODE_EXTRA_CA_CERTS", ca)
+        .env("EMULATOR_BASE", &emu.base)
+        .env("EMULATOR_TENANT", "contoso")
+        .env("EMULATOR_CLIENT_ID", CLIENT)
+        .env("EMULATOR_CLIENT_SECRET", SECRET)
+        .output()?;
+    let wall = t0.elapsed();
+    anyhow::ensure!(
+        out.status.success(),
+        "{label}: the SDK script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = stats(rt, &emu.base);
+    println!("{label}: {}", String::from_utf8_lossy(&out.stdout).trim());
+    Ok(Some(Run {
+        label: label.to_string(),
+        exit: 0,
+        wall,
+        max_rss_kib: std::fs::read_to_string(rusage_file.path())?
+            .trim()
+            .parse()?,
+        http: after.http_requests - before.http_requests,
+        graph: after.requests - before.requests,
+        changes: 0,
+    }))
+}
+
 /// What the floor client reads of a page: only where the next one is.
 #[derive(serde::Deserialize)]
 struct Links {
@@ -670,6 +729,24 @@ fn main() -> anyhow::Result<()> {
                 &plan_args,
             )?);
         }
+        for round in 1..=2 {
+            match run_sdk_script(
+                &rt,
+                &emu_tls,
+                &certs.ca,
+                &format!(
+                    "JavaScript Graph SDK script over https, reads only ($batch of 20, 4 in flight), round {round}"
+                ),
+            )? {
+                Some(r) => http_tls.push(r),
+                None => {
+                    println!(
+                        "JavaScript Graph SDK script: skipped (no node, or no tests/js/node_modules)"
+                    );
+                    break;
+                }
+            }
+        }
         drop(emu_tls);
         let _ = std::fs::remove_dir_all(&repo_tls);
     }
@@ -796,13 +873,27 @@ fn main() -> anyhow::Result<()> {
     print_floor(&floor_rounds);
     let mean =
         |rs: Vec<&Run>| rs.iter().map(|r| r.wall.as_secs_f64()).sum::<f64>() / rs.len() as f64;
-    let https = mean(http_tls.iter().step_by(2).collect());
-    let http = mean(http_tls.iter().skip(1).step_by(2).collect());
+    // The first four: https and http plans alternated; then the SDK script's rounds.
+    let https = mean(http_tls.iter().take(4).step_by(2).collect());
+    let http = mean(http_tls.iter().take(4).skip(1).step_by(2).collect());
     println!();
     println!(
         "full plan over https: {https:.2} s = {:.3} x the same plan over http ({http:.2} s), mean of 2 alternated rounds each",
         https / http
     );
+    let best = |rs: Vec<&Run>| {
+        rs.iter()
+            .map(|r| r.wall.as_secs_f64())
+            .fold(f64::MAX, f64::min)
+    };
+    if http_tls.len() > 4 {
+        let sdk = best(http_tls.iter().skip(4).collect());
+        let roster_https = best(http_tls.iter().take(4).step_by(2).collect());
+        println!(
+            "roster's full plan over https (load, read, plan; best {roster_https:.2} s) = {:.2} x the JavaScript Graph SDK script reading the same tenant from the same emulator (reads only; best {sdk:.2} s)",
+            roster_https / sdk
+        );
+    }
     let pages = |n: usize, per: usize| n.div_ceil(per);
     // Domains, SKUs and the privileged role assignments: one request each.
     let batch_floor = pages(s.users, 999) + pages(s.groups, 999) + pages(s.groups, 20) + 3;
