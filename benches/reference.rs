@@ -24,7 +24,10 @@
 //! `drift` with nothing changed twice each — before/after figures in one run.
 //! After the first full plan, `ROSTER_BENCH_FLOOR_ROUNDS` (3) rounds alternate the
 //! floor client (a minimal client issuing exactly the floor's requests, timed) with
-//! roster's full plan: the ratio to the floor's raw request time.
+//! roster's full plan: the ratio to the floor's raw request time. With the https
+//! rounds (not `ROSTER_BENCH_READS_ONLY`), Microsoft's JavaScript Graph SDK reads the
+//! same tenant twice (`tests/js/bench-read.mjs`; skipped without Node.js or
+//! `tests/js/node_modules`): roster's full plan against an admin's SDK script.
 //! `ROSTER_BENCH_READS_ONLY=1` runs only the reads (no https rounds, no saved-plan
 //! pipeline): the million-user run of docs/performance.md.
 
