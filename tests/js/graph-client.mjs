@@ -4,40 +4,13 @@
 // Inputs (environment): EMULATOR_BASE (https://host:port), EMULATOR_TENANT,
 // EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET. Prints one JSON summary line on stdout.
 import {
-  Client,
   PageIterator,
   BatchRequestContent,
   BatchResponseContent,
 } from "@microsoft/microsoft-graph-client";
+import { base, connect } from "./connect.mjs";
 
-const base = process.env.EMULATOR_BASE;
-const tenant = process.env.EMULATOR_TENANT;
-const clientId = process.env.EMULATOR_CLIENT_ID;
-const clientSecret = process.env.EMULATOR_CLIENT_SECRET;
-
-async function token() {
-  const res = await fetch(`${base}/${tenant}/oauth2/v2.0/token`, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "client_credentials",
-      client_id: clientId,
-      client_secret: clientSecret,
-      scope: "https://graph.microsoft.com/.default",
-    }),
-  });
-  if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
-  return (await res.json()).access_token;
-}
-
-const accessToken = await token();
-const host = new URL(base).hostname;
-const client = Client.init({
-  authProvider: (done) => done(null, accessToken),
-  baseUrl: `${base}/`,
-  defaultVersion: "v1.0",
-  customHosts: new Set([host]),
-});
+const client = await connect();
 
 // 1. Page iterator over all users.
 const first = await client.api("/users").select("id,userPrincipalName").top(999).get();

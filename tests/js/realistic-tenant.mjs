@@ -6,34 +6,11 @@
 // Inputs (environment): EMULATOR_BASE (https://host:port), EMULATOR_TENANT,
 // EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, DEFAULT_DOMAIN. Prints one JSON summary
 // line on stdout.
-import { Client, PageIterator } from "@microsoft/microsoft-graph-client";
+import { PageIterator } from "@microsoft/microsoft-graph-client";
+import { connect } from "./connect.mjs";
 
-const base = process.env.EMULATOR_BASE;
-const tenant = process.env.EMULATOR_TENANT;
 const domain = process.env.DEFAULT_DOMAIN;
-
-async function token() {
-  const res = await fetch(`${base}/${tenant}/oauth2/v2.0/token`, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "client_credentials",
-      client_id: process.env.EMULATOR_CLIENT_ID,
-      client_secret: process.env.EMULATOR_CLIENT_SECRET,
-      scope: "https://graph.microsoft.com/.default",
-    }),
-  });
-  if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
-  return (await res.json()).access_token;
-}
-
-const accessToken = await token();
-const client = Client.init({
-  authProvider: (done) => done(null, accessToken),
-  baseUrl: `${base}/`,
-  defaultVersion: "v1.0",
-  customHosts: new Set([new URL(base).hostname]),
-});
+const client = await connect();
 
 async function failure(call) {
   try {
