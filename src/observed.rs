@@ -255,17 +255,6 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for Attribu
     }
 }
 
-impl From<BTreeMap<String, String>> for Attributes {
-    fn from(map: BTreeMap<String, String>) -> Attributes {
-        // Already in name order and unique.
-        Attributes(
-            map.into_iter()
-                .map(|(k, v)| (CompactString::from(k), CompactString::from(v)))
-                .collect(),
-        )
-    }
-}
-
 impl<'a> IntoIterator for &'a Attributes {
     type Item = (&'a str, &'a str);
     type IntoIter = std::iter::Map<
@@ -599,6 +588,51 @@ impl<'o> ObservedIndex<'o> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_behave_and_serialize_like_the_map_they_replace() {
+        let mut a = Attributes::new();
+        let mut model: BTreeMap<String, String> = BTreeMap::new();
+        // Inserts out of order, a replacement, a long value (boxed), a removal.
+        for (k, v) in [
+            ("last_name", "Bo"),
+            ("email", "ann@x"),
+            ("department", "Sales"),
+            ("email", "ann@y"),
+            (
+                "display_name",
+                "Ann Bo, Senior Director of Very Long Titles",
+            ),
+        ] {
+            assert_eq!(
+                a.insert(k.into(), v.into()),
+                model.insert(k.into(), v.into())
+            );
+        }
+        assert_eq!(a.remove("department"), model.remove("department"));
+        assert_eq!(a.remove("department"), None);
+        assert_eq!(a.len(), model.len());
+        assert_eq!(a.get("email"), Some("ann@y"));
+        assert!(!a.contains_key("department"));
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            model
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>()
+        );
+        let json = serde_json::to_string(&a).expect("json");
+        assert_eq!(json, serde_json::to_string(&model).expect("json"));
+        let back: Attributes = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, a);
+        assert_eq!(format!("{a:?}"), format!("{model:?}"));
+        // Collected with repeated names, the last value wins, as in a map.
+        let c: Attributes = [("b", "1"), ("a", "2"), ("b", "3")].into_iter().collect();
+        assert_eq!(c.iter().collect::<Vec<_>>(), [("a", "2"), ("b", "3")]);
+        // Deserialized with a repeated name: the last one, as serde's map does.
+        let d: Attributes = serde_json::from_str(r#"{"x":"1","x":"2"}"#).expect("parse");
+        assert_eq!(d.get("x"), Some("2"));
+    }
 
     fn user(id: &str, login: &str) -> ObservedUser {
         ObservedUser {

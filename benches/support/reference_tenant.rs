@@ -2,7 +2,7 @@
 //! saved_plan): the repository and the live tenant that matches it, generated the same
 //! way for every bench so that their figures compare.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use roster::desired::{App, DesiredState, Group, Office365App, Policy, SourceInfo, Switches, User};
 use roster::observed::{ObservedApp, ObservedGroup, ObservedSku, ObservedUser};
@@ -99,7 +99,7 @@ pub fn converged(d: &DesiredState) -> ObservedApp {
         .users
         .iter()
         .map(|u| {
-            let mut attributes = BTreeMap::new();
+            let mut attributes = roster::observed::Attributes::new();
             attributes.insert("email".to_string(), u.email.clone());
             attributes.insert("first_name".to_string(), u.first_name.clone());
             attributes.insert("last_name".to_string(), u.last_name.clone());
@@ -115,7 +115,7 @@ pub fn converged(d: &DesiredState) -> ObservedApp {
                 id: format!("id-{}", u.username),
                 login: u.email.clone(),
                 enabled: true,
-                attributes: attributes.into(),
+                attributes,
                 ..Default::default()
             }
         })

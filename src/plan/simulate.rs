@@ -90,7 +90,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                 .get("login")
                 .and_then(text)
                 .unwrap_or_else(|| c.key().into_owned());
-            let mut attributes = BTreeMap::new();
+            let mut attributes = crate::observed::Attributes::new();
             for (k, v) in after {
                 if matches!(k.as_str(), "login" | "enabled" | "password") {
                     continue;
@@ -113,7 +113,7 @@ fn apply_one(obs: &mut ObservedApp, app: Option<&App>, desired: &DesiredState, c
                     .get("enabled")
                     .and_then(Value::as_bool)
                     .unwrap_or(true),
-                attributes: attributes.into(),
+                attributes,
                 ..Default::default()
             });
         }

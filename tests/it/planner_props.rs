@@ -274,7 +274,7 @@ fn build(s: &Scenario) -> (DesiredState, BTreeMap<String, ObservedApp>) {
             (false, false) => format!("{base}@{domain}"),
             (false, true) => format!("{}@{domain}", base.to_uppercase()),
         };
-        let mut attributes = BTreeMap::new();
+        let mut attributes = roster::observed::Attributes::new();
         let email = if l.email_ok {
             format!("{base}@{domain}")
         } else {
@@ -294,7 +294,7 @@ fn build(s: &Scenario) -> (DesiredState, BTreeMap<String, ObservedApp>) {
             login,
             username: s.ad.then(|| base.clone()),
             enabled: l.enabled,
-            attributes: attributes.into(),
+            attributes,
             licenses: skus_of(l.licenses).into_iter().map(String::from).collect(),
             location: None,
             ..Default::default()

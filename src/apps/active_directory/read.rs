@@ -6,7 +6,7 @@
 //! members come with the paged search of groups and are filtered to the scope here;
 //! with a few, each group in scope is read on its own, [`LOOKUPS_IN_FLIGHT`] at a time.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
@@ -17,7 +17,9 @@ use super::codec;
 use crate::apps::ReadScope;
 use crate::apps::kit::ldap as ldap_kit;
 use crate::desired::ActiveDirectoryApp;
-use crate::observed::{IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser, Protection};
+use crate::observed::{
+    Attributes, IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser, Protection,
+};
 
 /// Entries per page of a paged search (AD's default MaxPageSize).
 pub const PAGE_SIZE: i32 = 1000;
@@ -147,7 +149,7 @@ pub fn user_from_entry(entry: &SearchEntry, schema: &UserSchema) -> anyhow::Resu
         .and_then(|v| v.parse::<i64>().ok())
         .map(|v| v as u32)
         .unwrap_or(0);
-    let mut attributes = BTreeMap::new();
+    let mut attributes = Attributes::new();
     for (key, ldap_name) in &schema.attrs {
         if let Some(v) = first(entry, ldap_name).filter(|v| !v.is_empty()) {
             attributes.insert(key.clone(), v.to_string());
@@ -162,7 +164,7 @@ pub fn user_from_entry(entry: &SearchEntry, schema: &UserSchema) -> anyhow::Resu
         username: Some(login.clone()),
         login,
         enabled: uac & ACCOUNTDISABLE == 0,
-        attributes: attributes.into(),
+        attributes,
         licenses: BTreeSet::new(),
         location: Some(entry.dn.clone()),
         protections,

@@ -17,7 +17,9 @@ use super::fields::{self, FieldPath};
 use super::http::{Client, DIRECTORY, segment};
 use crate::apps::ReadScope;
 use crate::mapping::{Mapping, ValueKind};
-use crate::observed::{IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser, Protection};
+use crate::observed::{
+    Attributes, IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser, Protection,
+};
 
 /// The observed attribute holding the live id of a user's manager.
 pub const MANAGER_KEY: &str = "manager";
@@ -69,7 +71,7 @@ pub fn user_from(
 ) -> Result<ObservedUser, String> {
     let id = text(v, "id").ok_or("a user without an id")?;
     let login = text(v, "primaryEmail").ok_or_else(|| format!("user {id} has no primaryEmail"))?;
-    let mut attributes = std::collections::BTreeMap::new();
+    let mut attributes = Attributes::new();
     for (key, path, kind) in reading {
         if let Some(value) = path
             .read(v)
@@ -99,7 +101,7 @@ pub fn user_from(
         id,
         username,
         enabled: v.get("suspended").and_then(Value::as_bool) != Some(true),
-        attributes: attributes.into(),
+        attributes,
         location: text(v, "orgUnitPath"),
         protections,
         login,

@@ -4,7 +4,7 @@
 //! `entryUUID` is the stable id; members come from the group class's member
 //! attribute, with the empty-group placeholder left out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{Context, anyhow};
 use ldap3::{Ldap, SearchEntry};
@@ -14,7 +14,7 @@ use crate::apps::ReadScope;
 use crate::apps::kit::ldap::{self as kit, first};
 use crate::apps::kit::ldap_codec::dn_key;
 use crate::desired::{LdapApp, LdapGroupClass};
-use crate::observed::{IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser};
+use crate::observed::{Attributes, IdSet, MemberId, ObservedApp, ObservedGroup, ObservedUser};
 
 /// Entries per page of a paged search.
 pub const PAGE_SIZE: i32 = 500;
@@ -110,7 +110,7 @@ pub fn user_from_entry(
     let login = first(entry, schema.login_attr)
         .ok_or_else(|| anyhow!("{} has no {}", entry.dn, schema.login_attr))?
         .to_string();
-    let mut attributes = BTreeMap::new();
+    let mut attributes = Attributes::new();
     for (key, name) in &attrs.attrs {
         // The login attribute can be multi-valued (uid is); the first is the login.
         if let Some(v) = first(entry, name).filter(|v| !v.is_empty()) {
@@ -122,7 +122,7 @@ pub fn user_from_entry(
         username: Some(login.clone()),
         login,
         enabled: !is_disabled(entry, schema),
-        attributes: attributes.into(),
+        attributes,
         licenses: BTreeSet::new(),
         location: Some(entry.dn.clone()),
         ..Default::default()

@@ -6,8 +6,6 @@
 //! enterprise extension's `manager.value` as `manager`. Group `displayName` is the
 //! name, `members[].value` the member ids.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result};
 use serde_json::Value;
 
@@ -17,7 +15,7 @@ use super::paths::AttrPath;
 use crate::apps::ReadScope;
 use crate::mapping::targets::ENTERPRISE;
 use crate::mapping::{Mapping, ValueKind};
-use crate::observed::{ObservedApp, ObservedGroup, ObservedUser};
+use crate::observed::{Attributes, ObservedApp, ObservedGroup, ObservedUser};
 
 /// The observed attribute holding the live id of a user's manager.
 pub const MANAGER_KEY: &str = "manager";
@@ -98,7 +96,7 @@ impl UserReading {
 pub fn user_from(v: &Value, reading: &UserReading) -> Result<ObservedUser, String> {
     let id = text(v, "id").ok_or("a User without an id")?;
     let login = text(v, "userName").ok_or_else(|| format!("User {id} has no userName"))?;
-    let mut attributes = BTreeMap::new();
+    let mut attributes = Attributes::new();
     for (key, path, kind) in &reading.fields {
         if let Some(value) = path
             .read(v)
@@ -124,7 +122,7 @@ pub fn user_from(v: &Value, reading: &UserReading) -> Result<ObservedUser, Strin
         id,
         login,
         enabled,
-        attributes: attributes.into(),
+        attributes,
         licenses: Default::default(),
         location: v.get("meta").and_then(|m| text(m, "location")),
         ..Default::default()
