@@ -312,55 +312,79 @@ fn run_roster_bin(
     args: &[&str],
     bin: &Path,
 ) -> anyhow::Result<Run> {
+    let m = run_measured(rt, emu, label, bin.as_os_str(), |c| {
+        c.arg("-C")
+            .arg(repo)
+            .args(["--quiet", "--color", "never"])
+            .args(args)
+            .env("ROSTER_BENCH_SECRET", SECRET)
+            .env_remove("ROSTER_NO_CACHE")
+    })?;
+    // 1: roster failed; exit 2 (drift found) is a result.
+    if m.run.exit == 1 {
+        anyhow::bail!("{label}: roster exited 1: {}", m.stderr);
+    }
+    let changes = serde_json::from_str::<Value>(&m.stdout)
+        .ok()
+        .and_then(|v| v.get("changes").and_then(Value::as_array).map(Vec::len))
+        .unwrap_or(0);
+    Ok(Run { changes, ..m.run })
+}
+
+/// A program's run through the measuring process, and what it printed.
+struct Measured {
+    run: Run,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `program` (its arguments and environment from `setup`) through a fresh copy of
+/// this bench (see `measure_child`): a program spawned from this process directly would
+/// report this process's high-water mark as its own peak RSS. Counts the emulator's
+/// requests around it. Fails when the program died of a signal or the measuring
+/// process failed; any exit code is the caller's to judge.
+fn run_measured(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    label: &str,
+    program: &std::ffi::OsStr,
+    setup: impl FnOnce(&mut Command) -> &mut Command,
+) -> anyhow::Result<Measured> {
     let before = stats(rt, &emu.base);
     let rusage_file = tempfile::NamedTempFile::new()?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.env(MEASURE_ENV, rusage_file.path()).arg(program);
+    setup(&mut cmd);
     let t0 = Instant::now();
-    // Through a fresh copy of this bench (see `measure_child`): roster forked from this
-    // process directly would report this process's high-water mark as its own.
-    let child = Command::new(std::env::current_exe()?)
-        .env(MEASURE_ENV, rusage_file.path())
-        .arg(bin)
-        .arg("-C")
-        .arg(repo)
-        .args(["--quiet", "--color", "never"])
-        .args(args)
-        .env("ROSTER_BENCH_SECRET", SECRET)
-        .env_remove("ROSTER_NO_CACHE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    // Read the pipes on threads so the child never blocks on a full pipe.
-    let mut child = child;
-    let out = child.stdout.take().expect("stdout");
-    let err = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
-    let err_t = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
-    let status = child.wait()?;
+    let out = cmd.output()?;
     let wall = t0.elapsed();
-    // 255: roster died of a signal, or the measuring process failed.
-    let exit = status.code().filter(|c| *c != 255).unwrap_or(-1);
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    if exit == 1 || exit < 0 {
-        anyhow::bail!("{label}: roster exited {exit}: {stderr}");
-    }
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // 255: the program died of a signal, or the measuring process failed.
+    let exit = match out.status.code() {
+        Some(code) if code != 255 => code,
+        _ => anyhow::bail!(
+            "{label}: {} did not finish: {stderr}",
+            program.to_string_lossy()
+        ),
+    };
     let max_rss_kib: i64 = std::fs::read_to_string(rusage_file.path())?
         .trim()
         .parse()
         .map_err(|e| anyhow::anyhow!("{label}: no peak RSS from the measuring process: {e}"))?;
     let after = stats(rt, &emu.base);
-    let changes = serde_json::from_str::<Value>(&stdout)
-        .ok()
-        .and_then(|v| v.get("changes").and_then(Value::as_array).map(Vec::len))
-        .unwrap_or(0);
-    Ok(Run {
-        label: label.to_string(),
-        exit,
-        wall,
-        max_rss_kib,
-        http: after.http_requests - before.http_requests,
-        graph: after.requests - before.requests,
-        changes,
+    Ok(Measured {
+        run: Run {
+            label: label.to_string(),
+            exit,
+            wall,
+            max_rss_kib,
+            http: after.http_requests - before.http_requests,
+            graph: after.requests - before.requests,
+            changes: 0,
+        },
+        stdout,
+        stderr,
     })
 }
 
@@ -466,38 +490,21 @@ fn run_sdk_script(
     {
         return Ok(None);
     }
-    let before = stats(rt, &emu.base);
-    let rusage_file = tempfile::NamedTempFile::new()?;
-    let t0 = Instant::now();
-    let out = Command::new(std::env::current_exe()?)
-        .env(MEASURE_ENV, rusage_file.path())
-        .arg("node")
-        .arg(js.join("bench-read.mjs"))
-        .env("NODE_EXTRA_CA_CERTS", ca)
-        .env("EMULATOR_BASE", &emu.base)
-        .env("EMULATOR_TENANT", "contoso")
-        .env("EMULATOR_CLIENT_ID", CLIENT)
-        .env("EMULATOR_CLIENT_SECRET", SECRET)
-        .output()?;
-    let wall = t0.elapsed();
+    let m = run_measured(rt, emu, label, "node".as_ref(), |c| {
+        c.arg(js.join("bench-read.mjs"))
+            .env("NODE_EXTRA_CA_CERTS", ca)
+            .env("EMULATOR_BASE", &emu.base)
+            .env("EMULATOR_TENANT", "contoso")
+            .env("EMULATOR_CLIENT_ID", CLIENT)
+            .env("EMULATOR_CLIENT_SECRET", SECRET)
+    })?;
     anyhow::ensure!(
-        out.status.success(),
+        m.run.exit == 0,
         "{label}: the SDK script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        m.stderr
     );
-    let after = stats(rt, &emu.base);
-    println!("{label}: {}", String::from_utf8_lossy(&out.stdout).trim());
-    Ok(Some(Run {
-        label: label.to_string(),
-        exit: 0,
-        wall,
-        max_rss_kib: std::fs::read_to_string(rusage_file.path())?
-            .trim()
-            .parse()?,
-        http: after.http_requests - before.http_requests,
-        graph: after.requests - before.requests,
-        changes: 0,
-    }))
+    println!("{label}: {}", m.stdout.trim());
+    Ok(Some(m.run))
 }
 
 /// What the floor client reads of a page: only where the next one is.
