@@ -2095,10 +2095,16 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                 .then(|| format!("group:{}", g.name));
             member_name.insert(id, name);
         }
-        for (&g, members) in bound_members {
-            if !present_groups.contains(g) {
-                continue;
-            }
+        // The comparison of each bound group's wanted and live members is independent
+        // of the others and is most of this step's work on a large tenant: it runs on
+        // every core, and the changes are then made in group order, as before.
+        let groups: Vec<(&'a str, &[u32])> = bound_members
+            .iter()
+            .filter(|(g, _)| present_groups.contains(*g))
+            .map(|(&g, m)| (g, m.as_slice()))
+            .collect();
+        let member_name = &member_name;
+        let diff = |&(g, members): &(&'a str, &[u32])| {
             // Desired: provisioned, present users that are transitive members.
             let mut want: Vec<(&'a str, Option<&'o str>)> = members
                 .iter()
@@ -2145,6 +2151,10 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
                     (None, None) => break,
                 }
             }
+            (adds, removes)
+        };
+        let diffs = parallel_map(&groups, diff);
+        for (&(g, _), (adds, removes)) in groups.iter().zip(diffs) {
             for (m, live_id) in adds {
                 if switches.sync_memberships {
                     self.change(
@@ -2271,5 +2281,50 @@ impl<'i, 'a, 'o> AppPlanner<'i, 'a, 'o> {
             None,
             reason,
         );
+    }
+}
+
+/// `items.iter().map(f).collect()`, the items split into contiguous runs over the
+/// available cores when there are enough of them to be worth a thread. The results
+/// come back in item order whatever the number of threads, so the caller's output
+/// cannot depend on it; `f` is pure (it only reads what it is given).
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    /// Fewer items than this per thread are not worth a thread's start.
+    const MIN_PER_THREAD: usize = 512;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(items.len() / MIN_PER_THREAD);
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let run = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(run)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for w in workers {
+            // A worker panicking is a bug; re-raise it on this thread.
+            out.extend(w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parallel_map;
+
+    #[test]
+    fn parallel_map_keeps_item_order_at_every_size() {
+        for n in [0, 1, 511, 512, 1024, 1025, 5_000, 20_001] {
+            let items: Vec<usize> = (0..n).collect();
+            let got = parallel_map(&items, |i| i * 3 + 1);
+            let want: Vec<usize> = items.iter().map(|i| i * 3 + 1).collect();
+            assert_eq!(got, want, "{n} items");
+        }
     }
 }

@@ -882,3 +882,80 @@ fn the_full_fixture_converges_after_applying_its_plan() {
             .any(|u| u.login == "admin@contoso.com")
     );
 }
+
+/// Enough bound groups for the membership comparison to run on several threads (it
+/// splits groups into runs of at least 512): every group's adds and removes are
+/// exactly its own, whichever thread compared it, and the plan converges.
+#[test]
+fn memberships_of_thousands_of_groups_are_planned_exactly() {
+    const GROUPS: usize = 3_000;
+    let mut yaml = String::from("users:\n");
+    for u in 0..4 {
+        yaml.push_str(&format!(
+            "  - {{ username: u{u}, email: u{u}@contoso.com, first_name: U, last_name: N{u} }}\n"
+        ));
+    }
+    yaml.push_str("groups:\n");
+    for g in 0..GROUPS {
+        // Group g wants u0 and u(1 + g % 3).
+        yaml.push_str(&format!(
+            "  - name: g{g:04}\n    members: [u0, u{}]\n",
+            1 + g % 3
+        ));
+    }
+    yaml.push_str("policies:\n  - name: p\n    app: o365\n    groups: [");
+    let names: Vec<String> = (0..GROUPS).map(|g| format!("g{g:04}")).collect();
+    yaml.push_str(&names.join(", "));
+    yaml.push_str("]\n");
+    let d = o365("", &yaml);
+    let users = (0..4)
+        .map(|u| {
+            let (login, last, display) = (
+                format!("u{u}@contoso.com"),
+                format!("N{u}"),
+                format!("U N{u}"),
+            );
+            user(
+                &format!("id-u{u}"),
+                &login,
+                &[
+                    ("email", &login),
+                    ("first_name", "U"),
+                    ("last_name", &last),
+                    ("display_name", &display),
+                ],
+            )
+        })
+        .collect();
+    // Live, group g has u0 and u(1 + (g + 1) % 3) when g is odd (one add, one
+    // remove), and exactly what it wants when g is even.
+    let groups = (0..GROUPS)
+        .map(|g| {
+            let other = if g % 2 == 1 {
+                1 + (g + 1) % 3
+            } else {
+                1 + g % 3
+            };
+            group(
+                &format!("id-g{g}"),
+                &format!("g{g:04}"),
+                &["id-u0", &format!("id-u{other}")],
+            )
+        })
+        .collect();
+    let mut obs = observed(vec![app("o365", users, groups)]);
+    let p = run(&d, &obs);
+    let mut want: Vec<String> = Vec::new();
+    for g in (1..GROUPS).step_by(2) {
+        want.push(format!("membership add g{g:04}/u{}", 1 + g % 3));
+        want.push(format!("membership remove g{g:04}/u{}", 1 + (g + 1) % 3));
+    }
+    let mut got = lines(&p);
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), GROUPS, "{:?}", &got[..got.len().min(5)]);
+    assert_eq!(got, want);
+    roster::plan::simulate::apply_in_memory(&mut obs, &d, &p);
+    let again = run(&d, &obs);
+    assert!(again.is_empty(), "{:?}", lines(&again));
+}
